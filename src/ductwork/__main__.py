@@ -1,0 +1,3 @@
+from ductwork.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""The worker that claims queued tasks and runs them."""

@@ -1,0 +1,1 @@
+"""The user-facing SDK: Task, Logger, models, pipelines, executors."""

@@ -1,0 +1,1 @@
+"""`ductwork server`: REST API, live events and the web UI over the store."""
