@@ -1,0 +1,307 @@
+"""Server-side layout of a run's DAG, drawn left to right by the run page's canvas.
+
+A layered (Sugiyama-style) layout in four linear-ish passes:
+
+1. fan-outs: siblings with exactly the same parents and children collapse into one *group* node
+   when there are at least `group_min` of them (a 5,000-way map step is one box with counts);
+2. layers: each node sits one layer right of its deepest parent (longest path from the sources);
+3. order: a few barycenter sweeps inside each layer to cut edge crossings;
+4. position: each node wants the mean height of its neighbours; an isotonic regression keeps the
+   layer's order and spacing while moving nodes as little as possible from where they want to be.
+
+The stored `Pipeline` configuration can be edited by hand, so the input is never trusted: unknown
+parents are dropped and edges that close a cycle are ignored rather than raised on. Results are
+cached per DAG digest, so every viewer of a run shares one computation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["GROUP_MIN", "LaidOutNode", "Layout", "dag_digest", "layout_dag"]
+
+GROUP_MIN = 12  # siblings needed before a fan-out is drawn as one group node
+NODE_W = 224.0
+NODE_H = 56.0
+GROUP_H = 76.0  # room for the per-status count bar
+LAYER_GAP = 88.0  # horizontal room for edges between two layers
+ROW_GAP = 16.0
+_SWEEPS = 4
+_CACHE_SIZE = 64
+
+
+@dataclass(frozen=True)
+class LaidOutNode:
+    key: str  # the step name, or "group:<first member>" for a group
+    label: str
+    x: float  # top-left corner
+    y: float
+    w: float
+    h: float
+    layer: int
+    members: tuple[str, ...]  # the steps this box stands for (one for a plain step)
+
+    @property
+    def is_group(self) -> bool:
+        return self.key.startswith("group:")
+
+
+@dataclass(frozen=True)
+class Layout:
+    digest: str
+    nodes: tuple[LaidOutNode, ...]
+    edges: tuple[tuple[int, int], ...]  # indexes into `nodes`, parent -> child
+    width: float
+    height: float
+
+    def to_json(self) -> dict[str, Any]:
+        """The compact shape the canvas reads: columns, not objects, to keep 10,000 nodes small."""
+        return {
+            "digest": self.digest,
+            "width": self.width,
+            "height": self.height,
+            "node_w": NODE_W,
+            "keys": [n.key for n in self.nodes],
+            "labels": [n.label for n in self.nodes],
+            "x": [n.x for n in self.nodes],
+            "y": [n.y for n in self.nodes],
+            "h": [n.h for n in self.nodes],
+            "members": {i: list(n.members) for i, n in enumerate(self.nodes) if n.is_group},
+            "edges": [list(e) for e in self.edges],
+        }
+
+
+def dag_digest(parents: Mapping[str, Sequence[str]], group_min: int = GROUP_MIN) -> str:
+    """A stable hash of the DAG's shape (names, parents, order) and the grouping threshold."""
+    text = json.dumps([group_min, [[name, list(ps)] for name, ps in parents.items()]], separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+_cache: OrderedDict[str, Layout] = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+def layout_dag(parents: Mapping[str, Sequence[str]], *, group_min: int = GROUP_MIN) -> Layout:
+    """The layout of `parents` (step -> its parent steps, in the order steps were added); cached.
+
+    `group_min=0` disables grouping (every step gets its own box).
+    """
+    digest = dag_digest(parents, group_min)
+    with _cache_lock:
+        hit = _cache.get(digest)
+        if hit is not None:
+            _cache.move_to_end(digest)
+            return hit
+    layout = _compute(parents, group_min, digest)
+    with _cache_lock:
+        _cache[digest] = layout
+        while len(_cache) > _CACHE_SIZE:
+            _cache.popitem(last=False)
+    return layout
+
+
+def _compute(parents: Mapping[str, Sequence[str]], group_min: int, digest: str) -> Layout:
+    names = list(parents)
+    index = {name: i for i, name in enumerate(names)}
+    ups = [sorted({index[p] for p in parents[name] if p in index and p != name}) for name in names]
+    ups = _drop_cycle_edges(ups)
+    boxes, up_edges = _group_fanouts(names, ups, group_min)
+    layer = _assign_layers(up_edges)
+    downs: list[list[int]] = [[] for _ in boxes]
+    for child, ps in enumerate(up_edges):
+        for p in ps:
+            downs[p].append(child)
+    layers = _order_layers(layer, up_edges, downs)
+    heights = [GROUP_H if len(members) > 1 else NODE_H for members in boxes]
+    ys = _place_rows(layers, up_edges, downs, heights)
+
+    nodes = []
+    for i, members in enumerate(boxes):
+        grouped = len(members) > 1
+        nodes.append(
+            LaidOutNode(
+                key=f"group:{members[0]}" if grouped else members[0],
+                label=_group_label(members) if grouped else members[0],
+                x=layer[i] * (NODE_W + LAYER_GAP),
+                y=ys[i],
+                w=NODE_W,
+                h=heights[i],
+                layer=layer[i],
+                members=tuple(members),
+            )
+        )
+    edges = tuple((p, c) for c, ps in enumerate(up_edges) for p in ps)
+    width = (max(layer, default=-1) + 1) * (NODE_W + LAYER_GAP) - LAYER_GAP if nodes else 0.0
+    height = max((n.y + n.h for n in nodes), default=0.0)
+    return Layout(digest=digest, nodes=tuple(nodes), edges=edges, width=max(width, 0.0), height=height)
+
+
+def _drop_cycle_edges(ups: list[list[int]]) -> list[list[int]]:
+    """Keep only edges that agree with a DFS finishing order, so what remains is acyclic."""
+    state = [0] * len(ups)  # 0 new, 1 on the stack, 2 done
+    kept: list[list[int]] = [[] for _ in ups]
+    for root in range(len(ups)):
+        if state[root]:
+            continue
+        state[root] = 1
+        stack = [(root, iter(ups[root]))]
+        while stack:
+            node, it = stack[-1]
+            for parent in it:
+                if state[parent] == 1:
+                    continue  # parent is an ancestor on this walk: the edge closes a cycle
+                kept[node].append(parent)
+                if state[parent] == 0:
+                    state[parent] = 1
+                    stack.append((parent, iter(ups[parent])))
+                    break
+            else:
+                state[node] = 2
+                stack.pop()
+    return kept
+
+
+def _group_fanouts(
+    names: list[str], ups: list[list[int]], group_min: int
+) -> tuple[list[list[str]], list[list[int]]]:
+    """Collapse big sets of interchangeable siblings; returns each box's members and its parent boxes."""
+    downs: list[list[int]] = [[] for _ in names]
+    for child, ps in enumerate(ups):
+        for p in ps:
+            downs[p].append(child)
+    box_of = list(range(len(names)))
+    if group_min > 0:
+        by_shape: dict[tuple[tuple[int, ...], tuple[int, ...]], list[int]] = {}
+        for i in range(len(names)):
+            if ups[i] or downs[i]:  # lone steps are not a fan-out
+                by_shape.setdefault((tuple(ups[i]), tuple(sorted(downs[i]))), []).append(i)
+        for siblings in by_shape.values():
+            if len(siblings) >= group_min:
+                for s in siblings:
+                    box_of[s] = siblings[0]
+    # Renumber boxes densely, in the order their first member was added.
+    number: dict[int, int] = {}
+    boxes: list[list[str]] = []
+    for i, head in enumerate(box_of):
+        if head not in number:
+            number[head] = len(boxes)
+            boxes.append([])
+        boxes[number[head]].append(names[i])
+    up_edges: list[list[int]] = [[] for _ in boxes]
+    for i, ps in enumerate(ups):
+        here = number[box_of[i]]
+        if box_of[i] != i:
+            continue  # a group's members share parents; its head speaks for all of them
+        up_edges[here] = list(dict.fromkeys(number[box_of[p]] for p in ps))
+    return boxes, up_edges
+
+
+def _assign_layers(ups: list[list[int]]) -> list[int]:
+    """Longest path from the sources, by Kahn's order (the graph is acyclic here)."""
+    waiting = [len(ps) for ps in ups]
+    downs: list[list[int]] = [[] for _ in ups]
+    for c, ps in enumerate(ups):
+        for p in ps:
+            downs[p].append(c)
+    layer = [0] * len(ups)
+    ready = [i for i, w in enumerate(waiting) if w == 0]
+    while ready:
+        node = ready.pop()
+        for c in downs[node]:
+            layer[c] = max(layer[c], layer[node] + 1)
+            waiting[c] -= 1
+            if waiting[c] == 0:
+                ready.append(c)
+    return layer
+
+
+def _order_layers(layer: list[int], ups: list[list[int]], downs: list[list[int]]) -> list[list[int]]:
+    """Nodes of each layer in drawing order, after barycenter sweeps down then up."""
+    layers: list[list[int]] = [[] for _ in range(max(layer, default=-1) + 1)]
+    for node, at in enumerate(layer):
+        layers[at].append(node)
+    pos = [0.0] * len(layer)
+    for row in layers:
+        for i, node in enumerate(row):
+            pos[node] = float(i)
+    for sweep in range(_SWEEPS):
+        downward = sweep % 2 == 0
+        order = range(1, len(layers)) if downward else range(len(layers) - 2, -1, -1)
+        neighbours = ups if downward else downs
+        for at in order:
+            row = layers[at]
+            keyed = []
+            for node in row:
+                ns = neighbours[node]
+                # Nodes without neighbours on that side keep their place.
+                keyed.append((sum(pos[n] for n in ns) / len(ns) if ns else pos[node], pos[node], node))
+            keyed.sort()
+            layers[at] = row = [k[2] for k in keyed]
+            for i, node in enumerate(row):
+                pos[node] = float(i)
+    return layers
+
+
+def _place_rows(
+    layers: list[list[int]], ups: list[list[int]], downs: list[list[int]], heights: list[float]
+) -> list[float]:
+    """Vertical positions (top edges): each node near its neighbours' centres, in order, never overlapping."""
+    centre = [0.0] * len(heights)
+    for row in layers:
+        _pack(row, [0.0] * len(row), heights, centre)
+    # Down sweep pulls children to their parents, up sweep pulls parents to their children; the
+    # final down sweep makes chains straight, which readers notice most.
+    for neighbours, order in (
+        (ups, range(1, len(layers))),
+        (downs, range(len(layers) - 2, -1, -1)),
+        (ups, range(1, len(layers))),
+    ):
+        for at in order:
+            row = layers[at]
+            wanted = []
+            for node in row:
+                ns = neighbours[node]
+                wanted.append(sum(centre[n] for n in ns) / len(ns) if ns else centre[node])
+            _pack(row, wanted, heights, centre)
+    top = min((centre[i] - heights[i] / 2 for i in range(len(heights))), default=0.0)
+    return [centre[i] - heights[i] / 2 - top for i in range(len(heights))]
+
+
+def _pack(row: list[int], wanted: list[float], heights: list[float], centre: list[float]) -> None:
+    """Least-squares centres for `row` near `wanted`, keeping order and a gap (pool adjacent violators).
+
+    With offsets o_i (the least distance from the first centre), the centres are c_i = z_i + o_i
+    for a non-decreasing z; the best z is the isotonic regression of wanted_i - o_i.
+    """
+    offsets = [0.0] * len(row)
+    for i in range(1, len(row)):
+        offsets[i] = offsets[i - 1] + (heights[row[i - 1]] + heights[row[i]]) / 2 + ROW_GAP
+    blocks: list[list[float]] = []  # [mean, count]
+    for i in range(len(row)):
+        blocks.append([wanted[i] - offsets[i], 1.0])
+        while len(blocks) > 1 and blocks[-2][0] > blocks[-1][0]:
+            mean, count = blocks.pop()
+            prev = blocks[-1]
+            prev[0] = (prev[0] * prev[1] + mean * count) / (prev[1] + count)
+            prev[1] += count
+    i = 0
+    for mean, count in blocks:
+        for _ in range(int(count)):
+            centre[row[i]] = mean + offsets[i]
+            i += 1
+
+
+def _group_label(members: Sequence[str]) -> str:
+    """`prefix* (N)` from the members' common prefix, so `train_0..train_499` reads `train_*`."""
+    first, last = min(members), max(members)
+    n = 0
+    while n < min(len(first), len(last)) and first[n] == last[n]:
+        n += 1
+    stem = first[:n].rstrip("_-. ") or "steps"
+    return f"{stem}* ({len(members)})"
