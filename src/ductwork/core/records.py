@@ -113,6 +113,7 @@ class ArtifactRecord:
     preview: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)
     timestamp: float = field(default_factory=now)
+    file_name: str = ""  # "file"/"folder" artifacts: the original name (blobs are named by hash)
 
 
 @dataclass
