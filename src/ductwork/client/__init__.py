@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from typing import cast
 
 from ductwork.client.contract import Backend
 from ductwork.core import settings
@@ -30,7 +31,7 @@ def _connect() -> Backend:
     if pipe:
         from ductwork.client.pipe import PipeBackend
 
-        return PipeBackend(pipe)
+        return cast(Backend, PipeBackend(pipe))
     if url:
         from ductwork.client.http import HttpBackend
 
