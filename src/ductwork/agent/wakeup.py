@@ -1,0 +1,111 @@
+"""How an idle agent learns of new work at once, without sleeping between polls.
+
+* Over a server: a long-poll claim. The server holds the request and answers the moment
+  something is enqueued (woken in-process by the enqueue itself).
+* On an embedded SQLite store: `PRAGMA data_version` on a private connection changes the
+  moment any other connection commits; checking it costs a few microseconds and takes no
+  lock, so the agent checks it every few milliseconds and claims (a write) only after a
+  commit happened.
+* On an embedded PostgreSQL store: a claim (`FOR UPDATE SKIP LOCKED`, an index lookup) per
+  short tick, as LISTEN needs every writer to NOTIFY.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+from ductwork.core.records import TaskRecord
+
+# Longest a server holds one claim request; agents re-ask right away.
+LONG_POLL_S = 20.0
+# How often the SQLite watcher looks at data_version.
+DATA_VERSION_TICK_S = 0.005
+# Claim tick on stores without a change signal.
+CLAIM_TICK_S = 0.1
+
+
+class Claimer(Protocol):
+    def claim(self, queues: Sequence[str], worker: str, stop: threading.Event) -> TaskRecord | None:
+        """The next task for `worker`, waiting for one (None when `stop` was set or on timeout)."""
+        ...
+
+
+class LongPollClaimer:
+    def __init__(self, backend: Any) -> None:
+        self._backend = backend
+
+    def claim(self, queues: Sequence[str], worker: str, stop: threading.Event) -> TaskRecord | None:
+        if stop.is_set():
+            return None
+        task: TaskRecord | None = self._backend.wait_claim(queues, worker, wait=LONG_POLL_S)
+        return task
+
+
+class SqliteClaimer:
+    """Claims after each commit anyone makes to the SQLite file at `path`."""
+
+    def __init__(self, backend: Any, path: Path) -> None:
+        self._backend = backend
+        self._path = path
+        self._local = threading.local()
+
+    def claim(self, queues: Sequence[str], worker: str, stop: threading.Event) -> TaskRecord | None:
+        version = self._data_version()
+        task: TaskRecord | None = self._backend.claim(queues, worker)
+        if task is not None:
+            return task
+        deadline = time.monotonic() + LONG_POLL_S
+        while not stop.is_set() and time.monotonic() < deadline:
+            if stop.wait(DATA_VERSION_TICK_S):
+                return None
+            current = self._data_version()
+            if current != version:
+                version = current
+                task = self._backend.claim(queues, worker)
+                if task is not None:
+                    return task
+        return None
+
+    def _data_version(self) -> int:
+        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = sqlite3.connect(f"file:{self._path}?mode=ro", uri=True, check_same_thread=True)
+            self._local.connection = connection
+        return int(connection.execute("PRAGMA data_version").fetchone()[0])
+
+
+class TickClaimer:
+    def __init__(self, backend: Any) -> None:
+        self._backend = backend
+
+    def claim(self, queues: Sequence[str], worker: str, stop: threading.Event) -> TaskRecord | None:
+        deadline = time.monotonic() + LONG_POLL_S
+        while not stop.is_set() and time.monotonic() < deadline:
+            task: TaskRecord | None = self._backend.claim(queues, worker)
+            if task is not None:
+                return task
+            stop.wait(CLAIM_TICK_S)
+        return None
+
+
+def claimer_for(backend: Any, db_url: str) -> Claimer:
+    """The best way to wait for work on this backend."""
+    if hasattr(backend, "wait_claim"):
+        return LongPollClaimer(backend)
+    path = _sqlite_path(db_url)
+    if path is not None and path.exists():
+        return SqliteClaimer(backend, path)
+    return TickClaimer(backend)
+
+
+def _sqlite_path(db_url: str) -> Path | None:
+    for prefix in ("sqlite+pysqlite:///", "sqlite:///"):
+        if db_url.startswith(prefix):
+            rest = db_url[len(prefix) :].split("?")[0]
+            return Path(rest) if rest and rest != ":memory:" else None
+    return None

@@ -1,0 +1,299 @@
+"""The agent: claim a task, reproduce its code, run it, supervise it, record how it ended.
+
+    agent = Agent(backend, AgentOptions(queues=["default"]))
+    agent.run()          # until stop() or SIGTERM
+
+Each slot (one by default, N in services mode) is a worker of its own (`<agent>/<n>`), so
+the workers table says which task each slot runs and a dead agent's tasks can be found.
+One thread sends every slot's heartbeat and, on the same tick, settles the tasks of dead
+peers (`ductwork.core.orphans`).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ductwork.agent import environment, workspace
+from ductwork.agent.process import ConsoleStream, TaskProcess
+from ductwork.agent.wakeup import Claimer, claimer_for
+from ductwork.core import orphans, settings
+from ductwork.core.errors import Conflict, DuctworkError, NotFound, StatusError
+from ductwork.core.records import ConsoleLine, TaskRecord, Worker
+
+# How often a running task's status is read, to notice an abort from the UI, CLI or controller.
+ABORT_CHECK_S = 0.25
+# Statuses that mean "stop running this": aborted, reset, re-enqueued, deleted. A task that
+# set its own final status (completed, failed) is left to exit by itself.
+_TAKEN_BACK = frozenset({"stopped", "created", "queued", "deleted"})
+
+
+@dataclass
+class AgentOptions:
+    queues: list[str]
+    same_env: bool = False
+    slots: int = 1  # services mode: how many tasks run at once
+    name: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+    heartbeat_s: float = 2.0
+    venvs: Path | None = None  # default $DUCTWORK_HOME/venvs
+    max_tasks: int | None = None  # stop after this many (tests, one-shot runs)
+    log: Callable[[str], None] = field(default=lambda text: print(text, flush=True))
+
+
+@dataclass
+class Slot:
+    id: str
+    task_id: str | None = None
+
+
+class Agent:
+    def __init__(
+        self, backend: Any, options: AgentOptions, *, child_env: dict[str, str] | None = None
+    ) -> None:
+        if not options.queues:
+            raise DuctworkError("an agent needs at least one queue to listen on (--queue NAME)")
+        if options.slots < 1:
+            raise DuctworkError(f"an agent needs at least one slot, got {options.slots}")
+        self.backend = backend
+        self.options = options
+        self.slots = [
+            Slot(options.name if options.slots == 1 else f"{options.name}/{n}") for n in range(options.slots)
+        ]
+        self._stop = threading.Event()
+        self._claimer: Claimer = claimer_for(backend, settings.db_url())
+        self._child_env = child_env if child_env is not None else _transport_env(backend)
+        self._done = 0
+        self._done_lock = threading.Lock()
+
+    # -- life cycle --------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Serve the queues until `stop()`; each slot in its own thread."""
+        for queue in self.options.queues:
+            self.backend.ensure_queue(queue)
+        for slot in self.slots:
+            self._register(slot)
+        self.options.log(
+            f"ductwork agent {self.options.name} listening on {', '.join(self.options.queues)}"
+            f" ({len(self.slots)} slot{'s' if len(self.slots) > 1 else ''},"
+            f" {'same environment' if self.options.same_env else 'uv environments'})"
+        )
+        beat = threading.Thread(target=self._heartbeats, name="agent-heartbeat", daemon=True)
+        beat.start()
+        workers = [
+            threading.Thread(target=self._serve, args=(slot,), name=f"agent-{slot.id}", daemon=True)
+            for slot in self.slots
+        ]
+        for thread in workers:
+            thread.start()
+        try:
+            while any(t.is_alive() for t in workers):
+                for thread in workers:
+                    thread.join(0.5)
+        finally:
+            self._stop.set()
+            beat.join(timeout=5)
+            for slot in self.slots:
+                try:
+                    self.backend.unregister_worker(slot.id)
+                except DuctworkError:
+                    pass
+
+    def stop(self) -> None:
+        """Stop claiming; running tasks finish first."""
+        self._stop.set()
+
+    # -- one slot ----------------------------------------------------------------------------
+
+    def _serve(self, slot: Slot) -> None:
+        while not self._stop.is_set():
+            try:
+                task = self._claimer.claim(self.options.queues, slot.id, self._stop)
+            except DuctworkError as exc:
+                self.options.log(f"ductwork agent: claim failed ({exc}); retrying")
+                self._stop.wait(1.0)
+                continue
+            if task is None:
+                continue
+            slot.task_id = task.id
+            try:
+                self.execute(task, slot.id)
+            except Exception as exc:  # one broken task must not take the agent down
+                self._fail(task.id, f"agent error: {exc}")
+            finally:
+                slot.task_id = None
+                self._count_done()
+
+    def _count_done(self) -> None:
+        with self._done_lock:
+            self._done += 1
+            if self.options.max_tasks is not None and self._done >= self.options.max_tasks:
+                self._stop.set()
+
+    def execute(self, task: TaskRecord, worker_id: str) -> str:
+        """Run one claimed (in_progress) task to its end; answers its final status."""
+        console = ConsoleStream(task.id, self._send_console)
+        console.write(f"task {task.id} pulled from {task.queue or '?'} by worker {worker_id}", "ductwork")
+        folder = Path(tempfile.mkdtemp(prefix=f"ductwork-{task.id[:8]}-"))
+        try:
+            try:
+                space = workspace.prepare(task.id, task.script, folder)
+                python = self._python(task, console)
+            except DuctworkError as exc:
+                console.write(str(exc), "ductwork")
+                console.close()
+                self._fail(task.id, str(exc))
+                return "failed"
+            argv = ["bash", *space.args] if space.shell_script else [python, *space.args]
+            env = self._env(task, space.python_path)
+            console.write(f"running {' '.join(argv)} in {space.cwd}", "ductwork")
+            process = TaskProcess(argv, cwd=space.cwd, env=env, console=console)
+            outcome = self._supervise(task, process)
+            process.finish()
+            console.close()
+            return self._settle(task, outcome, console.tail)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def _python(self, task: TaskRecord, console: ConsoleStream) -> str:
+        if self.options.same_env:
+            return environment.same_env_python()
+        root = self.options.venvs or settings.home() / "venvs"
+        return environment.venv_python(
+            task.requirements, root, log=lambda text: console.write(text, "ductwork")
+        )
+
+    def _env(self, task: TaskRecord, python_path: list[str]) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if k not in ("DUCTWORK_PIPE", "PYTHONHOME")}
+        env.update(self._child_env)
+        env["DUCTWORK_TASK_ID"] = task.id
+        env["DUCTWORK_AGENT_CONSOLE"] = "1"  # the agent streams stdout/stderr; the SDK need not
+        env["PYTHONUNBUFFERED"] = "1"
+        paths = [*python_path, *([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])]
+        env["PYTHONPATH"] = os.pathsep.join(paths)
+        return env
+
+    def _supervise(self, task: TaskRecord, process: TaskProcess) -> Outcome:
+        """Wait for the process; kill its tree on an abort or when the time limit passes."""
+        limit = _seconds(task.runtime.get("time_limit"))
+        next_check = time.monotonic() + ABORT_CHECK_S
+        while True:
+            code = process.poll(ABORT_CHECK_S)
+            if code is not None:
+                return Outcome(code)
+            now = time.monotonic()
+            if limit is not None and now - process.started > limit:
+                return Outcome(process.kill_tree(), timed_out=limit)
+            if now >= next_check:
+                next_check = now + ABORT_CHECK_S
+                status = self._status(task.id)
+                if status in _TAKEN_BACK:
+                    return Outcome(process.kill_tree(), aborted_as=status)
+
+    def _status(self, task_id: str) -> str | None:
+        try:
+            return str(self.backend.get_task(task_id).status)
+        except NotFound:
+            return "deleted"
+        except DuctworkError:
+            return None  # the server is unreachable for a moment: keep running
+
+    def _settle(self, task: TaskRecord, outcome: Outcome, tail: list[str]) -> str:
+        """Record how the task ended, unless it already says so itself (or was aborted)."""
+        if outcome.aborted_as is not None:
+            return outcome.aborted_as
+        if outcome.timed_out is not None:
+            message = f"time limit exceeded: the task ran longer than {outcome.timed_out:g} s and was stopped"
+            self._send_console([ConsoleLine(task.id, message, "ductwork")])
+            self._fail(task.id, message, reason="time limit")
+            return "failed"
+        if outcome.code == 0:
+            return self._finish(task.id, "completed", "", "")
+        last = next((line for line in reversed(tail) if line.strip()), "")
+        message = f"process exited with code {outcome.code}" + (f": {last.strip()[:300]}" if last else "")
+        return self._finish(task.id, "failed", message, f"exit code {outcome.code}")
+
+    def _finish(self, task_id: str, status: str, message: str, reason: str) -> str:
+        try:
+            self.backend.set_status(task_id, status, message=message, reason=reason, expect=["in_progress"])
+            return status
+        except (Conflict, StatusError, NotFound):
+            # The task set its own final status (Task.close, mark_failed) or was aborted: keep it.
+            current = self._status(task_id)
+            return current or status
+
+    def _fail(self, task_id: str, message: str, reason: str = "agent") -> None:
+        try:
+            self.backend.set_status(task_id, "failed", message=message, reason=reason, expect=["in_progress"])
+        except (Conflict, StatusError, NotFound):
+            pass
+
+    def _send_console(self, lines: list[ConsoleLine]) -> None:
+        try:
+            self.backend.add_console(lines)
+        except NotFound:
+            pass  # the task was deleted while it ran
+
+    # -- heartbeats --------------------------------------------------------------------------
+
+    def _register(self, slot: Slot) -> None:
+        self.backend.register_worker(
+            Worker(
+                id=slot.id,
+                queues=list(self.options.queues),
+                task_id=slot.task_id,
+                host=socket.gethostname(),
+                pid=os.getpid(),
+            )
+        )
+
+    def _heartbeats(self) -> None:
+        timeout = orphans.heartbeat_timeout()
+        while not self._stop.wait(self.options.heartbeat_s):
+            for slot in self.slots:
+                try:
+                    self.backend.heartbeat(slot.id, slot.task_id)
+                except NotFound:
+                    self._register(slot)  # reaped while unreachable: come back
+                except DuctworkError as exc:
+                    self.options.log(f"ductwork agent: heartbeat failed: {exc}")
+            try:
+                for task_id in orphans.reap(self.backend, timeout=timeout, spare=self.options.name):
+                    self.options.log(f"ductwork agent: task {task_id} lost its agent; settled it")
+            except DuctworkError as exc:
+                self.options.log(f"ductwork agent: could not check for dead agents: {exc}")
+
+
+@dataclass
+class Outcome:
+    code: int
+    aborted_as: str | None = None  # the status someone else set (stopped, reset, deleted)
+    timed_out: float | None = None  # the time limit that was exceeded
+
+
+def _seconds(value: Any) -> float | None:
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        return None
+    return seconds if seconds > 0 else None
+
+
+def _transport_env(backend: Any) -> dict[str, str]:
+    """How the task process reaches the same backend as its agent."""
+    url = getattr(backend, "url", None)
+    if hasattr(backend, "wait_claim") and url:
+        env = {"DUCTWORK_API_URL": str(url)}
+        key = getattr(backend, "api_key", None) or settings.api_key()
+        if key:
+            env["DUCTWORK_API_KEY"] = key
+        return env
+    return {"DUCTWORK_DB_URL": settings.db_url(), "DUCTWORK_HOME": str(settings.home())}

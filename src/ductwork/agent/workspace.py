@@ -1,0 +1,86 @@
+"""Reproduces a task's code in a private work folder.
+
+What runs is decided by `ductwork.core.launch.plan` (the same rules as local-mode steps:
+`module`, then `repository`, then standalone `code`). This module does the agent's part:
+clone the repository, check out the commit (or branch), apply the uncommitted diff, and
+write standalone files, all inside the work folder.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from ductwork.core import launch
+from ductwork.core.errors import ValidationError
+
+
+class CodeError(ValidationError):
+    """The task's code could not be reproduced (a bad repository, commit, diff or path)."""
+
+
+@dataclass
+class Workspace:
+    """How to run a task: `args` after the interpreter, in `cwd`, with `python_path` importable."""
+
+    args: list[str]
+    cwd: Path
+    python_path: list[str] = field(default_factory=list)
+
+    @property
+    def shell_script(self) -> bool:
+        return bool(self.args) and self.args[0].endswith(".sh")
+
+
+def prepare(task_id: str, script: dict[str, Any], folder: Path) -> Workspace:
+    """Lay the task's code out under `folder` (an empty folder owned by this run)."""
+    checkout = _checkout(script, folder / "repo") if script.get("repository") else None
+    plan = launch.plan(task_id, script, checkout=None if checkout is None else str(checkout))
+    cwd = Path(plan.cwd) if plan.cwd else folder
+    if not cwd.is_dir():
+        raise CodeError(f"task {task_id}: working_dir {cwd} does not exist")
+    for name, content in plan.files.items():
+        target = cwd / _inside(name)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(content, encoding="utf-8")
+    # The entry script's folder and the checkout root are importable, as when run by hand.
+    python_path = [str(cwd)] + ([str(checkout)] if checkout is not None else [])
+    return Workspace(list(plan.argv), cwd, python_path)
+
+
+def _checkout(script: dict[str, Any], target: Path) -> Path:
+    repository = str(script["repository"])
+    _git(["clone", "--quiet", repository, str(target)], target.parent, f"cannot clone {repository}")
+    revision = script.get("commit") or script.get("branch")
+    if revision:
+        _git(["checkout", "--quiet", str(revision)], target, f"cannot check out {revision} of {repository}")
+    diff = str(script.get("diff") or "")
+    if diff.strip():
+        patch = target.parent / "uncommitted.diff"
+        patch.write_text(diff if diff.endswith("\n") else diff + "\n", encoding="utf-8")
+        _git(
+            ["apply", "--whitespace=nowarn", str(patch)],
+            target,
+            "cannot apply the task's uncommitted diff (was its commit pushed?)",
+        )
+    working_dir = str(script.get("working_dir") or "")
+    if working_dir.strip("./"):
+        _inside(working_dir)  # a working_dir may not lead out of the checkout
+    return target
+
+
+def _inside(name: str) -> Path:
+    """A relative path that cannot leave the folder it is joined to."""
+    path = PurePosixPath(name.replace("\\", "/"))
+    if path.is_absolute() or ".." in path.parts or not path.parts:
+        raise CodeError(f"{name!r} must be a relative path inside the task's work folder")
+    return Path(*path.parts)
+
+
+def _git(args: list[str], cwd: Path, failure: str) -> None:
+    cwd.mkdir(parents=True, exist_ok=True)
+    result = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise CodeError(f"{failure}: {(result.stderr or result.stdout).strip()}")

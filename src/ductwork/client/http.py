@@ -1,0 +1,371 @@
+"""The HTTP transport: every `Backend` method as one call to a `ductwork server`.
+
+One pooled `httpx.Client` per backend keeps connections alive, so a call costs one round
+trip. Error answers carry `{"error": <exception name>, "message": ...}`; they come back as
+the same exceptions the embedded store raises, so SDK code cannot tell the transports apart.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import urllib.parse
+from collections.abc import Iterator, Sequence
+from typing import Any, TypeVar
+
+import httpx
+
+from ductwork.core import errors
+from ductwork.core.queries import EventQuery, TaskQuery
+from ductwork.core.records import (
+    ArtifactRecord,
+    ConfigObject,
+    ConsoleLine,
+    MetricEvent,
+    ModelRecord,
+    NodeState,
+    Param,
+    Project,
+    Queue,
+    QueueEntry,
+    TaskModel,
+    TaskRecord,
+    Worker,
+    from_dict,
+    to_dict,
+)
+
+R = TypeVar("R")
+
+# Exceptions a server may name in an error answer; anything else becomes a DuctworkError.
+_ERRORS: dict[str, type[errors.DuctworkError]] = {
+    cls.__name__: cls
+    for cls in (
+        errors.NotFound,
+        errors.StatusError,
+        errors.ValidationError,
+        errors.StorageError,
+        errors.Conflict,
+        errors.DuctworkError,
+    )
+}
+
+
+class AuthError(errors.DuctworkError, PermissionError):
+    """The server refused the API key (missing, wrong or revoked)."""
+
+
+def _quote(name: str) -> str:
+    return urllib.parse.quote(name, safe="")
+
+
+def _record(cls: type[R], data: Any) -> R:
+    return from_dict(cls, data)
+
+
+def _records(cls: type[R], data: Any) -> list[R]:
+    return [from_dict(cls, item) for item in data]
+
+
+class HttpBackend:
+    """A `Backend` over a ductwork server at `url`, authenticated by `api_key`."""
+
+    def __init__(
+        self,
+        url: str,
+        api_key: str | None = None,
+        *,
+        timeout: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self.api_key = api_key
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._client = httpx.Client(
+            base_url=self.url,
+            headers=headers,
+            timeout=timeout,
+            transport=transport,
+            limits=httpx.Limits(max_keepalive_connections=8, keepalive_expiry=60),
+        )
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+        timeout: float | None = None,
+    ) -> Any:
+        try:
+            response = self._client.request(
+                method,
+                path,
+                json=json,
+                params=params,
+                timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
+            )
+        except httpx.TransportError as exc:
+            raise errors.StorageError(f"cannot reach ductwork server at {self.url}: {exc}") from exc
+        if response.status_code >= 400:
+            raise _error_from(response)
+        if response.status_code == 204 or not response.content:
+            return None
+        return response.json()
+
+    # -- projects ----------------------------------------------------------------------------
+
+    def ensure_project(self, name: str, system_tags: Sequence[str] = ()) -> Project:
+        data = self._call("POST", "/api/projects", json={"name": name, "system_tags": list(system_tags)})
+        return _record(Project, data)
+
+    def get_project(self, project_id: str) -> Project:
+        return _record(Project, self._call("GET", f"/api/projects/{project_id}"))
+
+    def find_project(self, name: str) -> Project | None:
+        found = self._call("GET", "/api/projects", params={"name": name})
+        return _record(Project, found[0]) if found else None
+
+    def list_projects(self) -> list[Project]:
+        return _records(Project, self._call("GET", "/api/projects"))
+
+    # -- tasks -------------------------------------------------------------------------------
+
+    def create_task(self, task: TaskRecord) -> TaskRecord:
+        return _record(TaskRecord, self._call("POST", "/api/tasks", json=to_dict(task)))
+
+    def get_task(self, task_id: str) -> TaskRecord:
+        return _record(TaskRecord, self._call("GET", f"/api/tasks/{task_id}"))
+
+    def get_tasks(self, task_ids: Sequence[str]) -> list[TaskRecord]:
+        return _records(TaskRecord, self._call("POST", "/api/tasks/get", json={"ids": list(task_ids)}))
+
+    def query_tasks(self, query: TaskQuery) -> list[TaskRecord]:
+        return _records(TaskRecord, self._call("POST", "/api/tasks/query", json=dataclasses.asdict(query)))
+
+    def count_tasks(self, query: TaskQuery) -> int:
+        return int(self._call("POST", "/api/tasks/count", json=dataclasses.asdict(query)))
+
+    def edit_task(self, task_id: str, changes: dict[str, Any]) -> TaskRecord:
+        return _record(TaskRecord, self._call("PATCH", f"/api/tasks/{task_id}", json=changes))
+
+    def set_status(
+        self,
+        task_id: str,
+        status: str,
+        *,
+        message: str = "",
+        reason: str = "",
+        force: bool = False,
+        expect: Sequence[str] | None = None,
+    ) -> TaskRecord:
+        body = {
+            "status": str(status),
+            "message": message,
+            "reason": reason,
+            "force": force,
+            "expect": None if expect is None else [str(s) for s in expect],
+        }
+        return _record(TaskRecord, self._call("POST", f"/api/tasks/{task_id}/status", json=body))
+
+    def reset_task(self, task_id: str) -> TaskRecord:
+        return _record(TaskRecord, self._call("POST", f"/api/tasks/{task_id}/reset"))
+
+    def delete_task(self, task_id: str) -> None:
+        self._call("DELETE", f"/api/tasks/{task_id}")
+
+    def clone_task(
+        self, task_id: str, *, name: str | None = None, project: str | None = None, parent: str | None = None
+    ) -> TaskRecord:
+        body = {"name": name, "project": project, "parent": parent}
+        return _record(TaskRecord, self._call("POST", f"/api/tasks/{task_id}/clone", json=body))
+
+    # -- parameters and configuration --------------------------------------------------------
+
+    def set_parameters(self, task_id: str, params: dict[str, Param], *, replace: bool = False) -> None:
+        body = {"params": {key: to_dict(p) for key, p in params.items()}, "replace": replace}
+        self._call("PUT", f"/api/tasks/{task_id}/parameters", json=body)
+
+    def get_parameters(self, task_id: str) -> dict[str, Param]:
+        data = self._call("GET", f"/api/tasks/{task_id}/parameters")
+        return {key: _record(Param, value) for key, value in data.items()}
+
+    def set_configuration(self, task_id: str, name: str, config: ConfigObject) -> None:
+        self._call("PUT", f"/api/tasks/{task_id}/configuration", json={"name": name, **to_dict(config)})
+
+    def get_configurations(self, task_id: str) -> dict[str, ConfigObject]:
+        data = self._call("GET", f"/api/tasks/{task_id}/configuration")
+        return {key: _record(ConfigObject, value) for key, value in data.items()}
+
+    # -- artifacts and models ----------------------------------------------------------------
+
+    def put_artifact(self, artifact: ArtifactRecord) -> None:
+        self._call("PUT", f"/api/tasks/{artifact.task_id}/artifacts", json=to_dict(artifact))
+
+    def get_artifacts(self, task_id: str) -> list[ArtifactRecord]:
+        return _records(ArtifactRecord, self._call("GET", f"/api/tasks/{task_id}/artifacts"))
+
+    def delete_artifact(self, task_id: str, name: str) -> None:
+        self._call("DELETE", f"/api/tasks/{task_id}/artifacts/{_quote(name)}")
+
+    def upload_artifact_content(self, task_id: str, name: str, data: bytes | Iterator[bytes]) -> str:
+        """Send an artifact's bytes to the server's artifact storage; answers the stored URI.
+
+        For clients that cannot reach the server's storage themselves (its default local root)."""
+        response = self._client.put(
+            f"/api/tasks/{task_id}/artifacts/{_quote(name)}/content",
+            content=data,
+            headers={"Content-Type": "application/octet-stream"},
+        )
+        if response.status_code >= 400:
+            raise _error_from(response)
+        return str(response.json()["uri"])
+
+    def download_artifact_content(self, task_id: str, name: str) -> Iterator[bytes]:
+        """Stream an artifact's stored bytes from the server."""
+        with self._client.stream("GET", f"/api/tasks/{task_id}/artifacts/{_quote(name)}/content") as response:
+            if response.status_code >= 400:
+                response.read()
+                raise _error_from(response)
+            yield from response.iter_bytes()
+
+    def put_model(self, model: ModelRecord) -> ModelRecord:
+        return _record(ModelRecord, self._call("POST", "/api/models", json=to_dict(model)))
+
+    def get_model(self, model_id: str) -> ModelRecord:
+        return _record(ModelRecord, self._call("GET", f"/api/models/{model_id}"))
+
+    def query_models(
+        self, *, project: str | None = None, name: str | None = None, tags: Sequence[str] | None = None
+    ) -> list[ModelRecord]:
+        body = {"project": project, "name": name, "tags": None if tags is None else list(tags)}
+        return _records(ModelRecord, self._call("POST", "/api/models/query", json=body))
+
+    def attach_model(self, link: TaskModel) -> None:
+        self._call("POST", f"/api/tasks/{link.task_id}/models", json=to_dict(link))
+
+    def get_task_models(self, task_id: str) -> list[TaskModel]:
+        return _records(TaskModel, self._call("GET", f"/api/tasks/{task_id}/models"))
+
+    # -- metrics and console -----------------------------------------------------------------
+
+    def add_events(self, events: Sequence[MetricEvent]) -> None:
+        if events:
+            self._call("POST", "/api/metrics", json=[to_dict(e) for e in events])
+
+    def get_events(self, query: EventQuery) -> list[MetricEvent]:
+        return _records(MetricEvent, self._call("POST", "/api/metrics/query", json=dataclasses.asdict(query)))
+
+    def add_console(self, lines: Sequence[ConsoleLine]) -> None:
+        if lines:
+            self._call("POST", "/api/console", json=[to_dict(line) for line in lines])
+
+    def get_console(self, task_id: str, *, after: int = 0, limit: int | None = None) -> list[ConsoleLine]:
+        params: dict[str, Any] = {"after": after}
+        if limit is not None:
+            params["limit"] = limit
+        return _records(ConsoleLine, self._call("GET", f"/api/tasks/{task_id}/console", params=params))
+
+    # -- caching -----------------------------------------------------------------------------
+
+    def find_cached(self, cache_key: str) -> TaskRecord | None:
+        data = self._call("GET", "/api/cache", params={"key": cache_key})
+        return None if data is None else _record(TaskRecord, data)
+
+    # -- pipeline runs -----------------------------------------------------------------------
+
+    def put_nodes(self, nodes: Sequence[NodeState]) -> None:
+        if nodes:
+            self._call("POST", "/api/nodes", json=[to_dict(n) for n in nodes])
+
+    def get_nodes(self, run_id: str) -> list[NodeState]:
+        return _records(NodeState, self._call("GET", f"/api/runs/{run_id}/nodes"))
+
+    # -- queues and workers ------------------------------------------------------------------
+
+    def ensure_queue(self, name: str) -> Queue:
+        return _record(Queue, self._call("POST", "/api/queues", json={"name": name}))
+
+    def get_queue(self, name: str) -> Queue:
+        return _record(Queue, self._call("GET", f"/api/queues/{_quote(name)}"))
+
+    def list_queues(self) -> list[Queue]:
+        return _records(Queue, self._call("GET", "/api/queues"))
+
+    def delete_queue(self, name: str) -> None:
+        self._call("DELETE", f"/api/queues/{_quote(name)}")
+
+    def enqueue(self, task_id: str, queue: str, *, priority: int = 0) -> QueueEntry:
+        body = {"task_id": task_id, "priority": priority}
+        return _record(QueueEntry, self._call("POST", f"/api/queues/{_quote(queue)}/entries", json=body))
+
+    def dequeue(self, task_id: str) -> None:
+        self._call("POST", f"/api/tasks/{task_id}/dequeue")
+
+    def queue_entries(self, queue: str) -> list[QueueEntry]:
+        return _records(QueueEntry, self._call("GET", f"/api/queues/{_quote(queue)}/entries"))
+
+    def claim(self, queues: Sequence[str], worker: str) -> TaskRecord | None:
+        return self.wait_claim(queues, worker, wait=0.0)
+
+    def wait_claim(self, queues: Sequence[str], worker: str, *, wait: float) -> TaskRecord | None:
+        """Like `claim`, but the server holds the call up to `wait` seconds until work arrives
+        (a long poll woken by the enqueue itself, so an idle agent learns of new work at once)."""
+        body = {"queues": list(queues), "worker": worker, "wait": wait}
+        data = self._call("POST", "/api/claims", json=body, timeout=wait + 30.0)
+        return None if data is None else _record(TaskRecord, data)
+
+    def register_worker(self, worker: Worker) -> None:
+        self._call("POST", "/api/workers", json=to_dict(worker))
+
+    def heartbeat(self, worker_id: str, task_id: str | None) -> None:
+        self._call("POST", f"/api/workers/{worker_id}/heartbeat", json={"task_id": task_id})
+
+    def unregister_worker(self, worker_id: str) -> None:
+        self._call("DELETE", f"/api/workers/{worker_id}")
+
+    def list_workers(self) -> list[Worker]:
+        return _records(Worker, self._call("GET", "/api/workers"))
+
+    # -- runs (server-side services) ---------------------------------------------------------
+
+    def new_run(self, run_id: str, args: dict[str, Any], queue: str | None = None) -> dict[str, Any]:
+        """Clone run `run_id` with new `Args`, enqueue it; answers `{"id", "queue", "listening"}`."""
+        result: dict[str, Any] = self._call(
+            "POST", f"/api/runs/{run_id}/new", json={"args": args, "queue": queue}
+        )
+        return result
+
+    def abort_run(self, run_id: str) -> list[str]:
+        """Stop the run's controller and its unfinished steps; answers the stopped task ids."""
+        return list(self._call("POST", f"/api/runs/{run_id}/abort")["stopped"])
+
+    def abort_task(self, task_id: str) -> TaskRecord:
+        """Stop one task (queued: leaves its queue; running: its agent kills it)."""
+        return _record(TaskRecord, self._call("POST", f"/api/tasks/{task_id}/abort"))
+
+    def whoami(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", "/api/whoami")
+        return result
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def _error_from(response: httpx.Response) -> errors.DuctworkError:
+    """The exception an error answer stands for."""
+    try:
+        body = response.json()
+        name, message = str(body.get("error", "")), str(body.get("message", ""))
+    except (ValueError, AttributeError):
+        name, message = "", response.text[:500]
+    if response.status_code == 401 or response.status_code == 403:
+        return AuthError(message or f"the server refused the API key ({response.status_code})")
+    cls = _ERRORS.get(name)
+    if cls is None:
+        cls = {404: errors.NotFound, 409: errors.Conflict, 422: errors.ValidationError}.get(
+            response.status_code, errors.DuctworkError
+        )
+    return cls(message or f"HTTP {response.status_code} from {response.request.url}")
