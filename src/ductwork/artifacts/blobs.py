@@ -1,0 +1,226 @@
+"""Content-addressed blobs: bytes are hashed while they are written, then renamed into place.
+
+A blob lives at `<root>/blobs/<h[:2]>/<h><ext>` where `h` is the sha256 of its bytes, so the same
+content is stored once. A writer fills a `HashingSink`; the bytes go to a temporary file that no
+reader ever looks at, and only a complete file is renamed (locally) or uploaded (remotely) to its
+final name. On any failure the temporary file is removed: nothing half-written is ever visible.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import io
+import os
+import tempfile
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+from ductwork.artifacts import locations
+from ductwork.core import settings
+from ductwork.core.errors import StorageError
+
+CHUNK = 8 << 20  # large writes are cut in chunks this size, hashed while the previous one is written
+_OVERLAP_MIN = 1 << 20  # below this, hashing in a helper thread costs more than it saves
+
+_hasher_lock = threading.Lock()
+_hasher: ThreadPoolExecutor | None = None
+
+
+def _hash_pool() -> ThreadPoolExecutor:
+    global _hasher
+    with _hasher_lock:
+        if _hasher is None:
+            _hasher = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ductwork-hash")
+        return _hasher
+
+
+class HashingSink(io.RawIOBase):
+    """A write-only, non-seekable stream that hashes what it forwards to `raw`.
+
+    Non-seekable on purpose: writers that would seek back (zipfile) then stream instead, so
+    every byte passes through the hash exactly once and in order.
+    """
+
+    def __init__(self, raw: BinaryIO, where: str = "") -> None:
+        super().__init__()
+        self._raw = raw
+        self._where = where  # the storage folder named in a write error
+        self._hash = hashlib.sha256()
+        self.size = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def tell(self) -> int:
+        return self.size
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data).cast("B")
+        length = len(view)
+        try:
+            if length < _OVERLAP_MIN:
+                self._hash.update(view)
+                self._raw.write(view)
+            else:
+                self._write_large(view)
+        except OSError as exc:  # ENOSPC, EIO, EROFS... are the storage's fault, not the object's
+            raise storage_error(self._where, exc) from exc
+        self.size += length
+        return length
+
+    def _write_large(self, view: memoryview) -> None:
+        # hashlib and file writes both release the GIL on big buffers: run them side by side.
+        pool = _hash_pool()
+        for start in range(0, len(view), CHUNK):
+            chunk = view[start : start + CHUNK]
+            hashed: Future[None] = pool.submit(self._hash.update, chunk)
+            try:
+                self._raw.write(chunk)
+            finally:
+                hashed.result()
+
+    def hexdigest(self) -> str:
+        return self._hash.hexdigest()
+
+
+@dataclass(frozen=True)
+class Blob:
+    uri: str  # local absolute path or remote URL
+    hash: str
+    size: int
+
+
+Fill = Callable[[HashingSink], None]
+
+
+def storage_error(path: str, exc: OSError, doing: str = "write to") -> StorageError:
+    """A StorageError naming the path and, in words, why the OS refused."""
+    reason = exc.strerror or str(exc)
+    if exc.errno == errno.ENOSPC:
+        reason = "no space left on device"
+    elif exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        reason = f"{reason} (read-only or not writable)"
+    return StorageError(f"cannot {doing} artifact storage at {path}: {reason}")
+
+
+def blob_name(digest: str, extension: str) -> tuple[str, str]:
+    """The folder and file name of a blob, relative to the `blobs` folder."""
+    return digest[:2], digest + extension
+
+
+def write_temp(folder: str, extension: str, fill: Fill) -> tuple[str, str, int]:
+    """Fill a new temporary file in `folder`; returns (path, sha256, size). Removed on failure."""
+    try:
+        os.makedirs(folder, exist_ok=True)
+        fd, temp = tempfile.mkstemp(prefix=".incoming-", suffix=extension, dir=folder)
+    except OSError as exc:
+        raise storage_error(folder, exc) from exc
+    raw = os.fdopen(fd, "wb")
+    try:
+        sink = HashingSink(raw, folder)
+        fill(sink)
+        try:
+            raw.close()  # flushes the buffer: a full disk may only say so now
+        except OSError as exc:
+            raise storage_error(folder, exc) from exc
+        return temp, sink.hexdigest(), sink.size
+    except BaseException:
+        try:
+            raw.close()
+        except OSError:
+            pass
+        _discard(temp)
+        raise
+
+
+def _discard(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def place(temp: str, destination: str, size: int) -> None:
+    """Rename a complete temporary file to its content-addressed name (atomic on POSIX and NT).
+
+    An existing blob of the right size already holds these bytes (its name is their hash), so
+    the copy is dropped; one of another size is damaged and gets replaced.
+    """
+    try:
+        os.chmod(temp, 0o444)  # blobs are immutable; a stray write through a link must fail
+        if _size_or_none(destination) == size:
+            _discard(temp)
+            return
+        os.makedirs(os.path.dirname(destination), exist_ok=True)
+        os.replace(temp, destination)
+    except OSError as exc:
+        _discard(temp)
+        raise storage_error(destination, exc) from exc
+
+
+def _size_or_none(path: str) -> int | None:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return None
+
+
+class LocalBlobs:
+    """Blobs under a local folder, with plain os calls (no fsspec import)."""
+
+    def __init__(self, root: str) -> None:
+        self.root = locations.local_path(root)
+        self.folder = os.path.join(self.root, "blobs")
+
+    def write(self, extension: str, fill: Fill) -> Blob:
+        # The temporary file sits in `blobs/` itself: same filesystem, so the rename is atomic.
+        temp, digest, size = write_temp(self.folder, extension, fill)
+        destination = os.path.join(self.folder, *blob_name(digest, extension))
+        place(temp, destination, size)
+        return Blob(destination, digest, size)
+
+
+class RemoteBlobs:
+    """Blobs under an fsspec URL. Bytes are hashed into a local temporary file first (the name
+    needs the hash), then uploaded in one put, which object stores publish atomically. The local
+    file then becomes the cached copy, so reading back what was just written costs nothing."""
+
+    def __init__(self, root: str, storage_options: dict[str, Any] | None = None) -> None:
+        self.root = root.rstrip("/")
+        self.storage_options = storage_options
+        self.fs, self._root_path = locations.filesystem(self.root, storage_options)
+
+    def write(self, extension: str, fill: Fill) -> Blob:
+        cache = cache_folder()
+        temp, digest, size = write_temp(cache, extension, fill)
+        folder, name = blob_name(digest, extension)
+        remote_path = f"{self._root_path.rstrip('/')}/blobs/{folder}/{name}"
+        uri = locations.join(self.root, "blobs", folder, name)
+        try:
+            if not self._has(remote_path, size):
+                self.fs.put_file(temp, remote_path)
+        except BaseException as exc:
+            _discard(temp)
+            if isinstance(exc, OSError | ValueError) and not isinstance(exc, StorageError):
+                raise StorageError(f"cannot upload artifact to {uri}: {exc}") from exc
+            raise
+        place(temp, os.path.join(cache, folder, name), size)
+        return Blob(uri, digest, size)
+
+    def _has(self, remote_path: str, size: int) -> bool:
+        try:
+            return int(self.fs.info(remote_path)["size"]) == size
+        except FileNotFoundError:
+            return False
+
+
+def cache_folder() -> str:
+    """Local copies of remote blobs: `$DUCTWORK_HOME/cache/blobs`, laid out like a store."""
+    return os.path.join(settings.home(), "cache", "blobs")
