@@ -1,0 +1,157 @@
+"""One database connection setup per URL: SQLite tuned for many writers, PostgreSQL pooled.
+
+SQLite: WAL (readers never block the writer), `synchronous=NORMAL` (durable at checkpoints,
+no fsync per commit), foreign keys on, a 30 s busy timeout, and every write transaction
+opened with `BEGIN IMMEDIATE`. Taking the write lock up front is what keeps several
+processes from failing with "database is locked": a deferred transaction that reads first
+and writes later cannot wait for the lock (SQLite would deadlock), so it fails at once;
+an immediate one simply waits its turn in the busy handler. Reads open a plain deferred
+`BEGIN`, which in WAL mode is a consistent snapshot that never waits.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event, exc, pool
+
+from ductwork.core.errors import StorageError
+
+BUSY_TIMEOUT_S = 30.0
+_WRITE = "ductwork_write"
+
+# Engines alive in this process, so a forked child can drop the connections it inherited.
+_engines: weakref.WeakSet[sa.Engine] = weakref.WeakSet()
+_engines_lock = threading.Lock()
+
+
+def _forget_inherited_connections() -> None:
+    for engine in list(_engines):
+        engine.dispose(close=False)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_inherited_connections)
+
+
+class Database:
+    """An engine plus the two ways in: `write()` and `read()` transactions."""
+
+    def __init__(self, url: str) -> None:
+        self.url = sa.make_url(url)
+        self.dialect = self.url.get_backend_name()
+        if self.dialect not in ("sqlite", "postgresql"):
+            raise StorageError(
+                f"unsupported database URL {self.url!r}: use sqlite:/// or postgresql+psycopg://"
+            )
+        self.where = _describe(self.url)
+        self.engine = _sqlite_engine(self.url) if self.dialect == "sqlite" else _postgres_engine(self.url)
+        self._writer = self.engine.execution_options(**{_WRITE: True})
+        with _engines_lock:
+            _engines.add(self.engine)
+
+    @contextmanager
+    def write(self) -> Iterator[sa.Connection]:
+        """A transaction that will write: `BEGIN IMMEDIATE` on SQLite, committed on exit."""
+        with self.storage_errors(), self._writer.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[sa.Connection]:
+        """A read-only snapshot (deferred transaction), rolled back on exit."""
+        with self.storage_errors(), self.engine.connect() as conn:
+            yield conn
+
+    @contextmanager
+    def storage_errors(self) -> Iterator[None]:
+        """Turn driver failures (read-only file, full disk, unreachable server) into StorageError."""
+        try:
+            yield
+        except exc.IntegrityError:
+            raise  # the query modules turn these into NotFound / Conflict
+        except (exc.OperationalError, exc.DatabaseError, exc.InterfaceError) as error:
+            raise StorageError(f"the store at {self.where} failed: {_reason(error)}") from error
+        except OSError as error:
+            if isinstance(error, StorageError):
+                raise
+            raise StorageError(f"the store at {self.where} failed: {error}") from error
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _describe(url: sa.URL) -> str:
+    if url.get_backend_name() == "sqlite":
+        return url.database or ":memory:"
+    return url.render_as_string(hide_password=True)
+
+
+def _reason(error: exc.DBAPIError) -> str:
+    return str(error.orig).strip().splitlines()[0] if error.orig is not None else str(error)
+
+
+def sqlite_path(url: sa.URL) -> Path | None:
+    """The database file of a SQLite URL, None for an in-memory database."""
+    database = url.database
+    if not database or database == ":memory:" or database.startswith("file::memory:"):
+        return None
+    return Path(database).expanduser()
+
+
+def _sqlite_engine(url: sa.URL) -> sa.Engine:
+    path = sqlite_path(url)
+    if path is None:
+        # One shared in-memory database (tests, throwaway tools): one connection for all threads.
+        engine = sa.create_engine(url, poolclass=pool.StaticPool, connect_args={"check_same_thread": False})
+    else:
+        _make_folder(path.parent)
+        engine = sa.create_engine(
+            url.set(database=str(path)),
+            pool_size=8,
+            max_overflow=32,
+            connect_args={"timeout": BUSY_TIMEOUT_S, "check_same_thread": False},
+        )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
+        # Transactions are ours to open (see `_on_begin`), not the sqlite3 module's.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            if path is not None:
+                cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA temp_store=MEMORY")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: sa.Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(_WRITE) else "BEGIN")
+
+    return engine
+
+
+def _postgres_engine(url: sa.URL) -> sa.Engine:
+    if url.drivername == "postgresql":
+        url = url.set(drivername="postgresql+psycopg")  # psycopg 3 is the one driver we ship
+    return sa.create_engine(url, pool_size=8, max_overflow=32, pool_pre_ping=True, pool_recycle=3600)
+
+
+def _make_folder(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise StorageError(f"cannot create the store folder {folder}: {error.strerror or error}") from error
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise StorageError(f"the store folder {folder} is not writable")

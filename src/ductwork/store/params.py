@@ -1,0 +1,115 @@
+"""Hyper-parameters (`Section/name` -> typed value) and configuration objects of a task.
+
+A parameter's value is stored as its JSON text, so it comes back as the same Python type
+(an int stays an int, a list a list, a dict a dict). Values JSON cannot carry are refused
+with the parameter's name rather than silently turned into strings.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import sqlalchemy as sa
+
+from ductwork.core.errors import ValidationError
+from ductwork.core.records import ConfigObject, Param
+from ductwork.store.common import require_task, touch_writable_task, upsert
+from ductwork.store.tables import configs, params
+
+_PARAM_COLUMNS = ("task_id", "section", "name", "value", "type", "description")
+_CONFIG_COLUMNS = ("task_id", "name", "text", "type", "description")
+
+_get_params = (
+    sa.select(params.c.section, params.c.name, params.c.value, params.c.type, params.c.description)
+    .where(params.c.task_id == sa.bindparam("task_id"))
+    .order_by(params.c.section, params.c.name)
+)
+_get_configs = (
+    sa.select(configs.c.name, configs.c.text, configs.c.type, configs.c.description)
+    .where(configs.c.task_id == sa.bindparam("task_id"))
+    .order_by(configs.c.name)
+)
+
+
+def split_key(key: str) -> tuple[str, str]:
+    """`"Args/lr"` -> `("Args", "lr")`; a key without a section keeps an empty section."""
+    if not isinstance(key, str) or not key or key.startswith("/") or key.endswith("/"):
+        raise ValidationError(f"parameter key must look like 'Section/name', got {key!r}")
+    section, slash, name = key.partition("/")
+    return (section, name) if slash else ("", key)
+
+
+def join_key(section: str, name: str) -> str:
+    return f"{section}/{name}" if section else name
+
+
+def encode_value(task_id: str, key: str, value: Any) -> str:
+    try:
+        return json.dumps(value, allow_nan=True)
+    except (TypeError, ValueError) as error:
+        raise ValidationError(
+            f"task {task_id}: parameter {key!r} of type {type(value).__name__} cannot be stored "
+            f"(store a str, number, bool, None, list or dict): {error}"
+        ) from error
+
+
+def set_params(conn: sa.Connection, task_id: str, values: dict[str, Param], *, replace: bool) -> None:
+    rows = []
+    for key, param in values.items():
+        if not isinstance(param, Param):
+            raise ValidationError(
+                f"task {task_id}: parameter {key!r} must be a Param, got {type(param).__name__}"
+            )
+        section, name = split_key(key)
+        rows.append(
+            {
+                "task_id": task_id,
+                "section": section,
+                "name": name,
+                "value": encode_value(task_id, key, param.value),
+                "type": param.type,
+                "description": param.description,
+            }
+        )
+    touch_writable_task(conn, task_id)
+    if replace:
+        conn.execute(sa.delete(params).where(params.c.task_id == task_id))
+    if rows:
+        conn.execute(upsert(conn, params, ("task_id", "section", "name"), _PARAM_COLUMNS), rows)
+
+
+def get_params(conn: sa.Connection, task_id: str) -> dict[str, Param]:
+    result = {
+        join_key(row.section, row.name): Param(json.loads(row.value), row.type, row.description)
+        for row in conn.execute(_get_params, {"task_id": task_id})
+    }
+    if not result:
+        require_task(conn, task_id)
+    return result
+
+
+def set_config(conn: sa.Connection, task_id: str, name: str, config: ConfigObject) -> None:
+    if not isinstance(name, str) or not name:
+        raise ValidationError(f"task {task_id}: configuration name must be a non-empty string, got {name!r}")
+    if not isinstance(config, ConfigObject) or not isinstance(config.text, str):
+        raise ValidationError(f"task {task_id}: configuration {name!r} must be a ConfigObject with text")
+    touch_writable_task(conn, task_id)
+    row = {
+        "task_id": task_id,
+        "name": name,
+        "text": config.text,
+        "type": config.type,
+        "description": config.description,
+    }
+    conn.execute(upsert(conn, configs, ("task_id", "name"), _CONFIG_COLUMNS), row)
+
+
+def get_configs(conn: sa.Connection, task_id: str) -> dict[str, ConfigObject]:
+    result = {
+        row.name: ConfigObject(row.text, row.type, row.description)
+        for row in conn.execute(_get_configs, {"task_id": task_id})
+    }
+    if not result:
+        require_task(conn, task_id)
+    return result

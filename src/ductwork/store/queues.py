@@ -1,0 +1,185 @@
+"""Queues, their prioritised entries, and the atomic claim that hands an entry to one worker.
+
+A claim is one write transaction: pick the first entry, delete it, mark its task running.
+On PostgreSQL the pick is `FOR UPDATE SKIP LOCKED`, so concurrent claimers each lock a
+different entry instead of queueing up behind one; on SQLite `BEGIN IMMEDIATE` makes the
+claimers take turns, and each sees the entries the previous one left.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+
+from ductwork.core.errors import Conflict, NotFound, StatusError, ValidationError
+from ductwork.core.records import Queue, QueueEntry, TaskRecord, Worker, new_id
+from ductwork.core.states import TaskStatus, check_transition
+from ductwork.store.common import for_update, insert, now, upsert
+from ductwork.store.tables import queue_entries, queues, tasks, workers
+from ductwork.store.tasks import FIELDS as _TASK_FIELDS
+from ductwork.store.tasks import record as task_record
+from ductwork.store.tasks import set_status
+
+ENQUEUABLE = frozenset({TaskStatus.created.value, TaskStatus.stopped.value, TaskStatus.failed.value})
+_length = (
+    sa.select(sa.func.count()).select_from(queue_entries).where(queue_entries.c.queue_id == queues.c.id)
+).scalar_subquery()
+_queue_columns = (queues.c.id, queues.c.name, queues.c.created, _length.label("length"))
+_by_name = sa.select(*_queue_columns).where(queues.c.name == sa.bindparam("name"))
+
+
+def _check_name(name: str) -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise ValidationError(f"queue name must be a non-empty string, got {name!r}")
+    return name.strip()
+
+
+def ensure(conn: sa.Connection, name: str) -> Queue:
+    name = _check_name(name)
+    row = {"id": new_id(), "name": name, "created": now()}
+    conn.execute(insert(conn, queues).on_conflict_do_nothing(index_elements=["name"]), row)
+    return get(conn, name)
+
+
+def get(conn: sa.Connection, name: str) -> Queue:
+    row = conn.execute(_by_name, {"name": name}).first()
+    if row is None:
+        raise NotFound(f"queue {name!r} not found")
+    return Queue(*row)
+
+
+def list_all(conn: sa.Connection) -> list[Queue]:
+    return [Queue(*row) for row in conn.execute(sa.select(*_queue_columns).order_by(queues.c.name))]
+
+
+def delete(conn: sa.Connection, name: str) -> None:
+    queue = get(conn, name)
+    if queue.length:
+        raise Conflict(f"queue {name!r} still holds {queue.length} task(s); dequeue them first")
+    conn.execute(sa.delete(queues).where(queues.c.id == queue.id))
+
+
+def enqueue(conn: sa.Connection, task_id: str, queue_name: str, priority: int) -> QueueEntry:
+    if not isinstance(priority, int) or isinstance(priority, bool):
+        raise ValidationError(f"task {task_id}: priority must be an int, got {priority!r}")
+    queue = get(conn, queue_name)
+    status = conn.execute(for_update(conn, sa.select(tasks.c.status).where(tasks.c.id == task_id))).scalar()
+    if status is None:
+        raise NotFound(f"task {task_id} not found")
+    if status not in ENQUEUABLE:
+        raise StatusError(
+            f"task {task_id} is {status}; only a created, stopped or failed task can be enqueued"
+            + (" (reset or clone it first)" if status != TaskStatus.queued else "")
+        )
+    check_transition(task_id, status, TaskStatus.queued.value)
+    entry = QueueEntry(queue=queue.name, task_id=task_id, priority=priority, added=now())
+    conn.execute(
+        sa.insert(queue_entries),
+        {"queue_id": queue.id, "task_id": task_id, "priority": priority, "added": entry.added},
+    )
+    conn.execute(
+        sa.update(tasks)
+        .where(tasks.c.id == task_id)
+        .values(
+            status=TaskStatus.queued.value,
+            status_message="",
+            status_reason="",
+            queue=queue.name,
+            updated=now(),
+        )
+    )
+    return entry
+
+
+def dequeue(conn: sa.Connection, task_id: str) -> None:
+    """Back to created; set_status drops the queue entry as it leaves `queued`."""
+    set_status(conn, task_id, TaskStatus.created.value, reason="dequeued", expect=[TaskStatus.queued.value])
+
+
+def entries(conn: sa.Connection, queue_name: str) -> list[QueueEntry]:
+    queue = get(conn, queue_name)
+    stmt = (
+        sa.select(queue_entries.c.task_id, queue_entries.c.priority, queue_entries.c.added)
+        .where(queue_entries.c.queue_id == queue.id)
+        .order_by(queue_entries.c.priority.desc(), queue_entries.c.added, queue_entries.c.id)
+    )
+    return [QueueEntry(queue.name, *row) for row in conn.execute(stmt)]
+
+
+def claim(conn: sa.Connection, queue_names: Sequence[str], worker: str) -> TaskRecord | None:
+    if not queue_names:
+        raise ValidationError("claim needs at least one queue name")
+    # Queues in the caller's order first, then priority, then age.
+    position = sa.case({name: i for i, name in enumerate(queue_names)}, value=queues.c.name)
+    pick = (
+        sa.select(queue_entries.c.id, queue_entries.c.task_id)
+        .join(queues, queues.c.id == queue_entries.c.queue_id)
+        .where(queues.c.name.in_(queue_names))
+        .order_by(position, queue_entries.c.priority.desc(), queue_entries.c.added, queue_entries.c.id)
+        .limit(1)
+    )
+    if conn.dialect.name == "postgresql":
+        pick = pick.with_for_update(skip_locked=True, of=queue_entries)
+    row = conn.execute(pick).first()
+    if row is None:
+        _check_queues_exist(conn, queue_names)
+        return None
+    conn.execute(sa.delete(queue_entries).where(queue_entries.c.id == row.id))
+    stamp = now()
+    claimed = conn.execute(
+        sa.update(tasks)
+        .where(tasks.c.id == row.task_id)
+        .values(
+            status=TaskStatus.in_progress.value,
+            status_message="",
+            status_reason=f"claimed by {worker}",
+            worker=worker,
+            started=stamp,
+            ended=None,
+            updated=stamp,
+        )
+        .returning(*(tasks.c[name] for name in _TASK_FIELDS))
+    ).one()
+    conn.execute(
+        sa.update(workers).where(workers.c.id == worker).values(task_id=row.task_id, heartbeat=stamp)
+    )
+    return task_record(claimed)
+
+
+def _check_queues_exist(conn: sa.Connection, queue_names: Sequence[str]) -> None:
+    known = set(conn.execute(sa.select(queues.c.name).where(queues.c.name.in_(queue_names))).scalars())
+    missing = [name for name in queue_names if name not in known]
+    if missing:
+        raise NotFound(f"queue {missing[0]!r} not found")
+
+
+# ---- workers -------------------------------------------------------------------------------
+
+_WORKER_FIELDS = ("id", "queues", "task_id", "started", "heartbeat", "host", "pid")
+
+
+def register_worker(conn: sa.Connection, worker: Worker) -> None:
+    if not isinstance(worker.id, str) or not worker.id:
+        raise ValidationError(f"worker id must be a non-empty string, got {worker.id!r}")
+    row = {name: getattr(worker, name) for name in _WORKER_FIELDS}
+    row["queues"] = list(worker.queues)
+    conn.execute(upsert(conn, workers, ("id",), _WORKER_FIELDS), row)
+
+
+def heartbeat(conn: sa.Connection, worker_id: str, task_id: str | None) -> None:
+    done = conn.execute(
+        sa.update(workers).where(workers.c.id == worker_id).values(task_id=task_id, heartbeat=now())
+    )
+    if done.rowcount == 0:
+        raise NotFound(f"worker {worker_id!r} not registered")
+
+
+def unregister_worker(conn: sa.Connection, worker_id: str) -> None:
+    if conn.execute(sa.delete(workers).where(workers.c.id == worker_id)).rowcount == 0:
+        raise NotFound(f"worker {worker_id!r} not registered")
+
+
+def list_workers(conn: sa.Connection) -> list[Worker]:
+    stmt = sa.select(*(workers.c[name] for name in _WORKER_FIELDS)).order_by(workers.c.id)
+    return [Worker(*row) for row in conn.execute(stmt)]

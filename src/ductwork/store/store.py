@@ -1,0 +1,324 @@
+"""`Store`: the backend contract implemented directly on the database.
+
+Each method is one transaction: `write()` for anything that changes rows (`BEGIN
+IMMEDIATE` on SQLite), `read()` for lookups. The work itself lives in one module per
+resource; this class only opens the transaction and passes the connection on. The store
+matches `ductwork.client.contract.Backend` structurally and never imports the client.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from ductwork.core.queries import EventQuery, TaskQuery
+from ductwork.core.records import (
+    ArtifactRecord,
+    ConfigObject,
+    ConsoleLine,
+    MetricEvent,
+    ModelRecord,
+    NodeState,
+    Param,
+    Project,
+    Queue,
+    QueueEntry,
+    TaskModel,
+    TaskRecord,
+    Worker,
+)
+from ductwork.store import accounts, artifacts, changes, migrate, models, projects, tasks
+from ductwork.store import events as _events
+from ductwork.store import nodes as _nodes
+from ductwork.store import params as _params
+from ductwork.store import queues as _queues
+from ductwork.store.engine import Database
+
+
+class Store:
+    """The database behind everything, at `url` (`sqlite:///...` or `postgresql+psycopg://...`).
+
+    Opening it creates the folder of a SQLite file and brings the schema up to date.
+    Safe to share between threads: each call checks a connection out of the pool.
+    """
+
+    def __init__(self, url: str, *, migrate_schema: bool = True) -> None:
+        self._db = Database(url)
+        self.url = url
+        self.dialect = self._db.dialect
+        self.closed = False
+        self._accounts = accounts.Accounts()
+        if migrate_schema:
+            migrate.ensure_current(self._db)
+
+    def __repr__(self) -> str:
+        return f"Store({self._db.where!r})"
+
+    @property
+    def database(self) -> Database:
+        """The engine and transactions, for tools that need SQL the methods do not offer."""
+        return self._db
+
+    # projects
+
+    def ensure_project(self, name: str, system_tags: Sequence[str] = ()) -> Project:
+        with self._db.write() as conn:
+            return projects.ensure(conn, name, system_tags)
+
+    def get_project(self, project_id: str) -> Project:
+        with self._db.read() as conn:
+            return projects.get(conn, project_id)
+
+    def find_project(self, name: str) -> Project | None:
+        with self._db.read() as conn:
+            return projects.find(conn, name)
+
+    def list_projects(self) -> list[Project]:
+        with self._db.read() as conn:
+            return projects.list_all(conn)
+
+    # tasks
+
+    def create_task(self, task: TaskRecord) -> TaskRecord:
+        with self._db.write() as conn:
+            return tasks.create(conn, task)
+
+    def get_task(self, task_id: str) -> TaskRecord:
+        with self._db.read() as conn:
+            return tasks.get(conn, task_id)
+
+    def get_tasks(self, task_ids: Sequence[str]) -> list[TaskRecord]:
+        with self._db.read() as conn:
+            return tasks.get_many(conn, task_ids)
+
+    def query_tasks(self, query: TaskQuery) -> list[TaskRecord]:
+        with self._db.read() as conn:
+            return tasks.query(conn, query)
+
+    def count_tasks(self, query: TaskQuery) -> int:
+        with self._db.read() as conn:
+            return tasks.count(conn, query)
+
+    def edit_task(self, task_id: str, changes: dict[str, Any]) -> TaskRecord:
+        with self._db.write() as conn:
+            return tasks.edit(conn, task_id, changes)
+
+    def set_status(
+        self,
+        task_id: str,
+        status: str,
+        *,
+        message: str = "",
+        reason: str = "",
+        force: bool = False,
+        expect: Sequence[str] | None = None,
+    ) -> TaskRecord:
+        with self._db.write() as conn:
+            return tasks.set_status(
+                conn, task_id, str(status), message=message, reason=reason, force=force, expect=expect
+            )
+
+    def reset_task(self, task_id: str) -> TaskRecord:
+        with self._db.write() as conn:
+            return tasks.reset(conn, task_id)
+
+    def delete_task(self, task_id: str) -> None:
+        with self._db.write() as conn:
+            tasks.delete(conn, task_id)
+
+    def clone_task(
+        self, task_id: str, *, name: str | None = None, project: str | None = None, parent: str | None = None
+    ) -> TaskRecord:
+        with self._db.write() as conn:
+            return tasks.clone(conn, task_id, name=name, project=project, parent=parent)
+
+    # parameters and configuration
+
+    def set_parameters(self, task_id: str, params: dict[str, Param], *, replace: bool = False) -> None:
+        with self._db.write() as conn:
+            _params.set_params(conn, task_id, params, replace=replace)
+
+    def get_parameters(self, task_id: str) -> dict[str, Param]:
+        with self._db.read() as conn:
+            return _params.get_params(conn, task_id)
+
+    def set_configuration(self, task_id: str, name: str, config: ConfigObject) -> None:
+        with self._db.write() as conn:
+            _params.set_config(conn, task_id, name, config)
+
+    def get_configurations(self, task_id: str) -> dict[str, ConfigObject]:
+        with self._db.read() as conn:
+            return _params.get_configs(conn, task_id)
+
+    # artifacts and models
+
+    def put_artifact(self, artifact: ArtifactRecord) -> None:
+        with self._db.write() as conn:
+            artifacts.put(conn, artifact)
+
+    def get_artifacts(self, task_id: str) -> list[ArtifactRecord]:
+        with self._db.read() as conn:
+            return artifacts.get_all(conn, task_id)
+
+    def delete_artifact(self, task_id: str, name: str) -> None:
+        with self._db.write() as conn:
+            artifacts.delete(conn, task_id, name)
+
+    def put_model(self, model: ModelRecord) -> ModelRecord:
+        with self._db.write() as conn:
+            return models.put(conn, model)
+
+    def get_model(self, model_id: str) -> ModelRecord:
+        with self._db.read() as conn:
+            return models.get(conn, model_id)
+
+    def query_models(
+        self, *, project: str | None = None, name: str | None = None, tags: Sequence[str] | None = None
+    ) -> list[ModelRecord]:
+        with self._db.read() as conn:
+            return models.query(conn, project=project, name=name, tags=tags)
+
+    def attach_model(self, link: TaskModel) -> None:
+        with self._db.write() as conn:
+            models.attach(conn, link)
+
+    def get_task_models(self, task_id: str) -> list[TaskModel]:
+        with self._db.read() as conn:
+            return models.links(conn, task_id)
+
+    # metrics and console
+
+    def add_events(self, events: Sequence[MetricEvent]) -> None:
+        if not events:
+            return
+        with self._db.write() as conn:
+            _events.add_events(conn, events)
+
+    def get_events(self, query: EventQuery) -> list[MetricEvent]:
+        with self._db.read() as conn:
+            return _events.get_events(conn, query)
+
+    def add_console(self, lines: Sequence[ConsoleLine]) -> None:
+        if not lines:
+            return
+        with self._db.write() as conn:
+            _events.add_console(conn, lines)
+
+    def get_console(self, task_id: str, *, after: int = 0, limit: int | None = None) -> list[ConsoleLine]:
+        with self._db.read() as conn:
+            return _events.get_console(conn, task_id, after=after, limit=limit)
+
+    # caching
+
+    def find_cached(self, cache_key: str) -> TaskRecord | None:
+        with self._db.read() as conn:
+            return tasks.find_cached(conn, cache_key)
+
+    # pipeline runs
+
+    def put_nodes(self, nodes: Sequence[NodeState]) -> None:
+        if not nodes:
+            return
+        with self._db.write() as conn:
+            _nodes.put(conn, nodes)
+
+    def get_nodes(self, run_id: str) -> list[NodeState]:
+        with self._db.read() as conn:
+            return _nodes.get(conn, run_id)
+
+    # queues and workers
+
+    def ensure_queue(self, name: str) -> Queue:
+        with self._db.write() as conn:
+            return _queues.ensure(conn, name)
+
+    def get_queue(self, name: str) -> Queue:
+        with self._db.read() as conn:
+            return _queues.get(conn, name)
+
+    def list_queues(self) -> list[Queue]:
+        with self._db.read() as conn:
+            return _queues.list_all(conn)
+
+    def delete_queue(self, name: str) -> None:
+        with self._db.write() as conn:
+            _queues.delete(conn, name)
+
+    def enqueue(self, task_id: str, queue: str, *, priority: int = 0) -> QueueEntry:
+        with self._db.write() as conn:
+            return _queues.enqueue(conn, task_id, queue, priority)
+
+    def dequeue(self, task_id: str) -> None:
+        with self._db.write() as conn:
+            _queues.dequeue(conn, task_id)
+
+    def queue_entries(self, queue: str) -> list[QueueEntry]:
+        with self._db.read() as conn:
+            return _queues.entries(conn, queue)
+
+    def claim(self, queues: Sequence[str], worker: str) -> TaskRecord | None:
+        with self._db.write() as conn:
+            return _queues.claim(conn, queues, worker)
+
+    def register_worker(self, worker: Worker) -> None:
+        with self._db.write() as conn:
+            _queues.register_worker(conn, worker)
+
+    def heartbeat(self, worker_id: str, task_id: str | None) -> None:
+        with self._db.write() as conn:
+            _queues.heartbeat(conn, worker_id, task_id)
+
+    def unregister_worker(self, worker_id: str) -> None:
+        with self._db.write() as conn:
+            _queues.unregister_worker(conn, worker_id)
+
+    def list_workers(self) -> list[Worker]:
+        with self._db.read() as conn:
+            return _queues.list_workers(conn)
+
+    # live changes (server)
+
+    def changes_since(self, cursor: float | None) -> changes.Changes:
+        """Tasks and runs changed after `cursor` (None: only the cursor to start from)."""
+        with self._db.read() as conn:
+            return changes.since(conn, cursor)
+
+    # users and API keys (server)
+
+    def create_user(self, name: str, *, password: str | None = None, admin: bool = False) -> accounts.User:
+        with self._db.write() as conn:
+            return self._accounts.create_user(conn, name, password=password, admin=admin)
+
+    def get_user(self, name: str) -> accounts.User:
+        with self._db.read() as conn:
+            return self._accounts.get_user(conn, name)
+
+    def list_users(self) -> list[accounts.User]:
+        with self._db.read() as conn:
+            return self._accounts.list_users(conn)
+
+    def verify_password(self, name: str, password: str) -> accounts.User | None:
+        with self._db.read() as conn:
+            return self._accounts.verify_password(conn, name, password)
+
+    def create_api_key(self, user: str, *, name: str = "") -> accounts.NewApiKey:
+        """A new key for `user`; the returned secret (and `.token`) is never retrievable again."""
+        with self._db.write() as conn:
+            return self._accounts.create_api_key(conn, user, name=name)
+
+    def verify_api_key(self, token: str) -> accounts.User | None:
+        with self._db.read() as conn:
+            return self._accounts.verify_api_key(conn, token)
+
+    def revoke_api_key(self, key_id: str) -> None:
+        with self._db.write() as conn:
+            self._accounts.revoke_api_key(conn, key_id)
+
+    def list_api_keys(self, user: str | None = None) -> list[accounts.ApiKey]:
+        with self._db.read() as conn:
+            return self._accounts.list_api_keys(conn, user)
+
+    def close(self) -> None:
+        """Close the pooled connections (a later call would open new ones)."""
+        self.closed = True
+        self._db.dispose()

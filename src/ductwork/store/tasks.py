@@ -1,0 +1,420 @@
+"""Tasks: create, read, query, edit, status changes, reset, clone, delete, cache lookup."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import exc
+from sqlalchemy.dialects import postgresql
+
+from ductwork.core.errors import Conflict, NotFound, StatusError, ValidationError
+from ductwork.core.queries import TaskQuery
+from ductwork.core.records import TaskRecord, TaskTypes, new_id
+from ductwork.core.states import FINAL, TaskStatus, check_transition
+from ductwork.store.common import PUBLISHED, for_update, is_foreign_key_error, now
+from ductwork.store.projects import check_name
+from ductwork.store.tables import (
+    artifacts,
+    configs,
+    console,
+    events,
+    models,
+    nodes,
+    params,
+    projects,
+    queue_entries,
+    task_models,
+    tasks,
+)
+
+FIELDS = tuple(f.name for f in dataclasses.fields(TaskRecord))
+_columns = tuple(tasks.c[name] for name in FIELDS)
+_JSON_LISTS = ("tags", "system_tags")
+_JSON_DICTS = ("script", "requirements", "container", "runtime")
+_STATUSES = frozenset(s.value for s in TaskStatus)
+_TYPES = frozenset(TaskTypes.all())
+# Fields edit_task may set. Status and its timestamps move only through set_status; queue
+# and worker only through enqueue / claim; id, created and updated are the store's.
+EDITABLE = frozenset(FIELDS) - {
+    "id",
+    "status",
+    "status_message",
+    "status_reason",
+    "created",
+    "started",
+    "ended",
+    "updated",
+    "queue",
+    "worker",
+}
+# What may still change on a published (read-only) task: labels, not contents.
+EDITABLE_WHEN_PUBLISHED = frozenset({"tags", "system_tags", "comment", "archived"})
+
+_by_id = sa.select(*_columns).where(tasks.c.id == sa.bindparam("id"))
+_status_of = sa.select(tasks.c.status).where(tasks.c.id == sa.bindparam("id"))
+
+
+def record(row: Any) -> TaskRecord:
+    return TaskRecord(*row)
+
+
+def cache_key_of(runtime: dict[str, Any]) -> str | None:
+    key = runtime.get("cache_key")
+    if key is None:
+        return None
+    if not isinstance(key, str):
+        raise ValidationError(f"runtime['cache_key'] must be a string, got {type(key).__name__}")
+    return key
+
+
+def _check_values(values: dict[str, Any], where: str) -> None:
+    """ValidationError naming the field when a value has the wrong shape."""
+    for name in _JSON_LISTS:
+        if name in values:
+            value = values[name]
+            if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+                raise ValidationError(f"{where}: {name} must be a list of strings, got {value!r}")
+            values[name] = list(value)
+    for name in _JSON_DICTS:
+        if name in values and not isinstance(values[name], dict):
+            raise ValidationError(f"{where}: {name} must be a dict, got {type(values[name]).__name__}")
+    if "type" in values and values["type"] not in _TYPES:
+        raise ValidationError(f"{where}: unknown task type {values['type']!r}; one of {sorted(_TYPES)}")
+    if "name" in values and not isinstance(values["name"], str):
+        raise ValidationError(f"{where}: name must be a string, got {values['name']!r}")
+    if "progress" in values and (
+        not isinstance(values["progress"], int) or isinstance(values["progress"], bool)
+    ):
+        raise ValidationError(f"{where}: progress must be an int, got {values['progress']!r}")
+    if "archived" in values and not isinstance(values["archived"], bool):
+        raise ValidationError(f"{where}: archived must be a bool, got {values['archived']!r}")
+    if "runtime" in values:
+        values["cache_key"] = cache_key_of(values["runtime"])
+
+
+def create(conn: sa.Connection, task: TaskRecord) -> TaskRecord:
+    if not isinstance(task.id, str) or not 0 < len(task.id) <= 32:
+        raise ValidationError(f"task id must be a string of 1 to 32 characters, got {task.id!r}")
+    if task.status not in _STATUSES:
+        raise ValidationError(f"task {task.id}: unknown status {task.status!r}; one of {sorted(_STATUSES)}")
+    created = dataclasses.replace(task, updated=now())
+    values = {name: getattr(created, name) for name in FIELDS}
+    _check_values(values, f"task {task.id}")
+    try:
+        conn.execute(sa.insert(tasks), values)
+    except exc.IntegrityError as error:
+        if is_foreign_key_error(error):
+            raise NotFound(f"task {task.id}: project {task.project} not found") from error
+        raise Conflict(f"task {task.id} already exists") from error
+    return created
+
+
+def get(conn: sa.Connection, task_id: str) -> TaskRecord:
+    row = conn.execute(_by_id, {"id": task_id}).first()
+    if row is None:
+        raise NotFound(f"task {task_id} not found")
+    return record(row)
+
+
+def get_many(conn: sa.Connection, task_ids: Sequence[str]) -> list[TaskRecord]:
+    """The tasks in the order asked; NotFound names the first unknown id."""
+    if not task_ids:
+        return []
+    found = {
+        row.id: record(row) for row in conn.execute(sa.select(*_columns).where(tasks.c.id.in_(task_ids)))
+    }
+    for task_id in task_ids:
+        if task_id not in found:
+            raise NotFound(f"task {task_id} not found")
+    return [found[task_id] for task_id in task_ids]
+
+
+def _locked_status(conn: sa.Connection, task_id: str) -> str:
+    status = conn.execute(for_update(conn, _status_of), {"id": task_id}).scalar()
+    if status is None:
+        raise NotFound(f"task {task_id} not found")
+    return str(status)
+
+
+def edit(conn: sa.Connection, task_id: str, changes: dict[str, Any]) -> TaskRecord:
+    unknown = sorted(set(changes) - EDITABLE)
+    if unknown:
+        hint = " (status goes through set_status)" if "status" in unknown else ""
+        raise ValidationError(f"task {task_id}: cannot edit {', '.join(unknown)}{hint}")
+    values = dict(changes)
+    _check_values(values, f"task {task_id}")
+    status = _locked_status(conn, task_id)
+    if status == PUBLISHED and set(changes) - EDITABLE_WHEN_PUBLISHED:
+        raise StatusError(f"task {task_id} is published and read-only; clone it to change it")
+    values["updated"] = now()
+    try:
+        row = conn.execute(
+            sa.update(tasks).where(tasks.c.id == task_id).values(values).returning(*_columns)
+        ).one()
+    except exc.IntegrityError as error:
+        raise NotFound(f"task {task_id}: project {changes.get('project')} not found") from error
+    return record(row)
+
+
+def set_status(
+    conn: sa.Connection,
+    task_id: str,
+    status: str,
+    *,
+    message: str = "",
+    reason: str = "",
+    force: bool = False,
+    expect: Sequence[str] | None = None,
+) -> TaskRecord:
+    if status not in _STATUSES:
+        raise ValidationError(f"task {task_id}: unknown status {status!r}; one of {sorted(_STATUSES)}")
+    old = _locked_status(conn, task_id)
+    if expect is not None and old not in expect:
+        raise Conflict(f"task {task_id} is {old}, expected {' or '.join(expect) or 'nothing'}")
+    check_transition(task_id, old, status, force=force)
+    stamp = now()
+    values: dict[str, Any] = {"status": status, "status_message": message, "status_reason": reason}
+    values["updated"] = stamp
+    if status != old:
+        values.update(_timestamps(old, status, stamp))
+        if old == TaskStatus.queued:
+            conn.execute(sa.delete(queue_entries).where(queue_entries.c.task_id == task_id))
+    row = conn.execute(
+        sa.update(tasks).where(tasks.c.id == task_id).values(values).returning(*_columns)
+    ).one()
+    return record(row)
+
+
+def _timestamps(old: str, new: str, stamp: float) -> dict[str, Any]:
+    """started/ended as a status change implies them."""
+    if new == TaskStatus.in_progress:
+        return {"started": stamp, "ended": None}
+    if new in FINAL and old not in FINAL:
+        return {"ended": stamp}
+    if new == TaskStatus.created:
+        return {"started": None, "ended": None}
+    return {}
+
+
+def reset(conn: sa.Connection, task_id: str) -> TaskRecord:
+    old = _locked_status(conn, task_id)
+    if old == PUBLISHED:
+        raise StatusError(f"task {task_id} is published and read-only; clone it to change it")
+    delete_outputs(conn, task_id)
+    conn.execute(sa.delete(queue_entries).where(queue_entries.c.task_id == task_id))
+    values = {
+        "status": TaskStatus.created.value,
+        "status_message": "",
+        "status_reason": "reset",
+        "started": None,
+        "ended": None,
+        "progress": 0,
+        "updated": now(),
+    }
+    row = conn.execute(
+        sa.update(tasks).where(tasks.c.id == task_id).values(values).returning(*_columns)
+    ).one()
+    return record(row)
+
+
+def delete_outputs(conn: sa.Connection, task_id: str) -> None:
+    """Artifacts, output models (the unpublished ones this task made), events, console, nodes."""
+    conn.execute(sa.delete(artifacts).where(artifacts.c.task_id == task_id))
+    conn.execute(sa.delete(events).where(events.c.task_id == task_id))
+    conn.execute(sa.delete(console).where(console.c.task_id == task_id))
+    conn.execute(sa.delete(nodes).where(nodes.c.run_id == task_id))
+    output_models = sa.select(task_models.c.model_id).where(
+        task_models.c.task_id == task_id, task_models.c.role == "output"
+    )
+    conn.execute(
+        sa.delete(models).where(
+            models.c.id.in_(output_models), models.c.task_id == task_id, models.c.published.is_(False)
+        )
+    )
+    conn.execute(
+        sa.delete(task_models).where(task_models.c.task_id == task_id, task_models.c.role == "output")
+    )
+
+
+def delete(conn: sa.Connection, task_id: str) -> None:
+    """The task and everything that belongs to it (foreign keys cascade); models it made stay."""
+    if conn.execute(sa.delete(tasks).where(tasks.c.id == task_id)).rowcount == 0:
+        raise NotFound(f"task {task_id} not found")
+
+
+def clone(
+    conn: sa.Connection,
+    task_id: str,
+    *,
+    name: str | None = None,
+    project: str | None = None,
+    parent: str | None = None,
+) -> TaskRecord:
+    """A draft copy with parameters, configuration, input models, code and environment."""
+    source = get(conn, task_id)
+    stamp = now()
+    copy = TaskRecord(
+        id=new_id(),
+        name=source.name if name is None else name,
+        project=source.project if project is None else project,
+        type=source.type,
+        created=stamp,
+        updated=stamp,
+        # As users of the reference expect: the source's parent, else the source itself.
+        parent=parent if parent is not None else (source.parent or source.id),
+        tags=list(source.tags),
+        system_tags=[tag for tag in source.system_tags if tag != "archived"],
+        comment=source.comment,
+        user=source.user,
+        script=source.script,
+        requirements=source.requirements,
+        container=source.container,
+        output_uri=source.output_uri,
+    )
+    create(conn, copy)
+    conn.execute(
+        sa.insert(params).from_select(
+            ["task_id", "section", "name", "value", "type", "description"],
+            sa.select(
+                sa.literal(copy.id),
+                params.c.section,
+                params.c.name,
+                params.c.value,
+                params.c.type,
+                params.c.description,
+            ).where(params.c.task_id == task_id),
+        )
+    )
+    conn.execute(
+        sa.insert(configs).from_select(
+            ["task_id", "name", "text", "type", "description"],
+            sa.select(
+                sa.literal(copy.id), configs.c.name, configs.c.text, configs.c.type, configs.c.description
+            ).where(configs.c.task_id == task_id),
+        )
+    )
+    conn.execute(
+        sa.insert(task_models).from_select(
+            ["task_id", "model_id", "role", "name"],
+            sa.select(sa.literal(copy.id), task_models.c.model_id, task_models.c.role, task_models.c.name)
+            .where(task_models.c.task_id == task_id, task_models.c.role == "input")
+            .order_by(task_models.c.id),
+        )
+    )
+    return copy
+
+
+_cached = (
+    sa.select(*_columns)
+    .where(
+        tasks.c.cache_key == sa.bindparam("key"),
+        tasks.c.status.in_([TaskStatus.completed.value, TaskStatus.published.value]),
+        tasks.c.archived.is_(False),
+    )
+    .order_by(tasks.c.ended.desc(), tasks.c.created.desc())
+    .limit(8)
+)
+
+
+def find_cached(conn: sa.Connection, cache_key: str) -> TaskRecord | None:
+    for row in conn.execute(_cached, {"key": cache_key}):
+        task = record(row)
+        # The `archived` system tag (the reference's spelling) counts as archived too.
+        if "archived" not in task.system_tags:
+            return task
+    return None
+
+
+# ---- queries -------------------------------------------------------------------------------
+
+
+def _where(conn: sa.Connection, q: TaskQuery) -> list[sa.ColumnElement[bool]]:
+    where: list[sa.ColumnElement[bool]] = []
+    if q.ids is not None:
+        where.append(tasks.c.id.in_(q.ids))
+    if q.project is not None:
+        where.append(tasks.c.project == q.project)
+    if q.project_name is not None:
+        name = check_name(q.project_name)
+        match = projects.c.name == name
+        if q.include_subprojects:
+            match = match | projects.c.name.startswith(name + "/", autoescape=True)
+        where.append(tasks.c.project.in_(sa.select(projects.c.id).where(match)))
+    if q.name is not None:
+        where.append(tasks.c.name == q.name)
+    if q.name_pattern is not None:
+        try:
+            re.compile(q.name_pattern)
+        except re.error as error:
+            raise ValidationError(f"name_pattern {q.name_pattern!r} is not a valid regex: {error}") from error
+        where.append(tasks.c.name.regexp_match(q.name_pattern))
+    if q.status is not None:
+        where.append(tasks.c.status.in_(q.status))
+    if q.type is not None:
+        where.append(tasks.c.type.in_(q.type))
+    if q.parent is not None:
+        where.append(tasks.c.parent == q.parent)
+    if q.archived is not None:
+        where.append(tasks.c.archived.is_(q.archived))
+    for column, wanted in ((tasks.c.tags, q.tags), (tasks.c.system_tags, q.system_tags)):
+        for tag in wanted or ():
+            if tag.startswith("-"):
+                where.append(sa.not_(_has_tag(conn, column, tag[1:])))
+            else:
+                where.append(_has_tag(conn, column, tag))
+    for key, value in (q.runtime or {}).items():
+        where.append(_runtime_equals(key, value))
+    return where
+
+
+def _has_tag(conn: sa.Connection, column: sa.Column[Any], tag: str) -> sa.ColumnElement[bool]:
+    if conn.dialect.name == "postgresql":
+        return sa.type_coerce(column, postgresql.JSONB).contains([tag])
+    each = sa.func.json_each(column).table_valued("value")
+    return sa.exists(sa.select(1).select_from(each).where(each.c.value == tag))
+
+
+def _runtime_equals(key: str, value: Any) -> sa.ColumnElement[bool]:
+    if key == "cache_key" and isinstance(value, str):
+        return tasks.c.cache_key == value
+    field: Any = tasks.c.runtime[key]
+    condition: sa.ColumnElement[bool]
+    if value is None:
+        condition = field.as_string().is_(None)
+    elif isinstance(value, bool):
+        condition = field.as_boolean() == value
+    elif isinstance(value, int):
+        condition = field.as_integer() == value
+    elif isinstance(value, float):
+        condition = field.as_float() == value
+    elif isinstance(value, str):
+        condition = field.as_string() == value
+    else:
+        raise ValidationError(f"runtime filter {key!r}: only str, int, float, bool or None values, got {value!r}")
+    return condition
+
+
+def _order(order_by: str) -> sa.ColumnElement[Any]:
+    name = order_by.lstrip("-+")
+    if name not in FIELDS:
+        raise ValidationError(f"cannot order tasks by {order_by!r}; use one of {', '.join(FIELDS)}")
+    column = tasks.c[name]
+    return column.desc() if order_by.startswith("-") else column.asc()
+
+
+def query(conn: sa.Connection, q: TaskQuery) -> list[TaskRecord]:
+    stmt = sa.select(*_columns).where(*_where(conn, q)).order_by(_order(q.order_by), tasks.c.id)
+    if q.limit is not None:
+        stmt = stmt.limit(q.limit)
+    if q.offset:
+        stmt = stmt.offset(q.offset)
+    return [record(row) for row in conn.execute(stmt)]
+
+
+def count(conn: sa.Connection, q: TaskQuery) -> int:
+    stmt = sa.select(sa.func.count()).select_from(tasks).where(*_where(conn, q))
+    return int(conn.execute(stmt).scalar_one())
