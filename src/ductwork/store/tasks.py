@@ -394,7 +394,7 @@ def _runtime_equals(key: str, value: Any) -> sa.ColumnElement[bool]:
     elif isinstance(value, str):
         condition = field.as_string() == value
     else:
-        raise ValidationError(f"runtime filter {key!r}: only str, int, float, bool or None values, got {value!r}")
+        raise ValidationError(f"runtime filter {key!r}: only str, int, float, bool or None, got {value!r}")
     return condition
 
 
