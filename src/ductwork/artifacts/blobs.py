@@ -215,6 +215,7 @@ class RemoteBlobs:
         return Blob(uri, digest, size)
 
     def _has(self, remote_path: str, size: int) -> bool:
+        self.fs.invalidate_cache(remote_path)  # another process may have written or deleted it
         try:
             return int(self.fs.info(remote_path)["size"]) == size
         except FileNotFoundError:
