@@ -210,18 +210,23 @@ class HttpBackend:
     def delete_artifact(self, task_id: str, name: str) -> None:
         self._call("DELETE", f"/api/tasks/{task_id}/artifacts/{_quote(name)}")
 
-    def upload_artifact_content(self, task_id: str, name: str, data: bytes | Iterator[bytes]) -> str:
-        """Send an artifact's bytes to the server's artifact storage; answers the stored URI.
+    def upload_artifact_content(
+        self, task_id: str, name: str, data: bytes | Iterator[bytes], *, extension: str = ""
+    ) -> dict[str, Any]:
+        """Send an artifact's stored bytes to the server's own artifact storage.
 
-        For clients that cannot reach the server's storage themselves (its default local root)."""
+        For clients that cannot reach that storage (the server's default local root). Answers
+        `{"uri", "hash", "size"}`; record the artifact with that `uri` afterwards."""
         response = self._client.put(
             f"/api/tasks/{task_id}/artifacts/{_quote(name)}/content",
+            params={"ext": extension},
             content=data,
             headers={"Content-Type": "application/octet-stream"},
         )
         if response.status_code >= 400:
             raise _error_from(response)
-        return str(response.json()["uri"])
+        result: dict[str, Any] = response.json()
+        return result
 
     def download_artifact_content(self, task_id: str, name: str) -> Iterator[bytes]:
         """Stream an artifact's stored bytes from the server."""

@@ -1,0 +1,43 @@
+"""Artifact bytes through the server: `PUT|GET /api/tasks/{id}/artifacts/{name}/content`."""
+
+from __future__ import annotations
+
+import tempfile
+
+from fastapi import APIRouter, Depends, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import StreamingResponse
+
+from ductwork.server.api.deps import Json, hub
+from ductwork.server.services import artifact_files
+from ductwork.server.services.hub import Hub
+
+router = APIRouter(prefix="/api/tasks", tags=["artifacts"])
+
+SPOOL_IN_MEMORY = 8 << 20
+
+
+@router.put("/{task_id}/artifacts/{name:path}/content")
+async def upload(task_id: str, name: str, request: Request, ext: str = "", h: Hub = Depends(hub)) -> Json:
+    """Store the request body as the bytes of artifact `name`; answers `{uri, hash, size}`.
+
+    The artifact's record is written separately (`PUT /api/tasks/{id}/artifacts`) with that
+    URI, so a record never points at bytes that are not fully stored."""
+    with tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY) as spool:
+        async for chunk in request.stream():
+            spool.write(chunk)
+        spool.seek(0)
+        blob = await run_in_threadpool(artifact_files.save_upload, h, task_id, name, ext, spool)  # type: ignore[arg-type]
+    return Json({"uri": blob.uri, "hash": blob.hash, "size": blob.size})
+
+
+@router.get("/{task_id}/artifacts/{name:path}/content", response_class=StreamingResponse)
+async def download(task_id: str, name: str, h: Hub = Depends(hub)) -> StreamingResponse:
+    """The stored bytes of artifact `name` (as written: .npy, .parquet, .json, .zip, ...)."""
+    record, chunks = await run_in_threadpool(artifact_files.open_download, h, task_id, name)
+    headers = {"X-Content-SHA256": record.hash} if record.hash else {}
+    if record.size:
+        headers["Content-Length"] = str(record.size)
+    return StreamingResponse(
+        chunks, media_type=record.content_type or "application/octet-stream", headers=headers
+    )

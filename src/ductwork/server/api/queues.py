@@ -1,0 +1,99 @@
+"""Queues, their entries, long-poll claims and workers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import APIRouter, Depends
+from starlette.concurrency import run_in_threadpool
+
+from ductwork.core.records import Queue, QueueEntry, TaskRecord, Worker
+from ductwork.server.api.deps import Json, hub, record, records
+from ductwork.server.services import claims
+from ductwork.server.services.hub import Hub
+
+router = APIRouter(prefix="/api", tags=["queues"])
+
+
+@dataclass
+class QueueIn:
+    name: str
+
+
+@dataclass
+class EntryIn:
+    task_id: str
+    priority: int = 0
+
+
+@dataclass
+class ClaimIn:
+    queues: list[str]
+    worker: str
+    wait: float = 0.0  # seconds the server may hold the call until work arrives
+
+
+@dataclass
+class Beat:
+    task_id: str | None = None
+
+
+@router.post("/queues", response_model=Queue)
+async def ensure_queue(body: QueueIn, h: Hub = Depends(hub)) -> Json:
+    return record(await run_in_threadpool(h.store.ensure_queue, body.name))
+
+
+@router.get("/queues", response_model=list[Queue])
+async def list_queues(h: Hub = Depends(hub)) -> Json:
+    return records(await run_in_threadpool(h.store.list_queues))
+
+
+@router.get("/queues/{name:path}/entries", response_model=list[QueueEntry])
+async def queue_entries(name: str, h: Hub = Depends(hub)) -> Json:
+    return records(await run_in_threadpool(h.store.queue_entries, name))
+
+
+@router.post("/queues/{name:path}/entries", response_model=QueueEntry)
+async def enqueue(name: str, body: EntryIn, h: Hub = Depends(hub)) -> Json:
+    """Put a created, stopped or failed task on queue `name`; idle agents wake at once."""
+    return record(await run_in_threadpool(lambda: h.enqueue(body.task_id, name, priority=body.priority)))
+
+
+@router.get("/queues/{name:path}", response_model=Queue)
+async def get_queue(name: str, h: Hub = Depends(hub)) -> Json:
+    return record(await run_in_threadpool(h.store.get_queue, name))
+
+
+@router.delete("/queues/{name:path}", status_code=204)
+async def delete_queue(name: str, h: Hub = Depends(hub)) -> None:
+    await run_in_threadpool(h.store.delete_queue, name)
+
+
+@router.post("/claims", response_model=TaskRecord | None)
+async def claim(body: ClaimIn, h: Hub = Depends(hub)) -> Json:
+    """Take the next entry of `queues` (in that order, then priority, then age) for `worker`.
+
+    With `wait` > 0 the call is held until an entry arrives or `wait` seconds pass (null)."""
+    return record(await claims.claim(h, body.queues, body.worker, body.wait))
+
+
+@router.post("/workers", status_code=204)
+async def register_worker(worker: Worker, h: Hub = Depends(hub)) -> None:
+    await run_in_threadpool(h.store.register_worker, worker)
+    h.touched()
+
+
+@router.get("/workers", response_model=list[Worker])
+async def list_workers(h: Hub = Depends(hub)) -> Json:
+    return records(await run_in_threadpool(h.store.list_workers))
+
+
+@router.post("/workers/{worker_id:path}/heartbeat", status_code=204)
+async def heartbeat(worker_id: str, body: Beat, h: Hub = Depends(hub)) -> None:
+    await run_in_threadpool(h.store.heartbeat, worker_id, body.task_id)
+
+
+@router.delete("/workers/{worker_id:path}", status_code=204)
+async def unregister_worker(worker_id: str, h: Hub = Depends(hub)) -> None:
+    await run_in_threadpool(h.store.unregister_worker, worker_id)
+    h.touched()

@@ -1,0 +1,109 @@
+"""The server application, assembled from its parts.
+
+    app = create_app()                      # $DUCTWORK_DB_URL or $DUCTWORK_HOME, auth on
+    app = create_app("sqlite:///x.db", auth=False)
+
+One `Hub` (store + doorbells + watcher) per app; routers are thin and stateless; auth is
+one middleware in front of everything.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio.to_thread
+from fastapi import FastAPI
+
+import ductwork
+from ductwork.core import settings
+from ductwork.server.api import (
+    artifacts,
+    errors,
+    events,
+    metrics,
+    models,
+    projects,
+    queues,
+    runs,
+    system,
+    tasks,
+)
+from ductwork.server.services.auth import AuthMiddleware
+from ductwork.server.services.hub import Hub
+
+ROUTERS = (
+    system.router,
+    projects.router,
+    artifacts.router,  # before tasks: its `{name:path}/content` is more specific
+    tasks.router,
+    models.router,
+    metrics.router,
+    queues.router,
+    runs.router,
+    events.router,
+)
+
+# Long-poll claims and event streams wait on the event loop, not in threads; the threads run
+# store calls. Enough of them for 50 concurrent clients plus agents.
+THREADS = 100
+
+
+def create_app(
+    db_url: str | None = None,
+    *,
+    auth: bool = True,
+    store: Any | None = None,
+    artifacts_uri: str | None = None,
+) -> FastAPI:
+    """The REST API, live events and (when installed) the web UI over one store.
+
+    `store` lets a caller share an already open `ductwork.store.Store` (tests, `ductwork ui`);
+    otherwise one is opened on `db_url` (default: `$DUCTWORK_DB_URL` / `$DUCTWORK_HOME`).
+    """
+    if store is None:
+        from ductwork.store import Store
+
+        store = Store(db_url or settings.db_url())
+    hub = Hub(store=store, artifacts_root=artifacts_uri or settings.artifacts_uri(), auth=auth)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = THREADS
+        hub.start()
+        try:
+            yield
+        finally:
+            await hub.stop()
+
+    app = FastAPI(
+        title="ductwork",
+        version=ductwork.__version__,
+        description="Pipelines, tasks, queues and agents: the REST API of a ductwork server.",
+        lifespan=lifespan,
+        docs_url="/api/docs",
+        openapi_url="/api/openapi.json",
+        redoc_url=None,
+    )
+    app.state.hub = hub
+    errors.install(app)
+    for router in ROUTERS:
+        app.include_router(router)
+    web = _web_router()
+    if web is not None:
+        app.include_router(web)
+    app.add_middleware(AuthMiddleware, store=store, required=auth)
+    return app
+
+
+def _web_router() -> Any | None:
+    """The web UI's router, when that part is installed."""
+    try:
+        module = importlib.import_module("ductwork.server.web.routes")
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.startswith("ductwork.server.web"):
+            return None
+        raise
+    return getattr(module, "router", None)

@@ -1,0 +1,40 @@
+"""Long-poll claims: an idle agent's request waits on the `work` doorbell, not on a timer.
+
+The claim itself is the store's atomic `claim` (SKIP LOCKED on PostgreSQL, BEGIN IMMEDIATE on
+SQLite), so however many agents wake for one entry, exactly one gets it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+
+from starlette.concurrency import run_in_threadpool
+
+from ductwork.core.errors import ValidationError
+from ductwork.core.records import TaskRecord
+from ductwork.server.services.hub import Hub
+
+MAX_WAIT_S = 60.0
+
+
+async def claim(hub: Hub, queues: Sequence[str], worker: str, wait: float) -> TaskRecord | None:
+    """The next task on `queues` for `worker`, waiting up to `wait` seconds for one to arrive."""
+    if not queues:
+        raise ValidationError("claim needs at least one queue name")
+    if not worker:
+        raise ValidationError("claim needs the worker id")
+    wait = min(max(float(wait), 0.0), MAX_WAIT_S)
+    deadline = time.monotonic() + wait
+    while True:
+        seen = hub.work.generation
+        task: TaskRecord | None = await run_in_threadpool(hub.store.claim, list(queues), worker)
+        if task is not None:
+            hub.touched()
+            return task
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return None
+        await hub.work.wait(seen, left)
+        await asyncio.sleep(0)

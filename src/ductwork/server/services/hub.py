@@ -1,0 +1,109 @@
+"""The server's shared state: the store, the doorbells, the change watcher and the watchdog.
+
+Writes that others wait for go through the hub, which rings a doorbell after the commit:
+`enqueue` rings `work` (long-poll claims wake at once), status and node changes ring
+`changes` (live event streams wake at once). Changes made by *other* processes (an agent on
+the embedded store, a second server, a local-mode controller) are noticed by one watcher
+loop per server that asks the store's change cursor every `WATCH_TICK_S`: one cheap indexed
+query, however many clients listen. The same loop runs the dead-worker watchdog.
+
+Why a cursor poll and not PostgreSQL LISTEN/NOTIFY: it works the same on SQLite and
+PostgreSQL, needs no writer to cooperate (embedded-store agents do not NOTIFY), and its cost
+is one indexed range scan per tick per server, independent of the number of listeners.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ductwork.core import orphans
+from ductwork.core.records import NodeState, QueueEntry, TaskRecord
+from ductwork.server.services.doorbell import Doorbell
+
+log = logging.getLogger("ductwork.server")
+
+WATCH_TICK_S = 0.2
+WATCHDOG_EVERY_S = 2.0
+
+
+@dataclass
+class Hub:
+    store: Any  # ductwork.store.Store: every Backend method, accounts, changes_since
+    artifacts_root: str
+    auth: bool = True
+    heartbeat_timeout: float = field(default_factory=orphans.heartbeat_timeout)
+    work: Doorbell = field(default_factory=Doorbell)
+    changes: Doorbell = field(default_factory=Doorbell)
+    cursor: float | None = None
+    closing: bool = False
+    _watcher: asyncio.Task[None] | None = None
+
+    # -- writes others wait for ---------------------------------------------------------------
+
+    def enqueue(self, task_id: str, queue: str, *, priority: int = 0) -> QueueEntry:
+        entry: QueueEntry = self.store.enqueue(task_id, queue, priority=priority)
+        self.work.ring()
+        self.changes.ring()
+        return entry
+
+    def set_status(self, task_id: str, status: str, **options: Any) -> TaskRecord:
+        task: TaskRecord = self.store.set_status(task_id, status, **options)
+        self.changes.ring()
+        if status == "queued":
+            self.work.ring()
+        return task
+
+    def put_nodes(self, nodes: Sequence[NodeState]) -> None:
+        self.store.put_nodes(nodes)
+        self.changes.ring()
+
+    def touched(self) -> None:
+        """Something a live view shows changed (a task created, edited, claimed)."""
+        self.changes.ring()
+
+    # -- the watcher loop ---------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._watcher = asyncio.get_running_loop().create_task(self._watch(), name="ductwork-watch")
+
+    async def stop(self) -> None:
+        self.closing = True
+        self.changes.ring()  # live streams see `closing` and end
+        self.work.ring()
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
+        await asyncio.to_thread(self.store.close)
+
+    async def _watch(self) -> None:
+        next_watchdog = 0.0
+        while True:
+            try:
+                await asyncio.to_thread(self._poll_changes)
+                if time.monotonic() >= next_watchdog:
+                    next_watchdog = time.monotonic() + WATCHDOG_EVERY_S
+                    await asyncio.to_thread(self._reap)
+            except Exception:  # the watcher must outlive a database hiccup
+                log.exception("ductwork server: change watcher failed; retrying")
+            await asyncio.sleep(WATCH_TICK_S)
+
+    def _poll_changes(self) -> None:
+        found = self.store.changes_since(self.cursor)
+        first = self.cursor is None
+        self.cursor = found.cursor
+        if not first and (found.tasks or found.runs):
+            self.changes.ring()
+            self.work.ring()  # a task may have been enqueued by another process
+
+    def _reap(self) -> None:
+        for task_id in orphans.reap(self.store, timeout=self.heartbeat_timeout):
+            log.warning("ductwork server: task %s lost its agent; settled it", task_id)
+            self.changes.ring()
+            self.work.ring()

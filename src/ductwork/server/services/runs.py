@@ -1,0 +1,218 @@
+"""Pipeline runs from the outside: NEW RUN, abort, continue; and aborting one task.
+
+Used by the REST API and by the web UI alike (both pass the calling user's name).
+
+* `new_run`: clone the run's controller task (parameters, configuration, code, input
+  models; no outputs), replace `Args/*` with the given values cast to each parameter's stored
+  type, name it `<name> #N`, enqueue it, and say whether any live agent listens on the queue.
+* `abort_run`: stop the controller and every unfinished task below it; mark its unfinished
+  nodes aborted (the controller, once killed, cannot).
+* `continue_run`: put a stopped or failed controller back on its queue; it resumes from the
+  steps that did not complete.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from ductwork.core.errors import Conflict, NotFound, StatusError, ValidationError
+from ductwork.core.queries import TaskQuery
+from ductwork.core.records import NodeState, Param, TaskRecord, TaskTypes
+from ductwork.core.states import FINAL, NODE_FINAL
+from ductwork.server.services.hub import Hub
+
+ARGS = "Args"
+DEFAULT_QUEUE = "services"
+_NUMBERED = re.compile(r"^(?P<base>.*?)(?: #\d+)?$")
+
+
+@dataclass
+class Started:
+    id: str
+    name: str
+    queue: str
+    listening: bool  # some live agent serves the queue
+
+    @property
+    def warning(self) -> str:
+        if self.listening:
+            return ""
+        return (
+            f"no agent is listening on queue {self.queue!r}:"
+            f" start one with `ductwork agent --queue {self.queue}`"
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "queue": self.queue,
+            "listening": self.listening,
+            "warning": self.warning,
+        }
+
+
+def new_run(
+    hub: Hub, run_id: str, args: dict[str, Any], *, queue: str | None = None, user: str = ""
+) -> Started:
+    store = hub.store
+    controller = _controller(store, run_id)
+    if not isinstance(args, dict):
+        raise ValidationError(f"args must be an object of pipeline arguments, got {type(args).__name__}")
+    params: dict[str, Param] = store.get_parameters(run_id)
+    new_args = {f"{ARGS}/{name}": _cast_argument(name, value, params) for name, value in args.items()}
+    target = queue or controller.queue or DEFAULT_QUEUE
+    store.get_queue(target)  # a missing queue is a 404 before anything is created
+    name = _next_name(store, controller)
+    clone: TaskRecord = store.clone_task(
+        run_id, name=name, project=controller.project, parent=controller.parent
+    )
+    # A clone starts fresh: runtime state of the old run (names starting "_") stays behind.
+    runtime = {k: v for k, v in controller.runtime.items() if not str(k).startswith("_")}
+    store.edit_task(clone.id, {"runtime": runtime, **({"user": user} if user else {})})
+    if new_args:
+        store.set_parameters(clone.id, new_args)
+    hub.enqueue(clone.id, target)
+    return Started(clone.id, name, target, listening(hub, target))
+
+
+def continue_run(hub: Hub, run_id: str, *, queue: str | None = None) -> Started:
+    controller = _controller(hub.store, run_id)
+    if controller.status not in ("stopped", "failed"):
+        raise StatusError(f"run {run_id} is {controller.status}; only a stopped or failed run can continue")
+    target = queue or controller.queue or DEFAULT_QUEUE
+    hub.enqueue(run_id, target)
+    return Started(run_id, controller.name, target, listening(hub, target))
+
+
+def abort_run(hub: Hub, run_id: str, *, user: str = "") -> list[str]:
+    """Stop the run and everything under it that has not finished; answers the stopped ids."""
+    store = hub.store
+    controller = _controller(store, run_id)
+    message = f"aborted by {user}" if user else "aborted"
+    stopped = [t.id for t in [controller, *_descendants(store, run_id)] if _stop(hub, t, message)]
+    nodes: list[NodeState] = store.get_nodes(run_id)
+    unfinished = [n for n in nodes if n.status not in NODE_FINAL]
+    for node in unfinished:
+        node.status = "aborted"
+        node.ended = node.ended or time.time()
+        node.message = message
+    if unfinished:
+        hub.put_nodes(unfinished)
+    return stopped
+
+
+def abort_task(hub: Hub, task_id: str, *, user: str = "") -> TaskRecord:
+    """Stop one queued or running task (its agent kills the process when it sees the status)."""
+    task: TaskRecord = hub.store.get_task(task_id)
+    if task.status not in ("queued", "in_progress"):
+        raise StatusError(f"task {task_id} is {task.status}; only a queued or running task can be aborted")
+    return hub.set_status(
+        task_id,
+        "stopped",
+        message=f"aborted by {user}" if user else "aborted",
+        reason="abort",
+        expect=["queued", "in_progress"],
+    )
+
+
+def listening(hub: Hub, queue: str) -> bool:
+    """Whether a live agent (heartbeat within the timeout) serves `queue`."""
+    cutoff = time.time() - hub.heartbeat_timeout
+    return any(queue in w.queues and w.heartbeat >= cutoff for w in hub.store.list_workers())
+
+
+def _stop(hub: Hub, task: TaskRecord, message: str) -> bool:
+    if task.status in FINAL or task.status == "created":
+        return False
+    try:
+        hub.set_status(task.id, "stopped", message=message, reason="abort", expect=["queued", "in_progress"])
+    except (StatusError, NotFound, Conflict):
+        return False  # it finished meanwhile
+    return True
+
+
+def _descendants(store: Any, run_id: str) -> list[TaskRecord]:
+    found: list[TaskRecord] = []
+    parents = [run_id]
+    seen = {run_id}
+    while parents:
+        children: list[TaskRecord] = []
+        for parent in parents:
+            children.extend(store.query_tasks(TaskQuery(parent=parent, archived=None)))
+        children = [c for c in children if c.id not in seen]
+        seen.update(c.id for c in children)
+        found.extend(children)
+        parents = [c.id for c in children]
+    return found
+
+
+def _controller(store: Any, run_id: str) -> TaskRecord:
+    task: TaskRecord = store.get_task(run_id)
+    if task.type != TaskTypes.controller and "pipeline" not in task.system_tags:
+        raise ValidationError(f"task {run_id} is not a pipeline run (its type is {task.type})")
+    return task
+
+
+def _next_name(store: Any, controller: TaskRecord) -> str:
+    match = _NUMBERED.match(controller.name)
+    base = match.group("base") if match else controller.name
+    query = TaskQuery(
+        project=controller.project, name_pattern=f"^{re.escape(base)}( #[0-9]+)?$", archived=None, type=None
+    )
+    count: int = store.count_tasks(query)
+    return f"{base} #{count + 1}"
+
+
+def _cast_argument(name: str, value: Any, params: dict[str, Param]) -> Param:
+    """`value` as the stored parameter's type; ValidationError naming the argument otherwise."""
+    key = f"{ARGS}/{name}"
+    stored = params.get(key)
+    if stored is None:
+        known = sorted(k.split("/", 1)[1] for k in params if k.startswith(f"{ARGS}/"))
+        raise ValidationError(
+            f"unknown pipeline argument {name!r}; this pipeline takes: {', '.join(known) or 'none'}"
+        )
+    try:
+        cast = cast_value(value, stored.type)
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(
+            f"pipeline argument {name!r} must be {stored.type or 'a value'}: {exc}"
+        ) from exc
+    return Param(value=cast, type=stored.type, description=stored.description)
+
+
+def cast_value(value: Any, type_name: str) -> Any:
+    """A form or JSON value as Python type `type_name` (int, float, bool, str, list, dict)."""
+    if type_name in ("", "Any", "NoneType") or value is None:
+        return value
+    if type_name == "str":
+        return value if isinstance(value, str) else json.dumps(value)
+    if type_name == "bool":
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in ("true", "1", "yes", "on"):
+            return True
+        if text in ("false", "0", "no", "off"):
+            return False
+        raise ValueError(f"{value!r} is not true or false")
+    if type_name == "int":
+        if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+            raise ValueError(f"{value!r} is not an integer")
+        return int(str(value).strip()) if isinstance(value, str) else int(value)
+    if type_name == "float":
+        if isinstance(value, bool):
+            raise ValueError(f"{value!r} is not a number")
+        return float(value)
+    if type_name in ("list", "tuple", "dict"):
+        parsed = json.loads(value) if isinstance(value, str) else value
+        wanted = dict if type_name == "dict" else (list, tuple)
+        if not isinstance(parsed, wanted):
+            raise ValueError(f"{value!r} is not a JSON {'object' if type_name == 'dict' else 'array'}")
+        return list(parsed) if type_name != "dict" else parsed
+    return value  # a user type hint we cannot check: kept as given
