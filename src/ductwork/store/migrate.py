@@ -14,6 +14,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy import exc
 
+from ductwork.core.errors import StorageError
 from ductwork.store.engine import Database
 
 # The newest revision in migrations/versions; a test keeps the two in step.
@@ -54,6 +55,7 @@ def upgrade(url: str) -> str:
 def _upgrade(db: Database) -> None:
     from alembic import command
     from alembic.config import Config
+    from alembic.util import CommandError
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
@@ -62,4 +64,11 @@ def _upgrade(db: Database) -> None:
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_LOCK})
         # env.py runs the migrations on this connection, inside this transaction.
         config.attributes["connection"] = conn
-        command.upgrade(config, "head")
+        try:
+            command.upgrade(config, "head")
+        except CommandError as error:
+            # Typically a database written by a newer ductwork (a revision this one does not know).
+            raise StorageError(
+                f"cannot migrate the store at {db.where} to revision {HEAD}: {error}; "
+                "is it used by a newer ductwork?"
+            ) from error

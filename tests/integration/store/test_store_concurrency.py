@@ -1,0 +1,96 @@
+"""Several processes on one store: concurrent writers never see "database is locked",
+and every queue entry is claimed by exactly one worker.
+
+The workers are separate interpreters (spawn), like local-mode steps and agents.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from collections import Counter
+
+from ductwork.core.queries import EventQuery, TaskQuery
+from ductwork.core.records import ConsoleLine, MetricEvent, Param, TaskRecord, Worker
+from ductwork.store import Store
+
+PROCESSES = 4
+
+
+def _wait_until(start_at: float) -> None:
+    # Spawned interpreters start at different speeds; line them up so their writes overlap.
+    time.sleep(max(0.0, start_at - time.time()))
+
+
+def _writer(url: str, index: int, start_at: float, tasks: int) -> list[str]:
+    store = Store(url)
+    try:
+        _wait_until(start_at)
+        made = []
+        for n in range(tasks):
+            task = store.create_task(TaskRecord(name=f"w{index}-{n}", tags=[f"writer{index}"]))
+            store.set_parameters(task.id, {"Args/n": Param(n)})
+            store.set_status(task.id, "in_progress")
+            store.add_events([MetricEvent(task.id, "scalar", "loss", "s", i, float(i)) for i in range(25)])
+            store.add_console([ConsoleLine(task.id, f"line {i}") for i in range(5)])
+            store.set_status(task.id, "completed")
+            made.append(task.id)
+        return made
+    finally:
+        store.close()
+
+
+def _claimer(url: str, worker: str, start_at: float) -> list[str]:
+    store = Store(url)
+    try:
+        store.register_worker(Worker(worker, ["race"]))
+        _wait_until(start_at)
+        claimed = []
+        while (task := store.claim(["race"], worker)) is not None:
+            assert task.worker == worker and task.status == "in_progress"
+            claimed.append(task.id)
+        return claimed
+    finally:
+        store.close()
+
+
+def test_concurrent_writers(store_url: str) -> None:
+    per_process = 30
+    start_at = time.time() + 2.5
+    with multiprocessing.get_context("spawn").Pool(PROCESSES) as pool:
+        results = pool.starmap(_writer, [(store_url, i, start_at, per_process) for i in range(PROCESSES)])
+    store = Store(store_url)
+    try:
+        ids = [task_id for made in results for task_id in made]
+        assert len(ids) == len(set(ids)) == PROCESSES * per_process
+        done = store.query_tasks(TaskQuery(status=["completed"]))
+        assert {t.id for t in done} == set(ids)
+        for task_id in ids[:: per_process // 3]:
+            assert len(store.get_events(EventQuery(task_id))) == 25
+            assert [line.seq for line in store.get_console(task_id)] == [1, 2, 3, 4, 5]
+        for i in range(PROCESSES):
+            assert store.count_tasks(TaskQuery(tags=[f"writer{i}"])) == per_process
+    finally:
+        store.close()
+
+
+def test_claim_race_each_entry_to_exactly_one_worker(store: Store) -> None:
+    store.ensure_queue("race")
+    entries = 120
+    ids = []
+    for n in range(entries):
+        task = store.create_task(TaskRecord(name=f"job{n}"))
+        store.enqueue(task.id, "race", priority=n % 3)
+        ids.append(task.id)
+    start_at = time.time() + 2.5
+    with multiprocessing.get_context("spawn").Pool(PROCESSES) as pool:
+        results = pool.starmap(_claimer, [(store.url, f"worker{i}", start_at) for i in range(PROCESSES)])
+    claimed = Counter(task_id for batch in results for task_id in batch)
+    assert set(claimed) == set(ids)
+    assert max(claimed.values()) == 1
+    assert store.queue_entries("race") == []
+    owners = {task_id: f"worker{i}" for i, batch in enumerate(results) for task_id in batch}
+    for task in store.get_tasks(ids):
+        assert task.status == "in_progress" and task.worker == owners[task.id]
+    # More than one worker got work: the claims really did interleave.
+    assert sum(1 for batch in results if batch) > 1
