@@ -1,0 +1,321 @@
+"""Artifacts of a task: the read-only `Artifact` view and the background uploader.
+
+Uploads run on a small process-wide thread pool. Each task keeps the futures of its own uploads:
+`Task.flush(wait_for_uploads=True)` and `Task.close()` wait for them and raise a StorageError
+naming every artifact that failed, so a background failure is never silently lost.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import shutil
+import threading
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ductwork.core.errors import DuctworkError, StorageError, ValidationError
+from ductwork.core.records import ArtifactRecord
+
+if TYPE_CHECKING:
+    from ductwork.client.contract import Backend
+
+_WORKERS = 4
+_pool_lock = threading.Lock()
+_pool: list[ThreadPoolExecutor | None] = [None]
+
+# Types whose deepcopy is cheap and exact: copied before a background upload, so the caller may
+# keep mutating the object right after `upload_artifact` returns.
+_SNAPSHOT_TYPES = (dict, list, set, tuple, bytearray)
+_NATIVE_MODULES = ("numpy", "pandas", "PIL", "pyarrow")
+
+
+def store_for(uri: str | None) -> Any:
+    """The artifact store for `uri` (None: the default storage), imported only when used."""
+    from ductwork.artifacts import store_for as artifact_store_for
+
+    return artifact_store_for(uri)
+
+
+class Artifact:
+    """One stored artifact of a task, as ClearML shows it (`task.artifacts[name]`)."""
+
+    def __init__(self, record: ArtifactRecord, output_uri: str | None = None) -> None:
+        self._record = record
+        self._output_uri = output_uri
+        self._cache: Any = _MISSING
+
+    @property
+    def name(self) -> str:
+        return self._record.name
+
+    @property
+    def type(self) -> str:
+        return self._record.type
+
+    @property
+    def mode(self) -> str:
+        return self._record.mode
+
+    @property
+    def url(self) -> str | None:
+        return self._record.uri or None
+
+    @property
+    def hash(self) -> str:
+        return self._record.hash
+
+    @property
+    def size(self) -> int:
+        return self._record.size
+
+    @property
+    def preview(self) -> str:
+        return self._record.preview
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        return dict(self._record.metadata)
+
+    @property
+    def timestamp(self) -> float:
+        return self._record.timestamp
+
+    @property
+    def content_type(self) -> str:
+        return self._record.content_type
+
+    @property
+    def record(self) -> ArtifactRecord:
+        return self._record
+
+    def get(
+        self,
+        force_download: bool = False,
+        deserialization_function: Callable[[bytes], Any] | None = None,
+        block_unsafe_artifacts: bool = False,
+    ) -> Any:
+        """The stored object in its original type (ndarray, DataFrame, dict, str, PIL image...)."""
+        if block_unsafe_artifacts and self.type == "pickle":
+            raise ValidationError(
+                f"artifact {self.name!r} of task {self._record.task_id} is a pickle; "
+                "refusing to load it because block_unsafe_artifacts=True"
+            )
+        if self._cache is not _MISSING and not force_download and deserialization_function is None:
+            return self._cache
+        value = _guarded(
+            lambda: store_for(self._output_uri).load(
+                self._record, deserialization_function=deserialization_function
+            ),
+            f"cannot read artifact {self.name!r} of task {self._record.task_id}",
+        )
+        if deserialization_function is None:
+            self._cache = value
+        return value
+
+    def get_local_copy(
+        self, extract_archive: bool = True, raise_on_error: bool = False, force_download: bool = False
+    ) -> str | None:
+        """A local path of the stored file (a zipped folder is extracted unless told otherwise).
+
+        On failure: raises StorageError with `raise_on_error=True`; otherwise prints the reason on
+        stderr and returns None (ClearML's default, but never silently).
+        """
+        try:
+            path: str = _guarded(
+                lambda: store_for(self._output_uri).local_copy(self._record, extract_archive=extract_archive),
+                f"cannot copy artifact {self.name!r} of task {self._record.task_id}",
+            )
+            return path
+        except StorageError as exc:
+            if raise_on_error:
+                raise
+            from ductwork.sdk.capture.console import original_stderr
+
+            print(f"ductwork: {exc}", file=original_stderr())
+            return None
+
+    def __repr__(self) -> str:
+        return f"Artifact(name={self.name!r}, type={self.type!r}, size={self.size}, hash={self.hash[:12]!r})"
+
+
+class _Missing:
+    pass
+
+
+_MISSING = _Missing()
+
+
+def _guarded(action: Callable[[], Any], what: str) -> Any:
+    """Run `action`; our errors pass through, any other failure becomes a StorageError saying `what`."""
+    try:
+        return action()
+    except DuctworkError:
+        raise
+    except Exception as exc:
+        raise StorageError(f"{what}: {type(exc).__name__}: {exc}") from exc
+
+
+def is_native(obj: Any) -> bool:
+    """Objects the artifact store writes in a readable format (everything else is pickled)."""
+    if isinstance(obj, (str, Path, bytes, bytearray, dict, list, tuple, int, float, bool)) or obj is None:
+        return True
+    return type(obj).__module__.split(".")[0] in _NATIVE_MODULES
+
+
+def snapshot(obj: Any) -> Any:
+    """A copy of a small mutable container or array (so later mutation cannot change the upload)."""
+    module = type(obj).__module__.split(".")[0]
+    if isinstance(obj, _SNAPSHOT_TYPES) or module in ("numpy", "pandas"):
+        try:
+            return copy.deepcopy(obj)
+        except Exception:
+            return obj
+    return obj
+
+
+def _executor() -> ThreadPoolExecutor:
+    pool = _pool[0]
+    if pool is None:
+        with _pool_lock:
+            pool = _pool[0]
+            if pool is None:
+                pool = _pool[0] = ThreadPoolExecutor(_WORKERS, thread_name_prefix="ductwork-upload")
+    return pool
+
+
+def _reset_after_fork() -> None:
+    _pool[0] = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork)
+
+
+class Uploads:
+    """The background uploads of one task (artifacts, debug images, model files)."""
+
+    def __init__(self, task_id: str) -> None:
+        self.task_id = task_id
+        self._lock = threading.Lock()
+        self._pending: dict[str, Future[None]] = {}  # by artifact name: a newer upload waits for older
+        self._failed: list[str] = []
+
+    def submit(self, key: str, job: Callable[[], None], what: str) -> None:
+        with self._lock:
+            before = self._pending.get(key)
+            future = _executor().submit(self._run, before, job, what)
+            self._pending[key] = future
+        future.add_done_callback(lambda done: self._forget(key, done))
+
+    def _run(self, before: Future[None] | None, job: Callable[[], None], what: str) -> None:
+        if before is not None:
+            try:
+                before.result()
+            except Exception:
+                pass  # the older upload's failure is reported on its own
+        try:
+            job()
+        except Exception as exc:
+            message = f"{what}: {exc}"
+            with self._lock:
+                self._failed.append(message)
+            from ductwork.sdk.capture.console import original_stderr
+
+            print(f"ductwork: background upload failed: {message}", file=original_stderr())
+
+    def _forget(self, key: str, done: Future[None]) -> None:
+        with self._lock:
+            if self._pending.get(key) is done:
+                del self._pending[key]
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Wait for every upload so far; raise StorageError listing those that failed."""
+        with self._lock:
+            futures = list(self._pending.values())
+        for future in futures:
+            try:
+                future.result(timeout=timeout)
+            except TimeoutError as exc:
+                raise StorageError(f"task {self.task_id}: uploads still running after {timeout} s") from exc
+        with self._lock:
+            failed, self._failed = self._failed, []
+        if failed:
+            raise StorageError(f"task {self.task_id}: {len(failed)} upload(s) failed: " + "; ".join(failed))
+
+    def wait_for(self, name: str) -> None:
+        """Wait for a background upload of artifact `name`, so a newer synchronous one wins."""
+        with self._lock:
+            future = self._pending.get(f"artifact:{name}")
+        if future is not None:
+            future.result()
+
+    def busy(self) -> bool:
+        with self._lock:
+            return bool(self._pending)
+
+
+def save_artifact(
+    backend: Backend,
+    task_id: str,
+    output_uri: str | None,
+    name: str,
+    obj: Any,
+    *,
+    metadata: Mapping[str, Any] | None,
+    preview: Any,
+    serialization_function: Callable[[Any], bytes] | None,
+    extension_name: str | None,
+    retries: int,
+    delete_after_upload: bool,
+) -> ArtifactRecord:
+    """Serialise and store `obj`, then record it on the task; retried `retries` times on I/O errors."""
+    attempts = max(0, retries) + 1
+    for attempt in range(attempts):
+        try:
+            record: ArtifactRecord = store_for(output_uri).save(
+                task_id,
+                name,
+                obj,
+                metadata=dict(metadata) if metadata else None,
+                preview=preview,
+                serialization_function=serialization_function,
+                extension_name=extension_name,
+            )
+            break
+        except (StorageError, OSError) as exc:
+            if attempt == attempts - 1:
+                raise _as_storage_error(exc, name, task_id) from exc
+        except DuctworkError:
+            raise
+        except Exception as exc:
+            raise ValidationError(
+                f"artifact {name!r} of task {task_id}: cannot serialise {type(obj).__name__}: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+    backend.put_artifact(record)
+    if delete_after_upload and isinstance(obj, (str, Path)) and os.path.exists(obj):
+        if os.path.isdir(obj):
+            shutil.rmtree(obj, ignore_errors=True)
+        else:
+            os.unlink(obj)
+    return record
+
+
+def _as_storage_error(exc: BaseException, name: str, task_id: str) -> StorageError:
+    if isinstance(exc, StorageError):
+        return exc
+    return StorageError(f"artifact {name!r} of task {task_id}: cannot write: {exc}")
+
+
+def save_artifact_bytes(task_id: str, output_uri: str | None, name: str, obj: Any) -> ArtifactRecord:
+    """Store `obj` without recording it as an artifact of the task (model weights)."""
+    try:
+        record: ArtifactRecord = store_for(output_uri).save(task_id, name, obj)
+    except DuctworkError:
+        raise
+    except OSError as exc:
+        raise _as_storage_error(exc, name, task_id) from exc
+    return record

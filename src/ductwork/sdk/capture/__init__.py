@@ -1,0 +1,1 @@
+"""Automatic capture: console streams, argparse, matplotlib and TensorBoard writers."""

@@ -1,0 +1,73 @@
+"""argparse capture: the result of `parse_args` is connected to the `Args` section.
+
+Patched when `ductwork.sdk.task` is imported, so arguments parsed before `Task.init` are
+connected by `Task.init`; later ones at once. Running locally the values are written; under an
+agent the backend's values replace them in the same Namespace (cast to each argument's type).
+"""
+
+from __future__ import annotations
+
+import argparse
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from ductwork.sdk import current
+
+SECTION = "Args"
+
+_lock = threading.Lock()
+_parsed: list[tuple[argparse.ArgumentParser, argparse.Namespace]] = []
+_original: list[Callable[..., Any] | None] = [None]
+
+
+def install() -> None:
+    with _lock:
+        if _original[0] is not None:
+            return
+        original = argparse.ArgumentParser.parse_known_args
+        _original[0] = original
+
+    def parse_known_args(self: argparse.ArgumentParser, args: Any = None, namespace: Any = None) -> Any:
+        namespace, extras = original(self, args, namespace)
+        try:
+            _remember(self, namespace)
+        except Exception as exc:  # capture must never break argument parsing
+            from ductwork.sdk.capture.console import original_stderr
+
+            print(f"ductwork: argparse capture failed: {exc}", file=original_stderr())
+        return namespace, extras
+
+    argparse.ArgumentParser.parse_known_args = parse_known_args  # type: ignore[assignment,method-assign]
+
+
+def _remember(parser: argparse.ArgumentParser, namespace: argparse.Namespace) -> None:
+    # Sub-parsers call parse_known_args again on the same namespace; keep the outermost call.
+    with _lock:
+        for index, (_, known) in enumerate(_parsed):
+            if known is namespace:
+                _parsed[index] = (parser, namespace) if parser is _parsed[index][0] else _parsed[index]
+                break
+        else:
+            _parsed.append((parser, namespace))
+    task = current.main_task()
+    if task is not None and task._captures_args:
+        connect(task, parser, namespace)
+
+
+def connect_parsed(task: Any) -> None:
+    """At Task.init: connect what was parsed before it."""
+    with _lock:
+        parsed = list(_parsed)
+    for parser, namespace in parsed:
+        connect(task, parser, namespace)
+
+
+def connect(task: Any, parser: argparse.ArgumentParser, namespace: argparse.Namespace) -> None:
+    types: dict[str, Callable[[str], Any]] = {}
+    for action in parser._actions:
+        if action.dest in (argparse.SUPPRESS, "help") or action.dest.startswith("_"):
+            continue
+        if callable(action.type):
+            types[action.dest] = action.type  # type: ignore[assignment]
+    task._connect_namespace(namespace, SECTION, types)

@@ -1,0 +1,133 @@
+"""Console capture: one proxy on sys.stdout / sys.stderr for the whole process.
+
+Every write goes to the original stream first, then to the console of the task that is current
+in the writing context (see `ductwork.sdk.current`), so concurrent in-process steps keep their
+own logs. Lines are cut at newlines and handed to the batched console writer; nothing here calls
+the backend.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from typing import IO, TYPE_CHECKING, Any
+
+from ductwork.core.records import ConsoleLine
+from ductwork.sdk import current
+from ductwork.sdk.batcher import Batcher
+
+if TYPE_CHECKING:
+    from ductwork.sdk.task import Task
+
+_MAX_LINE = 64 * 1024  # a longer run without newline is cut, so memory stays bounded
+
+
+class ConsoleSink:
+    """The console of one task: partial lines per stream, complete lines to the batcher."""
+
+    def __init__(
+        self,
+        task_id: str,
+        batcher: Batcher[ConsoleLine],
+        streams: frozenset[str] = frozenset({"stdout", "stderr"}),
+    ) -> None:
+        self.task_id = task_id
+        self.streams = streams
+        self._batcher = batcher
+        self._partial: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def write(self, stream: str, text: str) -> None:
+        if stream not in self.streams:
+            return
+        with self._lock:
+            pending = self._partial.get(stream, "") + text
+            *lines, rest = pending.split("\n")
+            while len(rest) > _MAX_LINE:
+                lines.append(rest[:_MAX_LINE])
+                rest = rest[_MAX_LINE:]
+            self._partial[stream] = rest
+        if lines:
+            now = time.time()
+            self._batcher.put_many([ConsoleLine(self.task_id, line, stream, now) for line in lines])
+
+    def line(self, text: str, stream: str = "ductwork") -> None:
+        """A whole message from ductwork itself (report_text, errors)."""
+        now = time.time()
+        self._batcher.put_many([ConsoleLine(self.task_id, line, stream, now) for line in text.split("\n")])
+
+    def end_lines(self) -> None:
+        """Emit unfinished lines (at flush and close)."""
+        with self._lock:
+            partial, self._partial = self._partial, {}
+        now = time.time()
+        lines = [ConsoleLine(self.task_id, text, stream, now) for stream, text in partial.items() if text]
+        if lines:
+            self._batcher.put_many(lines)
+
+
+class StreamProxy:
+    """Stands in for sys.stdout or sys.stderr; everything but `write` goes to the original."""
+
+    def __init__(self, original: IO[str], stream: str) -> None:
+        self._original = original
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        written = self._original.write(text)
+        task = current.get()
+        if task is not None and text:
+            sink = task._console
+            if sink is not None:
+                sink.write(self._stream, text if isinstance(text, str) else str(text))
+        return written
+
+    def writelines(self, lines: Any) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        self._original.flush()
+
+    @property
+    def original(self) -> IO[str]:
+        return self._original
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._original, name)
+
+
+_install_lock = threading.Lock()
+
+
+def install() -> None:
+    """Put the proxies on sys.stdout / sys.stderr (once; a stream someone else replaced is wrapped too)."""
+    with _install_lock:
+        if not isinstance(sys.stdout, StreamProxy) and sys.stdout is not None:
+            sys.stdout = StreamProxy(sys.stdout, "stdout")  # type: ignore[assignment]
+        if not isinstance(sys.stderr, StreamProxy) and sys.stderr is not None:
+            sys.stderr = StreamProxy(sys.stderr, "stderr")  # type: ignore[assignment]
+
+
+def uninstall() -> None:
+    with _install_lock:
+        if isinstance(sys.stdout, StreamProxy):
+            sys.stdout = sys.stdout.original  # type: ignore[assignment]
+        if isinstance(sys.stderr, StreamProxy):
+            sys.stderr = sys.stderr.original  # type: ignore[assignment]
+
+
+def original_stdout() -> IO[str]:
+    out = sys.stdout
+    return out.original if isinstance(out, StreamProxy) else out
+
+
+def original_stderr() -> IO[str]:
+    err = sys.stderr
+    return err.original if isinstance(err, StreamProxy) else err
+
+
+def attach(task: Task, batcher: Batcher[ConsoleLine], streams: frozenset[str]) -> ConsoleSink:
+    install()
+    return ConsoleSink(task.id, batcher, streams)

@@ -1,0 +1,207 @@
+"""Typed hyper-parameters: flattening connected objects into `Section/name` and casting back.
+
+The store keeps each parameter's Python value with its type name, so an int comes back an int.
+Values edited by hand (the UI, a clone's overrides) may arrive as text; `cast` turns them into
+the type the running code expects, and says which parameter was wrong when it cannot.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from ductwork.core.errors import ValidationError
+from ductwork.core.records import Param
+
+DEFAULT_SECTION = "General"
+_TRUE = frozenset({"true", "1", "yes", "y", "on"})
+_FALSE = frozenset({"false", "0", "no", "n", "off", ""})
+
+
+def type_name(value: Any) -> str:
+    """The stored type name of a value: its class name (`int`, `list`, `NoneType`, ...)."""
+    return type(value).__name__
+
+
+def to_param(value: Any, description: str = "", value_type: str | None = None) -> Param:
+    return Param(value=storable(value), type=value_type or type_name(value), description=description)
+
+
+def to_text(value: Any) -> str:
+    """The string form `get_parameters()` shows (as ClearML shows it: `str(value)`, None as '')."""
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else str(value)
+
+
+def split_key(key: str, default_section: str = DEFAULT_SECTION) -> tuple[str, str]:
+    """`"Section/name"` -> (section, name); a bare name lands in `default_section`."""
+    if not isinstance(key, str) or not key:
+        raise ValidationError(f"parameter name must be a non-empty str, got {key!r}")
+    section, sep, name = key.partition("/")
+    if not sep:
+        return default_section, key
+    if not section or not name:
+        raise ValidationError(f"parameter name {key!r} must look like 'Section/name'")
+    return section, name
+
+
+def full_key(key: str, default_section: str = DEFAULT_SECTION) -> str:
+    section, name = split_key(key, default_section)
+    return f"{section}/{name}"
+
+
+def flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested dicts become `a/b` keys; every other value (lists included) stays whole."""
+    flat: dict[str, Any] = {}
+    for key, value in values.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            flat.update(flatten(value, f"{name}/"))
+        else:
+            flat[name] = value
+    return flat
+
+
+def unflatten(flat: Mapping[str, Any]) -> dict[str, Any]:
+    """The inverse of `flatten`."""
+    nested: dict[str, Any] = {}
+    for key, value in flat.items():
+        *parents, leaf = key.split("/")
+        node = nested
+        for part in parents:
+            child = node.get(part)
+            if not isinstance(child, dict):
+                child = node[part] = {}
+            node = child
+        node[leaf] = value
+    return nested
+
+
+def cast(value: Any, to: Any, name: str = "parameter") -> Any:
+    """Convert `value` to the type named `to`; raise ValidationError naming `name` if impossible.
+
+    Unknown type names (a user's hint such as "path") leave the value as it is. A `to` that is
+    not a str is taken as a template value: the result has its type (see `cast_like`).
+    """
+    if not isinstance(to, str):
+        return cast_like(value, to, name=name)
+    if to in ("", "str"):
+        return to_text(value) if to == "str" else value
+    if to == "NoneType":
+        return None if value in (None, "", "None") else value
+    try:
+        caster = _CASTERS.get(to)
+        return value if caster is None else caster(value)
+    except (ValueError, TypeError, SyntaxError) as exc:
+        raise ValidationError(f"{name}: cannot read {value!r} as {to} ({exc})") from None
+
+
+def cast_like(value: Any, template: Any, *, name: str = "parameter") -> Any:
+    """Convert a backend value to the type of the local `template` value (None: keep as stored).
+
+    A template of another type (a `Path`, an Enum...) is rebuilt from the text with its class.
+    """
+    if template is None:
+        return value
+    kind = type_name(template)
+    if kind in _CASTERS or kind in ("str", "NoneType") or isinstance(value, type(template)):
+        return cast(value, kind, name=name)
+    try:
+        return type(template)(value)
+    except Exception as exc:
+        raise ValidationError(f"{name}: cannot read {value!r} as {kind} ({exc})") from None
+
+
+def storable(value: Any) -> Any:
+    """`value` if the store can keep it as JSON, else its text (the type name is kept apart)."""
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return str(value)
+    return value
+
+
+def cast_param(param: Param, *, name: str) -> Any:
+    return cast(param.value, param.type, name=name)
+
+
+def _to_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)):
+        return bool(value)
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ValueError("expected true/false, yes/no, 1/0")
+
+
+def _to_int(value: Any) -> int:
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError("it has a fractional part")
+        return int(value)
+    text = str(value).strip()
+    try:
+        return int(text)
+    except ValueError:
+        number = float(text)
+        if not number.is_integer():
+            raise ValueError("it has a fractional part") from None
+        return int(number)
+
+
+def _to_float(value: Any) -> float:
+    if isinstance(value, (int, float)):
+        return float(value)
+    return float(str(value).strip())
+
+
+def _parse_literal(value: Any) -> Any:
+    """Text written by `str(list)` (Python literal) or JSON, e.g. by a user in the UI."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    try:
+        return json.loads(text)
+    except ValueError:
+        return ast.literal_eval(text)
+
+
+def _to_list(value: Any) -> list[Any]:
+    parsed = _parse_literal(value)
+    if isinstance(parsed, (list, tuple, set, frozenset)):
+        return list(parsed)
+    raise TypeError(f"expected a list, got {type(parsed).__name__}")
+
+
+def _to_tuple(value: Any) -> tuple[Any, ...]:
+    return tuple(_to_list(value))
+
+
+def _to_dict(value: Any) -> dict[Any, Any]:
+    parsed = _parse_literal(value)
+    if isinstance(parsed, Mapping):
+        return dict(parsed)
+    raise TypeError(f"expected a dict, got {type(parsed).__name__}")
+
+
+_CASTERS: dict[str, Any] = {
+    "int": _to_int,
+    "float": _to_float,
+    "bool": _to_bool,
+    "list": _to_list,
+    "tuple": _to_tuple,
+    "dict": _to_dict,
+}

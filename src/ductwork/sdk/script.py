@@ -1,0 +1,116 @@
+"""What a script task records so it can run again elsewhere: entry point, code, git state.
+
+The git part runs `git` in a background upload job (a few subprocesses, tens of milliseconds), so
+`Task.init` does not wait for it.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from ductwork.core.errors import ValidationError
+
+MAX_CODE_BYTES = 2 * 1024 * 1024
+INIT_CALL = "from ductwork import Task\nTask.init()\n"
+
+
+def entry_script() -> Path | None:
+    """The script this process runs (None for `python -c`, a REPL or a notebook)."""
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None) or (sys.argv[0] if sys.argv and sys.argv[0] else None)
+    if not path or path in ("-c", "-m"):
+        return None
+    candidate = Path(path).resolve()
+    return candidate if candidate.is_file() else None
+
+
+def describe_running() -> dict[str, Any]:
+    """The script part of a task created by `Task.init` in this process."""
+    script: dict[str, Any] = {"binary": os.path.basename(sys.executable) or "python3", "argv": sys.argv[1:]}
+    path = entry_script()
+    if path is None:
+        return script
+    script["entry_point"] = path.name
+    script["working_dir"] = str(path.parent)
+    code = read_code(path)
+    if code is not None:
+        script["code"] = code
+    return script
+
+
+def read_code(path: Path) -> str | None:
+    try:
+        if path.stat().st_size > MAX_CODE_BYTES:
+            return None
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def git_state(folder: str) -> dict[str, Any]:
+    """Remote, branch, commit and uncommitted diff of the repository holding `folder` ({} if none)."""
+    if not _inside_git(Path(folder)):
+        return {}
+
+    def git(*args: str) -> str:
+        done = subprocess.run(
+            ["git", *args], cwd=folder, capture_output=True, text=True, timeout=10, check=False
+        )
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    try:
+        state = {
+            "repository": git("config", "--get", "remote.origin.url"),
+            "branch": git("rev-parse", "--abbrev-ref", "HEAD"),
+            "commit": git("rev-parse", "HEAD"),
+            "diff": git("diff", "HEAD"),
+        }
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    return {key: value for key, value in state.items() if value}
+
+
+def _inside_git(folder: Path) -> bool:
+    return any((parent / ".git").exists() for parent in (folder, *folder.parents))
+
+
+def from_file(script: str, working_directory: str | None, add_task_init_call: bool) -> dict[str, Any]:
+    """The script part of `Task.create(script=...)`: the file's content, entry point and folder."""
+    path = Path(script).expanduser()
+    if not path.is_file():
+        raise ValidationError(f"Task.create: script {script!r} is not a file")
+    code = read_code(path)
+    if code is None:
+        raise ValidationError(f"Task.create: script {script!r} is not readable UTF-8 text under 2 MB")
+    if add_task_init_call and path.suffix == ".py":
+        code = with_init_call(code)
+    folder = Path(working_directory).expanduser() if working_directory else path.resolve().parent
+    return {"entry_point": path.name, "working_dir": str(folder), "code": code}
+
+
+def with_init_call(code: str) -> str:
+    """`code` with `Task.init()` inserted after its docstring and `__future__` imports (once)."""
+    if "Task.init(" in code:
+        return code
+    try:
+        body = ast.parse(code).body
+    except SyntaxError:
+        return INIT_CALL + code
+    line = 0
+    for node in body:
+        is_doc = isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and node is body[0]
+        is_future = isinstance(node, ast.ImportFrom) and node.module == "__future__"
+        if not (is_doc or is_future):
+            break
+        line = node.end_lineno or node.lineno
+    lines = code.splitlines(keepends=True)
+    if line == 0:
+        # keep a shebang / encoding comment first
+        while line < len(lines) and lines[line].startswith("#") and line < 2:
+            line += 1
+    return "".join(lines[:line]) + INIT_CALL + "".join(lines[line:])
