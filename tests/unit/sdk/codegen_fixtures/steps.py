@@ -1,0 +1,143 @@
+"""A user's pipeline module: step functions in the shapes the capture must handle."""
+
+from __future__ import annotations
+
+import json
+import os.path
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from codegen_fixtures import helpers
+from codegen_fixtures.helpers import (
+    SETTINGS,
+    Point,
+    Point3,
+    cached_square,
+    count_words,
+    plain_decorator,
+    scale,
+    square,
+    tagged,
+    traced,
+)
+from codegen_fixtures.helpers import scale as rescale
+from codegen_fixtures.other import scale as other_scale
+from ductwork.core.errors import ValidationError
+
+OPEN_FILE = open(__file__)  # noqa: SIM115  -- a global that cannot be captured
+LIMIT = 3
+
+
+def simple(a: int, b: int = LIMIT) -> int:
+    """A step using a constant as a default value."""
+    return a + b
+
+
+@tagged("outer")
+@traced
+@plain_decorator
+def decorated(x: float) -> float:
+    return scale(x) + LIMIT
+
+
+def with_numpy(values: list[float]) -> float:
+    arr = np.asarray(values)
+    return float(arr.mean())
+
+
+def with_body_import(text: str) -> dict[str, Any]:
+    import yaml  # an import inside the body still counts as a requirement
+
+    return dict(yaml.safe_load(text))
+
+
+def uses_user_code(x: float) -> dict[str, Any]:
+    point = Point(x, 4.0)
+    p3 = Point3(1.0, 2.0, 3.0)
+    return {
+        "scaled": rescale(x),
+        "norm": point.norm(),
+        "z": p3.z,
+        "words": count_words("Two words"),
+        "square": square(3) + cached_square(4),
+        "settings": SETTINGS["mode"],
+        "ordered": list(OrderedDict(a=1)),
+        "json": json.dumps([1]),
+        "join": os.path.join("a", "b"),
+    }
+
+
+def uses_user_module_object() -> float:
+    return helpers.THRESHOLD
+
+
+def uses_open_file() -> str:
+    return OPEN_FILE.read()
+
+
+def make_step(offset: int, label: str) -> Callable[[int], str]:
+    """A factory: the step it returns is a nested function with closure variables."""
+    table = {"k": [1, 2]}
+
+    def double(n: int) -> int:
+        return n * 2
+
+    def nested_step(n: int) -> str:
+        text = """keep
+    this indentation
+        exactly"""
+        return f"{label}:{double(n) + offset + len(table['k'])}:{text}"
+
+    return nested_step
+
+
+def make_bad_step() -> Callable[[], int]:
+    handle = object()
+
+    def bad_step() -> int:
+        return id(handle)
+
+    return bad_step
+
+
+def fact(n: int) -> int:
+    return 1 if n <= 1 else n * fact(n - 1)
+
+
+def is_even(n: int) -> bool:
+    return True if n == 0 else is_odd(n - 1)
+
+
+def is_odd(n: int) -> bool:
+    return False if n == 0 else is_even(n - 1)
+
+
+class Holder:
+    def method_step(x: int) -> int:
+        return x + LIMIT
+
+
+WEIGHTS = [1, 2]
+
+
+def weighted(x: int) -> int:
+    return sum(w * x for w in WEIGHTS)
+
+
+def uses_two_scales(x: float) -> float:
+    return scale(x) + other_scale(x)
+
+
+def uses_ductwork() -> str:
+    return ValidationError.__name__
+
+
+def hidden_helper(x: int) -> int:
+    return x * 100
+
+
+def calls_helper_by_name(x: int) -> int:
+    return int(globals()["hidden_helper"](x))

@@ -1,0 +1,341 @@
+from __future__ import annotations
+
+import functools
+import importlib.metadata
+import os
+import subprocess
+import sys
+import textwrap
+import types
+from pathlib import Path
+from typing import Any
+
+import pytest
+from codegen_fixtures import helpers, steps
+
+from ductwork.core.errors import ValidationError
+from ductwork.sdk.codegen import Captured, capture
+
+FIXTURES_PARENT = Path(__file__).parent
+
+
+def run_source(captured: Captured, *args: Any) -> Any:
+    """Execute the generated module in a fresh namespace and call the captured function."""
+    return getattr(load(captured), captured.name)(*args)
+
+
+def load(captured: Captured) -> types.ModuleType:
+    """The generated source as a module (registered while it runs: dataclasses look it up)."""
+    module = types.ModuleType("captured_step")
+    sys.modules[module.__name__] = module
+    try:
+        exec(compile(captured.source, "<captured>", "exec"), vars(module))
+    finally:
+        del sys.modules[module.__name__]
+    return module
+
+
+def run_standalone(tmp_path: Path, captured: Captured, call: str) -> str:
+    """Run the generated module in a new interpreter where the user's modules cannot be imported."""
+    (tmp_path / "step.py").write_text(captured.source)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    result = subprocess.run(
+        [sys.executable, "-c", f"import step; print(repr(step.{call}))"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_simple_function_with_a_constant_default() -> None:
+    captured = capture(steps.simple)
+    assert captured.name == "simple"
+    assert captured.source.startswith("from __future__ import annotations\n")
+    assert "LIMIT = 3\n" in captured.source
+    assert run_source(captured, 1) == 4
+    assert captured.requirements == []
+    assert captured.imports == []
+
+
+def test_stacked_decorators_are_unwrapped_and_their_lines_dropped() -> None:
+    captured = capture(steps.decorated)
+    assert captured.name == "decorated"
+    assert "@" not in captured.source
+    assert "def decorated(x: float) -> float:" in captured.source
+    assert "def scale(" in captured.source and "def _factor(" in captured.source
+    assert run_source(captured, 0.7) == 10
+    assert run_source(captured, 0.2) == 3.2
+
+
+def test_module_alias_and_requirement_with_version() -> None:
+    captured = capture(steps.with_numpy)
+    assert captured.imports == ["import numpy as np"]
+    assert captured.requirements == [f"numpy=={importlib.metadata.version('numpy')}"]
+    assert run_source(captured, [1.0, 3.0]) == 2.0
+
+
+def test_imports_inside_the_body_count_as_requirements() -> None:
+    captured = capture(steps.with_body_import)
+    assert captured.imports == []
+    assert captured.requirements == [f"PyYAML=={importlib.metadata.version('PyYAML')}"]
+    assert run_source(captured, "a: 1") == {"a": 1}
+
+
+def test_user_code_is_inlined_and_runs_without_the_user_modules(tmp_path: Path) -> None:
+    captured = capture(steps.uses_user_code)
+    source = captured.source
+    assert "import codegen_fixtures" not in source and "from codegen_fixtures" not in source
+    definitions = ("class Point:", "class Point3(Point):", "def scale(", "def count_words(", "def cached_")
+    for definition in definitions:
+        assert definition in source
+    assert "@dataclass\nclass Point:" in source  # decorators of helpers and classes are kept
+    assert "@functools.cache\ndef cached_square" in source
+    assert "rescale = scale" in source
+    assert "square = lambda n: n * n" in source
+    assert "WORD = re.compile('\\\\w+', re.IGNORECASE)" in source
+    assert "log = logging.getLogger('codegen_fixtures.helpers')" in source
+    assert "THRESHOLD = 0.5" in source
+    settings = "SETTINGS = {'mode': 'fast', 'levels': (1, 2, 3), 'ratio': float(\"inf\"), 'tags': {'a', 'b'}}"
+    assert settings in source
+    # the module's own import lines are copied only for names the code uses
+    assert "import os.path" in captured.imports and "from collections import OrderedDict" in captured.imports
+    assert "from collections.abc import Callable" not in source
+    assert "np" not in captured.imports
+    # Point must be defined before Point3, which subclasses it
+    assert source.index("class Point:") < source.index("class Point3(Point):")
+    expected = steps.uses_user_code(2.0)
+    assert run_standalone(tmp_path, captured, "uses_user_code(2.0)") == repr(expected)
+
+
+def test_a_user_module_used_as_an_object_is_imported_and_reported() -> None:
+    captured = capture(steps.uses_user_module_object)
+    assert captured.imports == ["from codegen_fixtures import helpers"]
+    assert captured.unresolved == ["codegen_fixtures"]
+    assert captured.requirements == []
+
+
+def test_nested_function_with_closure_values_and_multiline_strings() -> None:
+    step = steps.make_step(5, "L")
+    captured = capture(step)
+    assert captured.name == "nested_step"
+    assert captured.source.count("def nested_step(n: int) -> str:\n") == 1
+    assert "\ndef double(n: int) -> int:\n    return n * 2\n" in captured.source
+    assert "offset = 5" in captured.source and "label = 'L'" in captured.source
+    assert "table = {'k': [1, 2]}" in captured.source
+    assert run_source(captured, 3) == step(3)  # the string's indentation is kept exactly
+
+
+def test_closure_value_that_is_not_a_constant_is_an_error() -> None:
+    problem = r"function 'make_bad_step.<locals>.bad_step'.*closure variable 'handle'"
+    with pytest.raises(ValidationError, match=problem):
+        capture(steps.make_bad_step())
+
+
+def test_unserialisable_global_is_an_error_naming_function_and_global() -> None:
+    with pytest.raises(ValidationError) as info:
+        capture(steps.uses_open_file)
+    message = str(info.value)
+    assert "'uses_open_file'" in message and "global 'OPEN_FILE'" in message
+    assert "_io.TextIOWrapper" in message
+
+
+def test_recursion_and_mutual_recursion() -> None:
+    assert run_source(capture(steps.fact), 5) == 120
+    captured = capture(steps.is_even)
+    assert captured.source.index("def is_odd") < captured.source.index("def is_even")
+    assert run_source(captured, 7) is False
+
+
+def test_method_used_as_a_function_is_dedented() -> None:
+    captured = capture(steps.Holder.method_step)
+    assert "\ndef method_step(x: int) -> int:" in captured.source
+    assert run_source(captured, 1) == 4
+
+
+def test_same_function_gives_the_same_source_and_is_cached() -> None:
+    first = capture(steps.uses_user_code)
+    assert capture(steps.uses_user_code) is first
+    assert capture(steps.uses_user_code, skip_global_imports=True) is not first
+
+
+def test_source_is_stable_across_processes() -> None:
+    code = textwrap.dedent(
+        """
+        import sys
+        from codegen_fixtures import steps
+        from ductwork.sdk.codegen import capture
+        print(capture(steps.uses_user_code).digest)
+        """
+    )
+    path = os.pathsep.join([str(FIXTURES_PARENT), *sys.path])
+    digests = set()
+    for seed in ("1", "2"):  # different string hashing, so different set and dict orders
+        env = dict(os.environ, PYTHONPATH=path, PYTHONHASHSEED=seed)
+        run = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+        )
+        digests.add(run.stdout)
+    assert digests == {capture(steps.uses_user_code).digest + "\n"}
+
+
+def test_a_changed_global_is_seen_on_the_next_capture(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert "LIMIT = 3" in capture(steps.simple).source
+    monkeypatch.setattr(steps, "LIMIT", 4)
+    assert "LIMIT = 4" in capture(steps.simple).source
+
+
+def test_a_mutated_list_constant_is_seen_on_the_next_capture() -> None:
+    assert "WEIGHTS = [1, 2]" in capture(steps.weighted).source
+    steps.WEIGHTS.append(3)
+    try:
+        captured = capture(steps.weighted)
+        assert "WEIGHTS = [1, 2, 3]" in captured.source
+        assert run_source(captured, 2) == 12
+    finally:
+        steps.WEIGHTS.pop()
+
+
+def test_skip_global_imports_derives_import_lines_from_the_objects() -> None:
+    captured = capture(steps.uses_user_code, skip_global_imports=True)
+    assert "import os" in captured.imports  # the module object is os.path's parent, os
+    assert "from collections import OrderedDict" in captured.imports
+    assert run_source(captured, 2.0) == steps.uses_user_code(2.0)
+
+
+def test_helper_functions_are_included() -> None:
+    without = capture(steps.calls_helper_by_name)
+    assert "hidden_helper" not in without.source.replace('globals()["hidden_helper"]', "")
+    captured = capture(steps.calls_helper_by_name, helper_functions=[steps.hidden_helper])
+    assert "def hidden_helper(x: int) -> int:" in captured.source
+    assert run_source(captured, 2) == 200
+
+
+def test_two_meanings_of_one_name_is_an_error() -> None:
+    with pytest.raises(ValidationError, match="the name 'scale' means two different things"):
+        capture(steps.uses_two_scales)
+
+
+def test_ductwork_is_imported_never_inlined_and_never_a_requirement() -> None:
+    captured = capture(steps.uses_ductwork)
+    assert captured.imports == ["from ductwork.core.errors import ValidationError"]
+    assert captured.requirements == []
+    assert captured.unresolved == []
+
+
+def test_decorated_helper_keeps_its_decorator() -> None:
+    assert hasattr(load(capture(steps.uses_user_code)).cached_square, "cache_info")
+
+
+def test_lambdas() -> None:
+    increment = lambda x: x + steps.LIMIT  # noqa: E731
+    captured = capture(increment)
+    assert captured.name == "increment"
+    assert captured.source.endswith("increment = lambda x: x + steps.LIMIT  # noqa: E731\n") is False
+    assert "increment = lambda x: x + steps.LIMIT\n" in captured.source
+    assert "from codegen_fixtures import steps" in captured.imports
+    assert run_source(captured, 1) == 4
+
+    pair = (lambda a: a * 2, lambda a: a * 3)
+    doubled, tripled = capture(pair[0]), capture(pair[1])
+    assert doubled.name == tripled.name == "lambda_function"
+    assert run_source(doubled, 5) == 10 and run_source(tripled, 5) == 15
+
+
+def test_lambda_without_source_is_an_error() -> None:
+    namespace: dict[str, Any] = {}
+    exec("f = lambda x: x", namespace)
+    with pytest.raises(ValidationError, match="source is not available"):
+        capture(namespace["f"])
+
+
+def test_function_without_source_is_an_error() -> None:
+    namespace: dict[str, Any] = {}
+    exec("def made_up(x):\n    return x\n", namespace)
+    with pytest.raises(ValidationError, match=r"'made_up'.*source is not available.*define it in a file"):
+        capture(namespace["made_up"])
+
+
+@pytest.mark.parametrize(
+    ("target", "problem"),
+    [
+        (functools.partial(steps.simple, 1), "functools.partial, not a Python function"),
+        (len, "not a Python function"),
+        (steps.Holder().method_step, "bound method"),
+    ],
+)
+def test_things_that_are_not_functions(target: Any, problem: str) -> None:
+    with pytest.raises(ValidationError, match=problem):
+        capture(target)
+
+
+def test_ambiguous_closure_wrapper_asks_for_functools_wraps() -> None:
+    def logged(on_error: Any) -> Any:
+        def decorate(func: Any) -> Any:
+            def wrapper(*args: Any) -> Any:
+                try:
+                    return func(*args)
+                except Exception:
+                    return on_error()
+
+            return wrapper
+
+        return decorate
+
+    wrapped = logged(steps.fact)(steps.simple)
+    with pytest.raises(ValidationError, match=r"use functools\.wraps"):
+        capture(wrapped)
+
+
+def test_main_script_functions_are_captured_from_source(tmp_path: Path) -> None:
+    script = tmp_path / "pipeline_script.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import json
+            import sys
+
+            from ductwork.sdk.codegen import capture
+
+            FACTOR = 3
+
+
+            class Box:
+                def __init__(self, v):
+                    self.v = v
+
+
+            def helper(v):
+                return Box(v * FACTOR)
+
+
+            def my_step(v):
+                return json.dumps({"v": helper(v).v})
+
+
+            if __name__ == "__main__":
+                sys.stdout.write(capture(my_step).source)
+            """
+        )
+    )
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    produced = subprocess.run(
+        [sys.executable, str(script)], env=env, capture_output=True, text=True, check=True, timeout=60
+    ).stdout
+    assert "__main__" not in produced
+    assert "FACTOR = 3" in produced and "class Box:" in produced and "import json" in produced
+    assert "if __name__" not in produced  # the script's own entry point is not copied
+    captured = Captured(produced, "my_step", [], [], "")
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    assert run_standalone(run_dir, captured, "my_step(2)") == repr('{"v": 6}')
+
+
+def test_user_module_globals_resolve_against_their_own_module() -> None:
+    # scale() reads THRESHOLD from helpers, not from the steps module that calls it
+    captured = capture(steps.decorated)
+    assert "THRESHOLD = 0.5" in captured.source
+    assert helpers.THRESHOLD == 0.5
