@@ -99,6 +99,7 @@ class Node:
     pre_execute_callback: Callable[..., Any] | None = None
     post_execute_callback: Callable[..., Any] | None = None
     status_change_callback: Callable[..., Any] | None = None
+    component: bool = False  # a decorator component call: live `args`/`kwargs`
     args: tuple[Any, ...] = ()  # decorator components: positional arguments
     kwargs: dict[str, Any] = field(default_factory=dict)  # decorator components: live arguments
     result: Any = None  # debug mode: the value returned in memory

@@ -1,0 +1,415 @@
+"""`PipelineDecorator`: pipelines and steps from plain decorated functions.
+
+Calling a `@pipeline` function creates its own controller and runs it; calling a `@component`
+inside it adds a step and returns `LazyValue`s at once, so independent components run
+concurrently. There is no process-wide singleton: the running pipeline is held per context,
+so several pipelines may run in one process and a pipeline may call another.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import inspect
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from ductwork.core.errors import ValidationError
+from ductwork.core.states import NodeStatus
+from ductwork.sdk import lazy
+from ductwork.sdk.controller import PipelineController, RetryPolicy, _container
+from ductwork.sdk.node import Node
+from ductwork.sdk.runner import load_output
+
+_current: contextvars.ContextVar[PipelineDecorator | None] = contextvars.ContextVar(
+    "ductwork_pipeline", default=None
+)
+_last: list[PipelineDecorator | None] = [None]  # threads started by user code see the newest
+
+
+@dataclass
+class ComponentSpec:
+    function: Callable[..., Any]
+    name: str
+    return_values: list[str]
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+class PipelineDecorator(PipelineController):
+    _mode: ClassVar[str] = "remote"  # "remote" | "local" | "debug"
+    _class_queue: ClassVar[str | None] = None
+
+    # ---- modes
+
+    @classmethod
+    def run_locally(cls) -> None:
+        """Every pipeline called afterwards runs here, each step in its own process."""
+        cls._mode = "local"
+
+    @classmethod
+    def debug_pipeline(cls) -> None:
+        """Every pipeline called afterwards runs here, steps as plain calls (still recorded)."""
+        cls._mode = "debug"
+
+    @classmethod
+    def set_default_execution_queue(cls, default_execution_queue: str | None) -> None:  # type: ignore[override]
+        cls._class_queue = default_execution_queue
+
+    @classmethod
+    def get_current_pipeline(cls) -> PipelineDecorator | None:
+        return _current.get() or _last[0]
+
+    @classmethod
+    def wait_for_multi_pipelines(cls) -> list[Any]:
+        """Pipelines called here run to the end before returning, so there is nothing to wait for."""
+        return []
+
+    # ---- @component
+
+    @classmethod
+    def component(
+        cls,
+        _func: Callable[..., Any] | None = None,
+        *,
+        return_values: str | Sequence[str] = ("return_object",),
+        name: str | None = None,
+        cache: bool = False,
+        packages: bool | str | Sequence[str] | None = None,
+        parents: list[str] | None = None,
+        execution_queue: str | None = None,
+        continue_on_fail: bool = False,
+        docker: str | None = None,
+        docker_args: str | None = None,
+        docker_bash_setup_script: str | None = None,
+        task_type: str | None = None,
+        auto_connect_frameworks: dict[str, Any] | None = None,
+        auto_connect_arg_parser: dict[str, Any] | None = None,
+        repo: str | None = None,
+        repo_branch: str | None = None,
+        repo_commit: str | None = None,
+        helper_functions: Sequence[Callable[..., Any]] | None = None,
+        monitor_metrics: list[Any] | None = None,
+        monitor_artifacts: list[Any] | None = None,
+        monitor_models: list[Any] | None = None,
+        retry_on_failure: RetryPolicy = None,
+        pre_execute_callback: Callable[..., Any] | None = None,
+        post_execute_callback: Callable[..., Any] | None = None,
+        status_change_callback: Callable[..., Any] | None = None,
+        tags: Sequence[str] | str | None = None,
+        output_uri: str | bool | None = None,
+        draft: bool | None = False,
+        working_dir: str | None = None,
+        continue_behaviour: dict[str, bool] | None = None,
+        stage: str | None = None,
+    ) -> Any:
+        options = dict(
+            cache=cache,
+            packages=packages,
+            parents=list(parents or []),
+            execution_queue=execution_queue,
+            continue_on_fail=continue_on_fail,
+            container=_container(docker, docker_args, docker_bash_setup_script),
+            task_type=task_type,
+            helper_functions=helper_functions,
+            monitor_metrics=monitor_metrics,
+            monitor_artifacts=monitor_artifacts,
+            monitor_models=monitor_models,
+            retry_on_failure=retry_on_failure,
+            pre_execute_callback=pre_execute_callback,
+            post_execute_callback=post_execute_callback,
+            status_change_callback=status_change_callback,
+            tags=[tags] if isinstance(tags, str) else list(tags or []),
+            output_uri=output_uri if isinstance(output_uri, str) else None,
+            working_dir=working_dir,
+            continue_behaviour=continue_behaviour,
+            stage=stage,
+        )
+        names = [return_values] if isinstance(return_values, str) else list(return_values or [])
+
+        def decorate(function: Callable[..., Any]) -> Callable[..., Any]:
+            spec = ComponentSpec(function, name or _innermost(function).__name__, names, options)
+
+            @functools.wraps(function)
+            def call(*args: Any, **kwargs: Any) -> Any:
+                pipe = _current.get() or (_last[0] if threading.current_thread() is not threading.main_thread() else None)
+                if pipe is None or pipe._run is None:
+                    return function(*args, **kwargs)  # outside a pipeline: a plain call
+                return pipe._call_component(spec, args, kwargs)
+
+            call._ductwork_component = spec  # type: ignore[attr-defined]
+            return call
+
+        return decorate(_func) if _func is not None else decorate
+
+    # ---- @pipeline
+
+    @classmethod
+    def pipeline(
+        cls,
+        _func: Callable[..., Any] | None = None,
+        *,
+        name: str,
+        project: str,
+        version: str | None = None,
+        return_value: str | None = None,
+        default_queue: str | None = None,
+        pool_frequency: float = 0.2,
+        add_pipeline_tags: bool = False,
+        target_project: str | None = None,
+        abort_on_failure: bool = False,
+        pipeline_execution_queue: str | None = "services",
+        multi_instance_support: bool | str = False,
+        add_run_number: bool = True,
+        args_map: dict[str, list[str]] | None = None,
+        start_controller_locally: bool = False,
+        retry_on_failure: RetryPolicy = None,
+        docker: str | None = None,
+        docker_args: str | None = None,
+        docker_bash_setup_script: str | None = None,
+        packages: bool | str | Sequence[str] | None = None,
+        repo: str | None = None,
+        repo_branch: str | None = None,
+        repo_commit: str | None = None,
+        artifact_serialization_function: Callable[[Any], bytes] | None = None,
+        artifact_deserialization_function: Callable[[bytes], Any] | None = None,
+        output_uri: str | bool | None = None,
+        skip_global_imports: bool = False,
+        working_dir: str | None = None,
+        enable_local_imports: bool = True,
+    ) -> Any:
+        settings = dict(
+            name=name,
+            project=project,
+            version=version,
+            add_pipeline_tags=add_pipeline_tags,
+            target_project=target_project if target_project is not None else True,
+            abort_on_failure=abort_on_failure,
+            add_run_number=add_run_number,
+            retry_on_failure=retry_on_failure,
+            docker=docker,
+            docker_args=docker_args,
+            docker_bash_setup_script=docker_bash_setup_script,
+            packages=packages,
+            repo=repo,
+            repo_branch=repo_branch,
+            repo_commit=repo_commit,
+            always_create_from_code=False,
+            artifact_serialization_function=artifact_serialization_function,
+            artifact_deserialization_function=artifact_deserialization_function,
+            output_uri=output_uri,
+            skip_global_imports=skip_global_imports,
+            working_dir=working_dir,
+            enable_local_imports=enable_local_imports,
+        )
+        launch = dict(
+            return_value=return_value,
+            default_queue=default_queue,
+            queue=pipeline_execution_queue,
+            controller_here=start_controller_locally or pipeline_execution_queue is None,
+            args_map=args_map or {},
+        )
+
+        def decorate(function: Callable[..., Any]) -> Callable[..., Any]:
+            @functools.wraps(function)
+            def run(*args: Any, **kwargs: Any) -> Any:
+                return cls._run_pipeline(function, settings, launch, args, kwargs)
+
+            return run
+
+        return decorate(_func) if _func is not None else decorate
+
+    @classmethod
+    def _run_pipeline(
+        cls,
+        function: Callable[..., Any],
+        settings: dict[str, Any],
+        launch: dict[str, Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> Any:
+        signature = inspect.signature(function)
+        try:
+            bound = signature.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise ValidationError(f"pipeline {settings['name']!r}: {exc}") from None
+        bound.apply_defaults()
+        pipe = cls(**settings)
+        pipe._default_queue = launch["default_queue"] or cls._class_queue
+        for arg, value in bound.arguments.items():
+            annotation = signature.parameters[arg].annotation
+            hint = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", None)
+            pipe.add_parameter(arg, value, param_type=None if annotation is inspect.Parameter.empty else hint)
+        mode = cls._mode
+        if mode == "remote" and not pipe._remote and not launch["controller_here"]:
+            pipe._serialize()
+            pipe._enqueue_self(launch["queue"])
+            sys.exit(0)
+        pipe._begin("queue" if mode == "remote" else mode, verify=False)
+        values = pipe._args_values()
+        return pipe._drive(function, values, launch["return_value"])
+
+    def _drive(self, function: Callable[..., Any], values: dict[str, Any], return_value: str | None) -> Any:
+        from ductwork.sdk.task import Task
+
+        token = _current.set(self)
+        previous, _last[0] = _last[0], self
+        controller = Task._from_record(self._task)
+        failure: BaseException | None = None
+        result: Any = None
+        try:
+            with Task._activate(controller):
+                result = function(**values)
+                result = _resolve(result)
+        except BaseException as exc:
+            failure = exc
+            self._stop_mark = "failed"
+            self._run.engine.stop(f"the pipeline function raised {type(exc).__name__}")
+        finally:
+            _current.reset(token)
+            _last[0] = previous
+        self._run.engine.seal()
+        self._finish()
+        if failure is not None:
+            raise failure
+        if return_value and result is not None:
+            controller.upload_artifact(return_value, result, wait_on_upload=True)
+        return result
+
+    # ---- a component call inside the pipeline function
+
+    def _call_component(self, spec: ComponentSpec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        options = spec.options
+        with self._lock:
+            name = self._unique_name(spec.name)
+            node = self._function_node(
+                name,
+                spec.function,
+                helper_functions=options["helper_functions"],
+                returns=spec.return_values,
+                task_type=options["task_type"],
+                packages=options["packages"],
+                container=options["container"],
+            )
+            node.component = True
+            node.args, node.kwargs = _bind(spec, args, kwargs)
+            found: set[str] = set()
+            lazy.producers((node.args, node.kwargs), found)
+            node.parents = list(dict.fromkeys([*found, *options["parents"], *self._evaluated_leaves()]))
+            node.queue = options["execution_queue"]
+            node.cache_executed_step = options["cache"]
+            node.continue_on_fail = options["continue_on_fail"]
+            node.monitor_metrics = list(options["monitor_metrics"] or [])
+            node.monitor_artifacts = list(options["monitor_artifacts"] or [])
+            node.monitor_models = list(options["monitor_models"] or [])
+            node.retry = options["retry_on_failure"]
+            node.pre_execute_callback = options["pre_execute_callback"]
+            node.post_execute_callback = options["post_execute_callback"]
+            node.status_change_callback = options["status_change_callback"]
+            node.tags = list(options["tags"])
+            node.output_uri = options["output_uri"]
+            node.working_dir = options["working_dir"]
+            node.stage = options["stage"]
+            if options["continue_behaviour"] is not None:
+                node.continue_behaviour = options["continue_behaviour"]
+                node.__post_init__()
+            if self._run.executor.__class__.__name__ == "QueueExecutor" and not (node.queue or self._default_queue):
+                raise ValidationError(
+                    f"component {name!r} has no execution queue and the pipeline has no default queue"
+                )
+            self._nodes[name] = node
+        self._run.engine.add(node)
+        values = [lazy.LazyValue(node, ret, functools.partial(self._value_of, node, ret)) for ret in node.return_artifacts]
+        if not values:
+            return lazy.LazyValue(node, "", functools.partial(self._value_of, node, None))
+        return values[0] if len(values) == 1 else tuple(values)
+
+    def _unique_name(self, base: str) -> str:
+        if base not in self._nodes:
+            return base
+        counter = 1
+        while f"{base}_{counter}" in self._nodes:
+            counter += 1
+        return f"{base}_{counter}"
+
+    def _evaluated_leaves(self) -> list[str]:
+        """Steps whose values the pipeline function used since the last call: an `if` on a
+        result makes the next step depend on it."""
+        used, self._used = self._used, set()
+        return sorted(used)
+
+    def _value_of(self, node: Node, name: str | None) -> Any:
+        """Wait for `node`, then its return value `name` (None: the step ran for its effects)."""
+        self._run.engine.wait_node(node.name)
+        self._used.add(node.name)
+        if node.status == NodeStatus.skipped:
+            return None
+        if node.status not in (NodeStatus.completed, NodeStatus.cached):
+            if node.continue_on_fail or (node.status == NodeStatus.aborted and node.continue_on_abort):
+                return None
+            raise ValueError(f'Pipeline step "{node.name}", Task ID={node.job_id} {node.status}: {node.error}')
+        if name is None:
+            return None
+        key = f"{node.executed}.{name}"
+        if key in self._run.live:
+            return self._run.live[key]
+        value = load_output(self._backend, key, deserialize=self._deserialize_fn)
+        self._run.live[key] = value
+        return value
+
+    def _begin(self, mode: str, *, verify: bool = True) -> None:
+        self._used: set[str] = set()
+        super()._begin(mode, verify=verify)
+        self._run.lazy_owner = _lazy_owner
+
+
+def _lazy_owner(value: Any) -> tuple[str, str] | None:
+    pair = lazy.owner(value)
+    if pair is None:
+        return None
+    node, name = pair
+    return str(node.executed or node.job_id), name
+
+
+def _bind(spec: ComponentSpec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """Positional arguments by their names (extra ones stay positional), defaults filled in."""
+    signature = inspect.signature(_innermost(spec.function))
+    try:
+        bound = signature.bind(*args, **kwargs)
+    except TypeError as exc:
+        raise ValidationError(f"component {spec.name!r}: {exc}") from None
+    bound.apply_defaults()
+    positional: tuple[Any, ...] = ()
+    named: dict[str, Any] = {}
+    for key, value in bound.arguments.items():
+        kind = signature.parameters[key].kind
+        if kind is inspect.Parameter.VAR_POSITIONAL:
+            positional = tuple(value)
+        elif kind is inspect.Parameter.VAR_KEYWORD:
+            named.update(value)
+        else:
+            named[key] = value
+    if positional:
+        # A function with *args gets everything positionally, in order.
+        ordered = [named.pop(p) for p in list(named) if signature.parameters.get(p) is not None
+                   and signature.parameters[p].kind is inspect.Parameter.POSITIONAL_OR_KEYWORD]
+        return (*ordered, *positional), named
+    return (), named
+
+
+def _innermost(function: Callable[..., Any]) -> Callable[..., Any]:
+    while hasattr(function, "__wrapped__"):
+        function = function.__wrapped__
+    return function
+
+
+def _resolve(value: Any) -> Any:
+    if isinstance(value, lazy.LazyValue):
+        return lazy.unwrap(value)
+    if isinstance(value, tuple) and any(isinstance(v, lazy.LazyValue) for v in value):
+        return tuple(_resolve(v) for v in value)
+    if isinstance(value, list) and any(isinstance(v, lazy.LazyValue) for v in value):
+        return [_resolve(v) for v in value]
+    return value

@@ -1,0 +1,300 @@
+"""The scheduler core: one event loop drives every mode through an `Executor` seam.
+
+Everything that happens to a run is an event on one queue (a step was added, started, ended,
+timed out; stop was asked), handled in order by one thread. No timer sits between a step
+ending and its children starting: its end is the event that launches them. Steps may be added
+while the run goes on (decorator components are submitted as the pipeline function calls them).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+import traceback
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from ductwork.core.states import NODE_FINAL, NODE_SUCCESS, NodeStatus
+from ductwork.sdk.node import Node
+
+
+@dataclass
+class Outcome:
+    """How one attempt of a step ended."""
+
+    status: str  # "completed" | "failed" | "aborted"
+    message: str = ""
+    result: Any = None  # in-process steps: the returned value itself
+
+
+class Executor(Protocol):
+    """Runs one prepared step attempt (`node.job_id` is its task) and reports back."""
+
+    def start(self, node: Node, report: Callable[[Node, str, Any], None]) -> None:
+        """Start without blocking; call `report(node, "running", None)` when it runs and
+        `report(node, "done", Outcome)` exactly once when it ends."""
+        ...
+
+    def abort(self, node: Node) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class Host(Protocol):
+    """What the engine asks of its pipeline (the controller)."""
+
+    def prepare(self, node: Node) -> str:
+        """Resolve, call pre-callbacks, look up the cache, create the task.
+        Returns "launch", "cached" (node.executed set), "skip", or "failed" (node.error set)."""
+        ...
+
+    def retry(self, node: Node, outcome: Outcome) -> bool: ...
+
+    def finished(self, node: Node, outcome: Outcome | None) -> None:
+        """Record the final state, monitors and post-callbacks (also for cached/skipped)."""
+        ...
+
+    def status_changed(self, node: Node, previous: str) -> None: ...
+
+    def flush(self, nodes: list[Node]) -> None:
+        """Persist the states of `nodes`, changed since the last flush (one batch)."""
+        ...
+
+
+class Engine:
+    def __init__(self, host: Host, executor: Executor, *, max_workers: int, abort_on_failure: bool) -> None:
+        self.host = host
+        self.executor = executor
+        self.max_workers = max(1, max_workers)
+        self.abort_on_failure = abort_on_failure
+        self.nodes: dict[str, Node] = {}
+        self.children: dict[str, list[str]] = {}
+        self._events: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
+        self._ready: deque[Node] = deque()
+        self._running: set[str] = set()
+        self._dirty: dict[str, Node] = {}
+        self._done: dict[str, threading.Event] = {}
+        self._timers: dict[str, threading.Timer] = {}
+        self._timed_out: set[str] = set()
+        self._sealed = False  # no more steps will be added
+        self._stopping = False
+        self.finished = threading.Event()
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._loop, name="ductwork-scheduler", daemon=True)
+
+    # ---- API, callable from any thread
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def add(self, node: Node) -> None:
+        self._done[node.name] = threading.Event()
+        self._events.put(("add", node))
+
+    def seal(self) -> None:
+        """No more steps: the run ends when the ones it has are done."""
+        self._events.put(("seal", None))
+
+    def stop(self, reason: str = "stopped") -> None:
+        self._events.put(("stop", reason))
+
+    def wait_node(self, name: str, timeout: float | None = None) -> Node:
+        self._done[name].wait(timeout)
+        return self.nodes[name]
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self.finished.wait(timeout)
+
+    @property
+    def on_loop(self) -> bool:
+        return threading.current_thread() is self._thread
+
+    def report(self, node: Node, kind: str, payload: Any) -> None:
+        """Executors call this from their own threads."""
+        self._events.put((kind, (node, payload)))
+
+    # ---- the loop
+
+    def _loop(self) -> None:
+        try:
+            while True:
+                kind, payload = self._events.get()
+                self._handle(kind, payload)
+                while not self._events.empty():  # drain a burst, then flush once
+                    kind, payload = self._events.get_nowait()
+                    self._handle(kind, payload)
+                self._launch_ready()
+                self._flush()
+                if self._sealed and not self._running and not self._ready and self._all_final():
+                    break
+        except BaseException as exc:  # a bug or a callback's exception must not hang the run
+            self.error = exc
+            traceback.print_exc()
+            self._abort_running("the scheduler failed: " + repr(exc))
+            self._flush()
+        finally:
+            for timer in self._timers.values():
+                timer.cancel()
+            for event in self._done.values():
+                event.set()
+            self.finished.set()
+
+    def _handle(self, kind: str, payload: Any) -> None:
+        if kind == "add":
+            self._on_add(payload)
+        elif kind == "running":
+            node, _ = payload
+            self._set_status(node, NodeStatus.running)
+            node.job_started = node.job_started or time.time()
+        elif kind == "done":
+            node, outcome = payload
+            self._on_done(node, outcome)
+        elif kind == "timeout":
+            node, _ = payload
+            if node.name in self._running:
+                self._timed_out.add(node.name)
+                self.executor.abort(node)
+        elif kind == "seal":
+            self._sealed = True
+        elif kind == "stop":
+            self._on_stop(str(payload))
+
+    def _on_add(self, node: Node) -> None:
+        self.nodes[node.name] = node
+        self.children.setdefault(node.name, [])
+        for parent in node.parents:
+            self.children.setdefault(parent, []).append(node.name)
+        if node.status in NODE_FINAL:  # reused from an earlier run (resume)
+            self._done[node.name].set()
+            return
+        self._dirty[node.name] = node
+        self._consider(node)
+
+    def _consider(self, node: Node) -> None:
+        """Queue `node` if its parents allow it, skip it if they never will."""
+        if node.status != NodeStatus.pending or self._stopping:
+            return
+        verdict = self._parents_verdict(node)
+        if verdict == "wait":
+            return
+        if verdict == "skip":
+            self._skip(node)
+            return
+        self._ready.append(node)
+        node.status = NodeStatus.queued  # reserved; the host confirms when it is created
+        self._dirty[node.name] = node
+
+    def _parents_verdict(self, node: Node) -> str:
+        for name in node.parents:
+            parent = self.nodes.get(name)
+            if parent is None or parent.status not in NODE_FINAL:
+                return "wait"
+        for name in node.parents:
+            parent = self.nodes[name]
+            if parent.status in NODE_SUCCESS:
+                continue
+            if parent.status == NodeStatus.failed and not parent.skip_children_on_fail:
+                continue
+            if parent.status == NodeStatus.aborted and not parent.skip_children_on_abort:
+                continue
+            return "skip"
+        return "go"
+
+    def _launch_ready(self) -> None:
+        while self._ready and len(self._running) < self.max_workers and not self._stopping:
+            node = self._ready.popleft()
+            node.status = NodeStatus.pending  # so status_changed reports the real move
+            decision = self.host.prepare(node)
+            if decision == "skip":
+                self._skip(node)
+            elif decision == "failed":
+                self._on_done(node, Outcome("failed", node.error))
+            elif decision == "cached":
+                self._set_status(node, NodeStatus.cached)
+                node.job_started = node.job_ended = time.time()
+                self._final(node, None)
+            else:
+                self._set_status(node, NodeStatus.queued)
+                self._running.add(node.name)
+                if node.timeout:
+                    self._arm_timer(node)
+                self.executor.start(node, self.report)
+
+    def _arm_timer(self, node: Node) -> None:
+        timer = threading.Timer(float(node.timeout or 0), self.report, args=(node, "timeout", None))
+        timer.daemon = True
+        self._timers[node.name] = timer
+        timer.start()
+
+    def _on_done(self, node: Node, outcome: Outcome) -> None:
+        self._running.discard(node.name)
+        timer = self._timers.pop(node.name, None)
+        if timer is not None:
+            timer.cancel()
+        if node.name in self._timed_out and outcome.status != "completed":
+            # A time limit aborts the step and counts as a failure, with its reason.
+            self._timed_out.discard(node.name)
+            outcome = Outcome("failed", f"time limit of {node.timeout:g} s exceeded", outcome.result)
+        if outcome.status == "failed" and not self._stopping and self.host.retry(node, outcome):
+            node.error = ""
+            self._ready.appendleft(node)
+            return
+        node.job_ended = time.time()
+        node.result = outcome.result
+        node.error = outcome.message
+        self._set_status(node, NodeStatus.completed if outcome.status == "completed" else outcome.status)
+        self._final(node, outcome)
+        if (
+            self.abort_on_failure
+            and node.status in (NodeStatus.failed, NodeStatus.aborted)
+            and not node.continue_on_fail
+        ):
+            self._on_stop(f"step {node.name!r} failed and abort_on_failure is set")
+
+    def _final(self, node: Node, outcome: Outcome | None) -> None:
+        node.executed = node.job_id or node.executed
+        self._dirty[node.name] = node
+        self.host.finished(node, outcome)
+        self._done[node.name].set()
+        for child in self.children.get(node.name, []):
+            self._consider(self.nodes[child])
+
+    def _skip(self, node: Node) -> None:
+        node.skip_job = True
+        self._set_status(node, NodeStatus.skipped)
+        self._final(node, None)
+
+    def _on_stop(self, reason: str) -> None:
+        if self._stopping:
+            return
+        self._stopping = True
+        self._sealed = True
+        self._abort_running(reason)
+        self._ready.clear()
+        for node in list(self.nodes.values()):
+            if node.status in (NodeStatus.pending, NodeStatus.queued) and node.name not in self._running:
+                self._skip(node)
+
+    def _abort_running(self, reason: str) -> None:
+        for name in list(self._running):
+            node = self.nodes[name]
+            node.error = node.error or reason
+            self.executor.abort(node)
+
+    def _set_status(self, node: Node, status: str) -> None:
+        previous = node.status
+        node.status = str(status)
+        self._dirty[node.name] = node
+        if previous != node.status:
+            self.host.status_changed(node, previous)
+
+    def _all_final(self) -> bool:
+        return all(node.status in NODE_FINAL for node in self.nodes.values())
+
+    def _flush(self) -> None:
+        if self._dirty:
+            batch, self._dirty = list(self._dirty.values()), {}
+            self.host.flush(batch)

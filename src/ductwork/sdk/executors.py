@@ -1,0 +1,300 @@
+"""Executors: where a step attempt runs. One scheduler, three places.
+
+* `InlineExecutor` (debug): the function is called in this process, on a worker thread.
+* `ProcessExecutor` (local): one fresh process per step, same interpreter and environment; it
+  reports to the controller over the pipe, its console is read from its stdout/stderr.
+* `QueueExecutor` (remote): the step task is enqueued and an agent runs it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from ductwork.client.contract import Backend
+from ductwork.core import launch
+from ductwork.core.records import ConsoleLine
+from ductwork.core.states import TaskStatus
+from ductwork.sdk.engine import Outcome
+from ductwork.sdk.node import Node
+from ductwork.sdk.runner import split_results, store_results
+
+Report = Callable[[Node, str, Any], None]
+_FINAL_OUTCOME = {
+    TaskStatus.completed.value: "completed",
+    TaskStatus.published.value: "completed",
+    TaskStatus.failed.value: "failed",
+    TaskStatus.stopped.value: "aborted",
+}
+
+
+class _Once:
+    """Reports a step's end once, whoever comes first (the step, or an abort)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._ended: set[str] = set()
+
+    def end(self, node: Node, report: Report, outcome: Outcome) -> bool:
+        with self._lock:
+            key = f"{node.name}:{node.job_id}"
+            if key in self._ended:
+                return False
+            self._ended.add(key)
+        report(node, "done", outcome)
+        return True
+
+
+class InlineExecutor:
+    """Debug mode: plain function calls in this process, on a pool of threads.
+
+    A thread cannot be killed, so an abort (a stop, a time limit) ends the step's record at
+    once and the call's eventual result is dropped.
+    """
+
+    def __init__(self, backend: Backend, max_workers: int) -> None:
+        self.backend = backend
+        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="ductwork-step")
+        self._once = _Once()
+        self._reports: dict[str, Report] = {}
+
+    def start(self, node: Node, report: Report) -> None:
+        self._reports[node.name] = report
+        self._pool.submit(self._run, node, report, node.job)
+
+    def _run(self, node: Node, report: Report, job: Any) -> None:
+        from ductwork.sdk.task import Task
+
+        task_id = str(node.job_id)
+        try:
+            record = self.backend.set_status(task_id, "in_progress")
+            report(node, "running", None)
+            task = Task._from_record(record)
+            with Task._activate(task):
+                result = node.function(*job.args, **job.kwargs)  # type: ignore[misc]
+                pairs = split_results(node.return_artifacts, result, node.name)
+                store_results(self.backend, task_id, pairs, output_uri=record.output_uri)
+            task.flush(wait_for_uploads=True)
+        except BaseException as exc:
+            text = "".join(traceback.format_exception(exc))
+            self._fail(task_id, text, exc)
+            self._once.end(node, report, Outcome("failed", f"{type(exc).__name__}: {exc}"))
+            return
+        if self._once.end(node, report, Outcome("completed", result=result)):
+            self.backend.set_status(task_id, "completed")
+
+    def _fail(self, task_id: str, text: str, exc: BaseException) -> None:
+        self.backend.add_console([ConsoleLine(task_id=task_id, text=text, stream="stderr")])
+        self.backend.set_status(task_id, "failed", reason=f"{type(exc).__name__}: {exc}", force=True)
+
+    def abort(self, node: Node) -> None:
+        report = self._reports.get(node.name)
+        if report is not None and self._once.end(node, report, Outcome("aborted", node.error)):
+            self.backend.set_status(str(node.job_id), "stopped", message=node.error or "aborted", force=True)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+class ProcessExecutor:
+    """Local mode: `python -m ductwork.sdk.runner` (or the task's own script) per step."""
+
+    def __init__(self, backend: Backend, pipe_address: str, *, pythonpath: list[str]) -> None:
+        self.backend = backend
+        self.pipe_address = pipe_address
+        self.pythonpath = pythonpath
+        self._procs: dict[str, subprocess.Popen[bytes]] = {}
+        self._once = _Once()
+        self._reports: dict[str, Report] = {}
+        self._lock = threading.Lock()
+
+    def start(self, node: Node, report: Report) -> None:
+        task_id = str(node.job_id)
+        record = self.backend.set_status(task_id, "in_progress")
+        plan = launch.plan(task_id, record.script)
+        cwd = plan.cwd
+        if plan.files:
+            cwd = tempfile.mkdtemp(prefix=f"ductwork-{task_id[:8]}-")
+            for name, content in plan.files.items():
+                with open(os.path.join(cwd, name), "w", encoding="utf-8") as handle:
+                    handle.write(content)
+        proc = subprocess.Popen(
+            [sys.executable, *plan.argv],
+            cwd=cwd,
+            env=self._env(task_id),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,  # its own process group, so an abort takes its children too
+        )
+        with self._lock:
+            self._procs[node.name] = proc
+            self._reports[node.name] = report
+        report(node, "running", None)
+        threading.Thread(target=self._watch, args=(node, proc, report), daemon=True).start()
+
+    def _env(self, task_id: str) -> dict[str, str]:
+        env = dict(os.environ)
+        env["DUCTWORK_TASK_ID"] = task_id
+        env["DUCTWORK_PIPE"] = self.pipe_address
+        env["DUCTWORK_CONSOLE"] = "parent"  # the controller reads its stdout/stderr
+        env["PYTHONUNBUFFERED"] = "1"
+        paths = [*self.pythonpath, *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))]
+        env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+        return env
+
+    def _watch(self, node: Node, proc: subprocess.Popen[bytes], report: Report) -> None:
+        task_id = str(node.job_id)
+        readers = [
+            threading.Thread(target=self._pump, args=(task_id, proc.stderr, "stderr"), daemon=True),
+        ]
+        for reader in readers:
+            reader.start()
+        self._pump(task_id, proc.stdout, "stdout")
+        code = proc.wait()
+        for reader in readers:
+            reader.join()
+        with self._lock:
+            self._procs.pop(node.name, None)
+        status = self.backend.get_task(task_id).status
+        if code == 0:
+            if status == TaskStatus.in_progress:
+                self.backend.set_status(task_id, "completed")
+            outcome = Outcome(_FINAL_OUTCOME.get(status, "completed"))
+        else:
+            reason = f"step process exited with code {code}"
+            if status == TaskStatus.in_progress:
+                self.backend.set_status(task_id, "failed", reason=reason, force=True)
+            outcome = Outcome(_FINAL_OUTCOME.get(status, "failed"), reason)
+        self._once.end(node, report, outcome)
+
+    def _pump(self, task_id: str, stream: Any, name: str) -> None:
+        """Copy a step's output into its console, a batch per read, echoed to ours."""
+        echo = sys.stdout if name == "stdout" else sys.stderr
+        pending = b""
+        while True:
+            chunk = stream.read1(65536) if hasattr(stream, "read1") else stream.read(65536)
+            if not chunk:
+                break
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            if lines:
+                self._emit(task_id, name, [line.decode("utf-8", "replace") for line in lines], echo)
+        if pending:
+            self._emit(task_id, name, [pending.decode("utf-8", "replace")], echo)
+
+    def _emit(self, task_id: str, name: str, lines: list[str], echo: Any) -> None:
+        now = time.time()
+        self.backend.add_console([ConsoleLine(task_id=task_id, text=t, stream=name, ts=now) for t in lines])
+        try:
+            echo.write("".join(f"{t}\n" for t in lines))
+        except (OSError, ValueError):
+            pass  # our own stdout is gone; the console record is what matters
+
+    def abort(self, node: Node) -> None:
+        with self._lock:
+            proc = self._procs.get(node.name)
+            report = self._reports.get(node.name)
+        if proc is None or report is None:
+            return
+        self.backend.set_status(str(node.job_id), "stopped", message=node.error or "aborted", force=True)
+        _terminate(proc)
+
+    def close(self) -> None:
+        with self._lock:
+            procs = list(self._procs.values())
+        for proc in procs:
+            _terminate(proc)
+
+
+def _terminate(proc: subprocess.Popen[bytes], grace: float = 3.0) -> None:
+    """SIGTERM the step's process group, SIGKILL it if it is still there after `grace`."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except (ProcessLookupError, PermissionError):
+        return
+
+    def kill_later() -> None:
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+    threading.Thread(target=kill_later, daemon=True).start()
+
+
+class QueueExecutor:
+    """Remote steps: enqueue the task on its queue; an agent runs it; watch its status.
+
+    All in-flight tasks are read with one query per tick; a tick comes sooner when a step is
+    added. Agents publish through the store, so this is the one place the controller polls.
+    """
+
+    def __init__(self, backend: Backend, *, tick: float = 0.05) -> None:
+        self.backend = backend
+        self.tick = tick
+        self._watched: dict[str, tuple[Node, Report, bool]] = {}
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._closed = False
+        self._thread = threading.Thread(target=self._watch, name="ductwork-queue-watch", daemon=True)
+        self._thread.start()
+
+    def start(self, node: Node, report: Report) -> None:
+        task_id = str(node.job_id)
+        self.backend.enqueue(task_id, str(node.queue))
+        with self._lock:
+            self._watched[task_id] = (node, report, False)
+        self._wake.set()
+
+    def _watch(self) -> None:
+        while not self._closed:
+            with self._lock:
+                ids = list(self._watched)
+            if not ids:
+                self._wake.wait()
+                self._wake.clear()
+                continue
+            for record in self.backend.get_tasks(ids):
+                self._update(record.id, record.status, record.status_reason or record.status_message)
+            self._wake.wait(self.tick)
+            self._wake.clear()
+
+    def _update(self, task_id: str, status: str, message: str) -> None:
+        with self._lock:
+            entry = self._watched.get(task_id)
+        if entry is None:
+            return
+        node, report, running = entry
+        if status == TaskStatus.in_progress and not running:
+            with self._lock:
+                self._watched[task_id] = (node, report, True)
+            report(node, "running", None)
+        elif status in _FINAL_OUTCOME:
+            with self._lock:
+                self._watched.pop(task_id, None)
+            report(node, "done", Outcome(_FINAL_OUTCOME[status], message))
+
+    def abort(self, node: Node) -> None:
+        task_id = str(node.job_id)
+        record = self.backend.get_task(task_id)
+        if record.status == TaskStatus.queued:
+            self.backend.dequeue(task_id)
+        if record.status not in _FINAL_OUTCOME:
+            self.backend.set_status(task_id, "stopped", message=node.error or "aborted", force=True)
+
+    def close(self) -> None:
+        self._closed = True
+        self._wake.set()

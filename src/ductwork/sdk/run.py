@@ -1,0 +1,345 @@
+"""One run of a pipeline: what the scheduler asks of its pipeline (`engine.Host`).
+
+It prepares each step (references, pre-callbacks, cache, task), decides retries, records
+monitors and callbacks when a step ends, and keeps the run's live state in the store: node
+states in one batch per scheduler wake-up, the `Pipeline` configuration a little less often.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ductwork.core import refs
+from ductwork.core.errors import ValidationError
+from ductwork.core.queries import EventQuery
+from ductwork.core.records import ConfigObject, ConsoleLine, MetricEvent, NodeState, TaskModel
+from ductwork.core.states import NodeStatus
+from ductwork.sdk import steps
+from ductwork.sdk.engine import Engine, Executor, Outcome
+from ductwork.sdk.node import Node
+from ductwork.sdk.runner import REF_KEY, is_marker, load_output, split_results
+
+if TYPE_CHECKING:
+    from ductwork.sdk.controller import PipelineController
+
+BASIC = (int, float, bool, str, type(None))
+
+
+@dataclass
+class Job:
+    """An in-process attempt's live call arguments."""
+
+    args: list[Any] = field(default_factory=list)
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+class Run:
+    def __init__(self, pipe: PipelineController, executor: Executor, *, inline: bool, max_workers: int) -> None:
+        self.pipe = pipe
+        self.backend = pipe._backend
+        self.task_id = pipe._task.id
+        self.inline = inline
+        self.executor = executor
+        self.resolver = steps.Resolver(self.backend, pipe._args_values(), pipe._nodes)
+        self.live: dict[str, Any] = {}  # "<task_id>.<name>" -> value (in-process steps)
+        self.lazy_owner: Callable[[Any], tuple[str, str] | None] = lambda value: None
+        self.engine = Engine(self, executor, max_workers=max_workers, abort_on_failure=pipe._abort_on_failure)
+        self.stopped_by_user = False
+        self._config_written = 0.0
+        self._config_every = 1.0
+        self._lock = threading.Lock()
+
+    # ---- preparing a step
+
+    def prepare(self, node: Node) -> str:
+        try:
+            return self._prepare(node)
+        except Exception as exc:
+            # A step that cannot even be created fails alone, with the reason, like any failure.
+            node.error = f"{type(exc).__name__}: {exc}"
+            self.log(f"step {node.name!r} could not start: {node.error}")
+            return "failed"
+
+    def _prepare(self, node: Node) -> str:
+        params = self._parameters(node)
+        if node.pre_execute_callback is not None and node.pre_execute_callback(self.pipe, node, params) is False:
+            self.log(f"step {node.name!r} skipped by its pre_execute_callback")
+            return "skip"
+        node.queue = self._queue(node)
+        task_overrides = refs.substitute(node.task_overrides, self.resolver, recursive=True)
+        code = self._code_text(node)
+        key, parts = "", {}
+        if node.cache_executed_step:
+            from ductwork.core import cachekey
+
+            inputs = steps.cache_inputs(self.backend, node, params, code)
+            parts, key = cachekey.parts(inputs), cachekey.key(inputs)
+            if not self.pipe._refresh(node.name):
+                hit = self.backend.find_cached(key)
+                if hit is not None:
+                    node.executed = node.job_id = hit.id
+                    node.cache_note = f"cache hit: reused task {hit.id} (same code, parameters and inputs)"
+                    self._load_cached_result(node)
+                    return "cached"
+                node.cache_note = self._explain_miss(node, parts)
+            else:
+                node.cache_note = "cache refresh forced: ran again and replaced the cached result"
+        record = self._create_task(node, params, task_overrides)
+        runtime = dict(record.runtime)
+        runtime.update(attempt=node.attempt, **({"cache_key": key, "cache_parts": parts} if key else {}))
+        if node.timeout:
+            runtime["time_limit"] = node.timeout
+        record = self.backend.edit_task(record.id, {"runtime": runtime})
+        node.job_id = record.id
+        node.job_type = record.type
+        created = self.pipe._callbacks.get("created")
+        if created is not None and created(self.pipe, node, params) is False:
+            self.backend.delete_task(record.id)
+            node.job_id = None
+            self.log(f"step {node.name!r} skipped by step_task_created_callback")
+            return "skip"
+        if self.inline:
+            node.job = self._job(params)
+        return "launch"
+
+    def _parameters(self, node: Node) -> dict[str, Any]:
+        """The step's parameters with references resolved (upstream results as markers)."""
+        if node.component:
+            raw: dict[str, Any] = {f"kwargs/{i}": v for i, v in enumerate(node.args)}
+            raw.update({f"kwargs/{k}": v for k, v in node.kwargs.items()})
+            params = {k: steps.to_markers(v, self.lazy_owner) for k, v in raw.items()}
+        else:
+            recursive = node.recursively_parse_parameters or node.is_function
+            params = {
+                key: refs.substitute(value, self.resolver, recursive=recursive)
+                for key, value in node.parameters.items()
+            }
+        return {key: self._storable(node, key, value) for key, value in params.items()}
+
+    def _storable(self, node: Node, key: str, value: Any) -> Any:
+        """JSON values are stored as typed parameters; anything else becomes a controller artifact."""
+        if _is_json(value):
+            return value
+        name = f"{node.name}.{key.partition('/')[2]}"
+        from ductwork.artifacts import store_for
+
+        record = store_for(self.pipe._output_uri).save(
+            self.task_id, name, value, serialization_function=self.pipe._serialize_fn
+        )
+        self.backend.put_artifact(record)
+        if self.inline:
+            self.live[f"{self.task_id}.{name}"] = value
+        return {REF_KEY: f"{self.task_id}.{name}"}
+
+    def _queue(self, node: Node) -> str | None:
+        queue = refs.substitute(node.queue, self.resolver) if node.queue else None
+        return str(queue) if queue else self.pipe._default_queue
+
+    def _code_text(self, node: Node) -> str:
+        if node.code is not None:
+            return str(node.code.source)
+        if node.base_task_id:
+            base = self.backend.get_task(node.base_task_id)
+            return json.dumps({"script": base.script, "container": base.container}, sort_keys=True)
+        return ""
+
+    def _create_task(self, node: Node, params: dict[str, Any], overrides: dict[str, Any]) -> Any:
+        project = self.pipe._step_project(node)
+        if node.code is not None:
+            record = steps.function_task(
+                node, project=project, parent=self.task_id, output_uri=node.output_uri or self.pipe._output_uri,
+                user_tags=self.pipe._step_tags(),
+            )
+            if overrides:
+                for section, value in steps.apply_overrides(record, overrides).items():
+                    setattr(record, section, value)
+            record.user = self.pipe._task.user
+            record = self.backend.create_task(record)
+            self.backend.set_parameters(record.id, steps.typed_params(params))
+            return record
+        node.task_overrides = overrides
+        record = steps.clone_task_step(self.backend, node, params, project=project, parent=self.task_id)
+        return record
+
+    def _job(self, params: dict[str, Any]) -> Job:
+        job = Job()
+        for key, value in params.items():
+            section, _, name = key.partition("/")
+            if section != "kwargs":
+                continue
+            resolved = self._live_value(value)
+            if name.isdigit():
+                job.args.append(resolved)
+            else:
+                job.kwargs[name] = resolved
+        return job
+
+    def _live_value(self, value: Any) -> Any:
+        if is_marker(value):
+            ref = value[REF_KEY]
+            return self.live[ref] if ref in self.live else load_output(self.backend, ref)
+        if isinstance(value, list):
+            return [self._live_value(v) for v in value]
+        if isinstance(value, tuple):
+            return tuple(self._live_value(v) for v in value)
+        if isinstance(value, dict):
+            return {k: self._live_value(v) for k, v in value.items()}
+        return value
+
+    def _load_cached_result(self, node: Node) -> None:
+        if self.inline and node.return_artifacts:
+            values = [load_output(self.backend, f"{node.executed}.{name}") for name in node.return_artifacts]
+            node.result = values[0] if len(values) == 1 else tuple(values)
+
+    def _explain_miss(self, node: Node, parts: dict[str, str]) -> str:
+        previous = steps.previous_attempt(self.backend, self.pipe._step_project(node), node)
+        if previous is None or not previous.runtime.get("cache_parts"):
+            return "cache miss: this step never ran with caching before"
+        from ductwork.core import cachekey
+
+        why = cachekey.explain(previous.runtime["cache_parts"], parts)
+        if why == "identical":
+            return f"cache miss: the last task with this key ({previous.id}) did not complete"
+        return f"cache miss: {why} (compared with task {previous.id})"
+
+    # ---- when a step ends
+
+    def retry(self, node: Node, outcome: Outcome) -> bool:
+        policy = node.retry if node.retry is not None else self.pipe._retry
+        if policy is None:
+            return False
+        try:
+            again = node.attempt < policy if isinstance(policy, int) else bool(policy(self.pipe, node, node.attempt + 1))
+        except Exception:
+            self.log(f"retry_on_failure callback of step {node.name!r} raised:\n{traceback.format_exc()}")
+            return False
+        if again:
+            node.attempt += 1
+            self.log(f"step {node.name!r} failed ({outcome.message}); retrying, attempt {node.attempt + 1}")
+            node.job_id = None
+            node.job = None
+        return again
+
+    def finished(self, node: Node, outcome: Outcome | None) -> None:
+        if outcome is not None and outcome.status == "failed" and outcome.message.startswith("time limit"):
+            self.backend.set_status(str(node.job_id), "failed", reason=outcome.message, force=True)
+        if self.inline and node.status == NodeStatus.completed and node.job_id:
+            for name, value in split_results(node.return_artifacts, node.result, node.name):
+                self.live[f"{node.job_id}.{name}"] = value
+        if node.status in (NodeStatus.completed, NodeStatus.cached) and node.executed:
+            self._monitor(node)
+        for callback in (self.pipe._callbacks.get("completed"), node.post_execute_callback):
+            if callback is None or node.status == NodeStatus.skipped:
+                continue
+            try:
+                callback(self.pipe, node)
+            except Exception:
+                self.log(f"post-execute callback of step {node.name!r} raised:\n{traceback.format_exc()}")
+
+    def status_changed(self, node: Node, previous: str) -> None:
+        if node.status_change_callback is None:
+            return
+        try:
+            node.status_change_callback(self.pipe, node, previous)
+        except Exception:
+            self.log(f"status_change_callback of step {node.name!r} raised:\n{traceback.format_exc()}")
+
+    def _monitor(self, node: Node) -> None:
+        task_id = str(node.executed)
+        if node.monitor_metrics:
+            self._copy_metrics(node, task_id)
+        if node.monitor_artifacts:
+            for record in self.backend.get_artifacts(task_id):
+                target = _match(node.monitor_artifacts, record.name)
+                if target:
+                    record.task_id, record.name = self.task_id, target
+                    self.backend.put_artifact(record)
+        if node.monitor_models:
+            for link in self.backend.get_task_models(task_id):
+                model = self.backend.get_model(link.model_id)
+                if link.role == "output" and _match(node.monitor_models, model.name or link.name):
+                    self.backend.attach_model(TaskModel(self.task_id, link.model_id, "output", link.name))
+
+    def _copy_metrics(self, node: Node, task_id: str) -> None:
+        events = self.backend.get_events(EventQuery(task_id=task_id, kind="scalar"))
+        last: dict[tuple[str, str], MetricEvent] = {}
+        for event in events:
+            last[(event.title, event.series)] = event
+        copies = []
+        for spec in node.monitor_metrics:
+            (src, dst) = (spec[0], spec[1]) if isinstance(spec[0], (tuple, list)) else (spec, spec)
+            event = last.get((src[0], src[1]))
+            if event is not None:
+                copies.append(MetricEvent(self.task_id, "scalar", dst[0], dst[1], event.iteration, event.value))
+        if copies:
+            self.backend.add_events(copies)
+
+    # ---- keeping the store current
+
+    def flush(self, nodes: list[Node]) -> None:
+        self.backend.put_nodes([self.state(node) for node in nodes])
+        now = time.monotonic()
+        if now - self._config_written >= self._config_every:
+            self.write_config()
+
+    def state(self, node: Node) -> NodeState:
+        return NodeState(
+            run_id=self.task_id,
+            name=node.name,
+            status=node.status,
+            task_id=node.job_id or node.executed,
+            started=node.job_started,
+            ended=node.job_ended,
+            attempt=node.attempt,
+            cache_key="",
+            cache_note=node.cache_note,
+            message=node.error,
+        )
+
+    def write_config(self) -> None:
+        start = time.monotonic()
+        self.pipe._write_dag()
+        took = time.monotonic() - start
+        self._config_written = time.monotonic()
+        self._config_every = max(1.0, 20 * took)  # never more than ~5% of the loop's time
+
+    def log(self, text: str) -> None:
+        print(f"[ductwork] {text}", flush=True)
+        self.backend.add_console([ConsoleLine(task_id=self.task_id, text=text, stream="ductwork")])
+
+
+def _is_json(value: Any) -> bool:
+    if isinstance(value, BASIC):
+        return True
+    if is_marker(value):
+        return True
+    if isinstance(value, (list, tuple)):
+        return all(_is_json(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _is_json(v) for k, v in value.items())
+    return False
+
+
+def _match(specs: list[Any], name: str) -> str | None:
+    """The target name of the first monitor spec matching `name` (wildcards allowed)."""
+    for spec in specs:
+        src, dst = (spec[0], spec[1]) if isinstance(spec, (tuple, list)) else (spec, None)
+        if fnmatch.fnmatchcase(name, str(src)):
+            return str(dst) if dst else name
+    return None
+
+
+def check_json(value: Any, where: str) -> None:
+    if not _is_json(value):
+        raise ValidationError(f"{where}: {type(value).__name__} values cannot be stored as a parameter")
+
+
+def config_object(dag: dict[str, Any]) -> ConfigObject:
+    return ConfigObject(text=json.dumps(dag, indent=1, default=str), type="json", description="pipeline state")

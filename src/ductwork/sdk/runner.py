@@ -1,0 +1,155 @@
+"""Runs one function step: its inputs in, its function called, its returns stored.
+
+In-process steps (debug mode) call `call_step` with live values. A step process (local mode,
+or an agent) runs `python -m ductwork.sdk.runner` with `DUCTWORK_TASK_ID` set: it reads the
+generated code and the arguments from the task itself, so the task alone is enough to rerun it.
+
+The task's parameters: `kwargs/<arg>` are values (typed), `kwargs_artifacts/<arg>` are
+`"<task_id>.<name>"` references to another task's artifact (or `return/<name>` parameter), and
+any value may hold `{"$ref": "<task_id>.<name>"}` markers inside lists and dicts (a list of
+upstream results passed to a fan-in step).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ductwork.client.contract import Backend
+from ductwork.core.errors import NotFound, ValidationError
+from ductwork.core.records import ArtifactRecord, Param
+
+REF_KEY = "$ref"
+BASIC = (int, float, bool, str)
+
+
+def marker(task_id: str, name: str) -> dict[str, str]:
+    return {REF_KEY: f"{task_id}.{name}"}
+
+
+def is_marker(value: Any) -> bool:
+    return isinstance(value, dict) and len(value) == 1 and isinstance(value.get(REF_KEY), str)
+
+
+def load_output(backend: Backend, reference: str, *, deserialize: Callable[[bytes], Any] | None = None) -> Any:
+    """The value behind `"<task_id>.<name>"`: the task's artifact, else its `return/<name>`."""
+    task_id, sep, name = reference.partition(".")
+    if not sep or not task_id or not name:
+        raise ValidationError(f"input reference {reference!r} must look like '<task_id>.<name>'")
+    record = find_artifact(backend, task_id, name)
+    if record is not None:
+        from ductwork.artifacts import store_for
+
+        # Any store reads any record: blob URIs are absolute.
+        return store_for(None).load(record, deserialization_function=deserialize)
+    params = backend.get_parameters(task_id)
+    if f"return/{name}" in params:
+        return params[f"return/{name}"].value
+    raise NotFound(f"task {task_id} has no artifact or return value named {name!r}")
+
+
+def find_artifact(backend: Backend, task_id: str, name: str) -> ArtifactRecord | None:
+    return next((a for a in backend.get_artifacts(task_id) if a.name == name), None)
+
+
+def resolve_inputs(backend: Backend, value: Any, deserialize: Callable[[bytes], Any] | None = None) -> Any:
+    """Replace every `{"$ref": ...}` marker inside `value` by the value it points at."""
+    if is_marker(value):
+        return load_output(backend, value[REF_KEY], deserialize=deserialize)
+    if isinstance(value, list):
+        return [resolve_inputs(backend, v, deserialize) for v in value]
+    if isinstance(value, tuple):
+        return tuple(resolve_inputs(backend, v, deserialize) for v in value)
+    if isinstance(value, dict):
+        return {k: resolve_inputs(backend, v, deserialize) for k, v in value.items()}
+    return value
+
+
+def split_results(names: Sequence[str], result: Any, step: str) -> list[tuple[str, Any]]:
+    """Pair the declared return names with what the function returned."""
+    if not names:
+        return []
+    if len(names) == 1:
+        return [(names[0], result)]
+    if not isinstance(result, (tuple, list)) or len(result) != len(names):
+        raise ValidationError(
+            f"step {step!r} declares {len(names)} return values {list(names)} "
+            f"but returned {type(result).__name__}"
+            + (f" of length {len(result)}" if isinstance(result, (tuple, list)) else "")
+        )
+    return list(zip(names, result))
+
+
+def store_results(
+    backend: Backend,
+    task_id: str,
+    pairs: list[tuple[str, Any]],
+    *,
+    output_uri: str | None,
+    serialize: Callable[[Any], bytes] | None = None,
+) -> None:
+    """Every return value becomes an artifact; basic ones also a `return/<name>` parameter."""
+    from ductwork.artifacts import store_for
+
+    store = store_for(output_uri)
+    returns: dict[str, Param] = {}
+    for name, value in pairs:
+        record = store.save(task_id, name, value, serialization_function=serialize)
+        record.metadata.setdefault("return", True)
+        backend.put_artifact(record)
+        if type(value) in BASIC:
+            returns[f"return/{name}"] = Param(value=value, type=type(value).__name__)
+    if returns:
+        backend.set_parameters(task_id, returns)
+
+
+def arguments(params: dict[str, Param], backend: Backend) -> tuple[list[Any], dict[str, Any]]:
+    """The call's positional and keyword arguments from a step task's parameters."""
+    kwargs: dict[str, Any] = {}
+    for key, param in params.items():
+        section, _, name = key.partition("/")
+        if section == "kwargs":
+            kwargs[name] = resolve_inputs(backend, param.value)
+        elif section == "kwargs_artifacts" and param.value not in (None, ""):
+            kwargs[name] = load_output(backend, str(param.value))
+    positional = sorted((k for k in kwargs if k.isdigit()), key=int)
+    args = [kwargs.pop(k) for k in positional]
+    return args, kwargs
+
+
+def main() -> int:
+    """A step process: run the task named by `DUCTWORK_TASK_ID` and store its returns."""
+    from ductwork import client
+
+    task_id = os.environ.get("DUCTWORK_TASK_ID")
+    if not task_id:
+        print("ductwork.sdk.runner: DUCTWORK_TASK_ID is not set", file=sys.stderr)
+        return 2
+    backend = client.backend()
+    record = backend.get_task(task_id)
+    script = record.script
+    namespace: dict[str, Any] = {"__name__": "__ductwork_step__"}
+    exec(compile(script.get("code") or "", script.get("entry_point") or "<step>", "exec"), namespace)
+    function = namespace[script["function"]]
+    args, kwargs = arguments(backend.get_parameters(task_id), backend)
+    from ductwork.sdk.task import Task
+
+    task = Task._from_record(record)
+    try:
+        with Task._activate(task):
+            result = function(*args, **kwargs)
+        pairs = split_results(record.runtime.get("return_names") or [], result, record.name)
+        store_results(backend, task_id, pairs, output_uri=record.output_uri)
+        task.flush(wait_for_uploads=True)
+    except BaseException:
+        traceback.print_exc()
+        task.flush(wait_for_uploads=True)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

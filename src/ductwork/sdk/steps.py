@@ -1,0 +1,259 @@
+"""Turning a node into a step task: references resolved, cache key computed, task created.
+
+A function step's task carries everything needed to run it again anywhere: the generated
+code (`script.code`, run by `ductwork.sdk.runner`), its typed arguments (`kwargs/*`, where an
+upstream result is a `{"$ref": "<task>.<name>"}` marker), its requirements and container.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ductwork.client.contract import Backend
+from ductwork.core import refs
+from ductwork.core.errors import NotFound, ValidationError
+from ductwork.core.queries import TaskQuery
+from ductwork.core.records import ModelRecord, Param, TaskRecord
+from ductwork.sdk.node import Node
+from ductwork.sdk.runner import REF_KEY, find_artifact, is_marker, load_output, marker
+
+RUNNER = "ductwork.sdk.runner"
+
+
+class Resolver:
+    """Resolves `${...}` references of a run against its arguments and finished steps."""
+
+    def __init__(self, backend: Backend, args: Mapping[str, Any], nodes: Mapping[str, Node]) -> None:
+        self.backend = backend
+        self.args = args
+        self.nodes = nodes
+
+    def task_of(self, step: str) -> str:
+        node = self.nodes.get(step)
+        if node is None:
+            raise ValidationError(f"reference to unknown step {step!r}")
+        task_id = node.executed or node.job_id
+        if not task_id:
+            raise ValidationError(f"step {step!r} has not run, so it cannot be referenced yet")
+        return task_id
+
+    def __call__(self, ref: refs.Ref) -> Any:
+        if ref.kind == "pipeline":
+            if ref.step not in self.args and ref.path[0] not in self.args:
+                raise ValidationError(f"{ref.text}: unknown pipeline argument")
+            return self.args[ref.path[0]]
+        task_id = self.task_of(ref.step)
+        if ref.kind == "id":
+            return task_id
+        if ref.kind == "return":
+            return marker(task_id, ref.path[0])
+        if ref.kind == "artifacts":
+            return self._artifact(ref, task_id)
+        if ref.kind == "parameters":
+            params = self.backend.get_parameters(task_id)
+            if ref.path[0] not in params:
+                raise ValidationError(f"{ref.text}: step {ref.step!r} has no parameter {ref.path[0]!r}")
+            return params[ref.path[0]].value
+        if ref.kind == "models":
+            return self._model(ref, task_id)
+        return self._field(ref, self.backend.get_task(task_id))
+
+    def _artifact(self, ref: refs.Ref, task_id: str) -> Any:
+        name, *attrs = ref.path
+        record = find_artifact(self.backend, task_id, name)
+        if record is None:
+            raise ValidationError(f"{ref.text}: step {ref.step!r} has no artifact {name!r}")
+        attr = attrs[0] if attrs else "url"
+        if attr == "url":
+            return record.uri or f"inline://{task_id}/{name}"
+        if attr == "timestamp":
+            return record.timestamp
+        return getattr(record, attr)
+
+    def _model(self, ref: refs.Ref, task_id: str) -> Any:
+        role, index, attr = ref.path
+        links = [link for link in self.backend.get_task_models(task_id) if link.role == role]
+        try:
+            link = links[int(index)]
+        except IndexError:
+            raise ValidationError(
+                f"{ref.text}: step {ref.step!r} has {len(links)} {role} model(s), no index {index}"
+            ) from None
+        model: ModelRecord = self.backend.get_model(link.model_id)
+        value = getattr(model, "uri" if attr == "url" else attr)
+        return value
+
+    def _field(self, ref: refs.Ref, task: TaskRecord) -> Any:
+        value: Any = getattr(task, ref.kind if ref.kind != "execution" else "script", None)
+        if ref.kind == "execution":
+            value = {"queue": task.queue, **task.script}
+        for part in ref.path:
+            if not isinstance(value, Mapping) or part not in value:
+                raise ValidationError(f"{ref.text}: step {ref.step!r} has no field {ref.kind}.{part}")
+            value = value[part]
+        return value
+
+
+def to_markers(value: Any, live: Callable[[Any], tuple[str, str] | None]) -> Any:
+    """Replace live upstream values (decorator lazies) by `$ref` markers, in any container."""
+    found = live(value)
+    if found is not None:
+        return marker(*found)
+    if isinstance(value, list):
+        return [to_markers(v, live) for v in value]
+    if isinstance(value, tuple):
+        return tuple(to_markers(v, live) for v in value)
+    if isinstance(value, dict):
+        return {k: to_markers(v, live) for k, v in value.items()}
+    return value
+
+
+def input_hashes(backend: Backend, value: Any, where: str, out: dict[str, str]) -> None:
+    """Collect the content hash of every upstream output `value` points at."""
+    if is_marker(value):
+        task_id, _, name = value[REF_KEY].partition(".")
+        record = find_artifact(backend, task_id, name)
+        out[where] = record.hash if record is not None else json.dumps(load_output(backend, value[REF_KEY]))
+    elif isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            input_hashes(backend, item, f"{where}[{i}]", out)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            input_hashes(backend, item, f"{where}.{key}", out)
+
+
+def without_markers(value: Any) -> Any:
+    """What a cache key sees of a value: markers stand for their (separately hashed) inputs."""
+    if is_marker(value):
+        return "<input>"
+    if isinstance(value, (list, tuple)):
+        return [without_markers(v) for v in value]
+    if isinstance(value, dict):
+        return {k: without_markers(v) for k, v in value.items()}
+    return value
+
+
+def cache_inputs(backend: Backend, node: Node, params: Mapping[str, Any], code: str) -> Any:
+    from ductwork.core import cachekey
+
+    hashes: dict[str, str] = {}
+    plain: dict[str, Any] = {}
+    for key, value in params.items():
+        input_hashes(backend, value, key, hashes)
+        plain[key] = without_markers(value)
+    requirements = node.packages if node.packages is not None else getattr(node.code, "requirements", [])
+    return cachekey.CacheInputs(
+        code=code,
+        parameters=plain,
+        input_hashes=hashes,
+        requirements=list(requirements or []),
+        container={**node.container, **({"image": node.explicit_docker_image} if node.explicit_docker_image else {})},
+    )
+
+
+def previous_attempt(backend: Backend, project: str | None, node: Node) -> TaskRecord | None:
+    """The newest earlier task of the same step, to explain a cache miss against."""
+    found = backend.query_tasks(
+        TaskQuery(project=project, runtime={"step": node.name}, order_by="-created", limit=1, archived=None)
+    )
+    return found[0] if found else None
+
+
+def function_task(
+    node: Node,
+    *,
+    project: str | None,
+    parent: str,
+    output_uri: str | None,
+    user_tags: list[str],
+) -> TaskRecord:
+    code = node.code
+    if code is None:
+        raise ValidationError(f"step {node.name!r} has no code to run")
+    return TaskRecord(
+        name=node.task_name or node.name,
+        project=project,
+        type=node.job_type or "training",
+        parent=parent,
+        tags=[*node.tags, *user_tags],
+        script={
+            "module": RUNNER,
+            "code": code.source,
+            "function": code.name,
+            "entry_point": f"{node.name}.py",
+            "working_dir": node.working_dir or os.getcwd(),
+            "binary": f"python{sys.version_info.major}.{sys.version_info.minor}",
+        },
+        requirements={"pip": "\n".join(node.packages if node.packages is not None else code.requirements)},
+        container=dict(node.container),
+        runtime={"return_names": list(node.return_artifacts), "step": node.name, "run": parent},
+        output_uri=output_uri,
+    )
+
+
+def typed_params(params: Mapping[str, Any]) -> dict[str, Param]:
+    return {key: Param(value=value, type=type(value).__name__) for key, value in params.items()}
+
+
+def clone_task_step(
+    backend: Backend, node: Node, params: Mapping[str, Any], *, project: str | None, parent: str
+) -> TaskRecord:
+    """Task steps: a clone of the base task with its overrides applied."""
+    if not node.base_task_id:
+        raise ValidationError(f"step {node.name!r} has no base task")
+    try:
+        base = backend.get_task(node.base_task_id)
+    except NotFound:
+        raise ValidationError(f"step {node.name!r}: base task {node.base_task_id} does not exist") from None
+    if node.clone_task or base.status != "created":
+        task = backend.clone_task(base.id, name=node.task_name or node.name, project=project, parent=parent)
+    else:
+        task = base
+    if params:
+        backend.set_parameters(task.id, typed_params(params))
+    for name, config in node.configurations.items():
+        from ductwork.core.records import ConfigObject
+
+        text = config if isinstance(config, str) else json.dumps(config, indent=2)
+        backend.set_configuration(task.id, name, ConfigObject(text=text, type="text" if isinstance(config, str) else "json"))
+    changes = apply_overrides(task, node.task_overrides)
+    changes["runtime"] = {**task.runtime, "step": node.name, "run": parent}
+    if node.job_type:
+        changes["type"] = node.job_type
+    return backend.edit_task(task.id, changes)
+
+
+def apply_overrides(task: TaskRecord, overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """`{"script.branch": "main"}` or nested dicts -> changed top-level sections of `task`."""
+    changes: dict[str, Any] = {}
+    for path, value in flatten(overrides).items():
+        section, _, rest = path.partition(".")
+        if section not in ("script", "container", "requirements", "runtime", "name", "comment", "tags", "output_uri"):
+            raise ValidationError(f"task override {path!r}: unknown task field {section!r}")
+        if not rest:
+            changes[section] = value
+            continue
+        current = dict(changes.get(section) or getattr(task, section) or {})
+        target = current
+        *parents, leaf = rest.split(".")
+        for key in parents:
+            target = target.setdefault(key, {})
+        target[leaf] = value
+        changes[section] = current
+    if "output_uri" in changes:
+        changes["output_uri"] = changes["output_uri"] or None
+    return changes
+
+
+def flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, Mapping) and value:
+            out.update(flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
