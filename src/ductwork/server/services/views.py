@@ -148,6 +148,7 @@ class RunsTable:
     status: str
     search: str
     total: int
+    latest_run_id: str | None  # NEW RUN pre-fills from the newest run
 
 
 _SORT_KEYS = {"run", "version", "status", "user", "started", "duration"}
@@ -212,6 +213,7 @@ def runs_table(
         status=status,
         search=search,
         total=total,
+        latest_run_id=runs[0].id if runs else None,
     )
 
 
@@ -546,17 +548,18 @@ class Plot:
     iteration: int
     kind: str  # "plot" (a plotly figure dict) or "image" (a URL or a data URI)
     payload: Any
+    index: int  # position among the task's events of this kind (how an image is fetched)
 
 
 def plots(store: Reader, task_id: str) -> list[Plot]:
     """The last plot of each title/series (older iterations are history, not the picture)."""
     latest: dict[tuple[str, str], Plot] = {}
     for kind in ("plot", "image"):
-        for event in store.get_events(EventQuery(task_id, kind=kind)):
+        for index, event in enumerate(store.get_events(EventQuery(task_id, kind=kind))):
             key = (event.title, event.series)
             held = latest.get(key)
             if held is None or event.iteration >= held.iteration:
-                latest[key] = Plot(event.title, event.series, event.iteration, kind, event.payload)
+                latest[key] = Plot(event.title, event.series, event.iteration, kind, event.payload, index)
     return [latest[k] for k in sorted(latest)]
 
 

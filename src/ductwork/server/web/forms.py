@@ -1,0 +1,110 @@
+"""The NEW RUN form: a run's `Args` as typed inputs, checked on the server before anything starts.
+
+Values come back from the browser as text; each argument is turned back into the type its
+parameter records (an int stays an int, a list a list), so the new run's steps see the same types
+the pipeline's author declared. Every bad field gets its own message instead of one failure.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ductwork.server.services.views import Reader, display_value
+
+DEFAULT_QUEUE = "services"
+
+
+@dataclass
+class ArgField:
+    name: str
+    type: str  # the parameter's recorded type: int, float, bool, str, list, dict, NoneType or a hint
+    value: str  # as shown in the input
+    description: str
+
+
+@dataclass
+class NewRunForm:
+    run_id: str
+    run_name: str
+    fields: list[ArgField]
+    queues: list[str]
+    queue: str
+
+
+def new_run_form(store: Reader, run_id: str) -> NewRunForm:
+    """The form for a new run of `run_id`'s pipeline, pre-filled with that run's arguments."""
+    run = store.get_task(run_id)
+    fields = [
+        ArgField(
+            name=key.partition("/")[2],
+            type=param.type or type(param.value).__name__,
+            value=display_value(param.value) if param.value is not None else "",
+            description=param.description,
+        )
+        for key, param in sorted(store.get_parameters(run_id).items())
+        if key.startswith("Args/") and not key.partition("/")[2].startswith("_")
+    ]
+    queue = run.queue or DEFAULT_QUEUE
+    queues = sorted({q.name for q in store.list_queues()} | {queue})
+    return NewRunForm(run_id=run_id, run_name=run.name, fields=fields, queues=queues, queue=queue)
+
+
+def parse_new_run(
+    form: NewRunForm, submitted: Mapping[str, str]
+) -> tuple[dict[str, Any], str, dict[str, str]]:
+    """(arguments by name with their types restored, queue, errors by field name)."""
+    args: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    for arg in form.fields:
+        text = submitted.get(f"arg:{arg.name}", arg.value)
+        try:
+            args[arg.name] = parse_value(text, arg.type)
+        except ValueError as exc:
+            errors[arg.name] = str(exc)
+    queue = submitted.get("queue", form.queue).strip()
+    if not queue:
+        errors["queue"] = "choose a queue for the pipeline's controller"
+    return args, queue, errors
+
+
+def parse_value(text: str, type_name: str) -> Any:
+    """`text` as a value of `type_name`; raises ValueError with a message for the input's label."""
+    kind = type_name.lower()
+    stripped = text.strip()
+    if kind == "int":
+        try:
+            return int(stripped)
+        except ValueError:
+            raise ValueError(f"{text!r} is not a whole number") from None
+    if kind == "float":
+        try:
+            return float(stripped)
+        except ValueError:
+            raise ValueError(f"{text!r} is not a number") from None
+    if kind == "bool":
+        lowered = stripped.lower()
+        if lowered in ("true", "1", "yes", "on"):
+            return True
+        if lowered in ("false", "0", "no", "off", ""):
+            return False
+        raise ValueError(f"{text!r} is not true or false")
+    if kind in ("list", "tuple", "dict"):
+        try:
+            value = json.loads(stripped or ("{}" if kind == "dict" else "[]"))
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"not valid JSON: {exc.msg} at character {exc.pos}") from None
+        wanted = dict if kind == "dict" else list
+        if not isinstance(value, wanted):
+            raise ValueError(f"expected a JSON {'object' if kind == 'dict' else 'array'}")
+        return value
+    if kind == "nonetype":
+        if not stripped:
+            return None
+        try:
+            return json.loads(stripped)
+        except ValueError:
+            return text
+    return text

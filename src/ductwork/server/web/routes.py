@@ -1,0 +1,414 @@
+"""The web UI's pages and the small JSON feeds its scripts read.
+
+Pages are rendered on the server from the read models in `services.views`; htmx swaps partials
+(runs table, info panels, the NEW RUN modal), and three ES modules draw what HTML cannot do
+fast: the DAG canvas, the virtualised console and the uPlot charts. The app that includes this
+router puts the store on `app.state.store`; the auth middleware guards every path but `/login`
+and `/static`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Coroutine
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Form, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
+from fastapi.routing import APIRoute
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from starlette.concurrency import run_in_threadpool
+
+from ductwork.core.errors import Conflict, DuctworkError, NotFound, StatusError, ValidationError
+from ductwork.server.services import auth, layout, runs, views
+from ductwork.server.services.hub import Hub
+from ductwork.server.web import files, forms
+
+HERE = Path(__file__).parent
+templates = Jinja2Templates(directory=HERE / "templates")
+static_files = StaticFiles(directory=HERE / "static")
+ERROR_STATUS: dict[type[DuctworkError], tuple[int, str]] = {
+    NotFound: (404, "Not found"),
+    ValidationError: (422, "Invalid request"),
+    StatusError: (409, "Not possible now"),
+    Conflict: (409, "Changed meanwhile"),
+}
+
+
+class PageRoute(APIRoute):
+    """A route whose expected failures reach a browser as a page, and reach scripts as JSON."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def guarded(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except DuctworkError as exc:
+                if "text/html" not in request.headers.get("accept", ""):
+                    raise  # the app's JSON error handler answers
+                status, title = next(
+                    (v for k, v in ERROR_STATUS.items() if isinstance(exc, k)), (500, "Something went wrong")
+                )
+                return _page(request, "error.html", status_code=status, title=title, message=str(exc))
+
+        return guarded
+
+
+router = APIRouter(include_in_schema=False, route_class=PageRoute)
+
+
+def mount_static(app: FastAPI) -> None:
+    """Serve `static/` at `/static` as a mount (the router also serves it, for apps that skip this)."""
+    app.mount("/static", static_files, name="static")
+
+
+def get_hub(request: Request) -> Hub:
+    hub: Hub = request.app.state.hub
+    return hub
+
+
+def get_store(request: Request) -> views.Reader:
+    store: views.Reader = get_hub(request).store
+    return store
+
+
+Store = Annotated[views.Reader, Depends(get_store)]
+HubDep = Annotated[Hub, Depends(get_hub)]
+
+
+def user_name(request: Request) -> str:
+    return str(getattr(getattr(request.state, "user", None), "name", "") or "")
+
+
+@router.get("/static/{path:path}")
+async def static(request: Request, path: str) -> Response:
+    """Our CSS/JS and the pinned vendor files (path checks, ETags and ranges by StaticFiles)."""
+    return await static_files.get_response(path, request.scope)
+
+
+# --- template helpers ---------------------------------------------------------------------------------
+
+
+def _ago(ts: float | None) -> str:
+    if not ts:
+        return "never"
+    seconds = max(0.0, time.time() - ts)
+    for size, unit in ((86400, "d"), (3600, "h"), (60, "min")):
+        if seconds >= size:
+            return f"{int(seconds // size)} {unit} ago"
+    return "just now"
+
+
+def _when(ts: float | None) -> str:
+    if not ts:
+        return ""
+    return datetime.fromtimestamp(ts, tz=timezone.utc).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _elapsed(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    if seconds < 60:
+        return f"{seconds:.1f}s" if seconds < 10 else f"{seconds:.0f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m {secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m"
+
+
+def _size(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GB"
+
+
+def _metric(value: float | None) -> str:
+    if value is None:
+        return ""
+    return f"{value:.6g}"
+
+
+templates.env.filters.update(ago=_ago, when=_when, elapsed=_elapsed, size=_size, metric=_metric)
+templates.env.globals.update(
+    display=views.display_value,
+    duration=views.duration,
+    run_statuses=views.RUN_STATUSES,
+    node_statuses=views.NODE_STATUSES,
+)
+
+
+def _page(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    context.setdefault("user", getattr(request.state, "user", None))
+    return templates.TemplateResponse(request, name, context, status_code=status_code)
+
+
+# --- pipelines and runs -------------------------------------------------------------------------------
+
+
+@router.get("/")
+def home() -> RedirectResponse:
+    return RedirectResponse("/pipelines", status_code=303)
+
+
+@router.get("/pipelines")
+def pipelines_page(request: Request, store: Store, q: str = "") -> HTMLResponse:
+    pipelines = views.list_pipelines(store, search=q)
+    name = "pipelines_list.html" if request.headers.get("HX-Request") else "pipelines.html"
+    return _page(request, name, pipelines=pipelines, q=q, nav="pipelines")
+
+
+@router.get("/pipelines/{project_id}")
+def pipeline_page(
+    request: Request,
+    store: Store,
+    project_id: str,
+    sort: str = "started",
+    desc: bool = True,
+    status: str = "",
+    q: str = "",
+    archived: bool = False,
+) -> HTMLResponse:
+    table = views.runs_table(
+        store, project_id, sort=sort, descending=desc, status=status, search=q, archived=archived
+    )
+    name = "runs_table.html" if request.headers.get("HX-Request") else "pipeline.html"
+    return _page(request, name, table=table, archived=archived, nav="pipelines")
+
+
+@router.get("/compare")
+def compare_page(request: Request, store: Store, ids: Annotated[list[str], Query()]) -> HTMLResponse:
+    comparison = views.compare(store, ids)
+    charts = [
+        {
+            "title": title,
+            "series": [
+                {"name": label, "x": s.iterations, "t": s.times, "y": s.values, "points": s.points}
+                for label, s in series
+            ],
+        }
+        for title, series in comparison.charts
+    ]
+    return _page(request, "compare.html", comparison=comparison, charts=charts, nav="pipelines")
+
+
+@router.get("/runs/{run_id}")
+def run_page(request: Request, hub: HubDep, run_id: str) -> HTMLResponse:
+    run = views.run_view(hub.store, run_id)
+    warning = ""
+    if run.status == "pending" and run.task.queue and not runs.listening(hub, run.task.queue):
+        warning = f"No agent is listening on queue {run.task.queue!r}: start one with"
+    return _page(request, "run.html", run=run, warning=warning, nav="pipelines")
+
+
+@router.get("/runs/{run_id}/layout.json")
+def run_layout(store: Store, run_id: str, grouped: bool = True) -> JSONResponse:
+    """The DAG's boxes and edges (cached per DAG shape) plus the live state of every step."""
+    steps = views.pipeline_steps(store, store.get_task(run_id))
+    dag = layout.layout_dag(
+        {name: step.parents for name, step in steps.items()},
+        group_min=layout.GROUP_MIN if grouped else 0,
+    )
+    body = dag.to_json()
+    body["states"] = views.node_states_payload(steps)
+    body["stages"] = [s.stage for s in steps.values()]
+    return JSONResponse(body)
+
+
+@router.get("/runs/{run_id}/states.json")
+def run_states(store: Store, run_id: str) -> JSONResponse:
+    task = store.get_task(run_id)
+    body = views.node_states_payload(views.pipeline_steps(store, task))
+    body["run_status"] = views.run_status(task)
+    return JSONResponse(body)
+
+
+@router.get("/runs/{run_id}/info")
+def run_info(request: Request, store: Store, run_id: str) -> HTMLResponse:
+    run = views.run_view(store, run_id)
+    task = views.task_view(store, run_id)
+    return _page(request, "run_info.html", run=run, view=task)
+
+
+@router.get("/runs/{run_id}/steps/{name}")
+def step_info(request: Request, store: Store, run_id: str, name: str) -> HTMLResponse:
+    run_task = store.get_task(run_id)
+    steps = views.pipeline_steps(store, run_task)
+    step = steps.get(name)
+    if step is None:
+        raise NotFound(f"run {run_id} has no step {name!r}")
+    view = views.task_view(store, step.task_id) if step.task_id else None
+    code = views.step_code(store, run_task, view.task) if view else ""
+    return _page(request, "step_info.html", run=run_task, step=step, view=view, code=code)
+
+
+@router.get("/runs/{run_id}/new")
+def new_run_form(request: Request, store: Store, run_id: str) -> HTMLResponse:
+    form = forms.new_run_form(store, run_id)
+    return _page(request, "new_run.html", form=form, errors={})
+
+
+@router.post("/runs/{run_id}/new")
+async def new_run_submit(request: Request, run_id: str) -> Response:
+    submitted = await request.form()
+    return await run_in_threadpool(_start_new_run, request, run_id, {k: str(v) for k, v in submitted.items()})
+
+
+def _start_new_run(request: Request, run_id: str, submitted: dict[str, str]) -> Response:
+    """Check every field against its argument's type; start the run only when all are good."""
+    store = get_store(request)
+    form = forms.new_run_form(store, run_id)
+    args, queue, errors = forms.parse_new_run(form, submitted)
+    if errors:
+        return _page(request, "new_run.html", status_code=422, form=form, errors=errors, values=submitted)
+    try:
+        started = runs.new_run(get_hub(request), run_id, args, queue=queue, user=user_name(request))
+    except DuctworkError as exc:
+        errors = {"": str(exc)}
+        return _page(request, "new_run.html", status_code=422, form=form, errors=errors, values=submitted)
+    return Response(status_code=204, headers={"HX-Redirect": f"/runs/{started.id}"})
+
+
+# --- any task -----------------------------------------------------------------------------------------
+
+TASK_TABS = ("execution", "configuration", "artifacts", "console", "scalars", "plots", "info")
+
+
+@router.get("/tasks/{task_id}")
+def task_page(request: Request, store: Store, task_id: str, tab: str = "execution") -> HTMLResponse:
+    view = views.task_view(store, task_id)
+    tab = tab if tab in TASK_TABS else "execution"
+    run_id = view.task.parent if view.task.parent else None
+    return _page(request, "task.html", view=view, tab=tab, tabs=TASK_TABS, run_id=run_id, nav="tasks")
+
+
+@router.get("/tasks/{task_id}/console.json")
+def console_json(store: Store, task_id: str, after: int = 0, limit: int = 5000) -> JSONResponse:
+    lines = views.console_page(store, task_id, after=after, limit=min(max(limit, 1), 20000))
+    task = store.get_task(task_id)
+    return JSONResponse(
+        {
+            "lines": [[line.seq, line.stream, line.ts, line.text] for line in lines],
+            "final": task.status in ("completed", "failed", "stopped", "published"),
+        }
+    )
+
+
+@router.get("/tasks/{task_id}/console.txt")
+def console_download(store: Store, task_id: str) -> PlainTextResponse:
+    text = "".join(
+        line.text if line.text.endswith("\n") else line.text + "\n" for line in store.get_console(task_id)
+    )
+    return PlainTextResponse(text, headers={"Content-Disposition": f'attachment; filename="{task_id}.log"'})
+
+
+@router.get("/tasks/{task_id}/scalars.json")
+def scalars_json(store: Store, task_id: str, max_points: int = views.MAX_POINTS) -> JSONResponse:
+    charts = views.scalar_charts(store, task_id, max_points=min(max(max_points, 10), 20000))
+    return JSONResponse(
+        [
+            {
+                "title": chart.title,
+                "series": [
+                    {"name": s.name, "x": s.iterations, "t": s.times, "y": s.values, "points": s.points}
+                    for s in chart.series
+                ],
+            }
+            for chart in charts
+        ]
+    )
+
+
+@router.get("/tasks/{task_id}/plots.json")
+def plots_json(store: Store, task_id: str) -> JSONResponse:
+    items = []
+    for plot in views.plots(store, task_id):
+        payload = plot.payload
+        if plot.kind == "image":
+            payload = files.image_source(task_id, plot.index, plot.payload)
+        items.append(
+            {
+                "title": plot.title,
+                "series": plot.series,
+                "iteration": plot.iteration,
+                "kind": plot.kind,
+                "payload": payload,
+            }
+        )
+    return JSONResponse(items)
+
+
+@router.get("/tasks/{task_id}/artifacts/{name:path}")
+def artifact_download(hub: HubDep, task_id: str, name: str, inline: bool = False) -> Response:
+    return files.artifact_response(hub, task_id, name, inline=inline)
+
+
+@router.get("/tasks/{task_id}/images/{index}")
+def image_event(hub: HubDep, task_id: str, index: int) -> Response:
+    return files.image_event_response(hub, task_id, index)
+
+
+# --- queues and workers -------------------------------------------------------------------------------
+
+
+@router.get("/queues")
+def queues_page(request: Request, store: Store) -> HTMLResponse:
+    queues, workers = views.queues_view(store)
+    name = "queues_body.html" if request.headers.get("HX-Request") else "queues.html"
+    return _page(request, name, queues=queues, workers=workers, nav="queues")
+
+
+# --- login --------------------------------------------------------------------------------------------
+
+
+@router.get("/login")
+def login_page(request: Request, next: str = "/") -> HTMLResponse:
+    return _page(request, "login.html", next=_safe_next(next), error="")
+
+
+@router.post("/login")
+def login_submit(
+    request: Request,
+    username: Annotated[str, Form()],
+    password: Annotated[str, Form()],
+    next: Annotated[str, Form()] = "/",
+) -> Response:
+    store = get_hub(request).store
+    user = auth.authenticate_password(store, username.strip(), password)
+    if user is None:
+        error = "Wrong user name or password."
+        return _page(request, "login.html", status_code=401, next=_safe_next(next), error=error)
+    response = RedirectResponse(_safe_next(next), status_code=303)
+    response.set_cookie(
+        auth.SESSION_COOKIE,
+        auth.new_session(store, user.name),
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+        path="/",
+    )
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request) -> RedirectResponse:
+    token = request.cookies.get(auth.SESSION_COOKIE, "")
+    if token:
+        auth.end_session(get_hub(request).store, token)
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(auth.SESSION_COOKIE, path="/")
+    return response
+
+
+def _safe_next(target: str) -> str:
+    """Only same-site paths: a login link must never bounce the user to another host."""
+    if not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target

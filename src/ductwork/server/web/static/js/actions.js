@@ -1,0 +1,62 @@
+// Run actions (abort, continue, clone, archive, tags) through the REST API, and the modal host.
+// Buttons carry `data-action` and `data-run`; after an action the page's live parts refresh.
+
+const TASK_STATUS = { created: "draft", queued: "pending", in_progress: "running", stopped: "aborted", published: "completed" };
+
+async function api(method, url, body) {
+  const res = await fetch(url, {
+    method,
+    headers: { "Content-Type": "application/json", Accept: "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const data = await res.json().catch(() => ({}));
+  if (!res.ok) throw new Error(data.message || `${res.status} ${res.statusText}`);
+  return data;
+}
+
+const ACTIONS = {
+  abort: (id) => (confirm("Abort this run and all its unfinished steps?") ? api("POST", `/api/runs/${id}/abort`) : null),
+  continue: (id) => api("POST", `/api/runs/${id}/continue`, {}),
+  clone: async (id) => {
+    const copy = await api("POST", `/api/tasks/${id}/clone`, {});
+    window.location.href = `/runs/${copy.id}`;
+  },
+  archive: (id) => api("PATCH", `/api/tasks/${id}`, { archived: true }),
+  restore: (id) => api("PATCH", `/api/tasks/${id}`, { archived: false }),
+  tag: async (id) => {
+    const tag = (prompt("Add a tag") || "").trim();
+    if (!tag) return null;
+    const task = await api("GET", `/api/tasks/${id}`);
+    if (task.tags.includes(tag)) return null;
+    return api("PATCH", `/api/tasks/${id}`, { tags: [...task.tags, tag] });
+  },
+};
+
+export function initActions(root) {
+  root.addEventListener("click", async (ev) => {
+    const button = ev.target.closest("[data-action]");
+    if (!button || !ACTIONS[button.dataset.action]) return;
+    ev.preventDefault();
+    button.closest("details")?.removeAttribute("open");
+    button.disabled = true;
+    try {
+      const done = await ACTIONS[button.dataset.action](button.dataset.run);
+      if (done !== null) document.dispatchEvent(new CustomEvent("ductwork:changed", { detail: { run: button.dataset.run } }));
+    } catch (err) {
+      alert(err.message);
+    } finally {
+      button.disabled = false;
+    }
+  });
+  // The NEW RUN modal is swapped into #modal by htmx; anything marked data-close empties it.
+  document.addEventListener("click", (ev) => {
+    if (ev.target.closest("#modal [data-close]")) document.getElementById("modal").replaceChildren();
+  });
+  document.addEventListener("keydown", (ev) => {
+    if (ev.key === "Escape") document.getElementById("modal")?.replaceChildren();
+  });
+}
+
+export function runStatusOf(taskStatus) {
+  return TASK_STATUS[taskStatus] || taskStatus;
+}

@@ -1,0 +1,319 @@
+// Widgets shared by the run page's info panel and the task pages: tabs, a virtualised live
+// console, uPlot scalar charts (smoothing, x by iteration or time) and simple plot rendering.
+import uPlot from "/static/vendor/uplot/uPlot.esm.js";
+
+const PALETTE = ["#2f6fed", "#e0457b", "#1a9a55", "#e08a00", "#8b5cf6", "#0e9384", "#d92d20", "#475467"];
+const LINE_H = 18;
+
+export function initPanels(root) {
+  root.querySelectorAll(".tabs:not([data-ready])").forEach(initTabs);
+  root.querySelectorAll("[data-console]:not([data-ready])").forEach((el) => {
+    if (el.offsetParent !== null) new ConsoleView(el);
+  });
+  root.querySelectorAll("[data-charts]:not([data-ready])").forEach((el) => {
+    if (el.offsetParent !== null) loadCharts(el);
+  });
+  root.querySelectorAll("[data-plots]:not([data-ready])").forEach((el) => {
+    if (el.offsetParent !== null) loadPlots(el);
+  });
+}
+
+function initTabs(nav) {
+  nav.dataset.ready = "1";
+  const scope = nav.parentElement;
+  nav.querySelectorAll("button.tab").forEach((tab) => {
+    tab.addEventListener("click", () => {
+      nav.querySelectorAll(".tab").forEach((t) => t.classList.toggle("active", t === tab));
+      scope.querySelectorAll(":scope > .tab-panel").forEach((panel) => {
+        panel.hidden = panel.dataset.panel !== tab.dataset.tab;
+      });
+      // Widgets in a hidden panel have no size yet; build them when first shown.
+      initPanels(scope.querySelector(`:scope > .tab-panel[data-panel="${tab.dataset.tab}"]`));
+    });
+  });
+}
+
+// --- console: only the visible lines are in the DOM, so a million-line log scrolls smoothly ---
+
+class ConsoleView {
+  constructor(el) {
+    el.dataset.ready = "1";
+    this.el = el;
+    this.taskId = el.dataset.console;
+    this.lines = [];
+    this.after = 0;
+    this.spacer = document.createElement("div");
+    this.el.append(this.spacer);
+    this.pool = [];
+    this.el.addEventListener("scroll", () => this.render());
+    this.poll();
+  }
+
+  async poll() {
+    if (!this.el.isConnected) return;
+    let final = true;
+    try {
+      const res = await fetch(`/tasks/${this.taskId}/console.json?after=${this.after}`);
+      if (res.ok) {
+        const body = await res.json();
+        final = body.final && body.lines.length === 0;
+        if (body.lines.length) {
+          const atBottom = this.el.scrollTop + this.el.clientHeight >= this.el.scrollHeight - LINE_H * 2;
+          for (const [seq, stream, , text] of body.lines) {
+            this.after = Math.max(this.after, seq);
+            for (const part of text.replace(/\n$/, "").split("\n")) this.lines.push([stream, part]);
+          }
+          this.spacer.style.height = `${this.lines.length * LINE_H + 8}px`;
+          if (atBottom) this.el.scrollTop = this.el.scrollHeight;
+        }
+      }
+    } catch {
+      final = false; // the server restarted or the network blinked: try again
+    }
+    this.render();
+    if (!final) setTimeout(() => this.poll(), 1000);
+  }
+
+  render() {
+    if (!this.lines.length) {
+      this.el.dataset.empty = "1";
+      if (!this.el.querySelector(".console-empty")) {
+        const note = document.createElement("div");
+        note.className = "console-empty";
+        note.textContent = "No console output yet.";
+        this.el.append(note);
+      }
+      return;
+    }
+    this.el.querySelector(".console-empty")?.remove();
+    const first = Math.max(0, Math.floor(this.el.scrollTop / LINE_H) - 5);
+    const count = Math.ceil(this.el.clientHeight / LINE_H) + 10;
+    const last = Math.min(this.lines.length, first + count);
+    while (this.pool.length < count) {
+      const row = document.createElement("div");
+      row.className = "line";
+      row.append(document.createElement("span"), document.createTextNode(""));
+      row.firstChild.className = "ln";
+      this.el.append(row);
+      this.pool.push(row);
+    }
+    this.pool.forEach((row, k) => {
+      const i = first + k;
+      if (i >= last) {
+        row.hidden = true;
+        return;
+      }
+      const [stream, text] = this.lines[i];
+      row.hidden = false;
+      row.style.top = `${i * LINE_H}px`;
+      row.className = `line ${stream}`;
+      row.firstChild.textContent = String(i + 1);
+      row.lastChild.textContent = text;
+    });
+  }
+}
+
+// --- scalars ---
+
+export async function loadCharts(el, url) {
+  el.dataset.ready = "1";
+  const res = await fetch(url || `/tasks/${el.dataset.charts}/scalars.json`);
+  const charts = await res.json();
+  drawCharts(el, charts);
+}
+
+export function drawCharts(el, charts) {
+  el.replaceChildren();
+  if (!charts.length) {
+    el.innerHTML = '<p class="muted">No scalars reported.</p>';
+    return;
+  }
+  for (const chart of charts) el.append(scalarChart(chart));
+}
+
+function scalarChart(chart) {
+  const box = document.createElement("div");
+  box.className = "chart";
+  box.innerHTML = `<div class="chart-head"><h4></h4><div class="chart-tools">
+      <label>Smoothing <input type="range" min="0" max="0.99" step="0.01" value="0"></label>
+      <select aria-label="X axis"><option value="x">Iteration</option><option value="t">Time</option></select>
+    </div></div><div class="plot-area"></div><div class="chart-note"></div>`;
+  box.querySelector("h4").textContent = chart.title;
+  const total = chart.series.reduce((n, s) => n + s.points, 0);
+  const shown = chart.series.reduce((n, s) => n + s.y.length, 0);
+  if (shown < total) {
+    box.querySelector(".chart-note").textContent =
+      `${total.toLocaleString()} points, ${shown.toLocaleString()} drawn (downsampled on the server)`;
+  }
+  const area = box.querySelector(".plot-area");
+  const slider = box.querySelector("input");
+  const axis = box.querySelector("select");
+  let plot = null;
+  const draw = () => {
+    const { data, series } = alignSeries(chart.series, axis.value, Number(slider.value));
+    const width = Math.max(280, area.clientWidth || box.clientWidth - 20 || 400);
+    const opts = {
+      width,
+      height: 220,
+      scales: { x: { time: false } },
+      legend: { live: true },
+      cursor: { drag: { x: true, y: false } },
+      axes: [
+        { stroke: "#667085", grid: { stroke: "#eef0f3" }, label: axis.value === "t" ? "seconds" : "iteration" },
+        { stroke: "#667085", grid: { stroke: "#eef0f3" } },
+      ],
+      series: [{ label: axis.value === "t" ? "time" : "iteration" }, ...series],
+    };
+    if (plot) plot.destroy();
+    plot = new uPlot(opts, data, area);
+  };
+  slider.addEventListener("input", draw);
+  axis.addEventListener("change", draw);
+  requestAnimationFrame(draw);
+  box.drawNow = draw;
+  return box;
+}
+
+// uPlot wants one shared x array; series reported at different steps get nulls where they have no point.
+function alignSeries(list, xKey, smoothing) {
+  const xs = list.map((s) => (xKey === "t" ? s.t.map((t) => t - s.t[0]) : s.x));
+  const same = xs.every((x) => x.length === xs[0].length && x.every((v, i) => v === xs[0][i]));
+  let xAll;
+  let columns;
+  if (same) {
+    xAll = xs[0];
+    columns = list.map((s) => smooth(s.y, smoothing));
+  } else {
+    xAll = Array.from(new Set(xs.flat())).sort((a, b) => a - b);
+    const at = new Map(xAll.map((x, i) => [x, i]));
+    columns = list.map((s, k) => {
+      const col = new Array(xAll.length).fill(null);
+      const ys = smooth(s.y, smoothing);
+      xs[k].forEach((x, i) => {
+        col[at.get(x)] = ys[i];
+      });
+      return col;
+    });
+  }
+  const series = list.map((s, k) => ({
+    label: s.name,
+    stroke: PALETTE[k % PALETTE.length],
+    width: 1.5,
+    spanGaps: true,
+    points: { show: s.y.length < 60 },
+  }));
+  return { data: [xAll, ...columns], series };
+}
+
+// Exponential moving average with bias correction, so the start of the curve is not pulled to zero.
+function smooth(values, weight) {
+  if (!weight) return values;
+  const out = new Array(values.length);
+  let last = 0;
+  let n = 0;
+  for (let i = 0; i < values.length; i++) {
+    last = last * weight + (1 - weight) * values[i];
+    n++;
+    out[i] = last / (1 - weight ** n);
+  }
+  return out;
+}
+
+// --- plots: plotly figures drawn simply (lines, markers, bars); images as images ---
+
+export async function loadPlots(el) {
+  el.dataset.ready = "1";
+  const res = await fetch(`/tasks/${el.dataset.plots}/plots.json`);
+  const items = await res.json();
+  el.replaceChildren();
+  if (!items.length) {
+    el.innerHTML = '<p class="muted">No plots reported.</p>';
+    return;
+  }
+  for (const item of items) el.append(plotBox(item));
+}
+
+function plotBox(item) {
+  const box = document.createElement("div");
+  box.className = "chart plot";
+  const head = document.createElement("div");
+  head.className = "chart-head";
+  head.innerHTML = "<h4></h4><span class='chart-note'></span>";
+  head.querySelector("h4").textContent = item.series && item.series !== item.title ? `${item.title} / ${item.series}` : item.title;
+  head.querySelector(".chart-note").textContent = `iteration ${item.iteration}`;
+  box.append(head);
+  if (item.kind === "image") {
+    const img = document.createElement("img");
+    img.src = item.payload;
+    img.alt = item.title;
+    img.loading = "lazy";
+    box.append(img);
+    return box;
+  }
+  const figure = typeof item.payload === "string" ? safeJson(item.payload) : item.payload;
+  const traces = (figure && figure.data) || [];
+  const drawable = traces.filter((t) => Array.isArray(t.y) && (!t.type || t.type === "scatter" || t.type === "bar" || t.type === "scattergl"));
+  if (!drawable.length) {
+    const pre = document.createElement("pre");
+    pre.className = "preview";
+    pre.textContent = JSON.stringify(figure, null, 2).slice(0, 20000);
+    box.append(pre);
+    return box;
+  }
+  const area = document.createElement("div");
+  box.append(area);
+  requestAnimationFrame(() => drawTraces(area, drawable, figure.layout || {}));
+  return box;
+}
+
+function drawTraces(area, traces, layout) {
+  const categorical = traces.some((t) => Array.isArray(t.x) && t.x.some((v) => typeof v === "string"));
+  const labels = categorical ? Array.from(new Set(traces.flatMap((t) => t.x))) : null;
+  const series = traces.map((t, k) => ({
+    x: (t.x || t.y.map((_, i) => i)).map((v) => (categorical ? labels.indexOf(v) : Number(v))),
+    y: t.y.map(Number),
+    points: [],
+    name: t.name || `trace ${k}`,
+    t: [],
+  }));
+  series.forEach((s) => { s.t = s.x; });
+  const { data, series: opts } = alignSeries(series, "x", 0);
+  traces.forEach((t, k) => {
+    const s = opts[k];
+    if (t.type === "bar") {
+      s.paths = uPlot.paths.bars({ size: [0.6, 64] });
+      s.fill = `${PALETTE[k % PALETTE.length]}99`;
+    } else if (t.mode === "markers") {
+      s.paths = () => null;
+      s.points = { show: true, size: 5, fill: PALETTE[k % PALETTE.length] };
+    }
+  });
+  const axisTitle = (a) => (a && (typeof a.title === "string" ? a.title : a.title && a.title.text)) || "";
+  new uPlot(
+    {
+      width: Math.max(280, area.clientWidth || 400),
+      height: 240,
+      scales: { x: { time: false } },
+      axes: [
+        {
+          stroke: "#667085",
+          grid: { stroke: "#eef0f3" },
+          label: axisTitle(layout.xaxis),
+          values: labels ? (u, ticks) => ticks.map((v) => labels[v] ?? "") : undefined,
+        },
+        { stroke: "#667085", grid: { stroke: "#eef0f3" }, label: axisTitle(layout.yaxis) },
+      ],
+      series: [{}, ...opts],
+    },
+    data,
+    area,
+  );
+}
+
+function safeJson(text) {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return { text };
+  }
+}
