@@ -1,4 +1,4 @@
-"""Folders to zip and archives back to folders, safely.
+"""Folders to zip and archives back to folders, safely (zipfile, tarfile imported on use).
 
 Zips are deterministic (sorted entries, a fixed timestamp), so the same folder content always
 makes the same bytes and therefore the same content hash: uploads dedupe, cache keys hold.
@@ -11,9 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import stat
-import tarfile
 import tempfile
-import zipfile
 from collections.abc import Iterator
 from typing import BinaryIO
 
@@ -40,6 +38,8 @@ def _entries(folder: str) -> Iterator[tuple[str, str]]:
 
 
 def zip_folder(folder: str, sink: BinaryIO) -> None:
+    import zipfile
+
     with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for path, name in _entries(folder):
             info = zipfile.ZipInfo(name, date_time=_EPOCH)
@@ -72,6 +72,9 @@ def extract(archive_path: str, destination: str) -> str:
 
     If `destination` already exists it is taken as a previous, complete extraction.
     """
+    import tarfile
+    import zipfile
+
     if os.path.isdir(destination):
         return destination
     parent = os.path.dirname(destination)
@@ -107,6 +110,8 @@ def _inside(root: str, name: str) -> str:
 
 
 def _extract_zip(archive_path: str, staging: str) -> None:
+    import zipfile
+
     root = os.path.realpath(staging)
     with zipfile.ZipFile(archive_path) as archive:
         for member in archive.infolist():
@@ -123,6 +128,8 @@ def _extract_zip(archive_path: str, staging: str) -> None:
 
 
 def _extract_tar(archive_path: str, staging: str) -> None:
+    import tarfile
+
     root = os.path.realpath(staging)
     with tarfile.open(archive_path) as archive:
         members = archive.getmembers()

@@ -15,13 +15,15 @@ import os
 import tempfile
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from ductwork.artifacts import locations
 from ductwork.core import settings
 from ductwork.core.errors import StorageError
+
+if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
 
 CHUNK = 8 << 20  # large writes are cut in chunks this size, hashed while the previous one is written
 _OVERLAP_MIN = 1 << 20  # below this, hashing in a helper thread costs more than it saves
@@ -34,6 +36,8 @@ def _hash_pool() -> ThreadPoolExecutor:
     global _hasher
     with _hasher_lock:
         if _hasher is None:
+            from concurrent.futures import ThreadPoolExecutor  # only large writes pay its import
+
             _hasher = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ductwork-hash")
         return _hasher
 
@@ -80,7 +84,7 @@ class HashingSink(io.RawIOBase):
         pool = _hash_pool()
         for start in range(0, len(view), CHUNK):
             chunk = view[start : start + CHUNK]
-            hashed: Future[None] = pool.submit(self._hash.update, chunk)
+            hashed = pool.submit(self._hash.update, chunk)
             try:
                 self._raw.write(chunk)
             finally:
