@@ -16,7 +16,7 @@ import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 from ductwork.artifacts import locations
 from ductwork.core import settings
@@ -104,6 +104,13 @@ class Blob:
 Fill = Callable[[HashingSink], None]
 
 
+class BlobWriter(Protocol):
+    """Where an `ArtifactStore` puts new blobs: `LocalBlobs`, `RemoteBlobs`, or a transport's
+    own (e.g. one that uploads through a server the client can reach but its storage cannot)."""
+
+    def write(self, extension: str, fill: Fill) -> Blob: ...
+
+
 def storage_error(path: str, exc: OSError, doing: str = "write to") -> StorageError:
     """A StorageError naming the path and, in words, why the OS refused."""
     reason = exc.strerror or str(exc)
@@ -151,15 +158,16 @@ def _discard(path: str) -> None:
         pass
 
 
-def place(temp: str, destination: str, size: int) -> None:
+def place(temp: str, destination: str, size: int, *, replace: bool = False) -> None:
     """Rename a complete temporary file to its content-addressed name (atomic on POSIX and NT).
 
     An existing blob of the right size already holds these bytes (its name is their hash), so
-    the copy is dropped; one of another size is damaged and gets replaced.
+    the copy is dropped, unless `replace` (the caller knows the existing one is bad); one of
+    another size is damaged and gets replaced.
     """
     try:
         os.chmod(temp, 0o444)  # blobs are immutable; a stray write through a link must fail
-        if _size_or_none(destination) == size:
+        if not replace and _size_or_none(destination) == size:
             _discard(temp)
             return
         os.makedirs(os.path.dirname(destination), exist_ok=True)

@@ -30,7 +30,7 @@ def fetch(record: ArtifactRecord, storage_options: dict[str, Any] | None, *, for
             f"{where}: {record.uri} holds {size} bytes with sha256 {digest}, "
             f"expected {record.size} bytes with sha256 {record.hash} (damaged)"
         )
-    place(temp, target, size)
+    place(temp, target, size, replace=True)  # checked bytes beat whatever sits there
     return target
 
 

@@ -17,7 +17,7 @@ from functools import partial
 from typing import Any, BinaryIO
 
 from ductwork.artifacts import archives, locations, serializers, typed_json
-from ductwork.artifacts.blobs import Blob, LocalBlobs, RemoteBlobs, storage_error
+from ductwork.artifacts.blobs import Blob, BlobWriter, LocalBlobs, RemoteBlobs, storage_error
 from ductwork.artifacts.names import validate_name
 from ductwork.core import settings
 from ductwork.core.errors import NotFound, StorageError, ValidationError
@@ -36,18 +36,26 @@ def label(record: ArtifactRecord) -> str:
 class ArtifactStore:
     """Artifacts under one root: a local folder (plain os calls) or an fsspec URL."""
 
-    def __init__(self, root_uri: str, *, storage_options: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        root_uri: str,
+        *,
+        storage_options: dict[str, Any] | None = None,
+        blobs: BlobWriter | None = None,
+    ) -> None:
+        """`storage_options` go to fsspec for remote roots; `blobs` replaces the default
+        writer of new blobs (reads still go by each record's own URI)."""
         if not root_uri:
             raise ValidationError("artifact storage root must not be empty")
         self.remote = locations.is_remote(root_uri)
         self.root = root_uri.rstrip("/") if self.remote else locations.local_path(root_uri)
         self.storage_options = storage_options
-        self._blobs: LocalBlobs | RemoteBlobs | None = None
+        self._blobs = blobs
 
     def __repr__(self) -> str:
         return f"ArtifactStore({self.root!r})"
 
-    def _blob_writer(self) -> LocalBlobs | RemoteBlobs:
+    def _blob_writer(self) -> BlobWriter:
         if self._blobs is None:  # created on first write: reading never needs a remote client
             if self.remote:
                 self._blobs = RemoteBlobs(self.root, self.storage_options)
@@ -230,7 +238,13 @@ class ArtifactStore:
         if locations.is_remote(record.uri):
             from ductwork.artifacts import cache
 
-            return cache.fetch(record, self.storage_options, force=force_download)
+            path = cache.fetch(record, self.storage_options, force=force_download)
+            if verify:  # a download is always checked; a cached copy only on request
+                try:
+                    check_hash(record, path)
+                except StorageError:  # the cached copy went bad: fetch a checked one again
+                    path = cache.fetch(record, self.storage_options, force=True)
+            return path
         path = locations.local_path(record.uri)
         try:
             size = os.stat(path).st_size

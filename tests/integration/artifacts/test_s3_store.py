@@ -120,3 +120,25 @@ def test_memory_filesystem_works_too(home: Path) -> None:
     record = store.save("t", "arr", np.arange(7))
     drop_cache(home)
     np.testing.assert_array_equal(store.load(record), np.arange(7))
+
+
+def test_verify_repairs_a_damaged_cached_copy(bucket: str, home: Path) -> None:
+    store = store_for(f"{bucket}/a")
+    record = store.save("task7", "weights", np.arange(100))
+    cached = Path(store.local_copy(record))
+    cached.chmod(0o644)
+    data = bytearray(cached.read_bytes())
+    data[-1] ^= 0xFF
+    cached.write_bytes(bytes(data))
+    np.testing.assert_array_equal(store.load(record, verify=True), np.arange(100))
+    store.verify(record)  # the cached copy was replaced by a checked download
+
+
+def test_forced_download_replaces_the_cached_copy(bucket: str, home: Path) -> None:
+    store = store_for(f"{bucket}/a")
+    record = store.save("task7", "weights", np.arange(100))
+    cached = Path(store.local_copy(record))
+    cached.chmod(0o644)
+    cached.write_bytes(b"\x00" * record.size)
+    assert Path(store.local_copy(record, force_download=True)).read_bytes() != b"\x00" * record.size
+    np.testing.assert_array_equal(store.load(record), np.arange(100))

@@ -251,3 +251,21 @@ def test_local_store_does_not_import_fsspec(tmp_path: Path) -> None:
     )
     env = {**os.environ, "DUCTWORK_HOME": str(tmp_path / "home")}
     subprocess.run([sys.executable, "-c", code], check=True, env=env)
+
+
+def test_a_transport_can_supply_its_own_blob_writer(tmp_path: Path) -> None:
+    class Counting:
+        def __init__(self) -> None:
+            self.inner = blobs.LocalBlobs(str(tmp_path / "server-side"))
+            self.extensions: list[str] = []
+
+        def write(self, extension: str, fill: blobs.Fill) -> blobs.Blob:
+            self.extensions.append(extension)
+            return self.inner.write(extension, fill)
+
+    writer = Counting()
+    store = ArtifactStore("http://server.invalid/artifacts", blobs=writer)
+    record = store.save("t", "a", np.arange(3))
+    assert writer.extensions == [".npy"]
+    assert record.uri.startswith(str(tmp_path / "server-side" / "blobs"))
+    np.testing.assert_array_equal(store.load(record), np.arange(3))
