@@ -8,6 +8,7 @@ the same exceptions the embedded store raises, so SDK code cannot tell the trans
 from __future__ import annotations
 
 import dataclasses
+import json as _json
 import urllib.parse
 from collections.abc import Iterator, Sequence
 from typing import Any, TypeVar
@@ -99,6 +100,8 @@ class HttpBackend:
         params: dict[str, Any] | None = None,
         timeout: float | None = None,
     ) -> Any:
+        if json is not None:
+            _check_json(json, f"the request body of {method} {path}")
         try:
             response = self._client.request(
                 method,
@@ -185,14 +188,27 @@ class HttpBackend:
     # -- parameters and configuration --------------------------------------------------------
 
     def set_parameters(self, task_id: str, params: dict[str, Param], *, replace: bool = False) -> None:
-        body = {"params": {key: to_dict(p) for key, p in params.items()}, "replace": replace}
-        self._call("PUT", f"/api/tasks/{task_id}/parameters", json=body)
+        encoded = {}
+        for key, param in params.items():
+            if not isinstance(param, Param):
+                raise errors.ValidationError(
+                    f"task {task_id}: parameter {key!r} must be a Param, got {type(param).__name__}"
+                )
+            _check_json(
+                param.value, f"task {task_id}: parameter {key!r} of type {type(param.value).__name__}"
+            )
+            encoded[key] = to_dict(param)
+        self._call("PUT", f"/api/tasks/{task_id}/parameters", json={"params": encoded, "replace": replace})
 
     def get_parameters(self, task_id: str) -> dict[str, Param]:
         data = self._call("GET", f"/api/tasks/{task_id}/parameters")
         return {key: _record(Param, value) for key, value in data.items()}
 
     def set_configuration(self, task_id: str, name: str, config: ConfigObject) -> None:
+        if not isinstance(config, ConfigObject) or not isinstance(config.text, str):
+            raise errors.ValidationError(
+                f"task {task_id}: configuration {name!r} must be a ConfigObject with text"
+            )
         self._call("PUT", f"/api/tasks/{task_id}/configuration", json={"name": name, **to_dict(config)})
 
     def get_configurations(self, task_id: str) -> dict[str, ConfigObject]:
@@ -357,6 +373,16 @@ class HttpBackend:
 
     def close(self) -> None:
         self._client.close()
+
+
+def _check_json(value: Any, what: str) -> None:
+    """Raise ValidationError (as the store would) for a value JSON cannot carry."""
+    try:
+        _json.dumps(value, allow_nan=True)
+    except (TypeError, ValueError) as exc:
+        raise errors.ValidationError(
+            f"{what} cannot be stored (store a str, number, bool, None, list or dict): {exc}"
+        ) from exc
 
 
 def _error_from(response: httpx.Response) -> errors.DuctworkError:

@@ -63,11 +63,14 @@ def create_app(
     `store` lets a caller share an already open `ductwork.store.Store` (tests, `ductwork ui`);
     otherwise one is opened on `db_url` (default: `$DUCTWORK_DB_URL` / `$DUCTWORK_HOME`).
     """
+    owns_store = store is None
     if store is None:
         from ductwork.store import Store
 
         store = Store(db_url or settings.db_url())
-    hub = Hub(store=store, artifacts_root=artifacts_uri or settings.artifacts_uri(), auth=auth)
+    hub = Hub(
+        store=store, artifacts_root=artifacts_uri or settings.artifacts_uri(), auth=auth, owns_store=owns_store
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

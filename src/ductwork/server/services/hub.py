@@ -37,6 +37,7 @@ class Hub:
     store: Any  # ductwork.store.Store: every Backend method, accounts, changes_since
     artifacts_root: str
     auth: bool = True
+    owns_store: bool = True  # close it on shutdown (not when the caller lent it)
     heartbeat_timeout: float = field(default_factory=orphans.heartbeat_timeout)
     work: Doorbell = field(default_factory=Doorbell)
     changes: Doorbell = field(default_factory=Doorbell)
@@ -80,7 +81,8 @@ class Hub:
             self._watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watcher
-        await asyncio.to_thread(self.store.close)
+        if self.owns_store:
+            await asyncio.to_thread(self.store.close)
 
     async def _watch(self) -> None:
         next_watchdog = 0.0
