@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import random
 
-from ductwork.server.services.layout import GROUP_MIN, ROW_GAP, Layout, dag_digest, layout_dag
+from ductwork.server.services.layout import COLUMN_GAP, GROUP_MIN, Layout, dag_digest, layout_dag
 
 
 def _by_key(layout: Layout) -> dict[str, int]:
@@ -15,14 +15,14 @@ def _by_key(layout: Layout) -> dict[str, int]:
 def _assert_no_overlap(layout: Layout) -> None:
     layers: dict[int, list[tuple[float, float]]] = {}
     for n in layout.nodes:
-        layers.setdefault(n.layer, []).append((n.y, n.y + n.h))
+        layers.setdefault(n.layer, []).append((n.x, n.x + n.w))
     for spans in layers.values():
         spans.sort()
         for (_, end), (start, _) in itertools.pairwise(spans):
-            assert start >= end + ROW_GAP - 1e-6
+            assert start >= end + COLUMN_GAP - 1e-6
 
 
-def test_children_sit_right_of_every_parent_on_the_longest_path() -> None:
+def test_children_sit_below_every_parent_on_the_longest_path() -> None:
     parents = {"load": [], "clean": ["load"], "features": ["clean"], "train": ["load", "features"]}
     layout = layout_dag(parents)
     at = _by_key(layout)
@@ -30,19 +30,19 @@ def test_children_sit_right_of_every_parent_on_the_longest_path() -> None:
     assert layers == {"load": 0, "clean": 1, "features": 2, "train": 3}
     for child, ps in parents.items():
         for p in ps:
-            assert layout.nodes[at[p]].x < layout.nodes[at[child]].x
+            assert layout.nodes[at[p]].y + layout.nodes[at[p]].h < layout.nodes[at[child]].y
             assert (at[p], at[child]) in layout.edges
 
 
 def test_a_chain_is_drawn_straight_and_a_diamond_is_centred() -> None:
     chain = layout_dag({"a": [], "b": ["a"], "c": ["b"]})
-    assert len({n.y for n in chain.nodes}) == 1
+    assert len({n.x for n in chain.nodes}) == 1
     diamond = layout_dag({"a": [], "b": ["a"], "c": ["a"], "d": ["b", "c"]})
     at = _by_key(diamond)
     a, b, c, d = (diamond.nodes[at[k]] for k in "abcd")
-    assert b.y != c.y
-    assert abs((a.y + a.h / 2) - ((b.y + c.y) / 2 + b.h / 2)) < 1e-6
-    assert abs(a.y - d.y) < 1e-6
+    assert b.x != c.x and b.y == c.y
+    assert abs(a.x - (b.x + c.x) / 2) < 1e-6
+    assert abs(a.x - d.x) < 1e-6
 
 
 def test_layers_never_overlap_and_sizes_cover_every_node() -> None:
@@ -56,7 +56,7 @@ def test_layers_never_overlap_and_sizes_cover_every_node() -> None:
     layout = layout_dag(parents)
     assert len(layout.nodes) == len(parents)
     _assert_no_overlap(layout)
-    assert min(n.y for n in layout.nodes) == 0
+    assert min(n.x for n in layout.nodes) == 0 and min(n.y for n in layout.nodes) == 0
     assert all(n.x + n.w <= layout.width + 1e-6 and n.y + n.h <= layout.height + 1e-6 for n in layout.nodes)
 
 
@@ -66,7 +66,7 @@ def test_barycenter_ordering_removes_avoidable_crossings() -> None:
     layout = layout_dag(parents)
     at = _by_key(layout)
     x1, x2, y1, y2 = (layout.nodes[at[k]] for k in ("x1", "x2", "y1", "y2"))
-    assert (x1.y < x2.y) == (y2.y < y1.y)
+    assert (x1.x < x2.x) == (y2.x < y1.x)
 
 
 def test_large_fan_out_becomes_one_group_node_with_its_members() -> None:

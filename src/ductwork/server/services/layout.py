@@ -1,13 +1,16 @@
-"""Server-side layout of a run's DAG, drawn left to right by the run page's canvas.
+"""Server-side layout of a run's DAG, drawn top to bottom by the run page's canvas.
 
 A layered (Sugiyama-style) layout in four linear-ish passes:
 
 1. fan-outs: siblings with exactly the same parents and children collapse into one *group* node
    when there are at least `group_min` of them (a 5,000-way map step is one box with counts);
-2. layers: each node sits one layer right of its deepest parent (longest path from the sources);
+2. layers: each node sits one layer below its deepest parent (longest path from the sources);
 3. order: a few barycenter sweeps inside each layer to cut edge crossings;
-4. position: each node wants the mean height of its neighbours; an isotonic regression keeps the
-   layer's order and spacing while moving nodes as little as possible from where they want to be.
+4. position: each node wants the mean horizontal position of its neighbours; an isotonic
+   regression keeps the layer's order and spacing while moving nodes as little as possible.
+
+Top to bottom because pipelines are mostly chains with modest fan-outs: a chain of ten steps
+then fits a screen at a readable size, where left to right it would need three screens.
 
 The stored `Pipeline` configuration can be edited by hand, so the input is never trusted: unknown
 parents are dropped and edges that close a cycle are ignored rather than raised on. Results are
@@ -27,11 +30,11 @@ from typing import Any
 __all__ = ["GROUP_MIN", "LaidOutNode", "Layout", "dag_digest", "layout_dag"]
 
 GROUP_MIN = 12  # siblings needed before a fan-out is drawn as one group node
-NODE_W = 224.0
+NODE_W = 216.0
 NODE_H = 56.0
 GROUP_H = 76.0  # room for the per-status count bar
-LAYER_GAP = 88.0  # horizontal room for edges between two layers
-ROW_GAP = 16.0
+LAYER_GAP = 56.0  # vertical room for edges between two layers
+COLUMN_GAP = 24.0
 _SWEEPS = 4
 _CACHE_SIZE = 64
 
@@ -119,7 +122,12 @@ def _compute(parents: Mapping[str, Sequence[str]], group_min: int, digest: str) 
             downs[p].append(child)
     layers = _order_layers(layer, up_edges, downs)
     heights = [GROUP_H if len(members) > 1 else NODE_H for members in boxes]
-    ys = _place_rows(layers, up_edges, downs, heights)
+    xs = _place_rows(layers, up_edges, downs, [NODE_W] * len(boxes))
+    # Each layer is as tall as its tallest box; boxes are centred in their layer's band.
+    band = [max((heights[i] for i in row), default=NODE_H) for row in layers]
+    tops = [0.0] * len(layers)
+    for at in range(1, len(layers)):
+        tops[at] = tops[at - 1] + band[at - 1] + LAYER_GAP
 
     nodes = []
     for i, members in enumerate(boxes):
@@ -128,8 +136,8 @@ def _compute(parents: Mapping[str, Sequence[str]], group_min: int, digest: str) 
             LaidOutNode(
                 key=f"group:{members[0]}" if grouped else members[0],
                 label=_group_label(members) if grouped else members[0],
-                x=layer[i] * (NODE_W + LAYER_GAP),
-                y=ys[i],
+                x=xs[i],
+                y=tops[layer[i]] + (band[layer[i]] - heights[i]) / 2,
                 w=NODE_W,
                 h=heights[i],
                 layer=layer[i],
@@ -137,9 +145,9 @@ def _compute(parents: Mapping[str, Sequence[str]], group_min: int, digest: str) 
             )
         )
     edges = tuple((p, c) for c, ps in enumerate(up_edges) for p in ps)
-    width = (max(layer, default=-1) + 1) * (NODE_W + LAYER_GAP) - LAYER_GAP if nodes else 0.0
-    height = max((n.y + n.h for n in nodes), default=0.0)
-    return Layout(digest=digest, nodes=tuple(nodes), edges=edges, width=max(width, 0.0), height=height)
+    width = max((n.x + n.w for n in nodes), default=0.0)
+    height = tops[-1] + band[-1] if layers else 0.0
+    return Layout(digest=digest, nodes=tuple(nodes), edges=edges, width=width, height=height)
 
 
 def _drop_cycle_edges(ups: list[list[int]]) -> list[list[int]]:
@@ -249,12 +257,12 @@ def _order_layers(layer: list[int], ups: list[list[int]], downs: list[list[int]]
 
 
 def _place_rows(
-    layers: list[list[int]], ups: list[list[int]], downs: list[list[int]], heights: list[float]
+    layers: list[list[int]], ups: list[list[int]], downs: list[list[int]], sizes: list[float]
 ) -> list[float]:
-    """Vertical positions (top edges): each node near its neighbours' centres, in order, never overlapping."""
-    centre = [0.0] * len(heights)
+    """Positions along each layer (left edges): near the neighbours' centres, in order, never overlapping."""
+    centre = [0.0] * len(sizes)
     for row in layers:
-        _pack(row, [0.0] * len(row), heights, centre)
+        _pack(row, [0.0] * len(row), sizes, centre)
     # Down sweep pulls children to their parents, up sweep pulls parents to their children; the
     # final down sweep makes chains straight, which readers notice most.
     for neighbours, order in (
@@ -268,12 +276,12 @@ def _place_rows(
             for node in row:
                 ns = neighbours[node]
                 wanted.append(sum(centre[n] for n in ns) / len(ns) if ns else centre[node])
-            _pack(row, wanted, heights, centre)
-    top = min((centre[i] - heights[i] / 2 for i in range(len(heights))), default=0.0)
-    return [centre[i] - heights[i] / 2 - top for i in range(len(heights))]
+            _pack(row, wanted, sizes, centre)
+    left = min((centre[i] - sizes[i] / 2 for i in range(len(sizes))), default=0.0)
+    return [centre[i] - sizes[i] / 2 - left for i in range(len(sizes))]
 
 
-def _pack(row: list[int], wanted: list[float], heights: list[float], centre: list[float]) -> None:
+def _pack(row: list[int], wanted: list[float], sizes: list[float], centre: list[float]) -> None:
     """Least-squares centres for `row` near `wanted`, keeping order and a gap (pool adjacent violators).
 
     With offsets o_i (the least distance from the first centre), the centres are c_i = z_i + o_i
@@ -281,7 +289,7 @@ def _pack(row: list[int], wanted: list[float], heights: list[float], centre: lis
     """
     offsets = [0.0] * len(row)
     for i in range(1, len(row)):
-        offsets[i] = offsets[i - 1] + (heights[row[i - 1]] + heights[row[i]]) / 2 + ROW_GAP
+        offsets[i] = offsets[i - 1] + (sizes[row[i - 1]] + sizes[row[i]]) / 2 + COLUMN_GAP
     blocks: list[list[float]] = []  # [mean, count]
     for i in range(len(row)):
         blocks.append([wanted[i] - offsets[i], 1.0])

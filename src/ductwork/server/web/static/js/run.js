@@ -21,14 +21,15 @@ const ctx = canvas.getContext("2d");
 
 const dag = {
   n: 0, // boxes
-  keys: [], labels: [], x: null, y: null, h: null, w: 224,
+  keys: [], labels: [], x: new Float64Array(0), y: new Float64Array(0), h: new Float64Array(0), w: 216,
   members: new Map(), // box -> step indexes, for groups
-  edges: null, // Int32Array of [parent, child] pairs
+  edges: new Int32Array(0), // [parent, child] pairs, flat
   width: 0, height: 0,
   // steps
-  names: [], stepIndex: new Map(), boxOf: null, status: null, started: null, ended: null, task: [],
+  names: [], stepIndex: new Map(), boxOf: new Int32Array(0), status: new Uint8Array(0),
+  started: new Float64Array(0), ended: new Float64Array(0), task: [],
   groupCounts: new Map(), // box -> Int32Array(per status)
-  boxStatus: null, // Uint8Array, for single-step boxes
+  boxStatus: new Uint8Array(0), // for single-step boxes
   clockSkew: 0, // server time - local time, for live elapsed times
 };
 const view = { scale: 1, tx: 0, ty: 0, dpr: window.devicePixelRatio || 1, cw: 0, ch: 0 };
@@ -158,7 +159,7 @@ function fit() {
   if (!dag.n) return;
   const sx = (view.cw - 2 * PAD) / Math.max(dag.width, 1);
   const sy = (view.ch - 2 * PAD) / Math.max(dag.height, 1);
-  view.scale = Math.min(1.25, Math.max(0.02, Math.min(sx, sy)));
+  view.scale = Math.min(1, Math.max(0.02, Math.min(sx, sy)));
   view.tx = (view.cw - dag.width * view.scale) / 2;
   view.ty = (view.ch - dag.height * view.scale) / 2;
   fullDraw = true;
@@ -221,34 +222,47 @@ function inView(b, vis) {
   return dag.x[b] + dag.w >= vis.x0 && dag.x[b] <= vis.x1 && dag.y[b] + dag.h[b] >= vis.y0 && dag.y[b] <= vis.y1;
 }
 
+// Edges leave a box at the middle of its bottom and enter the next at the middle of its top.
 function drawEdges(vis, detail) {
   const e = dag.edges;
-  const w = dag.w;
+  const half = dag.w / 2;
   const normal = new Path2D();
   const strong = new Path2D();
+  const heads = new Path2D();
+  const strongHeads = new Path2D();
   for (let k = 0; k < e.length; k += 2) {
     const p = e[k];
     const c = e[k + 1];
-    const x0 = dag.x[p] + w;
-    const y0 = dag.y[p] + dag.h[p] / 2;
-    const x1 = dag.x[c];
-    const y1 = dag.y[c] + dag.h[c] / 2;
-    if (Math.max(x0, x1) < vis.x0 || Math.min(x0, x1) > vis.x1 || Math.max(y0, y1) < vis.y0 || Math.min(y0, y1) > vis.y1) continue;
-    const path = selected >= 0 && (p === selected || c === selected) ? strong : normal;
+    const x0 = dag.x[p] + half;
+    const y0 = dag.y[p] + dag.h[p];
+    const x1 = dag.x[c] + half;
+    const y1 = dag.y[c];
+    if (Math.max(x0, x1) < vis.x0 || Math.min(x0, x1) > vis.x1 || y1 < vis.y0 || y0 > vis.y1) continue;
+    const hot = selected >= 0 && (p === selected || c === selected);
+    const path = hot ? strong : normal;
     path.moveTo(x0, y0);
     if (detail) {
-      const mid = (x0 + x1) / 2;
-      path.bezierCurveTo(mid, y0, mid, y1, x1, y1);
+      const mid = (y0 + y1) / 2;
+      path.bezierCurveTo(x0, mid, x1, mid, x1, y1 - 5);
+      const head = hot ? strongHeads : heads;
+      head.moveTo(x1 - 4.5, y1 - 6);
+      head.lineTo(x1 + 4.5, y1 - 6);
+      head.lineTo(x1, y1);
+      head.closePath();
     } else {
       path.lineTo(x1, y1);
     }
   }
-  ctx.lineWidth = Math.max(1.2, 1 / view.scale);
-  ctx.strokeStyle = "#b4bcc8";
+  ctx.lineWidth = Math.max(1.3, 1 / view.scale);
+  ctx.strokeStyle = "#aab3c0";
   ctx.stroke(normal);
+  ctx.fillStyle = "#aab3c0";
+  ctx.fill(heads);
   ctx.lineWidth = Math.max(2.2, 2 / view.scale);
   ctx.strokeStyle = "#3b5bdb";
   ctx.stroke(strong);
+  ctx.fillStyle = "#3b5bdb";
+  ctx.fill(strongHeads);
 }
 
 // Far out, one filled path per status: 10,000 boxes cost eight fills.
