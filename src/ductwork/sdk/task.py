@@ -374,7 +374,7 @@ class Task:
                 docker_setup_bash_script=docker_bash_setup_script,
             )
         if argparse_args:
-            task.set_parameters({f"Args/{key}": value for key, value in argparse_args}, __update=True)
+            task.update_parameters({f"Args/{key}": value for key, value in argparse_args})
         return task
 
     @classmethod
@@ -798,10 +798,10 @@ class Task:
             return default
         return params.cast_param(param, name=key) if cast else params.to_text(param.value)
 
-    def set_parameters(self, *args: Mapping[str, Any], __update: bool = False, **kwargs: Any) -> None:
+    def set_parameters(self, *args: Mapping[str, Any], **kwargs: Any) -> None:
         """Replace all parameters with these (`Section/name` keys; bare names go to `General`)."""
-        values = _merged_args(args, kwargs)
-        self._write_params(_as_params(values), replace=not __update)
+        update = bool(kwargs.pop("__update", False))
+        self._write_params(_as_params(_merged_args(args, kwargs)), replace=not update)
 
     def update_parameters(self, *args: Mapping[str, Any], **kwargs: Any) -> None:
         """Add or change these parameters, keeping the others."""
@@ -1376,7 +1376,11 @@ def _is_pair(item: Any) -> bool:
 
 
 def _public_attributes(obj: Any) -> dict[str, Any]:
-    source = vars(obj) if hasattr(obj, "__dict__") else {name: getattr(obj, name) for name in dir(obj)}
+    """Public data attributes: the class's (for an instance, also those it inherits) and its own."""
+    source: dict[str, Any] = {}
+    owners = [obj] if isinstance(obj, type) else [*reversed(type(obj).__mro__[:-1]), obj]
+    for owner in owners:
+        source.update(getattr(owner, "__dict__", {}))
     return {
         name: value
         for name, value in source.items()
