@@ -331,12 +331,15 @@ def file_extension(path: str) -> str:
 _COMPRESSION_SUFFIXES = (".gz", ".bz2", ".xz", ".zst", ".lz4")
 
 
-def path_of(obj: Any) -> str | None:
-    """The path an object names when it is a path to something that exists, else None."""
+def path_of(obj: Any, *, strings_as_paths: bool = True) -> str | None:
+    """The path an object names: any `os.PathLike`, and (when `strings_as_paths`, as in
+    ClearML's `upload_artifact`) a str naming an existing file or folder. Else None."""
     if isinstance(obj, os.PathLike):
         path = os.fspath(obj)
         return path if isinstance(path, str) else os.fsdecode(path)
-    if isinstance(obj, str) and len(obj) < 4096 and "\n" not in obj and "\x00" not in obj and obj.strip():
+    if not strings_as_paths or not isinstance(obj, str):
+        return None
+    if len(obj) < 4096 and "\n" not in obj and "\x00" not in obj and obj.strip():
         return obj if os.path.exists(obj) else None
     return None
 
@@ -344,14 +347,16 @@ def path_of(obj: Any) -> str | None:
 _PICKLE_EXTENSIONS = (".pkl", ".pickle")
 
 
-def serializer_for(obj: Any, extension_name: str | None = None) -> Serializer:
+def serializer_for(
+    obj: Any, extension_name: str | None = None, *, strings_as_paths: bool = True
+) -> Serializer:
     """The serializer for a (non-inline) object; `extension_name` may pick a format."""
     extension = _normal_extension(extension_name)
     if extension in _PICKLE_EXTENSIONS:
         chosen: Serializer = PickleSerializer()
         chosen.extension = extension
         return chosen
-    path = path_of(obj)
+    path = path_of(obj, strings_as_paths=strings_as_paths)
     if path is not None:
         if os.path.isdir(path):
             chosen = FolderSerializer()

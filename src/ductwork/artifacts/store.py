@@ -75,20 +75,26 @@ class ArtifactStore:
         preview: Any = None,
         serialization_function: Serialize | None = None,
         extension_name: str | None = None,
+        strings_as_paths: bool = True,
     ) -> ArtifactRecord:
         """Store `obj` as artifact `name` of `task_id` and return its record (not yet in the
-        database: the caller puts it there, after the bytes are safely stored)."""
+        database: the caller puts it there, after the bytes are safely stored).
+
+        A `pathlib.Path` is stored as the file (or zipped folder) it names; so is a str naming
+        an existing file or folder, as ClearML's `upload_artifact` does, unless
+        `strings_as_paths=False` (step return values: a str stays a str).
+        """
         validate_name(task_id, name)
         record = ArtifactRecord(task_id=task_id, name=name, metadata=dict(metadata or {}))
         where = f"artifact {name!r} of task {task_id}"
         chosen: serializers.Serializer
         if serialization_function is not None:
             chosen = serializers.CustomSerializer(serialization_function, extension_name)
-        elif not extension_name and self._save_inline(record, obj):
+        elif not extension_name and self._save_inline(record, obj, strings_as_paths):
             return _with_preview(record, preview)
         else:
             try:
-                chosen = serializers.serializer_for(obj, extension_name)
+                chosen = serializers.serializer_for(obj, extension_name, strings_as_paths=strings_as_paths)
             except FileNotFoundError as exc:
                 raise ValidationError(f"{where}: path {exc.args[0]!r} does not exist") from exc
             except ValidationError as exc:
@@ -96,8 +102,10 @@ class ArtifactStore:
         self._save_blob(record, obj, chosen, where)
         return _with_preview(record, preview)
 
-    def _save_inline(self, record: ArtifactRecord, obj: Any) -> bool:
-        if not typed_json.is_candidate(obj) or serializers.path_of(obj) is not None:
+    def _save_inline(self, record: ArtifactRecord, obj: Any, strings_as_paths: bool) -> bool:
+        if not typed_json.is_candidate(obj):
+            return False
+        if serializers.path_of(obj, strings_as_paths=strings_as_paths) is not None:
             return False
         try:
             text = typed_json.dumps(obj)
@@ -274,12 +282,12 @@ class ArtifactStore:
         """The blob under its original file name, as a hard link when possible (blobs are
         read-only, so the link cannot be used to change them), else a copy."""
         folder = os.path.join(settings.home(), "cache", "files", record.hash)
-        target = os.path.join(folder, record.file_name)
+        target = os.path.join(folder, _plain_file_name(record))
         if os.path.exists(target):
             return target
         try:
             os.makedirs(folder, exist_ok=True)
-            staging = os.path.join(folder, f".{os.getpid()}.{threading.get_ident()}.{record.file_name}")
+            staging = os.path.join(folder, f".{os.getpid()}.{threading.get_ident()}.incoming")
             try:
                 os.link(path, staging)
             except OSError:
@@ -304,6 +312,15 @@ class ArtifactStore:
             temp, _, size = write_temp(folder, "", partial(_write_all, data=data))
             place(temp, target, size)
         return target
+
+
+def _plain_file_name(record: ArtifactRecord) -> str:
+    """The record's original file name if it is a plain name, else one made from the hash:
+    a record read back from a database or a request must not steer where files go."""
+    name = record.file_name
+    if not name or name in (".", "..") or "/" in name or "\\" in name or "\x00" in name or len(name) > 255:
+        return record.hash + serializers.file_extension(record.uri)
+    return name
 
 
 def check_hash(record: ArtifactRecord, path: str) -> None:
@@ -345,7 +362,7 @@ def _with_preview(record: ArtifactRecord, preview: Any) -> ArtifactRecord:
     return record
 
 
-_stores: dict[tuple[str, bool], ArtifactStore] = {}
+_stores: dict[str, ArtifactStore] = {}
 _stores_lock = threading.Lock()
 
 
@@ -353,7 +370,7 @@ def store_for(uri: str | None = None) -> ArtifactStore:
     """The `ArtifactStore` of a root URI (None: `$DUCTWORK_ARTIFACTS_URI` or
     `$DUCTWORK_HOME/artifacts`, read on each call). One store per root, shared."""
     root = uri or settings.artifacts_uri()
-    key = (root, locations.is_remote(root))
+    key = root.rstrip("/") if locations.is_remote(root) else locations.local_path(root)
     with _stores_lock:
         store = _stores.get(key)
         if store is None:

@@ -281,3 +281,30 @@ def test_inline_local_copy_and_open(store: ArtifactStore) -> None:
     assert Path(store.local_copy(value)).read_text() == '{"a":{"$tuple":[1]}}'
     with store.open(value) as handle:
         assert handle.read() == b'{"a":{"$tuple":[1]}}'
+
+
+def test_strings_naming_paths_can_stay_strings(store: ArtifactStore, tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    path_text = str(tmp_path / "data")
+    assert store.save("t", "p", path_text).type == "folder"  # ClearML's upload_artifact behaviour
+    record, back = save_load(store, path_text, strings_as_paths=False)
+    assert record.type == "str" and back == path_text
+    long_path_text = path_text + " " * 20_000
+    record, back = save_load(store, long_path_text, strings_as_paths=False)
+    assert record.type == "str" and back == long_path_text
+    assert (
+        store.save("t", "p", tmp_path / "data", strings_as_paths=False).type == "folder"
+    )  # a Path is a path
+
+
+def test_a_file_name_from_a_record_cannot_steer_the_copy(
+    store: ArtifactStore, tmp_path: Path, home: Path
+) -> None:
+    source = tmp_path / "a.txt"
+    source.write_text("content")
+    record = store.save("t", "f", source)
+    record.file_name = "../../../escaped.txt"
+    copy = Path(store.local_copy(record))
+    assert copy.resolve().is_relative_to(home.resolve())
+    assert copy.name == record.hash + ".txt" and copy.read_text() == "content"
+    assert not (tmp_path / "escaped.txt").exists()
