@@ -208,12 +208,12 @@ class _Builder:
         """Make ``name`` (read by ``owner``'s source) mean in the generated module what it meant there."""
         if name.startswith("__") and name.endswith("__"):
             return  # the generated module has its own __name__, __file__, ...
-        value, check = _lookup(owner, name, found.freevars)
+        value, check = _lookup(owner, name, found)
         if value is _MISSING:
             return  # a builtin, or undefined: the generated code behaves as the original would
         kind = "closure variable" if check.cell is not None else "global"
         who = f"{what} uses {kind} {name!r}"
-        if self.main is not None and _innermost_function(value) is self.main:
+        if self.main is not None and _unwrap_quietly(value) is self.main:
             value = self.main  # the captured function itself (say, called recursively): no decorators
             piece = self.done.get(id(value))
             if piece is not None and piece.name != name:
@@ -350,6 +350,13 @@ def _unwrap(func: Any) -> Any:
     return func
 
 
+def _unwrap_quietly(value: Any) -> Any:
+    try:
+        return _unwrap(value)
+    except ValidationError:
+        return None
+
+
 def _wrapped_in_closure(func: types.FunctionType) -> types.FunctionType | None:
     """The function a decorator's wrapper closes over, when ``func`` is such a wrapper.
 
@@ -431,9 +438,9 @@ def _innermost_function(obj: Any) -> types.FunctionType | None:
     return obj if isinstance(obj, types.FunctionType) else None
 
 
-def _lookup(owner: Any, name: str, freevars: Mapping[str, types.CellType]) -> tuple[Any, _Check]:
+def _lookup(owner: Any, name: str, found: _Source) -> tuple[Any, _Check]:
     """What ``name`` means to ``owner``: its closure first, then its module's globals."""
-    cell = freevars.get(name)
+    cell = found.freevars.get(name)
     if cell is not None:
         try:
             value = cell.cell_contents
@@ -444,6 +451,9 @@ def _lookup(owner: Any, name: str, freevars: Mapping[str, types.CellType]) -> tu
         return value, _Check(None, name, cell, value, None)
     namespace = _namespace(owner)
     value = namespace.get(name, _MISSING)
+    if value is _MISSING and name in found.known:
+        namespace = found.known
+        value = namespace[name]
     return value, _Check(namespace, name, None, value, None)
 
 
@@ -458,6 +468,7 @@ class _Source:
     source: str
     tree: ast.Module
     freevars: Mapping[str, types.CellType]
+    known: Mapping[str, Any] = field(default_factory=dict)  # values found another way (class bases)
 
 
 def _locate(obj: Any, what: str, *, keep_decorators: bool) -> _Source:
@@ -480,19 +491,32 @@ def _locate(obj: Any, what: str, *, keep_decorators: bool) -> _Source:
     assert isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
     first = node.decorator_list[0].lineno if keep_decorators and node.decorator_list else node.lineno
     source = _cut(linecache.getlines(filename), node, first)
-    freevars = _freevars(inner) if isinstance(inner, types.FunctionType) else {}
-    return _Source(node.name, source, _parse(source, what), freevars)
+    if isinstance(inner, type):
+        # A class made inside a function names its bases from that function's variables, which
+        # no closure keeps; the class itself does.
+        bases = {base.__name__: base for base in inner.__bases__ if base is not object}
+        return _Source(node.name, source, _parse(source, what), _class_freevars(inner), bases)
+    return _Source(node.name, source, _parse(source, what), _freevars(inner))
 
 
 def _freevars(func: types.FunctionType) -> dict[str, types.CellType]:
     return dict(zip(func.__code__.co_freevars, func.__closure__ or (), strict=True))
 
 
+def _class_freevars(cls: type) -> dict[str, types.CellType]:
+    """Closure cells of a class's methods: a class defined in a function reads that function's variables."""
+    cells: dict[str, types.CellType] = {}
+    for attribute in vars(cls).values():
+        for candidate in (attribute, getattr(attribute, "__func__", None), getattr(attribute, "fget", None)):
+            if isinstance(candidate, types.FunctionType):
+                cells.update(_freevars(candidate))
+    cells.pop("__class__", None)  # the implicit cell behind super(): the class itself, recreated with it
+    return cells
+
+
 def _file_tree(obj: Any, what: str) -> tuple[str, ast.Module]:
     code = obj.__code__ if isinstance(obj, types.FunctionType) else None
     filename = code.co_filename if code is not None else _class_file(obj)
-    if filename is None or not linecache.getlines(filename):
-        linecache.checkcache(filename or "")
     lines = linecache.getlines(filename) if filename else []
     if not lines:
         raise ValidationError(
@@ -842,10 +866,9 @@ def _is_user_module(module_name: str) -> bool:
         return False
     import os
 
+    # By place, not by distribution: a project installed in editable mode is still the user's code.
     path = os.path.realpath(filename)
-    if any(path.startswith(root) for root in _library_roots()):
-        return False
-    return top not in _distributions()  # an editable install is still an installed package
+    return not any(path.startswith(root) for root in _library_roots())
 
 
 @lru_cache(maxsize=1)
@@ -880,7 +903,7 @@ def _requirements(modules: Mapping[str, None]) -> list[str]:
 
     lines: dict[str, str] = {}
     for module in modules:
-        if _is_stdlib_or_ours(module):
+        if _is_stdlib_or_ours(module) or _is_user_module(module):
             continue
         for dist in _distributions().get(module, []):
             if dist.lower() == "ductwork":
@@ -893,7 +916,9 @@ def _requirements(modules: Mapping[str, None]) -> list[str]:
 
 
 def _unresolved(modules: Mapping[str, None]) -> list[str]:
-    return sorted(m for m in modules if not _is_stdlib_or_ours(m) and m not in _distributions())
+    return sorted(
+        m for m in modules if not _is_stdlib_or_ours(m) and (_is_user_module(m) or m not in _distributions())
+    )
 
 
 _OURS = frozenset({"ductwork", "__main__"})

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import functools
 import importlib.metadata
+import math
 import os
 import subprocess
 import sys
@@ -339,3 +340,29 @@ def test_user_module_globals_resolve_against_their_own_module() -> None:
     captured = capture(steps.decorated)
     assert "THRESHOLD = 0.5" in captured.source
     assert helpers.THRESHOLD == 0.5
+
+
+def test_classes_defined_inside_a_function() -> None:
+    captured = capture(steps.make_model_step(7))
+    assert captured.source.index("class Layer:") < captured.source.index("class Dense(Layer):")
+    assert "units = 7" in captured.source
+    assert run_source(captured) == (7, "dense", 3)
+
+
+def test_recursive_function_under_a_decorator_without_wraps() -> None:
+    captured = capture(steps.countdown)
+    assert "@" not in captured.source and captured.source.count("def ") == 1
+    assert run_source(captured, 3) == 0
+
+
+def test_function_defined_in_an_if_block_is_dedented() -> None:
+    captured = capture(steps.conditional_step)
+    assert "\ndef conditional_step(x: int) -> int:\n    return x - LIMIT\n" in captured.source
+    assert run_source(captured, 5) == 2
+
+
+def test_odd_constants_round_trip() -> None:
+    quotes, raw, odd = run_source(capture(steps.strings_step))
+    assert quotes == steps.QUOTES and raw == steps.RAW
+    assert math.isnan(odd[0]) and odd[1:] == steps.ODD[1:]
+    assert math.copysign(1.0, odd[3]) == -1.0

@@ -141,3 +141,42 @@ def hidden_helper(x: int) -> int:
 
 def calls_helper_by_name(x: int) -> int:
     return int(globals()["hidden_helper"](x))
+
+
+def make_model_step(units: int) -> Callable[[], tuple[int, str, int]]:
+    """Classes defined inside a function: a base class, closure values, zero-argument super()."""
+
+    class Layer:
+        def __init__(self) -> None:
+            self.units = units
+
+    class Dense(Layer):
+        def __init__(self) -> None:
+            super().__init__()
+            self.kind = "dense"
+
+    def model_step() -> tuple[int, str, int]:
+        layer = Dense()
+        return layer.units, layer.kind, LIMIT
+
+    return model_step
+
+
+@plain_decorator
+def countdown(n: int) -> int:
+    return 0 if n <= 0 else countdown(n - 1)
+
+
+if LIMIT > 0:
+
+    def conditional_step(x: int) -> int:
+        return x - LIMIT
+
+
+QUOTES = 'it\'s """quoted""" \n and \\ escaped'
+RAW = b"\x00\xff"
+ODD = (float("nan"), float("-inf"), 1e300, -0.0, 2**70, 1j, frozenset(), set())
+
+
+def strings_step() -> tuple[Any, ...]:
+    return QUOTES, RAW, ODD
