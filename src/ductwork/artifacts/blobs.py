@@ -177,6 +177,27 @@ def place(temp: str, destination: str, size: int, *, replace: bool = False) -> N
         raise storage_error(destination, exc) from exc
 
 
+STALE_INCOMING_SECONDS = 24 * 3600
+
+
+def sweep_incoming(folder: str, max_age: float = STALE_INCOMING_SECONDS) -> int:
+    """Remove temporary files a killed writer left in `folder` (older than `max_age` seconds,
+    so no live upload is touched). Returns how many went."""
+    import time
+
+    removed = 0
+    cutoff = time.time() - max_age
+    try:
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if entry.name.startswith(".incoming-") and entry.stat().st_mtime < cutoff:
+                    _discard(entry.path)
+                    removed += 1
+    except OSError:
+        pass  # nothing to sweep, or not allowed to: the write itself will say what is wrong
+    return removed
+
+
 def _size_or_none(path: str) -> int | None:
     try:
         return os.stat(path).st_size
@@ -190,8 +211,12 @@ class LocalBlobs:
     def __init__(self, root: str) -> None:
         self.root = locations.local_path(root)
         self.folder = os.path.join(self.root, "blobs")
+        self._swept = False
 
     def write(self, extension: str, fill: Fill) -> Blob:
+        if not self._swept:
+            self._swept = True
+            sweep_incoming(self.folder)
         # The temporary file sits in `blobs/` itself: same filesystem, so the rename is atomic.
         temp, digest, size = write_temp(self.folder, extension, fill)
         destination = os.path.join(self.folder, *blob_name(digest, extension))
@@ -208,9 +233,13 @@ class RemoteBlobs:
         self.root = root.rstrip("/")
         self.storage_options = storage_options
         self.fs, self._root_path = locations.filesystem(self.root, storage_options)
+        self._swept = False
 
     def write(self, extension: str, fill: Fill) -> Blob:
         cache = cache_folder()
+        if not self._swept:
+            self._swept = True
+            sweep_incoming(cache)
         temp, digest, size = write_temp(cache, extension, fill)
         folder, name = blob_name(digest, extension)
         remote_path = f"{self._root_path.rstrip('/')}/blobs/{folder}/{name}"

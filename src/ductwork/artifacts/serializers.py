@@ -402,8 +402,9 @@ def _with_extension(chosen: Serializer, extension: str, allowed: tuple[str, ...]
 def _is_plain_ndarray(obj: Any) -> bool:
     import numpy as np
 
-    # object arrays hold references, not values: only pickle can store those
-    return isinstance(obj, np.ndarray) and not obj.dtype.hasobject
+    # Subclasses (np.matrix, masked arrays) would come back as plain arrays, and object arrays
+    # hold references rather than values: pickle keeps both as they are.
+    return type(obj) in (np.ndarray, np.memmap) and not obj.dtype.hasobject
 
 
 def _is_pil_image(obj: Any) -> bool:

@@ -308,3 +308,14 @@ def test_a_file_name_from_a_record_cannot_steer_the_copy(
     assert copy.resolve().is_relative_to(home.resolve())
     assert copy.name == record.hash + ".txt" and copy.read_text() == "content"
     assert not (tmp_path / "escaped.txt").exists()
+
+
+def test_image_png_cannot_hold_is_pickled(store: ArtifactStore) -> None:
+    record, back = save_load(store, Image.new("CMYK", (2, 2), (1, 2, 3, 4)))
+    assert record.type == "pickle" and back.mode == "CMYK" and back.getpixel((0, 0)) == (1, 2, 3, 4)
+
+
+def test_array_subclasses_keep_their_type(store: ArtifactStore) -> None:
+    masked = np.ma.masked_array([1, 2, 3], mask=[0, 1, 0])
+    record, back = save_load(store, masked)
+    assert record.type == "pickle" and type(back) is np.ma.MaskedArray and back.mask.tolist() == [0, 1, 0]

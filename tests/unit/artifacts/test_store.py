@@ -269,3 +269,14 @@ def test_a_transport_can_supply_its_own_blob_writer(tmp_path: Path) -> None:
     assert writer.extensions == [".npy"]
     assert record.uri.startswith(str(tmp_path / "server-side" / "blobs"))
     np.testing.assert_array_equal(store.load(record), np.arange(3))
+
+
+def test_leftovers_of_a_killed_writer_are_swept(tmp_path: Path) -> None:
+    folder = tmp_path / "artifacts" / "blobs"
+    folder.mkdir(parents=True)
+    stale, fresh = folder / ".incoming-old.npy", folder / ".incoming-new.npy"
+    stale.write_bytes(b"half")
+    fresh.write_bytes(b"in progress")
+    os.utime(stale, (1, 1))
+    ArtifactStore(str(tmp_path / "artifacts")).save("t", "a", np.zeros(2))
+    assert not stale.exists() and fresh.exists()
