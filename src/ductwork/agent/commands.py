@@ -1,0 +1,125 @@
+"""CLI: `ductwork agent`, `ductwork queues create|delete`, `ductwork tasks abort`.
+
+They talk to whatever backend this process is configured for: a server when
+`DUCTWORK_API_URL` is set, else the embedded store. `register(main)` adds them to the
+`ductwork` group, joining the `queues` and `tasks` groups when those already exist.
+"""
+
+from __future__ import annotations
+
+import signal
+from types import FrameType
+from typing import Any
+
+import click
+
+from ductwork.core.errors import DuctworkError
+
+SERVICES_SLOTS = 8  # `--services-mode` without a number
+
+
+def _backend() -> Any:
+    from ductwork.client import backend
+
+    return backend()
+
+
+@click.command("agent")
+@click.option(
+    "--queue", "queues", multiple=True, required=True, help="A queue to serve (repeatable; in order)."
+)
+@click.option("--same-env", is_flag=True, help="Run tasks with this interpreter instead of uv venvs.")
+@click.option(
+    "--services-mode",
+    "services",
+    type=int,
+    is_flag=False,
+    flag_value=SERVICES_SLOTS,
+    default=None,
+    help=f"Run up to N tasks at once (pipeline controllers); N defaults to {SERVICES_SLOTS}.",
+)
+@click.option("--max-tasks", type=int, default=None, help="Exit after running this many tasks.")
+@click.option("--name", default=None, help="Worker name (default host:pid).")
+def agent_command(
+    queues: tuple[str, ...], same_env: bool, services: int | None, max_tasks: int | None, name: str | None
+) -> None:
+    """Serve queues: claim each task, reproduce its code and environment, run and supervise it."""
+    from ductwork.agent.worker import Agent, AgentOptions
+
+    options = AgentOptions(queues=list(queues), same_env=same_env, slots=services or 1, max_tasks=max_tasks)
+    if name:
+        options.name = name
+    try:
+        agent = Agent(_backend(), options)
+    except DuctworkError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        click.echo("ductwork agent: stopping after the running tasks finish", err=True)
+        agent.stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        agent.run()
+    except DuctworkError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@click.command("create")
+@click.argument("name")
+def queue_create(name: str) -> None:
+    """Create queue NAME (nothing happens if it exists)."""
+    try:
+        queue = _backend().ensure_queue(name)
+    except DuctworkError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"queue {queue.name}")
+
+
+@click.command("delete")
+@click.argument("name")
+def queue_delete(name: str) -> None:
+    """Delete queue NAME (its waiting tasks leave it)."""
+    try:
+        _backend().delete_queue(name)
+    except DuctworkError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"deleted queue {name}")
+
+
+@click.command("abort")
+@click.argument("task_id")
+def task_abort(task_id: str) -> None:
+    """Stop task TASK_ID: a queued one leaves its queue, a running one is killed by its agent."""
+    backend = _backend()
+    try:
+        if hasattr(backend, "abort_task"):
+            task = backend.abort_task(task_id)
+        else:
+            current = backend.get_task(task_id)
+            if current.status not in ("queued", "in_progress"):
+                raise click.ClickException(
+                    f"task {task_id} is {current.status}; only a queued or running task can be aborted"
+                )
+            task = backend.set_status(
+                task_id,
+                "stopped",
+                message="aborted from the CLI",
+                reason="abort",
+                expect=["queued", "in_progress"],
+            )
+    except DuctworkError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"task {task.id} {task.status}")
+
+
+def register(main: click.Group) -> None:
+    """Add `agent`, `queues create|delete` and `tasks abort` to the `ductwork` group."""
+    main.add_command(agent_command)
+    for group_name, command in (("queues", queue_create), ("queues", queue_delete), ("tasks", task_abort)):
+        group = main.commands.get(group_name)
+        if not isinstance(group, click.Group):
+            group = click.Group(group_name, help=f"{group_name.capitalize()}.")
+            main.add_command(group)
+        group.add_command(command)

@@ -1,0 +1,186 @@
+"""CLI: `ductwork server`, `ductwork ui`, `ductwork users add`, `ductwork keys create|list|revoke`.
+
+These work on the store directly (`$DUCTWORK_DB_URL` / `$DUCTWORK_HOME`), as an admin on
+the server's machine would. `register(main)` adds them to the `ductwork` command group.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import secrets
+import socket
+from typing import Any
+
+import click
+
+from ductwork.core import settings
+from ductwork.core.errors import DuctworkError
+
+DEFAULT_SERVER_PORT = 8008
+DEFAULT_UI_PORT = 8080
+
+
+def _store(db_url: str | None) -> Any:
+    from ductwork.store import Store
+
+    return Store(db_url or settings.db_url())
+
+
+def _fail(exc: Exception) -> click.ClickException:
+    return click.ClickException(str(exc))
+
+
+@click.command("server")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (0.0.0.0: all).")
+@click.option("--port", default=DEFAULT_SERVER_PORT, show_default=True, type=int)
+@click.option("--db-url", default=None, help="Store URL (default: $DUCTWORK_DB_URL or $DUCTWORK_HOME).")
+@click.option("--artifacts-uri", default=None, help="Artifact root (default: $DUCTWORK_HOME/artifacts).")
+def server_command(host: str, port: int, db_url: str | None, artifacts_uri: str | None) -> None:
+    """Serve the REST API, live events and the web UI; every call needs an API key."""
+    import uvicorn
+
+    from ductwork.server.app import create_app
+
+    try:
+        store = _store(db_url)
+        bootstrap_admin(store, echo=click.echo)
+    except DuctworkError as exc:
+        raise _fail(exc) from exc
+    app = create_app(store=store, auth=True, artifacts_uri=artifacts_uri)
+    click.echo(f"ductwork server on http://{host}:{port} (store: {store!r})")
+    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=3)
+
+
+def bootstrap_admin(store: Any, *, echo: Any) -> str | None:
+    """On a store without users, create `admin` with a password and an API key; print both once."""
+    if store.list_users():
+        return None
+    password = secrets.token_urlsafe(12)
+    store.create_user("admin", password=password, admin=True)
+    token = str(store.create_api_key("admin", name="first admin key").token)
+    echo("First start: created user 'admin'. These are shown once; keep them safe.")
+    echo(f"  web login:  admin / {password}")
+    echo(f"  API key:    {token}")
+    echo(f"  export DUCTWORK_API_KEY={token}")
+    return token
+
+
+@click.command("ui")
+@click.option("--host", default="127.0.0.1", show_default=True, help="A loopback address only.")
+@click.option("--port", default=DEFAULT_UI_PORT, show_default=True, type=int)
+@click.option("--db-url", default=None, help="Store URL (default: $DUCTWORK_DB_URL or $DUCTWORK_HOME).")
+def ui_command(host: str, port: int, db_url: str | None) -> None:
+    """The web UI over the embedded store for you alone: no login, bound to loopback."""
+    if not is_loopback(host):
+        raise click.BadParameter(
+            f"{host} is not a loopback address; `ductwork ui` runs without authentication and only "
+            "binds to 127.0.0.1 or ::1. To share the UI, run `ductwork server` (it requires API keys).",
+            param_hint="--host",
+        )
+    import uvicorn
+
+    from ductwork.server.app import create_app
+
+    app = create_app(db_url, auth=False)
+    click.echo(f"ductwork ui on http://{host}:{port}")
+    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=3)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` (an address or a name) resolves only to loopback addresses."""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except OSError:
+        return False
+    return bool(infos) and all(ipaddress.ip_address(info[4][0]).is_loopback for info in infos)
+
+
+@click.group("users")
+def users_group() -> None:
+    """Users of `ductwork server`."""
+
+
+@users_group.command("add")
+@click.argument("name")
+@click.option("--admin", is_flag=True, help="May manage users and keys.")
+@click.option(
+    "--password", prompt=True, hide_input=True, confirmation_prompt=True, help="Web login password."
+)
+@click.option("--db-url", default=None)
+def users_add(name: str, admin: bool, password: str, db_url: str | None) -> None:
+    """Create user NAME (asks for a password unless --password is given)."""
+    if len(password) < 8:
+        raise click.BadParameter("a password needs at least 8 characters", param_hint="--password")
+    try:
+        user = _store(db_url).create_user(name, password=password, admin=admin)
+    except DuctworkError as exc:
+        raise _fail(exc) from exc
+    click.echo(f"created user {user.name}{' (admin)' if user.admin else ''}")
+
+
+@users_group.command("list")
+@click.option("--db-url", default=None)
+def users_list(db_url: str | None) -> None:
+    """List users."""
+    for user in _store(db_url).list_users():
+        click.echo(f"{user.name}{'  admin' if user.admin else ''}")
+
+
+@click.group("keys")
+def keys_group() -> None:
+    """API keys (`Authorization: Bearer <key>`, or `DUCTWORK_API_KEY` for the SDK and agents)."""
+
+
+@keys_group.command("create")
+@click.option("--user", "user_name", default="admin", show_default=True, help="Whose key it is.")
+@click.option("--name", default="", help="A label, e.g. the machine it is for.")
+@click.option("--db-url", default=None)
+def keys_create(user_name: str, name: str, db_url: str | None) -> None:
+    """Create an API key and print its secret (shown this once only)."""
+    try:
+        created = _store(db_url).create_api_key(user_name, name=name)
+    except DuctworkError as exc:
+        raise _fail(exc) from exc
+    click.echo(created.token)
+    click.echo(f"key {created.key.id} for {created.key.user}: the secret above is not shown again", err=True)
+
+
+@keys_group.command("list")
+@click.option("--user", "user_name", default=None, help="Only this user's keys.")
+@click.option("--db-url", default=None)
+def keys_list(user_name: str | None, db_url: str | None) -> None:
+    """List API keys (ids and owners; never secrets)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("id", "user", "name", "created", "revoked")
+    import datetime as dt
+
+    def when(stamp: float | None) -> str:
+        return dt.datetime.fromtimestamp(stamp).strftime("%Y-%m-%d %H:%M") if stamp else ""
+
+    for key in _store(db_url).list_api_keys(user_name):
+        table.add_row(key.id, key.user, key.name, when(key.created), when(key.revoked))
+    Console().print(table)
+
+
+@keys_group.command("revoke")
+@click.argument("key_id")
+@click.option("--db-url", default=None)
+def keys_revoke(key_id: str, db_url: str | None) -> None:
+    """Revoke API key KEY_ID: every later call with it is refused."""
+    try:
+        _store(db_url).revoke_api_key(key_id)
+    except DuctworkError as exc:
+        raise _fail(exc) from exc
+    click.echo(f"revoked {key_id}")
+
+
+def register(main: click.Group) -> None:
+    """Add the server's commands to the `ductwork` group."""
+    for command in (server_command, ui_command, users_group, keys_group):
+        main.add_command(command)
