@@ -35,7 +35,7 @@ from typing import Any
 
 from ductwork.core.errors import ValidationError
 
-__all__ = ["Captured", "capture"]
+__all__ = ["Captured", "capture", "load"]
 
 
 @dataclass(frozen=True)
@@ -83,6 +83,26 @@ def capture(
         except TypeError:  # an object that cannot be weakly referenced: just do not cache it
             pass
     return entry.captured
+
+
+def load(code: Captured | str, module_name: str = "__ductwork_step__") -> types.ModuleType:
+    """Run captured source as a real module and return it.
+
+    The module is registered in ``sys.modules`` (dataclasses and pickle look classes up there) and
+    its source in ``linecache``, so tracebacks from the step show the lines that failed.
+    """
+    source = code.source if isinstance(code, Captured) else code
+    filename = f"<ductwork step {module_name}>"
+    linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)
+    module = types.ModuleType(module_name)
+    module.__file__ = filename
+    sys.modules[module_name] = module
+    try:
+        exec(compile(source, filename, "exec", dont_inherit=True), vars(module))
+    except BaseException:
+        sys.modules.pop(module_name, None)
+        raise
+    return module
 
 
 # -- the cache ------------------------------------------------------------------------------------

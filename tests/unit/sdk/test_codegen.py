@@ -15,6 +15,7 @@ import pytest
 from codegen_fixtures import helpers, steps
 
 from ductwork.core.errors import ValidationError
+from ductwork.sdk import codegen
 from ductwork.sdk.codegen import Captured, capture
 
 FIXTURES_PARENT = Path(__file__).parent
@@ -26,14 +27,10 @@ def run_source(captured: Captured, *args: Any) -> Any:
 
 
 def load(captured: Captured) -> types.ModuleType:
-    """The generated source as a module (registered while it runs: dataclasses look it up)."""
-    module = types.ModuleType("captured_step")
-    sys.modules[module.__name__] = module
     try:
-        exec(compile(captured.source, "<captured>", "exec"), vars(module))
+        return codegen.load(captured, "captured_step")
     finally:
-        del sys.modules[module.__name__]
-    return module
+        sys.modules.pop("captured_step", None)
 
 
 def run_standalone(tmp_path: Path, captured: Captured, call: str) -> str:
@@ -366,3 +363,26 @@ def test_odd_constants_round_trip() -> None:
     assert quotes == steps.QUOTES and raw == steps.RAW
     assert math.isnan(odd[0]) and odd[1:] == steps.ODD[1:]
     assert math.copysign(1.0, odd[3]) == -1.0
+
+
+def test_load_registers_the_module_and_its_source_for_tracebacks() -> None:
+    import traceback
+
+    captured = capture(steps.uses_user_code)
+    module = codegen.load(captured, "loaded_step_for_test")
+    try:
+        assert sys.modules["loaded_step_for_test"] is module
+        assert module.Point.__module__ == "loaded_step_for_test"
+        assert module.uses_user_code(2.0) == steps.uses_user_code(2.0)
+    finally:
+        del sys.modules["loaded_step_for_test"]
+    failing = codegen.load("def boom():\n    raise ValueError('x')\n", "loaded_failing_step")
+    try:
+        failing.boom()
+    except ValueError:
+        assert "raise ValueError('x')" in traceback.format_exc()
+    finally:
+        del sys.modules["loaded_failing_step"]
+    with pytest.raises(SyntaxError):
+        codegen.load("def broken(:\n", "loaded_broken_step")
+    assert "loaded_broken_step" not in sys.modules
