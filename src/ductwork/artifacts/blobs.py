@@ -66,7 +66,10 @@ class HashingSink(io.RawIOBase):
         return self.size
 
     def write(self, data: Any) -> int:
-        view = memoryview(data).cast("B")
+        view = memoryview(data)
+        if view.ndim != 1 or view.format != "B" or not view.c_contiguous:
+            # flat bytes for the hash and the slicing below; copies only odd (non-contiguous) views
+            view = view.cast("B") if view.c_contiguous else memoryview(view.tobytes())
         length = len(view)
         try:
             if length < _OVERLAP_MIN:

@@ -280,3 +280,17 @@ def test_leftovers_of_a_killed_writer_are_swept(tmp_path: Path) -> None:
     os.utime(stale, (1, 1))
     ArtifactStore(str(tmp_path / "artifacts")).save("t", "a", np.zeros(2))
     assert not stale.exists() and fresh.exists()
+
+
+def test_hashing_sink_takes_any_buffer() -> None:
+    import hashlib
+    import io
+
+    raw = io.BytesIO()
+    sink = blobs.HashingSink(raw)
+    sink.write(np.arange(6, dtype=np.int16).reshape(2, 3))  # 2-d, not bytes
+    sink.write(memoryview(np.arange(10, dtype=np.uint8))[::2])  # not contiguous
+    sink.write(bytearray(b"xy"))
+    sink.write(os.urandom(3 * blobs.CHUNK + 5))  # large: hashed in a helper thread, in order
+    assert sink.size == len(raw.getvalue()) == 12 + 5 + 2 + 3 * blobs.CHUNK + 5
+    assert sink.hexdigest() == hashlib.sha256(raw.getvalue()).hexdigest()
