@@ -176,7 +176,7 @@ class _Builder:
         self.pieces: list[_Piece] = []
         self.bound: dict[str, tuple[tuple[str, Any], str]] = {}  # name -> (what it is, who bound it)
         self.main: Any = None
-        self.done: dict[int, _Piece | None] = {}  # id(object) -> its piece (None while in progress)
+        self.done: dict[int, _Piece] = {}  # id(object) -> its piece (also while in progress)
         self.keep_alive: list[Any] = []  # objects whose ids are keys of ``done``
         self.modules_used: dict[str, None] = {}  # top-level module names, for requirements
         self.checks: list[_Check] = []
@@ -201,28 +201,29 @@ class _Builder:
 
     def _add_definition(self, obj: Any, what: str, *, main: bool) -> _Piece:
         """Capture a user function or class (and, first, what it needs); return its piece."""
-        if id(obj) in self.done:
-            existing = self.done[id(obj)]
-            if existing is not None:
-                return existing
-            # a definition that (indirectly) needs itself: fine, names are looked up at call time
-            return _Piece(_definition_name(obj), "")
-        self.done[id(obj)] = None
-        self.keep_alive.append(obj)
+        existing = self.done.get(id(obj))
+        if existing is not None:
+            return existing  # done, or in progress: a definition that (indirectly) needs itself
         found = _locate(obj, what, keep_decorators=not main)
         if "__class__" in found.freevars:
             raise ValidationError(f"cannot capture {what}: it uses super() or __class__, which need a class")
+        piece = _Piece(found.name, found.source)
+        self.done[id(obj)] = piece
+        self.keep_alive.append(obj)
         if main:
             self.main = obj
         self._bind(found.name, ("object", id(obj)), what)
         for name in _global_names(found.source, what):
             self._add_global(name, obj, found, what)
-        piece = _Piece(found.name, found.source)
-        self.pieces.append(piece)
-        self.done[id(obj)] = piece
+        self.pieces.append(piece)  # after everything it needs, so classes follow their bases
         for module in _imported_modules(found.tree):
             self.modules_used.setdefault(module)
         return piece
+
+    def _alias(self, piece: _Piece, name: str) -> None:
+        line = f"{name} = {piece.name}"
+        if name != piece.name and line not in piece.aliases:
+            piece.aliases.append(line)
 
     def _add_global(self, name: str, owner: Any, found: _Source, what: str) -> None:
         """Make ``name`` (read by ``owner``'s source) mean in the generated module what it meant there."""
@@ -235,9 +236,7 @@ class _Builder:
         who = f"{what} uses {kind} {name!r}"
         if self.main is not None and _unwrap_quietly(value) is self.main:
             value = self.main  # the captured function itself (say, called recursively): no decorators
-            piece = self.done.get(id(value))
-            if piece is not None and piece.name != name:
-                piece.aliases.append(f"{name} = {piece.name}")
+            self._alias(self.done[id(value)], name)
         else:
             literal = self._emit(name, value, owner, who)
             if literal is not None:
@@ -258,9 +257,7 @@ class _Builder:
             return None
         source_object = _user_definition(value)
         if source_object is not None:
-            piece = self._add_definition(source_object, _describe(source_object), main=False)
-            if piece.name != name:
-                piece.aliases.append(f"{name} = {piece.name}")
+            self._alias(self._add_definition(source_object, _describe(source_object), main=False), name)
             return None
         line = None if self.skip_global_imports else _module_imports(module_name).get(name)
         if line and _import_binds(line, name, value) and not _is_user_module(_import_source(line)):
@@ -370,6 +367,11 @@ def _unwrap(func: Any) -> Any:
     return func
 
 
+_PASSES_ARGUMENTS_ON = (
+    0x04 | 0x08
+)  # CO_VARARGS | CO_VARKEYWORDS (inspect's values; inspect is slow to import)
+
+
 def _unwrap_quietly(value: Any) -> Any:
     try:
         return _unwrap(value)
@@ -380,20 +382,25 @@ def _unwrap_quietly(value: Any) -> Any:
 def _wrapped_in_closure(func: types.FunctionType) -> types.FunctionType | None:
     """The function a decorator's wrapper closes over, when ``func`` is such a wrapper.
 
-    A wrapper is defined inside its decorator (its qualname has ``<locals>``) and holds the
-    decorated function in a closure cell; that function was defined elsewhere, while a helper the
-    wrapper's own scope defined shares the wrapper's qualname prefix and is not a candidate.
+    A wrapper is defined inside its decorator (its qualname has ``<locals>``), holds the decorated
+    function in a closure cell (a function defined elsewhere: one its own scope defined shares its
+    qualname prefix) and passes arguments on, so it takes ``*args``/``**kwargs`` or copies the
+    function's name. A step made by a factory (``def make(f): def step(x): return f(x)``) has an
+    ordinary signature of its own and is kept.
     """
     if not func.__closure__ or "<locals>" not in func.__qualname__:
         return None
     scope = func.__qualname__.rpartition(".")[0]
+    passes_arguments_on = bool(func.__code__.co_flags & _PASSES_ARGUMENTS_ON)
     candidates = []
     for cell in func.__closure__:
         try:
             value = cell.cell_contents
         except ValueError:
             continue
-        if isinstance(value, types.FunctionType) and value.__qualname__.rpartition(".")[0] != scope:
+        if not isinstance(value, types.FunctionType) or value.__qualname__.rpartition(".")[0] == scope:
+            continue
+        if passes_arguments_on or value.__name__ == func.__name__:
             candidates.append(value)
     if len(candidates) > 1:
         candidates = [c for c in candidates if c.__name__ == func.__name__] or candidates
@@ -426,10 +433,6 @@ def _describe(obj: Any) -> str:
     kind = "class" if isinstance(obj, type) else "function"
     name = getattr(obj, "__qualname__", None) or getattr(obj, "__name__", repr(obj))
     return f"{kind} {name!r} (module {getattr(obj, '__module__', '?')})"
-
-
-def _definition_name(obj: Any) -> str:
-    return str(getattr(obj, "__name__", "function"))
 
 
 def _owner_module(owner: Any) -> str:

@@ -386,3 +386,17 @@ def test_load_registers_the_module_and_its_source_for_tracebacks() -> None:
     with pytest.raises(SyntaxError):
         codegen.load("def broken(:\n", "loaded_broken_step")
     assert "loaded_broken_step" not in sys.modules
+
+
+def test_function_calling_itself_under_another_name() -> None:
+    captured = capture(steps.walk)
+    assert captured.name == "_inner_walk"
+    assert "\nwalk = _inner_walk\n" in captured.source
+    assert run_source(captured, 4) == 0
+
+
+def test_factory_made_step_closing_over_a_function_is_not_unwrapped() -> None:
+    captured = capture(steps.make_transform_step(steps.scale))
+    assert captured.name == "transform_step"
+    assert "\ntransform = scale\n" in captured.source
+    assert run_source(captured, 0.7) == 8

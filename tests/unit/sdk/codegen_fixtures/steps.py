@@ -180,3 +180,19 @@ ODD = (float("nan"), float("-inf"), 1e300, -0.0, 2**70, 1j, frozenset(), set())
 
 def strings_step() -> tuple[Any, ...]:
     return QUOTES, RAW, ODD
+
+
+def _inner_walk(n: int) -> int:
+    return 0 if n <= 0 else walk(n - 1)
+
+
+walk = plain_decorator(_inner_walk)
+
+
+def make_transform_step(transform: Callable[[float], float]) -> Callable[[float], float]:
+    """A factory taking a function: the step it makes is not a decorator's wrapper."""
+
+    def transform_step(x: float) -> float:
+        return transform(x) + 1
+
+    return transform_step
