@@ -27,7 +27,8 @@ from ductwork.core.errors import NotFound, ValidationError
 from ductwork.core.queries import TaskQuery
 from ductwork.core.records import ConfigObject, Param, TaskRecord, TaskTypes
 from ductwork.core.states import NODE_SUCCESS, NodeStatus, TaskStatus
-from ductwork.sdk.node import STORED, Node
+from ductwork.sdk.node import STORED
+from ductwork.sdk.node import Node as StepNode
 
 RetryPolicy = int | Callable[..., bool] | None
 
@@ -47,7 +48,7 @@ class StoredCode:
 
 
 class PipelineController:
-    Node = Node
+    Node = StepNode
 
     def __init__(
         self,
@@ -99,7 +100,7 @@ class PipelineController:
         self._container = _container(docker, docker_args, docker_bash_setup_script)
         self._packages = _packages(packages)
         self._repo = {"repository": repo, "branch": repo_branch, "commit": repo_commit} if repo else {}
-        self._nodes: dict[str, Node] = {}
+        self._nodes: dict[str, StepNode] = {}
         self._args: dict[str, Param] = {}
         self._default_queue: str | None = None
         self._time_limit: float | None = None  # seconds
@@ -184,7 +185,9 @@ class PipelineController:
         from ductwork.sdk.run import check_json
 
         check_json(default, f"pipeline parameter {name!r}")
-        self._args[name] = Param(value=default, type=param_type or type(default).__name__, description=description or "")
+        self._args[name] = Param(
+            value=default, type=param_type or type(default).__name__, description=description or ""
+        )
 
     def get_parameters(self) -> dict[str, Any]:
         return self._args_values()
@@ -193,7 +196,10 @@ class PipelineController:
         return {name: param.value for name, param in self._args.items()}
 
     def connect_configuration(
-        self, configuration: Mapping[str, Any] | list[Any] | str, name: str | None = None, description: str | None = None
+        self,
+        configuration: Mapping[str, Any] | list[Any] | str,
+        name: str | None = None,
+        description: str | None = None,
     ) -> Any:
         return self.task.connect_configuration(configuration, name=name, description=description)
 
@@ -217,7 +223,7 @@ class PipelineController:
         pre_execute_callback: Callable[..., Any] | None = None,
         post_execute_callback: Callable[..., Any] | None = None,
         cache_executed_step: bool = False,
-        base_task_factory: Callable[[Node], Any] | None = None,
+        base_task_factory: Callable[[StepNode], Any] | None = None,
         retry_on_failure: RetryPolicy = None,
         status_change_callback: Callable[..., Any] | None = None,
         recursively_parse_parameters: bool = False,
@@ -229,7 +235,8 @@ class PipelineController:
         if base_task_id is None and base_task_factory is None:
             if not (base_task_project and base_task_name):
                 raise ValidationError(
-                    f"step {name!r}: give base_task_id, base_task_factory, or base_task_project + base_task_name"
+                    f"step {name!r}: give base_task_id, base_task_factory, "
+                    "or base_task_project + base_task_name"
                 )
             base_task_id = self._find_base_task(name, base_task_project, base_task_name)
         elif base_task_id is not None:
@@ -250,7 +257,7 @@ class PipelineController:
                     f"step {name!r} configuration_overrides[{key!r}] must be a str or a dict, "
                     f"not {type(value).__name__}"
                 )
-        self._nodes[name] = Node(
+        self._nodes[name] = StepNode(
             name=name,
             base_task_id=base_task_id,
             task_factory_func=base_task_factory,
@@ -290,7 +297,8 @@ class PipelineController:
         )
         if not found:
             raise ValidationError(
-                f"step {step!r}: no task named {task_name!r} in project {project!r} (base_task_project/base_task_name)"
+                f"step {step!r}: no task named {task_name!r} in project {project!r} "
+                "(base_task_project/base_task_name)"
             )
         return found[0].id
 
@@ -342,7 +350,9 @@ class PipelineController:
             packages=packages,
             container=_container(docker, docker_args, docker_bash_setup_script),
         )
-        node.parameters = {f"kwargs/{k}": v for k, v in self._function_kwargs(name, function, function_kwargs).items()}
+        node.parameters = {
+            f"kwargs/{k}": v for k, v in self._function_kwargs(name, function, function_kwargs).items()
+        }
         node.task_name = task_name
         node.project_name = project_name
         node.parents = list(parents or [])
@@ -378,14 +388,16 @@ class PipelineController:
         task_type: str | None,
         packages: bool | str | Sequence[str] | None,
         container: dict[str, Any],
-    ) -> Node:
+    ) -> StepNode:
         if not callable(function):
             raise ValidationError(f"step {name!r}: function must be callable, not {type(function).__name__}")
         from ductwork.sdk import codegen
 
         try:
             code = codegen.capture(
-                function, helper_functions=tuple(helper_functions or ()), skip_global_imports=self._skip_global_imports
+                function,
+                helper_functions=tuple(helper_functions or ()),
+                skip_global_imports=self._skip_global_imports,
             )
         except ValidationError as exc:
             raise ValidationError(f"step {name!r}: {exc}") from None
@@ -393,8 +405,10 @@ class PipelineController:
         for item in names:
             _need_text(f"step {name!r} return name", item)
         if task_type is not None and task_type not in TaskTypes.all():
-            raise ValidationError(f"step {name!r}: unknown task_type {task_type!r} (one of {TaskTypes.all()})")
-        return Node(
+            raise ValidationError(
+                f"step {name!r}: unknown task_type {task_type!r} (one of {TaskTypes.all()})"
+            )
+        return StepNode(
             name=name,
             function=function,
             code=code,
@@ -419,14 +433,21 @@ class PipelineController:
         kwargs = dict(given or {})
         for key in kwargs:
             if key not in signature.parameters and not open_kwargs:
-                raise ValidationError(f"step {step!r}: function {function.__name__}() has no argument {key!r}")
+                raise ValidationError(
+                    f"step {step!r}: function {function.__name__}() has no argument {key!r}"
+                )
         for param in signature.parameters.values():
-            if param.default is not param.empty and param.kind not in (param.VAR_KEYWORD, param.VAR_POSITIONAL):
+            if param.default is not param.empty and param.kind not in (
+                param.VAR_KEYWORD,
+                param.VAR_POSITIONAL,
+            ):
                 kwargs.setdefault(param.name, param.default)
         missing = [
             p.name
             for p in signature.parameters.values()
-            if p.default is p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name not in kwargs
+            if p.default is p.empty
+            and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+            and p.name not in kwargs
         ]
         if missing:
             raise ValidationError(f"step {step!r}: no value for argument(s) {', '.join(map(repr, missing))}")
@@ -454,13 +475,23 @@ class PipelineController:
             found: set[str] = set()
             for key, value in node.parameters.items():
                 found |= refs.validate_refs(
-                    value, where=f"step {name!r} parameter {key!r}", steps=returns, pipeline_args=args, recursive=recursive
+                    value,
+                    where=f"step {name!r} parameter {key!r}",
+                    steps=returns,
+                    pipeline_args=args,
+                    recursive=recursive,
                 )
             found |= refs.validate_refs(
-                node.task_overrides, where=f"step {name!r} task_overrides", steps=returns, pipeline_args=args, recursive=True
+                node.task_overrides,
+                where=f"step {name!r} task_overrides",
+                steps=returns,
+                pipeline_args=args,
+                recursive=True,
             )
             if node.queue:
-                found |= refs.validate_refs(node.queue, where=f"step {name!r} execution_queue", steps=returns, pipeline_args=args)
+                found |= refs.validate_refs(
+                    node.queue, where=f"step {name!r} execution_queue", steps=returns, pipeline_args=args
+                )
             for parent in sorted(found - set(node.parents) - {name}):
                 node.parents.append(parent)
         dag.validate({name: node.parents for name, node in self._nodes.items()})
@@ -473,7 +504,16 @@ class PipelineController:
                     )
 
     def _structure_hash(self) -> str:
-        skip = {"executed", "status", "job_started", "job_ended", "job_id", "attempt", "cache_note", "skip_job"}
+        skip = {
+            "executed",
+            "status",
+            "job_started",
+            "job_ended",
+            "job_id",
+            "attempt",
+            "cache_note",
+            "skip_job",
+        }
         shape = {
             name: {
                 **{k: v for k, v in node.to_dict().items() if k not in skip},
@@ -481,14 +521,22 @@ class PipelineController:
             }
             for name, node in self._nodes.items()
         }
-        blob = json.dumps({"nodes": shape, "args": {k: p.value for k, p in self._args.items()}}, sort_keys=True, default=str)
+        blob = json.dumps(
+            {"nodes": shape, "args": {k: p.value for k, p in self._args.items()}}, sort_keys=True, default=str
+        )
         return hashlib.sha256(blob.encode()).hexdigest()
 
     def _resolve_version(self, structure: str) -> str:
         if self._version:
             return self._version
         runs = self._backend.query_tasks(
-            TaskQuery(project=self._task.project, type=[TaskTypes.controller], archived=None, order_by="-created", limit=200)
+            TaskQuery(
+                project=self._task.project,
+                type=[TaskTypes.controller],
+                archived=None,
+                order_by="-created",
+                limit=200,
+            )
         )
         earlier = [r for r in runs if r.id != self._task.id and r.runtime.get("version")]
         if not earlier:
@@ -497,7 +545,8 @@ class PipelineController:
 
         if earlier[0].runtime.get("pipeline_hash") == structure:
             return str(earlier[0].runtime["version"])
-        return version.bump(version.max_version([str(r.runtime["version"]) for r in earlier]))
+        highest = version.max_version([str(r.runtime["version"]) for r in earlier])
+        return version.bump(highest) if highest else DEFAULT_VERSION
 
     def _serialize(self) -> None:
         """Write what a rerun needs: arguments, the DAG, each function step's code, the version."""
@@ -526,7 +575,9 @@ class PipelineController:
                     "return": node.return_artifacts,
                     "digest": node.code.digest,
                 }
-                self._backend.set_configuration(task_id, name, ConfigObject(json.dumps(stored, indent=1), "json", "step code"))
+                self._backend.set_configuration(
+                    task_id, name, ConfigObject(json.dumps(stored, indent=1), "json", "step code")
+                )
         runtime = {**self._task.runtime, "version": resolved, "pipeline_hash": structure}
         self._task = self._backend.edit_task(task_id, {"runtime": runtime})
         self._write_dag()
@@ -539,7 +590,11 @@ class PipelineController:
         for name, param in self._args.items():
             edited = stored.get(f"{ARGS}/{name}")
             if edited is not None:
-                param.value = cast(edited.value, param.value, f"{ARGS}/{name}") if param.value is not None else edited.value
+                param.value = (
+                    cast(edited.value, param.value, f"{ARGS}/{name}")
+                    if param.value is not None
+                    else edited.value
+                )
 
     def _write_dag(self) -> None:
         from ductwork.sdk.run import config_object
@@ -610,7 +665,9 @@ class PipelineController:
         self._serialize()
         executor, inline = self._executor(mode)
         self._run = Run(self, executor, inline=inline, max_workers=_max_workers(mode))
-        self._task = self._backend.set_status(self._task.id, "in_progress", force=self._task.status != "created")
+        self._task = self._backend.set_status(
+            self._task.id, "in_progress", force=self._task.status != "created"
+        )
         self._started_at = time.time()
         if self._time_limit:
             timer = threading.Timer(self._time_limit, self._time_out)
@@ -628,7 +685,9 @@ class PipelineController:
             from ductwork.client.pipe import PipeServer
 
             self._pipe_server = PipeServer(self._backend)
-            return executors.ProcessExecutor(self._backend, self._pipe_server.address, pythonpath=self._local_paths()), False
+            return executors.ProcessExecutor(
+                self._backend, self._pipe_server.address, pythonpath=self._local_paths()
+            ), False
         return executors.QueueExecutor(self._backend), False
 
     def _local_paths(self) -> list[str]:
@@ -654,13 +713,20 @@ class PipelineController:
             server.close()
         run.flush(list(self._nodes.values()))
         run.write_config()
-        failed = [n.name for n in self._nodes.values() if n.status in ("failed", "aborted") and not n.continue_on_fail]
+        failed = [
+            n.name
+            for n in self._nodes.values()
+            if n.status in ("failed", "aborted") and not n.continue_on_fail
+        ]
         if run.engine.error is not None:
             self._close("failed", f"scheduler error: {run.engine.error!r}")
         elif self._stop_mark == "aborted":
             self._close("stopped", "Pipeline aborted")
         elif self._stop_mark == "failed" or failed:
-            self._close("failed", f"Pipeline step failed: {', '.join(failed)}" if failed else "Pipeline aborted and failed")
+            self._close(
+                "failed",
+                f"Pipeline step failed: {', '.join(failed)}" if failed else "Pipeline aborted and failed",
+            )
         else:
             self._close("completed", "")
 
@@ -672,9 +738,13 @@ class PipelineController:
         if reason:
             self._run.log(reason)
 
-    def stop(self, timeout: float | None = None, mark_failed: bool = False, mark_aborted: bool = False) -> None:
+    def stop(
+        self, timeout: float | None = None, mark_failed: bool = False, mark_aborted: bool = False
+    ) -> None:
         """Stop the run (safe from a callback: it then returns at once, without waiting)."""
-        self._stop_mark = "failed" if mark_failed else "aborted" if mark_aborted else self._stop_mark or "aborted"
+        self._stop_mark = (
+            "failed" if mark_failed else "aborted" if mark_aborted else self._stop_mark or "aborted"
+        )
         if self._run is None:
             return
         self._run.stopped_by_user = True
@@ -693,7 +763,9 @@ class PipelineController:
 
     def is_successful(self, fail_on_step_fail: bool = True, fail_condition: str = "all") -> bool:
         if fail_condition not in ("all", "failed", "aborted"):
-            raise ValidationError(f"fail_condition must be 'all', 'failed' or 'aborted', not {fail_condition!r}")
+            raise ValidationError(
+                f"fail_condition must be 'all', 'failed' or 'aborted', not {fail_condition!r}"
+            )
         status = self._backend.get_task(self._task.id).status
         if status not in (TaskStatus.completed, TaskStatus.published):
             return False
@@ -706,13 +778,15 @@ class PipelineController:
         """Minutes since the run started, -1.0 before."""
         return -1.0 if self._started_at is None else (time.time() - self._started_at) / 60
 
-    def get_pipeline_dag(self) -> dict[str, Node]:
+    def get_pipeline_dag(self) -> dict[str, StepNode]:
         return self._nodes
 
-    def get_processed_nodes(self) -> list[Node]:
-        return [n for n in self._nodes.values() if n.status in NODE_SUCCESS | {"failed", "aborted", "skipped"}]
+    def get_processed_nodes(self) -> list[StepNode]:
+        return [
+            n for n in self._nodes.values() if n.status in NODE_SUCCESS | {"failed", "aborted", "skipped"}
+        ]
 
-    def get_running_nodes(self) -> list[Node]:
+    def get_running_nodes(self) -> list[StepNode]:
         return [n for n in self._nodes.values() if n.status in ("queued", "running")]
 
     def update_execution_plot(self) -> None:
@@ -720,7 +794,9 @@ class PipelineController:
 
     def add_tags(self, tags: Sequence[str] | str) -> None:
         new = [tags] if isinstance(tags, str) else list(tags)
-        self._task = self._backend.edit_task(self._task.id, {"tags": list(dict.fromkeys([*self._task.tags, *new]))})
+        self._task = self._backend.edit_task(
+            self._task.id, {"tags": list(dict.fromkeys([*self._task.tags, *new]))}
+        )
 
     def force_refresh(self, *steps: str) -> None:
         """Run these cached steps again and replace their cached results (all if none named).
@@ -729,12 +805,14 @@ class PipelineController:
         self._refresh_steps |= set(steps) or {"*"}
 
     def _refresh(self, step: str) -> bool:
-        names = self._refresh_steps | set(filter(None, os.environ.get("DUCTWORK_CACHE_REFRESH", "").split(",")))
+        names = self._refresh_steps | set(
+            filter(None, os.environ.get("DUCTWORK_CACHE_REFRESH", "").split(","))
+        )
         return bool({"*", "all", step} & names)
 
     # ---- where steps go
 
-    def _step_project(self, node: Node) -> str | None:
+    def _step_project(self, node: StepNode) -> str | None:
         if node.project_name:
             return self._backend.ensure_project(node.project_name).id
         if self._target_project is True or self._target_project is None:
@@ -834,7 +912,9 @@ class PipelineController:
                 raise ValidationError("PipelineController.get: give pipeline_id, or project + name, not both")
             return cls._from_task(backend.get_task(pipeline_id))
         if not (pipeline_project and pipeline_name):
-            raise ValidationError("PipelineController.get: give pipeline_id, or pipeline_project + pipeline_name")
+            raise ValidationError(
+                "PipelineController.get: give pipeline_id, or pipeline_project + pipeline_name"
+            )
         runs = backend.query_tasks(
             TaskQuery(
                 project_name=f"{pipeline_project}/.pipelines/{pipeline_name}",
@@ -848,7 +928,9 @@ class PipelineController:
         if pipeline_version is not None:
             runs = [r for r in runs if r.runtime.get("version") == pipeline_version]
         if not runs:
-            wanted = f"{pipeline_project}/{pipeline_name}" + (f" version {pipeline_version}" if pipeline_version else "")
+            wanted = f"{pipeline_project}/{pipeline_name}" + (
+                f" version {pipeline_version}" if pipeline_version else ""
+            )
             raise NotFound(f"no pipeline run found for {wanted}")
         if pipeline_version is None:
             from ductwork.core import version
@@ -870,8 +952,14 @@ class PipelineController:
         version: str | None = None,
     ) -> PipelineController:
         backend = client.backend()
-        source = pipeline_controller.id if isinstance(pipeline_controller, PipelineController) else pipeline_controller
-        project_id = backend.ensure_project(project, system_tags=[PIPELINE_TAG, "hidden"]).id if project else None
+        source = (
+            pipeline_controller.id
+            if isinstance(pipeline_controller, PipelineController)
+            else pipeline_controller
+        )
+        project_id = (
+            backend.ensure_project(project, system_tags=[PIPELINE_TAG, "hidden"]).id if project else None
+        )
         record = backend.clone_task(source, name=name, project=project_id, parent=parent)
         changes: dict[str, Any] = {"system_tags": [PIPELINE_TAG], "runtime": {}}
         if comment is not None:
@@ -893,7 +981,11 @@ class PipelineController:
         force: bool = False,
     ) -> Any:
         backend = client.backend()
-        task_id = pipeline_controller.id if isinstance(pipeline_controller, PipelineController) else pipeline_controller
+        task_id = (
+            pipeline_controller.id
+            if isinstance(pipeline_controller, PipelineController)
+            else pipeline_controller
+        )
         queue = queue_name or queue_id or "services"
         backend.ensure_queue(queue)
         record = backend.get_task(task_id)
@@ -932,7 +1024,9 @@ class PipelineController:
         for candidate in (current, Task.get_task(task_id=current.parent) if current.parent else None):
             if candidate is not None and candidate.task_type == TaskTypes.controller:
                 return candidate
-        raise ValidationError(f"could not locate the pipeline of task {current.id}: it is not a pipeline step")
+        raise ValidationError(
+            f"could not locate the pipeline of task {current.id}: it is not a pipeline step"
+        )
 
     @classmethod
     def get_logger(cls) -> Any:
@@ -991,29 +1085,42 @@ class PipelineController:
 
     @property
     def version(self) -> str:
-        return str(self._backend.get_task(self._task.id).runtime.get("version") or self._version or DEFAULT_VERSION)
+        return str(
+            self._backend.get_task(self._task.id).runtime.get("version") or self._version or DEFAULT_VERSION
+        )
 
 
 def nodes_from_config(
-    dag_json: Mapping[str, Mapping[str, Any]], configs: Mapping[str, ConfigObject], *, keep: Mapping[str, Node]
-) -> dict[str, Node]:
+    dag_json: Mapping[str, Mapping[str, Any]],
+    configs: Mapping[str, ConfigObject],
+    *,
+    keep: Mapping[str, StepNode],
+) -> dict[str, StepNode]:
     """Nodes rebuilt from a stored `Pipeline` configuration; function steps get their stored
     code (and keep their live function and callbacks when the code defines the same step)."""
-    nodes: dict[str, Node] = {}
+    nodes: dict[str, StepNode] = {}
     for name, data in dag_json.items():
         fields = {k: v for k, v in data.items() if k in STORED and k not in ("job_id",)}
-        node = Node(name=name, **fields)
+        node = StepNode(name=name, **fields)
         node.job_id = data.get("job_id")
         section = data.get("job_code_section")
         if section and section in configs:
             stored = json.loads(configs[section].text)
-            node.code = StoredCode(stored["code"], stored["function"], stored.get("requirements", []), stored.get("digest", ""))
+            node.code = StoredCode(
+                stored["code"], stored["function"], stored.get("requirements", []), stored.get("digest", "")
+            )
             node.return_artifacts = stored.get("return", node.return_artifacts)
         live = keep.get(name)
         if live is not None:
             node.function = live.function
             node.code = live.code if live.code is not None else node.code
-            for attr in ("pre_execute_callback", "post_execute_callback", "status_change_callback", "retry", "task_factory_func"):
+            for attr in (
+                "pre_execute_callback",
+                "post_execute_callback",
+                "status_change_callback",
+                "retry",
+                "task_factory_func",
+            ):
                 setattr(node, attr, getattr(live, attr))
         nodes[name] = node
     return nodes

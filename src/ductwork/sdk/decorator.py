@@ -21,7 +21,7 @@ from ductwork.core.errors import ValidationError
 from ductwork.core.states import NodeStatus
 from ductwork.sdk import lazy
 from ductwork.sdk.controller import PipelineController, RetryPolicy, _container
-from ductwork.sdk.node import Node
+from ductwork.sdk.node import Node as StepNode
 from ductwork.sdk.runner import load_output
 
 _current: contextvars.ContextVar[PipelineDecorator | None] = contextvars.ContextVar(
@@ -40,6 +40,7 @@ class ComponentSpec:
 
 class PipelineDecorator(PipelineController):
     _mode: ClassVar[str] = "remote"  # "remote" | "local" | "debug"
+    _used: set[str]  # steps whose values the pipeline function used since the last call
     _class_queue: ClassVar[str | None] = None
 
     # ---- modes
@@ -134,7 +135,9 @@ class PipelineDecorator(PipelineController):
 
             @functools.wraps(function)
             def call(*args: Any, **kwargs: Any) -> Any:
-                pipe = _current.get() or (_last[0] if threading.current_thread() is not threading.main_thread() else None)
+                pipe = _current.get() or (
+                    _last[0] if threading.current_thread() is not threading.main_thread() else None
+                )
                 if pipe is None or pipe._run is None:
                     return function(*args, **kwargs)  # outside a pipeline: a plain call
                 return pipe._call_component(spec, args, kwargs)
@@ -315,13 +318,18 @@ class PipelineDecorator(PipelineController):
             if options["continue_behaviour"] is not None:
                 node.continue_behaviour = options["continue_behaviour"]
                 node.__post_init__()
-            if self._run.executor.__class__.__name__ == "QueueExecutor" and not (node.queue or self._default_queue):
+            if self._run.executor.__class__.__name__ == "QueueExecutor" and not (
+                node.queue or self._default_queue
+            ):
                 raise ValidationError(
                     f"component {name!r} has no execution queue and the pipeline has no default queue"
                 )
             self._nodes[name] = node
         self._run.engine.add(node)
-        values = [lazy.LazyValue(node, ret, functools.partial(self._value_of, node, ret)) for ret in node.return_artifacts]
+        values = [
+            lazy.LazyValue(node, ret, functools.partial(self._value_of, node, ret))
+            for ret in node.return_artifacts
+        ]
         if not values:
             return lazy.LazyValue(node, "", functools.partial(self._value_of, node, None))
         return values[0] if len(values) == 1 else tuple(values)
@@ -340,7 +348,7 @@ class PipelineDecorator(PipelineController):
         used, self._used = self._used, set()
         return sorted(used)
 
-    def _value_of(self, node: Node, name: str | None) -> Any:
+    def _value_of(self, node: StepNode, name: str | None) -> Any:
         """Wait for `node`, then its return value `name` (None: the step ran for its effects)."""
         self._run.engine.wait_node(node.name)
         self._used.add(node.name)
@@ -349,7 +357,9 @@ class PipelineDecorator(PipelineController):
         if node.status not in (NodeStatus.completed, NodeStatus.cached):
             if node.continue_on_fail or (node.status == NodeStatus.aborted and node.continue_on_abort):
                 return None
-            raise ValueError(f'Pipeline step "{node.name}", Task ID={node.job_id} {node.status}: {node.error}')
+            raise ValueError(
+                f'Pipeline step "{node.name}", Task ID={node.job_id} {node.status}: {node.error}'
+            )
         if name is None:
             return None
         key = f"{node.executed}.{name}"
@@ -360,7 +370,7 @@ class PipelineDecorator(PipelineController):
         return value
 
     def _begin(self, mode: str, *, verify: bool = True) -> None:
-        self._used: set[str] = set()
+        self._used = set()
         super()._begin(mode, verify=verify)
         self._run.lazy_owner = _lazy_owner
 
@@ -373,7 +383,9 @@ def _lazy_owner(value: Any) -> tuple[str, str] | None:
     return str(node.executed or node.job_id), name
 
 
-def _bind(spec: ComponentSpec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+def _bind(
+    spec: ComponentSpec, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
     """Positional arguments by their names (extra ones stay positional), defaults filled in."""
     signature = inspect.signature(_innermost(spec.function))
     try:
@@ -393,8 +405,12 @@ def _bind(spec: ComponentSpec, args: tuple[Any, ...], kwargs: dict[str, Any]) ->
             named[key] = value
     if positional:
         # A function with *args gets everything positionally, in order.
-        ordered = [named.pop(p) for p in list(named) if signature.parameters.get(p) is not None
-                   and signature.parameters[p].kind is inspect.Parameter.POSITIONAL_OR_KEYWORD]
+        ordered = [
+            named.pop(p)
+            for p in list(named)
+            if signature.parameters.get(p) is not None
+            and signature.parameters[p].kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
+        ]
         return (*ordered, *positional), named
     return (), named
 

@@ -75,15 +75,15 @@ class InlineExecutor:
         from ductwork.sdk.task import Task
 
         task_id = str(node.job_id)
+        record = job.record  # created in_progress by the run: one write less per step
         try:
-            record = self.backend.set_status(task_id, "in_progress")
             report(node, "running", None)
             task = Task._from_record(record)
             with Task._activate(task):
                 result = node.function(*job.args, **job.kwargs)  # type: ignore[misc]
                 pairs = split_results(node.return_artifacts, result, node.name)
                 store_results(self.backend, task_id, pairs, output_uri=record.output_uri)
-            task.flush(wait_for_uploads=True)
+            task._uploads.wait()
         except BaseException as exc:
             text = "".join(traceback.format_exception(exc))
             self._fail(task_id, text, exc)
@@ -105,17 +105,95 @@ class InlineExecutor:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
+class Forked:
+    """A step process forked by the warm fork server: its pid, its pipes, its exit code."""
+
+    def __init__(self, server: str, env: dict[str, str], cwd: str | None, paths: list[str]) -> None:
+        import json
+        import socket
+
+        out_read, out_write = os.pipe()
+        err_read, err_write = os.pipe()
+        self._conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            self._conn.connect(server)
+            request = json.dumps({"env": env, "cwd": cwd, "paths": paths}).encode()
+            socket.send_fds(self._conn, [request], [out_write, err_write])
+        finally:
+            os.close(out_write)
+            os.close(err_write)
+        self._reader = self._conn.makefile("rb")
+        self.pid = int(json.loads(self._reader.readline())["pid"])
+        self.stdout = open(out_read, "rb", buffering=0)  # noqa: SIM115 (closed by the pump)
+        self.stderr = open(err_read, "rb", buffering=0)  # noqa: SIM115
+        self.returncode: int | None = None
+
+    def wait(self, timeout: float | None = None) -> int:
+        import json
+
+        if self.returncode is None:
+            line = self._reader.readline()
+            self.returncode = int(json.loads(line)["exit"]) if line else -9
+            self._conn.close()
+        return self.returncode
+
+
+class ForkServer:
+    """The warm process steps are forked from (started on first use, stopped with the run)."""
+
+    def __init__(self) -> None:
+        self.address = os.path.join(tempfile.mkdtemp(prefix="ductwork-fork-"), "s")
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "ductwork.sdk.forkserver", self.address],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+        )
+        ready = self._proc.stdout.readline() if self._proc.stdout else b""
+        if ready.strip() != b"ready":
+            raise OSError("the step fork server did not start")
+
+    def close(self) -> None:
+        self._proc.terminate()
+        try:
+            self._proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+
+
 class ProcessExecutor:
-    """Local mode: `python -m ductwork.sdk.runner` (or the task's own script) per step."""
+    """Local mode: one fresh process per step, forked from a warm server when the platform can
+    (set `DUCTWORK_LOCAL_SPAWN=fresh` to start each one as a new interpreter instead)."""
 
     def __init__(self, backend: Backend, pipe_address: str, *, pythonpath: list[str]) -> None:
         self.backend = backend
         self.pipe_address = pipe_address
         self.pythonpath = pythonpath
-        self._procs: dict[str, subprocess.Popen[bytes]] = {}
+        self._procs: dict[str, Any] = {}
         self._once = _Once()
         self._reports: dict[str, Report] = {}
         self._lock = threading.Lock()
+        self._fork: ForkServer | None = None
+        self._fork_ok = hasattr(socket_module(), "send_fds") and hasattr(os, "fork")
+        self._fork_ok = self._fork_ok and os.environ.get("DUCTWORK_LOCAL_SPAWN", "fork") != "fresh"
+
+    def _spawn(self, task_id: str, plan: launch.Launch, cwd: str | None) -> Any:
+        env = self._env(task_id)
+        if self._fork_ok and plan.argv[:2] == ["-m", "ductwork.sdk.runner"]:
+            try:
+                if self._fork is None:
+                    self._fork = ForkServer()
+                return Forked(self._fork.address, env, cwd, self.pythonpath)
+            except OSError:
+                self._fork_ok = False  # fall back to fresh interpreters for the rest of the run
+        return subprocess.Popen(
+            [sys.executable, *plan.argv],
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,  # its own process group, so an abort takes its children too
+        )
 
     def start(self, node: Node, report: Report) -> None:
         task_id = str(node.job_id)
@@ -127,15 +205,7 @@ class ProcessExecutor:
             for name, content in plan.files.items():
                 with open(os.path.join(cwd, name), "w", encoding="utf-8") as handle:
                     handle.write(content)
-        proc = subprocess.Popen(
-            [sys.executable, *plan.argv],
-            cwd=cwd,
-            env=self._env(task_id),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,  # its own process group, so an abort takes its children too
-        )
+        proc = self._spawn(task_id, plan, cwd)
         with self._lock:
             self._procs[node.name] = proc
             self._reports[node.name] = report
@@ -146,13 +216,13 @@ class ProcessExecutor:
         env = dict(os.environ)
         env["DUCTWORK_TASK_ID"] = task_id
         env["DUCTWORK_PIPE"] = self.pipe_address
-        env["DUCTWORK_CONSOLE"] = "parent"  # the controller reads its stdout/stderr
+        env["DUCTWORK_CONSOLE_CAPTURED"] = "1"  # the controller reads its stdout/stderr
         env["PYTHONUNBUFFERED"] = "1"
         paths = [*self.pythonpath, *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))]
         env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
         return env
 
-    def _watch(self, node: Node, proc: subprocess.Popen[bytes], report: Report) -> None:
+    def _watch(self, node: Node, proc: Any, report: Report) -> None:
         task_id = str(node.job_id)
         readers = [
             threading.Thread(target=self._pump, args=(task_id, proc.stderr, "stderr"), daemon=True),
@@ -214,9 +284,17 @@ class ProcessExecutor:
             procs = list(self._procs.values())
         for proc in procs:
             _terminate(proc)
+        if self._fork is not None:
+            self._fork.close()
 
 
-def _terminate(proc: subprocess.Popen[bytes], grace: float = 3.0) -> None:
+def socket_module() -> Any:
+    import socket
+
+    return socket
+
+
+def _terminate(proc: Any, grace: float = 3.0) -> None:
     """SIGTERM the step's process group, SIGKILL it if it is still there after `grace`."""
     try:
         os.killpg(proc.pid, signal.SIGTERM)

@@ -146,7 +146,9 @@ def unwrap(value: Any) -> Any:
 def owner(value: Any) -> tuple[Any, str] | None:
     """The (node, return name) a lazy value stands for, or None for any other value."""
     if isinstance(value, LazyValue):
-        return object.__getattribute__(value, "_ductwork_node"), object.__getattribute__(value, "_ductwork_name")
+        return object.__getattribute__(value, "_ductwork_node"), object.__getattribute__(
+            value, "_ductwork_name"
+        )
     return None
 
 

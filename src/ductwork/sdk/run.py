@@ -36,12 +36,15 @@ BASIC = (int, float, bool, str, type(None))
 class Job:
     """An in-process attempt's live call arguments."""
 
+    record: Any = None  # the step's TaskRecord, created in_progress
     args: list[Any] = field(default_factory=list)
     kwargs: dict[str, Any] = field(default_factory=dict)
 
 
 class Run:
-    def __init__(self, pipe: PipelineController, executor: Executor, *, inline: bool, max_workers: int) -> None:
+    def __init__(
+        self, pipe: PipelineController, executor: Executor, *, inline: bool, max_workers: int
+    ) -> None:
         self.pipe = pipe
         self.backend = pipe._backend
         self.task_id = pipe._task.id
@@ -69,7 +72,10 @@ class Run:
 
     def _prepare(self, node: Node) -> str:
         params = self._parameters(node)
-        if node.pre_execute_callback is not None and node.pre_execute_callback(self.pipe, node, params) is False:
+        if (
+            node.pre_execute_callback is not None
+            and node.pre_execute_callback(self.pipe, node, params) is False
+        ):
             self.log(f"step {node.name!r} skipped by its pre_execute_callback")
             return "skip"
         node.queue = self._queue(node)
@@ -91,12 +97,12 @@ class Run:
                 node.cache_note = self._explain_miss(node, parts)
             else:
                 node.cache_note = "cache refresh forced: ran again and replaced the cached result"
-        record = self._create_task(node, params, task_overrides)
-        runtime = dict(record.runtime)
-        runtime.update(attempt=node.attempt, **({"cache_key": key, "cache_parts": parts} if key else {}))
+        runtime: dict[str, Any] = {"attempt": node.attempt}
+        if key:
+            runtime.update(cache_key=key, cache_parts=parts)
         if node.timeout:
             runtime["time_limit"] = node.timeout
-        record = self.backend.edit_task(record.id, {"runtime": runtime})
+        record = self._create_task(node, params, task_overrides, runtime)
         node.job_id = record.id
         node.job_type = record.type
         created = self.pipe._callbacks.get("created")
@@ -107,6 +113,7 @@ class Run:
             return "skip"
         if self.inline:
             node.job = self._job(params)
+            node.job.record = record
         return "launch"
 
     def _parameters(self, node: Node) -> dict[str, Any]:
@@ -150,22 +157,30 @@ class Run:
             return json.dumps({"script": base.script, "container": base.container}, sort_keys=True)
         return ""
 
-    def _create_task(self, node: Node, params: dict[str, Any], overrides: dict[str, Any]) -> Any:
+    def _create_task(
+        self, node: Node, params: dict[str, Any], overrides: dict[str, Any], runtime: dict[str, Any]
+    ) -> Any:
         project = self.pipe._step_project(node)
-        if node.code is not None:
-            record = steps.function_task(
-                node, project=project, parent=self.task_id, output_uri=node.output_uri or self.pipe._output_uri,
-                user_tags=self.pipe._step_tags(),
-            )
-            if overrides:
-                for section, value in steps.apply_overrides(record, overrides).items():
-                    setattr(record, section, value)
-            record.user = self.pipe._task.user
-            record = self.backend.create_task(record)
-            self.backend.set_parameters(record.id, steps.typed_params(params))
-            return record
-        node.task_overrides = overrides
-        record = steps.clone_task_step(self.backend, node, params, project=project, parent=self.task_id)
+        if node.code is None:
+            node.task_overrides = overrides
+            record = steps.clone_task_step(self.backend, node, params, project=project, parent=self.task_id)
+            return self.backend.edit_task(record.id, {"runtime": {**record.runtime, **runtime}})
+        record = steps.function_task(
+            node,
+            project=project,
+            parent=self.task_id,
+            output_uri=node.output_uri or self.pipe._output_uri,
+            user_tags=self.pipe._step_tags(),
+        )
+        if overrides:
+            for section, value in steps.apply_overrides(record, overrides).items():
+                setattr(record, section, value)
+        record.user = self.pipe._task.user
+        record.runtime.update(runtime)
+        if self.inline:  # it starts right away, in this process
+            record.status, record.started = "in_progress", time.time()
+        record = self.backend.create_task(record)
+        self.backend.set_parameters(record.id, steps.typed_params(params))
         return record
 
     def _job(self, params: dict[str, Any]) -> Job:
@@ -216,7 +231,11 @@ class Run:
         if policy is None:
             return False
         try:
-            again = node.attempt < policy if isinstance(policy, int) else bool(policy(self.pipe, node, node.attempt + 1))
+            again = (
+                node.attempt < policy
+                if isinstance(policy, int)
+                else bool(policy(self.pipe, node, node.attempt + 1))
+            )
         except Exception:
             self.log(f"retry_on_failure callback of step {node.name!r} raised:\n{traceback.format_exc()}")
             return False
@@ -277,7 +296,9 @@ class Run:
             (src, dst) = (spec[0], spec[1]) if isinstance(spec[0], (tuple, list)) else (spec, spec)
             event = last.get((src[0], src[1]))
             if event is not None:
-                copies.append(MetricEvent(self.task_id, "scalar", dst[0], dst[1], event.iteration, event.value))
+                copies.append(
+                    MetricEvent(self.task_id, "scalar", dst[0], dst[1], event.iteration, event.value)
+                )
         if copies:
             self.backend.add_events(copies)
 
@@ -342,4 +363,6 @@ def check_json(value: Any, where: str) -> None:
 
 
 def config_object(dag: dict[str, Any]) -> ConfigObject:
-    return ConfigObject(text=json.dumps(dag, indent=1, default=str), type="json", description="pipeline state")
+    return ConfigObject(
+        text=json.dumps(dag, indent=1, default=str), type="json", description="pipeline state"
+    )

@@ -23,7 +23,6 @@ from ductwork.core.errors import NotFound, ValidationError
 from ductwork.core.records import ArtifactRecord, Param
 
 REF_KEY = "$ref"
-BASIC = (int, float, bool, str)
 
 
 def marker(task_id: str, name: str) -> dict[str, str]:
@@ -34,7 +33,9 @@ def is_marker(value: Any) -> bool:
     return isinstance(value, dict) and len(value) == 1 and isinstance(value.get(REF_KEY), str)
 
 
-def load_output(backend: Backend, reference: str, *, deserialize: Callable[[bytes], Any] | None = None) -> Any:
+def load_output(
+    backend: Backend, reference: str, *, deserialize: Callable[[bytes], Any] | None = None
+) -> Any:
     """The value behind `"<task_id>.<name>"`: the task's artifact, else its `return/<name>`."""
     task_id, sep, name = reference.partition(".")
     if not sep or not task_id or not name:
@@ -80,7 +81,7 @@ def split_results(names: Sequence[str], result: Any, step: str) -> list[tuple[st
             f"but returned {type(result).__name__}"
             + (f" of length {len(result)}" if isinstance(result, (tuple, list)) else "")
         )
-    return list(zip(names, result))
+    return list(zip(names, result, strict=True))
 
 
 def store_results(
@@ -91,19 +92,14 @@ def store_results(
     output_uri: str | None,
     serialize: Callable[[Any], bytes] | None = None,
 ) -> None:
-    """Every return value becomes an artifact; basic ones also a `return/<name>` parameter."""
+    """Every return value becomes an artifact (small ones inline in the store: no file)."""
     from ductwork.artifacts import store_for
 
     store = store_for(output_uri)
-    returns: dict[str, Param] = {}
     for name, value in pairs:
         record = store.save(task_id, name, value, serialization_function=serialize)
         record.metadata.setdefault("return", True)
         backend.put_artifact(record)
-        if type(value) in BASIC:
-            returns[f"return/{name}"] = Param(value=value, type=type(value).__name__)
-    if returns:
-        backend.set_parameters(task_id, returns)
 
 
 def arguments(params: dict[str, Param], backend: Backend) -> tuple[list[Any], dict[str, Any]]:

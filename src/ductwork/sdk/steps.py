@@ -151,7 +151,10 @@ def cache_inputs(backend: Backend, node: Node, params: Mapping[str, Any], code: 
         parameters=plain,
         input_hashes=hashes,
         requirements=list(requirements or []),
-        container={**node.container, **({"image": node.explicit_docker_image} if node.explicit_docker_image else {})},
+        container={
+            **node.container,
+            **({"image": node.explicit_docker_image} if node.explicit_docker_image else {}),
+        },
     )
 
 
@@ -219,7 +222,9 @@ def clone_task_step(
         from ductwork.core.records import ConfigObject
 
         text = config if isinstance(config, str) else json.dumps(config, indent=2)
-        backend.set_configuration(task.id, name, ConfigObject(text=text, type="text" if isinstance(config, str) else "json"))
+        backend.set_configuration(
+            task.id, name, ConfigObject(text=text, type="text" if isinstance(config, str) else "json")
+        )
     changes = apply_overrides(task, node.task_overrides)
     changes["runtime"] = {**task.runtime, "step": node.name, "run": parent}
     if node.job_type:
@@ -232,7 +237,16 @@ def apply_overrides(task: TaskRecord, overrides: Mapping[str, Any]) -> dict[str,
     changes: dict[str, Any] = {}
     for path, value in flatten(overrides).items():
         section, _, rest = path.partition(".")
-        if section not in ("script", "container", "requirements", "runtime", "name", "comment", "tags", "output_uri"):
+        if section not in (
+            "script",
+            "container",
+            "requirements",
+            "runtime",
+            "name",
+            "comment",
+            "tags",
+            "output_uri",
+        ):
             raise ValidationError(f"task override {path!r}: unknown task field {section!r}")
         if not rest:
             changes[section] = value
