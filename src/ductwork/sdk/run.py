@@ -289,8 +289,8 @@ class Run:
     def _copy_metrics(self, node: Node, task_id: str) -> None:
         events = self.backend.get_events(EventQuery(task_id=task_id, kind="scalar"))
         last: dict[tuple[str, str], MetricEvent] = {}
-        for event in events:
-            last[(event.title, event.series)] = event
+        for item in events:
+            last[(item.title, item.series)] = item
         copies = []
         for spec in node.monitor_metrics:
             (src, dst) = (spec[0], spec[1]) if isinstance(spec[0], (tuple, list)) else (spec, spec)
