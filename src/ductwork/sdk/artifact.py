@@ -305,9 +305,10 @@ def save_artifact(
 
 
 def _as_storage_error(exc: BaseException, name: str, task_id: str) -> StorageError:
+    where = f"artifact {name!r} of task {task_id}"
     if isinstance(exc, StorageError):
-        return exc
-    return StorageError(f"artifact {name!r} of task {task_id}: cannot write: {exc}")
+        return exc if where in str(exc) else StorageError(f"{where}: {exc}")
+    return StorageError(f"{where}: cannot write: {exc}")
 
 
 def save_artifact_bytes(task_id: str, output_uri: str | None, name: str, obj: Any) -> ArtifactRecord:
