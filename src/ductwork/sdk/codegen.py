@@ -214,7 +214,7 @@ class _Builder:
             self.main = obj
         self._bind(found.name, ("object", id(obj)), what)
         for name in _global_names(found.source, what):
-            self._add_global(name, obj, found, what)
+            self._add_global(name, found, what)
         self.pieces.append(piece)  # after everything it needs, so classes follow their bases
         for module in _imported_modules(found.tree):
             self.modules_used.setdefault(module)
@@ -225,11 +225,11 @@ class _Builder:
         if name != piece.name and line not in piece.aliases:
             piece.aliases.append(line)
 
-    def _add_global(self, name: str, owner: Any, found: _Source, what: str) -> None:
-        """Make ``name`` (read by ``owner``'s source) mean in the generated module what it meant there."""
+    def _add_global(self, name: str, found: _Source, what: str) -> None:
+        """Make ``name`` (read by ``found``'s source) mean in the generated module what it meant there."""
         if name.startswith("__") and name.endswith("__"):
             return  # the generated module has its own __name__, __file__, ...
-        value, check = _lookup(owner, name, found)
+        value, check = _lookup(name, found, what)
         if value is _MISSING:
             return  # a builtin, or undefined: the generated code behaves as the original would
         kind = "closure variable" if check.cell is not None else "global"
@@ -238,7 +238,7 @@ class _Builder:
             value = self.main  # the captured function itself (say, called recursively): no decorators
             self._alias(self.done[id(value)], name)
         else:
-            literal = self._emit(name, value, owner, who)
+            literal = self._emit(name, value, found.module, who)
             if literal is not None:
                 mutable = isinstance(value, (list, dict, set))
                 text = literal if mutable else None  # a list can change in place: compare its text
@@ -249,9 +249,9 @@ class _Builder:
         self.checks.append(check)
         self._bind(name, ("object", id(value)), who)
 
-    def _emit(self, name: str, value: Any, owner: Any, who: str) -> str | None:
-        """Emit what binds ``name`` to ``value``; return a literal constant's text, else None."""
-        module_name = _owner_module(owner)
+    def _emit(self, name: str, value: Any, module_name: str, who: str) -> str | None:
+        """Emit what binds ``name`` to ``value`` (as seen from ``module_name``); return a literal
+        constant's text, else None."""
         if isinstance(value, types.ModuleType):
             self._add_import(self._module_import(name, value, module_name, who))
             return None
@@ -435,44 +435,18 @@ def _describe(obj: Any) -> str:
     return f"{kind} {name!r} (module {getattr(obj, '__module__', '?')})"
 
 
-def _owner_module(owner: Any) -> str:
-    if isinstance(owner, types.FunctionType):
-        return str(owner.__globals__.get("__name__", owner.__module__))
-    return str(getattr(owner, "__module__", "__main__"))
-
-
-def _namespace(owner: Any) -> Mapping[str, Any]:
-    if isinstance(owner, types.FunctionType):
-        return owner.__globals__
-    inner = _innermost_function(owner)
-    if inner is not None:
-        return inner.__globals__
-    module = sys.modules.get(_owner_module(owner))
-    return vars(module) if module is not None else {}
-
-
-def _innermost_function(obj: Any) -> types.FunctionType | None:
-    seen: set[int] = set()
-    while not isinstance(obj, types.FunctionType) and id(obj) not in seen:
-        seen.add(id(obj))
-        obj = getattr(obj, "__wrapped__", None)
-        if obj is None:
-            return None
-    return obj if isinstance(obj, types.FunctionType) else None
-
-
-def _lookup(owner: Any, name: str, found: _Source) -> tuple[Any, _Check]:
-    """What ``name`` means to ``owner``: its closure first, then its module's globals."""
+def _lookup(name: str, found: _Source, what: str) -> tuple[Any, _Check]:
+    """What ``name`` means to a definition: its closure first, then its module's globals."""
     cell = found.freevars.get(name)
     if cell is not None:
         try:
             value = cell.cell_contents
         except ValueError:
             raise ValidationError(
-                f"{_describe(owner)} uses closure variable {name!r} before it is assigned"
+                f"cannot capture {what}: closure variable {name!r} is not assigned yet"
             ) from None
         return value, _Check(None, name, cell, value, None)
-    namespace = _namespace(owner)
+    namespace = found.namespace
     value = namespace.get(name, _MISSING)
     if value is _MISSING and name in found.known:
         namespace = found.known
@@ -491,12 +465,14 @@ class _Source:
     source: str
     tree: ast.Module
     freevars: Mapping[str, types.CellType]
+    namespace: Mapping[str, Any]  # the globals of the module it was defined in
+    module: str  # that module's name
     known: Mapping[str, Any] = field(default_factory=dict)  # values found another way (class bases)
 
 
 def _locate(obj: Any, what: str, *, keep_decorators: bool) -> _Source:
     """Find ``obj``'s definition in its file and cut it out as top-level source."""
-    inner = obj if isinstance(obj, type) else _innermost_function(obj)
+    inner = obj if isinstance(obj, type) else _unwrap_quietly(obj)
     if inner is None:
         raise ValidationError(f"cannot capture {what}: no Python function found under it")
     filename, tree = _file_tree(inner, what)
@@ -514,12 +490,19 @@ def _locate(obj: Any, what: str, *, keep_decorators: bool) -> _Source:
     assert isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
     first = node.decorator_list[0].lineno if keep_decorators and node.decorator_list else node.lineno
     source = _cut(linecache.getlines(filename), node, first)
+    tree = _parse(source, what)
     if isinstance(inner, type):
         # A class made inside a function names its bases from that function's variables, which
         # no closure keeps; the class itself does.
         bases = {base.__name__: base for base in inner.__bases__ if base is not object}
-        return _Source(node.name, source, _parse(source, what), _class_freevars(inner), bases)
-    return _Source(node.name, source, _parse(source, what), _freevars(inner))
+        module = sys.modules.get(inner.__module__)
+        namespace = vars(module) if module is not None else {}
+        return _Source(node.name, source, tree, _class_freevars(inner), namespace, inner.__module__, bases)
+    return _Source(node.name, source, tree, _freevars(inner), inner.__globals__, _module_name(inner))
+
+
+def _module_name(func: types.FunctionType) -> str:
+    return str(func.__globals__.get("__name__", func.__module__))
 
 
 def _freevars(func: types.FunctionType) -> dict[str, types.CellType]:
@@ -625,7 +608,7 @@ def _lambda_source(func: types.FunctionType, filename: str, tree: ast.Module, wh
     name = names.get(id(node), "lambda_function")
     body = f"({segment})" if "\n" in segment else segment
     source = f"{name} = {body}\n"
-    return _Source(name, source, _parse(source, what), _freevars(func))
+    return _Source(name, source, _parse(source, what), _freevars(func), func.__globals__, _module_name(func))
 
 
 def _same_code(segment: str, code: types.CodeType) -> bool:

@@ -400,3 +400,13 @@ def test_factory_made_step_closing_over_a_function_is_not_unwrapped() -> None:
     assert captured.name == "transform_step"
     assert "\ntransform = scale\n" in captured.source
     assert run_source(captured, 0.7) == 8
+
+
+def test_a_decorated_global_is_captured_with_its_decorators() -> None:
+    captured = capture(steps.calls_decorated)
+    assert '@tagged("outer")\n@traced\n@plain_decorator\ndef decorated(x: float) -> float:' in captured.source
+    for decorator in ("def tagged(", "def traced(", "def plain_decorator("):
+        assert decorator in captured.source
+    module = load(captured)
+    assert module.decorated.label == "outer"  # the decorators really ran again
+    assert module.calls_decorated(0.7) == 20

@@ -196,3 +196,8 @@ def make_transform_step(transform: Callable[[float], float]) -> Callable[[float]
         return transform(x) + 1
 
     return transform_step
+
+
+def calls_decorated(x: float) -> float:
+    """Uses a function decorated without functools.wraps: its decorators are captured and rerun."""
+    return decorated(x) * 2
