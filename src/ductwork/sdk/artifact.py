@@ -16,7 +16,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ductwork.core.errors import DuctworkError, StorageError, ValidationError
+from ductwork.core.errors import DuctworkError, NotFound, StorageError, ValidationError
 from ductwork.core.records import ArtifactRecord
 
 if TYPE_CHECKING:
@@ -129,7 +129,7 @@ class Artifact:
                 f"cannot copy artifact {self.name!r} of task {self._record.task_id}",
             )
             return path
-        except StorageError as exc:
+        except (StorageError, NotFound) as exc:
             if raise_on_error:
                 raise
             from ductwork.sdk.capture.console import original_stderr

@@ -133,7 +133,7 @@ def test_bad_arguments_name_the_argument(task: Task) -> None:
 
 
 def test_unserialisable_object_raises_naming_the_artifact(task: Task) -> None:
-    with pytest.raises(ValidationError, match="'lock'.*cannot serial"):
+    with pytest.raises(ValidationError, match=r"'lock'.*cannot serial"):
         task.upload_artifact("lock", threading.Lock(), wait_on_upload=True)
     assert "lock" not in task.artifacts
 
@@ -168,12 +168,12 @@ def test_broken_artifact_files_raise_naming_the_artifact(task: Task) -> None:
         os.chmod(path, 0o644)
     truncated.write_bytes(truncated.read_bytes()[:100])
     garbled.write_bytes(b"\x07" * artifacts["frame"].size)
-    with pytest.raises(StorageError, match="'array'.*truncated"):
+    with pytest.raises(StorageError, match=r"'array'.*truncated"):
         task.artifacts["array"].get()
-    with pytest.raises(StorageError, match="'frame'.*(damaged|cannot be read)"):
+    with pytest.raises(StorageError, match=r"'frame'.*(damaged|cannot be read)"):
         task.artifacts["frame"].get()
     Path(artifacts["array"].url or "").unlink()
-    with pytest.raises(Exception, match="'array'.*missing"):
+    with pytest.raises(Exception, match=r"'array'.*missing"):
         task.artifacts["array"].get()
     assert task.artifacts["array"].get_local_copy() is None
     with pytest.raises(Exception, match="'array'"):
