@@ -24,6 +24,10 @@ from ductwork.core.errors import NotFound, StorageError, ValidationError
 from ductwork.core.records import ArtifactRecord
 
 INLINE_LIMIT = 16 * 1024  # bytes of JSON text; above it a value gets a blob
+# Blobs up to this size are re-hashed on every read (about 8 ms at most): silent damage is
+# caught where it costs little. Larger ones (memory-mapped arrays, models) are checked for
+# size on read and re-hashed only with `verify=True`.
+AUTO_VERIFY_MAX_BYTES = 16 << 20
 
 Serialize = Callable[[Any], bytes | bytearray]
 Deserialize = Callable[[bytes], Any]
@@ -166,7 +170,7 @@ class ArtifactStore:
         record: ArtifactRecord,
         *,
         deserialization_function: Deserialize | None = None,
-        verify: bool = False,
+        verify: bool | None = None,
     ) -> Any:
         """The stored object, as the type it was saved as.
 
@@ -174,6 +178,7 @@ class ArtifactStore:
         as a `Path` to the extracted folder, custom bytes as `bytes` unless a
         `deserialization_function(bytes)` is given. Large local arrays come back memory-mapped
         (copy-on-write, so the array is writable and the stored blob never changes).
+        `verify`: re-hash the stored bytes first (None: only blobs up to 16 MiB).
         """
         if deserialization_function is not None:
             with self.open(record, verify=verify) as handle:
@@ -196,7 +201,7 @@ class ArtifactStore:
                 f"{label(record)} at {record.uri} cannot be read as {record.type}: {exc}"
             ) from exc
 
-    def open(self, record: ArtifactRecord, *, verify: bool = False) -> BinaryIO:
+    def open(self, record: ArtifactRecord, *, verify: bool | None = None) -> BinaryIO:
         """The stored bytes as a binary file object (inline values: their JSON text)."""
         if record.inline is not None:
             return io.BytesIO(record.inline.encode("utf-8", "surrogatepass"))
@@ -207,7 +212,7 @@ class ArtifactStore:
         record: ArtifactRecord,
         *,
         extract_archive: bool = True,
-        verify: bool = False,
+        verify: bool | None = None,
         force_download: bool = False,
     ) -> str:
         """A local path to the artifact's bytes: the blob itself for local storage, a cached,
@@ -239,15 +244,20 @@ class ArtifactStore:
         except ValidationError as exc:
             raise StorageError(f"{label(record)}: {exc}") from exc
 
-    def _readable_path(self, record: ArtifactRecord, *, verify: bool, force_download: bool = False) -> str:
-        """A local file holding the record's bytes, checked for size (and hash when `verify`)."""
+    def _readable_path(
+        self, record: ArtifactRecord, *, verify: bool | None, force_download: bool = False
+    ) -> str:
+        """A local file holding the record's bytes, checked for size, and for its hash when
+        `verify` (None: when it is small enough that hashing costs next to reading it)."""
+        if verify is None:
+            verify = record.size <= AUTO_VERIFY_MAX_BYTES
         if not record.uri:
             raise StorageError(f"{label(record)} has neither a stored file nor an inline value")
         if locations.is_remote(record.uri):
             from ductwork.artifacts import cache
 
             path = cache.fetch(record, self.storage_options, force=force_download)
-            if verify:  # a download is always checked; a cached copy only on request
+            if verify:  # a download is always checked; a cached copy when asked
                 try:
                     check_hash(record, path)
                 except StorageError:  # the cached copy went bad: fetch a checked one again
