@@ -124,6 +124,10 @@ class PipelineController:
                 self._remote = True
                 return record
         self._remote = False
+        from ductwork.sdk import current
+
+        running = current.get()  # a pipeline started from inside a task (a step, a pipeline)
+        own = running.id if running is not None else own
         project = self._backend.ensure_project(self.runs_project, system_tags=[PIPELINE_TAG, "hidden"])
         record = TaskRecord(
             name=self._run_name(project.id),
