@@ -637,7 +637,7 @@ def _cut(lines: Sequence[str], node: ast.AST, first_line: int) -> str:
     if chunk and not chunk[-1].endswith("\n"):
         chunk[-1] += "\n"
     indent = chunk[0][: len(chunk[0]) - len(chunk[0].lstrip())]
-    in_string = _string_continuation_lines(node)
+    in_string = _string_continuation_lines(chunk, first_line)
     out = []
     for number, line in enumerate(chunk, start=first_line):
         if number in in_string:
@@ -649,13 +649,26 @@ def _cut(lines: Sequence[str], node: ast.AST, first_line: int) -> str:
     return "".join(out)
 
 
-def _string_continuation_lines(node: ast.AST) -> set[int]:
+def _string_continuation_lines(chunk: Sequence[str], first_line: int) -> set[int]:
+    """Numbers of the lines that start inside a string literal (the 2nd, 3rd... lines of a
+    triple-quoted string), which dedenting must leave alone."""
+    import io
+    import tokenize
+
     lines: set[int] = set()
-    for child in ast.walk(node):
-        end = getattr(child, "end_lineno", None)
-        if isinstance(child, (ast.Constant, ast.JoinedStr)) and end is not None and end > child.lineno:
-            lines.update(range(child.lineno + 1, end + 1))
-    return lines
+    fstring_starts: list[int] = []
+    try:
+        for token in tokenize.generate_tokens(io.StringIO("".join(chunk)).readline):
+            kind = tokenize.tok_name[token.type]
+            if kind == "STRING" and token.end[0] > token.start[0]:
+                lines.update(range(token.start[0] + 1, token.end[0] + 1))
+            elif kind == "FSTRING_START":  # Python 3.12+: f-strings are several tokens
+                fstring_starts.append(token.start[0])
+            elif kind == "FSTRING_END" and fstring_starts:
+                lines.update(range(fstring_starts.pop() + 1, token.end[0] + 1))
+    except (tokenize.TokenError, SyntaxError):
+        return set()  # the parse check after dedenting reports the problem
+    return {number + first_line - 1 for number in lines}
 
 
 def _parse(source: str, what: str) -> ast.Module:

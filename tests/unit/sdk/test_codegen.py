@@ -410,3 +410,11 @@ def test_a_decorated_global_is_captured_with_its_decorators() -> None:
     module = load(captured)
     assert module.decorated.label == "outer"  # the decorators really ran again
     assert module.calls_decorated(0.7) == 20
+
+
+def test_strings_keep_their_text_and_code_is_dedented() -> None:
+    step = steps.make_text_step()
+    captured = capture(step)
+    assert '\n    joined = (\n        "implicitly concatenated' in captured.source
+    assert '\n        "keep them apart' in captured.source  # dedented: not a string continuation line
+    assert run_source(captured) == step()

@@ -201,3 +201,20 @@ def make_transform_step(transform: Callable[[float], float]) -> Callable[[float]
 def calls_decorated(x: float) -> float:
     """Uses a function decorated without functools.wraps: its decorators are captured and rerun."""
     return decorated(x) * 2
+
+
+def make_text_step() -> Callable[[], tuple[str, str, str]]:
+    def text_step() -> tuple[str, str, str]:
+        joined = (
+            "implicitly concatenated strings on several lines, long enough that formatters "
+            "keep them apart, each line continuing the same string literal expression"
+        )
+        value = 3
+        formatted = f"""first
+    {value}
+        last"""
+        raw = b"""bytes
+      keep"""
+        return joined, formatted, raw.decode()
+
+    return text_step
