@@ -642,9 +642,15 @@ class PipelineController:
             print(f"[ductwork] {note}")
         print(f"[ductwork] pipeline {self._task.name!r} queued on {queue!r}: task {self._task.id}")
 
-    def start_locally(self, run_pipeline_steps_locally: bool = False) -> None:
-        """Run the controller here; steps as local processes, or on their queues' agents."""
-        self._execute("local" if run_pipeline_steps_locally else "queue")
+    def start_locally(self, run_pipeline_steps_locally: bool = False, in_process: bool = False) -> None:
+        """Run the controller here; steps as local processes, or on their queues' agents.
+
+        `in_process=True` (ductwork's debug mode for controllers): steps are plain function
+        calls in this process, still recorded as tasks. Steps from existing tasks still run
+        as processes."""
+        if in_process and any(node.function is None for node in self._nodes.values()):
+            raise ValidationError("in_process=True needs function steps only (add_function_step)")
+        self._execute("debug" if in_process else "local" if run_pipeline_steps_locally else "queue")
 
     def create_draft(self) -> None:
         self._verify(need_queues=False)
@@ -845,7 +851,9 @@ class PipelineController:
         states = {state.name: state for state in self._backend.get_nodes(self._task.id)}
         for name, node in self._nodes.items():
             state = states.get(name)
-            if state is not None and state.status in NODE_SUCCESS and state.task_id:
+            if state is None and node.status in NODE_SUCCESS:
+                node.status = NodeStatus.pending  # a clone: its copied DAG never ran here
+            elif state is not None and state.status in NODE_SUCCESS and state.task_id:
                 node.status, node.executed, node.job_id = state.status, state.task_id, state.task_id
                 node.job_started, node.job_ended = state.started, state.ended
                 node.cache_note = node.cache_note or "reused from the earlier attempt of this run"
@@ -1007,14 +1015,19 @@ class PipelineController:
         if record.status in (TaskStatus.in_progress, TaskStatus.queued):
             raise ValidationError(f"run {run_id} is still {record.status}; stop it before resuming")
         pipe = cls._from_task(record)
-        pipe._reuse_finished()
-        for node in pipe._nodes.values():
+        pipe._replay("local" if run_pipeline_steps_locally else "queue")
+        return pipe
+
+    def _replay(self, mode: str) -> None:
+        """Run this stored pipeline (a resumed run, or a clone run as a step) from its stored
+        DAG and code, reusing the steps of this run that already succeeded."""
+        self._reuse_finished()
+        for node in self._nodes.values():
             if node.status not in NODE_SUCCESS:
                 fresh = node.copy()
                 fresh.code, fresh.function = node.code, node.function
-                pipe._nodes[node.name] = fresh
-        pipe._execute("local" if run_pipeline_steps_locally else "queue")
-        return pipe
+                self._nodes[node.name] = fresh
+        self._execute(mode)
 
     # ---- calls made from inside a step
 

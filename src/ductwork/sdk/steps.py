@@ -22,6 +22,7 @@ from ductwork.sdk.node import Node
 from ductwork.sdk.runner import REF_KEY, find_artifact, is_marker, load_output, marker
 
 RUNNER = "ductwork.sdk.runner"
+REPLAY = "ductwork.sdk.replay"
 
 
 class Resolver:
@@ -227,6 +228,10 @@ def clone_task_step(
         )
     changes = apply_overrides(task, node.task_overrides)
     changes["runtime"] = {**task.runtime, "step": node.name, "run": parent}
+    if task.type == "controller" and "pipeline" in task.system_tags:
+        # A pipeline as a step runs from its stored DAG and code, not its author's script.
+        changes["script"] = {**task.script, **changes.get("script", {}), "module": REPLAY}
+        changes["runtime"].pop("pipeline_hash", None)
     if node.job_type:
         changes["type"] = node.job_type
     return backend.edit_task(task.id, changes)
