@@ -1,0 +1,317 @@
+"""The agent end to end: real agent processes, real task processes, on the embedded store
+(SQLite and PostgreSQL) and through a live server."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ductwork.core.queries import TaskQuery
+from ductwork.core.records import TaskRecord
+
+SRC = str(Path(__file__).resolve().parents[3] / "src")
+
+
+def agent_env(
+    home: Path,
+    *,
+    db_url: str | None = None,
+    api: tuple[str, str] | None = None,
+    heartbeat_timeout: float | None = None,
+) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DUCTWORK_")}
+    env["DUCTWORK_HOME"] = str(home)
+    env["PYTHONPATH"] = os.pathsep.join([SRC, env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    if db_url:
+        env["DUCTWORK_DB_URL"] = db_url
+    if api:
+        env["DUCTWORK_API_URL"], env["DUCTWORK_API_KEY"] = api
+    if heartbeat_timeout is not None:
+        env["DUCTWORK_HEARTBEAT_TIMEOUT"] = str(heartbeat_timeout)
+    return env
+
+
+class Agents:
+    """Starts agent processes and stops every one of them at the end of the test."""
+
+    def __init__(self) -> None:
+        self.processes: list[subprocess.Popen[bytes]] = []
+
+    def start(self, env: dict[str, str], *args: str) -> subprocess.Popen[bytes]:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "ductwork.agent", *args],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        self.processes.append(process)
+        return process
+
+    def stop_all(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                process.kill()
+            process.wait(10)
+
+
+@pytest.fixture
+def agents() -> Iterator[Agents]:
+    started = Agents()
+    yield started
+    started.stop_all()
+
+
+def wait_for(predicate: Any, timeout: float, what: str) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def code_task(store: Any, name: str, code: str, **fields: Any) -> TaskRecord:
+    task: TaskRecord = store.create_task(
+        TaskRecord(name=name, script={"code": code, "entry_point": "main.py"}, **fields)
+    )
+    return task
+
+
+def test_runs_tasks_streams_console_and_marks_status(
+    store: Any, store_url: str, tmp_path: Path, agents: Agents
+) -> None:
+    store.ensure_queue("default")
+    ok = code_task(
+        store,
+        "ok",
+        "import os, sys\nprint('hello from', os.environ['DUCTWORK_TASK_ID'])\n"
+        "print('warn', file=sys.stderr)\n",
+    )
+    bad = code_task(store, "bad", "raise SystemExit('broken input file')\n")
+    for task in (ok, bad):
+        store.enqueue(task.id, "default")
+    agent = agents.start(
+        agent_env(tmp_path, db_url=store_url), "--queue", "default", "--same-env", "--max-tasks", "2"
+    )
+    assert agent.wait(60) == 0, agent.stderr.read() if agent.stderr else ""
+    done = store.get_task(ok.id)
+    assert done.status == "completed" and done.worker
+    lines = [(line.stream, line.text) for line in store.get_console(ok.id)]
+    assert ("stdout", f"hello from {ok.id}") in lines and ("stderr", "warn") in lines
+    failed = store.get_task(bad.id)
+    assert failed.status == "failed"
+    assert "exited with code 1" in failed.status_message and "broken input file" in failed.status_message
+    assert store.list_workers() == []  # unregistered on exit
+
+
+def test_abort_kills_the_process_tree_and_keeps_stopped(
+    sqlite_store: Any, sqlite_url: str, tmp_path: Path, agents: Agents
+) -> None:
+    store = sqlite_store
+    store.ensure_queue("default")
+    marker = tmp_path / "grandchild.pid"
+    task = code_task(
+        store,
+        "long",
+        "import subprocess, time\n"
+        f"p = subprocess.Popen(['sleep', '300'])\nopen({str(marker)!r}, 'w').write(str(p.pid))\n"
+        "time.sleep(300)\n",
+    )
+    store.enqueue(task.id, "default")
+    agents.start(agent_env(tmp_path, db_url=sqlite_url), "--queue", "default", "--same-env")
+    wait_for(marker.exists, 30, "the task to start its child")
+    grandchild = int(marker.read_text())
+    from click.testing import CliRunner
+
+    from ductwork.agent.commands import task_abort
+
+    os.environ["DUCTWORK_DB_URL"] = sqlite_url
+    try:
+        from ductwork import client
+
+        client.use(None)
+        result = CliRunner().invoke(task_abort, [task.id])
+    finally:
+        del os.environ["DUCTWORK_DB_URL"]
+        client.use(None)
+    assert result.exit_code == 0, result.output
+    wait_for(lambda: not _alive(grandchild), 15, "the grandchild process to be killed")
+    time.sleep(0.5)
+    assert store.get_task(task.id).status == "stopped"
+
+
+def test_time_limit_fails_the_task_with_a_reason(
+    sqlite_store: Any, sqlite_url: str, tmp_path: Path, agents: Agents
+) -> None:
+    store = sqlite_store
+    store.ensure_queue("default")
+    task = code_task(store, "slow", "import time\ntime.sleep(300)\n", runtime={"time_limit": 1})
+    store.enqueue(task.id, "default")
+    agents.start(agent_env(tmp_path, db_url=sqlite_url), "--queue", "default", "--same-env")
+    wait_for(lambda: store.get_task(task.id).status == "failed", 30, "the time limit")
+    assert "time limit" in store.get_task(task.id).status_message
+
+
+def test_sigkilled_agent_tasks_fail_or_requeue_within_the_heartbeat_timeout(
+    store: Any, store_url: str, tmp_path: Path, agents: Agents
+) -> None:
+    store.ensure_queue("default")
+    flag = tmp_path / "first-attempt"
+    # The first attempt hangs; a retry finds the flag and succeeds.
+    code = (
+        f"import os, time\nflag = {str(flag)!r}\n"
+        "if os.path.exists(flag):\n    print('second attempt')\nelse:\n"
+        "    open(flag, 'w').close()\n    time.sleep(300)\n"
+    )
+    retried = code_task(store, "retried", code, runtime={"retries_left": 1})
+    store.enqueue(retried.id, "default")
+    env = agent_env(tmp_path, db_url=store_url, heartbeat_timeout=2)
+    doomed = agents.start(env, "--queue", "default", "--same-env", "--name", "doomed")
+    wait_for(flag.exists, 30, "the first attempt to start")
+    doomed.send_signal(signal.SIGKILL)
+    doomed.wait(10)
+    killed_at = time.monotonic()
+    agents.start(env, "--queue", "default", "--same-env", "--name", "survivor")
+    wait_for(lambda: store.get_task(retried.id).status == "completed", 40, "the retry to complete")
+    assert time.monotonic() - killed_at < 20
+    task = store.get_task(retried.id)
+    assert task.worker == "survivor" and task.runtime["retries_left"] == 0
+    assert any("second attempt" in line.text for line in store.get_console(retried.id))
+
+    flag.unlink()
+    no_retry = code_task(store, "no-retry", code)
+    store.enqueue(no_retry.id, "default")
+    # the survivor runs it now; kill it and let the next agent notice
+    wait_for(flag.exists, 30, "the second task to start")
+    agents.processes[-1].send_signal(signal.SIGKILL)
+    agents.start(env, "--queue", "other", "--same-env", "--name", "noticer")
+    wait_for(lambda: store.get_task(no_retry.id).status == "failed", 30, "the orphan to be failed")
+    assert "stopped responding" in store.get_task(no_retry.id).status_message
+
+
+def test_services_mode_runs_tasks_at_once(
+    sqlite_store: Any, sqlite_url: str, tmp_path: Path, agents: Agents
+) -> None:
+    store = sqlite_store
+    store.ensure_queue("services")
+    tasks = [code_task(store, f"c{i}", "import time\ntime.sleep(2)\n") for i in range(3)]
+    for task in tasks:
+        store.enqueue(task.id, "services")
+    started = time.monotonic()
+    agent = agents.start(
+        agent_env(tmp_path, db_url=sqlite_url),
+        "--queue",
+        "services",
+        "--same-env",
+        "--services-mode",
+        "3",
+        "--max-tasks",
+        "3",
+    )
+    assert agent.wait(60) == 0
+    assert time.monotonic() - started < 5.5  # three 2 s tasks overlapped
+    assert {store.get_task(t.id).status for t in tasks} == {"completed"}
+    assert len({store.get_task(t.id).worker for t in tasks}) == 3  # one worker per slot
+
+
+def test_agent_through_a_server_runs_each_of_many_tasks_exactly_once(
+    live_server: Any, tmp_path: Path, agents: Agents
+) -> None:
+    """8 agent processes race over 500 queued tasks through the server's long-poll claims."""
+    store = live_server.store
+    store.ensure_queue("default")
+    ledger = tmp_path / "ledger"
+    ledger.mkdir()
+    code = (
+        f"import os\nwith open(os.path.join({str(ledger)!r}, os.environ['DUCTWORK_TASK_ID']), 'a') as f:\n"
+        "    f.write('x')\n"
+    )
+    tasks = [code_task(store, f"t{i}", code) for i in range(500)]
+    for task in tasks:
+        store.enqueue(task.id, "default")
+    env = agent_env(tmp_path, api=(live_server.url, live_server.key))
+    for n in range(8):
+        agents.start(env, "--queue", "default", "--same-env", "--name", f"racer{n}")
+    wait_for(lambda: store.count_tasks(TaskQuery(status=["completed"])) == 500, 240, "500 completed tasks")
+    runs = {path.name: path.read_text() for path in ledger.iterdir()}
+    assert len(runs) == 500 and set(runs.values()) == {"x"}  # each ran, and only once
+    assert len({store.get_task(t.id).worker for t in tasks}) > 1
+
+
+def test_uv_environment_is_built_once_and_reused(sqlite_store: Any, tmp_path: Path) -> None:
+    """A task's venv imports ductwork from the agent and a local wheel from its requirements."""
+    from ductwork.agent import environment
+
+    wheel = _tiny_wheel(tmp_path)
+    requirements = {"pip": f"tinypkg @ {wheel.as_uri()}\n"}
+    root = tmp_path / "venvs"
+    messages: list[str] = []
+    started = time.monotonic()
+    python = environment.venv_python(requirements, root, log=messages.append)
+    first = time.monotonic() - started
+    started = time.monotonic()
+    assert environment.venv_python(requirements, root, log=messages.append) == python
+    assert time.monotonic() - started < min(first, 0.05)
+    assert len(messages) == 1  # built once
+    import subprocess
+
+    out = subprocess.run(
+        [python, "-c", "import tinypkg, ductwork; print(tinypkg.VALUE, ductwork.__name__)"],
+        capture_output=True,
+        text=True,
+        env={"PATH": os.environ["PATH"]},
+    )
+    assert out.stdout.split() == ["42", "ductwork"], out.stderr
+    assert environment.environment_key({"pip": "a\nb"}) == environment.environment_key({"pip": "b\n\na\n"})
+    assert environment.environment_key({"pip": "a"}) != environment.environment_key({"pip": "a==2"})
+
+
+def _tiny_wheel(folder: Path) -> Path:
+    """A one-module wheel built by hand (no build backend, no download)."""
+    import base64
+    import hashlib
+    import zipfile
+
+    files = {
+        "tinypkg/__init__.py": "VALUE = 42\n",
+        "tinypkg-1.0.dist-info/METADATA": "Metadata-Version: 2.1\nName: tinypkg\nVersion: 1.0\n",
+        "tinypkg-1.0.dist-info/WHEEL": (
+            "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+        ),
+    }
+    record = []
+    for name, text in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=").decode()
+        record.append(f"{name},sha256={digest},{len(text.encode())}")
+    record.append("tinypkg-1.0.dist-info/RECORD,,")
+    path = folder / "tinypkg-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, text in files.items():
+            archive.writestr(name, text)
+        archive.writestr("tinypkg-1.0.dist-info/RECORD", "\n".join(record) + "\n")
+    return path
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie (killed, not yet reaped by its dead parent) counts as gone
+    try:
+        return Path(f"/proc/{pid}/status").read_text().find("State:\tZ") < 0
+    except OSError:
+        return False
+
+
+pytestmark = pytest.mark.slow
