@@ -172,6 +172,9 @@ def place(temp: str, destination: str, size: int, *, replace: bool = False) -> N
         os.chmod(temp, 0o444)  # blobs are immutable; a stray write through a link must fail
         if not replace and _size_or_none(destination) == size:
             _discard(temp)
+            # a fresh time says "just used": garbage collection spares young blobs, and the
+            # record about to point at this one may not be in the database yet
+            os.utime(destination)
             return
         os.makedirs(os.path.dirname(destination), exist_ok=True)
         os.replace(temp, destination)

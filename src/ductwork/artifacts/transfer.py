@@ -72,7 +72,9 @@ def list_files(url: str) -> list[Entry]:
         return []
     for full, info in sorted(found.items()):
         relative = full[len(base) :].lstrip("/") or full.rsplit("/", 1)[-1]
-        entries.append(Entry(relative, _url_for(url, base, full), int(info.get("size") or 0), _mtime(info)))
+        entries.append(
+            Entry(relative, _url_for(url, base, full), int(info.get("size") or 0), modified_time(info))
+        )
     return entries
 
 
@@ -97,7 +99,8 @@ def _url_for(url: str, base: str, full: str) -> str:
     return url.rstrip("/") + full[len(base) :] if full.startswith(base) else full
 
 
-def _mtime(info: dict[str, Any]) -> float | None:
+def modified_time(info: dict[str, Any]) -> float | None:
+    """The modification time in an fsspec `info` dict, whichever key the filesystem uses."""
     for key in ("LastModified", "mtime", "updated", "created"):
         value = info.get(key)
         if value is None:

@@ -142,3 +142,16 @@ def test_forced_download_replaces_the_cached_copy(bucket: str, home: Path) -> No
     cached.write_bytes(b"\x00" * record.size)
     assert Path(store.local_copy(record, force_download=True)).read_bytes() != b"\x00" * record.size
     np.testing.assert_array_equal(store.load(record), np.arange(100))
+
+
+def test_garbage_collection_on_s3(bucket: str, home: Path, s3_env: str) -> None:
+    from ductwork.artifacts.collect import collect_garbage
+
+    store = store_for(f"{bucket}/gc")
+    kept = store.save("t", "a", np.arange(10))
+    dropped = store.save("t", "b", np.arange(11))
+    assert collect_garbage(store.root, {kept.hash}).removed == 0  # both too young
+    result = collect_garbage(store.root, {kept.hash}, grace_seconds=-60)
+    assert (result.removed, result.freed, result.kept) == (1, dropped.size, 1)
+    fs = s3fs_of(s3_env)
+    assert fs.exists(kept.uri) and not fs.exists(dropped.uri)
