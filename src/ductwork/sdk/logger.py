@@ -436,7 +436,7 @@ def _layout(
 
 def _table_of(table: Any, title: str) -> tuple[list[str], list[list[Any]]]:
     module = type(table).__module__
-    if module.startswith("pandas.") and hasattr(table, "itertuples"):
+    if module.split(".")[0] == "pandas" and hasattr(table, "itertuples"):
         return _frame_table(table)
     if isinstance(table, Sequence) and not isinstance(table, (str, bytes)) and table:
         rows = [list(row) for row in table]

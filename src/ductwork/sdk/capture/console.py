@@ -48,6 +48,8 @@ class ConsoleSink:
                 lines.append(rest[:_MAX_LINE])
                 rest = rest[_MAX_LINE:]
             self._partial[stream] = rest
+        if any(len(line) > _MAX_LINE for line in lines):
+            lines = [line[i : i + _MAX_LINE] for line in lines for i in range(0, len(line) or 1, _MAX_LINE)]
         if lines:
             now = time.time()
             self._batcher.put_many([ConsoleLine(self.task_id, line, stream, now) for line in lines])
