@@ -15,7 +15,7 @@ from ductwork.core.errors import Conflict, NotFound, StatusError, ValidationErro
 from ductwork.core.queries import TaskQuery
 from ductwork.core.records import TaskRecord, TaskTypes, new_id
 from ductwork.core.states import FINAL, TaskStatus, check_transition
-from ductwork.store.common import PUBLISHED, for_update, is_foreign_key_error, now
+from ductwork.store.common import PUBLISHED, is_foreign_key_error, now
 from ductwork.store.projects import check_name
 from ductwork.store.tables import (
     artifacts,
@@ -54,8 +54,25 @@ EDITABLE = frozenset(FIELDS) - {
 # What may still change on a published (read-only) task: labels, not contents.
 EDITABLE_WHEN_PUBLISHED = frozenset({"tags", "system_tags", "comment", "archived"})
 
+# Hot statements are built once: building one costs more than running it on SQLite.
+_insert = sa.insert(tasks)
 _by_id = sa.select(*_columns).where(tasks.c.id == sa.bindparam("id"))
-_status_of = sa.select(tasks.c.status).where(tasks.c.id == sa.bindparam("id"))
+_state = sa.select(tasks.c.status, tasks.c.started, tasks.c.ended).where(tasks.c.id == sa.bindparam("id"))
+_state_locked = _state.with_for_update()
+_set_status = (
+    sa.update(tasks)
+    .where(tasks.c.id == sa.bindparam("task_id"))
+    .values(
+        status=sa.bindparam("status"),
+        status_message=sa.bindparam("message"),
+        status_reason=sa.bindparam("reason"),
+        started=sa.bindparam("started"),
+        ended=sa.bindparam("ended"),
+        updated=sa.bindparam("now"),
+    )
+    .returning(*_columns)
+)
+_leave_queue = sa.delete(queue_entries).where(queue_entries.c.task_id == sa.bindparam("task_id"))
 
 
 def record(row: Any) -> TaskRecord:
@@ -105,7 +122,7 @@ def create(conn: sa.Connection, task: TaskRecord) -> TaskRecord:
     values = {name: getattr(created, name) for name in FIELDS}
     _check_values(values, f"task {task.id}")
     try:
-        conn.execute(sa.insert(tasks), values)
+        conn.execute(_insert, values)
     except exc.IntegrityError as error:
         if is_foreign_key_error(error):
             raise NotFound(f"task {task.id}: project {task.project} not found") from error
@@ -133,11 +150,17 @@ def get_many(conn: sa.Connection, task_ids: Sequence[str]) -> list[TaskRecord]:
     return [found[task_id] for task_id in task_ids]
 
 
-def _locked_status(conn: sa.Connection, task_id: str) -> str:
-    status = conn.execute(for_update(conn, _status_of), {"id": task_id}).scalar()
-    if status is None:
+def _locked_state(conn: sa.Connection, task_id: str) -> tuple[str, float | None, float | None]:
+    """(status, started, ended), the row locked against concurrent changes until commit."""
+    stmt = _state_locked if conn.dialect.name == "postgresql" else _state
+    row = conn.execute(stmt, {"id": task_id}).first()
+    if row is None:
         raise NotFound(f"task {task_id} not found")
-    return str(status)
+    return str(row.status), row.started, row.ended
+
+
+def _locked_status(conn: sa.Connection, task_id: str) -> str:
+    return _locked_state(conn, task_id)[0]
 
 
 def edit(conn: sa.Connection, task_id: str, changes: dict[str, Any]) -> TaskRecord:
@@ -172,32 +195,38 @@ def set_status(
 ) -> TaskRecord:
     if status not in _STATUSES:
         raise ValidationError(f"task {task_id}: unknown status {status!r}; one of {sorted(_STATUSES)}")
-    old = _locked_status(conn, task_id)
+    old, started, ended = _locked_state(conn, task_id)
     if expect is not None and old not in expect:
         raise Conflict(f"task {task_id} is {old}, expected {' or '.join(expect) or 'nothing'}")
     check_transition(task_id, old, status, force=force)
     stamp = now()
-    values: dict[str, Any] = {"status": status, "status_message": message, "status_reason": reason}
-    values["updated"] = stamp
     if status != old:
-        values.update(_timestamps(old, status, stamp))
+        started, ended = _timestamps(old, status, stamp, started, ended)
         if old == TaskStatus.queued:
-            conn.execute(sa.delete(queue_entries).where(queue_entries.c.task_id == task_id))
-    row = conn.execute(
-        sa.update(tasks).where(tasks.c.id == task_id).values(values).returning(*_columns)
-    ).one()
-    return record(row)
+            conn.execute(_leave_queue, {"task_id": task_id})
+    values = {
+        "task_id": task_id,
+        "status": status,
+        "message": message,
+        "reason": reason,
+        "started": started,
+        "ended": ended,
+        "now": stamp,
+    }
+    return record(conn.execute(_set_status, values).one())
 
 
-def _timestamps(old: str, new: str, stamp: float) -> dict[str, Any]:
-    """started/ended as a status change implies them."""
+def _timestamps(
+    old: str, new: str, stamp: float, started: float | None, ended: float | None
+) -> tuple[float | None, float | None]:
+    """(started, ended) after `old -> new`: running starts the clock, a final status stops it."""
     if new == TaskStatus.in_progress:
-        return {"started": stamp, "ended": None}
+        return stamp, None
     if new in FINAL and old not in FINAL:
-        return {"ended": stamp}
+        return started, stamp
     if new == TaskStatus.created:
-        return {"started": None, "ended": None}
-    return {}
+        return None, None
+    return started, ended
 
 
 def reset(conn: sa.Connection, task_id: str) -> TaskRecord:
@@ -244,6 +273,7 @@ def delete(conn: sa.Connection, task_id: str) -> None:
     """The task and everything that belongs to it (foreign keys cascade); models it made stay."""
     if conn.execute(sa.delete(tasks).where(tasks.c.id == task_id)).rowcount == 0:
         raise NotFound(f"task {task_id} not found")
+    conn.execute(sa.delete(events).where(events.c.task_id == task_id))  # no foreign key there
 
 
 def clone(

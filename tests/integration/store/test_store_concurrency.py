@@ -49,6 +49,7 @@ def _claimer(url: str, worker: str, start_at: float) -> list[str]:
         while (task := store.claim(["race"], worker)) is not None:
             assert task.worker == worker and task.status == "in_progress"
             claimed.append(task.id)
+            time.sleep(0.001)  # an agent does a little work between claims
         return claimed
     finally:
         store.close()
@@ -76,7 +77,7 @@ def test_concurrent_writers(store_url: str) -> None:
 
 def test_claim_race_each_entry_to_exactly_one_worker(store: Store) -> None:
     store.ensure_queue("race")
-    entries = 120
+    entries = 200
     ids = []
     for n in range(entries):
         task = store.create_task(TaskRecord(name=f"job{n}"))

@@ -173,9 +173,6 @@ def upgrade() -> None:
         sa.Column("value", sa.Float(precision=53), nullable=True),
         sa.Column("payload", JSON, nullable=True),
         sa.Column("ts", sa.Float(precision=53), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["task_id"], ["tasks.id"], name=op.f("fk_events_task_id_tasks"), ondelete="CASCADE"
-        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_events")),
     )
     op.create_index(
