@@ -198,11 +198,12 @@ def cached_copy(
         if not os.path.exists(path):
             raise NotFound(f"{url} does not exist")
     else:
-        key = hashlib.sha256(url.encode("utf-8")).hexdigest()[:24]
+        key = hashlib.sha256(url.encode("utf-8")).hexdigest()[:_KEY_LENGTH]
         file_name = name or url.rstrip("/").rsplit("/", 1)[-1] or "file"
         if file_name in (".", "..") or "/" in file_name or os.sep in file_name:
             raise ValidationError(f"name {name!r} must be a plain file name")
-        path = os.path.join(_cache_root(context), key, file_name)
+        root = _cache_root(context)
+        path = os.path.join(root, key, file_name)
         if force or not os.path.isfile(path):
             try:
                 download(url, path, retries=retries)
@@ -210,9 +211,55 @@ def cached_copy(
                 if isinstance(exc, StorageError):
                     raise
                 raise storage_error(path, exc) from exc
+            _prune(root, cache_file_limit(context), keep=os.path.dirname(path))
+        else:
+            _touch(os.path.dirname(path))  # recently used: the last to be pruned
     if extract_archive and os.path.isfile(path) and archives.is_archive(path):
         return _extract_cached(path, context, force)
     return path
+
+
+DEFAULT_CACHE_FILE_LIMIT = 100
+_cache_file_limits: dict[str, int] = {}
+
+
+def set_cache_file_limit(limit: int, context: str | None = None) -> int:
+    """Keep at most `limit` downloads (and as many extracted archives) in a cache context;
+    the least recently used go first. Returns the limit."""
+    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+        raise ValidationError(f"cache_file_limit must be a positive int, got {limit!r}")
+    _cache_root(context)  # validates the name
+    _cache_file_limits[context or "global"] = limit
+    return limit
+
+
+def cache_file_limit(context: str | None) -> int:
+    return _cache_file_limits.get(context or "global", DEFAULT_CACHE_FILE_LIMIT)
+
+
+def _touch(path: str) -> None:
+    try:
+        os.utime(path)
+    except OSError:
+        pass
+
+
+def _prune(folder: str, limit: int, keep: str) -> None:
+    """Remove the least recently used cache entries of `folder` beyond `limit` (never `keep`)."""
+    try:
+        with os.scandir(folder) as found:
+            entries = [e for e in found if len(e.name) == _KEY_LENGTH and e.is_dir(follow_symlinks=False)]
+        if len(entries) <= limit:
+            return
+        entries.sort(key=lambda entry: entry.stat(follow_symlinks=False).st_mtime)
+    except OSError:
+        return  # pruning is housekeeping: it never fails a download
+    for entry in entries[: len(entries) - limit]:
+        if entry.path != keep:
+            shutil.rmtree(entry.path, ignore_errors=True)
+
+
+_KEY_LENGTH = 24
 
 
 def _cache_root(context: str | None) -> str:
@@ -231,16 +278,22 @@ def cached_folder_for(url: str) -> str:
 def _extract_cached(archive: str, context: str | None, force: bool) -> str:
     stat = os.stat(archive)
     # Keyed by path, size and time: a re-downloaded or edited archive is extracted afresh.
-    key = hashlib.sha256(f"{archive}\0{stat.st_size}\0{stat.st_mtime_ns}".encode()).hexdigest()[:24]
-    destination = os.path.join(_cache_root(context), "extracted", key)
+    key = hashlib.sha256(f"{archive}\0{stat.st_size}\0{stat.st_mtime_ns}".encode()).hexdigest()[:_KEY_LENGTH]
+    extracted = os.path.join(_cache_root(context), "extracted")
+    destination = os.path.join(extracted, key)
     if force and os.path.isdir(destination):
         shutil.rmtree(destination, ignore_errors=True)
+    if os.path.isdir(destination):
+        _touch(destination)
+        return destination
     try:
-        return archives.extract(archive, destination)
+        archives.extract(archive, destination)
     except OSError as exc:
         if isinstance(exc, StorageError):
             raise
         raise storage_error(destination, exc, "extract into") from exc
+    _prune(extracted, cache_file_limit(context), keep=destination)
+    return destination
 
 
 def upload_folder(folder: str, url: str, *, match_wildcard: str | None = None, retries: int = 0) -> list[str]:

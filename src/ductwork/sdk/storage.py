@@ -215,6 +215,12 @@ class StorageManager:
         return transfer.exists_file(_check_url(remote_url, "remote_url"))
 
     @staticmethod
+    def set_cache_file_limit(cache_file_limit: int, cache_context: str | None = None) -> int:
+        """Keep at most `cache_file_limit` downloaded files (default 100) in a cache context,
+        dropping the least recently used. Returns the new limit."""
+        return transfer.set_cache_file_limit(cache_file_limit, cache_context)
+
+    @staticmethod
     def get_file_size_bytes(remote_url: str, silence_errors: bool = False) -> int | None:
         url = _check_url(remote_url, "remote_url")
         return _quietly(silence_errors, lambda: transfer.file_size(url))

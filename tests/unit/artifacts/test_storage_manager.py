@@ -173,3 +173,25 @@ def test_public_import() -> None:
     import ductwork
 
     assert ductwork.StorageManager is StorageManager
+
+
+def test_cache_file_limit_drops_the_least_recently_used(home: Path) -> None:
+    import time
+
+    import fsspec
+
+    memory = fsspec.filesystem("memory")
+    for name in "abc":
+        memory.pipe(f"/limit-test/{name}.txt", name.encode())
+    assert StorageManager.set_cache_file_limit(2, cache_context="lim") == 2
+    first = StorageManager.get_local_copy("memory://limit-test/a.txt", cache_context="lim")
+    time.sleep(0.01)
+    second = StorageManager.get_local_copy("memory://limit-test/b.txt", cache_context="lim")
+    time.sleep(0.01)
+    assert StorageManager.get_local_copy("memory://limit-test/a.txt", cache_context="lim") == first  # a hit
+    time.sleep(0.01)
+    third = StorageManager.get_local_copy("memory://limit-test/c.txt", cache_context="lim")
+    assert Path(first).exists() and Path(third).exists()
+    assert not Path(second).exists()  # b was the least recently used
+    with pytest.raises(ValidationError, match="cache_file_limit must be a positive int"):
+        StorageManager.set_cache_file_limit(0)
