@@ -917,6 +917,33 @@ def _distributions() -> Mapping[str, list[str]]:
     return importlib.metadata.packages_distributions()
 
 
+def _distributions_of(module: str) -> list[str]:
+    """The installed distributions providing top-level module ``module``."""
+    return _distributions().get(module) or _inferred_distributions().get(module, [])
+
+
+@lru_cache(maxsize=1)
+def _inferred_distributions() -> Mapping[str, list[str]]:
+    """Top-level modules read from the distributions' file lists: Python 3.10's
+    packages_distributions() only reads top_level.txt, which many wheels (numpy) do not have."""
+    import importlib.metadata
+
+    found: dict[str, dict[str, None]] = {}
+    for dist in importlib.metadata.distributions():
+        for path in dist.files or ():
+            top = path.parts[0] if path.parts else ""
+            if top.endswith(".py"):
+                name = top[:-3]
+            elif top.endswith((".so", ".pyd")):
+                name = top.partition(".")[0]
+            elif "." in top or top in ("", "__pycache__", ".."):
+                continue
+            else:
+                name = top
+            found.setdefault(name, {})[dist.metadata["Name"]] = None
+    return {name: list(dists) for name, dists in found.items()}
+
+
 def _requirements(modules: Mapping[str, None]) -> list[str]:
     import importlib.metadata
 
@@ -924,7 +951,7 @@ def _requirements(modules: Mapping[str, None]) -> list[str]:
     for module in modules:
         if _is_stdlib_or_ours(module) or _is_user_module(module):
             continue
-        for dist in _distributions().get(module, []):
+        for dist in _distributions_of(module):
             if dist.lower() == "ductwork":
                 continue
             try:
@@ -936,7 +963,7 @@ def _requirements(modules: Mapping[str, None]) -> list[str]:
 
 def _unresolved(modules: Mapping[str, None]) -> list[str]:
     return sorted(
-        m for m in modules if not _is_stdlib_or_ours(m) and (_is_user_module(m) or m not in _distributions())
+        m for m in modules if not _is_stdlib_or_ours(m) and (_is_user_module(m) or not _distributions_of(m))
     )
 
 
