@@ -50,6 +50,14 @@ def raw_connection(path: Path) -> sqlite3.Connection:
     return conn
 
 
+# A task row with every NOT NULL column: (id, name, type, created, updated, runtime, cache_key).
+RAW_TASK = (
+    "INSERT INTO tasks (id, name, type, status, status_message, status_reason, created, updated,"
+    " tags, system_tags, comment, user, script, requirements, container, runtime, archived, progress,"
+    " cache_key) VALUES (?, ?, ?, 'created', '', '', ?, ?, '[]', '[]', '', '', '{}', '{}', '{}', ?, 0, 0, ?)"
+)
+
+
 def write(conn: sqlite3.Connection, *statements: tuple[str, tuple[object, ...]]) -> None:
     conn.execute("BEGIN IMMEDIATE")
     for sql, args in statements:
@@ -79,15 +87,7 @@ def store_calls(store: Store) -> dict[str, Callable[[int], object]]:
 def raw_calls(conn: sqlite3.Connection) -> dict[str, Callable[[int], object]]:
     now = time.time
     run = uuid.uuid4().hex
-    write(
-        conn,
-        (
-            "INSERT INTO tasks (id, name, type, status, status_message, status_reason, created, updated, tags,"
-            " system_tags, comment, user, script, requirements, container, runtime, archived, progress)"
-            " VALUES (?, 'c', 'controller', 'created', '', '', ?, ?, '[]', '[]', '', '', '{}', '{}', '{}', '{}', 0, 0)",
-            (run, now(), now()),
-        ),
-    )
+    write(conn, (RAW_TASK, (run, "c", "controller", now(), now(), "{}", None)))
     ids: list[str] = []
     columns = (
         "id, name, project, type, status, status_message, status_reason, created, started, ended, updated,"
@@ -99,16 +99,7 @@ def raw_calls(conn: sqlite3.Connection) -> dict[str, Callable[[int], object]]:
         task_id = uuid.uuid4().hex
         ids.append(task_id)
         runtime = json.dumps({"cache_key": f"k{i}"})
-        write(
-            conn,
-            (
-                "INSERT INTO tasks (id, name, type, status, status_message, status_reason, created, updated, tags,"
-                " system_tags, comment, user, script, requirements, container, runtime, archived, progress,"
-                " cache_key) VALUES (?, ?, 'training', 'created', '', '', ?, ?, '[]', '[]', '', '', '{}', '{}',"
-                " '{}', ?, 0, 0, ?)",
-                (task_id, f"step{i}", now(), now(), runtime, f"k{i}"),
-            ),
-        )
+        write(conn, (RAW_TASK, (task_id, f"step{i}", "training", now(), now(), runtime, f"k{i}")))
 
     def set_parameters(i: int) -> None:
         touch = ("UPDATE tasks SET updated = ? WHERE id = ? RETURNING status", (now(), ids[i]))
@@ -118,7 +109,8 @@ def raw_calls(conn: sqlite3.Connection) -> dict[str, Callable[[int], object]]:
         )
         conn.execute("BEGIN IMMEDIATE")
         conn.execute(*touch).fetchall()
-        conn.executemany(upsert, [(ids[i], "Args", "x", json.dumps(i)), (ids[i], "Args", "y", json.dumps([i]))])
+        rows = [(ids[i], "Args", "x", json.dumps(i)), (ids[i], "Args", "y", json.dumps([i]))]
+        conn.executemany(upsert, rows)
         conn.execute("COMMIT")
 
     def status(task_id: str, value: str) -> None:
@@ -145,9 +137,10 @@ def raw_calls(conn: sqlite3.Connection) -> dict[str, Callable[[int], object]]:
         write(
             conn,
             (
-                "INSERT INTO nodes (run_id, name, status, task_id, attempt, cache_key, cache_note, message, updated)"
-                " VALUES (?, ?, 'running', ?, 0, '', '', '', ?) ON CONFLICT (run_id, name)"
-                " DO UPDATE SET status = excluded.status, task_id = excluded.task_id, updated = excluded.updated",
+                "INSERT INTO nodes (run_id, name, status, task_id, attempt, cache_key, cache_note, message,"
+                " updated) VALUES (?, ?, 'running', ?, 0, '', '', '', ?) ON CONFLICT (run_id, name)"
+                " DO UPDATE SET status = excluded.status, task_id = excluded.task_id,"
+                " updated = excluded.updated",
                 (run, f"step{i}", ids[i], now()),
             ),
         )
@@ -193,15 +186,7 @@ def events_per_second_store(store: Store) -> float:
 
 def events_per_second_raw(conn: sqlite3.Connection) -> float:
     task_id = uuid.uuid4().hex
-    write(
-        conn,
-        (
-            "INSERT INTO tasks (id, name, type, status, status_message, status_reason, created, updated, tags,"
-            " system_tags, comment, user, script, requirements, container, runtime, archived, progress)"
-            " VALUES (?, 'm', 'training', 'created', '', '', 0, 0, '[]', '[]', '', '', '{}', '{}', '{}', '{}', 0, 0)",
-            (task_id,),
-        ),
-    )
+    write(conn, (RAW_TASK, (task_id, "m", "training", 0.0, 0.0, "{}", None)))
     stamp = time.time()
     batches = [
         [(task_id, "scalar", "loss", "train", i, i * 0.5, None, stamp) for i in range(start, start + BATCH)]
@@ -259,7 +244,8 @@ def main() -> None:
         raw_open.close()
         raw_open_ms = (time.perf_counter() - stamp) * 1000
         opened = open_cost_ms(f"sqlite:///{store_path}")
-        print(f"\n{'open a current store':<28}{opened:>10.3f}{raw_open_ms:>10.3f}{opened / raw_open_ms:>8.2f}  (ms)")
+        ratio = opened / raw_open_ms
+        print(f"\n{'open a current store (ms)':<28}{opened:>10.3f}{raw_open_ms:>10.3f}{ratio:>8.2f}")
         store.close()
         raw.close()
 
