@@ -74,9 +74,12 @@ class PipeServer:
             threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
     def _serve(self, conn: socket.socket) -> None:
-        with conn, conn.makefile("rb") as reader:
-            for line in reader:
-                conn.sendall(self._answer(line) + b"\n")
+        try:
+            with conn, conn.makefile("rb") as reader:
+                for line in reader:
+                    conn.sendall(self._answer(line) + b"\n")
+        except OSError:
+            pass  # the step process ended (or was killed) mid-call: nothing is waiting for us
 
     def _answer(self, line: bytes) -> bytes:
         try:

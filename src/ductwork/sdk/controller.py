@@ -1201,12 +1201,14 @@ def _check_serializable(step: str, key: str, value: Any) -> None:
 
     try:
         pickle.dumps(value)
-    except Exception:
-        try:
-            import cloudpickle
+    except Exception as exc:
+        reason = exc
+        if callable(value):  # functions and closures travel with cloudpickle
+            try:
+                import cloudpickle
 
-            cloudpickle.dumps(value)
-        except Exception as exc:
-            raise ValidationError(
-                f"step {step!r} argument {key!r}: a {kind.__name__} cannot be stored ({exc})"
-            ) from None
+                cloudpickle.dumps(value)
+                return
+            except Exception as again:
+                reason = again
+        raise ValidationError(f"step {step!r} argument {key!r}: a {kind.__name__} cannot be stored ({reason})") from None
