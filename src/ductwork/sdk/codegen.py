@@ -86,22 +86,27 @@ def capture(
 
 
 def load(code: Captured | str, module_name: str = "__ductwork_step__") -> types.ModuleType:
-    """Run captured source as a real module and return it.
+    """Run captured source as a module and return it.
 
-    The module is registered in ``sys.modules`` (dataclasses and pickle look classes up there) and
-    its source in ``linecache``, so tracebacks from the step show the lines that failed.
+    The module is in ``sys.modules`` while its code runs (dataclasses look their module up there)
+    and taken out afterwards, so cloudpickle stores its functions and classes by value: what a step
+    returns can be loaded by a process that never saw this code. Its source goes into
+    ``linecache``, so tracebacks from the step show the lines that failed.
     """
     source = code.source if isinstance(code, Captured) else code
     filename = f"<ductwork step {module_name}>"
     linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)
     module = types.ModuleType(module_name)
     module.__file__ = filename
+    previous = sys.modules.get(module_name)
     sys.modules[module_name] = module
     try:
         exec(compile(source, filename, "exec", dont_inherit=True), vars(module))
-    except BaseException:
-        sys.modules.pop(module_name, None)
-        raise
+    finally:
+        if previous is None:
+            sys.modules.pop(module_name, None)
+        else:
+            sys.modules[module_name] = previous
     return module
 
 

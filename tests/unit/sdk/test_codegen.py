@@ -27,10 +27,7 @@ def run_source(captured: Captured, *args: Any) -> Any:
 
 
 def load(captured: Captured) -> types.ModuleType:
-    try:
-        return codegen.load(captured, "captured_step")
-    finally:
-        sys.modules.pop("captured_step", None)
+    return codegen.load(captured, "captured_step")
 
 
 def run_standalone(tmp_path: Path, captured: Captured, call: str) -> str:
@@ -365,27 +362,33 @@ def test_odd_constants_round_trip() -> None:
     assert math.copysign(1.0, odd[3]) == -1.0
 
 
-def test_load_registers_the_module_and_its_source_for_tracebacks() -> None:
+def test_load_runs_the_source_as_a_module_and_keeps_it_for_tracebacks() -> None:
     import traceback
 
-    captured = capture(steps.uses_user_code)
-    module = codegen.load(captured, "loaded_step_for_test")
-    try:
-        assert sys.modules["loaded_step_for_test"] is module
-        assert module.Point.__module__ == "loaded_step_for_test"
-        assert module.uses_user_code(2.0) == steps.uses_user_code(2.0)
-    finally:
-        del sys.modules["loaded_step_for_test"]
+    module = codegen.load(capture(steps.uses_user_code), "loaded_step_for_test")
+    assert "loaded_step_for_test" not in sys.modules  # so cloudpickle stores its objects by value
+    assert module.Point.__module__ == "loaded_step_for_test"
+    assert module.uses_user_code(2.0) == steps.uses_user_code(2.0)
     failing = codegen.load("def boom():\n    raise ValueError('x')\n", "loaded_failing_step")
-    try:
+    with pytest.raises(ValueError) as info:
         failing.boom()
-    except ValueError:
-        assert "raise ValueError('x')" in traceback.format_exc()
-    finally:
-        del sys.modules["loaded_failing_step"]
+    assert "raise ValueError('x')" in "".join(traceback.format_exception(info.value))
     with pytest.raises(SyntaxError):
         codegen.load("def broken(:\n", "loaded_broken_step")
     assert "loaded_broken_step" not in sys.modules
+
+
+def test_objects_of_loaded_code_unpickle_where_the_code_is_unknown(tmp_path: Path) -> None:
+    cloudpickle = pytest.importorskip("cloudpickle")
+    module = codegen.load(capture(steps.uses_user_code), "loaded_for_pickle")
+    (tmp_path / "point.pkl").write_bytes(cloudpickle.dumps(module.Point3(1.0, 2.0, 3.0)))
+    code = "import pickle; p = pickle.load(open('point.pkl', 'rb')); print(p.norm(), p.z)"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [repr(math.hypot(1.0, 2.0)), "3.0"]
 
 
 def test_function_calling_itself_under_another_name() -> None:
