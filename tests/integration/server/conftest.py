@@ -35,17 +35,21 @@ class LiveServer:
 
     def stop(self) -> None:
         self._server.should_exit = True
-        self._thread.join(timeout=10)
+        self._thread.join(timeout=30)
 
 
-def start_server(store: Any, *, auth: bool = True, key: str = "", artifacts_uri: str | None = None) -> LiveServer:
+def start_server(
+    store: Any, *, auth: bool = True, key: str = "", artifacts_uri: str | None = None
+) -> LiveServer:
     import uvicorn
 
     from ductwork.server.app import create_app
 
     app = create_app(store=store, auth=auth, artifacts_uri=artifacts_uri)
     port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", timeout_graceful_shutdown=1
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="live-server", daemon=True)
     thread.start()
