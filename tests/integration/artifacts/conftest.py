@@ -31,15 +31,21 @@ def s3_endpoint() -> Iterator[str]:
 
 
 @pytest.fixture
-def s3_env(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
+def s3_env(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[str]:
     """Dummy credentials and the endpoint in the environment, as a user would configure them."""
+    import s3fs
+
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     monkeypatch.setenv("AWS_ENDPOINT_URL", s3_endpoint)
     monkeypatch.setenv("DUCTWORK_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("AWS_PROFILE", raising=False)
-    return s3_endpoint
+    # fsspec keeps filesystems by their arguments, not the environment: start and end clean,
+    # so no other test reuses a client bound to this server's port
+    s3fs.S3FileSystem.clear_instance_cache()
+    yield s3_endpoint
+    s3fs.S3FileSystem.clear_instance_cache()
 
 
 @pytest.fixture
