@@ -21,12 +21,16 @@ from ductwork.store.tasks import FIELDS as _TASK_FIELDS
 from ductwork.store.tasks import record as task_record
 from ductwork.store.tasks import set_status
 
+# On PostgreSQL every enqueue also sends NOTIFY on this channel (payload: the queue name),
+# so an idle agent can LISTEN instead of polling. Delivered when the enqueue commits.
+NOTIFY_CHANNEL = "ductwork_queue"
 ENQUEUABLE = frozenset({TaskStatus.created.value, TaskStatus.stopped.value, TaskStatus.failed.value})
 _length = (
     sa.select(sa.func.count()).select_from(queue_entries).where(queue_entries.c.queue_id == queues.c.id)
 ).scalar_subquery()
 _queue_columns = (queues.c.id, queues.c.name, queues.c.created, _length.label("length"))
 _by_name = sa.select(*_queue_columns).where(queues.c.name == sa.bindparam("name"))
+_notify = sa.text("SELECT pg_notify(:channel, :queue)")
 
 
 def _check_name(name: str) -> str:
@@ -89,6 +93,8 @@ def enqueue(conn: sa.Connection, task_id: str, queue_name: str, priority: int) -
             updated=now(),
         )
     )
+    if conn.dialect.name == "postgresql":
+        conn.execute(_notify, {"channel": NOTIFY_CHANNEL, "queue": queue.name})
     return entry
 
 

@@ -199,6 +199,9 @@ def set_status(
     if expect is not None and old not in expect:
         raise Conflict(f"task {task_id} is {old}, expected {' or '.join(expect) or 'nothing'}")
     check_transition(task_id, old, status, force=force)
+    if status == TaskStatus.queued and old != status:
+        # A queued task without a queue entry would wait forever: queueing names a queue.
+        raise StatusError(f"task {task_id}: a task becomes queued through enqueue(), not set_status")
     stamp = now()
     if status != old:
         started, ended = _timestamps(old, status, stamp, started, ended)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 
 import pytest
 
@@ -108,3 +109,32 @@ def test_workers(store: Store) -> None:
         store.heartbeat("w1", None)
     with pytest.raises(NotFound, match="'w1'"):
         store.unregister_worker("w1")
+
+
+def test_queued_only_through_enqueue(store: Store) -> None:
+    task_id = _task(store)
+    with pytest.raises(StatusError, match="enqueue"):
+        store.set_status(task_id, "queued")
+    assert store.get_task(task_id).status == "created"
+
+
+@pytest.mark.postgres
+def test_enqueue_notifies_listeners_on_postgresql(pg_url: str) -> None:
+    import psycopg
+    import sqlalchemy as sa
+
+    from ductwork.store.queues import NOTIFY_CHANNEL
+
+    store = Store(pg_url)
+    listener = psycopg.connect(sa.make_url(pg_url).set(drivername="postgresql").render_as_string(False))
+    try:
+        listener.autocommit = True
+        listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
+        queue = f"gpu-{uuid.uuid4().hex[:8]}"
+        store.ensure_queue(queue)
+        store.enqueue(_task(store), queue)
+        received = list(listener.notifies(timeout=5, stop_after=1))
+        assert [(n.channel, n.payload) for n in received] == [(NOTIFY_CHANNEL, queue)]
+    finally:
+        listener.close()
+        store.close()
