@@ -189,7 +189,8 @@ class _Builder:
     def build(self, func: Callable[..., Any], helpers: tuple[Callable[..., Any], ...]) -> _Entry:
         main = _unwrap(func)
         for helper in helpers:
-            self._add_definition(helper, _describe(helper), main=False)
+            if _unwrap_quietly(helper) is not main:
+                self._add_definition(helper, _describe(helper), main=False)
         piece = self._add_definition(main, _describe(main), main=True)
         source = self._render()
         captured = Captured(
@@ -276,6 +277,12 @@ class _Builder:
             literal = _literal(value)
             self._add_constant(f"{name} = {literal}")
             return literal
+        member = self._enum_member(name, value, module_name, who)
+        if member is not None:
+            # after the definitions so far, which include its class
+            if all(piece.source != member for piece in self.pieces):
+                self.pieces.append(_Piece(name, member))
+            return None
         rebuilt = _rebuild(name, value)
         if rebuilt is not None:
             import_line, text = rebuilt
@@ -287,6 +294,20 @@ class _Builder:
             f"object, which is not a module, a function, a class or a literal constant; create it "
             f"inside the function, or pass it in as an argument"
         )
+
+    def _enum_member(self, name: str, value: Any, module_name: str, who: str) -> str | None:
+        """``NAME = Colour.RED`` for an enum member, with its class captured or imported."""
+        import enum
+
+        if not isinstance(value, enum.Enum):
+            return None
+        cls = type(value)
+        if "." in cls.__qualname__:
+            return None  # a class nested in another: not reachable by one name
+        self._emit(cls.__name__, cls, module_name, who)
+        self._bind(cls.__name__, ("object", id(cls)), who)
+        self.keep_alive.append(cls)
+        return f"{name} = {cls.__name__}.{value.name}\n"
 
     def _add_constant(self, line: str) -> None:
         if line not in self.constants:

@@ -421,3 +421,14 @@ def test_strings_keep_their_text_and_code_is_dedented() -> None:
     assert '\n    joined = (\n        "implicitly concatenated' in captured.source
     assert '\n        "keep them apart' in captured.source  # dedented: not a string continuation line
     assert run_source(captured) == step()
+
+
+def test_enum_members_are_written_by_name_after_their_class() -> None:
+    captured = capture(steps.uses_enums)
+    source = captured.source
+    assert "class Mode(enum.Enum):" in source and "DEFAULT_MODE = Mode.FAST\n" in source
+    assert source.index("class Mode(enum.Enum):") < source.index("DEFAULT_MODE = Mode.FAST")
+    assert source.count("DEFAULT_MODE = Mode.FAST") == 1
+    assert "from http import HTTPStatus" in captured.imports and "HTTP_OK = HTTPStatus.OK" in source
+    assert captured.unresolved == ["codegen_fixtures"]  # the import inside the body
+    assert run_source(captured) == ("fast", "OK", True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import functools
 import logging
 import math
@@ -83,3 +84,11 @@ def tagged(label: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
 
 
 square = lambda n: n * n  # noqa: E731
+
+
+class Mode(enum.Enum):
+    FAST = "fast"
+    SLOW = "slow"
+
+
+DEFAULT_MODE = Mode.FAST

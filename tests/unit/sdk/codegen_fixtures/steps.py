@@ -6,13 +6,16 @@ import json
 import os.path
 from collections import OrderedDict
 from collections.abc import Callable
+from http import HTTPStatus
 from typing import Any
 
 import numpy as np
 
 from codegen_fixtures import helpers
 from codegen_fixtures.helpers import (
+    DEFAULT_MODE,
     SETTINGS,
+    Mode,
     Point,
     Point3,
     cached_square,
@@ -29,6 +32,7 @@ from ductwork.core.errors import ValidationError
 
 OPEN_FILE = open(__file__)  # noqa: SIM115  -- a global that cannot be captured
 LIMIT = 3
+HTTP_OK = HTTPStatus.OK
 
 
 def simple(a: int, b: int = LIMIT) -> int:
@@ -218,3 +222,13 @@ def make_text_step() -> Callable[[], tuple[str, str, str]]:
         return joined, formatted, raw.decode()
 
     return text_step
+
+
+def uses_enums() -> tuple[str, str, bool]:
+    from codegen_fixtures.helpers import DEFAULT_MODE as inside  # noqa: F401  -- an import in the body
+
+    return helpers_mode().value, HTTP_OK.phrase, DEFAULT_MODE is Mode.FAST
+
+
+def helpers_mode() -> Any:
+    return DEFAULT_MODE
