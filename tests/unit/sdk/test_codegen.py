@@ -290,6 +290,7 @@ def test_main_script_functions_are_captured_from_source(tmp_path: Path) -> None:
     script.write_text(
         textwrap.dedent(
             """
+            import functools
             import json
             import sys
 
@@ -307,6 +308,21 @@ def test_main_script_functions_are_captured_from_source(tmp_path: Path) -> None:
                 return Box(v * FACTOR)
 
 
+            def component(**options):
+                def decorate(func):
+                    @functools.wraps(func)
+                    def wrapper(*args, **kwargs):
+                        return func(*args, **kwargs)
+
+                    return wrapper
+
+                return decorate
+
+
+            @component(
+                return_values=["v"],
+                cache=True,
+            )
             def my_step(v):
                 return json.dumps({"v": helper(v).v})
 
@@ -323,6 +339,7 @@ def test_main_script_functions_are_captured_from_source(tmp_path: Path) -> None:
     assert "__main__" not in produced
     assert "FACTOR = 3" in produced and "class Box:" in produced and "import json" in produced
     assert "if __name__" not in produced  # the script's own entry point is not copied
+    assert "component" not in produced and "return_values" not in produced  # nor the decorator
     captured = Captured(produced, "my_step", [], [], "")
     run_dir = tmp_path / "run"
     run_dir.mkdir()
