@@ -81,7 +81,7 @@ def pg_server() -> str:
     url = _pg_server_url()
     if url is None:
         detail = "; ".join(getattr(_pg_server_url, "errors", []))
-        message = f"PostgreSQL at 127.0.0.1:5432 (database 'test') is unreachable: {detail}"
+        message = f"PostgreSQL at {PG_SERVER.format(user='<postgres|root>')} is unreachable: {detail}"
         if _in_ci():
             pytest.fail(message + " (CI=true: PostgreSQL tests must run)", pytrace=False)
         pytest.skip(message)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
+import sqlalchemy as sa
 
 from ductwork.core.errors import Conflict, NotFound, StatusError, ValidationError
 from ductwork.core.queries import EventQuery, TaskQuery
@@ -19,7 +20,7 @@ from ductwork.core.records import (
     TaskModel,
     TaskRecord,
 )
-from ductwork.store import Store
+from ductwork.store import Store, tables
 
 
 def test_create_and_get_round_trip_every_field(store: Store) -> None:
@@ -225,6 +226,11 @@ def test_delete_cascades(store: Store) -> None:
     store.delete_task(task.id)
     with pytest.raises(NotFound):
         store.get_task(task.id)
+    with store.database.read() as conn:  # nothing left behind, events included (they have no FK)
+        for table in (tables.events, tables.console, tables.artifacts, tables.params, tables.nodes):
+            column = table.c.run_id if table is tables.nodes else table.c.task_id
+            count = conn.execute(sa.select(sa.func.count()).where(column == task.id)).scalar()
+            assert count == 0, table.name
     with pytest.raises(NotFound):
         store.get_parameters(task.id)
     assert store.get_model(model_in.id).id == model_in.id  # models outlive their tasks
