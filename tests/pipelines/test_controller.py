@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 import textwrap
 
 import pytest
+from tests.pipelines.conftest import backend
 
 from ductwork import PipelineController, Task
 from ductwork.core.queries import TaskQuery
-from ductwork.core.records import TaskRecord
-from tests.pipelines.conftest import backend
 
 
 def make_numbers(count: int, scale: float = 1.0):
@@ -86,7 +84,9 @@ def test_references_of_every_kind(run_mode: str) -> None:
     pipe = PipelineController(name="refs", project="tests")
     pipe.add_parameter("count", 3)
     pipe.add_function_step(
-        name="make", function=make_numbers, function_kwargs={"count": "${pipeline.count}"},
+        name="make",
+        function=make_numbers,
+        function_kwargs={"count": "${pipeline.count}"},
         function_return=["numbers", "count"],
     )
     pipe.add_function_step(
@@ -127,11 +127,18 @@ def test_steps_from_existing_tasks_with_overrides(home, tmp_path) -> None:
     template = Task.create(project_name="tests", task_name="template", script=script)
     pipe = PipelineController(name="from_tasks", project="tests")
     pipe.add_parameter("word", "ab")
-    pipe.add_step(name="first", base_task_id=template.id,
-                  parameter_override={"General/size": 3, "General/word": "${pipeline.word}"})
-    pipe.add_step(name="second", base_task_project="tests", base_task_name="template",
-                  parameter_override={"General/word": "${first.artifacts.result.url}", "General/size": 1},
-                  task_overrides={"comment": "from ${first.id}"})
+    pipe.add_step(
+        name="first",
+        base_task_id=template.id,
+        parameter_override={"General/size": 3, "General/word": "${pipeline.word}"},
+    )
+    pipe.add_step(
+        name="second",
+        base_task_project="tests",
+        base_task_name="template",
+        parameter_override={"General/word": "${first.artifacts.result.url}", "General/size": 1},
+        task_overrides={"comment": "from ${first.id}"},
+    )
     pipe.start_locally(run_pipeline_steps_locally=True)
     assert pipe.is_successful(), [n.error for n in pipe.get_pipeline_dag().values()]
     dag = pipe.get_pipeline_dag()
@@ -167,12 +174,27 @@ def test_callbacks(run_mode: str) -> None:
         seen.append(("completed", node.name))
 
     pipe = PipelineController(name="callbacks", project="tests")
-    pipe.add_function_step(name="make", function=make_numbers, function_kwargs={"count": 2},
-                           function_return=["numbers", "count"], status_change_callback=changed)
-    pipe.add_function_step(name="summarize", function=summarize, function_kwargs={"numbers": "${make.numbers}"},
-                           function_return=["summary"], pre_execute_callback=pre, post_execute_callback=post)
-    pipe.add_function_step(name="describe", function=describe, pre_execute_callback=pre,
-                           function_kwargs={"summary": "${summarize.summary}", "note": "n"})
+    pipe.add_function_step(
+        name="make",
+        function=make_numbers,
+        function_kwargs={"count": 2},
+        function_return=["numbers", "count"],
+        status_change_callback=changed,
+    )
+    pipe.add_function_step(
+        name="summarize",
+        function=summarize,
+        function_kwargs={"numbers": "${make.numbers}"},
+        function_return=["summary"],
+        pre_execute_callback=pre,
+        post_execute_callback=post,
+    )
+    pipe.add_function_step(
+        name="describe",
+        function=describe,
+        pre_execute_callback=pre,
+        function_kwargs={"summary": "${summarize.summary}", "note": "n"},
+    )
     pipe._callbacks = {"created": created, "completed": completed}
     modes(pipe, run_mode)
     dag = pipe.get_pipeline_dag()
@@ -209,7 +231,10 @@ def produce_metrics(n: int):
 def test_monitors_copy_to_the_pipeline(run_mode: str) -> None:
     pipe = PipelineController(name="monitors", project="tests")
     pipe.add_function_step(
-        name="train", function=produce_metrics, function_kwargs={"n": 3}, function_return=["n"],
+        name="train",
+        function=produce_metrics,
+        function_kwargs={"n": 3},
+        function_return=["n"],
         monitor_metrics=[(("loss", "train"), ("train loss", "last"))],
         monitor_artifacts=[("report", "train_report")],
         monitor_models=["model_*"],
@@ -247,8 +272,9 @@ def test_get_clone_and_enqueue(home) -> None:
 
 def test_pipeline_as_a_step_of_another(home, tmp_path) -> None:
     inner = PipelineController(name="inner", project="tests")
-    inner.add_function_step(name="make", function=make_numbers, function_kwargs={"count": 2},
-                            function_return=["numbers", "count"])
+    inner.add_function_step(
+        name="make", function=make_numbers, function_kwargs={"count": 2}, function_return=["numbers", "count"]
+    )
     inner.create_draft()
     outer = PipelineController(name="outer", project="tests")
     outer.add_step(name="nested", base_task_id=inner.id)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import time
 
 import pytest
+from tests.pipelines.conftest import backend
 
 from ductwork import PipelineDecorator, Task
 from ductwork.core.errors import ValidationError
 from ductwork.core.queries import TaskQuery
-from tests.pipelines.conftest import backend
 
 SCALE = 10
 

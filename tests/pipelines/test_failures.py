@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 
 import pytest
+from tests.pipelines.conftest import backend
 
 from ductwork import PipelineController, Task
 from ductwork.core.errors import ValidationError
 from ductwork.core.queries import TaskQuery
-from tests.pipelines.conftest import backend
 
 
 def ok(x: int = 1):
@@ -24,7 +24,10 @@ def flaky(marker: str):
     import os
 
     # fails until it has been called twice (the marker file counts the attempts)
-    count = int(open(marker).read()) if os.path.exists(marker) else 0
+    count = 0
+    if os.path.exists(marker):
+        with open(marker) as handle:
+            count = int(handle.read())
     with open(marker, "w") as handle:
         handle.write(str(count + 1))
     if count < 2:
@@ -52,7 +55,9 @@ def diamond(**fail_kwargs) -> PipelineController:
     pipe = PipelineController(name="diamond", project="tests")
     pipe.add_function_step(name="a", function=ok, function_return=["x"])
     pipe.add_function_step(name="bad", function=fail, parents=["a"], function_return=["x"], **fail_kwargs)
-    pipe.add_function_step(name="after_bad", function=ok, function_kwargs={"x": "${bad.x}"}, function_return=["x"])
+    pipe.add_function_step(
+        name="after_bad", function=ok, function_kwargs={"x": "${bad.x}"}, function_return=["x"]
+    )
     pipe.add_function_step(name="good", function=ok, parents=["a"], function_return=["x"])
     pipe.add_function_step(name="after_good", function=ok, function_kwargs={"x": "${good.x}"})
     return pipe
@@ -66,7 +71,11 @@ def test_a_failed_step_skips_its_descendants_only(run_mode: str) -> None:
     pipe = diamond()
     go(pipe, run_mode)
     assert statuses(pipe) == {
-        "a": "completed", "bad": "failed", "after_bad": "skipped", "good": "completed", "after_good": "completed",
+        "a": "completed",
+        "bad": "failed",
+        "after_bad": "skipped",
+        "good": "completed",
+        "after_good": "completed",
     }
     run = backend().get_task(pipe.id)
     assert run.status == "failed" and "bad" in run.status_reason
@@ -104,8 +113,13 @@ def test_abort_on_failure_stops_everything(home) -> None:
 def test_retries_record_each_attempt(run_mode: str, tmp_path) -> None:
     marker = str(tmp_path / "attempts")
     pipe = PipelineController(name="retry", project="tests")
-    pipe.add_function_step(name="flaky", function=flaky, function_kwargs={"marker": marker},
-                           function_return=["n"], retry_on_failure=2)
+    pipe.add_function_step(
+        name="flaky",
+        function=flaky,
+        function_kwargs={"marker": marker},
+        function_return=["n"],
+        retry_on_failure=2,
+    )
     go(pipe, run_mode)
     node = pipe.get_pipeline_dag()["flaky"]
     assert node.status == "completed" and node.attempt == 2
@@ -156,16 +170,25 @@ def test_resume_reruns_only_what_did_not_succeed(home, tmp_path) -> None:
     marker = str(tmp_path / "attempts")
     pipe = PipelineController(name="resumable", project="tests")
     pipe.add_function_step(name="first", function=ok, function_kwargs={"x": 7}, function_return=["x"])
-    pipe.add_function_step(name="flaky", function=flaky, function_kwargs={"marker": marker},
-                           parents=["first"], function_return=["n"])
-    pipe.add_function_step(name="last", function=ok, function_kwargs={"x": "${flaky.n}"}, function_return=["x"])
+    pipe.add_function_step(
+        name="flaky",
+        function=flaky,
+        function_kwargs={"marker": marker},
+        parents=["first"],
+        function_return=["n"],
+    )
+    pipe.add_function_step(
+        name="last", function=ok, function_kwargs={"x": "${flaky.n}"}, function_return=["x"]
+    )
     pipe.start_locally(run_pipeline_steps_locally=True)
     assert statuses(pipe) == {"first": "completed", "flaky": "failed", "last": "skipped"}
     first_task = pipe.get_pipeline_dag()["first"].executed
     PipelineController.resume(pipe.id)  # attempt 2 fails again
     resumed = PipelineController.resume(pipe.id)  # attempt 3 succeeds
     assert {n: s for n, s in statuses(resumed).items()} == {
-        "first": "completed", "flaky": "completed", "last": "completed",
+        "first": "completed",
+        "flaky": "completed",
+        "last": "completed",
     }
     assert resumed.get_pipeline_dag()["first"].executed == first_task  # reused, not rerun
     assert backend().get_task(pipe.id).status == "completed"
@@ -185,10 +208,20 @@ def cached_step(x: int):
 def cached_pipeline(x: int = 2) -> PipelineController:
     pipe = PipelineController(name="cached", project="tests")
     pipe.add_parameter("x", x)
-    pipe.add_function_step(name="double", function=cached_step, function_kwargs={"x": "${pipeline.x}"},
-                           function_return=["y"], cache_executed_step=True)
-    pipe.add_function_step(name="again", function=cached_step, function_kwargs={"x": "${double.y}"},
-                           function_return=["y"], cache_executed_step=True)
+    pipe.add_function_step(
+        name="double",
+        function=cached_step,
+        function_kwargs={"x": "${pipeline.x}"},
+        function_return=["y"],
+        cache_executed_step=True,
+    )
+    pipe.add_function_step(
+        name="again",
+        function=cached_step,
+        function_kwargs={"x": "${double.y}"},
+        function_return=["y"],
+        cache_executed_step=True,
+    )
     return pipe
 
 
@@ -264,12 +297,24 @@ def test_validation_names_the_step_and_field(home) -> None:
                 bad.start_locally(run_pipeline_steps_locally=True, in_process=True)
         assert backend().get_task(bad.id).status == "created"  # nothing ran
 
-    check(lambda p: (p.add_function_step(name="x", function=ok, parents=["y"]),
-                     p.add_function_step(name="y", function=ok, parents=["x"])), "cycle")
+    check(
+        lambda p: (
+            p.add_function_step(name="x", function=ok, parents=["y"]),
+            p.add_function_step(name="y", function=ok, parents=["x"]),
+        ),
+        "cycle",
+    )
     check(lambda p: p.add_function_step(name="x", function=ok, parents=["nope"]), "nope")
     check(lambda p: p.add_function_step(name="x", function=ok, function_kwargs={"x": "${ghost.y}"}), "ghost")
-    check(lambda p: (p.add_function_step(name="x", function=ok, function_return=["r"]),
-                     p.add_function_step(name="y", function=ok, function_kwargs={"x": "${x.other}"})), "other")
-    check(lambda p: p.add_function_step(name="x", function=ok, function_kwargs={"x": "${pipeline.missing}"}),
-          "missing")
+    check(
+        lambda p: (
+            p.add_function_step(name="x", function=ok, function_return=["r"]),
+            p.add_function_step(name="y", function=ok, function_kwargs={"x": "${x.other}"}),
+        ),
+        "other",
+    )
+    check(
+        lambda p: p.add_function_step(name="x", function=ok, function_kwargs={"x": "${pipeline.missing}"}),
+        "missing",
+    )
     check(lambda p: p.add_function_step(name="x", function=ok), "no execution queue", mode="queue")
