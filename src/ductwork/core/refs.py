@@ -350,14 +350,28 @@ def _substitute_text(text: str, resolve: Callable[[Ref], Any]) -> Any:
 
 
 def _same_type(original: Any, items: Any) -> Any:
-    """Rebuild a container subclass (a namedtuple, an OrderedDict...) from substituted items."""
+    """Rebuild a container subclass (a namedtuple, an OrderedDict, a defaultdict...) around
+    substituted items, keeping what the original carries besides its items."""
     kind = type(original)
-    if isinstance(original, tuple) and hasattr(original, "_fields"):
-        return kind(*items)
+    if isinstance(original, tuple):
+        if hasattr(kind, "_make"):
+            return kind._make(items)
+        try:
+            return kind(items)
+        except TypeError:
+            return tuple(items)
+    import copy
+
     try:
-        return kind(items)
-    except TypeError:
-        return tuple(items) if isinstance(original, tuple) else items
+        rebuilt = copy.copy(original)
+        rebuilt.clear()
+        if isinstance(original, dict):
+            rebuilt.update(items)
+        else:
+            rebuilt.extend(items)
+        return rebuilt
+    except Exception:  # a subclass that cannot be copied or refilled: fall back to the base type
+        return dict(items) if isinstance(original, dict) else list(items)
 
 
 def _known(label: str, name: str, known: Collection[str]) -> str:

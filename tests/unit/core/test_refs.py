@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections import OrderedDict, namedtuple
+from collections import OrderedDict, defaultdict, namedtuple
 from typing import Any
 
 import pytest
@@ -170,6 +170,7 @@ def test_substitute_recursively_keeps_container_types() -> None:
         "tuple": ("${pipeline.n}", ["${a.s}"]),
         "point": Point("${pipeline.n}", 0),
         "ordered": OrderedDict(k="${a.s}"),
+        "default": defaultdict(list, k="${pipeline.n}"),
         "other": 1,
     }
     result = refs.substitute(value, resolve, recursive=True)
@@ -178,8 +179,10 @@ def test_substitute_recursively_keeps_container_types() -> None:
         "tuple": (3, ["s"]),
         "point": Point(3, 0),
         "ordered": OrderedDict(k="s"),
+        "default": {"k": 3},
         "other": 1,
     }
+    assert result["default"].default_factory is list
     assert type(result["tuple"]) is tuple
     assert type(result["point"]) is Point
     assert type(result["ordered"]) is OrderedDict
