@@ -23,7 +23,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import event, exc, pool
 
-from ductwork.core.errors import StorageError
+from ductwork.core.errors import StorageError, ValidationError
 
 BUSY_TIMEOUT_S = 30.0
 _WRITE = "ductwork_write"
@@ -84,6 +84,8 @@ class Database:
             yield
         except exc.IntegrityError:
             raise  # the query modules turn these into NotFound / Conflict
+        except exc.DataError as error:  # e.g. a name longer than its PostgreSQL column
+            raise ValidationError(f"the store at {self.where} refused a value: {_reason(error)}") from error
         except (exc.OperationalError, exc.DatabaseError, exc.InterfaceError) as error:
             raise StorageError(f"the store at {self.where} failed: {_reason(error)}") from error
         except OSError as error:

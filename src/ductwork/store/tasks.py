@@ -118,9 +118,18 @@ def create(conn: sa.Connection, task: TaskRecord) -> TaskRecord:
         raise ValidationError(f"task id must be a string of 1 to 32 characters, got {task.id!r}")
     if task.status not in _STATUSES:
         raise ValidationError(f"task {task.id}: unknown status {task.status!r}; one of {sorted(_STATUSES)}")
-    created = dataclasses.replace(task, updated=now())
-    values = {name: getattr(created, name) for name in FIELDS}
+    if task.status == TaskStatus.queued:
+        raise StatusError(f"task {task.id}: create it, then enqueue(task, queue) it")
+    stamp = now()
+    started, ended = task.started, task.ended
+    if task.status == TaskStatus.in_progress and started is None:
+        started = stamp
+    if task.status in FINAL and ended is None:
+        ended = stamp
+    values = {name: getattr(task, name) for name in FIELDS}
     _check_values(values, f"task {task.id}")
+    values.update(started=started, ended=ended, updated=stamp)
+    created = TaskRecord(**{name: values[name] for name in FIELDS})
     try:
         conn.execute(_insert, values)
     except exc.IntegrityError as error:

@@ -93,6 +93,21 @@ def test_create_rejects_bad_input(store: Store) -> None:
     task = store.create_task(TaskRecord(name="once"))
     with pytest.raises(Conflict, match=task.id):
         store.create_task(TaskRecord(id=task.id))
+    with pytest.raises(StatusError, match="enqueue"):
+        store.create_task(TaskRecord(status="queued"))
+    with pytest.raises(ValidationError, match="task id"):
+        store.create_task(TaskRecord(id="x" * 33))
+    if store.dialect == "postgresql":  # SQLite does not enforce lengths; PostgreSQL's refusal is bad input
+        with pytest.raises(ValidationError, match="refused a value"):
+            store.create_task(TaskRecord(name="n" * 600))
+
+
+def test_create_in_a_running_or_final_status_gets_its_times(store: Store) -> None:
+    running = store.create_task(TaskRecord(name="r", status="in_progress"))
+    assert running.started is not None and running.ended is None
+    done = store.create_task(TaskRecord(name="d", status="completed", started=1.0))
+    assert done.started == 1.0 and done.ended is not None
+    assert store.get_task(done.id) == done
 
 
 def test_status_lifecycle_sets_timestamps(store: Store) -> None:
