@@ -112,7 +112,7 @@ def _duration(record: TaskRecord) -> str:
         return "-"
     seconds = (record.ended or time.time()) - record.started
     if seconds < 60:
-        return f"{seconds:.1f}s"
+        return f"{seconds:.2f}s" if seconds < 10 else f"{seconds:.1f}s"
     minutes, seconds = divmod(int(seconds), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{seconds:02d}s"
@@ -415,6 +415,7 @@ def demo(project: str) -> None:
 #     lazy("name", "ductwork.part.module:command", "One-line help.")
 
 lazy: Callable[[str, str, str], None] = main.lazy  # type: ignore[attr-defined]
+lazy("pipelines", "ductwork.sdk.commands:pipelines", "Pipeline runs: list, show, resume.")
 
 # server, ui, users, keys; agent, queues create|delete, tasks abort (light imports: click + core)
 importlib.import_module("ductwork.server.commands").register(main)

@@ -235,13 +235,14 @@ class ProcessExecutor:
             reader.join()
         with self._lock:
             self._procs.pop(node.name, None)
-        status = self.backend.get_task(task_id).status
+        final = self.backend.get_task(task_id)
+        status = final.status
         if code == 0:
             if status == TaskStatus.in_progress:
                 self.backend.set_status(task_id, "completed")
             outcome = Outcome(_FINAL_OUTCOME.get(status, "completed"))
         else:
-            reason = f"step process exited with code {code}"
+            reason = final.status_reason or f"step process exited with code {code}"
             if status == TaskStatus.in_progress:
                 self.backend.set_status(task_id, "failed", reason=reason, force=True)
             outcome = Outcome(_FINAL_OUTCOME.get(status, "failed"), reason)

@@ -138,7 +138,7 @@ class Run:
         from ductwork.artifacts import store_for
 
         record = store_for(self.pipe._output_uri).save(
-            self.task_id, name, value, serialization_function=self.pipe._serialize_fn
+            self.task_id, name, value, serialization_function=self.pipe._serialize_fn, strings_as_paths=False
         )
         self.backend.put_artifact(record)
         if self.inline:

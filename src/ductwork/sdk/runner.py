@@ -97,7 +97,8 @@ def store_results(
 
     store = store_for(output_uri)
     for name, value in pairs:
-        record = store.save(task_id, name, value, serialization_function=serialize)
+        # A returned string stays a string, even when it names a file.
+        record = store.save(task_id, name, value, serialization_function=serialize, strings_as_paths=False)
         record.metadata.setdefault("return", True)
         backend.put_artifact(record)
 
@@ -140,9 +141,10 @@ def main() -> int:
         pairs = split_results(record.runtime.get("return_names") or [], result, record.name)
         store_results(backend, task_id, pairs, output_uri=record.output_uri)
         task.flush(wait_for_uploads=True)
-    except BaseException:
+    except BaseException as exc:
         traceback.print_exc()
         task.flush(wait_for_uploads=True)
+        backend.set_status(task_id, "failed", reason=f"{type(exc).__name__}: {exc}", force=True)
         return 1
     return 0
 

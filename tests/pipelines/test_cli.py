@@ -1,0 +1,63 @@
+"""`ductwork pipelines list|show|resume` as a user runs them, in a separate process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+SCRIPT = """
+import os, sys
+from ductwork import PipelineController
+
+def source():
+    return 21
+
+def gate(x, marker):
+    import os
+    if not os.path.exists(marker):
+        open(marker, "w").close()
+        raise RuntimeError("first attempt fails")
+    return 2 * x
+
+pipe = PipelineController(name="resumable", project="cli")
+pipe.add_function_step("source", source, function_return=["x"])
+pipe.add_function_step("gate", gate, function_kwargs={"x": "${source.x}", "marker": sys.argv[1]},
+                       function_return=["y"])
+pipe.start_locally(run_pipeline_steps_locally=True)
+print("RUN", pipe.id)
+"""
+
+
+def ductwork(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "DUCTWORK_HOME": str(home), "COLUMNS": "250"}
+    return subprocess.run(
+        [sys.executable, "-m", "ductwork", *args], env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_resume_from_the_command_line(ductwork_home: Path, tmp_path: Path) -> None:
+    script = tmp_path / "pipeline.py"
+    script.write_text(textwrap.dedent(SCRIPT))
+    env = {**os.environ, "DUCTWORK_HOME": str(ductwork_home)}
+    first = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "marker")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    run_id = first.stdout.split("RUN ")[1].split()[0]
+    shown = ductwork(ductwork_home, "pipelines", "show", run_id)
+    assert "first attempt fails" in shown.stdout and "failed" in shown.stdout
+    listed = ductwork(ductwork_home, "pipelines", "list")
+    assert run_id[:8] in listed.stdout
+    resumed = ductwork(ductwork_home, "pipelines", "resume", run_id)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert f"run {run_id} completed" in resumed.stdout
+    shown = ductwork(ductwork_home, "pipelines", "show", run_id)
+    assert "reused from the earlier attempt" in shown.stdout
+    missing = ductwork(ductwork_home, "pipelines", "resume", "f" * 32)
+    assert missing.returncode != 0 and "f" * 32 in missing.stderr
