@@ -27,7 +27,7 @@ from typing import Any
 
 from ductwork.core.errors import ValidationError
 
-__all__ = ["SCHEME", "CacheInputs", "explain", "key", "parts"]
+__all__ = ["SCHEME", "CacheInputs", "explain", "key", "key_of_parts", "parts"]
 
 # Changing how keys are computed must not make old keys match new ones: bump this instead.
 SCHEME = "ductwork-cache-1"
@@ -66,7 +66,12 @@ def parts(inputs: CacheInputs) -> dict[str, str]:
 
 def key(inputs: CacheInputs) -> str:
     """The cache key: sha256 hex of the canonical JSON of ``parts(inputs)`` (stable across processes)."""
-    return _digest([SCHEME, sorted(parts(inputs).items())])
+    return key_of_parts(parts(inputs))
+
+
+def key_of_parts(digests: Mapping[str, str]) -> str:
+    """The key for parts already computed: ``key_of_parts(parts(x)) == key(x)``, hashing once."""
+    return _digest([SCHEME, sorted(digests.items())])
 
 
 def explain(old_parts: Mapping[str, str], new_parts: Mapping[str, str]) -> str:
@@ -104,9 +109,12 @@ def _named_changes(old: Mapping[str, str], new: Mapping[str, str], prefix: str, 
 # -- canonical encoding ---------------------------------------------------------------------------
 
 
+# One encoder for every digest: json.dumps with options builds a new one per call, which is slow.
+_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
 def _digest(value: Any) -> str:
-    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return hashlib.sha256(_JSON.encode(value).encode("utf-8")).hexdigest()
 
 
 def _items(mapping: Mapping[str, Any]) -> list[tuple[str, Any]]:
@@ -128,8 +136,12 @@ def _encode(value: Any, where: str, depth: int = 0) -> Any:
     """``value`` as JSON that names its type, so values of different types never collide."""
     if depth > 100:
         raise ValidationError(f"cache key: {where} is nested too deeply (or contains itself)")
+    kind = type(value)
+    if kind is str or value is None:  # the common cases first, without isinstance chains
+        return value
+    if kind is int:
+        return ["int", str(value)]
     if isinstance(value, enum.Enum):  # before str and int: StrEnum and IntEnum members are those too
-        kind = type(value)
         return ["enum", f"{kind.__module__}.{kind.__qualname__}", _encode(value.value, where, depth + 1)]
     if value is None or isinstance(value, str):
         return value if type(value) is str or value is None else str(value)  # JSON keeps these apart
@@ -182,7 +194,7 @@ def _is_numpy(value: Any) -> bool:
 
 
 def _sort_text(encoded: Any) -> str:
-    return json.dumps(encoded, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _JSON.encode(encoded)
 
 
 _REQUIREMENT_NAME = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(.*)$")

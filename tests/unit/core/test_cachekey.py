@@ -197,3 +197,8 @@ def test_self_containing_values_are_refused() -> None:
     loop.append(loop)
     with pytest.raises(ValidationError, match="nested too deeply"):
         cachekey.key(with_(parameters={"x": loop}))
+
+
+def test_key_of_parts_matches_key() -> None:
+    assert cachekey.key_of_parts(cachekey.parts(BASE)) == cachekey.key(BASE)
+    assert cachekey.key_of_parts({**cachekey.parts(BASE), "code": "0" * 64}) != cachekey.key(BASE)
