@@ -68,9 +68,8 @@ def create_app(
         from ductwork.store import Store
 
         store = Store(db_url or settings.db_url())
-    hub = Hub(
-        store=store, artifacts_root=artifacts_uri or settings.artifacts_uri(), auth=auth, owns_store=owns_store
-    )
+    artifacts_root = artifacts_uri or settings.artifacts_uri()
+    hub = Hub(store=store, artifacts_root=artifacts_root, auth=auth, owns_store=owns_store)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
