@@ -124,6 +124,7 @@ class _Check:
     cell: types.CellType | None
     value: Any
     text: str | None  # for mutable constants: the text they were rendered as
+    snapshot: Any = None  # and a deep copy of them then, for a quick equality check
 
     def holds(self) -> bool:
         if self.cell is not None:
@@ -136,13 +137,43 @@ class _Check:
             current = self.namespace.get(self.name, _MISSING)
         if current is not self.value:
             return False
-        return self.text is None or (_is_literal(current) and _literal(current) == self.text)
+        if self.text is None or current == self.snapshot:
+            return True
+        return _is_literal(current) and _literal(current) == self.text  # nan != nan, but same text
 
 
 @dataclass(frozen=True)
 class _Entry:
+    """A capture and the facts it relied on, split by kind so checking them is a tight loop."""
+
     captured: Captured
-    checks: tuple[_Check, ...]
+    bindings: tuple[tuple[Mapping[str, Any], str, Any], ...]  # namespace[name] is value
+    cells: tuple[tuple[types.CellType, Any], ...]  # cell holds value
+    texts: tuple[_Check, ...]  # mutable constants, which may have changed in place
+
+    @classmethod
+    def of(cls, captured: Captured, checks: Sequence[_Check]) -> _Entry:
+        bindings: dict[tuple[int, str], tuple[Mapping[str, Any], str, Any]] = {}
+        cells: dict[int, tuple[types.CellType, Any]] = {}
+        for check in checks:
+            if check.cell is not None:
+                cells[id(check.cell)] = (check.cell, check.value)
+            elif check.namespace is not None:
+                bindings[(id(check.namespace), check.name)] = (check.namespace, check.name, check.value)
+        texts = tuple(check for check in checks if check.text is not None)
+        return cls(captured, tuple(bindings.values()), tuple(cells.values()), texts)
+
+    def still_holds(self) -> bool:
+        for namespace, name, value in self.bindings:
+            if namespace.get(name, _MISSING) is not value:
+                return False
+        for cell, value in self.cells:
+            try:
+                if cell.cell_contents is not value:
+                    return False
+            except ValueError:
+                return False
+        return all(check.holds() for check in self.texts)
 
 
 _cache: weakref.WeakKeyDictionary[Any, dict[tuple[Any, ...], _Entry]] = weakref.WeakKeyDictionary()
@@ -154,9 +185,7 @@ def _cached(func: Any, key: tuple[Any, ...]) -> _Entry | None:
         entry = _cache.get(func, {}).get(key)
     except TypeError:
         return None
-    if entry is not None and all(check.holds() for check in entry.checks):
-        return entry
-    return None
+    return entry if entry is not None and entry.still_holds() else None
 
 
 # -- building one capture -------------------------------------------------------------------------
@@ -201,7 +230,7 @@ class _Builder:
             digest=hashlib.sha256(source.encode()).hexdigest(),
             unresolved=_unresolved(self.modules_used),
         )
-        return _Entry(captured, tuple(self.checks))
+        return _Entry.of(captured, self.checks)
 
     # -- definitions --
 
@@ -247,8 +276,13 @@ class _Builder:
             literal = self._emit(name, value, found.module, who)
             if literal is not None:
                 mutable = isinstance(value, (list, dict, set))
-                text = literal if mutable else None  # a list can change in place: compare its text
-                self.checks.append(_Check(check.namespace, name, check.cell, value, text))
+                if mutable:  # a list can change in place: remember what it held
+                    import copy
+
+                    snapshot = copy.deepcopy(value)
+                    self.checks.append(_Check(check.namespace, name, check.cell, value, literal, snapshot))
+                else:
+                    self.checks.append(_Check(check.namespace, name, check.cell, value, None))
                 self._bind(name, ("literal", literal), who)
                 return
         self.keep_alive.append(value)

@@ -449,3 +449,18 @@ def test_enum_members_are_written_by_name_after_their_class() -> None:
     assert "from http import HTTPStatus" in captured.imports and "HTTP_OK = HTTPStatus.OK" in source
     assert captured.unresolved == ["codegen_fixtures"]  # the import inside the body
     assert run_source(captured) == ("fast", "OK", True)
+
+
+def test_constants_with_nan_are_rechecked_by_text_and_stay_stable() -> None:
+    first = capture(steps.strings_step)
+    assert capture(steps.strings_step).source == first.source
+
+
+def test_a_dict_constant_changed_in_place_is_seen() -> None:
+    captured = capture(steps.uses_user_code)
+    steps.SETTINGS["mode"] = "slow"
+    try:
+        assert "'mode': 'slow'" in capture(steps.uses_user_code).source
+    finally:
+        steps.SETTINGS["mode"] = "fast"
+    assert capture(steps.uses_user_code).source == captured.source
