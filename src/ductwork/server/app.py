@@ -90,22 +90,25 @@ def create_app(
         redoc_url=None,
     )
     app.state.hub = hub
+    app.state.store = store
     errors.install(app)
     for router in ROUTERS:
         app.include_router(router)
-    web = _web_router()
+    web = _web_module()
     if web is not None:
-        app.include_router(web)
+        if hasattr(web, "mount_static"):
+            web.mount_static(app)
+        app.include_router(web.router)
     app.add_middleware(AuthMiddleware, store=store, required=auth)
     return app
 
 
-def _web_router() -> Any | None:
-    """The web UI's router, when that part is installed."""
+def _web_module() -> Any | None:
+    """The web UI's routes module (`router`, `mount_static`), when that part is installed."""
     try:
         module = importlib.import_module("ductwork.server.web.routes")
     except ModuleNotFoundError as exc:
         if exc.name and exc.name.startswith("ductwork.server.web"):
             return None
         raise
-    return getattr(module, "router", None)
+    return module if hasattr(module, "router") else None
