@@ -117,9 +117,12 @@ class ConsoleView {
 
 export async function loadCharts(el, url) {
   el.dataset.ready = "1";
-  const res = await fetch(url || `/tasks/${el.dataset.charts}/scalars.json`);
-  const charts = await res.json();
-  drawCharts(el, charts);
+  try {
+    const res = await fetch(url || `/tasks/${el.dataset.charts}/scalars.json`);
+    drawCharts(el, await res.json());
+  } catch {
+    el.innerHTML = '<p class="muted">Scalars could not be loaded; reload to try again.</p>';
+  }
 }
 
 export function drawCharts(el, charts) {
@@ -223,8 +226,14 @@ function smooth(values, weight) {
 
 export async function loadPlots(el) {
   el.dataset.ready = "1";
-  const res = await fetch(`/tasks/${el.dataset.plots}/plots.json`);
-  const items = await res.json();
+  let items;
+  try {
+    const res = await fetch(`/tasks/${el.dataset.plots}/plots.json`);
+    items = await res.json();
+  } catch {
+    el.innerHTML = '<p class="muted">Plots could not be loaded; reload to try again.</p>';
+    return;
+  }
   el.replaceChildren();
   if (!items.length) {
     el.innerHTML = '<p class="muted">No plots reported.</p>';

@@ -627,6 +627,8 @@ async function refreshStates() {
       applyStates(body);
       setRunStatus(body.run_status);
     }
+  } catch {
+    // offline for a moment, or the page is being left: the next event or poll catches up
   } finally {
     fetching = false;
     if (again) {
