@@ -14,11 +14,14 @@ import logging
 import math
 import os
 import re
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ductwork.core.errors import ValidationError
 from ductwork.core.records import ConsoleLine, MetricEvent, to_dict
+
+_now = time.time
 
 if TYPE_CHECKING:
     from ductwork.sdk.task import Task
@@ -62,7 +65,7 @@ class Logger:
             value = _number("value", value, title, series)
         if type(iteration) is not int:
             iteration = _iteration(iteration)
-        self._events.put(MetricEvent(self._task_id, "scalar", title, series, iteration, value))
+        self._events.put((self._task_id, "scalar", title, series, iteration, value, None, _now()))
 
     def report_single_value(self, name: str, value: float) -> None:
         """A value with no history (accuracy of the final model...), shown in the task's summary."""

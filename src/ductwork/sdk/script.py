@@ -52,11 +52,20 @@ def read_code(path: Path) -> str | None:
         return None
 
 
-def git_state(folder: str) -> dict[str, Any]:
-    """Remote, branch, commit and uncommitted diff of the repository holding `folder` ({} if none)."""
-    if not _inside_git(Path(folder)):
-        return {}
+_git_cache: dict[str, dict[str, Any]] = {}
 
+
+def git_state(folder: str) -> dict[str, Any]:
+    """Remote, branch, commit and uncommitted diff of the repository holding `folder` ({} if none).
+
+    Read once per folder per process: later tasks of the same process run the same code."""
+    cached = _git_cache.get(folder)
+    if cached is None:
+        cached = _git_cache[folder] = _read_git(folder) if _inside_git(Path(folder)) else {}
+    return dict(cached)
+
+
+def _read_git(folder: str) -> dict[str, Any]:
     def git(*args: str) -> str:
         done = subprocess.run(
             ["git", *args], cwd=folder, capture_output=True, text=True, timeout=10, check=False
@@ -64,11 +73,12 @@ def git_state(folder: str) -> dict[str, Any]:
         return done.stdout.strip() if done.returncode == 0 else ""
 
     try:
+        commit, _, branch = git("rev-parse", "HEAD", "--abbrev-ref", "HEAD").partition("\n")
         state = {
             "repository": git("config", "--get", "remote.origin.url"),
-            "branch": git("rev-parse", "--abbrev-ref", "HEAD"),
-            "commit": git("rev-parse", "HEAD"),
-            "diff": git("diff", "HEAD"),
+            "branch": branch,
+            "commit": commit,
+            "diff": git("diff", "HEAD") if commit else "",
         }
     except (OSError, subprocess.SubprocessError):
         return {}
