@@ -21,10 +21,13 @@ SRC = Path(__file__).resolve().parents[3] / "src"
 
 @pytest.fixture
 def sdk_home(ductwork_home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    monkeypatch.delenv("DUCTWORK_CONSOLE_CAPTURED", raising=False)
-    yield ductwork_home
     from ductwork.sdk import current
-    from ductwork.sdk.capture import console
+    from ductwork.sdk.capture import arguments, console
+
+    monkeypatch.delenv("DUCTWORK_CONSOLE_CAPTURED", raising=False)
+    arguments.forget_parsed()
+    yield ductwork_home
+    arguments.forget_parsed()
 
     main = current.main_task()
     if main is not None and not main._closed:

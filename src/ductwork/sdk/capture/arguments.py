@@ -55,6 +55,12 @@ def _remember(parser: argparse.ArgumentParser, namespace: argparse.Namespace) ->
         connect(task, parser, namespace)
 
 
+def forget_parsed() -> None:
+    """Forget the arguments parsed so far (tests; a process that starts over)."""
+    with _lock:
+        _parsed.clear()
+
+
 def connect_parsed(task: Any) -> None:
     """At Task.init: connect what was parsed before it."""
     with _lock:
