@@ -464,3 +464,10 @@ def test_a_dict_constant_changed_in_place_is_seen() -> None:
     finally:
         steps.SETTINGS["mode"] = "fast"
     assert capture(steps.uses_user_code).source == captured.source
+
+
+def test_importing_codegen_for_load_stays_light() -> None:
+    heavy = ("ductwork.sdk.codegen.builder", "ductwork.sdk.codegen.origins", "importlib.metadata")
+    code = f"import sys, ductwork.sdk.codegen; print([m for m in {heavy!r} if m in sys.modules])"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
