@@ -12,8 +12,6 @@ A few behaviours differ from ClearML on purpose:
 
 from __future__ import annotations
 
-import argparse
-import getpass
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -25,23 +23,23 @@ from ductwork import client
 from ductwork.client.contract import Backend
 from ductwork.core import settings
 from ductwork.core.errors import Conflict, NotFound, StatusError, StorageError, ValidationError
-from ductwork.core.queries import EventQuery, TaskQuery
-from ductwork.core.records import ConfigObject, Param, TaskRecord, TaskTypes
-from ductwork.core.states import FINAL, TaskStatus
-from ductwork.sdk import channels, current, params
+from ductwork.core.queries import EventQuery
+from ductwork.core.records import TaskRecord, TaskTypes
+from ductwork.core.states import TaskStatus
+from ductwork.sdk import channels, current
 from ductwork.sdk.artifact import Artifact, Uploads, is_native, save_artifact, snapshot
 from ductwork.sdk.capture import arguments
-from ductwork.sdk.configuration import config_from_object, config_to_object
+from ductwork.sdk.catalog import DEFAULT_PROJECT, TaskCatalog, _user
+from ductwork.sdk.checks import check_type, optional_str, output_uri_of, require_str, str_list, task_id_of
+from ductwork.sdk.hyperparams import ConnectedDict
 
 if TYPE_CHECKING:
     from ductwork.sdk.capture.console import ConsoleSink
     from ductwork.sdk.logger import Logger
     from ductwork.sdk.model import Model
 
-DEFAULT_PROJECT = "default"
 DEVELOPMENT = "development"
 FRAMEWORKS = ("matplotlib", "tensorboard")
-_PROPERTIES = "properties"
 # Set to "1" by a supervisor (agent, pipeline controller) that records the process's output.
 CONSOLE_CAPTURED = "DUCTWORK_CONSOLE_CAPTURED"
 
@@ -49,8 +47,12 @@ CONSOLE_CAPTURED = "DUCTWORK_CONSOLE_CAPTURED"
 arguments.install()
 
 
-class Task:
-    """A tracked execution. Create one with `Task.init`, `Task.create` or `Task.clone`."""
+class Task(TaskCatalog):
+    """A tracked execution. Create one with `Task.init`, `Task.create` or `Task.clone`.
+
+    Its API is spread by theme: finding and creating (`TaskCatalog`), parameters and
+    configuration (`Hyperparameters`), plain fields (`TaskFields`); running, status, artifacts
+    and metrics are here."""
 
     TaskTypes = TaskTypes
     TaskStatusEnum = TaskStatus
@@ -67,6 +69,10 @@ class Task:
         self._captures_args = False
         self._owned = False  # this process started it, so close() completes it
         self._closed = False
+
+    @classmethod
+    def _wrap(cls, record: TaskRecord, backend: Backend) -> Task:
+        return cls(record, backend)
 
     # ------------------------------------------------------------------ creating and finding
 
@@ -91,11 +97,11 @@ class Task:
         existing = current.main_task()
         if existing is not None and not existing._closed:
             return existing
-        _optional_str("project_name", project_name)
-        _optional_str("task_name", task_name)
-        _check_type(task_type)
-        tag_list = _str_list("tags", tags)
-        uri = _output_uri(output_uri)
+        optional_str("project_name", project_name)
+        optional_str("task_name", task_name)
+        check_type(task_type)
+        tag_list = str_list("tags", tags)
+        uri = output_uri_of(output_uri)
         backend = client.backend()
         task_id = settings.task_id()
         if task_id:
@@ -210,174 +216,6 @@ class Task:
         return current.get()
 
     @classmethod
-    def get_task(
-        cls,
-        task_id: str | None = None,
-        project_name: str | None = None,
-        task_name: str | None = None,
-        tags: Sequence[str] | None = None,
-        allow_archived: bool = True,
-        task_filter: Mapping[str, Any] | None = None,
-    ) -> Task:
-        """A task by id, or the newest task named `task_name` in `project_name`."""
-        backend = client.backend()
-        if task_id is not None:
-            _require_str("task_id", task_id)
-            return cls(backend.get_task(task_id), backend)
-        if project_name is None and task_name is None:
-            raise ValidationError("Task.get_task: give task_id, or project_name and/or task_name")
-        found = cls._query(
-            backend, project_name, task_name, tags, allow_archived, task_filter, exact=True, limit=1
-        )
-        if not found:
-            raise NotFound(f"no task named {task_name!r} in project {project_name!r}")
-        return cls(found[0], backend)
-
-    @classmethod
-    def get_tasks(
-        cls,
-        task_ids: Sequence[str] | None = None,
-        project_name: str | Sequence[str] | None = None,
-        task_name: str | None = None,
-        tags: Sequence[str] | None = None,
-        allow_archived: bool = True,
-        task_filter: Mapping[str, Any] | None = None,
-    ) -> list[Task]:
-        """Tasks by ids, or matching project and name (`task_name` is a regular expression)."""
-        backend = client.backend()
-        if task_ids is not None:
-            return [cls(record, backend) for record in backend.get_tasks(_str_list("task_ids", task_ids))]
-        records: list[TaskRecord] = []
-        for project in _projects(project_name):
-            records += cls._query(backend, project, task_name, tags, allow_archived, task_filter, exact=False)
-        return [cls(record, backend) for record in records]
-
-    @classmethod
-    def query_tasks(
-        cls,
-        project_name: str | Sequence[str] | None = None,
-        task_name: str | None = None,
-        tags: Sequence[str] | None = None,
-        additional_return_fields: Sequence[str] | None = None,
-        task_filter: Mapping[str, Any] | None = None,
-    ) -> list[str] | list[dict[str, Any]]:
-        """Ids of matching tasks; with `additional_return_fields`, dicts of `id` and those fields."""
-        backend = client.backend()
-        records: list[TaskRecord] = []
-        for project in _projects(project_name):
-            records += cls._query(backend, project, task_name, tags, True, task_filter, exact=False)
-        if not additional_return_fields:
-            return [record.id for record in records]
-        fields = _str_list("additional_return_fields", additional_return_fields)
-        unknown = [name for name in fields if not hasattr(TaskRecord(), name)]
-        if unknown:
-            raise ValidationError(f"Task.query_tasks: unknown additional_return_fields {unknown}")
-        return [{"id": r.id, **{name: getattr(r, name) for name in fields}} for r in records]
-
-    @classmethod
-    def _query(
-        cls,
-        backend: Backend,
-        project_name: str | None,
-        task_name: str | None,
-        tags: Sequence[str] | None,
-        allow_archived: bool,
-        task_filter: Mapping[str, Any] | None,
-        *,
-        exact: bool,
-        limit: int | None = None,
-    ) -> list[TaskRecord]:
-        _optional_str("project_name", project_name)
-        _optional_str("task_name", task_name)
-        query = TaskQuery(tags=_str_list("tags", tags) or None, archived=None if allow_archived else False)
-        if project_name is not None:
-            if backend.find_project(project_name) is None:
-                return []
-            query.project_name = project_name
-        if task_name is not None:
-            if exact:
-                query.name = task_name
-            else:
-                query.name_pattern = task_name
-        _apply_filter(query, task_filter or {})
-        if limit is not None:
-            query.limit = limit
-        return backend.query_tasks(query)
-
-    @classmethod
-    def create(
-        cls,
-        project_name: str | None = None,
-        task_name: str | None = None,
-        task_type: str | None = None,
-        repo: str | None = None,
-        branch: str | None = None,
-        commit: str | None = None,
-        script: str | None = None,
-        working_directory: str | None = None,
-        packages: bool | Sequence[str] | None = None,
-        requirements_file: str | Path | None = None,
-        docker: str | None = None,
-        docker_args: str | None = None,
-        docker_bash_setup_script: str | None = None,
-        argparse_args: Sequence[tuple[str, Any]] | None = None,
-        base_task_id: str | None = None,
-        add_task_init_call: bool = True,
-        force_single_script_file: bool = False,
-        binary: str | None = None,
-        module: str | None = None,
-        detect_repository: bool = True,
-    ) -> Task:
-        """A draft task (status created) to run a script or module later, e.g. by an agent."""
-        from ductwork.sdk import script as scripts
-
-        _optional_str("project_name", project_name)
-        _optional_str("task_name", task_name)
-        if task_type is not None:
-            _check_type(task_type)
-        if script is not None and module is not None:
-            raise ValidationError("Task.create: give script or module, not both")
-        backend = client.backend()
-        if base_task_id is not None:
-            base = backend.get_task(base_task_id)
-            project = backend.ensure_project(project_name).id if project_name else base.project
-            record = backend.clone_task(base_task_id, name=task_name or base.name, project=project)
-        else:
-            project = backend.ensure_project(project_name or DEFAULT_PROJECT).id
-            record = backend.create_task(
-                TaskRecord(name=task_name or _name_of(script, module), project=project, user=_user())
-            )
-        task = cls(record, backend)
-        changes: dict[str, Any] = {}
-        if task_type is not None:
-            changes["type"] = task_type
-        new_script = dict(record.script)
-        if script is not None:
-            new_script.update(scripts.from_file(script, working_directory, add_task_init_call))
-        elif working_directory is not None:
-            new_script["working_dir"] = working_directory
-        if module is not None:
-            new_script["module"] = module
-        for key, value in (("repository", repo), ("branch", branch), ("commit", commit), ("binary", binary)):
-            if value is not None:
-                new_script[key] = value
-        if new_script != record.script:
-            changes["script"] = new_script
-        if changes:
-            task._edit(changes)
-        if packages is not None or requirements_file is not None:
-            task.set_packages(requirements_file if requirements_file is not None else packages)
-        if docker or docker_args or docker_bash_setup_script:
-            task.set_base_docker(
-                docker_image=docker,
-                docker_arguments=docker_args,
-                docker_setup_bash_script=docker_bash_setup_script,
-            )
-        if argparse_args:
-            task.update_parameters({f"Args/{key}": value for key, value in argparse_args})
-        return task
-
-    @classmethod
     def clone(
         cls,
         source_task: Task | str | None = None,
@@ -389,7 +227,7 @@ class Task:
         """A draft copy with parameters, configuration and input models (no outputs).
 
         `parent` defaults to the source's parent, else the source itself; `project` is an id."""
-        source = _task_id("source_task", source_task if source_task is not None else current.get())
+        source = task_id_of("source_task", source_task if source_task is not None else current.get())
         backend = client.backend()
         original = backend.get_task(source)
         record = backend.clone_task(
@@ -413,7 +251,7 @@ class Task:
     ) -> Any:
         """Put a draft (or stopped / failed) task on a queue; `force` first stops a running one."""
         backend = client.backend()
-        task_id = _task_id("task", task)
+        task_id = task_id_of("task", task)
         queue = _queue_name(backend, queue_name, queue_id)
         if force:
             status = backend.get_task(task_id).status
@@ -427,7 +265,7 @@ class Task:
     @classmethod
     def dequeue(cls, task: Task | str) -> None:
         backend = client.backend()
-        backend.dequeue(_task_id("task", task))
+        backend.dequeue(task_id_of("task", task))
         if isinstance(task, Task):
             task.reload()
 
@@ -435,82 +273,6 @@ class Task:
     def running_locally() -> bool:
         """False when an agent or a pipeline runs this process (`DUCTWORK_TASK_ID` is set)."""
         return settings.task_id() is None
-
-    # ------------------------------------------------------------------ properties
-
-    @property
-    def id(self) -> str:
-        return self._record.id
-
-    @property
-    def name(self) -> str:
-        return self._record.name
-
-    @name.setter
-    def name(self, value: str) -> None:
-        self.set_name(value)
-
-    def set_name(self, name: str) -> None:
-        _require_str("name", name)
-        self._edit({"name": name})
-
-    @property
-    def status(self) -> str:
-        return self._record.status
-
-    @property
-    def project(self) -> str | None:
-        return self._record.project
-
-    @property
-    def task_type(self) -> str:
-        return self._record.type
-
-    @property
-    def parent(self) -> str | None:
-        return self._record.parent
-
-    @property
-    def data(self) -> TaskRecord:
-        return self._record
-
-    @property
-    def output_uri(self) -> str | None:
-        return self._record.output_uri
-
-    @output_uri.setter
-    def output_uri(self, value: str | bool | None) -> None:
-        self._edit({"output_uri": _output_uri(value)})
-
-    @property
-    def comment(self) -> str:
-        return self._record.comment
-
-    @comment.setter
-    def comment(self, value: str) -> None:
-        self.set_comment(value)
-
-    def set_comment(self, comment: str) -> None:
-        _require_str("comment", comment)
-        self._edit({"comment": comment})
-
-    def get_project_name(self) -> str | None:
-        if self._record.project is None:
-            return None
-        return self._backend.get_project(self._record.project).name
-
-    def get_project_id(self) -> str | None:
-        return self._record.project
-
-    def reload(self) -> Task:
-        self._record = self._backend.get_task(self.id)
-        return self
-
-    def get_status(self) -> str:
-        return self.reload().status
-
-    def __repr__(self) -> str:
-        return f"<Task {self.id} {self.name!r} {self.status}>"
 
     # ------------------------------------------------------------------ status
 
@@ -684,242 +446,6 @@ class Task:
             self._logger = Logger(self)
         return self._logger
 
-    # ------------------------------------------------------------------ parameters
-
-    def connect(self, mutable: Any, name: str | None = None, ignore_remote_overrides: bool = False) -> Any:
-        """Connect a dict, an argparse Namespace, an object (its public attributes) or a model.
-
-        Running locally the values are written to the task (section `name`, default `General`,
-        `Args` for a Namespace). Run by an agent or a pipeline, the task's values replace the
-        local ones, cast to the local types. A dict comes back as a dict whose later changes are
-        written to the task too."""
-        from ductwork.sdk.model import InputModel, OutputModel
-
-        if isinstance(mutable, (InputModel, OutputModel)):
-            mutable.connect(self, name)
-            return mutable
-        if isinstance(mutable, argparse.Namespace):
-            self._connect_namespace(mutable, _section(name or arguments.SECTION), {}, ignore_remote_overrides)
-            return mutable
-        section = _section(name or params.DEFAULT_SECTION)
-        if isinstance(mutable, dict):
-            return self._connect_dict(mutable, section, ignore_remote_overrides)
-        if mutable is None or isinstance(mutable, (str, bytes, int, float, list, tuple, set)):
-            raise ValidationError(
-                f"connect: mutable must be a dict, an argparse Namespace, an object or a model, "
-                f"got {type(mutable).__name__}"
-            )
-        self._connect_object(mutable, section, ignore_remote_overrides)
-        return mutable
-
-    def _connect_dict(self, values: dict[str, Any], section: str, keep_local: bool = False) -> ConnectedDict:
-        flat = params.flatten(values)
-        merged = self._sync(section, flat, {}, keep_local)
-        if merged != flat:
-            values.clear()
-            values.update(params.unflatten(merged))
-        return ConnectedDict(self, section, values)
-
-    def _connect_namespace(
-        self,
-        namespace: argparse.Namespace,
-        section: str,
-        types: Mapping[str, Callable[[str], Any]],
-        keep_local: bool = False,
-    ) -> None:
-        local = {key: value for key, value in vars(namespace).items() if not key.startswith("_")}
-        for key, value in self._sync(section, local, types, keep_local).items():
-            setattr(namespace, key, value)
-
-    def _connect_object(self, obj: Any, section: str, keep_local: bool = False) -> None:
-        local = _public_attributes(obj)
-        for key, value in self._sync(section, local, {}, keep_local).items():
-            if local.get(key, _NOTHING) is not value:
-                setattr(obj, key, value)
-
-    def _sync(
-        self,
-        section: str,
-        local: dict[str, Any],
-        types: Mapping[str, Callable[[str], Any]],
-        keep_local: bool,
-    ) -> dict[str, Any]:
-        """Write `local` (running locally) or read the section back over it (run remotely)."""
-        if not self._remote or keep_local:
-            self._write_params({f"{section}/{key}": params.to_param(value) for key, value in local.items()})
-            return local
-        stored = {
-            key.partition("/")[2]: param
-            for key, param in self._backend.get_parameters(self.id).items()
-            if key.partition("/")[0] == section
-        }
-        merged = dict(local)
-        for key, param in stored.items():
-            label = f"{section}/{key}"
-            template = local.get(key)
-            if template is None and isinstance(param.value, str) and key in types:
-                try:
-                    merged[key] = types[key](param.value)
-                except Exception as exc:
-                    raise ValidationError(f"{label}: cannot read {param.value!r}: {exc}") from None
-            elif template is None:
-                merged[key] = params.cast_param(param, name=label)
-            else:
-                merged[key] = params.cast_like(param.value, template, name=label)
-        missing = {
-            f"{section}/{key}": params.to_param(value) for key, value in local.items() if key not in stored
-        }
-        if missing:
-            self._write_params(missing)
-        return merged
-
-    def _write_params(self, values: dict[str, Param], *, replace: bool = False) -> None:
-        self._backend.set_parameters(self.id, values, replace=replace)
-
-    def get_parameters(self, backwards_compatibility: bool = True, cast: bool = False) -> dict[str, Any]:
-        """`{"Section/name": value}`: strings (as ClearML shows them) unless `cast=True`."""
-        stored = self._backend.get_parameters(self.id)
-        if cast:
-            return {key: params.cast_param(param, name=key) for key, param in stored.items()}
-        return {key: params.to_text(param.value) for key, param in stored.items()}
-
-    def get_parameters_as_dict(self, cast: bool = False) -> dict[str, Any]:
-        """`{section: {name: value}}` (names with `/` nest further)."""
-        nested: dict[str, Any] = {}
-        for key, value in self.get_parameters(cast=cast).items():
-            section, _, name = key.partition("/")
-            nested.setdefault(section, {})[name] = value
-        return {section: params.unflatten(values) for section, values in nested.items()}
-
-    def get_parameter(self, name: str, default: Any = None, cast: bool = False) -> Any:
-        key = params.full_key(name)
-        param = self._backend.get_parameters(self.id).get(key)
-        if param is None:
-            return default
-        return params.cast_param(param, name=key) if cast else params.to_text(param.value)
-
-    def set_parameters(self, *args: Mapping[str, Any], **kwargs: Any) -> None:
-        """Replace all parameters with these (`Section/name` keys; bare names go to `General`)."""
-        update = bool(kwargs.pop("__update", False))
-        self._write_params(_as_params(_merged_args(args, kwargs)), replace=not update)
-
-    def update_parameters(self, *args: Mapping[str, Any], **kwargs: Any) -> None:
-        """Add or change these parameters, keeping the others."""
-        self._write_params(_as_params(_merged_args(args, kwargs)))
-
-    def set_parameter(
-        self, name: str, value: Any, description: str | None = None, value_type: Any = None
-    ) -> None:
-        type_hint = value_type if isinstance(value_type, str) or value_type is None else value_type.__name__
-        self._write_params({params.full_key(name): params.to_param(value, description or "", type_hint)})
-
-    def delete_parameter(self, name: str) -> bool:
-        key = params.full_key(name)
-        stored = self._backend.get_parameters(self.id)
-        if key not in stored:
-            return False
-        del stored[key]
-        self._write_params(stored, replace=True)
-        return True
-
-    def set_user_properties(self, *iterables: Any, **properties: Any) -> bool:
-        """Properties shown with the task (section `properties`): `name=value` pairs, or dicts
-        `{"name": ..., "value": ..., "description": ...}`, or `(name, value)` pairs."""
-        values: dict[str, Param] = {}
-        for item in iterables:
-            entries = item if isinstance(item, (list, tuple)) and not _is_pair(item) else [item]
-            for entry in entries:
-                if isinstance(entry, Mapping) and "name" in entry:
-                    values[f"{_PROPERTIES}/{entry['name']}"] = params.to_param(
-                        entry.get("value"), str(entry.get("description", ""))
-                    )
-                elif isinstance(entry, Mapping):
-                    for key, value in entry.items():
-                        values[f"{_PROPERTIES}/{key}"] = params.to_param(value)
-                elif _is_pair(entry):
-                    values[f"{_PROPERTIES}/{entry[0]}"] = params.to_param(entry[1])
-                else:
-                    raise ValidationError(f"set_user_properties: cannot read a property from {entry!r}")
-        for key, value in properties.items():
-            values[f"{_PROPERTIES}/{key}"] = params.to_param(value)
-        self._write_params(values)
-        return True
-
-    def get_user_properties(self, value_only: bool = False) -> dict[str, Any]:
-        found = {
-            key.partition("/")[2]: param
-            for key, param in self._backend.get_parameters(self.id).items()
-            if key.startswith(f"{_PROPERTIES}/")
-        }
-        if value_only:
-            return {name: param.value for name, param in found.items()}
-        return {
-            name: {"name": name, "value": param.value, "type": param.type, "description": param.description}
-            for name, param in found.items()
-        }
-
-    def delete_user_properties(self, *names: str) -> bool:
-        stored = self._backend.get_parameters(self.id)
-        keys = {f"{_PROPERTIES}/{name}" for name in names}
-        if not keys & stored.keys():
-            return False
-        self._write_params({k: v for k, v in stored.items() if k not in keys}, replace=True)
-        return True
-
-    # ------------------------------------------------------------------ configuration
-
-    def connect_configuration(
-        self, configuration: Any, name: str | None = None, description: str | None = None
-    ) -> Any:
-        """Connect a configuration: a dict or list, a path to a file, or text.
-
-        Locally it is stored; run remotely the stored one is returned (a dict/list is updated in
-        place, a file comes back as a local path holding the stored text)."""
-        name = _config_name(name)
-        if self._remote:
-            stored = self._backend.get_configurations(self.id).get(name)
-            if stored is not None:
-                return config_to_object(configuration, stored, name, self.id)
-        self._backend.set_configuration(
-            self.id, name, config_from_object(configuration, description or "", name)
-        )
-        return configuration
-
-    def set_configuration_object(
-        self,
-        name: str,
-        config_text: str | None = None,
-        description: str | None = None,
-        config_type: str | None = None,
-        config_dict: Mapping[str, Any] | Sequence[Any] | None = None,
-    ) -> None:
-        name = _config_name(name)
-        if (config_text is None) == (config_dict is None):
-            raise ValidationError(f"set_configuration_object({name!r}): give config_text or config_dict")
-        if config_dict is not None:
-            config = config_from_object(config_dict, description or "", name)
-        else:
-            _require_str("config_text", config_text)
-            config = ConfigObject(
-                text=config_text or "", type=config_type or "text", description=description or ""
-            )
-        if config_type:
-            config.type = config_type
-        self._backend.set_configuration(self.id, name, config)
-
-    def get_configuration_object(self, name: str) -> str | None:
-        stored = self._backend.get_configurations(self.id).get(_config_name(name))
-        return None if stored is None else stored.text
-
-    def get_configuration_object_as_dict(self, name: str) -> Any:
-        from ductwork.sdk.configuration import parse_text
-
-        stored = self._backend.get_configurations(self.id).get(_config_name(name))
-        return None if stored is None else parse_text(stored.text, name, self.id)
-
-    def get_configuration_objects(self) -> dict[str, str]:
-        return {name: config.text for name, config in self._backend.get_configurations(self.id).items()}
-
     # ------------------------------------------------------------------ artifacts and models
 
     def upload_artifact(
@@ -940,7 +466,7 @@ class Task:
 
         The object is copied first when it is a container or an array, so changing it right
         after this call does not change what is stored."""
-        _require_str("name", name)
+        require_str("name", name)
         if not name.strip():
             raise ValidationError(f"upload_artifact: artifact name must not be empty (task {self.id})")
         if metadata is not None and not isinstance(metadata, Mapping):
@@ -992,7 +518,7 @@ class Task:
         }
 
     def delete_artifacts(self, artifact_names: Sequence[str]) -> bool:
-        for artifact_name in _str_list("artifact_names", artifact_names):
+        for artifact_name in str_list("artifact_names", artifact_names):
             self._backend.delete_artifact(self.id, artifact_name)
         return True
 
@@ -1038,125 +564,6 @@ class Task:
         lines = self._backend.get_console(self.id)
         return [line.text for line in lines[-max(1, number_of_reports) * 100 :]]
 
-    # ------------------------------------------------------------------ tags, fields, properties
-
-    def add_tags(self, tags: str | Sequence[str]) -> None:
-        new = _str_list("tags", [tags] if isinstance(tags, str) else tags)
-        self._edit({"tags": _union(self.reload()._record.tags, new)})
-
-    def get_tags(self) -> list[str]:
-        return list(self.reload()._record.tags)
-
-    def set_tags(self, tags: Sequence[str]) -> None:
-        self._edit({"tags": _str_list("tags", tags)})
-
-    def get_system_tags(self) -> list[str]:
-        return list(self.reload()._record.system_tags)
-
-    def set_system_tags(self, tags: Sequence[str]) -> None:
-        self._edit({"system_tags": _str_list("tags", tags)})
-
-    def set_archived(self, archive: bool) -> None:
-        if not isinstance(archive, bool):
-            raise ValidationError(f"set_archived: archive must be a bool, got {type(archive).__name__}")
-        self._edit({"archived": archive})
-
-    def get_archived(self) -> bool:
-        return self.reload()._record.archived
-
-    def set_parent(self, parent: Task | str | None) -> None:
-        parent_id = None if parent is None else _task_id("parent", parent)
-        if parent_id == self.id:
-            raise ValidationError(f"task {self.id} cannot be its own parent")
-        if parent_id is not None:
-            self._backend.get_task(parent_id)  # NotFound names it
-        self._edit({"parent": parent_id})
-
-    def set_progress(self, progress: int) -> None:
-        if isinstance(progress, bool) or not isinstance(progress, (int, float)) or not 0 <= progress <= 100:
-            raise ValidationError(f"set_progress: progress must be a number 0..100, got {progress!r}")
-        self._edit({"progress": int(progress)})
-
-    def get_progress(self) -> int:
-        return self.reload()._record.progress
-
-    def set_task_type(self, task_type: str) -> None:
-        _check_type(task_type)
-        self._edit({"type": task_type})
-
-    def set_runtime_properties(self, runtime_properties: Mapping[str, Any]) -> bool:
-        if not isinstance(runtime_properties, Mapping):
-            raise ValidationError("set_runtime_properties: runtime_properties must be a dict")
-        merged = {**self.reload()._record.runtime, **runtime_properties}
-        self._edit({"runtime": merged})
-        return True
-
-    def get_runtime_properties(self) -> dict[str, Any]:
-        return dict(self.reload()._record.runtime)
-
-    def set_base_docker(
-        self,
-        docker_cmd: str | None = None,
-        docker_image: str | None = None,
-        docker_arguments: str | Sequence[str] | None = None,
-        docker_setup_bash_script: str | Sequence[str] | None = None,
-    ) -> None:
-        """The container the task runs in (`docker_cmd` may hold "image --args")."""
-        container = dict(self._record.container)
-        if docker_cmd:
-            image, _, rest = docker_cmd.strip().partition(" ")
-            container["image"] = image
-            if rest.strip():
-                container["arguments"] = rest.strip()
-        if docker_image is not None:
-            container["image"] = docker_image
-        if docker_arguments is not None:
-            args = docker_arguments
-            container["arguments"] = args if isinstance(args, str) else " ".join(args)
-        if docker_setup_bash_script is not None:
-            script = docker_setup_bash_script
-            container["setup_shell_script"] = script if isinstance(script, str) else "\n".join(script)
-        self._edit({"container": container})
-
-    def set_packages(self, packages: bool | str | Path | Sequence[str] | None) -> None:
-        """pip requirements: a list of lines, or a path to a requirements file."""
-        if packages is None or packages is False:
-            return
-        if packages is True:
-            text = ""
-        elif isinstance(packages, (str, Path)):
-            path = Path(packages).expanduser()
-            if not path.is_file():
-                raise ValidationError(f"set_packages: requirements file {str(packages)!r} does not exist")
-            text = path.read_text(encoding="utf-8")
-        else:
-            text = "\n".join(_str_list("packages", packages))
-        self._edit({"requirements": {**self._record.requirements, "pip": text}})
-
-    def set_script(
-        self,
-        repository: str | None = None,
-        branch: str | None = None,
-        commit: str | None = None,
-        diff: str | None = None,
-        working_dir: str | None = None,
-        entry_point: str | None = None,
-        binary: str | None = None,
-    ) -> None:
-        given = {
-            "repository": repository,
-            "branch": branch,
-            "commit": commit,
-            "diff": diff,
-            "working_dir": working_dir,
-            "entry_point": entry_point,
-            "binary": binary,
-        }
-        changes = {key: value for key, value in given.items() if value is not None}
-        for key, value in changes.items():
-            _require_str(key, value)
-        self._edit({"script": {**self.reload()._record.script, **changes}})
-
     def execute_remotely(
         self, queue_name: str | None = None, clone: bool = False, exit_process: bool = True
     ) -> Task | None:
@@ -1166,7 +573,7 @@ class Task:
         `queue_name` it is enqueued there. Then the process exits with code 0."""
         if not self.running_locally() or self._remote:
             return None
-        _optional_str("queue_name", queue_name)
+        optional_str("queue_name", queue_name)
         backend = client.backend()
         if queue_name is not None:
             backend.get_queue(queue_name)  # NotFound names a missing queue before anything changes
@@ -1194,102 +601,10 @@ class Task:
             raise SystemExit(0)
         return target
 
-    # ------------------------------------------------------------------ internals
-
-    def _edit(self, changes: dict[str, Any]) -> None:
-        self._record = self._backend.edit_task(self.id, changes)
-
-
-class ConnectedDict(dict):  # type: ignore[type-arg]
-    """A connected dict: changes made through it are written to the task's parameters too."""
-
-    def __init__(self, task: Task, section: str, values: Mapping[str, Any]) -> None:
-        super().__init__(values)
-        self._task = task
-        self._section = section
-        self._original = values
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        super().__setitem__(key, value)
-        if isinstance(self._original, dict) and self._original is not self:
-            self._original[key] = value
-        self._write({key: value})
-
-    def update(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
-        changes = dict(*args, **kwargs)
-        super().update(changes)
-        if isinstance(self._original, dict):
-            self._original.update(changes)
-        self._write(changes)
-
-    def setdefault(self, key: str, default: Any = None) -> Any:
-        if key not in self:
-            self[key] = default
-        return self[key]
-
-    def _write(self, changes: Mapping[str, Any]) -> None:
-        flat = params.flatten(changes)
-        self._task._write_params({f"{self._section}/{k}": params.to_param(v) for k, v in flat.items()})
-
-
-class _Nothing:
-    pass
-
-
-_NOTHING = _Nothing()
-
-
-# ---------------------------------------------------------------------- argument checks
-
-
-def _require_str(what: str, value: Any) -> None:
-    if not isinstance(value, str):
-        raise ValidationError(f"{what} must be a str, got {type(value).__name__} ({value!r})")
-
-
-def _optional_str(what: str, value: Any) -> None:
-    if value is not None:
-        _require_str(what, value)
-
-
-def _str_list(what: str, values: Any) -> list[str]:
-    if values is None:
-        return []
-    if isinstance(values, str) or not isinstance(values, Iterable):
-        raise ValidationError(f"{what} must be a list of str, got {type(values).__name__} ({values!r})")
-    result = list(values)
-    for value in result:
-        if not isinstance(value, str):
-            raise ValidationError(f"{what} must be a list of str; {value!r} is a {type(value).__name__}")
-    return result
-
-
-def _check_type(task_type: Any) -> None:
-    if task_type not in TaskTypes.all():
-        raise ValidationError(f"task_type must be one of {TaskTypes.all()}, got {task_type!r}")
-
-
-def _output_uri(value: Any) -> str | None:
-    if value is None or value is False or value is True:
-        return None  # True: the default artifact storage
-    if isinstance(value, Path):
-        return str(value)
-    if not isinstance(value, str) or not value.strip():
-        raise ValidationError(f"output_uri must be a URL, a path or a bool, got {value!r}")
-    return value
-
-
-def _task_id(what: str, task: Any) -> str:
-    if isinstance(task, Task):
-        return task.id
-    if isinstance(task, str) and task:
-        return task
-    raise ValidationError(f"{what} must be a Task or a task id, got {type(task).__name__} ({task!r})")
-
 
 def _queue_name(backend: Backend, queue_name: str | None, queue_id: str | None) -> str:
     if queue_name is not None:
-        _require_str("queue_name", queue_name)
+        require_str("queue_name", queue_name)
         return queue_name
     if queue_id is None:
         raise ValidationError("Task.enqueue: give queue_name or queue_id")
@@ -1297,22 +612,6 @@ def _queue_name(backend: Backend, queue_name: str | None, queue_id: str | None) 
         if queue.id == queue_id:
             return queue.name
     raise NotFound(f"queue id {queue_id} not found")
-
-
-def _section(name: Any) -> str:
-    _require_str("name", name)
-    if not name or "/" in name:
-        raise ValidationError(f"section name must be non-empty and without '/', got {name!r}")
-    return str(name)
-
-
-def _config_name(name: Any) -> str:
-    if name is None:
-        return params.DEFAULT_SECTION
-    _require_str("name", name)
-    if not name.strip():
-        raise ValidationError("configuration name must not be empty")
-    return str(name)
 
 
 def _switches(what: str, value: Any, names: Sequence[str]) -> dict[str, bool]:
@@ -1324,81 +623,11 @@ def _switches(what: str, value: Any, names: Sequence[str]) -> dict[str, bool]:
     raise ValidationError(f"{what} must be a bool or a dict of switches, got {type(value).__name__}")
 
 
-def _apply_filter(query: TaskQuery, task_filter: Mapping[str, Any]) -> None:
-    if not isinstance(task_filter, Mapping):
-        raise ValidationError(f"task_filter must be a dict, got {type(task_filter).__name__}")
-    for key, value in task_filter.items():
-        if key == "order_by":
-            query.order_by = value[0] if isinstance(value, (list, tuple)) else value
-        elif key in ("status", "type", "system_tags", "tags", "ids"):
-            values = [value] if isinstance(value, str) else list(value)
-            setattr(query, key, [str(v) for v in values])
-        elif key in ("parent", "name", "project", "limit", "offset", "archived", "runtime"):
-            setattr(query, key, value)
-        elif key == "page_size":
-            query.limit = int(value)
-        else:
-            raise ValidationError(
-                f"task_filter: unknown key {key!r} (known: status, type, tags, system_tags, ids, parent, "
-                "name, project, order_by, limit, offset, page_size, archived, runtime)"
-            )
-
-
-def _projects(project_name: str | Sequence[str] | None) -> list[str | None]:
-    if project_name is None or isinstance(project_name, str):
-        return [project_name]
-    return list(_str_list("project_name", project_name))
-
-
-def _merged_args(args: Sequence[Any], kwargs: Mapping[str, Any]) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    for item in args:
-        if isinstance(item, Mapping):
-            values.update(item)
-        elif isinstance(item, Iterable) and not isinstance(item, (str, bytes)):
-            values.update(dict(item))
-        else:
-            raise ValidationError(f"parameters must be given as a dict, got {type(item).__name__}")
-    values.update(kwargs)
-    return values
-
-
-def _as_params(values: Mapping[str, Any]) -> dict[str, Param]:
-    result: dict[str, Param] = {}
-    for key, value in values.items():
-        name = params.full_key(key)
-        result[name] = value if isinstance(value, Param) else params.to_param(value)
-    return result
-
-
-def _is_pair(item: Any) -> bool:
-    return isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str)
-
-
-def _public_attributes(obj: Any) -> dict[str, Any]:
-    """Public data attributes: the class's (for an instance, also those it inherits) and its own."""
-    source: dict[str, Any] = {}
-    owners = [obj] if isinstance(obj, type) else [*reversed(type(obj).__mro__[:-1]), obj]
-    for owner in owners:
-        source.update(getattr(owner, "__dict__", {}))
-    return {
-        name: value
-        for name, value in source.items()
-        if not name.startswith("_")
-        and not callable(value)
-        and not isinstance(value, (property, staticmethod, classmethod))
-    }
-
-
 def _sorted_dict(values: dict[Any, Any]) -> dict[Any, Any]:
     try:
         return dict(sorted(values.items()))
     except TypeError:  # keys of mixed types: keep the given order
         return values
-
-
-def _union(old: Sequence[str], new: Sequence[str]) -> list[str]:
-    return list(dict.fromkeys([*old, *new]))
 
 
 def _downsample(points: dict[str, list[Any]], limit: int) -> dict[str, list[Any]]:
@@ -1410,22 +639,9 @@ def _downsample(points: dict[str, list[Any]], limit: int) -> dict[str, list[Any]
     return {"x": [points["x"][i] for i in picks], "y": [points["y"][i] for i in picks]}
 
 
-def _user() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:
-        return ""
-
-
 def _script_name(script: Mapping[str, Any]) -> str:
     entry = script.get("entry_point")
     return Path(entry).stem if entry else "interactive"
 
 
-def _name_of(script: str | None, module: str | None) -> str:
-    if script:
-        return Path(script).stem
-    return module or "task"
-
-
-__all__ = ["FINAL", "ConnectedDict", "Task", "TaskTypes"]
+__all__ = ["ConnectedDict", "Task", "TaskTypes"]

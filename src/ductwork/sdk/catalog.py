@@ -1,0 +1,236 @@
+"""`TaskCatalog`: finding tasks (`get_task`, `get_tasks`, `query_tasks`) and making drafts (`create`)."""
+
+from __future__ import annotations
+
+import getpass
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from ductwork import client
+from ductwork.client.contract import Backend
+from ductwork.core.errors import NotFound, ValidationError
+from ductwork.core.queries import TaskQuery
+from ductwork.core.records import TaskRecord
+from ductwork.sdk.checks import check_type, optional_str, require_str, str_list
+from ductwork.sdk.hyperparams import Hyperparameters
+
+DEFAULT_PROJECT = "default"
+
+C = TypeVar("C", bound="TaskCatalog")
+
+
+class TaskCatalog(Hyperparameters):
+    @classmethod
+    def _wrap(cls: type[C], record: TaskRecord, backend: Backend) -> C:
+        """A task object over `record` (implemented by Task)."""
+        raise NotImplementedError
+
+    @classmethod
+    def get_task(
+        cls: type[C],
+        task_id: str | None = None,
+        project_name: str | None = None,
+        task_name: str | None = None,
+        tags: Sequence[str] | None = None,
+        allow_archived: bool = True,
+        task_filter: Mapping[str, Any] | None = None,
+    ) -> C:
+        """A task by id, or the newest task named `task_name` in `project_name`."""
+        backend = client.backend()
+        if task_id is not None:
+            require_str("task_id", task_id)
+            return cls._wrap(backend.get_task(task_id), backend)
+        if project_name is None and task_name is None:
+            raise ValidationError("Task.get_task: give task_id, or project_name and/or task_name")
+        found = cls._query(
+            backend, project_name, task_name, tags, allow_archived, task_filter, exact=True, limit=1
+        )
+        if not found:
+            raise NotFound(f"no task named {task_name!r} in project {project_name!r}")
+        return cls._wrap(found[0], backend)
+
+    @classmethod
+    def get_tasks(
+        cls: type[C],
+        task_ids: Sequence[str] | None = None,
+        project_name: str | Sequence[str] | None = None,
+        task_name: str | None = None,
+        tags: Sequence[str] | None = None,
+        allow_archived: bool = True,
+        task_filter: Mapping[str, Any] | None = None,
+    ) -> list[C]:
+        """Tasks by ids, or matching project and name (`task_name` is a regular expression)."""
+        backend = client.backend()
+        if task_ids is not None:
+            return [
+                cls._wrap(record, backend) for record in backend.get_tasks(str_list("task_ids", task_ids))
+            ]
+        records: list[TaskRecord] = []
+        for project in _projects(project_name):
+            records += cls._query(backend, project, task_name, tags, allow_archived, task_filter, exact=False)
+        return [cls._wrap(record, backend) for record in records]
+
+    @classmethod
+    def query_tasks(
+        cls,
+        project_name: str | Sequence[str] | None = None,
+        task_name: str | None = None,
+        tags: Sequence[str] | None = None,
+        additional_return_fields: Sequence[str] | None = None,
+        task_filter: Mapping[str, Any] | None = None,
+    ) -> list[str] | list[dict[str, Any]]:
+        """Ids of matching tasks; with `additional_return_fields`, dicts of `id` and those fields."""
+        backend = client.backend()
+        records: list[TaskRecord] = []
+        for project in _projects(project_name):
+            records += cls._query(backend, project, task_name, tags, True, task_filter, exact=False)
+        if not additional_return_fields:
+            return [record.id for record in records]
+        fields = str_list("additional_return_fields", additional_return_fields)
+        unknown = [name for name in fields if not hasattr(TaskRecord(), name)]
+        if unknown:
+            raise ValidationError(f"Task.query_tasks: unknown additional_return_fields {unknown}")
+        return [{"id": r.id, **{name: getattr(r, name) for name in fields}} for r in records]
+
+    @classmethod
+    def _query(
+        cls,
+        backend: Backend,
+        project_name: str | None,
+        task_name: str | None,
+        tags: Sequence[str] | None,
+        allow_archived: bool,
+        task_filter: Mapping[str, Any] | None,
+        *,
+        exact: bool,
+        limit: int | None = None,
+    ) -> list[TaskRecord]:
+        optional_str("project_name", project_name)
+        optional_str("task_name", task_name)
+        query = TaskQuery(tags=str_list("tags", tags) or None, archived=None if allow_archived else False)
+        if project_name is not None:
+            if backend.find_project(project_name) is None:
+                return []
+            query.project_name = project_name
+        if task_name is not None:
+            if exact:
+                query.name = task_name
+            else:
+                query.name_pattern = task_name
+        _apply_filter(query, task_filter or {})
+        if limit is not None:
+            query.limit = limit
+        return backend.query_tasks(query)
+
+    @classmethod
+    def create(
+        cls: type[C],
+        project_name: str | None = None,
+        task_name: str | None = None,
+        task_type: str | None = None,
+        repo: str | None = None,
+        branch: str | None = None,
+        commit: str | None = None,
+        script: str | None = None,
+        working_directory: str | None = None,
+        packages: bool | Sequence[str] | None = None,
+        requirements_file: str | Path | None = None,
+        docker: str | None = None,
+        docker_args: str | None = None,
+        docker_bash_setup_script: str | None = None,
+        argparse_args: Sequence[tuple[str, Any]] | None = None,
+        base_task_id: str | None = None,
+        add_task_init_call: bool = True,
+        force_single_script_file: bool = False,
+        binary: str | None = None,
+        module: str | None = None,
+        detect_repository: bool = True,
+    ) -> C:
+        """A draft task (status created) to run a script or module later, e.g. by an agent."""
+        from ductwork.sdk import script as scripts
+
+        optional_str("project_name", project_name)
+        optional_str("task_name", task_name)
+        if task_type is not None:
+            check_type(task_type)
+        if script is not None and module is not None:
+            raise ValidationError("Task.create: give script or module, not both")
+        backend = client.backend()
+        if base_task_id is not None:
+            base = backend.get_task(base_task_id)
+            project = backend.ensure_project(project_name).id if project_name else base.project
+            record = backend.clone_task(base_task_id, name=task_name or base.name, project=project)
+        else:
+            project = backend.ensure_project(project_name or DEFAULT_PROJECT).id
+            record = backend.create_task(
+                TaskRecord(name=task_name or _name_of(script, module), project=project, user=_user())
+            )
+        task = cls._wrap(record, backend)
+        changes: dict[str, Any] = {}
+        if task_type is not None:
+            changes["type"] = task_type
+        new_script = dict(record.script)
+        if script is not None:
+            new_script.update(scripts.from_file(script, working_directory, add_task_init_call))
+        elif working_directory is not None:
+            new_script["working_dir"] = working_directory
+        if module is not None:
+            new_script["module"] = module
+        for key, value in (("repository", repo), ("branch", branch), ("commit", commit), ("binary", binary)):
+            if value is not None:
+                new_script[key] = value
+        if new_script != record.script:
+            changes["script"] = new_script
+        if changes:
+            task._edit(changes)
+        if packages is not None or requirements_file is not None:
+            task.set_packages(requirements_file if requirements_file is not None else packages)
+        if docker or docker_args or docker_bash_setup_script:
+            task.set_base_docker(
+                docker_image=docker,
+                docker_arguments=docker_args,
+                docker_setup_bash_script=docker_bash_setup_script,
+            )
+        if argparse_args:
+            task.update_parameters({f"Args/{key}": value for key, value in argparse_args})
+        return task
+
+
+def _apply_filter(query: TaskQuery, task_filter: Mapping[str, Any]) -> None:
+    if not isinstance(task_filter, Mapping):
+        raise ValidationError(f"task_filter must be a dict, got {type(task_filter).__name__}")
+    for key, value in task_filter.items():
+        if key == "order_by":
+            query.order_by = value[0] if isinstance(value, (list, tuple)) else value
+        elif key in ("status", "type", "system_tags", "tags", "ids"):
+            values = [value] if isinstance(value, str) else list(value)
+            setattr(query, key, [str(v) for v in values])
+        elif key in ("parent", "name", "project", "limit", "offset", "archived", "runtime"):
+            setattr(query, key, value)
+        elif key == "page_size":
+            query.limit = int(value)
+        else:
+            raise ValidationError(
+                f"task_filter: unknown key {key!r} (known: status, type, tags, system_tags, ids, parent, "
+                "name, project, order_by, limit, offset, page_size, archived, runtime)"
+            )
+
+
+def _projects(project_name: str | Sequence[str] | None) -> list[str | None]:
+    if project_name is None or isinstance(project_name, str):
+        return [project_name]
+    return list(str_list("project_name", project_name))
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:
+        return ""
+
+
+def _name_of(script: str | None, module: str | None) -> str:
+    if script:
+        return Path(script).stem
+    return module or "task"
