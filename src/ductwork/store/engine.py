@@ -16,7 +16,7 @@ import sqlite3
 import threading
 import weakref
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -57,24 +57,25 @@ class Database:
         self._writer = self.engine.execution_options(**{_WRITE: True})
         # SQLite has one writer at a time and its busy handler waits by sleeping (1, 2, 5, 10 ms
         # ...), so threads of this process queue here instead: a hand-off takes microseconds.
-        self._write_lock = threading.Lock() if self.dialect == "sqlite" else None
+        # An in-memory database is one connection shared by every thread, so there reads
+        # take turns too; files and PostgreSQL give each thread its own connection.
+        in_memory = self.dialect == "sqlite" and sqlite_path(self.url) is None
+        turn: AbstractContextManager[Any] = threading.RLock() if self.dialect == "sqlite" else nullcontext()
+        self._write_turn = turn
+        self._read_turn = turn if in_memory else nullcontext()
         with _engines_lock:
             _engines.add(self.engine)
 
     @contextmanager
     def write(self) -> Iterator[sa.Connection]:
         """A transaction that will write: `BEGIN IMMEDIATE` on SQLite, committed on exit."""
-        if self._write_lock is None:
-            with self.storage_errors(), self._writer.begin() as conn:
-                yield conn
-            return
-        with self._write_lock, self.storage_errors(), self._writer.begin() as conn:
+        with self._write_turn, self.storage_errors(), self._writer.begin() as conn:
             yield conn
 
     @contextmanager
     def read(self) -> Iterator[sa.Connection]:
         """A read-only snapshot (deferred transaction), rolled back on exit."""
-        with self.storage_errors(), self.engine.connect() as conn:
+        with self._read_turn, self.storage_errors(), self.engine.connect() as conn:
             yield conn
 
     @contextmanager

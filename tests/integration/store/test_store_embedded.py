@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ductwork.client import backend
 from ductwork.client.embedded import open_embedded
+from ductwork.core.queries import TaskQuery
 from ductwork.core.records import TaskRecord
 from ductwork.store import Store
 
@@ -56,5 +57,29 @@ def test_threads_share_it(store_url: str) -> None:
     try:
         assert errors == []
         assert {t.status for t in store.get_tasks(made)} == {"completed"} and len(set(made)) == 200
+    finally:
+        store.close()
+
+
+def test_in_memory_store_takes_turns_between_threads() -> None:
+    store = Store("sqlite://")
+    errors: list[BaseException] = []
+
+    def work(n: int) -> None:
+        try:
+            for i in range(20):
+                task = store.create_task(TaskRecord(name=f"mem{n}-{i}"))
+                store.set_status(task.id, "in_progress")
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    try:
+        assert errors == []
+        assert store.count_tasks(TaskQuery(status=["in_progress"])) == 80
     finally:
         store.close()
