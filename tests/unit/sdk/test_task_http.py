@@ -1,0 +1,135 @@
+"""The same SDK calls over the HTTP transport: a live `ductwork server` on loopback."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from ductwork import InputModel, OutputModel, Task, client
+from ductwork.core.errors import NotFound, StatusError, ValidationError
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def server(sdk_home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """A server over the home's store; the SDK of this test reaches it only over HTTP."""
+    import uvicorn
+
+    from ductwork.client.http import HttpBackend
+    from ductwork.core import settings
+    from ductwork.server.app import create_app
+    from ductwork.store import Store
+
+    store = Store(settings.db_url())
+    store.create_user("sdk", password="secret-password", admin=True)
+    key = store.create_api_key("sdk").token
+    port = _free_port()
+    app = create_app(store=store, auth=True, artifacts_uri=settings.artifacts_uri())
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=1
+    )
+    runner = uvicorn.Server(config)
+    thread = threading.Thread(target=runner.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not runner.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the test server did not start"
+        time.sleep(0.01)
+    monkeypatch.setenv("DUCTWORK_API_URL", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("DUCTWORK_API_KEY", key)
+    client.use(None)
+    assert isinstance(client.backend(), HttpBackend)
+    yield store
+    from ductwork.sdk import current
+
+    main = current.main_task()
+    if main is not None and not main._closed:
+        main.close()
+    client.use(None)
+    runner.should_exit = True
+    thread.join(timeout=30)
+    store.close()
+
+
+def test_a_task_over_http(server: Any, tmp_path: Path) -> None:
+    task = Task.init("over/http", "train", tags=["remote"])
+    assert task.get_project_name() == "over/http"
+    values = task.connect({"lr": 0.1, "layers": [4, 2], "nested": {"depth": 3}})
+    assert task.get_parameters(cast=True) == {
+        "General/lr": 0.1,
+        "General/layers": [4, 2],
+        "General/nested/depth": 3,
+    }
+    task.connect_configuration({"opt": "adam"}, name="optimizer")
+    values["lr"] = 0.2
+    logger = task.get_logger()
+    for i in range(500):
+        logger.report_scalar("loss", "train", 1 / (i + 1), i)
+    logger.report_single_value("best", 0.5)
+    print("hello over http")
+    task.upload_artifact("array", np.arange(6))
+    task.upload_artifact("meta", {"k": "v"})
+    weights = tmp_path / "w.bin"
+    weights.write_bytes(b"w")
+    model = OutputModel(task=task, name="http-model")
+    model.update_weights(weights)
+    task.close()
+
+    stored = Task.get_task(task.id)
+    assert stored.status == "completed"
+    assert stored.get_parameters(cast=True)["General/lr"] == 0.2
+    assert stored.get_configuration_object_as_dict("optimizer") == {"opt": "adam"}
+    assert len(stored.get_reported_scalars()["loss"]["train"]["y"]) == 500
+    assert stored.get_reported_single_values() == {"best": 0.5}
+    assert "hello over http" in stored.get_reported_console_output()
+    np.testing.assert_array_equal(stored.artifacts["array"].get(), np.arange(6))
+    assert stored.artifacts["meta"].get() == {"k": "v"}
+    assert [m.id for m in stored.models["output"]] == [model.id]
+    # the server's store saw all of it
+    assert server.get_task(task.id).status == "completed"
+
+
+def test_drafts_clones_queues_and_errors_over_http(server: Any) -> None:
+    draft = Task.create(project_name="over/http", task_name="draft", argparse_args=[("epochs", 3)])
+    copy = Task.clone(draft, name="copy")
+    assert copy.get_parameters(cast=True) == {"Args/epochs": 3}
+    server.ensure_queue("default")
+    Task.enqueue(copy, queue_name="default")
+    assert copy.status == "queued"
+    Task.dequeue(copy)
+    assert copy.get_status() == "created"
+    copy.mark_started()
+    copy.mark_stopped()
+    with pytest.raises(StatusError, match="stopped -> completed"):
+        copy.mark_completed()
+    with pytest.raises(NotFound, match="a" * 32):
+        Task.get_task("a" * 32)
+    with pytest.raises(ValidationError):
+        Task.get_task(task_id=7)  # type: ignore[arg-type]
+    assert [t.id for t in Task.get_tasks(project_name="over/http", task_name="^copy$")] == [copy.id]
+    model = OutputModel(task=copy, name="m")
+    InputModel(model.id).connect(draft)
+    assert [m.id for m in draft.models["input"]] == [model.id]
+
+
+def test_under_an_agent_over_http(server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    draft = Task.create(project_name="over/http", task_name="agent")
+    draft.set_parameters({"General/epochs": "9"})
+    monkeypatch.setenv("DUCTWORK_TASK_ID", draft.id)
+    task = Task.init()
+    assert task.id == draft.id and task.status == "in_progress"
+    assert task.connect({"epochs": 1}) == {"epochs": 9}
+    task.close()
+    assert Task.get_task(draft.id).status == "completed"
