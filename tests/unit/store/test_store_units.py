@@ -71,3 +71,22 @@ def test_importing_the_store_package_is_light() -> None:
     env = {**os.environ, "PYTHONPATH": SRC}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_store_implements_every_backend_method_with_its_signature() -> None:
+    import inspect
+
+    from ductwork.client.contract import Backend
+    from ductwork.store import Store
+
+    wanted = {name for name, value in vars(Backend).items() if callable(value) and not name.startswith("_")}
+    assert wanted, "the contract lists no methods?"
+    for name in sorted(wanted):
+        ours = getattr(Store, name, None)
+        assert ours is not None, f"Store lacks {name}"
+        theirs = inspect.signature(getattr(Backend, name))
+        mine = inspect.signature(ours)
+        assert list(mine.parameters) == list(theirs.parameters), name
+        for param, expected in theirs.parameters.items():
+            got = mine.parameters[param]
+            assert (got.kind, got.default) == (expected.kind, expected.default), f"{name}({param})"
