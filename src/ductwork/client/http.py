@@ -367,6 +367,31 @@ class HttpBackend:
         """Stop one task (queued: leaves its queue; running: its agent kills it)."""
         return _record(TaskRecord, self._call("POST", f"/api/tasks/{task_id}/abort"))
 
+    def storage(self) -> dict[str, Any]:
+        """The server's artifact root: `{"artifacts_root": str, "remote": bool}`."""
+        result: dict[str, Any] = self._call("GET", "/api/storage")
+        return result
+
+    def sends_artifacts_through_server(self, output_uri: str | None = None) -> bool:
+        """Whether artifact bytes must go through the server (upload/download_artifact_content).
+
+        No when the task writes to its own remote `output_uri`, or when the server's root is
+        remote or a local folder this machine also sees (it holds the server's token: same
+        host or a shared mount, not merely a folder of the same name)."""
+        if output_uri and "://" in output_uri and not output_uri.startswith("file://"):
+            return False
+        where = self.storage()
+        if where["remote"]:
+            return False
+        import os
+
+        marker = os.path.join(str(where["artifacts_root"]), ".ductwork-server")
+        try:
+            with open(marker, encoding="utf-8") as handle:
+                return handle.read().strip() != str(where["token"])
+        except OSError:
+            return True
+
     def whoami(self) -> dict[str, Any]:
         result: dict[str, Any] = self._call("GET", "/api/whoami")
         return result

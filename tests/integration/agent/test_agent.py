@@ -248,6 +248,30 @@ def test_agent_through_a_server_runs_each_of_many_tasks_exactly_once(
     assert len({store.get_task(t.id).worker for t in tasks}) > 1
 
 
+def test_embedded_agents_run_each_of_many_tasks_exactly_once(
+    store: Any, store_url: str, tmp_path: Path, agents: Agents
+) -> None:
+    """8 agents on the embedded store (no server) race over 500 tasks: SQLite wakes them by
+    PRAGMA data_version, PostgreSQL claims with FOR UPDATE SKIP LOCKED."""
+    store.ensure_queue("default")
+    ledger = tmp_path / "ledger"
+    ledger.mkdir()
+    code = (
+        f"import os\nwith open(os.path.join({str(ledger)!r}, os.environ['DUCTWORK_TASK_ID']), 'a') as f:\n"
+        "    f.write('x')\n"
+    )
+    tasks = [code_task(store, f"t{i}", code) for i in range(500)]
+    env = agent_env(tmp_path, db_url=store_url)
+    for n in range(8):
+        agents.start(env, "--queue", "default", "--same-env", "--name", f"racer{n}")
+    for task in tasks:
+        store.enqueue(task.id, "default")
+    wait_for(lambda: store.count_tasks(TaskQuery(status=["completed"])) == 500, 240, "500 completed tasks")
+    runs = {path.name: path.read_text() for path in ledger.iterdir()}
+    assert len(runs) == 500 and set(runs.values()) == {"x"}
+    assert len({store.get_task(t.id).worker for t in tasks}) > 1
+
+
 def test_uv_environment_is_built_once_and_reused(sqlite_store: Any, tmp_path: Path) -> None:
     """A task's venv imports ductwork from the agent and a local wheel from its requirements."""
     from ductwork.agent import environment

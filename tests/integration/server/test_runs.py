@@ -211,3 +211,32 @@ def test_live_events_see_writes_of_other_processes(http: HttpBackend, live_serve
     time.sleep(0.5)
     live_server.store.set_status(task.id, "completed")  # bypasses the server's doorbells
     assert found.wait(5)
+
+
+def test_artifact_bytes_through_the_server(http: HttpBackend, live_server: Any, tmp_path: Any) -> None:
+    """A client that cannot see the server's artifact root uploads and downloads through it."""
+    from ductwork.core.records import ArtifactRecord
+
+    task = http.create_task(TaskRecord(name="t"))
+    payload = bytes(range(256)) * 4000
+    stored = http.upload_artifact_content(
+        task.id, "weights", iter([payload[:5000], payload[5000:]]), extension=".bin"
+    )
+    assert stored["size"] == len(payload) and stored["uri"].startswith(str(tmp_path / "server-artifacts"))
+    http.put_artifact(
+        ArtifactRecord(
+            task.id, "weights", "file", uri=stored["uri"], hash=stored["hash"], size=stored["size"]
+        )
+    )
+    assert b"".join(http.download_artifact_content(task.id, "weights")) == payload
+    # same host: the client sees the server's token, so it may write directly
+    assert http.sends_artifacts_through_server() is False
+    assert http.sends_artifacts_through_server("s3://bucket/x") is False
+    # a record pointing outside the root is never served
+    http.put_artifact(ArtifactRecord(task.id, "secret", "file", uri="/etc/hostname"))
+    with pytest.raises(NotFound, match="outside"):
+        b"".join(http.download_artifact_content(task.id, "secret"))
+    with pytest.raises(ValidationError, match="extension"):
+        http.upload_artifact_content(task.id, "x", b"1", extension="../evil")
+    with pytest.raises(NotFound):
+        http.upload_artifact_content("missing-task", "x", b"1")

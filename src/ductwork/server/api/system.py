@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
+from starlette.concurrency import run_in_threadpool
 
 import ductwork
 from ductwork.server.api.deps import Json, hub, user
@@ -15,6 +16,19 @@ router = APIRouter(prefix="/api", tags=["system"])
 async def health(h: Hub = Depends(hub)) -> Json:
     """Liveness for load balancers and scripts; reachable without an API key."""
     return Json({"status": "ok", "version": ductwork.__version__, "auth": h.auth})
+
+
+@router.get("/storage")
+async def storage(h: Hub = Depends(hub)) -> Json:
+    """Where this server keeps artifacts, so a client can choose how to send bytes:
+    a remote root (s3://...) it can reach -> write there directly; a local root -> write
+    directly only if the client reads the same `token` in `<root>/.ductwork-server` (it sees
+    the same folder), else upload through
+    `PUT /api/tasks/{id}/artifacts/{name}/content`."""
+    from ductwork.artifacts.locations import is_remote
+
+    token = await run_in_threadpool(h.storage_token)
+    return Json({"artifacts_root": h.artifacts_root, "remote": is_remote(h.artifacts_root), "token": token})
 
 
 @router.get("/whoami")

@@ -17,9 +17,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ductwork.core import orphans
@@ -29,6 +31,7 @@ from ductwork.server.services.doorbell import Doorbell
 log = logging.getLogger("ductwork.server")
 
 WATCH_TICK_S = 0.2
+STORAGE_MARKER = ".ductwork-server"
 WATCHDOG_EVERY_S = 2.0
 
 
@@ -44,6 +47,7 @@ class Hub:
     cursor: float | None = None
     closing: bool = False
     _watcher: asyncio.Task[None] | None = None
+    _storage_token: str = ""
 
     # -- writes others wait for ---------------------------------------------------------------
 
@@ -69,6 +73,26 @@ class Hub:
         self.changes.ring()
 
     # -- the watcher loop ---------------------------------------------------------------------
+
+    def storage_token(self) -> str:
+        """A random token the server writes into its local artifact root on first use: a client
+        that reads the same token there sees the same folder (same host or shared mount)."""
+        if not self._storage_token:
+            from ductwork.artifacts.locations import is_remote, local_path
+
+            token = secrets.token_hex(16)
+            if not is_remote(self.artifacts_root):
+                root = Path(local_path(self.artifacts_root))
+                try:
+                    root.mkdir(parents=True, exist_ok=True)
+                    marker = root / STORAGE_MARKER
+                    temporary = root / f".{STORAGE_MARKER}.{token}"
+                    temporary.write_text(token, encoding="utf-8")
+                    temporary.replace(marker)
+                except OSError as exc:
+                    log.warning("ductwork server: cannot write %s: %s", root / STORAGE_MARKER, exc)
+            self._storage_token = token
+        return self._storage_token
 
     def start(self) -> None:
         self._watcher = asyncio.get_running_loop().create_task(self._watch(), name="ductwork-watch")
