@@ -411,7 +411,7 @@ class TaskView:
     models: list[ModelView]
     single_values: dict[str, float]
     plot_titles: list[str]
-    scalar_titles: list[str]
+    has_scalars: bool
     code: str
 
 
@@ -447,7 +447,8 @@ def task_view(store: Reader, task_id: str) -> TaskView:
         models=models,
         single_values={k: v for k, v in singles.items() if v is not None},
         plot_titles=sorted({e.title for e in plots}),
-        scalar_titles=sorted({e.title for e in store.get_events(EventQuery(task_id, kind="scalar"))}),
+        # One row tells whether there are any; the charts read the series themselves.
+        has_scalars=bool(store.get_events(EventQuery(task_id, kind="scalar", limit=1))),
         code=str(task.script.get("code") or task.script.get("diff") or ""),
     )
 

@@ -9,6 +9,7 @@ and `/static`.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Coroutine
 from datetime import datetime, timezone
@@ -209,25 +210,31 @@ def run_page(request: Request, hub: HubDep, run_id: str) -> HTMLResponse:
 
 
 @router.get("/runs/{run_id}/layout.json")
-def run_layout(store: Store, run_id: str, grouped: bool = True) -> JSONResponse:
+def run_layout(store: Store, run_id: str, grouped: bool = True) -> Response:
     """The DAG's boxes and edges (cached per DAG shape) plus the live state of every step."""
-    steps = views.pipeline_steps(store, store.get_task(run_id))
-    dag = layout.layout_dag(
-        {name: step.parents for name, step in steps.items()},
-        group_min=layout.GROUP_MIN if grouped else 0,
-    )
-    body = dag.to_json()
-    body["states"] = views.node_states_payload(steps)
-    body["stages"] = [s.stage for s in steps.values()]
-    return JSONResponse(body)
+    with layout.collector_paused():
+        steps = views.pipeline_steps(store, store.get_task(run_id))
+        dag = layout.layout_dag(
+            {name: step.parents for name, step in steps.items()},
+            group_min=layout.GROUP_MIN if grouped else 0,
+        )
+        body = dag.to_json()
+        body["states"] = views.node_states_payload(steps)
+        return _json(body)
 
 
 @router.get("/runs/{run_id}/states.json")
-def run_states(store: Store, run_id: str) -> JSONResponse:
-    task = store.get_task(run_id)
-    body = views.node_states_payload(views.pipeline_steps(store, task))
-    body["run_status"] = views.run_status(task)
-    return JSONResponse(body)
+def run_states(store: Store, run_id: str) -> Response:
+    with layout.collector_paused():
+        task = store.get_task(run_id)
+        body = views.node_states_payload(views.pipeline_steps(store, task))
+        body["run_status"] = views.run_status(task)
+        return _json(body)
+
+
+def _json(body: Any) -> Response:
+    """Compact JSON: a 10,000-step feed is a third smaller without the default separators' spaces."""
+    return Response(json.dumps(body, separators=(",", ":")), media_type="application/json")
 
 
 @router.get("/runs/{run_id}/info")
@@ -310,9 +317,10 @@ def console_download(store: Store, task_id: str) -> PlainTextResponse:
 
 
 @router.get("/tasks/{task_id}/scalars.json")
-def scalars_json(store: Store, task_id: str, max_points: int = views.MAX_POINTS) -> JSONResponse:
-    charts = views.scalar_charts(store, task_id, max_points=min(max(max_points, 10), 20000))
-    return JSONResponse(
+def scalars_json(store: Store, task_id: str, max_points: int = views.MAX_POINTS) -> Response:
+    with layout.collector_paused():
+        charts = views.scalar_charts(store, task_id, max_points=min(max(max_points, 10), 20000))
+    return _json(
         [
             {
                 "title": chart.title,

@@ -1,6 +1,11 @@
 // Widgets shared by the run page's info panel and the task pages: tabs, a virtualised live
 // console, uPlot scalar charts (smoothing, x by iteration or time) and simple plot rendering.
-import uPlot from "/static/vendor/uplot/uPlot.esm.js";
+// uPlot is loaded the first time a chart is drawn, so pages without charts never pay for it.
+let uPlot = null;
+async function charting() {
+  if (!uPlot) uPlot = (await import("/static/vendor/uplot/uPlot.esm.js")).default;
+  return uPlot;
+}
 
 const PALETTE = ["#2f6fed", "#e0457b", "#1a9a55", "#e08a00", "#8b5cf6", "#0e9384", "#d92d20", "#475467"];
 const LINE_H = 18;
@@ -117,15 +122,20 @@ class ConsoleView {
 
 export async function loadCharts(el, url) {
   el.dataset.ready = "1";
+  const source = url || `/tasks/${el.dataset.charts}/scalars.json`;
   try {
-    const res = await fetch(url || `/tasks/${el.dataset.charts}/scalars.json`);
-    drawCharts(el, await res.json());
+    const early = window.__prefetch && window.__prefetch[source];
+    if (early) delete window.__prefetch[source]; // later reloads must read fresh data
+    const charts = early ? await early : await (await fetch(source)).json();
+    await charting();
+    drawCharts(el, charts);
   } catch {
     el.innerHTML = '<p class="muted">Scalars could not be loaded; reload to try again.</p>';
   }
 }
 
-export function drawCharts(el, charts) {
+export async function drawCharts(el, charts) {
+  await charting();
   el.replaceChildren();
   if (!charts.length) {
     el.innerHTML = '<p class="muted">No scalars reported.</p>';
@@ -230,6 +240,7 @@ export async function loadPlots(el) {
   try {
     const res = await fetch(`/tasks/${el.dataset.plots}/plots.json`);
     items = await res.json();
+    await charting();
   } catch {
     el.innerHTML = '<p class="muted">Plots could not be loaded; reload to try again.</p>';
     return;

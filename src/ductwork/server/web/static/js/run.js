@@ -42,8 +42,12 @@ let runStatus = root.dataset.status;
 // ---------------------------------------------------------------- loading
 
 async function load() {
-  const res = await fetch(`/runs/${runId}/layout.json`);
-  const body = await res.json();
+  let body;
+  try {
+    body = await window.__layoutRequest;
+  } catch {
+    body = await (await fetch(`/runs/${runId}/layout.json`)).json();
+  }
   setLayout(body);
   resize();
   fit();
@@ -191,6 +195,8 @@ function draw() {
   ctx.setTransform(dpr * scale, 0, 0, dpr * scale, dpr * view.tx, dpr * view.ty);
   const vis = visibleWorld();
   const detail = scale >= DETAIL_MIN_SCALE;
+  // Past a few hundred changed boxes, one batched repaint beats box-by-box patches.
+  if (dirty.size > 400) fullDraw = true;
   if (fullDraw) {
     ctx.save();
     ctx.setTransform(1, 0, 0, 1, 0, 0);
@@ -214,8 +220,10 @@ function draw() {
     }
   }
   dirty.clear();
-  window.__dag.lastDrawMs = performance.now() - t0;
+  const t1 = performance.now();
+  window.__dag.lastDrawMs = t1 - t0;
   window.__dag.draws++;
+  if (!window.__dag.firstDraw && dag.n) window.__dag.firstDraw = t1;
 }
 
 function inView(b, vis) {
@@ -265,22 +273,65 @@ function drawEdges(vis, detail) {
   ctx.fill(strongHeads);
 }
 
-// Far out, one filled path per status: 10,000 boxes cost eight fills.
+// Far out, one filled path per status: 10,000 boxes cost eight fills. A group is split into
+// bands as wide as its share of each status, so its progress reads even without text.
 function drawBlocks(vis) {
   const paths = STATUSES.map(() => new Path2D());
+  const labelled = [];
   for (let b = 0; b < dag.n; b++) {
     if (!inView(b, vis)) continue;
-    paths[boxColour(b)].rect(dag.x[b], dag.y[b], dag.w, dag.h[b]);
+    blockShape(b, paths);
+    labelled.push(b);
   }
   paths.forEach((p, i) => {
     ctx.fillStyle = COLOR[i];
     ctx.fill(p);
   });
+  if (labelled.length <= 3000) labelled.forEach(blockLabel);
 }
 
 function drawBlock(b) {
-  ctx.fillStyle = COLOR[boxColour(b)];
-  ctx.fillRect(dag.x[b], dag.y[b], dag.w, dag.h[b]);
+  const paths = STATUSES.map(() => new Path2D());
+  blockShape(b, paths);
+  paths.forEach((p, i) => {
+    ctx.fillStyle = COLOR[i];
+    ctx.fill(p);
+  });
+  blockLabel(b);
+}
+
+function blockShape(b, paths) {
+  const counts = dag.groupCounts.get(b);
+  if (!counts) {
+    paths[dag.boxStatus[b]].rect(dag.x[b], dag.y[b], dag.w, dag.h[b]);
+    return;
+  }
+  const total = dag.members.get(b).length;
+  let x = dag.x[b];
+  for (let s = 0; s < STATUSES.length; s++) {
+    if (!counts[s]) continue;
+    const part = (counts[s] / total) * dag.w;
+    paths[s].rect(x, dag.y[b], part, dag.h[b]);
+    x += part;
+  }
+}
+
+// Labels in screen pixels, so they stay legible while the boxes shrink.
+function blockLabel(b) {
+  const h = dag.h[b] * view.scale;
+  const w = dag.w * view.scale;
+  if (h < 13 || w < 40) return;
+  const { dpr } = view;
+  ctx.save();
+  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+  const size = Math.min(12, Math.floor(h * 0.6));
+  ctx.font = `600 ${size}px ${FONT}`;
+  ctx.fillStyle = boxColour(b) === CODE.get("skipped") ? "#1b2230" : "#ffffff";
+  ctx.textBaseline = "middle";
+  const sx = dag.x[b] * view.scale + view.tx;
+  const sy = (dag.y[b] + dag.h[b] / 2) * view.scale + view.ty;
+  ctx.fillText(ellipsis(dag.labels[b], w - 10, ctx.font), sx + 5, sy);
+  ctx.restore();
 }
 
 // A group is coloured by its most urgent state: failed, then running, queued, ... then completed.
@@ -368,8 +419,8 @@ function drawSelection(b) {
 }
 
 const widthCache = new Map();
-function ellipsis(text, max) {
-  const key = `${text}|${max}`;
+function ellipsis(text, max, font = "") {
+  const key = `${text}|${Math.round(max)}|${font}`;
   let out = widthCache.get(key);
   if (out !== undefined) return out;
   out = text;
@@ -695,7 +746,7 @@ setInterval(() => {
   if (!FINAL.has(runStatus)) refreshStates();
 }, 15000);
 
-window.__dag = { applyStates, draws: 0, lastDrawMs: 0, ready: 0, dag, view, refreshStates, source: null };
+window.__dag = { applyStates, draws: 0, lastDrawMs: 0, ready: 0, firstDraw: 0, dag, view, refreshStates, source: null };
 document.addEventListener("ductwork:changed", () => refreshStates());
 initActions(document);
 load().then(listen);
