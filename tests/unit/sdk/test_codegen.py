@@ -471,3 +471,23 @@ def test_importing_codegen_for_load_stays_light() -> None:
     code = f"import sys, ductwork.sdk.codegen; print([m for m in {heavy!r} if m in sys.modules])"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_dataclass_namedtuple_and_partial_constants_are_rebuilt() -> None:
+    captured = capture(steps.uses_constructed_constants)
+    source = captured.source
+    assert "DEFAULTS = Settings(lr=0.1, layers=(8, 8))\n" in source
+    assert source.index("class Settings:") < source.index("DEFAULTS = Settings(")
+    assert "Pair = collections.namedtuple('Pair', ['left', 'right'])\n" in source
+    assert "ORIGIN = Pair(left=0, right=0)\n" in source
+    assert source.index("Pair = collections") < source.index("ORIGIN = Pair(")
+    assert "SQUARE = functools.partial(power, exponent=2)\n" in source
+    assert "def power(base: float, exponent: int) -> float:" in source
+    assert run_source(captured) == (0.1, (8, 8), 0, 9.0)
+
+
+def test_standard_library_values_are_written_out() -> None:
+    captured = capture(steps.uses_a_path)
+    assert "from pathlib import PurePosixPath" in captured.imports
+    assert "DATA_DIR = PurePosixPath('/data')" in captured.source
+    assert run_source(captured) == "/data/x"

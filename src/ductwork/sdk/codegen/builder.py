@@ -4,6 +4,7 @@ then imports, constants and aliases, with a check that no name means two things.
 from __future__ import annotations
 
 import hashlib
+import sys
 import types
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -117,31 +118,32 @@ class Builder:
         if self.main is not None and unwrap_quietly(value) is self.main:
             value = self.main  # the captured function itself (say, called recursively): no decorators
             self._alias(self.done[id(value)], name)
+            text = None
         else:
-            literal = self._emit(name, value, found.module, who)
-            if literal is not None:
-                mutable = isinstance(value, (list, dict, set))
-                if mutable:  # a list can change in place: remember what it held
-                    import copy
+            text = self._emit(name, value, found.module, who)
+        if text is not None and _changes_in_place(value):
+            import copy
 
-                    snapshot = copy.deepcopy(value)
-                    self.checks.append(Check(check.namespace, name, check.cell, value, literal, snapshot))
-                else:
-                    self.checks.append(Check(check.namespace, name, check.cell, value, None))
-                self._bind(name, ("literal", literal), who)
-                return
-        self.keep_alive.append(value)
+            # a list (or a dataclass) can change in place: remember what it held, to notice
+            check = Check(check.namespace, name, check.cell, value, text, copy.deepcopy(value))
         self.checks.append(check)
-        self._bind(name, ("object", id(value)), who)
+        self.keep_alive.append(value)
+        self._bind(name, ("literal", text) if is_literal(value) else ("object", id(value)), who)
 
     def _emit(self, name: str, value: Any, module_name: str, who: str) -> str | None:
-        """Emit what binds ``name`` to ``value`` (as seen from ``module_name``); return a literal
-        constant's text, else None."""
+        """Emit what binds ``name`` to ``value`` (as seen from ``module_name``). Returns the text of
+        the value when it is written out as a constant (which may be mutable), else None."""
         if isinstance(value, types.ModuleType):
             self._add_import(self._module_import(name, value, module_name, who))
             return None
         source_object = _user_definition(value)
         if source_object is not None:
+            made = _namedtuple_call(source_object)
+            if made is not None and not _has_class_statement(source_object):
+                self._add_import("import collections")
+                self._bind("collections", ("object", id(sys.modules["collections"])), who)
+                self._late(name, f"{name} = {made}\n")
+                return None
             self._alias(self._add_definition(source_object, describe(source_object), main=False), name)
             return None
         line = None if self.skip_global_imports else module_imports(module_name).get(name)
@@ -156,37 +158,76 @@ class Builder:
             literal = literal_source(value)
             self._add_constant(f"{name} = {literal}")
             return literal
-        member = self._enum_member(name, value, module_name, who)
-        if member is not None:
-            # after the definitions so far, which include its class
-            if all(piece.source != member for piece in self.pieces):
-                self.pieces.append(_Piece(name, member))
-            return None
         rebuilt = rebuild(name, value)
         if rebuilt is not None:
             import_line, text = rebuilt
             self._add_import(import_line)
             self._add_constant(text)
-            return None
+            return text
+        expression = self._construction(value, module_name, who)
+        if expression is not None:
+            self._late(name, f"{name} = {expression}\n")
+            return expression
         raise ValidationError(
             f"cannot capture {who}: it is a {type(value).__module__}.{type(value).__qualname__} "
-            f"object, which is not a module, a function, a class or a literal constant; create it "
-            f"inside the function, or pass it in as an argument"
+            f"object, which is not a module, a function, a class or a constant that can be written "
+            f"out; create it inside the function, or pass it in as an argument"
         )
 
-    def _enum_member(self, name: str, value: Any, module_name: str, who: str) -> str | None:
-        """``NAME = Colour.RED`` for an enum member, with its class captured or imported."""
-        import enum
+    def _late(self, name: str, line: str) -> None:
+        """An assignment placed after the definitions so far, which include those it uses."""
+        if all(piece.source != line for piece in self.pieces):
+            self.pieces.append(_Piece(name, line))
 
-        if not isinstance(value, enum.Enum):
+    def _construction(self, value: Any, module_name: str, who: str) -> str | None:
+        """An expression that builds ``value`` from its class or function, captured or imported:
+        an enum member, a dataclass or named tuple of constants, a functools.partial of a function
+        with constant arguments."""
+        import dataclasses
+        import enum
+        import functools
+
+        if isinstance(value, enum.Enum):
+            cls_name = self._need(type(value), module_name, who)
+            return f"{cls_name}.{value.name}" if cls_name else None
+        if type(value) is functools.partial:
+            arguments = [*value.args, *value.keywords.values()]
+            if not all(is_literal(argument) for argument in arguments):
+                return None
+            function_name = self._need(value.func, module_name, who)
+            if function_name is None:
+                return None
+            self._add_import("import functools")
+            parts = [function_name, *(literal_source(a) for a in value.args)]
+            parts += [f"{k}={literal_source(v)}" for k, v in value.keywords.items()]
+            return f"functools.partial({', '.join(parts)})"
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            fields = {f.name: getattr(value, f.name) for f in dataclasses.fields(value) if f.init}
+        elif isinstance(value, tuple) and hasattr(type(value), "_fields"):
+            named_tuple: Any = type(value)
+            fields = dict(zip(named_tuple._fields, value, strict=True))
+        else:
             return None
-        cls = type(value)
-        if "." in cls.__qualname__:
-            return None  # a class nested in another: not reachable by one name
-        self._emit(cls.__name__, cls, module_name, who)
-        self._bind(cls.__name__, ("object", id(cls)), who)
-        self.keep_alive.append(cls)
-        return f"{name} = {cls.__name__}.{value.name}\n"
+        if not all(is_literal(field) for field in fields.values()):
+            return None
+        cls_name = self._need(type(value), module_name, who)
+        if cls_name is None:
+            return None
+        return f"{cls_name}({', '.join(f'{k}={literal_source(v)}' for k, v in fields.items())})"
+
+    def _need(self, obj: Any, module_name: str, who: str) -> str | None:
+        """Make a class or function available under its own name; return that name, or None
+        when no single name reaches it (a class nested in another class)."""
+        obj_name = getattr(obj, "__name__", None)
+        qualname = getattr(obj, "__qualname__", obj_name)
+        if not isinstance(obj_name, str) or not isinstance(qualname, str):
+            return None
+        if qualname != obj_name and not qualname.endswith(f"<locals>.{obj_name}"):
+            return None
+        self._emit(obj_name, obj, module_name, who)
+        self._bind(obj_name, ("object", id(obj)), who)
+        self.keep_alive.append(obj)
+        return obj_name
 
     def _add_constant(self, line: str) -> None:
         if line not in self.constants:
@@ -237,6 +278,37 @@ class Builder:
                 blocks.append("\n".join(piece.aliases))
         definitions = "\n\n\n".join(blocks)
         return "\n\n".join(parts) + "\n\n\n" + definitions + "\n"
+
+
+def _namedtuple_call(cls: Any) -> str | None:
+    """``collections.namedtuple(...)`` that makes ``cls`` again, if it was made by that call."""
+    if not (isinstance(cls, type) and cls.__bases__ == (tuple,) and hasattr(cls, "_fields")):
+        return None
+    fields: tuple[str, ...] = cls._fields
+    defaults: dict[str, Any] = getattr(cls, "_field_defaults", {})
+    if not all(is_literal(v) for v in defaults.values()):
+        return None
+    extra = f", defaults={literal_source(tuple(defaults.values()))}" if defaults else ""
+    return f"collections.namedtuple({cls.__name__!r}, {literal_source(list(fields))}{extra})"
+
+
+def _has_class_statement(cls: type) -> bool:
+    try:
+        locate(cls, describe(cls), keep_decorators=True)
+    except ValidationError:
+        return False
+    return True
+
+
+def _changes_in_place(value: Any) -> bool:
+    """Whether a value written out as a constant can change without being rebound."""
+    import dataclasses
+
+    if isinstance(value, (list, dict, set)):
+        return True
+    if isinstance(value, tuple):
+        return any(_changes_in_place(item) for item in value)
+    return dataclasses.is_dataclass(value) and not isinstance(value, type)
 
 
 def _user_definition(value: Any) -> Any:

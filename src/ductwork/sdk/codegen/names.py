@@ -158,4 +158,42 @@ def rebuild(name: str, value: Any) -> tuple[str, str] | None:
     if type(value) is logging.Logger or type(value) is logging.RootLogger:
         argument = "" if isinstance(value, logging.RootLogger) else repr(value.name)
         return "import logging", f"{name} = logging.getLogger({argument})"
-    return None
+    return _standard_value(name, value)
+
+
+# Standard-library value types whose repr is an expression that rebuilds them, given the import.
+_REPR_IMPORTS = {
+    ("pathlib", "PurePath"): "from pathlib import {cls}",
+    ("pathlib", "PurePosixPath"): "from pathlib import {cls}",
+    ("pathlib", "PureWindowsPath"): "from pathlib import {cls}",
+    ("pathlib", "Path"): "from pathlib import {cls}",
+    ("pathlib", "PosixPath"): "from pathlib import {cls}",
+    ("pathlib", "WindowsPath"): "from pathlib import {cls}",
+    ("datetime", "date"): "import datetime",
+    ("datetime", "datetime"): "import datetime",
+    ("datetime", "time"): "import datetime",
+    ("datetime", "timedelta"): "import datetime",
+    ("decimal", "Decimal"): "from decimal import {cls}",
+    ("fractions", "Fraction"): "from fractions import {cls}",
+    ("uuid", "UUID"): "from uuid import {cls}",
+}
+
+
+def _standard_value(name: str, value: Any) -> tuple[str, str] | None:
+    """``DATA = PosixPath('/data')``, ``START = datetime.date(2024, 1, 2)``: only when evaluating
+    the text really gives an equal value back."""
+    kind = type(value)
+    # by package: pathlib's classes live in pathlib._local since Python 3.13
+    template = _REPR_IMPORTS.get((kind.__module__.partition(".")[0], kind.__qualname__))
+    if template is None:
+        return None
+    import_line = template.format(cls=kind.__qualname__)
+    text = repr(value)
+    namespace: dict[str, Any] = {}
+    try:
+        exec(import_line, namespace)
+        if eval(text, namespace) != value:
+            return None
+    except Exception:  # a repr that is not an expression (a time zone without one, say)
+        return None
+    return import_line, f"{name} = {text}"

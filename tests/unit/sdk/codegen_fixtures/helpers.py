@@ -92,3 +92,16 @@ class Mode(enum.Enum):
 
 
 DEFAULT_MODE = Mode.FAST
+
+
+@dataclass(frozen=True)
+class Settings:
+    lr: float
+    layers: tuple[int, ...] = (8, 8)
+
+
+DEFAULTS = Settings(lr=0.1)
+
+
+def power(base: float, exponent: int) -> float:
+    return base**exponent

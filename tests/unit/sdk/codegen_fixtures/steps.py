@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os.path
-from collections import OrderedDict
+from collections import OrderedDict, namedtuple
 from collections.abc import Callable
+from functools import partial
 from http import HTTPStatus
+from pathlib import PurePosixPath
 from typing import Any
 
 import numpy as np
@@ -14,6 +16,7 @@ import numpy as np
 from codegen_fixtures import helpers
 from codegen_fixtures.helpers import (
     DEFAULT_MODE,
+    DEFAULTS,
     SETTINGS,
     Mode,
     Point,
@@ -21,6 +24,7 @@ from codegen_fixtures.helpers import (
     cached_square,
     count_words,
     plain_decorator,
+    power,
     scale,
     square,
     tagged,
@@ -232,3 +236,17 @@ def uses_enums() -> tuple[str, str, bool]:
 
 def helpers_mode() -> Any:
     return DEFAULT_MODE
+
+
+Pair = namedtuple("Pair", "left right")
+ORIGIN = Pair(0, 0)
+SQUARE = partial(power, exponent=2)
+DATA_DIR = PurePosixPath("/data")
+
+
+def uses_constructed_constants() -> tuple[Any, ...]:
+    return DEFAULTS.lr, DEFAULTS.layers, ORIGIN.right, SQUARE(3.0)
+
+
+def uses_a_path() -> str:
+    return str(DATA_DIR / "x")
