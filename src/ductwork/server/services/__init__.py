@@ -1,0 +1,1 @@
+"""What the API and the web UI do, over the store: one module per noun."""
