@@ -27,6 +27,7 @@ from ductwork.core.errors import ValidationError
 
 __all__ = [
     "ARTIFACT_ATTRIBUTES",
+    "FIELDS",
     "MODEL_ATTRIBUTES",
     "PATH_FIELDS",
     "PATTERN",
@@ -69,6 +70,9 @@ PATH_FIELDS = frozenset({"script", "execution", "container", "output"})
 # Task fields that are one value: the reference names them whole.
 SCALAR_FIELDS = frozenset({"comment", "tags", "system_tags", "project", "name", "status"})
 TASK_FIELDS = PATH_FIELDS | SCALAR_FIELDS
+# Every field a reference can name after the step; a return value with one of these names cannot
+# be referenced as ``${<step>.<return_name>}``.
+FIELDS = TASK_FIELDS | {"id", "artifacts", "parameters", "models"}
 
 _FIELD_HELP = "id, artifacts, parameters, models, " + ", ".join(sorted(TASK_FIELDS))
 # A dot not preceded by a backslash separates an artifact name from its attribute.
@@ -218,6 +222,12 @@ def validate_refs(
             raise ValidationError(
                 f"{where}: reference {ref.text!r} names unknown step {ref.step!r}"
                 f" ({_known('known steps', ref.step, steps)})"
+            )
+        declared_returns = steps[ref.step] or ()
+        if ref.kind in FIELDS and not ref.path and ref.kind in declared_returns:
+            raise ValidationError(
+                f"{where}: reference {ref.text!r} is ambiguous: step {ref.step!r} returns a value named "
+                f"{ref.kind!r}, but the reference names the task's {ref.kind}; rename that return value"
             )
         if ref.kind == "return":
             declared = steps[ref.step]

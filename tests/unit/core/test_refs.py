@@ -229,3 +229,11 @@ def test_validate_refs_with_no_pipeline_arguments_says_so() -> None:
 
 def test_validate_refs_only_walks_containers_when_recursive() -> None:
     assert refs.validate_refs(["${nope.id}"], where="w", steps={}, pipeline_args=()) == set()
+
+
+def test_a_return_value_named_like_a_field_is_reported_when_referenced() -> None:
+    steps = {"prep": ["name", "rows"]}
+    with pytest.raises(ValidationError, match=r"'\$\{prep.name\}' is ambiguous.*rename that return value"):
+        refs.validate_refs("${prep.name}", where="w", steps=steps, pipeline_args=())
+    assert refs.validate_refs("${prep.rows}", where="w", steps=steps, pipeline_args=()) == {"prep"}
+    assert "name" in refs.FIELDS and "id" in refs.FIELDS and "rows" not in refs.FIELDS
