@@ -292,8 +292,13 @@ TASK_TABS = ("execution", "configuration", "artifacts", "console", "scalars", "p
 def task_page(request: Request, store: Store, task_id: str, tab: str = "execution") -> HTMLResponse:
     view = views.task_view(store, task_id)
     tab = tab if tab in TASK_TABS else "execution"
-    run_id = view.task.parent if view.task.parent else None
-    return _page(request, "task.html", view=view, tab=tab, tabs=TASK_TABS, run_id=run_id, nav="tasks")
+    parent = None
+    if view.task.parent:
+        try:
+            parent = store.get_task(view.task.parent)
+        except NotFound:
+            parent = None  # deleted meanwhile: the page still shows the task
+    return _page(request, "task.html", view=view, tab=tab, tabs=TASK_TABS, parent=parent, nav="tasks")
 
 
 @router.get("/tasks/{task_id}/console.json")

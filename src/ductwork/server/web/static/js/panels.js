@@ -303,6 +303,7 @@ function drawTraces(area, traces, layout) {
     if (t.type === "bar") {
       s.paths = uPlot.paths.bars({ size: [0.6, 64] });
       s.fill = `${PALETTE[k % PALETTE.length]}99`;
+      s.points = { show: false };
     } else if (t.mode === "markers") {
       s.paths = () => null;
       s.points = { show: true, size: 5, fill: PALETTE[k % PALETTE.length] };
@@ -313,7 +314,8 @@ function drawTraces(area, traces, layout) {
     {
       width: Math.max(280, area.clientWidth || 400),
       height: 240,
-      scales: { x: { time: false } },
+      // Bars grow from zero; a range starting at the smallest bar would exaggerate differences.
+      scales: { x: { time: false }, y: traces.some((t) => t.type === "bar") ? { range: (u, lo, hi) => [Math.min(0, lo), hi] } : {} },
       axes: [
         {
           stroke: "#667085",
