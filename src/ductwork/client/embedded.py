@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import os
 import threading
 
 from ductwork.store import Store
 
 _lock = threading.Lock()
 _open: dict[str, Store] = {}
+
+
+def _new_lock_in_child() -> None:
+    # A fork while another thread held the lock would leave the child's copy locked forever.
+    global _lock
+    _lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_lock_in_child)
 
 
 def open_embedded(url: str) -> Store:

@@ -28,18 +28,19 @@ from ductwork.core.errors import StorageError, ValidationError
 BUSY_TIMEOUT_S = 30.0
 _WRITE = "ductwork_write"
 
-# Engines alive in this process, so a forked child can drop the connections it inherited.
-_engines: weakref.WeakSet[sa.Engine] = weakref.WeakSet()
-_engines_lock = threading.Lock()
+# Databases open in this process, so a forked child (a fork-server step, an agent) can
+# drop the connections and locks it inherited: the parent's connections belong to the
+# parent, and a lock some other parent thread held at the fork would never be released.
+_open: weakref.WeakSet[Database] = weakref.WeakSet()
 
 
-def _forget_inherited_connections() -> None:
-    for engine in list(_engines):
-        engine.dispose(close=False)
+def _after_fork_in_child() -> None:
+    for db in list(_open):
+        db.after_fork()
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_inherited_connections)
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class Database:
@@ -59,12 +60,19 @@ class Database:
         # ...), so threads of this process queue here instead: a hand-off takes microseconds.
         # An in-memory database is one connection shared by every thread, so there reads
         # take turns too; files and PostgreSQL give each thread its own connection.
-        in_memory = self.dialect == "sqlite" and sqlite_path(self.url) is None
+        self._in_memory = self.dialect == "sqlite" and sqlite_path(self.url) is None
+        self._make_turns()
+        _open.add(self)
+
+    def _make_turns(self) -> None:
         turn: AbstractContextManager[Any] = threading.RLock() if self.dialect == "sqlite" else nullcontext()
         self._write_turn = turn
-        self._read_turn = turn if in_memory else nullcontext()
-        with _engines_lock:
-            _engines.add(self.engine)
+        self._read_turn = turn if self._in_memory else nullcontext()
+
+    def after_fork(self) -> None:
+        """In a forked child: new locks, and new connections on first use."""
+        self._make_turns()
+        self.engine.dispose(close=False)
 
     @contextmanager
     def write(self) -> Iterator[sa.Connection]:

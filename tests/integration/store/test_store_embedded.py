@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import threading
+import time
 from pathlib import Path
 
 from ductwork.client import backend
@@ -83,3 +85,43 @@ def test_in_memory_store_takes_turns_between_threads() -> None:
         assert store.count_tasks(TaskQuery(status=["in_progress"])) == 80
     finally:
         store.close()
+
+
+def test_a_forked_child_uses_its_own_connections_and_locks(sqlite_url: str) -> None:
+    store = open_embedded(sqlite_url)
+    parent_task = store.create_task(TaskRecord(name="parent"))
+    # Another parent thread is about to write at the moment of the fork: it holds the
+    # process's write turn (not yet SQLite's lock, which a real write releases in microseconds).
+    holding, release = threading.Event(), threading.Event()
+
+    def writer() -> None:
+        with store.database._write_turn:
+            holding.set()
+            release.wait(60)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    holding.wait(10)
+    try:
+        pid = os.fork()
+        if pid == 0:  # the child: must write without waiting for the parent's lock
+            code = 1
+            try:
+                child = open_embedded(sqlite_url)
+                task = child.create_task(TaskRecord(name="child", parent=parent_task.id))
+                code = 0 if child.get_task(task.id).parent == parent_task.id else 2
+            finally:
+                os._exit(code)
+        deadline = time.time() + 30
+        while (done := os.waitpid(pid, os.WNOHANG)) == (0, 0) and time.time() < deadline:
+            time.sleep(0.01)
+        if done == (0, 0):
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            raise AssertionError("the forked child hung on a lock it inherited")
+        assert os.waitstatus_to_exitcode(done[1]) == 0
+    finally:
+        release.set()
+        thread.join()
+    assert {t.name for t in store.query_tasks(TaskQuery())} == {"parent", "child"}
+    store.close()
