@@ -13,6 +13,7 @@ A few behaviours differ from ClearML on purpose:
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -35,6 +36,7 @@ from ductwork.sdk.hyperparams import ConnectedDict
 
 if TYPE_CHECKING:
     from ductwork.sdk.capture.console import ConsoleSink
+    from ductwork.sdk.capture.resources import ResourceMonitor
     from ductwork.sdk.logger import Logger
     from ductwork.sdk.model import Model
 
@@ -45,6 +47,7 @@ CONSOLE_CAPTURED = "DUCTWORK_CONSOLE_CAPTURED"
 
 # argparse results are connected as soon as they are parsed, even before Task.init.
 arguments.install()
+_init_lock = threading.RLock()
 
 
 class Task(TaskCatalog):
@@ -69,6 +72,7 @@ class Task(TaskCatalog):
         self._captures_args = False
         self._owned = False  # this process started it, so close() completes it
         self._closed = False
+        self._monitor: ResourceMonitor | None = None
 
     @classmethod
     def _wrap(cls, record: TaskRecord, backend: Backend) -> Task:
@@ -93,15 +97,58 @@ class Task(TaskCatalog):
         deferred_init: bool = False,
     ) -> Task:
         """The task of this process: created (status in_progress, system tag `development`), or,
-        when `DUCTWORK_TASK_ID` is set (an agent or a pipeline runs us), that task."""
-        existing = current.main_task()
-        if existing is not None and not existing._closed:
-            return existing
+        when `DUCTWORK_TASK_ID` is set (an agent or a pipeline runs us), that task.
+
+        Called again while that task is open, it returns the same task. `deferred_init` is
+        accepted for compatibility: initialisation takes milliseconds, so it is always done
+        before returning."""
+        with _init_lock:
+            existing = current.main_task()
+            if existing is not None and not existing._closed:
+                return existing
+            return cls._init(
+                project_name,
+                task_name,
+                task_type,
+                tags,
+                reuse_last_task_id,
+                continue_last_task,
+                output_uri,
+                auto_connect_arg_parser,
+                auto_connect_frameworks,
+                auto_resource_monitoring,
+                auto_connect_streams,
+            )
+
+    @classmethod
+    def _init(
+        cls,
+        project_name: str | None,
+        task_name: str | None,
+        task_type: str,
+        tags: Sequence[str] | None,
+        reuse_last_task_id: bool | str,
+        continue_last_task: bool | str | int,
+        output_uri: str | bool | None,
+        auto_connect_arg_parser: bool | Mapping[str, bool],
+        auto_connect_frameworks: bool | Mapping[str, Any],
+        auto_resource_monitoring: bool | Mapping[str, Any],
+        auto_connect_streams: bool | Mapping[str, bool],
+    ) -> Task:
+        # Every argument is checked before anything is written, so bad input leaves no task behind.
         optional_str("project_name", project_name)
         optional_str("task_name", task_name)
         check_type(task_type)
         tag_list = str_list("tags", tags)
         uri = output_uri_of(output_uri)
+        streams = _switches("auto_connect_streams", auto_connect_streams, ("stdout", "stderr", "logging"))
+        frameworks = _switches("auto_connect_frameworks", auto_connect_frameworks, FRAMEWORKS)
+        if not isinstance(auto_connect_arg_parser, (bool, Mapping)):
+            kind = type(auto_connect_arg_parser).__name__
+            raise ValidationError(f"auto_connect_arg_parser must be a bool or a dict, got {kind}")
+        from ductwork.sdk.capture import resources
+
+        resources.check(auto_resource_monitoring)
         backend = client.backend()
         task_id = settings.task_id()
         if task_id:
@@ -113,7 +160,8 @@ class Task(TaskCatalog):
         else:
             task = cls._create_running(backend, project_name, task_name, task_type, tag_list, uri)
         task._owned = True
-        task._start_capture(auto_connect_streams, auto_connect_frameworks, auto_connect_arg_parser)
+        task._start_capture(streams, frameworks, bool(auto_connect_arg_parser))
+        task._monitor = resources.start_for(task, auto_resource_monitoring)
         current.set_main(task)
         from ductwork.sdk import lifecycle
 
@@ -402,6 +450,9 @@ class Task(TaskCatalog):
 
     def _detach(self) -> None:
         self._closed = True
+        if self._monitor is not None:
+            self._monitor.stop()
+            self._monitor = None
         if self._console is not None:
             self._console.end_lines()
         self._console = None
@@ -411,22 +462,16 @@ class Task(TaskCatalog):
 
     # ------------------------------------------------------------------ capture
 
-    def _start_capture(
-        self,
-        streams: bool | Mapping[str, bool],
-        frameworks: bool | Mapping[str, Any],
-        arg_parser: bool | Mapping[str, bool],
-    ) -> None:
+    def _start_capture(self, streams: dict[str, bool], frameworks: dict[str, bool], arg_parser: bool) -> None:
         from ductwork.sdk.capture import console
 
-        wanted = _switches("auto_connect_streams", streams, ("stdout", "stderr", "logging"))
-        chosen = frozenset(name for name in ("stdout", "stderr") if wanted[name])
+        chosen = frozenset(name for name in ("stdout", "stderr") if streams[name])
         # A supervisor (agent, pipeline controller) that records our output itself says so,
         # and we do not record it twice.
         if chosen and os.environ.get(CONSOLE_CAPTURED) != "1":
             self._console = console.attach(self, self._channels.console, chosen)
-        self._frameworks = _switches("auto_connect_frameworks", frameworks, FRAMEWORKS)
-        self._captures_args = bool(arg_parser)
+        self._frameworks = frameworks
+        self._captures_args = arg_parser
         if self._frameworks["matplotlib"]:
             from ductwork.sdk.capture import matplotlib as mpl_capture
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -207,3 +208,44 @@ def test_sigterm_stops_the_task(run_script, sdk_home: Path, tmp_path: Path) -> N
     task = Task.get_task(done.stdout.split()[-1])
     assert task.status == "stopped"
     assert "signal 15" in task.data.status_reason
+
+
+@pytest.mark.parametrize(
+    ("argument", "value"),
+    [
+        ("auto_connect_streams", "yes"),
+        ("auto_connect_frameworks", 1),
+        ("auto_connect_arg_parser", "on"),
+        ("auto_resource_monitoring", 5),
+    ],
+)
+def test_bad_switches_are_refused_before_any_task_exists(
+    sdk_home: Path, argument: str, value: object
+) -> None:
+    with pytest.raises(ValidationError, match=argument):
+        Task.init("p", "bad switch", **{argument: value})  # type: ignore[arg-type]
+    assert Task.get_tasks(project_name="p") == []
+
+
+def test_resource_monitoring_reports_cpu_and_memory(sdk_home: Path) -> None:
+    task = Task.init("p", "monitored", auto_resource_monitoring={"report_frequency_sec": 0.05})
+    sum(i * i for i in range(200_000))
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        reported = task.get_reported_scalars().get(":monitor:machine", {})
+        if {"cpu_usage", "process_memory_gb"} <= set(reported):
+            break
+        time.sleep(0.05)
+    assert reported["process_memory_gb"]["y"][0] > 0.001
+    assert reported["cpu_usage"]["y"][0] >= 0
+    with pytest.raises(ValidationError, match="report_frequency_sec"):
+        from ductwork.sdk.capture import resources
+
+        resources.check({"report_frequency_sec": 0})
+    task.close()
+    assert task._monitor is None
+
+
+def test_no_resource_monitoring(sdk_home: Path) -> None:
+    task = Task.init("p", "unmonitored", auto_resource_monitoring=False)
+    assert task._monitor is None
