@@ -624,8 +624,9 @@ class Task(TaskCatalog):
             backend.get_queue(queue_name)  # NotFound names a missing queue before anything changes
         self.flush(wait_for_uploads=True)
         if clone:
+            # This task keeps running here (or completes when the process exits below).
             target = Task.clone(self)
-            self._finish(TaskStatus.completed.value if exit_process else self.status)
+            target._edit({"system_tags": [t for t in target._record.system_tags if t != DEVELOPMENT]})
         else:
             target = self
             self._detach()

@@ -308,3 +308,16 @@ def test_execute_remotely_with_a_missing_queue_changes_nothing(sdk_home: Path) -
     with pytest.raises(NotFound, match="nowhere"):
         task.execute_remotely(queue_name="nowhere")
     assert task.get_status() == "in_progress"
+
+
+def test_execute_remotely_with_clone_enqueues_a_copy_and_keeps_running(sdk_home: Path) -> None:
+    task = Task.init("remote", "keeps running")
+    task.connect({"lr": 0.1})
+    task._backend.ensure_queue("q")
+    copy = task.execute_remotely(queue_name="q", clone=True, exit_process=False)
+    assert copy is not None and copy.id != task.id
+    assert copy.get_status() == "queued"
+    assert copy.get_parameters(cast=True) == {"General/lr": 0.1}
+    assert "development" not in copy.get_system_tags()
+    assert task.get_status() == "in_progress"
+    assert Task.current_task() is task
