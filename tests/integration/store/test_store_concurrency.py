@@ -10,6 +10,8 @@ import multiprocessing
 import time
 from collections import Counter
 
+import pytest
+
 from ductwork.core.queries import EventQuery, TaskQuery
 from ductwork.core.records import ConsoleLine, MetricEvent, Param, TaskRecord, Worker
 from ductwork.store import Store
@@ -55,6 +57,7 @@ def _claimer(url: str, worker: str, start_at: float) -> list[str]:
         store.close()
 
 
+@pytest.mark.slow
 def test_concurrent_writers(store_url: str) -> None:
     per_process = 30
     start_at = time.time() + 2.5
@@ -75,6 +78,7 @@ def test_concurrent_writers(store_url: str) -> None:
         store.close()
 
 
+@pytest.mark.slow
 def test_claim_race_each_entry_to_exactly_one_worker(store: Store) -> None:
     store.ensure_queue("race")
     entries = 200
