@@ -193,6 +193,19 @@ class FakeWriter:
         for tag, value in tag_scalar_dict.items():
             self.written.append((f"{main_tag}/{tag}", value, global_step))
 
+    def add_histogram(
+        self, tag: str, values: object, global_step: int | None = None, bins: str = "tf"
+    ) -> None:
+        self.written.append((tag, 0.0, global_step))
+
+    def add_image(
+        self, tag: str, img_tensor: object, global_step: int | None = None, dataformats: str = "CHW"
+    ) -> None:
+        self.written.append((tag, 0.0, global_step))
+
+    def add_text(self, tag: str, text_string: str, global_step: int | None = None) -> None:
+        self.written.append((tag, 0.0, global_step))
+
 
 @pytest.fixture
 def fake_tensorboardx(monkeypatch: pytest.MonkeyPatch) -> type[FakeWriter]:
@@ -220,6 +233,27 @@ def test_tensorboard_scalars_already_imported(sdk_home: Path, fake_tensorboardx:
         "accuracy": {"accuracy": {"x": [0], "y": [0.9]}},
         "lr": {"group0": {"x": [3], "y": [0.1]}, "group1": {"x": [3], "y": [0.2]}},
     }
+
+
+def test_tensorboard_histograms_images_and_text(sdk_home: Path, fake_tensorboardx: type[FakeWriter]) -> None:
+    import numpy as np
+
+    task = Task.init("capture", "tb-more")
+    writer = fake_tensorboardx()
+    writer.add_histogram("weights/layer1", np.random.default_rng(0).normal(size=1000), 3)
+    writer.add_image("samples/input", np.random.default_rng(1).random((3, 8, 5)), 4)
+    writer.add_image("samples/gray", np.zeros((6, 7, 1)), 4, dataformats="HWC")
+    writer.add_text("notes", "first epoch done", 1)
+    assert len(writer.written) == 4
+    task.get_logger().flush(wait=True)
+    backend = task._backend
+    (histogram,) = backend.get_events(EventQuery(task_id=task.id, kind="histogram"))
+    assert (histogram.title, histogram.series, histogram.iteration) == ("weights", "layer1", 3)
+    assert sum(histogram.payload["data"][0]["y"]) == 1000
+    images = backend.get_events(EventQuery(task_id=task.id, kind="image"))
+    assert sorted((e.series, e.iteration) for e in images) == [("gray", 4), ("input", 4)]
+    task.flush()
+    assert "notes/notes [1]: first epoch done" in [line.text for line in backend.get_console(task.id)]
 
 
 def test_tensorboard_capture_switched_off(sdk_home: Path, fake_tensorboardx: type[FakeWriter]) -> None:

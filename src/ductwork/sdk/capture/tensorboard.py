@@ -1,5 +1,7 @@
-"""TensorBoard capture: `SummaryWriter.add_scalar(s)` of torch.utils.tensorboard or tensorboardX
-also become scalars of the current task (the event files are still written as usual).
+"""TensorBoard capture: what a `SummaryWriter` of torch.utils.tensorboard or tensorboardX
+writes also goes to the current task (the event files are still written as usual):
+`add_scalar(s)` -> scalars, `add_histogram` -> histograms, `add_image` -> images,
+`add_text` -> console text.
 
 A tag `loss/train` becomes title `loss`, series `train`; a tag without `/` is both.
 """
@@ -59,7 +61,74 @@ def patch(module: ModuleType) -> None:
             return result
 
         writer.add_scalars = patched_add_scalars
+    for method, report in (("add_histogram", _histogram), ("add_image", _image), ("add_text", _text)):
+        original = getattr(writer, method, None)
+        if original is not None:
+            setattr(writer, method, _wrapped(original, report))
     writer._ductwork_patched = True
+
+
+def _wrapped(original: Any, report: Any) -> Any:
+    def patched(self: Any, tag: str, value: Any, global_step: Any = None, *args: Any, **kwargs: Any) -> Any:
+        result = original(self, tag, value, global_step, *args, **kwargs)
+        task = current.get()
+        if task is not None and task._captures(FRAMEWORK):
+            try:
+                title, series = split_tag(tag)
+                report(task.get_logger(), title, series, value, _step(self, global_step), kwargs)
+            except Exception as exc:  # capture must never break the user's training loop
+                _warn(f"{tag}: {exc}")
+        return result
+
+    return patched
+
+
+def _step(writer: Any, step: Any) -> int:
+    if step is None:
+        # TensorBoard counts steps per writer when none is given; so do we.
+        step = getattr(writer, "_ductwork_step", 0)
+        writer._ductwork_step = step + 1
+    return int(step)
+
+
+def _array(value: Any) -> Any:
+    import numpy as np
+
+    if hasattr(value, "detach"):  # a torch tensor
+        value = value.detach().cpu().numpy()
+    return np.asarray(value)
+
+
+def _histogram(logger: Any, title: str, series: str, values: Any, step: int, kwargs: dict[str, Any]) -> None:
+    import numpy as np
+
+    counts, edges = np.histogram(_array(values).ravel(), bins=30)
+    centers = [round(float(x), 6) for x in (edges[:-1] + edges[1:]) / 2]
+    logger.report_histogram(title, series, counts.tolist(), iteration=step, xlabels=centers)
+
+
+def _image(logger: Any, title: str, series: str, image: Any, step: int, kwargs: dict[str, Any]) -> None:
+    import numpy as np
+
+    array = _array(image)
+    layout = str(kwargs.get("dataformats", "CHW")).upper()
+    if array.ndim == 3 and layout == "CHW":
+        array = np.transpose(array, (1, 2, 0))
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[:, :, 0]
+    if array.dtype.kind == "f" and array.size and float(array.max()) <= 1.0:
+        array = (array * 255).clip(0, 255).astype(np.uint8)
+    logger.report_image(title, series, iteration=step, image=array)
+
+
+def _text(logger: Any, title: str, series: str, text: Any, step: int, kwargs: dict[str, Any]) -> None:
+    logger.report_text(f"{title}/{series} [{step}]: {text}", print_console=False)
+
+
+def _warn(message: str) -> None:
+    from ductwork.sdk.capture.console import original_stderr
+
+    print(f"ductwork: TensorBoard capture of {message} failed", file=original_stderr())
 
 
 def _report(writer: Any, title: str, series: str, value: Any, step: Any) -> None:
@@ -69,12 +138,6 @@ def _report(writer: Any, title: str, series: str, value: Any, step: Any) -> None
     try:
         if hasattr(value, "item"):
             value = value.item()
-        if step is None:
-            # TensorBoard counts steps per writer when none is given; so do we.
-            step = getattr(writer, "_ductwork_step", 0)
-            writer._ductwork_step = step + 1
-        task.get_logger().report_scalar(title, series, float(value), int(step))
+        task.get_logger().report_scalar(title, series, float(value), _step(writer, step))
     except Exception as exc:  # capture must never break the user's training loop
-        from ductwork.sdk.capture.console import original_stderr
-
-        print(f"ductwork: TensorBoard capture of {title}/{series} failed: {exc}", file=original_stderr())
+        _warn(f"{title}/{series}: {exc}")
