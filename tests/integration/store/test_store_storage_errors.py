@@ -149,3 +149,16 @@ def test_full_disk_leaves_the_store_consistent(tmp_path: Path) -> None:
         assert len(tasks) in (completed, completed + 1)  # the last task may exist without its events
     finally:
         store.close()
+
+
+def test_unreachable_server_names_it() -> None:
+    with pytest.raises(StorageError, match=r"127\.0\.0\.1:1/"):
+        Store("postgresql+psycopg://postgres:hunter2@127.0.0.1:1/test?connect_timeout=2")
+    with pytest.raises(StorageError) as raised:
+        Store("postgresql://postgres:hunter2@127.0.0.1:1/test?connect_timeout=2")
+    assert "hunter2" not in str(raised.value)
+
+
+def test_unsupported_url() -> None:
+    with pytest.raises(StorageError, match="unsupported database URL"):
+        Store("mysql://localhost/x")
