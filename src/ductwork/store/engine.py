@@ -124,7 +124,16 @@ def sqlite_path(url: sa.URL) -> Path | None:
     return Path(database).expanduser()
 
 
+# UPDATE ... RETURNING arrived in SQLite 3.35 (2021); the store leans on it.
+MIN_SQLITE = (3, 35)
+
+
 def _sqlite_engine(url: sa.URL) -> sa.Engine:
+    if sqlite3.sqlite_version_info < MIN_SQLITE:
+        raise StorageError(
+            f"the embedded store needs SQLite >= {'.'.join(map(str, MIN_SQLITE))}; this Python links "
+            f"{sqlite3.sqlite_version} (use a newer Python build, or PostgreSQL via DUCTWORK_DB_URL)"
+        )
     path = sqlite_path(url)
     if path is None:
         # One shared in-memory database (tests, throwaway tools): one connection for all threads.
