@@ -189,3 +189,30 @@ def test_a_write_error_is_reported_and_raised_by_flush(task: Task, capfd: pytest
     finally:
         task._channels.events._send = original  # type: ignore[method-assign]
     assert "disk gone" in capfd.readouterr().err
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_garbage_collection_is_left_as_it_was_after_a_large_batch(task: Task, enabled: bool) -> None:
+    import gc
+
+    seen: list[bool] = []
+    backend = task._channels.backend
+    original = backend.add_events
+
+    def add_events(events: list[MetricEvent]) -> None:
+        seen.append(gc.isenabled())
+        original(events)
+
+    (gc.enable if enabled else gc.disable)()
+    backend.add_events = add_events  # type: ignore[method-assign]
+    try:
+        logger = task.get_logger()
+        for i in range(5000):
+            logger.report_scalar("loss", "train", 0.1, i)
+        logger.flush(wait=True)
+        assert seen and not any(seen)  # paused while the large batch was written
+        assert gc.isenabled() is enabled
+    finally:
+        backend.add_events = original  # type: ignore[method-assign]
+        gc.enable()
+    assert len(task.get_reported_scalars()["loss"]["train"]["x"]) == 5000
