@@ -130,7 +130,15 @@ class Agent:
                 self._fail(task.id, f"agent error: {exc}")
             finally:
                 slot.task_id = None
+                self._idle(slot)
                 self._count_done()
+
+    def _idle(self, slot: Slot) -> None:
+        """Say at once that the slot is free (the workers page shows it; no wait for a beat)."""
+        try:
+            self.backend.heartbeat(slot.id, None)
+        except DuctworkError:
+            pass  # the next beat re-registers it
 
     def _count_done(self) -> None:
         with self._done_lock:
