@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import copy
 import os
-import shutil
 import threading
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +18,8 @@ from ductwork.core.errors import DuctworkError, NotFound, StorageError, Validati
 from ductwork.core.records import ArtifactRecord
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future, ThreadPoolExecutor
+
     from ductwork.client.contract import Backend
 
 _WORKERS = 4
@@ -179,6 +179,8 @@ def snapshot(obj: Any) -> Any:
 def _executor() -> ThreadPoolExecutor:
     pool = _pool[0]
     if pool is None:
+        from concurrent.futures import ThreadPoolExecutor  # deferred: a step that uploads nothing skips it
+
         with _pool_lock:
             pool = _pool[0]
             if pool is None:
@@ -233,12 +235,14 @@ class Uploads:
 
     def wait(self, timeout: float | None = None) -> None:
         """Wait for every upload so far; raise StorageError listing those that failed."""
+        from concurrent.futures import TimeoutError as FuturesTimeout
+
         with self._lock:
             futures = list(self._pending.values())
         for future in futures:
             try:
                 future.result(timeout=timeout)
-            except TimeoutError as exc:
+            except FuturesTimeout as exc:
                 raise StorageError(f"task {self.task_id}: uploads still running after {timeout} s") from exc
         with self._lock:
             failed, self._failed = self._failed, []
@@ -298,6 +302,8 @@ def save_artifact(
     backend.put_artifact(record)
     if delete_after_upload and isinstance(obj, (str, Path)) and os.path.exists(obj):
         if os.path.isdir(obj):
+            import shutil
+
             shutil.rmtree(obj, ignore_errors=True)
         else:
             os.unlink(obj)

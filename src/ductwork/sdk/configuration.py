@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +59,8 @@ def config_to_object(local: Any, stored: ConfigObject, name: str, task_id: str) 
     path = _as_path(local)
     if path is not None or isinstance(local, Path):
         suffix = path.suffix if path is not None else Path(local).suffix
+        import tempfile
+
         handle, target = tempfile.mkstemp(prefix=f"ductwork-config-{task_id[:8]}-", suffix=suffix)
         with os.fdopen(handle, "w", encoding="utf-8") as out:
             out.write(stored.text)
