@@ -92,6 +92,12 @@ def touch_writable_tasks(conn: sa.Connection, task_ids: Iterable[str]) -> None:
     if len(wanted) == 1:
         touch_writable_task(conn, next(iter(wanted)))
         return
+    if conn.dialect.name == "postgresql":
+        # Lock the rows in one global order first, so two batches over the same tasks
+        # cannot deadlock by locking them in different orders.
+        conn.execute(
+            sa.select(tasks.c.id).where(tasks.c.id.in_(wanted)).order_by(tasks.c.id).with_for_update()
+        )
     rows = conn.execute(
         sa.update(tasks)
         .where(tasks.c.id.in_(wanted))

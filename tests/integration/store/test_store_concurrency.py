@@ -99,3 +99,27 @@ def test_claim_race_each_entry_to_exactly_one_worker(store: Store) -> None:
         assert task.status == "in_progress" and task.worker == owners[task.id]
     # More than one worker got work: the claims really did interleave.
     assert sum(1 for batch in results if batch) > 1
+
+
+def test_batches_over_the_same_tasks_never_deadlock(store: Store) -> None:
+    import threading
+
+    a = store.create_task(TaskRecord(name="a")).id
+    b = store.create_task(TaskRecord(name="b")).id
+    errors: list[BaseException] = []
+
+    def report(first: str, second: str) -> None:
+        try:
+            for i in range(150):
+                batch = [MetricEvent(task, "scalar", "x", "s", i) for task in (first, second)]
+                store.add_events(batch)
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=report, args=pair) for pair in ((a, b), (b, a), (a, b), (b, a))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert len(store.get_events(EventQuery(a))) == len(store.get_events(EventQuery(b))) == 600
