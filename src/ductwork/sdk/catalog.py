@@ -156,45 +156,90 @@ class TaskCatalog(Hyperparameters):
             check_type(task_type)
         if script is not None and module is not None:
             raise ValidationError("Task.create: give script or module, not both")
+        # Everything is read and checked first: bad input leaves no half-made task behind.
+        fields: dict[str, Any] = {}
+        if task_type is not None:
+            fields["type"] = task_type
+        script_part = dict(scripts.from_file(script, working_directory, add_task_init_call)) if script else {}
+        if working_directory is not None:
+            script_part["working_dir"] = working_directory
+        for key, value in (("module", module), ("repository", repo), ("branch", branch), ("commit", commit)):
+            if value is not None:
+                require_str(key, value)
+                script_part[key] = value
+        if binary is not None:
+            script_part["binary"] = binary
+        requirements = _requirements(packages, requirements_file)
+        container = _container(docker, docker_args, docker_bash_setup_script)
+        arguments = _arguments(argparse_args)
         backend = client.backend()
         if base_task_id is not None:
             base = backend.get_task(base_task_id)
             project = backend.ensure_project(project_name).id if project_name else base.project
             record = backend.clone_task(base_task_id, name=task_name or base.name, project=project)
+            changes = {
+                **fields,
+                **({"script": {**record.script, **script_part}} if script_part else {}),
+                **(
+                    {"requirements": {**record.requirements, "pip": requirements}}
+                    if requirements is not None
+                    else {}
+                ),
+                **({"container": {**record.container, **container}} if container else {}),
+            }
+            if changes:
+                record = backend.edit_task(record.id, changes)
         else:
             project = backend.ensure_project(project_name or DEFAULT_PROJECT).id
             record = backend.create_task(
-                TaskRecord(name=task_name or _name_of(script, module), project=project, user=_user())
+                TaskRecord(
+                    name=task_name or _name_of(script, module),
+                    project=project,
+                    user=_user(),
+                    script=script_part,
+                    requirements={"pip": requirements} if requirements is not None else {},
+                    container=container,
+                    **fields,
+                )
             )
         task = cls._wrap(record, backend)
-        changes: dict[str, Any] = {}
-        if task_type is not None:
-            changes["type"] = task_type
-        new_script = dict(record.script)
-        if script is not None:
-            new_script.update(scripts.from_file(script, working_directory, add_task_init_call))
-        elif working_directory is not None:
-            new_script["working_dir"] = working_directory
-        if module is not None:
-            new_script["module"] = module
-        for key, value in (("repository", repo), ("branch", branch), ("commit", commit), ("binary", binary)):
-            if value is not None:
-                new_script[key] = value
-        if new_script != record.script:
-            changes["script"] = new_script
-        if changes:
-            task._edit(changes)
-        if packages is not None or requirements_file is not None:
-            task.set_packages(requirements_file if requirements_file is not None else packages)
-        if docker or docker_args or docker_bash_setup_script:
-            task.set_base_docker(
-                docker_image=docker,
-                docker_arguments=docker_args,
-                docker_setup_bash_script=docker_bash_setup_script,
-            )
-        if argparse_args:
-            task.update_parameters({f"Args/{key}": value for key, value in argparse_args})
+        if arguments:
+            task.update_parameters(arguments)
         return task
+
+
+def _requirements(packages: bool | Sequence[str] | None, requirements_file: str | Path | None) -> str | None:
+    """pip requirement lines from a requirements file or a list (None: not given)."""
+    if requirements_file is not None:
+        path = Path(requirements_file).expanduser()
+        if not path.is_file():
+            raise ValidationError(f"Task.create: requirements file {str(requirements_file)!r} does not exist")
+        return path.read_text(encoding="utf-8")
+    if packages is None or packages is False:
+        return None
+    if packages is True:
+        return ""
+    return "\n".join(str_list("packages", packages))
+
+
+def _container(image: str | None, arguments: str | None, setup: str | None) -> dict[str, Any]:
+    container: dict[str, Any] = {}
+    for key, value in (("image", image), ("arguments", arguments), ("setup_shell_script", setup)):
+        if value:
+            require_str(key if key != "setup_shell_script" else "docker_bash_setup_script", value)
+            container[key] = value
+    return container
+
+
+def _arguments(pairs: Sequence[tuple[str, Any]] | None) -> dict[str, Any]:
+    if not pairs:
+        return {}
+    arguments = {}
+    for pair in pairs:
+        if not isinstance(pair, (tuple, list)) or len(pair) != 2 or not isinstance(pair[0], str):
+            raise ValidationError(f"argparse_args must be (name, value) pairs, got {pair!r}")
+        arguments[f"Args/{pair[0]}"] = pair[1]
+    return arguments
 
 
 def _apply_filter(query: TaskQuery, task_filter: Mapping[str, Any]) -> None:

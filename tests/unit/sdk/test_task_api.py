@@ -321,3 +321,19 @@ def test_execute_remotely_with_clone_enqueues_a_copy_and_keeps_running(sdk_home:
     assert "development" not in copy.get_system_tags()
     assert task.get_status() == "in_progress"
     assert Task.current_task() is task
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        {"script": "/no/such/script.py"},
+        {"requirements_file": "/no/such/requirements.txt"},
+        {"argparse_args": [("only-a-name",)]},
+        {"repo": 42},
+        {"packages": "numpy"},
+    ],
+)
+def test_create_with_bad_input_leaves_no_task(sdk_home: Path, arguments: dict[str, object]) -> None:
+    with pytest.raises(ValidationError):
+        Task.create(project_name="clean", task_name="bad", **arguments)  # type: ignore[arg-type]
+    assert Task.get_tasks(project_name="clean") == []
