@@ -276,6 +276,8 @@ class Task(TaskCatalog):
 
         `parent` defaults to the source's parent, else the source itself; `project` is an id."""
         source = task_id_of("source_task", source_task if source_task is not None else current.get())
+        for what, value in (("name", name), ("comment", comment), ("parent", parent), ("project", project)):
+            optional_str(what, value)
         backend = client.backend()
         original = backend.get_task(source)
         record = backend.clone_task(
@@ -284,10 +286,9 @@ class Task(TaskCatalog):
             project=project,
             parent=parent if parent is not None else (original.parent or original.id),
         )
-        task = cls(record, backend)
         if comment is not None:
-            task.set_comment(comment)
-        return task
+            record = backend.edit_task(record.id, {"comment": comment})
+        return cls(record, backend)
 
     @classmethod
     def enqueue(

@@ -134,6 +134,10 @@ def test_clone_copies_inputs_not_outputs(sdk_home: Path) -> None:
     assert named.name == "second" and named.parent == copy.id
     with pytest.raises(ValidationError, match="source_task"):
         Task.clone(12)  # type: ignore[arg-type]
+    before = len(Task.get_tasks(project_name="clone"))
+    with pytest.raises(ValidationError, match="comment"):
+        Task.clone(source, comment=["not", "text"])  # type: ignore[arg-type]
+    assert len(Task.get_tasks(project_name="clone")) == before
 
 
 def test_enqueue_and_dequeue(sdk_home: Path) -> None:
