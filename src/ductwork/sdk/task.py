@@ -466,7 +466,7 @@ class Task(TaskCatalog):
     def _start_capture(self, streams: dict[str, bool], frameworks: dict[str, bool], arg_parser: bool) -> None:
         from ductwork.sdk.capture import console
 
-        chosen = frozenset(name for name in ("stdout", "stderr") if streams[name])
+        chosen = frozenset(name for name in ("stdout", "stderr", "logging") if streams[name])
         # A supervisor (agent, pipeline controller) that records our output itself says so,
         # and we do not record it twice.
         if chosen and os.environ.get(CONSOLE_CAPTURED) != "1":

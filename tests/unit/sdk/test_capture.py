@@ -63,6 +63,21 @@ def test_partial_lines_stderr_and_long_lines(sdk_home: Path) -> None:
     assert ("stdout", "x" * 65536) in lines and ("stdout", "x" * (70_000 - 65536)) in lines
 
 
+def test_logging_handlers_made_before_init_are_captured(sdk_home: Path) -> None:
+    import logging
+
+    logger = logging.getLogger("ductwork-test-early")
+    handler = logging.StreamHandler(sys.stderr)
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        task = Task.init("capture", "logging")
+        logger.info("a log record")
+        assert ("stderr", "a log record") in console_of(task)
+    finally:
+        logger.removeHandler(handler)
+
+
 def test_streams_can_be_switched_off(sdk_home: Path) -> None:
     task = Task.init("capture", "quiet", auto_connect_streams={"stdout": False, "stderr": True})
     print("not recorded")

@@ -103,13 +103,32 @@ class StreamProxy:
 _install_lock = threading.Lock()
 
 
-def install() -> None:
-    """Put the proxies on sys.stdout / sys.stderr (once; a stream someone else replaced is wrapped too)."""
+def install(logging_handlers: bool = True) -> None:
+    """Put the proxies on sys.stdout / sys.stderr (once; a stream someone else replaced is wrapped too).
+
+    With `logging_handlers`, logging handlers made earlier that write to the original streams
+    (`logging.basicConfig()` before `Task.init`) are pointed at the proxies, so log records
+    reach the console too."""
     with _install_lock:
         if not isinstance(sys.stdout, StreamProxy) and sys.stdout is not None:
             sys.stdout = StreamProxy(sys.stdout, "stdout")  # type: ignore[assignment]
         if not isinstance(sys.stderr, StreamProxy) and sys.stderr is not None:
             sys.stderr = StreamProxy(sys.stderr, "stderr")  # type: ignore[assignment]
+        if logging_handlers and "logging" in sys.modules:
+            _redirect_logging_handlers()
+
+
+def _redirect_logging_handlers() -> None:
+    import logging
+
+    proxies = {
+        id(proxy.original): proxy for proxy in (sys.stdout, sys.stderr) if isinstance(proxy, StreamProxy)
+    }
+    loggers = [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
+    for logger in loggers:
+        for handler in getattr(logger, "handlers", ()):
+            if type(handler) is logging.StreamHandler and id(handler.stream) in proxies:
+                handler.setStream(proxies[id(handler.stream)])  # type: ignore[arg-type]
 
 
 def uninstall() -> None:
@@ -131,5 +150,5 @@ def original_stderr() -> IO[str]:
 
 
 def attach(task: Task, batcher: Batcher[ConsoleLine], streams: frozenset[str]) -> ConsoleSink:
-    install()
+    install(logging_handlers="logging" in streams)
     return ConsoleSink(task.id, batcher, streams)
