@@ -121,12 +121,15 @@ def claim(conn: sa.Connection, queue_names: Sequence[str], worker: str) -> TaskR
     pick = (
         sa.select(queue_entries.c.id, queue_entries.c.task_id)
         .join(queues, queues.c.id == queue_entries.c.queue_id)
+        .join(tasks, tasks.c.id == queue_entries.c.task_id)
         .where(queues.c.name.in_(queue_names))
         .order_by(position, queue_entries.c.priority.desc(), queue_entries.c.added, queue_entries.c.id)
         .limit(1)
     )
     if conn.dialect.name == "postgresql":
-        pick = pick.with_for_update(skip_locked=True, of=queue_entries)
+        # Entry and task are locked together, skipping any a concurrent claim (or a
+        # set_status, which locks the task first) holds: no waiting, so no lock-order deadlock.
+        pick = pick.with_for_update(skip_locked=True, of=[queue_entries, tasks])
     row = conn.execute(pick).first()
     if row is None:
         _check_queues_exist(conn, queue_names)

@@ -123,3 +123,40 @@ def test_batches_over_the_same_tasks_never_deadlock(store: Store) -> None:
         thread.join()
     assert errors == []
     assert len(store.get_events(EventQuery(a))) == len(store.get_events(EventQuery(b))) == 600
+
+
+def test_claims_racing_stops_stay_consistent(store: Store) -> None:
+    import threading
+
+    store.ensure_queue("q")
+    ids = []
+    for n in range(60):
+        task = store.create_task(TaskRecord(name=f"t{n}"))
+        store.enqueue(task.id, "q")
+        ids.append(task.id)
+    errors: list[BaseException] = []
+    claimed: list[str] = []
+
+    def claimer() -> None:
+        try:
+            while (task := store.claim(["q"], "w")) is not None:
+                claimed.append(task.id)
+        except BaseException as error:
+            errors.append(error)
+
+    def stopper() -> None:
+        try:
+            for task_id in reversed(ids):
+                store.set_status(task_id, "stopped", force=True)
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=work) for work in (claimer, claimer, stopper)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert store.queue_entries("q") == []
+    assert len(claimed) == len(set(claimed))
+    assert {t.status for t in store.get_tasks(ids)} == {"stopped"}
