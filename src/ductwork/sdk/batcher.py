@@ -8,6 +8,7 @@ reported on the original stderr and raised by the next `flush`, so no error is s
 
 from __future__ import annotations
 
+import atexit
 import os
 import sys
 import threading
@@ -160,3 +161,5 @@ def _reset_after_fork() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_reset_after_fork)
+# Whatever was reported is written before the interpreter exits, with or without Task.init.
+atexit.register(flush_all)

@@ -216,3 +216,19 @@ def test_garbage_collection_is_left_as_it_was_after_a_large_batch(task: Task, en
         backend.add_events = original  # type: ignore[method-assign]
         gc.enable()
     assert len(task.get_reported_scalars()["loss"]["train"]["x"]) == 5000
+
+
+def test_reports_are_written_at_exit_without_task_init(run_script) -> None:  # type: ignore[no-untyped-def]
+    done = run_script(
+        """
+        from ductwork import Task
+        task = Task.create(project_name="exit", task_name="no init")
+        task.mark_started()
+        for i in range(100):
+            task.get_logger().report_scalar("loss", "train", i, i)
+        print(task.id)
+        """
+    )
+    assert done.returncode == 0, done.stderr
+    task = Task.get_task(done.stdout.split()[-1])
+    assert task.get_reported_scalars()["loss"]["train"]["x"] == list(range(100))
