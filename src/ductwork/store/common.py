@@ -17,8 +17,21 @@ from ductwork.store.tables import tasks
 PUBLISHED = TaskStatus.published.value
 
 
+_last_stamp = 0.0
+
+
 def now() -> float:
-    return time.time()
+    """The wall clock, but never the same value twice in this process.
+
+    `updated` is the change cursor (see `changes`): two writes with one timestamp could hide
+    the second from a poller that has seen the first, and coarse clocks do repeat values.
+    """
+    global _last_stamp
+    stamp = time.time()
+    if stamp <= _last_stamp:
+        stamp = _last_stamp + 1e-6
+    _last_stamp = stamp
+    return stamp
 
 
 def insert(conn: sa.Connection, table: sa.Table) -> Any:
