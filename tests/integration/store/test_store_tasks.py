@@ -311,6 +311,11 @@ def test_query_filters(store: Store) -> None:
     assert ids(parent=a.id, archived=None) == [c.id]
     assert ids(runtime={"n": 1}) == [a.id]
     assert ids(runtime={"n": 2, "s": "v"}, archived=None) == [c.id]
+    store.edit_task(b.id, {"runtime": {"flag": True, "ratio": 0.5, "none": None}})
+    assert ids(runtime={"flag": True}) == [b.id]
+    assert ids(runtime={"flag": False}) == []
+    assert ids(runtime={"ratio": 0.5}) == [b.id]
+    assert ids(runtime={"none": None, "flag": True}) == [b.id]
     assert ids(ids=[a.id, c.id], archived=None, order_by="name") == [a.id, c.id]
     assert ids(limit=1, offset=1) == [a.id]
     assert store.count_tasks(TaskQuery(archived=None)) == 3
