@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from ductwork.core.errors import DuctworkError, NotFound, StorageError, ValidationError
 from ductwork.core.records import ArtifactRecord
+from ductwork.sdk import transfer
 
 if TYPE_CHECKING:
     from concurrent.futures import Future, ThreadPoolExecutor
@@ -42,9 +43,12 @@ def store_for(uri: str | None) -> Any:
 class Artifact:
     """One stored artifact of a task, as ClearML shows it (`task.artifacts[name]`)."""
 
-    def __init__(self, record: ArtifactRecord, output_uri: str | None = None) -> None:
+    def __init__(
+        self, record: ArtifactRecord, output_uri: str | None = None, backend: Backend | None = None
+    ) -> None:
         self._record = record
         self._output_uri = output_uri
+        self._backend = backend
         self._cache: Any = _MISSING
 
     @property
@@ -107,7 +111,7 @@ class Artifact:
             return self._cache
         value = _guarded(
             lambda: store_for(self._output_uri).load(
-                self._record, deserialization_function=deserialization_function
+                self._readable(), deserialization_function=deserialization_function
             ),
             f"cannot read artifact {self.name!r} of task {self._record.task_id}",
         )
@@ -125,7 +129,9 @@ class Artifact:
         """
         try:
             path: str = _guarded(
-                lambda: store_for(self._output_uri).local_copy(self._record, extract_archive=extract_archive),
+                lambda: store_for(self._output_uri).local_copy(
+                    self._readable(), extract_archive=extract_archive
+                ),
                 f"cannot copy artifact {self.name!r} of task {self._record.task_id}",
             )
             return path
@@ -136,6 +142,9 @@ class Artifact:
 
             print(f"ductwork: {exc}", file=original_stderr())
             return None
+
+    def _readable(self) -> ArtifactRecord:
+        return transfer.readable(self._backend, self._record, self._output_uri)
 
     def __repr__(self) -> str:
         return f"Artifact(name={self.name!r}, type={self.type!r}, size={self.size}, hash={self.hash[:12]!r})"
@@ -279,8 +288,10 @@ def save_artifact(
     attempts = max(0, retries) + 1
     for attempt in range(attempts):
         try:
-            record: ArtifactRecord = store_for(output_uri).save(
+            record = transfer.save(
+                backend,
                 task_id,
+                output_uri,
                 name,
                 obj,
                 metadata=dict(metadata) if metadata else None,
@@ -317,10 +328,12 @@ def _as_storage_error(exc: BaseException, name: str, task_id: str) -> StorageErr
     return StorageError(f"{where}: cannot write: {exc}")
 
 
-def save_artifact_bytes(task_id: str, output_uri: str | None, name: str, obj: Any) -> ArtifactRecord:
-    """Store `obj` without recording it as an artifact of the task (model weights)."""
+def save_artifact_bytes(
+    backend: Backend, task_id: str, output_uri: str | None, name: str, obj: Any, **options: Any
+) -> ArtifactRecord:
+    """Store `obj` without recording it as an artifact of the task (model weights, images)."""
     try:
-        record: ArtifactRecord = store_for(output_uri).save(task_id, name, obj)
+        record = transfer.save(backend, task_id, output_uri, name, obj, **options)
     except DuctworkError:
         raise
     except OSError as exc:

@@ -350,12 +350,19 @@ class Logger:
         step = self._next_image_step(title, series) if iteration is None else _iteration(iteration)
         name = f"image {_slug(title)}/{_slug(series)}/{step}"
         task_id, destination, events = self._task_id, self.get_default_upload_destination(), self._events
+        backend = self._task._backend
 
         def upload() -> None:
-            from ductwork.sdk.artifact import store_for
+            from ductwork.sdk.artifact import save_artifact_bytes
 
-            record = store_for(destination).save(
-                task_id, name, data, serialization_function=bytes, extension_name=extension
+            record = save_artifact_bytes(
+                backend,
+                task_id,
+                destination,
+                name,
+                data,
+                serialization_function=bytes,
+                extension_name=extension,
             )
             payload = {"artifact": to_dict(record), "content_type": _IMAGE_TYPES.get(extension, ""), **extra}
             events.put(MetricEvent(task_id, "image", title, series, step, None, payload))

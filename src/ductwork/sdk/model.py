@@ -312,7 +312,9 @@ class OutputModel(Model):
         from ductwork.sdk.artifact import save_artifact_bytes
 
         name = f"model {self.id}: {target_filename or path.name}"
-        record = save_artifact_bytes(self._task.id, upload_uri or self._task.output_uri, name, str(path))
+        record = save_artifact_bytes(
+            self._backend, self._task.id, upload_uri or self._task.output_uri, name, str(path)
+        )
         self._record.uri, self._record.hash, self._record.size = record.uri, record.hash, record.size
 
 

@@ -560,7 +560,8 @@ class Task(TaskCatalog):
         """Name -> Artifact, after this task's pending uploads finished."""
         self._uploads.wait()
         return {
-            record.name: Artifact(record, self.output_uri) for record in self._backend.get_artifacts(self.id)
+            record.name: Artifact(record, self.output_uri, self._backend)
+            for record in self._backend.get_artifacts(self.id)
         }
 
     def delete_artifacts(self, artifact_names: Sequence[str]) -> bool:

@@ -36,7 +36,8 @@ def server(sdk_home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     store.create_user("sdk", password="secret-password", admin=True)
     key = store.create_api_key("sdk").token
     port = _free_port()
-    app = create_app(store=store, auth=True, artifacts_uri=settings.artifacts_uri())
+    server_root = sdk_home.parent / "server-artifacts"
+    app = create_app(store=store, auth=True, artifacts_uri=str(server_root))
     config = uvicorn.Config(
         app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=1
     )
@@ -51,6 +52,7 @@ def server(sdk_home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     monkeypatch.setenv("DUCTWORK_API_KEY", key)
     client.use(None)
     assert isinstance(client.backend(), HttpBackend)
+    store.artifacts_root = server_root  # for the tests to look at
     yield store
     from ductwork.sdk import current
 
@@ -133,3 +135,42 @@ def test_under_an_agent_over_http(server: Any, monkeypatch: pytest.MonkeyPatch) 
     assert task.connect({"epochs": 1}) == {"epochs": 9}
     task.close()
     assert Task.get_task(draft.id).status == "completed"
+
+
+def test_artifacts_go_to_the_server_root_it_shares_with_us(server: Any) -> None:
+    task = Task.init("over/http", "shared storage")
+    task.upload_artifact("array", np.arange(3), wait_on_upload=True)
+    assert str(task.artifacts["array"].url).startswith(str(server.artifacts_root))
+    np.testing.assert_array_equal(task.artifacts["array"].get(), np.arange(3))
+
+
+def test_artifacts_through_the_server_when_its_storage_is_out_of_reach(
+    server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sdk_home: Path
+) -> None:
+    from ductwork.client.http import HttpBackend
+
+    monkeypatch.setattr(HttpBackend, "sends_artifacts_through_server", lambda self, output_uri=None: True)
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    (folder / "a.txt").write_text("inside")
+    task = Task.init("over/http", "through the server")
+    task.upload_artifact("array", np.arange(1000))
+    task.upload_artifact("folder", folder)
+    task.upload_artifact("small", {"inline": True})
+    task.get_logger().report_image("img", "s", iteration=0, matrix=np.zeros((4, 4)))
+    weights = tmp_path / "w.bin"
+    weights.write_bytes(b"weights")
+    model = OutputModel(task=task, name="through")
+    model.update_weights(weights)
+    task.close()
+
+    artifacts = Task.get_task(task.id).artifacts
+    for name in ("array", "folder"):
+        assert str(artifacts[name].url).startswith(str(server.artifacts_root)), name
+    np.testing.assert_array_equal(artifacts["array"].get(), np.arange(1000))
+    assert (Path(artifacts["folder"].get_local_copy() or "") / "a.txt").read_text() == "inside"
+    assert artifacts["small"].get() == {"inline": True}
+    assert model.url.startswith(str(server.artifacts_root))
+    # nothing was left in this machine's own artifact storage or staging folder
+    assert not (sdk_home / "artifacts").exists() or not any((sdk_home / "artifacts").rglob("*.npy"))
+    assert list((sdk_home / "cache" / "staging").iterdir()) == []

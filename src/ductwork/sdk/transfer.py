@@ -1,0 +1,147 @@
+"""Where artifact bytes go, and how they come back, for each kind of backend.
+
+* Embedded store or local-mode pipe: the task's `output_uri`, else the default storage.
+* A server whose storage this machine reaches (a remote URL, or the same host / a shared
+  mount): the task's `output_uri`, else the server's own artifact root.
+* A server whose storage this machine cannot reach: the bytes are serialised here into a
+  private staging folder, streamed to the server, and streamed back (into a local,
+  hash-checked cache) when read.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import shutil
+import tempfile
+import threading
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from ductwork.core import settings
+from ductwork.core.errors import StorageError
+from ductwork.core.records import ArtifactRecord
+
+if TYPE_CHECKING:
+    from ductwork.client.contract import Backend
+
+_CHUNK = 1 << 20
+
+
+@dataclasses.dataclass(frozen=True)
+class Route:
+    root: str | None  # the storage root to write under (None: the default storage)
+    through_server: bool
+
+
+_lock = threading.Lock()
+_server_roots: dict[int, tuple[Any, str]] = {}
+
+
+def route_for(backend: Backend, output_uri: str | None) -> Route:
+    probe = getattr(backend, "sends_artifacts_through_server", None)
+    if probe is None:
+        return Route(output_uri, False)
+    if probe(output_uri):
+        return Route(None, True)
+    return Route(output_uri or _server_root(backend), False)
+
+
+def _server_root(backend: Backend) -> str:
+    """The server's artifact root (asked once per backend)."""
+    with _lock:
+        known = _server_roots.get(id(backend))
+        if known is not None and known[0] is backend:
+            return known[1]
+    root = str(backend.storage()["artifacts_root"])  # type: ignore[attr-defined]
+    with _lock:
+        _server_roots[id(backend)] = (backend, root)
+    return root
+
+
+def save(
+    backend: Backend, task_id: str, output_uri: str | None, name: str, obj: Any, **options: Any
+) -> ArtifactRecord:
+    """Serialise `obj` as artifact `name` where `route_for` says; the record is not put anywhere."""
+    from ductwork.artifacts.store import ArtifactStore, store_for
+
+    route = route_for(backend, output_uri)
+    if not route.through_server:
+        record: ArtifactRecord = store_for(route.root).save(task_id, name, obj, **options)
+        return record
+    staging = tempfile.mkdtemp(prefix="staging-", dir=_cache_folder("staging"))
+    try:
+        record = ArtifactStore(staging).save(task_id, name, obj, **options)
+        if record.inline is None:
+            _upload(backend, record)
+        return record
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _upload(backend: Backend, record: ArtifactRecord) -> None:
+    path = record.uri
+    extension = _extension(path)
+
+    def chunks() -> Iterator[bytes]:
+        with open(path, "rb") as handle:
+            while chunk := handle.read(_CHUNK):
+                yield chunk
+
+    answer = backend.upload_artifact_content(  # type: ignore[attr-defined]
+        record.task_id, record.name, chunks(), extension=extension
+    )
+    if answer["hash"] != record.hash or answer["size"] != record.size:
+        raise StorageError(
+            f"artifact {record.name!r} of task {record.task_id}: the server stored {answer['size']} bytes "
+            f"with sha256 {answer['hash']}, expected {record.size} bytes with sha256 {record.hash}"
+        )
+    record.uri = str(answer["uri"])
+
+
+def readable(backend: Backend | None, record: ArtifactRecord, output_uri: str | None) -> ArtifactRecord:
+    """`record`, or a copy pointing at a local, hash-checked download when the bytes are only
+    reachable through the server."""
+    if backend is None or record.inline is not None or not route_for(backend, output_uri).through_server:
+        return record
+    target = os.path.join(_cache_folder("server"), record.hash + _extension(record.uri))
+    if not (os.path.exists(target) and os.path.getsize(target) == record.size):
+        _download(backend, record, target)
+    return dataclasses.replace(record, uri=target)
+
+
+def _download(backend: Backend, record: ArtifactRecord, target: str) -> None:
+    digest, size = hashlib.sha256(), 0
+    staging = f"{target}.{os.getpid()}.{threading.get_ident()}.part"
+    try:
+        with open(staging, "wb") as out:
+            for chunk in backend.download_artifact_content(record.task_id, record.name):  # type: ignore[attr-defined]
+                out.write(chunk)
+                digest.update(chunk)
+                size += len(chunk)
+        if digest.hexdigest() != record.hash or size != record.size:
+            raise StorageError(
+                f"artifact {record.name!r} of task {record.task_id}: the server sent {size} bytes "
+                f"with sha256 {digest.hexdigest()}, expected {record.size} bytes with sha256 {record.hash}"
+            )
+        os.replace(staging, target)
+    except OSError as exc:
+        raise StorageError(
+            f"artifact {record.name!r} of task {record.task_id}: cannot cache it: {exc}"
+        ) from exc
+    finally:
+        if os.path.exists(staging):
+            os.unlink(staging)
+
+
+def _extension(uri: str) -> str:
+    """The extension of a content-addressed blob name `<sha256><ext>` (".npy", ".csv.gz"...)."""
+    base = os.path.basename(uri.rstrip("/"))
+    return base[64:] if len(base) > 64 else os.path.splitext(base)[1]
+
+
+def _cache_folder(kind: str) -> str:
+    folder = os.path.join(settings.home(), "cache", kind)
+    os.makedirs(folder, exist_ok=True)
+    return folder
