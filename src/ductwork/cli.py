@@ -309,8 +309,8 @@ def artifacts_get(task_id: str, name: str, out: str | None) -> None:
     import os
     import shutil
 
-    from ductwork.artifacts import store_for
     from ductwork.core.errors import NotFound
+    from ductwork.sdk.artifact import Artifact
 
     with _errors():
         backend = _backend()
@@ -319,7 +319,8 @@ def artifacts_get(task_id: str, name: str, out: str | None) -> None:
         if name not in found:
             known = ", ".join(sorted(found)) or "none"
             raise NotFound(f"task {task_id} has no artifact {name!r} (it has: {known})")
-        path = store_for(None).local_copy(found[name], extract_archive=True)
+        # through the SDK's view, so bytes only the server can reach are streamed from it
+        path = Artifact(found[name], None, backend).get_local_copy(raise_on_error=True) or ""
     if out is None:
         click.echo(path)
         return
