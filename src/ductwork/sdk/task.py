@@ -156,7 +156,8 @@ class Task(TaskCatalog):
         elif isinstance(reuse_last_task_id, str) and reuse_last_task_id:
             task = cls._reuse(backend, reuse_last_task_id)
         elif continue_last_task is not False and continue_last_task is not None and continue_last_task != 0:
-            task = cls._continue(backend, project_name, task_name, continue_last_task)
+            found = cls._last_to_continue(backend, project_name, task_name, continue_last_task)
+            task = found or cls._create_running(backend, project_name, task_name, task_type, tag_list, uri)
         else:
             task = cls._create_running(backend, project_name, task_name, task_type, tag_list, uri)
         task._owned = True
@@ -193,10 +194,9 @@ class Task(TaskCatalog):
             user=_user(),
             script=described,
             output_uri=output_uri,
+            status=TaskStatus.in_progress.value,  # created running: one write, its start time set
         )
-        record = backend.create_task(record)
-        record = backend.set_status(record.id, TaskStatus.in_progress.value)
-        task = cls(record, backend)
+        task = cls(backend.create_task(record), backend)
         folder = described.get("working_dir")
         if folder:
             task._uploads.submit("script:git", lambda: task._record_git(folder), "git state of the script")
@@ -223,9 +223,10 @@ class Task(TaskCatalog):
         return cls(backend.set_status(task_id, TaskStatus.in_progress.value), backend)
 
     @classmethod
-    def _continue(
+    def _last_to_continue(
         cls, backend: Backend, project_name: str | None, task_name: str | None, which: bool | str | int
-    ) -> Task:
+    ) -> Task | None:
+        """The task `continue_last_task` names (an id, or the newest of this name), running again."""
         if isinstance(which, str):
             record = backend.get_task(which)
         else:
@@ -233,8 +234,7 @@ class Task(TaskCatalog):
                 backend, project_name or DEFAULT_PROJECT, task_name, None, True, None, exact=True, limit=1
             )
             if not found:
-                task = cls._create_running(backend, project_name, task_name, TaskTypes.training, [], None)
-                return task
+                return None
             record = found[0]
         if record.status != TaskStatus.in_progress.value:
             record = backend.set_status(record.id, TaskStatus.in_progress.value, force=True)
