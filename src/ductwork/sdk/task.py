@@ -329,9 +329,12 @@ class Task(TaskCatalog):
         self._set_status(TaskStatus.in_progress, force=force)
         self._owned = True
 
+    # `ignore_errors` is accepted for ClearML compatibility; an illegal change always raises StatusError.
+
     def mark_completed(
         self, ignore_errors: bool = True, status_message: str | None = None, force: bool = False
     ) -> None:
+        """Completed, once every report and upload is stored (an upload failure raises first)."""
         self.flush(wait_for_uploads=True)
         self._set_status(TaskStatus.completed, force=force, message=status_message)
 
