@@ -82,6 +82,7 @@ class Engine:
         self._sealed = False  # no more steps will be added
         self._stopping = False
         self.finished = threading.Event()
+        self._end_lock = threading.Lock()
         self.error: BaseException | None = None
         self._thread = threading.Thread(target=self._loop, name="ductwork-scheduler", daemon=True)
 
@@ -91,7 +92,13 @@ class Engine:
         self._thread.start()
 
     def add(self, node: Node) -> None:
-        self._done[node.name] = threading.Event()
+        with self._end_lock:
+            done = self._done[node.name] = threading.Event()
+            if self.finished.is_set():  # the run ended (stopped, or failed): this step never runs
+                node.status = NodeStatus.skipped
+                node.error = node.error or "the pipeline run had already ended"
+                done.set()
+                return
         self._events.put(("add", node))
 
     def seal(self) -> None:
@@ -138,9 +145,10 @@ class Engine:
         finally:
             for timer in self._timers.values():
                 timer.cancel()
-            for event in self._done.values():
-                event.set()
-            self.finished.set()
+            with self._end_lock:
+                self.finished.set()
+                for event in self._done.values():
+                    event.set()
 
     def _handle(self, kind: str, payload: Any) -> None:
         if kind == "add":

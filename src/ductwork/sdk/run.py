@@ -86,7 +86,8 @@ class Run:
             from ductwork.core import cachekey
 
             inputs = steps.cache_inputs(self.backend, node, params, code)
-            parts, key = cachekey.parts(inputs), cachekey.key(inputs)
+            parts = cachekey.parts(inputs)
+            key = cachekey.key_of_parts(parts)
             if not self.pipe._refresh(node.name):
                 hit = self.backend.find_cached(key)
                 if hit is not None:

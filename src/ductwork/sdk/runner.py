@@ -128,9 +128,9 @@ def main() -> int:
     backend = client.backend()
     record = backend.get_task(task_id)
     script = record.script
-    namespace: dict[str, Any] = {"__name__": "__ductwork_step__"}
-    exec(compile(script.get("code") or "", script.get("entry_point") or "<step>", "exec"), namespace)
-    function = namespace[script["function"]]
+    from ductwork.sdk.codegen import load
+
+    function = getattr(load(script.get("code") or ""), script["function"])
     args, kwargs = arguments(backend.get_parameters(task_id), backend)
     from ductwork.sdk.task import Task
 
