@@ -148,9 +148,16 @@ class ForkServer:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
         )
-        ready = self._proc.stdout.readline() if self._proc.stdout else b""
-        if ready.strip() != b"ready":
-            raise OSError("the step fork server did not start")
+        self._ready = False
+
+    def ready(self) -> str:
+        """Its address, once it has imported what steps need (it starts with the run)."""
+        if not self._ready:
+            line = self._proc.stdout.readline() if self._proc.stdout else b""
+            if line.strip() != b"ready":
+                raise OSError("the step fork server did not start")
+            self._ready = True
+        return self.address
 
     def close(self) -> None:
         self._proc.terminate()
@@ -175,6 +182,11 @@ class ProcessExecutor:
         self._fork: ForkServer | None = None
         self._fork_ok = hasattr(socket_module(), "send_fds") and hasattr(os, "fork")
         self._fork_ok = self._fork_ok and os.environ.get("DUCTWORK_LOCAL_SPAWN", "fork") != "fresh"
+        if self._fork_ok:
+            try:  # started now, so its imports overlap with the controller's own start
+                self._fork = ForkServer()
+            except OSError:
+                self._fork_ok = False
 
     def _spawn(self, task_id: str, plan: launch.Launch, cwd: str | None) -> Any:
         env = self._env(task_id)
@@ -182,7 +194,7 @@ class ProcessExecutor:
             try:
                 if self._fork is None:
                     self._fork = ForkServer()
-                return Forked(self._fork.address, env, cwd, self.pythonpath)
+                return Forked(self._fork.ready(), env, cwd, self.pythonpath)
             except OSError:
                 self._fork_ok = False  # fall back to fresh interpreters for the rest of the run
         return subprocess.Popen(
