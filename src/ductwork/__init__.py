@@ -22,7 +22,17 @@ _PUBLIC = {
     "PipelineDecorator": "ductwork.sdk.decorator",
 }
 
-__all__ = sorted(_PUBLIC)
+__all__ = [
+    "InputModel",
+    "Logger",
+    "Model",
+    "OutputModel",
+    "PipelineController",
+    "PipelineDecorator",
+    "StorageManager",
+    "Task",
+    "TaskTypes",
+]
 
 if TYPE_CHECKING:
     from ductwork.core.records import TaskTypes

@@ -66,3 +66,26 @@ def _children(run_id: str):  # type: ignore[no-untyped-def]
     from ductwork.core.queries import TaskQuery
 
     return TaskQuery(parent=run_id)
+
+
+@pytest.mark.parametrize("mode", ["debug", "local"])
+def test_demo_pipeline(mode: str, ductwork_home: Path) -> None:
+    from ductwork import PipelineDecorator
+    from ductwork.demo_pipeline import run as run_demo
+
+    saved = PipelineDecorator._mode
+    try:
+        best = run_demo(mode)
+    finally:
+        PipelineDecorator._mode = saved
+    assert best["rate"] in (0.01, 0.05, 0.1) and 2.0 < best["slope"] < 3.0
+    store, found = runs(ductwork_home)
+    assert [r.status for r in found] == ["completed"]
+
+
+def test_public_names_are_exported() -> None:
+    import ductwork
+
+    assert sorted(ductwork.__all__) == sorted(ductwork._PUBLIC)
+    for name in ductwork.__all__:
+        assert getattr(ductwork, name) is not None

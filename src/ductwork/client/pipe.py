@@ -84,12 +84,25 @@ class PipeServer:
     def _answer(self, line: bytes) -> bytes:
         try:
             request = json.loads(line)
+            if request["m"] == "__methods__":
+                return json.dumps({"r": self._methods()}).encode()
+            if request["m"].startswith("_") or request["m"] not in self._methods():
+                raise AttributeError(f"the controller's backend has no method {request['m']!r}")
             method: Callable[..., Any] = getattr(self._backend, request["m"])
             result = method(*decode(request["a"]), **decode(request["k"]))
             return json.dumps({"r": encode(result)}).encode()
         except Exception as exc:  # every failure goes back to the caller, who re-raises it
             kind = type(exc).__name__ if type(exc).__name__ in _ERRORS else "DuctworkError"
             return json.dumps({"e": kind, "msg": str(exc)}).encode()
+
+    def _methods(self) -> list[str]:
+        """What a step may call: the public methods of the backend this controller owns."""
+        names = getattr(self, "_names", None)
+        if names is None:
+            names = self._names = sorted(
+                n for n in dir(self._backend) if not n.startswith("_") and callable(getattr(self._backend, n))
+            )
+        return names
 
     def close(self) -> None:
         self._closed = True
@@ -108,6 +121,7 @@ class PipeBackend:
         self._sock.connect(address)
         self._reader = self._sock.makefile("rb")
         self._lock = threading.Lock()
+        self._methods = frozenset(self.call("__methods__"))
 
     def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
         payload = json.dumps({"m": method, "a": encode(list(args)), "k": encode(kwargs)}).encode()
@@ -122,7 +136,8 @@ class PipeBackend:
         return decode(answer["r"])
 
     def __getattr__(self, method: str) -> Callable[..., Any]:
-        if method.startswith("_"):
+        # Only what the controller's backend has, so `getattr(backend, name, None)` probes work.
+        if method.startswith("_") or method not in self._methods:
             raise AttributeError(method)
         return lambda *args, **kwargs: self.call(method, *args, **kwargs)
 

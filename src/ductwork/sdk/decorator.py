@@ -105,7 +105,7 @@ class PipelineDecorator(PipelineController):
         working_dir: str | None = None,
         continue_behaviour: dict[str, bool] | None = None,
         stage: str | None = None,
-    ) -> Any:
+    ) -> Callable[..., Any]:
         options = dict(
             cache=cache,
             packages=packages,
@@ -182,7 +182,7 @@ class PipelineDecorator(PipelineController):
         skip_global_imports: bool = False,
         working_dir: str | None = None,
         enable_local_imports: bool = True,
-    ) -> Any:
+    ) -> Callable[..., Any]:
         settings = dict(
             name=name,
             project=project,
