@@ -284,3 +284,57 @@ def test_pipeline_as_a_step_of_another(home, tmp_path) -> None:
     assert nested.type == "controller" and nested.status == "completed"
     steps = backend().query_tasks(TaskQuery(parent=nested.id))
     assert [s.name for s in steps] == ["make"] and steps[0].status == "completed"
+
+
+def test_a_function_without_source_runs_in_debug_mode_only(home) -> None:
+    namespace: dict[str, object] = {}
+    exec("def typed_in_a_repl(x=2):\n    return x * 10\n", namespace)  # no source file, as in a REPL
+    function = namespace["typed_in_a_repl"]
+    pipe = PipelineController(name="repl", project="tests")
+    pipe.add_function_step(name="repl", function=function, function_return=["y"])  # type: ignore[arg-type]
+    pipe.start_locally(run_pipeline_steps_locally=True, in_process=True)
+    assert pipe.is_successful()
+    assert Task.get_task(task_id=pipe.get_pipeline_dag()["repl"].executed).artifacts["y"].get() == 20
+    local = PipelineController(name="repl", project="tests")
+    local.add_function_step(name="repl", function=function)  # type: ignore[arg-type]
+    with pytest.raises(Exception, match="step 'repl'.*only debug mode"):
+        local.start_locally(run_pipeline_steps_locally=True)
+
+
+def test_base_task_factory_and_model_references(home, tmp_path) -> None:
+    script = write_script(
+        tmp_path,
+        """
+        from ductwork import Task
+        task = Task.init(project_name="tests", task_name="made")
+        task.upload_artifact("answer", 42)
+        """,
+    )
+    made: list[str] = []
+
+    def factory(node):
+        task = Task.create(project_name="tests", task_name=f"made for {node.name}", script=script)
+        made.append(task.id)
+        return task
+
+    pipe = PipelineController(name="factory", project="tests")
+    pipe.add_step(name="built", base_task_factory=factory)
+    pipe.add_function_step(
+        name="train", function=produce_metrics, function_kwargs={"n": 2}, function_return=["n"]
+    )
+    pipe.add_function_step(
+        name="use",
+        function=describe,
+        function_return=["text"],
+        function_kwargs={
+            "summary": {"label": "${train.models.output.-1.name}", "total": "${built.id}"},
+            "note": "${train.models.output.0.framework}",
+        },
+    )
+    pipe.start_locally(run_pipeline_steps_locally=True)
+    assert pipe.is_successful(), {n: x.error for n, x in pipe.get_pipeline_dag().items()}
+    dag = pipe.get_pipeline_dag()
+    assert dag["built"].executed == made[0]
+    assert Task.get_task(task_id=made[0]).artifacts["answer"].get() == 42
+    text = Task.get_task(task_id=dag["use"].executed).artifacts["text"].get()
+    assert text.startswith(f"model_best={made[0]} (")

@@ -397,6 +397,8 @@ class PipelineController:
             raise ValidationError(f"step {name!r}: function must be callable, not {type(function).__name__}")
         from ductwork.sdk import codegen
 
+        capture_error = ""
+        code: Any
         try:
             code = codegen.capture(
                 function,
@@ -404,7 +406,10 @@ class PipelineController:
                 skip_global_imports=self._skip_global_imports,
             )
         except ValidationError as exc:
-            raise ValidationError(f"step {name!r}: {exc}") from None
+            # A function typed into a REPL or notebook has no source file: it can still run as a
+            # plain call (debug mode); any other mode says why it cannot before anything runs.
+            capture_error = f"step {name!r}: {exc}"
+            code = _uncaptured(function, capture_error)
         names = [returns] if isinstance(returns, str) else list(returns or [])
         for item in names:
             _need_text(f"step {name!r} return name", item)
@@ -416,6 +421,7 @@ class PipelineController:
             name=name,
             function=function,
             code=code,
+            capture_error=capture_error,
             return_artifacts=names,
             clone_task=False,
             job_code_section=name,
@@ -469,7 +475,7 @@ class PipelineController:
 
     # ---- validation and serialization
 
-    def _verify(self, *, need_queues: bool) -> None:
+    def _verify(self, *, need_queues: bool, in_process: bool = False) -> None:
         returns: dict[str, Sequence[str] | None] = {
             name: (node.return_artifacts if node.is_function else None) for name, node in self._nodes.items()
         }
@@ -499,6 +505,10 @@ class PipelineController:
             for parent in sorted(found - set(node.parents) - {name}):
                 node.parents.append(parent)
         dag.validate({name: node.parents for name, node in self._nodes.items()})
+        if not in_process:
+            for node in self._nodes.values():
+                if node.capture_error:
+                    raise ValidationError(node.capture_error + " (only debug mode can run it)")
         if need_queues:
             for name, node in self._nodes.items():
                 if not (node.queue or self._default_queue):
@@ -671,7 +681,7 @@ class PipelineController:
         if self._run is not None:
             raise ValidationError(f"pipeline {self._name!r} (task {self._task.id}) was already started")
         if verify:
-            self._verify(need_queues=mode == "queue")
+            self._verify(need_queues=mode == "queue", in_process=mode == "debug")
         self._serialize()
         executor, inline = self._executor(mode)
         self._run = Run(self, executor, inline=inline, max_workers=_max_workers(mode))
@@ -1143,6 +1153,17 @@ def nodes_from_config(
     return nodes
 
 
+def _uncaptured(function: Callable[..., Any], reason: str) -> StoredCode:
+    """What a function step without capturable source records: why, and a digest of its bytecode."""
+    body = getattr(function, "__code__", None)
+    fingerprint = repr((body.co_code, body.co_consts, body.co_names)) if body is not None else repr(function)
+    title = getattr(function, "__qualname__", function)
+    source = f"# The source of {title!s} could not be captured.\n# {reason}\n"
+    return StoredCode(
+        source, getattr(function, "__name__", "step"), [], hashlib.sha256(fingerprint.encode()).hexdigest()
+    )
+
+
 def version_ok(text: str) -> bool:
     from ductwork.core import version
 
@@ -1211,4 +1232,6 @@ def _check_serializable(step: str, key: str, value: Any) -> None:
                 return
             except Exception as again:
                 reason = again
-        raise ValidationError(f"step {step!r} argument {key!r}: a {kind.__name__} cannot be stored ({reason})") from None
+        raise ValidationError(
+            f"step {step!r} argument {key!r}: a {kind.__name__} cannot be stored ({reason})"
+        ) from None

@@ -296,6 +296,8 @@ class PipelineDecorator(PipelineController):
                 packages=options["packages"],
                 container=options["container"],
             )
+            if node.capture_error and not self._run.inline:
+                raise ValidationError(node.capture_error + " (only debug mode can run it)")
             node.component = True
             node.args, node.kwargs = _bind(spec, args, kwargs)
             found: set[str] = set()

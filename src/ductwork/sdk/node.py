@@ -89,6 +89,7 @@ class Node:
     cache_note: str = ""
     function: Callable[..., Any] | None = None  # function steps: the user's function
     code: Any = None  # function steps: `codegen.Captured`
+    capture_error: str = ""  # why the code could not be captured (then it runs in debug mode only)
     task_name: str | None = None
     project_name: str | None = None
     tags: list[str] = field(default_factory=list)

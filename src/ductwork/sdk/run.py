@@ -163,6 +163,9 @@ class Run:
     ) -> Any:
         project = self.pipe._step_project(node)
         if node.code is None:
+            if node.task_factory_func is not None and not node.base_task_id:
+                made = node.task_factory_func(node)  # a new draft task this step runs
+                node.base_task_id, node.clone_task = str(getattr(made, "id", made)), False
             node.task_overrides = overrides
             record = steps.clone_task_step(self.backend, node, params, project=project, parent=self.task_id)
             return self.backend.edit_task(record.id, {"runtime": {**record.runtime, **runtime}})
