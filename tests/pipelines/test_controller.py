@@ -297,7 +297,7 @@ def test_a_function_without_source_runs_in_debug_mode_only(home) -> None:
     assert Task.get_task(task_id=pipe.get_pipeline_dag()["repl"].executed).artifacts["y"].get() == 20
     local = PipelineController(name="repl", project="tests")
     local.add_function_step(name="repl", function=function)  # type: ignore[arg-type]
-    with pytest.raises(Exception, match="step 'repl'.*only debug mode"):
+    with pytest.raises(Exception, match=r"step 'repl'.*only debug mode"):
         local.start_locally(run_pipeline_steps_locally=True)
 
 
