@@ -10,7 +10,7 @@ import pytest
 from browser_helpers import GatedRun, Server, screenshot
 from web_runs import make_run
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 # The canvas draws each status in its CSS colour (app.css); these are the ones the tests watch.
 RGB = {

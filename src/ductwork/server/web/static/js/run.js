@@ -37,6 +37,7 @@ const dirty = new Set();
 let fullDraw = true;
 let frameQueued = false;
 let selected = -1; // box
+let userMoved = false; // once the reader pans or zooms, new layouts keep their view
 let runStatus = root.dataset.status;
 
 // ---------------------------------------------------------------- loading
@@ -103,9 +104,13 @@ function applyStates(s) {
   if (s.now) dag.clockSkew = s.now - Date.now() / 1000;
   const sameOrder = s.names.length === dag.names.length && s.names[0] === dag.names[0];
   let changed = 0;
+  let unknown = 0;
   for (let k = 0; k < s.names.length; k++) {
     const i = sameOrder && dag.names[k] === s.names[k] ? k : dag.stepIndex.get(s.names[k]);
-    if (i === undefined) continue;
+    if (i === undefined) {
+      unknown++;
+      continue;
+    }
     const code = CODE.get(s.status[k]) ?? 0;
     const started = s.started[k] ?? NaN;
     const ended = s.ended[k] ?? NaN;
@@ -132,7 +137,30 @@ function applyStates(s) {
     steps.refreshVisible();
     schedule();
   }
+  if (unknown) relayoutSoon();
   return changed;
+}
+
+// Steps the drawing does not know yet (a decorator pipeline adds them as it calls components):
+// fetch the new layout once the burst settles, and keep the reader's pan and zoom.
+let relayoutTimer = 0;
+function relayoutSoon() {
+  clearTimeout(relayoutTimer);
+  relayoutTimer = setTimeout(async () => {
+    try {
+      const body = await (await fetch(`/runs/${runId}/layout.json`)).json();
+      const keep = selected >= 0 ? dag.keys[selected] : null;
+      setLayout(body);
+      selected = keep === null ? -1 : dag.keys.indexOf(keep);
+      if (!userMoved) fit();
+      applyStates(body.states);
+      legend();
+      steps.refresh();
+      document.getElementById("dag-empty").hidden = dag.n > 0;
+    } catch {
+      relayoutSoon(); // try again after the next pause
+    }
+  }, 300);
 }
 
 const sameTime = (a, b) => a === b || (Number.isNaN(a) && Number.isNaN(b));
@@ -171,6 +199,7 @@ function fit() {
 }
 
 function zoomAt(factor, px, py) {
+  userMoved = true;
   const scale = Math.min(3, Math.max(0.02, view.scale * factor));
   const k = scale / view.scale;
   view.tx = px - (px - view.tx) * k;
@@ -561,7 +590,12 @@ function selectStep(i, reveal) {
   selectBox(b);
   if (reveal && b >= 0) centreOn(b);
   steps.render();
-  window.htmx.ajax("GET", `/runs/${runId}/steps/${encodeURIComponent(dag.names[i])}`, { target: "#info", swap: "innerHTML" });
+  showInfo(`/runs/${runId}/steps/${encodeURIComponent(dag.names[i])}`);
+}
+
+// A newer click or leaving the page cancels the request; that is not an error worth reporting.
+function showInfo(url) {
+  window.htmx.ajax("GET", url, { target: "#info", swap: "innerHTML" }).catch(() => {});
 }
 
 function centreOn(b) {
@@ -579,7 +613,7 @@ function showRunInfo() {
   fullDraw = true;
   schedule();
   steps.render();
-  window.htmx.ajax("GET", `/runs/${runId}/info`, { target: "#info", swap: "innerHTML" });
+  showInfo(`/runs/${runId}/info`);
 }
 
 function showGroup(b) {
@@ -630,6 +664,7 @@ canvas.addEventListener("pointermove", (ev) => {
   const dy = ev.clientY - drag.y;
   if (!drag.moved && Math.hypot(dx, dy) < 4) return;
   drag.moved = true;
+  userMoved = true;
   canvas.classList.add("dragging");
   view.tx = drag.tx + dx;
   view.ty = drag.ty + dy;
@@ -658,7 +693,10 @@ canvas.addEventListener(
 );
 document.getElementById("zoom-in").addEventListener("click", () => zoomAt(1.25, view.cw / 2, view.ch / 2));
 document.getElementById("zoom-out").addEventListener("click", () => zoomAt(0.8, view.cw / 2, view.ch / 2));
-document.getElementById("zoom-fit").addEventListener("click", fit);
+document.getElementById("zoom-fit").addEventListener("click", () => {
+  userMoved = false;
+  fit();
+});
 new ResizeObserver(resize).observe(canvas);
 
 // ---------------------------------------------------------------- live updates
