@@ -79,6 +79,7 @@ class Engine:
         self._done: dict[str, threading.Event] = {}
         self._timers: dict[str, threading.Timer] = {}
         self._timed_out: set[str] = set()
+        self._open = 0  # steps not yet in a final state
         self._sealed = False  # no more steps will be added
         self._stopping = False
         self.finished = threading.Event()
@@ -178,6 +179,7 @@ class Engine:
         if node.status in NODE_FINAL:  # reused from an earlier run (resume)
             self._done[node.name].set()
             return
+        self._open += 1
         self._dirty[node.name] = node
         self._consider(node)
 
@@ -263,6 +265,7 @@ class Engine:
             self._on_stop(f"step {node.name!r} failed and abort_on_failure is set")
 
     def _final(self, node: Node, outcome: Outcome | None) -> None:
+        self._open -= 1
         node.executed = node.job_id or node.executed
         self._dirty[node.name] = node
         self.host.finished(node, outcome)
@@ -300,7 +303,7 @@ class Engine:
             self.host.status_changed(node, previous)
 
     def _all_final(self) -> bool:
-        return all(node.status in NODE_FINAL for node in self.nodes.values())
+        return self._open == 0
 
     def _flush(self) -> None:
         if self._dirty:

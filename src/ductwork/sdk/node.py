@@ -122,7 +122,7 @@ class Node:
 
     def to_dict(self) -> dict[str, Any]:
         """The node's entry in the `Pipeline` configuration object."""
-        out = {name: copy.deepcopy(getattr(self, name)) for name in STORED}
+        out = {name: getattr(self, name) for name in STORED}  # serialised at once, never kept
         out["job_id"] = self.job_id or self.executed
         return out
 
