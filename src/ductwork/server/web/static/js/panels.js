@@ -9,6 +9,7 @@ async function charting() {
 
 const PALETTE = ["#2f6fed", "#e0457b", "#1a9a55", "#e08a00", "#8b5cf6", "#0e9384", "#d92d20", "#475467"];
 const LINE_H = 18;
+const PAGE = 10000; // console lines per request
 
 export function initPanels(root) {
   root.querySelectorAll(".tabs:not([data-ready])").forEach(initTabs);
@@ -57,11 +58,13 @@ class ConsoleView {
   async poll() {
     if (!this.el.isConnected) return;
     let final = true;
+    let more = false;
     try {
-      const res = await fetch(`/tasks/${this.taskId}/console.json?after=${this.after}`);
+      const res = await fetch(`/tasks/${this.taskId}/console.json?after=${this.after}&limit=${PAGE}`);
       if (res.ok) {
         const body = await res.json();
         final = body.final && body.lines.length === 0;
+        more = body.lines.length === PAGE; // a long log: read on at once, do not wait a second per page
         if (body.lines.length) {
           const atBottom = this.el.scrollTop + this.el.clientHeight >= this.el.scrollHeight - LINE_H * 2;
           for (const [seq, stream, , text] of body.lines) {
@@ -76,7 +79,8 @@ class ConsoleView {
       final = false; // the server restarted or the network blinked: try again
     }
     this.render();
-    if (!final) setTimeout(() => this.poll(), 1000);
+    if (more) this.poll();
+    else if (!final) setTimeout(() => this.poll(), 1000);
   }
 
   render() {
