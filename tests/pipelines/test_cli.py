@@ -61,3 +61,50 @@ def test_resume_from_the_command_line(ductwork_home: Path, tmp_path: Path) -> No
     assert "reused from the earlier attempt" in shown.stdout
     missing = ductwork(ductwork_home, "pipelines", "resume", "f" * 32)
     assert missing.returncode != 0 and "f" * 32 in missing.stderr
+
+
+LOCAL_MODULE = """
+FACTOR = 3
+
+def scale(x):
+    return x * FACTOR
+"""
+
+USES_LOCAL_MODULE = """
+import sys
+import mylib
+from mylib import scale
+from ductwork import PipelineDecorator
+
+@PipelineDecorator.component(return_values=["y"])
+def step(x):
+    import mylib as again  # imported inside the step too
+    return scale(x) + again.scale(1) + mylib.FACTOR
+
+@PipelineDecorator.pipeline(name="local modules", project="cli")
+def pipeline(x: int = 2):
+    return step(x)
+
+PipelineDecorator.run_locally()
+print("RESULT", pipeline(x=int(sys.argv[1])))
+"""
+
+
+def test_local_modules_import_in_step_processes(ductwork_home: Path, tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "mylib.py").write_text(textwrap.dedent(LOCAL_MODULE))
+    (project / "pipeline.py").write_text(textwrap.dedent(USES_LOCAL_MODULE))
+    env = {**os.environ, "DUCTWORK_HOME": str(ductwork_home)}
+    elsewhere = tmp_path / "elsewhere"  # run from another folder: the script's folder is what counts
+    elsewhere.mkdir()
+    done = subprocess.run(
+        [sys.executable, str(project / "pipeline.py"), "5"],
+        cwd=elsewhere,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "RESULT 21" in done.stdout  # 15 + 3 + 3
