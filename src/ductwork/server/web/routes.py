@@ -1,62 +1,31 @@
-"""The web UI's pages and the small JSON feeds its scripts read.
+"""The web UI's routes: pages, the partials htmx swaps in, and the JSON feeds its scripts read.
 
 Pages are rendered on the server from the read models in `services.views`; htmx swaps partials
-(runs table, info panels, the NEW RUN modal), and three ES modules draw what HTML cannot do
-fast: the DAG canvas, the virtualised console and the uPlot charts. The app that includes this
-router puts the store on `app.state.store`; the auth middleware guards every path but `/login`
-and `/static`.
+(runs table, info panels, the NEW RUN modal), and ES modules draw what HTML cannot do fast: the
+DAG canvas, the virtualised console and the uPlot charts. The app that includes this router
+keeps its `Hub` (store + doorbells) on `app.state.hub`; its auth middleware guards every path
+but `/login` and `/static`.
 """
 
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable, Coroutine
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Form, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
-from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
-from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
-from ductwork.core.errors import Conflict, DuctworkError, NotFound, StatusError, ValidationError
+from ductwork.core.errors import DuctworkError, NotFound
 from ductwork.server.services import auth, layout, runs, views
 from ductwork.server.services.hub import Hub
 from ductwork.server.web import files, forms
+from ductwork.server.web.pages import PageRoute, page
 
 HERE = Path(__file__).parent
-templates = Jinja2Templates(directory=HERE / "templates")
 static_files = StaticFiles(directory=HERE / "static")
-ERROR_STATUS: dict[type[DuctworkError], tuple[int, str]] = {
-    NotFound: (404, "Not found"),
-    ValidationError: (422, "Invalid request"),
-    StatusError: (409, "Not possible now"),
-    Conflict: (409, "Changed meanwhile"),
-}
-
-
-class PageRoute(APIRoute):
-    """A route whose expected failures reach a browser as a page, and reach scripts as JSON."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def guarded(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except DuctworkError as exc:
-                if "text/html" not in request.headers.get("accept", ""):
-                    raise  # the app's JSON error handler answers
-                status, title = next(
-                    (v for k, v in ERROR_STATUS.items() if isinstance(exc, k)), (500, "Something went wrong")
-                )
-                return _page(request, "error.html", status_code=status, title=title, message=str(exc))
-
-        return guarded
 
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
@@ -91,66 +60,6 @@ async def static(request: Request, path: str) -> Response:
     return await static_files.get_response(path, request.scope)
 
 
-# --- template helpers ---------------------------------------------------------------------------------
-
-
-def _ago(ts: float | None) -> str:
-    if not ts:
-        return "never"
-    seconds = max(0.0, time.time() - ts)
-    for size, unit in ((86400, "d"), (3600, "h"), (60, "min")):
-        if seconds >= size:
-            return f"{int(seconds // size)} {unit} ago"
-    return "just now"
-
-
-def _when(ts: float | None) -> str:
-    if not ts:
-        return ""
-    return datetime.fromtimestamp(ts, tz=timezone.utc).astimezone().strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _elapsed(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    if seconds < 60:
-        return f"{seconds:.1f}s" if seconds < 10 else f"{seconds:.0f}s"
-    minutes, secs = divmod(int(seconds), 60)
-    if minutes < 60:
-        return f"{minutes}m {secs:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h {minutes:02d}m"
-
-
-def _size(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} GB"
-
-
-def _metric(value: float | None) -> str:
-    if value is None:
-        return ""
-    return f"{value:.6g}"
-
-
-templates.env.filters.update(ago=_ago, when=_when, elapsed=_elapsed, size=_size, metric=_metric)
-templates.env.globals.update(
-    display=views.display_value,
-    duration=views.duration,
-    run_statuses=views.RUN_STATUSES,
-    node_statuses=views.NODE_STATUSES,
-)
-
-
-def _page(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
-    context.setdefault("user", getattr(request.state, "user", None))
-    return templates.TemplateResponse(request, name, context, status_code=status_code)
-
-
 # --- pipelines and runs -------------------------------------------------------------------------------
 
 
@@ -163,7 +72,7 @@ def home() -> RedirectResponse:
 def pipelines_page(request: Request, store: Store, q: str = "") -> HTMLResponse:
     pipelines = views.list_pipelines(store, search=q)
     name = "pipelines_list.html" if request.headers.get("HX-Request") else "pipelines.html"
-    return _page(request, name, pipelines=pipelines, q=q, nav="pipelines")
+    return page(request, name, pipelines=pipelines, q=q, nav="pipelines")
 
 
 @router.get("/pipelines/{project_id}")
@@ -181,7 +90,7 @@ def pipeline_page(
         store, project_id, sort=sort, descending=desc, status=status, search=q, archived=archived
     )
     name = "runs_table.html" if request.headers.get("HX-Request") else "pipeline.html"
-    return _page(request, name, table=table, archived=archived, nav="pipelines")
+    return page(request, name, table=table, archived=archived, nav="pipelines")
 
 
 @router.get("/compare")
@@ -197,7 +106,7 @@ def compare_page(request: Request, store: Store, ids: Annotated[list[str], Query
         }
         for title, series in comparison.charts
     ]
-    return _page(request, "compare.html", comparison=comparison, charts=charts, nav="pipelines")
+    return page(request, "compare.html", comparison=comparison, charts=charts, nav="pipelines")
 
 
 @router.get("/runs/{run_id}")
@@ -206,7 +115,7 @@ def run_page(request: Request, hub: HubDep, run_id: str) -> HTMLResponse:
     warning = ""
     if run.status == "pending" and run.task.queue and not runs.listening(hub, run.task.queue):
         warning = f"No agent is listening on queue {run.task.queue!r}: start one with"
-    return _page(request, "run.html", run=run, warning=warning, nav="pipelines")
+    return page(request, "run.html", run=run, warning=warning, nav="pipelines")
 
 
 @router.get("/runs/{run_id}/layout.json")
@@ -241,7 +150,7 @@ def _json(body: Any) -> Response:
 def run_info(request: Request, store: Store, run_id: str) -> HTMLResponse:
     run = views.run_view(store, run_id)
     task = views.task_view(store, run_id)
-    return _page(request, "run_info.html", run=run, view=task)
+    return page(request, "run_info.html", run=run, view=task)
 
 
 @router.get("/runs/{run_id}/steps/{name}")
@@ -253,13 +162,13 @@ def step_info(request: Request, store: Store, run_id: str, name: str) -> HTMLRes
         raise NotFound(f"run {run_id} has no step {name!r}")
     view = views.task_view(store, step.task_id) if step.task_id else None
     code = views.step_code(store, run_task, view.task) if view else ""
-    return _page(request, "step_info.html", run=run_task, step=step, view=view, code=code)
+    return page(request, "step_info.html", run=run_task, step=step, view=view, code=code)
 
 
 @router.get("/runs/{run_id}/new")
 def new_run_form(request: Request, store: Store, run_id: str) -> HTMLResponse:
     form = forms.new_run_form(store, run_id)
-    return _page(request, "new_run.html", form=form, errors={})
+    return page(request, "new_run.html", form=form, errors={})
 
 
 @router.post("/runs/{run_id}/new")
@@ -274,12 +183,12 @@ def _start_new_run(request: Request, run_id: str, submitted: dict[str, str]) -> 
     form = forms.new_run_form(store, run_id)
     args, queue, errors = forms.parse_new_run(form, submitted)
     if errors:
-        return _page(request, "new_run.html", status_code=422, form=form, errors=errors, values=submitted)
+        return page(request, "new_run.html", status_code=422, form=form, errors=errors, values=submitted)
     try:
         started = runs.new_run(get_hub(request), run_id, args, queue=queue, user=user_name(request))
     except DuctworkError as exc:
         errors = {"": str(exc)}
-        return _page(request, "new_run.html", status_code=422, form=form, errors=errors, values=submitted)
+        return page(request, "new_run.html", status_code=422, form=form, errors=errors, values=submitted)
     return Response(status_code=204, headers={"HX-Redirect": f"/runs/{started.id}"})
 
 
@@ -298,7 +207,7 @@ def task_page(request: Request, store: Store, task_id: str, tab: str = "executio
             parent = store.get_task(view.task.parent)
         except NotFound:
             parent = None  # deleted meanwhile: the page still shows the task
-    return _page(request, "task.html", view=view, tab=tab, tabs=TASK_TABS, parent=parent, nav="tasks")
+    return page(request, "task.html", view=view, tab=tab, tabs=TASK_TABS, parent=parent, nav="tasks")
 
 
 @router.get("/tasks/{task_id}/console.json")
@@ -375,7 +284,7 @@ def image_event(hub: HubDep, task_id: str, index: int) -> Response:
 def queues_page(request: Request, store: Store) -> HTMLResponse:
     queues, workers = views.queues_view(store)
     name = "queues_body.html" if request.headers.get("HX-Request") else "queues.html"
-    return _page(request, name, queues=queues, workers=workers, nav="queues")
+    return page(request, name, queues=queues, workers=workers, nav="queues")
 
 
 # --- login --------------------------------------------------------------------------------------------
@@ -383,7 +292,7 @@ def queues_page(request: Request, store: Store) -> HTMLResponse:
 
 @router.get("/login")
 def login_page(request: Request, next: str = "/") -> HTMLResponse:
-    return _page(request, "login.html", next=_safe_next(next), error="")
+    return page(request, "login.html", next=_safe_next(next), error="")
 
 
 @router.post("/login")
@@ -397,7 +306,7 @@ def login_submit(
     user = auth.authenticate_password(store, username.strip(), password)
     if user is None:
         error = "Wrong user name or password."
-        return _page(request, "login.html", status_code=401, next=_safe_next(next), error=error)
+        return page(request, "login.html", status_code=401, next=_safe_next(next), error=error)
     response = RedirectResponse(_safe_next(next), status_code=303)
     response.set_cookie(
         auth.SESSION_COOKIE,

@@ -1,0 +1,113 @@
+"""Rendering pages: the Jinja2 environment, its filters, and failures shown as pages.
+
+A browser that follows a link to a run that no longer exists should see a page saying so, while
+the scripts of the same UI (asking for JSON) get the API's JSON error: `PageRoute` decides by
+the request's `Accept` header.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Coroutine
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse, Response
+from fastapi.routing import APIRoute
+from fastapi.templating import Jinja2Templates
+
+from ductwork.core.errors import Conflict, DuctworkError, NotFound, StatusError, ValidationError
+from ductwork.server.services import views
+
+templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+
+ERROR_STATUS: dict[type[DuctworkError], tuple[int, str]] = {
+    NotFound: (404, "Not found"),
+    ValidationError: (422, "Invalid request"),
+    StatusError: (409, "Not possible now"),
+    Conflict: (409, "Changed meanwhile"),
+}
+
+
+def page(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    """Template `name` rendered with `context` and the signed-in user."""
+    context.setdefault("user", getattr(request.state, "user", None))
+    return templates.TemplateResponse(request, name, context, status_code=status_code)
+
+
+class PageRoute(APIRoute):
+    """A route whose expected failures reach a browser as a page, and reach scripts as JSON."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def guarded(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except DuctworkError as exc:
+                if "text/html" not in request.headers.get("accept", ""):
+                    raise  # the app's JSON error handler answers
+                status, title = next(
+                    (v for k, v in ERROR_STATUS.items() if isinstance(exc, k)), (500, "Something went wrong")
+                )
+                return page(request, "error.html", status_code=status, title=title, message=str(exc))
+
+        return guarded
+
+
+# --- filters: how times, durations, sizes and metric values read --------------------------------------
+
+
+def ago(ts: float | None) -> str:
+    if not ts:
+        return "never"
+    seconds = max(0.0, time.time() - ts)
+    for size, unit in ((86400, "d"), (3600, "h"), (60, "min")):
+        if seconds >= size:
+            return f"{int(seconds // size)} {unit} ago"
+    return "just now"
+
+
+def when(ts: float | None) -> str:
+    """A moment in the server's local time zone (the one its users are usually in)."""
+    if not ts:
+        return ""
+    return datetime.fromtimestamp(ts, tz=timezone.utc).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def elapsed(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    if seconds < 60:
+        return f"{seconds:.1f}s" if seconds < 10 else f"{seconds:.0f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m {secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m"
+
+
+def size(n: int) -> str:
+    if n < 1024:
+        return f"{n} B"
+    value = n / 1024
+    for unit in ("KB", "MB"):
+        if value < 1024:
+            return f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GB"
+
+
+def metric(value: float | None) -> str:
+    return "" if value is None else f"{value:.6g}"
+
+
+templates.env.filters.update(ago=ago, when=when, elapsed=elapsed, size=size, metric=metric)
+templates.env.globals.update(
+    display=views.display_value,
+    duration=views.duration,
+    run_statuses=views.RUN_STATUSES,
+    node_statuses=views.NODE_STATUSES,
+)
