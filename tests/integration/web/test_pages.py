@@ -14,6 +14,7 @@ from web_runs import make_run, set_states
 from ductwork.core.queries import TaskQuery
 from ductwork.core.records import (
     ArtifactRecord,
+    ConfigObject,
     ConsoleLine,
     MetricEvent,
     ModelRecord,
@@ -436,3 +437,11 @@ def test_login_never_redirects_off_site(secured: TestClient) -> None:
     for target in ("https://evil.example/", "//evil.example/x", "/\\evil.example"):
         ok = secured.post("/login", data={"username": "alice", "password": "wonderland", "next": target})
         assert ok.headers["location"] == "/"
+
+
+def test_layout_feed_carries_step_stages_when_the_pipeline_has_them(web: TestClient, store: Any) -> None:
+    run = make_run(store, DIAMOND)
+    assert "stages" not in web.get(f"/runs/{run.id}/layout.json").json()
+    dag = {name: {"parents": ps, "stage": "fit" if name == "train" else None} for name, ps in DIAMOND.items()}
+    store.set_configuration(run.id, "Pipeline", ConfigObject(text=json.dumps(dag), type="json"))
+    assert web.get(f"/runs/{run.id}/layout.json").json()["stages"] == {"train": "fit"}

@@ -129,6 +129,9 @@ def run_layout(store: Store, run_id: str, grouped: bool = True) -> Response:
         )
         body = dag.to_json()
         body["states"] = views.node_states_payload(steps)
+        stages = {name: step.stage for name, step in steps.items() if step.stage}
+        if stages:
+            body["stages"] = stages
         return _json(body)
 
 

@@ -26,6 +26,7 @@ const dag = {
   edges: new Int32Array(0), // [parent, child] pairs, flat
   width: 0, height: 0,
   // steps
+  stages: {}, // step -> stage label, for steps that have one
   names: [], stepIndex: new Map(), boxOf: new Int32Array(0), status: new Uint8Array(0),
   started: new Float64Array(0), ended: new Float64Array(0), task: [],
   groupCounts: new Map(), // box -> Int32Array(per status)
@@ -67,6 +68,7 @@ function setLayout(body) {
   dag.h = Float64Array.from(body.h);
   dag.w = body.node_w;
   dag.width = body.width;
+  dag.stages = body.stages || {};
   dag.height = body.height;
   dag.edges = Int32Array.from(body.edges.flat());
   const s = body.states;
@@ -403,10 +405,18 @@ function drawCard(b) {
   ctx.fillRect(x, y, 5, h);
   ctx.restore();
 
+  const stage = counts ? "" : dag.stages[dag.keys[b]] || "";
+  if (stage) {
+    ctx.font = `500 10px ${FONT}`;
+    ctx.fillStyle = "#98a2b3";
+    ctx.textAlign = "right";
+    ctx.fillText(ellipsis(stage.toUpperCase(), 64, ctx.font), x + w - 12, y + 21);
+    ctx.textAlign = "left";
+  }
   ctx.fillStyle = "#1b2230";
   ctx.font = `600 13px ${FONT}`;
   ctx.textBaseline = "alphabetic";
-  ctx.fillText(ellipsis(dag.labels[b], w - 28), x + 15, y + 22);
+  ctx.fillText(ellipsis(dag.labels[b], w - (stage ? 96 : 28)), x + 15, y + 22);
   ctx.font = `12px ${FONT}`;
   if (counts) {
     const total = dag.members.get(b).length;
