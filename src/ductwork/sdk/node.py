@@ -87,6 +87,7 @@ class Node:
     job_id: str | None = None  # the current attempt's task id
     attempt: int = 0
     cache_note: str = ""
+    cache_key: str = ""
     function: Callable[..., Any] | None = None  # function steps: the user's function
     code: Any = None  # function steps: `codegen.Captured`
     capture_error: str = ""  # why the code could not be captured (then it runs in debug mode only)

@@ -87,7 +87,7 @@ class Run:
 
             inputs = steps.cache_inputs(self.backend, node, params, code)
             parts = cachekey.parts(inputs)
-            key = cachekey.key_of_parts(parts)
+            key = node.cache_key = cachekey.key_of_parts(parts)
             if not self.pipe._refresh(node.name):
                 hit = self.backend.find_cached(key)
                 if hit is not None:
@@ -323,7 +323,7 @@ class Run:
             started=node.job_started,
             ended=node.job_ended,
             attempt=node.attempt,
-            cache_key="",
+            cache_key=node.cache_key,
             cache_note=node.cache_note,
             message=node.error,
         )
