@@ -18,6 +18,7 @@ from ductwork.core.records import (
     ConsoleLine,
     MetricEvent,
     ModelRecord,
+    NodeState,
     Param,
     TaskModel,
     TaskRecord,
@@ -163,7 +164,23 @@ def test_step_info_shows_parameters_code_cache_and_outputs(
     assert "Caching is off" in text
 
     cached = web.get(f"/runs/{run.id}/steps/clean").text
-    assert "hit" in cached and "key abc123 seen in run #3" in cached
+    assert ">hit</span> reused task 1234 (same code and inputs)" in cached
+    assert "cache hit:" not in cached and "key c0ffeec0ffeec0ff" in cached
+
+    store.put_nodes(
+        [
+            NodeState(
+                run_id=run.id,
+                name="train",
+                status="running",
+                task_id=run.steps["train"],
+                cache_key="f00d" * 16,
+                cache_note="cache miss: parameter kwargs/lr changed",
+            )
+        ]
+    )
+    missed = web.get(f"/runs/{run.id}/steps/train").text
+    assert ">miss</span> parameter kwargs/lr changed" in missed
 
     pending = web.get(f"/runs/{run.id}/steps/report").text
     assert "has not started a task yet" in pending

@@ -89,7 +89,8 @@ def make_run(
                 task_id=task_id,
                 started=now - 60 if state not in ("pending", "queued", "skipped") else None,
                 ended=now - 5 if state in ("completed", "failed", "cached", "aborted") else None,
-                cache_note="key abc123 seen in run #3" if state == "cached" else "",
+                cache_key="c0ffee" * 10 if state == "cached" else "",
+                cache_note="cache hit: reused task 1234 (same code and inputs)" if state == "cached" else "",
             )
         )
     store.put_nodes(nodes)

@@ -298,8 +298,17 @@ class StepInfo:
     attempt: int = 0
     stage: str = ""
     queue: str = ""
+    cache_key: str = ""
     cache_note: str = ""
     message: str = ""
+
+    @property
+    def cache_reason(self) -> str:
+        """Why the cache hit or missed, without the "cache hit:" lead the badge already says."""
+        head, sep, rest = self.cache_note.partition(":")
+        if sep and head.strip().lower() in ("cache hit", "cache miss"):
+            return rest.strip()
+        return self.cache_note
 
 
 @dataclass
@@ -333,6 +342,7 @@ def pipeline_steps(store: Reader, run: TaskRecord) -> dict[str, StepInfo]:
         step.started = state.started
         step.ended = state.ended
         step.attempt = state.attempt
+        step.cache_key = state.cache_key
         step.cache_note = state.cache_note
         step.message = state.message
     return steps
