@@ -21,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from ductwork.core.errors import DuctworkError, NotFound
 from ductwork.server.services import auth, layout, runs, views
 from ductwork.server.services.hub import Hub
-from ductwork.server.web import files, forms
+from ductwork.server.web import files, forms, previews
 from ductwork.server.web.pages import PageRoute, page
 
 HERE = Path(__file__).parent
@@ -268,6 +268,15 @@ def plots_json(store: Store, task_id: str) -> JSONResponse:
             }
         )
     return JSONResponse(items)
+
+
+@router.get("/tasks/{task_id}/artifact-preview/{name:path}")
+def artifact_preview(request: Request, hub: HubDep, task_id: str, name: str) -> Response:
+    """A preview read from the stored file; 204 (keep the stored text) when there is nothing better."""
+    _, preview = previews.artifact_preview(hub, task_id, name)
+    if preview.kind in ("none", "image"):
+        return Response(status_code=204)
+    return page(request, "artifact_preview.html", preview=preview)
 
 
 @router.get("/tasks/{task_id}/artifacts/{name:path}")
