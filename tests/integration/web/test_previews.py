@@ -43,6 +43,7 @@ def test_table_head_array_summary_json_and_text(
     store.put_artifact(
         ArtifactRecord(task_id=task.id, name="config", type="json", inline='{"b": [1, 2], "a": 1}')
     )
+    store.put_artifact(ArtifactRecord(task_id=task.id, name="motto", type="str", inline='"less is more"'))
 
     def preview(name: str) -> Any:
         return web.get(f"/tasks/{task.id}/artifact-preview/{name}")
@@ -60,6 +61,7 @@ def test_table_head_array_summary_json_and_text(
     csv_head = preview("rows").text
     assert re.findall(r"<th>(\w)</th>", csv_head) == ["a", "b"] and "<td>3</td>" in csv_head
     assert "&#34;b&#34;: [\n    1," in preview("config").text
+    assert '<pre class="preview preview-text">less is more</pre>' in preview("motto").text
     text = preview("notes").text
     assert "hello hello" in text and text.count("hello") < 5000
 

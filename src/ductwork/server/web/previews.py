@@ -120,10 +120,12 @@ def _array_summary(path: str) -> Preview:
 
 def _json_text(text: str) -> Preview:
     try:
-        shown = json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+        value = json.loads(text)
     except ValueError:
-        shown = text  # clipped mid-document: show what there is as it is
-    return Preview(kind="json", text=shown[:TEXT_BYTES])
+        return Preview(kind="json", text=text[:TEXT_BYTES])  # clipped mid-document: as it is
+    if isinstance(value, str):
+        return Preview(kind="text", text=value[:TEXT_BYTES])  # a string artifact reads as text
+    return Preview(kind="json", text=json.dumps(value, indent=2, ensure_ascii=False)[:TEXT_BYTES])
 
 
 def _head_text(path: str) -> str:
