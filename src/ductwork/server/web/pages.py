@@ -19,7 +19,7 @@ from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 
 from ductwork.core.errors import Conflict, DuctworkError, NotFound, StatusError, ValidationError
-from ductwork.server.services import views
+from ductwork.server.services import auth, views
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 
@@ -33,7 +33,10 @@ ERROR_STATUS: dict[type[DuctworkError], tuple[int, str]] = {
 
 def page(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     """Template `name` rendered with `context` and the signed-in user."""
-    context.setdefault("user", getattr(request.state, "user", None))
+    user = getattr(request.state, "user", None)
+    context.setdefault("user", user)
+    # `ductwork ui` runs without logins: there is no session to end.
+    context.setdefault("signed_in", user is not None and not isinstance(user, auth.LocalUser))
     return templates.TemplateResponse(request, name, context, status_code=status_code)
 
 
