@@ -319,7 +319,11 @@ def test_new_run_form_prefills_validates_types_and_starts_the_run(web: TestClien
     form = web.get(f"/runs/{run.id}/new")
     assert form.status_code == 200
     assert 'name="arg:lr" value="0.1"' in form.text and 'name="arg:epochs" value="3"' in form.text
-    assert "[64, 32]" in form.text and "<option selected>services</option>" in form.text
+    assert (
+        "[64, 32]" in form.text
+        and '<option value="services" selected>services (no agent listening)' in form.text
+    )
+    assert "No agent listens on services" in form.text
 
     bad = web.post(
         f"/runs/{run.id}/new",

@@ -169,9 +169,14 @@ def step_info(request: Request, store: Store, run_id: str, name: str) -> HTMLRes
 
 
 @router.get("/runs/{run_id}/new")
-def new_run_form(request: Request, store: Store, run_id: str) -> HTMLResponse:
-    form = forms.new_run_form(store, run_id)
-    return page(request, "new_run.html", form=form, errors={})
+def new_run_form(request: Request, hub: HubDep, run_id: str) -> HTMLResponse:
+    form = forms.new_run_form(hub.store, run_id)
+    return page(request, "new_run.html", form=form, errors={}, idle=_idle_queues(hub, form))
+
+
+def _idle_queues(hub: Hub, form: forms.NewRunForm) -> set[str]:
+    """Queues no live agent serves: a run sent there waits, and the form says so beforehand."""
+    return {q for q in form.queues if not runs.listening(hub, q)}
 
 
 @router.post("/runs/{run_id}/new")
@@ -182,16 +187,21 @@ async def new_run_submit(request: Request, run_id: str) -> Response:
 
 def _start_new_run(request: Request, run_id: str, submitted: dict[str, str]) -> Response:
     """Check every field against its argument's type; start the run only when all are good."""
-    store = get_store(request)
-    form = forms.new_run_form(store, run_id)
+    hub = get_hub(request)
+    form = forms.new_run_form(hub.store, run_id)
     args, queue, errors = forms.parse_new_run(form, submitted)
+    idle = _idle_queues(hub, form)
     if errors:
-        return page(request, "new_run.html", status_code=422, form=form, errors=errors, values=submitted)
+        return page(
+            request, "new_run.html", status_code=422, form=form, errors=errors, values=submitted, idle=idle
+        )
     try:
-        started = runs.new_run(get_hub(request), run_id, args, queue=queue, user=user_name(request))
+        started = runs.new_run(hub, run_id, args, queue=queue, user=user_name(request))
     except DuctworkError as exc:
         errors = {"": str(exc)}
-        return page(request, "new_run.html", status_code=422, form=form, errors=errors, values=submitted)
+        return page(
+            request, "new_run.html", status_code=422, form=form, errors=errors, values=submitted, idle=idle
+        )
     return Response(status_code=204, headers={"HX-Redirect": f"/runs/{started.id}"})
 
 
