@@ -99,9 +99,13 @@ class PipeServer:
         """What a step may call: the public methods of the backend this controller owns."""
         names = getattr(self, "_names", None)
         if names is None:
-            names = self._names = sorted(
-                n for n in dir(self._backend) if not n.startswith("_") and callable(getattr(self._backend, n))
-            )
+            if isinstance(self._backend, PipeBackend):  # a pipeline run as a step: pass its pipe on
+                names = sorted(self._backend.methods)
+            else:
+                names = sorted(
+                    n for n in dir(self._backend) if not n.startswith("_") and callable(getattr(self._backend, n))
+                )
+            self._names = names
         return names
 
     def close(self) -> None:
@@ -134,6 +138,11 @@ class PipeBackend:
         if "e" in answer:
             raise _ERRORS.get(answer["e"], errors.DuctworkError)(answer["msg"])
         return decode(answer["r"])
+
+    @property
+    def methods(self) -> frozenset[str]:
+        """The methods the controller's backend offers."""
+        return self._methods
 
     def __getattr__(self, method: str) -> Callable[..., Any]:
         # Only what the controller's backend has, so `getattr(backend, name, None)` probes work.

@@ -83,7 +83,7 @@ class InlineExecutor:
                 result = node.function(*job.args, **job.kwargs)  # type: ignore[misc]
                 pairs = split_results(node.return_artifacts, result, node.name)
                 store_results(self.backend, task_id, pairs, output_uri=record.output_uri)
-            task._uploads.wait()
+            task.flush(wait_for_uploads=True)  # its metrics are in before monitors copy them
         except BaseException as exc:
             text = "".join(traceback.format_exception(exc))
             self._fail(task_id, text, exc)
