@@ -467,3 +467,27 @@ def test_layout_feed_carries_step_stages_when_the_pipeline_has_them(web: TestCli
     dag = {name: {"parents": ps, "stage": "fit" if name == "train" else None} for name, ps in DIAMOND.items()}
     store.set_configuration(run.id, "Pipeline", ConfigObject(text=json.dumps(dag), type="json"))
     assert web.get(f"/runs/{run.id}/layout.json").json()["stages"] == {"train": "fit"}
+
+
+def test_tasks_page_lists_any_task_and_filters(web: TestClient, store: Any) -> None:
+    home = store.ensure_project("research/nlp")
+    other = store.ensure_project("ops")
+    train = store.create_task(TaskRecord(name="Train BERT (v2)", project=home.id, user="alice"))
+    store.set_status(train.id, "in_progress", force=True)
+    store.create_task(TaskRecord(name="nightly backup", project=other.id, type="service"))
+    run = make_run(store, DIAMOND, project="research/nlp", pipeline="etl")
+
+    page = web.get("/tasks")
+    assert page.status_code == 200
+    assert "Train BERT (v2)" in page.text and "nightly backup" in page.text
+    assert f'href="/runs/{run.id}"' in page.text  # a run opens on its run page
+    assert "research/nlp / etl" in page.text
+    options = re.findall(r'<option value="\w+" >([^<]+)</option>', page.text)
+    assert "research/nlp" in options and not any(".pipelines" in o for o in options)
+
+    found = web.get("/tasks", params={"q": "bert (v"}, headers={"HX-Request": "true"}).text
+    assert "Train BERT (v2)" in found and "nightly backup" not in found and "<html" not in found
+    running = web.get("/tasks", params={"status": "in_progress"}).text
+    assert "Train BERT (v2)" in running and "nightly backup" not in running
+    in_ops = web.get("/tasks", params={"project": other.id}).text
+    assert "nightly backup" in in_ops and "Train BERT" not in in_ops

@@ -401,6 +401,57 @@ def node_states_payload(steps: dict[str, StepInfo]) -> dict[str, Any]:
     }
 
 
+# --- all tasks ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class TasksTable:
+    tasks: list[TaskRecord]
+    project_names: dict[str, str]  # project id -> full name, for the tasks shown
+    projects: list[Project]  # what the project filter offers: every project but pipelines' own
+    project: str
+    status: str
+    search: str
+    limit: int
+
+
+TASKS_PAGE = 200
+
+
+def tasks_table(
+    store: Reader, *, project: str = "", status: str = "", search: str = "", limit: int = TASKS_PAGE
+) -> TasksTable:
+    """The newest tasks of any kind (scripts, steps, controllers), filtered, newest first."""
+    projects = store.list_projects()
+    names = {p.id: p.name for p in projects}
+    query = TaskQuery(
+        project=project or None,
+        status=[status] if status else None,
+        name_pattern=_literal_pattern(search) if search.strip() else None,
+        order_by="-created",
+        limit=limit,
+    )
+    tasks = store.query_tasks(query)
+    return TasksTable(
+        tasks=tasks,
+        project_names={t.project: names.get(t.project, "") for t in tasks if t.project},
+        projects=sorted(
+            (p for p in projects if f"/{PIPELINES_FOLDER}" not in f"/{p.name}"), key=lambda p: p.name
+        ),
+        project=project,
+        status=status,
+        search=search,
+        limit=limit,
+    )
+
+
+def _literal_pattern(text: str) -> str:
+    """A case-insensitive regex that matches `text` literally anywhere in a name."""
+    import re
+
+    return f"(?i){re.escape(text.strip())}"
+
+
 # --- one task -----------------------------------------------------------------------------------------
 
 

@@ -19,6 +19,7 @@ from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 
 from ductwork.core.errors import Conflict, DuctworkError, NotFound, StatusError, ValidationError
+from ductwork.core.states import TaskStatus
 from ductwork.server.services import auth, views
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -113,4 +114,5 @@ templates.env.globals.update(
     duration=views.duration,
     run_statuses=views.RUN_STATUSES,
     node_statuses=views.NODE_STATUSES,
+    task_statuses=[str(s) for s in TaskStatus],
 )

@@ -207,6 +207,16 @@ def _start_new_run(request: Request, run_id: str, submitted: dict[str, str]) -> 
 
 # --- any task -----------------------------------------------------------------------------------------
 
+
+@router.get("/tasks")
+def tasks_page(
+    request: Request, store: Store, project: str = "", status: str = "", q: str = ""
+) -> HTMLResponse:
+    table = views.tasks_table(store, project=project, status=status, search=q)
+    name = "tasks_table.html" if request.headers.get("HX-Request") else "tasks.html"
+    return page(request, name, table=table, nav="tasks")
+
+
 TASK_TABS = ("execution", "configuration", "artifacts", "console", "scalars", "plots", "info")
 
 
