@@ -33,7 +33,6 @@ CHROMIUM_ARGS = [
 ]
 
 
-
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

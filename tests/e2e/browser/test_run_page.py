@@ -111,8 +111,18 @@ def test_clicking_a_node_opens_its_step_info(
     page.wait_for_selector("#info .console .line:has-text('step prepare waiting, x=1')")
     run.open("prepare")
     page.wait_for_selector("#info .console .line:has-text('step prepare done')", timeout=20_000)
+    # The open panel follows its step: the badge turns completed, the console tab stays open.
+    page.wait_for_selector("#info .info-head .status-completed", timeout=20_000)
+    assert page.locator("#info [data-panel=console]").is_visible()
 
-    # The steps list selects too, and the background brings RUN INFO back.
+    # The steps list selects too; a step that had no task yet shows its task once it starts.
+    page.locator("#steps-list .vrow:has-text('report')").click()
+    page.wait_for_selector("#info h2:text-is('report')")
+    assert "has not started a task yet" in page.locator("#info").inner_text()
+    for step in ("train", "evaluate"):
+        run.open(step)
+    page.wait_for_selector("#info button.tab[data-tab=code]", timeout=20_000)
+    assert page.locator("#info h2").inner_text() == "report"
     page.locator("#steps-list .vrow:has-text('evaluate')").click()
     page.wait_for_selector("#info h2:text-is('evaluate')")
     page.locator("#info [data-back]").click()

@@ -107,6 +107,7 @@ function applyStates(s) {
   const sameOrder = s.names.length === dag.names.length && s.names[0] === dag.names[0];
   let changed = 0;
   let unknown = 0;
+  let selectedMoved = "";
   for (let k = 0; k < s.names.length; k++) {
     const i = sameOrder && dag.names[k] === s.names[k] ? k : dag.stepIndex.get(s.names[k]);
     if (i === undefined) {
@@ -119,10 +120,11 @@ function applyStates(s) {
     const before = dag.status[i];
     if (before === code && sameTime(dag.started[i], started) && sameTime(dag.ended[i], ended)) continue;
     changed++;
+    if (i === selectedStep) selectedMoved = dag.task[i] !== (s.task[k] ?? null) ? "task" : "status";
     dag.status[i] = code;
     dag.started[i] = started;
     dag.ended[i] = ended;
-    dag.task[i] = s.task[k];
+    dag.task[i] = s.task[k] ?? null;
     const b = dag.boxOf[i];
     if (b < 0) continue;
     const counts = dag.groupCounts.get(b);
@@ -140,7 +142,22 @@ function applyStates(s) {
     schedule();
   }
   if (unknown) relayoutSoon();
+  if (selectedMoved) followSelectedStep(selectedMoved);
   return changed;
+}
+
+// The open STEP INFO follows its step: a new task (it started, or a retry) reloads the panel;
+// a status change only updates the badge, so open tabs and the console's scroll stay put.
+function followSelectedStep(what) {
+  if (what === "task") {
+    selectStep(selectedStep, false);
+    return;
+  }
+  const badge = document.querySelector("#info .info-head .status");
+  if (!badge) return;
+  const status = STATUSES[dag.status[selectedStep]];
+  badge.className = `status status-${status}`;
+  badge.textContent = status;
 }
 
 // Steps the drawing does not know yet (a decorator pipeline adds them as it calls components):
