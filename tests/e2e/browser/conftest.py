@@ -39,17 +39,18 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-@pytest.fixture
-def server(ductwork_home: Path) -> Iterator[Server]:
+def _serve(home: Path, *, auth: bool) -> Iterator[Server]:
     import uvicorn
 
     from ductwork.core import settings
     from ductwork.server.app import create_app
     from ductwork.store import Store
 
-    ductwork_home.mkdir(parents=True, exist_ok=True)
+    home.mkdir(parents=True, exist_ok=True)
     store = Store(settings.db_url())
-    app = create_app(store=store, auth=False, artifacts_uri=settings.artifacts_uri())
+    if auth:
+        store.create_user("alice", password="wonderland")
+    app = create_app(store=store, auth=auth, artifacts_uri=settings.artifacts_uri())
     port = _free_port()
     runner = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=runner.run, name="web-test-server", daemon=True)
@@ -58,10 +59,22 @@ def server(ductwork_home: Path) -> Iterator[Server]:
     while not runner.started:
         assert thread.is_alive() and time.monotonic() < deadline, "the test server did not start"
         time.sleep(0.02)
-    yield Server(f"http://127.0.0.1:{port}", store, ductwork_home, runner, thread)
+    yield Server(f"http://127.0.0.1:{port}", store, home, runner, thread)
     runner.should_exit = True
     thread.join(timeout=15)
     store.close()
+
+
+@pytest.fixture
+def server(ductwork_home: Path) -> Iterator[Server]:
+    """As `ductwork ui` serves: no logins."""
+    yield from _serve(ductwork_home, auth=False)
+
+
+@pytest.fixture
+def secured_server(ductwork_home: Path) -> Iterator[Server]:
+    """As `ductwork server` serves: logins required; user alice, password wonderland."""
+    yield from _serve(ductwork_home, auth=True)
 
 
 @pytest.fixture(scope="session")

@@ -124,3 +124,29 @@ def test_steps_added_during_a_run_appear_without_reloading(page: Any, server: Se
     page.wait_for_selector("#steps-list .vrow:has-text('second')")
     assert page.locator("#legend [data-status=running] b").inner_text() == "1"
     assert page.evaluate("window.__loaded") == page.evaluate("performance.timeOrigin")
+
+
+def test_a_browser_must_log_in_and_then_sees_live_pages(page: Any, secured_server: Server) -> None:
+    server = secured_server
+    run = make_run(server.store, DIAMOND, states={"load": "running"})
+    page.goto(f"{server.url}/runs/{run.id}")
+    page.wait_for_url("**/login?next=*")
+    page.fill("input[name=username]", "alice")
+    page.fill("input[name=password]", "not the password")
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_selector(".form-error:has-text('Wrong user name or password')")
+
+    page.fill("input[name=username]", "alice")
+    page.fill("input[name=password]", "wonderland")
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(f"**/runs/{run.id}")
+    page.wait_for_function("window.__dag && window.__dag.ready > 0")
+    # The event stream is open with the session cookie, and carries the change live.
+    page.wait_for_function("window.__dag.source && window.__dag.source.readyState === 1")
+    set_states(server.store, run, {"load": "completed"})
+    page.wait_for_function("window.__dag.dag.status[0] === 3", timeout=20_000)  # 3: completed
+
+    page.get_by_role("button", name="Log out").click()
+    page.wait_for_url("**/login")
+    page.goto(f"{server.url}/pipelines")
+    page.wait_for_url("**/login?next=*")
