@@ -114,14 +114,8 @@ def list_pipelines(store: Reader, *, search: str = "") -> list[PipelineSummary]:
     runs = store.query_tasks(TaskQuery(type=["controller"], system_tags=[PIPELINE_TAG], order_by="-created"))
     for run in runs:
         summary = by_project.get(run.project or "")
-        if summary is None:
-            continue
-        summary.runs += 1
-        status = run_status(run)
-        summary.by_status[status] = summary.by_status.get(status, 0) + 1
-        started = run.started or run.created
-        summary.last_run = max(summary.last_run or 0.0, started)
-        summary.tags.extend(t for t in run.tags if t not in summary.tags)
+        if summary is not None:
+            _count_run(summary, run)
     needle = search.lower().strip()
     found = [s for s in by_project.values() if not needle or needle in f"{s.project}/{s.name}".lower()]
     return sorted(found, key=lambda s: (-(s.last_run or 0.0), s.project, s.name))
@@ -248,10 +242,19 @@ def pipeline_summary(store: Reader, project_id: str) -> PipelineSummary:
     split = split_pipeline_project(project.name)
     if split is None:
         raise NotFound(f"project {project.name!r} holds no pipeline")
-    for summary in list_pipelines(store):
-        if summary.project_id == project_id:
-            return summary
-    return PipelineSummary(project_id=project_id, project=split[0], name=split[1])
+    summary = PipelineSummary(project_id=project_id, project=split[0], name=split[1])
+    query = TaskQuery(project=project_id, type=["controller"], system_tags=[PIPELINE_TAG])
+    for run in store.query_tasks(query):
+        _count_run(summary, run)
+    return summary
+
+
+def _count_run(summary: PipelineSummary, run: TaskRecord) -> None:
+    summary.runs += 1
+    status = run_status(run)
+    summary.by_status[status] = summary.by_status.get(status, 0) + 1
+    summary.last_run = max(summary.last_run or 0.0, run.started or run.created)
+    summary.tags.extend(t for t in run.tags if t not in summary.tags)
 
 
 def last_metrics(store: Reader, task_id: str) -> dict[str, float]:
