@@ -491,3 +491,15 @@ def test_tasks_page_lists_any_task_and_filters(web: TestClient, store: Any) -> N
     assert "Train BERT (v2)" in running and "nightly backup" not in running
     in_ops = web.get("/tasks", params={"project": other.id}).text
     assert "nightly backup" in in_ops and "Train BERT" not in in_ops
+
+
+def test_runs_table_counts_every_run_when_it_reads_only_the_newest(
+    web: TestClient, store: Any, monkeypatch: Any
+) -> None:
+    from ductwork.server.services import views
+
+    monkeypatch.setattr(views, "RUNS_PAGE", 3)
+    runs = [make_run(store, {"only": []}, name=f"etl #{i}") for i in range(5)]
+    page = web.get(f"/pipelines/{runs[0].project_id}").text
+    assert re.findall(r'href="/runs/\w+">(etl #\d)<', page) == ["etl #4", "etl #3", "etl #2"]
+    assert "3 of 5 runs (the newest 3 are searched)" in page

@@ -11,7 +11,7 @@ import math
 import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from ductwork.core.errors import NotFound
@@ -49,6 +49,7 @@ class Reader(Protocol):
     def get_task(self, task_id: str) -> TaskRecord: ...
     def get_tasks(self, task_ids: Sequence[str]) -> list[TaskRecord]: ...
     def query_tasks(self, query: TaskQuery) -> list[TaskRecord]: ...
+    def count_tasks(self, query: TaskQuery) -> int: ...
     def get_parameters(self, task_id: str) -> dict[str, Param]: ...
     def get_configurations(self, task_id: str) -> dict[str, ConfigObject]: ...
     def get_artifacts(self, task_id: str) -> list[ArtifactRecord]: ...
@@ -143,6 +144,7 @@ class RunsTable:
     search: str
     total: int
     latest_run_id: str | None  # NEW RUN pre-fills from the newest run
+    page: int  # how many of the newest runs the table reads
 
 
 _SORT_KEYS = {"run", "version", "status", "user", "started", "duration"}
@@ -160,17 +162,17 @@ def runs_table(
 ) -> RunsTable:
     """A pipeline's runs with their `Args` and last metric values as columns, sorted and filtered."""
     pipeline = pipeline_summary(store, project_id)
-    runs = store.query_tasks(
-        TaskQuery(
-            project=project_id,
-            type=["controller"],
-            system_tags=[PIPELINE_TAG],
-            archived=archived,
-            order_by="-created",
-            limit=RUNS_PAGE,
-        )
+    query = TaskQuery(
+        project=project_id,
+        type=["controller"],
+        system_tags=[PIPELINE_TAG],
+        archived=archived,
+        order_by="-created",
+        limit=RUNS_PAGE,
     )
-    total = len(runs)
+    runs = store.query_tasks(query)
+    # The newest RUNS_PAGE runs are sorted and filtered here; the count says how many exist.
+    total = len(runs) if len(runs) < RUNS_PAGE else store.count_tasks(replace(query, limit=None))
     needle = search.lower().strip()
     rows: list[RunRow] = []
     for run in runs:
@@ -208,6 +210,7 @@ def runs_table(
         search=search,
         total=total,
         latest_run_id=runs[0].id if runs else None,
+        page=RUNS_PAGE,
     )
 
 
