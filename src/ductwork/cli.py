@@ -401,12 +401,28 @@ def _hide_password(url: str) -> str:
 
 @main.command("demo")
 @click.option("--project", default="ductwork demo", show_default=True, help="Project to create the tasks in.")
-def demo(project: str) -> None:
-    """Create a demo project: tasks with parameters, artifacts, scalars and a model."""
+@click.option("--ui/--no-ui", default=True, show_default=True, help="Serve the web UI afterwards.")
+@click.option("--port", default=8080, show_default=True, type=int, help="Port of the web UI (loopback).")
+def demo(project: str, ui: bool, port: int) -> None:
+    """Run the demo: tasks with parameters, artifacts and a model, then a real pipeline
+    (a process per step), then the web UI to look at them."""
     from ductwork.demo import run_demo
+    from ductwork.demo_pipeline import run as run_pipeline
 
     with _errors():
         run_demo(project)
+        click.echo("\nRunning the demo pipeline 'model search' (each step in its own process)...")
+        best = run_pipeline("local")
+        click.echo(f"best model: rate {best['rate']}, test mse {best['test_mse']:.4f}")
+        click.echo("See it with `ductwork pipelines list` and `ductwork pipelines show RUN_ID`.")
+    if not ui:
+        return
+    import uvicorn
+
+    from ductwork.server.app import create_app
+
+    click.echo(f"\nWeb UI: http://127.0.0.1:{port}/  (Ctrl-C to stop)")
+    uvicorn.run(create_app(None, auth=False), host="127.0.0.1", port=port, log_level="warning")
 
 
 # ---------------------------------------------------------------------- other parts

@@ -10,7 +10,7 @@ from typing import Any
 
 from ductwork.sdk.decorator import PipelineDecorator
 
-PROJECT = "ductwork demo"
+PROJECT = "ductwork pipeline demo"
 
 
 @PipelineDecorator.component(return_values=["points"], cache=True, task_type="data_processing")

@@ -33,7 +33,7 @@ def ductwork(home: Path, *args: str, check: bool = True) -> subprocess.Completed
 
 @pytest.fixture
 def demo_ids(home: Path) -> dict[str, str]:
-    done = ductwork(home, "demo")
+    done = ductwork(home, "demo", "--no-ui")
     ids = {}
     for line in done.stdout.splitlines():
         parts = line.split()
@@ -71,7 +71,9 @@ def test_demo_then_list_and_show(home: Path, demo_ids: dict[str, str]) -> None:
         assert task_id in listed
     assert "3 of 3 task(s)" in listed and "completed" in listed
     assert ductwork(home, "tasks", "list", "--status", "failed").stdout.count("completed") == 0
-    assert "1 of 3" in ductwork(home, "tasks", "list", "--limit", "1").stdout
+    assert (
+        "1 of 10" in ductwork(home, "tasks", "list", "--limit", "1").stdout
+    )  # 3 tasks + a 7-task pipeline run
 
     shown = ductwork(home, "tasks", "show", demo_ids["train"]).stdout
     for expected in ("learning_rate", "General/epochs", "demo regressor", "output", "training", "completed"):
@@ -131,3 +133,9 @@ def test_db_upgrade(home: Path, tmp_path: Path) -> None:
     assert (tmp_path / "fresh" / "other.db").exists()
     again = ductwork(home, "db", "upgrade")
     assert str(home) in again.stdout
+
+
+def test_demo_runs_a_real_pipeline(home: Path, demo_ids: dict[str, str]) -> None:
+    listed = ductwork(home, "pipelines", "list")
+    assert "model search" in listed.stdout and "completed" in listed.stdout
+    assert "6/6" in listed.stdout  # every step of the run succeeded
