@@ -9,6 +9,7 @@ stopped instead of staying in progress.
 from __future__ import annotations
 
 import atexit
+import os
 import signal
 import sys
 import threading
@@ -30,6 +31,7 @@ def watch() -> None:
     """Start watching for a new main task (what earlier ones saw is forgotten)."""
     with _lock:
         _outcome.clear()
+        _outcome["pid"] = os.getpid()
         if _installed[0]:
             return
         _installed[0] = True
@@ -94,7 +96,8 @@ def ending() -> tuple[str, str, str]:
 
 def _at_exit() -> None:
     task = current.main_task()
-    if task is not None and not task._closed:
+    # A forked child inherits this handler and the parent's task; only the parent ends it.
+    if task is not None and not task._closed and _outcome.get("pid") == os.getpid():
         status, message, reason = ending()
         try:
             task._finish(status, message=message, reason=reason)

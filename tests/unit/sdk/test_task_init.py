@@ -249,3 +249,23 @@ def test_resource_monitoring_reports_cpu_and_memory(sdk_home: Path) -> None:
 def test_no_resource_monitoring(sdk_home: Path) -> None:
     task = Task.init("p", "unmonitored", auto_resource_monitoring=False)
     assert task._monitor is None
+
+
+def test_a_forked_child_does_not_end_the_parents_task(run_script) -> None:  # type: ignore[no-untyped-def]
+    done = run_script(
+        """
+        import os, sys
+        from ductwork import Task
+        task = Task.init("life", "forking parent")
+        print("task", task.id, flush=True)
+        child = os.fork()
+        if child == 0:
+            sys.exit(0)  # runs the inherited atexit handlers
+        os.waitpid(child, 0)
+        print("status after child", Task.get_task(task.id).status, flush=True)
+        """
+    )
+    assert done.returncode == 0, done.stderr
+    assert "status after child in_progress" in done.stdout
+    task_id = done.stdout.split("task ")[1].split()[0]
+    assert Task.get_task(task_id).status == "completed"
