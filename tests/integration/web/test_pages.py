@@ -503,3 +503,47 @@ def test_runs_table_counts_every_run_when_it_reads_only_the_newest(
     page = web.get(f"/pipelines/{runs[0].project_id}").text
     assert re.findall(r'href="/runs/\w+">(etl #\d)<', page) == ["etl #4", "etl #3", "etl #2"]
     assert "3 of 5 runs (the newest 3 are searched)" in page
+
+
+def test_plots_feed_has_figures_tables_and_stored_images(
+    web: TestClient, store: Any, artifacts_root: Path, tmp_path: Path
+) -> None:
+    task = store.create_task(TaskRecord(name="charts"))
+    png = artifacts_root / "blobs" / "img.png"
+    png.parent.mkdir(parents=True)
+    png.write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    outside = tmp_path / "elsewhere.png"
+    outside.write_bytes(b"\x89PNG private")
+    figure = {"data": [{"type": "scatter", "x": [1, 2], "y": [3, 4]}], "layout": {}}
+    store.add_events(
+        [
+            MetricEvent(task_id=task.id, kind="plot", title="curve", series="a", iteration=1, payload=figure),
+            MetricEvent(
+                task_id=task.id, kind="plot", title="curve", series="a", iteration=0, payload={"old": 1}
+            ),
+            MetricEvent(
+                task_id=task.id, kind="table", title="scores", payload={"columns": ["k"], "rows": [[1]]}
+            ),
+            MetricEvent(
+                task_id=task.id, kind="image", title="sample", payload={"artifact": {"uri": str(png)}}
+            ),
+            MetricEvent(
+                task_id=task.id, kind="image", title="remote", payload={"url": "https://example.com/x.png"}
+            ),
+            MetricEvent(
+                task_id=task.id, kind="image", title="sneaky", payload={"artifact": {"uri": str(outside)}}
+            ),
+        ]
+    )
+    items = {item["title"]: item for item in web.get(f"/tasks/{task.id}/plots.json").json()}
+    assert items["curve"]["payload"] == figure and items["curve"]["iteration"] == 1  # the latest only
+    assert items["scores"]["kind"] == "table" and items["scores"]["payload"]["columns"] == ["k"]
+    assert items["remote"]["payload"] == "https://example.com/x.png"
+    stored = web.get(items["sample"]["payload"])
+    assert (
+        stored.status_code == 200
+        and stored.content.startswith(b"\x89PNG")
+        and stored.headers["content-type"] == "image/png"
+    )
+    assert web.get(items["sneaky"]["payload"]).status_code == 404
+    assert web.get(f"/tasks/{task.id}/images/9").status_code == 404

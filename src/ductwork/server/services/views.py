@@ -614,7 +614,7 @@ class Plot:
     title: str
     series: str
     iteration: int
-    kind: str  # "plot" (a plotly figure dict) or "image" (a URL or a data URI)
+    kind: str  # "plot" (a plotly figure), "image" (a stored picture or a URL) or "table" (columns, rows)
     payload: Any
     index: int  # position among the task's events of this kind (how an image is fetched)
 
@@ -622,7 +622,7 @@ class Plot:
 def plots(store: Reader, task_id: str) -> list[Plot]:
     """The last plot of each title/series (older iterations are history, not the picture)."""
     latest: dict[tuple[str, str], Plot] = {}
-    for kind in ("plot", "image"):
+    for kind in ("plot", "image", "table"):
         for index, event in enumerate(store.get_events(EventQuery(task_id, kind=kind))):
             key = (event.title, event.series)
             held = latest.get(key)

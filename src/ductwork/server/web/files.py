@@ -56,7 +56,12 @@ def image_source(task_id: str, index: int, payload: Any) -> str:
 
 
 def image_uri(payload: Any) -> str:
+    """Where an image event's picture is: the SDK records `{"artifact": {...}}` for pictures it
+    stored and `{"url": ...}` for ones that live elsewhere."""
     if isinstance(payload, dict):
+        artifact = payload.get("artifact")
+        if isinstance(artifact, dict) and isinstance(artifact.get("uri"), str):
+            return str(artifact["uri"])
         payload = payload.get("uri") or payload.get("url") or ""
     return payload if isinstance(payload, str) else ""
 

@@ -274,7 +274,16 @@ function plotBox(item) {
     box.append(img);
     return box;
   }
+  if (item.kind === "table") {
+    box.append(tableOf(item.payload || {}));
+    return box;
+  }
   const figure = typeof item.payload === "string" ? safeJson(item.payload) : item.payload;
+  const heat = ((figure && figure.data) || []).find((t) => t.type === "heatmap" && Array.isArray(t.z));
+  if (heat) {
+    box.append(heatmap(heat));
+    return box;
+  }
   const traces = (figure && figure.data) || [];
   const drawable = traces.filter((t) => Array.isArray(t.y) && (!t.type || t.type === "scatter" || t.type === "bar" || t.type === "scattergl"));
   if (!drawable.length) {
@@ -334,6 +343,67 @@ function drawTraces(area, traces, layout) {
     data,
     area,
   );
+}
+
+function tableOf(payload) {
+  const wrap = document.createElement("div");
+  wrap.className = "preview-table";
+  const table = document.createElement("table");
+  table.className = "table compact";
+  const head = table.createTHead().insertRow();
+  for (const c of payload.columns || []) head.appendChild(document.createElement("th")).textContent = String(c);
+  const body = table.createTBody();
+  for (const row of (payload.rows || []).slice(0, 200)) {
+    const tr = body.insertRow();
+    for (const v of row) tr.insertCell().textContent = v === null ? "" : String(v);
+  }
+  wrap.append(table);
+  return wrap;
+}
+
+// A heatmap (a confusion matrix, most often) as coloured cells with their values.
+function heatmap(trace) {
+  const z = trace.z;
+  const rows = z.length;
+  const cols = Math.max(...z.map((r) => r.length));
+  const flat = z.flat().filter((v) => typeof v === "number");
+  const lo = Math.min(...flat);
+  const hi = Math.max(...flat);
+  const canvas = document.createElement("canvas");
+  const cell = Math.max(14, Math.min(48, Math.floor(360 / Math.max(rows, cols))));
+  const pad = 44;
+  const dpr = window.devicePixelRatio || 1;
+  canvas.width = (pad + cols * cell) * dpr;
+  canvas.height = (rows * cell + pad) * dpr;
+  canvas.style.width = `${pad + cols * cell}px`;
+  const g = canvas.getContext("2d");
+  g.scale(dpr, dpr);
+  g.font = `11px ${getComputedStyle(document.body).fontFamily}`;
+  g.textAlign = "center";
+  g.textBaseline = "middle";
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < z[r].length; c++) {
+      const v = z[r][c];
+      const t = hi > lo ? (v - lo) / (hi - lo) : 0;
+      g.fillStyle = `rgb(${Math.round(238 - 191 * t)}, ${Math.round(242 - 151 * t)}, ${Math.round(255 - 36 * t)})`;
+      g.fillRect(pad + c * cell, r * cell, cell - 1, cell - 1);
+      if (cell >= 22) {
+        g.fillStyle = t > 0.55 ? "#ffffff" : "#1b2230";
+        g.fillText(Number.isInteger(v) ? String(v) : v.toPrecision(3), pad + c * cell + cell / 2, r * cell + cell / 2);
+      }
+    }
+    if (trace.y) {
+      g.fillStyle = "#667085";
+      g.textAlign = "right";
+      g.fillText(String(trace.y[r] ?? r).slice(0, 6), pad - 6, r * cell + cell / 2);
+      g.textAlign = "center";
+    }
+  }
+  if (trace.x) {
+    g.fillStyle = "#667085";
+    for (let c = 0; c < cols; c++) g.fillText(String(trace.x[c] ?? c).slice(0, 6), pad + c * cell + cell / 2, rows * cell + 14);
+  }
+  return canvas;
 }
 
 function safeJson(text) {
