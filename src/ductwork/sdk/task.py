@@ -24,7 +24,6 @@ from ductwork import client
 from ductwork.client.contract import Backend
 from ductwork.core import settings
 from ductwork.core.errors import Conflict, NotFound, StatusError, StorageError, ValidationError
-from ductwork.core.queries import EventQuery
 from ductwork.core.records import TaskRecord, TaskTypes
 from ductwork.core.states import TaskStatus
 from ductwork.sdk import channels, current
@@ -33,6 +32,7 @@ from ductwork.sdk.capture import arguments
 from ductwork.sdk.catalog import DEFAULT_PROJECT, TaskCatalog, _user
 from ductwork.sdk.checks import check_type, optional_str, output_uri_of, require_str, str_list, task_id_of
 from ductwork.sdk.hyperparams import ConnectedDict
+from ductwork.sdk.metrics import ReportedMetrics
 
 if TYPE_CHECKING:
     from ductwork.sdk.capture.console import ConsoleSink
@@ -50,7 +50,7 @@ arguments.install()
 _init_lock = threading.RLock()
 
 
-class Task(TaskCatalog):
+class Task(TaskCatalog, ReportedMetrics):
     """A tracked execution. Create one with `Task.init`, `Task.create` or `Task.clone`.
 
     Its API is spread by theme: finding and creating (`TaskCatalog`), parameters and
@@ -583,37 +583,6 @@ class Task(TaskCatalog):
             found.setdefault(link.role, []).append(Model._from_record(self._backend.get_model(link.model_id)))
         return found
 
-    # ------------------------------------------------------------------ metrics
-
-    def get_reported_scalars(self, max_samples: int = 0, x_axis: str = "iter") -> dict[str, Any]:
-        """`{title: {series: {"x": [...], "y": [...]}}}`; `x_axis` "iter" or "timestamp"."""
-        if x_axis not in ("iter", "timestamp"):
-            raise ValidationError(
-                f"get_reported_scalars: x_axis must be 'iter' or 'timestamp', got {x_axis!r}"
-            )
-        self.flush()
-        result: dict[str, dict[str, dict[str, list[Any]]]] = {}
-        for event in self._backend.get_events(EventQuery(task_id=self.id, kind="scalar")):
-            series = result.setdefault(event.title, {}).setdefault(event.series, {"x": [], "y": []})
-            series["x"].append(event.iteration if x_axis == "iter" else event.ts)
-            series["y"].append(event.value)
-        if max_samples and max_samples > 0:
-            for by_series in result.values():
-                for name, points in by_series.items():
-                    by_series[name] = _downsample(points, max_samples)
-        return result
-
-    def get_reported_single_values(self) -> dict[str, float | None]:
-        self.flush()
-        events = self._backend.get_events(EventQuery(task_id=self.id, kind="single"))
-        return {event.series: event.value for event in events}
-
-    def get_reported_console_output(self, number_of_reports: int = 1) -> list[str]:
-        """The last console lines of the task (newest last)."""
-        self.flush()
-        lines = self._backend.get_console(self.id)
-        return [line.text for line in lines[-max(1, number_of_reports) * 100 :]]
-
     def execute_remotely(
         self, queue_name: str | None = None, clone: bool = False, exit_process: bool = True
     ) -> Task | None:
@@ -679,15 +648,6 @@ def _sorted_dict(values: dict[Any, Any]) -> dict[Any, Any]:
         return dict(sorted(values.items()))
     except TypeError:  # keys of mixed types: keep the given order
         return values
-
-
-def _downsample(points: dict[str, list[Any]], limit: int) -> dict[str, list[Any]]:
-    count = len(points["x"])
-    if count <= limit:
-        return points
-    step = count / limit
-    picks = sorted({int(i * step) for i in range(limit)} | {count - 1})
-    return {"x": [points["x"][i] for i in picks], "y": [points["y"][i] for i in picks]}
 
 
 def _script_name(script: Mapping[str, Any]) -> str:

@@ -1,0 +1,53 @@
+"""`ReportedMetrics`: what a task reported, read back (scalars, single values, console)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ductwork.core.errors import ValidationError
+from ductwork.core.queries import EventQuery
+from ductwork.sdk.fields import TaskFields
+
+
+class ReportedMetrics(TaskFields):
+    def flush(self, wait_for_uploads: bool = False) -> bool:
+        """Send what this process reported (implemented by Task)."""
+        raise NotImplementedError
+
+    def get_reported_scalars(self, max_samples: int = 0, x_axis: str = "iter") -> dict[str, Any]:
+        """`{title: {series: {"x": [...], "y": [...]}}}`; `x_axis` "iter" or "timestamp"."""
+        if x_axis not in ("iter", "timestamp"):
+            raise ValidationError(
+                f"get_reported_scalars: x_axis must be 'iter' or 'timestamp', got {x_axis!r}"
+            )
+        self.flush()
+        result: dict[str, dict[str, dict[str, list[Any]]]] = {}
+        for event in self._backend.get_events(EventQuery(task_id=self.id, kind="scalar")):
+            series = result.setdefault(event.title, {}).setdefault(event.series, {"x": [], "y": []})
+            series["x"].append(event.iteration if x_axis == "iter" else event.ts)
+            series["y"].append(event.value)
+        if max_samples and max_samples > 0:
+            for by_series in result.values():
+                for name, points in by_series.items():
+                    by_series[name] = _downsample(points, max_samples)
+        return result
+
+    def get_reported_single_values(self) -> dict[str, float | None]:
+        self.flush()
+        events = self._backend.get_events(EventQuery(task_id=self.id, kind="single"))
+        return {event.series: event.value for event in events}
+
+    def get_reported_console_output(self, number_of_reports: int = 1) -> list[str]:
+        """The last console lines of the task (newest last)."""
+        self.flush()
+        lines = self._backend.get_console(self.id)
+        return [line.text for line in lines[-max(1, number_of_reports) * 100 :]]
+
+
+def _downsample(points: dict[str, list[Any]], limit: int) -> dict[str, list[Any]]:
+    count = len(points["x"])
+    if count <= limit:
+        return points
+    step = count / limit
+    picks = sorted({int(i * step) for i in range(limit)} | {count - 1})
+    return {"x": [points["x"][i] for i in picks], "y": [points["y"][i] for i in picks]}
