@@ -322,23 +322,29 @@ function drawTraces(area, traces, layout) {
       s.points = { show: true, size: 5, fill: PALETTE[k % PALETTE.length] };
     }
   });
+  const bars = traces.some((t) => t.type === "bar");
   const axisTitle = (a) => (a && (typeof a.title === "string" ? a.title : a.title && a.title.text)) || "";
   new uPlot(
     {
       width: Math.max(280, area.clientWidth || 400),
       height: 240,
       // Bars grow from zero; a range starting at the smallest bar would exaggerate differences.
-      scales: { x: { time: false }, y: traces.some((t) => t.type === "bar") ? { range: (u, lo, hi) => [Math.min(0, lo), hi] } : {} },
+      scales: {
+        // Bars are half a slot wide on each side of their x: leave room for the outer ones.
+        x: bars ? { time: false, range: (u, lo, hi) => [lo - 0.5, hi + 0.5] } : { time: false },
+        y: bars ? { range: (u, lo, hi) => [Math.min(0, lo), hi] } : {},
+      },
       axes: [
         {
           stroke: "#667085",
           grid: { stroke: "#eef0f3" },
           label: axisTitle(layout.xaxis),
+          splits: labels ? () => labels.map((_, i) => i) : undefined,
           values: labels ? (u, ticks) => ticks.map((v) => labels[v] ?? "") : undefined,
         },
         { stroke: "#667085", grid: { stroke: "#eef0f3" }, label: axisTitle(layout.yaxis) },
       ],
-      series: [{}, ...opts],
+      series: [{ label: axisTitle(layout.xaxis) || "x" }, ...opts],
     },
     data,
     area,
