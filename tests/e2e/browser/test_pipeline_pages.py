@@ -72,6 +72,15 @@ def test_runs_table_tags_archives_and_compares_runs(page: Any, server: Server) -
     assert "Args/lr" in page.locator("#param-diff").inner_text()
     assert page.locator("#compare-charts .u-legend").inner_text().count("val") == 2
 
+    # Clone as draft: a new run with the same arguments, opened on its page.
+    page.go_back()
+    page.locator(f"tr[data-run='{first.id}'] summary").click()
+    page.locator(f"tr[data-run='{first.id}'] [data-action=clone]").click()
+    page.wait_for_url(lambda url: "/runs/" in url and first.id not in url)
+    page.wait_for_selector("#run-status.status-draft")
+    clone_id = page.url.rsplit("/", 1)[1]
+    assert server.store.get_parameters(clone_id)["Args/lr"].value == 0.1
+
 
 def test_clicking_a_fan_out_group_shows_its_counts_and_members(page: Any, server: Server) -> None:
     parents: dict[str, list[str]] = {"split": []}
