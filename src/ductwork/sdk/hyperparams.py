@@ -7,7 +7,7 @@ types, so an int stays an int and a list a list.
 
 from __future__ import annotations
 
-import argparse
+import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
@@ -20,6 +20,8 @@ from ductwork.sdk.configuration import config_from_object, config_to_object
 from ductwork.sdk.fields import TaskFields
 
 if TYPE_CHECKING:
+    import argparse
+
     from ductwork.sdk.task import Task
 
 _PROPERTIES = "properties"
@@ -42,7 +44,7 @@ class Hyperparameters(TaskFields):
         if isinstance(mutable, (InputModel, OutputModel)):
             mutable.connect(cast("Task", self), name)
             return mutable
-        if isinstance(mutable, argparse.Namespace):
+        if _is_namespace(mutable):
             self._connect_namespace(mutable, _section(name or arguments.SECTION), {}, ignore_remote_overrides)
             return mutable
         section = _section(name or params.DEFAULT_SECTION)
@@ -358,3 +360,9 @@ def _public_attributes(obj: Any) -> dict[str, Any]:
         and not callable(value)
         and not isinstance(value, (property, staticmethod, classmethod))
     }
+
+
+def _is_namespace(value: Any) -> bool:
+    """An argparse Namespace (argparse is not imported for this: no Namespace exists without it)."""
+    module = sys.modules.get("argparse")
+    return module is not None and isinstance(value, module.Namespace)

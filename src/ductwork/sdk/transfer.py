@@ -11,10 +11,7 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
-import shutil
-import tempfile
 import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -70,6 +67,9 @@ def save(
     if not route.through_server:
         record: ArtifactRecord = store_for(route.root).save(task_id, name, obj, **options)
         return record
+    import shutil
+    import tempfile
+
     staging = tempfile.mkdtemp(prefix="staging-", dir=_cache_folder("staging"))
     try:
         record = ArtifactStore(staging).save(task_id, name, obj, **options)
@@ -112,6 +112,8 @@ def readable(backend: Backend | None, record: ArtifactRecord, output_uri: str | 
 
 
 def _download(backend: Backend, record: ArtifactRecord, target: str) -> None:
+    import hashlib
+
     digest, size = hashlib.sha256(), 0
     staging = f"{target}.{os.getpid()}.{threading.get_ident()}.part"
     try:

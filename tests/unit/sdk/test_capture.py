@@ -310,3 +310,22 @@ def test_real_tensorboardx_when_installed(sdk_home: Path, tmp_path: Path) -> Non
 def test_split_tag() -> None:
     assert tensorboard.split_tag("a/b/c") == ("a/b", "c")
     assert tensorboard.split_tag("plain") == ("plain", "plain")
+
+
+def test_argparse_imported_after_ductwork_is_patched_on_import(run_script) -> None:  # type: ignore[no-untyped-def]
+    done = run_script(
+        """
+        import sys
+        from ductwork import Task
+        print("preloaded", "argparse" in sys.modules)
+        task = Task.init("capture", "late argparse")
+        import argparse
+        parser = argparse.ArgumentParser()
+        parser.add_argument("--x", type=int, default=3)
+        parser.parse_args(["--x", "5"])
+        print("params", task.get_parameters(cast=True))
+        """
+    )
+    assert done.returncode == 0, done.stderr
+    assert "preloaded False" in done.stdout
+    assert "params {'Args/x': 5}" in done.stdout

@@ -7,12 +7,16 @@ agent the backend's values replace them in the same Namespace (cast to each argu
 
 from __future__ import annotations
 
-import argparse
 import threading
 from collections.abc import Callable
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 from ductwork.sdk import current
+from ductwork.sdk.capture import hooks
+
+if TYPE_CHECKING:
+    import argparse
 
 SECTION = "Args"
 
@@ -22,10 +26,15 @@ _original: list[Callable[..., Any] | None] = [None]
 
 
 def install() -> None:
+    """Patch argparse now if it is imported, else as soon as it is (we never import it ourselves)."""
+    hooks.on_import("argparse", _patch)
+
+
+def _patch(module: ModuleType) -> None:
     with _lock:
         if _original[0] is not None:
             return
-        original = argparse.ArgumentParser.parse_known_args
+        original = module.ArgumentParser.parse_known_args
         _original[0] = original
 
     def parse_known_args(self: argparse.ArgumentParser, args: Any = None, namespace: Any = None) -> Any:
@@ -38,7 +47,7 @@ def install() -> None:
             print(f"ductwork: argparse capture failed: {exc}", file=original_stderr())
         return namespace, extras
 
-    argparse.ArgumentParser.parse_known_args = parse_known_args  # type: ignore[assignment,method-assign]
+    module.ArgumentParser.parse_known_args = parse_known_args
 
 
 def _remember(parser: argparse.ArgumentParser, namespace: argparse.Namespace) -> None:
@@ -72,7 +81,7 @@ def connect_parsed(task: Any) -> None:
 def connect(task: Any, parser: argparse.ArgumentParser, namespace: argparse.Namespace) -> None:
     types: dict[str, Callable[[str], Any]] = {}
     for action in parser._actions:
-        if action.dest in (argparse.SUPPRESS, "help") or action.dest.startswith("_"):
+        if action.dest in ("==SUPPRESS==", "help") or action.dest.startswith("_"):
             continue
         if callable(action.type):
             types[action.dest] = action.type  # type: ignore[assignment]
