@@ -25,6 +25,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_server import SRC, percentile, start_server
 
+from ductwork.core.queries import TaskQuery
+
 STAMP = (
     "import time, os\n"
     "open(os.environ['STAMP_FILE'] + os.environ.get('DUCTWORK_TASK_ID', ''), 'w').write(repr(time.time()))\n"
@@ -69,6 +71,47 @@ def dispatch_latency(url: str, key: str, home: Path, count: int) -> list[float]:
     return latencies
 
 
+CHAIN = 20
+
+
+def chain_step(previous: float) -> float:
+    import time
+
+    started = time.time()
+    print(f"STAMP {started!r}", flush=True)
+    return started
+
+
+def parent_to_child(url: str, key: str, home: Path) -> list[float]:
+    """A chain of CHAIN function steps, controller here (`start_locally()`), steps on the agent:
+    for each step, from its parent's end (task `ended`) to its own function running."""
+    os.environ.update({"DUCTWORK_API_URL": url, "DUCTWORK_API_KEY": key, "DUCTWORK_HOME": str(home)})
+    from ductwork import PipelineController
+    from ductwork.client import backend as current_backend
+
+    pipe = PipelineController(name="chain", project="bench", version="1.0.0")
+    pipe.set_default_execution_queue("bench")
+    previous = None
+    for n in range(CHAIN):
+        name = f"s{n}"
+        pipe.add_function_step(
+            name,
+            chain_step,
+            function_kwargs={"previous": f"${{{previous}.t}}" if previous else 0.0},
+            function_return=["t"],
+        )
+        previous = name
+    pipe.start_locally()
+    backend = current_backend()
+    steps = {t.name: t for t in backend.query_tasks(TaskQuery(parent=pipe.id, archived=None))}
+    gaps = []
+    for n in range(1, CHAIN):
+        parent, child = steps[f"s{n - 1}"], steps[f"s{n}"]
+        stamp = next(line.text for line in backend.get_console(child.id) if line.text.startswith("STAMP "))
+        gaps.append(float(stamp.split()[1]) - float(parent.ended or 0))
+    return gaps
+
+
 def interpreter_floor(count: int, home: Path) -> list[float]:
     env = {**os.environ, "STAMP_FILE": str(home / "floor-")}
     latencies = []
@@ -81,7 +124,6 @@ def interpreter_floor(count: int, home: Path) -> list[float]:
 
 def throughput(url: str, key: str, count: int) -> float:
     from ductwork.client.http import HttpBackend
-    from ductwork.core.queries import TaskQuery
     from ductwork.core.records import TaskRecord
 
     backend = HttpBackend(url, key)
@@ -148,6 +190,15 @@ def main() -> None:
                 f"p50 {f50 * 1e3:6.1f} ms p99 {f99 * 1e3:6.1f} ms"
                 f"   ratio {p50 / f50:4.2f}x / {p99 / f99:4.2f}x"
                 f"   overhead p50 {(p50 - f50) * 1e3:+.1f} ms"
+            )
+            gaps = parent_to_child(url, key, home)
+            g50, g99 = percentile(gaps, 0.5), percentile(gaps, 0.99)
+            print(
+                f"parent step finished -> child step's function running ({CHAIN}-step chain, start_locally())"
+            )
+            print(
+                f"  p50 {g50 * 1e3:7.1f} ms   p99 {g99 * 1e3:7.1f} ms   floor (interpreter start) "
+                f"p50 {f50 * 1e3:6.1f} ms   ratio {g50 / f50:4.2f}x   (targets: p50 < 50 ms, p99 < 250 ms)"
             )
             agents += start_agents(url, key, home, 3)
             time.sleep(1.0)

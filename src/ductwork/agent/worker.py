@@ -31,6 +31,8 @@ from ductwork.core.records import ConsoleLine, TaskRecord, Worker
 
 # How often a running task's status is read, to notice an abort from the UI, CLI or controller.
 ABORT_CHECK_S = 0.25
+# Every this many heartbeats an agent also looks for running tasks with no registered worker.
+TASK_SCAN_EVERY = 5
 # Statuses that mean "stop running this": aborted, reset, re-enqueued, deleted. A task that
 # set its own final status (completed, failed) is left to exit by itself.
 _TAKEN_BACK = frozenset({"stopped", "created", "queued", "deleted"})
@@ -95,8 +97,11 @@ class Agent:
         for thread in workers:
             thread.start()
         try:
-            while any(t.is_alive() for t in workers):
-                for thread in workers:
+            while not self._stop.is_set() and any(t.is_alive() for t in workers):
+                workers[0].join(0.5)
+            # Stopping: running tasks finish; idle slots (waiting in a claim) are not waited for.
+            for thread, slot in zip(workers, self.slots, strict=True):
+                while thread.is_alive() and slot.task_id is not None:
                     thread.join(0.5)
         finally:
             self._stop.set()
@@ -123,6 +128,9 @@ class Agent:
                 continue
             if task is None:
                 continue
+            if self._stop.is_set():
+                orphans.give_back(self.backend, task, f"agent {slot.id} is stopping")
+                return
             slot.task_id = task.id
             try:
                 self.execute(task, slot.id)
@@ -265,7 +273,10 @@ class Agent:
 
     def _heartbeats(self) -> None:
         timeout = orphans.heartbeat_timeout()
+        own = {slot.id for slot in self.slots}
+        beats = 0
         while not self._stop.wait(self.options.heartbeat_s):
+            beats += 1
             for slot in self.slots:
                 try:
                     self.backend.heartbeat(slot.id, slot.task_id)
@@ -274,7 +285,8 @@ class Agent:
                 except DuctworkError as exc:
                     self.options.log(f"ductwork agent: heartbeat failed: {exc}")
             try:
-                for task_id in orphans.reap(self.backend, timeout=timeout, spare=self.options.name):
+                scan = beats % TASK_SCAN_EVERY == 0
+                for task_id in orphans.reap(self.backend, timeout=timeout, spare=own, scan_tasks=scan):
                     self.options.log(f"ductwork agent: task {task_id} lost its agent; settled it")
             except DuctworkError as exc:
                 self.options.log(f"ductwork agent: could not check for dead agents: {exc}")

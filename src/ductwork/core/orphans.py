@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Collection
 from typing import Any, Protocol
 
 from ductwork.core.errors import Conflict, DuctworkError, NotFound, StatusError
+from ductwork.core.queries import TaskQuery
 from ductwork.core.records import TaskRecord, Worker
 
 DEFAULT_TIMEOUT_S = 30.0
@@ -44,16 +46,30 @@ class _Backend(Protocol):
     def edit_task(self, task_id: str, changes: dict[str, Any]) -> TaskRecord: ...
     def enqueue(self, task_id: str, queue: str, *, priority: int = 0) -> Any: ...
     def unregister_worker(self, worker_id: str) -> None: ...
+    def query_tasks(self, query: TaskQuery) -> list[TaskRecord]: ...
 
 
-def reap(backend: _Backend, *, timeout: float, now: float | None = None, spare: str = "") -> list[str]:
+def reap(
+    backend: _Backend,
+    *,
+    timeout: float,
+    now: float | None = None,
+    spare: Collection[str] = (),
+    scan_tasks: bool = False,
+) -> list[str]:
     """Settle the tasks of every worker silent for `timeout` seconds; answers their ids.
 
-    `spare` is a worker id prefix never reaped (the caller's own slots)."""
+    `spare`: worker ids never reaped (the caller's own slots). `scan_tasks` also settles
+    running tasks whose worker is not registered at all (it vanished between claiming and
+    registering, or was unregistered while a claim was in flight): one query of the running
+    tasks, so callers do it less often than the worker check."""
     moment = time.time() if now is None else now
     settled: list[str] = []
-    for worker in backend.list_workers():
-        if moment - worker.heartbeat < timeout or (spare and worker.id.startswith(spare)):
+    workers = backend.list_workers()
+    live = set()
+    for worker in workers:
+        if moment - worker.heartbeat < timeout or worker.id in spare:
+            live.add(worker.id)
             continue
         if worker.task_id and settle_orphan(backend, worker.task_id, worker.id, timeout):
             settled.append(worker.task_id)
@@ -61,6 +77,15 @@ def reap(backend: _Backend, *, timeout: float, now: float | None = None, spare: 
             backend.unregister_worker(worker.id)
         except NotFound:
             pass
+    if scan_tasks:
+        for task in backend.query_tasks(TaskQuery(status=["in_progress"], archived=None)):
+            unowned = bool(task.worker) and task.worker not in live and task.id not in settled
+            if (
+                unowned
+                and moment - task.updated >= timeout
+                and settle_orphan(backend, task.id, str(task.worker), timeout)
+            ):
+                settled.append(task.id)
     return settled
 
 
@@ -84,6 +109,19 @@ def settle_orphan(backend: _Backend, task_id: str, worker_id: str, timeout: floa
             backend.enqueue(task_id, task.queue)
         except DuctworkError:
             return True  # failed stays the truth when it cannot go back on its queue
+    return True
+
+
+def give_back(backend: _Backend, task: TaskRecord, why: str) -> bool:
+    """Return a task claimed by a worker that will not run it to its queue (agent stopping,
+    claimer gone); True when it is queued again."""
+    if not task.queue:
+        return False
+    try:
+        backend.set_status(task.id, "stopped", message=why, reason="returned", expect=["in_progress"])
+        backend.enqueue(task.id, task.queue)
+    except DuctworkError:
+        return False
     return True
 
 

@@ -272,6 +272,33 @@ def test_embedded_agents_run_each_of_many_tasks_exactly_once(
     assert len({store.get_task(t.id).worker for t in tasks}) > 1
 
 
+def test_sigterm_stops_an_idle_agent_at_once_and_lets_a_running_task_finish(
+    live_server: Any, tmp_path: Path, agents: Agents
+) -> None:
+    store = live_server.store
+    store.ensure_queue("default")
+    env = agent_env(tmp_path, api=(live_server.url, live_server.key))
+    idle = agents.start(env, "--queue", "default", "--same-env", "--name", "idle")
+    wait_for(lambda: any(w.id == "idle" for w in store.list_workers()), 20, "the agent to register")
+    time.sleep(0.5)  # now inside its long-poll claim
+    started = time.monotonic()
+    idle.send_signal(signal.SIGTERM)
+    assert idle.wait(10) == 0
+    assert time.monotonic() - started < 3.0
+    assert store.list_workers() == []
+
+    marker = tmp_path / "running"
+    task = code_task(
+        store, "finishing", f"import time\nopen({str(marker)!r}, 'w').close()\ntime.sleep(1.5)\n"
+    )
+    store.enqueue(task.id, "default")
+    busy = agents.start(env, "--queue", "default", "--same-env", "--name", "busy")
+    wait_for(marker.exists, 20, "the task to start")
+    busy.send_signal(signal.SIGTERM)
+    assert busy.wait(20) == 0
+    assert store.get_task(task.id).status == "completed"
+
+
 def test_uv_environment_is_built_once_and_reused(sqlite_store: Any, tmp_path: Path) -> None:
     """A task's venv imports ductwork from the agent and a local wheel from its requirements."""
     from ductwork.agent import environment

@@ -240,3 +240,40 @@ def test_artifact_bytes_through_the_server(http: HttpBackend, live_server: Any, 
         http.upload_artifact_content(task.id, "x", b"1", extension="../evil")
     with pytest.raises(NotFound):
         http.upload_artifact_content("missing-task", "x", b"1")
+
+
+def test_watchdog_settles_tasks_whose_worker_is_gone(live_server: Any, monkeypatch: Any) -> None:
+    """A task claimed by a worker that never registered (or was unregistered mid-claim) is
+    failed by the server's watchdog once it has been silent for the heartbeat timeout."""
+    from ductwork.core import orphans
+
+    http = HttpBackend(live_server.url, live_server.key)
+    http.ensure_queue("default")
+    task = http.create_task(TaskRecord(name="t"))
+    http.enqueue(task.id, "default")
+    http.claim(["default"], "ghost")
+    assert orphans.reap(live_server.store, timeout=30, scan_tasks=True) == []  # not silent yet
+    assert orphans.reap(live_server.store, timeout=30, now=time.time() + 31) == []  # not scanned
+    assert orphans.reap(live_server.store, timeout=30, now=time.time() + 31, scan_tasks=True) == [task.id]
+    failed = http.get_task(task.id)
+    assert failed.status == "failed" and "ghost" in failed.status_message
+
+
+def test_a_claim_for_a_caller_that_hung_up_goes_back_to_the_queue(live_server: Any) -> None:
+    """An agent stopped during its long poll: the task claimed for it is queued again."""
+    import asyncio
+
+    from ductwork.server.services import claims
+
+    http = HttpBackend(live_server.url, live_server.key)
+    http.ensure_queue("default")
+    task = http.create_task(TaskRecord(name="t"))
+    http.enqueue(task.id, "default")
+    hub = live_server.app.state.hub
+
+    async def hung_up() -> bool:
+        return True
+
+    assert asyncio.run(claims.claim(hub, ["default"], "w", 0.0, hung_up)) is None
+    back = http.get_task(task.id)
+    assert back.status == "queued" and [e.task_id for e in http.queue_entries("default")] == [task.id]

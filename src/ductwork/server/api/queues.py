@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 
 from ductwork.core.records import Queue, QueueEntry, TaskRecord, Worker
@@ -70,11 +70,11 @@ async def delete_queue(name: str, h: Hub = Depends(hub)) -> None:
 
 
 @router.post("/claims", response_model=TaskRecord | None)
-async def claim(body: ClaimIn, h: Hub = Depends(hub)) -> Json:
+async def claim(body: ClaimIn, request: Request, h: Hub = Depends(hub)) -> Json:
     """Take the next entry of `queues` (in that order, then priority, then age) for `worker`.
 
     With `wait` > 0 the call is held until an entry arrives or `wait` seconds pass (null)."""
-    return record(await claims.claim(h, body.queues, body.worker, body.wait))
+    return record(await claims.claim(h, body.queues, body.worker, body.wait, request.is_disconnected))
 
 
 @router.post("/workers", status_code=204)

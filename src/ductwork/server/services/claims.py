@@ -6,12 +6,12 @@ SQLite), so however many agents wake for one entry, exactly one gets it.
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from starlette.concurrency import run_in_threadpool
 
+from ductwork.core import orphans
 from ductwork.core.errors import ValidationError
 from ductwork.core.records import TaskRecord
 from ductwork.server.services.hub import Hub
@@ -19,8 +19,17 @@ from ductwork.server.services.hub import Hub
 MAX_WAIT_S = 60.0
 
 
-async def claim(hub: Hub, queues: Sequence[str], worker: str, wait: float) -> TaskRecord | None:
-    """The next task on `queues` for `worker`, waiting up to `wait` seconds for one to arrive."""
+async def claim(
+    hub: Hub,
+    queues: Sequence[str],
+    worker: str,
+    wait: float,
+    gone: Callable[[], Awaitable[bool]] | None = None,
+) -> TaskRecord | None:
+    """The next task on `queues` for `worker`, waiting up to `wait` seconds for one to arrive.
+
+    `gone` says whether the caller hung up (an agent stopped mid long-poll): a task claimed
+    for a caller that is gone goes straight back to its queue instead of being lost with it."""
     if not queues:
         raise ValidationError("claim needs at least one queue name")
     if not worker:
@@ -31,10 +40,15 @@ async def claim(hub: Hub, queues: Sequence[str], worker: str, wait: float) -> Ta
         seen = hub.work.generation
         task: TaskRecord | None = await run_in_threadpool(hub.store.claim, list(queues), worker)
         if task is not None:
+            if gone is not None and await gone():
+                await run_in_threadpool(orphans.give_back, hub.store, task, f"worker {worker} hung up")
+                hub.work.ring()
+                return None
             hub.touched()
             return task
         left = deadline - time.monotonic()
-        if left <= 0:
+        if left <= 0 or hub.closing:
             return None
         await hub.work.wait(seen, left)
-        await asyncio.sleep(0)
+        if gone is not None and await gone():
+            return None

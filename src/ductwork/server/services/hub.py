@@ -129,7 +129,7 @@ class Hub:
             self.work.ring()  # a task may have been enqueued by another process
 
     def _reap(self) -> None:
-        for task_id in orphans.reap(self.store, timeout=self.heartbeat_timeout):
+        for task_id in orphans.reap(self.store, timeout=self.heartbeat_timeout, scan_tasks=True):
             log.warning("ductwork server: task %s lost its agent; settled it", task_id)
             self.changes.ring()
             self.work.ring()
