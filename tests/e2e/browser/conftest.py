@@ -52,7 +52,8 @@ def _serve(home: Path, *, auth: bool) -> Iterator[Server]:
         store.create_user("alice", password="wonderland")
     app = create_app(store=store, auth=auth, artifacts_uri=settings.artifacts_uri())
     port = _free_port()
-    runner = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=1)
+    runner = uvicorn.Server(config)  # live-event streams stay open: do not wait for them to end
     thread = threading.Thread(target=runner.run, name="web-test-server", daemon=True)
     thread.start()
     deadline = time.monotonic() + 15

@@ -175,6 +175,14 @@ def test_abort_stops_the_run_and_its_unfinished_steps(
     assert {n.name: n.status for n in server.store.get_nodes(run.run_id)}["prepare"] == "aborted"
     assert page.locator(".run-head [data-action=continue]").is_visible()
 
+    # Continue needs the run's queue: without it the page says why, then it goes on once it exists.
+    page.locator(".run-head [data-action=continue]").click()
+    page.wait_for_selector(".toast:has-text('services')")
+    server.store.ensure_queue("services")
+    page.locator(".run-head [data-action=continue]").click()
+    page.wait_for_selector("#run-status.status-pending", timeout=20_000)
+    assert server.store.get_task(run.run_id).status == "queued"
+
 
 def test_large_run_is_grouped_and_readable(page: Any, server: Server) -> None:
     """2,000 steps: ten datasets, each a download, a 196-way shard fan-out, merge, train, evaluate."""

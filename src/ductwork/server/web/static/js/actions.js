@@ -43,7 +43,7 @@ export function initActions(root) {
       const done = await ACTIONS[button.dataset.action](button.dataset.run);
       if (done !== null) document.dispatchEvent(new CustomEvent("ductwork:changed", { detail: { run: button.dataset.run } }));
     } catch (err) {
-      alert(err.message);
+      toast(err.message);
     } finally {
       button.disabled = false;
     }
@@ -55,6 +55,17 @@ export function initActions(root) {
   document.addEventListener("keydown", (ev) => {
     if (ev.key === "Escape") document.getElementById("modal")?.replaceChildren();
   });
+}
+
+// A message that does not block the page, gone after a while or on click.
+export function toast(message) {
+  const note = document.createElement("div");
+  note.className = "toast";
+  note.setAttribute("role", "alert");
+  note.textContent = message;
+  note.addEventListener("click", () => note.remove());
+  document.body.append(note);
+  setTimeout(() => note.remove(), 8000);
 }
 
 export function runStatusOf(taskStatus) {

@@ -13,6 +13,7 @@ const COLOR = STATUSES.map((s) => css.getPropertyValue(`--${s}`).trim() || "#98a
 const FONT = css.getPropertyValue("--font").trim() || "sans-serif";
 const PAD = 40;
 const DETAIL_MIN_SCALE = 0.45; // below this, boxes are drawn as coloured blocks without text
+const MIN_SCALE = 0.002; // small enough to fit a 10,000-wide layer on a screen
 
 const root = document.getElementById("run");
 const runId = root.dataset.run;
@@ -210,7 +211,7 @@ function fit() {
   if (!dag.n) return;
   const sx = (view.cw - 2 * PAD) / Math.max(dag.width, 1);
   const sy = (view.ch - 2 * PAD) / Math.max(dag.height, 1);
-  view.scale = Math.min(1, Math.max(0.02, Math.min(sx, sy)));
+  view.scale = Math.min(1, Math.max(MIN_SCALE, Math.min(sx, sy)));
   view.tx = (view.cw - dag.width * view.scale) / 2;
   view.ty = (view.ch - dag.height * view.scale) / 2;
   fullDraw = true;
@@ -219,7 +220,7 @@ function fit() {
 
 function zoomAt(factor, px, py) {
   userMoved = true;
-  const scale = Math.min(3, Math.max(0.02, view.scale * factor));
+  const scale = Math.min(3, Math.max(MIN_SCALE, view.scale * factor));
   const k = scale / view.scale;
   view.tx = px - (px - view.tx) * k;
   view.ty = py - (py - view.ty) * k;
