@@ -52,8 +52,11 @@ def _serve(home: Path, *, auth: bool) -> Iterator[Server]:
         store.create_user("alice", password="wonderland")
     app = create_app(store=store, auth=auth, artifacts_uri=settings.artifacts_uri())
     port = _free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=1)
-    runner = uvicorn.Server(config)  # live-event streams stay open: do not wait for them to end
+    # Live-event streams stay open: shutting down must not wait for them to end.
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=1
+    )
+    runner = uvicorn.Server(config)
     thread = threading.Thread(target=runner.run, name="web-test-server", daemon=True)
     thread.start()
     deadline = time.monotonic() + 15
