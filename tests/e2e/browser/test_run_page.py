@@ -217,3 +217,17 @@ def test_large_run_is_grouped_and_readable(page: Any, server: Server) -> None:
     assert page.locator("#steps-list .vrow").count() < 60
     page.fill("#step-search", "shard_3_19")
     page.wait_for_selector("#steps-list .vrow:not([hidden]):has-text('shard_3_195')")
+
+
+def test_run_info_refreshes_while_the_run_is_live(page: Any, server: Server) -> None:
+    from ductwork.core.records import MetricEvent
+
+    run = make_run(server.store, {"only": []}, states={"only": "running"})
+    page.clock.install()
+    open_run(page, server, run.id)
+    page.wait_for_selector("#run-summary")
+    assert "No metrics reported" in page.locator("#run-summary").inner_text()
+    server.store.add_events([MetricEvent(task_id=run.id, kind="single", title="rows seen", value=1234.0)])
+    page.clock.fast_forward(11_000)
+    page.wait_for_selector("#run-summary:has-text('rows seen')", timeout=10_000)
+    assert page.locator("#info .console").count() == 1  # the console was not rebuilt
