@@ -27,7 +27,7 @@ HOME = tempfile.mkdtemp(prefix="ductwork-bench-")
 os.environ["DUCTWORK_HOME"] = HOME
 os.environ.pop("DUCTWORK_DB_URL", None)
 
-from ductwork import PipelineController, PipelineDecorator  # noqa: E402
+from ductwork import PipelineDecorator  # noqa: E402
 
 QUICK = "--quick" in sys.argv
 RUNS = 1 if QUICK else 3

@@ -79,7 +79,7 @@ def test_demo_pipeline(mode: str, ductwork_home: Path) -> None:
     finally:
         PipelineDecorator._mode = saved
     assert best["rate"] in (0.01, 0.05, 0.1) and 2.0 < best["slope"] < 3.0
-    store, found = runs(ductwork_home)
+    _, found = runs(ductwork_home)
     assert [r.status for r in found] == ["completed"]
 
 

@@ -102,9 +102,8 @@ class PipeServer:
             if isinstance(self._backend, PipeBackend):  # a pipeline run as a step: pass its pipe on
                 names = sorted(self._backend.methods)
             else:
-                names = sorted(
-                    n for n in dir(self._backend) if not n.startswith("_") and callable(getattr(self._backend, n))
-                )
+                public = (n for n in dir(self._backend) if not n.startswith("_"))
+                names = sorted(n for n in public if callable(getattr(self._backend, n)))
             self._names = names
         return names
 
