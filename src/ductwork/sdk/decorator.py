@@ -337,12 +337,14 @@ class PipelineDecorator(PipelineController):
         return values[0] if len(values) == 1 else tuple(values)
 
     def _unique_name(self, base: str) -> str:
-        if base not in self._nodes:
-            return base
-        counter = 1
-        while f"{base}_{counter}" in self._nodes:
+        """`base`, then `base_1`, `base_2`, ... for each further call of the same component."""
+        counter = self._calls.get(base, 0)
+        name = base if counter == 0 else f"{base}_{counter}"
+        while name in self._nodes:  # a component named like another's numbered call
             counter += 1
-        return f"{base}_{counter}"
+            name = f"{base}_{counter}"
+        self._calls[base] = counter + 1
+        return name
 
     def _evaluated_leaves(self) -> list[str]:
         """Steps whose values the pipeline function used since the last call: an `if` on a
@@ -373,6 +375,7 @@ class PipelineDecorator(PipelineController):
 
     def _begin(self, mode: str, *, verify: bool = True) -> None:
         self._used = set()
+        self._calls: dict[str, int] = {}
         super()._begin(mode, verify=verify)
         self._run.lazy_owner = _lazy_owner
 
