@@ -338,3 +338,52 @@ def test_base_task_factory_and_model_references(home, tmp_path) -> None:
     assert Task.get_task(task_id=made[0]).artifacts["answer"].get() == 42
     text = Task.get_task(task_id=dag["use"].executed).artifacts["text"].get()
     assert text.startswith(f"model_best={made[0]} (")
+
+
+def test_tags_projects_drafts_configuration_and_time_limit(home) -> None:
+    pipe = PipelineController(
+        name="options", project="tests", add_pipeline_tags=True, target_project="tests/steps"
+    )
+    settings = pipe.connect_configuration({"threshold": 0.5, "labels": ["a", "b"]}, name="settings")
+    assert settings == {"threshold": 0.5, "labels": ["a", "b"]}
+    pipe.add_function_step(name="quick", function=ok_value, function_return=["x"], stage="prepare")
+    pipe.add_function_step(name="drafted", function=ok_value, parents=["quick"], draft=True)
+    pipe.add_function_step(name="after_draft", function=ok_value, parents=["drafted"])
+    pipe.add_tags(["nightly"])
+    pipe.start_locally(run_pipeline_steps_locally=True, in_process=True)
+    store = backend()
+    dag = pipe.get_pipeline_dag()
+    quick = store.get_task(dag["quick"].executed)
+    assert f"pipe: {pipe.id}" in quick.tags
+    assert store.get_project(quick.project).name == "tests/steps"
+    drafted = store.get_task(dag["drafted"].job_id)
+    assert drafted.status == "created" and dag["drafted"].status == "skipped"
+    assert dag["after_draft"].status == "skipped"
+    assert "nightly" in store.get_task(pipe.id).tags
+    assert "settings" in store.get_configurations(pipe.id)
+    import json
+
+    stored = json.loads(store.get_configurations(pipe.id)["Pipeline"].text)
+    assert stored["quick"]["stage"] == "prepare" and stored["drafted"]["draft"] is True
+
+    limited = PipelineController(name="limited", project="tests")
+    limited.set_pipeline_execution_time_limit(1 / 60)  # one second
+    limited.add_function_step(name="slow", function=sleepy, function_kwargs={"seconds": 20})
+    limited.add_function_step(name="next", function=ok_value, parents=["slow"])
+    limited.start_locally(run_pipeline_steps_locally=True)
+    assert limited.elapsed() * 60 < 15
+    assert store.get_task(limited.id).status == "failed"
+    assert {n: x.status for n, x in limited.get_pipeline_dag().items()} == {
+        "slow": "aborted",
+        "next": "skipped",
+    }
+
+
+def ok_value(x: int = 1):
+    return x
+
+
+def sleepy(seconds: float):
+    import time
+
+    time.sleep(seconds)

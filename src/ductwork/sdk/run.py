@@ -112,6 +112,12 @@ class Run:
             node.job_id = None
             self.log(f"step {node.name!r} skipped by step_task_created_callback")
             return "skip"
+        if node.draft:  # draft=True: the task is created for the user to run; the run goes on without it
+            if record.status != "created":
+                self.backend.set_status(record.id, "created", force=True)
+            node.cache_note = f"created as draft task {record.id} (draft=True); not run"
+            self.log(f"step {node.name!r} created as a draft: task {record.id}")
+            return "skip"
         if self.inline:
             node.job = self._job(params)
             node.job.record = record
