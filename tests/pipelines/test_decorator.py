@@ -248,3 +248,17 @@ def test_debug_mode_overhead_is_small(home) -> None:
     assert time.perf_counter() - started < 60
     assert len(backend().query_tasks(TaskQuery(type=["training"]))) == 200
     assert Task.current_task() is None
+
+
+@PipelineDecorator.pipeline(name="mapped", project="tests", args_map={"Data": ["rows"]})
+def mapped(rows: int = 3, scale: float = 2.0):
+    return inc(rows * scale)
+
+
+def test_args_map_puts_arguments_in_their_sections(home) -> None:
+    PipelineDecorator.debug_pipeline()
+    assert mapped(rows=4) == 9.0
+    run = backend().query_tasks(TaskQuery(type=["controller"]))[0]
+    params = backend().get_parameters(run.id)
+    assert params["Data/rows"].value == 4 and params["Args/scale"].value == 2.0
+    assert "Args/rows" not in params

@@ -102,6 +102,7 @@ class PipelineController:
         self._repo = {"repository": repo, "branch": repo_branch, "commit": repo_commit} if repo else {}
         self._nodes: dict[str, StepNode] = {}
         self._args: dict[str, Param] = {}
+        self._arg_sections: dict[str, str] = {}  # decorator `args_map`: argument -> section
         self._default_queue: str | None = None
         self._time_limit: float | None = None  # seconds
         self._callbacks: dict[str, Callable[..., Any] | None] = {}
@@ -567,7 +568,7 @@ class PipelineController:
         task_id = self._task.id
         if self._remote:
             self._pull_args()
-        params = {f"{ARGS}/{name}": param for name, param in self._args.items()}
+        params = {self._arg_key(name): param for name, param in self._args.items()}
         params.update(
             {
                 "pipeline/default_queue": Param(self._default_queue, "str"),
@@ -602,13 +603,17 @@ class PipelineController:
 
         stored = self._backend.get_parameters(self._task.id)
         for name, param in self._args.items():
-            edited = stored.get(f"{ARGS}/{name}")
+            edited = stored.get(self._arg_key(name))
             if edited is not None:
                 param.value = (
-                    cast(edited.value, param.value, f"{ARGS}/{name}")
+                    cast(edited.value, param.value, self._arg_key(name))
                     if param.value is not None
                     else edited.value
                 )
+
+    def _arg_key(self, name: str) -> str:
+        """Where argument `name` is stored: `Args/<name>`, or the section `args_map` gives it."""
+        return f"{self._arg_sections.get(name, ARGS)}/{name}"
 
     def _write_dag(self) -> None:
         from ductwork.sdk.run import config_object
@@ -901,6 +906,7 @@ class PipelineController:
         self._args = {
             key.partition("/")[2]: param for key, param in params.items() if key.startswith(f"{ARGS}/")
         }
+        self._arg_sections = {}
         self._default_queue = _value(params, "pipeline/default_queue", None)
         self._time_limit = None
         self._callbacks = {}

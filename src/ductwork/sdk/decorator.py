@@ -241,6 +241,7 @@ class PipelineDecorator(PipelineController):
         bound.apply_defaults()
         pipe = cls(**settings)
         pipe._default_queue = launch["default_queue"] or cls._class_queue
+        pipe._arg_sections = {arg: section for section, args in launch["args_map"].items() for arg in args}
         for arg, value in bound.arguments.items():
             annotation = signature.parameters[arg].annotation
             hint = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", None)
