@@ -547,3 +547,15 @@ def test_plots_feed_has_figures_tables_and_stored_images(
     )
     assert web.get(items["sneaky"]["payload"]).status_code == 404
     assert web.get(f"/tasks/{task.id}/images/9").status_code == 404
+
+
+def test_a_cloned_run_shows_its_own_states_not_those_it_was_copied_from(web: TestClient, store: Any) -> None:
+    done = make_run(store, DIAMOND, status="completed", states=dict.fromkeys(DIAMOND, "completed"))
+    copied = {"status": "completed", "job_started": 1.0, "job_ended": 2.0}
+    dag = {name: {"parents": ps, "job_id": done.steps[name], **copied} for name, ps in DIAMOND.items()}
+    store.set_configuration(done.id, "Pipeline", ConfigObject(text=json.dumps(dag), type="json"))
+    clone = store.clone_task(done.id, name="etl #2")
+    states = web.get(f"/runs/{clone.id}/states.json").json()
+    assert states["names"] == list(DIAMOND)
+    assert set(states["status"]) == {"pending"} and set(states["task"]) == {None}
+    assert set(states["started"]) == {None}

@@ -329,7 +329,13 @@ class RunView:
 
 
 def pipeline_steps(store: Reader, run: TaskRecord) -> dict[str, StepInfo]:
-    """The run's steps in the order they were added: DAG from `Pipeline`, states from the node table."""
+    """The run's steps in the order they were added: the DAG from `Pipeline`, states from the nodes.
+
+    Only the node table says what happened in *this* run. The `Pipeline` configuration of a run
+    made by NEW RUN or a clone still carries the statuses and task ids of the run it was copied
+    from, so it gives the shape (parents, stage, queue) and nothing else: a step without a node
+    state is pending.
+    """
     steps: dict[str, StepInfo] = {}
     config = store.get_configurations(run.id).get("Pipeline")
     if config is not None and config.text.strip():
@@ -343,8 +349,8 @@ def pipeline_steps(store: Reader, run: TaskRecord) -> dict[str, StepInfo]:
                     steps[str(name)] = _step_from_config(str(name), node)
     for state in store.get_nodes(run.id):
         step = steps.setdefault(state.name, StepInfo(name=state.name, parents=[]))
-        step.status = state.status
-        step.task_id = state.task_id or step.task_id
+        step.status = state.status if state.status in NODE_STATUSES else "pending"
+        step.task_id = state.task_id
         step.started = state.started
         step.ended = state.ended
         step.attempt = state.attempt
@@ -356,21 +362,12 @@ def pipeline_steps(store: Reader, run: TaskRecord) -> dict[str, StepInfo]:
 
 def _step_from_config(name: str, node: dict[str, Any]) -> StepInfo:
     parents = node.get("parents") or []
-    status = str(node.get("status") or "pending")
     return StepInfo(
         name=name,
         parents=[str(p) for p in parents] if isinstance(parents, list) else [],
-        status=status if status in NODE_STATUSES else "pending",
-        task_id=node.get("job_id") or node.get("executed") or None,
-        started=_number(node.get("job_started")),
-        ended=_number(node.get("job_ended")),
         stage=str(node.get("stage") or ""),
         queue=str(node.get("queue") or ""),
     )
-
-
-def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def run_view(store: Reader, run_id: str) -> RunView:
