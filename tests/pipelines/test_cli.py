@@ -108,3 +108,11 @@ def test_local_modules_import_in_step_processes(ductwork_home: Path, tmp_path: P
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "RESULT 21" in done.stdout  # 15 + 3 + 3
+
+
+def test_installed_imports_of_step_code() -> None:
+    from ductwork.sdk.executors import installed_imports
+
+    source = "import os\nimport numpy as np\nfrom pandas import DataFrame\nimport mylocal\n\ndef f():\n    import ductwork\n    import json\n"
+    assert installed_imports(source) == ["numpy", "pandas"]  # not the standard library, ours or local
+    assert installed_imports("def broken(:\n") == []

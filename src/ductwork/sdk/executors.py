@@ -159,6 +159,16 @@ class ForkServer:
             self._ready = True
         return self.address
 
+    def preload(self, modules: list[str]) -> None:
+        """Have the server import these installed packages before it forks the next steps."""
+        import json
+        import socket
+
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+            conn.connect(self.ready())
+            socket.send_fds(conn, [json.dumps({"preload": modules}).encode()], [])
+            conn.makefile("rb").readline()
+
     def close(self) -> None:
         self._proc.terminate()
         try:
@@ -180,6 +190,8 @@ class ProcessExecutor:
         self._reports: dict[str, Report] = {}
         self._lock = threading.Lock()
         self._fork: ForkServer | None = None
+        self._preloaded: set[str] = set()  # step sources already looked at
+        self._modules: set[str] = set()  # modules the fork server was asked to import
         self._fork_ok = hasattr(socket_module(), "send_fds") and hasattr(os, "fork")
         self._fork_ok = self._fork_ok and os.environ.get("DUCTWORK_LOCAL_SPAWN", "fork") != "fresh"
         if self._fork_ok:
@@ -188,12 +200,23 @@ class ProcessExecutor:
             except OSError:
                 self._fork_ok = False
 
-    def _spawn(self, task_id: str, plan: launch.Launch, cwd: str | None) -> Any:
+    def _preload(self, code: str) -> None:
+        """Installed packages a step's code imports are imported once, in the fork server."""
+        if not code or code in self._preloaded or os.environ.get("DUCTWORK_PRELOAD", "1") == "0":
+            return
+        self._preloaded.add(code)
+        wanted = [m for m in installed_imports(code) if m not in self._modules]
+        if wanted and self._fork is not None:
+            self._modules.update(wanted)
+            self._fork.preload(wanted)
+
+    def _spawn(self, task_id: str, plan: launch.Launch, cwd: str | None, code: str = "") -> Any:
         env = self._env(task_id)
         if self._fork_ok and plan.argv[:2] == ["-m", "ductwork.sdk.runner"]:
             try:
                 if self._fork is None:
                     self._fork = ForkServer()
+                self._preload(code)
                 return Forked(self._fork.ready(), env, cwd, self.pythonpath)
             except OSError:
                 self._fork_ok = False  # fall back to fresh interpreters for the rest of the run
@@ -217,7 +240,7 @@ class ProcessExecutor:
             for name, content in plan.files.items():
                 with open(os.path.join(cwd, name), "w", encoding="utf-8") as handle:
                     handle.write(content)
-        proc = self._spawn(task_id, plan, cwd)
+        proc = self._spawn(task_id, plan, cwd, str(record.script.get("code") or ""))
         with self._lock:
             self._procs[node.name] = proc
             self._reports[node.name] = report
@@ -299,6 +322,36 @@ class ProcessExecutor:
             _terminate(proc)
         if self._fork is not None:
             self._fork.close()
+
+
+def installed_imports(source: str) -> list[str]:
+    """Top-level modules `source` imports that are installed packages (not the user's files,
+    not ductwork, not the standard library, which is cheap or already loaded)."""
+    import ast
+    import importlib.util
+
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []
+    names: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.extend(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.append(node.module.split(".")[0])
+    found = []
+    for name in dict.fromkeys(names):
+        if name in ("ductwork", "__future__") or name in sys.builtin_module_names:
+            continue
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            continue
+        origin = (spec.origin or "") if spec else ""
+        if "site-packages" in origin or "dist-packages" in origin:
+            found.append(name)
+    return found
 
 
 def socket_module() -> Any:
