@@ -113,6 +113,17 @@ def test_local_modules_import_in_step_processes(ductwork_home: Path, tmp_path: P
 def test_installed_imports_of_step_code() -> None:
     from ductwork.sdk.executors import installed_imports
 
-    source = "import os\nimport numpy as np\nfrom pandas import DataFrame\nimport mylocal\n\ndef f():\n    import ductwork\n    import json\n"
+    source = textwrap.dedent(
+        """
+        import os
+        import numpy as np
+        from pandas import DataFrame
+        import mylocal
+
+        def f():
+            import ductwork
+            import json
+        """
+    )
     assert installed_imports(source) == ["numpy", "pandas"]  # not the standard library, ours or local
     assert installed_imports("def broken(:\n") == []
