@@ -559,3 +559,9 @@ def test_a_cloned_run_shows_its_own_states_not_those_it_was_copied_from(web: Tes
     assert states["names"] == list(DIAMOND)
     assert set(states["status"]) == {"pending"} and set(states["task"]) == {None}
     assert set(states["started"]) == {None}
+
+
+def test_a_plain_task_opened_as_a_run_goes_to_its_task_page(web: TestClient, store: Any) -> None:
+    task = store.create_task(TaskRecord(name="script"))
+    answer = web.get(f"/runs/{task.id}", follow_redirects=False)
+    assert answer.status_code == 303 and answer.headers["location"] == f"/tasks/{task.id}"

@@ -63,6 +63,11 @@ class Reader(Protocol):
     def list_workers(self) -> list[Worker]: ...
 
 
+def is_run(task: TaskRecord) -> bool:
+    """Whether the task is a pipeline run's controller."""
+    return task.type == "controller" or PIPELINE_TAG in task.system_tags
+
+
 def run_status(task: TaskRecord) -> str:
     """A controller task's status in the words of the runs table."""
     return {

@@ -110,8 +110,10 @@ def compare_page(request: Request, store: Store, ids: Annotated[list[str], Query
 
 
 @router.get("/runs/{run_id}")
-def run_page(request: Request, hub: HubDep, run_id: str) -> HTMLResponse:
+def run_page(request: Request, hub: HubDep, run_id: str) -> Response:
     run = views.run_view(hub.store, run_id)
+    if not views.is_run(run.task):
+        return RedirectResponse(f"/tasks/{run_id}", status_code=303)  # a plain task has no DAG
     warning = ""
     if run.status == "pending" and run.task.queue and not runs.listening(hub, run.task.queue):
         warning = f"No agent is listening on queue {run.task.queue!r}: start one with"
