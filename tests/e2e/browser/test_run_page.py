@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -42,6 +45,14 @@ def wait_for_colour(page: Any, step: str, status: str, timeout: float = 20.0) ->
             return
         page.wait_for_timeout(50)
     raise AssertionError(f"step {step!r} is drawn {seen}, not {status} {want}")
+
+
+def _ended(process: subprocess.Popen[bytes], timeout: float) -> bool:
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return False
+    return True
 
 
 def open_run(page: Any, server: Server, run_id: str) -> None:
@@ -159,6 +170,23 @@ def test_new_run_starts_a_run_with_the_edited_argument(
     params = server.store.get_parameters(new_id)
     assert params["Args/x"].value == 41 and params["Args/label"].value == "second"
     assert server.store.get_task(new_id).status == "queued"
+
+    # An agent on the queue runs it; the page follows it to the end, the steps got the new value.
+    agent = subprocess.Popen(
+        [sys.executable, "-m", "ductwork.agent", "--queue", "services", "--same-env", "--max-tasks", "1"],
+        env=dict(os.environ, DUCTWORK_HOME=str(server.home), GATES=str(run.gates)),
+    )
+    try:
+        page.wait_for_selector("#run-status.status-completed", timeout=90_000)
+        wait_for_colour(page, "report", "completed")
+        click_step(page, "prepare")
+        page.wait_for_selector("#info h2:text-is('prepare')")
+        page.locator("#info button.tab[data-tab=console]").click()
+        page.wait_for_selector("#info .console .line:has-text('step prepare waiting, x=41')")
+    finally:
+        if not _ended(agent, 30):  # --max-tasks 1: it leaves once the run is done
+            agent.kill()
+            agent.wait()
 
 
 def test_abort_stops_the_run_and_its_unfinished_steps(
