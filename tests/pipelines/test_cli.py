@@ -127,3 +127,35 @@ def test_installed_imports_of_step_code() -> None:
     )
     assert installed_imports(source) == ["numpy", "pandas"]  # not the standard library, ours or local
     assert installed_imports("def broken(:\n") == []
+
+
+REMOTE_SCRIPT = """
+from ductwork import PipelineController
+
+def step(x: int = 1):
+    return x
+
+pipe = PipelineController(name="remote", project="cli")
+pipe.set_default_execution_queue("default")
+pipe.add_function_step("step", step)
+pipe.start()  # to the services queue; this process leaves here, as in ClearML
+print("NOT REACHED")
+"""
+
+
+def test_start_without_an_agent_says_so(ductwork_home: Path, tmp_path: Path) -> None:
+    script = tmp_path / "remote.py"
+    script.write_text(textwrap.dedent(REMOTE_SCRIPT))
+    env = {**os.environ, "DUCTWORK_HOME": str(ductwork_home)}
+    done = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "NOT REACHED" not in done.stdout
+    assert "no agent listens on queue 'services'" in done.stdout
+    from ductwork.client.embedded import open_embedded
+    from ductwork.core.queries import TaskQuery
+
+    store = open_embedded(f"sqlite:///{ductwork_home / 'ductwork.db'}")
+    run = store.query_tasks(TaskQuery(type=["controller"]))[0]
+    assert run.status == "queued" and "ductwork agent --queue services" in run.status_message
+    assert any("no agent listens" in line.text for line in store.get_console(run.id))
+    assert run.script["code"].startswith("\nfrom ductwork import PipelineController")

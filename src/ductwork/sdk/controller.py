@@ -25,7 +25,7 @@ from ductwork import client
 from ductwork.core import dag, refs, settings
 from ductwork.core.errors import NotFound, ValidationError
 from ductwork.core.queries import TaskQuery
-from ductwork.core.records import ConfigObject, Param, TaskRecord, TaskTypes
+from ductwork.core.records import ConfigObject, ConsoleLine, Param, TaskRecord, TaskTypes
 from ductwork.core.states import NODE_SUCCESS, NodeStatus, TaskStatus
 from ductwork.sdk.node import STORED
 from ductwork.sdk.node import Node as StepNode
@@ -653,7 +653,8 @@ class PipelineController:
         listening = [w for w in self._backend.list_workers() if queue in w.queues]
         if not listening:
             note = f"no agent listens on queue {queue!r}: start one with `ductwork agent --queue {queue}`"
-            self._backend.edit_task(self._task.id, {"status_message": note})
+            self._backend.set_status(self._task.id, "queued", message=note)  # stays queued, says why
+            self._backend.add_console([ConsoleLine(task_id=self._task.id, text=note, stream="ductwork")])
             print(f"[ductwork] {note}")
         print(f"[ductwork] pipeline {self._task.name!r} queued on {queue!r}: task {self._task.id}")
 
