@@ -318,3 +318,27 @@ def test_validation_names_the_step_and_field(home) -> None:
         "missing",
     )
     check(lambda p: p.add_function_step(name="x", function=ok), "no execution queue", mode="queue")
+
+
+def test_an_abort_from_outside_stops_a_local_run(home) -> None:
+    import threading
+    import time
+
+    pipe = PipelineController(name="aborted", project="tests")
+    pipe.add_function_step(name="long", function=slow, function_kwargs={"seconds": 30})
+    pipe.add_function_step(name="after", function=ok, parents=["long"])
+
+    def abort_soon() -> None:  # as the web UI's abort does: the controller task becomes stopped
+        store = backend()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and store.get_task(pipe.id).status != "in_progress":
+            time.sleep(0.05)
+        time.sleep(0.5)
+        store.set_status(pipe.id, "stopped", message="aborted by a user", force=True)
+
+    threading.Thread(target=abort_soon, daemon=True).start()
+    pipe.start_locally(run_pipeline_steps_locally=True)
+    assert statuses(pipe) == {"long": "aborted", "after": "skipped"}
+    assert pipe.elapsed() * 60 < 15
+    assert backend().get_task(pipe.id).status == "stopped"
+    assert backend().get_task(pipe.get_pipeline_dag()["long"].job_id).status == "stopped"

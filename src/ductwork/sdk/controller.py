@@ -700,6 +700,22 @@ class PipelineController:
             timer.daemon = True
             timer.start()
         self._run.engine.start()
+        threading.Thread(target=self._watch_abort, name="ductwork-abort-watch", daemon=True).start()
+
+    def _watch_abort(self, every: float = 0.5) -> None:
+        """Stop when the run is aborted from outside (the web UI, `ductwork tasks abort`): its
+        controller task turns `stopped` while this process still runs it."""
+        run = self._run
+        while not run.engine.finished.wait(every):
+            try:
+                status = self._backend.get_task(self._task.id).status
+            except Exception:
+                continue  # a passing store error: look again next time
+            if status == TaskStatus.stopped:
+                self._stop_mark = "aborted"
+                run.log("the run was aborted from outside; stopping its steps")
+                run.engine.stop("the pipeline run was aborted")
+                return
 
     def _executor(self, mode: str) -> tuple[Any, bool]:
         from ductwork.sdk import executors
