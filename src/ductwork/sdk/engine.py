@@ -156,8 +156,9 @@ class Engine:
             self._on_add(payload)
         elif kind == "running":
             node, _ = payload
-            self._set_status(node, NodeStatus.running)
-            node.job_started = node.job_started or time.time()
+            if node.name in self._running:  # not when an abort already ended it
+                self._set_status(node, NodeStatus.running)
+                node.job_started = node.job_started or time.time()
         elif kind == "done":
             node, outcome = payload
             self._on_done(node, outcome)
