@@ -45,7 +45,8 @@ def start_server(home: Path) -> tuple[subprocess.Popen[bytes], str, str]:
     env = {**os.environ, "DUCTWORK_HOME": str(home), "DUCTWORK_DB_URL": url, "PYTHONPATH": SRC}
     code = (
         "import uvicorn\nfrom ductwork.server.app import create_app\n"
-        f"uvicorn.run(create_app({url!r}), host='127.0.0.1', port={port}, log_level='warning')\n"
+        f"uvicorn.run(create_app({url!r}), host='127.0.0.1', port={port}, log_level='warning',"
+        " timeout_graceful_shutdown=3)\n"
     )
     process = subprocess.Popen([sys.executable, "-c", code], env=env)
     base = f"http://127.0.0.1:{port}"
@@ -114,10 +115,9 @@ def main() -> None:
             tasks = [setup.create_task(TaskRecord(name=f"t{n}")).id for n in range(args.clients)]
             for n in range(args.clients):
                 setup.register_worker(Worker(id=f"w{n}"))
-            health = setup._client
 
             def floor(backend: Any, n: int) -> Callable[[], None]:
-                return lambda: backend._client.get("/api/health").raise_for_status()
+                return lambda: backend._call("GET", "/api/health")
 
             cases: dict[str, Callable[[Any, int], Callable[[], None]]] = {
                 "get_task": lambda b, n: lambda: b.get_task(tasks[n]),
@@ -143,7 +143,7 @@ def main() -> None:
                     f"                {p50 / b50:5.2f}x / {p99 / b99:5.2f}x"
                 )
             print(f"(median of all: {statistics.median(base) * 1e3:.2f} ms floor)")
-            health.close()
+            setup.close()
         finally:
             process.terminate()
             process.wait(10)

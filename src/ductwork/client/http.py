@@ -1,8 +1,9 @@
 """The HTTP transport: every `Backend` method as one call to a `ductwork server`.
 
-One pooled `httpx.Client` per backend keeps connections alive, so a call costs one round
-trip. Error answers carry `{"error": <exception name>, "message": ...}`; they come back as
-the same exceptions the embedded store raises, so SDK code cannot tell the transports apart.
+Keep-alive connections (one per thread, `ductwork.client.wire`, standard library only, so a
+step process starts fast) make a call cost one round trip. Error answers carry
+`{"error": <exception name>, "message": ...}`; they come back as the same exceptions the
+embedded store raises, so SDK code cannot tell the transports apart.
 """
 
 from __future__ import annotations
@@ -13,8 +14,7 @@ import urllib.parse
 from collections.abc import Iterator, Sequence
 from typing import Any, TypeVar
 
-import httpx
-
+from ductwork.client.wire import Reply, Wire, WireError
 from ductwork.core import errors
 from ductwork.core.queries import EventQuery, TaskQuery
 from ductwork.core.records import (
@@ -76,18 +76,14 @@ class HttpBackend:
         api_key: str | None = None,
         *,
         timeout: float = 30.0,
-        transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.url = url.rstrip("/")
         self.api_key = api_key
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._client = httpx.Client(
-            base_url=self.url,
-            headers=headers,
-            timeout=timeout,
-            transport=transport,
-            limits=httpx.Limits(max_keepalive_connections=8, keepalive_expiry=60),
-        )
+        try:
+            self._wire = Wire(self.url, headers, timeout)
+        except ValueError as exc:
+            raise errors.ValidationError(str(exc)) from exc
 
     # -- plumbing ----------------------------------------------------------------------------
 
@@ -103,20 +99,14 @@ class HttpBackend:
         if json is not None:
             _check_json(json, f"the request body of {method} {path}")
         try:
-            response = self._client.request(
-                method,
-                path,
-                json=json,
-                params=params,
-                timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
-            )
-        except httpx.TransportError as exc:
+            reply = self._wire.request(method, path, params=params, json_body=json, timeout=timeout)
+        except WireError as exc:
             raise errors.StorageError(f"cannot reach ductwork server at {self.url}: {exc}") from exc
-        if response.status_code >= 400:
-            raise _error_from(response)
-        if response.status_code == 204 or not response.content:
+        if reply.status >= 400:
+            raise _error_from(reply, f"{method} {path}")
+        if reply.status == 204 or not reply.body:
             return None
-        return response.json()
+        return reply.json()
 
     # -- projects ----------------------------------------------------------------------------
 
@@ -233,24 +223,38 @@ class HttpBackend:
 
         For clients that cannot reach that storage (the server's default local root). Answers
         `{"uri", "hash", "size"}`; record the artifact with that `uri` afterwards."""
-        response = self._client.put(
-            f"/api/tasks/{task_id}/artifacts/{_quote(name)}/content",
-            params={"ext": extension},
-            content=data,
-            headers={"Content-Type": "application/octet-stream"},
-        )
-        if response.status_code >= 400:
-            raise _error_from(response)
-        result: dict[str, Any] = response.json()
+        path = f"/api/tasks/{task_id}/artifacts/{_quote(name)}/content"
+        try:
+            reply = self._wire.request(
+                "PUT",
+                path,
+                params={"ext": extension},
+                content=data,
+                headers={"Content-Type": "application/octet-stream"},
+            )
+        except WireError as exc:
+            raise errors.StorageError(f"cannot reach ductwork server at {self.url}: {exc}") from exc
+        if reply.status >= 400:
+            raise _error_from(reply, f"PUT {path}")
+        result: dict[str, Any] = reply.json()
         return result
 
     def download_artifact_content(self, task_id: str, name: str) -> Iterator[bytes]:
         """Stream an artifact's stored bytes from the server."""
-        with self._client.stream("GET", f"/api/tasks/{task_id}/artifacts/{_quote(name)}/content") as response:
-            if response.status_code >= 400:
-                response.read()
-                raise _error_from(response)
-            yield from response.iter_bytes()
+        path = f"/api/tasks/{task_id}/artifacts/{_quote(name)}/content"
+        parts = self._wire.stream("GET", path)
+        try:
+            head = next(parts)
+            assert isinstance(head, Reply)
+            if head.status >= 400:
+                raise _error_from(head, f"GET {path}")
+            for chunk in parts:
+                assert isinstance(chunk, bytes)
+                yield chunk
+        except WireError as exc:
+            raise errors.StorageError(f"cannot reach ductwork server at {self.url}: {exc}") from exc
+        finally:
+            parts.close()
 
     def put_model(self, model: ModelRecord) -> ModelRecord:
         return _record(ModelRecord, self._call("POST", "/api/models", json=to_dict(model)))
@@ -397,7 +401,7 @@ class HttpBackend:
         return result
 
     def close(self) -> None:
-        self._client.close()
+        self._wire.close()
 
 
 def _check_json(value: Any, what: str) -> None:
@@ -410,18 +414,18 @@ def _check_json(value: Any, what: str) -> None:
         ) from exc
 
 
-def _error_from(response: httpx.Response) -> errors.DuctworkError:
+def _error_from(reply: Reply, what: str) -> errors.DuctworkError:
     """The exception an error answer stands for."""
     try:
-        body = response.json()
+        body = reply.json()
         name, message = str(body.get("error", "")), str(body.get("message", ""))
     except (ValueError, AttributeError):
-        name, message = "", response.text[:500]
-    if response.status_code == 401 or response.status_code == 403:
-        return AuthError(message or f"the server refused the API key ({response.status_code})")
+        name, message = "", reply.text[:500]
+    if reply.status in (401, 403):
+        return AuthError(message or f"the server refused the API key ({reply.status})")
     cls = _ERRORS.get(name)
     if cls is None:
         cls = {404: errors.NotFound, 409: errors.Conflict, 422: errors.ValidationError}.get(
-            response.status_code, errors.DuctworkError
+            reply.status, errors.DuctworkError
         )
-    return cls(message or f"HTTP {response.status_code} from {response.request.url}")
+    return cls(message or f"HTTP {reply.status} from {what}")

@@ -179,12 +179,15 @@ def test_live_events_push_task_and_node_changes(http: HttpBackend, live_server: 
     assert opened.wait(5)
     time.sleep(0.2)
     started = time.monotonic()
+    # Spaced out so each state is its own event (a stream may coalesce changes within a tick).
     http.set_status(step.id, "in_progress")
+    time.sleep(0.3)
     http.put_nodes([NodeState(run.id, "step", "running", step.id)])
+    time.sleep(0.3)
     http.put_nodes([NodeState(run.id, "step", "completed", step.id)])
     listener.join(10)
     assert not listener.is_alive(), seen
-    assert time.monotonic() - started < 2.0  # pushed, not found by a slow poll
+    assert time.monotonic() - started < 2.5  # pushed, not found by a slow poll
     statuses = [(e, d.get("name"), d["status"]) for e, d in seen]
     assert ("task", "step", "created") in statuses  # the snapshot
     assert ("task", "step", "in_progress") in statuses

@@ -17,6 +17,7 @@ from ductwork.core.records import TaskRecord
 from ductwork.server.services.hub import Hub
 
 MAX_WAIT_S = 60.0
+GONE_CHECK_S = 1.0
 
 
 async def claim(
@@ -46,9 +47,14 @@ async def claim(
                 return None
             hub.touched()
             return task
-        left = deadline - time.monotonic()
-        if left <= 0 or hub.closing:
-            return None
-        await hub.work.wait(seen, left)
-        if gone is not None and await gone():
-            return None
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or hub.closing:
+                return None
+            # Wake on new work, or every GONE_CHECK_S to notice a caller that hung up (a
+            # stopped agent), so no handler outlives its connection by more than that.
+            rung = await hub.work.wait(seen, min(left, GONE_CHECK_S))
+            if gone is not None and await gone():
+                return None
+            if rung:
+                break
