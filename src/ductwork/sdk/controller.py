@@ -9,7 +9,6 @@ loop, swapped callbacks) we do what its documentation promises.
 
 from __future__ import annotations
 
-import getpass
 import hashlib
 import json
 import os
@@ -18,7 +17,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from ductwork import client
@@ -27,24 +25,24 @@ from ductwork.core.errors import NotFound, ValidationError
 from ductwork.core.queries import TaskQuery
 from ductwork.core.records import ConfigObject, ConsoleLine, Param, TaskRecord, TaskTypes
 from ductwork.core.states import NODE_SUCCESS, NodeStatus, TaskStatus
-from ductwork.sdk.node import STORED
 from ductwork.sdk.node import Node as StepNode
+from ductwork.sdk.options import (
+    check_serializable,
+    container,
+    max_workers,
+    need_text,
+    package_list,
+    param_value,
+    user_name,
+    version_ok,
+)
+from ductwork.sdk.stored import nodes_from_config, uncaptured
 
 RetryPolicy = int | Callable[..., bool] | None
 
 DEFAULT_VERSION = "1.0.0"
 PIPELINE_TAG = "pipeline"
 ARGS = "Args"
-
-
-@dataclass(frozen=True)
-class StoredCode:
-    """A function step's code as stored on the controller (a rerun needs no live function)."""
-
-    source: str
-    name: str
-    requirements: list[str]
-    digest: str
 
 
 class PipelineController:
@@ -77,8 +75,8 @@ class PipelineController:
         working_dir: str | None = None,
         enable_local_imports: bool = True,
     ) -> None:
-        _need_text("name", name)
-        _need_text("project", project)
+        need_text("name", name)
+        need_text("project", project)
         if version is not None and not version_ok(version):
             raise ValidationError(f"pipeline version {version!r} is not a version like 1.0.0")
         self._name = name
@@ -97,8 +95,8 @@ class PipelineController:
         self._skip_global_imports = skip_global_imports
         self._working_dir = working_dir
         self._enable_local_imports = enable_local_imports
-        self._container = _container(docker, docker_args, docker_bash_setup_script)
-        self._packages = _packages(packages)
+        self._container = container(docker, docker_args, docker_bash_setup_script)
+        self._packages = package_list(packages)
         self._repo = {"repository": repo, "branch": repo_branch, "commit": repo_commit} if repo else {}
         self._nodes: dict[str, StepNode] = {}
         self._args: dict[str, Param] = {}
@@ -136,7 +134,7 @@ class PipelineController:
             type=TaskTypes.controller,
             system_tags=[PIPELINE_TAG],
             parent=own,
-            user=_user(),
+            user=user_name(),
             script=self._script(),
             requirements={"pip": "\n".join(self._packages or [])},
             container=dict(self._container),
@@ -186,7 +184,7 @@ class PipelineController:
     def add_parameter(
         self, name: str, default: Any = None, description: str | None = None, param_type: str | None = None
     ) -> None:
-        _need_text("parameter name", name)
+        need_text("parameter name", name)
         from ductwork.sdk.run import check_json
 
         check_json(default, f"pipeline parameter {name!r}")
@@ -353,7 +351,7 @@ class PipelineController:
             returns=function_return,
             task_type=task_type,
             packages=packages,
-            container=_container(docker, docker_args, docker_bash_setup_script),
+            container=container(docker, docker_args, docker_bash_setup_script),
         )
         node.parameters = {
             f"kwargs/{k}": v for k, v in self._function_kwargs(name, function, function_kwargs).items()
@@ -410,10 +408,10 @@ class PipelineController:
             # A function typed into a REPL or notebook has no source file: it can still run as a
             # plain call (debug mode); any other mode says why it cannot before anything runs.
             capture_error = f"step {name!r}: {exc}"
-            code = _uncaptured(function, capture_error)
+            code = uncaptured(function, capture_error)
         names = [returns] if isinstance(returns, str) else list(returns or [])
         for item in names:
-            _need_text(f"step {name!r} return name", item)
+            need_text(f"step {name!r} return name", item)
         if task_type is not None and task_type not in TaskTypes.all():
             raise ValidationError(
                 f"step {name!r}: unknown task_type {task_type!r} (one of {TaskTypes.all()})"
@@ -427,7 +425,7 @@ class PipelineController:
             clone_task=False,
             job_code_section=name,
             job_type=task_type or TaskTypes.training,
-            packages=_packages(packages) if packages is not None else None,
+            packages=package_list(packages) if packages is not None else None,
             container=container,
             explicit_docker_image=container.get("image"),
         )
@@ -466,7 +464,7 @@ class PipelineController:
             try:
                 check_json(value, f"step {step!r} argument {key!r}")
             except ValidationError:
-                _check_serializable(step, key, value)
+                check_serializable(step, key, value)
         return kwargs
 
     def _check_new_name(self, name: str) -> None:
@@ -690,7 +688,7 @@ class PipelineController:
             self._verify(need_queues=mode == "queue", in_process=mode == "debug")
         self._serialize()
         executor, inline = self._executor(mode)
-        self._run = Run(self, executor, inline=inline, max_workers=_max_workers(mode))
+        self._run = Run(self, executor, inline=inline, max_workers=max_workers(mode))
         self._task = self._backend.set_status(
             self._task.id, "in_progress", force=self._task.status != "created"
         )
@@ -720,7 +718,7 @@ class PipelineController:
     def _executor(self, mode: str) -> tuple[Any, bool]:
         from ductwork.sdk import executors
 
-        workers = _max_workers(mode)
+        workers = max_workers(mode)
         if mode == "debug":
             return executors.InlineExecutor(self._backend, workers), True
         if mode == "local":
@@ -906,8 +904,8 @@ class PipelineController:
         self._project_name = base_project
         self._version = str(record.runtime.get("version") or "") or None
         self._auto_version_bump = None
-        self._add_pipeline_tags = bool(_value(params, "pipeline/add_pipeline_tags", False))
-        self._target_project = _value(params, "pipeline/target_project", True)
+        self._add_pipeline_tags = bool(param_value(params, "pipeline/add_pipeline_tags", False))
+        self._target_project = param_value(params, "pipeline/target_project", True)
         self._abort_on_failure = False
         self._add_run_number = True
         self._retry = None
@@ -924,7 +922,7 @@ class PipelineController:
             key.partition("/")[2]: param for key, param in params.items() if key.startswith(f"{ARGS}/")
         }
         self._arg_sections = {}
-        self._default_queue = _value(params, "pipeline/default_queue", None)
+        self._default_queue = param_value(params, "pipeline/default_queue", None)
         self._time_limit = None
         self._callbacks = {}
         self._refresh_steps = set()
@@ -1138,123 +1136,3 @@ class PipelineController:
         return str(
             self._backend.get_task(self._task.id).runtime.get("version") or self._version or DEFAULT_VERSION
         )
-
-
-def nodes_from_config(
-    dag_json: Mapping[str, Mapping[str, Any]],
-    configs: Mapping[str, ConfigObject],
-    *,
-    keep: Mapping[str, StepNode],
-) -> dict[str, StepNode]:
-    """Nodes rebuilt from a stored `Pipeline` configuration; function steps get their stored
-    code (and keep their live function and callbacks when the code defines the same step)."""
-    nodes: dict[str, StepNode] = {}
-    for name, data in dag_json.items():
-        fields = {k: v for k, v in data.items() if k in STORED and k not in ("job_id",)}
-        node = StepNode(name=name, **fields)
-        node.job_id = data.get("job_id")
-        section = data.get("job_code_section")
-        if section and section in configs:
-            stored = json.loads(configs[section].text)
-            node.code = StoredCode(
-                stored["code"], stored["function"], stored.get("requirements", []), stored.get("digest", "")
-            )
-            node.return_artifacts = stored.get("return", node.return_artifacts)
-        live = keep.get(name)
-        if live is not None:
-            node.function = live.function
-            node.code = live.code if live.code is not None else node.code
-            for attr in (
-                "pre_execute_callback",
-                "post_execute_callback",
-                "status_change_callback",
-                "retry",
-                "task_factory_func",
-            ):
-                setattr(node, attr, getattr(live, attr))
-        nodes[name] = node
-    return nodes
-
-
-def _uncaptured(function: Callable[..., Any], reason: str) -> StoredCode:
-    """What a function step without capturable source records: why, and a digest of its bytecode."""
-    body = getattr(function, "__code__", None)
-    fingerprint = repr((body.co_code, body.co_consts, body.co_names)) if body is not None else repr(function)
-    title = getattr(function, "__qualname__", function)
-    source = f"# The source of {title!s} could not be captured.\n# {reason}\n"
-    return StoredCode(
-        source, getattr(function, "__name__", "step"), [], hashlib.sha256(fingerprint.encode()).hexdigest()
-    )
-
-
-def version_ok(text: str) -> bool:
-    from ductwork.core import version
-
-    return isinstance(text, str) and version.is_valid(text)
-
-
-def _need_text(what: str, value: Any) -> None:
-    if not isinstance(value, str) or not value.strip():
-        raise ValidationError(f"{what} must be a non-empty str, got {value!r}")
-
-
-def _container(image: str | None, arguments: str | None, setup: str | None) -> dict[str, Any]:
-    out = {"image": image, "arguments": arguments, "setup_shell_script": setup}
-    return {k: v for k, v in out.items() if v}
-
-
-def _packages(packages: bool | str | Sequence[str] | None) -> list[str] | None:
-    if packages is None or packages is True:
-        return None
-    if packages is False:
-        return []
-    if isinstance(packages, str):
-        if os.path.isfile(packages):
-            with open(packages, encoding="utf-8") as handle:
-                return [line.strip() for line in handle if line.strip() and not line.startswith("#")]
-        return [packages]
-    return [str(p) for p in packages]
-
-
-def _user() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:
-        return ""
-
-
-def _value(params: Mapping[str, Param], key: str, default: Any) -> Any:
-    param = params.get(key)
-    return default if param is None else param.value
-
-
-def _max_workers(mode: str) -> int:
-    configured = os.environ.get("DUCTWORK_MAX_WORKERS")
-    if configured:
-        return max(1, int(configured))
-    cpus = os.cpu_count() or 1
-    return {"debug": max(8, cpus * 4), "local": max(16, cpus * 8)}.get(mode, 1000)
-
-
-def _check_serializable(step: str, key: str, value: Any) -> None:
-    """Values that are not JSON are stored as artifacts: check early that they can be."""
-    kind = type(value)
-    if kind.__module__.split(".")[0] in ("numpy", "pandas", "PIL", "pyarrow"):
-        return
-    import pickle
-
-    try:
-        pickle.dumps(value)
-    except Exception as exc:
-        reason = exc
-        if callable(value):  # functions and closures travel with cloudpickle
-            try:
-                import cloudpickle
-
-                cloudpickle.dumps(value)
-                return
-            except Exception as again:
-                reason = again
-        raise ValidationError(
-            f"step {step!r} argument {key!r}: a {kind.__name__} cannot be stored ({reason})"
-        ) from None

@@ -20,8 +20,9 @@ from typing import Any, ClassVar
 from ductwork.core.errors import ValidationError
 from ductwork.core.states import NodeStatus
 from ductwork.sdk import lazy
-from ductwork.sdk.controller import PipelineController, RetryPolicy, _container
+from ductwork.sdk.controller import PipelineController, RetryPolicy
 from ductwork.sdk.node import Node as StepNode
+from ductwork.sdk.options import container
 from ductwork.sdk.runner import load_output
 
 _current: contextvars.ContextVar[PipelineDecorator | None] = contextvars.ContextVar(
@@ -112,7 +113,7 @@ class PipelineDecorator(PipelineController):
             parents=list(parents or []),
             execution_queue=execution_queue,
             continue_on_fail=continue_on_fail,
-            container=_container(docker, docker_args, docker_bash_setup_script),
+            container=container(docker, docker_args, docker_bash_setup_script),
             task_type=task_type,
             helper_functions=helper_functions,
             monitor_metrics=monitor_metrics,

@@ -44,12 +44,18 @@ class _Once:
         self._lock = threading.Lock()
         self._ended: set[str] = set()
 
-    def end(self, node: Node, report: Report, outcome: Outcome) -> bool:
+    def end(
+        self, node: Node, report: Report, outcome: Outcome, record: Callable[[], Any] | None = None
+    ) -> bool:
+        """Report `outcome` unless the step already ended; `record` (its task's final status)
+        runs first, so whoever the report wakes sees the task as it ended."""
         with self._lock:
             key = f"{node.name}:{node.job_id}"
             if key in self._ended:
                 return False
             self._ended.add(key)
+        if record is not None:
+            record()
         report(node, "done", outcome)
         return True
 
@@ -89,8 +95,12 @@ class InlineExecutor:
             self._fail(task_id, text, exc)
             self._once.end(node, report, Outcome("failed", f"{type(exc).__name__}: {exc}"))
             return
-        if self._once.end(node, report, Outcome("completed", result=result)):
-            self.backend.set_status(task_id, "completed")
+        self._once.end(
+            node,
+            report,
+            Outcome("completed", result=result),
+            lambda: self.backend.set_status(task_id, "completed"),
+        )
 
     def _fail(self, task_id: str, text: str, exc: BaseException) -> None:
         self.backend.add_console([ConsoleLine(task_id=task_id, text=text, stream="stderr")])
@@ -98,8 +108,15 @@ class InlineExecutor:
 
     def abort(self, node: Node) -> None:
         report = self._reports.get(node.name)
-        if report is not None and self._once.end(node, report, Outcome("aborted", node.error)):
-            self.backend.set_status(str(node.job_id), "stopped", message=node.error or "aborted", force=True)
+        if report is not None:
+            self._once.end(
+                node,
+                report,
+                Outcome("aborted", node.error),
+                lambda: self.backend.set_status(
+                    str(node.job_id), "stopped", message=node.error or "aborted", force=True
+                ),
+            )
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
