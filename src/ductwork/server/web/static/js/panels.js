@@ -127,11 +127,12 @@ class ConsoleView {
 export async function loadCharts(el, url) {
   el.dataset.ready = "1";
   const source = url || `/tasks/${el.dataset.charts}/scalars.json`;
+  const library = charting(); // load uPlot while the series are on their way
   try {
     const early = window.__prefetch && window.__prefetch[source];
     if (early) delete window.__prefetch[source]; // later reloads must read fresh data
     const charts = early ? await early : await (await fetch(source)).json();
-    await charting();
+    await library;
     drawCharts(el, charts);
   } catch {
     el.innerHTML = '<p class="muted">Scalars could not be loaded; reload to try again.</p>';
