@@ -299,6 +299,93 @@ def test_sigterm_stops_an_idle_agent_at_once_and_lets_a_running_task_finish(
     assert store.get_task(task.id).status == "completed"
 
 
+def test_repository_task_is_cloned_checked_out_and_patched(
+    sqlite_store: Any, sqlite_url: str, tmp_path: Path, agents: Agents
+) -> None:
+    """script.repository + commit + diff: the agent runs the committed code with the
+    uncommitted change applied, from working_dir, with the checkout importable."""
+    repo = tmp_path / "repo"
+    (repo / "app").mkdir(parents=True)
+    (repo / "helpers.py").write_text("GREETING = 'old'\n")
+    (repo / "app" / "main.py").write_text("import helpers\nprint('greeting', helpers.GREETING)\n")
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, text=True).stdout
+
+    git("init", "-q")
+    git("-c", "user.name=t", "-c", "user.email=t@e", "commit", "-q", "--allow-empty", "-m", "root")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@e", "commit", "-q", "-m", "code")
+    commit = git("rev-parse", "HEAD").strip()
+    (repo / "helpers.py").write_text("GREETING = 'patched'\n")
+    diff = git("diff")
+    git("checkout", "-q", "--", ".")
+    (repo / "helpers.py").write_text("GREETING = 'later commit'\n")
+    git("-c", "user.name=t", "-c", "user.email=t@e", "commit", "-q", "-am", "later")
+
+    store = sqlite_store
+    store.ensure_queue("default")
+    task = store.create_task(
+        TaskRecord(
+            name="from git",
+            script={
+                "repository": str(repo),
+                "commit": commit,
+                "diff": diff,
+                "entry_point": "main.py",
+                "working_dir": "app",
+            },
+        )
+    )
+    bad = store.create_task(
+        TaskRecord(
+            name="bad commit", script={"repository": str(repo), "commit": "f" * 40, "entry_point": "x.py"}
+        )
+    )
+    for t in (task, bad):
+        store.enqueue(t.id, "default")
+    agent = agents.start(
+        agent_env(tmp_path, db_url=sqlite_url), "--queue", "default", "--same-env", "--max-tasks", "2"
+    )
+    assert agent.wait(60) == 0
+    assert store.get_task(task.id).status == "completed"
+    assert "greeting patched" in [line.text for line in store.get_console(task.id)]
+    failed = store.get_task(bad.id)
+    assert failed.status == "failed" and "cannot check out" in failed.status_message
+
+
+def test_task_runs_in_a_uv_environment_with_its_requirements(
+    sqlite_store: Any, sqlite_url: str, tmp_path: Path, agents: Agents
+) -> None:
+    store = sqlite_store
+    store.ensure_queue("default")
+    wheel = _tiny_wheel(tmp_path)
+    code = (
+        "import sys, tinypkg, ductwork\n"
+        "print('value', tinypkg.VALUE, 'venv', sys.prefix != sys.base_prefix)\n"
+    )
+    tasks = [
+        store.create_task(
+            TaskRecord(
+                name=f"venv{i}", script={"code": code}, requirements={"pip": f"tinypkg @ {wheel.as_uri()}"}
+            )
+        )
+        for i in range(2)
+    ]
+    for task in tasks:
+        store.enqueue(task.id, "default")
+    agent = agents.start(agent_env(tmp_path, db_url=sqlite_url), "--queue", "default", "--max-tasks", "2")
+    assert agent.wait(120) == 0
+    for task in tasks:
+        assert store.get_task(task.id).status == "completed", store.get_task(task.id).status_message
+        assert "value 42 venv True" in [line.text for line in store.get_console(task.id)]
+    built = [
+        line.text for t in tasks for line in store.get_console(t.id) if "building environment" in line.text
+    ]
+    assert len(built) == 1  # the second task reused the first one's environment
+    assert len(list((tmp_path / "venvs").iterdir())) == 1
+
+
 def test_uv_environment_is_built_once_and_reused(sqlite_store: Any, tmp_path: Path) -> None:
     """A task's venv imports ductwork from the agent and a local wheel from its requirements."""
     from ductwork.agent import environment
