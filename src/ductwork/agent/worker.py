@@ -191,7 +191,7 @@ class Agent:
         env = {k: v for k, v in os.environ.items() if k not in ("DUCTWORK_PIPE", "PYTHONHOME")}
         env.update(self._child_env)
         env["DUCTWORK_TASK_ID"] = task.id
-        env["DUCTWORK_AGENT_CONSOLE"] = "1"  # the agent streams stdout/stderr; the SDK need not
+        env["DUCTWORK_CONSOLE_CAPTURED"] = "1"  # the agent streams stdout/stderr; the SDK must not too
         env["PYTHONUNBUFFERED"] = "1"
         paths = [*python_path, *([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])]
         env["PYTHONPATH"] = os.pathsep.join(paths)

@@ -114,6 +114,25 @@ def test_runs_tasks_streams_console_and_marks_status(
     assert store.list_workers() == []  # unregistered on exit
 
 
+def test_sdk_task_under_the_agent_logs_each_line_once(
+    sqlite_store: Any, sqlite_url: str, tmp_path: Path, agents: Agents
+) -> None:
+    """Task.init under an agent returns the claimed task; the agent streams the console, so
+    the SDK does not capture it a second time."""
+    store = sqlite_store
+    store.ensure_queue("default")
+    code = "from ductwork import Task\ntask = Task.init(project_name='p', task_name='x')\nprint('only once', task.id)\n"
+    task = code_task(store, "sdk", code)
+    store.enqueue(task.id, "default")
+    agent = agents.start(
+        agent_env(tmp_path, db_url=sqlite_url), "--queue", "default", "--same-env", "--max-tasks", "1"
+    )
+    assert agent.wait(60) == 0
+    assert store.get_task(task.id).status == "completed"
+    lines = [line.text for line in store.get_console(task.id)]
+    assert lines.count(f"only once {task.id}") == 1, lines
+
+
 def test_abort_kills_the_process_tree_and_keeps_stopped(
     sqlite_store: Any, sqlite_url: str, tmp_path: Path, agents: Agents
 ) -> None:
