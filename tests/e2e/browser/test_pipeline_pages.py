@@ -111,6 +111,15 @@ def test_clicking_a_fan_out_group_shows_its_counts_and_members(page: Any, server
     page.locator("#steps-list .vrow:not([hidden]):has-text('shard_31')").click()
     page.wait_for_selector("#info h2:text-is('shard_31')")
 
+    # Ungrouped, every shard has its own box (with its own colour); grouped again, one box.
+    assert page.evaluate("window.__dag.dag.n") == 3
+    page.get_by_role("button", name="Show every step").click()
+    page.wait_for_function("window.__dag.dag.n === 42")
+    status = page.evaluate("(d => d.boxStatus[d.keys.indexOf('shard_31')])(window.__dag.dag)")
+    assert status == 4  # failed
+    page.get_by_role("button", name="Group fan-outs").click()
+    page.wait_for_function("window.__dag.dag.n === 3")
+
 
 def test_steps_added_during_a_run_appear_without_reloading(page: Any, server: Server) -> None:
     run = make_run(server.store, {"first": []}, states={"first": "running"})

@@ -2,7 +2,7 @@
 // info panel. State lives in typed arrays indexed by step; a status update only marks the boxes whose
 // status or times changed, and the next animation frame repaints just those boxes.
 import { initPanels } from "/static/js/panels.js";
-import { initActions, runStatusOf } from "/static/js/actions.js";
+import { initActions, runStatusOf, toast } from "/static/js/actions.js";
 import { CODE, COLOR, DETAIL_MIN_SCALE, RUNNING, STATUSES, createPainter } from "/static/js/dag-paint.js";
 import { createStepList } from "/static/js/step-list.js";
 
@@ -51,6 +51,7 @@ async function load() {
   fit();
   applyStates(body.states);
   steps.refresh();
+  groupToggle();
   document.getElementById("dag-empty").hidden = dag.n > 0;
   window.__dag.ready = performance.now();
 }
@@ -161,22 +162,34 @@ function followSelectedStep(what) {
 let relayoutTimer = 0;
 function relayoutSoon() {
   clearTimeout(relayoutTimer);
-  relayoutTimer = setTimeout(async () => {
-    try {
-      const body = await (await fetch(`/runs/${runId}/layout.json`)).json();
-      const keep = selected >= 0 ? dag.keys[selected] : null;
-      setLayout(body);
-      selected = keep === null ? -1 : dag.keys.indexOf(keep);
-      if (!userMoved) fit();
-      applyStates(body.states);
-      legend();
-      steps.refresh();
-      document.getElementById("dag-empty").hidden = dag.n > 0;
-    } catch {
-      relayoutSoon(); // try again after the next pause
-    }
-  }, 300);
+  relayoutTimer = setTimeout(() => relayout().catch(relayoutSoon), 300); // failed: again after a pause
 }
+
+let grouped = true; // fan-outs drawn as one box; the toolbar toggles it
+async function relayout() {
+  const body = await (await fetch(`/runs/${runId}/layout.json?grouped=${grouped}`)).json();
+  const keep = selected >= 0 ? dag.keys[selected] : null;
+  setLayout(body);
+  selected = keep === null ? -1 : dag.keys.indexOf(keep);
+  if (!userMoved) fit();
+  applyStates(body.states);
+  legend();
+  steps.refresh();
+  groupToggle();
+  document.getElementById("dag-empty").hidden = dag.n > 0;
+}
+
+// "Show every step" appears when the drawing groups a fan-out (and while it is ungrouped).
+function groupToggle() {
+  const button = document.getElementById("group-toggle");
+  button.hidden = grouped && dag.members.size === 0;
+  button.textContent = grouped ? "Show every step" : "Group fan-outs";
+}
+document.getElementById("group-toggle").addEventListener("click", () => {
+  grouped = !grouped;
+  userMoved = false;
+  relayout().catch(() => toast("The graph could not be loaded; try again."));
+});
 
 const sameTime = (a, b) => a === b || (Number.isNaN(a) && Number.isNaN(b));
 
