@@ -121,7 +121,11 @@ def test_sdk_task_under_the_agent_logs_each_line_once(
     the SDK does not capture it a second time."""
     store = sqlite_store
     store.ensure_queue("default")
-    code = "from ductwork import Task\ntask = Task.init(project_name='p', task_name='x')\nprint('only once', task.id)\n"
+    code = (
+        "from ductwork import Task\n"
+        "task = Task.init(project_name='p', task_name='x')\n"
+        "print('only once', task.id)\n"
+    )
     task = code_task(store, "sdk", code)
     store.enqueue(task.id, "default")
     agent = agents.start(
