@@ -48,6 +48,7 @@ class Hub:
     closing: bool = False
     _watcher: asyncio.Task[None] | None = None
     _storage_token: str = ""
+    _seen: dict[tuple[str, str], float] = field(default_factory=dict)
 
     # -- writes others wait for ---------------------------------------------------------------
 
@@ -124,7 +125,12 @@ class Hub:
         found = self.store.changes_since(self.cursor)
         first = self.cursor is None
         self.cursor = found.cursor
-        if not first and (found.tasks or found.runs):
+        # On PostgreSQL the cursor trails the clock, so a change is reported for a couple of
+        # ticks; ring only for (id, updated) pairs not seen on the previous tick.
+        seen = {("t", k): v for k, v in found.tasks.items()} | {("r", k): v for k, v in found.runs.items()}
+        fresh = any(self._seen.get(key) != stamp for key, stamp in seen.items())
+        self._seen = seen
+        if not first and fresh:
             self.changes.ring()
             self.work.ring()  # a task may have been enqueued by another process
 
