@@ -295,7 +295,14 @@ function selectStep(i, reveal) {
 
 // A newer click or leaving the page cancels the request; that is not an error worth reporting.
 function showInfo(url) {
+  cancelInfoRequests();
   window.htmx.ajax("GET", url, { target: "#info", swap: "innerHTML" }).catch(() => {});
+}
+
+// The panel shows what was clicked last: an answer still on its way for an earlier click (or the
+// first RUN INFO) must not land over it.
+function cancelInfoRequests() {
+  window.htmx.trigger(info, "htmx:abort");
 }
 
 function centreOn(b) {
@@ -317,6 +324,7 @@ function showRunInfo() {
 }
 
 function showGroup(b) {
+  cancelInfoRequests();
   selectBox(b);
   selectedStep = -1;
   const idx = dag.members.get(b);
