@@ -39,14 +39,30 @@ def _backend() -> Any:
     help=f"Run up to N tasks at once (pipeline controllers); N defaults to {SERVICES_SLOTS}.",
 )
 @click.option("--max-tasks", type=int, default=None, help="Exit after running this many tasks.")
+@click.option(
+    "--fresh-processes",
+    is_flag=True,
+    help="With --same-env, start each function step as a new interpreter (not forked warm).",
+)
 @click.option("--name", default=None, help="Worker name (default host:pid).")
 def agent_command(
-    queues: tuple[str, ...], same_env: bool, services: int | None, max_tasks: int | None, name: str | None
+    queues: tuple[str, ...],
+    same_env: bool,
+    services: int | None,
+    max_tasks: int | None,
+    fresh_processes: bool,
+    name: str | None,
 ) -> None:
     """Serve queues: claim each task, reproduce its code and environment, run and supervise it."""
     from ductwork.agent.worker import Agent, AgentOptions
 
-    options = AgentOptions(queues=list(queues), same_env=same_env, slots=services or 1, max_tasks=max_tasks)
+    options = AgentOptions(
+        queues=list(queues),
+        same_env=same_env,
+        slots=services or 1,
+        max_tasks=max_tasks,
+        warm=not fresh_processes,
+    )
     if name:
         options.name = name
     try:

@@ -87,8 +87,8 @@ class TaskProcess:
         self.started = time.monotonic()
         assert self._popen.stdout is not None and self._popen.stderr is not None
         self._readers = [
-            threading.Thread(target=_pump, args=(self._popen.stdout, "stdout", console), daemon=True),
-            threading.Thread(target=_pump, args=(self._popen.stderr, "stderr", console), daemon=True),
+            threading.Thread(target=pump, args=(self._popen.stdout, "stdout", console), daemon=True),
+            threading.Thread(target=pump, args=(self._popen.stderr, "stderr", console), daemon=True),
         ]
         for reader in self._readers:
             reader.start()
@@ -127,7 +127,7 @@ class TaskProcess:
             reader.join(timeout=5.0)
 
 
-def _pump(pipe: IO[bytes], stream: str, console: ConsoleStream) -> None:
+def pump(pipe: IO[bytes], stream: str, console: ConsoleStream) -> None:
     with pipe:
         for raw in iter(pipe.readline, b""):
             console.write(raw.decode("utf-8", errors="replace").rstrip("\r\n"), stream)

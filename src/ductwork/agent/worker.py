@@ -25,6 +25,7 @@ from typing import Any
 from ductwork.agent import environment, workspace
 from ductwork.agent.process import ConsoleStream, TaskProcess
 from ductwork.agent.wakeup import Claimer, claimer_for
+from ductwork.agent.warm import ForkedProcess, WarmRunner
 from ductwork.core import orphans, settings
 from ductwork.core.errors import Conflict, DuctworkError, NotFound, StatusError
 from ductwork.core.records import ConsoleLine, TaskRecord, Worker
@@ -47,6 +48,7 @@ class AgentOptions:
     heartbeat_s: float = 2.0
     venvs: Path | None = None  # default $DUCTWORK_HOME/venvs
     max_tasks: int | None = None  # stop after this many (tests, one-shot runs)
+    warm: bool = True  # --same-env: fork function steps from a warm interpreter
     log: Callable[[str], None] = field(default=lambda text: print(text, flush=True))
 
 
@@ -74,6 +76,8 @@ class Agent:
         self._child_env = child_env if child_env is not None else _transport_env(backend)
         self._done = 0
         self._done_lock = threading.Lock()
+        # Function steps fork from a warm interpreter when they run in the agent's own one.
+        self._warm = WarmRunner() if options.same_env and options.warm else None
 
     # -- life cycle --------------------------------------------------------------------------
 
@@ -111,6 +115,8 @@ class Agent:
                     self.backend.unregister_worker(slot.id)
                 except DuctworkError:
                     pass
+            if self._warm is not None:
+                self._warm.close()
 
     def stop(self) -> None:
         """Stop claiming; running tasks finish first."""
@@ -170,8 +176,14 @@ class Agent:
                 return "failed"
             argv = ["bash", *space.args] if space.shell_script else [python, *space.args]
             env = self._env(task, space.python_path)
-            console.write(f"running {' '.join(argv)} in {space.cwd}", "ductwork")
-            process = TaskProcess(argv, cwd=space.cwd, env=env, console=console)
+            process: TaskProcess | ForkedProcess | None = None
+            if self._warm is not None and WarmRunner.fits(task.script, self.options.same_env):
+                process = self._warm.start(env, space.cwd, space.python_path, console)
+                if process is not None:
+                    console.write(f"running {' '.join(argv)} in {space.cwd} (forked warm)", "ductwork")
+            if process is None:
+                console.write(f"running {' '.join(argv)} in {space.cwd}", "ductwork")
+                process = TaskProcess(argv, cwd=space.cwd, env=env, console=console)
             outcome = self._supervise(task, process)
             process.finish()
             console.close()
@@ -197,7 +209,7 @@ class Agent:
         env["PYTHONPATH"] = os.pathsep.join(paths)
         return env
 
-    def _supervise(self, task: TaskRecord, process: TaskProcess) -> Outcome:
+    def _supervise(self, task: TaskRecord, process: TaskProcess | ForkedProcess) -> Outcome:
         """Wait for the process; kill its tree on an abort or when the time limit passes."""
         limit = _seconds(task.runtime.get("time_limit"))
         next_check = time.monotonic() + ABORT_CHECK_S
