@@ -616,7 +616,8 @@ class PipelineController:
     def _write_dag(self) -> None:
         from ductwork.sdk.run import config_object
 
-        dag_json = {name: node.to_dict() for name, node in self._nodes.items()}
+        # A snapshot: decorator components may be added from another thread meanwhile.
+        dag_json = {name: node.to_dict() for name, node in list(self._nodes.items())}
         self._backend.set_configuration(self._task.id, "Pipeline", config_object(dag_json))
 
     # ---- running

@@ -77,6 +77,7 @@ class Engine:
         self._running: set[str] = set()
         self._dirty: dict[str, Node] = {}
         self._done: dict[str, threading.Event] = {}
+        self._added: dict[str, Node] = {}  # every step handed to `add`, from any thread
         self._timers: dict[str, threading.Timer] = {}
         self._timed_out: set[str] = set()
         self._open = 0  # steps not yet in a final state
@@ -94,6 +95,7 @@ class Engine:
 
     def add(self, node: Node) -> None:
         with self._end_lock:
+            self._added[node.name] = node
             done = self._done[node.name] = threading.Event()
             if self.finished.is_set():  # the run ended (stopped, or failed): this step never runs
                 node.status = NodeStatus.skipped
@@ -111,7 +113,7 @@ class Engine:
 
     def wait_node(self, name: str, timeout: float | None = None) -> Node:
         self._done[name].wait(timeout)
-        return self.nodes[name]
+        return self._added[name]
 
     def wait(self, timeout: float | None = None) -> bool:
         return self.finished.wait(timeout)
@@ -307,6 +309,12 @@ class Engine:
         return self._open == 0
 
     def _flush(self) -> None:
-        if self._dirty:
-            batch, self._dirty = list(self._dirty.values()), {}
+        if not self._dirty:
+            return
+        batch, self._dirty = list(self._dirty.values()), {}
+        try:
             self.host.flush(batch)
+        except Exception:  # the store is failing: the run goes on, the states are sent next time
+            traceback.print_exc()
+            for node in batch:
+                self._dirty.setdefault(node.name, node)
