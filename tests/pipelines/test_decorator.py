@@ -262,3 +262,23 @@ def test_args_map_puts_arguments_in_their_sections(home) -> None:
     params = backend().get_parameters(run.id)
     assert params["Data/rows"].value == 4 and params["Args/scale"].value == 2.0
     assert "Args/rows" not in params
+
+
+@PipelineDecorator.component(return_values=["v"])
+def leaf(i):
+    return i
+
+
+@PipelineDecorator.pipeline(name="wide", project="tests")
+def wide(width: int = 10):
+    return total([leaf(i) for i in range(width)])
+
+
+def test_a_wide_fan_out_while_the_dag_is_recorded(home) -> None:
+    """Thousands of components are added while the scheduler rewrites the stored DAG."""
+    PipelineDecorator.debug_pipeline()
+    assert wide(width=3000) == sum(range(3000))
+    run = backend().query_tasks(TaskQuery(type=["controller"]))[0]
+    assert run.status == "completed"
+    nodes = backend().get_nodes(run.id)
+    assert len(nodes) == 3001 and {n.status for n in nodes} == {"completed"}
