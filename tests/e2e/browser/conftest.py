@@ -81,7 +81,7 @@ def secured_server(ductwork_home: Path) -> Iterator[Server]:
     yield from _serve(ductwork_home, auth=True)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # playwright's sync API holds an event loop: end it with each module
 def browser() -> Iterator[Any]:
     if not os.path.exists(CHROMIUM):
         pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium (scripts/test does it)")
