@@ -27,11 +27,13 @@ from ductwork.agent.process import ConsoleStream, TaskProcess
 from ductwork.agent.wakeup import Claimer, claimer_for
 from ductwork.agent.warm import ForkedProcess, WarmRunner
 from ductwork.core import orphans, settings
-from ductwork.core.errors import Conflict, DuctworkError, NotFound, StatusError
+from ductwork.core.errors import Conflict, DuctworkError, NotFound, StatusError, StorageError
 from ductwork.core.records import ConsoleLine, TaskRecord, Worker
 
 # How often a running task's status is read, to notice an abort from the UI, CLI or controller.
 ABORT_CHECK_S = 0.25
+# How long an agent keeps trying to record a final status while the server is unreachable.
+FINAL_STATUS_PATIENCE_S = 600.0
 # Every this many heartbeats an agent also looks for running tasks with no registered worker.
 TASK_SCAN_EVERY = 5
 # Statuses that mean "stop running this": aborted, reset, re-enqueued, deleted. A task that
@@ -141,7 +143,11 @@ class Agent:
             try:
                 self.execute(task, slot.id)
             except Exception as exc:  # one broken task must not take the agent down
-                self._fail(task.id, f"agent error: {exc}")
+                self.options.log(f"ductwork agent: task {task.id} failed in the agent: {exc!r}")
+                try:
+                    self._fail(task.id, f"agent error: {exc}")
+                except Exception as again:
+                    self.options.log(f"ductwork agent: could not mark task {task.id} failed: {again!r}")
             finally:
                 slot.task_id = None
                 self._idle(slot)
@@ -251,7 +257,7 @@ class Agent:
 
     def _finish(self, task_id: str, status: str, message: str, reason: str) -> str:
         try:
-            self.backend.set_status(task_id, status, message=message, reason=reason, expect=["in_progress"])
+            self._final_status(task_id, status, message, reason)
             return status
         except (Conflict, StatusError, NotFound):
             # The task set its own final status (Task.close, mark_failed) or was aborted: keep it.
@@ -260,9 +266,28 @@ class Agent:
 
     def _fail(self, task_id: str, message: str, reason: str = "agent") -> None:
         try:
-            self.backend.set_status(task_id, "failed", message=message, reason=reason, expect=["in_progress"])
+            self._final_status(task_id, "failed", message, reason)
         except (Conflict, StatusError, NotFound):
             pass
+
+    def _final_status(self, task_id: str, status: str, message: str, reason: str) -> None:
+        """Record how a task ended, retrying while the store or server is unreachable: a lost
+        final status would leave the task running forever under a live agent."""
+        delay = 0.5
+        deadline = time.monotonic() + FINAL_STATUS_PATIENCE_S
+        while True:
+            try:
+                self.backend.set_status(
+                    task_id, status, message=message, reason=reason, expect=["in_progress"]
+                )
+                return
+            except StorageError as exc:
+                if time.monotonic() > deadline:
+                    self.options.log(f"ductwork agent: gave up recording task {task_id} as {status}: {exc}")
+                    return
+                self.options.log(f"ductwork agent: cannot record task {task_id} as {status} yet ({exc})")
+                time.sleep(delay)
+                delay = min(delay * 2, 10.0)
 
     def _send_console(self, lines: list[ConsoleLine]) -> None:
         try:
@@ -293,7 +318,10 @@ class Agent:
                 try:
                     self.backend.heartbeat(slot.id, slot.task_id)
                 except NotFound:
-                    self._register(slot)  # reaped while unreachable: come back
+                    try:
+                        self._register(slot)  # reaped while unreachable: come back
+                    except DuctworkError as exc:
+                        self.options.log(f"ductwork agent: cannot register {slot.id} again: {exc}")
                 except DuctworkError as exc:
                     self.options.log(f"ductwork agent: heartbeat failed: {exc}")
             try:

@@ -82,7 +82,10 @@ class Wire:
             extra["Content-Type"] = "application/json"
         replayable = body is None or isinstance(body, bytes)
         for attempt in (1, 2):
-            connection, reused = self._connection(timeout)
+            try:
+                connection, reused = self._connection(timeout)
+            except OSError as exc:
+                raise WireError(f"{method} {target}: cannot connect: {exc}") from exc
             try:
                 self._send(connection, method, target, body, extra)
                 response = connection.getresponse()
@@ -107,7 +110,10 @@ class Wire:
 
         On an error status the whole (small) body is read into the head instead."""
         target = self._target(path, params)
-        connection, _ = self._connection(None)
+        try:
+            connection, _ = self._connection(None)
+        except OSError as exc:
+            raise WireError(f"{method} {target}: cannot connect: {exc}") from exc
         complete = False  # a connection with unread body bytes cannot carry the next request
         try:
             self._send(connection, method, target, None, {})
@@ -162,7 +168,11 @@ class Wire:
             with self._lock:
                 self._open.append(connection)
         if connection.sock is None:
-            connection.connect()
+            try:
+                connection.connect()
+            except OSError:
+                connection.close()  # leave it unconnected, so the next call tries again
+                raise
         sock: socket.socket = connection.sock  # type: ignore[assignment]
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.settimeout(self.timeout if timeout is None else timeout)

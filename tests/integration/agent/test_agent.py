@@ -409,6 +409,30 @@ def test_task_runs_in_a_uv_environment_with_its_requirements(
     assert len(list((tmp_path / "venvs").iterdir())) == 1
 
 
+def test_a_task_ending_while_the_server_is_down_is_recorded_when_it_returns(
+    live_server: Any, tmp_path: Path, agents: Agents
+) -> None:
+    store = live_server.store
+    store.ensure_queue("default")
+    marker = tmp_path / "started"
+    task = code_task(store, "outlives", f"import time\nopen({str(marker)!r}, 'w').close()\ntime.sleep(2)\n")
+    store.enqueue(task.id, "default")
+    env = agent_env(tmp_path, api=(live_server.url, live_server.key))
+    agent = agents.start(env, "--queue", "default", "--same-env", "--max-tasks", "1")
+    wait_for(marker.exists, 20, "the task to start")
+    live_server.stop()  # the task ends while no server answers
+    time.sleep(3)
+    assert store.get_task(task.id).status == "in_progress"
+    helpers = sys.modules["_server_conftest"]  # loaded by the live_server fixture
+    port = int(live_server.url.rsplit(":", 1)[1])
+    again = helpers.start_server(store, key=live_server.key, port=port)
+    try:
+        assert agent.wait(30) == 0, agent.stderr.read().decode() if agent.stderr else ""
+        assert store.get_task(task.id).status == "completed"
+    finally:
+        again.stop()
+
+
 def test_uv_environment_is_built_once_and_reused(sqlite_store: Any, tmp_path: Path) -> None:
     """A task's venv imports ductwork from the agent and a local wheel from its requirements."""
     from ductwork.agent import environment

@@ -39,14 +39,14 @@ class LiveServer:
 
 
 def start_server(
-    store: Any, *, auth: bool = True, key: str = "", artifacts_uri: str | None = None
+    store: Any, *, auth: bool = True, key: str = "", artifacts_uri: str | None = None, port: int | None = None
 ) -> LiveServer:
     import uvicorn
 
     from ductwork.server.app import create_app
 
     app = create_app(store=store, auth=auth, artifacts_uri=artifacts_uri)
-    port = free_port()
+    port = port or free_port()
     config = uvicorn.Config(
         app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", timeout_graceful_shutdown=1
     )

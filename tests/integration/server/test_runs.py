@@ -280,3 +280,20 @@ def test_a_claim_for_a_caller_that_hung_up_goes_back_to_the_queue(live_server: A
     assert asyncio.run(claims.claim(hub, ["default"], "w", 0.0, hung_up)) is None
     back = http.get_task(task.id)
     assert back.status == "queued" and [e.task_id for e in http.queue_entries("default")] == [task.id]
+
+
+def test_an_unreachable_server_is_a_storage_error_naming_it() -> None:
+    import socket
+
+    from ductwork.core.errors import StorageError
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    backend = HttpBackend(f"http://127.0.0.1:{port}", "dkx.y")
+    with pytest.raises(StorageError, match=f"127.0.0.1:{port}"):
+        backend.list_queues()
+    with pytest.raises(StorageError):
+        b"".join(backend.download_artifact_content("t", "a"))
+    with pytest.raises(ValidationError, match="http://host:port"):
+        HttpBackend("ftp://nowhere")
