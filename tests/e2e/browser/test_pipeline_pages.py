@@ -168,3 +168,18 @@ def test_a_browser_must_log_in_and_then_sees_live_pages(page: Any, secured_serve
     page.wait_for_url("**/login")
     page.goto(f"{server.url}/pipelines")
     page.wait_for_url("**/login?next=*")
+
+
+def test_run_page_menu_tags_and_archives_the_run(page: Any, server: Server) -> None:
+    run = make_run(server.store, DIAMOND, status="completed")
+    page.goto(f"{server.url}/runs/{run.id}")
+    page.wait_for_function("window.__dag && window.__dag.ready > 0")
+    page.get_by_label("More actions").click()
+    page.once("dialog", lambda dialog: dialog.accept("golden"))
+    page.locator(".run-head [data-action=tag]").click()
+    page.wait_for_selector(".run-head h1 .tag:text-is('golden')")
+    page.get_by_label("More actions").click()
+    page.locator(".run-head [data-action=archive]").click()
+    page.wait_for_selector(".run-head h1 .version:text-is('archived')")
+    task = server.store.get_task(run.id)
+    assert task.tags == ["golden"] and task.archived

@@ -41,7 +41,10 @@ export function initActions(root) {
     button.disabled = true;
     try {
       const done = await ACTIONS[button.dataset.action](button.dataset.run);
-      if (done !== null) document.dispatchEvent(new CustomEvent("ductwork:changed", { detail: { run: button.dataset.run } }));
+      if (done !== null) {
+        const detail = { run: button.dataset.run, action: button.dataset.action };
+        document.dispatchEvent(new CustomEvent("ductwork:changed", { detail }));
+      }
     } catch (err) {
       toast(err.message);
     } finally {

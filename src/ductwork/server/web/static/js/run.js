@@ -493,6 +493,10 @@ setInterval(() => {
 }, 15000);
 
 window.__dag = { applyStates, draws: 0, lastDrawMs: 0, ready: 0, firstDraw: 0, dag, view, refreshStates, source: null };
-document.addEventListener("ductwork:changed", () => refreshStates());
+// Abort and continue show in the live states; a tag or archiving changes the header: reload it.
+document.addEventListener("ductwork:changed", (ev) => {
+  if (["tag", "archive", "restore"].includes(ev.detail.action)) window.location.reload();
+  else refreshStates();
+});
 initActions(document);
 load().then(listen);
