@@ -153,7 +153,29 @@ def _distributions() -> Mapping[str, list[str]]:
 
 def _distributions_of(module: str) -> list[str]:
     """The installed distributions providing top-level module ``module``."""
-    return _distributions().get(module) or _inferred_distributions().get(module, [])
+    return (
+        _same_name_distribution(module)
+        or _distributions().get(module)
+        or _inferred_distributions().get(module, [])
+    )
+
+
+@lru_cache(maxsize=512)
+def _same_name_distribution(module: str) -> list[str]:
+    """The fast path (~1 ms instead of a ~90 ms scan of every installed distribution): most
+    modules come from a distribution of the same name (numpy, pandas, torch)."""
+    import importlib.metadata
+
+    try:
+        dist = importlib.metadata.distribution(module)
+    except (importlib.metadata.PackageNotFoundError, ValueError):
+        return []
+    top_level = dist.read_text("top_level.txt")
+    if top_level is not None:
+        provides = module in top_level.split()
+    else:
+        provides = any(p.parts and p.parts[0] in (module, f"{module}.py") for p in dist.files or ())
+    return [str(dist.metadata["Name"])] if provides else []
 
 
 @lru_cache(maxsize=1)
