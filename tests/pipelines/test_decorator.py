@@ -282,3 +282,16 @@ def test_a_wide_fan_out_while_the_dag_is_recorded(home) -> None:
     assert run.status == "completed"
     nodes = backend().get_nodes(run.id)
     assert len(nodes) == 3001 and {n.status for n in nodes} == {"completed"}
+
+
+@PipelineDecorator.pipeline(name="returning", project="tests", return_value="answer")
+def returning(x: int = 1):
+    return {"x": inc(x), "twice": 2 * inc(x)}
+
+
+def test_the_pipeline_return_value_is_an_artifact_of_the_run(mode: str) -> None:
+    result = returning(x=4)
+    assert result == {"x": 5, "twice": 10} and type(result["x"]) is int  # plain values, not lazies
+    run = backend().query_tasks(TaskQuery(type=["controller"]))[0]
+    assert Task.get_task(task_id=run.id).artifacts["answer"].get() == {"x": 5, "twice": 10}
+    assert run.status == "completed"

@@ -275,12 +275,15 @@ class PipelineDecorator(PipelineController):
         finally:
             _current.reset(token)
             _last[0] = previous
+        if failure is None and return_value and result is not None:
+            try:  # stored before the run is closed, like every other output of it
+                controller.upload_artifact(return_value, result, wait_on_upload=True)
+            except Exception as exc:
+                failure, self._stop_mark = exc, "failed"
         self._run.engine.seal()
         self._finish()
         if failure is not None:
             raise failure
-        if return_value and result is not None:
-            controller.upload_artifact(return_value, result, wait_on_upload=True)
         return result
 
     # ---- a component call inside the pipeline function
@@ -429,10 +432,13 @@ def _innermost(function: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _resolve(value: Any) -> Any:
+    """The pipeline function's result with every lazy value in it (in lists, tuples, dicts)
+    replaced by its value."""
     if isinstance(value, lazy.LazyValue):
         return lazy.unwrap(value)
-    if isinstance(value, tuple) and any(isinstance(v, lazy.LazyValue) for v in value):
-        return tuple(_resolve(v) for v in value)
-    if isinstance(value, list) and any(isinstance(v, lazy.LazyValue) for v in value):
-        return [_resolve(v) for v in value]
+    if isinstance(value, (list, tuple)):
+        items = [_resolve(v) for v in value]
+        return items if isinstance(value, list) else tuple(items)
+    if isinstance(value, dict):
+        return {k: _resolve(v) for k, v in value.items()}
     return value
