@@ -44,7 +44,7 @@ class Resolver:
 
     def __call__(self, ref: refs.Ref) -> Any:
         if ref.kind == "pipeline":
-            if ref.step not in self.args and ref.path[0] not in self.args:
+            if ref.path[0] not in self.args:
                 raise ValidationError(f"{ref.text}: unknown pipeline argument")
             return self.args[ref.path[0]]
         task_id = self.task_of(ref.step)
