@@ -6,8 +6,10 @@
   moment any other connection commits; checking it costs a few microseconds and takes no
   lock, so the agent checks it every few milliseconds and claims (a write) only after a
   commit happened.
-* On an embedded PostgreSQL store: a claim (`FOR UPDATE SKIP LOCKED`, an index lookup) per
-  short tick, as LISTEN needs every writer to NOTIFY.
+* On an embedded PostgreSQL store: LISTEN on the channel every enqueue NOTIFYs (payload: the
+  queue name), claiming when one of the agent's queues is named, and once every
+  `PG_FALLBACK_S` in case a notification was missed (a reconnect).
+* Anything else: a claim per short tick.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ LONG_POLL_S = 20.0
 DATA_VERSION_TICK_S = 0.005
 # Claim tick on stores without a change signal.
 CLAIM_TICK_S = 0.1
+# A LISTENing agent still claims this often without a notification.
+PG_FALLBACK_S = 5.0
 
 
 class Claimer(Protocol):
@@ -79,6 +83,49 @@ class SqliteClaimer:
         return int(connection.execute("PRAGMA data_version").fetchone()[0])
 
 
+class PgListenClaimer:
+    """Claims when PostgreSQL notifies an enqueue on one of the agent's queues."""
+
+    def __init__(self, backend: Any, url: str, channel: str) -> None:
+        self._backend = backend
+        self._url = url
+        self._channel = channel
+        self._local = threading.local()
+
+    def claim(self, queues: Sequence[str], worker: str, stop: threading.Event) -> TaskRecord | None:
+        connection = self._listening()  # LISTEN before looking, so no enqueue falls in between
+        task: TaskRecord | None = self._backend.claim(queues, worker)
+        if task is not None:
+            return task
+        deadline = time.monotonic() + LONG_POLL_S
+        next_fallback = time.monotonic() + PG_FALLBACK_S
+        wanted = set(queues)
+        while not stop.is_set() and time.monotonic() < deadline:
+            named = False
+            try:
+                for note in connection.notifies(timeout=0.5, stop_after=1):
+                    named = named or note.payload in wanted or not note.payload
+            except Exception:  # the LISTEN connection broke: open a new one next time
+                self._local.connection = None
+                return None
+            if named or time.monotonic() >= next_fallback:
+                next_fallback = time.monotonic() + PG_FALLBACK_S
+                task = self._backend.claim(queues, worker)
+                if task is not None:
+                    return task
+        return None
+
+    def _listening(self) -> Any:
+        connection = getattr(self._local, "connection", None)
+        if connection is None or connection.closed:
+            import psycopg
+
+            connection = psycopg.connect(self._url, autocommit=True)
+            connection.execute(f'LISTEN "{self._channel}"')
+            self._local.connection = connection
+        return connection
+
+
 class TickClaimer:
     def __init__(self, backend: Any) -> None:
         self._backend = backend
@@ -100,7 +147,31 @@ def claimer_for(backend: Any, db_url: str) -> Claimer:
     path = _sqlite_path(db_url)
     if path is not None and path.exists():
         return SqliteClaimer(backend, path)
+    listen_url = _libpq_url(db_url)
+    if listen_url is not None:
+        return PgListenClaimer(backend, listen_url, _notify_channel())
     return TickClaimer(backend)
+
+
+def _libpq_url(db_url: str) -> str | None:
+    """The psycopg URL of a PostgreSQL store URL, when psycopg can wait for notifications."""
+    if not db_url.startswith(("postgresql", "postgres")):
+        return None
+    try:
+        import psycopg
+
+        if not hasattr(psycopg.Connection, "notifies"):
+            return None
+    except ImportError:
+        return None
+    _scheme, sep, rest = db_url.partition("://")
+    return "postgresql" + sep + rest if sep else None
+
+
+def _notify_channel() -> str:
+    from ductwork.store.queues import NOTIFY_CHANNEL
+
+    return NOTIFY_CHANNEL
 
 
 def _sqlite_path(db_url: str) -> Path | None:

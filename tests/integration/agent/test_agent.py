@@ -137,6 +137,25 @@ def test_sdk_task_under_the_agent_logs_each_line_once(
     assert lines.count(f"only once {task.id}") == 1, lines
 
 
+def test_an_idle_embedded_agent_learns_of_new_work_at_once(
+    store: Any, store_url: str, tmp_path: Path, agents: Agents
+) -> None:
+    """No server: SQLite wakes the agent through PRAGMA data_version, PostgreSQL through
+    LISTEN/NOTIFY; both well under the claim fallbacks (PostgreSQL's is 5 s)."""
+    store.ensure_queue("default")
+    agents.start(agent_env(tmp_path, db_url=store_url), "--queue", "default", "--same-env", "--name", "idle")
+    wait_for(lambda: any(w.id == "idle" for w in store.list_workers()), 20, "the agent to register")
+    time.sleep(1.5)  # idle: waiting, not polling
+    delays = []
+    for n in range(3):
+        task = code_task(store, f"wake{n}", "pass\n")
+        enqueued = time.time()
+        store.enqueue(task.id, "default")
+        wait_for(lambda t=task: store.get_task(t.id).status == "completed", 20, "the task to run")
+        delays.append(float(store.get_task(task.id).started or 0) - enqueued)
+    assert max(delays) < 1.0, delays
+
+
 def test_abort_kills_the_process_tree_and_keeps_stopped(
     sqlite_store: Any, sqlite_url: str, tmp_path: Path, agents: Agents
 ) -> None:

@@ -297,3 +297,32 @@ def test_an_unreachable_server_is_a_storage_error_naming_it() -> None:
         b"".join(backend.download_artifact_content("t", "a"))
     with pytest.raises(ValidationError, match="http://host:port"):
         HttpBackend("ftp://nowhere")
+
+
+def test_long_poll_wakes_for_work_enqueued_by_another_process(live_server: Any, monkeypatch: Any) -> None:
+    """An enqueue straight into the store (an embedded agent's controller, another server)
+    wakes a waiting claim: by NOTIFY on PostgreSQL (the watcher tick is made useless here),
+    by the watcher's change cursor on SQLite."""
+    from ductwork.server.services import hub as hub_module
+
+    store = live_server.store
+    if store.dialect == "postgresql":
+        monkeypatch.setattr(hub_module, "WATCH_TICK_S", 30.0)
+        time.sleep(0.5)  # the watcher's current sleep ends; from now on it sleeps 30 s
+    http = HttpBackend(live_server.url, live_server.key)
+    http.ensure_queue("default")
+    task = store.create_task(TaskRecord(name="t"))
+    result: dict[str, Any] = {}
+
+    def wait() -> None:
+        result["task"] = http.wait_claim(["default"], "w", wait=20)
+        result["at"] = time.monotonic()
+
+    waiter = threading.Thread(target=wait)
+    waiter.start()
+    time.sleep(1.0)
+    enqueued = time.monotonic()
+    store.enqueue(task.id, "default")
+    waiter.join(25)
+    assert result["task"].id == task.id
+    assert result["at"] - enqueued < 1.5

@@ -7,9 +7,11 @@ the embedded store, a second server, a local-mode controller) are noticed by one
 loop per server that asks the store's change cursor every `WATCH_TICK_S`: one cheap indexed
 query, however many clients listen. The same loop runs the dead-worker watchdog.
 
-Why a cursor poll and not PostgreSQL LISTEN/NOTIFY: it works the same on SQLite and
-PostgreSQL, needs no writer to cooperate (embedded-store agents do not NOTIFY), and its cost
-is one indexed range scan per tick per server, independent of the number of listeners.
+Why a cursor poll for live events and not PostgreSQL LISTEN/NOTIFY: it works the same on
+SQLite and PostgreSQL, needs no writer to cooperate (status changes do not NOTIFY), and its
+cost is one indexed range scan per tick per server, independent of the number of listeners.
+Enqueues do NOTIFY on PostgreSQL, so there the server also LISTENs and wakes long-poll claims
+at once for work enqueued by other processes.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -49,6 +52,7 @@ class Hub:
     _watcher: asyncio.Task[None] | None = None
     _storage_token: str = ""
     _seen: dict[tuple[str, str], float] = field(default_factory=dict)
+    _listener: threading.Thread | None = None
 
     # -- writes others wait for ---------------------------------------------------------------
 
@@ -97,11 +101,38 @@ class Hub:
 
     def start(self) -> None:
         self._watcher = asyncio.get_running_loop().create_task(self._watch(), name="ductwork-watch")
+        if getattr(self.store, "dialect", "") == "postgresql":
+            # Enqueues by other processes (agents on the store, other servers) wake long polls
+            # at once through NOTIFY, not on the watcher's next tick.
+            self._listener = threading.Thread(target=self._listen, name="ductwork-listen", daemon=True)
+            self._listener.start()
+
+    def _listen(self) -> None:
+        from ductwork.store.queues import NOTIFY_CHANNEL
+
+        url = str(self.store.url)
+        scheme, sep, rest = url.partition("://")
+        while not self.closing:
+            try:
+                import psycopg
+
+                with psycopg.connect("postgresql" + sep + rest, autocommit=True) as connection:
+                    connection.execute(f'LISTEN "{NOTIFY_CHANNEL}"')
+                    while not self.closing:
+                        for _ in connection.notifies(timeout=1.0, stop_after=1):
+                            self.work.ring()
+            except Exception as exc:  # lost connection or old psycopg: the watcher tick still works
+                log.warning("ductwork server: LISTEN %s failed (%s); the watcher tick covers it", scheme, exc)
+                if self.closing:
+                    return
+                time.sleep(5.0)
 
     async def stop(self) -> None:
         self.closing = True
         self.changes.ring()  # live streams see `closing` and end
         self.work.ring()
+        if self._listener is not None:
+            await asyncio.to_thread(self._listener.join, 3.0)
         if self._watcher is not None:
             self._watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
