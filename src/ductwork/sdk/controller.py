@@ -1024,18 +1024,19 @@ class PipelineController:
         queue_id: str | None = None,
         force: bool = False,
     ) -> Any:
-        backend = client.backend()
+        """Enqueue a pipeline run (default queue `services`, where controllers run)."""
+        from ductwork.sdk.task import Task
+
         task_id = (
             pipeline_controller.id
             if isinstance(pipeline_controller, PipelineController)
             else pipeline_controller
         )
-        queue = queue_name or queue_id or "services"
-        backend.ensure_queue(queue)
-        record = backend.get_task(task_id)
-        if force and record.status in (TaskStatus.in_progress, TaskStatus.queued):
-            backend.set_status(task_id, "stopped", message="re-enqueued", force=True)
-        return backend.enqueue(task_id, queue)
+        if queue_name is None and queue_id is None:
+            queue_name = "services"
+        if queue_name is not None:
+            client.backend().ensure_queue(queue_name)
+        return Task.enqueue(task_id, queue_name=queue_name, queue_id=queue_id, force=force)
 
     @classmethod
     def resume(cls, run_id: str, run_pipeline_steps_locally: bool = True) -> PipelineController:
