@@ -267,7 +267,7 @@ def test_console_pages_after_a_sequence_and_downloads_whole(web: TestClient, sto
     store.add_console([ConsoleLine(task_id=task.id, text="boom", stream="stderr")])
     first = web.get(f"/tasks/{task.id}/console.json", params={"limit": 10}).json()
     assert [line[3] for line in first["lines"]] == [f"line {i}" for i in range(10)]
-    assert first["final"] is False
+    assert first["final"] is False and first["live"] is False  # a draft: nothing to tail yet
     last_seq = first["lines"][-1][0]
     rest = web.get(f"/tasks/{task.id}/console.json", params={"after": last_seq}).json()
     assert rest["lines"][0][3] == "line 10" and rest["lines"][-1][1:4:2] == ["stderr", "boom"]

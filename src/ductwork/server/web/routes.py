@@ -243,6 +243,7 @@ def console_json(store: Store, task_id: str, after: int = 0, limit: int = 5000) 
         {
             "lines": [[line.seq, line.stream, line.ts, line.text] for line in lines],
             "final": task.status in ("completed", "failed", "stopped", "published"),
+            "live": task.status in ("queued", "in_progress"),
         }
     )
 

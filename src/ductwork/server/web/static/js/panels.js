@@ -59,11 +59,13 @@ class ConsoleView {
     if (!this.el.isConnected) return;
     let final = true;
     let more = false;
+    let live = true;
     try {
       const res = await fetch(`/tasks/${this.taskId}/console.json?after=${this.after}&limit=${PAGE}`);
       if (res.ok) {
         const body = await res.json();
         final = body.final && body.lines.length === 0;
+        live = body.live;
         more = body.lines.length === PAGE; // a long log: read on at once, do not wait a second per page
         if (body.lines.length) {
           const atBottom = this.el.scrollTop + this.el.clientHeight >= this.el.scrollHeight - LINE_H * 2;
@@ -79,8 +81,9 @@ class ConsoleView {
       final = false; // the server restarted or the network blinked: try again
     }
     this.render();
+    // A running task's log is tailed every second; a draft's is only checked now and then.
     if (more) this.poll();
-    else if (!final) setTimeout(() => this.poll(), 1000);
+    else if (!final) setTimeout(() => this.poll(), live ? 1000 : 5000);
   }
 
   render() {
