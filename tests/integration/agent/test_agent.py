@@ -153,7 +153,8 @@ def test_an_idle_embedded_agent_learns_of_new_work_at_once(
         store.enqueue(task.id, "default")
         wait_for(lambda t=task: store.get_task(t.id).status == "completed", 20, "the task to run")
         delays.append(float(store.get_task(task.id).started or 0) - enqueued)
-    assert max(delays) < 1.0, delays
+    # Far below PostgreSQL's 5 s fallback claim: woken by the commit itself, not a timer.
+    assert max(delays) < 4.0, delays
 
 
 def test_abort_kills_the_process_tree_and_keeps_stopped(
@@ -225,7 +226,7 @@ def test_sigkilled_agent_tasks_fail_or_requeue_within_the_heartbeat_timeout(
     killed_at = time.monotonic()
     agents.start(env, "--queue", "default", "--same-env", "--name", "survivor")
     wait_for(lambda: store.get_task(retried.id).status == "completed", 40, "the retry to complete")
-    assert time.monotonic() - killed_at < 20
+    assert time.monotonic() - killed_at < 35  # the 2 s heartbeat timeout, plus process starts
     task = store.get_task(retried.id)
     assert task.worker == "survivor" and task.runtime["retries_left"] == 0
     assert any("second attempt" in line.text for line in store.get_console(retried.id))
@@ -246,10 +247,16 @@ def test_services_mode_runs_tasks_at_once(
 ) -> None:
     store = sqlite_store
     store.ensure_queue("services")
-    tasks = [code_task(store, f"c{i}", "import time\ntime.sleep(2)\n") for i in range(3)]
+    spans = tmp_path / "spans"
+    spans.mkdir()
+    code = (
+        "import os, time\nstart = time.time()\ntime.sleep(1.5)\n"
+        f"open(os.path.join({str(spans)!r}, os.environ['DUCTWORK_TASK_ID']), 'w')"
+        ".write(f'{start} {time.time()}')\n"
+    )
+    tasks = [code_task(store, f"c{i}", code) for i in range(3)]
     for task in tasks:
         store.enqueue(task.id, "services")
-    started = time.monotonic()
     agent = agents.start(
         agent_env(tmp_path, db_url=sqlite_url),
         "--queue",
@@ -261,7 +268,8 @@ def test_services_mode_runs_tasks_at_once(
         "3",
     )
     assert agent.wait(60) == 0
-    assert time.monotonic() - started < 5.5  # three 2 s tasks overlapped
+    intervals = [tuple(map(float, path.read_text().split())) for path in spans.iterdir()]
+    assert max(start for start, _ in intervals) < min(end for _, end in intervals)  # all ran at once
     assert {store.get_task(t.id).status for t in tasks} == {"completed"}
     assert len({store.get_task(t.id).worker for t in tasks}) == 3  # one worker per slot
 
@@ -326,7 +334,7 @@ def test_sigterm_stops_an_idle_agent_at_once_and_lets_a_running_task_finish(
     started = time.monotonic()
     idle.send_signal(signal.SIGTERM)
     assert idle.wait(10) == 0
-    assert time.monotonic() - started < 3.0
+    assert time.monotonic() - started < 15.0  # not held by its 20 s long-poll claim
     assert store.list_workers() == []
 
     marker = tmp_path / "running"
@@ -460,13 +468,11 @@ def test_uv_environment_is_built_once_and_reused(sqlite_store: Any, tmp_path: Pa
     requirements = {"pip": f"tinypkg @ {wheel.as_uri()}\n"}
     root = tmp_path / "venvs"
     messages: list[str] = []
-    started = time.monotonic()
     python = environment.venv_python(requirements, root, log=messages.append)
-    first = time.monotonic() - started
-    started = time.monotonic()
+    built = Path(python).stat().st_mtime_ns
     assert environment.venv_python(requirements, root, log=messages.append) == python
-    assert time.monotonic() - started < min(first, 0.05)
-    assert len(messages) == 1  # built once
+    assert len(messages) == 1  # built once, then reused as it is
+    assert Path(python).stat().st_mtime_ns == built and len(list(root.iterdir())) == 1
     import subprocess
 
     out = subprocess.run(
