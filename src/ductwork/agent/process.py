@@ -48,10 +48,11 @@ class ConsoleStream:
                 self._wake.set()
 
     def close(self) -> None:
-        """Send what is left and stop the sender thread."""
+        """Send what is left and stop the sender thread (again: nothing happens)."""
         self._closed = True
         self._wake.set()
-        self._thread.join()
+        if self._thread is not threading.current_thread():
+            self._thread.join()
 
     def _run(self) -> None:
         while True:

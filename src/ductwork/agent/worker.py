@@ -175,27 +175,32 @@ class Agent:
             try:
                 space = workspace.prepare(task.id, task.script, folder)
                 python = self._python(task, console)
-            except DuctworkError as exc:
+                process = self._start(task, space, python, console)
+            except (DuctworkError, OSError) as exc:  # bad code, no environment, cannot start
                 console.write(str(exc), "ductwork")
                 console.close()
                 self._fail(task.id, str(exc))
                 return "failed"
-            argv = ["bash", *space.args] if space.shell_script else [python, *space.args]
-            env = self._env(task, space.python_path)
-            process: TaskProcess | ForkedProcess | None = None
-            if self._warm is not None and WarmRunner.fits(task.script, self.options.same_env):
-                process = self._warm.start(env, space.cwd, space.python_path, console)
-                if process is not None:
-                    console.write(f"running {' '.join(argv)} in {space.cwd} (forked warm)", "ductwork")
-            if process is None:
-                console.write(f"running {' '.join(argv)} in {space.cwd}", "ductwork")
-                process = TaskProcess(argv, cwd=space.cwd, env=env, console=console)
             outcome = self._supervise(task, process)
             process.finish()
             console.close()
             return self._settle(task, outcome, console.tail)
         finally:
+            console.close()  # no-op when already closed; sends what an error left behind
             shutil.rmtree(folder, ignore_errors=True)
+
+    def _start(
+        self, task: TaskRecord, space: workspace.Workspace, python: str, console: ConsoleStream
+    ) -> TaskProcess | ForkedProcess:
+        argv = ["bash", *space.args] if space.shell_script else [python, *space.args]
+        env = self._env(task, space.python_path)
+        if self._warm is not None and WarmRunner.fits(task.script, self.options.same_env):
+            forked = self._warm.start(env, space.cwd, space.python_path, console)
+            if forked is not None:
+                console.write(f"running {' '.join(argv)} in {space.cwd} (forked warm)", "ductwork")
+                return forked
+        console.write(f"running {' '.join(argv)} in {space.cwd}", "ductwork")
+        return TaskProcess(argv, cwd=space.cwd, env=env, console=console)
 
     def _python(self, task: TaskRecord, console: ConsoleStream) -> str:
         if self.options.same_env:

@@ -525,3 +525,30 @@ def _alive(pid: int) -> bool:
 
 
 pytestmark = pytest.mark.slow
+
+
+def test_a_task_whose_code_cannot_start_fails_with_the_reason(
+    sqlite_store: Any, sqlite_url: str, tmp_path: Path, agents: Agents
+) -> None:
+    store = sqlite_store
+    store.ensure_queue("default")
+    nothing = store.create_task(TaskRecord(name="no code"))
+    bad_repo = store.create_task(
+        TaskRecord(
+            name="bad repository", script={"repository": str(tmp_path / "nope"), "entry_point": "x.py"}
+        )
+    )
+    missing_dir = store.create_task(
+        TaskRecord(name="no dir", script={"module": "json.tool", "working_dir": str(tmp_path / "missing")})
+    )
+    for task in (nothing, bad_repo, missing_dir):
+        store.enqueue(task.id, "default")
+    agent = agents.start(
+        agent_env(tmp_path, db_url=sqlite_url), "--queue", "default", "--same-env", "--max-tasks", "3"
+    )
+    assert agent.wait(60) == 0
+    messages = {t.name: store.get_task(t.id) for t in (nothing, bad_repo, missing_dir)}
+    assert {t.status for t in messages.values()} == {"failed"}
+    assert "no code to run" in messages["no code"].status_message
+    assert "cannot clone" in messages["bad repository"].status_message
+    assert "missing" in messages["no dir"].status_message
