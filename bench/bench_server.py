@@ -32,11 +32,12 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def start_server(home: Path) -> tuple[subprocess.Popen[bytes], str, str]:
-    """`ductwork server`'s app in a subprocess over a fresh store; answers (process, url, key)."""
+def start_server(home: Path, db_url: str | None = None) -> tuple[subprocess.Popen[bytes], str, str]:
+    """`ductwork server`'s app in a subprocess over a fresh store (SQLite under `home`, or the
+    given, empty, database); answers (process, url, key)."""
     from ductwork.store import Store
 
-    url = f"sqlite:///{home / 'ductwork.db'}"
+    url = db_url or f"sqlite:///{home / 'ductwork.db'}"
     store = Store(url)
     store.create_user("bench", password="benchmark", admin=True)
     key = store.create_api_key("bench").token
@@ -104,12 +105,13 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--calls", type=int, default=40)
+    parser.add_argument("--db-url", default=None, help="an empty PostgreSQL database (default: SQLite)")
     args = parser.parse_args()
     from ductwork.client.http import HttpBackend
     from ductwork.core.records import ConsoleLine, TaskRecord, Worker
 
     with tempfile.TemporaryDirectory() as folder:
-        process, url, key = start_server(Path(folder))
+        process, url, key = start_server(Path(folder), args.db_url)
         try:
             setup = HttpBackend(url, key)
             tasks = [setup.create_task(TaskRecord(name=f"t{n}")).id for n in range(args.clients)]
@@ -129,8 +131,9 @@ def main() -> None:
             }
             base = under_load(args.clients, args.calls, floor, url, key)
             b50, b99 = percentile(base, 0.5), percentile(base, 0.99)
+            where = "PostgreSQL" if args.db_url else "SQLite"
             print(
-                f"{args.clients} concurrent clients x {args.calls} calls, server in its own process, SQLite"
+                f"{args.clients} concurrent clients x {args.calls} calls, server in its own process, {where}"
             )
             print(
                 f"{'call':<24} {'p50 ms':>8} {'p99 ms':>8}   floor p50/p99 ms (GET /api/health) ratio p50/p99"
