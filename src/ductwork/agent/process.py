@@ -7,9 +7,12 @@ not reach it directly: the agent decides how each task ends.
 
 from __future__ import annotations
 
+import functools
 import os
+import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -77,7 +80,7 @@ class TaskProcess:
     ) -> None:
         self.argv = list(argv)
         self._popen = subprocess.Popen(
-            self.argv,
+            [*_dies_with_agent(), *self.argv],
             cwd=cwd,
             env=env,
             stdin=subprocess.DEVNULL,
@@ -126,6 +129,19 @@ class TaskProcess:
         """Wait for the output pipes to drain (after the process ended)."""
         for reader in self._readers:
             reader.join(timeout=5.0)
+
+
+@functools.cache
+def _dies_with_agent() -> tuple[str, ...]:
+    """A prefix that makes the task process die with the agent (Linux `setpriv --pdeathsig`).
+
+    An agent killed with SIGKILL cannot stop its task; without this the process would run on
+    while the watchdog re-queues the task, and it would run twice. Where `setpriv` is missing
+    the task outlives the agent (the watchdog still settles it)."""
+    setpriv = shutil.which("setpriv")
+    if setpriv is None or not sys.platform.startswith("linux"):
+        return ()
+    return (setpriv, "--pdeathsig", "KILL", "--")
 
 
 def pump(pipe: IO[bytes], stream: str, console: ConsoleStream) -> None:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -214,15 +215,20 @@ def test_sigkilled_agent_tasks_fail_or_requeue_within_the_heartbeat_timeout(
     code = (
         f"import os, time\nflag = {str(flag)!r}\n"
         "if os.path.exists(flag):\n    print('second attempt')\nelse:\n"
-        "    open(flag, 'w').close()\n    time.sleep(300)\n"
+        "    open(flag + '.tmp', 'w').write(str(os.getpid()))\n    os.replace(flag + '.tmp', flag)\n"
+        "    time.sleep(300)\n"
     )
     retried = code_task(store, "retried", code, runtime={"retries_left": 1})
     store.enqueue(retried.id, "default")
     env = agent_env(tmp_path, db_url=store_url, heartbeat_timeout=2)
     doomed = agents.start(env, "--queue", "default", "--same-env", "--name", "doomed")
     wait_for(flag.exists, 30, "the first attempt to start")
+    first_attempt = int(flag.read_text())
     doomed.send_signal(signal.SIGKILL)
     doomed.wait(10)
+    # The task process dies with its agent (it would otherwise run on beside the retry).
+    if shutil.which("setpriv"):
+        wait_for(lambda: not _alive(first_attempt), 10, "the killed agent's task process to die")
     killed_at = time.monotonic()
     agents.start(env, "--queue", "default", "--same-env", "--name", "survivor")
     wait_for(lambda: store.get_task(retried.id).status == "completed", 40, "the retry to complete")
