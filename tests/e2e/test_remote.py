@@ -246,3 +246,52 @@ def test_abort_stops_a_remote_run_and_its_running_step(remote: Remote, tmp_path:
         time.sleep(0.1)
     else:
         raise AssertionError(f"the default agent is still busy: {remote.backend.list_workers()}")
+
+
+FLAKY_PIPELINE = """
+from ductwork import PipelineController
+
+
+def first():
+    return 1
+
+
+def flaky(x, flag):
+    import os
+    if not os.path.exists(flag):
+        open(flag, "w").close()
+        raise RuntimeError("first attempt fails")
+    return x + 1
+
+
+pipe = PipelineController(name="flaky", project="e2e", version="1.0.0")
+pipe.add_parameter("flag", {flag!r})
+pipe.set_default_execution_queue("default")
+pipe.add_function_step("first", first, function_return=["x"])
+pipe.add_function_step(
+    "flaky",
+    flaky,
+    function_kwargs={{"x": "${{first.x}}", "flag": "${{pipeline.flag}}"}},
+    function_return=["y"],
+)
+pipe.start(queue="services")
+"""
+
+
+def test_a_failed_remote_run_continues_from_its_failed_step(remote: Remote, tmp_path: Path) -> None:
+    script = tmp_path / "flaky.py"
+    script.write_text(FLAKY_PIPELINE.format(flag=str(tmp_path / "flag")))
+    remote.run_script(script, cwd=tmp_path)
+    run = remote.controller("flaky")
+    assert remote.wait_final(run.id).status == "failed"
+    first = remote.steps(run.id)["first"]
+    assert first.status == "completed"
+    answer = remote.backend._call("POST", f"/api/runs/{run.id}/continue", json={})
+    assert answer["id"] == run.id and answer["listening"] is True
+    done = remote.wait_final(run.id)
+    assert done.status == "completed", done.status_message
+    steps = remote.backend.query_tasks(TaskQuery(parent=run.id, archived=None))
+    assert [s.id for s in steps if s.name == "first"] == [first.id]  # reused, not run again
+    assert any(s.name == "flaky" and s.status == "completed" for s in steps), [
+        (s.name, s.status) for s in steps
+    ]

@@ -38,7 +38,7 @@ FINAL_STATUS_PATIENCE_S = 600.0
 TASK_SCAN_EVERY = 5
 # Statuses that mean "stop running this": aborted, reset, re-enqueued, deleted. A task that
 # set its own final status (completed, failed) is left to exit by itself.
-_TAKEN_BACK = frozenset({"stopped", "created", "queued", "deleted"})
+_TAKEN_BACK = frozenset({"stopped", "created", "queued", "deleted", "taken"})
 
 
 @dataclass
@@ -145,7 +145,7 @@ class Agent:
             except Exception as exc:  # one broken task must not take the agent down
                 self.options.log(f"ductwork agent: task {task.id} failed in the agent: {exc!r}")
                 try:
-                    self._fail(task.id, f"agent error: {exc}")
+                    self._fail(task, f"agent error: {exc}")
                 except Exception as again:
                     self.options.log(f"ductwork agent: could not mark task {task.id} failed: {again!r}")
             finally:
@@ -179,7 +179,7 @@ class Agent:
             except (DuctworkError, OSError) as exc:  # bad code, no environment, cannot start
                 console.write(str(exc), "ductwork")
                 console.close()
-                self._fail(task.id, str(exc))
+                self._fail(task, str(exc))
                 return "failed"
             outcome = self._supervise(task, process)
             process.finish()
@@ -233,17 +233,22 @@ class Agent:
                 return Outcome(process.kill_tree(), timed_out=limit)
             if now >= next_check:
                 next_check = now + ABORT_CHECK_S
-                status = self._status(task.id)
+                status = self._current(task)
                 if status in _TAKEN_BACK:
                     return Outcome(process.kill_tree(), aborted_as=status)
 
-    def _status(self, task_id: str) -> str | None:
+    def _current(self, claim: TaskRecord) -> str | None:
+        """The task's status as far as this run is concerned: "taken" once someone else's
+        claim replaced ours (re-queued and claimed again), None while the store is unreachable."""
         try:
-            return str(self.backend.get_task(task_id).status)
+            now = self.backend.get_task(claim.id)
         except NotFound:
             return "deleted"
         except DuctworkError:
             return None  # the server is unreachable for a moment: keep running
+        if now.status == "in_progress" and (now.worker, now.started) != (claim.worker, claim.started):
+            return "taken"
+        return str(now.status)
 
     def _settle(self, task: TaskRecord, outcome: Outcome, tail: list[str]) -> str:
         """Record how the task ended, unless it already says so itself (or was aborted)."""
@@ -252,45 +257,50 @@ class Agent:
         if outcome.timed_out is not None:
             message = f"time limit exceeded: the task ran longer than {outcome.timed_out:g} s and was stopped"
             self._send_console([ConsoleLine(task.id, message, "ductwork")])
-            self._fail(task.id, message, reason="time limit")
+            self._fail(task, message, reason="time limit")
             return "failed"
         if outcome.code == 0:
-            return self._finish(task.id, "completed", "", "")
+            return self._finish(task, "completed", "", "")
         last = next((line for line in reversed(tail) if line.strip()), "")
         message = f"process exited with code {outcome.code}" + (f": {last.strip()[:300]}" if last else "")
-        return self._finish(task.id, "failed", message, f"exit code {outcome.code}")
+        return self._finish(task, "failed", message, f"exit code {outcome.code}")
 
-    def _finish(self, task_id: str, status: str, message: str, reason: str) -> str:
+    def _finish(self, claim: TaskRecord, status: str, message: str, reason: str) -> str:
         try:
-            self._final_status(task_id, status, message, reason)
+            self._final_status(claim, status, message, reason)
             return status
         except (Conflict, StatusError, NotFound):
-            # The task set its own final status (Task.close, mark_failed) or was aborted: keep it.
-            current = self._status(task_id)
-            return current or status
+            # The task set its own final status (Task.close, mark_failed), was aborted, or is
+            # already someone else's run: keep what it says.
+            return self._current(claim) or status
 
-    def _fail(self, task_id: str, message: str, reason: str = "agent") -> None:
+    def _fail(self, claim: TaskRecord, message: str, reason: str = "agent") -> None:
         try:
-            self._final_status(task_id, "failed", message, reason)
+            self._final_status(claim, "failed", message, reason)
         except (Conflict, StatusError, NotFound):
             pass
 
-    def _final_status(self, task_id: str, status: str, message: str, reason: str) -> None:
-        """Record how a task ended, retrying while the store or server is unreachable: a lost
-        final status would leave the task running forever under a live agent."""
+    def _final_status(self, claim: TaskRecord, status: str, message: str, reason: str) -> None:
+        """Record how this run of a task ended, retrying while the store or server is
+        unreachable (a lost final status would leave the task running forever under a live
+        agent). Never over another run's status: a task continued or re-queued meanwhile may
+        already be in progress again under a new claim."""
         delay = 0.5
         deadline = time.monotonic() + FINAL_STATUS_PATIENCE_S
         while True:
             try:
+                current = self._current(claim)
+                if current is not None and current != "in_progress":
+                    raise Conflict(f"task {claim.id} is {current}; this run's end is not recorded over it")
                 self.backend.set_status(
-                    task_id, status, message=message, reason=reason, expect=["in_progress"]
+                    claim.id, status, message=message, reason=reason, expect=["in_progress"]
                 )
                 return
             except StorageError as exc:
                 if time.monotonic() > deadline:
-                    self.options.log(f"ductwork agent: gave up recording task {task_id} as {status}: {exc}")
+                    self.options.log(f"ductwork agent: gave up recording task {claim.id} as {status}: {exc}")
                     return
-                self.options.log(f"ductwork agent: cannot record task {task_id} as {status} yet ({exc})")
+                self.options.log(f"ductwork agent: cannot record task {claim.id} as {status} yet ({exc})")
                 time.sleep(delay)
                 delay = min(delay * 2, 10.0)
 
