@@ -159,3 +159,57 @@ def test_start_without_an_agent_says_so(ductwork_home: Path, tmp_path: Path) -> 
     assert run.status == "queued" and "ductwork agent --queue services" in run.status_message
     assert any("no agent listens" in line.text for line in store.get_console(run.id))
     assert run.script["code"].startswith("\nfrom ductwork import PipelineController")
+
+
+ORPHAN_SCRIPT = """
+import sys
+from ductwork import PipelineDecorator
+
+@PipelineDecorator.component(return_values=["x"])
+def long_step(pid_file):
+    import os, time
+    with open(pid_file, "w") as handle:
+        handle.write(str(os.getpid()))
+    time.sleep(120)
+    return 1
+
+@PipelineDecorator.pipeline(name="orphans", project="cli")
+def pipeline(pid_file: str = ""):
+    return long_step(pid_file)
+
+PipelineDecorator.run_locally()
+pipeline(pid_file=sys.argv[1])
+"""
+
+
+def test_steps_die_with_a_killed_controller(ductwork_home: Path, tmp_path: Path) -> None:
+    import signal
+    import time
+
+    script = tmp_path / "orphans.py"
+    script.write_text(textwrap.dedent(ORPHAN_SCRIPT))
+    pid_file = tmp_path / "step.pid"
+    env = {**os.environ, "DUCTWORK_HOME": str(ductwork_home)}
+    controller = subprocess.Popen([sys.executable, str(script), str(pid_file)], env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while not (pid_file.exists() and pid_file.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        step_pid = int(pid_file.read_text())
+        controller.send_signal(signal.SIGKILL)
+        controller.wait(10)
+        deadline = time.monotonic() + 15
+        while _alive(step_pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _alive(step_pid), "the step process outlived its killed controller"
+    finally:
+        if controller.poll() is None:
+            controller.kill()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().split()[2] != "Z"  # a zombie is dead, only not yet reaped
+    except FileNotFoundError:
+        return False

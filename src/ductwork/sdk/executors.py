@@ -403,7 +403,7 @@ class QueueExecutor:
     added. Agents publish through the store, so this is the one place the controller polls.
     """
 
-    def __init__(self, backend: Backend, *, tick: float = 0.05) -> None:
+    def __init__(self, backend: Backend, *, tick: float = 0.02) -> None:
         self.backend = backend
         self.tick = tick
         self._watched: dict[str, tuple[Node, Report, bool]] = {}

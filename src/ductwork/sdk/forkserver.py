@@ -85,6 +85,7 @@ def _child(request: dict[str, Any], out: int, err: int) -> None:
     try:
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        _die_with_parent()  # a killed server (its agent or controller gone) takes its steps along
         os.setsid()  # its own process group, so an abort takes its children too
         os.dup2(out, 1)
         os.dup2(err, 2)
@@ -113,6 +114,19 @@ def _child(request: dict[str, Any], out: int, err: int) -> None:
             sys.stderr.flush()
         finally:
             os._exit(code)
+
+
+def _die_with_parent() -> None:
+    """Linux: SIGKILL this process when its parent (the single-threaded server) dies."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def _preload(modules: list[str]) -> list[str]:
