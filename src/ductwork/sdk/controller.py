@@ -21,7 +21,7 @@ from typing import Any
 
 from ductwork import client
 from ductwork.core import dag, refs, settings
-from ductwork.core.errors import NotFound, ValidationError
+from ductwork.core.errors import Conflict, NotFound, ValidationError
 from ductwork.core.queries import TaskQuery
 from ductwork.core.records import ConfigObject, ConsoleLine, Param, TaskRecord, TaskTypes
 from ductwork.core.states import NODE_SUCCESS, NodeStatus, TaskStatus
@@ -775,7 +775,16 @@ class PipelineController:
         from ductwork.sdk.task import Task
 
         Task._from_record(self._task).flush(wait_for_uploads=True)
-        self._task = self._backend.set_status(self._task.id, status, reason=reason, force=True)
+        try:
+            # Only from running: a run aborted, continued or re-queued from outside meanwhile
+            # keeps what was decided there.
+            self._task = self._backend.set_status(
+                self._task.id, status, reason=reason, force=True, expect=[TaskStatus.in_progress.value]
+            )
+        except Conflict:
+            self._task = self._backend.get_task(self._task.id)
+            self._run.log(f"the run is {self._task.status} (changed from outside); its status is left as is")
+            return
         if reason:
             self._run.log(reason)
 
