@@ -105,3 +105,36 @@ def test_clone_uses_the_edited_stored_dag_and_resume_runs_on_agents(
     assert resumed.is_successful()
     node, value = result_of(store, failing.id)
     assert value == 6 and node.attempt == 0 and store.get_task(node.task_id).worker
+
+
+LOCAL_CONTROLLER = """
+from ductwork import PipelineDecorator
+
+@PipelineDecorator.component(return_values=["y"], execution_queue="default")
+def double(x):
+    return {"y": 2 * x}
+
+@PipelineDecorator.pipeline(name="here", project="reruns", pipeline_execution_queue=None)
+def here(x: int = 4):
+    return double(x)["y"] + double(x + 1)["y"]
+
+print("RESULT", here(x=4))
+"""
+
+
+def test_decorator_controller_here_steps_on_agents(agent: dict[str, str], tmp_path: Path) -> None:
+    from ductwork import client
+    from ductwork.core.queries import TaskQuery
+
+    script = tmp_path / "here.py"
+    script.write_text(textwrap.dedent(LOCAL_CONTROLLER))
+    done = subprocess.run(
+        [sys.executable, str(script)], env=agent, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "RESULT 18" in done.stdout
+    store = client.backend()
+    run = store.query_tasks(TaskQuery(type=["controller"]))[0]
+    steps = store.query_tasks(TaskQuery(parent=run.id))
+    assert len(steps) == 2 and all(s.worker for s in steps)  # each was claimed by the agent
+    assert all(s.queue == "default" for s in steps)
