@@ -342,3 +342,19 @@ def test_an_abort_from_outside_stops_a_local_run(home) -> None:
     assert pipe.elapsed() * 60 < 15
     assert backend().get_task(pipe.id).status == "stopped"
     assert backend().get_task(pipe.get_pipeline_dag()["long"].job_id).status == "stopped"
+
+
+def test_a_step_that_cannot_start_fails_alone(home) -> None:
+    from ductwork.core.records import TaskRecord
+
+    empty = backend().create_task(TaskRecord(name="no code"))  # nothing an executor could run
+    pipe = PipelineController(name="unstartable", project="tests")
+    pipe.add_step(name="broken", base_task_id=empty.id)
+    pipe.add_function_step(name="fine", function=ok, function_return=["x"])
+    pipe.start_locally(run_pipeline_steps_locally=True)
+    got = statuses(pipe)
+    assert got == {"broken": "failed", "fine": "completed"}
+    node = pipe.get_pipeline_dag()["broken"]
+    assert "could not start" in node.error and "no code to run" in node.error
+    assert backend().get_task(node.job_id).status == "failed"
+    assert backend().get_task(pipe.id).status == "failed"

@@ -234,7 +234,10 @@ class Engine:
                 self._running.add(node.name)
                 if node.timeout:
                     self._arm_timer(node)
-                self.executor.start(node, self.report)
+                try:
+                    self.executor.start(node, self.report)
+                except Exception as exc:  # it could not start: this step fails, the run goes on
+                    self._on_done(node, Outcome("failed", f"could not start: {type(exc).__name__}: {exc}"))
 
     def _arm_timer(self, node: Node) -> None:
         timer = threading.Timer(float(node.timeout or 0), self.report, args=(node, "timeout", None))

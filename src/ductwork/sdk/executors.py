@@ -407,6 +407,7 @@ class QueueExecutor:
         self.backend = backend
         self.tick = tick
         self._watched: dict[str, tuple[Node, Report, bool]] = {}
+        self._queues: set[str] = set()
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._closed = False
@@ -415,7 +416,11 @@ class QueueExecutor:
 
     def start(self, node: Node, report: Report) -> None:
         task_id = str(node.job_id)
-        self.backend.enqueue(task_id, str(node.queue))
+        queue = str(node.queue)
+        if queue not in self._queues:  # a queue no agent has created yet still takes the step
+            self.backend.ensure_queue(queue)
+            self._queues.add(queue)
+        self.backend.enqueue(task_id, queue)
         with self._lock:
             self._watched[task_id] = (node, report, False)
         self._wake.set()

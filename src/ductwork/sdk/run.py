@@ -257,7 +257,12 @@ class Run:
         return again
 
     def finished(self, node: Node, outcome: Outcome | None) -> None:
-        if outcome is not None and outcome.status == "failed" and outcome.message.startswith("time limit"):
+        if (
+            outcome is not None
+            and outcome.status == "failed"
+            and outcome.message.startswith(("time limit", "could not start"))
+            and node.job_id
+        ):
             self.backend.set_status(str(node.job_id), "failed", reason=outcome.message, force=True)
         if self.inline and node.status == NodeStatus.completed and node.job_id:
             for name, value in split_results(node.return_artifacts, node.result, node.name):
