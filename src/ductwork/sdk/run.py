@@ -268,7 +268,10 @@ class Run:
             for name, value in split_results(node.return_artifacts, node.result, node.name):
                 self.live[f"{node.job_id}.{name}"] = value
         if node.status in (NodeStatus.completed, NodeStatus.cached) and node.executed:
-            self._monitor(node)
+            try:
+                self._monitor(node)
+            except Exception:  # a copy that failed must not stop the run: say so, go on
+                self.log(f"monitoring step {node.name!r} failed:\n{traceback.format_exc()}")
         for callback in (self.pipe._callbacks.get("completed"), node.post_execute_callback):
             if callback is None or node.status == NodeStatus.skipped:
                 continue
