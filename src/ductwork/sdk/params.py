@@ -53,13 +53,14 @@ def full_key(key: str, default_section: str = DEFAULT_SECTION) -> str:
     return f"{section}/{name}"
 
 
-def flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested dicts become `a/b` keys; every other value (lists included) stays whole."""
+def flatten(values: Mapping[str, Any], prefix: str = "", sep: str = "/") -> dict[str, Any]:
+    """Nested dicts become `a/b` keys (`sep` between levels); every other value (lists
+    included) stays whole."""
     flat: dict[str, Any] = {}
     for key, value in values.items():
         name = f"{prefix}{key}"
         if isinstance(value, Mapping) and value:
-            flat.update(flatten(value, f"{name}/"))
+            flat.update(flatten(value, f"{name}{sep}", sep))
         else:
             flat[name] = value
     return flat

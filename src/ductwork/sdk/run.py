@@ -24,7 +24,7 @@ from ductwork.core.states import NodeStatus
 from ductwork.sdk import steps
 from ductwork.sdk.engine import Engine, Executor, Outcome
 from ductwork.sdk.node import Node
-from ductwork.sdk.runner import REF_KEY, is_marker, load_output, split_results
+from ductwork.sdk.runner import REF_KEY, is_marker, load_output, replace_markers, split_results
 
 if TYPE_CHECKING:
     from ductwork.sdk.controller import PipelineController
@@ -207,16 +207,10 @@ class Run:
         return job
 
     def _live_value(self, value: Any) -> Any:
-        if is_marker(value):
-            ref = value[REF_KEY]
-            return self.live[ref] if ref in self.live else load_output(self.backend, ref)
-        if isinstance(value, list):
-            return [self._live_value(v) for v in value]
-        if isinstance(value, tuple):
-            return tuple(self._live_value(v) for v in value)
-        if isinstance(value, dict):
-            return {k: self._live_value(v) for k, v in value.items()}
-        return value
+        """Upstream results as in-process steps see them: the value in memory when it is here."""
+        return replace_markers(
+            value, lambda ref: self.live[ref] if ref in self.live else load_output(self.backend, ref)
+        )
 
     def _load_cached_result(self, node: Node) -> None:
         if self.inline and node.return_artifacts:

@@ -58,14 +58,20 @@ def find_artifact(backend: Backend, task_id: str, name: str) -> ArtifactRecord |
 
 def resolve_inputs(backend: Backend, value: Any, deserialize: Callable[[bytes], Any] | None = None) -> Any:
     """Replace every `{"$ref": ...}` marker inside `value` by the value it points at."""
+    return replace_markers(value, lambda ref: load_output(backend, ref, deserialize=deserialize))
+
+
+def replace_markers(value: Any, load: Callable[[str], Any]) -> Any:
+    """`value` rebuilt with each `{"$ref": "<task>.<name>"}` marker, at any depth in lists,
+    tuples and dicts, replaced by `load("<task>.<name>")`."""
     if is_marker(value):
-        return load_output(backend, value[REF_KEY], deserialize=deserialize)
+        return load(value[REF_KEY])
     if isinstance(value, list):
-        return [resolve_inputs(backend, v, deserialize) for v in value]
+        return [replace_markers(v, load) for v in value]
     if isinstance(value, tuple):
-        return tuple(resolve_inputs(backend, v, deserialize) for v in value)
+        return tuple(replace_markers(v, load) for v in value)
     if isinstance(value, dict):
-        return {k: resolve_inputs(backend, v, deserialize) for k, v in value.items()}
+        return {k: replace_markers(v, load) for k, v in value.items()}
     return value
 
 

@@ -19,6 +19,7 @@ from ductwork.core.errors import NotFound, ValidationError
 from ductwork.core.queries import TaskQuery
 from ductwork.core.records import ModelRecord, Param, TaskRecord
 from ductwork.sdk.node import Node
+from ductwork.sdk.params import flatten
 from ductwork.sdk.runner import REF_KEY, find_artifact, is_marker, load_output, marker
 
 RUNNER = "ductwork.sdk.runner"
@@ -240,7 +241,7 @@ def clone_task_step(
 def apply_overrides(task: TaskRecord, overrides: Mapping[str, Any]) -> dict[str, Any]:
     """`{"script.branch": "main"}` or nested dicts -> changed top-level sections of `task`."""
     changes: dict[str, Any] = {}
-    for path, value in flatten(overrides).items():
+    for path, value in flatten(overrides, sep=".").items():
         section, _, rest = path.partition(".")
         if section not in (
             "script",
@@ -266,13 +267,3 @@ def apply_overrides(task: TaskRecord, overrides: Mapping[str, Any]) -> dict[str,
     if "output_uri" in changes:
         changes["output_uri"] = changes["output_uri"] or None
     return changes
-
-
-def flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in values.items():
-        if isinstance(value, Mapping) and value:
-            out.update(flatten(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
