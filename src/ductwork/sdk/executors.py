@@ -8,8 +8,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -126,9 +128,6 @@ class Forked:
     """A step process forked by the warm fork server: its pid, its pipes, its exit code."""
 
     def __init__(self, server: str, env: dict[str, str], cwd: str | None, paths: list[str]) -> None:
-        import json
-        import socket
-
         out_read, out_write = os.pipe()
         err_read, err_write = os.pipe()
         self._conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -146,8 +145,6 @@ class Forked:
         self.returncode: int | None = None
 
     def wait(self, timeout: float | None = None) -> int:
-        import json
-
         if self.returncode is None:
             line = self._reader.readline()
             self.returncode = int(json.loads(line)["exit"]) if line else -9
@@ -178,9 +175,6 @@ class ForkServer:
 
     def preload(self, modules: list[str]) -> None:
         """Have the server import these installed packages before it forks the next steps."""
-        import json
-        import socket
-
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
             conn.connect(self.ready())
             socket.send_fds(conn, [json.dumps({"preload": modules}).encode()], [])
@@ -209,7 +203,7 @@ class ProcessExecutor:
         self._fork: ForkServer | None = None
         self._preloaded: set[str] = set()  # step sources already looked at
         self._modules: set[str] = set()  # modules the fork server was asked to import
-        self._fork_ok = hasattr(socket_module(), "send_fds") and hasattr(os, "fork")
+        self._fork_ok = hasattr(socket, "send_fds") and hasattr(os, "fork")
         self._fork_ok = self._fork_ok and os.environ.get("DUCTWORK_LOCAL_SPAWN", "fork") != "fresh"
         if self._fork_ok:
             try:  # started now, so its imports overlap with the controller's own start
@@ -369,12 +363,6 @@ def installed_imports(source: str) -> list[str]:
         if "site-packages" in origin or "dist-packages" in origin:
             found.append(name)
     return found
-
-
-def socket_module() -> Any:
-    import socket
-
-    return socket
 
 
 def _terminate(proc: Any, grace: float = 3.0) -> None:
