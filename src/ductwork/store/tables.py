@@ -140,6 +140,7 @@ models = sa.Table(
     sa.Column("labels", Json, nullable=False),
     sa.Column("published", sa.Boolean, nullable=False),
     sa.Column("created", Time, nullable=False),
+    sa.Column("user", sa.String(256), nullable=False, server_default=""),  # the owner
     sa.Index(None, "project", "name"),
     sa.Index(None, "name"),
     sa.Index(None, "task_id"),
@@ -193,6 +194,7 @@ queues = sa.Table(
     sa.Column("id", Id, primary_key=True),
     sa.Column("name", sa.String(256), nullable=False, unique=True),
     sa.Column("created", Time, nullable=False),
+    sa.Column("user", sa.String(256), nullable=False, server_default=""),  # the owner
 )
 
 queue_entries = sa.Table(
@@ -245,8 +247,9 @@ users = sa.Table(
     sa.Column("id", Id, primary_key=True),
     sa.Column("name", sa.String(256), nullable=False, unique=True),
     sa.Column("password_hash", sa.String(512), nullable=True),
-    sa.Column("admin", sa.Boolean, nullable=False),
+    sa.Column("admin", sa.Boolean, nullable=False),  # kept equal to role == "admin"
     sa.Column("created", Time, nullable=False),
+    sa.Column("role", sa.String(16), nullable=False, server_default="user"),  # admin | user | readonly
 )
 
 api_keys = sa.Table(
@@ -258,5 +261,18 @@ api_keys = sa.Table(
     sa.Column("name", sa.String(256), nullable=False),
     sa.Column("created", Time, nullable=False),
     sa.Column("revoked", Time, nullable=True),
+    sa.Column("kind", sa.String(16), nullable=False, server_default="key"),  # key | session
+    sa.Column("last_used", Time, nullable=True),
+    sa.Column("expires", Time, nullable=True),
     sa.Index(None, "user_id"),
+)
+
+# Failed logins per subject ("user:<name>" or "addr:<ip>"), shared by every server process.
+login_failures = sa.Table(
+    "login_failures",
+    metadata,
+    sa.Column("subject", sa.String(320), primary_key=True),
+    sa.Column("count", sa.Integer, nullable=False),
+    sa.Column("first", Time, nullable=False),
+    sa.Column("blocked_until", Time, nullable=False),
 )
