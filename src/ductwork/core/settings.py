@@ -37,3 +37,16 @@ def task_id() -> str | None:
 def pipe_address() -> str | None:
     """Set for a local-mode step: the controller's socket it reports over."""
     return os.environ.get("DUCTWORK_PIPE") or None
+
+
+DEFAULT_RETRY_WINDOW_S = 300.0
+
+
+def retry_window() -> float:
+    """`$DUCTWORK_RETRY_WINDOW` seconds (default 300): how long a client keeps retrying while
+    its server or store is unreachable (a restart) before the call fails. 0 = no retries."""
+    raw = os.environ.get("DUCTWORK_RETRY_WINDOW", "")
+    try:
+        return max(0.0, float(raw)) if raw else DEFAULT_RETRY_WINDOW_S
+    except ValueError:
+        return DEFAULT_RETRY_WINDOW_S
