@@ -132,6 +132,7 @@ class ModelRecord:
     labels: dict[str, int] = field(default_factory=dict)
     published: bool = False
     created: float = field(default_factory=now)
+    user: str = ""  # the owner, recorded by the server
 
 
 @dataclass
@@ -173,6 +174,7 @@ class Queue:
     name: str = ""
     created: float = field(default_factory=now)
     length: int = 0
+    user: str = ""  # the owner (who created it), recorded by the server
 
 
 @dataclass

@@ -25,6 +25,9 @@ from ductwork.store.tables import api_keys, users
 # scrypt cost: 2**14 x 8 x 1 uses 16 MiB and ~30 ms per check, the interactive-login level.
 _N, _R, _P = 2**14, 8, 1
 _KEY_PREFIX = "dk"
+# What a user may do is decided by the server's policy (`server/services/permissions.py`);
+# the store only keeps the name. `users.admin` mirrors role == "admin" for older readers.
+ROLES = ("admin", "user", "readonly", "agent")
 
 
 @dataclass
@@ -33,6 +36,13 @@ class User:
     name: str
     admin: bool = False
     created: float = 0.0
+    role: str = "user"
+
+
+def check_role(role: str) -> str:
+    if role not in ROLES:
+        raise ValidationError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
+    return role
 
 
 @dataclass
@@ -55,6 +65,9 @@ class NewApiKey:
     def token(self) -> str:
         """The value for `DUCTWORK_API_KEY`."""
         return f"{self.key.id}.{self.secret}"
+
+
+_USER_COLUMNS = (users.c.id, users.c.name, users.c.admin, users.c.created, users.c.role)
 
 
 def hash_secret(secret: str) -> str:
@@ -86,17 +99,26 @@ class Accounts:
         self._lock = threading.Lock()
 
     def create_user(
-        self, conn: sa.Connection, name: str, *, password: str | None = None, admin: bool = False
+        self,
+        conn: sa.Connection,
+        name: str,
+        *,
+        password: str | None = None,
+        admin: bool = False,
+        role: str | None = None,
     ) -> User:
+        """`role` wins over `admin` (kept as the older spelling of role="admin")."""
         if not isinstance(name, str) or not name.strip():
             raise ValidationError(f"user name must be a non-empty string, got {name!r}")
-        user = User(id=new_id(), name=name.strip(), admin=admin, created=now())
+        role = check_role(role or ("admin" if admin else "user"))
+        user = User(id=new_id(), name=name.strip(), admin=role == "admin", created=now(), role=role)
         row = {
             "id": user.id,
             "name": user.name,
             "password_hash": hash_secret(password) if password else None,
-            "admin": admin,
+            "admin": user.admin,
             "created": user.created,
+            "role": role,
         }
         try:
             conn.execute(sa.insert(users), row)
@@ -105,22 +127,30 @@ class Accounts:
         return user
 
     def get_user(self, conn: sa.Connection, name: str) -> User:
-        row = conn.execute(
-            sa.select(users.c.id, users.c.name, users.c.admin, users.c.created).where(users.c.name == name)
-        ).first()
+        row = conn.execute(sa.select(*_USER_COLUMNS).where(users.c.name == name)).first()
         if row is None:
             raise NotFound(f"user {name!r} not found")
         return User(*row)
 
     def list_users(self, conn: sa.Connection) -> list[User]:
-        stmt = sa.select(users.c.id, users.c.name, users.c.admin, users.c.created).order_by(users.c.name)
+        stmt = sa.select(*_USER_COLUMNS).order_by(users.c.name)
         return [User(*row) for row in conn.execute(stmt)]
+
+    def set_role(self, conn: sa.Connection, name: str, role: str) -> User:
+        """Give user `name` role `role`; the `admin` column follows, in the same statement."""
+        check_role(role)
+        done = conn.execute(
+            sa.update(users).where(users.c.name == name).values(role=role, admin=role == "admin")
+        )
+        if done.rowcount == 0:
+            raise NotFound(f"user {name!r} not found")
+        return self.get_user(conn, name)
 
     def verify_password(self, conn: sa.Connection, name: str, password: str) -> User | None:
         row = conn.execute(sa.select(users).where(users.c.name == name)).first()
         if row is None or not row.password_hash or not check_secret(password, row.password_hash):
             return None
-        return User(row.id, row.name, row.admin, row.created)
+        return User(row.id, row.name, row.admin, row.created, row.role)
 
     def create_api_key(self, conn: sa.Connection, user: str, *, name: str = "") -> NewApiKey:
         owner = self.get_user(conn, user)
@@ -154,6 +184,7 @@ class Accounts:
                 users.c.name,
                 users.c.admin,
                 users.c.created,
+                users.c.role,
             )
             .join(users, users.c.id == api_keys.c.user_id)
             .where(api_keys.c.id == key_id)
@@ -170,7 +201,7 @@ class Accounts:
                 self._verified[fingerprint] = key_id
                 while len(self._verified) > self._CACHE_SIZE:
                     self._verified.popitem(last=False)
-        return User(row.id, row.name, row.admin, row.created)
+        return User(row.id, row.name, row.admin, row.created, row.role)
 
     def revoke_api_key(self, conn: sa.Connection, key_id: str) -> None:
         done = conn.execute(

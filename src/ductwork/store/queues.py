@@ -28,7 +28,7 @@ ENQUEUABLE = frozenset({TaskStatus.created.value, TaskStatus.stopped.value, Task
 _length = (
     sa.select(sa.func.count()).select_from(queue_entries).where(queue_entries.c.queue_id == queues.c.id)
 ).scalar_subquery()
-_queue_columns = (queues.c.id, queues.c.name, queues.c.created, _length.label("length"))
+_queue_columns = (queues.c.id, queues.c.name, queues.c.created, _length.label("length"), queues.c.user)
 _by_name = sa.select(*_queue_columns).where(queues.c.name == sa.bindparam("name"))
 _notify = sa.text("SELECT pg_notify(:channel, :queue)")
 
@@ -39,9 +39,10 @@ def _check_name(name: str) -> str:
     return name.strip()
 
 
-def ensure(conn: sa.Connection, name: str) -> Queue:
+def ensure(conn: sa.Connection, name: str, user: str = "") -> Queue:
+    """The queue `name`, created (owned by `user`) if missing; an existing one keeps its owner."""
     name = _check_name(name)
-    row = {"id": new_id(), "name": name, "created": now()}
+    row = {"id": new_id(), "name": name, "created": now(), "user": user}
     conn.execute(insert(conn, queues).on_conflict_do_nothing(index_elements=["name"]), row)
     return get(conn, name)
 

@@ -228,9 +228,9 @@ class Store:
 
     # queues and workers
 
-    def ensure_queue(self, name: str) -> Queue:
+    def ensure_queue(self, name: str, *, user: str = "") -> Queue:
         with self._db.write() as conn:
-            return _queues.ensure(conn, name)
+            return _queues.ensure(conn, name, user)
 
     def get_queue(self, name: str) -> Queue:
         with self._db.read() as conn:
@@ -285,9 +285,15 @@ class Store:
 
     # users and API keys (server)
 
-    def create_user(self, name: str, *, password: str | None = None, admin: bool = False) -> accounts.User:
+    def create_user(
+        self, name: str, *, password: str | None = None, admin: bool = False, role: str | None = None
+    ) -> accounts.User:
         with self._db.write() as conn:
-            return self._accounts.create_user(conn, name, password=password, admin=admin)
+            return self._accounts.create_user(conn, name, password=password, admin=admin, role=role)
+
+    def set_role(self, name: str, role: str) -> accounts.User:
+        with self._db.write() as conn:
+            return self._accounts.set_role(conn, name, role)
 
     def get_user(self, name: str) -> accounts.User:
         with self._db.read() as conn:

@@ -68,3 +68,34 @@ def test_a_second_store_verifies_keys_it_did_not_create(store: Store) -> None:
         assert fresh.verify_api_key(new.token) is None
     finally:
         fresh.close()
+
+
+def test_roles(store: Store) -> None:
+    assert store.create_user("root", admin=True).role == "admin"
+    assert store.create_user("ann").role == "user"
+    carol = store.create_user("carol", role="readonly")
+    assert (carol.role, carol.admin) == ("readonly", False)
+    assert store.create_user("runner", role="agent").role == "agent"
+    with pytest.raises(ValidationError, match="role must be one of"):
+        store.create_user("eve", role="superuser")
+    # the admin column follows the role both ways
+    promoted = store.set_role("ann", "admin")
+    assert (promoted.role, promoted.admin) == ("admin", True)
+    demoted = store.set_role("root", "readonly")
+    assert (demoted.role, demoted.admin) == ("readonly", False)
+    assert store.get_user("root") == demoted
+    with pytest.raises(NotFound, match="'nobody'"):
+        store.set_role("nobody", "user")
+    with pytest.raises(ValidationError):
+        store.set_role("ann", "owner")
+    key = store.create_api_key("carol")
+    assert store.verify_api_key(key.token).role == "readonly"  # type: ignore[union-attr]
+    assert {u.name: u.role for u in store.list_users()}["runner"] == "agent"
+
+
+def test_queue_owner(store: Store) -> None:
+    assert store.ensure_queue("gpu", user="ann").user == "ann"
+    # ensuring an existing queue leaves its owner alone
+    assert store.ensure_queue("gpu", user="bob").user == "ann"
+    assert store.get_queue("gpu").user == "ann"
+    assert store.ensure_queue("cpu").user == ""
