@@ -16,30 +16,14 @@ import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol
 
 from ductwork.artifacts import locations
 from ductwork.core import settings
 from ductwork.core.errors import StorageError
 
-if TYPE_CHECKING:
-    from concurrent.futures import ThreadPoolExecutor
-
 CHUNK = 8 << 20  # large writes are cut in chunks this size, hashed while the previous one is written
 _OVERLAP_MIN = 1 << 20  # below this, hashing in a helper thread costs more than it saves
-
-_hasher_lock = threading.Lock()
-_hasher: ThreadPoolExecutor | None = None
-
-
-def _hash_pool() -> ThreadPoolExecutor:
-    global _hasher
-    with _hasher_lock:
-        if _hasher is None:
-            from concurrent.futures import ThreadPoolExecutor  # only large writes pay its import
-
-            _hasher = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ductwork-hash")
-        return _hasher
 
 
 class HashingSink(io.RawIOBase):
@@ -83,15 +67,28 @@ class HashingSink(io.RawIOBase):
         return length
 
     def _write_large(self, view: memoryview) -> None:
-        # hashlib and file writes both release the GIL on big buffers: run them side by side.
-        pool = _hash_pool()
-        for start in range(0, len(view), CHUNK):
-            chunk = view[start : start + CHUNK]
-            hashed = pool.submit(self._hash.update, chunk)
+        # hashlib and file writes both release the GIL on big buffers: a helper thread hashes
+        # the whole buffer while this one writes it. A plain thread, not an executor: an upload
+        # finishing while the interpreter exits must still be able to hash (executors refuse
+        # new work by then).
+        failure: list[BaseException] = []
+
+        def hash_all() -> None:
             try:
-                self._raw.write(chunk)
-            finally:
-                hashed.result()
+                for start in range(0, len(view), CHUNK):
+                    self._hash.update(view[start : start + CHUNK])
+            except BaseException as exc:
+                failure.append(exc)
+
+        hasher = threading.Thread(target=hash_all, name="ductwork-hash", daemon=True)
+        hasher.start()
+        try:
+            for start in range(0, len(view), CHUNK):
+                self._raw.write(view[start : start + CHUNK])
+        finally:
+            hasher.join()  # the caller's buffer must not change before it is hashed
+        if failure:
+            raise failure[0]
 
     def hexdigest(self) -> str:
         return self._hash.hexdigest()

@@ -1,8 +1,9 @@
 """Artifacts of a task: the read-only `Artifact` view and the background uploader.
 
-Uploads run on a small process-wide thread pool. Each task keeps the futures of its own uploads:
-`Task.flush(wait_for_uploads=True)` and `Task.close()` wait for them and raise a StorageError
-naming every artifact that failed, so a background failure is never silently lost.
+Uploads run on a few process-wide threads that the interpreter waits for at exit. Each task
+keeps the futures of its own uploads: `Task.flush(wait_for_uploads=True)` and `Task.close()`
+wait for them and raise a StorageError naming every artifact that failed, so a background
+failure is never silently lost.
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ from __future__ import annotations
 import copy
 import os
 import threading
+from collections import deque
 from collections.abc import Callable, Mapping
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,13 +22,11 @@ from ductwork.core.records import ArtifactRecord
 from ductwork.sdk import transfer
 
 if TYPE_CHECKING:
-    from concurrent.futures import Future, ThreadPoolExecutor
+    from concurrent.futures import Future
 
     from ductwork.client.contract import Backend
 
 _WORKERS = 4
-_pool_lock = threading.Lock()
-_pool: list[ThreadPoolExecutor | None] = [None]
 
 # Types whose deepcopy is cheap and exact: copied before a background upload, so the caller may
 # keep mutating the object right after `upload_artifact` returns.
@@ -185,20 +186,65 @@ def snapshot(obj: Any) -> Any:
     return obj
 
 
-def _executor() -> ThreadPoolExecutor:
-    pool = _pool[0]
-    if pool is None:
-        from concurrent.futures import ThreadPoolExecutor  # deferred: a step that uploads nothing skips it
+class _Workers:
+    """Up to `size` background threads that run queued jobs and end as soon as none is left.
 
-        with _pool_lock:
-            pool = _pool[0]
-            if pool is None:
-                pool = _pool[0] = ThreadPoolExecutor(_WORKERS, thread_name_prefix="ductwork-upload")
-    return pool
+    Not a ThreadPoolExecutor: its exit hook refuses new work before `atexit` handlers run,
+    so an upload queued as a script's last line used to fail. These threads are not daemons,
+    so the interpreter waits for them (and everything they queue) before it exits; as they
+    end when idle, an idle process exits at once.
+    """
+
+    def __init__(self, size: int, name: str) -> None:
+        self._size = size
+        self._name = name
+        self._lock = threading.Lock()
+        self._jobs: deque[Callable[[], None]] = deque()
+        self._running = 0
+
+    def submit(self, action: Callable[[], None]) -> Future[None]:
+        from concurrent.futures import Future  # the plain future: no executor, no exit hook
+
+        future: Future[None] = Future()
+
+        def job() -> None:
+            if not future.set_running_or_notify_cancel():
+                return
+            try:
+                action()
+            except BaseException as exc:
+                future.set_exception(exc)
+            else:
+                future.set_result(None)
+
+        with self._lock:
+            self._jobs.append(job)
+            if self._running < self._size:
+                self._running += 1
+                threading.Thread(target=self._work, name=self._name, daemon=False).start()
+        return future
+
+    def _work(self) -> None:
+        while True:
+            with self._lock:
+                if not self._jobs:
+                    self._running -= 1
+                    return
+                job = self._jobs.popleft()
+            job()
+
+    def after_fork(self) -> None:
+        # The parent's threads do not exist in a forked child; its jobs belong to the parent.
+        self._lock = threading.Lock()
+        self._jobs.clear()
+        self._running = 0
+
+
+_workers = _Workers(_WORKERS, "ductwork-upload")
 
 
 def _reset_after_fork() -> None:
-    _pool[0] = None
+    _workers.after_fork()
 
 
 if hasattr(os, "register_at_fork"):
@@ -217,7 +263,7 @@ class Uploads:
     def submit(self, key: str, job: Callable[[], None], what: str) -> None:
         with self._lock:
             before = self._pending.get(key)
-            future = _executor().submit(self._run, before, job, what)
+            future = _workers.submit(partial(self._run, before, job, what))
             self._pending[key] = future
         future.add_done_callback(lambda done: self._forget(key, done))
 
