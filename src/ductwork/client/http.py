@@ -46,6 +46,7 @@ _ERRORS: dict[str, type[errors.DuctworkError]] = {
         errors.ValidationError,
         errors.StorageError,
         errors.Conflict,
+        errors.Forbidden,
         errors.DuctworkError,
     )
 }
@@ -421,6 +422,9 @@ def _error_from(reply: Reply, what: str) -> errors.DuctworkError:
         name, message = str(body.get("error", "")), str(body.get("message", ""))
     except (ValueError, AttributeError):
         name, message = "", reply.text[:500]
+    if reply.status == 403 and name == "Forbidden":
+        # A known caller refused for a role or owner reason: the server's sentence says why.
+        return errors.Forbidden(message or f"forbidden: {what}")
     if reply.status in (401, 403):
         return AuthError(message or f"the server refused the API key ({reply.status})")
     cls = _ERRORS.get(name)

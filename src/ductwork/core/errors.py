@@ -25,3 +25,7 @@ class StorageError(DuctworkError, OSError):
 
 class Conflict(DuctworkError):
     """A concurrent change won: the entry was claimed or changed by someone else."""
+
+
+class Forbidden(DuctworkError, PermissionError):
+    """The caller is known but may not do this; the message says who may."""

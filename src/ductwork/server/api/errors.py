@@ -19,6 +19,7 @@ log = logging.getLogger("ductwork.server")
 
 STATUS: dict[type[errors.DuctworkError], int] = {
     errors.NotFound: 404,
+    errors.Forbidden: 403,
     errors.ValidationError: 422,
     errors.StatusError: 409,
     errors.Conflict: 409,

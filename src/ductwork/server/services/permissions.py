@@ -1,0 +1,158 @@
+"""Who may do what: one table of rules, checked by every route that changes something.
+
+Four roles (`users.role`):
+
+* `readonly`: reads everything, changes nothing.
+* `user`: creates tasks, runs, models, projects and queues; changes, aborts and deletes
+  *their own*; may clone or start a NEW RUN of anything they can read (the copy is theirs).
+* `agent`: a service account an admin creates for `ductwork agent`. It claims from queues,
+  registers its workers and acts on the tasks it runs for whoever owns them (status,
+  parameters, console, metrics, artifacts, models, a controller's steps), but it deletes
+  nothing and manages no queue. A task it creates under a `parent` belongs to the parent's
+  owner, so the steps of a pipeline belong to whoever launched it.
+* `admin`: everything, on everyone's objects.
+
+A refusal is `Forbidden` (403) with a sentence that names the caller, the action, the object,
+its owner and who may do it instead, so the person reading it knows what is missing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from ductwork.core.errors import Forbidden
+
+ADMIN, USER, READONLY, AGENT = "admin", "user", "readonly", "agent"
+ROLES = (ADMIN, USER, READONLY, AGENT)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """`anyone`: roles that may do it to every object; `owners`: roles that may do it to their own."""
+
+    anyone: frozenset[str]
+    owners: frozenset[str] = frozenset()
+    # Who may, in the refusal's words ("only its owner or an admin may").
+    who: str = "an admin"
+
+
+def _rule(anyone: Iterable[str], owners: Iterable[str] = (), who: str = "an admin") -> Rule:
+    return Rule(frozenset(anyone), frozenset(owners), who)
+
+
+_OWNER_ADMIN_AGENT = "its owner, an admin or an agent running it"
+_OWNER_ADMIN = "its owner or an admin"
+
+# action -> rule. Actions on an object name it by kind in the refusal ("task 1a2b of bob").
+RULES: dict[str, Rule] = {
+    "read": _rule(ROLES),
+    # making something new: the caller owns it (an agent's steps: the parent's owner)
+    "create": _rule((ADMIN, USER, AGENT), who="an admin, a user or an agent; read-only users may not"),
+    # a copy of something readable is the caller's own
+    "clone": _rule((ADMIN, USER, AGENT), who="an admin, a user or an agent; read-only users may not"),
+    "new run": _rule((ADMIN, USER, AGENT), who="an admin, a user or an agent; read-only users may not"),
+    # changing a task or what hangs off it
+    "edit": _rule((ADMIN, AGENT), (USER,), _OWNER_ADMIN_AGENT),
+    "set the status of": _rule((ADMIN, AGENT), (USER,), _OWNER_ADMIN_AGENT),
+    "reset": _rule((ADMIN, AGENT), (USER,), _OWNER_ADMIN_AGENT),
+    "abort": _rule((ADMIN, AGENT), (USER,), _OWNER_ADMIN_AGENT),
+    "continue": _rule((ADMIN, AGENT), (USER,), _OWNER_ADMIN_AGENT),
+    "enqueue": _rule((ADMIN, AGENT), (USER,), _OWNER_ADMIN_AGENT),
+    "dequeue": _rule((ADMIN, AGENT), (USER,), _OWNER_ADMIN_AGENT),
+    "write to": _rule((ADMIN, AGENT), (USER,), _OWNER_ADMIN_AGENT),
+    "add a child to": _rule((ADMIN, AGENT), (USER,), _OWNER_ADMIN_AGENT),
+    "delete": _rule((ADMIN,), (USER,), _OWNER_ADMIN),
+    # queues: anyone who may create may add one (a pipeline adds its steps' queues on demand);
+    # deleting one is for whoever added it, or an admin
+    "delete queue": _rule((ADMIN,), (USER,), _OWNER_ADMIN),
+    # running work
+    "claim tasks from": _rule((ADMIN, AGENT), who="an agent or an admin"),
+    "manage workers": _rule((ADMIN, AGENT), who="an agent or an admin"),
+    # users, keys, server settings
+    "manage users": _rule((ADMIN,)),
+}
+
+
+@dataclass(frozen=True)
+class Target:
+    """The object of an action: its kind ("task", "queue", "model", "run"), id and owner."""
+
+    kind: str
+    id: str
+    owner: str
+
+    def describe(self) -> str:
+        shown = self.id if len(self.id) <= 12 else self.id[:8] + "…"
+        whose = f" of {self.owner}" if self.owner else " (no owner recorded)"
+        return f"{self.kind} {shown}{whose}"
+
+
+def role_of(user: Any) -> str:
+    """The caller's role; a caller with only the old `admin` flag (`ductwork ui`) is an admin."""
+    role = getattr(user, "role", None)
+    if role in ROLES:
+        return str(role)
+    return ADMIN if getattr(user, "admin", False) else (USER if role is None else READONLY)
+
+
+def name_of(user: Any) -> str:
+    return str(getattr(user, "name", "") or "")
+
+
+def refusal(user: Any, action: str, target: Target | None = None) -> str | None:
+    """Why `user` may not do `action` (to `target`), or None when they may."""
+    rule = RULES[action]
+    role = role_of(user)
+    if role in rule.anyone:
+        return None
+    owner = target.owner if target is not None else ""
+    if role in rule.owners and target is not None and owner and owner == name_of(user):
+        return None
+    who = name_of(user) or "this caller"
+    verb = action.removesuffix(" queue") if action == "delete queue" else action
+    what = f"{verb} {target.describe()}" if target is not None else action
+    if role == READONLY:
+        return f"{who} may not {what}: {who} is a read-only user"
+    return f"{who} may not {what}: only {rule.who} may"
+
+
+def allowed(user: Any, action: str, target: Target | None = None) -> bool:
+    return refusal(user, action, target) is None
+
+
+def require(user: Any, action: str, target: Target | None = None) -> None:
+    """Raise `Forbidden` (a 403 saying what is missing) unless `user` may do `action`."""
+    reason = refusal(user, action, target)
+    if reason is not None:
+        raise Forbidden(reason)
+
+
+def acts_for_everyone(user: Any, action: str) -> bool:
+    """Whether `user` may do `action` to any object (no owner lookup needed)."""
+    return role_of(user) in RULES[action].anyone
+
+
+def owner_of_new(user: Any, parent_owner: str | None) -> str:
+    """Who owns an object `user` creates: the caller, except that an agent's task made under a
+    parent belongs to the parent's owner (the steps of a pipeline belong to whoever ran it)."""
+    if role_of(user) == AGENT and parent_owner is not None:
+        return parent_owner
+    return name_of(user)
+
+
+def task(record: Any) -> Target:
+    return Target("task", str(record.id), str(getattr(record, "user", "") or ""))
+
+
+def run(record: Any) -> Target:
+    return Target("run", str(record.id), str(getattr(record, "user", "") or ""))
+
+
+def model(record: Any) -> Target:
+    return Target("model", str(record.id), str(getattr(record, "user", "") or ""))
+
+
+def queue(record: Any) -> Target:
+    return Target("queue", str(record.name), str(getattr(record, "user", "") or ""))
