@@ -8,6 +8,7 @@ import sqlalchemy as sa
 
 from ductwork.core.errors import NotFound, ValidationError
 from ductwork.core.records import ArtifactRecord
+from ductwork.store import bounds
 from ductwork.store.common import require_task, touch_writable_task, upsert
 from ductwork.store.tables import artifacts
 
@@ -28,8 +29,9 @@ def put(conn: sa.Connection, artifact: ArtifactRecord) -> None:
         )
     if not isinstance(artifact.metadata, dict):
         raise ValidationError(f"artifact {artifact.name!r}: metadata must be a dict")
-    touch_writable_task(conn, artifact.task_id)
     row = {name: getattr(artifact, name) for name in FIELDS}
+    bounds.check(artifacts, row, f"artifact {bounds.short(artifact.name)}", dialect=conn.dialect.name)
+    touch_writable_task(conn, artifact.task_id)
     conn.execute(upsert(conn, artifacts, ("task_id", "name"), FIELDS), row)
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import sys
 import threading
 import weakref
 from collections.abc import Iterator
@@ -23,6 +24,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import event, exc, pool
 
+from ductwork.core.display import mask_secrets
 from ductwork.core.errors import StorageError, ValidationError
 
 BUSY_TIMEOUT_S = 30.0
@@ -47,14 +49,25 @@ class Database:
     """An engine plus the two ways in: `write()` and `read()` transactions."""
 
     def __init__(self, url: str) -> None:
-        self.url = sa.make_url(url)
+        try:
+            self.url = sa.make_url(url)
+        except (exc.ArgumentError, ValueError):
+            # Not quoted, and `from None`: a URL that does not parse cannot be masked reliably,
+            # and the parser's own message and traceback may quote it whole.
+            raise StorageError(
+                "cannot read the database URL: use sqlite:///PATH or "
+                "postgresql+psycopg://USER:PASSWORD@HOST:PORT/DATABASE"
+            ) from None
         self.dialect = self.url.get_backend_name()
         if self.dialect not in ("sqlite", "postgresql"):
             raise StorageError(
                 f"unsupported database URL {self.url!r}: use sqlite:/// or postgresql+psycopg://"
             )
         self.where = _describe(self.url)
-        self.engine = _sqlite_engine(self.url) if self.dialect == "sqlite" else _postgres_engine(self.url)
+        try:
+            self.engine = _sqlite_engine(self.url) if self.dialect == "sqlite" else _postgres_engine(self.url)
+        except (exc.ArgumentError, TypeError, ValueError) as error:
+            raise StorageError(f"cannot open the store at {self.where}: {mask_secrets(error)}") from None
         self._writer = self.engine.execution_options(**{_WRITE: True})
         # SQLite has one writer at a time and its busy handler waits by sleeping (1, 2, 5, 10 ms
         # ...), so threads of this process queue here instead: a hand-off takes microseconds.
@@ -94,16 +107,41 @@ class Database:
         except exc.IntegrityError:
             raise  # the query modules turn these into NotFound / Conflict
         except exc.DataError as error:  # e.g. a name longer than its PostgreSQL column
-            raise ValidationError(f"the store at {self.where} refused a value: {_reason(error)}") from error
+            # Not the store's address: this message goes back to whoever sent the value.
+            raise ValidationError(f"the store refused a value: {_reason(error)}") from error
         except (exc.OperationalError, exc.DatabaseError, exc.InterfaceError) as error:
             raise StorageError(f"the store at {self.where} failed: {_reason(error)}") from error
+        except OverflowError as error:  # sqlite3 binding an int beyond 64 bits
+            raise ValidationError(f"the store refused a value: {error}") from error
         except OSError as error:
             if isinstance(error, StorageError):
                 raise
             raise StorageError(f"the store at {self.where} failed: {error}") from error
+        except Exception as error:
+            # The bulk paths (COPY, executemany on the driver) reach the driver directly, so
+            # its errors arrive unwrapped; they are the store's failures all the same.
+            if not _is_driver_error(error):
+                raise
+            if _is_data_error(error):
+                raise ValidationError(f"the store refused a value: {mask_secrets(error)}") from error
+            raise StorageError(f"the store at {self.where} failed: {mask_secrets(error)}") from error
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _is_driver_error(error: Exception) -> bool:
+    if isinstance(error, sqlite3.Error):
+        return True
+    psycopg = sys.modules.get("psycopg")
+    return psycopg is not None and isinstance(error, psycopg.Error)
+
+
+def _is_data_error(error: Exception) -> bool:
+    if isinstance(error, sqlite3.DataError):
+        return True
+    psycopg = sys.modules.get("psycopg")
+    return psycopg is not None and isinstance(error, psycopg.DataError)
 
 
 def _describe(url: sa.URL) -> str:
@@ -113,7 +151,8 @@ def _describe(url: sa.URL) -> str:
 
 
 def _reason(error: exc.DBAPIError) -> str:
-    return str(error.orig).strip().splitlines()[0] if error.orig is not None else str(error)
+    reason = str(error.orig).strip().splitlines()[0] if error.orig is not None else str(error)
+    return mask_secrets(reason)
 
 
 def sqlite_path(url: sa.URL) -> Path | None:

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from ductwork.core.errors import ValidationError
 from ductwork.core.queries import EventQuery
 from ductwork.core.records import ConsoleLine, MetricEvent
+from ductwork.store import bounds
 from ductwork.store.common import require_task, touch_writable_tasks
 from ductwork.store.tables import console, events
 
@@ -31,6 +32,7 @@ _last_seq = sa.select(sa.func.max(console.c.seq)).where(console.c.task_id == sa.
 def add_events(conn: sa.Connection, batch: Sequence[MetricEvent]) -> None:
     if not batch:
         return
+    bounds.events(batch, conn.dialect.name)
     # Whole-batch passes in C (attrgetter, set comprehensions) rather than per-event Python.
     rows = list(map(_event_row, batch))
     unknown = {row[1] for row in rows} - KINDS
@@ -67,6 +69,9 @@ def _payload_json(row: tuple[Any, ...]) -> str:
 
 
 def get_events(conn: sa.Connection, q: EventQuery) -> list[MetricEvent]:
+    bounds.page(q.limit, 0, what="event query")
+    if q.after_iteration is not None:
+        bounds.integer(q.after_iteration, "event query: after_iteration")
     stmt = sa.select(*(events.c[name] for name in _EVENT_FIELDS)).where(events.c.task_id == q.task_id)
     if q.kind is not None:
         stmt = stmt.where(events.c.kind == q.kind)
@@ -94,6 +99,7 @@ def add_console(conn: sa.Connection, lines: Sequence[ConsoleLine]) -> list[Conso
             raise ValidationError(f"task {line.task_id}: unknown console stream {line.stream!r}")
         if not isinstance(line.text, str):
             raise ValidationError(f"task {line.task_id}: console text must be a string")
+    bounds.console(lines)
     task_ids = {line.task_id for line in lines}
     # The touch also locks the task rows on PostgreSQL (SQLite: the whole write is serial),
     # so two writers of one task's console cannot pick the same seq.
@@ -114,6 +120,8 @@ def add_console(conn: sa.Connection, lines: Sequence[ConsoleLine]) -> list[Conso
 
 
 def get_console(conn: sa.Connection, task_id: str, *, after: int, limit: int | None) -> list[ConsoleLine]:
+    bounds.page(limit, 0, what="console")
+    bounds.integer(after, "console: after", 0, bounds.INT32[1])  # seq is a 32-bit column
     stmt = (
         sa.select(console.c.task_id, console.c.text, console.c.stream, console.c.ts, console.c.seq)
         .where(console.c.task_id == task_id, console.c.seq > after)

@@ -11,6 +11,7 @@ from sqlalchemy.dialects import postgresql
 
 from ductwork.core.errors import NotFound, ValidationError
 from ductwork.core.records import ModelRecord, TaskModel
+from ductwork.store import bounds
 from ductwork.store.common import is_foreign_key_error, require_task, touch_writable_task, upsert
 from ductwork.store.tables import models, task_models
 
@@ -32,6 +33,7 @@ def put(conn: sa.Connection, model: ModelRecord) -> ModelRecord:
     if not isinstance(model.labels, dict):
         raise ValidationError(f"model {model.id}: labels must be a dict of name -> int")
     row = {name: getattr(model, name) for name in FIELDS}
+    bounds.check(models, row, f"model {bounds.short(model.id)}", dialect=conn.dialect.name)
     row["tags"] = list(model.tags)
     try:
         conn.execute(upsert(conn, models, ("id",), FIELDS), row)
@@ -78,6 +80,7 @@ def attach(conn: sa.Connection, link: TaskModel) -> None:
         raise ValidationError(
             f"task {link.task_id}: model role must be 'input' or 'output', got {link.role!r}"
         )
+    bounds.check_record(task_models, link, f"task {bounds.short(link.task_id)}: model link")
     model = get(conn, link.model_id)
     touch_writable_task(conn, link.task_id)
     row = {

@@ -11,6 +11,7 @@ from sqlalchemy import exc
 from ductwork.core.errors import NotFound, ValidationError
 from ductwork.core.records import NodeState
 from ductwork.core.states import NodeStatus
+from ductwork.store import bounds
 from ductwork.store.common import is_foreign_key_error, now, require_task, upsert
 from ductwork.store.tables import nodes
 
@@ -32,6 +33,7 @@ def put(conn: sa.Connection, states: Sequence[NodeState]) -> None:
         if state.status not in _STATUSES:
             raise ValidationError(f"run {state.run_id} node {state.name!r}: unknown status {state.status!r}")
         row = {name: getattr(state, name) for name in FIELDS}
+        bounds.check(nodes, row, f"run {bounds.short(state.run_id)} node {bounds.short(state.name)}")
         row["updated"] = stamp
         rows.append(row)
     stmt = upsert(conn, nodes, ("run_id", "name"), (*FIELDS, "updated"))

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from ductwork.core.errors import ValidationError
 from ductwork.core.records import ConfigObject, Param
+from ductwork.store import bounds
 from ductwork.store.common import require_task, touch_writable_task, upsert
 from ductwork.store.tables import configs, params
 
@@ -62,16 +63,17 @@ def set_params(conn: sa.Connection, task_id: str, values: dict[str, Param], *, r
                 f"task {task_id}: parameter {key!r} must be a Param, got {type(param).__name__}"
             )
         section, name = split_key(key)
-        rows.append(
-            {
-                "task_id": task_id,
-                "section": section,
-                "name": name,
-                "value": encode_value(task_id, key, param.value),
-                "type": param.type,
-                "description": param.description,
-            }
-        )
+        bounds.json_value(param.value, f"task {task_id}: parameter {bounds.short(key)}")
+        row = {
+            "task_id": task_id,
+            "section": section,
+            "name": name,
+            "value": encode_value(task_id, key, param.value),
+            "type": param.type,
+            "description": param.description,
+        }
+        bounds.check(params, row, f"task {task_id}: parameter {bounds.short(key)}")
+        rows.append(row)
     touch_writable_task(conn, task_id)
     if replace:
         conn.execute(sa.delete(params).where(params.c.task_id == task_id))
@@ -94,7 +96,6 @@ def set_config(conn: sa.Connection, task_id: str, name: str, config: ConfigObjec
         raise ValidationError(f"task {task_id}: configuration name must be a non-empty string, got {name!r}")
     if not isinstance(config, ConfigObject) or not isinstance(config.text, str):
         raise ValidationError(f"task {task_id}: configuration {name!r} must be a ConfigObject with text")
-    touch_writable_task(conn, task_id)
     row = {
         "task_id": task_id,
         "name": name,
@@ -102,6 +103,8 @@ def set_config(conn: sa.Connection, task_id: str, name: str, config: ConfigObjec
         "type": config.type,
         "description": config.description,
     }
+    bounds.check(configs, row, f"task {task_id}: configuration {bounds.short(name)}")
+    touch_writable_task(conn, task_id)
     conn.execute(upsert(conn, configs, ("task_id", "name"), _CONFIG_COLUMNS), row)
 
 

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from ductwork.core.errors import NotFound, ValidationError
 from ductwork.core.records import Project, new_id
+from ductwork.store import bounds
 from ductwork.store.common import for_update, insert, now
 from ductwork.store.tables import projects
 
@@ -36,7 +37,8 @@ def _record(row: Any) -> Project:
 def check_name(name: str) -> str:
     """The normalised full name; ValidationError for empty names or empty path parts."""
     if not isinstance(name, str) or not name.strip():
-        raise ValidationError(f"project name must be a non-empty string, got {name!r}")
+        raise ValidationError(f"project name must be a non-empty string, got {bounds.short(name)}")
+    bounds.text(name, "project name", 512)
     parts = [part.strip() for part in name.strip().split("/")]
     if any(not part for part in parts):
         raise ValidationError(f"project name {name!r} has an empty part between '/'")
@@ -46,6 +48,7 @@ def check_name(name: str) -> str:
 def ensure(conn: sa.Connection, name: str, system_tags: Sequence[str] = ()) -> Project:
     """The project `name`, created with its ancestors if missing; `system_tags` are added."""
     full = check_name(name)
+    bounds.strings(system_tags, f"project {full}: system_tags", 1024)
     parts = full.split("/")
     # Ancestors first, so a parent always exists before its child (the UI's tree relies on it).
     stamp = now()

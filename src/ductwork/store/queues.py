@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from ductwork.core.errors import Conflict, NotFound, StatusError, ValidationError
 from ductwork.core.records import Queue, QueueEntry, TaskRecord, Worker, new_id
 from ductwork.core.states import TaskStatus, check_transition
+from ductwork.store import bounds
 from ductwork.store.common import for_update, insert, now, upsert
 from ductwork.store.tables import queue_entries, queues, tasks, workers
 from ductwork.store.tasks import FIELDS as _TASK_FIELDS
@@ -35,8 +36,8 @@ _notify = sa.text("SELECT pg_notify(:channel, :queue)")
 
 def _check_name(name: str) -> str:
     if not isinstance(name, str) or not name.strip():
-        raise ValidationError(f"queue name must be a non-empty string, got {name!r}")
-    return name.strip()
+        raise ValidationError(f"queue name must be a non-empty string, got {bounds.short(name)}")
+    return bounds.text(name.strip(), "queue name", 256)
 
 
 def ensure(conn: sa.Connection, name: str, user: str = "") -> Queue:
@@ -67,7 +68,8 @@ def delete(conn: sa.Connection, name: str) -> None:
 
 def enqueue(conn: sa.Connection, task_id: str, queue_name: str, priority: int) -> QueueEntry:
     if not isinstance(priority, int) or isinstance(priority, bool):
-        raise ValidationError(f"task {task_id}: priority must be an int, got {priority!r}")
+        raise ValidationError(f"task {task_id}: priority must be an int, got {bounds.short(priority)}")
+    bounds.integer(priority, f"task {task_id}: priority", *bounds.INT32)
     queue = get(conn, queue_name)
     status = conn.execute(for_update(conn, sa.select(tasks.c.status).where(tasks.c.id == task_id))).scalar()
     if status is None:
@@ -117,6 +119,8 @@ def entries(conn: sa.Connection, queue_name: str) -> list[QueueEntry]:
 def claim(conn: sa.Connection, queue_names: Sequence[str], worker: str) -> TaskRecord | None:
     if not queue_names:
         raise ValidationError("claim needs at least one queue name")
+    bounds.strings(queue_names, "claim: queues", 256)
+    bounds.text(worker, "claim: worker", 256)
     # Queues in the caller's order first, then priority, then age.
     position = sa.case({name: i for i, name in enumerate(queue_names)}, value=queues.c.name)
     pick = (
@@ -173,11 +177,13 @@ def register_worker(conn: sa.Connection, worker: Worker) -> None:
     if not isinstance(worker.id, str) or not worker.id:
         raise ValidationError(f"worker id must be a non-empty string, got {worker.id!r}")
     row = {name: getattr(worker, name) for name in _WORKER_FIELDS}
-    row["queues"] = list(worker.queues)
+    bounds.check(workers, row, f"worker {bounds.short(worker.id)}", dialect=conn.dialect.name)
+    row["queues"] = bounds.strings(worker.queues, f"worker {worker.id}: queues", 256)
     conn.execute(upsert(conn, workers, ("id",), _WORKER_FIELDS), row)
 
 
 def heartbeat(conn: sa.Connection, worker_id: str, task_id: str | None) -> None:
+    bounds.check(workers, {"id": worker_id, "task_id": task_id}, "heartbeat")
     done = conn.execute(
         sa.update(workers).where(workers.c.id == worker_id).values(task_id=task_id, heartbeat=now())
     )

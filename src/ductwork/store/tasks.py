@@ -15,6 +15,7 @@ from ductwork.core.errors import Conflict, NotFound, StatusError, ValidationErro
 from ductwork.core.queries import TaskQuery
 from ductwork.core.records import TaskRecord, TaskTypes, new_id
 from ductwork.core.states import FINAL, TaskStatus, check_transition
+from ductwork.store import bounds
 from ductwork.store.common import PUBLISHED, is_foreign_key_error, now
 from ductwork.store.projects import check_name
 from ductwork.store.tables import (
@@ -128,6 +129,7 @@ def create(conn: sa.Connection, task: TaskRecord) -> TaskRecord:
         ended = stamp
     values = {name: getattr(task, name) for name in FIELDS}
     _check_values(values, f"task {task.id}")
+    bounds.check(tasks, values, f"task {task.id}", dialect=conn.dialect.name)
     values.update(started=started, ended=ended, updated=stamp)
     created = TaskRecord(**{name: values[name] for name in FIELDS})
     try:
@@ -179,6 +181,7 @@ def edit(conn: sa.Connection, task_id: str, changes: dict[str, Any]) -> TaskReco
         raise ValidationError(f"task {task_id}: cannot edit {', '.join(unknown)}{hint}")
     values = dict(changes)
     _check_values(values, f"task {task_id}")
+    bounds.check(tasks, values, f"task {bounds.short(task_id)}", dialect=conn.dialect.name)
     status = _locked_status(conn, task_id)
     if status == PUBLISHED and set(changes) - EDITABLE_WHEN_PUBLISHED:
         raise StatusError(f"task {task_id} is published and read-only; clone it to change it")
@@ -203,7 +206,13 @@ def set_status(
     expect: Sequence[str] | None = None,
 ) -> TaskRecord:
     if status not in _STATUSES:
-        raise ValidationError(f"task {task_id}: unknown status {status!r}; one of {sorted(_STATUSES)}")
+        raise ValidationError(
+            f"task {bounds.short(task_id)}: unknown status {bounds.short(status)}; one of {sorted(_STATUSES)}"
+        )
+    bounds.text(message, f"task {task_id}: status message")
+    bounds.text(reason, f"task {task_id}: status reason")
+    if expect is not None:
+        bounds.strings(expect, f"task {task_id}: expect", 32)
     old, started, ended = _locked_state(conn, task_id)
     if expect is not None and old not in expect:
         raise Conflict(f"task {task_id} is {old}, expected {' or '.join(expect) or 'nothing'}")
@@ -297,6 +306,8 @@ def clone(
     parent: str | None = None,
 ) -> TaskRecord:
     """A draft copy with parameters, configuration, input models, code and environment."""
+    given = {"name": name, "project": project, "parent": parent}
+    bounds.check(tasks, {k: v for k, v in given.items() if v is not None}, f"clone of task {task_id}")
     source = get(conn, task_id)
     stamp = now()
     copy = TaskRecord(
@@ -374,7 +385,32 @@ def find_cached(conn: sa.Connection, cache_key: str) -> TaskRecord | None:
 # ---- queries -------------------------------------------------------------------------------
 
 
+def _check_query(q: TaskQuery) -> None:
+    """Every filter within what the store can compare (one bad value is a 422, not a driver error)."""
+    bounds.page(q.limit, q.offset, what="task query")
+    for name in ("ids", "status", "type", "tags", "system_tags"):
+        value = getattr(q, name)
+        if value is not None:
+            bounds.strings(value, f"task query: {name}", 1024)
+    for name in ("project", "project_name", "name", "name_pattern", "parent", "order_by"):
+        value = getattr(q, name)
+        if value is not None:
+            bounds.text(value, f"task query: {name}", 4096)
+    if q.runtime is not None:
+        if not isinstance(q.runtime, dict) or len(q.runtime) > bounds.MAX_LIST:
+            raise ValidationError("task query: runtime must be a dict of a few properties")
+        for key, value in q.runtime.items():
+            bounds.text(key, "task query: runtime key", 512)
+            if isinstance(value, int) and not isinstance(value, bool):
+                bounds.integer(value, f"task query: runtime {bounds.short(key)}")
+            elif isinstance(value, str):
+                bounds.text(value, f"task query: runtime {bounds.short(key)}")
+            elif isinstance(value, float):
+                bounds.number(value, f"task query: runtime {bounds.short(key)}")
+
+
 def _where(conn: sa.Connection, q: TaskQuery) -> list[sa.ColumnElement[bool]]:
+    _check_query(q)
     where: list[sa.ColumnElement[bool]] = []
     if q.ids is not None:
         where.append(tasks.c.id.in_(q.ids))

@@ -1,0 +1,271 @@
+"""What the columns can hold, checked before a write: a value outside is a ValidationError
+that names the field, never a driver error.
+
+The bounds come from the tables themselves (`tables.py`), so a column that changes type
+or length changes its bound too:
+
+* `Integer` is 32-bit on PostgreSQL and `BigInteger` 64-bit; SQLite takes 64 bits at most.
+* `String(n)` holds n characters (PostgreSQL enforces it; SQLite would not, so we do).
+* `Text` holds up to `MAX_TEXT` characters (a sane ceiling; both databases could hold more).
+* No string anywhere may hold a NUL: PostgreSQL `text` and `jsonb` cannot.
+* JSON values nest at most `MAX_DEPTH` deep, hold at most `MAX_ITEMS` values, and (on
+  PostgreSQL, whose `jsonb` has no NaN) only finite numbers.
+* Times are finite numbers (SQLite would store a NaN as NULL).
+
+    bounds.check(tables.tasks, {"name": name, "progress": 2**40}, "task 0a1b...")
+    -> ValidationError: task 0a1b...: progress must be between -2147483648 and 2147483647
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import sqlalchemy as sa
+
+from ductwork.core.errors import ValidationError
+from ductwork.store import tables
+
+INT32 = (-(2**31), 2**31 - 1)
+INT64 = (-(2**63), 2**63 - 1)
+MAX_TEXT = 8 << 20  # characters of a Text column (console line, comment, configuration text)
+MAX_DEPTH = 64  # nesting of a JSON value
+MAX_ITEMS = 1_000_000  # values in one JSON column
+MAX_LIST = 10_000  # ids, names or tags in one filter or lookup
+MAX_PAGE = 1_000_000  # rows one query may ask for
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    kind: str  # "int", "str", "text", "json", "float", "bool"
+    nullable: bool
+    low: int = 0
+    high: int = 0  # int: the range; str: the length
+    finite: bool = True  # float: NaN and infinities refused
+
+
+def _column(column: sa.Column[Any]) -> Column:
+    kind_of = column.type
+    # A column the database fills itself (a server default, an autoincrement id) may be left out.
+    filled = column.server_default is not None or column.autoincrement is True
+    nullable = bool(column.nullable) or filled
+    if isinstance(kind_of, sa.Boolean):
+        return Column(column.name, "bool", nullable)
+    if isinstance(kind_of, sa.Integer):
+        low, high = INT64 if isinstance(kind_of, sa.BigInteger) else INT32
+        return Column(column.name, "int", nullable, low, high)
+    if isinstance(kind_of, sa.Float):
+        # A metric's value may be NaN or infinite (a diverged loss); times may not.
+        return Column(column.name, "float", nullable, finite=column.name != "value")
+    if isinstance(kind_of, sa.JSON):
+        return Column(column.name, "json", nullable)
+    if isinstance(kind_of, sa.String) and kind_of.length:
+        return Column(column.name, "str", nullable, 0, kind_of.length)
+    if isinstance(kind_of, sa.String):  # Text
+        return Column(column.name, "text", nullable, 0, MAX_TEXT)
+    return Column(column.name, "any", nullable)
+
+
+@cache
+def columns(table: sa.Table) -> dict[str, Column]:
+    return {column.name: _column(column) for column in table.columns}
+
+
+def check(table: sa.Table, values: Mapping[str, Any], where: str, *, dialect: str = "") -> None:
+    """ValidationError `"<where>: <field> ..."` for the first value its column cannot hold.
+
+    Keys that are not columns of `table` are left to the caller (they are not stored)."""
+    known = columns(table)
+    for name, value in values.items():
+        column = known.get(name)
+        if column is not None:
+            value_fits(column, value, f"{where}: {name}", dialect)
+
+
+def check_record(table: sa.Table, record: Any, where: str, *, dialect: str = "") -> None:
+    """`check` on the fields of a record (a dataclass) that are columns of `table`."""
+    known = columns(table)
+    for name, column in known.items():
+        if hasattr(record, name):
+            value_fits(column, getattr(record, name), f"{where}: {name}", dialect)
+
+
+def value_fits(column: Column, value: Any, field: str, dialect: str = "") -> None:
+    if value is None:
+        if not column.nullable:
+            raise ValidationError(f"{field} is required (got null)")
+        return
+    kind = column.kind
+    if kind == "int":
+        integer(value, field, column.low, column.high)
+    elif kind in ("str", "text"):
+        text(value, field, column.high)
+    elif kind == "float":
+        number(value, field, finite=column.finite)
+    elif kind == "bool":
+        if not isinstance(value, (bool, int)):
+            raise ValidationError(f"{field} must be true or false, got {short(value)}")
+    elif kind == "json":
+        json_value(value, field, finite=dialect == "postgresql")
+
+
+def integer(value: Any, field: str, low: int = INT64[0], high: int = INT64[1]) -> int:
+    if not isinstance(value, int):
+        raise ValidationError(f"{field} must be an integer, got {short(value)}")
+    if not low <= value <= high:
+        raise ValidationError(f"{field} must be between {low} and {high}, got {short(value)}")
+    return value
+
+
+def text(value: Any, field: str, length: int = MAX_TEXT) -> str:
+    if not isinstance(value, str):
+        raise ValidationError(f"{field} must be a string, got {short(value)}")
+    if len(value) > length:
+        raise ValidationError(f"{field} is too long: {len(value)} characters, at most {length}")
+    if "\x00" in value:
+        raise ValidationError(f"{field} contains a NUL character, which the store cannot hold")
+    return value
+
+
+def number(value: Any, field: str, *, finite: bool = True) -> float:
+    if not isinstance(value, (int, float)):
+        raise ValidationError(f"{field} must be a number, got {short(value)}")
+    try:
+        as_float = float(value)
+    except OverflowError:
+        raise ValidationError(f"{field} is too large for a float, got {short(value)}") from None
+    if finite and not math.isfinite(as_float):
+        raise ValidationError(f"{field} must be a finite number, got {short(value)}")
+    return as_float
+
+
+def json_value(value: Any, field: str, *, finite: bool = False) -> None:
+    """A JSON column's value: no NUL in any string or key, bounded depth and size; with
+    `finite` (PostgreSQL jsonb) no NaN or infinity."""
+    count = 0
+    # (value, depth, path) without recursion, so a deep value cannot exhaust the stack
+    pending: list[tuple[Any, int, str]] = [(value, 0, field)]
+    while pending:
+        item, depth, path = pending.pop()
+        count += 1
+        if count > MAX_ITEMS:
+            raise ValidationError(f"{field} holds more than {MAX_ITEMS} values")
+        if isinstance(item, str):
+            text(item, path)
+        elif isinstance(item, bool) or item is None:
+            continue
+        elif isinstance(item, int):
+            continue  # JSON numbers of any size are stored as text (SQLite) or numeric (jsonb)
+        elif isinstance(item, float):
+            if finite and not math.isfinite(item):
+                raise ValidationError(f"{path} must be a finite number, got {item}")
+        elif isinstance(item, Mapping):
+            if depth >= MAX_DEPTH:
+                raise ValidationError(f"{field} nests deeper than {MAX_DEPTH} levels")
+            for key, member in item.items():
+                if not isinstance(key, str):
+                    continue  # json.dumps turns numbers into keys; other keys fail there
+                text(key, f"{path} key {short(key)}")
+                pending.append((member, depth + 1, f"{path}.{short(key, 40)}"))
+        elif isinstance(item, (list, tuple)):
+            if depth >= MAX_DEPTH:
+                raise ValidationError(f"{field} nests deeper than {MAX_DEPTH} levels")
+            pending.extend((member, depth + 1, f"{path}[{i}]") for i, member in enumerate(item))
+
+
+def strings(values: Any, field: str, length: int, *, most: int = MAX_LIST) -> list[str]:
+    """A list of at most `most` strings, each within `length` characters."""
+    if not isinstance(values, (list, tuple, set, frozenset)):
+        raise ValidationError(f"{field} must be a list of strings, got {short(values)}")
+    if len(values) > most:
+        raise ValidationError(f"{field} holds {len(values)} values, at most {most}")
+    for i, value in enumerate(values):
+        text(value, f"{field}[{i}]", length)
+    return list(values)
+
+
+def page(limit: Any, offset: Any = 0, *, what: str = "query") -> None:
+    """`limit` (None: all) within 0..MAX_PAGE and `offset` within 0..int64."""
+    if limit is not None:
+        integer(limit, f"{what}: limit", 0, MAX_PAGE)
+    if offset is not None:
+        integer(offset, f"{what}: offset", 0, INT64[1])
+
+
+def short(value: Any, most: int = 60) -> str:
+    """A value as it may appear in a message: never its whole 10 MB, never a 5,000-digit int."""
+    if isinstance(value, bool) or value is None:
+        return repr(value)
+    if isinstance(value, int):
+        return f"an integer of {value.bit_length()} bits" if value.bit_length() > 128 else str(value)
+    if isinstance(value, str):
+        return repr(value[:most]) + ("..." if len(value) > most else "")
+    if isinstance(value, (list, tuple, dict, set, frozenset)) and len(value) > 8:
+        return f"a {type(value).__name__} of {len(value)} items"
+    shown = repr(value)
+    return shown if len(shown) <= most else shown[:most] + "..."
+
+
+def events(batch: Sequence[Any], dialect: str = "") -> None:
+    """A batch of MetricEvents fits the events table. The bulk path (100,000s of points per
+    run) is checked with whole-batch passes in C; only a batch that fails one of them is
+    walked event by event, to name the first bad field."""
+    if _events_fit(batch, dialect):
+        return
+    for i, event in enumerate(batch):
+        where = f"metric event {i} (task {short(getattr(event, 'task_id', None), 40)})"
+        check_record(tables.events, event, where, dialect=dialect)
+
+
+def _events_fit(batch: Sequence[Any], dialect: str) -> bool:
+    try:
+        names = [*(e.title for e in batch), *(e.series for e in batch)]
+        if set(map(type, names)) - {str} or max(map(len, names), default=0) > 512:
+            return False
+        if "\x00" in "".join(names) or not all(map(_id_fits, {e.task_id for e in batch})):
+            return False
+        iterations = [e.iteration for e in batch]
+        if set(map(type, iterations)) - {int} or min(iterations) < INT64[0] or max(iterations) > INT64[1]:
+            return False
+        values = [e.value for e in batch if e.value is not None]
+        if set(map(type, values)) - {float} and not all(_float_fits(v) for v in values):
+            return False
+        if not all(map(math.isfinite, [e.ts for e in batch])):
+            return False
+        for event in batch:
+            if event.payload is not None:
+                json_value(event.payload, "payload", finite=dialect == "postgresql")
+    except (TypeError, OverflowError, ValueError, AttributeError):
+        return False  # the walk names the field
+    return True
+
+
+def _id_fits(task_id: Any) -> bool:
+    return isinstance(task_id, str) and len(task_id) <= 32 and "\x00" not in task_id
+
+
+def _float_fits(value: Any) -> bool:
+    return isinstance(value, float) or (isinstance(value, int) and INT64[0] <= value <= INT64[1])
+
+
+def console(lines: Sequence[Any]) -> None:
+    """A batch of ConsoleLines fits the console table (whole-batch passes first, as `events`)."""
+    try:
+        texts = [line.text for line in lines]
+        if (
+            not set(map(type, texts)) - {str}
+            and max(map(len, texts), default=0) <= MAX_TEXT
+            and "\x00" not in "".join(texts)
+            and all(_id_fits(line.task_id) for line in lines)
+            and all(map(math.isfinite, [line.ts for line in lines]))
+        ):
+            return
+    except (TypeError, OverflowError, AttributeError):
+        pass
+    for i, line in enumerate(lines):
+        where = f"console line {i} (task {short(getattr(line, 'task_id', None), 40)})"
+        check_record(tables.console, line, where)
