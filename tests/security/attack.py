@@ -62,7 +62,7 @@ class ServerProcess:
         """A browser-like client logged in through the login form (holds the session cookie)."""
         browser = httpx.Client(base_url=self.url, timeout=30, headers={"Accept": "text/html"})
         page = browser.get("/login")
-        form = {"name": name, "password": password, "next": "/"}
+        form = {"username": name, "password": password, "next": "/"}
         token = _csrf_field(page.text)
         if token:
             form["csrf_token"] = token

@@ -50,3 +50,81 @@ def retry_window() -> float:
         return max(0.0, float(raw)) if raw else DEFAULT_RETRY_WINDOW_S
     except ValueError:
         return DEFAULT_RETRY_WINDOW_S
+
+
+# --- server security (read on each call, like the rest) -----------------------------------------------
+
+_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def _seconds(name: str, default: float) -> float:
+    """A duration from `$name`: seconds, or a number with s, m, h or d (`90`, `15m`, `12h`, `7d`)."""
+    raw = (os.environ.get(name) or "").strip().lower()
+    if not raw:
+        return default
+    unit = _UNITS.get(raw[-1])
+    try:
+        value = float(raw[:-1]) * unit if unit else float(raw)
+    except ValueError as exc:
+        raise ValueError(f"${name} must be a duration such as 90, 15m, 12h or 7d, got {raw!r}") from exc
+    if not value > 0:
+        raise ValueError(f"${name} must be positive, got {raw!r}")
+    return value
+
+
+def _count(name: str, default: int) -> int:
+    raw = (os.environ.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ValueError(f"${name} must be a whole number, got {raw!r}") from exc
+    if value < 1:
+        raise ValueError(f"${name} must be at least 1, got {raw!r}")
+    return value
+
+
+def session_idle() -> float:
+    """`$DUCTWORK_SESSION_IDLE`: a web session unused this long ends (default 12h)."""
+    return _seconds("DUCTWORK_SESSION_IDLE", 12 * 3600.0)
+
+
+def session_max() -> float:
+    """`$DUCTWORK_SESSION_MAX`: a web session ends this long after login, used or not (default 7d)."""
+    return _seconds("DUCTWORK_SESSION_MAX", 7 * 86400.0)
+
+
+def login_user_attempts() -> int:
+    """`$DUCTWORK_LOGIN_USER_ATTEMPTS`: wrong passwords for one user name before back-off (default 5)."""
+    return _count("DUCTWORK_LOGIN_USER_ATTEMPTS", 5)
+
+
+def login_addr_attempts() -> int:
+    """`$DUCTWORK_LOGIN_ADDR_ATTEMPTS`: wrong logins from one address before back-off (default 20)."""
+    return _count("DUCTWORK_LOGIN_ADDR_ATTEMPTS", 20)
+
+
+def key_addr_attempts() -> int:
+    """`$DUCTWORK_KEY_ADDR_ATTEMPTS`: wrong secrets of real API keys from one address before back-off
+    (default 50)."""
+    return _count("DUCTWORK_KEY_ADDR_ATTEMPTS", 50)
+
+
+def login_backoff() -> float:
+    """`$DUCTWORK_LOGIN_BACKOFF`: the first wait once a limit is reached, doubled per further failure
+    (default 2s)."""
+    return _seconds("DUCTWORK_LOGIN_BACKOFF", 2.0)
+
+
+def login_backoff_max() -> float:
+    """`$DUCTWORK_LOGIN_BACKOFF_MAX`: the longest wait (default 15m); failures older than this and
+    past their wait are forgotten."""
+    return _seconds("DUCTWORK_LOGIN_BACKOFF_MAX", 900.0)
+
+
+def trusted_proxies() -> list[str]:
+    """`$DUCTWORK_TRUSTED_PROXIES`: comma-separated addresses or networks of reverse proxies whose
+    X-Forwarded-For, -Proto and -Host headers are believed (default: none)."""
+    raw = os.environ.get("DUCTWORK_TRUSTED_PROXIES") or ""
+    return [part.strip() for part in raw.split(",") if part.strip()]

@@ -32,7 +32,9 @@ from ductwork.server.api import (
     tasks,
 )
 from ductwork.server.services.auth import AuthMiddleware
+from ductwork.server.services.headers import SecurityHeadersMiddleware
 from ductwork.server.services.hub import Hub
+from ductwork.server.services.proxy import TrustedProxyMiddleware
 
 ROUTERS = (
     system.router,
@@ -100,6 +102,10 @@ def create_app(
             web.mount_static(app)
         app.include_router(web.router)
     app.add_middleware(AuthMiddleware, store=store, required=auth)
+    # Added last, so outermost: the headers reach auth's own refusals too, and forwarded
+    # headers are settled before anything reads the client's address or origin.
+    app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(TrustedProxyMiddleware, proxies=settings.trusted_proxies())
     return app
 
 

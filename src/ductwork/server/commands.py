@@ -48,7 +48,11 @@ def server_command(host: str, port: int, db_url: str | None, artifacts_uri: str 
         raise _fail(exc) from exc
     app = create_app(store=store, auth=True, artifacts_uri=artifacts_uri)
     click.echo(f"ductwork server on http://{host}:{port} (store: {store!r})")
-    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=3)
+    # proxy_headers off: forwarded headers are believed only from $DUCTWORK_TRUSTED_PROXIES, by
+    # the app itself (uvicorn would trust any local process's X-Forwarded-For).
+    uvicorn.run(
+        app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=3, proxy_headers=False
+    )
 
 
 def bootstrap_admin(store: Any, *, echo: Any) -> str | None:
@@ -83,7 +87,11 @@ def ui_command(host: str, port: int, db_url: str | None) -> None:
 
     app = create_app(db_url, auth=False)
     click.echo(f"ductwork ui on http://{host}:{port}")
-    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=3)
+    # proxy_headers off: forwarded headers are believed only from $DUCTWORK_TRUSTED_PROXIES, by
+    # the app itself (uvicorn would trust any local process's X-Forwarded-For).
+    uvicorn.run(
+        app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=3, proxy_headers=False
+    )
 
 
 def is_loopback(host: str) -> bool:
@@ -128,6 +136,23 @@ def users_list(db_url: str | None) -> None:
     """List users."""
     for user in _store(db_url).list_users():
         click.echo(f"{user.name}{'  admin' if user.admin else ''}")
+
+
+@users_group.command("passwd")
+@click.argument("name")
+@click.option(
+    "--password", prompt=True, hide_input=True, confirmation_prompt=True, help="The new password."
+)
+@click.option("--db-url", default=None)
+def users_passwd(name: str, password: str, db_url: str | None) -> None:
+    """Give user NAME a new password; every web session of theirs ends (API keys stay)."""
+    if not 8 <= len(password) <= 1024:
+        raise click.BadParameter("a password needs 8 to 1024 characters", param_hint="--password")
+    try:
+        ended = _store(db_url).set_password(name, password)
+    except DuctworkError as exc:
+        raise _fail(exc) from exc
+    click.echo(f"new password for {name}; {ended} web session{'' if ended == 1 else 's'} ended")
 
 
 @click.group("keys")

@@ -8,7 +8,7 @@ matches `ductwork.client.contract.Backend` structurally and never imports the cl
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ductwork.core.queries import EventQuery, TaskQuery
@@ -313,8 +313,58 @@ class Store:
             return self._accounts.create_api_key(conn, user, name=name)
 
     def verify_api_key(self, token: str) -> accounts.User | None:
+        return self.check_token(token).user
+
+    # web sessions and failed logins (server)
+
+    def create_session(self, user: str, *, name: str, expires: float) -> accounts.NewApiKey:
+        """A web session for `user`: a key of kind "session" that ends at `expires` at the latest."""
+        with self._db.write() as conn:
+            return self._accounts.create_api_key(conn, user, name=name, kind="session", expires=expires)
+
+    def check_token(
+        self, token: str, *, before_scrypt: Callable[[], None] | None = None
+    ) -> accounts.TokenCheck:
+        """What `token` proves (see `Accounts.check_token`); a session's last use is written when due."""
         with self._db.read() as conn:
-            return self._accounts.verify_api_key(conn, token)
+            checked = self._accounts.check_token(conn, token, before_scrypt=before_scrypt)
+        if checked.touch:
+            with self._db.write() as conn:
+                self._accounts.touch_key(conn, checked.key_id)
+        return checked
+
+    def end_session(self, token: str) -> bool:
+        """End the web session `token` proves; a forged, foreign or API-key token ends nothing."""
+        with self._db.write() as conn:
+            return self._accounts.end_session(conn, token)
+
+    def end_user_sessions(self, name: str) -> int:
+        with self._db.write() as conn:
+            return self._accounts.end_user_sessions(conn, name)
+
+    def set_password(self, name: str, password: str) -> int:
+        """A new password for `name`; every web session of theirs ends (how many did)."""
+        with self._db.write() as conn:
+            ended = self._accounts.set_password(conn, name, password)
+            self._accounts.clear_failures(conn, [f"user:{name}"])
+            return ended
+
+    def login_wait(self, subjects: Sequence[str]) -> float:
+        with self._db.read() as conn:
+            return self._accounts.login_wait(conn, subjects)
+
+    def record_failure(self, subjects: Sequence[tuple[str, int]], *, backoff: float, longest: float) -> float:
+        """Count a failure for each (subject, limit); the longest wait now imposed on any of them."""
+        with self._db.write() as conn:
+            waits = [
+                self._accounts.record_failure(conn, subject, limit=limit, backoff=backoff, longest=longest)
+                for subject, limit in subjects
+            ]
+        return max(waits, default=0.0)
+
+    def clear_failures(self, subjects: Sequence[str]) -> None:
+        with self._db.write() as conn:
+            self._accounts.clear_failures(conn, subjects)
 
     def revoke_api_key(self, key_id: str) -> None:
         with self._db.write() as conn:

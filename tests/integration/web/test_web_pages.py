@@ -440,24 +440,34 @@ def test_every_page_needs_a_login_and_login_logout_work(secured: TestClient, sto
 
     login = secured.get("/login", params={"next": f"/runs/{run.id}"})
     assert login.status_code == 200 and 'name="password"' in login.text
-    wrong = secured.post("/login", data={"username": "alice", "password": "nope", "next": "/pipelines"})
+    same_origin = {"Origin": "http://testserver"}  # a browser sends it; the login CSRF check needs it
+    wrong = secured.post(
+        "/login", data={"username": "alice", "password": "nope", "next": "/pipelines"}, headers=same_origin
+    )
     assert wrong.status_code == 401 and "Wrong user name or password" in wrong.text
 
     ok = secured.post(
-        "/login", data={"username": "alice", "password": "wonderland", "next": f"/runs/{run.id}"}
+        "/login",
+        data={"username": "alice", "password": "wonderland", "next": f"/runs/{run.id}"},
+        headers=same_origin,
     )
     assert ok.status_code == 303 and ok.headers["location"] == f"/runs/{run.id}"
     assert "httponly" in ok.headers["set-cookie"].lower()
     page = secured.get(f"/runs/{run.id}")
     assert page.status_code == 200 and "alice" in page.text and 'action="/logout"' in page.text
 
-    secured.post("/logout")
+    token = re.search(r'name="csrf-token" content="(\w+)"', page.text).group(1)  # type: ignore[union-attr]
+    secured.post("/logout", headers={**same_origin, "X-CSRF-Token": token})
     assert secured.get("/pipelines").status_code == 303
 
 
 def test_login_never_redirects_off_site(secured: TestClient) -> None:
     for target in ("https://evil.example/", "//evil.example/x", "/\\evil.example"):
-        ok = secured.post("/login", data={"username": "alice", "password": "wonderland", "next": target})
+        ok = secured.post(
+            "/login",
+            data={"username": "alice", "password": "wonderland", "next": target},
+            headers={"Origin": "http://testserver"},
+        )
         assert ok.headers["location"] == "/"
 
 

@@ -38,6 +38,8 @@ def page(request: Request, name: str, status_code: int = 200, **context: Any) ->
     context.setdefault("user", user)
     # `ductwork ui` runs without logins: there is no session to end.
     context.setdefault("signed_in", user is not None and not isinstance(user, auth.LocalUser))
+    # Derived from the session cookie by the auth middleware; forms and scripts send it back.
+    context.setdefault("csrf_token", getattr(request.state, "csrf_token", ""))
     return templates.TemplateResponse(request, name, context, status_code=status_code)
 
 

@@ -10,6 +10,7 @@ but `/login` and `/static`.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -18,10 +19,11 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Red
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
-from ductwork.core.errors import DuctworkError, NotFound
+from ductwork.core.errors import DuctworkError, NotFound, ValidationError
 from ductwork.server.services import auth, layout, runs, views
 from ductwork.server.services.hub import Hub
-from ductwork.server.web import files, forms, previews
+from ductwork.server.services.proxy import client_address
+from ductwork.server.web import files, forms, pages, previews
 from ductwork.server.web.pages import PageRoute, page
 
 HERE = Path(__file__).parent
@@ -338,30 +340,107 @@ def login_submit(
     next: Annotated[str, Form()] = "/",
 ) -> Response:
     store = get_hub(request).store
-    user = auth.authenticate_password(store, username.strip(), password)
+    try:
+        user = auth.authenticate_password(store, username.strip(), password, client_address(request.scope))
+    except auth.TooManyAttempts as exc:
+        return _wait_page(request, exc, "login.html", next=_safe_next(next))
     if user is None:
         error = "Wrong user name or password."
         return page(request, "login.html", status_code=401, next=_safe_next(next), error=error)
+    # A session this browser still held ends: one browser, one session (and no fixation).
+    auth.end_session(store, request.cookies.get(auth.SESSION_COOKIE, ""))
     response = RedirectResponse(_safe_next(next), status_code=303)
+    _set_session_cookie(request, response, auth.new_session(store, user.name))
+    return response
+
+
+def _set_session_cookie(request: Request, response: Response, token: str) -> None:
+    # Strict: not even a link from another site carries the session (two ports of one host are
+    # one site, so Lax let them post with it). No max_age: the server ends sessions itself.
     response.set_cookie(
         auth.SESSION_COOKIE,
-        auth.new_session(store, user.name),
+        token,
         httponly=True,
-        samesite="lax",
+        samesite="strict",
         secure=request.url.scheme == "https",
         path="/",
     )
+
+
+def _wait_page(request: Request, exc: auth.TooManyAttempts, name: str, **context: Any) -> HTMLResponse:
+    """429 with Retry-After, and the form saying when to try again."""
+    at = pages.when(time.time() + exc.retry_after)
+    error = f"Too many failed attempts. Try again in {exc.retry_after} seconds (at {at})."
+    response = page(request, name, status_code=429, error=error, **context)
+    response.headers["Retry-After"] = str(exc.retry_after)
     return response
 
 
 @router.post("/logout")
 def logout(request: Request) -> RedirectResponse:
+    """End the session this cookie proves (the auth middleware verified it); nothing else."""
     token = request.cookies.get(auth.SESSION_COOKIE, "")
-    if token:
-        auth.end_session(get_hub(request).store, token)
+    auth.end_session(get_hub(request).store, token)
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(auth.SESSION_COOKIE, path="/")
     return response
+
+
+@router.post("/logout/everywhere")
+def logout_everywhere(request: Request) -> RedirectResponse:
+    """End every web session of the signed-in user (other browsers too); API keys stay."""
+    user = _signed_in(request)
+    auth.end_all_sessions(get_hub(request).store, user.name)
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(auth.SESSION_COOKIE, path="/")
+    return response
+
+
+# --- the signed-in user's account ---------------------------------------------------------------------
+
+
+@router.get("/account")
+def account_page(request: Request) -> HTMLResponse:
+    return page(request, "account.html", errors={}, done=False)
+
+
+@router.post("/account/password")
+def change_password(
+    request: Request,
+    current: Annotated[str, Form()],
+    new: Annotated[str, Form()],
+    confirm: Annotated[str, Form()],
+) -> Response:
+    """A new password, after the current one is proved (counted like a login); every session of
+    the user ends, this one included, so a stolen session cannot outlive the change."""
+    user = _signed_in(request)
+    store = get_hub(request).store
+    errors: dict[str, str] = {}
+    if len(new) < auth.MIN_PASSWORD or len(new) > auth.MAX_PASSWORD:
+        errors["new"] = f"A password needs {auth.MIN_PASSWORD} to {auth.MAX_PASSWORD} characters."
+    elif new != confirm:
+        errors["confirm"] = "The two new passwords differ."
+    if not errors:
+        try:
+            proved = auth.authenticate_password(store, user.name, current, client_address(request.scope))
+        except auth.TooManyAttempts as exc:
+            return _wait_page(request, exc, "account.html", errors={}, done=False)
+        if proved is None:
+            errors["current"] = "That is not your current password."
+    if errors:
+        return page(request, "account.html", status_code=422, errors=errors, done=False)
+    auth.change_password(store, user.name, new)
+    response = page(request, "account.html", errors={}, done=True, signed_in=False)
+    response.delete_cookie(auth.SESSION_COOKIE, path="/")
+    return response
+
+
+def _signed_in(request: Request) -> Any:
+    """The user of a login session; `ductwork ui` (no logins) has no account to change."""
+    user = getattr(request.state, "user", None)
+    if user is None or isinstance(user, auth.LocalUser):
+        raise ValidationError("this server runs without logins (`ductwork ui`): no account to change")
+    return user
 
 
 def _safe_next(target: str) -> str:

@@ -42,7 +42,9 @@ const painter = createPainter(canvas, dag, view);
 async function load() {
   let body;
   try {
-    body = await window.__layoutRequest;
+    const early = window.__prefetch && window.__prefetch[`/runs/${runId}/layout.json`];
+    if (!early) throw new Error("not prefetched");
+    body = await early;
   } catch {
     body = await (await fetch(`/runs/${runId}/layout.json`)).json();
   }
@@ -329,12 +331,18 @@ function showGroup(b) {
   selectedStep = -1;
   const idx = dag.members.get(b);
   const counts = dag.groupCounts.get(b);
-  const bars = STATUSES.map((s, k) => (counts[k] ? `<span style="width:${(100 * counts[k]) / idx.length}%;background:${COLOR[k]}" title="${s}: ${counts[k]}"></span>` : "")).join("");
+  // Bars get their width and colour through the CSSOM: the CSP forbids style attributes in markup.
+  const bars = STATUSES.map((s, k) => (counts[k] ? `<span data-k="${k}" title="${s}: ${counts[k]}"></span>` : "")).join("");
   const rows = STATUSES.map((s, k) => (counts[k] ? `<tr><th><i class="dot dot-${s}"></i>${s}</th><td class="num">${counts[k]}</td></tr>` : "")).join("");
   info.innerHTML = `<div class="info-head"><div class="eyebrow"><a href="#" data-back>Run info</a> / Group</div>
     <h2></h2><div class="meta">${idx.length} steps with the same parents and children</div></div>
     <div class="group-bars">${bars}</div><table class="kv">${rows}</table>
     <h3>Steps</h3><p class="muted">Pick one in the list on the left; it is filtered to this group.</p>`;
+  for (const bar of info.querySelectorAll(".group-bars [data-k]")) {
+    const k = Number(bar.dataset.k);
+    bar.style.width = `${(100 * counts[k]) / idx.length}%`;
+    bar.style.background = COLOR[k];
+  }
   info.querySelector("h2").textContent = dag.labels[b];
   const stem = dag.labels[b].replace(/\* \(\d+\)$/, "");
   const search = document.getElementById("step-search");
@@ -349,6 +357,11 @@ info.addEventListener("click", (ev) => {
   }
 });
 document.body.addEventListener("htmx:afterSwap", (ev) => initPanels(ev.target));
+// The run summary refreshes itself only while the run is running. The check is here, not in an
+// hx-trigger filter: filters need eval, which the page's CSP forbids.
+document.body.addEventListener("htmx:beforeRequest", (ev) => {
+  if (ev.detail.elt.id === "run-summary" && root.dataset.status !== "running") ev.preventDefault();
+});
 
 function boxAt(px, py) {
   const wx = (px - view.tx) / view.scale;
