@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio.to_thread
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 import ductwork
 from ductwork.core import settings
@@ -34,6 +34,7 @@ from ductwork.server.api import (
 from ductwork.server.services.auth import AuthMiddleware
 from ductwork.server.services.headers import SecurityHeadersMiddleware
 from ductwork.server.services.hub import Hub
+from ductwork.server.services.limits import checked_input
 from ductwork.server.services.proxy import TrustedProxyMiddleware
 
 ROUTERS = (
@@ -90,6 +91,9 @@ def create_app(
         docs_url="/api/docs",
         openapi_url="/api/openapi.json",
         redoc_url=None,
+        # Every request's parameters and JSON body are checked against the stores' bounds
+        # before any endpoint runs (422 naming the field).
+        dependencies=[Depends(checked_input)],
     )
     app.state.hub = hub
     app.state.store = store

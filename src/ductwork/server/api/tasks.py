@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from ductwork.core.queries import TaskQuery
@@ -184,8 +184,13 @@ async def get_configurations(task_id: str, h: Hub = Depends(hub)) -> Json:
 
 
 @router.get("/{task_id}/console", response_model=list[ConsoleLine])
-async def get_console(task_id: str, after: int = 0, limit: int | None = None, h: Hub = Depends(hub)) -> Json:
-    require(limit is None or limit >= 0, f"limit must be zero or more, got {limit}")
+async def get_console(
+    task_id: str,
+    # `seq` is a 32-bit column; a page holds at most a million lines.
+    after: int = Query(0, ge=0, le=2**31 - 1),
+    limit: int | None = Query(None, ge=0, le=1_000_000),
+    h: Hub = Depends(hub),
+) -> Json:
     return records(await run_in_threadpool(lambda: h.store.get_console(task_id, after=after, limit=limit)))
 
 

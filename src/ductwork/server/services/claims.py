@@ -6,6 +6,7 @@ SQLite), so however many agents wake for one entry, exactly one gets it.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
 
@@ -35,7 +36,9 @@ async def claim(
         raise ValidationError("claim needs at least one queue name")
     if not worker:
         raise ValidationError("claim needs the worker id")
-    wait = min(max(float(wait), 0.0), MAX_WAIT_S)
+    wait = float(wait)
+    # NaN compares false with everything, so it would make a deadline no wait ever reaches.
+    wait = min(max(wait, 0.0), MAX_WAIT_S) if math.isfinite(wait) else (MAX_WAIT_S if wait > 0 else 0.0)
     deadline = time.monotonic() + wait
     while True:
         seen = hub.work.generation
