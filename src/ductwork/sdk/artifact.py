@@ -279,9 +279,10 @@ class Uploads:
             message = f"{what}: {exc}"
             with self._lock:
                 self._failed.append(message)
-            from ductwork.sdk.capture.console import original_stderr
+            from ductwork.sdk import losses
 
-            print(f"ductwork: background upload failed: {message}", file=original_stderr())
+            kind = what.split(" ", 1)[0] if what.startswith(("artifact ", "image ")) else "upload"
+            losses.record(self.task_id, kind, 1, message)  # said on stderr, carried by the task
 
     def _forget(self, key: str, done: Future[None]) -> None:
         with self._lock:

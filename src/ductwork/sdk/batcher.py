@@ -2,8 +2,14 @@
 
 Metrics and console lines go through a `Batcher`: `put` appends to a deque (no lock, no
 backend call); a daemon thread wakes every `interval` seconds, or as soon as `max_items` are
-waiting, and hands everything waiting to `send` in one call. A failed send is retried, then
-reported on the original stderr and raised by the next `flush`, so no error is silently lost.
+waiting, and hands everything waiting to `send` in one call.
+
+No record is lost silently. A send the backend refuses for a value (ValidationError) is split
+in halves until the refused records are found: only they are set aside, the rest is stored.
+A send that fails otherwise (disk full, server away) is retried with back-off for the retry
+window (`DUCTWORK_RETRY_WINDOW`) counted from the first failure of the outage; after it the
+records are set aside. Set-aside records are handed to `lost` (which counts them on their
+task), said on the original stderr and raised by the next `flush`.
 """
 
 from __future__ import annotations
@@ -15,14 +21,19 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Generic, TypeVar
 
-from ductwork.core.errors import StorageError
+from ductwork.core import settings
+from ductwork.core.errors import Conflict, NotFound, StatusError, StorageError, ValidationError
+from ductwork.sdk import losses
 
 T = TypeVar("T")
 
-_RETRIES = 3
+_RETRIES = 3  # for failures that are neither a refused value nor an unreachable store
+_BACKOFF_MAX_S = 2.0
+# Not worth retrying: the task is gone or closed to writes; every record would fail alike.
+_FINAL = (NotFound, StatusError, Conflict)
 _all: weakref.WeakSet[Batcher[object]] = weakref.WeakSet()
 
 
@@ -35,8 +46,10 @@ class Batcher(Generic[T]):
         interval: float = 0.5,
         max_items: int = 20_000,
         error_stream: Callable[[], object] | None = None,
+        lost: Callable[[list[T], str], Iterable[str]] | None = None,
     ) -> None:
         self._send = send
+        self._lost = lost
         self._name = name
         self._interval = interval
         self._max_items = max_items
@@ -46,7 +59,9 @@ class Batcher(Generic[T]):
         self._lock = threading.Lock()  # one drain at a time (the thread or a flushing caller)
         self._thread: threading.Thread | None = None
         self._errors: list[BaseException] = []
+        self._lost_tasks: set[str] = set()  # tasks whose records the errors above cost
         self._closed = False
+        self._failing_since: float | None = None  # when the current outage began (monotonic)
         _all.add(self)  # type: ignore[arg-type]
 
     def put(self, item: T) -> None:
@@ -112,20 +127,62 @@ class Batcher(Generic[T]):
         return batch
 
     def _send_with_retries(self, batch: list[T]) -> None:
-        for attempt in range(_RETRIES):
+        attempt = 0
+        while True:
+            started = time.monotonic()
             try:
                 self._send(batch)
+                self._failing_since = None
+                return
+            except ValidationError as exc:
+                self._failing_since = None  # the backend answered: it is there
+                self._isolate(batch, exc)
+                return
+            except _FINAL as exc:
+                self._report(exc, batch)
                 return
             except Exception as exc:
-                if attempt == _RETRIES - 1:
-                    self._report(exc, len(batch))
+                attempt += 1
+                if not self._may_retry(exc, attempt, started):
+                    self._report(exc, batch)
                     return
-                time.sleep(0.05 * 2**attempt)
+                time.sleep(min(0.05 * 2 ** min(attempt, 10), _BACKOFF_MAX_S))
 
-    def _report(self, exc: BaseException, count: int) -> None:
+    def _may_retry(self, exc: Exception, attempt: int, started: float) -> bool:
+        if not isinstance(exc, OSError | ConnectionError | TimeoutError):  # StorageError is an OSError
+            return attempt < _RETRIES
+        if self._failing_since is None:
+            self._failing_since = started
+        # One window per outage, not per batch: once it has passed, later batches fail at once
+        # (exit is not held up for a window per batch), until a send succeeds again.
+        return time.monotonic() - self._failing_since < settings.retry_window()
+
+    def _isolate(self, batch: list[T], refusal: ValidationError) -> None:
+        """Store every record of `batch` the backend accepts; set aside only those it refuses."""
+        if len(batch) == 1:
+            self._report(refusal, batch)
+            return
+        middle = len(batch) // 2
+        for half in (batch[:middle], batch[middle:]):
+            try:
+                self._send(half)
+            except ValidationError as exc:
+                self._isolate(half, exc)
+            except Exception:
+                self._send_with_retries(half)  # any other failure: the usual retries and window
+
+    def _report(self, exc: BaseException, batch: list[T]) -> None:
+        count = len(batch)
         error = StorageError(f"ductwork: could not write {count} {self._name} record(s): {exc}")
         error.__cause__ = exc
         self._errors.append(error)
+        if self._lost is not None:
+            try:
+                # counted on the tasks (and said on stderr there)
+                self._lost_tasks.update(self._lost(batch, str(exc)))
+                return
+            except Exception:
+                pass
         stream = self._error_stream() if self._error_stream else sys.__stderr__
         try:
             print(str(error), file=stream)  # type: ignore[call-overload]
@@ -135,6 +192,9 @@ class Batcher(Generic[T]):
     def _raise_errors(self) -> None:
         if self._errors:
             errors, self._errors = self._errors, []
+            told, self._lost_tasks = self._lost_tasks, set()
+            for task_id in told:
+                losses.raised(task_id)  # the caller is told: the loss is no longer silent
             raise errors[0]
 
     def _after_fork(self) -> None:
@@ -143,13 +203,17 @@ class Batcher(Generic[T]):
         self._items.clear()
         self._lock = threading.Lock()
         self._wake = threading.Event()
+        self._failing_since = None
+        self._errors = []
+        self._lost_tasks = set()
 
 
 def flush_all() -> None:
-    """Flush every live batcher (at exit); errors were already reported on stderr."""
+    """Send what every live batcher holds (at exit). Errors are not raised (nobody is left to
+    catch them): what they cost is on stderr and in `losses`, which sets the exit status."""
     for batcher in list(_all):
         try:
-            batcher.flush()
+            batcher._drain()
         except Exception:
             pass
 

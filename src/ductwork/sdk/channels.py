@@ -14,6 +14,7 @@ from typing import cast
 
 from ductwork.client.contract import Backend
 from ductwork.core.records import ConsoleLine, MetricEvent
+from ductwork.sdk import losses
 from ductwork.sdk.batcher import Batcher
 
 # A scalar as the caller queues it: the fields of MetricEvent in order. A tuple costs a fifth
@@ -25,11 +26,14 @@ class Channels:
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
         self.events: Batcher[MetricEvent | ScalarRow] = Batcher(
-            self._send_events, name="metric", interval=0.5
+            self._send_events, name="metric", interval=0.5, lost=_lost_events
         )
         self.console: Batcher[ConsoleLine] = Batcher(
-            backend.add_console, name="console", interval=0.5, max_items=5_000
+            self._send_lines, name="console", interval=0.5, max_items=5_000, lost=_lost_lines
         )
+
+    def _send_lines(self, batch: list[ConsoleLine]) -> None:
+        self.backend.add_console([_printable(line) if "\x00" in line.text else line for line in batch])
 
     def _send_events(self, batch: list[MetricEvent | ScalarRow]) -> None:
         with gc_paused(len(batch)):
@@ -46,6 +50,34 @@ class Channels:
                 errors.append(exc)
         if errors:
             raise errors[0]
+
+
+# A printed NUL cannot be refused at the call (print has no caller to tell) and PostgreSQL text
+# cannot hold it: it is stored as U+2400 SYMBOL FOR NULL, which shows where it was.
+NUL_SIGN = "\u2400"
+
+
+def _printable(line: ConsoleLine) -> ConsoleLine:
+    return ConsoleLine(line.task_id, line.text.replace("\x00", NUL_SIGN), line.stream, line.ts, line.seq)
+
+
+def _lost_events(batch: list[MetricEvent | ScalarRow], cause: str) -> set[str]:
+    counts: dict[tuple[str, str], int] = {}
+    for item in batch:
+        key = (item[0], item[1]) if type(item) is tuple else (item.task_id, item.kind)  # type: ignore[union-attr]
+        counts[key] = counts.get(key, 0) + 1
+    for (task_id, kind), count in counts.items():
+        losses.record(task_id, "scalar point" if kind == "scalar" else f"{kind} event", count, cause)
+    return {task_id for task_id, _ in counts}
+
+
+def _lost_lines(batch: list[ConsoleLine], cause: str) -> set[str]:
+    counts: dict[str, int] = {}
+    for line in batch:
+        counts[line.task_id] = counts.get(line.task_id, 0) + 1
+    for task_id, count in counts.items():
+        losses.record(task_id, "console line", count, cause)
+    return set(counts)
 
 
 _PAUSE_FROM = 2_000  # records in one batch

@@ -120,6 +120,11 @@ class Hyperparameters(TaskFields):
         return merged
 
     def _write_params(self, values: dict[str, Param], *, replace: bool = False) -> None:
+        for key, param in values.items():
+            # PostgreSQL text cannot hold NUL (the value itself is JSON, where it is escaped).
+            for what, text in (("name", key), ("description", param.description), ("type", param.type)):
+                if isinstance(text, str) and "\x00" in text:
+                    raise ValidationError(f"parameter {key!r}: its {what} contains a NUL character")
         self._backend.set_parameters(self.id, values, replace=replace)
 
     def get_parameters(self, backwards_compatibility: bool = True, cast: bool = False) -> dict[str, Any]:

@@ -58,12 +58,14 @@ class Logger:
     # ---- scalars and values
 
     def report_scalar(self, title: str, series: str, value: float, iteration: int) -> None:
-        if type(title) is not str or type(series) is not str:
+        """One point of a series. NaN and +-inf are stored as they are; an iteration outside
+        the 64-bit range or a NUL character in a name is refused here (ValueError)."""
+        if type(title) is not str or type(series) is not str or "\x00" in title or "\x00" in series:
             _require_str("title", title)
             _require_str("series", series)
         if type(value) is not float:
             value = _number("value", value, title, series)
-        if type(iteration) is not int:
+        if type(iteration) is not int or not _INT64_MIN <= iteration <= _INT64_MAX:
             iteration = _iteration(iteration)
         self._events.put((self._task_id, "scalar", title, series, iteration, value, None, _now()))
 
@@ -379,9 +381,14 @@ class Logger:
 _IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif"}
 
 
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
 def _require_str(what: str, value: Any) -> None:
     if not isinstance(value, str):
         raise ValidationError(f"{what} must be a str, got {type(value).__name__} ({value!r})")
+    if "\x00" in value:  # PostgreSQL text cannot hold it; refused here rather than lost later
+        raise ValidationError(f"{what} {value!r} contains a NUL character")
 
 
 def _number(what: str, value: Any, title: str, series: str) -> float:
@@ -391,6 +398,8 @@ def _number(what: str, value: Any, title: str, series: str) -> float:
         )
     try:
         return float(value)
+    except OverflowError:
+        raise ValidationError(f"{title}/{series}: {what} {value!r} is too large for a 64-bit float") from None
     except (TypeError, ValueError):
         raise ValidationError(
             f"{title}/{series}: {what} must be a number, got {type(value).__name__} ({value!r})"
@@ -409,13 +418,17 @@ def _iteration(iteration: Any) -> int:
     if isinstance(iteration, bool):
         raise ValidationError(f"iteration must be an int, got bool ({iteration!r})")
     if isinstance(iteration, float) and iteration.is_integer():
-        return int(iteration)
-    try:
-        return int(iteration.__index__())
-    except (AttributeError, TypeError):
-        raise ValidationError(
-            f"iteration must be an int, got {type(iteration).__name__} ({iteration!r})"
-        ) from None
+        number = int(iteration)
+    else:
+        try:
+            number = int(iteration.__index__())
+        except (AttributeError, TypeError):
+            raise ValidationError(
+                f"iteration must be an int, got {type(iteration).__name__} ({iteration!r})"
+            ) from None
+    if not _INT64_MIN <= number <= _INT64_MAX:
+        raise ValidationError(f"iteration {number} is outside the 64-bit range")
+    return number
 
 
 def _xy(data: Any, title: str, series: str) -> tuple[list[Any], list[Any]]:

@@ -40,6 +40,8 @@ def split_key(key: str, default_section: str = DEFAULT_SECTION) -> tuple[str, st
     """`"Section/name"` -> (section, name); a bare name lands in `default_section`."""
     if not isinstance(key, str) or not key:
         raise ValidationError(f"parameter name must be a non-empty str, got {key!r}")
+    if "\x00" in key:  # PostgreSQL text cannot hold it: refused here, not lost in the store
+        raise ValidationError(f"parameter name {key!r} contains a NUL character")
     section, sep, name = key.partition("/")
     if not sep:
         return default_section, key
@@ -53,14 +55,25 @@ def full_key(key: str, default_section: str = DEFAULT_SECTION) -> str:
     return f"{section}/{name}"
 
 
-def flatten(values: Mapping[str, Any], prefix: str = "", sep: str = "/") -> dict[str, Any]:
+def flatten(
+    values: Mapping[str, Any], prefix: str = "", sep: str = "/", _path: tuple[int, ...] = ()
+) -> dict[str, Any]:
     """Nested dicts become `a/b` keys (`sep` between levels); every other value (lists
-    included) stays whole."""
+    included) stays whole. Keys must be str (a parameter name is text: an int key would come
+    back a str) and a dict must not contain itself."""
+    path = (*_path, id(values))
     flat: dict[str, Any] = {}
     for key, value in values.items():
+        if not isinstance(key, str):
+            raise ValidationError(
+                f"parameter {prefix}{key!r}: a parameter name must be a str, got {type(key).__name__} "
+                "(it would come back as a str)"
+            )
         name = f"{prefix}{key}"
         if isinstance(value, Mapping) and value:
-            flat.update(flatten(value, f"{name}{sep}", sep))
+            if id(value) in path:
+                raise ValidationError(f"parameter {name!r} contains itself (a cycle cannot be stored)")
+            flat.update(flatten(value, f"{name}{sep}", sep, path))
         else:
             flat[name] = value
     return flat
@@ -117,14 +130,42 @@ def cast_like(value: Any, template: Any, *, name: str = "parameter") -> Any:
 
 
 def storable(value: Any) -> Any:
-    """`value` if the store can keep it as JSON, else its text (the type name is kept apart)."""
+    """`value` if the store can keep it as JSON, else its text (the type name is kept apart).
+
+    JSON would turn non-str dict keys into str: such a value is kept as its Python text, which
+    `cast` reads back with its keys' types. A value that contains itself is refused."""
     if value is None or isinstance(value, (str, bool, int, float)):
         return value
+    if _has_cycle(value):
+        raise ValidationError(f"a parameter value of type {type(value).__name__} contains itself (a cycle)")
     try:
         json.dumps(value)
     except (TypeError, ValueError):
         return str(value)
+    if _has_other_keys(value):
+        return str(value)
     return value
+
+
+def _has_cycle(value: Any, path: tuple[int, ...] = ()) -> bool:
+    if isinstance(value, Mapping):
+        children: Any = value.values()
+    elif isinstance(value, (list, tuple, set, frozenset)):
+        children = value
+    else:
+        return False
+    if id(value) in path:
+        return True
+    inner = (*path, id(value))
+    return any(_has_cycle(child, inner) for child in children)
+
+
+def _has_other_keys(value: Any) -> bool:
+    if isinstance(value, Mapping):
+        return any(not isinstance(key, str) for key in value) or any(map(_has_other_keys, value.values()))
+    if isinstance(value, (list, tuple)):
+        return any(map(_has_other_keys, value))
+    return False
 
 
 def cast_param(param: Param, *, name: str) -> Any:

@@ -26,7 +26,7 @@ from ductwork.core import settings
 from ductwork.core.errors import Conflict, NotFound, StatusError, StorageError, ValidationError
 from ductwork.core.records import TaskRecord, TaskTypes
 from ductwork.core.states import TaskStatus
-from ductwork.sdk import channels, current
+from ductwork.sdk import channels, current, losses
 from ductwork.sdk.artifact import Artifact, Uploads, is_native, save_artifact, snapshot
 from ductwork.sdk.capture import arguments
 from ductwork.sdk.catalog import DEFAULT_PROJECT, TaskCatalog, _user
@@ -435,13 +435,33 @@ class Task(TaskCatalog, ReportedMetrics):
             self._channels.flush()
         except Exception as exc:
             errors.append(exc)
-        if errors and status == TaskStatus.completed.value:
+        lost = losses.summary(self.id)
+        if lost:
+            # What could not be stored is on the task, and it does not end as if nothing happened.
+            self._note_losses()
+            if status == TaskStatus.completed.value:
+                status, message, reason = TaskStatus.failed.value, lost, losses.causes(self.id)
+            else:
+                message = f"{message}; {lost}" if message else lost
+                reason = f"{reason}\n{losses.causes(self.id)}"
+        elif errors and status == TaskStatus.completed.value:
             status, message, reason = TaskStatus.failed.value, "upload failed", "; ".join(map(str, errors))
         if self._owned:
             self._end_running(status, message, reason)
         self._detach()
-        if errors and raise_errors:
-            raise errors[0]
+        if raise_errors and (errors or lost):
+            losses.raised(self.id)
+            raise errors[0] if errors else StorageError(f"task {self.id}: {lost}: {losses.causes(self.id)}")
+        losses.silent(self.id)  # nobody was told by an exception: the exit status will say it
+
+    def _note_losses(self) -> None:
+        try:
+            runtime = self._backend.get_task(self.id).runtime
+            self._edit({"runtime": {**runtime, **losses.as_properties(self.id)}})
+        except Exception as exc:  # the store may be what failed (a full disk): stderr still says it
+            from ductwork.sdk.capture.console import original_stderr
+
+            print(f"ductwork: cannot record the losses on task {self.id}: {exc}", file=original_stderr())
 
     def _end_running(self, status: str, message: str, reason: str) -> None:
         """Move from in_progress only: an agent or the UI may already have stopped the task."""

@@ -42,9 +42,28 @@ def add_events(conn: sa.Connection, batch: Sequence[MetricEvent]) -> None:
         rows = [row if row[6] is None else (*row[:6], _payload_json(row), row[7]) for row in rows]
     touch_writable_tasks(conn, {row[0] for row in rows})
     if conn.dialect.name == "postgresql":
-        _copy(conn, rows)
+        _copy(conn, rows)  # a double precision column holds NaN and +-inf as they are
     else:
+        if any(row[5] != row[5] for row in rows):
+            rows = [_nan_in_payload(row) if row[5] != row[5] else row for row in rows]
         conn.exec_driver_sql(_SQLITE_INSERT, rows)
+
+
+# SQLite stores a NaN bound to a REAL column as NULL (+-inf it keeps). A NaN value is therefore
+# written as NULL with the JSON text NaN as its payload (scalar and single events carry none),
+# and read back as NaN: no value reported changes on its way through the store.
+_NAN_PAYLOAD = "NaN"
+
+
+def _nan_in_payload(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    return (*row[:5], None, _NAN_PAYLOAD, row[7])
+
+
+def _nan_from_payload(event: MetricEvent) -> MetricEvent:
+    payload = event.payload
+    if event.value is None and isinstance(payload, float) and payload != payload:
+        event.value, event.payload = payload, None
+    return event
 
 
 def _copy(conn: sa.Connection, rows: list[tuple[Any, ...]]) -> None:
@@ -85,6 +104,8 @@ def get_events(conn: sa.Connection, q: EventQuery) -> list[MetricEvent]:
     if q.limit is not None:
         stmt = stmt.limit(q.limit)
     result = [MetricEvent(*row) for row in conn.execute(stmt)]
+    if conn.dialect.name == "sqlite":
+        result = [_nan_from_payload(e) if e.value is None and e.payload is not None else e for e in result]
     if not result:
         require_task(conn, q.task_id)
     return result

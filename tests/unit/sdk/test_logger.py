@@ -178,7 +178,10 @@ def test_current_logger_without_a_task_is_a_clear_error(sdk_home: Path) -> None:
         Logger.current_logger()
 
 
-def test_a_write_error_is_reported_and_raised_by_flush(task: Task, capfd: pytest.CaptureFixture[str]) -> None:
+def test_a_write_error_is_reported_and_raised_by_flush(
+    task: Task, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DUCTWORK_RETRY_WINDOW", "0.2")  # an OSError is retried for the window
     logger = task.get_logger()
     original = task._channels.events._send
     task._channels.events._send = lambda batch: (_ for _ in ()).throw(OSError("disk gone"))  # type: ignore[assignment]
