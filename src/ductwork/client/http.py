@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import dataclasses
 import json as _json
+import sys
+import threading
+import time
 import urllib.parse
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
-from ductwork.client.wire import Reply, Wire, WireError
-from ductwork.core import errors
+from ductwork.client.wire import NotSent, Reply, Wire, WireError
+from ductwork.core import errors, settings
 from ductwork.core.queries import EventQuery, TaskQuery
 from ductwork.core.records import (
     ArtifactRecord,
@@ -52,8 +55,63 @@ _ERRORS: dict[str, type[errors.DuctworkError]] = {
 }
 
 
+# Methods that set a value: repeating one after a lost answer leaves the same state.
+_REPEATABLE = frozenset({"GET", "PUT", "PATCH", "DELETE"})
+# A gateway's "the server behind me is away" (a restart behind a proxy or load balancer).
+_BOUNCED = frozenset({502, 503, 504})
+_MAX_DELAY_S = 2.0  # a restarted server is found again within this of coming back
+
+
 class AuthError(errors.DuctworkError, PermissionError):
     """The server refused the API key (missing, wrong or revoked)."""
+
+
+class _Retry:
+    """Back-off for one call while the server is unreachable, up to `settings.retry_window()`.
+
+    The first wait of an outage is said once on stderr (a step's console shows it), so a run
+    that seems to pause says why; recovering is said too."""
+
+    _lock = threading.Lock()
+    _outage: str | None = None  # the server this process is waiting for, if any
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.window = settings.retry_window()
+        self.deadline: float | None = None
+        self.delay = 0.05
+        self.waited = False
+
+    def wait(self, cause: object) -> None:
+        now = time.monotonic()
+        if self.deadline is None:
+            self.deadline = now + self.window
+        if now >= self.deadline:
+            raise errors.StorageError(
+                f"cannot reach ductwork server at {self.url}: {cause}"
+                f" (retried for {self.window:g} s, DUCTWORK_RETRY_WINDOW)"
+            )
+        with _Retry._lock:
+            first, _Retry._outage = _Retry._outage is None, self.url
+        if first:
+            _say(f"ductwork: server {self.url} unreachable ({cause}); retrying for up to {self.window:g} s")
+        self.waited = True
+        time.sleep(min(self.delay, self.deadline - now))
+        self.delay = min(self.delay * 2, _MAX_DELAY_S)
+
+    def done(self) -> None:
+        if self.waited:
+            with _Retry._lock:
+                was, _Retry._outage = _Retry._outage, None
+            if was is not None:
+                _say(f"ductwork: server {self.url} reachable again")
+
+
+def _say(text: str) -> None:
+    try:
+        print(text, file=sys.stderr, flush=True)
+    except (OSError, ValueError):
+        pass  # no stderr left (interpreter shutting down): the retry goes on regardless
 
 
 def _quote(name: str) -> str:
@@ -96,23 +154,53 @@ class HttpBackend:
         json: Any = None,
         params: dict[str, Any] | None = None,
         timeout: float | None = None,
+        repeat: bool | None = None,
+        settle: Callable[[errors.DuctworkError], Any] | None = None,
     ) -> Any:
+        """One API call, retried while the server is away (a restart) for the retry window.
+
+        A request that never left this machine (no connection) or that a gateway bounced (502,
+        503) is always sent again. One that was sent but got no answer may have taken effect:
+        it is sent again only when `repeat` (default: GET, PUT, PATCH, DELETE, which set rather
+        than add). `settle` turns the error answer of such a repeat (the first attempt did it:
+        "already exists", "already completed") into the call's result."""
         if json is not None:
             _check_json(json, f"the request body of {method} {path}")
-        try:
-            reply = self._wire.request(method, path, params=params, json_body=json, timeout=timeout)
-        except WireError as exc:
-            raise errors.StorageError(f"cannot reach ductwork server at {self.url}: {exc}") from exc
-        if reply.status >= 400:
-            raise _error_from(reply, f"{method} {path}")
-        if reply.status == 204 or not reply.body:
-            return None
-        return reply.json()
+        repeatable = method in _REPEATABLE if repeat is None else repeat
+        retry = _Retry(self.url)
+        ambiguous = False  # an earlier attempt may have done the work
+        while True:
+            try:
+                reply = self._wire.request(method, path, params=params, json_body=json, timeout=timeout)
+            except WireError as exc:
+                if not isinstance(exc, NotSent) and not repeatable:
+                    raise errors.StorageError(
+                        f"cannot reach ductwork server at {self.url}: {exc} (not repeated: the server"
+                        " may have done it; check before doing it again)"
+                    ) from exc
+                ambiguous = ambiguous or not isinstance(exc, NotSent)
+                retry.wait(exc)
+                continue
+            if reply.status in _BOUNCED and (repeatable or reply.status != 504):
+                ambiguous = ambiguous or reply.status == 504
+                retry.wait(f"HTTP {reply.status}")
+                continue
+            retry.done()
+            if reply.status >= 400:
+                error = _error_from(reply, f"{method} {path}")
+                if ambiguous and settle is not None and not isinstance(error, AuthError):
+                    return settle(error)
+                raise error
+            if reply.status == 204 or not reply.body:
+                return None
+            return reply.json()
 
     # -- projects ----------------------------------------------------------------------------
 
     def ensure_project(self, name: str, system_tags: Sequence[str] = ()) -> Project:
-        data = self._call("POST", "/api/projects", json={"name": name, "system_tags": list(system_tags)})
+        data = self._call(
+            "POST", "/api/projects", json={"name": name, "system_tags": list(system_tags)}, repeat=True
+        )
         return _record(Project, data)
 
     def get_project(self, project_id: str) -> Project:
@@ -128,19 +216,31 @@ class HttpBackend:
     # -- tasks -------------------------------------------------------------------------------
 
     def create_task(self, task: TaskRecord) -> TaskRecord:
-        return _record(TaskRecord, self._call("POST", "/api/tasks", json=to_dict(task)))
+        # The id is ours: a repeat after a lost answer finds the task the first attempt made.
+        def made(error: errors.DuctworkError) -> Any:
+            if not isinstance(error, errors.Conflict):
+                raise error
+            return self._call("GET", f"/api/tasks/{task.id}")
+
+        return _record(
+            TaskRecord, self._call("POST", "/api/tasks", json=to_dict(task), repeat=True, settle=made)
+        )
 
     def get_task(self, task_id: str) -> TaskRecord:
         return _record(TaskRecord, self._call("GET", f"/api/tasks/{task_id}"))
 
     def get_tasks(self, task_ids: Sequence[str]) -> list[TaskRecord]:
-        return _records(TaskRecord, self._call("POST", "/api/tasks/get", json={"ids": list(task_ids)}))
+        return _records(
+            TaskRecord, self._call("POST", "/api/tasks/get", json={"ids": list(task_ids)}, repeat=True)
+        )
 
     def query_tasks(self, query: TaskQuery) -> list[TaskRecord]:
-        return _records(TaskRecord, self._call("POST", "/api/tasks/query", json=dataclasses.asdict(query)))
+        return _records(
+            TaskRecord, self._call("POST", "/api/tasks/query", json=dataclasses.asdict(query), repeat=True)
+        )
 
     def count_tasks(self, query: TaskQuery) -> int:
-        return int(self._call("POST", "/api/tasks/count", json=dataclasses.asdict(query)))
+        return int(self._call("POST", "/api/tasks/count", json=dataclasses.asdict(query), repeat=True))
 
     def edit_task(self, task_id: str, changes: dict[str, Any]) -> TaskRecord:
         return _record(TaskRecord, self._call("PATCH", f"/api/tasks/{task_id}", json=changes))
@@ -162,10 +262,24 @@ class HttpBackend:
             "force": force,
             "expect": None if expect is None else [str(s) for s in expect],
         }
-        return _record(TaskRecord, self._call("POST", f"/api/tasks/{task_id}/status", json=body))
+
+        def reached(error: errors.DuctworkError) -> Any:
+            # A repeat refused (already there, or `expect` no longer holds) after a lost answer:
+            # the first attempt did it when the task now has the status asked for.
+            current = self._call("GET", f"/api/tasks/{task_id}")
+            if not isinstance(error, (errors.Conflict, errors.StatusError)) or current["status"] != str(
+                status
+            ):
+                raise error
+            return current
+
+        return _record(
+            TaskRecord,
+            self._call("POST", f"/api/tasks/{task_id}/status", json=body, repeat=True, settle=reached),
+        )
 
     def reset_task(self, task_id: str) -> TaskRecord:
-        return _record(TaskRecord, self._call("POST", f"/api/tasks/{task_id}/reset"))
+        return _record(TaskRecord, self._call("POST", f"/api/tasks/{task_id}/reset", repeat=True))
 
     def delete_task(self, task_id: str) -> None:
         self._call("DELETE", f"/api/tasks/{task_id}")
@@ -225,16 +339,28 @@ class HttpBackend:
         For clients that cannot reach that storage (the server's default local root). Answers
         `{"uri", "hash", "size"}`; record the artifact with that `uri` afterwards."""
         path = f"/api/tasks/{task_id}/artifacts/{_quote(name)}/content"
-        try:
-            reply = self._wire.request(
-                "PUT",
-                path,
-                params={"ext": extension},
-                content=data,
-                headers={"Content-Type": "application/octet-stream"},
-            )
-        except WireError as exc:
-            raise errors.StorageError(f"cannot reach ductwork server at {self.url}: {exc}") from exc
+        retry = _Retry(self.url)
+        while True:
+            # Bytes can be sent again (a PUT of the same content); a stream only when none of
+            # it left (no connection).
+            try:
+                reply = self._wire.request(
+                    "PUT",
+                    path,
+                    params={"ext": extension},
+                    content=data,
+                    headers={"Content-Type": "application/octet-stream"},
+                )
+            except WireError as exc:
+                if not isinstance(exc, NotSent) and not isinstance(data, bytes):
+                    raise errors.StorageError(f"cannot reach ductwork server at {self.url}: {exc}") from exc
+                retry.wait(exc)
+                continue
+            if reply.status in _BOUNCED and isinstance(data, bytes):
+                retry.wait(f"HTTP {reply.status}")
+                continue
+            retry.done()
+            break
         if reply.status >= 400:
             raise _error_from(reply, f"PUT {path}")
         result: dict[str, Any] = reply.json()
@@ -243,9 +369,22 @@ class HttpBackend:
     def download_artifact_content(self, task_id: str, name: str) -> Iterator[bytes]:
         """Stream an artifact's stored bytes from the server."""
         path = f"/api/tasks/{task_id}/artifacts/{_quote(name)}/content"
-        parts = self._wire.stream("GET", path)
+        retry = _Retry(self.url)
+        while True:  # the request is repeated until an answer starts; a broken body is an error
+            parts = self._wire.stream("GET", path)
+            try:
+                head = next(parts)
+            except WireError as exc:
+                parts.close()
+                retry.wait(exc)
+                continue
+            if isinstance(head, Reply) and head.status in _BOUNCED:
+                parts.close()
+                retry.wait(f"HTTP {head.status}")
+                continue
+            retry.done()
+            break
         try:
-            head = next(parts)
             assert isinstance(head, Reply)
             if head.status >= 400:
                 raise _error_from(head, f"GET {path}")
@@ -258,7 +397,7 @@ class HttpBackend:
             parts.close()
 
     def put_model(self, model: ModelRecord) -> ModelRecord:
-        return _record(ModelRecord, self._call("POST", "/api/models", json=to_dict(model)))
+        return _record(ModelRecord, self._call("POST", "/api/models", json=to_dict(model), repeat=True))
 
     def get_model(self, model_id: str) -> ModelRecord:
         return _record(ModelRecord, self._call("GET", f"/api/models/{model_id}"))
@@ -267,10 +406,16 @@ class HttpBackend:
         self, *, project: str | None = None, name: str | None = None, tags: Sequence[str] | None = None
     ) -> list[ModelRecord]:
         body = {"project": project, "name": name, "tags": None if tags is None else list(tags)}
-        return _records(ModelRecord, self._call("POST", "/api/models/query", json=body))
+        return _records(ModelRecord, self._call("POST", "/api/models/query", json=body, repeat=True))
 
     def attach_model(self, link: TaskModel) -> None:
-        self._call("POST", f"/api/tasks/{link.task_id}/models", json=to_dict(link))
+        self._call(
+            "POST",
+            f"/api/tasks/{link.task_id}/models",
+            json=to_dict(link),
+            repeat=True,
+            settle=_conflict_is_done,
+        )
 
     def get_task_models(self, task_id: str) -> list[TaskModel]:
         return _records(TaskModel, self._call("GET", f"/api/tasks/{task_id}/models"))
@@ -279,14 +424,18 @@ class HttpBackend:
 
     def add_events(self, events: Sequence[MetricEvent]) -> None:
         if events:
-            self._call("POST", "/api/metrics", json=[to_dict(e) for e in events])
+            # Repeated after a lost answer: a point stored twice (same iteration and value)
+            # beats a point acknowledged to nobody and lost.
+            self._call("POST", "/api/metrics", json=[to_dict(e) for e in events], repeat=True)
 
     def get_events(self, query: EventQuery) -> list[MetricEvent]:
-        return _records(MetricEvent, self._call("POST", "/api/metrics/query", json=dataclasses.asdict(query)))
+        return _records(
+            MetricEvent, self._call("POST", "/api/metrics/query", json=dataclasses.asdict(query), repeat=True)
+        )
 
     def add_console(self, lines: Sequence[ConsoleLine]) -> None:
         if lines:
-            self._call("POST", "/api/console", json=[to_dict(line) for line in lines])
+            self._call("POST", "/api/console", json=[to_dict(line) for line in lines], repeat=True)
 
     def get_console(self, task_id: str, *, after: int = 0, limit: int | None = None) -> list[ConsoleLine]:
         params: dict[str, Any] = {"after": after}
@@ -304,7 +453,7 @@ class HttpBackend:
 
     def put_nodes(self, nodes: Sequence[NodeState]) -> None:
         if nodes:
-            self._call("POST", "/api/nodes", json=[to_dict(n) for n in nodes])
+            self._call("POST", "/api/nodes", json=[to_dict(n) for n in nodes], repeat=True)
 
     def get_nodes(self, run_id: str) -> list[NodeState]:
         return _records(NodeState, self._call("GET", f"/api/runs/{run_id}/nodes"))
@@ -312,7 +461,7 @@ class HttpBackend:
     # -- queues and workers ------------------------------------------------------------------
 
     def ensure_queue(self, name: str) -> Queue:
-        return _record(Queue, self._call("POST", "/api/queues", json={"name": name}))
+        return _record(Queue, self._call("POST", "/api/queues", json={"name": name}, repeat=True))
 
     def get_queue(self, name: str) -> Queue:
         return _record(Queue, self._call("GET", f"/api/queues/{_quote(name)}"))
@@ -325,10 +474,25 @@ class HttpBackend:
 
     def enqueue(self, task_id: str, queue: str, *, priority: int = 0) -> QueueEntry:
         body = {"task_id": task_id, "priority": priority}
-        return _record(QueueEntry, self._call("POST", f"/api/queues/{_quote(queue)}/entries", json=body))
+
+        def queued(error: errors.DuctworkError) -> Any:
+            for entry in self._call("GET", f"/api/queues/{_quote(queue)}/entries"):
+                if entry.get("task_id") == task_id:
+                    return entry
+            raise error
+
+        return _record(
+            QueueEntry,
+            self._call("POST", f"/api/queues/{_quote(queue)}/entries", json=body, repeat=True, settle=queued),
+        )
 
     def dequeue(self, task_id: str) -> None:
-        self._call("POST", f"/api/tasks/{task_id}/dequeue")
+        def gone(error: errors.DuctworkError) -> Any:
+            if self._call("GET", f"/api/tasks/{task_id}")["status"] == "queued":
+                raise error
+            return None
+
+        self._call("POST", f"/api/tasks/{task_id}/dequeue", repeat=True, settle=gone)
 
     def queue_entries(self, queue: str) -> list[QueueEntry]:
         return _records(QueueEntry, self._call("GET", f"/api/queues/{_quote(queue)}/entries"))
@@ -344,10 +508,10 @@ class HttpBackend:
         return None if data is None else _record(TaskRecord, data)
 
     def register_worker(self, worker: Worker) -> None:
-        self._call("POST", "/api/workers", json=to_dict(worker))
+        self._call("POST", "/api/workers", json=to_dict(worker), repeat=True)
 
     def heartbeat(self, worker_id: str, task_id: str | None) -> None:
-        self._call("POST", f"/api/workers/{worker_id}/heartbeat", json={"task_id": task_id})
+        self._call("POST", f"/api/workers/{worker_id}/heartbeat", json={"task_id": task_id}, repeat=True)
 
     def unregister_worker(self, worker_id: str) -> None:
         self._call("DELETE", f"/api/workers/{worker_id}")
@@ -366,11 +530,20 @@ class HttpBackend:
 
     def abort_run(self, run_id: str) -> list[str]:
         """Stop the run's controller and its unfinished steps; answers the stopped task ids."""
-        return list(self._call("POST", f"/api/runs/{run_id}/abort")["stopped"])
+        return list(self._call("POST", f"/api/runs/{run_id}/abort", repeat=True)["stopped"])
 
     def abort_task(self, task_id: str) -> TaskRecord:
         """Stop one task (queued: leaves its queue; running: its agent kills it)."""
-        return _record(TaskRecord, self._call("POST", f"/api/tasks/{task_id}/abort"))
+
+        def stopped(error: errors.DuctworkError) -> Any:
+            current = self._call("GET", f"/api/tasks/{task_id}")
+            if current["status"] != "stopped":
+                raise error
+            return current
+
+        return _record(
+            TaskRecord, self._call("POST", f"/api/tasks/{task_id}/abort", repeat=True, settle=stopped)
+        )
 
     def storage(self) -> dict[str, Any]:
         """The server's artifact root: `{"artifacts_root": str, "remote": bool}`."""
@@ -403,6 +576,13 @@ class HttpBackend:
 
     def close(self) -> None:
         self._wire.close()
+
+
+def _conflict_is_done(error: errors.DuctworkError) -> Any:
+    """For a repeated call whose first attempt already did it ("already exists")."""
+    if isinstance(error, errors.Conflict):
+        return None
+    raise error
 
 
 def _check_json(value: Any, what: str) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import select
 import socket
 import threading
 from collections.abc import Generator, Iterable
@@ -21,6 +22,11 @@ from urllib.parse import urlencode, urlsplit
 
 class WireError(OSError):
     """The server could not be reached, or the connection broke mid-answer."""
+
+
+class NotSent(WireError):
+    """No connection could be made: the request never left this machine, so repeating it is
+    always safe (the server is down or restarting)."""
 
 
 @dataclass
@@ -85,7 +91,7 @@ class Wire:
             try:
                 connection, reused = self._connection(timeout)
             except OSError as exc:
-                raise WireError(f"{method} {target}: cannot connect: {exc}") from exc
+                raise NotSent(f"{method} {target}: cannot connect: {exc}") from exc
             try:
                 self._send(connection, method, target, body, extra)
                 response = connection.getresponse()
@@ -113,7 +119,7 @@ class Wire:
         try:
             connection, _ = self._connection(None)
         except OSError as exc:
-            raise WireError(f"{method} {target}: cannot connect: {exc}") from exc
+            raise NotSent(f"{method} {target}: cannot connect: {exc}") from exc
         complete = False  # a connection with unread body bytes cannot carry the next request
         try:
             self._send(connection, method, target, None, {})
@@ -160,6 +166,10 @@ class Wire:
 
     def _connection(self, timeout: float | None) -> tuple[http.client.HTTPConnection, bool]:
         connection: http.client.HTTPConnection | None = getattr(self._local, "connection", None)
+        if connection is not None and connection.sock is not None and _closed_by_peer(connection.sock):
+            # Found before sending: a request that fails after this point may have been
+            # processed, so the caller can tell "never sent" from "sent, no answer".
+            connection.close()
         reused = connection is not None and connection.sock is not None
         if connection is None:
             cls = http.client.HTTPSConnection if self.https else http.client.HTTPConnection
@@ -180,3 +190,16 @@ class Wire:
 
     def _drop(self, connection: http.client.HTTPConnection) -> None:
         connection.close()
+
+
+def _closed_by_peer(sock: socket.socket) -> bool:
+    """Whether an idle keep-alive socket was closed by the server (a restart, an idle timeout):
+    an idle HTTP/1.1 connection has nothing to read unless the peer hung up."""
+    if hasattr(sock, "pending"):
+        return False  # TLS: records such as session tickets may wait unread; the replay covers it
+    try:
+        poller = select.poll()  # not select(): it fails on descriptors above 1023
+        poller.register(sock, select.POLLIN)
+        return bool(poller.poll(0))  # end of stream, or bytes no request asked for: unusable
+    except (OSError, ValueError):
+        return True

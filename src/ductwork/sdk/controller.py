@@ -693,6 +693,7 @@ class PipelineController:
         self._task = self._backend.set_status(
             self._task.id, "in_progress", force=self._task.status != "created"
         )
+        self._own(mode)
         self._started_at = time.time()
         if self._time_limit:
             timer = threading.Timer(self._time_limit, self._time_out)
@@ -700,6 +701,24 @@ class PipelineController:
             timer.start()
         self._run.engine.start()
         threading.Thread(target=self._watch_abort, name="ductwork-abort-watch", daemon=True).start()
+
+    def _own(self, mode: str) -> None:
+        """Name this process as the one running the run and its local steps, so that they
+        are settled (failed, with the reason) if it dies; settle what earlier ones left."""
+        from ductwork.core import orphans
+        from ductwork.sdk.run import Heartbeat, settle_dead
+
+        settle_dead(self._backend)
+        worker = ""
+        if not self._remote:  # under an agent, the agent's own heartbeat stands for this process
+            self._heartbeat = Heartbeat(self._backend, self._task.id)
+            worker = self._heartbeat.start()
+            owner = orphans.owner(worker, started=self._task.started)
+            self._task = self._backend.edit_task(
+                self._task.id, {"runtime": {**self._task.runtime, orphans.OWNER_KEY: owner}}
+            )
+        if mode in ("local", "debug"):
+            self._run.step_owner = orphans.owner(worker)
 
     def _watch_abort(self, every: float = 0.5) -> None:
         """Stop when the run is aborted from outside (the web UI, `ductwork tasks abort`): its
@@ -770,6 +789,9 @@ class PipelineController:
             )
         else:
             self._close("completed", "")
+        beat = getattr(self, "_heartbeat", None)
+        if beat is not None:
+            beat.stop()
 
     def _close(self, status: str, reason: str) -> None:
         from ductwork.sdk.task import Task
@@ -1054,6 +1076,11 @@ class PipelineController:
         record = backend.get_task(run_id)
         if record.type != TaskTypes.controller:
             raise ValidationError(f"task {run_id} is not a pipeline run (its type is {record.type})")
+        if record.status == TaskStatus.in_progress:
+            from ductwork.sdk.run import settle_dead
+
+            if run_id in settle_dead(backend):  # its process died: the run can go on
+                record = backend.get_task(run_id)
         if record.status in (TaskStatus.in_progress, TaskStatus.queued):
             raise ValidationError(f"run {run_id} is still {record.status}; stop it before resuming")
         pipe = cls._from_task(record)

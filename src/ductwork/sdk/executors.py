@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -24,6 +25,7 @@ from typing import Any
 
 from ductwork.client.contract import Backend
 from ductwork.core import launch
+from ductwork.core.errors import Conflict, StatusError
 from ductwork.core.records import ConsoleLine
 from ductwork.core.states import TaskStatus
 from ductwork.sdk.engine import Outcome
@@ -50,14 +52,22 @@ class _Once:
         self, node: Node, report: Report, outcome: Outcome, record: Callable[[], Any] | None = None
     ) -> bool:
         """Report `outcome` unless the step already ended; `record` (its task's final status)
-        runs first, so whoever the report wakes sees the task as it ended."""
+        runs first, so whoever the report wakes sees the task as it ended. An `Outcome` that
+        `record` answers replaces `outcome` (the task turned out to be aborted meanwhile)."""
         with self._lock:
             key = f"{node.name}:{node.job_id}"
             if key in self._ended:
                 return False
             self._ended.add(key)
         if record is not None:
-            record()
+            try:
+                recorded = record()
+            except Exception as exc:  # the run must hear of the end even when the store fails
+                recorded = Outcome(
+                    "failed", f"the step's end could not be recorded: {type(exc).__name__}: {exc}"
+                )
+            if isinstance(recorded, Outcome):
+                outcome = recorded
         report(node, "done", outcome)
         return True
 
@@ -94,15 +104,25 @@ class InlineExecutor:
             task.flush(wait_for_uploads=True)  # its metrics are in before monitors copy them
         except BaseException as exc:
             text = "".join(traceback.format_exception(exc))
-            self._fail(task_id, text, exc)
-            self._once.end(node, report, Outcome("failed", f"{type(exc).__name__}: {exc}"))
+            self._once.end(
+                node,
+                report,
+                Outcome("failed", f"{type(exc).__name__}: {exc}"),
+                functools.partial(self._fail, task_id, text, exc),
+            )
             return
-        self._once.end(
-            node,
-            report,
-            Outcome("completed", result=result),
-            lambda: self.backend.set_status(task_id, "completed"),
-        )
+        self._once.end(node, report, Outcome("completed", result=result), lambda: self._complete(task_id))
+
+    def _complete(self, task_id: str) -> Outcome | None:
+        """Completed, unless the step was aborted (or settled) from outside while its function
+        ran: a thread cannot be stopped, so that status is kept and its result dropped."""
+        try:
+            self.backend.set_status(task_id, "completed", expect=[TaskStatus.in_progress.value])
+        except (Conflict, StatusError):
+            current = self.backend.get_task(task_id)
+            why = current.status_message or current.status_reason or str(current.status)
+            return Outcome(_FINAL_OUTCOME.get(str(current.status), "failed"), why)
+        return None
 
     def _fail(self, task_id: str, text: str, exc: BaseException) -> None:
         self.backend.add_console([ConsoleLine(task_id=task_id, text=text, stream="stderr")])
@@ -281,18 +301,23 @@ class ProcessExecutor:
             reader.join()
         with self._lock:
             self._procs.pop(node.name, None)
+        try:
+            outcome = self._record_end(task_id, code)
+        except Exception as exc:  # the store failed past its retries: the run must still move on
+            outcome = Outcome("failed", f"the step's end could not be recorded: {type(exc).__name__}: {exc}")
+        self._once.end(node, report, outcome)
+
+    def _record_end(self, task_id: str, code: int) -> Outcome:
         final = self.backend.get_task(task_id)
         status = final.status
         if code == 0:
             if status == TaskStatus.in_progress:
                 self.backend.set_status(task_id, "completed")
-            outcome = Outcome(_FINAL_OUTCOME.get(status, "completed"))
-        else:
-            reason = final.status_reason or f"step process exited with code {code}"
-            if status == TaskStatus.in_progress:
-                self.backend.set_status(task_id, "failed", reason=reason, force=True)
-            outcome = Outcome(_FINAL_OUTCOME.get(status, "failed"), reason)
-        self._once.end(node, report, outcome)
+            return Outcome(_FINAL_OUTCOME.get(status, "completed"))
+        reason = final.status_reason or f"step process exited with code {code}"
+        if status == TaskStatus.in_progress:
+            self.backend.set_status(task_id, "failed", reason=reason, force=True)
+        return Outcome(_FINAL_OUTCOME.get(status, "failed"), reason)
 
     def _pump(self, task_id: str, stream: Any, name: str) -> None:
         """Copy a step's output into its console, a batch per read, echoed to ours."""
@@ -414,6 +439,9 @@ class QueueExecutor:
         self._wake.set()
 
     def _watch(self) -> None:
+        """Until closed, whatever a read raises: the steps are on agents and finish without
+        us; a watcher that died would leave the run waiting for ever (a server restart)."""
+        failing = 0
         while not self._closed:
             with self._lock:
                 ids = list(self._watched)
@@ -421,8 +449,18 @@ class QueueExecutor:
                 self._wake.wait()
                 self._wake.clear()
                 continue
-            for record in self.backend.get_tasks(ids):
-                self._update(record.id, record.status, record.status_reason or record.status_message)
+            try:
+                for record in self.backend.get_tasks(ids):
+                    self._update(record.id, record.status, record.status_reason or record.status_message)
+            except Exception as exc:
+                failing += 1
+                if failing == 1:
+                    print(f"[ductwork] watching queued steps failed ({exc!r}); still watching", flush=True)
+                time.sleep(min(0.05 * 2 ** min(failing, 6), 2.0))  # back off while the store is away
+                continue
+            if failing:
+                print("[ductwork] watching queued steps again", flush=True)
+                failing = 0
             self._wake.wait(self.tick)
             self._wake.clear()
 

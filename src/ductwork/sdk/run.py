@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import os
+import socket
 import threading
 import time
 import traceback
@@ -16,10 +18,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ductwork.core import refs
-from ductwork.core.errors import ValidationError
+from ductwork.core import orphans, refs
+from ductwork.core.errors import DuctworkError, NotFound, ValidationError
 from ductwork.core.queries import EventQuery
-from ductwork.core.records import ConfigObject, ConsoleLine, MetricEvent, NodeState, TaskModel
+from ductwork.core.records import ConfigObject, ConsoleLine, MetricEvent, NodeState, TaskModel, Worker
 from ductwork.core.states import NodeStatus
 from ductwork.sdk import steps
 from ductwork.sdk.engine import Engine, Executor, Outcome
@@ -55,6 +57,9 @@ class Run:
         self.lazy_owner: Callable[[Any], tuple[str, str] | None] = lambda value: None
         self.engine = Engine(self, executor, max_workers=max_workers, abort_on_failure=pipe._abort_on_failure)
         self.stopped_by_user = False
+        # Who runs this run's in-process and local steps (`runtime["_owner"]`): this process,
+        # so that they are settled if it dies. None when agents run the steps.
+        self.step_owner: dict[str, Any] | None = None
         self._config_written = 0.0
         self._config_every = 1.0
         self._lock = threading.Lock()
@@ -62,6 +67,13 @@ class Run:
     # ---- preparing a step
 
     def prepare(self, node: Node) -> str:
+        if self.inline and self._aborted_from_outside():
+            # Debug mode: a step's function cannot be interrupted, so an abort acts at the
+            # next step boundary, exactly: read here, not left to the abort watcher's tick.
+            node.error = "the pipeline run was aborted"
+            self.pipe._stop_mark = "aborted"
+            self.engine.stop(node.error)
+            return "skip"
         try:
             return self._prepare(node)
         except Exception as exc:
@@ -69,6 +81,12 @@ class Run:
             node.error = f"{type(exc).__name__}: {exc}"
             self.log(f"step {node.name!r} could not start: {node.error}")
             return "failed"
+
+    def _aborted_from_outside(self) -> bool:
+        try:
+            return str(self.backend.get_task(self.task_id).status) == "stopped"
+        except Exception:  # a passing store error: the abort watcher looks again
+            return False
 
     def _prepare(self, node: Node) -> str:
         params = self._parameters(node)
@@ -174,6 +192,8 @@ class Run:
                 node.base_task_id, node.clone_task = str(getattr(made, "id", made)), False
             node.task_overrides = overrides
             record = steps.clone_task_step(self.backend, node, params, project=project, parent=self.task_id)
+            if self.step_owner is not None:
+                runtime[orphans.OWNER_KEY] = {**self.step_owner, "started": None}
             return self.backend.edit_task(record.id, {"runtime": {**record.runtime, **runtime}})
         record = steps.function_task(
             node,
@@ -189,6 +209,9 @@ class Run:
         record.runtime.update(runtime)
         if self.inline:  # it starts right away, in this process
             record.status, record.started = "in_progress", time.time()
+        if self.step_owner is not None:
+            started = record.started if self.inline else None
+            record.runtime[orphans.OWNER_KEY] = {**self.step_owner, "started": started}
         record = self.backend.create_task(record)
         self.backend.set_parameters(record.id, steps.typed_params(params))
         return record
@@ -346,6 +369,72 @@ class Run:
     def log(self, text: str) -> None:
         print(f"[ductwork] {text}", flush=True)
         self.backend.add_console([ConsoleLine(task_id=self.task_id, text=text, stream="ductwork")])
+
+
+class Heartbeat:
+    """A controller running in this process (not under an agent) beats like an agent, so a
+    dead one is found from other machines too; its tasks name it as their owner
+    (`orphans.owner`). On the same tick it settles dead peers, as agents do: in embedded mode
+    there is no server watchdog to do it."""
+
+    def __init__(self, backend: Any, task_id: str, every: float = 2.0) -> None:
+        self.backend = backend
+        self.task_id = task_id
+        self.every = every
+        self.worker = f"controller:{socket.gethostname()}:{os.getpid()}:{task_id}"
+        self._stop = threading.Event()
+        self._registered = False
+
+    def start(self) -> str:
+        """Register and start beating; answers the worker id ("" if the server refused it:
+        then only this machine can tell that the process died)."""
+        try:
+            self._register()
+        except DuctworkError as exc:
+            print(f"[ductwork] no controller heartbeat ({exc}); dead runs are found on this host only")
+            return ""
+        self._registered = True
+        threading.Thread(target=self._beat, name="ductwork-controller-beat", daemon=True).start()
+        return self.worker
+
+    def _register(self) -> None:
+        self.backend.register_worker(
+            Worker(
+                id=self.worker, queues=[], task_id=self.task_id, host=socket.gethostname(), pid=os.getpid()
+            )
+        )
+
+    def _beat(self) -> None:
+        timeout = orphans.heartbeat_timeout()
+        beats = 0
+        while not self._stop.wait(self.every):
+            beats += 1
+            try:
+                try:
+                    self.backend.heartbeat(self.worker, self.task_id)
+                except NotFound:  # reaped while this process was paused or the server away
+                    self._register()
+                if beats % 5 == 0:
+                    orphans.reap(self.backend, timeout=timeout, spare={self.worker}, scan_tasks=True)
+            except Exception:  # a passing failure; the next beat tries again
+                continue
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._registered:
+            try:
+                self.backend.unregister_worker(self.worker)
+            except DuctworkError:
+                pass  # already reaped, or the server is away: it is silent either way
+
+
+def settle_dead(backend: Any) -> list[str]:
+    """Settle tasks whose process died (this machine's at once, others' by heartbeat):
+    embedded mode has no watchdog, so each ductwork process that looks does it."""
+    try:
+        return orphans.reap(backend, timeout=orphans.heartbeat_timeout(), scan_tasks=True)
+    except DuctworkError:
+        return []  # looking is a courtesy: a failure here must not stop what the caller does
 
 
 def _is_json(value: Any) -> bool:
