@@ -9,14 +9,17 @@ failure is never silently lost.
 from __future__ import annotations
 
 import copy
+import errno
 import os
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ductwork.core import settings
 from ductwork.core.errors import DuctworkError, NotFound, StorageError, ValidationError
 from ductwork.core.records import ArtifactRecord
 from ductwork.sdk import transfer
@@ -331,9 +334,11 @@ def save_artifact(
     retries: int,
     delete_after_upload: bool,
 ) -> ArtifactRecord:
-    """Serialise and store `obj`, then record it on the task; retried `retries` times on I/O errors."""
+    """Serialise and store `obj`, then record it on the task; retried `retries` times on I/O
+    errors, and for the retry window (`DUCTWORK_RETRY_WINDOW`) while the storage is full."""
     attempts = max(0, retries) + 1
-    for attempt in range(attempts):
+    attempt, full_since = 0, None
+    while True:
         try:
             record = transfer.save(
                 backend,
@@ -348,7 +353,13 @@ def save_artifact(
             )
             break
         except (StorageError, OSError) as exc:
-            if attempt == attempts - 1:
+            attempt += 1
+            if _storage_full(exc):
+                full_since = full_since or time.monotonic()
+                if time.monotonic() - full_since < settings.retry_window():
+                    time.sleep(min(0.1 * 2 ** min(attempt, 5), 2.0))  # space may come back
+                    continue
+            if attempt >= attempts:
                 raise _as_storage_error(exc, name, task_id) from exc
         except DuctworkError:
             raise
@@ -366,6 +377,14 @@ def save_artifact(
         else:
             os.unlink(obj)
     return record
+
+
+def _storage_full(exc: BaseException | None) -> bool:
+    while exc is not None:
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        exc = exc.__cause__
+    return False
 
 
 def _as_storage_error(exc: BaseException, name: str, task_id: str) -> StorageError:

@@ -34,6 +34,9 @@ _RETRIES = 3  # for failures that are neither a refused value nor an unreachable
 _BACKOFF_MAX_S = 2.0
 # Not worth retrying: the task is gone or closed to writes; every record would fail alike.
 _FINAL = (NotFound, StatusError, Conflict)
+# A value the backend cannot hold: ValidationError from the store or the server, or what a
+# driver raises for it (an int beyond 64 bits, text that is not UTF-8).
+_REFUSED = (ValidationError, ValueError, OverflowError)
 _all: weakref.WeakSet[Batcher[object]] = weakref.WeakSet()
 
 
@@ -134,12 +137,12 @@ class Batcher(Generic[T]):
                 self._send(batch)
                 self._failing_since = None
                 return
-            except ValidationError as exc:
-                self._failing_since = None  # the backend answered: it is there
-                self._isolate(batch, exc)
-                return
             except _FINAL as exc:
                 self._report(exc, batch)
+                return
+            except _REFUSED as exc:
+                self._failing_since = None  # the backend answered: it is there
+                self._isolate(batch, exc)
                 return
             except Exception as exc:
                 attempt += 1
@@ -157,7 +160,7 @@ class Batcher(Generic[T]):
         # (exit is not held up for a window per batch), until a send succeeds again.
         return time.monotonic() - self._failing_since < settings.retry_window()
 
-    def _isolate(self, batch: list[T], refusal: ValidationError) -> None:
+    def _isolate(self, batch: list[T], refusal: Exception) -> None:
         """Store every record of `batch` the backend accepts; set aside only those it refuses."""
         if len(batch) == 1:
             self._report(refusal, batch)
@@ -166,7 +169,9 @@ class Batcher(Generic[T]):
         for half in (batch[:middle], batch[middle:]):
             try:
                 self._send(half)
-            except ValidationError as exc:
+            except _FINAL as exc:
+                self._report(exc, half)
+            except _REFUSED as exc:
                 self._isolate(half, exc)
             except Exception:
                 self._send_with_retries(half)  # any other failure: the usual retries and window

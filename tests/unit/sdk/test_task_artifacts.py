@@ -197,7 +197,8 @@ def _run_confined(kind: str, home: Path, code: str) -> subprocess.CompletedProce
     from ductwork import client
 
     client.backend()  # the store exists (migrated) before the folder is confined
-    env = {**os.environ, "DUCTWORK_HOME": str(home), "PYTHONPATH": str(SRC)}
+    # a full disk is waited out for the retry window before the upload fails: keep it short
+    env = {**os.environ, "DUCTWORK_HOME": str(home), "PYTHONPATH": str(SRC), "DUCTWORK_RETRY_WINDOW": "1"}
     return subprocess.run(
         [*_confined(kind, home), sys.executable, "-c", textwrap.dedent(code)],
         capture_output=True,
