@@ -21,6 +21,12 @@ def artifacts_uri() -> str:
     return os.environ.get("DUCTWORK_ARTIFACTS_URI") or str(home() / "artifacts")
 
 
+def allowed_storage() -> list[str]:
+    """`$DUCTWORK_ALLOWED_STORAGE`: comma-separated storage prefixes a server reads besides its
+    artifact root (e.g. `s3://team-bucket/experiments/`)."""
+    return [part.strip() for part in os.environ.get("DUCTWORK_ALLOWED_STORAGE", "").split(",") if part.strip()]
+
+
 def api_url() -> str | None:
     return os.environ.get("DUCTWORK_API_URL") or None
 

@@ -10,7 +10,7 @@ one middleware in front of everything.
 from __future__ import annotations
 
 import importlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -60,11 +60,14 @@ def create_app(
     auth: bool = True,
     store: Any | None = None,
     artifacts_uri: str | None = None,
+    allowed_storage: Sequence[str] | None = None,
 ) -> FastAPI:
     """The REST API, live events and (when installed) the web UI over one store.
 
     `store` lets a caller share an already open `ductwork.store.Store` (tests, `ductwork ui`);
     otherwise one is opened on `db_url` (default: `$DUCTWORK_DB_URL` / `$DUCTWORK_HOME`).
+    Stored locations are read only under the artifact root and the `allowed_storage` prefixes
+    (default: `$DUCTWORK_ALLOWED_STORAGE`).
     """
     owns_store = store is None
     if store is None:
@@ -72,7 +75,14 @@ def create_app(
 
         store = Store(db_url or settings.db_url())
     artifacts_root = artifacts_uri or settings.artifacts_uri()
-    hub = Hub(store=store, artifacts_root=artifacts_root, auth=auth, owns_store=owns_store)
+    allowed = tuple(settings.allowed_storage() if allowed_storage is None else allowed_storage)
+    hub = Hub(
+        store=store,
+        artifacts_root=artifacts_root,
+        auth=auth,
+        owns_store=owns_store,
+        allowed_storage=allowed,
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

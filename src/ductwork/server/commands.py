@@ -35,7 +35,17 @@ def _fail(exc: Exception) -> click.ClickException:
 @click.option("--port", default=DEFAULT_SERVER_PORT, show_default=True, type=int)
 @click.option("--db-url", default=None, help="Store URL (default: $DUCTWORK_DB_URL or $DUCTWORK_HOME).")
 @click.option("--artifacts-uri", default=None, help="Artifact root (default: $DUCTWORK_HOME/artifacts).")
-def server_command(host: str, port: int, db_url: str | None, artifacts_uri: str | None) -> None:
+@click.option(
+    "--allow-storage",
+    "allow_storage",
+    multiple=True,
+    metavar="PREFIX",
+    help="Also read artifacts and models stored under PREFIX (e.g. s3://bucket/team/); repeatable "
+    "(default: $DUCTWORK_ALLOWED_STORAGE, comma-separated). The artifact root is always allowed.",
+)
+def server_command(
+    host: str, port: int, db_url: str | None, artifacts_uri: str | None, allow_storage: tuple[str, ...]
+) -> None:
     """Serve the REST API, live events and the web UI; every call needs an API key."""
     import uvicorn
 
@@ -46,7 +56,15 @@ def server_command(host: str, port: int, db_url: str | None, artifacts_uri: str 
         bootstrap_admin(store, echo=click.echo)
     except DuctworkError as exc:
         raise _fail(exc) from exc
-    app = create_app(store=store, auth=True, artifacts_uri=artifacts_uri)
+    try:
+        app = create_app(
+            store=store,
+            auth=True,
+            artifacts_uri=artifacts_uri,
+            allowed_storage=allow_storage or settings.allowed_storage(),
+        )
+    except DuctworkError as exc:
+        raise click.BadParameter(str(exc), param_hint="--allow-storage / --artifacts-uri") from exc
     click.echo(f"ductwork server on http://{host}:{port} (store: {store!r})")
     # proxy_headers off: forwarded headers are believed only from $DUCTWORK_TRUSTED_PROXIES, by
     # the app itself (uvicorn would trust any local process's X-Forwarded-For).

@@ -39,13 +39,21 @@ class LiveServer:
 
 
 def start_server(
-    store: Any, *, auth: bool = True, key: str = "", artifacts_uri: str | None = None, port: int | None = None
+    store: Any,
+    *,
+    auth: bool = True,
+    key: str = "",
+    artifacts_uri: str | None = None,
+    port: int | None = None,
+    allowed_storage: tuple[str, ...] = ("s3://bucket/",),
 ) -> LiveServer:
+    """The contract tests record models and artifacts at `s3://bucket/...` (never read), so
+    that prefix is allowed by default; everything else outside the root is refused."""
     import uvicorn
 
     from ductwork.server.app import create_app
 
-    app = create_app(store=store, auth=auth, artifacts_uri=artifacts_uri)
+    app = create_app(store=store, auth=auth, artifacts_uri=artifacts_uri, allowed_storage=allowed_storage)
     port = port or free_port()
     config = uvicorn.Config(
         app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", timeout_graceful_shutdown=1

@@ -233,9 +233,10 @@ def test_artifact_bytes_through_the_server(http: HttpBackend, live_server: Any, 
     # same host: the client sees the server's token, so it may write directly
     assert http.sends_artifacts_through_server() is False
     assert http.sends_artifacts_through_server("s3://bucket/x") is False
-    # a record pointing outside the root is never served
-    http.put_artifact(ArtifactRecord(task.id, "secret", "file", uri="/etc/hostname"))
-    with pytest.raises(NotFound, match="outside"):
+    # a record pointing outside the root is refused when recorded (and would not be served)
+    with pytest.raises(ValidationError, match="artifact 'secret': uri '/etc/hostname' is outside"):
+        http.put_artifact(ArtifactRecord(task.id, "secret", "file", uri="/etc/hostname"))
+    with pytest.raises(NotFound, match="no artifact 'secret'"):
         b"".join(http.download_artifact_content(task.id, "secret"))
     with pytest.raises(ValidationError, match="extension"):
         http.upload_artifact_content(task.id, "x", b"1", extension="../evil")

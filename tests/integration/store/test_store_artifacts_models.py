@@ -11,13 +11,13 @@ from ductwork.store import Store
 
 def test_put_replaces_by_task_and_name(store: Store) -> None:
     task = store.create_task(TaskRecord(name="t"))
-    first = ArtifactRecord(task.id, "data", type="numpy", uri="file:///a.npy", hash="h1", size=10)
+    first = ArtifactRecord(task.id, "data", type="numpy", uri="s3://bucket/a.npy", hash="h1", size=10)
     store.put_artifact(first)
     second = ArtifactRecord(
         task.id,
         "data",
         type="numpy",
-        uri="file:///b.npy",
+        uri="s3://bucket/b.npy",
         hash="h2",
         size=2**40,
         content_type="application/x-npy",
@@ -51,7 +51,7 @@ def test_models_and_links_in_attach_order(store: Store) -> None:
     project = store.ensure_project("models")
     task = store.create_task(TaskRecord(name="t", project=project.id))
     a = store.put_model(ModelRecord(name="a", project=project.id, tags=["best"], labels={"cat": 1}))
-    b = store.put_model(ModelRecord(name="b", task_id=task.id, framework="torch", uri="file:///b.pt", size=5))
+    b = store.put_model(ModelRecord(name="b", task_id=task.id, framework="torch", uri="s3://bucket/b.pt", size=5))
     c = store.put_model(ModelRecord(name="c"))
     assert store.get_model(b.id) == b
     store.attach_model(TaskModel(task.id, a.id, "input", "base"))

@@ -9,7 +9,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import StreamingResponse
 
 from ductwork.server.api.deps import Json, hub
-from ductwork.server.services import artifact_files
+from ductwork.server.services import artifact_files, served
 from ductwork.server.services.hub import Hub
 
 router = APIRouter(prefix="/api/tasks", tags=["artifacts"])
@@ -34,10 +34,12 @@ async def upload(task_id: str, name: str, request: Request, ext: str = "", h: Hu
 @router.get("/{task_id}/artifacts/{name:path}/content", response_class=StreamingResponse)
 async def download(task_id: str, name: str, h: Hub = Depends(hub)) -> StreamingResponse:
     """The stored bytes of artifact `name` (as written: .npy, .parquet, .json, .zip, ...)."""
-    record, chunks = await run_in_threadpool(artifact_files.open_download, h, task_id, name)
-    headers = {"X-Content-SHA256": record.hash} if record.hash else {}
-    if record.size:
-        headers["Content-Length"] = str(record.size)
-    return StreamingResponse(
-        chunks, media_type=record.content_type or "application/octet-stream", headers=headers
-    )
+
+    def respond() -> StreamingResponse:
+        record, chunks, size = artifact_files.open_download(h, task_id, name)
+        # A download with a type the server chose (never the record's), whoever opens the URL.
+        headers = {"X-Content-SHA256": record.hash} if served.is_sha256(record.hash) else {}
+        filename = served.download_name(record.name, record.uri, record.file_name, record.inline is not None)
+        return served.file_response(chunks, filename, size=size, headers=headers)
+
+    return await run_in_threadpool(respond)

@@ -8,6 +8,7 @@ from starlette.concurrency import run_in_threadpool
 from ductwork.core.queries import EventQuery
 from ductwork.core.records import ConsoleLine, MetricEvent, TaskRecord
 from ductwork.server.api.deps import Json, hub, record, records
+from ductwork.server.services import locations
 from ductwork.server.services.hub import Hub
 
 router = APIRouter(prefix="/api", tags=["metrics"])
@@ -15,6 +16,7 @@ router = APIRouter(prefix="/api", tags=["metrics"])
 
 @router.post("/metrics", status_code=204)
 async def add_events(events: list[MetricEvent], h: Hub = Depends(hub)) -> None:
+    locations.check_events(h.storage, events)  # an image's stored picture: 422 unless readable
     await run_in_threadpool(h.store.add_events, events)
 
 

@@ -9,6 +9,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ductwork.core.records import ModelRecord
 from ductwork.server.api.deps import Json, hub, record, records
+from ductwork.server.services import locations
 from ductwork.server.services.hub import Hub
 
 router = APIRouter(prefix="/api/models", tags=["models"])
@@ -23,6 +24,7 @@ class ModelQuery:
 
 @router.post("", response_model=ModelRecord)
 async def put_model(model: ModelRecord, h: Hub = Depends(hub)) -> Json:
+    locations.check_model(h.storage, model)  # 422 for a location the server would not read
     return record(await run_in_threadpool(h.store.put_model, model))
 
 

@@ -23,7 +23,7 @@ from ductwork.core.records import (
     to_dict,
 )
 from ductwork.server.api.deps import Json, hub, record, records, require, user_name
-from ductwork.server.services import runs
+from ductwork.server.services import locations, runs
 from ductwork.server.services.hub import Hub
 
 router = APIRouter(prefix="/api/tasks", tags=["tasks"])
@@ -210,6 +210,7 @@ async def put_artifact(task_id: str, artifact: ArtifactRecord, h: Hub = Depends(
     require(
         artifact.task_id == task_id, f"the artifact names task {artifact.task_id}, the path task {task_id}"
     )
+    locations.check_artifact(h.storage, artifact)  # 422 for a location the server would not read
     await run_in_threadpool(h.store.put_artifact, artifact)
 
 

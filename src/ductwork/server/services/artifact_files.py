@@ -3,22 +3,23 @@
 Uploads become content-addressed blobs under the server's artifact root (written to a
 temporary file and renamed, so a half-sent upload is never visible); the client then
 records the artifact with the returned URI. Downloads stream a recorded artifact's bytes;
-a local URI is served only from inside the artifact root, so a record cannot be used to
-read arbitrary files of the server.
+a stored location is read only where `services.locations` allows (the artifact root and the
+admin's allowed prefixes), so a record cannot be used to read arbitrary files of the server
+or make it fetch an arbitrary address.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Iterator
-from typing import IO, Any
+from typing import IO
 
 from ductwork.artifacts.blobs import Blob, LocalBlobs
-from ductwork.artifacts.locations import is_remote, local_path
+from ductwork.artifacts.locations import is_remote
 from ductwork.artifacts.names import validate_name
 from ductwork.core.errors import NotFound, ValidationError
 from ductwork.core.records import ArtifactRecord
+from ductwork.server.services import locations
 from ductwork.server.services.hub import Hub
 
 CHUNK = 1 << 20
@@ -35,38 +36,18 @@ def save_upload(hub: Hub, task_id: str, name: str, extension: str, body: IO[byte
     return LocalBlobs(hub.artifacts_root).write(extension, lambda sink: shutil.copyfileobj(body, sink, CHUNK))
 
 
-def open_download(hub: Hub, task_id: str, name: str) -> tuple[ArtifactRecord, Iterator[bytes]]:
-    """The artifact record and an iterator over its stored bytes."""
+def open_download(
+    hub: Hub, task_id: str, name: str
+) -> tuple[ArtifactRecord, Iterator[bytes], int | None]:
+    """The artifact record, an iterator over its stored bytes and their size when known."""
     artifacts: list[ArtifactRecord] = hub.store.get_artifacts(task_id)
     record = next((a for a in artifacts if a.name == name), None)
     if record is None:
         raise NotFound(f"task {task_id} has no artifact {name!r}")
     if record.inline is not None and not record.uri:
         data = record.inline.encode()
-        return record, iter([data])
+        return record, iter([data]), len(data)
     if not record.uri:
         raise NotFound(f"artifact {name!r} of task {task_id} has no stored bytes")
-    if is_remote(record.uri):
-        return record, _remote_chunks(record.uri)
-    path = os.path.realpath(local_path(record.uri))
-    root = os.path.realpath(local_path(hub.artifacts_root))
-    if os.path.commonpath([path, root]) != root:
-        raise NotFound(f"artifact {name!r} of task {task_id} is stored outside this server's artifact root")
-    if not os.path.isfile(path):
-        raise NotFound(f"the stored file of artifact {name!r} of task {task_id} is missing")
-    return record, _file_chunks(path)
-
-
-def _file_chunks(path: str) -> Iterator[bytes]:
-    with open(path, "rb") as handle:
-        while chunk := handle.read(CHUNK):
-            yield chunk
-
-
-def _remote_chunks(uri: str) -> Iterator[bytes]:
-    import fsspec
-
-    handle: Any
-    with fsspec.open(uri, "rb") as handle:
-        while chunk := handle.read(CHUNK):
-            yield chunk
+    chunks, size = locations.open_chunks(hub.storage, record.uri, f"artifact {name!r} of task {task_id}")
+    return record, chunks, size

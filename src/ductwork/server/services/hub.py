@@ -27,8 +27,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ductwork.artifacts.allowed import StorageRule
 from ductwork.core import orphans
 from ductwork.core.records import NodeState, QueueEntry, TaskRecord
+from ductwork.server.services import locations
 from ductwork.server.services.doorbell import Doorbell
 
 log = logging.getLogger("ductwork.server")
@@ -53,6 +55,13 @@ class Hub:
     _storage_token: str = ""
     _seen: dict[tuple[str, str], float] = field(default_factory=dict)
     _listener: threading.Thread | None = None
+    # Object-storage prefixes an admin allows besides the artifact root (`--allow-storage`).
+    allowed_storage: tuple[str, ...] = ()
+    # The one rule for every stored location read or recorded (services/locations.py).
+    storage: StorageRule = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.storage = locations.build_rule(self.store, self.artifacts_root, self.allowed_storage)
 
     # -- writes others wait for ---------------------------------------------------------------
 

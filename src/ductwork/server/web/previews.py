@@ -15,9 +15,9 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from ductwork.artifacts.locations import is_remote, local_path
 from ductwork.core.errors import NotFound
 from ductwork.core.records import ArtifactRecord
+from ductwork.server.services import locations
 from ductwork.server.services.hub import Hub
 
 HEAD_ROWS = 10
@@ -53,14 +53,9 @@ def artifact_preview(hub: Hub, task_id: str, name: str) -> tuple[ArtifactRecord,
 
 
 def _local_file(hub: Hub, record: ArtifactRecord) -> str | None:
-    """The artifact's file when it is on this server's disk, inside its artifact root."""
-    if not record.uri or is_remote(record.uri) or is_remote(hub.artifacts_root):
-        return None
-    path = os.path.realpath(local_path(record.uri))
-    root = os.path.realpath(local_path(hub.artifacts_root))
-    if os.path.commonpath([path, root]) != root or not os.path.isfile(path):
-        return None
-    return path
+    """The artifact's regular file when it is on this server's disk where the storage rule
+    allows (`services.locations`); remote ones are not previewed."""
+    return locations.local_file(hub.storage, record.uri) if record.uri else None
 
 
 def _read(record: ArtifactRecord, path: str) -> Preview:

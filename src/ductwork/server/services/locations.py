@@ -1,0 +1,160 @@
+"""Every stored location the server records, reads or serves passes one rule (`StorageRule`).
+
+Records carry locations a client wrote (`ArtifactRecord.uri`, `ModelRecord.uri`, the picture of
+an image event); a record with a location outside the server's storage is refused with a 422
+that names the field when it is recorded, and again when it is read (a record may predate this
+rule or reach the store another way). Nothing is opened before the check: opening the live
+SQLite database and closing it again would drop this process's locks on it (POSIX locks are
+per process), and other processes could then delete its journal with acknowledged writes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+from ductwork.artifacts.allowed import Location, LocationRefused, StorageRule
+from ductwork.core.errors import NotFound
+from ductwork.core.records import ArtifactRecord, MetricEvent, ModelRecord
+
+log = logging.getLogger("ductwork.server")
+
+CHUNK = 1 << 20
+
+
+def build_rule(store: Any, artifacts_root: str, allowed: Iterable[str]) -> StorageRule:
+    """The rule of a server over `store`: its artifact root, the admin's prefixes, and never
+    its own database file."""
+    return StorageRule.build(artifacts_root, allowed, private=_database_files(store))
+
+
+def _database_files(store: Any) -> list[str]:
+    database = getattr(store, "database", None)
+    if database is None or getattr(database, "dialect", "") != "sqlite":
+        return []
+    from ductwork.store.engine import sqlite_path
+
+    path = sqlite_path(database.url)
+    return [str(path)] if path is not None else []
+
+
+# -- at record time -------------------------------------------------------------------------
+
+
+def check_artifact(rule: StorageRule, artifact: ArtifactRecord) -> None:
+    if artifact.uri:
+        rule.check(artifact.uri, f"artifact {artifact.name!r}: uri")
+
+
+def check_model(rule: StorageRule, model: ModelRecord) -> None:
+    if model.uri:
+        rule.check(model.uri, f"model {model.name!r}: uri")
+
+
+def check_events(rule: StorageRule, events: Sequence[MetricEvent]) -> None:
+    for index, event in enumerate(events):
+        if event.kind != "image":
+            continue
+        for field, uri in picture_locations(event.payload):
+            rule.check(uri, f"events[{index}] (image {event.title!r}): payload.{field}")
+
+
+def picture_locations(payload: Any) -> list[tuple[str, str]]:
+    """The locations an image event's payload names that the server would read.
+
+    A `url` of the web (http, https) or a `data:image/` URL is a link the browser loads; the
+    server never fetches it, so it is not a stored location."""
+    if isinstance(payload, str):
+        return [] if is_link(payload) else [("", payload)]
+    if not isinstance(payload, dict):
+        return []
+    found: list[tuple[str, str]] = []
+    artifact = payload.get("artifact")
+    if isinstance(artifact, dict) and artifact.get("uri"):
+        found.append(("artifact.uri", _text(artifact["uri"])))
+    for key in ("uri", "url"):
+        value = payload.get(key)
+        if value and not (key == "url" and isinstance(value, str) and is_link(value)):
+            found.append((key, _text(value)))
+    return found
+
+
+def is_link(value: str) -> bool:
+    lower = value.lower()
+    return lower.startswith(("http://", "https://", "data:image/")) and not lower.startswith(
+        "data:image/svg"
+    )
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise LocationRefused(f"a stored location must be a string, got {type(value).__name__}")
+    return value
+
+
+# -- at read time ---------------------------------------------------------------------------
+
+
+def readable(rule: StorageRule, uri: str, what: str) -> Location:
+    """The checked location of a stored record, or NotFound (never opened when refused)."""
+    try:
+        return rule.check(uri, what)
+    except LocationRefused as exc:
+        log.warning("ductwork server: refused to read a stored location: %s", exc)
+        raise NotFound(f"{what} is not in this server's storage: {exc}") from None
+
+
+def local_file(rule: StorageRule, uri: str) -> str | None:
+    """The real path of a regular file in the server's local storage, else None."""
+    try:
+        location = rule.check(uri, "uri")
+    except LocationRefused:
+        return None
+    if not location.path:
+        return None
+    try:
+        return location.path if stat.S_ISREG(os.stat(location.path, follow_symlinks=False).st_mode) else None
+    except OSError:
+        return None
+
+
+def open_chunks(rule: StorageRule, uri: str, what: str) -> tuple[Iterator[bytes], int | None]:
+    """The bytes at `uri` (checked before anything is opened) and their size when known: a
+    local file's own, never a record's claim (a wrong Content-Length breaks the response)."""
+    location = readable(rule, uri, what)
+    if location.path:
+        fd = _open_regular(location.path, what)
+        return _file_chunks(fd), os.fstat(fd).st_size
+    return _remote_chunks(location.url), None
+
+
+def _open_regular(path: str, what: str) -> int:
+    """A read descriptor of the regular file at `path` (a real path: a symlink swapped in
+    since the check is refused by O_NOFOLLOW; a FIFO or device by the type check)."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        raise NotFound(f"the stored file of {what} is missing") from exc
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise NotFound(f"the stored file of {what} is not a regular file")
+    return fd
+
+
+def _file_chunks(fd: int) -> Iterator[bytes]:
+    with open(fd, "rb") as handle:
+        while chunk := handle.read(CHUNK):
+            yield chunk
+
+
+def _remote_chunks(url: str) -> Iterator[bytes]:
+    import fsspec
+
+    handle: Any
+    with fsspec.open(url, "rb") as handle:
+        while chunk := handle.read(CHUNK):
+            yield chunk

@@ -1,0 +1,94 @@
+"""Stored bytes handed to a browser can never run: the server chooses every file's type.
+
+A client records an artifact's `content_type` and names its file; both are the client's word,
+so neither reaches the response. A file is sent as a download (`Content-Disposition:
+attachment`) with one of a few inert types: a raster image (PNG, JPEG, GIF, WebP) recognised
+by its first bytes, JSON or plain text by its name, anything else `application/octet-stream`.
+Only a recognised raster image may be shown inline (a page's `<img>`); HTML, SVG and the like
+never are, whatever the request asks. Every file response also says `nosniff` (the browser
+keeps the type we chose) and carries a sandboxing CSP (were it ever rendered as a document, it
+would get an opaque origin, no script and no subresources).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from itertools import chain
+from urllib.parse import quote
+
+from starlette.responses import StreamingResponse
+
+FILE_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "sandbox; default-src 'none'",
+    "Cross-Origin-Resource-Policy": "same-origin",
+}
+
+OCTETS = "application/octet-stream"
+TEXT = "text/plain; charset=utf-8"
+JSON = "application/json"
+TEXT_SUFFIXES = frozenset({"txt", "log", "csv", "tsv", "md", "yaml", "yml", "py", "toml", "ini", "cfg"})
+
+
+def raster_type(head: bytes) -> str | None:
+    """The image type of bytes that start like a PNG, JPEG, GIF or WebP file, else None."""
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if head.startswith((b"GIF87a", b"GIF89a")):
+        return "image/gif"
+    if len(head) >= 12 and head.startswith(b"RIFF") and head[8:12] == b"WEBP":
+        return "image/webp"
+    return None
+
+
+def inert_type(filename: str, head: bytes) -> str:
+    """The type the server sends a file as: raster by content, JSON or text by name, else bytes."""
+    image = raster_type(head)
+    if image:
+        return image
+    suffix = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
+    if suffix == "json":
+        return JSON
+    if suffix in TEXT_SUFFIXES:
+        return TEXT
+    return OCTETS
+
+
+def file_response(
+    chunks: Iterator[bytes],
+    filename: str,
+    *,
+    inline: bool = False,
+    size: int | None = None,
+    headers: dict[str, str] | None = None,
+) -> StreamingResponse:
+    """A download of `chunks` named `filename`; inline only when asked and a raster image."""
+    first = next(chunks, b"")
+    media = inert_type(filename, first)
+    disposition = "inline" if inline and media.startswith("image/") else "attachment"
+    sent = {
+        **(headers or {}),
+        **FILE_HEADERS,
+        "Content-Disposition": f"{disposition}; filename*=UTF-8''{quote(filename, safe='')}",
+    }
+    if size is not None:
+        sent["Content-Length"] = str(size)
+    return StreamingResponse(chain([first], chunks), media_type=media, headers=sent)
+
+
+def download_name(name: str, uri: str, file_name: str = "", inline_json: bool = False) -> str:
+    """The name a download is saved as: the original file name, else the artifact's name with
+    the stored blob's extension (`.json` for a value stored in the record itself)."""
+    if file_name:
+        return file_name
+    if inline_json:
+        return name if name.endswith(".json") else f"{name}.json"
+    leaf = uri.rstrip("/").rsplit("/", 1)[-1]
+    extension = leaf[leaf.find(".") :] if "." in leaf else ""
+    return name if not extension or name.endswith(extension) else name + extension
+
+
+def is_sha256(value: str) -> bool:
+    return len(value) == 64 and all(c in "0123456789abcdef" for c in value)
