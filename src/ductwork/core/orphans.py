@@ -73,11 +73,15 @@ def reap(
     registering, or was unregistered while a claim was in flight): one query of the running
     tasks, so callers do it less often than the worker check."""
     moment = time.time() if now is None else now
+    # Silence counts only from when this process began watching: heartbeats go through the
+    # server, so while it was down (a restart) nobody could beat; its first look must not
+    # read that gap as every worker dead.
+    watched = _watching_since()
     settled: list[str] = []
     workers = backend.list_workers()
     live = set()
     for worker in workers:
-        if moment - worker.heartbeat < timeout or worker.id in spare:
+        if moment - max(worker.heartbeat, watched) < timeout or worker.id in spare:
             live.add(worker.id)
             continue
         if worker.task_id and settle_orphan(backend, worker.task_id, worker.id, timeout):
@@ -92,18 +96,27 @@ def reap(
                 continue
             owner = current_owner(task)
             if owner is not None:
-                why = owner_gone(owner, live, moment - task.updated, timeout)
+                why = owner_gone(owner, live, moment - max(task.updated, watched), timeout)
                 if why and settle_dead(backend, task, why):
                     settled.append(task.id)
                 continue
             unowned = bool(task.worker) and task.worker not in live
             if (
                 unowned
-                and moment - task.updated >= timeout
+                and moment - max(task.updated, watched) >= timeout
                 and settle_orphan(backend, task.id, str(task.worker), timeout)
             ):
                 settled.append(task.id)
     return settled
+
+
+_since: list[float] = []
+
+
+def _watching_since() -> float:
+    if not _since:
+        _since.append(time.time())
+    return _since[0]
 
 
 def settle_orphan(backend: _Backend, task_id: str, worker_id: str, timeout: float) -> bool:
@@ -114,6 +127,9 @@ def settle_orphan(backend: _Backend, task_id: str, worker_id: str, timeout: floa
         return False
     if task.status != "in_progress" or (task.worker and task.worker != worker_id):
         return False
+    found = current_owner(task)
+    if found is not None and _same_machine(found) and process_alive(int(found["pid"]), found.get("start")):
+        return False  # its own process runs it and lives: a late heartbeat is not a death
     reason = f"agent {worker_id} stopped responding (no heartbeat for {timeout:g} s)"
     try:
         backend.set_status(task_id, "failed", message=reason, reason="worker lost", expect=["in_progress"])
