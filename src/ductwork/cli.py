@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from ductwork.core.display import mask_secrets, printable
+
 if TYPE_CHECKING:
     from rich.console import Console
 
@@ -79,7 +81,7 @@ def _errors() -> Iterator[None]:
     try:
         yield
     except DuctworkError as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise click.ClickException(printable(mask_secrets(exc))) from exc
 
 
 def _backend() -> Backend:
@@ -88,10 +90,25 @@ def _backend() -> Backend:
     return client.backend()
 
 
+def _settle_dead(backend: Backend) -> None:
+    """Embedded mode has no watchdog: tasks whose process died are settled by whoever looks,
+    so a list never shows a dead attempt as running (a server does this itself)."""
+    from ductwork.core import orphans, settings
+    from ductwork.core.errors import DuctworkError
+
+    if settings.api_url():
+        return
+    try:
+        orphans.reap(backend, timeout=orphans.heartbeat_timeout(), scan_tasks=True)
+    except DuctworkError:
+        pass  # a read-only home still lists what it has
+
+
 def _console() -> Console:
     from rich.console import Console
 
-    console = Console(highlight=False, soft_wrap=False)
+    # No emoji codes either: `:name:` in a stored string prints as it is stored.
+    console = Console(highlight=False, soft_wrap=False, emoji=False)
     if not console.is_terminal:  # piped or captured: do not squeeze tables into 80 columns
         console.width = max(console.width, 200)
     return console
@@ -130,7 +147,7 @@ _STATUS_STYLE = {
 
 
 def _status(status: str) -> str:
-    return f"[{_STATUS_STYLE.get(status, '')}]{status}[/]" if status in _STATUS_STYLE else status
+    return f"[{_STATUS_STYLE.get(status, '')}]{status}[/]" if status in _STATUS_STYLE else _escape(status)
 
 
 def _size(size: int) -> str:
@@ -142,10 +159,12 @@ def _size(size: int) -> str:
     return f"{size} B"
 
 
-def _escape(text: object) -> str:
+def _escape(text: object, *, lines: bool = False) -> str:
+    """Stored text made inert for rich: control, bidi and escape characters shown as escapes
+    (`printable`; with `lines`, newlines and tabs kept), `[markup]` shown as written."""
     from rich.markup import escape
 
-    return escape(str(text))
+    return escape(printable(text, lines=lines))
 
 
 # ---------------------------------------------------------------------- tasks
@@ -177,6 +196,7 @@ def tasks_list(
             raise click.BadParameter(f"{value!r} is not one of {', '.join(known)}", param_hint="--status")
     with _errors():
         backend = _backend()
+        _settle_dead(backend)
         query = TaskQuery(
             project_name=project,
             include_subprojects=True,
@@ -195,10 +215,10 @@ def tasks_list(
         table.add_column(column, no_wrap=column in ("id", "status", "started"))
     for record in records:
         table.add_row(
-            record.id,
+            _escape(record.id),
             _escape(projects.get(record.project or "", "-")),
             _escape(record.name),
-            record.type,
+            _escape(record.type),
             _status(record.status),
             _when(record.started),
             _duration(record),
@@ -230,34 +250,34 @@ def tasks_show(task_id: str, lines: int) -> None:
     fields.add_column(style="bold")
     fields.add_column()
     for label, value in (
-        ("id", record.id),
+        ("id", _escape(record.id)),
         ("name", _escape(record.name)),
         ("project", _escape(project)),
-        ("type", record.type),
+        ("type", _escape(record.type)),
         ("status", _status(record.status)),
         ("message", _escape(record.status_message) or "-"),
         ("created", _when(record.created)),
         ("started", _when(record.started)),
         ("ended", _when(record.ended)),
         ("duration", _duration(record)),
-        ("parent", record.parent or "-"),
+        ("parent", _escape(record.parent or "-")),
         ("tags", _escape(", ".join(record.tags)) or "-"),
-        ("system tags", ", ".join(record.system_tags) or "-"),
-        ("user", record.user or "-"),
-        ("queue", record.queue or "-"),
+        ("system tags", _escape(", ".join(record.system_tags)) or "-"),
+        ("user", _escape(record.user or "-")),
+        ("queue", _escape(record.queue or "-")),
         ("entry point", _escape(record.script.get("entry_point", "-"))),
     ):
         fields.add_row(label, value)
     out.print(fields)
     if record.status_reason:
         out.print("\n[bold]status reason[/]")
-        out.print(_escape(record.status_reason[-2000:]))
+        out.print(_escape(record.status_reason[-2000:], lines=True))
     if parameters:
         table = Table(title="parameters", title_justify="left", header_style="bold")
         for column in ("name", "value", "type"):
             table.add_column(column)
         for key, param in parameters.items():
-            table.add_row(_escape(key), _escape(repr(param.value)), param.type)
+            table.add_row(_escape(key), _escape(repr(param.value)), _escape(param.type))
         out.print(table)
     if configurations:
         out.print("[bold]configuration objects:[/] " + _escape(", ".join(configurations)))
@@ -269,9 +289,9 @@ def tasks_show(task_id: str, lines: int) -> None:
             preview = artifact.preview.replace("\n", " ")[:60]
             table.add_row(
                 _escape(artifact.name),
-                artifact.type,
+                _escape(artifact.type),
                 _size(artifact.size),
-                artifact.hash[:12],
+                _escape(artifact.hash[:12]),
                 _escape(preview),
             )
         out.print(table)
@@ -282,14 +302,19 @@ def tasks_show(task_id: str, lines: int) -> None:
         for link in links:
             model = models[link.model_id]
             table.add_row(
-                link.role, _escape(link.name or model.name), model.id, model.framework or "-", model.uri
+                _escape(link.role),
+                _escape(link.name or model.name),
+                _escape(model.id),
+                _escape(model.framework or "-"),
+                _escape(model.uri),
             )
         out.print(table)
     if console_lines:
         out.print(f"[bold]console (last {len(console_lines)} lines)[/]")
         for line in console_lines:
             style = "red" if line.stream == "stderr" else ""
-            out.print(f"[{style}]{_escape(line.text)}[/]" if style else _escape(line.text))
+            text = _escape(line.text, lines=True)
+            out.print(f"[{style}]{text}[/]" if style else text)
 
 
 # ---------------------------------------------------------------------- artifacts
@@ -322,7 +347,7 @@ def artifacts_get(task_id: str, name: str, out: str | None) -> None:
         # through the SDK's view, so bytes only the server can reach are streamed from it
         path = Artifact(found[name], None, backend).get_local_copy(raise_on_error=True) or ""
     if out is None:
-        click.echo(path)
+        click.echo(printable(path))
         return
     try:
         if os.path.isdir(path):
@@ -333,7 +358,7 @@ def artifacts_get(task_id: str, name: str, out: str | None) -> None:
             out = target
     except OSError as exc:
         raise click.ClickException(f"cannot write {out}: {exc.strerror or exc}") from exc
-    click.echo(out)
+    click.echo(printable(out))
 
 
 # ---------------------------------------------------------------------- queues
@@ -358,7 +383,9 @@ def queues_list() -> None:
         table.add_column(column)
     for queue in found:
         serving = [worker.id for worker in workers if queue.name in worker.queues]
-        table.add_row(_escape(queue.name), str(queue.length), _escape(", ".join(serving)) or "-", queue.id)
+        table.add_row(
+            _escape(queue.name), str(queue.length), _escape(", ".join(serving)) or "-", _escape(queue.id)
+        )
     _console().print(table)
 
 
@@ -393,7 +420,7 @@ def _hide_password(url: str) -> str:
     try:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:
-        return url
+        return mask_secrets(url)  # a URL SQLAlchemy cannot read may still hold a password
 
 
 # ---------------------------------------------------------------------- demo
@@ -417,12 +444,13 @@ def demo(project: str, ui: bool, port: int) -> None:
         click.echo("See it with `ductwork pipelines list` and `ductwork pipelines show RUN_ID`.")
     if not ui:
         return
-    import uvicorn
-
+    from ductwork.server import serving
     from ductwork.server.app import create_app
 
-    click.echo(f"\nWeb UI: http://127.0.0.1:{port}/  (Ctrl-C to stop)")
-    uvicorn.run(create_app(None, auth=False), host="127.0.0.1", port=port, log_level="warning")
+    app = create_app(None, auth=False)
+    listener = serving.listen("127.0.0.1", port)  # the address is printed once the port is ours
+    click.echo(f"\nWeb UI: {serving.address(listener)}/  (Ctrl-C to stop)")
+    serving.serve(app, listener)
 
 
 # ---------------------------------------------------------------------- other parts
