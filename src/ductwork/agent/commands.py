@@ -13,9 +13,20 @@ from typing import Any
 
 import click
 
+from ductwork.core.display import mask_secrets, printable
 from ductwork.core.errors import DuctworkError
 
 SERVICES_SLOTS = 8  # `--services-mode` without a number
+
+
+def _said(exc: Exception) -> str:
+    """An error as one printable line with no password in it (it may quote a store URL)."""
+    return printable(mask_secrets(exc))
+
+
+def _log(text: str) -> None:
+    """The agent's own lines: they quote task ids, names and errors, so shown inert."""
+    print(printable(mask_secrets(text), lines=True), flush=True)
 
 
 def _backend() -> Any:
@@ -62,13 +73,14 @@ def agent_command(
         slots=services or 1,
         max_tasks=max_tasks,
         warm=not fresh_processes,
+        log=_log,
     )
     if name:
         options.name = name
     try:
         agent = Agent(_backend(), options)
     except DuctworkError as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise click.ClickException(_said(exc)) from exc
 
     def stop(signum: int, frame: FrameType | None) -> None:
         click.echo("ductwork agent: stopping after the running tasks finish", err=True)
@@ -79,7 +91,7 @@ def agent_command(
     try:
         agent.run()
     except DuctworkError as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise click.ClickException(_said(exc)) from exc
 
 
 @click.command("create")
@@ -89,8 +101,8 @@ def queue_create(name: str) -> None:
     try:
         queue = _backend().ensure_queue(name)
     except DuctworkError as exc:
-        raise click.ClickException(str(exc)) from exc
-    click.echo(f"queue {queue.name}")
+        raise click.ClickException(_said(exc)) from exc
+    click.echo(f"queue {printable(queue.name)}")
 
 
 @click.command("delete")
@@ -100,8 +112,8 @@ def queue_delete(name: str) -> None:
     try:
         _backend().delete_queue(name)
     except DuctworkError as exc:
-        raise click.ClickException(str(exc)) from exc
-    click.echo(f"deleted queue {name}")
+        raise click.ClickException(_said(exc)) from exc
+    click.echo(f"deleted queue {printable(name)}")
 
 
 @click.command("abort")
@@ -116,7 +128,8 @@ def task_abort(task_id: str) -> None:
             current = backend.get_task(task_id)
             if current.status not in ("queued", "in_progress"):
                 raise click.ClickException(
-                    f"task {task_id} is {current.status}; only a queued or running task can be aborted"
+                    f"task {printable(task_id)} is {printable(current.status)}; "
+                    "only a queued or running task can be aborted"
                 )
             task = backend.set_status(
                 task_id,
@@ -126,8 +139,8 @@ def task_abort(task_id: str) -> None:
                 expect=["queued", "in_progress"],
             )
     except DuctworkError as exc:
-        raise click.ClickException(str(exc)) from exc
-    click.echo(f"task {task.id} {task.status}")
+        raise click.ClickException(_said(exc)) from exc
+    click.echo(f"task {printable(task.id)} {printable(task.status)}")
 
 
 def register(main: click.Group) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from ductwork.core import settings
+from ductwork.core.display import mask_secrets, printable
 from ductwork.core.errors import DuctworkError
 
 DEFAULT_SERVER_PORT = 8008
@@ -27,7 +28,8 @@ def _store(db_url: str | None) -> Any:
 
 
 def _fail(exc: Exception) -> click.ClickException:
-    return click.ClickException(str(exc))
+    # One printable line, and no password: a store error may quote the database URL.
+    return click.ClickException(printable(mask_secrets(exc)))
 
 
 @click.command("server")
@@ -47,14 +49,20 @@ def server_command(
     host: str, port: int, db_url: str | None, artifacts_uri: str | None, allow_storage: tuple[str, ...]
 ) -> None:
     """Serve the REST API, live events and the web UI; every call needs an API key."""
-    import uvicorn
-
+    from ductwork.server import serving
     from ductwork.server.app import create_app
 
     try:
         store = _store(db_url)
+    except DuctworkError as exc:
+        raise _fail(exc) from exc
+    # The port first: the first admin's secrets are printed only once it is ours, so a busy
+    # port fails before anything secret was shown (and the admin is created on the next start).
+    listener = serving.listen(host, port)
+    try:
         bootstrap_admin(store, echo=click.echo)
     except DuctworkError as exc:
+        listener.close()
         raise _fail(exc) from exc
     try:
         app = create_app(
@@ -64,13 +72,10 @@ def server_command(
             allowed_storage=allow_storage or settings.allowed_storage(),
         )
     except DuctworkError as exc:
+        listener.close()
         raise click.BadParameter(str(exc), param_hint="--allow-storage / --artifacts-uri") from exc
-    click.echo(f"ductwork server on http://{host}:{port} (store: {store!r})")
-    # proxy_headers off: forwarded headers are believed only from $DUCTWORK_TRUSTED_PROXIES, by
-    # the app itself (uvicorn would trust any local process's X-Forwarded-For).
-    uvicorn.run(
-        app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=3, proxy_headers=False
-    )
+    click.echo(f"ductwork server on {serving.address(listener)} (store: {mask_secrets(repr(store))})")
+    serving.serve(app, listener)
 
 
 def bootstrap_admin(store: Any, *, echo: Any) -> str | None:
@@ -99,17 +104,16 @@ def ui_command(host: str, port: int, db_url: str | None) -> None:
             "binds to 127.0.0.1 or ::1. To share the UI, run `ductwork server` (it requires API keys).",
             param_hint="--host",
         )
-    import uvicorn
-
+    from ductwork.server import serving
     from ductwork.server.app import create_app
 
-    app = create_app(db_url, auth=False)
-    click.echo(f"ductwork ui on http://{host}:{port}")
-    # proxy_headers off: forwarded headers are believed only from $DUCTWORK_TRUSTED_PROXIES, by
-    # the app itself (uvicorn would trust any local process's X-Forwarded-For).
-    uvicorn.run(
-        app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=3, proxy_headers=False
-    )
+    try:
+        app = create_app(db_url, auth=False)
+    except DuctworkError as exc:
+        raise _fail(exc) from exc
+    listener = serving.listen(host, port)  # the address is printed only once the port is ours
+    click.echo(f"ductwork ui on {serving.address(listener)}")
+    serving.serve(app, listener)
 
 
 def is_loopback(host: str) -> bool:
@@ -206,9 +210,16 @@ def keys_list(user_name: str | None, db_url: str | None) -> None:
     def when(stamp: float | None) -> str:
         return dt.datetime.fromtimestamp(stamp).strftime("%Y-%m-%d %H:%M") if stamp else ""
 
-    for key in _store(db_url).list_api_keys(user_name):
-        table.add_row(key.id, key.user, key.name, when(key.created), when(key.revoked))
-    Console().print(table)
+    from rich.markup import escape
+
+    try:
+        keys = _store(db_url).list_api_keys(user_name)
+    except DuctworkError as exc:
+        raise _fail(exc) from exc
+    for key in keys:
+        shown = [escape(printable(value)) for value in (key.id, key.user, key.name)]
+        table.add_row(*shown, when(key.created), when(key.revoked))
+    Console(emoji=False).print(table)
 
 
 @keys_group.command("revoke")
