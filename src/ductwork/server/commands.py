@@ -1,4 +1,4 @@
-"""CLI: `ductwork server`, `ductwork ui`, `ductwork users add`, `ductwork keys create|list|revoke`.
+"""CLI: `ductwork server`, `ui`, `users add|list|set-role`, `keys create|list|revoke`.
 
 These work on the store directly (`$DUCTWORK_DB_URL` / `$DUCTWORK_HOME`), as an admin on
 the server's machine would. `register(main)` adds them to the `ductwork` command group.
@@ -134,37 +134,68 @@ def users_group() -> None:
     """Users of `ductwork server`."""
 
 
+ROLES = ("admin", "user", "readonly", "agent")
+ROLE_HELP = (
+    "user: creates and changes their own tasks, runs, models and queues (default); "
+    "readonly: only looks; agent: a service account for `ductwork agent`, acts on every user's "
+    "tasks it runs but deletes nothing; admin: everything, on everyone's objects."
+)
+
+
 @users_group.command("add")
 @click.argument("name")
-@click.option("--admin", is_flag=True, help="May manage users and keys.")
+@click.option("--role", type=click.Choice(ROLES), default=None, help=ROLE_HELP)
+@click.option("--admin", is_flag=True, help="The same as --role admin.")
 @click.option(
-    "--password", prompt=True, hide_input=True, confirmation_prompt=True, help="Web login password."
+    "--password",
+    default=None,
+    help="Web login password (asked for unless given; an agent account needs none: it uses keys).",
 )
 @click.option("--db-url", default=None)
-def users_add(name: str, admin: bool, password: str, db_url: str | None) -> None:
-    """Create user NAME (asks for a password unless --password is given)."""
-    if len(password) < 8:
+def users_add(name: str, role: str | None, admin: bool, password: str | None, db_url: str | None) -> None:
+    """Create user NAME with a role (asks for a password unless --password is given)."""
+    if admin and role not in (None, "admin"):
+        raise click.BadParameter(f"--admin contradicts --role {role}", param_hint="--admin")
+    role = role or ("admin" if admin else "user")
+    if password is None and role != "agent":
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    if password is not None and len(password) < 8:
         raise click.BadParameter("a password needs at least 8 characters", param_hint="--password")
     try:
-        user = _store(db_url).create_user(name, password=password, admin=admin)
+        user = _store(db_url).create_user(name, password=password, role=role)
     except DuctworkError as exc:
         raise _fail(exc) from exc
-    click.echo(f"created user {user.name}{' (admin)' if user.admin else ''}")
+    click.echo(f"created user {printable(user.name)} ({user.role})")
 
 
 @users_group.command("list")
 @click.option("--db-url", default=None)
 def users_list(db_url: str | None) -> None:
-    """List users."""
-    for user in _store(db_url).list_users():
-        click.echo(f"{user.name}{'  admin' if user.admin else ''}")
+    """List users and their roles."""
+    try:
+        users = _store(db_url).list_users()
+    except DuctworkError as exc:
+        raise _fail(exc) from exc
+    for user in users:
+        click.echo(f"{printable(user.name)}  {printable(user.role)}")
+
+
+@users_group.command("set-role")
+@click.argument("name")
+@click.argument("role", type=click.Choice(ROLES))
+@click.option("--db-url", default=None)
+def users_set_role(name: str, role: str, db_url: str | None) -> None:
+    """Give user NAME the role ROLE; it holds for their next request (keys and sessions alike)."""
+    try:
+        user = _store(db_url).set_role(name, role)
+    except DuctworkError as exc:
+        raise _fail(exc) from exc
+    click.echo(f"{user.name} is now {user.role}")
 
 
 @users_group.command("passwd")
 @click.argument("name")
-@click.option(
-    "--password", prompt=True, hide_input=True, confirmation_prompt=True, help="The new password."
-)
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True, help="The new password.")
 @click.option("--db-url", default=None)
 def users_passwd(name: str, password: str, db_url: str | None) -> None:
     """Give user NAME a new password; every web session of theirs ends (API keys stay)."""

@@ -91,9 +91,7 @@ def test_roles(store: Store) -> None:
     key = store.create_api_key("carol")
     assert store.verify_api_key(key.token).role == "readonly"  # type: ignore[union-attr]
     assert {u.name: u.role for u in store.list_users()}["runner"] == "agent"
-
-
-def test_queue_owner(store: Store) -> None:
+    # a queue records who added it (the server passes the caller; over HTTP it is the key's user)
     assert store.ensure_queue("gpu", user="ann").user == "ann"
     # ensuring an existing queue leaves its owner alone
     assert store.ensure_queue("gpu", user="bob").user == "ann"

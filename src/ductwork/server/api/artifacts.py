@@ -8,8 +8,8 @@ from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import StreamingResponse
 
-from ductwork.server.api.deps import Json, hub
-from ductwork.server.services import artifact_files, served
+from ductwork.server.api.deps import Json, hub, user
+from ductwork.server.services import artifact_files, permissions, served
 from ductwork.server.services.hub import Hub
 
 router = APIRouter(prefix="/api/tasks", tags=["artifacts"])
@@ -23,6 +23,8 @@ async def upload(task_id: str, name: str, request: Request, ext: str = "", h: Hu
 
     The artifact's record is written separately (`PUT /api/tasks/{id}/artifacts`) with that
     URI, so a record never points at bytes that are not fully stored."""
+    # Checked before the body is read: a refused caller's bytes are never stored.
+    await run_in_threadpool(permissions.require_task, h.store, user(request), "write to", task_id)
     with tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY) as spool:
         async for chunk in request.stream():
             spool.write(chunk)

@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 
 from ductwork.core.queries import EventQuery
 from ductwork.core.records import ConsoleLine, MetricEvent, TaskRecord
-from ductwork.server.api.deps import Json, hub, record, records
-from ductwork.server.services import locations
+from ductwork.server.api.deps import Json, hub, record, records, user
+from ductwork.server.services import locations, permissions
 from ductwork.server.services.hub import Hub
 
 router = APIRouter(prefix="/api", tags=["metrics"])
 
 
 @router.post("/metrics", status_code=204)
-async def add_events(events: list[MetricEvent], h: Hub = Depends(hub)) -> None:
+async def add_events(events: list[MetricEvent], request: Request, h: Hub = Depends(hub)) -> None:
     locations.check_events(h.storage, events)  # an image's stored picture: 422 unless readable
-    await run_in_threadpool(h.store.add_events, events)
+    caller = user(request)
+
+    def write() -> None:
+        permissions.require_tasks(h.store, caller, "write to", (e.task_id for e in events))
+        h.store.add_events(events)
+
+    await run_in_threadpool(write)
 
 
 @router.post("/metrics/query", response_model=list[MetricEvent])
@@ -26,8 +32,14 @@ async def get_events(query: EventQuery, h: Hub = Depends(hub)) -> Json:
 
 
 @router.post("/console", status_code=204)
-async def add_console(lines: list[ConsoleLine], h: Hub = Depends(hub)) -> None:
-    await run_in_threadpool(h.store.add_console, lines)
+async def add_console(lines: list[ConsoleLine], request: Request, h: Hub = Depends(hub)) -> None:
+    caller = user(request)
+
+    def write() -> None:
+        permissions.require_tasks(h.store, caller, "write to", (line.task_id for line in lines))
+        h.store.add_console(lines)
+
+    await run_in_threadpool(write)
 
 
 @router.get("/cache", response_model=TaskRecord | None)

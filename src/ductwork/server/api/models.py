@@ -1,15 +1,20 @@
-"""Models: `POST /api/models` (insert or update), `GET /api/models/{id}`, `POST /api/models/query`."""
+"""Models: `POST /api/models` (insert or update), `GET /api/models/{id}`, `POST /api/models/query`.
+
+A new model belongs to its caller (an agent's model of a task: the task's owner); updating
+one is for its owner, an admin or an agent, and keeps the owner it has.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 
+from ductwork.core.errors import NotFound
 from ductwork.core.records import ModelRecord
-from ductwork.server.api.deps import Json, hub, record, records
-from ductwork.server.services import locations
+from ductwork.server.api.deps import Json, hub, record, records, user
+from ductwork.server.services import locations, permissions
 from ductwork.server.services.hub import Hub
 
 router = APIRouter(prefix="/api/models", tags=["models"])
@@ -23,9 +28,28 @@ class ModelQuery:
 
 
 @router.post("", response_model=ModelRecord)
-async def put_model(model: ModelRecord, h: Hub = Depends(hub)) -> Json:
+async def put_model(model: ModelRecord, request: Request, h: Hub = Depends(hub)) -> Json:
     locations.check_model(h.storage, model)  # 422 for a location the server would not read
-    return record(await run_in_threadpool(h.store.put_model, model))
+    caller = user(request)
+
+    def put() -> ModelRecord:
+        try:
+            existing: ModelRecord | None = h.store.get_model(model.id)
+        except NotFound:
+            existing = None
+        if existing is not None:
+            permissions.require(caller, "edit", permissions.model(existing))
+            model.user = existing.user
+        else:
+            permissions.require(caller, "create", noun="models")
+            model.user = permissions.owner_for(h.store, caller, model.task_id)
+        if model.task_id:
+            # a model names the task that made it: only a task the caller may write to
+            permissions.require_task(h.store, caller, "write to", model.task_id)
+        stored: ModelRecord = h.store.put_model(model)
+        return stored
+
+    return record(await run_in_threadpool(put))
 
 
 @router.post("/query", response_model=list[ModelRecord])

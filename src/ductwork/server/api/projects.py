@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 
 from ductwork.core.records import Project
-from ductwork.server.api.deps import Json, hub, record, records
+from ductwork.server.api.deps import Json, hub, record, records, user
+from ductwork.server.services import permissions
 from ductwork.server.services.hub import Hub
 
 router = APIRouter(prefix="/api/projects", tags=["projects"])
@@ -21,7 +22,9 @@ class ProjectIn:
 
 
 @router.post("", response_model=Project)
-async def ensure_project(body: ProjectIn, h: Hub = Depends(hub)) -> Json:
+async def ensure_project(body: ProjectIn, request: Request, h: Hub = Depends(hub)) -> Json:
+    # Projects are shared folders with no owner: any role that may create may add one.
+    permissions.require(user(request), "create", noun="projects")
     return record(await run_in_threadpool(h.store.ensure_project, body.name, body.system_tags))
 
 

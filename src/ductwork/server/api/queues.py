@@ -1,4 +1,9 @@
-"""Queues, their entries, long-poll claims and workers."""
+"""Queues, their entries, long-poll claims and workers.
+
+Anyone who may create may add a queue (a pipeline adds its steps' queues on demand) and owns
+it; deleting a queue is for its owner or an admin. Putting a task on a queue or taking it off
+is an action on the task. Claims and workers are for agents and admins only.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +13,8 @@ from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 
 from ductwork.core.records import Queue, QueueEntry, TaskRecord, Worker
-from ductwork.server.api.deps import Json, hub, record, records
-from ductwork.server.services import claims
+from ductwork.server.api.deps import Json, hub, record, records, user
+from ductwork.server.services import claims, permissions
 from ductwork.server.services.hub import Hub
 
 router = APIRouter(prefix="/api", tags=["queues"])
@@ -39,8 +44,12 @@ class Beat:
 
 
 @router.post("/queues", response_model=Queue)
-async def ensure_queue(body: QueueIn, h: Hub = Depends(hub)) -> Json:
-    return record(await run_in_threadpool(h.store.ensure_queue, body.name))
+async def ensure_queue(body: QueueIn, request: Request, h: Hub = Depends(hub)) -> Json:
+    caller = user(request)
+    permissions.require(caller, "create", noun="queues")
+    return record(
+        await run_in_threadpool(lambda: h.store.ensure_queue(body.name, user=permissions.name_of(caller)))
+    )
 
 
 @router.get("/queues", response_model=list[Queue])
@@ -54,9 +63,15 @@ async def queue_entries(name: str, h: Hub = Depends(hub)) -> Json:
 
 
 @router.post("/queues/{name:path}/entries", response_model=QueueEntry)
-async def enqueue(name: str, body: EntryIn, h: Hub = Depends(hub)) -> Json:
+async def enqueue(name: str, body: EntryIn, request: Request, h: Hub = Depends(hub)) -> Json:
     """Put a created, stopped or failed task on queue `name`; idle agents wake at once."""
-    return record(await run_in_threadpool(lambda: h.enqueue(body.task_id, name, priority=body.priority)))
+    caller = user(request)
+
+    def put_on() -> QueueEntry:
+        permissions.require_task(h.store, caller, "enqueue", body.task_id)
+        return h.enqueue(body.task_id, name, priority=body.priority)
+
+    return record(await run_in_threadpool(put_on))
 
 
 @router.get("/queues/{name:path}", response_model=Queue)
@@ -65,8 +80,14 @@ async def get_queue(name: str, h: Hub = Depends(hub)) -> Json:
 
 
 @router.delete("/queues/{name:path}", status_code=204)
-async def delete_queue(name: str, h: Hub = Depends(hub)) -> None:
-    await run_in_threadpool(h.store.delete_queue, name)
+async def delete_queue(name: str, request: Request, h: Hub = Depends(hub)) -> None:
+    caller = user(request)
+
+    def delete() -> None:
+        permissions.require_queue(h.store, caller, "delete queue", name)
+        h.store.delete_queue(name)
+
+    await run_in_threadpool(delete)
 
 
 @router.post("/claims", response_model=TaskRecord | None)
@@ -74,11 +95,13 @@ async def claim(body: ClaimIn, request: Request, h: Hub = Depends(hub)) -> Json:
     """Take the next entry of `queues` (in that order, then priority, then age) for `worker`.
 
     With `wait` > 0 the call is held until an entry arrives or `wait` seconds pass (null)."""
+    permissions.require(user(request), "claim tasks from", noun="queues")
     return record(await claims.claim(h, body.queues, body.worker, body.wait, request.is_disconnected))
 
 
 @router.post("/workers", status_code=204)
-async def register_worker(worker: Worker, h: Hub = Depends(hub)) -> None:
+async def register_worker(worker: Worker, request: Request, h: Hub = Depends(hub)) -> None:
+    permissions.require(user(request), "manage workers")
     await run_in_threadpool(h.store.register_worker, worker)
     h.touched()
 
@@ -89,11 +112,13 @@ async def list_workers(h: Hub = Depends(hub)) -> Json:
 
 
 @router.post("/workers/{worker_id:path}/heartbeat", status_code=204)
-async def heartbeat(worker_id: str, body: Beat, h: Hub = Depends(hub)) -> None:
+async def heartbeat(worker_id: str, body: Beat, request: Request, h: Hub = Depends(hub)) -> None:
+    permissions.require(user(request), "manage workers")
     await run_in_threadpool(h.store.heartbeat, worker_id, body.task_id)
 
 
 @router.delete("/workers/{worker_id:path}", status_code=204)
-async def unregister_worker(worker_id: str, h: Hub = Depends(hub)) -> None:
+async def unregister_worker(worker_id: str, request: Request, h: Hub = Depends(hub)) -> None:
+    permissions.require(user(request), "manage workers")
     await run_in_threadpool(h.store.unregister_worker, worker_id)
     h.touched()

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 
 from ductwork.core.records import NodeState
-from ductwork.server.api.deps import Json, hub, records, user_name
-from ductwork.server.services import runs
+from ductwork.server.api.deps import Json, hub, records, user
+from ductwork.server.services import permissions, runs
 from ductwork.server.services.hub import Hub
 
 router = APIRouter(prefix="/api", tags=["runs"])
@@ -28,8 +28,14 @@ class ContinueRun:
 
 
 @router.post("/nodes", status_code=204)
-async def put_nodes(nodes: list[NodeState], h: Hub = Depends(hub)) -> None:
-    await run_in_threadpool(h.put_nodes, nodes)
+async def put_nodes(nodes: list[NodeState], request: Request, h: Hub = Depends(hub)) -> None:
+    caller = user(request)
+
+    def write() -> None:
+        permissions.require_runs(h.store, caller, "write to", (node.run_id for node in nodes))
+        h.put_nodes(nodes)
+
+    await run_in_threadpool(write)
 
 
 @router.get("/runs/{run_id}/nodes", response_model=list[NodeState])
@@ -43,8 +49,10 @@ async def new_run(run_id: str, body: NewRun, request: Request, h: Hub = Depends(
 
     Answers `{id, name, queue, listening, warning}`; `listening` is false when no live agent
     serves the queue (the run then waits, and `warning` says how to start one)."""
+    caller = user(request)
+    permissions.require(caller, "new run", noun="runs")
     started = await run_in_threadpool(
-        lambda: runs.new_run(h, run_id, body.args, queue=body.queue, user=user_name(request))
+        lambda: runs.new_run(h, run_id, body.args, queue=body.queue, user=permissions.name_of(caller))
     )
     return Json(started.as_dict())
 
@@ -52,12 +60,18 @@ async def new_run(run_id: str, body: NewRun, request: Request, h: Hub = Depends(
 @router.post("/runs/{run_id}/abort")
 async def abort_run(run_id: str, request: Request, h: Hub = Depends(hub)) -> Json:
     """Stop the run's controller and its unfinished steps; answers `{stopped: [task ids]}`."""
-    stopped = await run_in_threadpool(lambda: runs.abort_run(h, run_id, user=user_name(request)))
+    stopped = await run_in_threadpool(lambda: runs.abort_run(h, run_id, caller=user(request)))
     return Json({"stopped": stopped})
 
 
 @router.post("/runs/{run_id}/continue")
-async def continue_run(run_id: str, body: ContinueRun, h: Hub = Depends(hub)) -> Json:
+async def continue_run(run_id: str, body: ContinueRun, request: Request, h: Hub = Depends(hub)) -> Json:
     """Re-enqueue a stopped or failed run; it resumes from the steps that did not complete."""
-    started = await run_in_threadpool(lambda: runs.continue_run(h, run_id, queue=body.queue))
+    caller = user(request)
+
+    def resume() -> runs.Started:
+        permissions.require_run(h.store, caller, "continue", run_id)
+        return runs.continue_run(h, run_id, queue=body.queue)
+
+    started = await run_in_threadpool(resume)
     return Json(started.as_dict())

@@ -7,6 +7,7 @@ from starlette.concurrency import run_in_threadpool
 
 import ductwork
 from ductwork.server.api.deps import Json, hub, user
+from ductwork.server.services import permissions
 from ductwork.server.services.hub import Hub
 
 router = APIRouter(prefix="/api", tags=["system"])
@@ -34,4 +35,5 @@ async def storage(h: Hub = Depends(hub)) -> Json:
 @router.get("/whoami")
 async def whoami(request: Request) -> Json:
     caller = user(request)
-    return Json({"name": getattr(caller, "name", ""), "admin": bool(getattr(caller, "admin", False))})
+    role = permissions.role_of(caller)
+    return Json({"name": getattr(caller, "name", ""), "admin": role == permissions.ADMIN, "role": role})

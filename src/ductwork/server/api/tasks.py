@@ -1,7 +1,9 @@
 """Tasks and what hangs off them: status, parameters, configuration, console, models, artifacts.
 
 The caller's user is recorded on every task it creates or clones (`TaskRecord.user`); a
-client cannot claim to be someone else by sending a `user` field.
+client cannot claim to be someone else by sending a `user` field. Every change is checked
+against `services.permissions` first: a user changes their own tasks, an admin or an agent
+any task, a read-only user none (403 with the reason).
 """
 
 from __future__ import annotations
@@ -22,8 +24,8 @@ from ductwork.core.records import (
     TaskRecord,
     to_dict,
 )
-from ductwork.server.api.deps import Json, hub, record, records, require, user_name
-from ductwork.server.services import locations, runs
+from ductwork.server.api.deps import Json, hub, record, records, require, user
+from ductwork.server.services import locations, permissions, runs
 from ductwork.server.services.hub import Hub
 
 router = APIRouter(prefix="/api/tasks", tags=["tasks"])
@@ -66,8 +68,15 @@ class NamedConfig:
 
 @router.post("", response_model=TaskRecord)
 async def create_task(task: TaskRecord, request: Request, h: Hub = Depends(hub)) -> Json:
-    task.user = user_name(request)
-    created = await run_in_threadpool(h.store.create_task, task)
+    caller = user(request)
+    permissions.require(caller, "create", noun="tasks")
+
+    def create() -> TaskRecord:
+        task.user = permissions.owner_for(h.store, caller, task.parent)
+        created: TaskRecord = h.store.create_task(task)
+        return created
+
+    created = await run_in_threadpool(create)
     h.touched()
     return record(created)
 
@@ -93,23 +102,39 @@ async def get_task(task_id: str, h: Hub = Depends(hub)) -> Json:
 
 
 @router.patch("/{task_id}", response_model=TaskRecord)
-async def edit_task(task_id: str, changes: dict[str, Any], h: Hub = Depends(hub)) -> Json:
+async def edit_task(task_id: str, changes: dict[str, Any], request: Request, h: Hub = Depends(hub)) -> Json:
     require("user" not in changes, "a task's user is recorded by the server and cannot be edited")
-    edited = await run_in_threadpool(h.store.edit_task, task_id, changes)
+    caller = user(request)
+
+    def edit() -> TaskRecord:
+        permissions.require_task(h.store, caller, "edit", task_id)
+        edited: TaskRecord = h.store.edit_task(task_id, changes)
+        return edited
+
+    edited = await run_in_threadpool(edit)
     h.touched()
     return record(edited)
 
 
 @router.delete("/{task_id}", status_code=204)
-async def delete_task(task_id: str, h: Hub = Depends(hub)) -> None:
-    await run_in_threadpool(h.store.delete_task, task_id)
+async def delete_task(task_id: str, request: Request, h: Hub = Depends(hub)) -> None:
+    caller = user(request)
+
+    def delete() -> None:
+        permissions.require_task(h.store, caller, "delete", task_id)
+        h.store.delete_task(task_id)
+
+    await run_in_threadpool(delete)
     h.touched()
 
 
 @router.post("/{task_id}/status", response_model=TaskRecord)
-async def set_status(task_id: str, change: StatusChange, h: Hub = Depends(hub)) -> Json:
-    task = await run_in_threadpool(
-        lambda: h.set_status(
+async def set_status(task_id: str, change: StatusChange, request: Request, h: Hub = Depends(hub)) -> Json:
+    caller = user(request)
+
+    def set_it() -> TaskRecord:
+        permissions.require_task(h.store, caller, "set the status of", task_id)
+        return h.set_status(
             task_id,
             change.status,
             message=change.message,
@@ -117,24 +142,37 @@ async def set_status(task_id: str, change: StatusChange, h: Hub = Depends(hub)) 
             force=change.force,
             expect=change.expect,
         )
-    )
+
+    task = await run_in_threadpool(set_it)
     return record(task)
 
 
 @router.post("/{task_id}/reset", response_model=TaskRecord)
-async def reset_task(task_id: str, h: Hub = Depends(hub)) -> Json:
-    task = await run_in_threadpool(h.store.reset_task, task_id)
+async def reset_task(task_id: str, request: Request, h: Hub = Depends(hub)) -> Json:
+    caller = user(request)
+
+    def reset() -> TaskRecord:
+        permissions.require_task(h.store, caller, "reset", task_id)
+        done: TaskRecord = h.store.reset_task(task_id)
+        return done
+
+    task = await run_in_threadpool(reset)
     h.touched()
     return record(task)
 
 
 @router.post("/{task_id}/clone", response_model=TaskRecord)
 async def clone_task(task_id: str, options: CloneOptions, request: Request, h: Hub = Depends(hub)) -> Json:
+    caller = user(request)
+    permissions.require(caller, "clone", noun="tasks")
+
     def clone() -> TaskRecord:
         copy: TaskRecord = h.store.clone_task(
             task_id, name=options.name, project=options.project, parent=options.parent
         )
-        edited: TaskRecord = h.store.edit_task(copy.id, {"user": user_name(request)})
+        # The copy is the caller's (an agent's copy under a parent: the parent's owner's).
+        owner = permissions.owner_for(h.store, caller, copy.parent)
+        edited: TaskRecord = h.store.edit_task(copy.id, {"user": owner})
         return edited
 
     task = await run_in_threadpool(clone)
@@ -145,12 +183,24 @@ async def clone_task(task_id: str, options: CloneOptions, request: Request, h: H
 @router.post("/{task_id}/abort", response_model=TaskRecord)
 async def abort_task(task_id: str, request: Request, h: Hub = Depends(hub)) -> Json:
     """Stop a queued or running task; its agent kills the process tree when it sees `stopped`."""
-    return record(await run_in_threadpool(lambda: runs.abort_task(h, task_id, user=user_name(request))))
+    caller = user(request)
+
+    def abort() -> TaskRecord:
+        permissions.require_task(h.store, caller, "abort", task_id)
+        return runs.abort_task(h, task_id, user=permissions.name_of(caller))
+
+    return record(await run_in_threadpool(abort))
 
 
 @router.post("/{task_id}/dequeue", status_code=204)
-async def dequeue(task_id: str, h: Hub = Depends(hub)) -> None:
-    await run_in_threadpool(h.store.dequeue, task_id)
+async def dequeue(task_id: str, request: Request, h: Hub = Depends(hub)) -> None:
+    caller = user(request)
+
+    def take_off() -> None:
+        permissions.require_task(h.store, caller, "dequeue", task_id)
+        h.store.dequeue(task_id)
+
+    await run_in_threadpool(take_off)
     h.touched()
 
 
@@ -158,8 +208,14 @@ async def dequeue(task_id: str, h: Hub = Depends(hub)) -> None:
 
 
 @router.put("/{task_id}/parameters", status_code=204)
-async def set_parameters(task_id: str, body: Parameters, h: Hub = Depends(hub)) -> None:
-    await run_in_threadpool(lambda: h.store.set_parameters(task_id, body.params, replace=body.replace))
+async def set_parameters(task_id: str, body: Parameters, request: Request, h: Hub = Depends(hub)) -> None:
+    caller = user(request)
+
+    def write() -> None:
+        permissions.require_task(h.store, caller, "write to", task_id)
+        h.store.set_parameters(task_id, body.params, replace=body.replace)
+
+    await run_in_threadpool(write)
 
 
 @router.get("/{task_id}/parameters", response_model=dict[str, Param])
@@ -169,9 +225,15 @@ async def get_parameters(task_id: str, h: Hub = Depends(hub)) -> Json:
 
 
 @router.put("/{task_id}/configuration", status_code=204)
-async def set_configuration(task_id: str, body: NamedConfig, h: Hub = Depends(hub)) -> None:
+async def set_configuration(task_id: str, body: NamedConfig, request: Request, h: Hub = Depends(hub)) -> None:
     config = ConfigObject(text=body.text, type=body.type, description=body.description)
-    await run_in_threadpool(h.store.set_configuration, task_id, body.name, config)
+    caller = user(request)
+
+    def write() -> None:
+        permissions.require_task(h.store, caller, "write to", task_id)
+        h.store.set_configuration(task_id, body.name, config)
+
+    await run_in_threadpool(write)
 
 
 @router.get("/{task_id}/configuration", response_model=dict[str, ConfigObject])
@@ -195,9 +257,15 @@ async def get_console(
 
 
 @router.post("/{task_id}/models", status_code=204)
-async def attach_model(task_id: str, link: TaskModel, h: Hub = Depends(hub)) -> None:
+async def attach_model(task_id: str, link: TaskModel, request: Request, h: Hub = Depends(hub)) -> None:
     require(link.task_id == task_id, f"the link names task {link.task_id}, the path task {task_id}")
-    await run_in_threadpool(h.store.attach_model, link)
+    caller = user(request)
+
+    def write() -> None:
+        permissions.require_task(h.store, caller, "write to", task_id)
+        h.store.attach_model(link)
+
+    await run_in_threadpool(write)
 
 
 @router.get("/{task_id}/models", response_model=list[TaskModel])
@@ -206,12 +274,20 @@ async def get_task_models(task_id: str, h: Hub = Depends(hub)) -> Json:
 
 
 @router.put("/{task_id}/artifacts", status_code=204)
-async def put_artifact(task_id: str, artifact: ArtifactRecord, h: Hub = Depends(hub)) -> None:
+async def put_artifact(
+    task_id: str, artifact: ArtifactRecord, request: Request, h: Hub = Depends(hub)
+) -> None:
     require(
         artifact.task_id == task_id, f"the artifact names task {artifact.task_id}, the path task {task_id}"
     )
     locations.check_artifact(h.storage, artifact)  # 422 for a location the server would not read
-    await run_in_threadpool(h.store.put_artifact, artifact)
+    caller = user(request)
+
+    def write() -> None:
+        permissions.require_task(h.store, caller, "write to", task_id)
+        h.store.put_artifact(artifact)
+
+    await run_in_threadpool(write)
 
 
 @router.get("/{task_id}/artifacts", response_model=list[ArtifactRecord])
@@ -220,5 +296,11 @@ async def get_artifacts(task_id: str, h: Hub = Depends(hub)) -> Json:
 
 
 @router.delete("/{task_id}/artifacts/{name:path}", status_code=204)
-async def delete_artifact(task_id: str, name: str, h: Hub = Depends(hub)) -> None:
-    await run_in_threadpool(h.store.delete_artifact, task_id, name)
+async def delete_artifact(task_id: str, name: str, request: Request, h: Hub = Depends(hub)) -> None:
+    caller = user(request)
+
+    def write() -> None:
+        permissions.require_task(h.store, caller, "write to", task_id)
+        h.store.delete_artifact(task_id, name)
+
+    await run_in_threadpool(write)

@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from ductwork.core.errors import Forbidden
+from ductwork.core.errors import Forbidden, NotFound
 
 ADMIN, USER, READONLY, AGENT = "admin", "user", "readonly", "agent"
 ROLES = (ADMIN, USER, READONLY, AGENT)
@@ -101,8 +101,8 @@ def name_of(user: Any) -> str:
     return str(getattr(user, "name", "") or "")
 
 
-def refusal(user: Any, action: str, target: Target | None = None) -> str | None:
-    """Why `user` may not do `action` (to `target`), or None when they may."""
+def refusal(user: Any, action: str, target: Target | None = None, *, noun: str = "") -> str | None:
+    """Why `user` may not do `action` (to `target`, else to `noun`: "queues"), or None if they may."""
     rule = RULES[action]
     role = role_of(user)
     if role in rule.anyone:
@@ -112,7 +112,7 @@ def refusal(user: Any, action: str, target: Target | None = None) -> str | None:
         return None
     who = name_of(user) or "this caller"
     verb = action.removesuffix(" queue") if action == "delete queue" else action
-    what = f"{verb} {target.describe()}" if target is not None else action
+    what = f"{verb} {target.describe()}" if target is not None else f"{action} {noun}".strip()
     if role == READONLY:
         return f"{who} may not {what}: {who} is a read-only user"
     return f"{who} may not {what}: only {rule.who} may"
@@ -122,9 +122,9 @@ def allowed(user: Any, action: str, target: Target | None = None) -> bool:
     return refusal(user, action, target) is None
 
 
-def require(user: Any, action: str, target: Target | None = None) -> None:
+def require(user: Any, action: str, target: Target | None = None, *, noun: str = "") -> None:
     """Raise `Forbidden` (a 403 saying what is missing) unless `user` may do `action`."""
-    reason = refusal(user, action, target)
+    reason = refusal(user, action, target, noun=noun)
     if reason is not None:
         raise Forbidden(reason)
 
@@ -156,3 +156,59 @@ def model(record: Any) -> Target:
 
 def queue(record: Any) -> Target:
     return Target("queue", str(record.name), str(getattr(record, "user", "") or ""))
+
+
+# -- checks that look the object up (called in a worker thread, before the change) ----------
+#
+# Admins and agents act on every object, so their calls cost no extra query; a user's call
+# reads the owner first. The owner of a task, model or queue never changes after creation
+# (the API refuses to edit it), so the check cannot go stale before the change it guards.
+
+
+def require_task(store: Any, user: Any, action: str, task_id: str) -> None:
+    """`require` for task `task_id` (404 first when there is no such task)."""
+    if acts_for_everyone(user, action):
+        return
+    require(user, action, task(store.get_task(task_id)))
+
+
+def require_tasks(store: Any, user: Any, action: str, task_ids: Iterable[str]) -> None:
+    """`require` for each of `task_ids` in one query (unknown ids are left to the write's 404)."""
+    if acts_for_everyone(user, action):
+        return
+    if role_of(user) not in RULES[action].owners:
+        require(user, action, noun="tasks")  # the role itself may not (read-only)
+    for found in store.get_tasks(sorted(set(task_ids))):
+        require(user, action, task(found))
+
+
+def require_run(store: Any, user: Any, action: str, run_id: str) -> None:
+    if acts_for_everyone(user, action):
+        return
+    require(user, action, run(store.get_task(run_id)))
+
+
+def require_runs(store: Any, user: Any, action: str, run_ids: Iterable[str]) -> None:
+    if acts_for_everyone(user, action):
+        return
+    if role_of(user) not in RULES[action].owners:
+        require(user, action, noun="runs")  # the role itself may not (read-only)
+    for found in store.get_tasks(sorted(set(run_ids))):
+        require(user, action, run(found))
+
+
+def require_queue(store: Any, user: Any, action: str, name: str) -> None:
+    if acts_for_everyone(user, action):
+        return
+    require(user, action, queue(store.get_queue(name)))
+
+
+def owner_for(store: Any, user: Any, parent_id: str | None) -> str:
+    """`owner_of_new` for a task made under `parent_id` (read only when the caller is an agent)."""
+    if role_of(user) != AGENT or not parent_id:
+        return name_of(user)
+    try:
+        parent = store.get_task(parent_id)
+    except NotFound:  # a parent is a plain reference (no foreign key): the agent's own then
+        return name_of(user)
+    return owner_of_new(user, str(parent.user or ""))

@@ -23,6 +23,7 @@ from ductwork.core.errors import Conflict, NotFound, StatusError, ValidationErro
 from ductwork.core.queries import TaskQuery
 from ductwork.core.records import NodeState, Param, TaskRecord, TaskTypes
 from ductwork.core.states import FINAL, NODE_FINAL
+from ductwork.server.services import permissions
 from ductwork.server.services.hub import Hub
 
 ARGS = "Args"
@@ -89,12 +90,24 @@ def continue_run(hub: Hub, run_id: str, *, queue: str | None = None) -> Started:
     return Started(run_id, controller.name, target, listening(hub, target))
 
 
-def abort_run(hub: Hub, run_id: str, *, user: str = "") -> list[str]:
-    """Stop the run and everything under it that has not finished; answers the stopped ids."""
+def abort_run(hub: Hub, run_id: str, *, caller: Any = None) -> list[str]:
+    """Stop the run and everything under it that has not finished; answers the stopped ids.
+
+    With a `caller`, the run must be one they may abort, and of the tasks under it only those
+    they may abort are stopped: a copy someone else made of a step (its parent is this run)
+    is theirs, not the run owner's."""
     store = hub.store
     controller = _controller(store, run_id)
+    if caller is not None:
+        permissions.require(caller, "abort", permissions.run(controller))
+    user = permissions.name_of(caller)
     message = f"aborted by {user}" if user else "aborted"
-    stopped = [t.id for t in [controller, *_descendants(store, run_id)] if _stop(hub, t, message)]
+    below = [
+        t
+        for t in _descendants(store, run_id)
+        if caller is None or permissions.allowed(caller, "abort", permissions.task(t))
+    ]
+    stopped = [t.id for t in [controller, *below] if _stop(hub, t, message)]
     nodes: list[NodeState] = store.get_nodes(run_id)
     unfinished = [n for n in nodes if n.status not in NODE_FINAL]
     for node in unfinished:

@@ -18,14 +18,15 @@ from fastapi.responses import HTMLResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 
-from ductwork.core.errors import Conflict, DuctworkError, NotFound, StatusError, ValidationError
+from ductwork.core.errors import Conflict, DuctworkError, Forbidden, NotFound, StatusError, ValidationError
 from ductwork.core.states import TaskStatus
-from ductwork.server.services import auth, views
+from ductwork.server.services import auth, permissions, views
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 
 ERROR_STATUS: dict[type[DuctworkError], tuple[int, str]] = {
     NotFound: (404, "Not found"),
+    Forbidden: (403, "Not allowed"),
     ValidationError: (422, "Invalid request"),
     StatusError: (409, "Not possible now"),
     Conflict: (409, "Changed meanwhile"),
@@ -111,6 +112,15 @@ def metric(value: float | None) -> str:
 
 
 templates.env.filters.update(ago=ago, when=when, elapsed=elapsed, size=size, metric=metric)
+
+
+def may(user: Any, action: str, task: Any = None) -> bool:
+    """Whether the page shows an action's button: `may(user, "abort", run.task)`."""
+    target = permissions.task(task) if task is not None else None
+    return permissions.allowed(user, action, target)
+
+
+templates.env.globals.update(may=may)
 templates.env.globals.update(
     display=views.display_value,
     duration=views.duration,

@@ -20,7 +20,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
 from ductwork.core.errors import DuctworkError, NotFound, ValidationError
-from ductwork.server.services import auth, layout, runs, views
+from ductwork.server.services import auth, layout, permissions, runs, views
 from ductwork.server.services.hub import Hub
 from ductwork.server.services.proxy import client_address
 from ductwork.server.web import files, forms, pages, previews
@@ -174,6 +174,7 @@ def step_info(request: Request, store: Store, run_id: str, name: str) -> HTMLRes
 
 @router.get("/runs/{run_id}/new")
 def new_run_form(request: Request, hub: HubDep, run_id: str) -> HTMLResponse:
+    permissions.require(getattr(request.state, "user", None), "new run", noun="runs")
     form = forms.new_run_form(hub.store, run_id)
     return page(request, "new_run.html", form=form, errors={}, idle=_idle_queues(hub, form))
 
@@ -192,7 +193,15 @@ async def new_run_submit(request: Request, run_id: str) -> Response:
 def _start_new_run(request: Request, run_id: str, submitted: dict[str, str]) -> Response:
     """Check every field against its argument's type; start the run only when all are good."""
     hub = get_hub(request)
+    caller = getattr(request.state, "user", None)
     form = forms.new_run_form(hub.store, run_id)
+    refused = permissions.refusal(caller, "new run", noun="runs")
+    if refused is not None:
+        # The form again with the reason, as 403: htmx shows it in the modal, a script reads 403.
+        errors = {"": refused}
+        return page(
+            request, "new_run.html", status_code=403, form=form, errors=errors, values=submitted, idle=set()
+        )
     args, queue, errors = forms.parse_new_run(form, submitted)
     idle = _idle_queues(hub, form)
     if errors:
