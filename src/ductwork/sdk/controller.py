@@ -665,6 +665,8 @@ class PipelineController:
         as processes."""
         if in_process and any(node.function is None for node in self._nodes.values()):
             raise ValidationError("in_process=True needs function steps only (add_function_step)")
+        if self._remote:  # a continued run on an agent keeps the steps that already succeeded
+            self._load_stored_dag()
         self._execute("debug" if in_process else "local" if run_pipeline_steps_locally else "queue")
 
     def create_draft(self) -> None:
@@ -726,14 +728,27 @@ class PipelineController:
         run = self._run
         while not run.engine.finished.wait(every):
             try:
-                status = self._backend.get_task(self._task.id).status
+                record = self._backend.get_task(self._task.id)
             except Exception:
                 continue  # a passing store error: look again next time
-            if status == TaskStatus.stopped:
+            if self._taken_over(record):
+                self._stop_mark = "taken"
+                run.log("the run was continued by another process; this one leaves it to that one")
+                run.engine.stop("the pipeline run was continued elsewhere")
+                return
+            if record.status == TaskStatus.stopped:
                 self._stop_mark = "aborted"
                 run.log("the run was aborted from outside; stopping its steps")
                 run.engine.stop("the pipeline run was aborted")
                 return
+
+    def _taken_over(self, record: TaskRecord) -> bool:
+        """Whether someone else runs this run now: "Continue" (queued again, claimed by an
+        agent: a new start) while this process still ran it, e.g. right after an abort it had
+        not yet seen. This process must then leave the run's status alone."""
+        if record.status in (TaskStatus.queued, TaskStatus.created):
+            return True
+        return record.status == TaskStatus.in_progress and record.started != self._task.started
 
     def _executor(self, mode: str) -> tuple[Any, bool]:
         from ductwork.sdk import executors
@@ -797,6 +812,9 @@ class PipelineController:
         from ductwork.sdk.task import Task
 
         Task._from_record(self._task).flush(wait_for_uploads=True)
+        if self._stop_mark == "taken" or self._taken_over(self._backend.get_task(self._task.id)):
+            self._run.log("the run is being run by another process; its status is left to it")
+            return
         try:
             # Only from running: a run aborted, continued or re-queued from outside meanwhile
             # keeps what was decided there.

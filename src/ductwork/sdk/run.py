@@ -340,6 +340,8 @@ class Run:
     # ---- keeping the store current
 
     def flush(self, nodes: list[Node]) -> None:
+        if self.pipe._stop_mark == "taken":
+            return  # another process runs this run now: its states are the true ones
         self.backend.put_nodes([self.state(node) for node in nodes])
         now = time.monotonic()
         if now - self._config_written >= self._config_every:
@@ -360,6 +362,8 @@ class Run:
         )
 
     def write_config(self) -> None:
+        if self.pipe._stop_mark == "taken":
+            return
         start = time.monotonic()
         self.pipe._write_dag()
         took = time.monotonic() - start

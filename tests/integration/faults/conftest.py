@@ -173,8 +173,10 @@ class Processes:
         self.started.append(process)
         return process
 
-    def agent(self, env: dict[str, str], *queues: str) -> subprocess.Popen[bytes]:
+    def agent(self, env: dict[str, str], *queues: str, slots: int = 1) -> subprocess.Popen[bytes]:
         args = [a for queue in queues for a in ("--queue", queue)]
+        if slots > 1:
+            args += ["--services-mode", str(slots)]
         return self.start([sys.executable, "-m", "ductwork", "agent", "--same-env", *args], env)
 
     def stop_all(self) -> None:
