@@ -138,7 +138,9 @@ def write_temp(folder: str, extension: str, fill: Fill) -> tuple[str, str, int]:
         sink = HashingSink(raw, folder)
         fill(sink)
         try:
-            raw.close()  # flushes the buffer: a full disk may only say so now
+            raw.flush()  # a full disk may only say so now
+            os.fsync(raw.fileno())  # the bytes are on disk before any name points at them
+            raw.close()
         except OSError as exc:
             raise storage_error(folder, exc) from exc
         return temp, sink.hexdigest(), sink.size
@@ -175,9 +177,20 @@ def place(temp: str, destination: str, size: int, *, replace: bool = False) -> N
             return
         os.makedirs(os.path.dirname(destination), exist_ok=True)
         os.replace(temp, destination)
+        _fsync_folder(os.path.dirname(destination))  # the new name survives a power cut too
     except OSError as exc:
         _discard(temp)
         raise storage_error(destination, exc) from exc
+
+
+def _fsync_folder(folder: str) -> None:
+    if os.name != "posix":
+        return  # NTFS has no folder handles to fsync; its renames are journaled
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 STALE_INCOMING_SECONDS = 24 * 3600
@@ -255,7 +268,11 @@ class RemoteBlobs:
             if isinstance(exc, OSError | ValueError) and not isinstance(exc, StorageError):
                 raise StorageError(f"cannot upload artifact to {uri}: {exc}") from exc
             raise
-        place(temp, os.path.join(cache, folder, name), size)
+        kept = os.path.join(cache, folder, name)
+        place(temp, kept, size)
+        from ductwork.artifacts.cache import prune  # cache builds on this module
+
+        prune(cache, settings.cache_limit(), keep=kept)
         return Blob(uri, digest, size)
 
     def _has(self, remote_path: str, size: int) -> bool:
@@ -268,4 +285,25 @@ class RemoteBlobs:
 
 def cache_folder() -> str:
     """Local copies of remote blobs: `$DUCTWORK_HOME/cache/blobs`, laid out like a store."""
-    return os.path.join(settings.home(), "cache", "blobs")
+    return os.path.join(cache_root(), "blobs")
+
+
+def cache_root() -> str:
+    """`$DUCTWORK_HOME/cache`, or, when the home cannot be written (a read-only mount), a
+    private folder under the system's temporary folder, so reading never needs to write home."""
+    folder = os.path.join(settings.home(), "cache")
+    if _writable(folder):
+        return folder
+    user = os.getuid() if hasattr(os, "getuid") else 0
+    return os.path.join(tempfile.gettempdir(), f"ductwork-cache-{user}")
+
+
+def _writable(folder: str) -> bool:
+    """`folder` is writable, or does not exist yet and could be made in its nearest parent."""
+    path = os.path.abspath(folder)
+    while not os.path.exists(path):
+        parent = os.path.dirname(path)
+        if parent == path:
+            return False
+        path = parent
+    return os.access(path, os.W_OK | os.X_OK)

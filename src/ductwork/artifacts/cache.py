@@ -2,7 +2,8 @@
 
 Downloads stream into a temporary file in the cache folder and are renamed into place only when
 complete (and, for artifacts, only when their sha256 matches the record), so several processes
-can share the cache and none ever reads a partial download.
+can share the cache and none ever reads a partial download. The copies take at most
+`DUCTWORK_CACHE_LIMIT` bytes: after each download the least recently used ones go.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 
 from ductwork.artifacts import locations
 from ductwork.artifacts.blobs import CHUNK, HashingSink, cache_folder, place, write_temp
+from ductwork.core import settings
 from ductwork.core.errors import NotFound, StorageError
 from ductwork.core.records import ArtifactRecord
 
@@ -22,6 +24,7 @@ def fetch(record: ArtifactRecord, storage_options: dict[str, Any] | None, *, for
     name = record.uri.rsplit("/", 1)[-1]
     target = os.path.join(cache_folder(), record.hash[:2], name)
     if not force and _size(target) == record.size:
+        _touch(target)  # just used: the last to go when the cache is over its limit
         return target
     temp, digest, size = download(record.uri, os.path.dirname(target), storage_options, what=where)
     if digest != record.hash or size != record.size:
@@ -31,7 +34,50 @@ def fetch(record: ArtifactRecord, storage_options: dict[str, Any] | None, *, for
             f"expected {record.size} bytes with sha256 {record.hash} (damaged)"
         )
     place(temp, target, size, replace=True)  # checked bytes beat whatever sits there
+    prune(cache_folder(), settings.cache_limit(), keep=target)
     return target
+
+
+def prune(folder: str, limit: int, *, keep: str = "") -> int:
+    """Remove the least recently used files under `folder` until they take at most `limit`
+    bytes (never `keep`, the copy just asked for). Returns the bytes freed.
+
+    Another process may be reading a copy that goes: on POSIX an open file (or a memory map)
+    stays readable after its name is removed, and a later read downloads it again."""
+    entries: list[tuple[float, int, str]] = []
+    total = 0
+    for parent, _, names in os.walk(folder):
+        for name in names:
+            if name.startswith(".incoming-"):
+                continue  # a download in progress (swept separately when stale)
+            path = os.path.join(parent, name)
+            try:
+                info = os.stat(path)
+            except OSError:
+                continue
+            total += info.st_size
+            entries.append((info.st_mtime, info.st_size, path))
+    freed = 0
+    if total <= limit:
+        return freed
+    for _, size, path in sorted(entries):
+        if total - freed <= limit:
+            break
+        if path == keep:
+            continue
+        try:
+            os.unlink(path)
+        except OSError:
+            continue
+        freed += size
+    return freed
+
+
+def _touch(path: str) -> None:
+    try:
+        os.utime(path)
+    except OSError:
+        pass  # a read-only cache still serves its copies; it just cannot rank them
 
 
 def download(

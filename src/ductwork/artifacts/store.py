@@ -17,7 +17,7 @@ from functools import partial
 from typing import Any, BinaryIO
 
 from ductwork.artifacts import archives, locations, serializers, typed_json
-from ductwork.artifacts.blobs import Blob, BlobWriter, LocalBlobs, RemoteBlobs, storage_error
+from ductwork.artifacts.blobs import Blob, BlobWriter, LocalBlobs, RemoteBlobs, cache_root, storage_error
 from ductwork.artifacts.names import validate_name
 from ductwork.core import settings
 from ductwork.core.errors import NotFound, StorageError, ValidationError
@@ -280,7 +280,7 @@ class ArtifactStore:
         return path
 
     def _extracted(self, record: ArtifactRecord, path: str) -> str:
-        destination = os.path.join(settings.home(), "cache", "extracted", record.hash)
+        destination = os.path.join(cache_root(), "extracted", record.hash)
         try:
             return archives.extract(path, destination)
         except StorageError as exc:
@@ -291,7 +291,7 @@ class ArtifactStore:
     def _named_copy(self, record: ArtifactRecord, path: str) -> str:
         """The blob under its original file name, as a hard link when possible (blobs are
         read-only, so the link cannot be used to change them), else a copy."""
-        folder = os.path.join(settings.home(), "cache", "files", record.hash)
+        folder = os.path.join(cache_root(), "files", record.hash)
         target = os.path.join(folder, _plain_file_name(record))
         if os.path.exists(target):
             return target
@@ -314,7 +314,7 @@ class ArtifactStore:
         from ductwork.artifacts.blobs import place, write_temp
 
         is_text = record.type == "str"
-        folder = os.path.join(settings.home(), "cache", "inline")
+        folder = os.path.join(cache_root(), "inline")
         target = os.path.join(folder, record.hash + (".txt" if is_text else ".json"))
         if not os.path.exists(target):
             text = _load_inline(record) if is_text else (record.inline or "")

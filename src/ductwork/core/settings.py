@@ -134,3 +134,23 @@ def trusted_proxies() -> list[str]:
     X-Forwarded-For, -Proto and -Host headers are believed (default: none)."""
     raw = os.environ.get("DUCTWORK_TRUSTED_PROXIES") or ""
     return [part.strip() for part in raw.split(",") if part.strip()]
+
+
+DEFAULT_CACHE_LIMIT = 20 << 30
+_SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+
+
+def cache_limit() -> int:
+    """`$DUCTWORK_CACHE_LIMIT`: bytes the local copies of remote artifacts may take in
+    `$DUCTWORK_HOME/cache/blobs` (default 20G; suffixes K, M, G, T; the least recently used
+    copies go first). An unreadable value keeps the default."""
+    raw = (os.environ.get("DUCTWORK_CACHE_LIMIT") or "").strip().lower().removesuffix("b")
+    unit = raw[-1:] if raw[-1:] in _SIZE_UNITS else ""
+    try:
+        return (
+            max(0, int(float(raw[: len(raw) - len(unit)]) * _SIZE_UNITS[unit]))
+            if raw
+            else DEFAULT_CACHE_LIMIT
+        )
+    except ValueError:
+        return DEFAULT_CACHE_LIMIT

@@ -174,9 +174,15 @@ def _sqlite_engine(url: sa.URL) -> sa.Engine:
             f"{sqlite3.sqlite_version} (use a newer Python build, or PostgreSQL via DUCTWORK_DB_URL)"
         )
     path = sqlite_path(url)
+    read_only = False
     if path is None:
         # One shared in-memory database (tests, throwaway tools): one connection for all threads.
         engine = sa.create_engine(url, poolclass=pool.StaticPool, connect_args={"check_same_thread": False})
+    elif _read_only_folder(path):
+        read_only = True
+        engine = sa.create_engine(
+            url.set(database=str(path)), pool_size=8, max_overflow=32, creator=_read_only_opener(path)
+        )
     else:
         _make_folder(path.parent)
         engine = sa.create_engine(
@@ -192,10 +198,12 @@ def _sqlite_engine(url: sa.URL) -> sa.Engine:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         try:
-            if path is not None:
+            if path is not None and not read_only:
                 cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
-            cursor.execute("PRAGMA synchronous=NORMAL")
+            # FULL: the WAL is fsynced at every commit, so an acknowledged write (a status, an
+            # artifact record, a queue claim) survives a power cut; see docs/durability.md.
+            cursor.execute("PRAGMA synchronous=FULL")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA temp_store=MEMORY")
         finally:
@@ -212,6 +220,52 @@ def _postgres_engine(url: sa.URL) -> sa.Engine:
     if url.drivername == "postgresql":
         url = url.set(drivername="postgresql+psycopg")  # psycopg 3 is the one driver we ship
     return sa.create_engine(url, pool_size=8, max_overflow=32, pool_pre_ping=True, pool_recycle=3600)
+
+
+def _read_only_folder(path: Path) -> bool:
+    """An existing database in a folder this process may not write (a read-only mount, another
+    user's home): opened read-only, so every read command still works."""
+    folder = path.parent
+    return folder.is_dir() and path.is_file() and not os.access(folder, os.W_OK | os.X_OK)
+
+
+def _read_only_opener(path: Path) -> Any:
+    """Connections that read `path` without writing anything next to it, WAL content included.
+
+    A WAL database needs its `-shm` index: with both `-wal` and `-shm` there (a writer is
+    running, or was killed), SQLite reads them read-only. A `-wal` without `-shm` cannot be read
+    in place: the two files are copied to a private folder, where SQLite rebuilds the index.
+    Without a `-wal` everything is in the file itself, and `immutable` opens it without an index
+    (nobody can write it meanwhile: a writer would need to create the `-wal` in this folder).
+    """
+    from urllib.parse import quote
+
+    wal, shm = Path(f"{path}-wal"), Path(f"{path}-shm")
+    if wal.is_file() and wal.stat().st_size > 0:
+        if shm.is_file():
+            uri = f"file:{quote(str(path))}?mode=ro"
+        else:
+            uri = f"file:{quote(str(_private_copy(path, wal)))}?mode=ro"
+    else:
+        uri = f"file:{quote(str(path))}?mode=ro&immutable=1"
+
+    def connect() -> sqlite3.Connection:
+        return sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S, check_same_thread=False)
+
+    return connect
+
+
+def _private_copy(path: Path, wal: Path) -> Path:
+    import atexit
+    import shutil
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="ductwork-readonly-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    copy = folder / path.name
+    shutil.copyfile(path, copy)
+    shutil.copyfile(wal, folder / wal.name)
+    return copy
 
 
 def _make_folder(folder: Path) -> None:
