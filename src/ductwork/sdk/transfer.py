@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from ductwork.core import settings
-from ductwork.core.errors import StorageError
+from ductwork.core.errors import StorageError, ValidationError
 from ductwork.core.records import ArtifactRecord
 
 if TYPE_CHECKING:
@@ -33,7 +33,7 @@ class Route:
 
 
 _lock = threading.Lock()
-_server_roots: dict[int, tuple[Any, str]] = {}
+_server_storage: dict[int, tuple[Any, dict[str, Any]]] = {}
 
 
 def route_for(backend: Backend, output_uri: str | None) -> Route:
@@ -47,14 +47,41 @@ def route_for(backend: Backend, output_uri: str | None) -> Route:
 
 def _server_root(backend: Backend) -> str:
     """The server's artifact root (asked once per backend)."""
+    return str(_server_storage_of(backend)["artifacts_root"])
+
+
+def _server_storage_of(backend: Backend) -> dict[str, Any]:
+    """The server's `/api/storage` answer (asked once per backend)."""
     with _lock:
-        known = _server_roots.get(id(backend))
+        known = _server_storage.get(id(backend))
         if known is not None and known[0] is backend:
             return known[1]
-    root = str(backend.storage()["artifacts_root"])  # type: ignore[attr-defined]
+    answer: dict[str, Any] = dict(backend.storage())  # type: ignore[attr-defined]
     with _lock:
-        _server_roots[id(backend)] = (backend, root)
-    return root
+        _server_storage[id(backend)] = (backend, answer)
+    return answer
+
+
+def _check_output_uri(backend: Backend, output_uri: str) -> None:
+    """Refuse, before any byte is written, an `output_uri` the server would not record: its
+    artifacts would be written there and then lost at the record (a 422 naming the setting)."""
+    from ductwork.artifacts.allowed import LocationRefused, StorageRule
+    from ductwork.artifacts.locations import join
+
+    answer = _server_storage_of(backend)
+    if "allowed" not in answer:
+        return  # a server from before the storage rule records any location
+    try:
+        rule = StorageRule.build(str(answer["artifacts_root"]), [str(p) for p in answer["allowed"]])
+        rule.check(join(output_uri, "blobs"), "output_uri")
+    except LocationRefused as exc:
+        where = getattr(backend, "url", "the server")
+        raise ValidationError(
+            f"output_uri {output_uri!r} is not storage the ductwork server at {where} reads, so it would "
+            f"refuse every artifact, model and image stored there ({exc}). Use an output_uri under "
+            f"the server's storage, or ask its admin to allow this location with "
+            f"`ductwork server --allow-storage {output_uri}` (or DUCTWORK_ALLOWED_STORAGE)."
+        ) from None
 
 
 def save(
@@ -64,6 +91,8 @@ def save(
     from ductwork.artifacts.store import ArtifactStore, store_for
 
     route = route_for(backend, output_uri)
+    if output_uri and not route.through_server and hasattr(backend, "sends_artifacts_through_server"):
+        _check_output_uri(backend, output_uri)
     if not route.through_server:
         record: ArtifactRecord = store_for(route.root).save(task_id, name, obj, **options)
         return record

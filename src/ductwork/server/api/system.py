@@ -25,11 +25,19 @@ async def storage(h: Hub = Depends(hub)) -> Json:
     a remote root (s3://...) it can reach -> write there directly; a local root -> write
     directly only if the client reads the same `token` in `<root>/.ductwork-server` (it sees
     the same folder), else upload through
-    `PUT /api/tasks/{id}/artifacts/{name}/content`."""
+    `PUT /api/tasks/{id}/artifacts/{name}/content`. `allowed`: the other storage prefixes the
+    server reads (`--allow-storage`); a record stored anywhere else is refused."""
     from ductwork.artifacts.locations import is_remote
 
     token = await run_in_threadpool(h.storage_token)
-    return Json({"artifacts_root": h.artifacts_root, "remote": is_remote(h.artifacts_root), "token": token})
+    return Json(
+        {
+            "artifacts_root": h.artifacts_root,
+            "remote": is_remote(h.artifacts_root),
+            "token": token,
+            "allowed": list(h.allowed_storage),
+        }
+    )
 
 
 @router.get("/whoami")

@@ -103,7 +103,8 @@ def readable(rule: StorageRule, uri: str, what: str) -> Location:
     try:
         return rule.check(uri, what)
     except LocationRefused as exc:
-        log.warning("ductwork server: refused to read a stored location: %s", exc)
+        # info, not warning: a client must not be able to flood the server's log on demand
+        log.info("ductwork server: refused to read a stored location: %s", exc)
         raise NotFound(f"{what} is not in this server's storage: {exc}") from None
 
 
