@@ -65,12 +65,12 @@ def test_pages_and_actions_run_under_the_csp(page: Any, secured_server: Server) 
     page.wait_for_selector(f"tr[data-run='{run.id}'] .tag:text-is('csp-ok')")
     assert server.store.get_task(run.id).tags == ["csp-ok"]  # the fetch carried the CSRF token
     page.locator("th.sortable a").first.click()
-    page.wait_for_function("document.querySelector('#runs-filter [name=sort]').value !== ''")
+    page.wait_for_function("() => document.querySelector('#runs-filter [name=sort]').value !== ''")
     check("pipeline page")
 
     # The run page: prefetched layout, DAG, info pane (htmx), a group's bars, NEW RUN (an htmx form).
     page.goto(f"{server.url}/runs/{run.id}")
-    page.wait_for_function("window.__dag && window.__dag.ready > 0")
+    page.wait_for_function("() => window.__dag && window.__dag.ready > 0")
     page.wait_for_selector("#info .info-head")
     page.locator("#steps-list .vrow").first.wait_for()
     page.get_by_role("button", name="+ New run").click()
@@ -99,5 +99,5 @@ def test_pages_and_actions_run_under_the_csp(page: Any, secured_server: Server) 
     # The watch itself works: an inline script injected now is refused and reported.
     inject = "const s = document.createElement('script'); s.textContent = 'window.__ran = 1';"
     page.evaluate(f"() => {{ {inject} document.body.append(s); }}")
-    page.wait_for_function("window.__csp.length > 0")
+    page.wait_for_function("() => window.__csp.length > 0")
     assert page.evaluate("window.__ran") is None

@@ -92,7 +92,7 @@ def test_clicking_a_fan_out_group_shows_its_counts_and_members(page: Any, server
     )
     run = make_run(server.store, parents, states=states)
     page.goto(f"{server.url}/runs/{run.id}")
-    page.wait_for_function("window.__dag && window.__dag.ready > 0")
+    page.wait_for_function("() => window.__dag && window.__dag.ready > 0")
     box = page.evaluate(
         """() => {
           const d = window.__dag.dag, v = window.__dag.view;
@@ -114,17 +114,17 @@ def test_clicking_a_fan_out_group_shows_its_counts_and_members(page: Any, server
     # Ungrouped, every shard has its own box (with its own colour); grouped again, one box.
     assert page.evaluate("window.__dag.dag.n") == 3
     page.get_by_role("button", name="Show every step").click()
-    page.wait_for_function("window.__dag.dag.n === 42")
+    page.wait_for_function("() => window.__dag.dag.n === 42")
     status = page.evaluate("(d => d.boxStatus[d.keys.indexOf('shard_31')])(window.__dag.dag)")
     assert status == 4  # failed
     page.get_by_role("button", name="Group fan-outs").click()
-    page.wait_for_function("window.__dag.dag.n === 3")
+    page.wait_for_function("() => window.__dag.dag.n === 3")
 
 
 def test_steps_added_during_a_run_appear_without_reloading(page: Any, server: Server) -> None:
     run = make_run(server.store, {"first": []}, states={"first": "running"})
     page.goto(f"{server.url}/runs/{run.id}")
-    page.wait_for_function("window.__dag && window.__dag.ready > 0")
+    page.wait_for_function("() => window.__dag && window.__dag.ready > 0")
     page.evaluate("window.__loaded = performance.timeOrigin")
     assert page.evaluate("window.__dag.dag.keys") == ["first"]
 
@@ -137,7 +137,7 @@ def test_steps_added_during_a_run_appear_without_reloading(page: Any, server: Se
     set_states(server.store, run, {"first": "completed"})
     server.store.put_nodes([NodeState(run_id=run.id, name="second", status="running", started=time.time())])
 
-    page.wait_for_function("window.__dag.dag.keys.length === 2", timeout=20_000)
+    page.wait_for_function("() => window.__dag.dag.keys.length === 2", timeout=20_000)
     assert page.evaluate("window.__dag.dag.keys") == ["first", "second"]
     page.wait_for_selector("#steps-list .vrow:has-text('second')")
     assert page.locator("#legend [data-status=running] b").inner_text() == "1"
@@ -158,11 +158,11 @@ def test_a_browser_must_log_in_and_then_sees_live_pages(page: Any, secured_serve
     page.fill("input[name=password]", "wonderland")
     page.get_by_role("button", name="Log in").click()
     page.wait_for_url(f"**/runs/{run.id}")
-    page.wait_for_function("window.__dag && window.__dag.ready > 0")
+    page.wait_for_function("() => window.__dag && window.__dag.ready > 0")
     # The event stream is open with the session cookie, and carries the change live.
-    page.wait_for_function("window.__dag.source && window.__dag.source.readyState === 1")
+    page.wait_for_function("() => window.__dag.source && window.__dag.source.readyState === 1")
     set_states(server.store, run, {"load": "completed"})
-    page.wait_for_function("window.__dag.dag.status[0] === 3", timeout=20_000)  # 3: completed
+    page.wait_for_function("() => window.__dag.dag.status[0] === 3", timeout=20_000)  # 3: completed
 
     page.get_by_role("button", name="Log out").click()
     page.wait_for_url("**/login")
@@ -173,7 +173,7 @@ def test_a_browser_must_log_in_and_then_sees_live_pages(page: Any, secured_serve
 def test_run_page_menu_tags_and_archives_the_run(page: Any, server: Server) -> None:
     run = make_run(server.store, DIAMOND, status="completed")
     page.goto(f"{server.url}/runs/{run.id}")
-    page.wait_for_function("window.__dag && window.__dag.ready > 0")
+    page.wait_for_function("() => window.__dag && window.__dag.ready > 0")
     page.get_by_label("More actions").click()
     page.once("dialog", lambda dialog: dialog.accept("golden"))
     page.locator(".run-head [data-action=tag]").click()

@@ -57,7 +57,7 @@ def _ended(process: subprocess.Popen[bytes], timeout: float) -> bool:
 
 def open_run(page: Any, server: Server, run_id: str) -> None:
     page.goto(f"{server.url}/runs/{run_id}")
-    page.wait_for_function("window.__dag && window.__dag.ready > 0")
+    page.wait_for_function("() => window.__dag && window.__dag.ready > 0")
 
 
 def click_step(page: Any, step: str) -> None:
@@ -163,7 +163,7 @@ def test_new_run_starts_a_run_with_the_edited_argument(
     page.locator("#modal").get_by_role("button", name="Run").click()
     page.wait_for_url(lambda url: "/runs/" in url and run.run_id not in url)
     new_id = page.url.rstrip("/").rsplit("/", 1)[1]
-    page.wait_for_function("window.__dag && window.__dag.ready > 0")
+    page.wait_for_function("() => window.__dag && window.__dag.ready > 0")
     assert page.locator("h1").inner_text().startswith("gated #2")
     assert "No agent is listening on queue 'services'" in page.locator(".banner").inner_text()
 
