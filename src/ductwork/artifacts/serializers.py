@@ -156,6 +156,33 @@ class JsonSerializer(_Final):
         return clip(typed_json.dumps(obj))
 
 
+class BytesSerializer(_Final):
+    """bytes and bytearray as they are: written straight from the object (no encoded copy),
+    read back as bytes (or bytearray)."""
+
+    kind = "bytes"
+    extension = ".bin"
+    content_type = "application/octet-stream"
+
+    def __init__(self, as_bytearray: bool = False) -> None:
+        self.as_bytearray = as_bytearray
+        self.kind = "bytearray" if as_bytearray else "bytes"
+
+    def write(self, obj: Any, sink: BinaryIO) -> None:
+        sink.write(memoryview(obj))
+
+    def read(self, path: str) -> Any:
+        with open(path, "rb") as handle:
+            if not self.as_bytearray:
+                return handle.read()
+            data = bytearray(os.fstat(handle.fileno()).st_size)
+            handle.readinto(data)
+            return data
+
+    def preview(self, obj: Any) -> str:
+        return f"{type(obj).__name__} of {len(obj)} bytes: {clip(repr(bytes(obj[:64])))}"
+
+
 class TextSerializer(_Final):
     kind = "str"
     extension = ".txt"
@@ -378,6 +405,9 @@ def serializer_for(
         return _with_extension(ImageSerializer(), extension, allowed=())
     if isinstance(obj, str):
         return _with_extension(TextSerializer(), extension, allowed=())
+    if type(obj) in (bytes, bytearray) and extension in ("", ".bin"):
+        # Large bytes as JSON would be base64 text: several copies of the object in memory.
+        return BytesSerializer(as_bytearray=type(obj) is bytearray)
     if typed_json.is_candidate(obj) and extension in ("", ".json") and _json_encodable(obj):
         return JsonSerializer()
     return _with_extension(PickleSerializer(), extension, allowed=())
@@ -429,6 +459,8 @@ def reader_for(kind: str, extension: str) -> Serializer:
         "numpy": NumpySerializer,
         "json": JsonSerializer,
         "str": TextSerializer,
+        "bytes": BytesSerializer,
+        "bytearray": lambda: BytesSerializer(as_bytearray=True),
         "pickle": PickleSerializer,
         "custom": lambda: CustomSerializer(bytes, extension),
         "folder": FolderSerializer,

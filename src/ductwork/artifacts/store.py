@@ -109,6 +109,8 @@ class ArtifactStore:
     def _save_inline(self, record: ArtifactRecord, obj: Any, strings_as_paths: bool) -> bool:
         if not typed_json.is_candidate(obj):
             return False
+        if isinstance(obj, (str, bytes, bytearray)) and len(obj) > INLINE_LIMIT:
+            return False  # cannot fit: not worth encoding a large value just to find out
         if serializers.path_of(obj, strings_as_paths=strings_as_paths) is not None:
             return False
         try:

@@ -178,6 +178,26 @@ def is_native(obj: Any) -> bool:
     return type(obj).__module__.split(".")[0] in _NATIVE_MODULES
 
 
+# A mutable object bigger than this is written in the caller's thread instead of copied for a
+# background upload: a copy would double the memory of a big array (see docs/durability.md).
+SNAPSHOT_LIMIT = 64 << 20
+
+
+def too_big_to_copy(obj: Any) -> bool:
+    if isinstance(obj, bytearray):
+        return len(obj) > SNAPSHOT_LIMIT
+    module = type(obj).__module__.split(".")[0]
+    try:
+        if module == "numpy":
+            return int(getattr(obj, "nbytes", 0)) > SNAPSHOT_LIMIT
+        if module == "pandas" and hasattr(obj, "memory_usage"):
+            usage = obj.memory_usage(deep=False)
+            return int(usage.sum() if hasattr(usage, "sum") else usage) > SNAPSHOT_LIMIT
+    except Exception:
+        return False
+    return False
+
+
 def snapshot(obj: Any) -> Any:
     """A copy of a small mutable container or array (so later mutation cannot change the upload)."""
     module = type(obj).__module__.split(".")[0]
@@ -306,6 +326,9 @@ class Uploads:
         with self._lock:
             failed, self._failed = self._failed, []
         if failed:
+            from ductwork.sdk import losses
+
+            losses.raised(self.task_id)  # the caller is told
             raise StorageError(f"task {self.task_id}: {len(failed)} upload(s) failed: " + "; ".join(failed))
 
     def wait_for(self, name: str) -> None:

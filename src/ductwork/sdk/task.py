@@ -27,7 +27,7 @@ from ductwork.core.errors import Conflict, NotFound, StatusError, StorageError, 
 from ductwork.core.records import TaskRecord, TaskTypes
 from ductwork.core.states import TaskStatus
 from ductwork.sdk import channels, current, losses
-from ductwork.sdk.artifact import Artifact, Uploads, is_native, save_artifact, snapshot
+from ductwork.sdk.artifact import Artifact, Uploads, is_native, save_artifact, snapshot, too_big_to_copy
 from ductwork.sdk.capture import arguments
 from ductwork.sdk.catalog import DEFAULT_PROJECT, TaskCatalog, _user
 from ductwork.sdk.checks import check_type, optional_str, output_uri_of, require_str, str_list, task_id_of
@@ -570,7 +570,8 @@ class Task(TaskCatalog, ReportedMetrics):
                 delete_after_upload=delete_after_upload,
             )
 
-        if wait_on_upload:
+        if wait_on_upload or too_big_to_copy(artifact_object):
+            # A big array is written now rather than copied, so memory stays one object's worth.
             self._uploads.wait_for(name)
             upload(artifact_object)
         else:

@@ -145,7 +145,7 @@ def test_a_failed_background_upload_is_reported_and_fails_the_task(
     task.upload_artifact("fine", [1])
     with pytest.raises(StorageError, match="artifact 'lock'"):
         task.close()
-    assert "background upload failed: artifact 'lock'" in capfd.readouterr().err
+    assert "1 artifact(s) could not be stored: artifact 'lock'" in capfd.readouterr().err
     stored = Task.get_task(task.id)
     assert stored.status == "failed"
     assert "artifact 'lock'" in stored.data.status_reason
