@@ -29,6 +29,7 @@ from typing import Any
 
 from ductwork.artifacts.allowed import StorageRule
 from ductwork.core import orphans
+from ductwork.core.display import mask_secrets
 from ductwork.core.records import NodeState, QueueEntry, TaskRecord
 from ductwork.server.services import locations
 from ductwork.server.services.doorbell import Doorbell
@@ -131,7 +132,11 @@ class Hub:
                         for _ in connection.notifies(timeout=1.0, stop_after=1):
                             self.work.ring()
             except Exception as exc:  # lost connection or old psycopg: the watcher tick still works
-                log.warning("ductwork server: LISTEN %s failed (%s); the watcher tick covers it", scheme, exc)
+                log.warning(
+                    "ductwork server: LISTEN %s failed (%s); the watcher tick covers it",
+                    scheme,
+                    mask_secrets(exc),  # a connection error may quote the store's URL
+                )
                 if self.closing:
                     return
                 time.sleep(5.0)
