@@ -5,8 +5,9 @@ the network would. The server runs as a separate process with its own `DUCTWORK_
 store and the artifact root live there); the tests' own home is another folder.
 
 * `server`: one server per module and database (SQLite and PostgreSQL), with the first
-  admin (its key from the server's first-start output), and two ordinary users, `alice` and
-  `bob`, each with a password and an API key.
+  admin (its key from the server's first-start output), two ordinary users, `alice` and
+  `bob`, a read-only user `carol`, each with a password and an API key, and an agent
+  account `runner` (a key, no password).
 * `server.client(key)`: an httpx client sending that key; `server.login(name, password)`: an
   httpx client holding a browser session cookie.
 """
@@ -26,7 +27,10 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[2]
 SRC = str(ROOT / "src")
-PASSWORDS = {"alice": "alice-wonderland-1", "bob": "bob-the-builder-22"}
+PASSWORDS = {"alice": "alice-wonderland-1", "bob": "bob-the-builder-22", "carol": "carol-only-looks-3"}
+# Accounts with a role other than `user`: carol only reads; `runner` is an agent's service account.
+ROLES = {"carol": "readonly"}
+AGENT = "runner"
 
 
 @dataclass
@@ -53,6 +57,16 @@ class ServerProcess:
     @property
     def bob(self) -> Account:
         return self.users["bob"]
+
+    @property
+    def carol(self) -> Account:
+        """A read-only user."""
+        return self.users["carol"]
+
+    @property
+    def runner(self) -> Account:
+        """An agent account (`users add runner --role agent`): no password, a key."""
+        return self.users[AGENT]
 
     def client(self, key: str | None = None, **options: Any) -> httpx.Client:
         headers = {"Authorization": f"Bearer {key}"} if key else {}
@@ -141,9 +155,12 @@ def start_server(
     _wait_healthy(url)
     server = ServerProcess(url, home, env, process, Account("admin", password, key), output=output)
     for name, secret in PASSWORDS.items():
-        server.cli("users", "add", name, "--password", secret)
+        server.cli("users", "add", name, "--password", secret, "--role", ROLES.get(name, "user"))
         token = server.cli("keys", "create", "--user", name, "--name", "tests").stdout.strip()
         server.users[name] = Account(name, secret, token)
+    server.cli("users", "add", AGENT, "--role", "agent")
+    token = server.cli("keys", "create", "--user", AGENT, "--name", "agent").stdout.strip()
+    server.users[AGENT] = Account(AGENT, "", token)
     return server
 
 

@@ -121,7 +121,7 @@ async def delete_task(task_id: str, request: Request, h: Hub = Depends(hub)) -> 
     caller = user(request)
 
     def delete() -> None:
-        permissions.require_task(h.store, caller, "delete", task_id)
+        permissions.require_delete_task(h.store, caller, task_id)
         h.store.delete_task(task_id)
 
     await run_in_threadpool(delete)

@@ -172,6 +172,24 @@ def require_task(store: Any, user: Any, action: str, task_id: str) -> None:
     require(user, action, task(store.get_task(task_id)))
 
 
+def require_delete_task(store: Any, user: Any, task_id: str) -> None:
+    """`require(..., "delete", ...)`, with one exception for agents: a controller running on an
+    agent may delete a step it has just created and not started (ClearML's
+    `step_task_created_callback` returning False does that). So an agent deletes a task only
+    while it is a draft whose parent is running, never one that ran or holds results."""
+    if acts_for_everyone(user, "delete"):
+        return
+    record = store.get_task(task_id)
+    if role_of(user) == AGENT and record.status == "created" and record.parent:
+        try:
+            parent = store.get_task(record.parent)
+        except NotFound:
+            parent = None
+        if parent is not None and parent.status == "in_progress":
+            return
+    require(user, "delete", task(record))
+
+
 def require_tasks(store: Any, user: Any, action: str, task_ids: Iterable[str]) -> None:
     """`require` for each of `task_ids` in one query (unknown ids are left to the write's 404)."""
     if acts_for_everyone(user, action):
