@@ -8,6 +8,8 @@ read-only carol's key (refused), bob on his own objects (done), and the admin on
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -401,3 +403,27 @@ def test_a_role_change_holds_at_the_next_request(server: ServerProcess) -> None:
         ).returncode
         != 0
     )
+
+
+def test_the_sdk_and_the_cli_say_what_is_missing(server: ServerProcess) -> None:
+    from ductwork.client.http import HttpBackend
+    from ductwork.core.errors import Forbidden
+
+    bobs = make_objects(server, server.bob)
+    before = snapshot(server, bobs)
+    sdk = HttpBackend(server.url, server.alice.key)
+    try:
+        with pytest.raises(Forbidden, match=r"^alice may not abort task .* of bob: only its owner"):
+            sdk.abort_task(bobs.queued)
+        with pytest.raises(Forbidden, match="alice may not delete queue"):
+            sdk.delete_queue(bobs.queue)
+    finally:
+        sdk.close()
+    env = {**server.env, "DUCTWORK_API_URL": server.url, "DUCTWORK_API_KEY": server.alice.key}
+    for args in (["tasks", "abort", bobs.queued], ["queues", "delete", bobs.queue]):
+        done = subprocess.run(
+            [sys.executable, "-m", "ductwork", *args], env=env, capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert "alice may not" in done.stderr and "of bob" in done.stderr, done.stderr
+    assert snapshot(server, bobs) == before

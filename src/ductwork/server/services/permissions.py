@@ -90,11 +90,12 @@ class Target:
 
 
 def role_of(user: Any) -> str:
-    """The caller's role; a caller with only the old `admin` flag (`ductwork ui`) is an admin."""
+    """The caller's role; a caller with only the old `admin` flag (`ductwork ui`) is an admin.
+    Anything else unknown (no caller, a role this server does not know) gets the least: read."""
     role = getattr(user, "role", None)
     if role in ROLES:
         return str(role)
-    return ADMIN if getattr(user, "admin", False) else (USER if role is None else READONLY)
+    return ADMIN if getattr(user, "admin", False) is True else READONLY
 
 
 def name_of(user: Any) -> str:
