@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from fault_harness import Processes, Server, counts, in_progress, output, wait_for
 
 from ductwork.core.queries import TaskQuery
-from tests.integration.faults.conftest import Processes, Server, counts, in_progress, output, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -46,7 +46,8 @@ for i in range(1, 4):
         "gate": gate if i == 2 else "",
     }
     pipe.add_function_step(
-        f"s{i}", step, function_kwargs=kwargs, function_return=["out"], parents=[previous] if previous else None
+        f"s{i}", step, function_kwargs=kwargs, function_return=["out"],
+        parents=[previous] if previous else None,
     )
     previous = f"s{i}"
 print("RUN", pipe.id, flush=True)

@@ -8,8 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from tests.integration.faults.conftest import Processes, base_env, counts, in_progress, output, wait_for
+from fault_harness import Processes, base_env, counts, in_progress, output, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -43,7 +42,8 @@ for i in range(1, 5):
         "gate": gate if i == 2 else "",
     }
     pipe.add_function_step(
-        f"s{i}", step, function_kwargs=kwargs, function_return=["out"], parents=[previous] if previous else None
+        f"s{i}", step, function_kwargs=kwargs, function_return=["out"],
+        parents=[previous] if previous else None,
     )
     previous = f"s{i}"
 print("RUN", pipe.id, flush=True)

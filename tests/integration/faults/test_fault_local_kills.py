@@ -12,8 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from tests.integration.faults.conftest import (
+from fault_harness import (
     Processes,
     base_env,
     counts,
@@ -67,7 +66,8 @@ for i in range(1, 4):
         "gate": gate if i == 2 else "",
     }
     pipe.add_function_step(
-        f"s{i}", step, function_kwargs=kwargs, function_return=["out"], parents=[previous] if previous else None
+        f"s{i}", step, function_kwargs=kwargs, function_return=["out"],
+        parents=[previous] if previous else None,
     )
     previous = f"s{i}"
 print("RUN", pipe.id, flush=True)
@@ -135,7 +135,9 @@ def test_a_killed_step_process_is_retried_by_its_policy(
     log, gate = tmp_path / "steps.log", tmp_path / "gate"
     script = tmp_path / "steps.py"
     script.write_text(STEPS)
-    controller = processes.start([sys.executable, str(script), str(log), str(gate), "1"], _env(tmp_path, db_url))
+    controller = processes.start(
+        [sys.executable, str(script), str(log), str(gate), "1"], _env(tmp_path, db_url)
+    )
     run_id = _run_id(controller)
     wait_for("step s2 runs", lambda: counts(log).get("s2 start"))
     pid_file = tmp_path / "steps.log.s2.pid"
@@ -150,9 +152,7 @@ def test_a_killed_step_process_is_retried_by_its_policy(
     assert store.get_task(run_id).status == "completed"
     from ductwork.core.queries import TaskQuery
 
-    attempts = sorted(
-        (t.name, t.status) for t in store.query_tasks(TaskQuery(parent=run_id, archived=None))
-    )
+    attempts = sorted((t.name, t.status) for t in store.query_tasks(TaskQuery(parent=run_id, archived=None)))
     assert attempts == [("s1", "completed"), ("s2", "completed"), ("s2", "failed"), ("s3", "completed")]
     assert in_progress(store) == []
     store.close()

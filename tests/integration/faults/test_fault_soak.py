@@ -8,8 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from tests.integration.faults.conftest import ROOT
+from fault_harness import ROOT
 
 pytestmark = pytest.mark.slow
 
