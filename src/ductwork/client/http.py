@@ -60,6 +60,10 @@ _REPEATABLE = frozenset({"GET", "PUT", "PATCH", "DELETE"})
 # A gateway's "the server behind me is away" (a restart behind a proxy or load balancer).
 _BOUNCED = frozenset({502, 503, 504})
 _MAX_DELAY_S = 2.0  # a restarted server is found again within this of coming back
+_MAX_TIMEOUT_S = 600.0
+# Metric events and console lines per request: a backlog (after an outage) goes as requests a
+# server answers well within a timeout, not one request that times out and is sent again.
+_CHUNK = 5000
 
 
 class AuthError(errors.DuctworkError, PermissionError):
@@ -179,6 +183,10 @@ class HttpBackend:
                         " may have done it; check before doing it again)"
                     ) from exc
                 ambiguous = ambiguous or not isinstance(exc, NotSent)
+                if isinstance(exc.__cause__, TimeoutError):
+                    # Alive but slow (a queue of writers after a restart): the repeat waits
+                    # longer, so it does not pile more of the same work on a busy server.
+                    timeout = min(2 * (timeout or self._wire.timeout), _MAX_TIMEOUT_S)
                 retry.wait(exc)
                 continue
             if reply.status in _BOUNCED and (repeatable or reply.status != 504):
@@ -426,7 +434,9 @@ class HttpBackend:
         if events:
             # Repeated after a lost answer: a point stored twice (same iteration and value)
             # beats a point acknowledged to nobody and lost.
-            self._call("POST", "/api/metrics", json=[to_dict(e) for e in events], repeat=True)
+            for start in range(0, len(events), _CHUNK):
+                chunk = [to_dict(e) for e in events[start : start + _CHUNK]]
+                self._call("POST", "/api/metrics", json=chunk, repeat=True)
 
     def get_events(self, query: EventQuery) -> list[MetricEvent]:
         return _records(
@@ -435,7 +445,9 @@ class HttpBackend:
 
     def add_console(self, lines: Sequence[ConsoleLine]) -> None:
         if lines:
-            self._call("POST", "/api/console", json=[to_dict(line) for line in lines], repeat=True)
+            for start in range(0, len(lines), _CHUNK):
+                chunk = [to_dict(line) for line in lines[start : start + _CHUNK]]
+                self._call("POST", "/api/console", json=chunk, repeat=True)
 
     def get_console(self, task_id: str, *, after: int = 0, limit: int | None = None) -> list[ConsoleLine]:
         params: dict[str, Any] = {"after": after}

@@ -281,16 +281,18 @@ def test_a_claim_for_a_caller_that_hung_up_goes_back_to_the_queue(live_server: A
     assert back.status == "queued" and [e.task_id for e in http.queue_entries("default")] == [task.id]
 
 
-def test_an_unreachable_server_is_a_storage_error_naming_it() -> None:
+def test_an_unreachable_server_is_a_storage_error_naming_it(monkeypatch: pytest.MonkeyPatch) -> None:
     import socket
 
     from ductwork.core.errors import StorageError
+
+    monkeypatch.setenv("DUCTWORK_RETRY_WINDOW", "0.3")  # retried for this long, then the error
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     backend = HttpBackend(f"http://127.0.0.1:{port}", "dkx.y")
-    with pytest.raises(StorageError, match=f"127.0.0.1:{port}"):
+    with pytest.raises(StorageError, match=f"127.0.0.1:{port}.*retried for 0.3 s"):
         backend.list_queues()
     with pytest.raises(StorageError):
         b"".join(backend.download_artifact_content("t", "a"))
