@@ -193,7 +193,10 @@ def _stored_so_far(server: Server) -> int:
     try:
         with engine.connect() as conn:
             return int(
-                conn.exec_driver_sql("SELECT count(*) FROM events WHERE kind = 'scalar'").scalar() or 0
+                conn.exec_driver_sql(
+                    "SELECT count(*) FROM events WHERE kind = 'scalar' AND title = 'soak'"
+                ).scalar()
+                or 0
             )
     except sa.exc.SQLAlchemyError:
         return 0
@@ -211,7 +214,7 @@ def _stored(server: Server) -> dict[str, dict[int, int]]:
         with engine.connect() as conn:
             rows = conn.exec_driver_sql(
                 "SELECT t.name, e.iteration, count(*) FROM events e JOIN tasks t ON t.id = e.task_id"
-                " WHERE e.kind = 'scalar' GROUP BY t.name, e.iteration"
+                " WHERE e.kind = 'scalar' AND e.title = 'soak' GROUP BY t.name, e.iteration"
             )
             for name, iteration, count in rows:
                 found.setdefault(str(name), {})[int(iteration)] = int(count)

@@ -133,6 +133,7 @@ class Agent:
             except DuctworkError as exc:
                 self.options.log(f"ductwork agent: claim failed ({exc}); retrying")
                 self._stop.wait(1.0)
+                self._give_back_lost_claims(slot)
                 continue
             if task is None:
                 continue
@@ -152,6 +153,20 @@ class Agent:
                 slot.task_id = None
                 self._idle(slot)
                 self._count_done()
+
+    def _give_back_lost_claims(self, slot: Slot) -> None:
+        """A claim whose answer was lost (the server died after committing it) left a task
+        `in_progress` under this idle slot, which heartbeats and so is never reaped: put it
+        back on its queue."""
+        from ductwork.core.queries import TaskQuery
+
+        try:
+            running = self.backend.query_tasks(TaskQuery(status=["in_progress"], archived=None))
+            for task in running:
+                if task.worker == slot.id and slot.task_id != task.id:
+                    orphans.give_back(self.backend, task, f"its claim by {slot.id} was lost in transit")
+        except DuctworkError:
+            pass  # still unreachable: the next failed claim looks again
 
     def _idle(self, slot: Slot) -> None:
         """Say at once that the slot is free (the workers page shows it; no wait for a beat)."""
