@@ -98,13 +98,18 @@ def store_results(
     output_uri: str | None,
     serialize: Callable[[Any], bytes] | None = None,
 ) -> None:
-    """Every return value becomes an artifact (small ones inline in the store: no file)."""
-    from ductwork.artifacts import store_for
+    """Every return value becomes an artifact (small ones inline in the store: no file).
 
-    store = store_for(output_uri)
+    Stored where every artifact goes (`transfer.save`): the task's `output_uri`, else the
+    server's storage (uploaded through it when this machine cannot reach it), else the
+    embedded home; a server records only locations in its own storage."""
+    from ductwork.sdk import transfer
+
     for name, value in pairs:
         # A returned string stays a string, even when it names a file.
-        record = store.save(task_id, name, value, serialization_function=serialize, strings_as_paths=False)
+        record = transfer.save(
+            backend, task_id, output_uri, name, value, serialization_function=serialize, strings_as_paths=False
+        )
         record.metadata.setdefault("return", True)
         backend.put_artifact(record)
 
