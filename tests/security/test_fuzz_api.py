@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import pytest
 import requests
 import schemathesis
 from attack import ServerProcess
@@ -208,6 +209,9 @@ def _fuzz_operation(
         session.close()
 
 
+# The budget, plus seeding and the slowest last calls (a broad run sets a budget above the
+# suite's 300 s timeout).
+@pytest.mark.timeout(SECONDS / DATABASES + 240)
 def test_fuzzing_the_api_finds_no_server_error(server: ServerProcess) -> None:
     with server.client(server.admin.key) as admin:
         spec = admin.get("/api/openapi.json").json()
