@@ -249,7 +249,7 @@ users = sa.Table(
     sa.Column("password_hash", sa.String(512), nullable=True),
     sa.Column("admin", sa.Boolean, nullable=False),  # kept equal to role == "admin"
     sa.Column("created", Time, nullable=False),
-    sa.Column("role", sa.String(16), nullable=False, server_default="user"),  # admin | user | readonly | agent
+    sa.Column("role", sa.String(16), nullable=False, server_default="user"),  # admin|user|readonly|agent
 )
 
 api_keys = sa.Table(
