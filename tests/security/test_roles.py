@@ -316,6 +316,10 @@ def test_the_owner_is_recorded_and_cannot_be_claimed(server: ServerProcess) -> N
     with server.client(server.alice.key) as alice:
         made = _ok(alice.post("/api/tasks", json={"name": "claims-bob", "user": "bob"}))
         assert made["user"] == "alice"
+        # creating a task with the id of bob's does not replace it
+        before = snapshot(server, bobs)
+        assert alice.post("/api/tasks", json={"id": bobs.task, "name": "pwned"}).status_code == 409
+        assert snapshot(server, bobs) == before
         assert alice.patch(f"/api/tasks/{made['id']}", json={"user": "bob"}).status_code == 422
         # a copy of something readable is the caller's own
         copy = _ok(alice.post(f"/api/tasks/{bobs.task}/clone", json={}))
