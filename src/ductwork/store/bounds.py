@@ -22,6 +22,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
+from operator import attrgetter
 from typing import Any
 
 import sqlalchemy as sa
@@ -221,24 +222,32 @@ def events(batch: Sequence[Any], dialect: str = "") -> None:
         check_record(tables.events, event, where, dialect=dialect)
 
 
+_EVENT_COLUMNS = attrgetter("task_id", "title", "series", "iteration", "value", "payload", "ts")
+_CONSOLE_COLUMNS = attrgetter("task_id", "text", "ts")
+_NONE = type(None)
+
+
 def _events_fit(batch: Sequence[Any], dialect: str) -> bool:
     try:
-        names = [*(e.title for e in batch), *(e.series for e in batch)]
-        if set(map(type, names)) - {str} or max(map(len, names), default=0) > 512:
+        # Columns of the batch, each pass in C (map, zip, set, min, max, join): the check costs
+        # about what building the rows costs.
+        columns = zip(*map(_EVENT_COLUMNS, batch), strict=True)
+        task_ids, titles, series, iterations, values, payloads, times = columns
+        names = titles + series
+        if set(map(type, names)) - {str} or max(map(len, names)) > 512 or "\x00" in "".join(names):
             return False
-        if "\x00" in "".join(names) or not all(map(_id_fits, {e.task_id for e in batch})):
+        if not all(map(_id_fits, set(task_ids))):
             return False
-        iterations = [e.iteration for e in batch]
         if set(map(type, iterations)) - {int} or min(iterations) < INT64[0] or max(iterations) > INT64[1]:
             return False
-        values = [e.value for e in batch if e.value is not None]
-        if set(map(type, values)) - {float} and not all(_float_fits(v) for v in values):
+        if set(map(type, values)) - {float, _NONE} and not all(map(_float_fits, values)):
             return False
-        if not all(map(math.isfinite, [e.ts for e in batch])):
+        if not all(map(math.isfinite, times)):
             return False
-        for event in batch:
-            if event.payload is not None:
-                json_value(event.payload, "payload", finite=dialect == "postgresql")
+        if set(map(type, payloads)) - {_NONE}:
+            for payload in payloads:
+                if payload is not None:
+                    json_value(payload, "payload", finite=dialect == "postgresql")
     except (TypeError, OverflowError, ValueError, AttributeError):
         return False  # the walk names the field
     return True
@@ -249,22 +258,24 @@ def _id_fits(task_id: Any) -> bool:
 
 
 def _float_fits(value: Any) -> bool:
-    return isinstance(value, float) or (isinstance(value, int) and INT64[0] <= value <= INT64[1])
+    if value is None or isinstance(value, float):
+        return True
+    return isinstance(value, int) and INT64[0] <= value <= INT64[1]
 
 
 def console(lines: Sequence[Any]) -> None:
     """A batch of ConsoleLines fits the console table (whole-batch passes first, as `events`)."""
     try:
-        texts = [line.text for line in lines]
+        task_ids, texts, times = zip(*map(_CONSOLE_COLUMNS, lines), strict=True)
         if (
             not set(map(type, texts)) - {str}
-            and max(map(len, texts), default=0) <= MAX_TEXT
+            and max(map(len, texts)) <= MAX_TEXT
             and "\x00" not in "".join(texts)
-            and all(_id_fits(line.task_id) for line in lines)
-            and all(map(math.isfinite, [line.ts for line in lines]))
+            and all(map(_id_fits, set(task_ids)))
+            and all(map(math.isfinite, times))
         ):
             return
-    except (TypeError, OverflowError, AttributeError):
+    except (TypeError, OverflowError, ValueError, AttributeError):
         pass
     for i, line in enumerate(lines):
         where = f"console line {i} (task {short(getattr(line, 'task_id', None), 40)})"
