@@ -24,7 +24,8 @@ def artifacts_uri() -> str:
 def allowed_storage() -> list[str]:
     """`$DUCTWORK_ALLOWED_STORAGE`: comma-separated storage prefixes a server reads besides its
     artifact root (e.g. `s3://team-bucket/experiments/`)."""
-    return [part.strip() for part in os.environ.get("DUCTWORK_ALLOWED_STORAGE", "").split(",") if part.strip()]
+    raw = os.environ.get("DUCTWORK_ALLOWED_STORAGE", "")
+    return [part.strip() for part in raw.split(",") if part.strip()]
 
 
 def api_url() -> str | None:

@@ -108,7 +108,13 @@ def store_results(
     for name, value in pairs:
         # A returned string stays a string, even when it names a file.
         record = transfer.save(
-            backend, task_id, output_uri, name, value, serialization_function=serialize, strings_as_paths=False
+            backend,
+            task_id,
+            output_uri,
+            name,
+            value,
+            serialization_function=serialize,
+            strings_as_paths=False,
         )
         record.metadata.setdefault("return", True)
         backend.put_artifact(record)

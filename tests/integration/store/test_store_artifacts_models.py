@@ -51,7 +51,9 @@ def test_models_and_links_in_attach_order(store: Store) -> None:
     project = store.ensure_project("models")
     task = store.create_task(TaskRecord(name="t", project=project.id))
     a = store.put_model(ModelRecord(name="a", project=project.id, tags=["best"], labels={"cat": 1}))
-    b = store.put_model(ModelRecord(name="b", task_id=task.id, framework="torch", uri="s3://bucket/b.pt", size=5))
+    b = store.put_model(
+        ModelRecord(name="b", task_id=task.id, framework="torch", uri="s3://bucket/b.pt", size=5)
+    )
     c = store.put_model(ModelRecord(name="c"))
     assert store.get_model(b.id) == b
     store.attach_model(TaskModel(task.id, a.id, "input", "base"))

@@ -36,9 +36,7 @@ def save_upload(hub: Hub, task_id: str, name: str, extension: str, body: IO[byte
     return LocalBlobs(hub.artifacts_root).write(extension, lambda sink: shutil.copyfileobj(body, sink, CHUNK))
 
 
-def open_download(
-    hub: Hub, task_id: str, name: str
-) -> tuple[ArtifactRecord, Iterator[bytes], int | None]:
+def open_download(hub: Hub, task_id: str, name: str) -> tuple[ArtifactRecord, Iterator[bytes], int | None]:
     """The artifact record, an iterator over its stored bytes and their size when known."""
     artifacts: list[ArtifactRecord] = hub.store.get_artifacts(task_id)
     record = next((a for a in artifacts if a.name == name), None)

@@ -84,9 +84,7 @@ def picture_locations(payload: Any) -> list[tuple[str, str]]:
 
 def is_link(value: str) -> bool:
     lower = value.lower()
-    return lower.startswith(("http://", "https://", "data:image/")) and not lower.startswith(
-        "data:image/svg"
-    )
+    return lower.startswith(("http://", "https://", "data:image/")) and not lower.startswith("data:image/svg")
 
 
 def _text(value: Any) -> str:
