@@ -472,7 +472,8 @@ class HttpBackend:
 
     # -- queues and workers ------------------------------------------------------------------
 
-    def ensure_queue(self, name: str) -> Queue:
+    def ensure_queue(self, name: str, *, user: str = "") -> Queue:
+        # `user` is not sent: the server records the key's owner, whoever the caller names.
         return _record(Queue, self._call("POST", "/api/queues", json={"name": name}, repeat=True))
 
     def get_queue(self, name: str) -> Queue:
