@@ -2,7 +2,8 @@
 
 Anyone who may create may add a queue (a pipeline adds its steps' queues on demand) and owns
 it; deleting a queue is for its owner or an admin. Putting a task on a queue or taking it off
-is an action on the task. Claims and workers are for agents and admins only.
+is an action on the task. Claims and workers are for agents and admins only, except the
+heartbeat of a user's own controller (`permissions.require_worker`).
 """
 
 from __future__ import annotations
@@ -101,7 +102,10 @@ async def claim(body: ClaimIn, request: Request, h: Hub = Depends(hub)) -> Json:
 
 @router.post("/workers", status_code=204)
 async def register_worker(worker: Worker, request: Request, h: Hub = Depends(hub)) -> None:
-    permissions.require(user(request), "manage workers")
+    caller = user(request)
+    await run_in_threadpool(
+        permissions.require_worker, h.store, caller, worker.id, worker.task_id, worker.queues
+    )
     await run_in_threadpool(h.store.register_worker, worker)
     h.touched()
 
@@ -113,12 +117,13 @@ async def list_workers(h: Hub = Depends(hub)) -> Json:
 
 @router.post("/workers/{worker_id:path}/heartbeat", status_code=204)
 async def heartbeat(worker_id: str, body: Beat, request: Request, h: Hub = Depends(hub)) -> None:
-    permissions.require(user(request), "manage workers")
+    await run_in_threadpool(permissions.require_worker, h.store, user(request), worker_id, body.task_id)
     await run_in_threadpool(h.store.heartbeat, worker_id, body.task_id)
 
 
 @router.delete("/workers/{worker_id:path}", status_code=204)
 async def unregister_worker(worker_id: str, request: Request, h: Hub = Depends(hub)) -> None:
-    permissions.require(user(request), "manage workers")
+    task_id = worker_id.rpartition(":")[2] if worker_id.startswith(permissions.CONTROLLER_WORKER) else None
+    await run_in_threadpool(permissions.require_worker, h.store, user(request), worker_id, task_id)
     await run_in_threadpool(h.store.unregister_worker, worker_id)
     h.touched()

@@ -173,6 +173,27 @@ def require_task(store: Any, user: Any, action: str, task_id: str) -> None:
     require(user, action, task(store.get_task(task_id)))
 
 
+CONTROLLER_WORKER = "controller:"
+
+
+def require_worker(store: Any, user: Any, worker_id: str, task_id: str | None, queues: Any = ()) -> None:
+    """`require(..., "manage workers")`, with one exception for users: the heartbeat of a
+    controller they run themselves (`controller:<host>:<pid>:<task id>`, serving no queue, for
+    a task of theirs), so a user's local controller that dies is found by the server too."""
+    if acts_for_everyone(user, "manage workers"):
+        return
+    own_controller = (
+        worker_id.startswith(CONTROLLER_WORKER)
+        and bool(task_id)
+        and worker_id.endswith(f":{task_id}")
+        and not queues
+    )
+    if not own_controller or task_id is None:
+        require(user, "manage workers")
+        return
+    require_task(store, user, "write to", task_id)
+
+
 def require_delete_task(store: Any, user: Any, task_id: str) -> None:
     """`require(..., "delete", ...)`, with one exception for agents: a controller running on an
     agent may delete a step it has just created and not started (ClearML's
