@@ -321,7 +321,7 @@ class Agent:
 
     def _send_console(self, lines: list[ConsoleLine]) -> None:
         try:
-            self.backend.add_console(lines)
+            self.backend.add_console([line.storable() for line in lines])
         except NotFound:
             pass  # the task was deleted while it ran
 

@@ -167,6 +167,31 @@ class ConsoleLine:
     ts: float = field(default_factory=now)
     seq: int = 0  # assigned by the store
 
+    def storable(self) -> ConsoleLine:
+        """This line as every store can hold it. Printed output cannot be refused at the call
+        (print has no caller to tell) and PostgreSQL text cannot hold a NUL: it becomes U+2400
+        SYMBOL FOR NULL, which shows where it was; lone surrogates (bytes a stream decoded with
+        surrogateescape) become backslash escapes."""
+        if _storable_text(self.text):
+            return self
+        text = self.text.replace("\x00", NUL_SIGN).encode("utf-8", "backslashreplace").decode()
+        return ConsoleLine(self.task_id, text, self.stream, self.ts, self.seq)
+
+
+NUL_SIGN = "\u2400"
+
+
+def _storable_text(text: str) -> bool:
+    if "\x00" in text:
+        return False
+    if text.isascii():
+        return True
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
 
 @dataclass
 class Queue:

@@ -33,7 +33,7 @@ class Channels:
         )
 
     def _send_lines(self, batch: list[ConsoleLine]) -> None:
-        self.backend.add_console([line if _storable(line.text) else _printable(line) for line in batch])
+        self.backend.add_console([line.storable() for line in batch])
 
     def _send_events(self, batch: list[MetricEvent | ScalarRow]) -> None:
         with gc_paused(len(batch)):
@@ -50,29 +50,6 @@ class Channels:
                 errors.append(exc)
         if errors:
             raise errors[0]
-
-
-# A printed NUL cannot be refused at the call (print has no caller to tell) and PostgreSQL text
-# cannot hold it: it is stored as U+2400 SYMBOL FOR NULL, which shows where it was. Lone
-# surrogates (undecodable bytes) are stored as backslash escapes.
-NUL_SIGN = "\u2400"
-
-
-def _storable(text: str) -> bool:
-    if "\x00" in text:
-        return False
-    if text.isascii():
-        return True
-    try:
-        text.encode()
-    except UnicodeEncodeError:  # lone surrogates (bytes a stream decoded with surrogateescape)
-        return False
-    return True
-
-
-def _printable(line: ConsoleLine) -> ConsoleLine:
-    text = line.text.replace("\x00", NUL_SIGN).encode("utf-8", "backslashreplace").decode()
-    return ConsoleLine(line.task_id, text, line.stream, line.ts, line.seq)
 
 
 def _lost_events(batch: list[MetricEvent | ScalarRow], cause: str) -> set[str]:

@@ -125,7 +125,7 @@ class InlineExecutor:
         return None
 
     def _fail(self, task_id: str, text: str, exc: BaseException) -> None:
-        self.backend.add_console([ConsoleLine(task_id=task_id, text=text, stream="stderr")])
+        self.backend.add_console([ConsoleLine(task_id=task_id, text=text, stream="stderr").storable()])
         self.backend.set_status(task_id, "failed", reason=f"{type(exc).__name__}: {exc}", force=True)
 
     def abort(self, node: Node) -> None:
@@ -336,7 +336,9 @@ class ProcessExecutor:
 
     def _emit(self, task_id: str, name: str, lines: list[str], echo: Any) -> None:
         now = time.time()
-        self.backend.add_console([ConsoleLine(task_id=task_id, text=t, stream=name, ts=now) for t in lines])
+        self.backend.add_console(
+            [ConsoleLine(task_id=task_id, text=t, stream=name, ts=now).storable() for t in lines]
+        )
         try:
             echo.write("".join(f"{t}\n" for t in lines))
         except (OSError, ValueError):
