@@ -18,7 +18,7 @@ its owner and who may do it instead, so the person reading it knows what is miss
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -214,12 +214,7 @@ def require_delete_task(store: Any, user: Any, task_id: str) -> None:
 
 def require_tasks(store: Any, user: Any, action: str, task_ids: Iterable[str]) -> None:
     """`require` for each of `task_ids` in one query (unknown ids are left to the write's 404)."""
-    if acts_for_everyone(user, action):
-        return
-    if role_of(user) not in RULES[action].owners:
-        require(user, action, noun="tasks")  # the role itself may not (read-only)
-    for found in store.get_tasks(sorted(set(task_ids))):
-        require(user, action, task(found))
+    _require_each(store, user, action, task_ids, task, "tasks")
 
 
 def require_run(store: Any, user: Any, action: str, run_id: str) -> None:
@@ -229,12 +224,18 @@ def require_run(store: Any, user: Any, action: str, run_id: str) -> None:
 
 
 def require_runs(store: Any, user: Any, action: str, run_ids: Iterable[str]) -> None:
+    _require_each(store, user, action, run_ids, run, "runs")
+
+
+def _require_each(
+    store: Any, user: Any, action: str, ids: Iterable[str], target: Callable[[Any], Target], noun: str
+) -> None:
     if acts_for_everyone(user, action):
         return
     if role_of(user) not in RULES[action].owners:
-        require(user, action, noun="runs")  # the role itself may not (read-only)
-    for found in store.get_tasks(sorted(set(run_ids))):
-        require(user, action, run(found))
+        require(user, action, noun=noun)  # the role itself may not (read-only)
+    for found in store.get_tasks(sorted(set(ids))):
+        require(user, action, target(found))
 
 
 def require_queue(store: Any, user: Any, action: str, name: str) -> None:
