@@ -66,6 +66,23 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+# A step that logs its start and end to `log` and, when `gate` names a file, waits for it
+# to appear: the fault tests kill or restart things while a step is held at its gate.
+GATED_STEP = """
+def step(name, x, log, gate):
+    import os
+    import time
+
+    with open(log, "a") as handle:
+        handle.write(name + " start\\n")
+    while gate and not os.path.exists(gate):
+        time.sleep(0.05)
+    with open(log, "a") as handle:
+        handle.write(name + " end\\n")
+    return x + 1
+"""
+
+
 @dataclass
 class Server:
     """A `ductwork server` process that can be killed and started again on the same port."""

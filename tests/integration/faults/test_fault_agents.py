@@ -9,30 +9,21 @@ import sys
 from pathlib import Path
 
 import pytest
-from fault_harness import Processes, Server, counts, in_progress, output, wait_for
+from fault_harness import GATED_STEP, Processes, Server, counts, in_progress, output, wait_for
 
 from ductwork.core.queries import TaskQuery
 
 pytestmark = pytest.mark.slow
 
-CHAIN = """
+CHAIN = (
+    """
 import sys
 
 from ductwork import PipelineController
 
-
-def step(name, x, log, gate):
-    import os
-    import time
-
-    with open(log, "a") as handle:
-        handle.write(name + " start\\n")
-    while gate and not os.path.exists(gate):
-        time.sleep(0.05)
-    with open(log, "a") as handle:
-        handle.write(name + " end\\n")
-    return x + 1
-
+"""
+    + GATED_STEP
+    + """
 
 log, gate, how = sys.argv[1], sys.argv[2], sys.argv[3]
 pipe = PipelineController(name="agents", project="faults", version="1.0.0", retry_on_failure=1)
@@ -56,6 +47,7 @@ if how == "remote":
 else:
     pipe.start_locally()
 """
+)
 
 
 def _start(processes: Processes, server: Server, tmp_path: Path, how: str) -> tuple[str, object]:

@@ -8,28 +8,19 @@ import sys
 from pathlib import Path
 
 import pytest
-from fault_harness import Processes, base_env, counts, in_progress, output, wait_for
+from fault_harness import GATED_STEP, Processes, base_env, counts, in_progress, output, wait_for
 
 pytestmark = pytest.mark.slow
 
-DEBUG = """
+DEBUG = (
+    """
 import sys
 
 from ductwork import PipelineController
 
-
-def step(name, x, log, gate):
-    import os
-    import time
-
-    with open(log, "a") as handle:
-        handle.write(name + " start\\n")
-    while gate and not os.path.exists(gate):
-        time.sleep(0.05)
-    with open(log, "a") as handle:
-        handle.write(name + " end\\n")
-    return x + 1
-
+"""
+    + GATED_STEP
+    + """
 
 log, gate = sys.argv[1], sys.argv[2]
 pipe = PipelineController(name="debug", project="faults", version="1.0.0")
@@ -50,6 +41,7 @@ print("RUN", pipe.id, flush=True)
 pipe.start_locally(in_process=True)
 print("DONE", {name: node.status for name, node in pipe.get_pipeline_dag().items()}, flush=True)
 """
+)
 
 
 def test_a_debug_run_stops_at_the_next_step_boundary(

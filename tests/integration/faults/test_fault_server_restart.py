@@ -8,29 +8,20 @@ import sys
 from pathlib import Path
 
 import pytest
-from fault_harness import Processes, Server, counts, in_progress, output, wait_for
+from fault_harness import GATED_STEP, Processes, Server, counts, in_progress, output, wait_for
 
 pytestmark = pytest.mark.slow
 
-CHAIN = """
+CHAIN = (
+    """
 import sys
 
 from ductwork import PipelineController, client
 from ductwork.sdk.runner import load_output
 
-
-def step(name, x, log, gate):
-    import os
-    import time
-
-    with open(log, "a") as handle:
-        handle.write(name + " start\\n")
-    while gate and not os.path.exists(gate):
-        time.sleep(0.05)
-    with open(log, "a") as handle:
-        handle.write(name + " end\\n")
-    return x + 1
-
+"""
+    + GATED_STEP
+    + """
 
 log, gate = sys.argv[1], sys.argv[2]
 pipe = PipelineController(name="restart", project="faults", version="1.0.0")
@@ -52,6 +43,7 @@ pipe.start_locally()
 last = pipe.get_pipeline_dag()["s4"]
 print("RUN", pipe.id, "VALUE", load_output(client.backend(), f"{last.executed}.out"), flush=True)
 """
+)
 
 
 def test_a_server_restart_mid_run_leaves_a_completed_run(
