@@ -5,6 +5,8 @@
 * `store_url` / `store`: a fresh, migrated, empty store, once on SQLite and once on
   PostgreSQL (parametrized; the PostgreSQL case carries the `postgres` marker).
 * `sqlite_store`: the SQLite case alone, for tests that do not need both.
+* `machines` / `module_machines`: separate machines (server, agents, clients) for remote
+  tests, each process in its own mount namespace (tests/machines.py).
 * `pg_url`: a PostgreSQL URL whose search_path is a schema private to this test session
   (dropped at the end). Without a reachable server the PostgreSQL tests skip locally and
   FAIL under `CI=true`, so CI can never pass by not testing PostgreSQL.
@@ -23,6 +25,7 @@ import pytest
 
 if TYPE_CHECKING:
     from ductwork.store import Store
+    from machines import Machines
 
 PG_SERVER = os.environ.get("DUCTWORK_TEST_PG", "postgresql+psycopg://{user}@127.0.0.1:5432/test")
 _ENV_CLEARED = (
@@ -174,3 +177,22 @@ def sqlite_store(sqlite_url: str) -> Iterator[Store]:
     opened = Store(sqlite_url)
     yield opened
     opened.close()
+
+
+# ---- separate machines ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def machines(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Machines]:
+    from machines import open_machines
+
+    yield from open_machines(request, tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def module_machines(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Machines]:
+    from machines import open_machines
+
+    yield from open_machines(request, tmp_path_factory)
