@@ -376,7 +376,13 @@ class HttpBackend:
 
     def download_artifact_content(self, task_id: str, name: str) -> Iterator[bytes]:
         """Stream an artifact's stored bytes from the server."""
-        path = f"/api/tasks/{task_id}/artifacts/{_quote(name)}/content"
+        return self._download(f"/api/tasks/{task_id}/artifacts/{_quote(name)}/content")
+
+    def download_model_content(self, model_id: str) -> Iterator[bytes]:
+        """Stream a model's stored weights from the server."""
+        return self._download(f"/api/models/{_quote(model_id)}/content")
+
+    def _download(self, path: str) -> Iterator[bytes]:
         retry = _Retry(self.url)
         while True:  # the request is repeated until an answer starts; a broken body is an error
             parts = self._wire.stream("GET", path)

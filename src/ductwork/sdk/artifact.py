@@ -148,7 +148,7 @@ class Artifact:
             return None
 
     def _readable(self) -> ArtifactRecord:
-        return transfer.readable(self._backend, self._record, self._output_uri)
+        return transfer.readable(self._backend, self._record)
 
     def __repr__(self) -> str:
         return f"Artifact(name={self.name!r}, type={self.type!r}, size={self.size}, hash={self.hash[:12]!r})"

@@ -395,6 +395,7 @@ class PipelineController:
         if not callable(function):
             raise ValidationError(f"step {name!r}: function must be callable, not {type(function).__name__}")
         from ductwork.sdk import codegen
+        from ductwork.sdk.runner import codec_bindings
 
         capture_error = ""
         code: Any
@@ -403,6 +404,7 @@ class PipelineController:
                 function,
                 helper_functions=tuple(helper_functions or ()),
                 skip_global_imports=self._skip_global_imports,
+                bindings=codec_bindings(self._serialize_fn, self._deserialize_fn),
             )
         except ValidationError as exc:
             # A function typed into a REPL or notebook has no source file: it can still run as a
@@ -755,7 +757,7 @@ class PipelineController:
 
         workers = max_workers(mode)
         if mode == "debug":
-            return executors.InlineExecutor(self._backend, workers), True
+            return executors.InlineExecutor(self._backend, workers, serialize=self._serialize_fn), True
         if mode == "local":
             from ductwork.client.pipe import PipeServer
 

@@ -23,7 +23,6 @@ from ductwork.sdk import lazy
 from ductwork.sdk.controller import PipelineController, RetryPolicy
 from ductwork.sdk.node import Node as StepNode
 from ductwork.sdk.options import container
-from ductwork.sdk.runner import load_output
 
 _current: contextvars.ContextVar[PipelineDecorator | None] = contextvars.ContextVar(
     "ductwork_pipeline", default=None
@@ -374,7 +373,7 @@ class PipelineDecorator(PipelineController):
         key = f"{node.executed}.{name}"
         if key in self._run.live:
             return self._run.live[key]
-        value = load_output(self._backend, key, deserialize=self._deserialize_fn)
+        value = self._run.load(key)
         self._run.live[key] = value
         return value
 

@@ -79,8 +79,11 @@ class InlineExecutor:
     once and the call's eventual result is dropped.
     """
 
-    def __init__(self, backend: Backend, max_workers: int) -> None:
+    def __init__(
+        self, backend: Backend, max_workers: int, *, serialize: Callable[[Any], bytes] | None = None
+    ) -> None:
         self.backend = backend
+        self._serialize = serialize  # the pipeline's artifact_serialization_function
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="ductwork-step")
         self._once = _Once()
         self._reports: dict[str, Report] = {}
@@ -100,7 +103,9 @@ class InlineExecutor:
             with Task._activate(task):
                 result = node.function(*job.args, **job.kwargs)  # type: ignore[misc]
                 pairs = split_results(node.return_artifacts, result, node.name)
-                store_results(self.backend, task_id, pairs, output_uri=record.output_uri)
+                store_results(
+                    self.backend, task_id, pairs, output_uri=record.output_uri, serialize=self._serialize
+                )
             task.flush(wait_for_uploads=True)  # its metrics are in before monitors copy them
         except BaseException as exc:
             text = "".join(traceback.format_exception(exc))

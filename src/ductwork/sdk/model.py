@@ -1,7 +1,9 @@
 """Models: stored weights files of tasks (`OutputModel`, `InputModel`, `Model`).
 
-Weights go through the artifact store (content-addressed, atomic; a folder is zipped), under
-the task's `output_uri` or `upload_uri`. A model record outlives its task and is linked to
+Weights go through the artifact store (content-addressed, atomic; a folder is zipped) on the one
+route of stored objects (`transfer`): the `upload_uri`, else the task's `output_uri`, else the
+server's storage, else the embedded home; read back directly, or through the server from a
+machine that cannot reach its storage. A model record outlives its task and is linked to
 tasks as an `input` or `output` model; `task.models` lists the links in attach order.
 """
 
@@ -9,7 +11,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -119,11 +121,13 @@ class Model:
         if not self._record.uri:
             _fail(f"model {self.id} ({self.name!r}) has no weights yet", raise_on_error)
             return None
+        from ductwork.sdk import transfer
         from ductwork.sdk.artifact import store_for
 
         try:
+            weights = transfer.readable(self._backend, _weights_record(self._record), download=self._download)
             path: str = store_for(None).local_copy(
-                _weights_record(self._record), extract_archive=extract_archive, force_download=force_download
+                weights, extract_archive=extract_archive, force_download=force_download
             )
             return path
         except (StorageError, NotFound, OSError) as exc:
@@ -131,6 +135,11 @@ class Model:
             return None
 
     get_weights = get_local_copy
+
+    def _download(self) -> Iterator[bytes]:
+        """The weights streamed through the server (when its storage is out of this machine's reach)."""
+        chunks: Iterator[bytes] = self._backend.download_model_content(self.id)  # type: ignore[attr-defined]
+        return chunks
 
     def get_weights_package(self, return_path: bool = False, raise_on_error: bool = False) -> str | None:
         return self.get_local_copy(extract_archive=True, raise_on_error=raise_on_error)

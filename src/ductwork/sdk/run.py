@@ -160,10 +160,17 @@ class Run:
         if _is_json(value):
             return value
         name = f"{node.name}.{key.partition('/')[2]}"
-        from ductwork.artifacts import store_for
+        from ductwork.sdk import transfer
 
-        record = store_for(self.pipe._output_uri).save(
-            self.task_id, name, value, serialization_function=self.pipe._serialize_fn, strings_as_paths=False
+        # On the one route of stored objects, so a step on another machine can read it.
+        record = transfer.save(
+            self.backend,
+            self.task_id,
+            self.pipe._output_uri,
+            name,
+            value,
+            serialization_function=self.pipe._serialize_fn,
+            strings_as_paths=False,
         )
         self.backend.put_artifact(record)
         if self.inline:
@@ -231,13 +238,15 @@ class Run:
 
     def _live_value(self, value: Any) -> Any:
         """Upstream results as in-process steps see them: the value in memory when it is here."""
-        return replace_markers(
-            value, lambda ref: self.live[ref] if ref in self.live else load_output(self.backend, ref)
-        )
+        return replace_markers(value, lambda ref: self.live[ref] if ref in self.live else self.load(ref))
+
+    def load(self, reference: str) -> Any:
+        """A stored output `"<task_id>.<name>"`, read with the pipeline's deserialization function."""
+        return load_output(self.backend, reference, deserialize=self.pipe._deserialize_fn)
 
     def _load_cached_result(self, node: Node) -> None:
         if self.inline and node.return_artifacts:
-            values = [load_output(self.backend, f"{node.executed}.{name}") for name in node.return_artifacts]
+            values = [self.load(f"{node.executed}.{name}") for name in node.return_artifacts]
             node.result = values[0] if len(values) == 1 else tuple(values)
 
     def _explain_miss(self, node: Node, parts: dict[str, str]) -> str:

@@ -8,6 +8,17 @@ The task's parameters: `kwargs/<arg>` are values (typed), `kwargs_artifacts/<arg
 `"<task_id>.<name>"` references to another task's artifact (or `return/<name>` parameter), and
 any value may hold `{"$ref": "<task_id>.<name>"}` markers inside lists and dicts (a list of
 upstream results passed to a fan-in step).
+
+Inputs are read, and returns stored, on the one route of every stored object (`transfer`): the
+task's `output_uri`, else the server's storage, else the embedded home; read back directly where
+this machine reaches the storage, through the server where it does not.
+
+A pipeline's `artifact_serialization_function` / `artifact_deserialization_function` travel as
+code, inside the step's generated module: code capture binds them there under the names
+`artifact_serialization_function` and `artifact_deserialization_function` (their own source and
+an alias for user functions, an import for installed ones), so the step task alone says how its
+values are written and read, the UI shows it, and the cache key covers it. A step process that
+finds them saves its returns with the first and loads its upstream values with the second.
 """
 
 from __future__ import annotations
@@ -23,6 +34,9 @@ from ductwork.core.errors import NotFound, ValidationError
 from ductwork.core.records import ArtifactRecord, Param
 
 REF_KEY = "$ref"
+# What a step's generated code names the pipeline's artifact functions (see the module doc).
+SERIALIZE = "artifact_serialization_function"
+DESERIALIZE = "artifact_deserialization_function"
 
 
 def marker(task_id: str, name: str) -> dict[str, str]:
@@ -36,16 +50,21 @@ def is_marker(value: Any) -> bool:
 def load_output(
     backend: Backend, reference: str, *, deserialize: Callable[[bytes], Any] | None = None
 ) -> Any:
-    """The value behind `"<task_id>.<name>"`: the task's artifact, else its `return/<name>`."""
+    """The value behind `"<task_id>.<name>"`: the task's artifact, else its `return/<name>`.
+
+    Read the way every stored object is read (`transfer.readable`): directly where this machine
+    reaches the storage, else through the server into a hash-checked local cache."""
     task_id, sep, name = reference.partition(".")
     if not sep or not task_id or not name:
         raise ValidationError(f"input reference {reference!r} must look like '<task_id>.<name>'")
     record = find_artifact(backend, task_id, name)
     if record is not None:
         from ductwork.artifacts import store_for
+        from ductwork.sdk import transfer
 
         # Any store reads any record: blob URIs are absolute.
-        return store_for(None).load(record, deserialization_function=deserialize)
+        local = transfer.readable(backend, record)
+        return store_for(None).load(local, deserialization_function=deserialize)
     params = backend.get_parameters(task_id)
     if f"return/{name}" in params:
         return params[f"return/{name}"].value
@@ -120,18 +139,37 @@ def store_results(
         backend.put_artifact(record)
 
 
-def arguments(params: dict[str, Param], backend: Backend) -> tuple[list[Any], dict[str, Any]]:
-    """The call's positional and keyword arguments from a step task's parameters."""
+def arguments(
+    params: dict[str, Param], backend: Backend, deserialize: Callable[[bytes], Any] | None = None
+) -> tuple[list[Any], dict[str, Any]]:
+    """The call's positional and keyword arguments from a step task's parameters (upstream
+    values loaded with the pipeline's `deserialize`, when it has one)."""
     kwargs: dict[str, Any] = {}
     for key, param in params.items():
         section, _, name = key.partition("/")
         if section == "kwargs":
-            kwargs[name] = resolve_inputs(backend, param.value)
+            kwargs[name] = resolve_inputs(backend, param.value, deserialize)
         elif section == "kwargs_artifacts" and param.value not in (None, ""):
             kwargs[name] = load_output(backend, str(param.value))
     positional = sorted((k for k in kwargs if k.isdigit()), key=int)
     args = [kwargs.pop(k) for k in positional]
     return args, kwargs
+
+
+def codec_bindings(
+    serialize: Callable[[Any], bytes] | None, deserialize: Callable[[bytes], Any] | None
+) -> tuple[tuple[str, Callable[..., Any]], ...]:
+    """The names a step's generated module gives the pipeline's artifact functions (see the
+    module doc), for `codegen.capture(..., bindings=...)`."""
+    pairs = ((SERIALIZE, serialize), (DESERIALIZE, deserialize))
+    return tuple((name, function) for name, function in pairs if function is not None)
+
+
+def codecs_of(
+    module: Any,
+) -> tuple[Callable[[Any], bytes] | None, Callable[[bytes], Any] | None]:
+    """The artifact (de)serialization functions a step's generated module defines, if any."""
+    return getattr(module, SERIALIZE, None), getattr(module, DESERIALIZE, None)
 
 
 def main() -> int:
@@ -147,8 +185,10 @@ def main() -> int:
     script = record.script
     from ductwork.sdk.codegen import load
 
-    function = getattr(load(script.get("code") or ""), script["function"])
-    args, kwargs = arguments(backend.get_parameters(task_id), backend)
+    module = load(script.get("code") or "")
+    function = getattr(module, script["function"])
+    serialize, deserialize = codecs_of(module)
+    args, kwargs = arguments(backend.get_parameters(task_id), backend, deserialize)
     from ductwork.sdk.task import Task
 
     task = Task._from_record(record)
@@ -156,7 +196,7 @@ def main() -> int:
         with Task._activate(task):
             result = function(*args, **kwargs)
         pairs = split_results(record.runtime.get("return_names") or [], result, record.name)
-        store_results(backend, task_id, pairs, output_uri=record.output_uri)
+        store_results(backend, task_id, pairs, output_uri=record.output_uri, serialize=serialize)
         task.flush(wait_for_uploads=True)
     except BaseException as exc:
         traceback.print_exc()

@@ -1,4 +1,5 @@
-"""Where artifact bytes go, and how they come back, for each kind of backend.
+"""Where artifact bytes go, and how they come back, for each kind of backend: the one route of
+every stored object (artifacts, step inputs and outputs, models, debug images, the pipeline's own).
 
 * Embedded store or local-mode pipe: the task's `output_uri`, else the default storage.
 * A server whose storage this machine reaches (a remote URL, or the same host / a shared
@@ -13,7 +14,8 @@ from __future__ import annotations
 import dataclasses
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from ductwork.core import settings
@@ -129,25 +131,38 @@ def _upload(backend: Backend, record: ArtifactRecord) -> None:
     record.uri = str(answer["uri"])
 
 
-def readable(backend: Backend | None, record: ArtifactRecord, output_uri: str | None) -> ArtifactRecord:
-    """`record`, or a copy pointing at a local, hash-checked download when the bytes are only
-    reachable through the server."""
-    if backend is None or record.inline is not None or not route_for(backend, output_uri).through_server:
+def readable(
+    backend: Backend | None,
+    record: ArtifactRecord,
+    *,
+    download: Callable[[], Iterator[bytes]] | None = None,
+) -> ArtifactRecord:
+    """`record`, or a copy pointing at a local, hash-checked download when this machine cannot
+    reach where its bytes are stored (the server's own storage, seen from another machine).
+
+    Decided by the record's own location, not the reader's `output_uri`: a step reads its
+    inputs wherever their producer wrote them. `download` streams the bytes from the server
+    (default: the task artifact's; model weights pass their own)."""
+    if backend is None or record.inline is not None or not record.uri or not record.hash:
+        return record  # nothing stored, or a location registered as is (no hash to check it by)
+    if not route_for(backend, record.uri).through_server:
         return record
     target = os.path.join(_cache_folder("server"), record.hash + _extension(record.uri))
     if not (os.path.exists(target) and os.path.getsize(target) == record.size):
-        _download(backend, record, target)
+        if download is None:
+            download = partial(backend.download_artifact_content, record.task_id, record.name)  # type: ignore[attr-defined]
+        _download(download, record, target)
     return dataclasses.replace(record, uri=target)
 
 
-def _download(backend: Backend, record: ArtifactRecord, target: str) -> None:
+def _download(download: Callable[[], Iterator[bytes]], record: ArtifactRecord, target: str) -> None:
     import hashlib
 
     digest, size = hashlib.sha256(), 0
     staging = f"{target}.{os.getpid()}.{threading.get_ident()}.part"
     try:
         with open(staging, "wb") as out:
-            for chunk in backend.download_artifact_content(record.task_id, record.name):  # type: ignore[attr-defined]
+            for chunk in download():
                 out.write(chunk)
                 digest.update(chunk)
                 size += len(chunk)

@@ -28,22 +28,29 @@ def capture(
     *,
     helper_functions: Sequence[Callable[..., Any]] = (),
     skip_global_imports: bool = False,
+    bindings: Sequence[tuple[str, Callable[..., Any]]] = (),
 ) -> Captured:
     """Capture ``func`` (and ``helper_functions``) as a standalone module; see the module doc.
 
     Decorators stacked on ``func`` are unwrapped to the innermost user function and left out of
     its source. With ``skip_global_imports``, import lines are derived from the imported objects
-    themselves instead of copied from the module's own import statements.
+    themselves instead of copied from the module's own import statements. ``bindings`` are
+    further names the module must define, each bound to a function (captured like any function
+    the step calls): how a pipeline's artifact (de)serialization functions travel with a step.
     Raises ValidationError naming the function and the global it cannot capture.
     """
     implementation = _implementation or _load_implementation()
-    return implementation(func, tuple(helper_functions), bool(skip_global_imports))
+    return implementation(func, tuple(helper_functions), bool(skip_global_imports), tuple(bindings))
 
 
-_implementation: Callable[[Callable[..., Any], tuple[Callable[..., Any], ...], bool], Captured] | None = None
+_Implementation = Callable[
+    [Callable[..., Any], tuple[Callable[..., Any], ...], bool, tuple[tuple[str, Callable[..., Any]], ...]],
+    Captured,
+]
+_implementation: _Implementation | None = None
 
 
-def _load_implementation() -> Callable[[Callable[..., Any], tuple[Callable[..., Any], ...], bool], Captured]:
+def _load_implementation() -> _Implementation:
     # Imported on first use: a step process only needs `load`, not ast, dis and the rest.
     global _implementation
     from ductwork.sdk.codegen.builder import capture_cached

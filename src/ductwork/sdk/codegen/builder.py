@@ -61,12 +61,19 @@ class Builder:
         self.modules_used: dict[str, None] = {}  # top-level module names, for requirements
         self.checks: list[Check] = []
 
-    def build(self, func: Callable[..., Any], helpers: tuple[Callable[..., Any], ...]) -> Entry:
+    def build(
+        self,
+        func: Callable[..., Any],
+        helpers: tuple[Callable[..., Any], ...],
+        bindings: tuple[tuple[str, Callable[..., Any]], ...] = (),
+    ) -> Entry:
         main = unwrap(func)
         for helper in helpers:
             if unwrap_quietly(helper) is not main:
                 self._add_definition(helper, describe(helper), main=False)
         piece = self._add_definition(main, describe(main), main=True)
+        for name, value in bindings:
+            self._add_binding(name, value)
         source = self._render()
         captured = Captured(
             source=source,
@@ -100,6 +107,16 @@ class Builder:
         for module in imported_modules(found.tree):
             self.modules_used.setdefault(module)
         return piece
+
+    def _add_binding(self, name: str, value: Callable[..., Any]) -> None:
+        """Make the module bind ``name`` to ``value`` (a pipeline's artifact functions): the
+        definition and an alias for user code, an import for installed code."""
+        who = f"{name} ({describe(value)})"
+        if not callable(value):
+            raise ValidationError(f"cannot capture {who}: it is not callable")
+        self._emit(name, value, str(getattr(value, "__module__", "") or ""), who)
+        self._bind(name, ("object", id(value)), who)
+        self.keep_alive.append(value)
 
     def _alias(self, piece: _Piece, name: str) -> None:
         line = f"{name} = {piece.name}"
@@ -328,12 +345,15 @@ def _user_definition(value: Any) -> Any:
 
 
 def capture_cached(
-    func: Callable[..., Any], helpers: tuple[Callable[..., Any], ...], skip_imports: bool
+    func: Callable[..., Any],
+    helpers: tuple[Callable[..., Any], ...],
+    skip_imports: bool,
+    bindings: tuple[tuple[str, Callable[..., Any]], ...] = (),
 ) -> Captured:
     """``capture``'s work: the cached result while its facts hold, else a new build."""
-    key = (helpers, skip_imports)
+    key = (helpers, skip_imports, bindings)
     entry = cache.cached(func, key)
     if entry is None:
-        entry = Builder(skip_imports).build(func, helpers)
+        entry = Builder(skip_imports).build(func, helpers, bindings)
         cache.remember(func, key, entry)
     return entry.captured

@@ -10,11 +10,12 @@ from dataclasses import dataclass
 
 from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
+from starlette.responses import StreamingResponse
 
 from ductwork.core.errors import NotFound
 from ductwork.core.records import ModelRecord
 from ductwork.server.api.deps import Json, hub, record, records, user
-from ductwork.server.services import locations, permissions
+from ductwork.server.services import artifact_files, locations, permissions, served
 from ductwork.server.services.hub import Hub
 
 router = APIRouter(prefix="/api/models", tags=["models"])
@@ -63,3 +64,16 @@ async def query_models(query: ModelQuery, h: Hub = Depends(hub)) -> Json:
 @router.get("/{model_id}", response_model=ModelRecord)
 async def get_model(model_id: str, h: Hub = Depends(hub)) -> Json:
     return record(await run_in_threadpool(h.store.get_model, model_id))
+
+
+@router.get("/{model_id}/content", response_class=StreamingResponse)
+async def download_weights(model_id: str, h: Hub = Depends(hub)) -> StreamingResponse:
+    """A model's stored weights (for clients that cannot reach the server's storage)."""
+
+    def respond() -> StreamingResponse:
+        model, chunks, size = artifact_files.open_model_download(h, model_id)
+        headers = {"X-Content-SHA256": model.hash} if served.is_sha256(model.hash) else {}
+        filename = model.uri.rstrip("/").rsplit("/", 1)[-1] or f"model-{model_id}"
+        return served.file_response(chunks, filename, size=size, headers=headers)
+
+    return await run_in_threadpool(respond)

@@ -18,7 +18,7 @@ from ductwork.artifacts.blobs import Blob, LocalBlobs
 from ductwork.artifacts.locations import is_remote
 from ductwork.artifacts.names import validate_name
 from ductwork.core.errors import NotFound, ValidationError
-from ductwork.core.records import ArtifactRecord
+from ductwork.core.records import ArtifactRecord, ModelRecord
 from ductwork.server.services import locations
 from ductwork.server.services.hub import Hub
 
@@ -49,3 +49,12 @@ def open_download(hub: Hub, task_id: str, name: str) -> tuple[ArtifactRecord, It
         raise NotFound(f"artifact {name!r} of task {task_id} has no stored bytes")
     chunks, size = locations.open_chunks(hub.storage, record.uri, f"artifact {name!r} of task {task_id}")
     return record, chunks, size
+
+
+def open_model_download(hub: Hub, model_id: str) -> tuple[ModelRecord, Iterator[bytes], int | None]:
+    """A model record, an iterator over its stored weights and their size when known."""
+    model: ModelRecord = hub.store.get_model(model_id)
+    if not model.uri:
+        raise NotFound(f"model {model_id} has no stored weights")
+    chunks, size = locations.open_chunks(hub.storage, model.uri, f"weights of model {model_id}")
+    return model, chunks, size
