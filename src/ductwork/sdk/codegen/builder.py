@@ -114,7 +114,10 @@ class Builder:
         who = f"{name} ({describe(value)})"
         if not callable(value):
             raise ValidationError(f"cannot capture {who}: it is not callable")
-        self._emit(name, value, str(getattr(value, "__module__", "") or ""), who)
+        try:
+            self._emit(name, value, str(getattr(value, "__module__", "") or ""), who)
+        except ValidationError as exc:
+            raise ValidationError(f"{name}: {exc}; a step process needs it as code") from None
         self._bind(name, ("object", id(value)), who)
         self.keep_alive.append(value)
 
