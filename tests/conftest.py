@@ -186,7 +186,8 @@ def sqlite_store(sqlite_url: str) -> Iterator[Store]:
 def machines(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Machines]:
     from machines import open_machines
 
-    yield from open_machines(request, tmp_path_factory)
+    with open_machines(request, tmp_path_factory) as opened:
+        yield opened
 
 
 @pytest.fixture(scope="module")
@@ -195,4 +196,5 @@ def module_machines(
 ) -> Iterator[Machines]:
     from machines import open_machines
 
-    yield from open_machines(request, tmp_path_factory)
+    with open_machines(request, tmp_path_factory) as opened:
+        yield opened

@@ -35,7 +35,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -158,12 +158,21 @@ class Machine:
             )
         return done
 
+    def copy(self, source: Path) -> Path:
+        """Put file or folder `source` into this machine's working folder (as a user copies
+        their code onto a machine); answers where it landed."""
+        target = self.work / source.name
+        if source.is_dir():
+            shutil.copytree(source, target, dirs_exist_ok=True)
+        else:
+            shutil.copyfile(source, target)
+        return target
+
     def run(self, script: str | Path, *args: str, check: bool = True, **env: str) -> str:
-        """Copy `script` (a path, or the text of one) into this machine's working folder, run it
-        there with this interpreter, and answer its standard output."""
+        """Run `script` (a file, copied into this machine's working folder first, or the text of
+        one) there with this interpreter; answers its standard output."""
         if isinstance(script, Path):
-            target = self.work / script.name
-            shutil.copyfile(script, target)
+            target = self.copy(script)
         else:
             target = self.work / f"script_{uuid.uuid4().hex[:8]}.py"
             target.write_text(script)
@@ -227,9 +236,7 @@ class Server:
         """The newest run (controller task) named `name`."""
         from ductwork.core.queries import TaskQuery
 
-        runs = self.api.query_tasks(
-            TaskQuery(name=f"^{re.escape(name)}$", type=["controller"], archived=None)
-        )
+        runs = self.api.query_tasks(TaskQuery(name=name, type=["controller"], archived=None))
         assert runs, f"no run named {name!r} on the server"
         return runs[0]
 
@@ -393,6 +400,12 @@ class Machines:
         url = sa.make_url(admin_url).update_query_dict({"options": f"-csearch_path={schema}"})
         return url.render_as_string(hide_password=False)
 
+    def __enter__(self) -> Machines:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def close(self) -> None:
         for server in self._servers:
             server.close()
@@ -432,11 +445,7 @@ def _wait_healthy(url: str, machine: Machine) -> None:
     raise AssertionError(f"the server at {url} never became healthy:\n{machine.log('server.log')}")
 
 
-def open_machines(request: pytest.FixtureRequest, factory: pytest.TempPathFactory) -> Iterator[Machines]:
-    """Machines under a new folder of pytest's; every pytest temporary folder is hidden from them."""
-    base = factory.mktemp("machines")
-    opened = Machines(base, [str(factory.getbasetemp().parent)], request)
-    try:
-        yield opened
-    finally:
-        opened.close()
+def open_machines(request: pytest.FixtureRequest, factory: pytest.TempPathFactory) -> Machines:
+    """Machines under a new folder of pytest's; every pytest temporary folder is hidden from
+    them. Use it as a context manager (`with open_machines(...) as machines:`), which stops them."""
+    return Machines(factory.mktemp("machines"), [str(factory.getbasetemp().parent)], request)
