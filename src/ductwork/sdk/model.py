@@ -125,7 +125,7 @@ class Model:
         from ductwork.sdk.artifact import store_for
 
         try:
-            weights = transfer.readable(self._backend, _weights_record(self._record), download=self._download)
+            weights = transfer.readable(self._backend, _weights_record(self._record), download=self._weights)
             path: str = store_for(None).local_copy(
                 weights, extract_archive=extract_archive, force_download=force_download
             )
@@ -136,9 +136,9 @@ class Model:
 
     get_weights = get_local_copy
 
-    def _download(self) -> Iterator[bytes]:
-        """The weights streamed through the server (when its storage is out of this machine's reach)."""
-        chunks: Iterator[bytes] = self._backend.download_model_content(self.id)  # type: ignore[attr-defined]
+    def _weights(self, server: Any) -> Iterator[bytes]:
+        """The weights streamed from `server` (when its storage is out of this machine's reach)."""
+        chunks: Iterator[bytes] = server.download_model_content(self.id)
         return chunks
 
     def get_weights_package(self, return_path: bool = False, raise_on_error: bool = False) -> str | None:

@@ -36,6 +36,7 @@ class Route:
 
 _lock = threading.Lock()
 _server_storage: dict[int, tuple[Any, dict[str, Any]]] = {}
+_direct: dict[str, Any] = {}  # a local-mode step's own HTTP backends, by server URL
 
 
 def route_for(backend: Backend, output_uri: str | None) -> Route:
@@ -105,7 +106,7 @@ def save(
     try:
         record = ArtifactStore(staging).save(task_id, name, obj, **options)
         if record.inline is None:
-            _upload(backend, record)
+            _upload(_streaming(backend), record)
         return record
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -135,24 +136,50 @@ def readable(
     backend: Backend | None,
     record: ArtifactRecord,
     *,
-    download: Callable[[], Iterator[bytes]] | None = None,
+    download: Callable[[Any], Iterator[bytes]] | None = None,
 ) -> ArtifactRecord:
     """`record`, or a copy pointing at a local, hash-checked download when this machine cannot
     reach where its bytes are stored (the server's own storage, seen from another machine).
 
     Decided by the record's own location, not the reader's `output_uri`: a step reads its
-    inputs wherever their producer wrote them. `download` streams the bytes from the server
-    (default: the task artifact's; model weights pass their own)."""
+    inputs wherever their producer wrote them. `download(server)` streams the bytes from an
+    HTTP backend (default: the task artifact's; model weights pass their own)."""
     if backend is None or record.inline is not None or not record.uri or not record.hash:
         return record  # nothing stored, or a location registered as is (no hash to check it by)
     if not route_for(backend, record.uri).through_server:
         return record
     target = os.path.join(_cache_folder("server"), record.hash + _extension(record.uri))
     if not (os.path.exists(target) and os.path.getsize(target) == record.size):
+        server = _streaming(backend)
         if download is None:
-            download = partial(backend.download_artifact_content, record.task_id, record.name)  # type: ignore[attr-defined]
-        _download(download, record, target)
+            chunks = partial(server.download_artifact_content, record.task_id, record.name)
+        else:
+            chunks = partial(download, server)
+        _download(chunks, record, target)
     return dataclasses.replace(record, uri=target)
+
+
+def _streaming(backend: Backend) -> Any:
+    """The backend that carries artifact bytes to and from the server: `backend` itself, except
+    in a local-mode step, whose pipe to its controller carries no streams: then its own
+    connection to the same server, from the environment it shares with its controller."""
+    from ductwork.client.pipe import PipeBackend
+
+    if not isinstance(backend, PipeBackend):
+        return backend
+    url = settings.api_url()
+    if not url:
+        raise StorageError(
+            "this local-mode step must send artifact bytes through the ductwork server (this machine "
+            "cannot reach its storage), but DUCTWORK_API_URL is not set in its environment"
+        )
+    with _lock:
+        known = _direct.get(url)
+        if known is None:
+            from ductwork.client.http import HttpBackend
+
+            known = _direct[url] = HttpBackend(url, settings.api_key())
+    return known
 
 
 def _download(download: Callable[[], Iterator[bytes]], record: ArtifactRecord, target: str) -> None:

@@ -165,6 +165,74 @@ def test_a_pipeline_whose_machines_share_only_the_server(machines: Any) -> None:
     assert list((reader.home / "cache" / "server").iterdir())
 
 
+DECORATED = (
+    CODEC
+    + """
+
+from ductwork import PipelineDecorator
+
+
+@PipelineDecorator.component(return_values=["values"])
+def make(n):
+    import numpy as np
+
+    return np.arange(n)
+
+
+@PipelineDecorator.component(return_values=["total"])
+def total(values):
+    return int(values.sum())
+
+
+@PipelineDecorator.pipeline(
+    name="local-route",
+    project="machines",
+    artifact_serialization_function=with_header,
+    artifact_deserialization_function=without_header,
+)
+def pipeline(n: int):
+    return total(make(n))
+
+
+if __name__ == "__main__":
+    PipelineDecorator.run_locally()
+    print(pipeline(3000))
+"""
+)
+
+READ_TOTAL = (
+    CODEC
+    + """
+
+import sys
+
+from ductwork import Task
+
+print(Task.get_task(sys.argv[1]).artifacts["total"].get(deserialization_function=without_header))
+"""
+)
+
+
+def test_local_step_processes_store_through_the_server_they_cannot_reach(machines: Any) -> None:
+    """Local mode against a server: the step processes' pipe to their controller carries no
+    bytes, so they stream them to the server themselves."""
+    server = machines.server()
+    laptop = machines.client("laptop")
+
+    assert laptop.run(DECORATED).strip().splitlines()[-1] == str(sum(range(3000)))
+
+    run = server.controller("local-route")
+    steps = server.steps(run.id)
+    root = _artifact_root(server)
+    for task, name in ((steps["make"], "values"), (steps["total"], "total")):
+        record = _artifact(server.api, task.id, name)
+        assert record.uri.startswith(root), record.uri
+        assert Path(record.uri).read_bytes().startswith(HEADER), name
+    assert not list((laptop.home / "artifacts").rglob("*.bin"))
+    reader = machines.client("reader")
+    assert reader.run(READ_TOTAL, steps["total"].id).strip() == str(sum(range(3000)))
+
+
 def _artifact_root(server: Any) -> str:
     root = str(server.api.storage()["artifacts_root"])
     assert root.startswith(str(server.machine.root)), root
