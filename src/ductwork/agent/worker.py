@@ -189,6 +189,8 @@ class Agent:
         try:
             try:
                 space = workspace.prepare(task.id, task.script, folder)
+                for note in space.notes:
+                    console.write(note, "ductwork")
                 python = self._python(task, console)
                 process = self._start(task, space, python, console)
             except (DuctworkError, OSError) as exc:  # bad code, no environment, cannot start

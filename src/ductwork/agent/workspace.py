@@ -3,14 +3,16 @@
 What runs is decided by `ductwork.core.launch.plan` (the same rules as local-mode steps:
 `module`, then `repository`, then standalone `code`). This module does the agent's part:
 clone the repository, check out the commit (or branch), apply the uncommitted diff, and
-write standalone files, all inside the work folder.
+write standalone files, all inside the work folder; the task then runs in that folder, or in
+the checkout, plus its relative `working_dir`.
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from ductwork.core import launch
@@ -28,6 +30,7 @@ class Workspace:
     args: list[str]
     cwd: Path
     python_path: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # for the task's console, before it starts
 
     @property
     def shell_script(self) -> bool:
@@ -37,17 +40,23 @@ class Workspace:
 def prepare(task_id: str, script: dict[str, Any], folder: Path) -> Workspace:
     """Lay the task's code out under `folder` (an empty folder owned by this run)."""
     checkout = _checkout(script, folder / "repo") if script.get("repository") else None
-    plan = launch.plan(task_id, script, checkout=None if checkout is None else str(checkout))
-    cwd = Path(plan.cwd) if plan.cwd else folder
+    plan = launch.plan(
+        task_id,
+        script,
+        folder=str(folder),
+        exists=os.path.exists,
+        checkout=None if checkout is None else str(checkout),
+    )
+    cwd = Path(plan.cwd)
+    if plan.make_cwd:
+        cwd.mkdir(parents=True, exist_ok=True)
     if not cwd.is_dir():
-        raise CodeError(f"task {task_id}: working_dir {cwd} does not exist")
-    for name, content in plan.files.items():
-        target = cwd / _inside(name)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(content, encoding="utf-8")
+        raise CodeError(f"task {task_id}: its working folder {cwd} (script.working_dir) does not exist")
+    for path, content in plan.files.items():
+        Path(path).write_text(content, encoding="utf-8")
     # The entry script's folder and the checkout root are importable, as when run by hand.
     python_path = [str(cwd)] + ([str(checkout)] if checkout is not None else [])
-    return Workspace(list(plan.argv), cwd, python_path)
+    return Workspace(list(plan.argv), cwd, python_path, [plan.note] if plan.note else [])
 
 
 def _checkout(script: dict[str, Any], target: Path) -> Path:
@@ -65,18 +74,7 @@ def _checkout(script: dict[str, Any], target: Path) -> Path:
             target,
             "cannot apply the task's uncommitted diff (was its commit pushed?)",
         )
-    working_dir = str(script.get("working_dir") or "")
-    if working_dir.strip("./"):
-        _inside(working_dir)  # a working_dir may not lead out of the checkout
     return target
-
-
-def _inside(name: str) -> Path:
-    """A relative path that cannot leave the folder it is joined to."""
-    path = PurePosixPath(name.replace("\\", "/"))
-    if path.is_absolute() or ".." in path.parts or not path.parts:
-        raise CodeError(f"{name!r} must be a relative path inside the task's work folder")
-    return Path(*path.parts)
 
 
 def _git(args: list[str], cwd: Path, failure: str) -> None:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import getpass
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 from ductwork import client
 from ductwork.client.contract import Backend
+from ductwork.core import launch
 from ductwork.core.errors import NotFound, ValidationError
 from ductwork.core.queries import TaskQuery
 from ductwork.core.records import TaskRecord
@@ -147,7 +149,12 @@ class TaskCatalog(Hyperparameters):
         module: str | None = None,
         detect_repository: bool = True,
     ) -> C:
-        """A draft task (status created) to run a script or module later, e.g. by an agent."""
+        """A draft task (status created) to run a script or module later, e.g. by an agent.
+
+        `working_directory` is where it runs, relative to its code: to the root of `repo`, else
+        to the task's own folder (where an agent writes `script`). By default: the script's
+        folder in its repository when it lies in a checkout of `repo`, else that own folder. An
+        absolute folder is used only where it exists (`ductwork.core.launch` has the rules)."""
         from ductwork.sdk import script as scripts
 
         optional_str("project_name", project_name)
@@ -160,9 +167,13 @@ class TaskCatalog(Hyperparameters):
         fields: dict[str, Any] = {}
         if task_type is not None:
             fields["type"] = task_type
-        script_part = dict(scripts.from_file(script, working_directory, add_task_init_call)) if script else {}
-        if working_directory is not None:
-            script_part["working_dir"] = working_directory
+        script_part = dict(scripts.from_file(script, add_task_init_call)) if script else {}
+        if working_directory is not None:  # relative to the repository root, else the task's folder
+            require_str("working_directory", working_directory)
+            folder = os.path.expanduser(working_directory)
+            script_part["working_dir"] = launch.working_folder("Task.create", folder, "working_directory")
+        elif script and repo:  # the script's place in the repository, when it lies in a checkout of it
+            script_part["working_dir"] = scripts.folder_in_repository(script)
         for key, value in (("module", module), ("repository", repo), ("branch", branch), ("commit", commit)):
             if value is not None:
                 require_str(key, value)

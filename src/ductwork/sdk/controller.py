@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ductwork import client
-from ductwork.core import dag, refs, settings
+from ductwork.core import dag, launch, refs, settings
 from ductwork.core.errors import Conflict, NotFound, ValidationError
 from ductwork.core.queries import TaskQuery
 from ductwork.core.records import ConfigObject, ConsoleLine, Param, TaskRecord, TaskTypes
@@ -157,14 +157,20 @@ class PipelineController:
 
     def _script(self) -> dict[str, Any]:
         """The user's script, so an agent can run this controller again."""
+        from ductwork.sdk import script as scripts
+
         main = sys.modules.get("__main__")
         path = getattr(main, "__file__", None)
         script: dict[str, Any] = dict(self._repo)
-        script["working_dir"] = self._working_dir or os.getcwd()
+        # Where the controller runs on an agent: relative to its code, never this machine's
+        # folder: the script's folder in the repository it names, else the agent's own folder.
+        folder = launch.working_folder(f"pipeline {self._name!r}", self._working_dir, "working_dir")
+        if self._working_dir is None and self._repo and path and os.path.isfile(path):
+            folder = scripts.folder_in_repository(path)
+        script["working_dir"] = folder
         script["binary"] = f"python{sys.version_info.major}.{sys.version_info.minor}"
         if path and os.path.isfile(path):
             script["entry_point"] = os.path.basename(path)
-            script["script_dir"] = os.path.dirname(os.path.abspath(path))
             try:
                 with open(path, encoding="utf-8") as handle:
                     script["code"] = handle.read()
@@ -373,7 +379,8 @@ class PipelineController:
         node.tags = [tags] if isinstance(tags, str) else list(tags or [])
         node.output_uri = output_uri if isinstance(output_uri, str) else None
         node.draft = bool(draft)
-        node.working_dir = working_dir
+        if working_dir is not None:  # checked now: a bad folder is refused before the run starts
+            node.working_dir = launch.working_folder(f"step {name!r}", working_dir, "working_dir")
         node.stage = stage
         if continue_behaviour is not None:
             node.continue_behaviour = continue_behaviour

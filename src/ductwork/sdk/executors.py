@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -25,7 +26,7 @@ from typing import Any
 
 from ductwork.client.contract import Backend
 from ductwork.core import launch
-from ductwork.core.errors import Conflict, StatusError
+from ductwork.core.errors import Conflict, StatusError, ValidationError
 from ductwork.core.records import ConsoleLine
 from ductwork.core.states import TaskStatus
 from ductwork.sdk.engine import Outcome
@@ -269,19 +270,27 @@ class ProcessExecutor:
     def start(self, node: Node, report: Report) -> None:
         task_id = str(node.job_id)
         record = self.backend.set_status(task_id, "in_progress")
-        plan = launch.plan(task_id, record.script)
-        cwd = plan.cwd
-        if plan.files:
-            cwd = tempfile.mkdtemp(prefix=f"ductwork-{task_id[:8]}-")
-            for name, content in plan.files.items():
-                with open(os.path.join(cwd, name), "w", encoding="utf-8") as handle:
+        # A local step runs where the user started the pipeline (the live folder, not the one
+        # its task recorded), so relative paths in its code mean what they did in the user's.
+        folder = tempfile.mkdtemp(prefix=f"ductwork-{task_id[:8]}-")  # a standalone script's file
+        try:
+            plan = launch.plan(task_id, record.script, folder=folder, exists=os.path.exists, here=os.getcwd())
+            if not os.path.isdir(plan.cwd):
+                raise ValidationError(f"task {task_id}: its working folder {plan.cwd} does not exist")
+            for path, content in plan.files.items():
+                with open(path, "w", encoding="utf-8") as handle:
                     handle.write(content)
-        proc = self._spawn(task_id, plan, cwd, str(record.script.get("code") or ""))
+            if plan.note:
+                self._emit(task_id, "ductwork", [plan.note], sys.stderr)
+            proc = self._spawn(task_id, plan, plan.cwd, str(record.script.get("code") or ""))
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
         with self._lock:
             self._procs[node.name] = proc
             self._reports[node.name] = report
         report(node, "running", None)
-        threading.Thread(target=self._watch, args=(node, proc, report), daemon=True).start()
+        threading.Thread(target=self._watch, args=(node, proc, report, folder), daemon=True).start()
 
     def _env(self, task_id: str) -> dict[str, str]:
         env = dict(os.environ)
@@ -293,7 +302,7 @@ class ProcessExecutor:
         env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
         return env
 
-    def _watch(self, node: Node, proc: Any, report: Report) -> None:
+    def _watch(self, node: Node, proc: Any, report: Report, folder: str) -> None:
         task_id = str(node.job_id)
         readers = [
             threading.Thread(target=self._pump, args=(task_id, proc.stderr, "stderr"), daemon=True),
@@ -304,6 +313,7 @@ class ProcessExecutor:
         code = proc.wait()
         for reader in readers:
             reader.join()
+        shutil.rmtree(folder, ignore_errors=True)
         with self._lock:
             self._procs.pop(node.name, None)
         try:

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ductwork.core import launch
 from ductwork.core.errors import ValidationError
 
 MAX_CODE_BYTES = 2 * 1024 * 1024
@@ -36,11 +37,26 @@ def describe_running() -> dict[str, Any]:
     if path is None:
         return script
     script["entry_point"] = path.name
-    script["working_dir"] = str(path.parent)
+    script["working_dir"] = folder_in_repository(path)
     code = read_code(path)
     if code is not None:
         script["code"] = code
     return script
+
+
+def code_folder() -> str | None:
+    """The folder of the script this process runs, on this machine (None when there is none)."""
+    path = entry_script()
+    return None if path is None else str(path.parent)
+
+
+def folder_in_repository(path: str | Path) -> str:
+    """The folder of the script at `path` relative to the root of the git repository holding it
+    (`"."` at the root, or outside any repository): what `script.working_dir` records, so the
+    task runs from the same place in a checkout on any machine."""
+    folder = Path(path).resolve().parent
+    root = _repository_root(folder)
+    return "." if root is None else folder.relative_to(root).as_posix()
 
 
 def read_code(path: Path) -> str | None:
@@ -86,10 +102,14 @@ def _read_git(folder: str) -> dict[str, Any]:
 
 
 def _inside_git(folder: Path) -> bool:
-    return any((parent / ".git").exists() for parent in (folder, *folder.parents))
+    return _repository_root(folder) is not None
 
 
-def from_file(script: str, working_directory: str | None, add_task_init_call: bool) -> dict[str, Any]:
+def _repository_root(folder: Path) -> Path | None:
+    return next((parent for parent in (folder, *folder.parents) if (parent / ".git").exists()), None)
+
+
+def from_file(script: str, add_task_init_call: bool) -> dict[str, Any]:
     """The script part of `Task.create(script=...)`: the file's content, entry point and folder."""
     path = Path(script).expanduser()
     if not path.is_file():
@@ -99,8 +119,9 @@ def from_file(script: str, working_directory: str | None, add_task_init_call: bo
         raise ValidationError(f"Task.create: script {script!r} is not readable UTF-8 text under 2 MB")
     if add_task_init_call and path.suffix == ".py":
         code = with_init_call(code)
-    folder = Path(working_directory).expanduser() if working_directory else path.resolve().parent
-    return {"entry_point": path.name, "working_dir": str(folder), "code": code}
+    # The script runs in its own folder wherever it lands (where its code is written), not in
+    # the folder it was read from on this machine.
+    return {"entry_point": path.name, "working_dir": launch.HERE, "code": code}
 
 
 def with_init_call(code: str) -> str:

@@ -8,13 +8,12 @@ upstream result is a `{"$ref": "<task>.<name>"}` marker), its requirements and c
 from __future__ import annotations
 
 import json
-import os
 import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from ductwork.client.contract import Backend
-from ductwork.core import refs
+from ductwork.core import launch, refs
 from ductwork.core.errors import NotFound, ValidationError
 from ductwork.core.queries import TaskQuery
 from ductwork.core.records import ModelRecord, Param, TaskRecord
@@ -190,7 +189,9 @@ def function_task(
             "code": code.source,
             "function": code.name,
             "entry_point": f"{node.name}.py",
-            "working_dir": node.working_dir or os.getcwd(),
+            # Relative to the step's own folder wherever it lands (the controller's folder in
+            # local mode): never this machine's absolute path.
+            "working_dir": launch.working_folder(f"step {node.name!r}", node.working_dir, "working_dir"),
             "binary": f"python{sys.version_info.major}.{sys.version_info.minor}",
         },
         requirements={"pip": "\n".join(node.packages if node.packages is not None else code.requirements)},

@@ -197,7 +197,7 @@ class Task(TaskCatalog, ReportedMetrics):
             status=TaskStatus.in_progress.value,  # created running: one write, its start time set
         )
         task = cls(backend.create_task(record), backend)
-        folder = described.get("working_dir")
+        folder = script.code_folder()
         if folder:
             task._uploads.submit("script:git", lambda: task._record_git(folder), "git state of the script")
         return task

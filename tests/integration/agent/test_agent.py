@@ -545,7 +545,7 @@ def test_a_task_whose_code_cannot_start_fails_with_the_reason(
         )
     )
     missing_dir = store.create_task(
-        TaskRecord(name="no dir", script={"module": "json.tool", "working_dir": str(tmp_path / "missing")})
+        TaskRecord(name="no dir", script={"module": "json.tool", "working_dir": "../missing"})
     )
     for task in (nothing, bad_repo, missing_dir):
         store.enqueue(task.id, "default")
@@ -557,4 +557,4 @@ def test_a_task_whose_code_cannot_start_fails_with_the_reason(
     assert {t.status for t in messages.values()} == {"failed"}
     assert "no code to run" in messages["no code"].status_message
     assert "cannot clone" in messages["bad repository"].status_message
-    assert "missing" in messages["no dir"].status_message
+    assert "'../missing' leads out" in messages["no dir"].status_message

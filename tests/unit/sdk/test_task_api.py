@@ -87,7 +87,7 @@ def test_create_from_a_script_file(sdk_home: Path, tmp_path: Path) -> None:
     )
     assert code.endswith('print("hi")\n')
     assert task.data.script["entry_point"] == "train.py"
-    assert task.data.script["working_dir"] == str(tmp_path)
+    assert task.data.script["working_dir"] == "."  # the repository root, not a folder of this machine
     assert task.data.script["repository"] == "https://example.invalid/repo.git"
     assert task.data.requirements["pip"] == "numpy\n"
     assert task.data.container == {
