@@ -1,7 +1,8 @@
-"""What the browser tests share: the live server handle, the gated pipeline, screenshots."""
+"""What the browser tests share: the live server handles, the gated pipeline, screenshots."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import textwrap
 import threading
@@ -9,7 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from machines import Machine
+from machines import Server as MachineServer
+
 ARTIFACTS = Path(__file__).parents[3] / "test-artifacts"
+WEB_RUNS = Path(__file__).parents[2] / "integration" / "web" / "web_runs.py"
 
 
 @dataclass
@@ -19,6 +24,49 @@ class Server:
     home: Path
     _uvicorn: Any
     _thread: threading.Thread
+
+
+@dataclass
+class TeamServer:
+    """`ductwork server` with logins on a machine of its own (tests/machines.py), and alice's
+    laptop, another machine, whose processes record runs through HTTP only: what the browser
+    shows lives on the server alone."""
+
+    server: MachineServer
+    laptop: Machine
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    @property
+    def api(self) -> Any:
+        """The server's admin, over HTTP (for the test to check what the pages did)."""
+        return self.server.api
+
+    def make_run(self, code: str) -> Any:
+        """Run `code` on the laptop, where `backend` is its HTTP backend and web_runs'
+        `make_run`, `Param` and `MetricEvent` are at hand; `code` binds `run`, answered here."""
+        from web_runs import Run
+
+        script = LAPTOP_RUN.replace("# CODE\n", textwrap.dedent(code))
+        return Run(**json.loads(self.laptop.run(script).splitlines()[-1]))
+
+
+# On the laptop: web_runs.py copied beside the script, the backend from DUCTWORK_API_URL/KEY.
+LAPTOP_RUN = textwrap.dedent(
+    """
+    import dataclasses, json
+
+    from ductwork import client
+    from ductwork.core.records import ArtifactRecord, MetricEvent, Param
+    from web_runs import make_run
+
+    backend = client.backend()
+    # CODE
+    print(json.dumps(dataclasses.asdict(run)))
+    """
+)
 
 
 # A pipeline whose steps wait for gate files, so a test decides when each one finishes.

@@ -1,7 +1,12 @@
 """Headless Chromium (Debian's, driven by playwright) against a real server on a loopback port.
 
-The server runs in a thread over the SQLite store of an isolated `$DUCTWORK_HOME`; pipelines run
-as real processes writing to that same store, exactly as `ductwork ui` shows local runs.
+`server`: `ductwork ui` over a local home, one machine by design. The server runs in a thread
+over the SQLite store of an isolated `$DUCTWORK_HOME`; pipelines run as real processes writing
+to that same store, exactly as `ductwork ui` shows local runs.
+
+`team_server`: the team server with logins, as separate machines (tests/machines.py): a real
+`ductwork server` process on a machine of its own, and alice's laptop, whose pipelines and runs
+reach it through HTTP only, so the pages show runs whose bytes live on the server alone.
 """
 
 from __future__ import annotations
@@ -14,12 +19,15 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
-from browser_helpers import GATED_PIPELINE, GatedRun, Server
+from browser_helpers import GATED_PIPELINE, WEB_RUNS, GatedRun, Server, TeamServer
 
 sys.path.insert(0, str(Path(__file__).parents[2] / "integration" / "web"))  # web_runs: runs via the store
+
+if TYPE_CHECKING:
+    from machines import Machines
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -39,18 +47,18 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _serve(home: Path, *, auth: bool) -> Iterator[Server]:
+@pytest.fixture
+def server(ductwork_home: Path) -> Iterator[Server]:
+    """As `ductwork ui` serves: no logins."""
     import uvicorn
 
     from ductwork.core import settings
     from ductwork.server.app import create_app
     from ductwork.store import Store
 
-    home.mkdir(parents=True, exist_ok=True)
+    ductwork_home.mkdir(parents=True, exist_ok=True)
     store = Store(settings.db_url())
-    if auth:
-        store.create_user("alice", password="wonderland")
-    app = create_app(store=store, auth=auth, artifacts_uri=settings.artifacts_uri())
+    app = create_app(store=store, auth=False, artifacts_uri=settings.artifacts_uri())
     port = _free_port()
     # Live-event streams stay open: shutting down must not wait for them to end.
     config = uvicorn.Config(
@@ -63,22 +71,20 @@ def _serve(home: Path, *, auth: bool) -> Iterator[Server]:
     while not runner.started:
         assert thread.is_alive() and time.monotonic() < deadline, "the test server did not start"
         time.sleep(0.02)
-    yield Server(f"http://127.0.0.1:{port}", store, home, runner, thread)
+    yield Server(f"http://127.0.0.1:{port}", store, ductwork_home, runner, thread)
     runner.should_exit = True
     thread.join(timeout=15)
     store.close()
 
 
 @pytest.fixture
-def server(ductwork_home: Path) -> Iterator[Server]:
-    """As `ductwork ui` serves: no logins."""
-    yield from _serve(ductwork_home, auth=False)
-
-
-@pytest.fixture
-def secured_server(ductwork_home: Path) -> Iterator[Server]:
-    """As `ductwork server` serves: logins required; user alice, password wonderland."""
-    yield from _serve(ductwork_home, auth=True)
+def team_server(machines: Machines) -> TeamServer:
+    """`ductwork server` (logins required; user alice, password `server.password`) and alice's
+    laptop, each a machine of its own; web_runs.py is on the laptop for `make_run`."""
+    server = machines.server()
+    laptop = machines.client("laptop")
+    laptop.copy(WEB_RUNS)
+    return TeamServer(server, laptop)
 
 
 @pytest.fixture(scope="module")  # playwright's sync API holds an event loop: end it with each module
@@ -104,26 +110,32 @@ def page(browser: Any) -> Iterator[Any]:
     assert not errors, f"JavaScript errors on the page: {errors}"
 
 
-@pytest.fixture
-def gated_run(server: Server, tmp_path: Path) -> Iterator[Callable[[], GatedRun]]:
-    """Start the gated pipeline as its own process; answers once its controller task exists."""
-    started: list[GatedRun] = []
+class GatedRuns:
+    """Gated pipelines started by `launch(script, gates)`, each with a gates folder of its own
+    in `folder`; `backend` (a store or an HTTP backend) shows when a run has started."""
 
-    def start() -> GatedRun:
+    def __init__(
+        self, backend: Any, folder: Path, launch: Callable[[Path, Path], subprocess.Popen[bytes]]
+    ) -> None:
+        self.backend, self.folder, self.launch = backend, folder, launch
+        self.started: list[GatedRun] = []
+
+    def start(self) -> GatedRun:
+        """Start the gated pipeline as its own process; answers once its controller task exists."""
         from ductwork.core.queries import TaskQuery
 
-        gates = tmp_path / f"gates-{len(started)}"
+        gates = self.folder / f"gates-{len(self.started)}"
         gates.mkdir()
-        script = tmp_path / "gated_pipeline.py"
+        script = self.folder / "gated_pipeline.py"
         script.write_text(GATED_PIPELINE)
-        before = {t.id for t in server.store.query_tasks(TaskQuery(type=["controller"], archived=None))}
-        env = dict(os.environ, GATES=str(gates), DUCTWORK_HOME=str(server.home))
-        process = subprocess.Popen([sys.executable, str(script)], env=env, cwd=tmp_path)
+        controllers = TaskQuery(type=["controller"], archived=None)
+        before = {t.id for t in self.backend.query_tasks(controllers)}
+        process = self.launch(script, gates)
         deadline = time.monotonic() + 30
         while True:
             new = [
                 t
-                for t in server.store.query_tasks(TaskQuery(type=["controller"], archived=None))
+                for t in self.backend.query_tasks(controllers)
                 if t.id not in before and t.status == "in_progress"
             ]
             if new:
@@ -132,15 +144,42 @@ def gated_run(server: Server, tmp_path: Path) -> Iterator[Callable[[], GatedRun]
             assert time.monotonic() < deadline, "the pipeline did not start within 30 s"
             time.sleep(0.05)
         run = GatedRun(process, gates, new[0].id)
-        started.append(run)
+        self.started.append(run)
         return run
 
-    yield start
-    for run in started:
-        for step in ("prepare", "train", "evaluate", "report"):
-            run.open(step)
-        try:
-            run.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            run.process.kill()
-            run.process.wait()
+    def close(self) -> None:
+        for run in self.started:
+            for step in ("prepare", "train", "evaluate", "report"):
+                run.open(step)
+            try:
+                run.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                run.process.kill()
+                run.process.wait()
+
+
+@pytest.fixture
+def gated_run(server: Server, tmp_path: Path) -> Iterator[Callable[[], GatedRun]]:
+    """Gated pipelines as processes beside the `ductwork ui` server, on its home."""
+
+    def launch(script: Path, gates: Path) -> subprocess.Popen[bytes]:
+        env = dict(os.environ, GATES=str(gates), DUCTWORK_HOME=str(server.home))
+        return subprocess.Popen([sys.executable, str(script)], env=env, cwd=tmp_path)
+
+    runs = GatedRuns(server.store, tmp_path, launch)
+    yield runs.start
+    runs.close()
+
+
+@pytest.fixture
+def team_gated_run(team_server: TeamServer) -> Iterator[Callable[[], GatedRun]]:
+    """Gated pipelines on alice's laptop, through HTTP to the team server; the test opens
+    their gates in the laptop's folder (as its user would)."""
+    laptop = team_server.laptop
+
+    def launch(script: Path, gates: Path) -> subprocess.Popen[bytes]:
+        return laptop.start([sys.executable, script.name], f"{gates.name}.log", GATES=str(gates))
+
+    runs = GatedRuns(team_server.api, laptop.work, launch)
+    yield runs.start
+    runs.close()

@@ -6,6 +6,9 @@ that would change the page title, open an alert and call a recorder on another l
 An admin logs in and opens them every way the pages offer: the task page's artifact and plot
 tabs, the run page's run info and STEP INFO, each Download link, and the download URLs typed
 straight into the address bar, with and without `?inline=true`. Nothing may run.
+
+The team server runs on a machine of its own; the run and its files come from alice's laptop
+through HTTP, so every page and download serves bytes stored on the server.
 """
 
 from __future__ import annotations
@@ -13,15 +16,10 @@ from __future__ import annotations
 import http.server
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from browser_helpers import Server
-from web_runs import make_run
-
-from ductwork.core import settings
-from ductwork.core.records import ArtifactRecord, MetricEvent
+from browser_helpers import TeamServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -79,19 +77,17 @@ def payloads(recorder: str) -> dict[str, bytes]:
     return {".html": html.encode(), ".svg": svg.encode()}
 
 
-def store_blob(name: str, data: bytes) -> str:
-    """A file in the server's own artifact root, where an upload would have put it."""
-    folder = Path(settings.artifacts_uri()) / "blobs" / "e2"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / name
-    path.write_bytes(data)
-    return str(path)
-
-
-def plant_active_content(server: Server, task_id: str, recorder: str) -> list[str]:
-    files = payloads(recorder)
-    html = store_blob(f"{task_id}.html", files[".html"])
-    svg = store_blob(f"{task_id}.svg", files[".svg"])
+# On the laptop: the payload files (put in its folder) uploaded to the server's storage as the
+# artifacts and debug image of each of the run's tasks, with the records pointing at them.
+PLANT = """
+def plant(task_id):
+    stored = {
+        name: backend.upload_artifact_content(
+            task_id, name, open(f"payload{ext}", "rb").read(), extension=ext
+        )
+        for name, ext in (("report", ".html"), ("drawing", ".svg"))
+    }
+    html, svg = stored["report"]["uri"], stored["drawing"]["uri"]
     records = [
         ArtifactRecord(
             task_id, "report", "file", uri=html, content_type="text/html", file_name="report.html"
@@ -100,13 +96,18 @@ def plant_active_content(server: Server, task_id: str, recorder: str) -> list[st
         ArtifactRecord(task_id, "figure", "image", uri=svg, content_type="image/svg+xml"),
     ]
     for record in records:
-        server.store.put_artifact(record)
+        backend.put_artifact(record)
     event = MetricEvent(task_id, "image", "sample", "svg", 0, None, {"artifact": {"uri": svg}})
-    server.store.add_events([event])
-    return [record.name for record in records]
+    backend.add_events([event])
+
+run = make_run(backend, {"prepare": [], "train": ["prepare"]}, states={"prepare": "completed"})
+plant(run.steps["prepare"])
+plant(run.id)
+"""
+NAMES = ["report", "drawing", "figure"]
 
 
-def log_in(page: Any, server: Server) -> None:
+def log_in(page: Any, server: TeamServer) -> None:
     page.goto(f"{server.url}/login")
     page.fill("input[name=username]", ADMIN)
     page.fill("input[name=password]", PASSWORD)
@@ -126,7 +127,7 @@ def fetch_as_download(page: Any, url: str) -> None:
     assert caught.value.suggested_filename
 
 
-def open_every_link(page: Any, server: Server, task_id: str, names: list[str], scope: str) -> None:
+def open_every_link(page: Any, server: TeamServer, task_id: str, names: list[str], scope: str) -> None:
     links = page.locator(f"{scope} a[href*='/tasks/{task_id}/artifacts/']")
     links.first.wait_for()
     hrefs = {links.nth(i).get_attribute("href") for i in range(links.count())}
@@ -137,15 +138,16 @@ def open_every_link(page: Any, server: Server, task_id: str, names: list[str], s
 
 
 def test_uploaded_html_and_svg_run_no_script(
-    page: Any, secured_server: Server, recorder: Recorder, browser: Any
+    page: Any, team_server: TeamServer, recorder: Recorder, browser: Any
 ) -> None:
-    server = secured_server
-    server.store.create_user(ADMIN, password=PASSWORD, admin=True)
-    run = make_run(server.store, {"prepare": [], "train": ["prepare"]}, states={"prepare": "completed"})
+    server = team_server
+    server.server.cli("users", "add", ADMIN, "--admin", "--password", PASSWORD)
+    for extension, data in payloads(recorder.url).items():
+        (server.laptop.work / f"payload{extension}").write_bytes(data)
+    run = server.make_run(PLANT)
     step_task = run.steps["prepare"]
     assert step_task
-    step_names = plant_active_content(server, step_task, recorder.url)
-    run_names = plant_active_content(server, run.id, recorder.url)
+    step_names = run_names = NAMES
     dialogs: list[str] = []
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
     page.context.on(

@@ -1,15 +1,14 @@
 """The UI under its strict CSP and CSRF checks, in Chromium: the pipeline, run and task pages
-load and their actions (fetch, htmx forms, the logout form) work, with no CSP violation."""
+load and their actions (fetch, htmx forms, the logout form) work, with no CSP violation.
+
+The team server runs on a machine of its own; the run is recorded from alice's laptop."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import pytest
-from browser_helpers import Server
-from web_runs import make_run
-
-from ductwork.core.records import MetricEvent, Param
+from browser_helpers import TeamServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -28,17 +27,22 @@ document.addEventListener("securitypolicyviolation", (ev) => {
 """
 
 
-def test_pages_and_actions_run_under_the_csp(page: Any, secured_server: Server) -> None:
-    server = secured_server
-    server.store.ensure_queue("services")
-    run = make_run(server.store, PARENTS, status="completed", args={"lr": Param(0.1, "float")})
-    server.store.add_events(
-        [
-            MetricEvent(
-                task_id=run.id, kind="scalar", title="loss", series="train", iteration=i, value=1 / (i + 1)
-            )
-            for i in range(5)
-        ]
+def test_pages_and_actions_run_under_the_csp(page: Any, team_server: TeamServer) -> None:
+    server = team_server
+    server.api.ensure_queue("services")
+    run = server.make_run(
+        f"""
+        run = make_run(backend, {PARENTS!r}, status="completed", args={{"lr": Param(0.1, "float")}})
+        backend.add_events(
+            [
+                MetricEvent(
+                    task_id=run.id, kind="scalar", title="loss", series="train", iteration=i,
+                    value=1 / (i + 1),
+                )
+                for i in range(5)
+            ]
+        )
+        """
     )
     console: list[str] = []
     page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
@@ -50,7 +54,7 @@ def test_pages_and_actions_run_under_the_csp(page: Any, secured_server: Server) 
 
     page.goto(f"{server.url}/login")
     page.fill("input[name=username]", "alice")
-    page.fill("input[name=password]", "wonderland")
+    page.fill("input[name=password]", server.server.password)
     page.get_by_role("button", name="Log in").click()
     page.wait_for_url("**/pipelines")
     check("login")
@@ -63,7 +67,7 @@ def test_pages_and_actions_run_under_the_csp(page: Any, secured_server: Server) 
     page.once("dialog", lambda dialog: dialog.accept("csp-ok"))
     row.locator("[data-action=tag]").click()
     page.wait_for_selector(f"tr[data-run='{run.id}'] .tag:text-is('csp-ok')")
-    assert server.store.get_task(run.id).tags == ["csp-ok"]  # the fetch carried the CSRF token
+    assert server.api.get_task(run.id).tags == ["csp-ok"]  # the fetch carried the CSRF token
     page.locator("th.sortable a").first.click()
     page.wait_for_function("() => document.querySelector('#runs-filter [name=sort]').value !== ''")
     check("pipeline page")

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from browser_helpers import Server
+from browser_helpers import GatedRun, Server, TeamServer
 from web_runs import make_run, set_states
 
 from ductwork.core.records import ConfigObject, MetricEvent, NodeState, Param
@@ -144,10 +145,13 @@ def test_steps_added_during_a_run_appear_without_reloading(page: Any, server: Se
     assert page.evaluate("window.__loaded") == page.evaluate("performance.timeOrigin")
 
 
-def test_a_browser_must_log_in_and_then_sees_live_pages(page: Any, secured_server: Server) -> None:
-    server = secured_server
-    run = make_run(server.store, DIAMOND, states={"load": "running"})
-    page.goto(f"{server.url}/runs/{run.id}")
+def test_a_browser_must_log_in_and_then_sees_live_pages(
+    page: Any, team_server: TeamServer, team_gated_run: Callable[[], GatedRun]
+) -> None:
+    """The team server on its own machine; the run is a pipeline on alice's laptop."""
+    server = team_server
+    run = team_gated_run()  # `prepare` is running, waiting for its gate
+    page.goto(f"{server.url}/runs/{run.run_id}")
     page.wait_for_url("**/login?next=*")
     page.fill("input[name=username]", "alice")
     page.fill("input[name=password]", "not the password")
@@ -155,13 +159,14 @@ def test_a_browser_must_log_in_and_then_sees_live_pages(page: Any, secured_serve
     page.wait_for_selector(".form-error:has-text('Wrong user name or password')")
 
     page.fill("input[name=username]", "alice")
-    page.fill("input[name=password]", "wonderland")
+    page.fill("input[name=password]", server.server.password)
     page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(f"**/runs/{run.id}")
+    page.wait_for_url(f"**/runs/{run.run_id}")
     page.wait_for_function("() => window.__dag && window.__dag.ready > 0")
     # The event stream is open with the session cookie, and carries the change live.
     page.wait_for_function("() => window.__dag.source && window.__dag.source.readyState === 1")
-    set_states(server.store, run, {"load": "completed"})
+    assert page.evaluate("window.__dag.dag.keys[0]") == "prepare"
+    run.open("prepare")
     page.wait_for_function("() => window.__dag.dag.status[0] === 3", timeout=20_000)  # 3: completed
 
     page.get_by_role("button", name="Log out").click()
