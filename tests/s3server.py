@@ -60,7 +60,8 @@ class S3Server:
         return env
 
     def aws_variables(self, *, credentials: bool = True) -> dict[str, str]:
-        """Just the `AWS_*` variables of `env` (to merge into an environment of your own)."""
+        """Just the `AWS_*` variables of `env` (to merge into an environment of your own, e.g.
+        `machines.client("laptop", **s3_server.aws_variables(credentials=False))`)."""
         nowhere = os.path.join(os.sep, "nonexistent", "aws")
         found = {
             "AWS_ENDPOINT_URL": self.endpoint,
@@ -69,8 +70,12 @@ class S3Server:
             "AWS_SHARED_CREDENTIALS_FILE": nowhere,
             "AWS_CONFIG_FILE": nowhere,
         }
-        if credentials:
-            found.update({"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY})
+        # Empty, not absent, without credentials: merged over an environment that has some,
+        # they still leave none (botocore takes an empty variable for an unset one).
+        keys = (ACCESS_KEY, SECRET_KEY) if credentials else ("", "")
+        found.update(
+            {"AWS_ACCESS_KEY_ID": keys[0], "AWS_SECRET_ACCESS_KEY": keys[1], "AWS_SESSION_TOKEN": ""}
+        )
         return found
 
     def use(self, monkeypatch: pytest.MonkeyPatch, *, credentials: bool = True) -> None:

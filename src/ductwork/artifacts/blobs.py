@@ -265,8 +265,10 @@ class RemoteBlobs:
                 self.fs.put_file(temp, remote_path)
         except BaseException as exc:
             _discard(temp)
-            if isinstance(exc, OSError | ValueError) and not isinstance(exc, StorageError):
-                raise StorageError(f"cannot upload artifact to {uri}: {exc}") from exc
+            # Every driver fails its own way (botocore's NoCredentialsError is no OSError): all
+            # of it is the storage's fault, said with the location.
+            if isinstance(exc, Exception) and not isinstance(exc, StorageError):
+                raise StorageError(f"cannot upload artifact to {uri}: {type(exc).__name__}: {exc}") from exc
             raise
         kept = os.path.join(cache, folder, name)
         place(temp, kept, size)

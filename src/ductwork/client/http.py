@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json as _json
+import os
 import sys
 import threading
 import time
@@ -64,6 +65,11 @@ _MAX_TIMEOUT_S = 600.0
 # Metric events and console lines per request: a backlog (after an outage) goes as requests a
 # server answers well within a timeout, not one request that times out and is sent again.
 _CHUNK = 5000
+
+
+# Storage roots this process was told it cannot reach (said once each).
+_told: set[str] = set()
+_told_lock = threading.Lock()
 
 
 class AuthError(errors.DuctworkError, PermissionError):
@@ -340,13 +346,21 @@ class HttpBackend:
         self._call("DELETE", f"/api/tasks/{task_id}/artifacts/{_quote(name)}")
 
     def upload_artifact_content(
-        self, task_id: str, name: str, data: bytes | Iterator[bytes], *, extension: str = ""
+        self,
+        task_id: str,
+        name: str,
+        data: bytes | Iterator[bytes],
+        *,
+        extension: str = "",
+        root: str | None = None,
     ) -> dict[str, Any]:
-        """Send an artifact's stored bytes to the server's own artifact storage.
+        """Send an artifact's stored bytes to the server, which stores them under `root` (the
+        task's `output_uri`; the server must allow it) or, by default, its own storage.
 
-        For clients that cannot reach that storage (the server's default local root). Answers
-        `{"uri", "hash", "size"}`; record the artifact with that `uri` afterwards."""
+        For clients that cannot reach that storage themselves. Answers `{"uri", "hash",
+        "size"}`; record the artifact with that `uri` afterwards."""
         path = f"/api/tasks/{task_id}/artifacts/{_quote(name)}/content"
+        params = {"ext": extension, "root": root or None}
         retry = _Retry(self.url)
         while True:
             # Bytes can be sent again (a PUT of the same content); a stream only when none of
@@ -355,7 +369,7 @@ class HttpBackend:
                 reply = self._wire.request(
                     "PUT",
                     path,
-                    params={"ext": extension},
+                    params=params,
                     content=data,
                     headers={"Content-Type": "application/octet-stream"},
                 )
@@ -364,13 +378,19 @@ class HttpBackend:
                     raise errors.StorageError(f"cannot reach ductwork server at {self.url}: {exc}") from exc
                 retry.wait(exc)
                 continue
-            if reply.status in _BOUNCED and isinstance(data, bytes):
+            if _bounced(reply) and isinstance(data, bytes):
                 retry.wait(f"HTTP {reply.status}")
                 continue
             retry.done()
             break
         if reply.status >= 400:
-            raise _error_from(reply, f"PUT {path}")
+            error = _error_from(reply, f"PUT {path}")
+            if root and isinstance(error, errors.StorageError):
+                raise errors.StorageError(
+                    f"artifact {name!r} of task {task_id}: this machine cannot reach output_uri {root!r}"
+                    f" and the ductwork server at {self.url} cannot store it there either: {error}"
+                ) from None
+            raise error
         result: dict[str, Any] = reply.json()
         return result
 
@@ -392,7 +412,7 @@ class HttpBackend:
                 parts.close()
                 retry.wait(exc)
                 continue
-            if isinstance(head, Reply) and head.status in _BOUNCED:
+            if isinstance(head, Reply) and _bounced(head):
                 parts.close()
                 retry.wait(f"HTTP {head.status}")
                 continue
@@ -565,29 +585,60 @@ class HttpBackend:
         )
 
     def storage(self) -> dict[str, Any]:
-        """The server's artifact root: `{"artifacts_root": str, "remote": bool}`."""
+        """Where the server keeps artifacts: `{"artifacts_root", "remote", "token", "allowed"}`."""
         result: dict[str, Any] = self._call("GET", "/api/storage")
         return result
 
     def sends_artifacts_through_server(self, output_uri: str | None = None) -> bool:
-        """Whether artifact bytes must go through the server (upload/download_artifact_content).
+        """Whether artifact bytes stored at `output_uri` (None: the server's own storage) go
+        through the server (`upload_artifact_content`, `download_artifact_content`).
 
-        No when the task writes to its own remote `output_uri`, or when the server's root is
-        remote or a local folder this machine also sees (it holds the server's token: same
-        host or a shared mount, not merely a folder of the same name)."""
-        if output_uri and "://" in output_uri and not output_uri.startswith("file://"):
-            return False
+        No when this machine reaches that storage itself: remote storage its own standard
+        credentials open (probed once per root, `artifacts.reach`), or the server's local root
+        when this machine sees the same folder (it reads the server's token there: same host or
+        a shared mount, not merely a folder of the same name). Yes otherwise: the server then
+        writes the bytes where the task says (its `output_uri`, which the server must allow, or
+        its own storage) and streams them back."""
+        from ductwork.artifacts.locations import is_remote  # deferred: the artifact package is heavy
+
+        if output_uri and is_remote(output_uri):
+            return self._unreachable(self._storage_root_of(output_uri)) is not None
         where = self.storage()
-        if where["remote"]:
-            return False
-        import os
-
-        marker = os.path.join(str(where["artifacts_root"]), ".ductwork-server")
+        root = str(where["artifacts_root"])
+        if is_remote(root):
+            return self._unreachable(root) is not None
+        marker = os.path.join(root, ".ductwork-server")
         try:
             with open(marker, encoding="utf-8") as handle:
                 return handle.read().strip() != str(where["token"])
         except OSError:
             return True
+
+    def _storage_root_of(self, uri: str) -> str:
+        """The storage root `uri` lies under (the server's root or an allowed prefix), so one
+        probe covers every task writing there; `uri` itself when the server names none."""
+        from ductwork.artifacts.locations import is_remote
+
+        where = self.storage()
+        roots = [str(where["artifacts_root"]), *(str(p) for p in where.get("allowed", ()))]
+        covering = [r for r in roots if is_remote(r) and _covers(r, uri)]
+        return max(covering, key=len) if covering else uri
+
+    def _unreachable(self, root: str) -> str | None:
+        """Why this machine cannot reach `root` (said once on stderr), or None."""
+        from ductwork.artifacts import reach
+
+        reason = reach.unreachable(root)
+        if reason is not None:
+            with _told_lock:
+                first = root not in _told
+                _told.add(root)
+            if first:
+                _say(
+                    f"ductwork: this machine cannot reach {root} ({reason}); "
+                    f"its artifacts go through the server at {self.url}"
+                )
+        return reason
 
     def whoami(self) -> dict[str, Any]:
         result: dict[str, Any] = self._call("GET", "/api/whoami")
@@ -595,6 +646,23 @@ class HttpBackend:
 
     def close(self) -> None:
         self._wire.close()
+
+
+def _bounced(reply: Reply) -> bool:
+    """A gateway's "the server behind me is away", not the server's own error answer (a 503
+    naming a StorageError: storage it cannot reach, which waiting here does not fix)."""
+    if reply.status not in _BOUNCED:
+        return False
+    try:
+        return "error" not in reply.json()
+    except (ValueError, AttributeError, TypeError):
+        return True
+
+
+def _covers(prefix: str, uri: str) -> bool:
+    """Whether `uri` lies under `prefix`, by whole path segments."""
+    base = prefix.rstrip("/")
+    return uri == base or uri.startswith(base + "/")
 
 
 def _conflict_is_done(error: errors.DuctworkError) -> Any:

@@ -18,18 +18,31 @@ SPOOL_IN_MEMORY = 8 << 20
 
 
 @router.put("/{task_id}/artifacts/{name:path}/content")
-async def upload(task_id: str, name: str, request: Request, ext: str = "", h: Hub = Depends(hub)) -> Json:
+async def upload(
+    task_id: str, name: str, request: Request, ext: str = "", root: str = "", h: Hub = Depends(hub)
+) -> Json:
     """Store the request body as the bytes of artifact `name`; answers `{uri, hash, size}`.
 
-    The artifact's record is written separately (`PUT /api/tasks/{id}/artifacts`) with that
+    `root`: the task's `output_uri` when it names one (storage this server must read: else
+    422), for a client that cannot reach it; by default the server's own artifact root. The
+    artifact's record is written separately (`PUT /api/tasks/{id}/artifacts`) with that
     URI, so a record never points at bytes that are not fully stored."""
-    # Checked before the body is read: a refused caller's bytes are never stored.
+    # Checked before the body is read: a refused caller's (or place's) bytes are never stored.
     await run_in_threadpool(permissions.require_task, h.store, user(request), "write to", task_id)
+    writer = await run_in_threadpool(artifact_files.blob_writer, h, root or None)
     with tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY) as spool:
         async for chunk in request.stream():
             spool.write(chunk)
         spool.seek(0)
-        blob = await run_in_threadpool(artifact_files.save_upload, h, task_id, name, ext, spool)  # type: ignore[arg-type]
+        blob = await run_in_threadpool(
+            artifact_files.save_upload,
+            h,
+            task_id,
+            name,
+            ext,
+            spool,  # type: ignore[arg-type]
+            writer,
+        )
     return Json({"uri": blob.uri, "hash": blob.hash, "size": blob.size})
 
 

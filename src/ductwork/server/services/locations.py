@@ -10,14 +10,17 @@ per process), and other processes could then delete its journal with acknowledge
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import stat
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
+from ductwork.artifacts import cache
 from ductwork.artifacts.allowed import Location, LocationRefused, StorageRule
-from ductwork.core.errors import NotFound
+from ductwork.artifacts.locations import filesystem, is_remote
+from ductwork.core.errors import DuctworkError, NotFound, StorageError
 from ductwork.core.records import ArtifactRecord, MetricEvent, ModelRecord
 
 log = logging.getLogger("ductwork.server")
@@ -120,6 +123,23 @@ def local_file(rule: StorageRule, uri: str) -> str | None:
         return None
 
 
+def readable_copy(rule: StorageRule, record: ArtifactRecord, *, max_bytes: int) -> str | None:
+    """A local file holding the record's bytes: its own file in local storage, or a cached,
+    hash-checked copy of remote storage the rule allows (up to `max_bytes`); else None."""
+    if not record.uri:
+        return None
+    if not is_remote(record.uri):
+        return local_file(rule, record.uri)
+    if record.size > max_bytes:
+        return None
+    try:
+        location = rule.check(record.uri, "uri")
+        return cache.fetch(dataclasses.replace(record, uri=location.url), None)
+    except DuctworkError as exc:  # refused, missing, damaged or unreachable: no preview
+        log.info("ductwork server: no copy of %s for a preview: %s", record.uri, exc)
+        return None
+
+
 def open_chunks(rule: StorageRule, uri: str, what: str) -> tuple[Iterator[bytes], int | None]:
     """The bytes at `uri` (checked before anything is opened) and their size when known: a
     local file's own, never a record's claim (a wrong Content-Length breaks the response)."""
@@ -127,7 +147,7 @@ def open_chunks(rule: StorageRule, uri: str, what: str) -> tuple[Iterator[bytes]
     if location.path:
         fd = _open_regular(location.path, what)
         return _file_chunks(fd), os.fstat(fd).st_size
-    return _remote_chunks(location.url), None
+    return _remote_chunks(location.url, what)
 
 
 def _open_regular(path: str, what: str) -> int:
@@ -150,10 +170,24 @@ def _file_chunks(fd: int) -> Iterator[bytes]:
             yield chunk
 
 
-def _remote_chunks(url: str) -> Iterator[bytes]:
-    import fsspec
+def _remote_chunks(url: str, what: str) -> tuple[Iterator[bytes], int | None]:
+    """The bytes of object-storage `url`, opened now (read with the server's own credentials),
+    so a missing object is a 404 and unreachable storage a 503 naming it, not a broken body."""
+    try:
+        fs, path = filesystem(url)
+        handle = fs.open(path, "rb")
+    except FileNotFoundError:
+        raise NotFound(f"the stored file of {what} is missing") from None
+    except ImportError as exc:
+        raise StorageError(f"the stored file of {what} is at {url}: {exc.name} is not installed") from exc
+    except Exception as exc:  # no credentials, refused, unreachable: each driver says it its own way
+        reason = f"{type(exc).__name__}: {exc}"
+        raise StorageError(f"cannot read the stored file of {what} at {url}: {reason}") from exc
+    size = getattr(handle, "size", None)
+    return _handle_chunks(handle), size if isinstance(size, int) else None
 
-    handle: Any
-    with fsspec.open(url, "rb") as handle:
+
+def _handle_chunks(handle: Any) -> Iterator[bytes]:
+    with handle:
         while chunk := handle.read(CHUNK):
             yield chunk

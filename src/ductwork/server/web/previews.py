@@ -4,7 +4,8 @@ The SDK stores a short text preview with every artifact (and users may replace i
 own words); the page shows that at once and asks for this richer one when the card scrolls into
 view. Each reader looks at a bounded part of the file (the first row group, the first lines, an
 array through a memory map), so a preview never costs a full read of a large artifact. numpy and
-pyarrow are optional: without them, the stored text preview is what there is.
+pyarrow are optional: without them, the stored text preview is what there is. Artifacts in
+object storage are read from the server's cache of them (downloaded once, hash-checked).
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ from ductwork.server.services.hub import Hub
 HEAD_ROWS = 10
 TEXT_BYTES = 20_000
 ARRAY_STATS_LIMIT = 50_000_000  # elements; beyond this, min/max/mean would read too much
+# Artifacts in object storage are previewed from a local copy: larger ones keep their stored
+# text preview rather than make a page wait for a download.
+REMOTE_PREVIEW_MAX_BYTES = 64 << 20
 
 
 @dataclass
@@ -53,9 +57,9 @@ def artifact_preview(hub: Hub, task_id: str, name: str) -> tuple[ArtifactRecord,
 
 
 def _local_file(hub: Hub, record: ArtifactRecord) -> str | None:
-    """The artifact's regular file when it is on this server's disk where the storage rule
-    allows (`services.locations`); remote ones are not previewed."""
-    return locations.local_file(hub.storage, record.uri) if record.uri else None
+    """The artifact's file where the storage rule allows (`services.locations`): its own on
+    this server's disk, or a cached, hash-checked copy from object storage when not too big."""
+    return locations.readable_copy(hub.storage, record, max_bytes=REMOTE_PREVIEW_MAX_BYTES)
 
 
 def _read(record: ArtifactRecord, path: str) -> Preview:
