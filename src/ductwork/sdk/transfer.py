@@ -106,13 +106,15 @@ def save(
     try:
         record = ArtifactStore(staging).save(task_id, name, obj, **options)
         if record.inline is None:
-            _upload(_streaming(backend), record)
+            _upload(_streaming(backend), record, output_uri)
         return record
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _upload(backend: Backend, record: ArtifactRecord) -> None:
+def _upload(backend: Backend, record: ArtifactRecord, root: str | None) -> None:
+    """Stream a staged blob to the server, which stores it under `root` (the task's
+    `output_uri`: never anywhere else) or, without one, its own storage."""
     path = record.uri
     extension = _extension(path)
 
@@ -122,7 +124,7 @@ def _upload(backend: Backend, record: ArtifactRecord) -> None:
                 yield chunk
 
     answer = backend.upload_artifact_content(  # type: ignore[attr-defined]
-        record.task_id, record.name, chunks(), extension=extension
+        record.task_id, record.name, chunks(), extension=extension, root=root
     )
     if answer["hash"] != record.hash or answer["size"] != record.size:
         raise StorageError(
