@@ -27,6 +27,7 @@ folders (`machine.root`) only to explain failures.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -64,6 +65,24 @@ cd "$work"
 exec "$@"
 """
 _SHARED_AREAS = ("/tmp", "/var/tmp", "/dev/shm")
+ALICE_PASSWORD = "alice-wonderland-1"
+# On the server's machine, as its admin would type them, in one interpreter (each start costs):
+# `ductwork users add` alice (a user) and runner (an agent account), `ductwork keys create` each.
+_ACCOUNTS = f"""
+import contextlib, io, json
+
+from ductwork.cli import main
+
+def ductwork(*args):
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        main.main(list(args), prog_name="ductwork", standalone_mode=False)
+    return out.getvalue().strip()
+
+ductwork("users", "add", "alice", "--password", {ALICE_PASSWORD!r})
+ductwork("users", "add", "runner", "--role", "agent")
+print(json.dumps({{name: ductwork("keys", "create", "--user", name) for name in ("alice", "runner")}}))
+"""
 _SERVER_ADDRESS = re.compile(r"ductwork server on (http://\S+)")
 
 
@@ -331,17 +350,10 @@ class Machines:
         process = machine.start(argv, "server.log")
         url, admin_key, admin_password = _first_start(machine, process)
         _wait_healthy(url, machine)
-        machine.execute(
-            [sys.executable, "-m", "ductwork", "users", "add", "alice", "--password", "alice-wonderland-1"]
+        keys = json.loads(machine.python(_ACCOUNTS))
+        server = Server(
+            machine, url, admin_key, admin_password, keys["alice"], keys["runner"], ALICE_PASSWORD
         )
-        user_key = machine.execute(
-            [sys.executable, "-m", "ductwork", "keys", "create", "--user", "alice", "--name", "tests"]
-        ).stdout.strip()
-        machine.execute([sys.executable, "-m", "ductwork", "users", "add", "runner", "--role", "agent"])
-        agent_key = machine.execute(
-            [sys.executable, "-m", "ductwork", "keys", "create", "--user", "runner", "--name", "agents"]
-        ).stdout.strip()
-        server = Server(machine, url, admin_key, admin_password, user_key, agent_key, "alice-wonderland-1")
         self._servers.append(server)
         self._server = server
         return server
