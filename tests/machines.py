@@ -292,7 +292,9 @@ class Server:
 class Machines:
     """Start machines under `base`; stop them all with `close()`."""
 
-    def __init__(self, base: Path, hidden: Iterable[str], request: pytest.FixtureRequest) -> None:
+    def __init__(
+        self, base: Path, hidden: Iterable[str] = (), request: pytest.FixtureRequest | None = None
+    ) -> None:
         check_unshare()
         self.base = base
         self._request = request
@@ -397,6 +399,7 @@ class Machines:
         """A PostgreSQL schema private to one server (dropped with the machines)."""
         import sqlalchemy as sa
 
+        assert self._request is not None, "a PostgreSQL server needs the pytest request (pg_server)"
         admin_url = str(self._request.getfixturevalue("pg_server"))
         schema = f"ductwork_machines_{uuid.uuid4().hex[:12]}"
         admin = sa.create_engine(admin_url)
