@@ -37,13 +37,6 @@ _SNAPSHOT_TYPES = (dict, list, set, tuple, bytearray)
 _NATIVE_MODULES = ("numpy", "pandas", "PIL", "pyarrow")
 
 
-def store_for(uri: str | None) -> Any:
-    """The artifact store for `uri` (None: the default storage), imported only when used."""
-    from ductwork.artifacts import store_for as artifact_store_for
-
-    return artifact_store_for(uri)
-
-
 class Artifact:
     """One stored artifact of a task, as ClearML shows it (`task.artifacts[name]`)."""
 
@@ -114,8 +107,8 @@ class Artifact:
         if self._cache is not _MISSING and not force_download and deserialization_function is None:
             return self._cache
         value = _guarded(
-            lambda: store_for(self._output_uri).load(
-                self._readable(), deserialization_function=deserialization_function
+            lambda: transfer.load(
+                self._backend, self._record, deserialization_function=deserialization_function
             ),
             f"cannot read artifact {self.name!r} of task {self._record.task_id}",
         )
@@ -133,9 +126,7 @@ class Artifact:
         """
         try:
             path: str = _guarded(
-                lambda: store_for(self._output_uri).local_copy(
-                    self._readable(), extract_archive=extract_archive
-                ),
+                lambda: transfer.local_copy(self._backend, self._record, extract_archive=extract_archive),
                 f"cannot copy artifact {self.name!r} of task {self._record.task_id}",
             )
             return path
@@ -146,9 +137,6 @@ class Artifact:
 
             print(f"ductwork: {exc}", file=original_stderr())
             return None
-
-    def _readable(self) -> ArtifactRecord:
-        return transfer.readable(self._backend, self._record)
 
     def __repr__(self) -> str:
         return f"Artifact(name={self.name!r}, type={self.type!r}, size={self.size}, hash={self.hash[:12]!r})"

@@ -122,14 +122,15 @@ class Model:
             _fail(f"model {self.id} ({self.name!r}) has no weights yet", raise_on_error)
             return None
         from ductwork.sdk import transfer
-        from ductwork.sdk.artifact import store_for
 
         try:
-            weights = transfer.readable(self._backend, _weights_record(self._record), download=self._weights)
-            path: str = store_for(None).local_copy(
-                weights, extract_archive=extract_archive, force_download=force_download
+            return transfer.local_copy(
+                self._backend,
+                _weights_record(self._record),
+                download=self._weights,
+                extract_archive=extract_archive,
+                force_download=force_download,
             )
-            return path
         except (StorageError, NotFound, OSError) as exc:
             _fail(f"model {self.id} ({self.name!r}): {exc}", raise_on_error)
             return None

@@ -59,12 +59,9 @@ def load_output(
         raise ValidationError(f"input reference {reference!r} must look like '<task_id>.<name>'")
     record = find_artifact(backend, task_id, name)
     if record is not None:
-        from ductwork.artifacts import store_for
         from ductwork.sdk import transfer
 
-        # Any store reads any record: blob URIs are absolute.
-        local = transfer.readable(backend, record)
-        return store_for(None).load(local, deserialization_function=deserialize)
+        return transfer.load(backend, record, deserialization_function=deserialize)
     params = backend.get_parameters(task_id)
     if f"return/{name}" in params:
         return params[f"return/{name}"].value

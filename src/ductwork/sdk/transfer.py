@@ -106,15 +106,13 @@ def save(
     try:
         record = ArtifactStore(staging).save(task_id, name, obj, **options)
         if record.inline is None:
-            _upload(_streaming(backend), record, output_uri)
+            _upload(_streaming(backend), record)
         return record
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _upload(backend: Backend, record: ArtifactRecord, root: str | None) -> None:
-    """Stream a staged blob to the server, which stores it under `root` (the task's
-    `output_uri`: never anywhere else) or, without one, its own storage."""
+def _upload(backend: Backend, record: ArtifactRecord) -> None:
     path = record.uri
     extension = _extension(path)
 
@@ -124,7 +122,7 @@ def _upload(backend: Backend, record: ArtifactRecord, root: str | None) -> None:
                 yield chunk
 
     answer = backend.upload_artifact_content(  # type: ignore[attr-defined]
-        record.task_id, record.name, chunks(), extension=extension, root=root
+        record.task_id, record.name, chunks(), extension=extension
     )
     if answer["hash"] != record.hash or answer["size"] != record.size:
         raise StorageError(
@@ -159,6 +157,34 @@ def readable(
             chunks = partial(download, server)
         _download(chunks, record, target)
     return dataclasses.replace(record, uri=target)
+
+
+def load(
+    backend: Backend | None,
+    record: ArtifactRecord,
+    *,
+    deserialization_function: Callable[[bytes], Any] | None = None,
+) -> Any:
+    """The stored value of `record`, wherever this machine stands (`readable`)."""
+    from ductwork.artifacts.store import store_for
+
+    # Any store reads any record: blob URIs are absolute.
+    return store_for(None).load(readable(backend, record), deserialization_function=deserialization_function)
+
+
+def local_copy(
+    backend: Backend | None,
+    record: ArtifactRecord,
+    *,
+    download: Callable[[Any], Iterator[bytes]] | None = None,
+    **options: Any,
+) -> str:
+    """A local path of `record`'s bytes (see `ArtifactStore.local_copy`), wherever this
+    machine stands (`readable`)."""
+    from ductwork.artifacts.store import store_for
+
+    path: str = store_for(None).local_copy(readable(backend, record, download=download), **options)
+    return path
 
 
 def _streaming(backend: Backend) -> Any:
