@@ -53,6 +53,7 @@ class Cluster:
     server: Server
     laptop: Machine
     reader: Machine
+    storage: str  # where the server's default storage keeps stored files (a bucket prefix or a folder)
 
     def run(self, kind: str, shape: str, count: int) -> Any:
         """Run pipeline `kind` in `shape` from the laptop; answers its controller task, final."""
@@ -87,8 +88,8 @@ def start_cluster(machines: Machines, *, db: str = "sqlite", s3: Any = None) -> 
     S3 server `s3`), agents `services`, `alpha`, `beta` and clients `laptop`, `reader`."""
     with_keys = s3.aws_variables() if s3 else {}
     without_keys = s3.aws_variables(credentials=False) if s3 else {}
-    storage = f"{s3.bucket()}/artifacts" if s3 else None
-    server = machines.server(db=db, artifacts_uri=storage, **with_keys)
+    bucket = f"{s3.bucket()}/artifacts" if s3 else None
+    server = machines.server(db=db, artifacts_uri=bucket, **with_keys)
     machines.agent("services", queues=["services"], services=4, **with_keys)
     for name in ("alpha", "beta"):
         machines.agent(name, queues=[name], **with_keys)
@@ -97,6 +98,7 @@ def start_cluster(machines: Machines, *, db: str = "sqlite", s3: Any = None) -> 
         server,
         laptop=machines.client("laptop", **without_keys),
         reader=machines.client("reader", **without_keys),
+        storage=bucket or str(server.machine.home / "artifacts"),
     )
 
 

@@ -54,6 +54,9 @@ def test_a_pipeline_runs_on_machines_that_share_only_the_server(
     else:
         assert not (run.worker or "").startswith(("services", "alpha", "beta")), run.worker
 
+    # The array went to the server's storage (not a step's home), whichever machine stored it.
+    stored = [a for a in cluster.server.api.get_artifacts(steps["square"].id) if a.name == "squares"]
+    assert [a.uri.startswith(cluster.storage) for a in stored] == [True], stored
     label = f"{kind} {shape}"
     squares, summary = expected_outputs(COUNT, label)
     outputs = [(steps["square"].id, "squares"), (steps["summarize"].id, "summary")]
