@@ -73,7 +73,8 @@ def server_command(
         )
     except DuctworkError as exc:
         listener.close()
-        raise click.BadParameter(str(exc), param_hint="--allow-storage / --artifacts-uri") from exc
+        # masked: a refused location may carry a password the admin typed into it
+        raise click.BadParameter(mask_secrets(exc), param_hint="--allow-storage / --artifacts-uri") from exc
     click.echo(f"ductwork server on {serving.address(listener)} (store: {mask_secrets(repr(store))})")
     serving.serve(app, listener)
 

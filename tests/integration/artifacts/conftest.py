@@ -1,8 +1,7 @@
-"""An S3-compatible server (moto) on loopback, started once for these tests."""
+"""An S3-compatible server (moto's standalone server, a process on loopback) for these tests."""
 
 from __future__ import annotations
 
-import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,24 +9,12 @@ from typing import Any
 
 import pytest
 
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+from s3server import S3Server, s3_server  # noqa: F401  (the session's server process)
 
 
 @pytest.fixture(scope="session")
-def s3_endpoint() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
+def s3_endpoint(s3_server: S3Server) -> str:  # noqa: F811
+    return s3_server.endpoint
 
 
 @pytest.fixture

@@ -13,16 +13,18 @@ from __future__ import annotations
 
 import contextlib
 import json
+import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from machines import Machine, Machines, Server
+from machines import Machine, Machines, Server, installed_env
 from s3server import S3Server, s3_server  # noqa: F401  (the fixture)
 
 pytestmark = pytest.mark.slow
@@ -304,6 +306,7 @@ def test_the_upload_route_writes_only_where_the_rule_allows(world: World, stored
     other = world.other[len("s3://") :]
     hostile = [
         f"{world.lookalike}/team/",
+        f"{world.missing.rstrip('/')}-evil/x",  # s3://<bucket>-evil/ is not the allowed s3://<bucket>/
         f"{world.other}/teammates",
         f"{world.other}/team/../loot",
         f"{world.other}/team/%2e%2e/loot",
@@ -337,7 +340,16 @@ def test_records_outside_the_rule_are_refused_and_never_read(world: World, store
     secret = f"{world.lookalike[len('s3://') :]}/team/secret.txt"
     fs.pipe(secret, b"not yours")
     with api(world) as client:
-        for uri in (f"s3://{secret}", f"{world.main}/elsewhere/x.npy", f"{world.other}/teammates/x"):
+        other = world.other[len("s3://") :]
+        planted = (
+            f"s3://{secret}",
+            f"{world.main}/elsewhere/x.npy",
+            f"{world.other}/teammates/x",
+            f"s3://key:secret@{other}/team/x",
+            f"{world.other}/team/x?versionId=1",
+            f"{world.other}/team/x\x00.npy",
+        )
+        for uri in planted:
             answer = client.put(
                 f"/api/tasks/{stored['task']}/artifacts",
                 json={"task_id": stored["task"], "name": "planted", "type": "file", "uri": uri},
@@ -370,3 +382,18 @@ def test_who_may_read_and_write_artifacts_in_the_bucket(world: World, stored: di
     assert not world.s3.filesystem().exists(f"{world.other[len('s3://') :]}/team/theirs")
     with api(world) as client:  # alice's record is what she stored
         assert client.get(content).content == world.s3.filesystem().cat(stored["records"]["array"]["uri"])
+
+
+def test_a_server_refuses_credentials_in_its_storage_settings(tmp_path: Path) -> None:
+    root = "s3://AKIDEXAMPLE:hunter2-secret@bucket/artifacts"
+    done = subprocess.run(
+        [sys.executable, "-m", "ductwork", "server", "--port", "0", "--artifacts-uri", root],
+        env={**installed_env(), "DUCTWORK_HOME": str(tmp_path / "home")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode != 0
+    output = done.stdout + done.stderr
+    assert "credentials, queries and fragments are not accepted" in output, output
+    assert "hunter2-secret" not in output

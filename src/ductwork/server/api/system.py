@@ -22,11 +22,12 @@ async def health(h: Hub = Depends(hub)) -> Json:
 @router.get("/storage")
 async def storage(h: Hub = Depends(hub)) -> Json:
     """Where this server keeps artifacts, so a client can choose how to send bytes:
-    a remote root (s3://...) it can reach -> write there directly; a local root -> write
-    directly only if the client reads the same `token` in `<root>/.ductwork-server` (it sees
-    the same folder), else upload through
-    `PUT /api/tasks/{id}/artifacts/{name}/content`. `allowed`: the other storage prefixes the
-    server reads (`--allow-storage`); a record stored anywhere else is refused."""
+    a remote root (s3://...) that the client reaches with its own credentials -> write there
+    directly; a local root -> write directly only if the client reads the same `token` in
+    `<root>/.ductwork-server` (it sees the same folder); else upload through
+    `PUT /api/tasks/{id}/artifacts/{name}/content` (`?root=` the task's output_uri, when it
+    has one). `allowed`: the other storage prefixes the server reads (`--allow-storage`); a
+    record stored anywhere else is refused."""
     from ductwork.artifacts.locations import is_remote
 
     token = await run_in_threadpool(h.storage_token)

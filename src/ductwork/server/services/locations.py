@@ -20,6 +20,7 @@ from typing import Any
 from ductwork.artifacts import cache
 from ductwork.artifacts.allowed import Location, LocationRefused, StorageRule
 from ductwork.artifacts.locations import filesystem, is_remote
+from ductwork.core.display import mask_secrets
 from ductwork.core.errors import DuctworkError, NotFound, StorageError
 from ductwork.core.records import ArtifactRecord, MetricEvent, ModelRecord
 
@@ -105,7 +106,7 @@ def readable(rule: StorageRule, uri: str, what: str) -> Location:
         return rule.check(uri, what)
     except LocationRefused as exc:
         # info, not warning: a client must not be able to flood the server's log on demand
-        log.info("ductwork server: refused to read a stored location: %s", exc)
+        log.info("ductwork server: refused to read a stored location: %s", mask_secrets(exc))
         raise NotFound(f"{what} is not in this server's storage: {exc}") from None
 
 
