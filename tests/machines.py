@@ -111,13 +111,26 @@ def installed_env() -> dict[str, str]:
     return env
 
 
+def _inside(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip("/") + "/")
+
+
 def _outermost(paths: Iterable[str]) -> list[str]:
-    """Existing folders, without those inside another one (a covered folder hides its insides)."""
+    """Existing folders, without those inside another one (a covered folder hides its insides),
+    none holding the installed software every machine shares."""
     found = sorted({os.path.realpath(p) for p in paths if os.path.isdir(p)})
     kept: list[str] = []
     for path in found:
-        if not any(path == k or path.startswith(k.rstrip("/") + "/") for k in kept):
+        if not any(_inside(path, k) for k in kept):
             kept.append(path)
+    installed = [str(SRC), sys.prefix, sys.base_prefix, *(p for p in sys.path if p.endswith("site-packages"))]
+    for folder in kept:
+        for software in installed:
+            if _inside(os.path.realpath(software), folder):
+                raise ValueError(
+                    f"machines would cover {folder}, which holds the installed {software}: "
+                    "give pytest a --basetemp outside it (or install elsewhere)"
+                )
     return kept
 
 
@@ -461,6 +474,7 @@ def _wait_healthy(url: str, machine: Machine) -> None:
 
 
 def open_machines(request: pytest.FixtureRequest, factory: pytest.TempPathFactory) -> Machines:
-    """Machines under a new folder of pytest's; every pytest temporary folder is hidden from
-    them. Use it as a context manager (`with open_machines(...) as machines:`), which stops them."""
-    return Machines(factory.mktemp("machines"), [str(factory.getbasetemp().parent)], request)
+    """Machines under a new folder of this pytest session's, which is hidden from them (with
+    `/tmp`, where pytest keeps them by default, every session's). Use it as a context manager
+    (`with open_machines(...) as machines:`), which stops them."""
+    return Machines(factory.mktemp("machines"), [str(factory.getbasetemp())], request)
