@@ -25,6 +25,7 @@ task is refused.
 
 from __future__ import annotations
 
+import ntpath
 import os
 import posixpath
 from collections.abc import Callable
@@ -78,7 +79,7 @@ def plan(
         placed = _place(task_id, [path, *args], working_dir, folder, here, exists)
         return Launch(placed.argv, placed.cwd, {path: str(script["code"])}, placed.make_cwd, placed.note)
     if entry and os.path.isabs(entry):  # a script by its path on this machine (recorded by hand)
-        cwd = working_dir if os.path.isabs(working_dir) else os.path.dirname(entry)
+        cwd = working_dir if _absolute(working_dir) else os.path.dirname(entry)
         return Launch([entry, *args], cwd)
     raise ValidationError(f"task {task_id} has no code to run (script has no module, repository or code)")
 
@@ -93,7 +94,7 @@ def working_folder(owner: str, value: object, name: str = "script.working_dir") 
         raise ValidationError(f"{owner}: {name} must be a string, got {type(value).__name__}")
     if "\0" in value:
         raise ValidationError(f"{owner}: {name} {value!r} holds a NUL byte")
-    if os.path.isabs(value):
+    if _absolute(value):
         return os.path.normpath(value)
     relative = posixpath.normpath(value.replace("\\", "/"))
     if relative == ".." or relative.startswith("../"):
@@ -102,6 +103,11 @@ def working_folder(owner: str, value: object, name: str = "script.working_dir") 
             "(the repository root, or the task's own folder)"
         )
     return relative
+
+
+def _absolute(path: str) -> bool:
+    """Absolute here, or on the Windows machine that may have recorded it (`C:\\work`)."""
+    return os.path.isabs(path) or ntpath.isabs(path)
 
 
 def _place(
@@ -114,7 +120,7 @@ def _place(
 ) -> Launch:
     """Where a task without a repository runs: relative to its own folder (or `here`)."""
     base = here or folder
-    if not os.path.isabs(working_dir):
+    if not _absolute(working_dir):
         cwd = os.path.normpath(os.path.join(base, working_dir))
         return Launch(argv, cwd, make_cwd=here is None and cwd != base)
     if exists(working_dir):
@@ -131,15 +137,17 @@ def _in_checkout(
 ) -> Launch:
     """Where a repository task runs: `working_dir` inside the checkout."""
     root = os.path.normpath(checkout)
-    cwd = os.path.normpath(os.path.join(root, working_dir))
-    if os.path.commonpath([cwd, root]) == root:
-        return Launch(argv, cwd)
+    if not _absolute(working_dir):
+        return Launch(argv, os.path.normpath(os.path.join(root, working_dir)))
+    if os.path.isabs(working_dir) and os.path.commonpath([working_dir, root]) == root:
+        return Launch(argv, working_dir)
     entry = argv[0]
     # An older version recorded the absolute folder of the machine that made the task
     # (`/home/me/project/src`): its tail that holds the entry point in the checkout is where
     # it ran in the repository (`src`), the longest such tail first.
     parts = PurePosixPath(working_dir.replace("\\", "/")).parts[1:]
-    for tail in [posixpath.join(*parts[start:]) for start in range(len(parts))] + [HERE]:
+    tails = [posixpath.join(*parts[start:]) for start in range(len(parts)) if ".." not in parts[start:]]
+    for tail in [*tails, HERE]:
         cwd = os.path.normpath(os.path.join(root, tail))
         if exists(os.path.join(cwd, entry)):
             note = (

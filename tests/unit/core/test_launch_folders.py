@@ -139,6 +139,27 @@ def test_an_old_absolute_folder_of_a_repository_task_becomes_its_place_in_the_ch
     assert at_root.cwd == CHECKOUT
 
 
+def test_a_windows_machines_folder_is_absolute_too() -> None:
+    old = "C:\\Users\\me\\project\\src"
+    plan = launch.plan("t1", function_step(old), folder=OWN, exists=nothing_exists)
+    assert (plan.cwd, plan.make_cwd) == (OWN, False) and old in plan.note
+    in_repo = launch.plan(
+        "t3", in_repository(old), folder=OWN, exists=only(f"{CHECKOUT}/src/train.py"), checkout=CHECKOUT
+    )
+    assert in_repo.cwd == f"{CHECKOUT}/src"
+
+
+def test_no_tail_of_an_old_folder_leads_out_of_the_checkout() -> None:
+    plan = launch.plan(
+        "t3",
+        in_repository("C:\\a\\..\\..\\..\\elsewhere"),
+        folder=OWN,
+        exists=lambda path: True,
+        checkout=CHECKOUT,
+    )
+    assert plan.cwd == f"{CHECKOUT}/elsewhere"
+
+
 def test_an_absolute_folder_no_part_of_the_checkout_matches_is_refused() -> None:
     with pytest.raises(
         ValidationError, match=r"task t3: script.working_dir '/srv/x' is not inside its repository"
