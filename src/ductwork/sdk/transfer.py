@@ -1,12 +1,17 @@
 """Where artifact bytes go, and how they come back, for each kind of backend: the one route of
 every stored object (artifacts, step inputs and outputs, models, debug images, the pipeline's own).
 
-* Embedded store or local-mode pipe: the task's `output_uri`, else the default storage.
+* Embedded store: the task's `output_uri`, else the default storage.
 * A server whose storage this machine reaches (a remote URL, or the same host / a shared
   mount): the task's `output_uri`, else the server's own artifact root.
 * A server whose storage this machine cannot reach: the bytes are serialised here into a
   private staging folder, streamed to the server, and streamed back (into a local,
   hash-checked cache) when read.
+* A local-mode step asks its controller's backend (over the pipe) where to write; when that is
+  a server it cannot reach, it streams the bytes to that server itself (the pipe carries none).
+
+Reads (`load`, `local_copy`, `readable`) decide by the record's own location, so any machine
+reads what any other wrote.
 """
 
 from __future__ import annotations
@@ -106,13 +111,15 @@ def save(
     try:
         record = ArtifactStore(staging).save(task_id, name, obj, **options)
         if record.inline is None:
-            _upload(_streaming(backend), record)
+            _upload(_streaming(backend), record, output_uri)
         return record
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _upload(backend: Backend, record: ArtifactRecord) -> None:
+def _upload(backend: Backend, record: ArtifactRecord, root: str | None) -> None:
+    """Stream a staged blob to the server, which stores it under `root` (the task's
+    `output_uri`: never anywhere else) or, without one, its own storage."""
     path = record.uri
     extension = _extension(path)
 
@@ -122,7 +129,7 @@ def _upload(backend: Backend, record: ArtifactRecord) -> None:
                 yield chunk
 
     answer = backend.upload_artifact_content(  # type: ignore[attr-defined]
-        record.task_id, record.name, chunks(), extension=extension
+        record.task_id, record.name, chunks(), extension=extension, root=root
     )
     if answer["hash"] != record.hash or answer["size"] != record.size:
         raise StorageError(
