@@ -17,27 +17,18 @@ TEMPLATES = "many machines/templates"
 
 pipe = PipelineController(name=f"tasks {shape}", project="many machines", version="1.0.0")
 pipe.add_parameter("count", count)
-pipe.add_step(
-    name="make",
-    base_task_project=TEMPLATES,
-    base_task_name=f"make {shape}",
-    parameter_override={"General/count": "${pipeline.count}"},
-    execution_queue="alpha",
-)
-pipe.add_step(
-    name="square",
-    base_task_project=TEMPLATES,
-    base_task_name=f"square {shape}",
-    parameter_override={"General/source": "${make.id}"},
-    execution_queue="beta",
-)
-pipe.add_step(
-    name="summarize",
-    base_task_project=TEMPLATES,
-    base_task_name=f"summarize {shape}",
-    parameter_override={"General/source": "${square.id}", "General/label": f"tasks {shape}"},
-    execution_queue="alpha",
-)
+for name, queue, overrides in (
+    ("make", "alpha", {"General/count": "${pipeline.count}"}),
+    ("square", "beta", {"General/source": "${make.id}"}),
+    ("summarize", "alpha", {"General/source": "${square.id}", "General/label": f"tasks {shape}"}),
+):
+    pipe.add_step(
+        name=name,
+        base_task_project=TEMPLATES,
+        base_task_name=f"{name} {shape}",
+        parameter_override=overrides,
+        execution_queue=queue,
+    )
 if shape == "remote":
     pipe.start(queue="services")
 else:
