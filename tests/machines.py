@@ -12,16 +12,20 @@ the same install. No `DUCTWORK_*` variable of the test's own environment reaches
 
     def test_x(machines):
         server = machines.server()                      # db="postgresql", artifacts_uri=...
-        machines.agent("cpu-1", queues=["default"])     # a running `ductwork agent`
-        client = machines.client("laptop")              # user alice's key
+        machines.agent("cpu-1", queues=["default"])     # a running `ductwork agent` (key: runner's)
+        client = machines.client("laptop")              # user alice's key (key=server.admin_key...)
         client.run(SCRIPT, "arg")                       # SCRIPT copied into laptop's work/
         value = client.python("print(1 + 1)")          # stdout of `python -c`
         run = server.controller("name"); server.wait_final(run.id); server.steps(run.id)
 
 Fixtures (wired in tests/conftest.py): `machines` (one test) and `module_machines` (one per
 module, for a server and agents that several tests share). The test process itself is no
-machine: it reaches the server through `server.backend()` (HTTP) and reads the machines'
-folders (`machine.root`) only to explain failures.
+machine: it reaches the server through `server.api` (the admin's HTTP backend) or
+`server.backend(key)`, and reads the machines' folders (`machine.root`, `machine.log(...)`) only
+to explain failures. Keys: `server.admin_key`, `server.user_key` (alice, a user, web password
+`server.password`), `server.agent_key` (runner, an agent account). Extra keyword arguments of
+`server()`, `agent()`, `client()` and `machine()` are environment variables of that machine
+(AWS credentials, for instance).
 """
 
 from __future__ import annotations
@@ -244,6 +248,7 @@ class Server:
     agent_key: str
     password: str  # alice's web login
     _backends: list[Any] = field(default_factory=list)
+    _admin: Any = None
 
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """`ductwork ARGS` on the server's machine (its store), as its admin would type them."""
@@ -260,9 +265,9 @@ class Server:
     @property
     def api(self) -> Any:
         """The admin's backend (one, reused)."""
-        if not self._backends:
-            self.backend()
-        return self._backends[0]
+        if self._admin is None:
+            self._admin = self.backend()
+        return self._admin
 
     def controller(self, name: str) -> Any:
         """The newest run (controller task) named `name`."""
@@ -300,6 +305,7 @@ class Server:
         for opened in self._backends:
             opened.close()
         self._backends.clear()
+        self._admin = None
 
 
 class Machines:
