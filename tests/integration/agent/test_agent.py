@@ -1,5 +1,6 @@
 """The agent end to end: real agent processes, real task processes, on the embedded store
-(SQLite and PostgreSQL) and through a live server."""
+(SQLite and PostgreSQL; the agent beside the store, one machine by design) and through a live
+server (each agent on a machine of its own, sharing nothing with the server but HTTP)."""
 
 from __future__ import annotations
 
@@ -11,12 +12,15 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from ductwork.core.queries import TaskQuery
 from ductwork.core.records import TaskRecord
+
+if TYPE_CHECKING:
+    from conftest import ServerAgents
 
 SRC = str(Path(__file__).resolve().parents[3] / "src")
 
@@ -281,26 +285,25 @@ def test_services_mode_runs_tasks_at_once(
 
 
 def test_agent_through_a_server_runs_each_of_many_tasks_exactly_once(
-    live_server: Any, tmp_path: Path, agents: Agents
+    live_server: Any, server_agents: ServerAgents
 ) -> None:
-    """8 agent processes race over 500 queued tasks through the server's long-poll claims."""
+    """8 agents, each on a machine of its own, race over 500 queued tasks through the server's
+    long-poll claims; each task notes its run in a ledger on the machine that ran it."""
     store = live_server.store
     store.ensure_queue("default")
-    ledger = tmp_path / "ledger"
-    ledger.mkdir()
     code = (
-        f"import os\nwith open(os.path.join({str(ledger)!r}, os.environ['DUCTWORK_TASK_ID']), 'a') as f:\n"
+        "import os\nledger = os.path.expanduser('~/ledger')\nos.makedirs(ledger, exist_ok=True)\n"
+        "with open(os.path.join(ledger, os.environ['DUCTWORK_TASK_ID']), 'a') as f:\n"
         "    f.write('x')\n"
     )
     tasks = [code_task(store, f"t{i}", code) for i in range(500)]
     for task in tasks:
         store.enqueue(task.id, "default")
-    env = agent_env(tmp_path, api=(live_server.url, live_server.key))
-    for n in range(8):
-        agents.start(env, "--queue", "default", "--same-env", "--name", f"racer{n}")
+    racers = [server_agents.start(f"racer{n}", "--queue", "default", "--same-env")[0] for n in range(8)]
     wait_for(lambda: store.count_tasks(TaskQuery(status=["completed"])) == 500, 240, "500 completed tasks")
-    runs = {path.name: path.read_text() for path in ledger.iterdir()}
-    assert len(runs) == 500 and set(runs.values()) == {"x"}  # each ran, and only once
+    runs = [(path.name, path.read_text()) for racer in racers for path in racer.work.glob("ledger/*")]
+    assert len(runs) == 500 and len(dict(runs)) == 500  # each ran, on one machine only
+    assert set(dict(runs).values()) == {"x"}  # and only once there
     assert len({store.get_task(t.id).worker for t in tasks}) > 1
 
 
@@ -329,12 +332,11 @@ def test_embedded_agents_run_each_of_many_tasks_exactly_once(
 
 
 def test_sigterm_stops_an_idle_agent_at_once_and_lets_a_running_task_finish(
-    live_server: Any, tmp_path: Path, agents: Agents
+    live_server: Any, server_agents: ServerAgents
 ) -> None:
     store = live_server.store
     store.ensure_queue("default")
-    env = agent_env(tmp_path, api=(live_server.url, live_server.key))
-    idle = agents.start(env, "--queue", "default", "--same-env", "--name", "idle")
+    _, idle = server_agents.start("idle", "--queue", "default", "--same-env")
     wait_for(lambda: any(w.id == "idle" for w in store.list_workers()), 20, "the agent to register")
     time.sleep(0.5)  # now inside its long-poll claim
     started = time.monotonic()
@@ -343,15 +345,16 @@ def test_sigterm_stops_an_idle_agent_at_once_and_lets_a_running_task_finish(
     assert time.monotonic() - started < 15.0  # not held by its 20 s long-poll claim
     assert store.list_workers() == []
 
-    marker = tmp_path / "running"
     task = code_task(
-        store, "finishing", f"import time\nopen({str(marker)!r}, 'w').close()\ntime.sleep(1.5)\n"
+        store,
+        "finishing",
+        "import os, time\nopen(os.path.expanduser('~/running'), 'w').close()\ntime.sleep(1.5)\n",
     )
     store.enqueue(task.id, "default")
-    busy = agents.start(env, "--queue", "default", "--same-env", "--name", "busy")
-    wait_for(marker.exists, 20, "the task to start")
+    machine, busy = server_agents.start("busy", "--queue", "default", "--same-env")
+    wait_for((machine.work / "running").exists, 20, "the task to start")
     busy.send_signal(signal.SIGTERM)
-    assert busy.wait(20) == 0
+    assert busy.wait(20) == 0, machine.log("agent.log")
     assert store.get_task(task.id).status == "completed"
 
 
@@ -443,16 +446,18 @@ def test_task_runs_in_a_uv_environment_with_its_requirements(
 
 
 def test_a_task_ending_while_the_server_is_down_is_recorded_when_it_returns(
-    live_server: Any, tmp_path: Path, agents: Agents
+    live_server: Any, server_agents: ServerAgents
 ) -> None:
     store = live_server.store
     store.ensure_queue("default")
-    marker = tmp_path / "started"
-    task = code_task(store, "outlives", f"import time\nopen({str(marker)!r}, 'w').close()\ntime.sleep(2)\n")
+    task = code_task(
+        store,
+        "outlives",
+        "import os, time\nopen(os.path.expanduser('~/started'), 'w').close()\ntime.sleep(2)\n",
+    )
     store.enqueue(task.id, "default")
-    env = agent_env(tmp_path, api=(live_server.url, live_server.key))
-    agent = agents.start(env, "--queue", "default", "--same-env", "--max-tasks", "1")
-    wait_for(marker.exists, 20, "the task to start")
+    machine, agent = server_agents.start("outlasting", "--queue", "default", "--same-env", "--max-tasks", "1")
+    wait_for((machine.work / "started").exists, 20, "the task to start")
     live_server.stop()  # the task ends while no server answers
     time.sleep(3)
     assert store.get_task(task.id).status == "in_progress"
@@ -460,7 +465,7 @@ def test_a_task_ending_while_the_server_is_down_is_recorded_when_it_returns(
     port = int(live_server.url.rsplit(":", 1)[1])
     again = helpers.start_server(store, key=live_server.key, port=port)
     try:
-        assert agent.wait(30) == 0, agent.stderr.read().decode() if agent.stderr else ""
+        assert agent.wait(30) == 0, machine.log("agent.log")
         assert store.get_task(task.id).status == "completed"
     finally:
         again.stop()
