@@ -214,7 +214,9 @@ def test_live_events_see_writes_of_other_processes(http: HttpBackend, live_serve
     assert found.wait(5)
 
 
-def test_artifact_bytes_through_the_server(http: HttpBackend, live_server: Any, tmp_path: Any) -> None:
+def test_artifact_bytes_through_the_server(
+    http: HttpBackend, live_server: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A client that cannot see the server's artifact root uploads and downloads through it."""
     from ductwork.core.records import ArtifactRecord
 
@@ -232,7 +234,14 @@ def test_artifact_bytes_through_the_server(http: HttpBackend, live_server: Any, 
     assert b"".join(http.download_artifact_content(task.id, "weights")) == payload
     # same host: the client sees the server's token, so it may write directly
     assert http.sends_artifacts_through_server() is False
+    # object storage: directly when this machine reaches it (probed, artifacts.reach), else
+    # through the server (here the probe's answer is given: no network in this test)
+    from ductwork.artifacts import reach
+
+    monkeypatch.setattr(reach, "unreachable", lambda root: None)
     assert http.sends_artifacts_through_server("s3://bucket/x") is False
+    monkeypatch.setattr(reach, "unreachable", lambda root: "NoCredentialsError: Unable to locate credentials")
+    assert http.sends_artifacts_through_server("s3://bucket/x") is True
     # a record pointing outside the root is refused when recorded (and would not be served)
     with pytest.raises(ValidationError, match="artifact 'secret': uri '/etc/hostname' is outside"):
         http.put_artifact(ArtifactRecord(task.id, "secret", "file", uri="/etc/hostname"))
