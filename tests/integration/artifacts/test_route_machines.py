@@ -233,6 +233,65 @@ def test_local_step_processes_store_through_the_server_they_cannot_reach(machine
     assert reader.run(READ_TOTAL, steps["total"].id).strip() == str(sum(range(3000)))
 
 
+REMOTE = (
+    CODEC
+    + """
+
+from ductwork import PipelineDecorator
+
+
+@PipelineDecorator.component(return_values=["values"])
+def make(n):
+    return {"n": n, "kind": {"a", "b"}}
+
+
+@PipelineDecorator.component(return_values=["total"])
+def total(values):
+    return values["n"] + len(values["kind"])
+
+
+@PipelineDecorator.pipeline(
+    name="remote-route",
+    project="machines",
+    artifact_serialization_function=with_header,
+    artifact_deserialization_function=without_header,
+    return_value="result",
+)
+def pipeline(n: int):
+    return total(make(n))
+
+
+if __name__ == "__main__":
+    PipelineDecorator.set_default_execution_queue("default")
+    pipeline(40)
+"""
+)
+
+READ_RESULT = """
+import sys
+
+from ductwork import Task
+
+print(Task.get_task(sys.argv[1]).artifacts["result"].get())
+"""
+
+
+def test_a_remote_controller_reads_its_steps_with_the_deserializer(machines: Any) -> None:
+    """Fully remote: the controller on a services agent loads each step's value (written by
+    another agent with the pipeline's serializer) with the pipeline's deserializer."""
+    server = machines.server()
+    machines.agent("services", queues=["services"], services=2)
+    machines.agent("worker", queues=["default"])
+    machines.client("laptop").run(REMOTE)
+
+    run = server.controller("remote-route")
+    final = server.wait_final(run.id)
+    assert final.status == "completed", "\n".join(line.text for line in server.api.get_console(run.id))
+    record = _artifact(server.api, server.steps(run.id)["total"].id, "total")
+    assert Path(record.uri).read_bytes().startswith(HEADER)
+    assert machines.client("reader").run(READ_RESULT, run.id).strip() == "42"
+
+
 def _artifact_root(server: Any) -> str:
     root = str(server.api.storage()["artifacts_root"])
     assert root.startswith(str(server.machine.root)), root
