@@ -179,6 +179,11 @@ class Machine:
         self, argv: Sequence[str], *, check: bool = True, timeout: float = TIMEOUT, **env: str
     ) -> subprocess.CompletedProcess[str]:
         """Run `argv` to its end on this machine; with `check`, a failure shows its output."""
+        return self._complete(argv, check, timeout, env)
+
+    def _complete(
+        self, argv: Sequence[str], check: bool, timeout: float, env: dict[str, str]
+    ) -> subprocess.CompletedProcess[str]:
         done = subprocess.run(
             self.command(argv),
             env={**self.env, **env},
@@ -212,12 +217,11 @@ class Machine:
         else:
             target = self.work / f"script_{uuid.uuid4().hex[:8]}.py"
             target.write_text(script)
-        done = self.execute([sys.executable, target.name, *args], check=check, **env)
-        return done.stdout
+        return self._complete([sys.executable, target.name, *args], check, TIMEOUT, env).stdout
 
     def python(self, code: str, **env: str) -> str:
         """The standard output of `python -c code` on this machine (stripped)."""
-        return self.execute([sys.executable, "-c", code], **env).stdout.strip()
+        return self._complete([sys.executable, "-c", code], True, TIMEOUT, env).stdout.strip()
 
     def log(self, name: str) -> str:
         path = self.root / name
