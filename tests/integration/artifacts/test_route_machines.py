@@ -15,6 +15,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+pytestmark = pytest.mark.slow  # a server, agents and clients, each a process of its own
+
 HEADER = b"ROUTE-CODEC/1\n"
 
 CODEC = """
