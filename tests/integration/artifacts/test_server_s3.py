@@ -46,7 +46,7 @@ def summary(array, table, notes, picture, settings):
 # Writes artifacts of every kind as one task, each with bytes of its own (a fresh salt, so no
 # cache on any machine holds them yet); prints the task, its records, a summary of what it
 # wrote and the calls of the server's upload route (with the `root` each named).
-# argv: name, output_uri ("" for none).
+# argv: name, output_uri ("" for none), and "extras" for a debug image and a model too.
 WRITE = (
     SUMMARY
     + r"""
@@ -78,8 +78,17 @@ objects = {
 for key, value in objects.items():
     task.upload_artifact(key, value, wait_on_upload=True)
 records = {key: {"uri": a.url, "hash": a.hash} for key, a in Task.get_task(task_id=task.id).artifacts.items()}
+extras = {}
+if sys.argv[3:] == ["extras"]:  # a debug image and a model's weights, stored the same way
+    from ductwork import OutputModel
+    red = np.full((3, 4, 3), salt, dtype=np.uint8)
+    task.get_logger().report_image("sample", "red", iteration=0, image=red)
+    Path("weights.bin").write_bytes(bytes([salt]) * 5000)
+    model = OutputModel(task=task, name="weights")
+    extras = {"model": model.id, "weights": model.update_weights("weights.bin")}
 task.close()
-print(json.dumps({"task": task.id, "records": records, "uploads": uploads, "summary": summary(**objects)}))
+written = {"task": task.id, "records": records, "uploads": uploads, "summary": summary(**objects)}
+print(json.dumps({**written, **extras}))
 """
 )
 
@@ -139,8 +148,8 @@ def world(module_machines: Machines, s3_server: S3Server) -> World:  # noqa: F81
     return World(s3_server, server, direct, bare, main, other, lookalike, missing)
 
 
-def write(machine: Machine, name: str, output_uri: str = "") -> dict[str, Any]:
-    answer: dict[str, Any] = json.loads(machine.run(WRITE, name, output_uri).strip().splitlines()[-1])
+def write(machine: Machine, name: str, output_uri: str = "", *more: str) -> dict[str, Any]:
+    answer: dict[str, Any] = json.loads(machine.run(WRITE, name, output_uri, *more).strip().splitlines()[-1])
     return answer
 
 
@@ -254,8 +263,9 @@ def test_storage_that_the_server_cannot_reach_either_is_named(world: World) -> N
 
 @pytest.fixture(scope="module")
 def stored(world: World) -> dict[str, Any]:
-    """A task written by the machine without credentials (its bytes in the server's bucket)."""
-    return write(world.bare, "shown in the UI")
+    """A task written by the machine without credentials (its bytes in the server's bucket),
+    with a debug image and a model's weights besides its artifacts."""
+    return write(world.bare, "shown in the UI", "", "extras")
 
 
 def test_api_downloads_stream_from_the_bucket(world: World, stored: dict[str, Any]) -> None:
@@ -287,6 +297,22 @@ def test_pages_preview_artifacts_from_the_bucket(world: World, stored: dict[str,
     assert image.headers["content-type"] == "image/png"
     assert image.headers["content-disposition"].startswith("inline")
     assert image.content.startswith(b"\x89PNG")
+
+
+def test_debug_images_and_model_weights_come_from_the_bucket(world: World, stored: dict[str, Any]) -> None:
+    fs = world.s3.filesystem()
+    assert stored["weights"].startswith(f"{world.root}/")
+    with api(world) as client:
+        weights = client.get(f"/api/models/{stored['model']}/content")
+        assert weights.status_code == 200, weights.text
+        assert weights.content == fs.cat(stored["weights"]) == bytes([stored["summary"]["picture"][2]]) * 5000
+        (event,) = client.post("/api/metrics/query", json={"task_id": stored["task"], "kind": "image"}).json()
+    assert json.dumps(event["payload"]).count(f"{world.root}/blobs/") == 1, event["payload"]
+    with browser(world) as client:
+        picture = client.get(f"/tasks/{stored['task']}/images/0")
+    assert picture.status_code == 200, picture.text
+    assert picture.headers["content-type"] == "image/png"
+    assert picture.content.startswith(b"\x89PNG")
 
 
 def test_a_deleted_artifact_is_no_longer_served(world: World) -> None:
