@@ -57,7 +57,8 @@ def blob_writer(hub: Hub, root: str | None) -> BlobWriter:
             hub.storage.check(join(root, "blobs"), "output_uri")
         except LocationRefused as exc:
             raise LocationRefused(
-                f"{exc}; the server stores a task's artifacts only where it reads them"
+                f"output_uri {root!r}: this server stores a task's artifacts only where it reads "
+                f"them, and {exc}"
             ) from None
     if not is_remote(target):
         return LocalBlobs(target)
