@@ -6,7 +6,6 @@ travel inside each step's generated code, where a step process finds them."""
 
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
 from typing import Any
 
@@ -16,18 +15,7 @@ from tests.pipelines.conftest import backend
 from ductwork import PipelineController, PipelineDecorator
 from ductwork.core.errors import ValidationError
 from ductwork.core.queries import TaskQuery
-
-HEADER = b"ROUTE-CODEC/1\n"
-
-
-def with_header(value):
-    return HEADER + pickle.dumps(value)
-
-
-def without_header(data):
-    if not data.startswith(HEADER):
-        raise ValueError(f"not written by with_header: {data[:24]!r}")
-    return pickle.loads(data[len(HEADER) :])
+from route_codec import HEADER, with_header, without_header
 
 
 @PipelineDecorator.component(return_values=["payload"], cache=True)

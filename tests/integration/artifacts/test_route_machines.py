@@ -17,25 +17,13 @@ from typing import Any
 
 import pytest
 
+import route_codec
+from route_codec import HEADER
+
 pytestmark = pytest.mark.slow  # a server, agents and clients, each a process of its own
 
-HEADER = b"ROUTE-CODEC/1\n"
-
-CODEC = """
-import pickle
-
-HEADER = b"ROUTE-CODEC/1\\n"
-
-
-def with_header(value):
-    return HEADER + pickle.dumps(value)
-
-
-def without_header(data):
-    if not data.startswith(HEADER):
-        raise ValueError(f"not written by with_header: {data[:24]!r}")
-    return pickle.loads(data[len(HEADER):])
-"""
+# The scripts below start with the serializer pair's own module text.
+CODEC = Path(route_codec.__file__).read_text()
 
 PIPELINE = (
     CODEC
