@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from machines import Machines
+from machines import Machines, check_unshare
 
 PROBE = textwrap.dedent(
     """
@@ -112,3 +112,12 @@ def test_a_server_an_agent_and_a_client_each_on_their_own_machine(machines: Mach
     assert value == "{'value': 42}"
     # nothing of the client's work reached the agent's or the reader's home
     assert not list((agent.home).rglob("*answer*")) and not list(reader.home.rglob("*answer*"))
+
+
+def test_without_unshare_the_machines_fail_and_say_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Never a silent fall back to one shared namespace."""
+    monkeypatch.setenv("PATH", str(tmp_path))  # no `unshare` on it
+    with pytest.raises(pytest.fail.Exception, match="need util-linux's `unshare`"):
+        check_unshare()
