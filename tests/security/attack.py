@@ -10,14 +10,20 @@ store and the artifact root live there); the tests' own home is another folder.
   account `runner` (a key, no password).
 * `server.client(key)`: an httpx client sending that key; `server.login(name, password)`: an
   httpx client holding a browser session cookie.
+
+The accounts are made with the CLI as the server's admin would type it (`ductwork users add`,
+`ductwork keys create`), all in one interpreter: a Python start per command would cost more
+than the server's own start on a loaded machine.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -154,14 +160,63 @@ def start_server(
     url = f"http://127.0.0.1:{port}"
     _wait_healthy(url)
     server = ServerProcess(url, home, env, process, Account("admin", password, key), output=output)
+    keys = _make_accounts(server)
     for name, secret in PASSWORDS.items():
-        server.cli("users", "add", name, "--password", secret, "--role", ROLES.get(name, "user"))
-        token = server.cli("keys", "create", "--user", name, "--name", "tests").stdout.strip()
-        server.users[name] = Account(name, secret, token)
-    server.cli("users", "add", AGENT, "--role", "agent")
-    token = server.cli("keys", "create", "--user", AGENT, "--name", "agent").stdout.strip()
-    server.users[AGENT] = Account(AGENT, "", token)
+        server.users[name] = Account(name, secret, keys[name])
+    server.users[AGENT] = Account(AGENT, "", keys[AGENT])
     return server
+
+
+# `ductwork users add` and `ductwork keys create` for each account, in one interpreter; prints
+# {name: key}. Each command's output is its own, so a failing one names itself.
+_ACCOUNTS = """
+import contextlib, io, json, sys
+
+from ductwork.cli import main
+
+def ductwork(*args):
+    out = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(out):
+            main.main(list(args), prog_name="ductwork", standalone_mode=False)
+    except BaseException as error:
+        sys.exit(f"ductwork {' '.join(args)}: {error!r}\\n{out.getvalue()}")
+    return out.getvalue().strip()
+
+keys = {}
+for name, password, role, key_name in json.loads(sys.argv[1]):
+    ductwork("users", "add", name, *(["--password", password] if password else []), "--role", role)
+    keys[name] = ductwork("keys", "create", "--user", name, "--name", key_name)
+print(json.dumps(keys))
+"""
+
+
+def _make_accounts(server: ServerProcess) -> dict[str, str]:
+    """alice, bob, carol and the agent account on the server's store: {name: API key}."""
+    wanted = [[name, secret, ROLES.get(name, "user"), "tests"] for name, secret in PASSWORDS.items()]
+    wanted.append([AGENT, "", "agent", "agent"])
+    done = subprocess.run(
+        [sys.executable, "-c", _ACCOUNTS, json.dumps(wanted)],
+        env=server.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def keep_reading_output(server: ServerProcess) -> None:
+    """Collect what a long-lived server prints into `server.output`, so a full pipe never holds
+    it up and a traceback it prints can be found there."""
+    stream = server.process.stdout
+    assert stream is not None
+
+    def read() -> None:
+        for line in iter(stream.readline, b""):
+            server.output.append(line.decode(errors="replace"))
+
+    threading.Thread(target=read, daemon=True).start()
 
 
 def stop_server(server: ServerProcess) -> None:

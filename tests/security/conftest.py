@@ -1,4 +1,10 @@
-"""Fixtures for the attack tests: see `attack.py` for what the server process offers."""
+"""Fixtures for the attack tests: see `attack.py` for what the server process offers.
+
+`server` is one server per database for the whole folder (a start costs seconds on a loaded
+machine). Tests on it make their own objects and users and compare only what they made; a
+test that needs other settings, or trips a limit that would block the next test (login
+back-off, short sessions), starts a server of its own.
+"""
 
 from __future__ import annotations
 
@@ -7,19 +13,29 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from attack import Account, ServerProcess, start_server, stop_server
+from attack import Account, ServerProcess, keep_reading_output, start_server, stop_server
+
+DATABASES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
 
-@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+@pytest.fixture(scope="session", params=DATABASES)
 def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServerProcess]:
-    """A server process per test module and database; tests make their own objects on it."""
+    """The folder's server process on each database; tests make their own objects on it."""
+    yield from serve(request, tmp_path_factory)
+
+
+def serve(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
+    """A server process on the database of `request.param`, stopped when the fixture ends."""
     home = tmp_path_factory.mktemp("server-home")
     db_url = None
     if request.param == "postgresql":
         db_url = _fresh_pg_schema(str(request.getfixturevalue("pg_server")))
     started = start_server(home, db_url=db_url)
+    keep_reading_output(started)
     yield started
     stop_server(started)
 
@@ -47,3 +63,20 @@ def task_of(server: ServerProcess) -> Any:
             return dict(answer.json())
 
     return create
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect the PostgreSQL cases a module leaves to SQLite: a module that defines
+    `runs_on_postgresql(test name, parameters)` keeps only the cases it answers True for."""
+    kept, dropped = [], []
+    for item in items:
+        decide = getattr(getattr(item, "module", None), "runs_on_postgresql", None)
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        test = getattr(item, "originalname", item.name)
+        if decide and params.get("server") == "postgresql" and not decide(test, params):
+            dropped.append(item)
+        else:
+            kept.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
