@@ -98,8 +98,8 @@ def download(
         raise NotFound(f"{what}: {url} does not exist") from exc
     except StorageError:
         raise
-    except (OSError, ValueError) as exc:
-        raise StorageError(f"{what}: cannot download {url}: {exc}") from exc
+    except Exception as exc:  # each driver fails its own way (botocore's NoCredentialsError is no OSError)
+        raise StorageError(f"{what}: cannot download {url}: {type(exc).__name__}: {exc}") from exc
 
 
 def _size(path: str) -> int | None:

@@ -21,7 +21,7 @@ from ductwork.artifacts import cache
 from ductwork.artifacts.allowed import Location, LocationRefused, StorageRule
 from ductwork.artifacts.locations import filesystem, is_remote
 from ductwork.core.display import mask_secrets
-from ductwork.core.errors import DuctworkError, NotFound, StorageError
+from ductwork.core.errors import NotFound, StorageError
 from ductwork.core.records import ArtifactRecord, MetricEvent, ModelRecord
 
 log = logging.getLogger("ductwork.server")
@@ -136,7 +136,7 @@ def readable_copy(rule: StorageRule, record: ArtifactRecord, *, max_bytes: int) 
     try:
         location = rule.check(record.uri, "uri")
         return cache.fetch(dataclasses.replace(record, uri=location.url), None)
-    except DuctworkError as exc:  # refused, missing, damaged or unreachable: no preview
+    except Exception as exc:  # refused, missing, damaged or unreachable: a preview is a courtesy
         log.info("ductwork server: no copy of %s for a preview: %s", record.uri, exc)
         return None
 
