@@ -324,6 +324,17 @@ def test_a_deleted_artifact_is_no_longer_served(world: World) -> None:
         assert client.get(f"{url}/content").status_code == 404
 
 
+def test_bytes_gone_from_the_bucket_are_a_404_naming_them(world: World) -> None:
+    written = write(world.bare, "to lose")
+    world.s3.filesystem().rm(written["records"]["array"]["uri"])
+    with api(world) as client:
+        answer = client.get(f"/api/tasks/{written['task']}/artifacts/array/content")
+    assert answer.status_code == 404
+    assert "the stored file of artifact 'array'" in answer.json()["message"]
+    done = world.bare.execute([sys.executable, "-c", READ, written["task"]], check=False)
+    assert done.returncode != 0 and "is missing" in done.stderr, done.stderr[-2000:]
+
+
 # -- attacks ------------------------------------------------------------------------------------
 
 
