@@ -91,6 +91,7 @@ def test_a_machine_sees_no_temporary_folder_of_the_test(
     assert Path(package).is_dir()  # installed software is shared
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("db", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def test_a_server_an_agent_and_a_client_each_on_their_own_machine(machines: Machines, db: str) -> None:
     server = machines.server(db=db)

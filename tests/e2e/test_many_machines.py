@@ -17,6 +17,8 @@ from machine_runs import KINDS, SHAPES, STEP_AGENTS, Cluster, expected_outputs, 
 from machines import open_machines
 from s3server import s3_server  # noqa: F401 (the fixture the S3 cluster uses)
 
+pytestmark = pytest.mark.slow  # a server, three agents and two clients per cluster, each a process
+
 COUNT = 6  # numbers the pipelines chain through their steps
 
 CASES = [
