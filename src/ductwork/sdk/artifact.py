@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from ductwork.core import settings
 from ductwork.core.errors import DuctworkError, NotFound, StorageError, ValidationError
 from ductwork.core.records import ArtifactRecord
-from ductwork.sdk import transfer
+from ductwork.sdk import shutdown, transfer
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -203,7 +203,8 @@ class _Workers:
     Not a ThreadPoolExecutor: its exit hook refuses new work before `atexit` handlers run,
     so an upload queued as a script's last line used to fail. These threads are not daemons,
     so the interpreter waits for them (and everything they queue) before it exits; as they
-    end when idle, an idle process exits at once.
+    end when idle, an idle process exits at once. They are drained at exit before the thread
+    pools close (`shutdown`), since a storage client may need one (object storage does).
     """
 
     def __init__(self, size: int, name: str) -> None:
@@ -212,6 +213,8 @@ class _Workers:
         self._lock = threading.Lock()
         self._jobs: deque[Callable[[], None]] = deque()
         self._running = 0
+        self._threads: set[threading.Thread] = set()
+        self._exit_hook_set = False
 
     def submit(self, action: Callable[[], None]) -> Future[None]:
         from concurrent.futures import Future  # the plain future: no executor, no exit hook
@@ -230,9 +233,14 @@ class _Workers:
 
         with self._lock:
             self._jobs.append(job)
+            if not self._exit_hook_set:
+                self._exit_hook_set = True
+                shutdown.before_thread_pools_close(self.drain)
             if self._running < self._size:
                 self._running += 1
-                threading.Thread(target=self._work, name=self._name, daemon=False).start()
+                worker = threading.Thread(target=self._work, name=self._name, daemon=False)
+                self._threads.add(worker)
+                worker.start()
         return future
 
     def _work(self) -> None:
@@ -240,15 +248,27 @@ class _Workers:
             with self._lock:
                 if not self._jobs:
                     self._running -= 1
+                    self._threads.discard(threading.current_thread())
                     return
                 job = self._jobs.popleft()
             job()
+
+    def drain(self) -> None:
+        """Wait until every queued job has run (and every job those queued)."""
+        while True:
+            with self._lock:
+                workers = list(self._threads)
+            if not workers:
+                return
+            for worker in workers:
+                worker.join()
 
     def after_fork(self) -> None:
         # The parent's threads do not exist in a forked child; its jobs belong to the parent.
         self._lock = threading.Lock()
         self._jobs.clear()
         self._running = 0
+        self._threads = set()
 
 
 _workers = _Workers(_WORKERS, "ductwork-upload")

@@ -9,7 +9,6 @@ raises the first failure.
 
 from __future__ import annotations
 
-import atexit
 import builtins
 import logging
 import os
@@ -21,6 +20,7 @@ from typing import Any, TypeVar
 from ductwork.artifacts import locations, transfer
 from ductwork.core import settings
 from ductwork.core.errors import DuctworkError, ValidationError
+from ductwork.sdk import shutdown
 
 T = TypeVar("T")
 log = logging.getLogger("ductwork.storage")
@@ -64,7 +64,7 @@ class _Uploads:
         with self._lock:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="ductwork-upload")
-                atexit.register(self._drain_at_exit)
+                shutdown.before_thread_pools_close(self._drain_at_exit)
             future = self._pool.submit(action)
             self._pending.append(future)
             return future
