@@ -27,6 +27,10 @@ if TYPE_CHECKING:
     from ductwork.store import Store
     from machines import Machines
 
+# No test traffic leaves loopback: botocore, finding no credentials, would ask the cloud's
+# metadata address (169.254.169.254) for some; every process the tests start inherits this.
+os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
+
 PG_SERVER = os.environ.get("DUCTWORK_TEST_PG", "postgresql+psycopg://{user}@127.0.0.1:5432/test")
 _ENV_CLEARED = (
     "DUCTWORK_DB_URL",
