@@ -55,15 +55,15 @@ TIMEOUT = 120  # seconds for a script on a client, a run to end, a process to ge
 # Inside the new namespace: keep the machine's folder open (fd 3), cover every shared area
 # with an empty tmpfs, put the folder back at its own path through the open descriptor, then
 # become the command. `--no-canonicalize`: mount must not resolve /proc/self/fd/3 to a path
-# (which now names the empty tmpfs), but bind the open folder itself.
+# (which now names the empty tmpfs), but bind the open folder itself; X-mount.mkdir makes the
+# path in the tmpfs (one process start fewer than `mkdir -p`).
 _ENTER = r"""
 set -e
 own=$1; work=$2; shift 2
 exec 3<"$own"
 while [ "$1" != "--" ]; do mount -t tmpfs -o mode=1777 machine-hidden "$1"; shift; done
 shift
-mkdir -p "$own"
-mount --no-canonicalize --bind /proc/self/fd/3 "$own"
+mount --no-canonicalize --bind -o X-mount.mkdir /proc/self/fd/3 "$own"
 exec 3<&-
 cd "$work"
 exec "$@"
