@@ -2,8 +2,24 @@
 
 Calling a `@pipeline` function creates its own controller and runs it; calling a `@component`
 inside it adds a step and returns `LazyValue`s at once, so independent components run
-concurrently. There is no process-wide singleton: the running pipeline is held per context,
-so several pipelines may run in one process and a pipeline may call another.
+concurrently. There is no process-wide singleton: everything of one run (its steps, call
+counters, used values, run) lives on its `PipelineDecorator` instance, and a component call finds
+its pipeline through the context, so several pipelines may run in one process at once (threads)
+and a pipeline may call another.
+
+Which pipeline a component call belongs to, first match wins:
+
+1. the context's pipeline (`_current`): set while the pipeline function runs, and seen by threads
+   started with `contextvars.copy_context().run`;
+2. the running pipeline whose controller task is the current task or its parent: a debug-mode
+   step (its function runs on the executor's threads with its step task current);
+3. in a thread other than the main one, the only pipeline running in this process: a thread the
+   pipeline function started without copying its context. With several running that thread
+   cannot tell which is its own, and the call is refused rather than guessed.
+
+Process-wide on purpose, as in ClearML: the mode (`run_locally()`, `debug_pipeline()`) and the
+default execution queue are settings a script makes before calling its pipeline function; each
+pipeline reads them once, when it is called.
 """
 
 from __future__ import annotations
@@ -27,7 +43,10 @@ from ductwork.sdk.options import container
 _current: contextvars.ContextVar[PipelineDecorator | None] = contextvars.ContextVar(
     "ductwork_pipeline", default=None
 )
-_last: list[PipelineDecorator | None] = [None]  # threads started by user code see the newest
+# The pipelines this process runs now, for the fallbacks above: process-wide because a thread
+# without the context may belong to any of them.
+_running: list[PipelineDecorator] = []
+_running_lock = threading.Lock()
 
 
 @dataclass
@@ -39,9 +58,10 @@ class ComponentSpec:
 
 
 class PipelineDecorator(PipelineController):
+    # Script settings, read by each pipeline when it is called (see the module's note).
     _mode: ClassVar[str] = "remote"  # "remote" | "local" | "debug"
-    _used: set[str]  # steps whose values the pipeline function used since the last call
     _class_queue: ClassVar[str | None] = None
+    _used: set[str]  # steps whose values the pipeline function used since the last call
 
     # ---- modes
 
@@ -61,7 +81,7 @@ class PipelineDecorator(PipelineController):
 
     @classmethod
     def get_current_pipeline(cls) -> PipelineDecorator | None:
-        return _current.get() or _last[0]
+        return _pipeline_here()
 
     @classmethod
     def wait_for_multi_pipelines(cls) -> list[Any]:
@@ -135,9 +155,7 @@ class PipelineDecorator(PipelineController):
 
             @functools.wraps(function)
             def call(*args: Any, **kwargs: Any) -> Any:
-                pipe = _current.get() or (
-                    _last[0] if threading.current_thread() is not threading.main_thread() else None
-                )
+                pipe = _pipeline_here()
                 if pipe is None or pipe._run is None:
                     return function(*args, **kwargs)  # outside a pipeline: a plain call
                 return pipe._call_component(spec, args, kwargs)
@@ -256,10 +274,23 @@ class PipelineDecorator(PipelineController):
         return pipe._drive(function, values, launch["return_value"])
 
     def _drive(self, function: Callable[..., Any], values: dict[str, Any], return_value: str | None) -> Any:
+        """Call the pipeline function as this run, then close the run. The pipeline stays
+        findable until its last step ended: a debug step still running must not take
+        another pipeline for its own."""
+        with _running_lock:
+            _running.append(self)
+        try:
+            return self._call_and_close(function, values, return_value)
+        finally:
+            with _running_lock:
+                _running.remove(self)
+
+    def _call_and_close(
+        self, function: Callable[..., Any], values: dict[str, Any], return_value: str | None
+    ) -> Any:
         from ductwork.sdk.task import Task
 
         token = _current.set(self)
-        previous, _last[0] = _last[0], self
         controller = Task._from_record(self._task)
         failure: BaseException | None = None
         result: Any = None
@@ -273,7 +304,6 @@ class PipelineDecorator(PipelineController):
             self._run.engine.stop(f"the pipeline function raised {type(exc).__name__}")
         finally:
             _current.reset(token)
-            _last[0] = previous
         if failure is None and return_value and result is not None:
             try:  # stored before the run is closed, like every other output of it
                 controller.upload_artifact(return_value, result, wait_on_upload=True)
@@ -322,7 +352,7 @@ class PipelineDecorator(PipelineController):
             node.working_dir = options["working_dir"]
             node.stage = options["stage"]
             if options["continue_behaviour"] is not None:
-                node.continue_behaviour = options["continue_behaviour"]
+                node.continue_behaviour = dict(options["continue_behaviour"])  # one per step
                 node.__post_init__()
             if self._run.executor.__class__.__name__ == "QueueExecutor" and not (
                 node.queue or self._default_queue
@@ -382,6 +412,32 @@ class PipelineDecorator(PipelineController):
         self._calls: dict[str, int] = {}
         super()._begin(mode, verify=verify)
         self._run.lazy_owner = _lazy_owner
+
+
+def _pipeline_here() -> PipelineDecorator | None:
+    """The pipeline a component call made here belongs to (the rules in the module's note)."""
+    pipe = _current.get()
+    if pipe is not None:
+        return pipe
+    from ductwork.sdk import current
+
+    task = current.get()
+    with _running_lock:
+        running = list(_running)
+    if task is not None:
+        for pipe in running:
+            if pipe._task.id in (task.id, task.parent):
+                return pipe
+    if threading.current_thread() is threading.main_thread() or not running:
+        return None
+    if len(running) > 1:
+        names = ", ".join(sorted(f"{p._name!r} (task {p._task.id})" for p in running))
+        raise ValidationError(
+            f"{len(running)} pipelines run in this process ({names}) and this thread does not say"
+            " which one it works for: start it with contextvars.copy_context().run so that it"
+            " sees the pipeline that started it"
+        )
+    return running[0]
 
 
 def _lazy_owner(value: Any) -> tuple[str, str] | None:
