@@ -1,8 +1,9 @@
 """Runs one function step: its inputs in, its function called, its returns stored.
 
-In-process steps (debug mode) call `call_step` with live values. A step process (local mode,
-or an agent) runs `python -m ductwork.sdk.runner` with `DUCTWORK_TASK_ID` set: it reads the
-generated code and the arguments from the task itself, so the task alone is enough to rerun it.
+In-process steps (debug mode) are called with live values by `executors.InlineExecutor`. A
+step process (local mode, or an agent) runs `python -m ductwork.sdk.runner` with
+`DUCTWORK_TASK_ID` set: it reads the generated code and the arguments from the task itself, so
+the task alone is enough to rerun it.
 
 The task's parameters: `kwargs/<arg>` are values (typed), `kwargs_artifacts/<arg>` are
 `"<task_id>.<name>"` references to another task's artifact (or `return/<name>` parameter), and
