@@ -188,7 +188,10 @@ class Engine:
 
     def _consider(self, node: Node) -> None:
         """Queue `node` if its parents allow it, skip it if they never will."""
-        if node.status != NodeStatus.pending or self._stopping:
+        if node.status != NodeStatus.pending:
+            return
+        if self._stopping:  # e.g. added while the run stops: it would never run, nor end the run
+            self._skip(node)
             return
         verdict = self._parents_verdict(node)
         if verdict == "wait":
