@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from pathlib import Path
@@ -36,7 +37,9 @@ def test_init_twice_returns_the_open_task_and_a_new_one_after_close(sdk_home: Pa
     assert second.name == "two"
 
 
-def test_init_records_the_running_script(sdk_home: Path) -> None:
+def test_init_records_the_running_script(sdk_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # This file is the running script, whoever started the interpreter (an xdist worker has none).
+    monkeypatch.setattr(sys.modules["__main__"], "__file__", __file__, raising=False)
     task = Task.init("p", "script")
     script = task.data.script
     assert script["binary"]
