@@ -211,3 +211,27 @@ def test_debug_steps_find_their_own_pipeline(home, meeting) -> None:
     runs = runs_by(lambda run: backend().get_parameters(run.id)["Args/n"].value)
     assert first == [runs[2].id] * 2
     assert second == [runs[3].id] * 3
+
+
+@PipelineDecorator.pipeline(name="gated", project="tests")
+def gated(x: int = 3):
+    checked = square(x)
+    seen: list[bool] = []
+    looker = threading.Thread(target=contextvars.copy_context().run, args=(lambda: seen.append(checked > 0),))
+    looker.start()
+    looker.join()
+    unrelated = shift(x, 1)  # this thread used no value: no edge from "square"
+    if checked > 0:  # this thread used it now: its next call depends on it
+        return add_up([unrelated])
+    return None
+
+
+def test_a_used_value_orders_only_the_next_call_of_the_same_thread(home) -> None:
+    import json
+
+    PipelineDecorator.debug_pipeline()
+    assert gated(x=3) == 4
+    (run,) = runs_by(lambda run: run.name).values()
+    dag = json.loads(backend().get_configurations(run.id)["Pipeline"].text)
+    assert dag["shift"]["parents"] == []
+    assert dag["add_up"]["parents"] == ["shift", "square"]

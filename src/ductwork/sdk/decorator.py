@@ -61,7 +61,8 @@ class PipelineDecorator(PipelineController):
     # Script settings, read by each pipeline when it is called (see the module's note).
     _mode: ClassVar[str] = "remote"  # "remote" | "local" | "debug"
     _class_queue: ClassVar[str | None] = None
-    _used: set[str]  # steps whose values the pipeline function used since the last call
+    # Per thread: steps whose values the code of that thread used since its last call.
+    _used: dict[int, set[str]]
 
     # ---- modes
 
@@ -381,15 +382,15 @@ class PipelineDecorator(PipelineController):
         return name
 
     def _evaluated_leaves(self) -> list[str]:
-        """Steps whose values the pipeline function used since the last call: an `if` on a
-        result makes the next step depend on it."""
-        used, self._used = self._used, set()
-        return sorted(used)
+        """Steps whose values this thread used since its last call: an `if` on a result makes
+        the next step depend on it. Per thread, as in ClearML: a value another thread of the
+        pipeline function used says nothing about this thread's next call."""
+        return sorted(self._used.pop(threading.get_ident(), ()))
 
     def _value_of(self, node: StepNode, name: str | None) -> Any:
         """Wait for `node`, then its return value `name` (None: the step ran for its effects)."""
         self._run.engine.wait_node(node.name)
-        self._used.add(node.name)
+        self._used.setdefault(threading.get_ident(), set()).add(node.name)
         if node.status == NodeStatus.skipped:
             return None
         if node.status not in (NodeStatus.completed, NodeStatus.cached):
@@ -408,7 +409,7 @@ class PipelineDecorator(PipelineController):
         return value
 
     def _begin(self, mode: str, *, verify: bool = True) -> None:
-        self._used = set()
+        self._used = {}
         self._calls: dict[str, int] = {}
         super()._begin(mode, verify=verify)
         self._run.lazy_owner = _lazy_owner
