@@ -137,6 +137,8 @@ class Engine:
                     kind, payload = self._events.get_nowait()
                     self._handle(kind, payload)
                 self._launch_ready()
+                if self._sealed and not self._running and not self._ready:
+                    self._fail_unreachable()
                 self._flush()
                 if self._sealed and not self._running and not self._ready and self._all_final():
                     break
@@ -281,6 +283,16 @@ class Engine:
         self._done[node.name].set()
         for child in self.children.get(node.name, []):
             self._consider(self.nodes[child])
+
+    def _fail_unreachable(self) -> None:
+        """Sealed and idle: a step still waiting names a parent that was never added (e.g. a
+        component's `parents=` with a typo). It fails, naming it, rather than wait for ever."""
+        for node in list(self.nodes.values()):
+            missing = [name for name in node.parents if name not in self.nodes]
+            if node.status == NodeStatus.pending and missing:
+                node.error = f"its parent {missing[0]!r} is not a step of this pipeline"
+                self._set_status(node, NodeStatus.failed)
+                self._final(node, Outcome("failed", node.error))
 
     def _skip(self, node: Node) -> None:
         node.skip_job = True

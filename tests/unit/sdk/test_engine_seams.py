@@ -333,6 +333,19 @@ def test_a_retry_that_succeeds_completes_the_step_and_its_children() -> None:
     ]
 
 
+def test_a_step_past_its_time_limit_is_aborted_and_counts_as_a_failed_attempt() -> None:
+    executor = ScriptedExecutor()  # no attempt ends by itself
+    nodes = dag(("a", ()))
+    nodes[0].timeout = 0.01
+    engine, host = run(nodes, executor, RecordingHost(retries=1))
+
+    assert ended(engine) == {"a": "failed"}
+    assert executor.started == ["a", "a"] and executor.aborted == ["a", "a"]
+    assert engine.nodes["a"].error == "time limit of 0.01 s exceeded"
+    assert engine.nodes["a"].attempt == 1
+    assert [name for name, _, _ in host.finished_calls] == ["a"]
+
+
 # ---- abort
 
 
@@ -388,6 +401,18 @@ def test_a_step_added_while_the_run_stops_is_skipped() -> None:
     executor.end("a", Outcome("aborted", "stopped"))
     assert ended(engine) == {"a": "aborted", "late": "skipped"}
     assert executor.started == ["a"]
+
+
+def test_a_step_whose_parent_is_never_added_fails_when_the_run_is_sealed() -> None:
+    """It used to wait for ever (a decorator component with `parents=["typo"]` hung its run)."""
+    executor = ScriptedExecutor({"a": [done()]})
+    nodes = dag(("a", ()), ("b", ("a", "typo")), ("c", ("b",)))
+    engine, host = run(nodes, executor)
+
+    assert ended(engine) == {"a": "completed", "b": "failed", "c": "skipped"}
+    assert executor.started == ["a"]
+    assert engine.nodes["b"].error == "its parent 'typo' is not a step of this pipeline"
+    assert ("b", "failed", Outcome("failed", engine.nodes["b"].error)) in host.finished_calls
 
 
 # ---- caching (the host decides; the engine does not start a cached step)
