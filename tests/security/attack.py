@@ -25,11 +25,14 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SRC = str(ROOT / "src")
@@ -37,6 +40,7 @@ PASSWORDS = {"alice": "alice-wonderland-1", "bob": "bob-the-builder-22", "carol"
 # Accounts with a role other than `user`: carol only reads; `runner` is an agent's service account.
 ROLES = {"carol": "readonly"}
 AGENT = "runner"
+DATABASES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
 
 @dataclass
@@ -237,3 +241,30 @@ def _wait_healthy(url: str) -> None:
         except httpx.TransportError:
             time.sleep(0.05)
     raise AssertionError(f"the server at {url} never became healthy")
+
+
+def serve(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
+    """A server process on the database of `request.param`, stopped when the fixture ends."""
+    home = tmp_path_factory.mktemp("server-home")
+    db_url = None
+    if request.param == "postgresql":
+        db_url = fresh_pg_schema(str(request.getfixturevalue("pg_server")))
+    started = start_server(home, db_url=db_url)
+    keep_reading_output(started)
+    yield started
+    stop_server(started)
+
+
+def fresh_pg_schema(server_url: str) -> str:
+    """A new, empty PostgreSQL schema on that server: the URL whose search_path is it."""
+    import sqlalchemy as sa
+
+    schema = f"ductwork_sec_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(server_url)
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    admin.dispose()
+    url = sa.make_url(server_url).update_query_dict({"options": f"-csearch_path={schema}"})
+    return url.render_as_string(hide_password=False)

@@ -13,9 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from attack import Account, ServerProcess, keep_reading_output, start_server, stop_server
-
-DATABASES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+from attack import DATABASES, Account, ServerProcess, serve
 
 
 @pytest.fixture(scope="session", params=DATABASES)
@@ -24,32 +22,6 @@ def server(
 ) -> Iterator[ServerProcess]:
     """The folder's server process on each database; tests make their own objects on it."""
     yield from serve(request, tmp_path_factory)
-
-
-def serve(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ServerProcess]:
-    """A server process on the database of `request.param`, stopped when the fixture ends."""
-    home = tmp_path_factory.mktemp("server-home")
-    db_url = None
-    if request.param == "postgresql":
-        db_url = _fresh_pg_schema(str(request.getfixturevalue("pg_server")))
-    started = start_server(home, db_url=db_url)
-    keep_reading_output(started)
-    yield started
-    stop_server(started)
-
-
-def _fresh_pg_schema(server_url: str) -> str:
-    import sqlalchemy as sa
-
-    schema = f"ductwork_sec_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(server_url)
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    admin.dispose()
-    url = sa.make_url(server_url).update_query_dict({"options": f"-csearch_path={schema}"})
-    return url.render_as_string(hide_password=False)
 
 
 @pytest.fixture

@@ -26,12 +26,10 @@ import httpx
 import pytest
 import requests
 import schemathesis
-from attack import ServerProcess
+from attack import DATABASES, ServerProcess, serve
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
-
-from conftest import DATABASES, serve
 
 SECONDS = float(os.environ.get("DUCTWORK_FUZZ_SECONDS", "60"))
 RANDOM = os.environ.get("DUCTWORK_FUZZ_RANDOM") == "1"

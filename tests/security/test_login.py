@@ -15,9 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from attack import ServerProcess, start_server, stop_server
-
-from conftest import _fresh_pg_schema
+from attack import ServerProcess, fresh_pg_schema, start_server, stop_server
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -28,7 +26,7 @@ def dedicated(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
     def start(**env: str) -> ServerProcess:
         db_url = None
         if request.param == "postgresql":
-            db_url = _fresh_pg_schema(str(request.getfixturevalue("pg_server")))
+            db_url = fresh_pg_schema(str(request.getfixturevalue("pg_server")))
         server = start_server(tmp_path / f"home-{len(started)}", db_url=db_url, extra_env=env)
         started.append(server)
         return server
