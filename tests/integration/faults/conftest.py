@@ -2,35 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
-from fault_harness import Processes, Server, fresh_pg
+from fault_harness import fresh_pg
 
-
-@pytest.fixture
-def processes() -> Iterator[Processes]:
-    started = Processes()
-    try:
-        yield started
-    finally:
-        started.stop_all()
+from machines import Machines, Server
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str | None:
-    """None: SQLite in the home of whoever owns the store; else an emptied PostgreSQL schema."""
-    if request.param == "sqlite":
+def db(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def db_url(db: str, request: pytest.FixtureRequest) -> str | None:
+    """For an embedded store: None (SQLite in the home of whoever owns the store) or an
+    emptied PostgreSQL schema."""
+    if db == "sqlite":
         return None
     return fresh_pg(str(request.getfixturevalue("pg_url")))
 
 
 @pytest.fixture
-def server(db_url: str | None, tmp_path: Path) -> Iterator[Server]:
-    running = Server(tmp_path / "server-home", db_url)
-    running.start()
-    try:
-        yield running
-    finally:
-        running.stop()
+def server(machines: Machines, db: str) -> Server:
+    """`ductwork server` on machine `server`, over `db`; its watchdog gives a silent worker 4 s."""
+    return machines.server(db=db, DUCTWORK_HEARTBEAT_TIMEOUT="4")

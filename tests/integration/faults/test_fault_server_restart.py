@@ -1,14 +1,24 @@
 """A server restart mid-run: a local controller whose steps run on agents, the agents, and
 the step whose function finishes while the server is down all ride it out; the run completes
-with every step executed once and its result stored."""
+with every step executed once and its result stored. Server, agent and controller are each a
+machine of their own; the server restarts on its machine (same home and port)."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
-from fault_harness import GATED_STEP, Processes, Server, counts, in_progress, output, wait_for
+from fault_harness import (
+    GATE,
+    GATED_STEP,
+    STEPS_LOG,
+    counts,
+    in_progress,
+    open_gate,
+    restart_server,
+    start_script,
+    wait_for,
+)
+
+from machines import Machines, Server
 
 pytestmark = pytest.mark.slow
 
@@ -46,35 +56,28 @@ print("RUN", pipe.id, "VALUE", load_output(client.backend(), f"{last.executed}.o
 )
 
 
-def test_a_server_restart_mid_run_leaves_a_completed_run(
-    server: Server, processes: Processes, tmp_path: Path
-) -> None:
-    log, gate = tmp_path / "steps.log", tmp_path / "gate"
-    script = tmp_path / "chain.py"
-    script.write_text(CHAIN)
-    processes.agent(server.client_env(tmp_path / "agent-home"), "default")
-    controller = processes.start(
-        [sys.executable, str(script), str(log), str(gate)], server.client_env(tmp_path / "controller-home")
-    )
-    wait_for("step s2 runs", lambda: counts(log).get("s2 start"))
+def test_a_server_restart_mid_run_leaves_a_completed_run(machines: Machines, server: Server) -> None:
+    agent = machines.agent("agent", ["default"])
+    laptop = machines.client("laptop")
+    controller = start_script(laptop, CHAIN, STEPS_LOG, GATE)
+    wait_for("step s2 runs", lambda: counts(agent).get("s2 start"))
 
     # Down while s2's function finishes: its result is saved once the server is back.
     def finished_while_down() -> bool:
-        gate.touch()
-        return bool(counts(log).get("s2 end"))
+        open_gate(agent)
+        return bool(counts(agent).get("s2 end"))
 
-    server.restart(down_s=1.0, until=finished_while_down)
-    assert controller.wait(120) == 0, output(controller)
-    printed = output(controller)
+    restart_server(server, down_s=1.0, until=finished_while_down)
+    assert controller.wait(120) == 0, laptop.log("controller.log")
+    printed = laptop.log("controller.log")
     assert "VALUE 4" in printed, printed
-    done = counts(log)
+    done = counts(agent, laptop)
     assert done == {f"s{i} {edge}": 1 for i in range(1, 5) for edge in ("start", "end")}, done
 
-    backend = server.backend()
     run_id = printed.split("RUN ")[1].split()[0]
-    assert backend.get_task(run_id).status == "completed"
+    assert server.api.get_task(run_id).status == "completed"
     from ductwork.core.queries import TaskQuery
 
-    steps = backend.query_tasks(TaskQuery(parent=run_id, archived=None))
+    steps = server.api.query_tasks(TaskQuery(parent=run_id, archived=None))
     assert sorted((s.name, s.status) for s in steps) == [(f"s{i}", "completed") for i in range(1, 5)]
-    assert in_progress(backend) == []
+    assert in_progress(server.api) == []
