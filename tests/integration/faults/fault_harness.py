@@ -27,6 +27,8 @@ from machines import Machine, Server
 ROOT = Path(__file__).resolve().parents[3]
 DEADLINE_S = 90.0  # generous: shared, noisy machines; every wait is for a condition
 STEPS_LOG, GATE = "steps.log", "gate"
+# What a chain s1 -> s2 -> s3 did when s2's first attempt was killed at its gate.
+S2_RAN_TWICE = {"s1 start": 1, "s1 end": 1, "s2 start": 2, "s2 end": 1, "s3 start": 1, "s3 end": 1}
 
 # A step that logs its start and end to `log` in its machine's home folder and, when `gate`
 # names a file there, waits for it to appear: the fault tests kill or restart things while a
