@@ -197,13 +197,18 @@ def test_a_write_error_is_reported_and_raised_by_flush(
 @pytest.mark.parametrize("enabled", [True, False])
 def test_garbage_collection_is_left_as_it_was_after_a_large_batch(task: Task, enabled: bool) -> None:
     import gc
+    import threading
 
-    seen: list[bool] = []
+    seen: list[tuple[int, bool]] = []  # (records in the batch, collection enabled while written)
+    reported = threading.Event()
     backend = task._channels.backend
     original = backend.add_events
 
     def add_events(events: list[MetricEvent]) -> None:
-        seen.append(gc.isenabled())
+        # On a busy machine the first batch leaves before the loop ends: hold it, so the rest
+        # gather into one large batch whatever the machine's speed.
+        reported.wait(60)
+        seen.append((len(events), gc.isenabled()))
         original(events)
 
     (gc.enable if enabled else gc.disable)()
@@ -212,8 +217,11 @@ def test_garbage_collection_is_left_as_it_was_after_a_large_batch(task: Task, en
         logger = task.get_logger()
         for i in range(5000):
             logger.report_scalar("loss", "train", 0.1, i)
+        reported.set()
         logger.flush(wait=True)
-        assert seen and not any(seen)  # paused while the large batch was written
+        large = [state for size, state in seen if size >= 2000]
+        assert large and not any(large), seen  # paused while a large batch was written
+        assert all(state is enabled for size, state in seen if size < 2000), seen  # small: untouched
         assert gc.isenabled() is enabled
     finally:
         backend.add_events = original  # type: ignore[method-assign]
