@@ -438,6 +438,10 @@ class Task(TaskCatalog, ReportedMetrics):
         lost = losses.summary(self.id)
         if lost:
             # What could not be stored is on the task, and it does not end as if nothing happened.
+            # A full disk refuses these closing writes too: the embedded store's reserve makes room.
+            release = getattr(self._backend, "release_reserve", None)
+            if release is not None:
+                release()
             self._note_losses()
             if status == TaskStatus.completed.value:
                 status, message, reason = TaskStatus.failed.value, lost, losses.causes(self.id)

@@ -27,12 +27,12 @@ from ductwork.core.records import (
     TaskRecord,
     Worker,
 )
-from ductwork.store import accounts, artifacts, changes, migrate, models, projects, tasks
+from ductwork.store import accounts, artifacts, changes, migrate, models, projects, reserve, tasks
 from ductwork.store import events as _events
 from ductwork.store import nodes as _nodes
 from ductwork.store import params as _params
 from ductwork.store import queues as _queues
-from ductwork.store.engine import Database
+from ductwork.store.engine import Database, sqlite_path
 
 
 class Store:
@@ -50,9 +50,17 @@ class Store:
         self._accounts = accounts.Accounts()
         if migrate_schema:
             migrate.ensure_current(self._db)
+        self._file = sqlite_path(self._db.url) if self.dialect == "sqlite" else None
+        if self._file is not None:
+            reserve.keep(self._file)
 
     def __repr__(self) -> str:
         return f"Store({self._db.where!r})"
+
+    def release_reserve(self) -> bool:
+        """Free the room kept beside a SQLite store (`reserve`) for a task's closing writes
+        on a full disk; False for PostgreSQL or when it is already gone."""
+        return self._file is not None and reserve.release(self._file)
 
     @property
     def database(self) -> Database:
