@@ -65,15 +65,16 @@ def counted(self, *args, **options):
 HttpBackend.upload_artifact_content = counted
 
 name, output_uri = sys.argv[1], sys.argv[2] or None
-salt = random.randrange(1, 200)
+salt = random.randrange(1, 200)  # a pixel value (the debug image, the weights)
+unique = random.getrandbits(40)  # bytes no earlier write of any test shares: no cache holds them
 task = Task.init(project_name="s3 storage", task_name=name, output_uri=output_uri)
-Path("notes.csv").write_text(f"city,people\nOslo,{salt}\nLima,10000000\n")
+Path("notes.csv").write_text(f"city,people\nOslo,{unique}\nLima,10000000\n")
 objects = {
-    "array": np.arange(1000, dtype="int64") + salt,
-    "table": pd.DataFrame({"letter": list("abc"), "number": [1, 2, salt]}),
+    "array": np.arange(1000, dtype="int64") + unique,
+    "table": pd.DataFrame({"letter": list("abc"), "number": [1, 2, unique]}),
     "notes": Path("notes.csv"),
-    "picture": Image.new("RGB", (4, 3), (salt, 10, 10)),
-    "settings": {"values": list(range(5000 + salt))},  # too big to keep inline
+    "picture": Image.new("RGB", (4, 3), (salt, unique % 256, unique // 256 % 256)),
+    "settings": {"values": [*range(5000), unique]},  # too big to keep inline
 }
 for key, value in objects.items():
     task.upload_artifact(key, value, wait_on_upload=True)
