@@ -7,17 +7,15 @@ the type the running code expects, and says which parameter was wrong when it ca
 
 from __future__ import annotations
 
-import ast
 import json
 from collections.abc import Mapping
 from typing import Any
 
+from ductwork.core import arguments
 from ductwork.core.errors import ValidationError
 from ductwork.core.records import Param
 
 DEFAULT_SECTION = "General"
-_TRUE = frozenset({"true", "1", "yes", "y", "on"})
-_FALSE = frozenset({"false", "0", "no", "n", "off", ""})
 
 
 def type_name(value: Any) -> str:
@@ -97,20 +95,16 @@ def unflatten(flat: Mapping[str, Any]) -> dict[str, Any]:
 def cast(value: Any, to: Any, name: str = "parameter") -> Any:
     """Convert `value` to the type named `to`; raise ValidationError naming `name` if impossible.
 
-    Unknown type names (a user's hint such as "path") leave the value as it is. A `to` that is
-    not a str is taken as a template value: the result has its type (see `cast_like`).
+    The rules are the pipeline arguments' (`core.arguments.cast`), but for "str": a parameter's
+    text is what ClearML shows, `str(value)` (None as ''). Unknown type names (a user's hint such
+    as "path") leave the value as it is. A `to` that is not a str is taken as a template value:
+    the result has its type (see `cast_like`).
     """
     if not isinstance(to, str):
         return cast_like(value, to, name=name)
-    if to in ("", "str"):
-        return to_text(value) if to == "str" else value
-    if to == "NoneType":
-        return None if value in (None, "", "None") else value
-    try:
-        caster = _CASTERS.get(to)
-        return value if caster is None else caster(value)
-    except (ValueError, TypeError, SyntaxError) as exc:
-        raise ValidationError(f"{name}: cannot read {value!r} as {to} ({exc})") from None
+    if to == "str":
+        return to_text(value)
+    return arguments.cast(value, to, name=name)
 
 
 def cast_like(value: Any, template: Any, *, name: str = "parameter") -> Any:
@@ -121,7 +115,7 @@ def cast_like(value: Any, template: Any, *, name: str = "parameter") -> Any:
     if template is None:
         return value
     kind = type_name(template)
-    if kind in _CASTERS or kind in ("str", "NoneType") or isinstance(value, type(template)):
+    if kind in arguments.CASTABLE or isinstance(value, type(template)):
         return cast(value, kind, name=name)
     try:
         return type(template)(value)
@@ -170,80 +164,3 @@ def _has_other_keys(value: Any) -> bool:
 
 def cast_param(param: Param, *, name: str) -> Any:
     return cast(param.value, param.type, name=name)
-
-
-def _to_bool(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, (int, float)):
-        return bool(value)
-    text = str(value).strip().lower()
-    if text in _TRUE:
-        return True
-    if text in _FALSE:
-        return False
-    raise ValueError("expected true/false, yes/no, 1/0")
-
-
-def _to_int(value: Any) -> int:
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float):
-        if not value.is_integer():
-            raise ValueError("it has a fractional part")
-        return int(value)
-    text = str(value).strip()
-    try:
-        return int(text)
-    except ValueError:
-        number = float(text)
-        if not number.is_integer():
-            raise ValueError("it has a fractional part") from None
-        return int(number)
-
-
-def _to_float(value: Any) -> float:
-    if isinstance(value, (int, float)):
-        return float(value)
-    return float(str(value).strip())
-
-
-def _parse_literal(value: Any) -> Any:
-    """Text written by `str(list)` (Python literal) or JSON, e.g. by a user in the UI."""
-    if not isinstance(value, str):
-        return value
-    text = value.strip()
-    try:
-        return json.loads(text)
-    except ValueError:
-        return ast.literal_eval(text)
-
-
-def _to_list(value: Any) -> list[Any]:
-    parsed = _parse_literal(value)
-    if isinstance(parsed, (list, tuple, set, frozenset)):
-        return list(parsed)
-    raise TypeError(f"expected a list, got {type(parsed).__name__}")
-
-
-def _to_tuple(value: Any) -> tuple[Any, ...]:
-    return tuple(_to_list(value))
-
-
-def _to_dict(value: Any) -> dict[Any, Any]:
-    parsed = _parse_literal(value)
-    if isinstance(parsed, Mapping):
-        return dict(parsed)
-    raise TypeError(f"expected a dict, got {type(parsed).__name__}")
-
-
-_CASTERS: dict[str, Any] = {
-    "int": _to_int,
-    "float": _to_float,
-    "bool": _to_bool,
-    "list": _to_list,
-    "tuple": _to_tuple,
-    "dict": _to_dict,
-}

@@ -13,21 +13,20 @@ Used by the REST API and by the web UI alike (both pass the calling user's name)
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from dataclasses import dataclass
 from typing import Any
 
+from ductwork.core import arguments, runformat
 from ductwork.core.errors import Conflict, NotFound, StatusError, ValidationError
 from ductwork.core.queries import TaskQuery
-from ductwork.core.records import NodeState, Param, TaskRecord, TaskTypes
+from ductwork.core.records import NodeState, Param, TaskRecord
 from ductwork.core.states import FINAL, NODE_FINAL
 from ductwork.server.services import permissions
 from ductwork.server.services.hub import Hub
 
-ARGS = "Args"
-DEFAULT_QUEUE = "services"
+DEFAULT_QUEUE = runformat.CONTROLLER_QUEUE
 _NUMBERED = re.compile(r"^(?P<base>.*?)(?: #\d+)?$")
 
 
@@ -65,15 +64,15 @@ def new_run(
     if not isinstance(args, dict):
         raise ValidationError(f"args must be an object of pipeline arguments, got {type(args).__name__}")
     params: dict[str, Param] = store.get_parameters(run_id)
-    new_args = {f"{ARGS}/{name}": _cast_argument(name, value, params) for name, value in args.items()}
+    new_args = {runformat.arg_key(name): _cast_argument(name, value, params) for name, value in args.items()}
     target = queue or controller.queue or DEFAULT_QUEUE
     store.get_queue(target)  # a missing queue is a 404 before anything is created
     name = _next_name(store, controller)
     clone: TaskRecord = store.clone_task(
         run_id, name=name, project=controller.project, parent=controller.parent
     )
-    # A clone starts fresh: runtime state of the old run (names starting "_") stays behind.
-    runtime = {k: v for k, v in controller.runtime.items() if not str(k).startswith("_")}
+    # A clone starts fresh: runtime state of the old run stays behind.
+    runtime = runformat.fresh_runtime(controller.runtime)
     store.edit_task(clone.id, {"runtime": runtime, **({"user": user} if user else {})})
     if new_args:
         store.set_parameters(clone.id, new_args)
@@ -166,7 +165,7 @@ def _descendants(store: Any, run_id: str) -> list[TaskRecord]:
 
 def _controller(store: Any, run_id: str) -> TaskRecord:
     task: TaskRecord = store.get_task(run_id)
-    if task.type != TaskTypes.controller and "pipeline" not in task.system_tags:
+    if not runformat.is_run(task):
         raise ValidationError(f"task {run_id} is not a pipeline run (its type is {task.type})")
     return task
 
@@ -183,49 +182,11 @@ def _next_name(store: Any, controller: TaskRecord) -> str:
 
 def _cast_argument(name: str, value: Any, params: dict[str, Param]) -> Param:
     """`value` as the stored parameter's type; ValidationError naming the argument otherwise."""
-    key = f"{ARGS}/{name}"
-    stored = params.get(key)
+    stored = params.get(runformat.arg_key(name))
     if stored is None:
-        known = sorted(k.split("/", 1)[1] for k in params if k.startswith(f"{ARGS}/"))
+        known = sorted(runformat.args_of(params))
         raise ValidationError(
             f"unknown pipeline argument {name!r}; this pipeline takes: {', '.join(known) or 'none'}"
         )
-    try:
-        cast = cast_value(value, stored.type)
-    except (TypeError, ValueError) as exc:
-        raise ValidationError(
-            f"pipeline argument {name!r} must be {stored.type or 'a value'}: {exc}"
-        ) from exc
+    cast = arguments.cast(value, stored.type, name=f"pipeline argument {name!r}")
     return Param(value=cast, type=stored.type, description=stored.description)
-
-
-def cast_value(value: Any, type_name: str) -> Any:
-    """A form or JSON value as Python type `type_name` (int, float, bool, str, list, dict)."""
-    if type_name in ("", "Any", "NoneType") or value is None:
-        return value
-    if type_name == "str":
-        return value if isinstance(value, str) else json.dumps(value)
-    if type_name == "bool":
-        if isinstance(value, bool):
-            return value
-        text = str(value).strip().lower()
-        if text in ("true", "1", "yes", "on"):
-            return True
-        if text in ("false", "0", "no", "off"):
-            return False
-        raise ValueError(f"{value!r} is not true or false")
-    if type_name == "int":
-        if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-            raise ValueError(f"{value!r} is not an integer")
-        return int(str(value).strip()) if isinstance(value, str) else int(value)
-    if type_name == "float":
-        if isinstance(value, bool):
-            raise ValueError(f"{value!r} is not a number")
-        return float(value)
-    if type_name in ("list", "tuple", "dict"):
-        parsed = json.loads(value) if isinstance(value, str) else value
-        wanted = dict if type_name == "dict" else (list, tuple)
-        if not isinstance(parsed, wanted):
-            raise ValueError(f"{value!r} is not a JSON {'object' if type_name == 'dict' else 'array'}")
-        return list(parsed) if type_name != "dict" else parsed
-    return value  # a user type hint we cannot check: kept as given

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
+from ductwork.core import runformat
 from ductwork.core.errors import NotFound
 from ductwork.core.queries import EventQuery, TaskQuery
 from ductwork.core.records import (
@@ -32,8 +33,6 @@ from ductwork.core.records import (
     Worker,
 )
 
-PIPELINES_FOLDER = ".pipelines"
-PIPELINE_TAG = "pipeline"
 RUN_STATUSES = ("draft", "pending", "running", "completed", "failed", "aborted")
 NODE_STATUSES = ("pending", "queued", "running", "completed", "failed", "cached", "skipped", "aborted")
 MAX_POINTS = 2000  # per scalar series sent to a chart; enough for any screen width
@@ -61,11 +60,6 @@ class Reader(Protocol):
     def list_queues(self) -> list[Queue]: ...
     def queue_entries(self, queue: str) -> list[QueueEntry]: ...
     def list_workers(self) -> list[Worker]: ...
-
-
-def is_run(task: TaskRecord) -> bool:
-    """Whether the task is a pipeline run's controller."""
-    return task.type == "controller" or PIPELINE_TAG in task.system_tags
 
 
 def run_status(task: TaskRecord) -> str:
@@ -102,22 +96,16 @@ class PipelineSummary:
     tags: list[str] = field(default_factory=list)
 
 
-def split_pipeline_project(full_name: str) -> tuple[str, str] | None:
-    """`"a/b/.pipelines/train"` -> `("a/b", "train")`; None for a project that holds no pipeline."""
-    head, sep, name = full_name.rpartition(f"/{PIPELINES_FOLDER}/")
-    if not sep or not name or "/" in name:
-        return None
-    return head, name
-
-
 def list_pipelines(store: Reader, *, search: str = "") -> list[PipelineSummary]:
     """Every pipeline with its last run time and runs counted by status, newest activity first."""
     by_project: dict[str, PipelineSummary] = {}
     for project in store.list_projects():
-        split = split_pipeline_project(project.name)
+        split = runformat.split_runs_project(project.name)
         if split is not None:
             by_project[project.id] = PipelineSummary(project_id=project.id, project=split[0], name=split[1])
-    runs = store.query_tasks(TaskQuery(type=["controller"], system_tags=[PIPELINE_TAG], order_by="-created"))
+    runs = store.query_tasks(
+        TaskQuery(type=[runformat.CONTROLLER_TYPE], system_tags=[runformat.PIPELINE_TAG], order_by="-created")
+    )
     for run in runs:
         summary = by_project.get(run.project or "")
         if summary is not None:
@@ -169,8 +157,8 @@ def runs_table(
     pipeline = pipeline_summary(store, project_id)
     query = TaskQuery(
         project=project_id,
-        type=["controller"],
-        system_tags=[PIPELINE_TAG],
+        type=[runformat.CONTROLLER_TYPE],
+        system_tags=[runformat.PIPELINE_TAG],
         archived=archived,
         order_by="-created",
         limit=RUNS_PAGE,
@@ -185,9 +173,8 @@ def runs_table(
         if status and row_status != status:
             continue
         args = {
-            key.partition("/")[2]: display_value(p.value)
-            for key, p in store.get_parameters(run.id).items()
-            if key.startswith("Args/")
+            name: display_value(p.value)
+            for name, p in runformat.args_of(store.get_parameters(run.id)).items()
         }
         text = " ".join([run.name, run.user, *run.tags, *args.values()]).lower()
         if needle and needle not in text:
@@ -196,7 +183,7 @@ def runs_table(
             RunRow(
                 task=run,
                 status=row_status,
-                version=str(run.runtime.get("version", "")),
+                version=runformat.version_of(run),
                 duration=duration(run.started, run.ended),
                 args=args,
                 metrics=last_metrics(store, run.id),
@@ -247,11 +234,13 @@ def _sort_key(row: RunRow, sort: str) -> tuple[int, Any]:
 
 def pipeline_summary(store: Reader, project_id: str) -> PipelineSummary:
     project = store.get_project(project_id)
-    split = split_pipeline_project(project.name)
+    split = runformat.split_runs_project(project.name)
     if split is None:
         raise NotFound(f"project {project.name!r} holds no pipeline")
     summary = PipelineSummary(project_id=project_id, project=split[0], name=split[1])
-    query = TaskQuery(project=project_id, type=["controller"], system_tags=[PIPELINE_TAG])
+    query = TaskQuery(
+        project=project_id, type=[runformat.CONTROLLER_TYPE], system_tags=[runformat.PIPELINE_TAG]
+    )
     for run in store.query_tasks(query):
         _count_run(summary, run)
     return summary
@@ -342,16 +331,10 @@ def pipeline_steps(store: Reader, run: TaskRecord) -> dict[str, StepInfo]:
     state is pending.
     """
     steps: dict[str, StepInfo] = {}
-    config = store.get_configurations(run.id).get("Pipeline")
-    if config is not None and config.text.strip():
-        try:
-            dag = json.loads(config.text)
-        except ValueError:
-            dag = {}
-        if isinstance(dag, dict):
-            for name, node in dag.items():
-                if isinstance(node, dict):
-                    steps[str(name)] = _step_from_config(str(name), node)
+    config = store.get_configurations(run.id).get(runformat.DAG_CONFIG)
+    if config is not None:
+        for name, node in runformat.read_dag(config.text).items():
+            steps[name] = _step_from_config(name, node)
     for state in store.get_nodes(run.id):
         step = steps.setdefault(state.name, StepInfo(name=state.name, parents=[]))
         step.status = state.status if state.status in NODE_STATUSES else "pending"
@@ -365,7 +348,7 @@ def pipeline_steps(store: Reader, run: TaskRecord) -> dict[str, StepInfo]:
     return steps
 
 
-def _step_from_config(name: str, node: dict[str, Any]) -> StepInfo:
+def _step_from_config(name: str, node: dict[str, object]) -> StepInfo:
     parents = node.get("parents") or []
     return StepInfo(
         name=name,
@@ -389,9 +372,9 @@ def run_view(store: Reader, run_id: str) -> RunView:
     return RunView(
         task=task,
         status=run_status(task),
-        version=str(task.runtime.get("version", "")),
+        version=runformat.version_of(task),
         pipeline=pipeline,
-        args={k.partition("/")[2]: p for k, p in params.items() if k.startswith("Args/")},
+        args=runformat.args_of(params),
         steps=steps,
         counts={s: counts.get(s, 0) for s in NODE_STATUSES},
     )
@@ -444,7 +427,8 @@ def tasks_table(
         tasks=tasks,
         project_names={t.project: names.get(t.project, "") for t in tasks if t.project},
         projects=sorted(
-            (p for p in projects if f"/{PIPELINES_FOLDER}" not in f"/{p.name}"), key=lambda p: p.name
+            (p for p in projects if f"/{runformat.PIPELINES_FOLDER}" not in f"/{p.name}"),
+            key=lambda p: p.name,
         ),
         project=project,
         status=status,

@@ -7,14 +7,14 @@ the pipeline's author declared. Every bad field gets its own message instead of 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ductwork.core import arguments, runformat
 from ductwork.server.services.views import Reader, display_value
 
-DEFAULT_QUEUE = "services"
+DEFAULT_QUEUE = runformat.CONTROLLER_QUEUE
 
 
 @dataclass
@@ -39,13 +39,13 @@ def new_run_form(store: Reader, run_id: str) -> NewRunForm:
     run = store.get_task(run_id)
     fields = [
         ArgField(
-            name=key.partition("/")[2],
+            name=name,
             type=param.type or type(param.value).__name__,
             value=display_value(param.value) if param.value is not None else "",
             description=param.description,
         )
-        for key, param in sorted(store.get_parameters(run_id).items())
-        if key.startswith("Args/") and not key.partition("/")[2].startswith("_")
+        for name, param in sorted(runformat.args_of(store.get_parameters(run_id)).items())
+        if not name.startswith("_")
     ]
     queue = run.queue or DEFAULT_QUEUE
     queues = sorted({q.name for q in store.list_queues()} | {queue})
@@ -71,40 +71,9 @@ def parse_new_run(
 
 
 def parse_value(text: str, type_name: str) -> Any:
-    """`text` as a value of `type_name`; raises ValueError with a message for the input's label."""
-    kind = type_name.lower()
-    stripped = text.strip()
-    if kind == "int":
-        try:
-            return int(stripped)
-        except ValueError:
-            raise ValueError(f"{text!r} is not a whole number") from None
-    if kind == "float":
-        try:
-            return float(stripped)
-        except ValueError:
-            raise ValueError(f"{text!r} is not a number") from None
-    if kind == "bool":
-        lowered = stripped.lower()
-        if lowered in ("true", "1", "yes", "on"):
-            return True
-        if lowered in ("false", "0", "no", "off", ""):
-            return False
-        raise ValueError(f"{text!r} is not true or false")
-    if kind in ("list", "tuple", "dict"):
-        try:
-            value = json.loads(stripped or ("{}" if kind == "dict" else "[]"))
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"not valid JSON: {exc.msg} at character {exc.pos}") from None
-        wanted = dict if kind == "dict" else list
-        if not isinstance(value, wanted):
-            raise ValueError(f"expected a JSON {'object' if kind == 'dict' else 'array'}")
-        return value
-    if kind == "nonetype":
-        if not stripped:
-            return None
-        try:
-            return json.loads(stripped)
-        except ValueError:
-            return text
-    return text
+    """`text` as a value of `type_name` (`core.arguments.parse`); raises ValueError with a
+    message for the input's label, which already names the argument."""
+    try:
+        return arguments.parse(text, type_name, name="the value")
+    except arguments.ArgumentError as exc:
+        raise ValueError(exc.reason) from None

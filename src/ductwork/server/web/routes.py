@@ -19,6 +19,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Red
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
+from ductwork.core import runformat
 from ductwork.core.errors import DuctworkError, NotFound, ValidationError
 from ductwork.server.services import auth, layout, permissions, runs, views
 from ductwork.server.services.hub import Hub
@@ -114,7 +115,7 @@ def compare_page(request: Request, store: Store, ids: Annotated[list[str], Query
 @router.get("/runs/{run_id}")
 def run_page(request: Request, hub: HubDep, run_id: str) -> Response:
     run = views.run_view(hub.store, run_id)
-    if not views.is_run(run.task):
+    if not runformat.is_run(run.task):
         return RedirectResponse(f"/tasks/{run_id}", status_code=303)  # a plain task has no DAG
     warning = ""
     if run.status == "pending" and run.task.queue and not runs.listening(hub, run.task.queue):
