@@ -18,8 +18,8 @@ _PUBLIC = {
     "InputModel": "ductwork.sdk.model",
     "Model": "ductwork.sdk.model",
     "StorageManager": "ductwork.sdk.storage",
-    "PipelineController": "ductwork.sdk.controller",
-    "PipelineDecorator": "ductwork.sdk.decorator",
+    "PipelineController": "ductwork.pipelines.controller",
+    "PipelineDecorator": "ductwork.pipelines.decorator",
 }
 
 __all__ = [
@@ -36,8 +36,8 @@ __all__ = [
 
 if TYPE_CHECKING:
     from ductwork.core.records import TaskTypes
-    from ductwork.sdk.controller import PipelineController
-    from ductwork.sdk.decorator import PipelineDecorator
+    from ductwork.pipelines.controller import PipelineController
+    from ductwork.pipelines.decorator import PipelineDecorator
     from ductwork.sdk.logger import Logger
     from ductwork.sdk.model import InputModel, Model, OutputModel
     from ductwork.sdk.storage import StorageManager

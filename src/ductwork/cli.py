@@ -460,7 +460,7 @@ def demo(project: str, ui: bool, port: int) -> None:
 #     lazy("name", "ductwork.part.module:command", "One-line help.")
 
 lazy: Callable[[str, str, str], None] = main.lazy  # type: ignore[attr-defined]
-lazy("pipelines", "ductwork.sdk.commands:pipelines", "Pipeline runs: list, show, resume.")
+lazy("pipelines", "ductwork.pipelines.commands:pipelines", "Pipeline runs: list, show, resume.")
 
 # server, ui, users, keys; agent, queues create|delete, tasks abort (light imports: click + core)
 importlib.import_module("ductwork.server.commands").register(main)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ductwork.sdk.decorator import PipelineDecorator
+from ductwork.pipelines.decorator import PipelineDecorator
 
 PROJECT = "ductwork pipeline demo"
 

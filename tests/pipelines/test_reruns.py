@@ -59,7 +59,7 @@ def wait_final(store, task_id: str, seconds: float = 90):  # type: ignore[no-unt
 
 
 def result_of(store, run_id: str):  # type: ignore[no-untyped-def]
-    from ductwork.sdk.runner import load_output
+    from ductwork.pipelines.runner import load_output
 
     node = {n.name: n for n in store.get_nodes(run_id)}["scale"]
     return node, load_output(store, f"{node.task_id}.y")

@@ -2,7 +2,7 @@
 
 A function step runs `python -m ductwork.sdk.runner`; a fresh interpreter pays ~25 ms to start
 and ~40-90 ms to import the runner, on every step. With `--same-env` the agent keeps one warm
-`python -m ductwork.sdk.forkserver` (the SDK's local-mode fork server: it imported the runner
+`python -m ductwork.process.forkserver` (the SDK's local-mode fork server: it imported the runner
 once, and forks a clean child per request, each in its own session). The agent hands it the
 child's environment, folder and the write ends of its stdout/stderr pipes; the child's pid
 comes back at once and its exit code when it ends. Supervision is the same as for any task
@@ -162,7 +162,7 @@ class WarmRunner:
             env = {**os.environ, "PYTHONUNBUFFERED": "1"}  # children's prints stream line by line
             env.pop("DUCTWORK_PIPE", None)
             self._server = subprocess.Popen(
-                [sys.executable, "-m", "ductwork.sdk.forkserver", self._address],
+                [sys.executable, "-m", "ductwork.process.forkserver", self._address],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 env=env,

@@ -35,7 +35,7 @@ STEPS = (
 import sys
 
 from ductwork import PipelineController, client
-from ductwork.sdk.runner import load_output
+from ductwork.pipelines.runner import load_output
 
 
 """

@@ -27,7 +27,7 @@ CHAIN = (
 import sys
 
 from ductwork import PipelineController, client
-from ductwork.sdk.runner import load_output
+from ductwork.pipelines.runner import load_output
 
 """
     + GATED_STEP

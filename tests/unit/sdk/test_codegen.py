@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from codegen_fixtures import helpers, steps
 
+from ductwork import codegen
+from ductwork.codegen import Captured, capture
 from ductwork.core.errors import ValidationError
-from ductwork.sdk import codegen
-from ductwork.sdk.codegen import Captured, capture
 
 FIXTURES_PARENT = Path(__file__).parent
 
@@ -162,7 +162,7 @@ def test_source_is_stable_across_processes() -> None:
         """
         import sys
         from codegen_fixtures import steps
-        from ductwork.sdk.codegen import capture
+        from ductwork.codegen import capture
         print(capture(steps.uses_user_code).digest)
         """
     )
@@ -294,7 +294,7 @@ def test_main_script_functions_are_captured_from_source(tmp_path: Path) -> None:
             import json
             import sys
 
-            from ductwork.sdk.codegen import capture
+            from ductwork.codegen import capture
 
             FACTOR = 3
 
@@ -467,8 +467,8 @@ def test_a_dict_constant_changed_in_place_is_seen() -> None:
 
 
 def test_importing_codegen_for_load_stays_light() -> None:
-    heavy = ("ductwork.sdk.codegen.builder", "ductwork.sdk.codegen.origins", "importlib.metadata")
-    code = f"import sys, ductwork.sdk.codegen; print([m for m in {heavy!r} if m in sys.modules])"
+    heavy = ("ductwork.codegen.builder", "ductwork.codegen.origins", "importlib.metadata")
+    code = f"import sys, ductwork.codegen; print([m for m in {heavy!r} if m in sys.modules])"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
 

@@ -22,8 +22,8 @@ import pytest
 
 from ductwork.core.queries import TaskQuery
 from ductwork.core.states import NodeStatus
-from ductwork.sdk.engine import Engine, Outcome
-from ductwork.sdk.node import Node
+from ductwork.pipelines.engine import Engine, Outcome
+from ductwork.pipelines.node import Node
 
 Report = Callable[[Node, str, Any], None]
 # Long enough never to fire on a loaded machine; it only turns a hang into a failure.
@@ -456,7 +456,7 @@ class StoredExecutor(ScriptedExecutor):
 
     def record(self, node: Node, outcome: Outcome) -> None:
         from ductwork import client
-        from ductwork.sdk.runner import split_results, store_results
+        from ductwork.pipelines.runner import split_results, store_results
 
         backend, task_id = client.backend(), str(node.job_id)
         backend.set_status(task_id, "in_progress")
@@ -537,7 +537,7 @@ def test_a_cache_hit_is_not_started_and_its_recorded_outputs_are_used(
     executors: list[StoredExecutor],
 ) -> None:
     from ductwork import client
-    from ductwork.sdk.runner import REF_KEY
+    from ductwork.pipelines.runner import REF_KEY
 
     first_run = StoredExecutor({"first": [done(4)], "second": [done(8)]})
     second_run = StoredExecutor({"second": [done(8)]})

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
+from ductwork import codegen
 from ductwork.core.errors import ValidationError
-from ductwork.sdk import codegen
-from ductwork.sdk.runner import DESERIALIZE, SERIALIZE, codec_bindings, codecs_of
+from ductwork.pipelines.runner import DESERIALIZE, SERIALIZE, codec_bindings, codecs_of
 
 MARK = b"MARK:"
 

@@ -28,7 +28,7 @@ def serve(address: str) -> None:
     # Import what every step needs now, once, so children inherit it.
     import ductwork.artifacts.store
     import ductwork.client.pipe
-    import ductwork.sdk.runner
+    import ductwork.pipelines.runner
     import ductwork.sdk.task  # noqa: F401
 
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -99,7 +99,7 @@ def _child(request: dict[str, Any], out: int, err: int) -> None:
             os.chdir(request["cwd"])
         sys.path[:0] = [p for p in request.get("paths", []) if p not in sys.path]
         sys.argv = ["ductwork.sdk.runner"]
-        from ductwork.sdk import runner
+        from ductwork.pipelines import runner
 
         code = runner.main()
     except SystemExit as stop:

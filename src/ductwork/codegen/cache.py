@@ -10,8 +10,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ductwork.sdk.codegen.captured import Captured
-from ductwork.sdk.codegen.names import MISSING, Check
+from ductwork.codegen.captured import Captured
+from ductwork.codegen.names import MISSING, Check
 
 
 @dataclass(frozen=True)

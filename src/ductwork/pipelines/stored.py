@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ductwork.core.records import ConfigObject
-from ductwork.sdk.node import STORED
-from ductwork.sdk.node import Node as StepNode
+from ductwork.pipelines.node import STORED
+from ductwork.pipelines.node import Node as StepNode
 
 
 @dataclass(frozen=True)

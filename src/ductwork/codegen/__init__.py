@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ductwork.sdk.codegen.captured import Captured, load
+from ductwork.codegen.captured import Captured, load
 
 __all__ = ["Captured", "capture", "load"]
 
@@ -53,7 +53,7 @@ _implementation: _Implementation | None = None
 def _load_implementation() -> _Implementation:
     # Imported on first use: a step process only needs `load`, not ast, dis and the rest.
     global _implementation
-    from ductwork.sdk.codegen.builder import capture_cached
+    from ductwork.codegen.builder import capture_cached
 
     _implementation = capture_cached
     return capture_cached

@@ -10,12 +10,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ductwork.core.errors import ValidationError
-from ductwork.sdk.codegen import cache
-from ductwork.sdk.codegen.cache import Entry
-from ductwork.sdk.codegen.captured import Captured
-from ductwork.sdk.codegen.definitions import Source, describe, locate, unwrap, unwrap_quietly
-from ductwork.sdk.codegen.names import (
+from ductwork.codegen import cache
+from ductwork.codegen.cache import Entry
+from ductwork.codegen.captured import Captured
+from ductwork.codegen.definitions import Source, describe, locate, unwrap, unwrap_quietly
+from ductwork.codegen.names import (
     MISSING,
     Check,
     global_names,
@@ -25,7 +24,7 @@ from ductwork.sdk.codegen.names import (
     lookup,
     rebuild,
 )
-from ductwork.sdk.codegen.origins import (
+from ductwork.codegen.origins import (
     import_binds,
     import_sort_key,
     import_source,
@@ -35,6 +34,7 @@ from ductwork.sdk.codegen.origins import (
     requirement_lines,
     unresolved_modules,
 )
+from ductwork.core.errors import ValidationError
 
 
 @dataclass

@@ -17,9 +17,9 @@ from ductwork.core import launch, refs
 from ductwork.core.errors import NotFound, ValidationError
 from ductwork.core.queries import TaskQuery
 from ductwork.core.records import ModelRecord, Param, TaskRecord
-from ductwork.sdk.node import Node
+from ductwork.pipelines.node import Node
+from ductwork.pipelines.runner import REF_KEY, find_artifact, is_marker, load_output, marker
 from ductwork.sdk.params import flatten
-from ductwork.sdk.runner import REF_KEY, find_artifact, is_marker, load_output, marker
 
 RUNNER = "ductwork.sdk.runner"
 REPLAY = "ductwork.sdk.replay"

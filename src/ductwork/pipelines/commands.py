@@ -108,7 +108,7 @@ def show(run_id: str) -> None:
 @click.option("--on-agents", is_flag=True, help="Send the steps to their queues instead of local processes.")
 def resume(run_id: str, on_agents: bool) -> None:
     """Run a failed or aborted run again from its failed steps, reusing every completed step."""
-    from ductwork.sdk.controller import PipelineController
+    from ductwork.pipelines.controller import PipelineController
 
     try:
         pipe = PipelineController.resume(run_id, run_pipeline_steps_locally=not on_agents)

@@ -10,9 +10,9 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
+from ductwork.codegen.definitions import parse_file
+from ductwork.codegen.names import MISSING
 from ductwork.core.errors import ValidationError
-from ductwork.sdk.codegen.definitions import parse_file
-from ductwork.sdk.codegen.names import MISSING
 
 
 @lru_cache(maxsize=256)

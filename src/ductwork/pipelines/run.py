@@ -23,13 +23,13 @@ from ductwork.core.errors import DuctworkError, NotFound, ValidationError
 from ductwork.core.queries import EventQuery
 from ductwork.core.records import ConfigObject, ConsoleLine, MetricEvent, NodeState, TaskModel, Worker
 from ductwork.core.states import NodeStatus
-from ductwork.sdk import steps
-from ductwork.sdk.engine import Engine, Executor, Outcome
-from ductwork.sdk.node import Node
-from ductwork.sdk.runner import REF_KEY, is_marker, load_output, replace_markers, split_results
+from ductwork.pipelines import steps
+from ductwork.pipelines.engine import Engine, Executor, Outcome
+from ductwork.pipelines.node import Node
+from ductwork.pipelines.runner import REF_KEY, is_marker, load_output, replace_markers, split_results
 
 if TYPE_CHECKING:
-    from ductwork.sdk.controller import PipelineController
+    from ductwork.pipelines.controller import PipelineController
 
 BASIC = (int, float, bool, str, type(None))
 

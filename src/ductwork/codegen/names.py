@@ -16,8 +16,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ductwork.codegen.definitions import Source
 from ductwork.core.errors import ValidationError
-from ductwork.sdk.codegen.definitions import Source
 
 MISSING = object()
 

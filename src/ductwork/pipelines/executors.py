@@ -29,9 +29,9 @@ from ductwork.core import launch
 from ductwork.core.errors import Conflict, StatusError, ValidationError
 from ductwork.core.records import ConsoleLine
 from ductwork.core.states import TaskStatus
-from ductwork.sdk.engine import Outcome
-from ductwork.sdk.node import Node
-from ductwork.sdk.runner import split_results, store_results
+from ductwork.pipelines.engine import Outcome
+from ductwork.pipelines.node import Node
+from ductwork.pipelines.runner import split_results, store_results
 
 Report = Callable[[Node, str, Any], None]
 _FINAL_OUTCOME = {
@@ -184,7 +184,7 @@ class ForkServer:
     def __init__(self) -> None:
         self.address = os.path.join(tempfile.mkdtemp(prefix="ductwork-fork-"), "s")
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "ductwork.sdk.forkserver", self.address],
+            [sys.executable, "-m", "ductwork.process.forkserver", self.address],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
         )

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ductwork.core.states import NODE_FINAL, NODE_SUCCESS, NodeStatus
-from ductwork.sdk.node import Node
+from ductwork.pipelines.node import Node
 
 
 @dataclass

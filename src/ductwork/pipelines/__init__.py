@@ -1,0 +1,1 @@
+"""Pipelines: PipelineController, PipelineDecorator, and the engine, executors and runner under them."""

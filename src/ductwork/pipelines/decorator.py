@@ -1,0 +1,500 @@
+"""`PipelineDecorator`: pipelines and steps from plain decorated functions.
+
+Calling a `@pipeline` function creates its own controller and runs it; calling a `@component`
+inside it adds a step and returns `LazyValue`s at once, so independent components run
+concurrently. There is no process-wide singleton: everything of one run (its steps, call
+counters, used values, run) lives on its `PipelineDecorator` instance, and a component call finds
+its pipeline through the context, so several pipelines may run in one process at once (threads)
+and a pipeline may call another.
+
+Which pipeline a component call belongs to, first match wins:
+
+1. the context's pipeline (`_current`): set while the pipeline function runs, and seen by threads
+   started with `contextvars.copy_context().run`;
+2. the running pipeline whose controller task is the current task or its parent: a debug-mode
+   step (its function runs on the executor's threads with its step task current);
+3. in a thread other than the main one, the only pipeline running in this process: a thread the
+   pipeline function started without copying its context. With several running that thread
+   cannot tell which is its own, and the call is refused rather than guessed.
+
+Process-wide on purpose, as in ClearML: the mode (`run_locally()`, `debug_pipeline()`) and the
+default execution queue are settings a script makes before calling its pipeline function; each
+pipeline reads them once, when it is called.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import inspect
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from ductwork.core.errors import ValidationError
+from ductwork.core.states import NodeStatus
+from ductwork.pipelines import lazy
+from ductwork.pipelines.controller import PipelineController, RetryPolicy
+from ductwork.pipelines.node import Node as StepNode
+from ductwork.pipelines.options import container
+
+_current: contextvars.ContextVar[PipelineDecorator | None] = contextvars.ContextVar(
+    "ductwork_pipeline", default=None
+)
+# The pipelines this process runs now, for the fallbacks above: process-wide because a thread
+# without the context may belong to any of them.
+_running: list[PipelineDecorator] = []
+_running_lock = threading.Lock()
+
+
+@dataclass
+class ComponentSpec:
+    function: Callable[..., Any]
+    name: str
+    return_values: list[str]
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+class PipelineDecorator(PipelineController):
+    # Script settings, read by each pipeline when it is called (see the module's note).
+    _mode: ClassVar[str] = "remote"  # "remote" | "local" | "debug"
+    _class_queue: ClassVar[str | None] = None
+    # Per thread: steps whose values the code of that thread used since its last call.
+    _used: dict[int, set[str]]
+
+    # ---- modes
+
+    @classmethod
+    def run_locally(cls) -> None:
+        """Every pipeline called afterwards runs here, each step in its own process."""
+        cls._mode = "local"
+
+    @classmethod
+    def debug_pipeline(cls) -> None:
+        """Every pipeline called afterwards runs here, steps as plain calls (still recorded)."""
+        cls._mode = "debug"
+
+    @classmethod
+    def set_default_execution_queue(cls, default_execution_queue: str | None) -> None:  # type: ignore[override]
+        cls._class_queue = default_execution_queue
+
+    @classmethod
+    def get_current_pipeline(cls) -> PipelineDecorator | None:
+        return _pipeline_here()
+
+    @classmethod
+    def wait_for_multi_pipelines(cls) -> list[Any]:
+        """Pipelines called here run to the end before returning, so there is nothing to wait for."""
+        return []
+
+    # ---- @component
+
+    @classmethod
+    def component(
+        cls,
+        _func: Callable[..., Any] | None = None,
+        *,
+        return_values: str | Sequence[str] = ("return_object",),
+        name: str | None = None,
+        cache: bool = False,
+        packages: bool | str | Sequence[str] | None = None,
+        parents: list[str] | None = None,
+        execution_queue: str | None = None,
+        continue_on_fail: bool = False,
+        docker: str | None = None,
+        docker_args: str | None = None,
+        docker_bash_setup_script: str | None = None,
+        task_type: str | None = None,
+        auto_connect_frameworks: dict[str, Any] | None = None,
+        auto_connect_arg_parser: dict[str, Any] | None = None,
+        repo: str | None = None,
+        repo_branch: str | None = None,
+        repo_commit: str | None = None,
+        helper_functions: Sequence[Callable[..., Any]] | None = None,
+        monitor_metrics: list[Any] | None = None,
+        monitor_artifacts: list[Any] | None = None,
+        monitor_models: list[Any] | None = None,
+        retry_on_failure: RetryPolicy = None,
+        pre_execute_callback: Callable[..., Any] | None = None,
+        post_execute_callback: Callable[..., Any] | None = None,
+        status_change_callback: Callable[..., Any] | None = None,
+        tags: Sequence[str] | str | None = None,
+        output_uri: str | bool | None = None,
+        draft: bool | None = False,
+        working_dir: str | None = None,
+        continue_behaviour: dict[str, bool] | None = None,
+        stage: str | None = None,
+    ) -> Callable[..., Any]:
+        options = dict(
+            cache=cache,
+            packages=packages,
+            parents=list(parents or []),
+            execution_queue=execution_queue,
+            continue_on_fail=continue_on_fail,
+            container=container(docker, docker_args, docker_bash_setup_script),
+            task_type=task_type,
+            helper_functions=helper_functions,
+            monitor_metrics=monitor_metrics,
+            monitor_artifacts=monitor_artifacts,
+            monitor_models=monitor_models,
+            retry_on_failure=retry_on_failure,
+            pre_execute_callback=pre_execute_callback,
+            post_execute_callback=post_execute_callback,
+            status_change_callback=status_change_callback,
+            tags=[tags] if isinstance(tags, str) else list(tags or []),
+            output_uri=output_uri if isinstance(output_uri, str) else None,
+            working_dir=working_dir,
+            continue_behaviour=continue_behaviour,
+            stage=stage,
+        )
+        names = [return_values] if isinstance(return_values, str) else list(return_values or [])
+
+        def decorate(function: Callable[..., Any]) -> Callable[..., Any]:
+            spec = ComponentSpec(function, name or _innermost(function).__name__, names, options)
+
+            @functools.wraps(function)
+            def call(*args: Any, **kwargs: Any) -> Any:
+                pipe = _pipeline_here()
+                if pipe is None or pipe._run is None:
+                    return function(*args, **kwargs)  # outside a pipeline: a plain call
+                return pipe._call_component(spec, args, kwargs)
+
+            call._ductwork_component = spec  # type: ignore[attr-defined]
+            return call
+
+        return decorate(_func) if _func is not None else decorate
+
+    # ---- @pipeline
+
+    @classmethod
+    def pipeline(
+        cls,
+        _func: Callable[..., Any] | None = None,
+        *,
+        name: str,
+        project: str,
+        version: str | None = None,
+        return_value: str | None = None,
+        default_queue: str | None = None,
+        pool_frequency: float = 0.2,
+        add_pipeline_tags: bool = False,
+        target_project: str | None = None,
+        abort_on_failure: bool = False,
+        pipeline_execution_queue: str | None = "services",
+        multi_instance_support: bool | str = False,
+        add_run_number: bool = True,
+        args_map: dict[str, list[str]] | None = None,
+        start_controller_locally: bool = False,
+        retry_on_failure: RetryPolicy = None,
+        docker: str | None = None,
+        docker_args: str | None = None,
+        docker_bash_setup_script: str | None = None,
+        packages: bool | str | Sequence[str] | None = None,
+        repo: str | None = None,
+        repo_branch: str | None = None,
+        repo_commit: str | None = None,
+        artifact_serialization_function: Callable[[Any], bytes] | None = None,
+        artifact_deserialization_function: Callable[[bytes], Any] | None = None,
+        output_uri: str | bool | None = None,
+        skip_global_imports: bool = False,
+        working_dir: str | None = None,
+        enable_local_imports: bool = True,
+    ) -> Callable[..., Any]:
+        settings = dict(
+            name=name,
+            project=project,
+            version=version,
+            add_pipeline_tags=add_pipeline_tags,
+            target_project=target_project if target_project is not None else True,
+            abort_on_failure=abort_on_failure,
+            add_run_number=add_run_number,
+            retry_on_failure=retry_on_failure,
+            docker=docker,
+            docker_args=docker_args,
+            docker_bash_setup_script=docker_bash_setup_script,
+            packages=packages,
+            repo=repo,
+            repo_branch=repo_branch,
+            repo_commit=repo_commit,
+            always_create_from_code=False,
+            artifact_serialization_function=artifact_serialization_function,
+            artifact_deserialization_function=artifact_deserialization_function,
+            output_uri=output_uri,
+            skip_global_imports=skip_global_imports,
+            working_dir=working_dir,
+            enable_local_imports=enable_local_imports,
+        )
+        launch = dict(
+            return_value=return_value,
+            default_queue=default_queue,
+            queue=pipeline_execution_queue,
+            controller_here=start_controller_locally or pipeline_execution_queue is None,
+            args_map=args_map or {},
+        )
+
+        def decorate(function: Callable[..., Any]) -> Callable[..., Any]:
+            @functools.wraps(function)
+            def run(*args: Any, **kwargs: Any) -> Any:
+                return cls._run_pipeline(function, settings, launch, args, kwargs)
+
+            return run
+
+        return decorate(_func) if _func is not None else decorate
+
+    @classmethod
+    def _run_pipeline(
+        cls,
+        function: Callable[..., Any],
+        settings: dict[str, Any],
+        launch: dict[str, Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> Any:
+        signature = inspect.signature(function)
+        try:
+            bound = signature.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise ValidationError(f"pipeline {settings['name']!r}: {exc}") from None
+        bound.apply_defaults()
+        pipe = cls(**settings)
+        pipe._default_queue = launch["default_queue"] or cls._class_queue
+        pipe._arg_sections = {arg: section for section, args in launch["args_map"].items() for arg in args}
+        for arg, value in bound.arguments.items():
+            annotation = signature.parameters[arg].annotation
+            hint = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", None)
+            pipe.add_parameter(arg, value, param_type=None if annotation is inspect.Parameter.empty else hint)
+        mode = cls._mode
+        if mode == "remote" and not pipe._remote and not launch["controller_here"]:
+            pipe._serialize()
+            pipe._enqueue_self(launch["queue"])
+            sys.exit(0)
+        pipe._begin("queue" if mode == "remote" else mode, verify=False)
+        values = pipe._args_values()
+        return pipe._drive(function, values, launch["return_value"])
+
+    def _drive(self, function: Callable[..., Any], values: dict[str, Any], return_value: str | None) -> Any:
+        """Call the pipeline function as this run, then close the run. The pipeline stays
+        findable until its last step ended: a debug step still running must not take
+        another pipeline for its own."""
+        with _running_lock:
+            _running.append(self)
+        try:
+            return self._call_and_close(function, values, return_value)
+        finally:
+            with _running_lock:
+                _running.remove(self)
+
+    def _call_and_close(
+        self, function: Callable[..., Any], values: dict[str, Any], return_value: str | None
+    ) -> Any:
+        from ductwork.sdk.task import Task
+
+        token = _current.set(self)
+        controller = Task._from_record(self._task)
+        failure: BaseException | None = None
+        result: Any = None
+        try:
+            with Task._activate(controller):
+                result = function(**values)
+                result = _resolve(result)
+        except BaseException as exc:
+            failure = exc
+            self._stop_mark = "failed"
+            self._run.engine.stop(f"the pipeline function raised {type(exc).__name__}")
+        finally:
+            _current.reset(token)
+        if failure is None and return_value and result is not None:
+            try:  # stored before the run is closed, like every other output of it
+                controller.upload_artifact(return_value, result, wait_on_upload=True)
+            except Exception as exc:
+                failure, self._stop_mark = exc, "failed"
+        self._run.engine.seal()
+        self._finish()
+        if failure is not None:
+            raise failure
+        return result
+
+    # ---- a component call inside the pipeline function
+
+    def _call_component(self, spec: ComponentSpec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        options = spec.options
+        with self._lock:
+            name = self._unique_name(spec.name)
+            node = self._function_node(
+                name,
+                spec.function,
+                helper_functions=options["helper_functions"],
+                returns=spec.return_values,
+                task_type=options["task_type"],
+                packages=options["packages"],
+                container=options["container"],
+            )
+            if node.capture_error and not self._run.inline:
+                raise ValidationError(node.capture_error + " (only debug mode can run it)")
+            node.component = True
+            node.args, node.kwargs = _bind(spec, args, kwargs)
+            found: set[str] = set()
+            lazy.producers((node.args, node.kwargs), found)
+            node.parents = list(dict.fromkeys([*found, *options["parents"], *self._evaluated_leaves()]))
+            node.queue = options["execution_queue"]
+            node.cache_executed_step = options["cache"]
+            node.continue_on_fail = options["continue_on_fail"]
+            node.monitor_metrics = list(options["monitor_metrics"] or [])
+            node.monitor_artifacts = list(options["monitor_artifacts"] or [])
+            node.monitor_models = list(options["monitor_models"] or [])
+            node.retry = options["retry_on_failure"]
+            node.pre_execute_callback = options["pre_execute_callback"]
+            node.post_execute_callback = options["post_execute_callback"]
+            node.status_change_callback = options["status_change_callback"]
+            node.tags = list(options["tags"])
+            node.output_uri = options["output_uri"]
+            node.working_dir = options["working_dir"]
+            node.stage = options["stage"]
+            if options["continue_behaviour"] is not None:
+                node.continue_behaviour = dict(options["continue_behaviour"])  # one per step
+                node.__post_init__()
+            if self._run.executor.__class__.__name__ == "QueueExecutor" and not (
+                node.queue or self._default_queue
+            ):
+                raise ValidationError(
+                    f"component {name!r} has no execution queue and the pipeline has no default queue"
+                )
+            self._nodes[name] = node
+        self._run.engine.add(node)
+        values = [
+            lazy.LazyValue(node, ret, functools.partial(self._value_of, node, ret))
+            for ret in node.return_artifacts
+        ]
+        if not values:
+            return lazy.LazyValue(node, "", functools.partial(self._value_of, node, None))
+        return values[0] if len(values) == 1 else tuple(values)
+
+    def _unique_name(self, base: str) -> str:
+        """`base`, then `base_1`, `base_2`, ... for each further call of the same component."""
+        counter = self._calls.get(base, 0)
+        name = base if counter == 0 else f"{base}_{counter}"
+        while name in self._nodes:  # a component named like another's numbered call
+            counter += 1
+            name = f"{base}_{counter}"
+        self._calls[base] = counter + 1
+        return name
+
+    def _evaluated_leaves(self) -> list[str]:
+        """Steps whose values this thread used since its last call: an `if` on a result makes
+        the next step depend on it. Per thread, as in ClearML: a value another thread of the
+        pipeline function used says nothing about this thread's next call."""
+        return sorted(self._used.pop(threading.get_ident(), ()))
+
+    def _value_of(self, node: StepNode, name: str | None) -> Any:
+        """Wait for `node`, then its return value `name` (None: the step ran for its effects)."""
+        self._run.engine.wait_node(node.name)
+        self._used.setdefault(threading.get_ident(), set()).add(node.name)
+        if node.status == NodeStatus.skipped:
+            return None
+        if node.status not in (NodeStatus.completed, NodeStatus.cached):
+            if node.continue_on_fail or (node.status == NodeStatus.aborted and node.continue_on_abort):
+                return None
+            raise ValueError(
+                f'Pipeline step "{node.name}", Task ID={node.job_id} {node.status}: {node.error}'
+            )
+        if name is None:
+            return None
+        key = f"{node.executed}.{name}"
+        if key in self._run.live:
+            return self._run.live[key]
+        value = self._run.load(key)
+        self._run.live[key] = value
+        return value
+
+    def _begin(self, mode: str, *, verify: bool = True) -> None:
+        self._used = {}
+        self._calls: dict[str, int] = {}
+        super()._begin(mode, verify=verify)
+        self._run.lazy_owner = _lazy_owner
+
+
+def _pipeline_here() -> PipelineDecorator | None:
+    """The pipeline a component call made here belongs to (the rules in the module's note)."""
+    pipe = _current.get()
+    if pipe is not None:
+        return pipe
+    from ductwork.sdk import current
+
+    task = current.get()
+    with _running_lock:
+        running = list(_running)
+    if task is not None:
+        for pipe in running:
+            if pipe._task.id in (task.id, task.parent):
+                return pipe
+    if threading.current_thread() is threading.main_thread() or not running:
+        return None
+    if len(running) > 1:
+        names = ", ".join(sorted(f"{p._name!r} (task {p._task.id})" for p in running))
+        raise ValidationError(
+            f"{len(running)} pipelines run in this process ({names}) and this thread does not say"
+            " which one it works for: start it with contextvars.copy_context().run so that it"
+            " sees the pipeline that started it"
+        )
+    return running[0]
+
+
+def _lazy_owner(value: Any) -> tuple[str, str] | None:
+    pair = lazy.owner(value)
+    if pair is None:
+        return None
+    node, name = pair
+    return str(node.executed or node.job_id), name
+
+
+def _bind(
+    spec: ComponentSpec, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """Positional arguments by their names (extra ones stay positional), defaults filled in."""
+    signature = inspect.signature(_innermost(spec.function))
+    try:
+        bound = signature.bind(*args, **kwargs)
+    except TypeError as exc:
+        raise ValidationError(f"component {spec.name!r}: {exc}") from None
+    bound.apply_defaults()
+    positional: tuple[Any, ...] = ()
+    named: dict[str, Any] = {}
+    for key, value in bound.arguments.items():
+        kind = signature.parameters[key].kind
+        if kind is inspect.Parameter.VAR_POSITIONAL:
+            positional = tuple(value)
+        elif kind is inspect.Parameter.VAR_KEYWORD:
+            named.update(value)
+        else:
+            named[key] = value
+    if positional:
+        # A function with *args gets everything positionally, in order.
+        ordered = [
+            named.pop(p)
+            for p in list(named)
+            if signature.parameters.get(p) is not None
+            and signature.parameters[p].kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
+        ]
+        return (*ordered, *positional), named
+    return (), named
+
+
+def _innermost(function: Callable[..., Any]) -> Callable[..., Any]:
+    while hasattr(function, "__wrapped__"):
+        function = function.__wrapped__
+    return function
+
+
+def _resolve(value: Any) -> Any:
+    """The pipeline function's result with every lazy value in it (in lists, tuples, dicts)
+    replaced by its value."""
+    if isinstance(value, lazy.LazyValue):
+        return lazy.unwrap(value)
+    if isinstance(value, (list, tuple)):
+        items = [_resolve(v) for v in value]
+        return items if isinstance(value, list) else tuple(items)
+    if isinstance(value, dict):
+        return {k: _resolve(v) for k, v in value.items()}
+    return value

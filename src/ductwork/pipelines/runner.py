@@ -1,0 +1,208 @@
+"""Runs one function step: its inputs in, its function called, its returns stored.
+
+In-process steps (debug mode) are called with live values by `executors.InlineExecutor`. A
+step process (local mode, or an agent) runs `python -m ductwork.sdk.runner` with
+`DUCTWORK_TASK_ID` set: it reads the generated code and the arguments from the task itself, so
+the task alone is enough to rerun it.
+
+The task's parameters: `kwargs/<arg>` are values (typed), `kwargs_artifacts/<arg>` are
+`"<task_id>.<name>"` references to another task's artifact (or `return/<name>` parameter), and
+any value may hold `{"$ref": "<task_id>.<name>"}` markers inside lists and dicts (a list of
+upstream results passed to a fan-in step).
+
+Inputs are read, and returns stored, on the one route of every stored object (`transfer`): the
+task's `output_uri`, else the server's storage, else the embedded home; read back directly where
+this machine reaches the storage, through the server where it does not.
+
+A pipeline's `artifact_serialization_function` / `artifact_deserialization_function` travel as
+code, inside the step's generated module: code capture binds them there under the names
+`artifact_serialization_function` and `artifact_deserialization_function` (their own source and
+an alias for user functions, an import for installed ones), so the step task alone says how its
+values are written and read, the UI shows it, and the cache key covers it. A step process that
+finds them saves its returns with the first and loads its upstream values with the second.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ductwork.client.contract import Backend
+from ductwork.core.errors import NotFound, ValidationError
+from ductwork.core.records import ArtifactRecord, Param
+
+REF_KEY = "$ref"
+# What a step's generated code names the pipeline's artifact functions (see the module doc).
+SERIALIZE = "artifact_serialization_function"
+DESERIALIZE = "artifact_deserialization_function"
+
+
+def marker(task_id: str, name: str) -> dict[str, str]:
+    return {REF_KEY: f"{task_id}.{name}"}
+
+
+def is_marker(value: Any) -> bool:
+    return isinstance(value, dict) and len(value) == 1 and isinstance(value.get(REF_KEY), str)
+
+
+def load_output(
+    backend: Backend, reference: str, *, deserialize: Callable[[bytes], Any] | None = None
+) -> Any:
+    """The value behind `"<task_id>.<name>"`: the task's artifact, else its `return/<name>`.
+
+    Read the way every stored object is read (`transfer.readable`): directly where this machine
+    reaches the storage, else through the server into a hash-checked local cache."""
+    task_id, sep, name = reference.partition(".")
+    if not sep or not task_id or not name:
+        raise ValidationError(f"input reference {reference!r} must look like '<task_id>.<name>'")
+    record = find_artifact(backend, task_id, name)
+    if record is not None:
+        from ductwork.sdk import transfer
+
+        return transfer.load(backend, record, deserialization_function=deserialize)
+    params = backend.get_parameters(task_id)
+    if f"return/{name}" in params:
+        return params[f"return/{name}"].value
+    raise NotFound(f"task {task_id} has no artifact or return value named {name!r}")
+
+
+def find_artifact(backend: Backend, task_id: str, name: str) -> ArtifactRecord | None:
+    return next((a for a in backend.get_artifacts(task_id) if a.name == name), None)
+
+
+def resolve_inputs(backend: Backend, value: Any, deserialize: Callable[[bytes], Any] | None = None) -> Any:
+    """Replace every `{"$ref": ...}` marker inside `value` by the value it points at."""
+    return replace_markers(value, lambda ref: load_output(backend, ref, deserialize=deserialize))
+
+
+def replace_markers(value: Any, load: Callable[[str], Any]) -> Any:
+    """`value` rebuilt with each `{"$ref": "<task>.<name>"}` marker, at any depth in lists,
+    tuples and dicts, replaced by `load("<task>.<name>")`."""
+    if is_marker(value):
+        return load(value[REF_KEY])
+    if isinstance(value, list):
+        return [replace_markers(v, load) for v in value]
+    if isinstance(value, tuple):
+        return tuple(replace_markers(v, load) for v in value)
+    if isinstance(value, dict):
+        return {k: replace_markers(v, load) for k, v in value.items()}
+    return value
+
+
+def split_results(names: Sequence[str], result: Any, step: str) -> list[tuple[str, Any]]:
+    """Pair the declared return names with what the function returned."""
+    if not names:
+        return []
+    if len(names) == 1:
+        return [(names[0], result)]
+    if not isinstance(result, (tuple, list)) or len(result) != len(names):
+        raise ValidationError(
+            f"step {step!r} declares {len(names)} return values {list(names)} "
+            f"but returned {type(result).__name__}"
+            + (f" of length {len(result)}" if isinstance(result, (tuple, list)) else "")
+        )
+    return list(zip(names, result, strict=True))
+
+
+def store_results(
+    backend: Backend,
+    task_id: str,
+    pairs: list[tuple[str, Any]],
+    *,
+    output_uri: str | None,
+    serialize: Callable[[Any], bytes] | None = None,
+) -> None:
+    """Every return value becomes an artifact (small ones inline in the store: no file).
+
+    Stored where every artifact goes (`transfer.save`): the task's `output_uri`, else the
+    server's storage (uploaded through it when this machine cannot reach it), else the
+    embedded home; a server records only locations in its own storage."""
+    from ductwork.sdk import transfer
+
+    for name, value in pairs:
+        # A returned string stays a string, even when it names a file.
+        record = transfer.save(
+            backend,
+            task_id,
+            output_uri,
+            name,
+            value,
+            serialization_function=serialize,
+            strings_as_paths=False,
+        )
+        record.metadata.setdefault("return", True)
+        backend.put_artifact(record)
+
+
+def arguments(
+    params: dict[str, Param], backend: Backend, deserialize: Callable[[bytes], Any] | None = None
+) -> tuple[list[Any], dict[str, Any]]:
+    """The call's positional and keyword arguments from a step task's parameters (upstream
+    values loaded with the pipeline's `deserialize`, when it has one)."""
+    kwargs: dict[str, Any] = {}
+    for key, param in params.items():
+        section, _, name = key.partition("/")
+        if section == "kwargs":
+            kwargs[name] = resolve_inputs(backend, param.value, deserialize)
+        elif section == "kwargs_artifacts" and param.value not in (None, ""):
+            kwargs[name] = load_output(backend, str(param.value))
+    positional = sorted((k for k in kwargs if k.isdigit()), key=int)
+    args = [kwargs.pop(k) for k in positional]
+    return args, kwargs
+
+
+def codec_bindings(
+    serialize: Callable[[Any], bytes] | None, deserialize: Callable[[bytes], Any] | None
+) -> tuple[tuple[str, Callable[..., Any]], ...]:
+    """The names a step's generated module gives the pipeline's artifact functions (see the
+    module doc), for `codegen.capture(..., bindings=...)`."""
+    pairs = ((SERIALIZE, serialize), (DESERIALIZE, deserialize))
+    return tuple((name, function) for name, function in pairs if function is not None)
+
+
+def codecs_of(
+    module: Any,
+) -> tuple[Callable[[Any], bytes] | None, Callable[[bytes], Any] | None]:
+    """The artifact (de)serialization functions a step's generated module defines, if any."""
+    return getattr(module, SERIALIZE, None), getattr(module, DESERIALIZE, None)
+
+
+def main() -> int:
+    """A step process: run the task named by `DUCTWORK_TASK_ID` and store its returns."""
+    from ductwork import client
+
+    task_id = os.environ.get("DUCTWORK_TASK_ID")
+    if not task_id:
+        print("ductwork.sdk.runner: DUCTWORK_TASK_ID is not set", file=sys.stderr)
+        return 2
+    backend = client.backend()
+    record = backend.get_task(task_id)
+    script = record.script
+    from ductwork.codegen import load
+
+    module = load(script.get("code") or "")
+    function = getattr(module, script["function"])
+    serialize, deserialize = codecs_of(module)
+    args, kwargs = arguments(backend.get_parameters(task_id), backend, deserialize)
+    from ductwork.sdk.task import Task
+
+    task = Task._from_record(record)
+    try:
+        with Task._activate(task):
+            result = function(*args, **kwargs)
+        pairs = split_results(record.runtime.get("return_names") or [], result, record.name)
+        store_results(backend, task_id, pairs, output_uri=record.output_uri, serialize=serialize)
+        task.flush(wait_for_uploads=True)
+    except BaseException as exc:
+        traceback.print_exc()
+        task.flush(wait_for_uploads=True)
+        backend.set_status(task_id, "failed", reason=f"{type(exc).__name__}: {exc}", force=True)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
