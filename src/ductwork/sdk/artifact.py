@@ -1,9 +1,7 @@
-"""Artifacts of a task: the read-only `Artifact` view and the background uploader.
+"""Artifacts of a task: the read-only `Artifact` view, and storing an object as one.
 
-Uploads run on a few process-wide threads that the interpreter waits for at exit. Each task
-keeps the futures of its own uploads: `Task.flush(wait_for_uploads=True)` and `Task.close()`
-wait for them and raise a StorageError naming every artifact that failed, so a background
-failure is never silently lost.
+`upload` checks what `Task.upload_artifact` is given, copies what the caller may change, and
+hands the write to the task's background uploads (`uploads`), which say every failure.
 """
 
 from __future__ import annotations
@@ -11,25 +9,21 @@ from __future__ import annotations
 import copy
 import errno
 import os
-import threading
 import time
-from collections import deque
 from collections.abc import Callable, Mapping
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ductwork.core import settings
 from ductwork.core.errors import DuctworkError, NotFound, StorageError, ValidationError
 from ductwork.core.records import ArtifactRecord
-from ductwork.sdk import shutdown, transfer
+from ductwork.sdk import transfer
+from ductwork.sdk.capture.console import original_stderr
+from ductwork.sdk.checks import require_str
+from ductwork.sdk.taskcore import TaskCore
 
 if TYPE_CHECKING:
-    from concurrent.futures import Future
-
     from ductwork.client.contract import Backend
-
-_WORKERS = 4
 
 # Types whose deepcopy is cheap and exact: copied before a background upload, so the caller may
 # keep mutating the object right after `upload_artifact` returns.
@@ -133,8 +127,6 @@ class Artifact:
         except (StorageError, NotFound) as exc:
             if raise_on_error:
                 raise
-            from ductwork.sdk.capture.console import original_stderr
-
             print(f"ductwork: {exc}", file=original_stderr())
             return None
 
@@ -195,160 +187,6 @@ def snapshot(obj: Any) -> Any:
         except Exception:
             return obj
     return obj
-
-
-class _Workers:
-    """Up to `size` background threads that run queued jobs and end as soon as none is left.
-
-    Not a ThreadPoolExecutor: its exit hook refuses new work before `atexit` handlers run,
-    so an upload queued as a script's last line used to fail. These threads are not daemons,
-    so the interpreter waits for them (and everything they queue) before it exits; as they
-    end when idle, an idle process exits at once. They are drained at exit before the thread
-    pools close (`shutdown`), since a storage client may need one (object storage does).
-    """
-
-    def __init__(self, size: int, name: str) -> None:
-        self._size = size
-        self._name = name
-        self._lock = threading.Lock()
-        self._jobs: deque[Callable[[], None]] = deque()
-        self._running = 0
-        self._threads: set[threading.Thread] = set()
-        self._exit_hook_set = False
-
-    def submit(self, action: Callable[[], None]) -> Future[None]:
-        from concurrent.futures import Future  # the plain future: no executor, no exit hook
-
-        future: Future[None] = Future()
-
-        def job() -> None:
-            if not future.set_running_or_notify_cancel():
-                return
-            try:
-                action()
-            except BaseException as exc:
-                future.set_exception(exc)
-            else:
-                future.set_result(None)
-
-        with self._lock:
-            self._jobs.append(job)
-            if not self._exit_hook_set:
-                self._exit_hook_set = True
-                shutdown.before_thread_pools_close(self.drain)
-            if self._running < self._size:
-                self._running += 1
-                worker = threading.Thread(target=self._work, name=self._name, daemon=False)
-                self._threads.add(worker)
-                worker.start()
-        return future
-
-    def _work(self) -> None:
-        while True:
-            with self._lock:
-                if not self._jobs:
-                    self._running -= 1
-                    self._threads.discard(threading.current_thread())
-                    return
-                job = self._jobs.popleft()
-            job()
-
-    def drain(self) -> None:
-        """Wait until every queued job has run (and every job those queued)."""
-        while True:
-            with self._lock:
-                workers = list(self._threads)
-            if not workers:
-                return
-            for worker in workers:
-                worker.join()
-
-    def after_fork(self) -> None:
-        # The parent's threads do not exist in a forked child; its jobs belong to the parent.
-        self._lock = threading.Lock()
-        self._jobs.clear()
-        self._running = 0
-        self._threads = set()
-
-
-_workers = _Workers(_WORKERS, "ductwork-upload")
-
-
-def _reset_after_fork() -> None:
-    _workers.after_fork()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_reset_after_fork)
-
-
-class Uploads:
-    """The background uploads of one task (artifacts, debug images, model files)."""
-
-    def __init__(self, task_id: str) -> None:
-        self.task_id = task_id
-        self._lock = threading.Lock()
-        self._pending: dict[str, Future[None]] = {}  # by artifact name: a newer upload waits for older
-        self._failed: list[str] = []
-
-    def submit(self, key: str, job: Callable[[], None], what: str) -> None:
-        with self._lock:
-            before = self._pending.get(key)
-            future = _workers.submit(partial(self._run, before, job, what))
-            self._pending[key] = future
-        future.add_done_callback(lambda done: self._forget(key, done))
-
-    def _run(self, before: Future[None] | None, job: Callable[[], None], what: str) -> None:
-        if before is not None:
-            try:
-                before.result()
-            except Exception:
-                pass  # the older upload's failure is reported on its own
-        try:
-            job()
-        except Exception as exc:
-            message = f"{what}: {exc}"
-            with self._lock:
-                self._failed.append(message)
-            from ductwork.sdk import losses
-
-            kind = what.split(" ", 1)[0] if what.startswith(("artifact ", "image ")) else "upload"
-            losses.record(self.task_id, kind, 1, message)  # said on stderr, carried by the task
-
-    def _forget(self, key: str, done: Future[None]) -> None:
-        with self._lock:
-            if self._pending.get(key) is done:
-                del self._pending[key]
-
-    def wait(self, timeout: float | None = None) -> None:
-        """Wait for every upload so far; raise StorageError listing those that failed."""
-        from concurrent.futures import TimeoutError as FuturesTimeout
-
-        with self._lock:
-            futures = list(self._pending.values())
-        for future in futures:
-            try:
-                future.result(timeout=timeout)
-            except FuturesTimeout as exc:
-                raise StorageError(f"task {self.task_id}: uploads still running after {timeout} s") from exc
-        with self._lock:
-            failed, self._failed = self._failed, []
-        if failed:
-            from ductwork.sdk import losses
-
-            losses.raised(self.task_id)  # the caller is told
-            raise StorageError(f"task {self.task_id}: {len(failed)} upload(s) failed: " + "; ".join(failed))
-
-    def wait_for(self, name: str) -> None:
-        """Wait for a background upload of artifact `name`, so a newer synchronous one wins."""
-        with self._lock:
-            future = self._pending.get(f"artifact:{name}")
-        if future is not None:
-            future.result()
-
-    def busy(self) -> bool:
-        with self._lock:
-            return bool(self._pending)
 
 
 def save_artifact(
@@ -436,3 +274,93 @@ def save_artifact_bytes(
     except OSError as exc:
         raise _as_storage_error(exc, name, task_id) from exc
     return record
+
+
+def upload(
+    task: TaskCore,
+    name: str,
+    obj: Any,
+    *,
+    metadata: Mapping[str, Any] | None,
+    preview: Any,
+    serialization_function: Callable[[Any], bytes] | None,
+    extension_name: str | None,
+    retries: int,
+    delete_after_upload: bool,
+    auto_pickle: bool | None,
+    wait_on_upload: bool,
+    sort_keys: bool,
+) -> None:
+    """Store `obj` as artifact `name` of `task` (in the background unless `wait_on_upload`).
+
+    The object is copied first when it is a container or an array, so changing it right
+    after this call does not change what is stored."""
+    _check_upload(task.id, name, obj, metadata, serialization_function, retries, auto_pickle)
+    if sort_keys and isinstance(obj, dict):
+        obj = _sorted_dict(obj)
+    backend, task_id, uri = task._backend, task.id, task.output_uri
+
+    def store(value: Any) -> None:
+        save_artifact(
+            backend,
+            task_id,
+            uri,
+            name,
+            value,
+            metadata=metadata,
+            preview=preview,
+            serialization_function=serialization_function,
+            extension_name=extension_name,
+            retries=retries,
+            delete_after_upload=delete_after_upload,
+        )
+
+    if wait_on_upload or too_big_to_copy(obj):
+        # A big array is written now rather than copied, so memory stays one object's worth.
+        task._uploads.wait_for(name)
+        store(obj)
+    else:
+        copied = snapshot(obj)
+        task._uploads.submit(f"artifact:{name}", lambda: store(copied), f"artifact {name!r}")
+
+
+def _check_upload(
+    task_id: str,
+    name: str,
+    obj: object,
+    metadata: object,
+    serialization_function: object,
+    retries: object,
+    auto_pickle: bool | None,
+) -> None:
+    require_str("name", name)
+    if not name.strip():
+        raise ValidationError(f"upload_artifact: artifact name must not be empty (task {task_id})")
+    if metadata is not None and not isinstance(metadata, Mapping):
+        raise ValidationError(
+            f"upload_artifact({name!r}): metadata must be a dict, got {type(metadata).__name__}"
+        )
+    if serialization_function is not None and not callable(serialization_function):
+        raise ValidationError(f"upload_artifact({name!r}): serialization_function must be callable")
+    if not isinstance(retries, int) or retries < 0:
+        raise ValidationError(f"upload_artifact({name!r}): retries must be an int >= 0, got {retries!r}")
+    if auto_pickle is False and serialization_function is None and not is_native(obj):
+        raise ValidationError(
+            f"upload_artifact({name!r}): {type(obj).__name__} needs pickling, but auto_pickle=False"
+        )
+
+
+def _sorted_dict(values: dict[Any, Any]) -> dict[Any, Any]:
+    try:
+        return dict(sorted(values.items()))
+    except TypeError:  # keys of mixed types: keep the given order
+        return values
+
+
+def of_task(task: TaskCore) -> dict[str, Artifact]:
+    """Name -> Artifact of `task`, after its pending uploads finished."""
+    task._uploads.wait()
+    return {
+        record.name: Artifact(record, task.output_uri, task._backend)
+        for record in task._backend.get_artifacts(task.id)
+    }

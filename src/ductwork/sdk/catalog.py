@@ -24,11 +24,6 @@ C = TypeVar("C", bound="TaskCatalog")
 
 class TaskCatalog(Hyperparameters):
     @classmethod
-    def _wrap(cls: type[C], record: TaskRecord, backend: Backend) -> C:
-        """A task object over `record` (implemented by Task)."""
-        raise NotImplementedError
-
-    @classmethod
     def get_task(
         cls: type[C],
         task_id: str | None = None,
@@ -45,7 +40,7 @@ class TaskCatalog(Hyperparameters):
             return cls._wrap(backend.get_task(task_id), backend)
         if project_name is None and task_name is None:
             raise ValidationError("Task.get_task: give task_id, or project_name and/or task_name")
-        found = cls._query(
+        found = find_records(
             backend, project_name, task_name, tags, allow_archived, task_filter, exact=True, limit=1
         )
         if not found:
@@ -70,7 +65,9 @@ class TaskCatalog(Hyperparameters):
             ]
         records: list[TaskRecord] = []
         for project in _projects(project_name):
-            records += cls._query(backend, project, task_name, tags, allow_archived, task_filter, exact=False)
+            records += find_records(
+                backend, project, task_name, tags, allow_archived, task_filter, exact=False
+            )
         return [cls._wrap(record, backend) for record in records]
 
     @classmethod
@@ -86,7 +83,7 @@ class TaskCatalog(Hyperparameters):
         backend = client.backend()
         records: list[TaskRecord] = []
         for project in _projects(project_name):
-            records += cls._query(backend, project, task_name, tags, True, task_filter, exact=False)
+            records += find_records(backend, project, task_name, tags, True, task_filter, exact=False)
         if not additional_return_fields:
             return [record.id for record in records]
         fields = str_list("additional_return_fields", additional_return_fields)
@@ -94,36 +91,6 @@ class TaskCatalog(Hyperparameters):
         if unknown:
             raise ValidationError(f"Task.query_tasks: unknown additional_return_fields {unknown}")
         return [{"id": r.id, **{name: getattr(r, name) for name in fields}} for r in records]
-
-    @classmethod
-    def _query(
-        cls,
-        backend: Backend,
-        project_name: str | None,
-        task_name: str | None,
-        tags: Sequence[str] | None,
-        allow_archived: bool,
-        task_filter: Mapping[str, Any] | None,
-        *,
-        exact: bool,
-        limit: int | None = None,
-    ) -> list[TaskRecord]:
-        optional_str("project_name", project_name)
-        optional_str("task_name", task_name)
-        query = TaskQuery(tags=str_list("tags", tags) or None, archived=None if allow_archived else False)
-        if project_name is not None:
-            if backend.find_project(project_name) is None:
-                return []
-            query.project_name = project_name
-        if task_name is not None:
-            if exact:
-                query.name = task_name
-            else:
-                query.name_pattern = task_name
-        _apply_filter(query, task_filter or {})
-        if limit is not None:
-            query.limit = limit
-        return backend.query_tasks(query)
 
     @classmethod
     def create(
@@ -206,7 +173,7 @@ class TaskCatalog(Hyperparameters):
                 TaskRecord(
                     name=task_name or _name_of(script, module),
                     project=project,
-                    user=_user(),
+                    user=user_name(),
                     script=script_part,
                     requirements={"pip": requirements} if requirements is not None else {},
                     container=container,
@@ -217,6 +184,36 @@ class TaskCatalog(Hyperparameters):
         if arguments:
             task.update_parameters(arguments)
         return task
+
+
+def find_records(
+    backend: Backend,
+    project_name: str | None,
+    task_name: str | None,
+    tags: Sequence[str] | None,
+    allow_archived: bool,
+    task_filter: Mapping[str, Any] | None,
+    *,
+    exact: bool,
+    limit: int | None = None,
+) -> list[TaskRecord]:
+    """Task records by project and name (exact, or a regular expression), tags and filter."""
+    optional_str("project_name", project_name)
+    optional_str("task_name", task_name)
+    wanted = TaskQuery(tags=str_list("tags", tags) or None, archived=None if allow_archived else False)
+    if project_name is not None:
+        if backend.find_project(project_name) is None:
+            return []
+        wanted.project_name = project_name
+    if task_name is not None:
+        if exact:
+            wanted.name = task_name
+        else:
+            wanted.name_pattern = task_name
+    _apply_filter(wanted, task_filter or {})
+    if limit is not None:
+        wanted.limit = limit
+    return backend.query_tasks(wanted)
 
 
 def _requirements(packages: bool | Sequence[str] | None, requirements_file: str | Path | None) -> str | None:
@@ -279,7 +276,7 @@ def _projects(project_name: str | Sequence[str] | None) -> list[str | None]:
     return list(str_list("project_name", project_name))
 
 
-def _user() -> str:
+def user_name() -> str:
     try:
         return getpass.getuser()
     except Exception:

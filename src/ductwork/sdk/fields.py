@@ -1,32 +1,22 @@
-"""`TaskFields`: the record behind a Task and the plain fields users read and edit.
+"""`TaskFields`: the plain fields of a task that users read and edit.
 
-The base of `Task`: it holds the backend and the cached `TaskRecord`; every edit goes to the
-backend and the answer replaces the cache.
+Every edit goes to the backend and the answer replaces the cached `TaskRecord` of the core.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-from ductwork.client.contract import Backend
 from ductwork.core.errors import ValidationError
 from ductwork.core.records import TaskRecord
 from ductwork.sdk.checks import check_type, output_uri_of, require_str, str_list, task_id_of
+from ductwork.sdk.taskcore import TaskCore
 
-T = TypeVar("T", bound="TaskFields")
 
-
-class TaskFields:
-    _record: TaskRecord
-    _backend: Backend
-
+class TaskFields(TaskCore):
     # ------------------------------------------------------------------ properties
-
-    @property
-    def id(self) -> str:
-        return self._record.id
 
     @property
     def name(self) -> str:
@@ -45,16 +35,8 @@ class TaskFields:
         return self._record.status
 
     @property
-    def project(self) -> str | None:
-        return self._record.project
-
-    @property
     def task_type(self) -> str:
         return self._record.type
-
-    @property
-    def parent(self) -> str | None:
-        return self._record.parent
 
     @property
     def data(self) -> TaskRecord:
@@ -88,10 +70,6 @@ class TaskFields:
     def get_project_id(self) -> str | None:
         return self._record.project
 
-    def reload(self: T) -> T:
-        self._record = self._backend.get_task(self.id)
-        return self
-
     def get_status(self) -> str:
         return self.reload().status
 
@@ -124,7 +102,7 @@ class TaskFields:
     def get_archived(self) -> bool:
         return self.reload()._record.archived
 
-    def set_parent(self, parent: TaskFields | str | None) -> None:
+    def set_parent(self, parent: TaskCore | str | None) -> None:
         parent_id = None if parent is None else task_id_of("parent", parent)
         if parent_id == self.id:
             raise ValidationError(f"task {self.id} cannot be its own parent")
@@ -216,9 +194,6 @@ class TaskFields:
         for key, value in changes.items():
             require_str(key, value)
         self._edit({"script": {**self.reload()._record.script, **changes}})
-
-    def _edit(self, changes: dict[str, Any]) -> None:
-        self._record = self._backend.edit_task(self.id, changes)
 
 
 def _union(old: Sequence[str], new: Sequence[str]) -> list[str]:

@@ -19,6 +19,8 @@ from types import FrameType, TracebackType
 from typing import Any
 
 from ductwork.sdk import batcher, current
+from ductwork.sdk.capture.console import original_stderr
+from ductwork.sdk.ending import finish
 
 _REASON_LIMIT = 8000  # the tail of a traceback is the part that says what went wrong
 
@@ -100,9 +102,7 @@ def _at_exit() -> None:
     if task is not None and not task._closed and _outcome.get("pid") == os.getpid():
         status, message, reason = ending()
         try:
-            task._finish(status, message=message, reason=reason)
+            finish(task, status, message=message, reason=reason)
         except Exception as exc:
-            from ductwork.sdk.capture.console import original_stderr
-
             print(f"ductwork: closing task {task.id} failed: {exc}", file=original_stderr())
     batcher.flush_all()

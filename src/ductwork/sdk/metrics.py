@@ -10,10 +10,6 @@ from ductwork.sdk.fields import TaskFields
 
 
 class ReportedMetrics(TaskFields):
-    def flush(self, wait_for_uploads: bool = False) -> bool:
-        """Send what this process reported (implemented by Task)."""
-        raise NotImplementedError
-
     def get_reported_scalars(self, max_samples: int = 0, x_axis: str = "iter") -> dict[str, Any]:
         """`{title: {series: {"x": [...], "y": [...]}}}`; `x_axis` "iter" or "timestamp"."""
         if x_axis not in ("iter", "timestamp"):

@@ -18,10 +18,13 @@ from typing import TYPE_CHECKING, Any
 from ductwork import client
 from ductwork.core.errors import NotFound, StorageError, ValidationError
 from ductwork.core.records import ArtifactRecord, ModelRecord, TaskModel
+from ductwork.sdk import current, transfer
+from ductwork.sdk.artifact import save_artifact_bytes
+from ductwork.sdk.capture.console import original_stderr
+from ductwork.sdk.taskcore import TaskCore
 
 if TYPE_CHECKING:
     from ductwork.client.contract import Backend
-    from ductwork.sdk.task import Task
 
 
 class Model:
@@ -121,8 +124,6 @@ class Model:
         if not self._record.uri:
             _fail(f"model {self.id} ({self.name!r}) has no weights yet", raise_on_error)
             return None
-        from ductwork.sdk import transfer
-
         try:
             return transfer.local_copy(
                 self._backend,
@@ -197,7 +198,7 @@ class InputModel(Model):
             )
         self._record = found[0]
 
-    def connect(self, task: Task, name: str | None = None, ignore_remote_overrides: bool = False) -> None:
+    def connect(self, task: TaskCore, name: str | None = None, ignore_remote_overrides: bool = False) -> None:
         """Record this model as an input of `task`. Run remotely, an input model already set on
         the task under that name (by a clone's edit, say) replaces this one."""
         link_name = name or self.name
@@ -214,7 +215,7 @@ class OutputModel(Model):
 
     def __init__(
         self,
-        task: Task | None = None,
+        task: TaskCore | None = None,
         config_text: str | None = None,
         config_dict: Mapping[str, Any] | None = None,
         label_enumeration: Mapping[str, int] | None = None,
@@ -224,12 +225,10 @@ class OutputModel(Model):
         framework: str | None = None,
         base_model_id: str | None = None,
     ) -> None:
-        from ductwork.sdk.task import Task
-
-        owner = task if task is not None else Task.current_task()
+        owner = task if task is not None else current.get()
         if owner is None:
             raise ValidationError("OutputModel: no task given and no current task; call Task.init() first")
-        if not isinstance(owner, Task):
+        if not isinstance(owner, TaskCore):
             raise ValidationError(f"OutputModel: task must be a Task, got {type(owner).__name__}")
         if config_text is not None and config_dict is not None:
             raise ValidationError("OutputModel: give config_text or config_dict, not both")
@@ -253,7 +252,7 @@ class OutputModel(Model):
         self._connected = False
         self.connect(owner, name)
 
-    def connect(self, task: Task, name: str | None = None, **_: Any) -> None:
+    def connect(self, task: TaskCore, name: str | None = None, **_: Any) -> None:
         """Register as an output model of `task` (done by the constructor for its own task)."""
         if self._connected and task is self._task:
             return
@@ -319,8 +318,6 @@ class OutputModel(Model):
     def _store(self, path: Path, upload_uri: str | None, target_filename: str | None) -> None:
         if not path.exists():
             raise ValidationError(f"update_weights: weights file {str(path)!r} does not exist")
-        from ductwork.sdk.artifact import save_artifact_bytes
-
         name = f"model {self.id}: {target_filename or path.name}"
         record = save_artifact_bytes(
             self._backend, self._task.id, upload_uri or self._task.output_uri, name, str(path)
@@ -360,8 +357,6 @@ def _weights_record(record: ModelRecord) -> ArtifactRecord:
 def _fail(message: str, raise_on_error: bool) -> None:
     if raise_on_error:
         raise StorageError(message)
-    from ductwork.sdk.capture.console import original_stderr
-
     print(f"ductwork: {message}", file=original_stderr())
 
 

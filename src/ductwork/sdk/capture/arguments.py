@@ -14,6 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 from ductwork.sdk import current
 from ductwork.sdk.capture import hooks
+from ductwork.sdk.capture.console import original_stderr
+from ductwork.sdk.connected import Reader, connect_namespace
+from ductwork.sdk.taskcore import TaskCore
 
 if TYPE_CHECKING:
     import argparse
@@ -42,8 +45,6 @@ def _patch(module: ModuleType) -> None:
         try:
             _remember(self, namespace)
         except Exception as exc:  # capture must never break argument parsing
-            from ductwork.sdk.capture.console import original_stderr
-
             print(f"ductwork: argparse capture failed: {exc}", file=original_stderr())
         return namespace, extras
 
@@ -70,7 +71,7 @@ def forget_parsed() -> None:
         _parsed.clear()
 
 
-def connect_parsed(task: Any) -> None:
+def connect_parsed(task: TaskCore) -> None:
     """At Task.init: connect what was parsed before it."""
     with _lock:
         parsed = list(_parsed)
@@ -78,11 +79,11 @@ def connect_parsed(task: Any) -> None:
         connect(task, parser, namespace)
 
 
-def connect(task: Any, parser: argparse.ArgumentParser, namespace: argparse.Namespace) -> None:
-    types: dict[str, Callable[[str], Any]] = {}
+def connect(task: TaskCore, parser: argparse.ArgumentParser, namespace: argparse.Namespace) -> None:
+    types: dict[str, Reader] = {}
     for action in parser._actions:
         if action.dest in ("==SUPPRESS==", "help") or action.dest.startswith("_"):
             continue
         if callable(action.type):
             types[action.dest] = action.type  # type: ignore[assignment]
-    task._connect_namespace(namespace, SECTION, types)
+    connect_namespace(task, namespace, SECTION, types)

@@ -10,63 +10,13 @@ from __future__ import annotations
 
 import sys
 import threading
-import time
-from typing import IO, TYPE_CHECKING, Any
+from collections.abc import Iterable
+from typing import IO, Any
 
 from ductwork.core.records import ConsoleLine
 from ductwork.sdk import current
 from ductwork.sdk.batcher import Batcher
-
-if TYPE_CHECKING:
-    from ductwork.sdk.task import Task
-
-_MAX_LINE = 64 * 1024  # a longer run without newline is cut, so memory stays bounded
-
-
-class ConsoleSink:
-    """The console of one task: partial lines per stream, complete lines to the batcher."""
-
-    def __init__(
-        self,
-        task_id: str,
-        batcher: Batcher[ConsoleLine],
-        streams: frozenset[str] = frozenset({"stdout", "stderr"}),
-    ) -> None:
-        self.task_id = task_id
-        self.streams = streams
-        self._batcher = batcher
-        self._partial: dict[str, str] = {}
-        self._lock = threading.Lock()
-
-    def write(self, stream: str, text: str) -> None:
-        if stream not in self.streams:
-            return
-        with self._lock:
-            pending = self._partial.get(stream, "") + text
-            *lines, rest = pending.split("\n")
-            while len(rest) > _MAX_LINE:
-                lines.append(rest[:_MAX_LINE])
-                rest = rest[_MAX_LINE:]
-            self._partial[stream] = rest
-        if any(len(line) > _MAX_LINE for line in lines):
-            lines = [line[i : i + _MAX_LINE] for line in lines for i in range(0, len(line) or 1, _MAX_LINE)]
-        if lines:
-            now = time.time()
-            self._batcher.put_many([ConsoleLine(self.task_id, line, stream, now) for line in lines])
-
-    def line(self, text: str, stream: str = "ductwork") -> None:
-        """A whole message from ductwork itself (report_text, errors)."""
-        now = time.time()
-        self._batcher.put_many([ConsoleLine(self.task_id, line, stream, now) for line in text.split("\n")])
-
-    def end_lines(self) -> None:
-        """Emit unfinished lines (at flush and close)."""
-        with self._lock:
-            partial, self._partial = self._partial, {}
-        now = time.time()
-        lines = [ConsoleLine(self.task_id, text, stream, now) for stream, text in partial.items() if text]
-        if lines:
-            self._batcher.put_many(lines)
+from ductwork.sdk.capture.sink import ConsoleSink
 
 
 class StreamProxy:
@@ -85,7 +35,7 @@ class StreamProxy:
                 sink.write(self._stream, text if isinstance(text, str) else str(text))
         return written
 
-    def writelines(self, lines: Any) -> None:
+    def writelines(self, lines: Iterable[str]) -> None:
         for line in lines:
             self.write(line)
 
@@ -149,6 +99,7 @@ def original_stderr() -> IO[str]:
     return err.original if isinstance(err, StreamProxy) else err
 
 
-def attach(task: Task, batcher: Batcher[ConsoleLine], streams: frozenset[str]) -> ConsoleSink:
+def attach(task_id: str, batcher: Batcher[ConsoleLine], streams: frozenset[str]) -> ConsoleSink:
+    """A sink for the console of task `task_id`, with the proxies installed to feed it."""
     install(logging_handlers="logging" in streams)
-    return ConsoleSink(task.id, batcher, streams)
+    return ConsoleSink(task_id, batcher, streams)

@@ -11,13 +11,12 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
 
 from ductwork.core.errors import ValidationError
 
-if TYPE_CHECKING:
-    from ductwork.sdk.task import Task
+# Reports one point: (title, series, value, iteration), as `Logger.report_scalar` does.
+ReportScalar = Callable[[str, str, float, int], None]
 
 TITLE = ":monitor:machine"
 DEFAULT_FREQUENCY = 30.0
@@ -26,13 +25,18 @@ _GB = 1024.0**3
 
 class ResourceMonitor:
     def __init__(
-        self, task: Task, *, frequency: float = DEFAULT_FREQUENCY, start: float | None = None
+        self,
+        task_id: str,
+        report: ReportScalar,
+        *,
+        frequency: float = DEFAULT_FREQUENCY,
+        start: float | None = None,
     ) -> None:
-        self._task = task
+        self._report = report
         self._frequency = frequency
         self._start = frequency if start is None else start
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"ductwork-monitor-{task.id[:8]}", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"ductwork-monitor-{task_id[:8]}", daemon=True)
         self._began = time.monotonic()
         self._last_cpu = _cpu_seconds()
         self._last_wall = self._began
@@ -59,15 +63,14 @@ class ResourceMonitor:
         if self._stop.wait(self._start):
             return
         while True:
-            logger = self._task.get_logger()
             iteration = int(time.monotonic() - self._began)
             for series, value in self.sample().items():
-                logger.report_scalar(TITLE, series, value, iteration)
+                self._report(TITLE, series, value, iteration)
             if self._stop.wait(self._frequency):
                 return
 
 
-def check(setting: Any) -> tuple[float, float] | None:
+def check(setting: object) -> tuple[float, float] | None:
     """(frequency, start) in seconds for a `Task.init(auto_resource_monitoring=...)` value, None: off."""
     if setting is False:
         return None
@@ -81,15 +84,17 @@ def check(setting: Any) -> tuple[float, float] | None:
     return frequency, _seconds(setting, "report_start_sec", frequency)
 
 
-def start_for(task: Task, setting: bool | Mapping[str, Any]) -> ResourceMonitor | None:
-    """Start monitoring `task` as `Task.init(auto_resource_monitoring=...)` asks (None: off)."""
+def start_for(
+    task_id: str, report: ReportScalar, setting: bool | Mapping[str, object]
+) -> ResourceMonitor | None:
+    """Start monitoring task `task_id` as `Task.init(auto_resource_monitoring=...)` asks (None: off)."""
     timing = check(setting)
     if timing is None:
         return None
-    return ResourceMonitor(task, frequency=timing[0], start=timing[1]).start()
+    return ResourceMonitor(task_id, report, frequency=timing[0], start=timing[1]).start()
 
 
-def _seconds(setting: Mapping[str, Any], key: str, default: float) -> float:
+def _seconds(setting: Mapping[str, object], key: str, default: float) -> float:
     value = setting.get(key, default)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
         raise ValidationError(f"auto_resource_monitoring[{key!r}] must be a positive number, got {value!r}")

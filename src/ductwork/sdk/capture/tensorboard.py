@@ -13,6 +13,8 @@ from typing import Any
 
 from ductwork.sdk import current
 from ductwork.sdk.capture import hooks
+from ductwork.sdk.capture.console import original_stderr
+from ductwork.sdk.logger import Logger
 
 FRAMEWORK = "tensorboard"
 MODULES = ("torch.utils.tensorboard", "tensorboardX")
@@ -75,7 +77,7 @@ def _wrapped(original: Any, report: Any) -> Any:
         if task is not None and task._captures(FRAMEWORK):
             try:
                 title, series = split_tag(tag)
-                report(task.get_logger(), title, series, value, _step(self, global_step), kwargs)
+                report(Logger.of(task), title, series, value, _step(self, global_step), kwargs)
             except Exception as exc:  # capture must never break the user's training loop
                 _warn(f"{tag}: {exc}")
         return result
@@ -99,7 +101,9 @@ def _array(value: Any) -> Any:
     return np.asarray(value)
 
 
-def _histogram(logger: Any, title: str, series: str, values: Any, step: int, kwargs: dict[str, Any]) -> None:
+def _histogram(
+    logger: Logger, title: str, series: str, values: Any, step: int, kwargs: dict[str, Any]
+) -> None:
     import numpy as np
 
     counts, edges = np.histogram(_array(values).ravel(), bins=30)
@@ -107,7 +111,7 @@ def _histogram(logger: Any, title: str, series: str, values: Any, step: int, kwa
     logger.report_histogram(title, series, counts.tolist(), iteration=step, xlabels=centers)
 
 
-def _image(logger: Any, title: str, series: str, image: Any, step: int, kwargs: dict[str, Any]) -> None:
+def _image(logger: Logger, title: str, series: str, image: Any, step: int, kwargs: dict[str, Any]) -> None:
     import numpy as np
 
     array = _array(image)
@@ -121,13 +125,11 @@ def _image(logger: Any, title: str, series: str, image: Any, step: int, kwargs: 
     logger.report_image(title, series, iteration=step, image=array)
 
 
-def _text(logger: Any, title: str, series: str, text: Any, step: int, kwargs: dict[str, Any]) -> None:
+def _text(logger: Logger, title: str, series: str, text: Any, step: int, kwargs: dict[str, Any]) -> None:
     logger.report_text(f"{title}/{series} [{step}]: {text}", print_console=False)
 
 
 def _warn(message: str) -> None:
-    from ductwork.sdk.capture.console import original_stderr
-
     print(f"ductwork: TensorBoard capture of {message} failed", file=original_stderr())
 
 
@@ -138,6 +140,6 @@ def _report(writer: Any, title: str, series: str, value: Any, step: Any) -> None
     try:
         if hasattr(value, "item"):
             value = value.item()
-        task.get_logger().report_scalar(title, series, float(value), _step(writer, step))
+        Logger.of(task).report_scalar(title, series, float(value), _step(writer, step))
     except Exception as exc:  # capture must never break the user's training loop
         _warn(f"{title}/{series}: {exc}")
