@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
 from fastapi import Depends, FastAPI
@@ -37,6 +37,9 @@ from ductwork.server.services.hub import Hub
 from ductwork.server.services.limits import checked_input
 from ductwork.server.services.proxy import TrustedProxyMiddleware
 
+if TYPE_CHECKING:
+    from ductwork.store.store import Store
+
 ROUTERS = (
     system.router,
     projects.router,
@@ -58,7 +61,7 @@ def create_app(
     db_url: str | None = None,
     *,
     auth: bool = True,
-    store: Any | None = None,
+    store: Store | None = None,
     artifacts_uri: str | None = None,
     allowed_storage: Sequence[str] | None = None,
 ) -> FastAPI:

@@ -9,7 +9,8 @@ from __future__ import annotations
 import ipaddress
 import secrets
 import socket
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import click
 
@@ -17,11 +18,14 @@ from ductwork.core import settings
 from ductwork.core.display import mask_secrets, printable
 from ductwork.core.errors import DuctworkError
 
+if TYPE_CHECKING:
+    from ductwork.store.store import Store
+
 DEFAULT_SERVER_PORT = 8008
 DEFAULT_UI_PORT = 8080
 
 
-def _store(db_url: str | None) -> Any:
+def _store(db_url: str | None) -> Store:
     from ductwork.store import Store
 
     return Store(db_url or settings.db_url())
@@ -79,7 +83,7 @@ def server_command(
     serving.serve(app, listener)
 
 
-def bootstrap_admin(store: Any, *, echo: Any) -> str | None:
+def bootstrap_admin(store: Store, *, echo: Callable[[str], object]) -> str | None:
     """On a store without users, create `admin` with a password and an API key; print both once."""
     if store.list_users():
         return None

@@ -11,6 +11,7 @@ from starlette.responses import Response
 
 from ductwork.core.errors import ValidationError
 from ductwork.core.records import to_dict
+from ductwork.server.services import permissions
 from ductwork.server.services.hub import Hub
 
 
@@ -24,7 +25,7 @@ def user_name(request: Request) -> str:
     return str(getattr(user, "name", "") or "")
 
 
-def user(request: Request) -> Any:
+def user(request: Request) -> permissions.User:
     return getattr(request.state, "user", None)
 
 

@@ -25,7 +25,7 @@ import json
 import math
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from starlette.concurrency import run_in_threadpool
@@ -34,6 +34,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from ductwork.core import settings
 from ductwork.server.services import csrf
 from ductwork.server.services.proxy import client_address
+
+if TYPE_CHECKING:
+    from ductwork.store.accounts import TokenCheck, User
+    from ductwork.store.store import Store
 
 SESSION_COOKIE = "ductwork_session"
 SESSION_KEY_NAME = "web session"
@@ -71,7 +75,7 @@ def local_user() -> LocalUser:
         return LocalUser("local")
 
 
-def authenticate_password(store: Any, name: str, password: str, address: str = "") -> Any | None:
+def authenticate_password(store: Store, name: str, password: str, address: str = "") -> User | None:
     """The user `name` if `password` is theirs, else None (unknown user or wrong password).
 
     Raises `TooManyAttempts` while the user name or the address must wait. Known and unknown
@@ -95,13 +99,13 @@ def authenticate_password(store: Any, name: str, password: str, address: str = "
     return user
 
 
-def authenticate_key(store: Any, token: str, address: str = "") -> Any | None:
+def authenticate_key(store: Store, token: str, address: str = "") -> User | None:
     """The user owning API key `token`, or None (malformed, unknown, wrong, revoked or expired)."""
     checked = check_token(store, token, address)
     return checked.user if checked is not None else None
 
 
-def check_token(store: Any, token: str, address: str = "") -> Any | None:
+def check_token(store: Store, token: str, address: str = "") -> TokenCheck | None:
     """What `token` proves (`TokenCheck`), or None for no token. Raises `TooManyAttempts` when
     `address` guessed too many key secrets and `token` would need a fresh scrypt check."""
     if not token:
@@ -123,14 +127,14 @@ def check_token(store: Any, token: str, address: str = "") -> Any | None:
     return checked
 
 
-def new_session(store: Any, user_name: str) -> str:
+def new_session(store: Store, user_name: str) -> str:
     """A session token for `user_name` (the value of the `ductwork_session` cookie)."""
     expires = time.time() + settings.session_max()
     created = store.create_session(user_name, name=SESSION_KEY_NAME, expires=expires)
     return str(created.token)
 
 
-def end_session(store: Any, token: str) -> bool:
+def end_session(store: Store, token: str) -> bool:
     """End the session `token` proves (all of it verified, and of kind "session"); a forged,
     foreign or API-key token ends nothing (False)."""
     if not token:
@@ -138,12 +142,12 @@ def end_session(store: Any, token: str) -> bool:
     return bool(store.end_session(token))
 
 
-def end_all_sessions(store: Any, user_name: str) -> int:
+def end_all_sessions(store: Store, user_name: str) -> int:
     """End every web session of `user_name` (log out everywhere); their API keys stay."""
     return int(store.end_user_sessions(user_name))
 
 
-def change_password(store: Any, user_name: str, password: str) -> int:
+def change_password(store: Store, user_name: str, password: str) -> int:
     """Set a new password; every session of the user ends (how many did)."""
     return int(store.set_password(user_name, password))
 
@@ -156,7 +160,7 @@ class AuthMiddleware:
     """Pure ASGI middleware (no per-request task spawning): sets `request.state.user`, and refuses
     state-changing browser requests that fail the CSRF checks before the app sees them."""
 
-    def __init__(self, app: ASGIApp, *, store: Any, required: bool) -> None:
+    def __init__(self, app: ASGIApp, *, store: Store, required: bool) -> None:
         self.app = app
         self.store = store
         self.required = required
@@ -215,7 +219,7 @@ class AuthMiddleware:
                 return
         await self.app(scope, receive, send)
 
-    async def _identify(self, scope: Scope, headers: dict[str, str]) -> tuple[Any | None, str, str]:
+    async def _identify(self, scope: Scope, headers: dict[str, str]) -> tuple[User | None, str, str]:
         """(user, how: "key" | "session" | "", token). A cookie only ever admits a session: an API
         key planted in the cookie (by a sibling site) would otherwise sign the victim in as its owner."""
         authorization = headers.get("authorization", "")

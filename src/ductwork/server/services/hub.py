@@ -25,7 +25,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ductwork.artifacts.allowed import StorageRule
 from ductwork.core import orphans
@@ -33,6 +33,9 @@ from ductwork.core.display import mask_secrets
 from ductwork.core.records import NodeState, QueueEntry, TaskRecord
 from ductwork.server.services import locations
 from ductwork.server.services.doorbell import Doorbell
+
+if TYPE_CHECKING:  # the server imports the store (and SQLAlchemy) when it opens one
+    from ductwork.store.store import Store
 
 log = logging.getLogger("ductwork.server")
 
@@ -43,7 +46,7 @@ WATCHDOG_EVERY_S = 2.0
 
 @dataclass
 class Hub:
-    store: Any  # ductwork.store.Store: every Backend method, accounts, changes_since
+    store: Store  # every Backend method, accounts, changes_since
     artifacts_root: str
     auth: bool = True
     owns_store: bool = True  # close it on shutdown (not when the caller lent it)

@@ -15,7 +15,7 @@ import logging
 import os
 import stat
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ductwork.artifacts import cache
 from ductwork.artifacts.allowed import Location, LocationRefused, StorageRule
@@ -24,18 +24,21 @@ from ductwork.core.display import mask_secrets
 from ductwork.core.errors import NotFound, StorageError
 from ductwork.core.records import ArtifactRecord, MetricEvent, ModelRecord
 
+if TYPE_CHECKING:
+    from ductwork.store.store import Store
+
 log = logging.getLogger("ductwork.server")
 
 CHUNK = 1 << 20
 
 
-def build_rule(store: Any, artifacts_root: str, allowed: Iterable[str]) -> StorageRule:
+def build_rule(store: Store, artifacts_root: str, allowed: Iterable[str]) -> StorageRule:
     """The rule of a server over `store`: its artifact root, the admin's prefixes, and never
     its own database file."""
     return StorageRule.build(artifacts_root, allowed, private=_database_files(store))
 
 
-def _database_files(store: Any) -> list[str]:
+def _database_files(store: Store) -> list[str]:
     database = getattr(store, "database", None)
     if database is None or getattr(database, "dialect", "") != "sqlite":
         return []

@@ -18,14 +18,30 @@ its owner and who may do it instead, so the person reading it knows what is miss
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Protocol
 
 from ductwork.core.errors import Forbidden, NotFound
+from ductwork.core.records import ModelRecord, Queue, TaskRecord
+
+if TYPE_CHECKING:
+    from ductwork.store.store import Store
 
 ADMIN, USER, READONLY, AGENT = "admin", "user", "readonly", "agent"
 ROLES = (ADMIN, USER, READONLY, AGENT)
+
+
+class Caller(Protocol):
+    """Who calls: a store `User` (with `role`), or the `LocalUser` of `ductwork ui` (only `admin`)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def admin(self) -> bool: ...
+
+
+User = Caller | None  # no caller: an anonymous request, allowed to read at most
 
 
 @dataclass(frozen=True)
@@ -89,7 +105,7 @@ class Target:
         return f"{self.kind} {shown}{whose}"
 
 
-def role_of(user: Any) -> str:
+def role_of(user: User) -> str:
     """The caller's role; a caller with only the old `admin` flag (`ductwork ui`) is an admin.
     Anything else unknown (no caller, a role this server does not know) gets the least: read."""
     role = getattr(user, "role", None)
@@ -98,11 +114,11 @@ def role_of(user: Any) -> str:
     return ADMIN if getattr(user, "admin", False) is True else READONLY
 
 
-def name_of(user: Any) -> str:
+def name_of(user: User) -> str:
     return str(getattr(user, "name", "") or "")
 
 
-def refusal(user: Any, action: str, target: Target | None = None, *, noun: str = "") -> str | None:
+def refusal(user: User, action: str, target: Target | None = None, *, noun: str = "") -> str | None:
     """Why `user` may not do `action` (to `target`, else to `noun`: "queues"), or None if they may."""
     rule = RULES[action]
     role = role_of(user)
@@ -119,23 +135,23 @@ def refusal(user: Any, action: str, target: Target | None = None, *, noun: str =
     return f"{who} may not {what}: only {rule.who} may"
 
 
-def allowed(user: Any, action: str, target: Target | None = None) -> bool:
+def allowed(user: User, action: str, target: Target | None = None) -> bool:
     return refusal(user, action, target) is None
 
 
-def require(user: Any, action: str, target: Target | None = None, *, noun: str = "") -> None:
+def require(user: User, action: str, target: Target | None = None, *, noun: str = "") -> None:
     """Raise `Forbidden` (a 403 saying what is missing) unless `user` may do `action`."""
     reason = refusal(user, action, target, noun=noun)
     if reason is not None:
         raise Forbidden(reason)
 
 
-def acts_for_everyone(user: Any, action: str) -> bool:
+def acts_for_everyone(user: User, action: str) -> bool:
     """Whether `user` may do `action` to any object (no owner lookup needed)."""
     return role_of(user) in RULES[action].anyone
 
 
-def owner_of_new(user: Any, parent_owner: str | None) -> str:
+def owner_of_new(user: User, parent_owner: str | None) -> str:
     """Who owns an object `user` creates: the caller, except that an agent's task made under a
     parent belongs to the parent's owner (the steps of a pipeline belong to whoever ran it)."""
     if role_of(user) == AGENT and parent_owner is not None:
@@ -143,19 +159,19 @@ def owner_of_new(user: Any, parent_owner: str | None) -> str:
     return name_of(user)
 
 
-def task(record: Any) -> Target:
+def task(record: TaskRecord) -> Target:
     return Target("task", str(record.id), str(getattr(record, "user", "") or ""))
 
 
-def run(record: Any) -> Target:
+def run(record: TaskRecord) -> Target:
     return Target("run", str(record.id), str(getattr(record, "user", "") or ""))
 
 
-def model(record: Any) -> Target:
+def model(record: ModelRecord) -> Target:
     return Target("model", str(record.id), str(getattr(record, "user", "") or ""))
 
 
-def queue(record: Any) -> Target:
+def queue(record: Queue) -> Target:
     return Target("queue", str(record.name), str(getattr(record, "user", "") or ""))
 
 
@@ -166,7 +182,7 @@ def queue(record: Any) -> Target:
 # (the API refuses to edit it), so the check cannot go stale before the change it guards.
 
 
-def require_task(store: Any, user: Any, action: str, task_id: str) -> None:
+def require_task(store: Store, user: User, action: str, task_id: str) -> None:
     """`require` for task `task_id` (404 first when there is no such task)."""
     if acts_for_everyone(user, action):
         return
@@ -176,7 +192,9 @@ def require_task(store: Any, user: Any, action: str, task_id: str) -> None:
 CONTROLLER_WORKER = "controller:"
 
 
-def require_worker(store: Any, user: Any, worker_id: str, task_id: str | None, queues: Any = ()) -> None:
+def require_worker(
+    store: Store, user: User, worker_id: str, task_id: str | None, queues: Collection[str] = ()
+) -> None:
     """`require(..., "manage workers")`, with one exception for users: the heartbeat of a
     controller they run themselves (`controller:<host>:<pid>:<task id>`, serving no queue, for
     a task of theirs), so a user's local controller that dies is found by the server too."""
@@ -194,7 +212,7 @@ def require_worker(store: Any, user: Any, worker_id: str, task_id: str | None, q
     require_task(store, user, "write to", task_id)
 
 
-def require_delete_task(store: Any, user: Any, task_id: str) -> None:
+def require_delete_task(store: Store, user: User, task_id: str) -> None:
     """`require(..., "delete", ...)`, with one exception for agents: a controller running on an
     agent may delete a step it has just created and not started (ClearML's
     `step_task_created_callback` returning False does that). So an agent deletes a task only
@@ -212,23 +230,28 @@ def require_delete_task(store: Any, user: Any, task_id: str) -> None:
     require(user, "delete", task(record))
 
 
-def require_tasks(store: Any, user: Any, action: str, task_ids: Iterable[str]) -> None:
+def require_tasks(store: Store, user: User, action: str, task_ids: Iterable[str]) -> None:
     """`require` for each of `task_ids` in one query (unknown ids are left to the write's 404)."""
     _require_each(store, user, action, task_ids, task, "tasks")
 
 
-def require_run(store: Any, user: Any, action: str, run_id: str) -> None:
+def require_run(store: Store, user: User, action: str, run_id: str) -> None:
     if acts_for_everyone(user, action):
         return
     require(user, action, run(store.get_task(run_id)))
 
 
-def require_runs(store: Any, user: Any, action: str, run_ids: Iterable[str]) -> None:
+def require_runs(store: Store, user: User, action: str, run_ids: Iterable[str]) -> None:
     _require_each(store, user, action, run_ids, run, "runs")
 
 
 def _require_each(
-    store: Any, user: Any, action: str, ids: Iterable[str], target: Callable[[Any], Target], noun: str
+    store: Store,
+    user: User,
+    action: str,
+    ids: Iterable[str],
+    target: Callable[[TaskRecord], Target],
+    noun: str,
 ) -> None:
     if acts_for_everyone(user, action):
         return
@@ -238,13 +261,13 @@ def _require_each(
         require(user, action, target(found))
 
 
-def require_queue(store: Any, user: Any, action: str, name: str) -> None:
+def require_queue(store: Store, user: User, action: str, name: str) -> None:
     if acts_for_everyone(user, action):
         return
     require(user, action, queue(store.get_queue(name)))
 
 
-def owner_for(store: Any, user: Any, parent_id: str | None) -> str:
+def owner_for(store: Store, user: User, parent_id: str | None) -> str:
     """`owner_of_new` for a task made under `parent_id` (read only when the caller is an agent)."""
     if role_of(user) != AGENT or not parent_id:
         return name_of(user)

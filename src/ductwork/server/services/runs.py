@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ductwork.core import arguments, runformat
 from ductwork.core.errors import Conflict, NotFound, StatusError, ValidationError
@@ -25,6 +25,9 @@ from ductwork.core.records import NodeState, Param, TaskRecord
 from ductwork.core.states import FINAL, NODE_FINAL
 from ductwork.server.services import permissions
 from ductwork.server.services.hub import Hub
+
+if TYPE_CHECKING:
+    from ductwork.store.store import Store
 
 DEFAULT_QUEUE = runformat.CONTROLLER_QUEUE
 _NUMBERED = re.compile(r"^(?P<base>.*?)(?: #\d+)?$")
@@ -89,7 +92,7 @@ def continue_run(hub: Hub, run_id: str, *, queue: str | None = None) -> Started:
     return Started(run_id, controller.name, target, listening(hub, target))
 
 
-def abort_run(hub: Hub, run_id: str, *, caller: Any = None) -> list[str]:
+def abort_run(hub: Hub, run_id: str, *, caller: permissions.User = None) -> list[str]:
     """Stop the run and everything under it that has not finished; answers the stopped ids.
 
     With a `caller`, the run must be one they may abort, and of the tasks under it only those
@@ -148,7 +151,7 @@ def _stop(hub: Hub, task: TaskRecord, message: str) -> bool:
     return True
 
 
-def _descendants(store: Any, run_id: str) -> list[TaskRecord]:
+def _descendants(store: Store, run_id: str) -> list[TaskRecord]:
     found: list[TaskRecord] = []
     parents = [run_id]
     seen = {run_id}
@@ -163,14 +166,14 @@ def _descendants(store: Any, run_id: str) -> list[TaskRecord]:
     return found
 
 
-def _controller(store: Any, run_id: str) -> TaskRecord:
+def _controller(store: Store, run_id: str) -> TaskRecord:
     task: TaskRecord = store.get_task(run_id)
     if not runformat.is_run(task):
         raise ValidationError(f"task {run_id} is not a pipeline run (its type is {task.type})")
     return task
 
 
-def _next_name(store: Any, controller: TaskRecord) -> str:
+def _next_name(store: Store, controller: TaskRecord) -> str:
     match = _NUMBERED.match(controller.name)
     base = match.group("base") if match else controller.name
     query = TaskQuery(

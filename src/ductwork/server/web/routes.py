@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Form, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
@@ -26,6 +26,9 @@ from ductwork.server.services.hub import Hub
 from ductwork.server.services.proxy import client_address
 from ductwork.server.web import files, forms, pages, previews
 from ductwork.server.web.pages import PageRoute, page
+
+if TYPE_CHECKING:
+    from ductwork.store.accounts import User as Account
 
 HERE = Path(__file__).parent
 static_files = StaticFiles(directory=HERE / "static")
@@ -445,9 +448,9 @@ def change_password(
     return response
 
 
-def _signed_in(request: Request) -> Any:
+def _signed_in(request: Request) -> Account:
     """The user of a login session; `ductwork ui` (no logins) has no account to change."""
-    user = getattr(request.state, "user", None)
+    user: Account | auth.LocalUser | None = getattr(request.state, "user", None)
     if user is None or isinstance(user, auth.LocalUser):
         raise ValidationError("this server runs without logins (`ductwork ui`): no account to change")
     return user
