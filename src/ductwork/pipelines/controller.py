@@ -9,6 +9,7 @@ loop, swapped callbacks) we do what its documentation promises.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -21,9 +22,24 @@ from typing import Any
 
 from ductwork import client
 from ductwork.core import dag, launch, refs, settings
+from ductwork.core.arguments import check_json
 from ductwork.core.errors import Conflict, NotFound, ValidationError
 from ductwork.core.queries import TaskQuery
 from ductwork.core.records import ConfigObject, ConsoleLine, Param, TaskRecord, TaskTypes
+from ductwork.core.runformat import (
+    ARGS,
+    CODE_DESCRIPTION,
+    DAG_CONFIG,
+    HIDDEN_TAG,
+    PIPELINE_TAG,
+    SETTING_ADD_PIPELINE_TAGS,
+    SETTING_DEFAULT_QUEUE,
+    SETTING_TARGET_PROJECT,
+    STEP_ARGS,
+    VERSION_PARAM,
+    arg_key,
+    args_of,
+)
 from ductwork.core.states import NODE_SUCCESS, NodeStatus, TaskStatus
 from ductwork.pipelines.node import Node as StepNode
 from ductwork.pipelines.options import (
@@ -36,13 +52,10 @@ from ductwork.pipelines.options import (
     user_name,
     version_ok,
 )
+from ductwork.pipelines.spec import RetryPolicy, StepCode, StepOptions, StepSpec, step_options
 from ductwork.pipelines.stored import nodes_from_config, uncaptured
 
-RetryPolicy = int | Callable[..., bool] | None
-
 DEFAULT_VERSION = "1.0.0"
-PIPELINE_TAG = "pipeline"
-ARGS = "Args"
 
 
 class PipelineController:
@@ -127,7 +140,7 @@ class PipelineController:
 
         running = current.get()  # a pipeline started from inside a task (a step, a pipeline)
         own = running.id if running is not None else own
-        project = self._backend.ensure_project(self.runs_project, system_tags=[PIPELINE_TAG, "hidden"])
+        project = self._backend.ensure_project(self.runs_project, system_tags=[PIPELINE_TAG, HIDDEN_TAG])
         record = TaskRecord(
             name=self._run_name(project.id),
             project=project.id,
@@ -191,8 +204,6 @@ class PipelineController:
         self, name: str, default: Any = None, description: str | None = None, param_type: str | None = None
     ) -> None:
         need_text("parameter name", name)
-        from ductwork.pipelines.run import check_json
-
         check_json(default, f"pipeline parameter {name!r}")
         self._args[name] = Param(
             value=default, type=param_type or type(default).__name__, description=description or ""
@@ -266,31 +277,37 @@ class PipelineController:
                     f"step {name!r} configuration_overrides[{key!r}] must be a str or a dict, "
                     f"not {type(value).__name__}"
                 )
-        self._nodes[name] = StepNode(
-            name=name,
-            base_task_id=base_task_id,
-            task_factory_func=base_task_factory,
-            queue=execution_queue,
-            parents=list(parents or []),
-            timeout=time_limit,
-            parameters=overrides,
-            configurations=configurations,
-            task_overrides=dict(task_overrides or {}),
-            clone_task=clone_base_task,
-            cache_executed_step=cache_executed_step,
-            monitor_metrics=list(monitor_metrics or []),
-            monitor_artifacts=list(monitor_artifacts or []),
-            monitor_models=list(monitor_models or []),
-            recursively_parse_parameters=recursively_parse_parameters,
-            output_uri=output_uri if isinstance(output_uri, str) else None,
-            continue_on_fail=continue_on_fail,
-            continue_behaviour=continue_behaviour,
-            stage=stage,
-            retry=retry_on_failure,
+        options = step_options(
+            name,
+            execution_queue=execution_queue,
+            cache=cache_executed_step,
+            retry_on_failure=retry_on_failure,
+            time_limit=time_limit,
+            monitor_metrics=monitor_metrics,
+            monitor_artifacts=monitor_artifacts,
+            monitor_models=monitor_models,
             pre_execute_callback=pre_execute_callback,
             post_execute_callback=post_execute_callback,
             status_change_callback=status_change_callback,
+            continue_on_fail=continue_on_fail,
+            continue_behaviour=continue_behaviour,
+            output_uri=output_uri,
+            stage=stage,
         )
+        spec = StepSpec(
+            name=name,
+            kind="task",
+            parents=tuple(parents or ()),
+            parameters=overrides,
+            options=options,
+            base_task_id=base_task_id,
+            task_factory=base_task_factory,
+            clone_task=clone_base_task,
+            configurations=configurations,
+            task_overrides=dict(task_overrides or {}),
+            recursively_parse_parameters=recursively_parse_parameters,
+        )
+        self._nodes[name] = StepNode(spec=spec)
         return True
 
     def _find_base_task(self, step: str, project: str, task_name: str) -> str:
@@ -350,62 +367,56 @@ class PipelineController:
         stage: str | None = None,
     ) -> bool:
         self._check_new_name(name)
-        node = self._function_node(
+        options = step_options(
             name,
-            function,
-            helper_functions=helper_functions,
-            returns=function_return,
-            task_type=task_type,
+            execution_queue=execution_queue,
+            cache=cache_executed_step,
+            retry_on_failure=retry_on_failure,
+            time_limit=time_limit,
+            monitor_metrics=monitor_metrics,
+            monitor_artifacts=monitor_artifacts,
+            monitor_models=monitor_models,
+            pre_execute_callback=pre_execute_callback,
+            post_execute_callback=post_execute_callback,
+            status_change_callback=status_change_callback,
+            continue_on_fail=continue_on_fail,
+            continue_behaviour=continue_behaviour,
+            output_uri=output_uri,
+            docker=docker,
+            docker_args=docker_args,
+            docker_bash_setup_script=docker_bash_setup_script,
             packages=packages,
-            container=container(docker, docker_args, docker_bash_setup_script),
+            working_dir=working_dir,
+            tags=tags,
+            stage=stage,
+            draft=draft,
+            task_type=task_type,
+            task_name=task_name,
+            project_name=project_name,
         )
-        node.parameters = {
-            f"kwargs/{k}": v for k, v in self._function_kwargs(name, function, function_kwargs).items()
-        }
-        node.task_name = task_name
-        node.project_name = project_name
-        node.parents = list(parents or [])
-        node.queue = execution_queue
-        node.timeout = time_limit
-        node.monitor_metrics = list(monitor_metrics or [])
-        node.monitor_artifacts = list(monitor_artifacts or [])
-        node.monitor_models = list(monitor_models or [])
-        node.continue_on_fail = continue_on_fail
-        node.cache_executed_step = cache_executed_step
-        node.retry = retry_on_failure
-        node.pre_execute_callback = pre_execute_callback
-        node.post_execute_callback = post_execute_callback
-        node.status_change_callback = status_change_callback
-        node.tags = [tags] if isinstance(tags, str) else list(tags or [])
-        node.output_uri = output_uri if isinstance(output_uri, str) else None
-        node.draft = bool(draft)
-        if working_dir is not None:  # checked now: a bad folder is refused before the run starts
-            node.working_dir = launch.working_folder(f"step {name!r}", working_dir, "working_dir")
-        node.stage = stage
-        if continue_behaviour is not None:
-            node.continue_behaviour = continue_behaviour
-            node.__post_init__()
-        self._nodes[name] = node
+        spec = self._function_spec(name, function, options, helper_functions, function_return)
+        kwargs = self._function_kwargs(name, function, function_kwargs)
+        parameters = {f"{STEP_ARGS}/{k}": v for k, v in kwargs.items()}
+        spec = dataclasses.replace(spec, parents=tuple(parents or ()), parameters=parameters)
+        self._nodes[name] = StepNode(spec=spec)
         return True
 
-    def _function_node(
+    def _function_spec(
         self,
         name: str,
         function: Callable[..., Any],
-        *,
+        options: StepOptions,
         helper_functions: Sequence[Callable[..., Any]] | None,
         returns: Sequence[str] | str | None,
-        task_type: str | None,
-        packages: bool | str | Sequence[str] | None,
-        container: dict[str, Any],
-    ) -> StepNode:
+    ) -> StepSpec:
+        """A function step: its code captured now (with the pipeline's artifact functions)."""
         if not callable(function):
             raise ValidationError(f"step {name!r}: function must be callable, not {type(function).__name__}")
         from ductwork import codegen
         from ductwork.pipelines.runner import codec_bindings
 
         capture_error = ""
-        code: Any
+        code: StepCode
         try:
             code = codegen.capture(
                 function,
@@ -421,30 +432,22 @@ class PipelineController:
         names = [returns] if isinstance(returns, str) else list(returns or [])
         for item in names:
             need_text(f"step {name!r} return name", item)
-        if task_type is not None and task_type not in TaskTypes.all():
-            raise ValidationError(
-                f"step {name!r}: unknown task_type {task_type!r} (one of {TaskTypes.all()})"
-            )
-        return StepNode(
+        options = dataclasses.replace(options, task_type=options.task_type or TaskTypes.training)
+        return StepSpec(
             name=name,
+            kind="function",
+            options=options,
             function=function,
             code=code,
             capture_error=capture_error,
-            return_artifacts=names,
+            return_names=tuple(names),
             clone_task=False,
-            job_code_section=name,
-            job_type=task_type or TaskTypes.training,
-            packages=package_list(packages) if packages is not None else None,
-            container=container,
-            explicit_docker_image=container.get("image"),
         )
 
     def _function_kwargs(
         self, step: str, function: Callable[..., Any], given: Mapping[str, Any] | None
     ) -> dict[str, Any]:
         import inspect
-
-        from ductwork.pipelines.run import check_json
 
         signature = inspect.signature(function)
         open_kwargs = any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values())
@@ -510,8 +513,9 @@ class PipelineController:
                 found |= refs.validate_refs(
                     node.queue, where=f"step {name!r} execution_queue", steps=returns, pipeline_args=args
                 )
-            for parent in sorted(found - set(node.parents) - {name}):
-                node.parents.append(parent)
+            missing = sorted(found - set(node.parents) - {name})
+            if missing:  # a referenced step is a parent
+                node.parents = [*node.parents, *missing]
         dag.validate({name: node.parents for name, node in self._nodes.items()})
         if not in_process:
             for node in self._nodes.values():
@@ -578,15 +582,15 @@ class PipelineController:
         params = {self._arg_key(name): param for name, param in self._args.items()}
         params.update(
             {
-                "pipeline/default_queue": Param(self._default_queue, "str"),
-                "pipeline/add_pipeline_tags": Param(self._add_pipeline_tags, "bool"),
-                "pipeline/target_project": Param(self._target_project, type(self._target_project).__name__),
+                SETTING_DEFAULT_QUEUE: Param(self._default_queue, "str"),
+                SETTING_ADD_PIPELINE_TAGS: Param(self._add_pipeline_tags, "bool"),
+                SETTING_TARGET_PROJECT: Param(self._target_project, type(self._target_project).__name__),
             }
         )
         structure = self._structure_hash()
         resolved = self._task.runtime.get("version") if self._remote else None
         resolved = resolved or self._resolve_version(structure)
-        params["properties/version"] = Param(resolved, "str")
+        params[VERSION_PARAM] = Param(resolved, "str")
         self._backend.set_parameters(task_id, params)
         for name, node in self._nodes.items():
             if node.code is not None:
@@ -598,7 +602,7 @@ class PipelineController:
                     "digest": node.code.digest,
                 }
                 self._backend.set_configuration(
-                    task_id, name, ConfigObject(json.dumps(stored, indent=1), "json", "step code")
+                    task_id, name, ConfigObject(json.dumps(stored, indent=1), "json", CODE_DESCRIPTION)
                 )
         runtime = {**self._task.runtime, "version": resolved, "pipeline_hash": structure}
         self._task = self._backend.edit_task(task_id, {"runtime": runtime})
@@ -620,14 +624,14 @@ class PipelineController:
 
     def _arg_key(self, name: str) -> str:
         """Where argument `name` is stored: `Args/<name>`, or the section `args_map` gives it."""
-        return f"{self._arg_sections.get(name, ARGS)}/{name}"
+        return arg_key(name, self._arg_sections.get(name, ARGS))
 
     def _write_dag(self) -> None:
         from ductwork.pipelines.run import config_object
 
         # A snapshot: decorator components may be added from another thread meanwhile.
         dag_json = {name: node.to_dict() for name, node in list(self._nodes.items())}
-        self._backend.set_configuration(self._task.id, "Pipeline", config_object(dag_json))
+        self._backend.set_configuration(self._task.id, DAG_CONFIG, config_object(dag_json))
 
     # ---- running
 
@@ -929,7 +933,7 @@ class PipelineController:
         """`always_create_from_code=False`: the stored `Pipeline` configuration (edits included)
         wins over the code; a continued run keeps the steps that already succeeded."""
         configs = self._backend.get_configurations(self._task.id)
-        stored = configs.get("Pipeline")
+        stored = configs.get(DAG_CONFIG)
         if stored is None:
             return
         if not self._always_create_from_code:
@@ -963,8 +967,8 @@ class PipelineController:
         self._project_name = base_project
         self._version = str(record.runtime.get("version") or "") or None
         self._auto_version_bump = None
-        self._add_pipeline_tags = bool(param_value(params, "pipeline/add_pipeline_tags", False))
-        self._target_project = param_value(params, "pipeline/target_project", True)
+        self._add_pipeline_tags = bool(param_value(params, SETTING_ADD_PIPELINE_TAGS, False))
+        self._target_project = param_value(params, SETTING_TARGET_PROJECT, True)
         self._abort_on_failure = False
         self._add_run_number = True
         self._retry = None
@@ -977,11 +981,9 @@ class PipelineController:
         self._container = dict(record.container)
         self._packages = None
         self._repo = {}
-        self._args = {
-            key.partition("/")[2]: param for key, param in params.items() if key.startswith(f"{ARGS}/")
-        }
+        self._args = args_of(params)
         self._arg_sections = {}
-        self._default_queue = param_value(params, "pipeline/default_queue", None)
+        self._default_queue = param_value(params, SETTING_DEFAULT_QUEUE, None)
         self._time_limit = None
         self._callbacks = {}
         self._refresh_steps = set()
@@ -993,7 +995,7 @@ class PipelineController:
         self._task = record
         self._remote = False
         configs = self._backend.get_configurations(record.id)
-        stored = configs.get("Pipeline")
+        stored = configs.get(DAG_CONFIG)
         self._nodes = nodes_from_config(json.loads(stored.text), configs, keep={}) if stored else {}
 
     # ---- reuse: get, clone, enqueue, resume
@@ -1060,7 +1062,7 @@ class PipelineController:
             else pipeline_controller
         )
         project_id = (
-            backend.ensure_project(project, system_tags=[PIPELINE_TAG, "hidden"]).id if project else None
+            backend.ensure_project(project, system_tags=[PIPELINE_TAG, HIDDEN_TAG]).id if project else None
         )
         record = backend.clone_task(source, name=name, project=project_id, parent=parent)
         changes: dict[str, Any] = {"system_tags": [PIPELINE_TAG], "runtime": {}}
@@ -1070,7 +1072,7 @@ class PipelineController:
             if not version_ok(version):
                 raise ValidationError(f"pipeline version {version!r} is not a version like 1.0.0")
             changes["runtime"] = {"version": version}
-            backend.set_parameters(record.id, {"properties/version": Param(version, "str")})
+            backend.set_parameters(record.id, {VERSION_PARAM: Param(version, "str")})
         record = backend.edit_task(record.id, changes)
         return cls._from_task(record)
 

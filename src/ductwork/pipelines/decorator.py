@@ -25,20 +25,21 @@ pipeline reads them once, when it is called.
 from __future__ import annotations
 
 import contextvars
+import dataclasses
 import functools
 import inspect
 import sys
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from ductwork.core.errors import ValidationError
 from ductwork.core.states import NodeStatus
 from ductwork.pipelines import lazy
-from ductwork.pipelines.controller import PipelineController, RetryPolicy
+from ductwork.pipelines.controller import PipelineController
 from ductwork.pipelines.node import Node as StepNode
-from ductwork.pipelines.options import container
+from ductwork.pipelines.spec import RetryPolicy, StepOptions, step_options
 
 _current: contextvars.ContextVar[PipelineDecorator | None] = contextvars.ContextVar(
     "ductwork_pipeline", default=None
@@ -49,12 +50,16 @@ _running: list[PipelineDecorator] = []
 _running_lock = threading.Lock()
 
 
-@dataclass
+@dataclass(frozen=True)
 class ComponentSpec:
+    """What `@component` says of a function; each call of it becomes a step."""
+
     function: Callable[..., Any]
     name: str
-    return_values: list[str]
-    options: dict[str, Any] = field(default_factory=dict)
+    return_values: tuple[str, ...]
+    options: StepOptions
+    parents: tuple[str, ...] = ()
+    helper_functions: tuple[Callable[..., Any], ...] = ()
 
 
 class PipelineDecorator(PipelineController):
@@ -127,32 +132,41 @@ class PipelineDecorator(PipelineController):
         continue_behaviour: dict[str, bool] | None = None,
         stage: str | None = None,
     ) -> Callable[..., Any]:
-        options = dict(
-            cache=cache,
-            packages=packages,
-            parents=list(parents or []),
-            execution_queue=execution_queue,
-            continue_on_fail=continue_on_fail,
-            container=container(docker, docker_args, docker_bash_setup_script),
-            task_type=task_type,
-            helper_functions=helper_functions,
-            monitor_metrics=monitor_metrics,
-            monitor_artifacts=monitor_artifacts,
-            monitor_models=monitor_models,
-            retry_on_failure=retry_on_failure,
-            pre_execute_callback=pre_execute_callback,
-            post_execute_callback=post_execute_callback,
-            status_change_callback=status_change_callback,
-            tags=[tags] if isinstance(tags, str) else list(tags or []),
-            output_uri=output_uri if isinstance(output_uri, str) else None,
-            working_dir=working_dir,
-            continue_behaviour=continue_behaviour,
-            stage=stage,
-        )
         names = [return_values] if isinstance(return_values, str) else list(return_values or [])
 
         def decorate(function: Callable[..., Any]) -> Callable[..., Any]:
-            spec = ComponentSpec(function, name or _innermost(function).__name__, names, options)
+            step = name or _innermost(function).__name__
+            options = step_options(
+                step,
+                execution_queue=execution_queue,
+                cache=cache,
+                retry_on_failure=retry_on_failure,
+                monitor_metrics=monitor_metrics,
+                monitor_artifacts=monitor_artifacts,
+                monitor_models=monitor_models,
+                pre_execute_callback=pre_execute_callback,
+                post_execute_callback=post_execute_callback,
+                status_change_callback=status_change_callback,
+                continue_on_fail=continue_on_fail,
+                continue_behaviour=continue_behaviour,
+                output_uri=output_uri,
+                docker=docker,
+                docker_args=docker_args,
+                docker_bash_setup_script=docker_bash_setup_script,
+                packages=packages,
+                working_dir=working_dir,
+                tags=tags,
+                stage=stage,
+                task_type=task_type,
+            )
+            spec = ComponentSpec(
+                function,
+                step,
+                tuple(names),
+                options,
+                tuple(parents or ()),
+                tuple(helper_functions or ()),
+            )
 
             @functools.wraps(function)
             def call(*args: Any, **kwargs: Any) -> Any:
@@ -319,49 +333,27 @@ class PipelineDecorator(PipelineController):
     # ---- a component call inside the pipeline function
 
     def _call_component(self, spec: ComponentSpec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        options = spec.options
         with self._lock:
             name = self._unique_name(spec.name)
-            node = self._function_node(
-                name,
-                spec.function,
-                helper_functions=options["helper_functions"],
-                returns=spec.return_values,
-                task_type=options["task_type"],
-                packages=options["packages"],
-                container=options["container"],
+            step = self._function_spec(
+                name, spec.function, spec.options, spec.helper_functions, spec.return_values
             )
-            if node.capture_error and not self._run.inline:
-                raise ValidationError(node.capture_error + " (only debug mode can run it)")
-            node.component = True
-            node.args, node.kwargs = _bind(spec, args, kwargs)
+            if step.capture_error and not self._run.inline:
+                raise ValidationError(step.capture_error + " (only debug mode can run it)")
+            bound_args, bound_kwargs = _bind(spec, args, kwargs)
             found: set[str] = set()
-            lazy.producers((node.args, node.kwargs), found)
-            node.parents = list(dict.fromkeys([*found, *options["parents"], *self._evaluated_leaves()]))
-            node.queue = options["execution_queue"]
-            node.cache_executed_step = options["cache"]
-            node.continue_on_fail = options["continue_on_fail"]
-            node.monitor_metrics = list(options["monitor_metrics"] or [])
-            node.monitor_artifacts = list(options["monitor_artifacts"] or [])
-            node.monitor_models = list(options["monitor_models"] or [])
-            node.retry = options["retry_on_failure"]
-            node.pre_execute_callback = options["pre_execute_callback"]
-            node.post_execute_callback = options["post_execute_callback"]
-            node.status_change_callback = options["status_change_callback"]
-            node.tags = list(options["tags"])
-            node.output_uri = options["output_uri"]
-            node.working_dir = options["working_dir"]
-            node.stage = options["stage"]
-            if options["continue_behaviour"] is not None:
-                node.continue_behaviour = dict(options["continue_behaviour"])  # one per step
-                node.__post_init__()
+            lazy.producers((bound_args, bound_kwargs), found)
+            parents = dict.fromkeys([*found, *spec.parents, *self._evaluated_leaves()])
+            step = dataclasses.replace(
+                step, component=True, args=bound_args, kwargs=bound_kwargs, parents=tuple(parents)
+            )
             if self._run.executor.__class__.__name__ == "QueueExecutor" and not (
-                node.queue or self._default_queue
+                step.options.queue or self._default_queue
             ):
                 raise ValidationError(
                     f"component {name!r} has no execution queue and the pipeline has no default queue"
                 )
-            self._nodes[name] = node
+            node = self._nodes[name] = StepNode(spec=step)
         self._run.engine.add(node)
         values = [
             lazy.LazyValue(node, ret, functools.partial(self._value_of, node, ret))

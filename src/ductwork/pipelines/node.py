@@ -1,139 +1,210 @@
-"""`PipelineController.Node`: one step of a pipeline, its definition and its live state.
+"""`PipelineController.Node`: ClearML's view of one step, built from its spec and its state.
 
-The serialisable fields are the `Pipeline` configuration object's per-step schema (what the
-UI draws and what a rerun rebuilds from); the callables stay in memory only.
+What `get_pipeline_dag()`, `get_processed_nodes()` and the callbacks hand to users, with
+ClearML's attribute names. A Node holds nothing of its own: definition attributes (`queue`,
+`parents`, `parameters`, ...) read the step's frozen `spec.StepSpec` (setting one, as a
+pre-execute callback may, gives the node a new spec), run attributes (`status`, `executed`,
+`job`, ...) its `state.StepState`. The `STORED` attributes are the step's entry in the stored
+`Pipeline` configuration (what the UI draws and what a rerun rebuilds from).
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+import dataclasses
+from collections.abc import Callable, Mapping
+from typing import Any, Generic, TypeVar
 
-# Fields written to the `Pipeline` configuration object (the rest are process-local).
-STORED = (
-    "base_task_id",
-    "queue",
-    "parents",
-    "timeout",
-    "parameters",
-    "configurations",
-    "task_overrides",
-    "executed",
-    "status",
-    "clone_task",
-    "job_type",
-    "job_started",
-    "job_ended",
-    "job_code_section",
-    "skip_job",
-    "cache_executed_step",
-    "return_artifacts",
-    "monitor_metrics",
-    "monitor_artifacts",
-    "monitor_models",
-    "explicit_docker_image",
-    "recursively_parse_parameters",
-    "output_uri",
-    "draft",
-    "continue_on_fail",
-    "continue_on_abort",
-    "skip_children_on_abort",
-    "skip_children_on_fail",
-    "stage",
-    "job_id",
-    "attempt",
-    "cache_note",
-)
+from ductwork.core.runformat import STEP_FIELDS
+from ductwork.pipelines.spec import StepCode, StepOptions, StepSpec, with_continue_behaviour
+from ductwork.pipelines.state import StepState
+
+# The step's entry in the `Pipeline` configuration: the stored run format's fields, then ours.
+STORED = (*STEP_FIELDS, "attempt", "cache_note")
+
+T = TypeVar("T")
 
 
-@dataclass
+class _State(Generic[T]):
+    """An attribute of the step's state."""
+
+    def __init__(self, attr: str | None = None) -> None:
+        self.attr = attr or ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.attr = self.attr or name
+
+    def __get__(self, node: Node, owner: type | None = None) -> T:
+        value: T = getattr(node.state, self.attr)
+        return value
+
+    def __set__(self, node: Node, value: T) -> None:
+        setattr(node.state, self.attr, value)
+
+
+class _Spec(Generic[T]):
+    """An attribute of the step's spec (read as ClearML's list where the spec keeps a tuple)."""
+
+    def __init__(self, attr: str | None = None, *, as_list: bool = False) -> None:
+        self.attr = attr or ""
+        self.as_list = as_list
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.attr = self.attr or name
+
+    def __get__(self, node: Node, owner: type | None = None) -> T:
+        value: Any = getattr(self._holder(node), self.attr)
+        if self.as_list and value is not None:
+            value = list(value)
+        out: T = value
+        return out
+
+    def __set__(self, node: Node, value: T) -> None:
+        kept: Any = value
+        if self.as_list and value is not None:
+            kept = tuple(kept)
+        self._replace(node, kept)
+
+    def _holder(self, node: Node) -> Any:
+        return node.spec
+
+    def _replace(self, node: Node, value: Any) -> None:
+        node.spec = dataclasses.replace(node.spec, **{self.attr: value})
+
+
+class _Option(_Spec[T]):
+    """An attribute of the step's options."""
+
+    def _holder(self, node: Node) -> Any:
+        return node.spec.options
+
+    def _replace(self, node: Node, value: Any) -> None:
+        options = dataclasses.replace(node.spec.options, **{self.attr: value})
+        node.spec = dataclasses.replace(node.spec, options=options)
+
+
 class Node:
-    name: str
-    base_task_id: str | None = None
-    task_factory_func: Callable[..., Any] | None = None
-    queue: str | None = None
-    parents: list[str] = field(default_factory=list)
-    timeout: float | None = None  # seconds (`time_limit`)
-    parameters: dict[str, Any] = field(default_factory=dict)  # "Section/key" -> value
-    configurations: dict[str, Any] = field(default_factory=dict)
-    task_overrides: dict[str, Any] = field(default_factory=dict)
-    executed: str | None = None  # the task that ran (or was reused from the cache)
-    status: str = "pending"
-    clone_task: bool = True
-    job: Any = None  # the live handle of the running attempt
-    job_type: str | None = None
-    job_started: float | None = None
-    job_ended: float | None = None
-    job_code_section: str | None = None
-    skip_job: bool = False
-    cache_executed_step: bool = False
-    return_artifacts: list[str] = field(default_factory=list)
-    monitor_metrics: list[Any] = field(default_factory=list)
-    monitor_artifacts: list[Any] = field(default_factory=list)
-    monitor_models: list[Any] = field(default_factory=list)
-    explicit_docker_image: str | None = None
-    recursively_parse_parameters: bool = False
-    output_uri: str | None = None
-    draft: bool = False
-    continue_behaviour: dict[str, bool] | None = None
-    continue_on_fail: bool = False
-    continue_on_abort: bool = False
-    skip_children_on_abort: bool = True
-    skip_children_on_fail: bool = True
-    stage: str | None = None
-    # ours
-    job_id: str | None = None  # the current attempt's task id
-    attempt: int = 0
-    cache_note: str = ""
-    cache_key: str = ""
-    function: Callable[..., Any] | None = None  # function steps: the user's function
-    code: Any = None  # function steps: `codegen.Captured`
-    capture_error: str = ""  # why the code could not be captured (then it runs in debug mode only)
-    task_name: str | None = None
-    project_name: str | None = None
-    tags: list[str] = field(default_factory=list)
-    packages: list[str] | None = None
-    container: dict[str, Any] = field(default_factory=dict)
-    working_dir: str | None = None
-    retry: Callable[..., bool] | int | None = None
-    pre_execute_callback: Callable[..., Any] | None = None
-    post_execute_callback: Callable[..., Any] | None = None
-    status_change_callback: Callable[..., Any] | None = None
-    component: bool = False  # a decorator component call: live `args`/`kwargs`
-    args: tuple[Any, ...] = ()  # decorator components: positional arguments
-    kwargs: dict[str, Any] = field(default_factory=dict)  # decorator components: live arguments
-    result: Any = None  # debug mode: the value returned in memory
-    error: str = ""
+    # definition: the spec
+    base_task_id: _Spec[str | None] = _Spec()
+    task_factory_func: _Spec[Callable[..., Any] | None] = _Spec("task_factory")
+    parents: _Spec[list[str]] = _Spec(as_list=True)
+    parameters: _Spec[dict[str, Any]] = _Spec()  # "Section/key" -> value
+    configurations: _Spec[dict[str, Any]] = _Spec()
+    task_overrides: _Spec[dict[str, Any]] = _Spec()
+    clone_task: _Spec[bool] = _Spec()
+    return_artifacts: _Spec[list[str]] = _Spec("return_names", as_list=True)
+    recursively_parse_parameters: _Spec[bool] = _Spec()
+    function: _Spec[Callable[..., Any] | None] = _Spec()  # function steps: the user's function
+    code: _Spec[StepCode | None] = _Spec()  # function steps: `codegen.Captured` or stored code
+    capture_error: _Spec[str] = _Spec()
+    component: _Spec[bool] = _Spec()  # a decorator component call: live `args` / `kwargs`
+    args: _Spec[tuple[Any, ...]] = _Spec()
+    kwargs: _Spec[dict[str, Any]] = _Spec()
+    # definition: the options
+    queue: _Option[str | None] = _Option()
+    timeout: _Option[float | None] = _Option("time_limit")  # seconds
+    cache_executed_step: _Option[bool] = _Option("cache")
+    retry: _Option[Callable[..., bool] | int | None] = _Option()
+    monitor_metrics: _Option[list[Any]] = _Option(as_list=True)
+    monitor_artifacts: _Option[list[Any]] = _Option(as_list=True)
+    monitor_models: _Option[list[Any]] = _Option(as_list=True)
+    pre_execute_callback: _Option[Callable[..., Any] | None] = _Option()
+    post_execute_callback: _Option[Callable[..., Any] | None] = _Option()
+    status_change_callback: _Option[Callable[..., Any] | None] = _Option()
+    continue_on_fail: _Option[bool] = _Option()
+    continue_on_abort: _Option[bool] = _Option()
+    skip_children_on_fail: _Option[bool] = _Option()
+    skip_children_on_abort: _Option[bool] = _Option()
+    output_uri: _Option[str | None] = _Option()
+    container: _Option[dict[str, Any]] = _Option()
+    explicit_docker_image: _Option[str | None] = _Option()
+    packages: _Option[list[str] | None] = _Option(as_list=True)
+    working_dir: _Option[str | None] = _Option()
+    tags: _Option[list[str]] = _Option(as_list=True)
+    stage: _Option[str | None] = _Option()
+    draft: _Option[bool] = _Option()
+    task_name: _Option[str | None] = _Option()
+    project_name: _Option[str | None] = _Option()
+    # the run: the state
+    status: _State[str] = _State()
+    attempt: _State[int] = _State()
+    job_id: _State[str | None] = _State()  # the current attempt's task id
+    executed: _State[str | None] = _State()  # the task that ran (or was reused from the cache)
+    job: _State[Any] = _State()
+    result: _State[Any] = _State()  # debug mode: the value returned in memory
+    error: _State[str] = _State()
+    job_started: _State[float | None] = _State()
+    job_ended: _State[float | None] = _State()
+    skip_job: _State[bool] = _State()
+    cache_key: _State[str] = _State()
+    cache_note: _State[str] = _State()
 
-    def __post_init__(self) -> None:
-        if self.continue_behaviour is not None:
-            # Unlike ClearML, keys left out keep their documented defaults.
-            behaviour = self.continue_behaviour
-            self.continue_on_fail = behaviour.get("continue_on_fail", self.continue_on_fail)
-            self.continue_on_abort = behaviour.get("continue_on_abort", self.continue_on_abort)
-            self.skip_children_on_fail = behaviour.get("skip_children_on_fail", self.skip_children_on_fail)
-            self.skip_children_on_abort = behaviour.get("skip_children_on_abort", self.skip_children_on_abort)
-            self.continue_behaviour = None
+    def __init__(
+        self, name: str = "", *, spec: StepSpec | None = None, state: StepState | None = None, **fields: Any
+    ) -> None:
+        """A view of `spec` and `state`; or, as ClearML's `Node(name=..., queue=..., ...)`, a
+        step built from its attribute names."""
+        self.spec = spec if spec is not None else StepSpec(name=name)
+        self.state = state if state is not None else StepState()
+        for key, value in fields.items():
+            if key not in vars(Node) or key == "name":
+                raise TypeError(f"Node has no attribute {key!r}")
+            setattr(self, key, value)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def options(self) -> StepOptions:
+        return self.spec.options
+
+    @property
+    def job_type(self) -> str | None:
+        return self.state.job_type or self.spec.options.task_type
+
+    @job_type.setter
+    def job_type(self, value: str | None) -> None:
+        self.state.job_type = value
+
+    @property
+    def job_code_section(self) -> str | None:
+        """The controller configuration that holds a function step's code: the step's name."""
+        return self.spec.name if self.spec.is_function else None
+
+    @job_code_section.setter
+    def job_code_section(self, value: str | None) -> None:
+        self.spec = dataclasses.replace(self.spec, kind="function" if value else self.spec.kind)
+
+    @property
+    def continue_behaviour(self) -> dict[str, bool] | None:
+        return None  # consumed when set, as in ClearML
+
+    @continue_behaviour.setter
+    def continue_behaviour(self, value: Mapping[str, bool] | None) -> None:
+        self.spec = dataclasses.replace(self.spec, options=with_continue_behaviour(self.spec.options, value))
 
     @property
     def is_function(self) -> bool:
-        return self.function is not None or self.job_code_section is not None
+        return self.spec.is_function
 
     def to_dict(self) -> dict[str, Any]:
         """The node's entry in the `Pipeline` configuration object."""
         out = {name: getattr(self, name) for name in STORED}  # serialised at once, never kept
-        out["job_id"] = self.job_id or self.executed
+        out["job_id"] = self.state.task_id
         return out
 
     def copy(self) -> Node:
         """A fresh definition: same configuration, no run state."""
-        new = copy.copy(self)
-        for name in ("parents", "parameters", "configurations", "task_overrides", "tags", "return_artifacts"):
-            setattr(new, name, copy.deepcopy(getattr(self, name)))
-        new.job = new.executed = new.job_id = None
-        new.status, new.attempt, new.result, new.error = "pending", 0, None, ""
-        new.job_started = new.job_ended = None
-        new.skip_job = False
-        return new
+        spec = dataclasses.replace(
+            self.spec,
+            parameters=copy.deepcopy(dict(self.spec.parameters)),
+            configurations=copy.deepcopy(dict(self.spec.configurations)),
+            task_overrides=copy.deepcopy(dict(self.spec.task_overrides)),
+        )
+        kept = self.state
+        state = StepState(job_type=kept.job_type, cache_key=kept.cache_key, cache_note=kept.cache_note)
+        return Node(spec=spec, state=state)
+
+    def __repr__(self) -> str:
+        return f"Node(name={self.name!r}, status={self.status!r}, executed={self.executed!r})"

@@ -19,19 +19,19 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ductwork.core import orphans, refs
-from ductwork.core.errors import DuctworkError, NotFound, ValidationError
+from ductwork.core.arguments import is_json
+from ductwork.core.errors import DuctworkError, NotFound
 from ductwork.core.queries import EventQuery
 from ductwork.core.records import ConfigObject, ConsoleLine, MetricEvent, NodeState, TaskModel, Worker
+from ductwork.core.runformat import DAG_DESCRIPTION
 from ductwork.core.states import NodeStatus
 from ductwork.pipelines import steps
 from ductwork.pipelines.engine import Engine, Executor, Outcome
 from ductwork.pipelines.node import Node
-from ductwork.pipelines.runner import REF_KEY, is_marker, load_output, replace_markers, split_results
+from ductwork.pipelines.runner import REF_KEY, load_output, replace_markers, split_results
 
 if TYPE_CHECKING:
     from ductwork.pipelines.controller import PipelineController
-
-BASIC = (int, float, bool, str, type(None))
 
 
 @dataclass
@@ -157,7 +157,7 @@ class Run:
 
     def _storable(self, node: Node, key: str, value: Any) -> Any:
         """JSON values are stored as typed parameters; anything else becomes a controller artifact."""
-        if _is_json(value):
+        if is_json(value):
             return value
         name = f"{node.name}.{key.partition('/')[2]}"
         from ductwork.sdk import transfer
@@ -450,18 +450,6 @@ def settle_dead(backend: Any) -> list[str]:
         return []  # looking is a courtesy: a failure here must not stop what the caller does
 
 
-def _is_json(value: Any) -> bool:
-    if isinstance(value, BASIC):
-        return True
-    if is_marker(value):
-        return True
-    if isinstance(value, (list, tuple)):
-        return all(_is_json(v) for v in value)
-    if isinstance(value, dict):
-        return all(isinstance(k, str) and _is_json(v) for k, v in value.items())
-    return False
-
-
 def _match(specs: list[Any], name: str) -> str | None:
     """The target name of the first monitor spec matching `name` (wildcards allowed)."""
     for spec in specs:
@@ -471,15 +459,10 @@ def _match(specs: list[Any], name: str) -> str | None:
     return None
 
 
-def check_json(value: Any, where: str) -> None:
-    if not _is_json(value):
-        raise ValidationError(f"{where}: {type(value).__name__} values cannot be stored as a parameter")
-
-
 def config_object(dag: dict[str, Any]) -> ConfigObject:
     return ConfigObject(
         # compact: the C encoder (an indent would use the pure-Python one, ~10x slower on big DAGs)
         text=json.dumps(dag, default=str),
         type="json",
-        description="pipeline state",
+        description=DAG_DESCRIPTION,
     )

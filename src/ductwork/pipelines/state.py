@@ -1,0 +1,32 @@
+"""`StepState`: what happened to one step in one run. The engine owns it.
+
+The host (`run.Run`) and the executors answer with values and outcomes; the engine writes them
+here. A step's definition is its `spec.StepSpec`; `PipelineController.Node` shows both.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass
+class StepState:
+    status: str = "pending"
+    attempt: int = 0  # retries so far
+    job_id: str | None = None  # the current attempt's task
+    executed: str | None = None  # the task that ran (or was reused from the cache)
+    job_type: str | None = None  # the task's type, once it is created
+    job: Any = None  # the live handle of the running attempt (an in-process call's arguments)
+    result: Any = None  # in-process steps: the value returned, in memory
+    error: str = ""
+    job_started: float | None = None
+    job_ended: float | None = None
+    skip_job: bool = False
+    cache_key: str = ""
+    cache_note: str = ""
+
+    @property
+    def task_id(self) -> str | None:
+        """The step's task: the current attempt's, else the one that ran."""
+        return self.job_id or self.executed
