@@ -21,8 +21,9 @@ from ductwork.core.records import TaskRecord
 from ductwork.core.states import TaskStatus
 from ductwork.sdk import current, lifecycle, script
 from ductwork.sdk.capture import arguments, console, resources
-from ductwork.sdk.catalog import DEFAULT_PROJECT, find_records, user_name
+from ductwork.sdk.catalog import find_records
 from ductwork.sdk.checks import check_type, optional_str, output_uri_of, str_list
+from ductwork.sdk.drafts import DEFAULT_PROJECT, user_name
 from ductwork.sdk.logger import Logger
 from ductwork.sdk.taskcore import TaskCore
 
