@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO, Protocol
 
 from ductwork.artifacts import locations
+from ductwork.artifacts.cachefolder import cache_folder, prune
 from ductwork.core import settings
 from ductwork.core.errors import StorageError
 
@@ -272,8 +273,6 @@ class RemoteBlobs:
             raise
         kept = os.path.join(cache, folder, name)
         place(temp, kept, size)
-        from ductwork.artifacts.cache import prune  # cache builds on this module
-
         prune(cache, settings.cache_limit(), keep=kept)
         return Blob(uri, digest, size)
 
@@ -283,29 +282,3 @@ class RemoteBlobs:
             return int(self.fs.info(remote_path)["size"]) == size
         except FileNotFoundError:
             return False
-
-
-def cache_folder() -> str:
-    """Local copies of remote blobs: `$DUCTWORK_HOME/cache/blobs`, laid out like a store."""
-    return os.path.join(cache_root(), "blobs")
-
-
-def cache_root() -> str:
-    """`$DUCTWORK_HOME/cache`, or, when the home cannot be written (a read-only mount), a
-    private folder under the system's temporary folder, so reading never needs to write home."""
-    folder = os.path.join(settings.home(), "cache")
-    if _writable(folder):
-        return folder
-    user = os.getuid() if hasattr(os, "getuid") else 0
-    return os.path.join(tempfile.gettempdir(), f"ductwork-cache-{user}")
-
-
-def _writable(folder: str) -> bool:
-    """`folder` is writable, or does not exist yet and could be made in its nearest parent."""
-    path = os.path.abspath(folder)
-    while not os.path.exists(path):
-        parent = os.path.dirname(path)
-        if parent == path:
-            return False
-        path = parent
-    return os.access(path, os.W_OK | os.X_OK)

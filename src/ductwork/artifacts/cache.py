@@ -12,7 +12,8 @@ import os
 from typing import Any
 
 from ductwork.artifacts import locations
-from ductwork.artifacts.blobs import CHUNK, HashingSink, cache_folder, place, write_temp
+from ductwork.artifacts.blobs import CHUNK, HashingSink, place, write_temp
+from ductwork.artifacts.cachefolder import cache_folder, prune, touch
 from ductwork.core import settings
 from ductwork.core.errors import NotFound, StorageError
 from ductwork.core.records import ArtifactRecord
@@ -24,7 +25,7 @@ def fetch(record: ArtifactRecord, storage_options: dict[str, Any] | None, *, for
     name = record.uri.rsplit("/", 1)[-1]
     target = os.path.join(cache_folder(), record.hash[:2], name)
     if not force and _size(target) == record.size:
-        _touch(target)  # just used: the last to go when the cache is over its limit
+        touch(target)
         return target
     temp, digest, size = download(record.uri, os.path.dirname(target), storage_options, what=where)
     if digest != record.hash or size != record.size:
@@ -36,48 +37,6 @@ def fetch(record: ArtifactRecord, storage_options: dict[str, Any] | None, *, for
     place(temp, target, size, replace=True)  # checked bytes beat whatever sits there
     prune(cache_folder(), settings.cache_limit(), keep=target)
     return target
-
-
-def prune(folder: str, limit: int, *, keep: str = "") -> int:
-    """Remove the least recently used files under `folder` until they take at most `limit`
-    bytes (never `keep`, the copy just asked for). Returns the bytes freed.
-
-    Another process may be reading a copy that goes: on POSIX an open file (or a memory map)
-    stays readable after its name is removed, and a later read downloads it again."""
-    entries: list[tuple[float, int, str]] = []
-    total = 0
-    for parent, _, names in os.walk(folder):
-        for name in names:
-            if name.startswith(".incoming-"):
-                continue  # a download in progress (swept separately when stale)
-            path = os.path.join(parent, name)
-            try:
-                info = os.stat(path)
-            except OSError:
-                continue
-            total += info.st_size
-            entries.append((info.st_mtime, info.st_size, path))
-    freed = 0
-    if total <= limit:
-        return freed
-    for _, size, path in sorted(entries):
-        if total - freed <= limit:
-            break
-        if path == keep:
-            continue
-        try:
-            os.unlink(path)
-        except OSError:
-            continue
-        freed += size
-    return freed
-
-
-def _touch(path: str) -> None:
-    try:
-        os.utime(path)
-    except OSError:
-        pass  # a read-only cache still serves its copies; it just cannot rank them
 
 
 def download(

@@ -17,7 +17,8 @@ from functools import partial
 from typing import Any, BinaryIO
 
 from ductwork.artifacts import archives, locations, serializers, typed_json
-from ductwork.artifacts.blobs import Blob, BlobWriter, LocalBlobs, RemoteBlobs, cache_root, storage_error
+from ductwork.artifacts.blobs import Blob, BlobWriter, LocalBlobs, RemoteBlobs, storage_error
+from ductwork.artifacts.cachefolder import cache_root
 from ductwork.artifacts.names import validate_name
 from ductwork.core import settings
 from ductwork.core.errors import NotFound, StorageError, ValidationError

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 from ductwork.artifacts import archives, locations
 from ductwork.artifacts.blobs import CHUNK, HashingSink, storage_error, write_temp
+from ductwork.artifacts.cachefolder import touch
 from ductwork.core import settings
 from ductwork.core.errors import DuctworkError, NotFound, StorageError, ValidationError
 
@@ -213,7 +214,7 @@ def cached_copy(
                 raise storage_error(path, exc) from exc
             _prune(root, cache_file_limit(context), keep=os.path.dirname(path))
         else:
-            _touch(os.path.dirname(path))  # recently used: the last to be pruned
+            touch(os.path.dirname(path))
     if extract_archive and os.path.isfile(path) and archives.is_archive(path):
         return _extract_cached(path, context, force)
     return path
@@ -235,13 +236,6 @@ def set_cache_file_limit(limit: int, context: str | None = None) -> int:
 
 def cache_file_limit(context: str | None) -> int:
     return _cache_file_limits.get(context or "global", DEFAULT_CACHE_FILE_LIMIT)
-
-
-def _touch(path: str) -> None:
-    try:
-        os.utime(path)
-    except OSError:
-        pass
 
 
 def _prune(folder: str, limit: int, keep: str) -> None:
@@ -284,7 +278,7 @@ def _extract_cached(archive: str, context: str | None, force: bool) -> str:
     if force and os.path.isdir(destination):
         shutil.rmtree(destination, ignore_errors=True)
     if os.path.isdir(destination):
-        _touch(destination)
+        touch(destination)
         return destination
     try:
         archives.extract(archive, destination)

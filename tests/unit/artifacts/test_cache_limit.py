@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from ductwork.artifacts import cache
-from ductwork.artifacts.blobs import cache_folder
+from ductwork.artifacts.cachefolder import cache_folder
 from ductwork.artifacts.store import ArtifactStore
 from ductwork.core import settings
 
