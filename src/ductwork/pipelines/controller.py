@@ -52,6 +52,7 @@ from ductwork.pipelines.options import (
     user_name,
     version_ok,
 )
+from ductwork.pipelines.run import Heartbeat, Run, RunSettings, config_object, settle_dead
 from ductwork.pipelines.spec import RetryPolicy, StepCode, StepOptions, StepSpec, step_options
 from ductwork.pipelines.stored import nodes_from_config, uncaptured
 
@@ -118,9 +119,9 @@ class PipelineController:
         self._time_limit: float | None = None  # seconds
         self._callbacks: dict[str, Callable[..., Any] | None] = {}
         self._refresh_steps: set[str] = set()
-        self._run: Any = None
+        self._run: Run | None = None
         self._started_at: float | None = None
-        self._stop_mark: str | None = None
+        self._early_stop: str | None = None  # a stop asked before the run began
         self._lock = threading.Lock()
         self._backend = client.backend()
         self._task = self._attach_or_create()
@@ -627,8 +628,6 @@ class PipelineController:
         return arg_key(name, self._arg_sections.get(name, ARGS))
 
     def _write_dag(self) -> None:
-        from ductwork.pipelines.run import config_object
-
         # A snapshot: decorator components may be added from another thread meanwhile.
         dag_json = {name: node.to_dict() for name, node in list(self._nodes.items())}
         self._backend.set_configuration(self._task.id, DAG_CONFIG, config_object(dag_json))
@@ -688,7 +687,7 @@ class PipelineController:
 
     def _execute(self, mode: str, *, wait: bool = True) -> None:
         self._begin(mode)
-        engine = self._run.engine
+        engine = self._live.engine
         for name in dag.topo_order({n: node.parents for n, node in self._nodes.items()}):
             engine.add(self._nodes[name])
         engine.seal()
@@ -696,15 +695,15 @@ class PipelineController:
             self._finish()
 
     def _begin(self, mode: str, *, verify: bool = True) -> None:
-        from ductwork.pipelines.run import Run
-
         if self._run is not None:
             raise ValidationError(f"pipeline {self._name!r} (task {self._task.id}) was already started")
         if verify:
             self._verify(need_queues=mode == "queue", in_process=mode == "debug")
         self._serialize()
         executor, inline = self._executor(mode)
-        self._run = Run(self, executor, inline=inline, max_workers=max_workers(mode))
+        settings = self._run_settings()
+        self._run = Run(settings, self._backend, executor, inline=inline, max_workers=max_workers(mode))
+        self._run.stop_mark = self._early_stop
         self._task = self._backend.set_status(
             self._task.id, "in_progress", force=self._task.status != "created"
         )
@@ -714,14 +713,52 @@ class PipelineController:
             timer = threading.Timer(self._time_limit, self._time_out)
             timer.daemon = True
             timer.start()
-        self._run.engine.start()
+        self._live.engine.start()
         threading.Thread(target=self._watch_abort, name="ductwork-abort-watch", daemon=True).start()
+
+    def _run_settings(self) -> RunSettings:
+        return RunSettings(
+            owner=self,
+            controller=self._task,
+            arguments=self._args_values(),
+            nodes=self._nodes,
+            step_project=self._step_project,
+            refresh=self._refresh,
+            write_dag=self._write_dag,
+            default_queue=self._default_queue,
+            output_uri=self._output_uri,
+            retry=self._retry,
+            abort_on_failure=self._abort_on_failure,
+            serialize=self._serialize_fn,
+            deserialize=self._deserialize_fn,
+            step_tags=tuple(self._step_tags()),
+            created_callback=self._callbacks.get("created"),
+            completed_callback=self._callbacks.get("completed"),
+        )
+
+    @property
+    def _live(self) -> Run:
+        """The run this pipeline is running (it has begun)."""
+        if self._run is None:
+            raise ValidationError(f"pipeline {self._name!r} has not started")
+        return self._run
+
+    @property
+    def _stop_mark(self) -> str | None:
+        """Why the run stops ("aborted", "failed", "taken"): the run's, kept here until it begins."""
+        return self._run.stop_mark if self._run is not None else self._early_stop
+
+    @_stop_mark.setter
+    def _stop_mark(self, mark: str | None) -> None:
+        if self._run is not None:
+            self._run.stop_mark = mark
+        else:
+            self._early_stop = mark
 
     def _own(self, mode: str) -> None:
         """Name this process as the one running the run and its local steps, so that they
         are settled (failed, with the reason) if it dies; settle what earlier ones left."""
         from ductwork.core import orphans
-        from ductwork.pipelines.run import Heartbeat, settle_dead
 
         settle_dead(self._backend)
         worker = ""
@@ -733,12 +770,12 @@ class PipelineController:
                 self._task.id, {"runtime": {**self._task.runtime, orphans.OWNER_KEY: owner}}
             )
         if mode in ("local", "debug"):
-            self._run.step_owner = orphans.owner(worker)
+            self._live.step_owner = orphans.owner(worker)
 
     def _watch_abort(self, every: float = 0.5) -> None:
         """Stop when the run is aborted from outside (the web UI, `ductwork tasks abort`): its
         controller task turns `stopped` while this process still runs it."""
-        run = self._run
+        run = self._live
         while not run.engine.finished.wait(every):
             try:
                 record = self._backend.get_task(self._task.id)
@@ -787,13 +824,13 @@ class PipelineController:
         return [*folders, os.getcwd()]
 
     def _time_out(self) -> None:
-        if self._run is not None and not self._run.engine.finished.is_set():
+        if self._run is not None and not self._live.engine.finished.is_set():
             self._stop_mark = "failed"
-            self._run.log(f"pipeline time limit of {self._time_limit:g} s exceeded; stopping")
-            self._run.engine.stop("pipeline time limit exceeded")
+            self._live.log(f"pipeline time limit of {self._time_limit:g} s exceeded; stopping")
+            self._live.engine.stop("pipeline time limit exceeded")
 
     def _finish(self) -> None:
-        run = self._run
+        run = self._live
         run.engine.wait()
         run.executor.close()
         server = getattr(self, "_pipe_server", None)
@@ -826,7 +863,7 @@ class PipelineController:
 
         Task._from_record(self._task).flush(wait_for_uploads=True)
         if self._stop_mark == "taken" or self._taken_over(self._backend.get_task(self._task.id)):
-            self._run.log("the run is being run by another process; its status is left to it")
+            self._live.log("the run is being run by another process; its status is left to it")
             return
         try:
             # Only from running: a run aborted, continued or re-queued from outside meanwhile
@@ -836,10 +873,10 @@ class PipelineController:
             )
         except Conflict:
             self._task = self._backend.get_task(self._task.id)
-            self._run.log(f"the run is {self._task.status} (changed from outside); its status is left as is")
+            self._live.log(f"the run is {self._task.status} (changed from outside); its status is left as is")
             return
         if reason:
-            self._run.log(reason)
+            self._live.log(reason)
 
     def stop(
         self, timeout: float | None = None, mark_failed: bool = False, mark_aborted: bool = False
@@ -850,19 +887,19 @@ class PipelineController:
         )
         if self._run is None:
             return
-        self._run.stopped_by_user = True
-        self._run.engine.stop("pipeline stopped")
-        if not self._run.engine.on_loop:
+        self._live.stopped_by_user = True
+        self._live.engine.stop("pipeline stopped")
+        if not self._live.engine.on_loop:
             self.wait(timeout)
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait for the run to end; `timeout` in minutes. True if it ended."""
         if self._run is None:
             return True
-        return bool(self._run.engine.wait(timeout * 60 if timeout is not None else None))
+        return bool(self._live.engine.wait(timeout * 60 if timeout is not None else None))
 
     def is_running(self) -> bool:
-        return self._run is not None and not self._run.engine.finished.is_set()
+        return self._run is not None and not self._live.engine.finished.is_set()
 
     def is_successful(self, fail_on_step_fail: bool = True, fail_condition: str = "all") -> bool:
         if fail_condition not in ("all", "failed", "aborted"):
@@ -989,7 +1026,7 @@ class PipelineController:
         self._refresh_steps = set()
         self._run = None
         self._started_at = None
-        self._stop_mark = None
+        self._early_stop = None
         self._lock = threading.Lock()
         self._backend = client.backend()
         self._task = record
@@ -1105,11 +1142,8 @@ class PipelineController:
         record = backend.get_task(run_id)
         if record.type != TaskTypes.controller:
             raise ValidationError(f"task {run_id} is not a pipeline run (its type is {record.type})")
-        if record.status == TaskStatus.in_progress:
-            from ductwork.pipelines.run import settle_dead
-
-            if run_id in settle_dead(backend):  # its process died: the run can go on
-                record = backend.get_task(run_id)
+        if record.status == TaskStatus.in_progress and run_id in settle_dead(backend):
+            record = backend.get_task(run_id)
         if record.status in (TaskStatus.in_progress, TaskStatus.queued):
             raise ValidationError(f"run {run_id} is still {record.status}; stop it before resuming")
         pipe = cls._from_task(record)

@@ -316,7 +316,7 @@ class PipelineDecorator(PipelineController):
         except BaseException as exc:
             failure = exc
             self._stop_mark = "failed"
-            self._run.engine.stop(f"the pipeline function raised {type(exc).__name__}")
+            self._live.engine.stop(f"the pipeline function raised {type(exc).__name__}")
         finally:
             _current.reset(token)
         if failure is None and return_value and result is not None:
@@ -324,7 +324,7 @@ class PipelineDecorator(PipelineController):
                 controller.upload_artifact(return_value, result, wait_on_upload=True)
             except Exception as exc:
                 failure, self._stop_mark = exc, "failed"
-        self._run.engine.seal()
+        self._live.engine.seal()
         self._finish()
         if failure is not None:
             raise failure
@@ -338,7 +338,7 @@ class PipelineDecorator(PipelineController):
             step = self._function_spec(
                 name, spec.function, spec.options, spec.helper_functions, spec.return_values
             )
-            if step.capture_error and not self._run.inline:
+            if step.capture_error and not self._live.inline:
                 raise ValidationError(step.capture_error + " (only debug mode can run it)")
             bound_args, bound_kwargs = _bind(spec, args, kwargs)
             found: set[str] = set()
@@ -347,14 +347,14 @@ class PipelineDecorator(PipelineController):
             step = dataclasses.replace(
                 step, component=True, args=bound_args, kwargs=bound_kwargs, parents=tuple(parents)
             )
-            if self._run.executor.__class__.__name__ == "QueueExecutor" and not (
+            if self._live.executor.__class__.__name__ == "QueueExecutor" and not (
                 step.options.queue or self._default_queue
             ):
                 raise ValidationError(
                     f"component {name!r} has no execution queue and the pipeline has no default queue"
                 )
             node = self._nodes[name] = StepNode(spec=step)
-        self._run.engine.add(node)
+        self._live.engine.add(node)
         values = [
             lazy.LazyValue(node, ret, functools.partial(self._value_of, node, ret))
             for ret in node.return_artifacts
@@ -381,7 +381,7 @@ class PipelineDecorator(PipelineController):
 
     def _value_of(self, node: StepNode, name: str | None) -> Any:
         """Wait for `node`, then its return value `name` (None: the step ran for its effects)."""
-        self._run.engine.wait_node(node.name)
+        self._live.engine.wait_node(node.name)
         self._used.setdefault(threading.get_ident(), set()).add(node.name)
         if node.status == NodeStatus.skipped:
             return None
@@ -394,17 +394,17 @@ class PipelineDecorator(PipelineController):
         if name is None:
             return None
         key = f"{node.executed}.{name}"
-        if key in self._run.live:
-            return self._run.live[key]
-        value = self._run.load(key)
-        self._run.live[key] = value
+        if key in self._live.live:
+            return self._live.live[key]
+        value = self._live.load(key)
+        self._live.live[key] = value
         return value
 
     def _begin(self, mode: str, *, verify: bool = True) -> None:
         self._used = {}
         self._calls: dict[str, int] = {}
         super()._begin(mode, verify=verify)
-        self._run.lazy_owner = _lazy_owner
+        self._live.lazy_owner = _lazy_owner
 
 
 def _pipeline_here() -> PipelineDecorator | None:

@@ -14,24 +14,31 @@ import socket
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from ductwork.client.contract import Backend
 from ductwork.core import orphans, refs
 from ductwork.core.arguments import is_json
 from ductwork.core.errors import DuctworkError, NotFound
 from ductwork.core.queries import EventQuery
-from ductwork.core.records import ConfigObject, ConsoleLine, MetricEvent, NodeState, TaskModel, Worker
+from ductwork.core.records import (
+    ConfigObject,
+    ConsoleLine,
+    MetricEvent,
+    NodeState,
+    TaskModel,
+    TaskRecord,
+    Worker,
+)
 from ductwork.core.runformat import DAG_DESCRIPTION
 from ductwork.core.states import NodeStatus
 from ductwork.pipelines import steps
 from ductwork.pipelines.engine import Engine, Executor, Outcome
 from ductwork.pipelines.node import Node
 from ductwork.pipelines.runner import REF_KEY, load_output, replace_markers, split_results
-
-if TYPE_CHECKING:
-    from ductwork.pipelines.controller import PipelineController
+from ductwork.pipelines.spec import RetryPolicy
 
 
 @dataclass
@@ -43,20 +50,50 @@ class Job:
     kwargs: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class RunSettings:
+    """What a run takes from its pipeline: who it is, its arguments, its pipeline-wide options and
+    the functions that place, tag and record its steps. `owner` is what user callbacks receive
+    as their `pipeline` argument (the `PipelineController`)."""
+
+    owner: object
+    controller: TaskRecord  # the run's controller task
+    arguments: Mapping[str, Any]
+    nodes: Mapping[str, Node]  # live: a decorator pipeline adds steps as it runs
+    step_project: Callable[[Node], str | None]
+    refresh: Callable[[str], bool]  # whether a cached step must run again
+    write_dag: Callable[[], None]  # store the `Pipeline` configuration
+    default_queue: str | None = None
+    output_uri: str | None = None
+    retry: RetryPolicy = None
+    abort_on_failure: bool = False
+    serialize: Callable[[Any], bytes] | None = None
+    deserialize: Callable[[bytes], Any] | None = None
+    step_tags: tuple[str, ...] = ()
+    created_callback: Callable[..., Any] | None = None  # step_task_created_callback
+    completed_callback: Callable[..., Any] | None = None  # step_task_completed_callback
+
+
 class Run:
     def __init__(
-        self, pipe: PipelineController, executor: Executor, *, inline: bool, max_workers: int
+        self, settings: RunSettings, backend: Backend, executor: Executor, *, inline: bool, max_workers: int
     ) -> None:
-        self.pipe = pipe
-        self.backend = pipe._backend
-        self.task_id = pipe._task.id
+        self.settings = settings
+        self.pipe = settings.owner
+        self.backend = backend
+        self.task_id = settings.controller.id
         self.inline = inline
         self.executor = executor
-        self.resolver = steps.Resolver(self.backend, pipe._args_values(), pipe._nodes)
+        self.resolver = steps.Resolver(self.backend, settings.arguments, settings.nodes)
         self.live: dict[str, Any] = {}  # "<task_id>.<name>" -> value (in-process steps)
         self.lazy_owner: Callable[[Any], tuple[str, str] | None] = lambda value: None
-        self.engine = Engine(self, executor, max_workers=max_workers, abort_on_failure=pipe._abort_on_failure)
+        self.engine = Engine(
+            self, executor, max_workers=max_workers, abort_on_failure=settings.abort_on_failure
+        )
         self.stopped_by_user = False
+        # Why the run stops, when it does: "aborted", "failed", or "taken" (another process
+        # continues it: this one must leave its states and status alone).
+        self.stop_mark: str | None = None
         # Who runs this run's in-process and local steps (`runtime["_owner"]`): this process,
         # so that they are settled if it dies. None when agents run the steps.
         self.step_owner: dict[str, Any] | None = None
@@ -71,7 +108,7 @@ class Run:
             # Debug mode: a step's function cannot be interrupted, so an abort acts at the
             # next step boundary, exactly: read here, not left to the abort watcher's tick.
             node.error = "the pipeline run was aborted"
-            self.pipe._stop_mark = "aborted"
+            self.stop_mark = "aborted"
             self.engine.stop(node.error)
             return "skip"
         try:
@@ -106,7 +143,7 @@ class Run:
             inputs = steps.cache_inputs(self.backend, node, params, code)
             parts = cachekey.parts(inputs)
             key = node.cache_key = cachekey.key_of_parts(parts)
-            if not self.pipe._refresh(node.name):
+            if not self.settings.refresh(node.name):
                 hit = self.backend.find_cached(key)
                 if hit is not None:
                     node.executed = node.job_id = hit.id
@@ -124,7 +161,7 @@ class Run:
         record = self._create_task(node, params, task_overrides, runtime)
         node.job_id = record.id
         node.job_type = record.type
-        created = self.pipe._callbacks.get("created")
+        created = self.settings.created_callback
         if created is not None and created(self.pipe, node, params) is False:
             self.backend.delete_task(record.id)
             node.job_id = None
@@ -166,10 +203,10 @@ class Run:
         record = transfer.save(
             self.backend,
             self.task_id,
-            self.pipe._output_uri,
+            self.settings.output_uri,
             name,
             value,
-            serialization_function=self.pipe._serialize_fn,
+            serialization_function=self.settings.serialize,
             strings_as_paths=False,
         )
         self.backend.put_artifact(record)
@@ -179,7 +216,7 @@ class Run:
 
     def _queue(self, node: Node) -> str | None:
         queue = refs.substitute(node.queue, self.resolver) if node.queue else None
-        return str(queue) if queue else self.pipe._default_queue
+        return str(queue) if queue else self.settings.default_queue
 
     def _code_text(self, node: Node) -> str:
         if node.code is not None:
@@ -192,7 +229,7 @@ class Run:
     def _create_task(
         self, node: Node, params: dict[str, Any], overrides: dict[str, Any], runtime: dict[str, Any]
     ) -> Any:
-        project = self.pipe._step_project(node)
+        project = self.settings.step_project(node)
         if node.code is None:
             if node.task_factory_func is not None and not node.base_task_id:
                 made = node.task_factory_func(node)  # a new draft task this step runs
@@ -206,13 +243,13 @@ class Run:
             node,
             project=project,
             parent=self.task_id,
-            output_uri=node.output_uri or self.pipe._output_uri,
-            user_tags=self.pipe._step_tags(),
+            output_uri=node.output_uri or self.settings.output_uri,
+            user_tags=list(self.settings.step_tags),
         )
         if overrides:
             for section, value in steps.apply_overrides(record, overrides).items():
                 setattr(record, section, value)
-        record.user = self.pipe._task.user
+        record.user = self.settings.controller.user
         record.runtime.update(runtime)
         if self.inline:  # it starts right away, in this process
             record.status, record.started = "in_progress", time.time()
@@ -242,7 +279,7 @@ class Run:
 
     def load(self, reference: str) -> Any:
         """A stored output `"<task_id>.<name>"`, read with the pipeline's deserialization function."""
-        return load_output(self.backend, reference, deserialize=self.pipe._deserialize_fn)
+        return load_output(self.backend, reference, deserialize=self.settings.deserialize)
 
     def _load_cached_result(self, node: Node) -> None:
         if self.inline and node.return_artifacts:
@@ -250,7 +287,7 @@ class Run:
             node.result = values[0] if len(values) == 1 else tuple(values)
 
     def _explain_miss(self, node: Node, parts: dict[str, str]) -> str:
-        previous = steps.previous_attempt(self.backend, self.pipe._step_project(node), node)
+        previous = steps.previous_attempt(self.backend, self.settings.step_project(node), node)
         if previous is None or not previous.runtime.get("cache_parts"):
             return "cache miss: this step never ran with caching before"
         from ductwork.core import cachekey
@@ -263,7 +300,7 @@ class Run:
     # ---- when a step ends
 
     def retry(self, node: Node, outcome: Outcome) -> bool:
-        policy = node.retry if node.retry is not None else self.pipe._retry
+        policy = node.retry if node.retry is not None else self.settings.retry
         if policy is None:
             return False
         try:
@@ -298,7 +335,7 @@ class Run:
                 self._monitor(node)
             except Exception:  # a copy that failed must not stop the run: say so, go on
                 self.log(f"monitoring step {node.name!r} failed:\n{traceback.format_exc()}")
-        for callback in (self.pipe._callbacks.get("completed"), node.post_execute_callback):
+        for callback in (self.settings.completed_callback, node.post_execute_callback):
             if callback is None or node.status == NodeStatus.skipped:
                 continue
             try:
@@ -349,7 +386,7 @@ class Run:
     # ---- keeping the store current
 
     def flush(self, nodes: list[Node]) -> None:
-        if self.pipe._stop_mark == "taken":
+        if self.stop_mark == "taken":
             return  # another process runs this run now: its states are the true ones
         self.backend.put_nodes([self.state(node) for node in nodes])
         now = time.monotonic()
@@ -371,10 +408,10 @@ class Run:
         )
 
     def write_config(self) -> None:
-        if self.pipe._stop_mark == "taken":
+        if self.stop_mark == "taken":
             return
         start = time.monotonic()
-        self.pipe._write_dag()
+        self.settings.write_dag()
         took = time.monotonic() - start
         self._config_written = time.monotonic()
         self._config_every = max(1.0, 20 * took)  # never more than ~5% of the loop's time
