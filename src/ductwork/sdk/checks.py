@@ -4,23 +4,28 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 from ductwork.core.errors import ValidationError
 from ductwork.core.records import TaskTypes
 
 
-def require_str(what: str, value: Any) -> None:
+def require_str(what: str, value: object) -> None:
+    as_str(what, value)
+
+
+def as_str(what: str, value: object) -> str:
+    """`value`, which must be a str (a ValidationError naming `what` otherwise)."""
     if not isinstance(value, str):
         raise ValidationError(f"{what} must be a str, got {type(value).__name__} ({value!r})")
+    return value
 
 
-def optional_str(what: str, value: Any) -> None:
+def optional_str(what: str, value: object) -> None:
     if value is not None:
         require_str(what, value)
 
 
-def str_list(what: str, values: Any) -> list[str]:
+def str_list(what: str, values: object) -> list[str]:
     if values is None:
         return []
     if isinstance(values, str) or not isinstance(values, Iterable):
@@ -32,12 +37,12 @@ def str_list(what: str, values: Any) -> list[str]:
     return result
 
 
-def check_type(task_type: Any) -> None:
+def check_type(task_type: object) -> None:
     if task_type not in TaskTypes.all():
         raise ValidationError(f"task_type must be one of {TaskTypes.all()}, got {task_type!r}")
 
 
-def output_uri_of(value: Any) -> str | None:
+def output_uri_of(value: object) -> str | None:
     if value is None or value is False or value is True:
         return None  # True: the default artifact storage
     if isinstance(value, Path):
@@ -47,7 +52,7 @@ def output_uri_of(value: Any) -> str | None:
     return value
 
 
-def task_id_of(what: str, task: Any) -> str:
+def task_id_of(what: str, task: object) -> str:
     """The id of a Task, or the str given as one."""
     if isinstance(task, str) and task:
         return task

@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from ductwork.core.errors import ValidationError
 from ductwork.core.records import ConfigObject, Param
 from ductwork.sdk import params
 from ductwork.sdk.capture import arguments
-from ductwork.sdk.checks import require_str
+from ductwork.sdk.checks import as_str, require_str
 from ductwork.sdk.configuration import config_from_object, config_to_object, parse_text
 from ductwork.sdk.connected import connect_dict, connect_namespace, connect_object, write_params
 from ductwork.sdk.fields import TaskFields
+
+if TYPE_CHECKING:
+    import argparse
 
 _PROPERTIES = "properties"
 
@@ -84,7 +87,7 @@ class Hyperparameters(TaskFields):
         write_params(self, _as_params(_merged_args(args, kwargs)))
 
     def set_parameter(
-        self, name: str, value: Any, description: str | None = None, value_type: Any = None
+        self, name: str, value: Any, description: str | None = None, value_type: str | type | None = None
     ) -> None:
         type_hint = value_type if isinstance(value_type, str) or value_type is None else value_type.__name__
         write_params(self, {params.full_key(name): params.to_param(value, description or "", type_hint)})
@@ -98,7 +101,7 @@ class Hyperparameters(TaskFields):
         write_params(self, stored, replace=True)
         return True
 
-    def set_user_properties(self, *iterables: Any, **properties: Any) -> bool:
+    def set_user_properties(self, *iterables: object, **properties: Any) -> bool:
         """Properties shown with the task (section `properties`): `name=value` pairs, or dicts
         `{"name": ..., "value": ..., "description": ...}`, or `(name, value)` pairs."""
         values: dict[str, Param] = {}
@@ -195,23 +198,23 @@ class Hyperparameters(TaskFields):
         return {name: config.text for name, config in self._backend.get_configurations(self.id).items()}
 
 
-def _section(name: Any) -> str:
-    require_str("name", name)
-    if not name or "/" in name:
-        raise ValidationError(f"section name must be non-empty and without '/', got {name!r}")
-    return str(name)
+def _section(name: object) -> str:
+    text = as_str("name", name)
+    if not text or "/" in text:
+        raise ValidationError(f"section name must be non-empty and without '/', got {text!r}")
+    return text
 
 
-def _config_name(name: Any) -> str:
+def _config_name(name: object) -> str:
     if name is None:
         return params.DEFAULT_SECTION
-    require_str("name", name)
-    if not name.strip():
+    text = as_str("name", name)
+    if not text.strip():
         raise ValidationError("configuration name must not be empty")
-    return str(name)
+    return text
 
 
-def _merged_args(args: Sequence[Any], kwargs: Mapping[str, Any]) -> dict[str, Any]:
+def _merged_args(args: Sequence[object], kwargs: Mapping[str, Any]) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for item in args:
         if isinstance(item, Mapping):
@@ -232,11 +235,11 @@ def _as_params(values: Mapping[str, Any]) -> dict[str, Param]:
     return result
 
 
-def _is_pair(item: Any) -> bool:
+def _is_pair(item: object) -> TypeGuard[tuple[str, Any]]:
     return isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str)
 
 
-def _is_namespace(value: Any) -> bool:
+def _is_namespace(value: object) -> TypeGuard[argparse.Namespace]:
     """An argparse Namespace (argparse is not imported for this: no Namespace exists without it)."""
     module = sys.modules.get("argparse")
     return module is not None and isinstance(value, module.Namespace)

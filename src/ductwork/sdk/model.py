@@ -138,10 +138,9 @@ class Model:
 
     get_weights = get_local_copy
 
-    def _weights(self, server: Any) -> Iterator[bytes]:
+    def _weights(self, server: transfer.ServerStreams) -> Iterator[bytes]:
         """The weights streamed from `server` (when its storage is out of this machine's reach)."""
-        chunks: Iterator[bytes] = server.download_model_content(self.id)
-        return chunks
+        return server.download_model_content(self.id)
 
     def get_weights_package(self, return_path: bool = False, raise_on_error: bool = False) -> str | None:
         return self.get_local_copy(extract_archive=True, raise_on_error=raise_on_error)

@@ -21,7 +21,7 @@ import os
 import threading
 from collections.abc import Callable, Iterator
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from ductwork.core import settings
 from ductwork.core.errors import StorageError, ValidationError
@@ -39,9 +39,33 @@ class Route:
     through_server: bool
 
 
+class ServerStreams(Protocol):
+    """What a backend that sends artifact bytes through the server has beyond `Backend`: the
+    HTTP transport's streams (a local-mode step's pipe forwards `storage` to its controller's)."""
+
+    def storage(self) -> dict[str, Any]: ...
+
+    def upload_artifact_content(
+        self,
+        task_id: str,
+        name: str,
+        data: bytes | Iterator[bytes],
+        *,
+        extension: str = "",
+        root: str | None = None,
+    ) -> dict[str, Any]: ...
+
+    def download_artifact_content(self, task_id: str, name: str) -> Iterator[bytes]: ...
+
+    def download_model_content(self, model_id: str) -> Iterator[bytes]: ...
+
+
+# Streams the stored bytes of one record from the server (`ServerStreams.download_*_content`).
+Download = Callable[[ServerStreams], Iterator[bytes]]
+
 _lock = threading.Lock()
-_server_storage: dict[int, tuple[Any, dict[str, Any]]] = {}
-_direct: dict[str, Any] = {}  # a local-mode step's own HTTP backends, by server URL
+_server_storage: dict[int, tuple[Backend, dict[str, Any]]] = {}
+_direct: dict[str, ServerStreams] = {}  # a local-mode step's own HTTP backends, by server URL
 
 
 def route_for(backend: Backend, output_uri: str | None) -> Route:
@@ -64,7 +88,7 @@ def _server_storage_of(backend: Backend) -> dict[str, Any]:
         known = _server_storage.get(id(backend))
         if known is not None and known[0] is backend:
             return known[1]
-    answer: dict[str, Any] = dict(backend.storage())  # type: ignore[attr-defined]
+    answer = dict(_through_server(backend).storage())
     with _lock:
         _server_storage[id(backend)] = (backend, answer)
     return answer
@@ -117,7 +141,7 @@ def save(
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _upload(backend: Backend, record: ArtifactRecord, root: str | None) -> None:
+def _upload(server: ServerStreams, record: ArtifactRecord, root: str | None) -> None:
     """Stream a staged blob to the server, which stores it under `root` (the task's
     `output_uri`: never anywhere else) or, without one, its own storage."""
     path = record.uri
@@ -128,7 +152,7 @@ def _upload(backend: Backend, record: ArtifactRecord, root: str | None) -> None:
             while chunk := handle.read(_CHUNK):
                 yield chunk
 
-    answer = backend.upload_artifact_content(  # type: ignore[attr-defined]
+    answer = server.upload_artifact_content(
         record.task_id, record.name, chunks(), extension=extension, root=root
     )
     if answer["hash"] != record.hash or answer["size"] != record.size:
@@ -143,7 +167,7 @@ def readable(
     backend: Backend | None,
     record: ArtifactRecord,
     *,
-    download: Callable[[Any], Iterator[bytes]] | None = None,
+    download: Download | None = None,
 ) -> ArtifactRecord:
     """`record`, or a copy pointing at a local, hash-checked download when this machine cannot
     reach where its bytes are stored (the server's own storage, seen from another machine).
@@ -183,7 +207,7 @@ def local_copy(
     backend: Backend | None,
     record: ArtifactRecord,
     *,
-    download: Callable[[Any], Iterator[bytes]] | None = None,
+    download: Download | None = None,
     **options: Any,
 ) -> str:
     """A local path of `record`'s bytes (see `ArtifactStore.local_copy`), wherever this
@@ -194,14 +218,19 @@ def local_copy(
     return path
 
 
-def _streaming(backend: Backend) -> Any:
+def _through_server(backend: Backend) -> ServerStreams:
+    # Only a backend that says it sends artifacts through the server (`route_for`) comes here.
+    return cast("ServerStreams", backend)
+
+
+def _streaming(backend: Backend) -> ServerStreams:
     """The backend that carries artifact bytes to and from the server: `backend` itself, except
     in a local-mode step, whose pipe to its controller carries no streams: then its own
     connection to the same server, from the environment it shares with its controller."""
     from ductwork.client.pipe import PipeBackend
 
     if not isinstance(backend, PipeBackend):
-        return backend
+        return _through_server(backend)
     url = settings.api_url()
     if not url:
         raise StorageError(

@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import io
 import threading
+from collections.abc import Callable, Iterable
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ductwork.core.errors import ValidationError
 from ductwork.sdk.reported import jsonable
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 # matplotlib's own savefig, once capture patched it; set while we render, so ours is not captured.
-original_savefig: list[Any] = [None]
+original_savefig: list[Callable[..., object] | None] = [None]
 _guard = threading.local()
 
 
@@ -24,16 +28,16 @@ def rendering() -> bool:
     return bool(getattr(_guard, "active", False))
 
 
-def as_figure(figure: Any) -> Any:
+def as_figure(figure: object) -> Figure:
     """A Figure from a Figure or the pyplot module (its current figure)."""
     if isinstance(figure, ModuleType) and hasattr(figure, "gcf"):
-        return figure.gcf()
+        return cast("Figure", figure.gcf())
     if not hasattr(figure, "savefig") or not hasattr(figure, "axes"):
         raise ValidationError(f"expected a matplotlib Figure, got {type(figure).__name__}")
-    return figure
+    return cast("Figure", figure)  # what has a Figure's savefig and axes is drawn as one
 
 
-def render_png(figure: Any) -> bytes:
+def render_png(figure: Figure) -> bytes:
     buffer = io.BytesIO()
     savefig = original_savefig[0]
     _guard.active = True
@@ -47,7 +51,7 @@ def render_png(figure: Any) -> bytes:
     return buffer.getvalue()
 
 
-def to_plotly(figure: Any) -> dict[str, Any] | None:
+def to_plotly(figure: Figure) -> dict[str, Any] | None:
     """The figure's line data as a plotly-like figure (None when it has no lines to show)."""
     traces: list[dict[str, Any]] = []
     layout: dict[str, Any] = {}
@@ -75,11 +79,14 @@ def to_plotly(figure: Any) -> dict[str, Any] | None:
     return {"data": jsonable(traces), "layout": jsonable(layout)}
 
 
-def _list(values: Any) -> list[Any]:
-    return values.tolist() if hasattr(values, "tolist") else list(values)
+def _list(values: object) -> list[object]:
+    """A line's data (an array, or any sequence matplotlib took) as a list."""
+    if hasattr(values, "tolist"):
+        return list(values.tolist())
+    return list(cast("Iterable[object]", values))
 
 
-def title_of(figure: Any) -> str:
+def title_of(figure: Figure) -> str:
     suptitle = getattr(figure, "_suptitle", None)
     if suptitle is not None and suptitle.get_text():
         return str(suptitle.get_text())

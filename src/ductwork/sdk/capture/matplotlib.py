@@ -11,7 +11,7 @@ import hashlib
 import threading
 import weakref
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ductwork.sdk import current
 from ductwork.sdk.capture import hooks
@@ -19,9 +19,12 @@ from ductwork.sdk.capture.console import original_stderr
 from ductwork.sdk.capture.figures import original_savefig, render_png, rendering, title_of, to_plotly
 from ductwork.sdk.logger import Logger
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 FRAMEWORK = "matplotlib"
 
-_reported: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
+_reported: weakref.WeakKeyDictionary[Figure, str] = weakref.WeakKeyDictionary()
 _counts: dict[tuple[str, str], int] = {}
 _lock = threading.Lock()
 
@@ -32,7 +35,7 @@ def enable() -> None:
     hooks.on_import("matplotlib.pyplot", _patch_pyplot)
 
 
-def _capture(figure: Any, series: str) -> None:
+def _capture(figure: Figure, series: str) -> None:
     """Report `figure` to the current task, unless capture is off or it was reported unchanged."""
     task = current.get()
     if task is None or not task._captures(FRAMEWORK) or rendering():
@@ -60,7 +63,7 @@ def _patch_figure(module: ModuleType) -> None:
     original = figure_class.savefig
     original_savefig[0] = original
 
-    def savefig(self: Any, fname: Any, *args: Any, **kwargs: Any) -> Any:
+    def savefig(self: Figure, fname: object, *args: object, **kwargs: object) -> object:
         result = original(self, fname, *args, **kwargs)
         if not rendering():
             try:
@@ -78,7 +81,7 @@ def _patch_pyplot(module: ModuleType) -> None:
         return
     original = module.show
 
-    def show(*args: Any, **kwargs: Any) -> Any:
+    def show(*args: object, **kwargs: object) -> object:
         try:
             from matplotlib._pylab_helpers import Gcf
 

@@ -8,13 +8,22 @@ A tag `loss/train` becomes title `loss`, series `train`; a tag without `/` is bo
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any, SupportsFloat, SupportsInt
+
+if TYPE_CHECKING:
+    import numpy as np
 
 from ductwork.sdk import current
 from ductwork.sdk.capture import hooks
 from ductwork.sdk.capture.console import original_stderr
 from ductwork.sdk.logger import Logger
+
+# A `SummaryWriter` method as we wrap it: (writer, tag, value, global_step, ...) -> its result.
+WriterMethod = Callable[..., object]
+# Reports one add_* call to the task: (logger, title, series, value, step, the call's keywords).
+Report = Callable[["Logger", str, str, object, int, dict[str, object]], None]
 
 FRAMEWORK = "tensorboard"
 MODULES = ("torch.utils.tensorboard", "tensorboardX")
@@ -39,8 +48,13 @@ def patch(module: ModuleType) -> None:
     if add_scalar is not None:
 
         def patched_add_scalar(
-            self: Any, tag: str, scalar_value: Any, global_step: Any = None, *a: Any, **k: Any
-        ) -> Any:
+            self: object,
+            tag: str,
+            scalar_value: SupportsFloat,
+            global_step: SupportsInt | None = None,
+            *a: object,
+            **k: object,
+        ) -> object:
             result = add_scalar(self, tag, scalar_value, global_step, *a, **k)
             title, series = split_tag(tag)
             _report(self, title, series, scalar_value, global_step)
@@ -50,13 +64,13 @@ def patch(module: ModuleType) -> None:
     if add_scalars is not None:
 
         def patched_add_scalars(
-            self: Any,
+            self: object,
             main_tag: str,
-            tag_scalar_dict: dict[str, Any],
-            global_step: Any = None,
-            *a: Any,
-            **k: Any,
-        ) -> Any:
+            tag_scalar_dict: dict[str, SupportsFloat],
+            global_step: SupportsInt | None = None,
+            *a: object,
+            **k: object,
+        ) -> object:
             result = add_scalars(self, main_tag, tag_scalar_dict, global_step, *a, **k)
             for series, value in dict(tag_scalar_dict).items():
                 _report(self, str(main_tag), str(series), value, global_step)
@@ -70,8 +84,15 @@ def patch(module: ModuleType) -> None:
     writer._ductwork_patched = True
 
 
-def _wrapped(original: Any, report: Any) -> Any:
-    def patched(self: Any, tag: str, value: Any, global_step: Any = None, *args: Any, **kwargs: Any) -> Any:
+def _wrapped(original: WriterMethod, report: Report) -> WriterMethod:
+    def patched(
+        self: object,
+        tag: str,
+        value: object,
+        global_step: SupportsInt | None = None,
+        *args: object,
+        **kwargs: object,
+    ) -> object:
         result = original(self, tag, value, global_step, *args, **kwargs)
         task = current.get()
         if task is not None and task._captures(FRAMEWORK):
@@ -85,15 +106,16 @@ def _wrapped(original: Any, report: Any) -> Any:
     return patched
 
 
-def _step(writer: Any, step: Any) -> int:
+def _step(writer: object, step: SupportsInt | None) -> int:
     if step is None:
         # TensorBoard counts steps per writer when none is given; so do we.
-        step = getattr(writer, "_ductwork_step", 0)
-        writer._ductwork_step = step + 1
+        counted = int(getattr(writer, "_ductwork_step", 0))
+        setattr(writer, "_ductwork_step", counted + 1)  # noqa: B010  (an attribute of the user's writer)
+        return counted
     return int(step)
 
 
-def _array(value: Any) -> Any:
+def _array(value: object) -> np.ndarray[Any, Any]:
     import numpy as np
 
     if hasattr(value, "detach"):  # a torch tensor
@@ -102,7 +124,7 @@ def _array(value: Any) -> Any:
 
 
 def _histogram(
-    logger: Logger, title: str, series: str, values: Any, step: int, kwargs: dict[str, Any]
+    logger: Logger, title: str, series: str, values: object, step: int, kwargs: dict[str, object]
 ) -> None:
     import numpy as np
 
@@ -111,7 +133,9 @@ def _histogram(
     logger.report_histogram(title, series, counts.tolist(), iteration=step, xlabels=centers)
 
 
-def _image(logger: Logger, title: str, series: str, image: Any, step: int, kwargs: dict[str, Any]) -> None:
+def _image(
+    logger: Logger, title: str, series: str, image: object, step: int, kwargs: dict[str, object]
+) -> None:
     import numpy as np
 
     array = _array(image)
@@ -125,7 +149,9 @@ def _image(logger: Logger, title: str, series: str, image: Any, step: int, kwarg
     logger.report_image(title, series, iteration=step, image=array)
 
 
-def _text(logger: Logger, title: str, series: str, text: Any, step: int, kwargs: dict[str, Any]) -> None:
+def _text(
+    logger: Logger, title: str, series: str, text: object, step: int, kwargs: dict[str, object]
+) -> None:
     logger.report_text(f"{title}/{series} [{step}]: {text}", print_console=False)
 
 
@@ -133,7 +159,7 @@ def _warn(message: str) -> None:
     print(f"ductwork: TensorBoard capture of {message} failed", file=original_stderr())
 
 
-def _report(writer: Any, title: str, series: str, value: Any, step: Any) -> None:
+def _report(writer: object, title: str, series: str, value: SupportsFloat, step: SupportsInt | None) -> None:
     task = current.get()
     if task is None or not task._captures(FRAMEWORK):
         return
