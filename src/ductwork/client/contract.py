@@ -8,8 +8,8 @@ from `ductwork.core.records` or a JSON type, so any transport can carry it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, Protocol
+from collections.abc import Mapping, Sequence
+from typing import Protocol
 
 from ductwork.core.queries import EventQuery, TaskQuery
 from ductwork.core.records import (
@@ -42,7 +42,7 @@ class Backend(Protocol):
     def get_tasks(self, task_ids: Sequence[str]) -> list[TaskRecord]: ...
     def query_tasks(self, query: TaskQuery) -> list[TaskRecord]: ...
     def count_tasks(self, query: TaskQuery) -> int: ...
-    def edit_task(self, task_id: str, changes: dict[str, Any]) -> TaskRecord:
+    def edit_task(self, task_id: str, changes: Mapping[str, object]) -> TaskRecord:
         """Set top-level fields (name, tags, script, runtime, ...); status goes through set_status."""
         ...
 

@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 from ductwork.client.wire import NotSent, Reply, Wire, WireError
@@ -256,7 +256,7 @@ class HttpBackend:
     def count_tasks(self, query: TaskQuery) -> int:
         return int(self._call("POST", "/api/tasks/count", json=dataclasses.asdict(query), repeat=True))
 
-    def edit_task(self, task_id: str, changes: dict[str, Any]) -> TaskRecord:
+    def edit_task(self, task_id: str, changes: Mapping[str, object]) -> TaskRecord:
         return _record(TaskRecord, self._call("PATCH", f"/api/tasks/{task_id}", json=changes))
 
     def set_status(

@@ -16,6 +16,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from ductwork.client.contract import Backend
 from ductwork.core import errors, queries, records
 
 _RECORDS: dict[str, type[Any]] = {
@@ -54,7 +55,7 @@ def decode(value: Any) -> Any:
 class PipeServer:
     """Serves `backend` on a private Unix socket until `close()`; one thread per step process."""
 
-    def __init__(self, backend: Any) -> None:
+    def __init__(self, backend: Backend) -> None:
         self._backend = backend
         self._dir = tempfile.mkdtemp(prefix="ductwork-pipe-")
         os.chmod(self._dir, 0o700)

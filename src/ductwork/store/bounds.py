@@ -28,6 +28,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from ductwork.core.errors import ValidationError
+from ductwork.core.records import ConsoleLine, MetricEvent
 from ductwork.store import tables
 
 INT32 = (-(2**31), 2**31 - 1)
@@ -87,7 +88,7 @@ def check(table: sa.Table, values: Mapping[str, Any], where: str, *, dialect: st
             value_fits(column, value, f"{where}: {name}", dialect)
 
 
-def check_record(table: sa.Table, record: Any, where: str, *, dialect: str = "") -> None:
+def check_record(table: sa.Table, record: object, where: str, *, dialect: str = "") -> None:
     """`check` on the fields of a record (a dataclass) that are columns of `table`."""
     known = columns(table)
     for name, column in known.items():
@@ -211,7 +212,7 @@ def short(value: Any, most: int = 60) -> str:
     return shown if len(shown) <= most else shown[:most] + "..."
 
 
-def events(batch: Sequence[Any], dialect: str = "") -> None:
+def events(batch: Sequence[MetricEvent], dialect: str = "") -> None:
     """A batch of MetricEvents fits the events table. The bulk path (100,000s of points per
     run) is checked with whole-batch passes in C; only a batch that fails one of them is
     walked event by event, to name the first bad field."""
@@ -227,7 +228,7 @@ _CONSOLE_COLUMNS = attrgetter("task_id", "text", "ts")
 _NONE = type(None)
 
 
-def _events_fit(batch: Sequence[Any], dialect: str) -> bool:
+def _events_fit(batch: Sequence[MetricEvent], dialect: str) -> bool:
     try:
         # Columns of the batch, each pass in C (map, zip, set, min, max, join): the check costs
         # about what building the rows costs.
@@ -263,7 +264,7 @@ def _float_fits(value: Any) -> bool:
     return isinstance(value, int) and INT64[0] <= value <= INT64[1]
 
 
-def console(lines: Sequence[Any]) -> None:
+def console(lines: Sequence[ConsoleLine]) -> None:
     """A batch of ConsoleLines fits the console table (whole-batch passes first, as `events`)."""
     try:
         task_ids, texts, times = zip(*map(_CONSOLE_COLUMNS, lines), strict=True)

@@ -8,8 +8,7 @@ matches `ductwork.client.contract.Backend` structurally and never imports the cl
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
 
 from ductwork.core.queries import EventQuery, TaskQuery
 from ductwork.core.records import (
@@ -107,7 +106,7 @@ class Store:
         with self._db.read() as conn:
             return tasks.count(conn, query)
 
-    def edit_task(self, task_id: str, changes: dict[str, Any]) -> TaskRecord:
+    def edit_task(self, task_id: str, changes: Mapping[str, object]) -> TaskRecord:
         with self._db.write() as conn:
             return tasks.edit(conn, task_id, changes)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -174,7 +174,7 @@ def _locked_status(conn: sa.Connection, task_id: str) -> str:
     return _locked_state(conn, task_id)[0]
 
 
-def edit(conn: sa.Connection, task_id: str, changes: dict[str, Any]) -> TaskRecord:
+def edit(conn: sa.Connection, task_id: str, changes: Mapping[str, object]) -> TaskRecord:
     unknown = sorted(set(changes) - EDITABLE)
     if unknown:
         hint = " (status goes through set_status)" if "status" in unknown else ""
