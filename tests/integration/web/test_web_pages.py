@@ -506,9 +506,9 @@ def test_tasks_page_lists_any_task_and_filters(web: TestClient, store: Any) -> N
 def test_runs_table_counts_every_run_when_it_reads_only_the_newest(
     web: TestClient, store: Any, monkeypatch: Any
 ) -> None:
-    from ductwork.server.services import views
+    from ductwork.server.services.views import pipelines
 
-    monkeypatch.setattr(views, "RUNS_PAGE", 3)
+    monkeypatch.setattr(pipelines, "RUNS_PAGE", 3)
     runs = [make_run(store, {"only": []}, name=f"etl #{i}") for i in range(5)]
     page = web.get(f"/pipelines/{runs[0].project_id}").text
     assert re.findall(r'href="/runs/\w+">(etl #\d)<', page) == ["etl #4", "etl #3", "etl #2"]
