@@ -12,7 +12,7 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ductwork.core import settings
 from ductwork.core.errors import DuctworkError, NotFound, StorageError, ValidationError
@@ -27,6 +27,11 @@ if TYPE_CHECKING:
 
 # Types whose deepcopy is cheap and exact: copied before a background upload, so the caller may
 # keep mutating the object right after `upload_artifact` returns.
+R = TypeVar("R")
+T = TypeVar("T")
+K = TypeVar("K")
+V = TypeVar("V")
+
 _SNAPSHOT_TYPES = (dict, list, set, tuple, bytearray)
 _NATIVE_MODULES = ("numpy", "pandas", "PIL", "pyarrow")
 
@@ -40,7 +45,7 @@ class Artifact:
         self._record = record
         self._output_uri = output_uri
         self._backend = backend
-        self._cache: Any = _MISSING
+        self._cache: object = _MISSING
 
     @property
     def name(self) -> str:
@@ -141,7 +146,7 @@ class _Missing:
 _MISSING = _Missing()
 
 
-def _guarded(action: Callable[[], Any], what: str) -> Any:
+def _guarded(action: Callable[[], R], what: str) -> R:
     """Run `action`; our errors pass through, any other failure becomes a StorageError saying `what`."""
     try:
         return action()
@@ -151,7 +156,7 @@ def _guarded(action: Callable[[], Any], what: str) -> Any:
         raise StorageError(f"{what}: {type(exc).__name__}: {exc}") from exc
 
 
-def is_native(obj: Any) -> bool:
+def is_native(obj: object) -> bool:
     """Objects the artifact store writes in a readable format (everything else is pickled)."""
     if isinstance(obj, (str, Path, bytes, bytearray, dict, list, tuple, int, float, bool)) or obj is None:
         return True
@@ -163,7 +168,7 @@ def is_native(obj: Any) -> bool:
 SNAPSHOT_LIMIT = 64 << 20
 
 
-def too_big_to_copy(obj: Any) -> bool:
+def too_big_to_copy(obj: object) -> bool:
     if isinstance(obj, bytearray):
         return len(obj) > SNAPSHOT_LIMIT
     module = type(obj).__module__.split(".")[0]
@@ -178,7 +183,7 @@ def too_big_to_copy(obj: Any) -> bool:
     return False
 
 
-def snapshot(obj: Any) -> Any:
+def snapshot(obj: T) -> T:
     """A copy of a small mutable container or array (so later mutation cannot change the upload)."""
     module = type(obj).__module__.split(".")[0]
     if isinstance(obj, _SNAPSHOT_TYPES) or module in ("numpy", "pandas"):
@@ -350,7 +355,7 @@ def _check_upload(
         )
 
 
-def _sorted_dict(values: dict[Any, Any]) -> dict[Any, Any]:
+def _sorted_dict(values: dict[K, V]) -> dict[K, V]:
     try:
         return dict(sorted(values.items()))
     except TypeError:  # keys of mixed types: keep the given order

@@ -88,7 +88,7 @@ def parse_text(text: str, name: str, task_id: str) -> Any:
             ) from None
 
 
-def _as_path(value: Any) -> Path | None:
+def _as_path(value: object) -> Path | None:
     if isinstance(value, Path):
         return value if value.is_file() else None
     if isinstance(value, str) and value and "\n" not in value and len(value) < 4096:

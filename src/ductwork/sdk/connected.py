@@ -103,7 +103,7 @@ def write_params(task: TaskCore, values: dict[str, Param], *, replace: bool = Fa
     task._backend.set_parameters(task.id, values, replace=replace)
 
 
-class ConnectedDict(dict):  # type: ignore[type-arg]
+class ConnectedDict(dict[str, Any]):
     """A connected dict: changes made through it are written to the task's parameters too."""
 
     def __init__(self, task: TaskCore, section: str, values: Mapping[str, Any]) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import os
 import re
-from typing import Any
 
 from ductwork.core.errors import ValidationError
 
@@ -23,7 +22,7 @@ def read_image_file(path: str, title: str, series: str) -> tuple[bytes, str]:
     return data, os.path.splitext(path)[1].lower() or ".png"
 
 
-def encode_png(image: Any, title: str, series: str) -> bytes:
+def encode_png(image: object, title: str, series: str) -> bytes:
     try:
         from PIL import Image
     except ImportError as exc:

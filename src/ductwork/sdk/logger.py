@@ -30,7 +30,7 @@ class SeriesInfo(NamedTuple):
     """One line of `report_line_plot`: `data` is a sequence of (x, y) pairs or an N x 2 array."""
 
     name: str
-    data: Any
+    data: object
     labels: Sequence[str] | None = None
 
 
@@ -77,7 +77,7 @@ class Logger:
         number = reported.number("value", value, "Summary", name)
         self._events.put(MetricEvent(self._task_id, "single", "Summary", name, 0, number))
 
-    def report_text(self, msg: Any, level: int = logging.INFO, print_console: bool = True) -> None:
+    def report_text(self, msg: object, level: int = logging.INFO, print_console: bool = True) -> None:
         """A line in the task's console log (and on this process's stdout when `print_console`)."""
         if not isinstance(level, int):
             raise ValidationError(f"report_text: level must be an int logging level, got {level!r}")
@@ -96,11 +96,11 @@ class Logger:
         title: str,
         series: str,
         iteration: int | None = None,
-        table_plot: Any = None,
+        table_plot: object = None,
         csv: str | None = None,
         url: str | None = None,
-        extra_layout: Mapping[str, Any] | None = None,
-        extra_data: Mapping[str, Any] | None = None,
+        extra_layout: Mapping[str, object] | None = None,
+        extra_data: Mapping[str, object] | None = None,
     ) -> None:
         """A table from a pandas DataFrame, a list of rows (first row: the header), or a CSV file/URL."""
         reported.require_str("title", title)
@@ -126,7 +126,7 @@ class Logger:
         }
         self._put("table", title, series, iteration, payload)
 
-    def report_plotly(self, title: str, series: str, figure: Any, iteration: int | None = None) -> None:
+    def report_plotly(self, title: str, series: str, figure: object, iteration: int | None = None) -> None:
         """A plotly figure (a `plotly.graph_objects.Figure` or its dict form)."""
         reported.require_str("title", title)
         reported.require_str("series", series)
@@ -145,15 +145,15 @@ class Logger:
         self,
         title: str,
         series: str,
-        values: Sequence[float] | Any,
+        values: Sequence[float] | object,
         iteration: int | None = None,
         labels: Sequence[str] | None = None,
         xlabels: Sequence[str | float] | None = None,
         xaxis: str | None = None,
         yaxis: str | None = None,
         mode: str | None = None,
-        data_args: Mapping[str, Any] | None = None,
-        extra_layout: Mapping[str, Any] | None = None,
+        data_args: Mapping[str, object] | None = None,
+        extra_layout: Mapping[str, object] | None = None,
     ) -> None:
         """A bar chart of `values` (already counted: one bar per value), as ClearML draws it."""
         heights = reported.numbers(values, "values", title, series)
@@ -162,7 +162,7 @@ class Logger:
             raise ValidationError(
                 f"report_histogram({title!r}, {series!r}): {len(x)} xlabels for {len(heights)} values"
             )
-        trace: dict[str, Any] = {"type": "bar", "name": series, "x": x, "y": heights}
+        trace: dict[str, object] = {"type": "bar", "name": series, "x": x, "y": heights}
         if labels is not None:
             trace["text"] = list(labels)
         trace.update(data_args or {})
@@ -181,7 +181,7 @@ class Logger:
         iteration: int | None = None,
         reverse_xaxis: bool = False,
         comment: str | None = None,
-        extra_layout: Mapping[str, Any] | None = None,
+        extra_layout: Mapping[str, object] | None = None,
     ) -> None:
         """Several named lines in one plot; each `SeriesInfo(name, data, labels)`."""
         reported.require_str("title", title)
@@ -193,13 +193,11 @@ class Logger:
                     f"report_line_plot({title!r}): series must be SeriesInfo items, got {type(item).__name__}"
                 )
             xs, ys = plots.xy(info.data, title, info.name)
-            trace: dict[str, Any] = {"type": "scatter", "mode": mode, "name": info.name, "x": xs, "y": ys}
+            trace: dict[str, object] = {"type": "scatter", "mode": mode, "name": info.name, "x": xs, "y": ys}
             if info.labels is not None:
                 trace["text"] = list(info.labels)
             traces.append(trace)
-        layout = plots.layout(title, xaxis, yaxis, extra_layout)
-        if reverse_xaxis:
-            layout["xaxis"]["autorange"] = "reversed"
+        layout = plots.layout(title, xaxis, yaxis, extra_layout, reverse_xaxis=reverse_xaxis)
         if comment:
             layout["comment"] = comment
         self._put("plot", title, "", iteration, jsonable({"data": traces, "layout": layout}))
@@ -208,20 +206,20 @@ class Logger:
         self,
         title: str,
         series: str,
-        scatter: Any,
+        scatter: object,
         iteration: int | None = None,
         xaxis: str | None = None,
         yaxis: str | None = None,
         labels: Sequence[str] | None = None,
         mode: str = "lines",
         comment: str | None = None,
-        extra_layout: Mapping[str, Any] | None = None,
+        extra_layout: Mapping[str, object] | None = None,
     ) -> None:
         """Points (x, y): a sequence of pairs or an N x 2 array."""
         reported.require_str("title", title)
         reported.require_str("series", series)
         xs, ys = plots.xy(scatter, title, series)
-        trace: dict[str, Any] = {"type": "scatter", "mode": mode, "name": series, "x": xs, "y": ys}
+        trace: dict[str, object] = {"type": "scatter", "mode": mode, "name": series, "x": xs, "y": ys}
         if labels is not None:
             trace["text"] = list(labels)
         layout = plots.layout(title, xaxis, yaxis, extra_layout)
@@ -239,12 +237,12 @@ class Logger:
         yaxis: str | None = None,
         xlabels: Sequence[str] | None = None,
         ylabels: Sequence[str] | None = None,
-        extra_layout: Mapping[str, Any] | None = None,
+        extra_layout: Mapping[str, object] | None = None,
     ) -> None:
         """A heat map of a 2-D matrix."""
         reported.require_str("title", title)
         rows = matrix.tolist() if hasattr(matrix, "tolist") else [list(row) for row in matrix]
-        trace: dict[str, Any] = {"type": "heatmap", "name": series, "z": rows}
+        trace: dict[str, object] = {"type": "heatmap", "name": series, "z": rows}
         if xlabels is not None:
             trace["x"] = list(xlabels)
         if ylabels is not None:
@@ -256,7 +254,7 @@ class Logger:
         self,
         title: str,
         series: str,
-        figure: Any,
+        figure: object,
         iteration: int | None = None,
         report_image: bool = False,
         report_interactive: bool = True,
@@ -279,8 +277,8 @@ class Logger:
         series: str,
         iteration: int | None = None,
         local_path: str | None = None,
-        image: Any = None,
-        matrix: Any = None,
+        image: object = None,
+        matrix: object = None,
         max_image_history: int | None = None,
         delete_after_upload: bool = False,
         url: str | None = None,
@@ -334,7 +332,7 @@ class Logger:
 
     # ---- internals
 
-    def _put(self, kind: str, title: str, series: str, iteration: int | None, payload: Any) -> None:
+    def _put(self, kind: str, title: str, series: str, iteration: int | None, payload: object) -> None:
         step = 0 if iteration is None else reported.iteration(iteration)
         self._events.put(MetricEvent(self._task_id, kind, title, series, step, None, payload))
 
@@ -344,7 +342,7 @@ class Logger:
         series: str,
         iteration: int | None,
         data: bytes,
-        extra: dict[str, Any],
+        extra: dict[str, object],
         extension: str = ".png",
     ) -> None:
         step = self._next_image_step(title, series) if iteration is None else reported.iteration(iteration)

@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from ductwork.core.errors import ValidationError
 from ductwork.core.queries import EventQuery
 from ductwork.sdk.fields import TaskFields
 
+# One series read back: {"x": iterations (or timestamps), "y": values}.
+Points = dict[str, list[float | None]]
+
 
 class ReportedMetrics(TaskFields):
-    def get_reported_scalars(self, max_samples: int = 0, x_axis: str = "iter") -> dict[str, Any]:
+    def get_reported_scalars(
+        self, max_samples: int = 0, x_axis: str = "iter"
+    ) -> dict[str, dict[str, Points]]:
         """`{title: {series: {"x": [...], "y": [...]}}}`; `x_axis` "iter" or "timestamp"."""
         if x_axis not in ("iter", "timestamp"):
             raise ValidationError(
                 f"get_reported_scalars: x_axis must be 'iter' or 'timestamp', got {x_axis!r}"
             )
         self.flush()
-        result: dict[str, dict[str, dict[str, list[Any]]]] = {}
+        result: dict[str, dict[str, Points]] = {}
         for event in self._backend.get_events(EventQuery(task_id=self.id, kind="scalar")):
             series = result.setdefault(event.title, {}).setdefault(event.series, {"x": [], "y": []})
             series["x"].append(event.iteration if x_axis == "iter" else event.ts)
@@ -40,7 +43,7 @@ class ReportedMetrics(TaskFields):
         return [line.text for line in lines[-max(1, number_of_reports) * 100 :]]
 
 
-def _downsample(points: dict[str, list[Any]], limit: int) -> dict[str, list[Any]]:
+def _downsample(points: Points, limit: int) -> Points:
     count = len(points["x"])
     if count <= limit:
         return points

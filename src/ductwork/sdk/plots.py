@@ -22,8 +22,15 @@ def xy(data: Any, title: str, series: str) -> tuple[list[Any], list[Any]]:
 
 
 def layout(
-    title: str, xaxis: str | None, yaxis: str | None, extra: Mapping[str, Any] | None, **more: Any
-) -> dict[str, Any]:
+    title: str,
+    xaxis: str | None,
+    yaxis: str | None,
+    extra: Mapping[str, object] | None,
+    *,
+    reverse_xaxis: bool = False,
+    **more: object,
+) -> dict[str, object]:
+    """A plotly layout: title and axis titles, then `more`, then the caller's `extra` over them."""
     layout: dict[str, Any] = {
         "title": {"text": title},
         "xaxis": {"title": {"text": xaxis or ""}},
@@ -31,4 +38,6 @@ def layout(
         **more,
     }
     layout.update(extra or {})
-    return layout
+    if reverse_xaxis:
+        layout["xaxis"]["autorange"] = "reversed"
+    return dict(layout)

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, TypeAlias
 
 from ductwork.core.errors import ValidationError
+
+# A value as JSON holds it: what reported payloads are made of.
+JSON: TypeAlias = bool | int | float | str | list["JSON"] | dict[str, "JSON"] | None
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 
-def require_str(what: str, value: Any) -> None:
+def require_str(what: str, value: object) -> None:
     if not isinstance(value, str):
         raise ValidationError(f"{what} must be a str, got {type(value).__name__} ({value!r})")
     if "\x00" in value:  # PostgreSQL text cannot hold it; refused here rather than lost later
@@ -63,7 +66,7 @@ def iteration(value: Any) -> int:
     return step
 
 
-def jsonable(value: Any) -> Any:
+def jsonable(value: object) -> JSON:
     """A copy of `value` made of JSON types only: numpy values unwrapped, NaN/inf as None,
     tuples as lists, anything else as its str."""
     if value is None or isinstance(value, (bool, int, str)):
@@ -82,5 +85,5 @@ def jsonable(value: Any) -> Any:
         except (TypeError, ValueError):
             pass
     if hasattr(value, "isoformat"):
-        return value.isoformat()
+        return str(value.isoformat())
     return str(value)

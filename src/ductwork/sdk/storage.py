@@ -36,10 +36,11 @@ def _retries(retries: int | None, url: str) -> int:
     return retries
 
 
-def _check_url(url: Any, argument: str) -> str:
-    if not isinstance(url, str | os.PathLike) or not os.fspath(url):
+def _check_url(url: object, argument: str) -> str:
+    text = os.fspath(url) if isinstance(url, str | os.PathLike) else ""
+    if not isinstance(text, str) or not text:
         raise ValidationError(f"{argument} must be a non-empty path or URL, got {url!r}")
-    return os.fspath(url)  # type: ignore[return-value]
+    return text
 
 
 def _quietly(silence_errors: bool, action: Callable[[], T]) -> T | None:

@@ -5,26 +5,32 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ductwork.core.errors import ValidationError
-from ductwork.sdk.reported import jsonable
+from ductwork.sdk.reported import JSON, jsonable
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# A table as reported: its column names, then its rows of JSON cells.
+Table = tuple[list[str], list[list[JSON]]]
 
 
-def table_of(table: Any, title: str) -> tuple[list[str], list[list[Any]]]:
+def table_of(table: object, title: str) -> Table:
     module = type(table).__module__
     if module.split(".")[0] == "pandas" and hasattr(table, "itertuples"):
         return frame_table(table)
     if isinstance(table, Sequence) and not isinstance(table, (str, bytes)) and table:
         rows = [list(row) for row in table]
-        return [str(cell) for cell in rows[0]], jsonable(rows[1:])
+        return [str(cell) for cell in rows[0]], [[jsonable(cell) for cell in row] for row in rows[1:]]
     raise ValidationError(
         f"report_table({title!r}): table_plot must be a pandas DataFrame or a list of rows, "
         f"got {type(table).__name__}"
     )
 
 
-def frame_table(frame: Any) -> tuple[list[str], list[list[Any]]]:
+def frame_table(frame: pd.DataFrame) -> Table:
     import pandas as pd
 
     keep_index = not isinstance(frame.index, pd.RangeIndex) or frame.index.name is not None
@@ -32,10 +38,10 @@ def frame_table(frame: Any) -> tuple[list[str], list[list[Any]]]:
     if keep_index:
         columns = [str(frame.index.name or ""), *columns]
     rows = [list(row) for row in frame.itertuples(index=keep_index, name=None)]
-    return columns, jsonable(rows)
+    return columns, [[jsonable(cell) for cell in row] for row in rows]
 
 
-def read_csv(location: str, title: str) -> tuple[list[str], list[list[Any]]]:
+def read_csv(location: str, title: str) -> Table:
     from ductwork.artifacts import locations
 
     try:
@@ -55,10 +61,12 @@ def read_csv(location: str, title: str) -> tuple[list[str], list[list[Any]]]:
     return rows[0], [[csv_cell(cell) for cell in row] for row in rows[1:]]
 
 
-def csv_cell(cell: str) -> Any:
-    for kind in (int, float):
-        try:
-            return kind(cell)
-        except ValueError:
-            pass
-    return cell
+def csv_cell(cell: str) -> int | float | str:
+    try:
+        return int(cell)
+    except ValueError:
+        pass
+    try:
+        return float(cell)
+    except ValueError:
+        return cell

@@ -28,7 +28,7 @@ from ductwork import client
 from ductwork.client.contract import Backend
 from ductwork.core import settings
 from ductwork.core.errors import NotFound, StatusError, ValidationError
-from ductwork.core.records import TaskRecord, TaskTypes
+from ductwork.core.records import QueueEntry, TaskRecord, TaskTypes
 from ductwork.core.states import TaskStatus
 from ductwork.sdk import artifact, current, ending, starting
 from ductwork.sdk.artifact import Artifact
@@ -157,7 +157,7 @@ class Task(TaskCatalog, ReportedMetrics):
         queue_name: str | None = None,
         queue_id: str | None = None,
         force: bool = False,
-    ) -> Any:
+    ) -> QueueEntry:
         """Put a draft (or stopped / failed) task on a queue; `force` first stops a running one."""
         backend = client.backend()
         task_id = task_id_of("task", task)

@@ -8,8 +8,8 @@ the capture switches. The logger, artifacts, models, parameters and capture take
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import Callable, Mapping
+from typing import TypeVar
 
 from ductwork.client.contract import Backend
 from ductwork.core.records import TaskRecord
@@ -65,7 +65,7 @@ class TaskCore:
         self._record = self._backend.get_task(self.id)
         return self
 
-    def _edit(self, changes: dict[str, Any]) -> None:
+    def _edit(self, changes: Mapping[str, object]) -> None:
         self._record = self._backend.edit_task(self.id, changes)
 
     def _captures(self, framework: str) -> bool:
