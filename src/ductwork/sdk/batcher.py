@@ -22,7 +22,7 @@ import time
 import weakref
 from collections import deque
 from collections.abc import Callable, Iterable
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from ductwork.core import settings
 from ductwork.core.errors import Conflict, NotFound, StatusError, StorageError, ValidationError
@@ -37,7 +37,17 @@ _FINAL = (NotFound, StatusError, Conflict)
 # A value the backend cannot hold: ValidationError from the store or the server, or what a
 # driver raises for it (an int beyond 64 bits, text that is not UTF-8).
 _REFUSED = (ValidationError, ValueError, OverflowError)
-_all: weakref.WeakSet[Batcher[object]] = weakref.WeakSet()
+
+
+class _Live(Protocol):
+    """What the process does with every live batcher, whatever it batches."""
+
+    def _drain(self) -> None: ...
+
+    def _after_fork(self) -> None: ...
+
+
+_all: weakref.WeakSet[_Live] = weakref.WeakSet()
 
 
 class Batcher(Generic[T]):
@@ -65,7 +75,7 @@ class Batcher(Generic[T]):
         self._lost_tasks: set[str] = set()  # tasks whose records the errors above cost
         self._closed = False
         self._failing_since: float | None = None  # when the current outage began (monotonic)
-        _all.add(self)  # type: ignore[arg-type]
+        _all.add(self)
 
     def put(self, item: T) -> None:
         items = self._items

@@ -55,7 +55,7 @@ class Channels:
 def _lost_events(batch: list[MetricEvent | ScalarRow], cause: str) -> set[str]:
     counts: dict[tuple[str, str], int] = {}
     for item in batch:
-        key = (item[0], item[1]) if type(item) is tuple else (item.task_id, item.kind)  # type: ignore[union-attr]
+        key = (item[0], item[1]) if isinstance(item, tuple) else (item.task_id, item.kind)
         counts[key] = counts.get(key, 0) + 1
     for (task_id, kind), count in counts.items():
         losses.record(task_id, "scalar point" if kind == "scalar" else f"{kind} event", count, cause)

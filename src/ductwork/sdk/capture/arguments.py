@@ -8,9 +8,9 @@ agent the backend's values replace them in the same Namespace (cast to each argu
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ductwork.sdk import current
 from ductwork.sdk.capture import hooks
@@ -25,7 +25,7 @@ SECTION = "Args"
 
 _lock = threading.Lock()
 _parsed: list[tuple[argparse.ArgumentParser, argparse.Namespace]] = []
-_original: list[Callable[..., Any] | None] = [None]
+_original: list[Callable[..., object] | None] = [None]
 
 
 def install() -> None:
@@ -40,7 +40,11 @@ def _patch(module: ModuleType) -> None:
         original = module.ArgumentParser.parse_known_args
         _original[0] = original
 
-    def parse_known_args(self: argparse.ArgumentParser, args: Any = None, namespace: Any = None) -> Any:
+    def parse_known_args(
+        self: argparse.ArgumentParser,
+        args: Sequence[str] | None = None,
+        namespace: argparse.Namespace | None = None,
+    ) -> tuple[argparse.Namespace, list[str]]:
         namespace, extras = original(self, args, namespace)
         try:
             _remember(self, namespace)
@@ -85,5 +89,5 @@ def connect(task: TaskCore, parser: argparse.ArgumentParser, namespace: argparse
         if action.dest in ("==SUPPRESS==", "help") or action.dest.startswith("_"):
             continue
         if callable(action.type):
-            types[action.dest] = action.type  # type: ignore[assignment]
+            types[action.dest] = action.type
     connect_namespace(task, namespace, SECTION, types)
