@@ -1,0 +1,171 @@
+"""Artifact and model bytes through the server, for a machine that cannot reach the storage.
+
+Whether bytes go through the server at all is `sends_artifacts_through_server`: no when this
+machine reaches the storage itself (probed once per root), yes otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from ductwork.client.calls import Caller, Retry, bounced, error_from, quote, say
+from ductwork.client.wire import NotSent, Reply, WireError
+from ductwork.core import errors
+
+# Storage roots this process was told it cannot reach (said once each).
+_told: set[str] = set()
+_told_lock = threading.Lock()
+
+
+class ContentTransfer(Caller):
+    """Uploads, downloads, and where the server keeps artifacts."""
+
+    def upload_artifact_content(
+        self,
+        task_id: str,
+        name: str,
+        data: bytes | Iterator[bytes],
+        *,
+        extension: str = "",
+        root: str | None = None,
+    ) -> dict[str, Any]:
+        """Send an artifact's stored bytes to the server, which stores them under `root` (the
+        task's `output_uri`; the server must allow it) or, by default, its own storage.
+
+        For clients that cannot reach that storage themselves. Answers `{"uri", "hash",
+        "size"}`; record the artifact with that `uri` afterwards."""
+        path = f"/api/tasks/{task_id}/artifacts/{quote(name)}/content"
+        params = {"ext": extension, "root": root or None}
+        retry = Retry(self.url)
+        while True:
+            # Bytes can be sent again (a PUT of the same content); a stream only when none of
+            # it left (no connection).
+            try:
+                reply = self._wire.request(
+                    "PUT",
+                    path,
+                    params=params,
+                    content=data,
+                    headers={"Content-Type": "application/octet-stream"},
+                )
+            except WireError as exc:
+                if not isinstance(exc, NotSent) and not isinstance(data, bytes):
+                    raise errors.StorageError(f"cannot reach ductwork server at {self.url}: {exc}") from exc
+                retry.wait(exc)
+                continue
+            if bounced(reply) and isinstance(data, bytes):
+                retry.wait(f"HTTP {reply.status}")
+                continue
+            retry.done()
+            break
+        if reply.status >= 400:
+            error = error_from(reply, f"PUT {path}")
+            if root and isinstance(error, errors.StorageError):
+                raise errors.StorageError(
+                    f"artifact {name!r} of task {task_id}: this machine cannot reach output_uri {root!r}"
+                    f" and the ductwork server at {self.url} cannot store it there either: {error}"
+                ) from None
+            raise error
+        result: dict[str, Any] = reply.json()
+        return result
+
+    def download_artifact_content(self, task_id: str, name: str) -> Iterator[bytes]:
+        """Stream an artifact's stored bytes from the server."""
+        return self._download(f"/api/tasks/{task_id}/artifacts/{quote(name)}/content")
+
+    def download_model_content(self, model_id: str) -> Iterator[bytes]:
+        """Stream a model's stored weights from the server."""
+        return self._download(f"/api/models/{quote(model_id)}/content")
+
+    def _download(self, path: str) -> Iterator[bytes]:
+        retry = Retry(self.url)
+        while True:  # the request is repeated until an answer starts; a broken body is an error
+            parts = self._wire.stream("GET", path)
+            try:
+                head = next(parts)
+            except WireError as exc:
+                parts.close()
+                retry.wait(exc)
+                continue
+            if isinstance(head, Reply) and bounced(head):
+                parts.close()
+                retry.wait(f"HTTP {head.status}")
+                continue
+            retry.done()
+            break
+        try:
+            assert isinstance(head, Reply)
+            if head.status >= 400:
+                raise error_from(head, f"GET {path}")
+            for chunk in parts:
+                assert isinstance(chunk, bytes)
+                yield chunk
+        except WireError as exc:
+            raise errors.StorageError(f"cannot reach ductwork server at {self.url}: {exc}") from exc
+        finally:
+            parts.close()
+
+    def storage(self) -> dict[str, Any]:
+        """Where the server keeps artifacts: `{"artifacts_root", "remote", "token", "allowed"}`."""
+        result: dict[str, Any] = self._call("GET", "/api/storage")
+        return result
+
+    def sends_artifacts_through_server(self, output_uri: str | None = None) -> bool:
+        """Whether artifact bytes stored at `output_uri` (None: the server's own storage) go
+        through the server (`upload_artifact_content`, `download_artifact_content`).
+
+        No when this machine reaches that storage itself: remote storage its own standard
+        credentials open (probed once per root, `artifacts.reach`), or the server's local root
+        when this machine sees the same folder (it reads the server's token there: same host or
+        a shared mount, not merely a folder of the same name). Yes otherwise: the server then
+        writes the bytes where the task says (its `output_uri`, which the server must allow, or
+        its own storage) and streams them back."""
+        from ductwork.artifacts.locations import is_remote  # deferred: the artifact package is heavy
+
+        if output_uri and is_remote(output_uri):
+            return self._unreachable(self._storage_root_of(output_uri)) is not None
+        where = self.storage()
+        root = str(where["artifacts_root"])
+        if is_remote(root):
+            return self._unreachable(root) is not None
+        marker = os.path.join(root, ".ductwork-server")
+        try:
+            with open(marker, encoding="utf-8") as handle:
+                return handle.read().strip() != str(where["token"])
+        except OSError:
+            return True
+
+    def _storage_root_of(self, uri: str) -> str:
+        """The storage root `uri` lies under (the server's root or an allowed prefix), so one
+        probe covers every task writing there; `uri` itself when the server names none."""
+        from ductwork.artifacts.locations import is_remote
+
+        where = self.storage()
+        roots = [str(where["artifacts_root"]), *(str(p) for p in where.get("allowed", ()))]
+        covering = [r for r in roots if is_remote(r) and _covers(r, uri)]
+        return max(covering, key=len) if covering else uri
+
+    def _unreachable(self, root: str) -> str | None:
+        """Why this machine cannot reach `root` (said once on stderr), or None."""
+        from ductwork.artifacts import reach
+
+        reason = reach.unreachable(root)
+        if reason is not None:
+            with _told_lock:
+                first = root not in _told
+                _told.add(root)
+            if first:
+                say(
+                    f"ductwork: this machine cannot reach {root} ({reason}); "
+                    f"its artifacts go through the server at {self.url}"
+                )
+        return reason
+
+
+def _covers(prefix: str, uri: str) -> bool:
+    """Whether `uri` lies under `prefix`, by whole path segments."""
+    base = prefix.rstrip("/")
+    return uri == base or uri.startswith(base + "/")
