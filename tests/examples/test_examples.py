@@ -70,14 +70,14 @@ def _children(run_id: str):  # type: ignore[no-untyped-def]
 
 @pytest.mark.parametrize("mode", ["debug", "local"])
 def test_demo_pipeline(mode: str, ductwork_home: Path) -> None:
-    from ductwork import PipelineDecorator
     from ductwork.demo_pipeline import run as run_demo
+    from ductwork.pipelines.decorator import _defaults
 
-    saved = PipelineDecorator._mode
+    saved = _defaults.mode
     try:
         best = run_demo(mode)
     finally:
-        PipelineDecorator._mode = saved
+        _defaults.mode = saved
     assert best["rate"] in (0.01, 0.05, 0.1) and 2.0 < best["slope"] < 3.0
     _, found = runs(ductwork_home)
     assert [r.status for r in found] == ["completed"]

@@ -10,11 +10,11 @@ import pytest
 
 @pytest.fixture
 def home(ductwork_home: Path) -> Iterator[Path]:
-    from ductwork import PipelineDecorator
+    from ductwork.pipelines.decorator import _defaults
 
-    saved = PipelineDecorator._mode, PipelineDecorator._class_queue
+    saved = _defaults.mode, _defaults.queue
     yield ductwork_home
-    PipelineDecorator._mode, PipelineDecorator._class_queue = saved
+    _defaults.mode, _defaults.queue = saved
 
 
 @pytest.fixture(params=["debug", "local"])

@@ -30,16 +30,17 @@ import functools
 import inspect
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 from ductwork.core.errors import ValidationError
+from ductwork.core.runformat import CONTROLLER_QUEUE
 from ductwork.core.states import NodeStatus
 from ductwork.pipelines import lazy
 from ductwork.pipelines.controller import PipelineController
 from ductwork.pipelines.node import Node as StepNode
-from ductwork.pipelines.spec import RetryPolicy, StepOptions, step_options
+from ductwork.pipelines.spec import RetryPolicy, StepOptions, options_from
 
 _current: contextvars.ContextVar[PipelineDecorator | None] = contextvars.ContextVar(
     "ductwork_pipeline", default=None
@@ -48,6 +49,29 @@ _current: contextvars.ContextVar[PipelineDecorator | None] = contextvars.Context
 # without the context may belong to any of them.
 _running: list[PipelineDecorator] = []
 _running_lock = threading.Lock()
+
+
+@dataclass
+class ScriptDefaults:
+    """What a script sets before it calls its pipeline functions (`run_locally()`,
+    `debug_pipeline()`, `set_default_execution_queue()`): each pipeline takes them when called."""
+
+    mode: str = "remote"  # "remote" | "local" | "debug"
+    queue: str | None = None
+
+
+_defaults = ScriptDefaults()
+
+
+@dataclass(frozen=True)
+class Launch:
+    """How a `@pipeline` function's call runs: where its controller goes, what it returns."""
+
+    return_value: str | None
+    default_queue: str | None
+    queue: str | None  # pipeline_execution_queue
+    controller_here: bool  # start_controller_locally, or no queue to send the controller to
+    args_map: Mapping[str, Sequence[str]]
 
 
 @dataclass(frozen=True)
@@ -63,9 +87,7 @@ class ComponentSpec:
 
 
 class PipelineDecorator(PipelineController):
-    # Script settings, read by each pipeline when it is called (see the module's note).
-    _mode: ClassVar[str] = "remote"  # "remote" | "local" | "debug"
-    _class_queue: ClassVar[str | None] = None
+    _mode: str  # this pipeline's: the script's default when it was called
     # Per thread: steps whose values the code of that thread used since its last call.
     _used: dict[int, set[str]]
 
@@ -74,16 +96,16 @@ class PipelineDecorator(PipelineController):
     @classmethod
     def run_locally(cls) -> None:
         """Every pipeline called afterwards runs here, each step in its own process."""
-        cls._mode = "local"
+        _defaults.mode = "local"
 
     @classmethod
     def debug_pipeline(cls) -> None:
         """Every pipeline called afterwards runs here, steps as plain calls (still recorded)."""
-        cls._mode = "debug"
+        _defaults.mode = "debug"
 
     @classmethod
     def set_default_execution_queue(cls, default_execution_queue: str | None) -> None:  # type: ignore[override]
-        cls._class_queue = default_execution_queue
+        _defaults.queue = default_execution_queue
 
     @classmethod
     def get_current_pipeline(cls) -> PipelineDecorator | None:
@@ -133,50 +155,15 @@ class PipelineDecorator(PipelineController):
         stage: str | None = None,
     ) -> Callable[..., Any]:
         names = [return_values] if isinstance(return_values, str) else list(return_values or [])
+        arguments = {**locals(), "draft": False}  # a component's `draft` is not applied (as before)
 
         def decorate(function: Callable[..., Any]) -> Callable[..., Any]:
             step = name or _innermost(function).__name__
-            options = step_options(
-                step,
-                execution_queue=execution_queue,
-                cache=cache,
-                retry_on_failure=retry_on_failure,
-                monitor_metrics=monitor_metrics,
-                monitor_artifacts=monitor_artifacts,
-                monitor_models=monitor_models,
-                pre_execute_callback=pre_execute_callback,
-                post_execute_callback=post_execute_callback,
-                status_change_callback=status_change_callback,
-                continue_on_fail=continue_on_fail,
-                continue_behaviour=continue_behaviour,
-                output_uri=output_uri,
-                docker=docker,
-                docker_args=docker_args,
-                docker_bash_setup_script=docker_bash_setup_script,
-                packages=packages,
-                working_dir=working_dir,
-                tags=tags,
-                stage=stage,
-                task_type=task_type,
+            options = options_from(step, arguments)
+            helpers = tuple(helper_functions or ())
+            return _component(
+                ComponentSpec(function, step, tuple(names), options, tuple(parents or ()), helpers)
             )
-            spec = ComponentSpec(
-                function,
-                step,
-                tuple(names),
-                options,
-                tuple(parents or ()),
-                tuple(helper_functions or ()),
-            )
-
-            @functools.wraps(function)
-            def call(*args: Any, **kwargs: Any) -> Any:
-                pipe = _pipeline_here()
-                if pipe is None or pipe._run is None:
-                    return function(*args, **kwargs)  # outside a pipeline: a plain call
-                return pipe._call_component(spec, args, kwargs)
-
-            call._ductwork_component = spec  # type: ignore[attr-defined]
-            return call
 
         return decorate(_func) if _func is not None else decorate
 
@@ -216,31 +203,8 @@ class PipelineDecorator(PipelineController):
         working_dir: str | None = None,
         enable_local_imports: bool = True,
     ) -> Callable[..., Any]:
-        settings = dict(
-            name=name,
-            project=project,
-            version=version,
-            add_pipeline_tags=add_pipeline_tags,
-            target_project=target_project if target_project is not None else True,
-            abort_on_failure=abort_on_failure,
-            add_run_number=add_run_number,
-            retry_on_failure=retry_on_failure,
-            docker=docker,
-            docker_args=docker_args,
-            docker_bash_setup_script=docker_bash_setup_script,
-            packages=packages,
-            repo=repo,
-            repo_branch=repo_branch,
-            repo_commit=repo_commit,
-            always_create_from_code=False,
-            artifact_serialization_function=artifact_serialization_function,
-            artifact_deserialization_function=artifact_deserialization_function,
-            output_uri=output_uri,
-            skip_global_imports=skip_global_imports,
-            working_dir=working_dir,
-            enable_local_imports=enable_local_imports,
-        )
-        launch = dict(
+        settings = _controller_settings(locals())
+        launch = Launch(
             return_value=return_value,
             default_queue=default_queue,
             queue=pipeline_execution_queue,
@@ -262,7 +226,7 @@ class PipelineDecorator(PipelineController):
         cls,
         function: Callable[..., Any],
         settings: dict[str, Any],
-        launch: dict[str, Any],
+        launch: Launch,
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
     ) -> Any:
@@ -273,20 +237,20 @@ class PipelineDecorator(PipelineController):
             raise ValidationError(f"pipeline {settings['name']!r}: {exc}") from None
         bound.apply_defaults()
         pipe = cls(**settings)
-        pipe._default_queue = launch["default_queue"] or cls._class_queue
-        pipe._arg_sections = {arg: section for section, args in launch["args_map"].items() for arg in args}
+        pipe._mode = _defaults.mode
+        pipe._default_queue = launch.default_queue or _defaults.queue
+        pipe._arg_sections = {arg: section for section, args in launch.args_map.items() for arg in args}
         for arg, value in bound.arguments.items():
             annotation = signature.parameters[arg].annotation
             hint = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", None)
             pipe.add_parameter(arg, value, param_type=None if annotation is inspect.Parameter.empty else hint)
-        mode = cls._mode
-        if mode == "remote" and not pipe._remote and not launch["controller_here"]:
+        if pipe._mode == "remote" and not pipe._remote and not launch.controller_here:
             pipe._serialize()
-            pipe._enqueue_self(launch["queue"])
+            pipe._enqueue_self(launch.queue or CONTROLLER_QUEUE)
             sys.exit(0)
-        pipe._begin("queue" if mode == "remote" else mode, verify=False)
+        pipe._begin("queue" if pipe._mode == "remote" else pipe._mode, verify=False)
         values = pipe._args_values()
-        return pipe._drive(function, values, launch["return_value"])
+        return pipe._drive(function, values, launch.return_value)
 
     def _drive(self, function: Callable[..., Any], values: dict[str, Any], return_value: str | None) -> Any:
         """Call the pipeline function as this run, then close the run. The pipeline stays
@@ -490,3 +454,28 @@ def _resolve(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _resolve(v) for k, v in value.items()}
     return value
+
+
+def _controller_settings(arguments: Mapping[str, Any]) -> dict[str, Any]:
+    """The `PipelineController` arguments among a `@pipeline`'s own (its `locals()`), by name."""
+    known = inspect.signature(PipelineController.__init__).parameters
+    settings = {key: value for key, value in arguments.items() if key in known and key != "self"}
+    if settings.get("target_project") is None:
+        settings["target_project"] = True
+    settings["always_create_from_code"] = False  # a decorator pipeline continues from its stored DAG
+    return settings
+
+
+def _component(spec: ComponentSpec) -> Callable[..., Any]:
+    """The decorated function: a step of the pipeline it is called in, a plain call elsewhere."""
+    function = spec.function
+
+    @functools.wraps(function)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        pipe = _pipeline_here()
+        if pipe is None or pipe._run is None:
+            return function(*args, **kwargs)  # outside a pipeline: a plain call
+        return pipe._call_component(spec, args, kwargs)
+
+    call._ductwork_component = spec  # type: ignore[attr-defined]
+    return call

@@ -8,6 +8,7 @@ engine owns. `PipelineController.Node` (node.py) is ClearML's view of the two to
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -75,7 +76,7 @@ def step_options(
     step: str,
     *,
     execution_queue: str | None = None,
-    cache: bool = False,
+    cache_executed_step: bool = False,
     retry_on_failure: RetryPolicy = None,
     time_limit: float | None = None,
     monitor_metrics: Sequence[Any] | None = None,
@@ -108,7 +109,7 @@ def step_options(
         working_dir = launch.working_folder(f"step {step!r}", working_dir, "working_dir")
     options = StepOptions(
         queue=execution_queue,
-        cache=cache,
+        cache=cache_executed_step,
         retry=retry_on_failure,
         time_limit=time_limit,
         monitor_metrics=tuple(monitor_metrics or ()),
@@ -131,6 +132,21 @@ def step_options(
         project_name=project_name,
     )
     return with_continue_behaviour(options, continue_behaviour)
+
+
+# `@component` calls caching `cache`; the controller's methods `cache_executed_step`.
+_ALIASES = {"cache": "cache_executed_step"}
+
+
+def options_from(step: str, arguments: Mapping[str, Any]) -> StepOptions:
+    """`step_options` from a ClearML method's own arguments (its `locals()`), by name: `add_step`,
+    `add_function_step` and `@component` name alike what they have in common, so each passes
+    what it was given and this picks the options out of it."""
+    known = inspect.signature(step_options).parameters
+    given = {_ALIASES.get(key, key): value for key, value in arguments.items()}
+    return step_options(
+        step, **{key: value for key, value in given.items() if key in known and key != "step"}
+    )
 
 
 def with_continue_behaviour(options: StepOptions, behaviour: Mapping[str, bool] | None) -> StepOptions:
