@@ -11,6 +11,8 @@ import errno
 import os
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -194,23 +196,24 @@ def snapshot(obj: T) -> T:
     return obj
 
 
+@dataclass(frozen=True)
+class ArtifactOptions:
+    """How `Task.upload_artifact` stores an object (its arguments of the same names)."""
+
+    metadata: Mapping[str, Any] | None = None
+    preview: Any = None  # user data: the store makes the preview text of it
+    serialization_function: Callable[[Any], bytes] | None = None
+    extension_name: str | None = None
+    retries: int = 0
+    delete_after_upload: bool = False
+
+
 def save_artifact(
-    backend: Backend,
-    task_id: str,
-    output_uri: str | None,
-    name: str,
-    obj: Any,
-    *,
-    metadata: Mapping[str, Any] | None,
-    preview: Any,
-    serialization_function: Callable[[Any], bytes] | None,
-    extension_name: str | None,
-    retries: int,
-    delete_after_upload: bool,
+    backend: Backend, task_id: str, output_uri: str | None, name: str, obj: Any, options: ArtifactOptions
 ) -> ArtifactRecord:
-    """Serialise and store `obj`, then record it on the task; retried `retries` times on I/O
-    errors, and for the retry window (`DUCTWORK_RETRY_WINDOW`) while the storage is full."""
-    attempts = max(0, retries) + 1
+    """Serialise and store `obj`, then record it on the task; retried `options.retries` times on
+    I/O errors, and for the retry window (`DUCTWORK_RETRY_WINDOW`) while the storage is full."""
+    attempts = max(0, options.retries) + 1
     attempt, full_since = 0, None
     while True:
         try:
@@ -220,10 +223,10 @@ def save_artifact(
                 output_uri,
                 name,
                 obj,
-                metadata=dict(metadata) if metadata else None,
-                preview=preview,
-                serialization_function=serialization_function,
-                extension_name=extension_name,
+                metadata=dict(options.metadata) if options.metadata else None,
+                preview=options.preview,
+                serialization_function=options.serialization_function,
+                extension_name=options.extension_name,
             )
             break
         except (StorageError, OSError) as exc:
@@ -243,7 +246,7 @@ def save_artifact(
                 f"{type(exc).__name__}: {exc}"
             ) from exc
     backend.put_artifact(record)
-    if delete_after_upload and isinstance(obj, (str, Path)) and os.path.exists(obj):
+    if options.delete_after_upload and isinstance(obj, (str, Path)) and os.path.exists(obj):
         if os.path.isdir(obj):
             import shutil
 
@@ -285,13 +288,8 @@ def upload(
     task: TaskCore,
     name: str,
     obj: Any,
+    options: ArtifactOptions,
     *,
-    metadata: Mapping[str, Any] | None,
-    preview: Any,
-    serialization_function: Callable[[Any], bytes] | None,
-    extension_name: str | None,
-    retries: int,
-    delete_after_upload: bool,
     auto_pickle: bool | None,
     wait_on_upload: bool,
     sort_keys: bool,
@@ -300,26 +298,10 @@ def upload(
 
     The object is copied first when it is a container or an array, so changing it right
     after this call does not change what is stored."""
-    _check_upload(task.id, name, obj, metadata, serialization_function, retries, auto_pickle)
+    _check_upload(task.id, name, obj, options, auto_pickle)
     if sort_keys and isinstance(obj, dict):
         obj = _sorted_dict(obj)
-    backend, task_id, uri = task._backend, task.id, task.output_uri
-
-    def store(value: Any) -> None:
-        save_artifact(
-            backend,
-            task_id,
-            uri,
-            name,
-            value,
-            metadata=metadata,
-            preview=preview,
-            serialization_function=serialization_function,
-            extension_name=extension_name,
-            retries=retries,
-            delete_after_upload=delete_after_upload,
-        )
-
+    store = partial(save_artifact, task._backend, task.id, task.output_uri, name, options=options)
     if wait_on_upload or too_big_to_copy(obj):
         # A big array is written now rather than copied, so memory stays one object's worth.
         task._uploads.wait_for(name)
@@ -330,14 +312,13 @@ def upload(
 
 
 def _check_upload(
-    task_id: str,
-    name: str,
-    obj: object,
-    metadata: object,
-    serialization_function: object,
-    retries: object,
-    auto_pickle: bool | None,
+    task_id: str, name: str, obj: object, options: ArtifactOptions, auto_pickle: bool | None
 ) -> None:
+    metadata, serialization_function, retries = (
+        options.metadata,
+        options.serialization_function,
+        options.retries,
+    )
     require_str("name", name)
     if not name.strip():
         raise ValidationError(f"upload_artifact: artifact name must not be empty (task {task_id})")

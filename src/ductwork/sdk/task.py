@@ -31,7 +31,7 @@ from ductwork.core.errors import NotFound, StatusError, ValidationError
 from ductwork.core.records import QueueEntry, TaskRecord, TaskTypes
 from ductwork.core.states import TaskStatus
 from ductwork.sdk import artifact, current, ending, starting
-from ductwork.sdk.artifact import Artifact
+from ductwork.sdk.artifact import Artifact, ArtifactOptions
 from ductwork.sdk.capture import arguments
 from ductwork.sdk.capture.console import original_stdout
 from ductwork.sdk.catalog import TaskCatalog
@@ -293,16 +293,14 @@ class Task(TaskCatalog, ReportedMetrics):
 
         The object is copied first when it is a container or an array, so changing it right
         after this call does not change what is stored."""
+        how = ArtifactOptions(
+            metadata, preview, serialization_function, extension_name, retries, delete_after_upload
+        )
         artifact.upload(
             self,
             name,
             artifact_object,
-            metadata=metadata,
-            preview=preview,
-            serialization_function=serialization_function,
-            extension_name=extension_name,
-            retries=retries,
-            delete_after_upload=delete_after_upload,
+            how,
             auto_pickle=auto_pickle,
             wait_on_upload=wait_on_upload,
             sort_keys=sort_keys,

@@ -118,14 +118,14 @@ class Uploads:
         self._pending: dict[str, Future[None]] = {}  # by artifact name: a newer upload waits for older
         self._failed: list[str] = []
 
-    def submit(self, key: str, job: Callable[[], None], what: str) -> None:
+    def submit(self, key: str, job: Callable[[], object], what: str) -> None:
         with self._lock:
             before = self._pending.get(key)
             future = _workers.submit(partial(self._run, before, job, what))
             self._pending[key] = future
         future.add_done_callback(lambda done: self._forget(key, done))
 
-    def _run(self, before: Future[None] | None, job: Callable[[], None], what: str) -> None:
+    def _run(self, before: Future[None] | None, job: Callable[[], object], what: str) -> None:
         if before is not None:
             try:
                 before.result()
