@@ -22,12 +22,12 @@ from ductwork.core.runformat import (
     args_of,
 )
 from ductwork.core.states import NODE_SUCCESS, NodeStatus, TaskStatus
+from ductwork.pipelines.heartbeat import settle_dead
 from ductwork.pipelines.options import (
     param_value,
     version_ok,
 )
 from ductwork.pipelines.pipeline import PipelineBase
-from ductwork.pipelines.run import settle_dead
 from ductwork.pipelines.running import RunOwning
 from ductwork.pipelines.stored import nodes_from_config
 

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import fnmatch
 import json
-import os
-import socket
 import threading
 import time
 import traceback
@@ -21,7 +19,6 @@ from typing import Any
 from ductwork.client.contract import Backend
 from ductwork.core import orphans, refs
 from ductwork.core.arguments import is_json
-from ductwork.core.errors import DuctworkError, NotFound
 from ductwork.core.queries import EventQuery
 from ductwork.core.records import (
     ConfigObject,
@@ -30,9 +27,8 @@ from ductwork.core.records import (
     NodeState,
     TaskModel,
     TaskRecord,
-    Worker,
 )
-from ductwork.core.runformat import DAG_DESCRIPTION
+from ductwork.core.runformat import DAG_DESCRIPTION, STEP_ARGS
 from ductwork.core.states import NodeStatus
 from ductwork.pipelines import steps
 from ductwork.pipelines.engine import Engine, Executor, Outcome
@@ -181,8 +177,8 @@ class Run:
     def _parameters(self, node: Node) -> dict[str, Any]:
         """The step's parameters with references resolved (upstream results as markers)."""
         if node.component:
-            raw: dict[str, Any] = {f"kwargs/{i}": v for i, v in enumerate(node.args)}
-            raw.update({f"kwargs/{k}": v for k, v in node.kwargs.items()})
+            raw: dict[str, Any] = {f"{STEP_ARGS}/{i}": v for i, v in enumerate(node.args)}
+            raw.update({f"{STEP_ARGS}/{k}": v for k, v in node.kwargs.items()})
             params = {k: steps.to_markers(v, self.lazy_owner) for k, v in raw.items()}
         else:
             recursive = node.recursively_parse_parameters or node.is_function
@@ -264,7 +260,7 @@ class Run:
         job = Job()
         for key, value in params.items():
             section, _, name = key.partition("/")
-            if section != "kwargs":
+            if section != STEP_ARGS:
                 continue
             resolved = self._live_value(value)
             if name.isdigit():
@@ -419,72 +415,6 @@ class Run:
     def log(self, text: str) -> None:
         print(f"[ductwork] {text}", flush=True)
         self.backend.add_console([ConsoleLine(task_id=self.task_id, text=text, stream="ductwork")])
-
-
-class Heartbeat:
-    """A controller running in this process (not under an agent) beats like an agent, so a
-    dead one is found from other machines too; its tasks name it as their owner
-    (`orphans.owner`). On the same tick it settles dead peers, as agents do: in embedded mode
-    there is no server watchdog to do it."""
-
-    def __init__(self, backend: Any, task_id: str, every: float = 2.0) -> None:
-        self.backend = backend
-        self.task_id = task_id
-        self.every = every
-        self.worker = f"controller:{socket.gethostname()}:{os.getpid()}:{task_id}"
-        self._stop = threading.Event()
-        self._registered = False
-
-    def start(self) -> str:
-        """Register and start beating; answers the worker id ("" if the server refused it:
-        then only this machine can tell that the process died)."""
-        try:
-            self._register()
-        except DuctworkError as exc:
-            print(f"[ductwork] no controller heartbeat ({exc}); dead runs are found on this host only")
-            return ""
-        self._registered = True
-        threading.Thread(target=self._beat, name="ductwork-controller-beat", daemon=True).start()
-        return self.worker
-
-    def _register(self) -> None:
-        self.backend.register_worker(
-            Worker(
-                id=self.worker, queues=[], task_id=self.task_id, host=socket.gethostname(), pid=os.getpid()
-            )
-        )
-
-    def _beat(self) -> None:
-        timeout = orphans.heartbeat_timeout()
-        beats = 0
-        while not self._stop.wait(self.every):
-            beats += 1
-            try:
-                try:
-                    self.backend.heartbeat(self.worker, self.task_id)
-                except NotFound:  # reaped while this process was paused or the server away
-                    self._register()
-                if beats % 5 == 0:
-                    orphans.reap(self.backend, timeout=timeout, spare={self.worker}, scan_tasks=True)
-            except Exception:  # a passing failure; the next beat tries again
-                continue
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._registered:
-            try:
-                self.backend.unregister_worker(self.worker)
-            except DuctworkError:
-                pass  # already reaped, or the server is away: it is silent either way
-
-
-def settle_dead(backend: Any) -> list[str]:
-    """Settle tasks whose process died (this machine's at once, others' by heartbeat):
-    embedded mode has no watchdog, so each ductwork process that looks does it."""
-    try:
-        return orphans.reap(backend, timeout=orphans.heartbeat_timeout(), scan_tasks=True)
-    except DuctworkError:
-        return []  # looking is a courtesy: a failure here must not stop what the caller does
 
 
 def _match(specs: list[Any], name: str) -> str | None:

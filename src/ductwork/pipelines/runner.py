@@ -5,10 +5,9 @@ step process (local mode, or an agent) runs `python -m ductwork.sdk.runner` with
 `DUCTWORK_TASK_ID` set: it reads the generated code and the arguments from the task itself, so
 the task alone is enough to rerun it.
 
-The task's parameters: `kwargs/<arg>` are values (typed), `kwargs_artifacts/<arg>` are
-`"<task_id>.<name>"` references to another task's artifact (or `return/<name>` parameter), and
-any value may hold `{"$ref": "<task_id>.<name>"}` markers inside lists and dicts (a list of
-upstream results passed to a fan-in step).
+The task's parameters `kwargs/<arg>` (positional ones `kwargs/0`, `kwargs/1`, ...) are typed
+values; any of them may hold `{"$ref": "<task_id>.<name>"}` markers, inside lists and dicts too
+(a list of upstream results passed to a fan-in step): each stands for another task's output.
 
 Inputs are read, and returns stored, on the one route of every stored object (`transfer`): the
 task's `output_uri`, else the server's storage, else the embedded home; read back directly where
@@ -33,6 +32,7 @@ from typing import Any
 from ductwork.client.contract import Backend
 from ductwork.core.errors import NotFound, ValidationError
 from ductwork.core.records import ArtifactRecord, Param
+from ductwork.core.runformat import STEP_ARGS
 
 REF_KEY = "$ref"
 # What a step's generated code names the pipeline's artifact functions (see the module doc).
@@ -51,7 +51,7 @@ def is_marker(value: Any) -> bool:
 def load_output(
     backend: Backend, reference: str, *, deserialize: Callable[[bytes], Any] | None = None
 ) -> Any:
-    """The value behind `"<task_id>.<name>"`: the task's artifact, else its `return/<name>`.
+    """The value behind `"<task_id>.<name>"`: that task's artifact `<name>`.
 
     Read the way every stored object is read (`transfer.readable`): directly where this machine
     reaches the storage, else through the server into a hash-checked local cache."""
@@ -63,9 +63,6 @@ def load_output(
         from ductwork.sdk import transfer
 
         return transfer.load(backend, record, deserialization_function=deserialize)
-    params = backend.get_parameters(task_id)
-    if f"return/{name}" in params:
-        return params[f"return/{name}"].value
     raise NotFound(f"task {task_id} has no artifact or return value named {name!r}")
 
 
@@ -145,10 +142,8 @@ def arguments(
     kwargs: dict[str, Any] = {}
     for key, param in params.items():
         section, _, name = key.partition("/")
-        if section == "kwargs":
+        if section == STEP_ARGS:
             kwargs[name] = resolve_inputs(backend, param.value, deserialize)
-        elif section == "kwargs_artifacts" and param.value not in (None, ""):
-            kwargs[name] = load_output(backend, str(param.value))
     positional = sorted((k for k in kwargs if k.isdigit()), key=int)
     args = [kwargs.pop(k) for k in positional]
     return args, kwargs

@@ -15,10 +15,11 @@ from ductwork.core import dag
 from ductwork.core.errors import Conflict, ValidationError
 from ductwork.core.records import ConsoleLine, TaskRecord
 from ductwork.core.states import TaskStatus
+from ductwork.pipelines.heartbeat import Heartbeat, settle_dead
 from ductwork.pipelines.options import (
     max_workers,
 )
-from ductwork.pipelines.run import Heartbeat, Run, RunSettings, settle_dead
+from ductwork.pipelines.run import Run, RunSettings
 from ductwork.pipelines.writing import RunWriting
 
 
