@@ -74,7 +74,7 @@ class TaskCatalog(Hyperparameters):
         tags: Sequence[str] | None = None,
         additional_return_fields: Sequence[str] | None = None,
         task_filter: Mapping[str, Any] | None = None,
-    ) -> list[str] | list[dict[str, Any]]:
+    ) -> list[str] | list[dict[str, object]]:
         """Ids of matching tasks; with `additional_return_fields`, dicts of `id` and those fields."""
         backend = client.backend()
         records: list[TaskRecord] = []

@@ -18,7 +18,7 @@ from ductwork.core.records import ConfigObject
 _TYPES_BY_SUFFIX = {".json": "json", ".yaml": "yaml", ".yml": "yaml", ".conf": "hocon", ".ini": "ini"}
 
 
-def config_from_object(configuration: Any, description: str, name: str) -> ConfigObject:
+def config_from_object(configuration: object, description: str, name: str) -> ConfigObject:
     if isinstance(configuration, (dict, list)):
         try:
             text = json.dumps(configuration, indent=2, sort_keys=False)
@@ -44,7 +44,7 @@ def config_from_object(configuration: Any, description: str, name: str) -> Confi
     )
 
 
-def config_to_object(local: Any, stored: ConfigObject, name: str, task_id: str) -> Any:
+def config_to_object(local: object, stored: ConfigObject, name: str, task_id: str) -> object:
     """The stored configuration in the shape of the local one (see the module docstring)."""
     if isinstance(local, (dict, list)):
         value = parse_text(stored.text, name, task_id)
@@ -58,7 +58,7 @@ def config_to_object(local: Any, stored: ConfigObject, name: str, task_id: str) 
         return value
     path = _as_path(local)
     if path is not None or isinstance(local, Path):
-        suffix = path.suffix if path is not None else Path(local).suffix
+        suffix = (path or Path(str(local))).suffix
         import tempfile
 
         handle, target = tempfile.mkstemp(prefix=f"ductwork-config-{task_id[:8]}-", suffix=suffix)

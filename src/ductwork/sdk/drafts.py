@@ -32,7 +32,7 @@ class Draft:
     project_name: str | None
     task_name: str | None
     task_type: str | None
-    script: dict[str, Any]  # the record's `script` part: code, entry point, repository, folder
+    script: dict[str, object]  # the record's `script` part: code, entry point, repository, folder
     requirements: str | None  # pip lines; None: not given
     container: dict[str, str]
     arguments: dict[str, Any]  # `Args/<name>` -> value
@@ -86,7 +86,7 @@ class Draft:
         base = backend.get_task(base_task_id)
         project = backend.ensure_project(self.project_name).id if self.project_name else base.project
         record = backend.clone_task(base_task_id, name=self.task_name or base.name, project=project)
-        changes: dict[str, Any] = {} if self.task_type is None else {"type": self.task_type}
+        changes: dict[str, object] = {} if self.task_type is None else {"type": self.task_type}
         if self.script:
             changes["script"] = {**record.script, **self.script}
         if self.requirements is not None:
@@ -109,7 +109,7 @@ class Code:
     binary: str | None
     add_task_init_call: bool
 
-    def script_part(self) -> dict[str, Any]:
+    def script_part(self) -> dict[str, object]:
         """`working_directory` is relative to the root of `repo`, else to the task's own folder
         (where an agent writes `script`). By default: the script's folder in its repository
         when it lies in a checkout of `repo`, else that own folder. An absolute folder is used

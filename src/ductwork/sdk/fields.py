@@ -122,7 +122,7 @@ class TaskFields(TaskCore):
         check_type(task_type)
         self._edit({"type": task_type})
 
-    def set_runtime_properties(self, runtime_properties: Mapping[str, Any]) -> bool:
+    def set_runtime_properties(self, runtime_properties: Mapping[str, object]) -> bool:
         if not isinstance(runtime_properties, Mapping):
             raise ValidationError("set_runtime_properties: runtime_properties must be a dict")
         merged = {**self.reload()._record.runtime, **runtime_properties}

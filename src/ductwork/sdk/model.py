@@ -216,7 +216,7 @@ class OutputModel(Model):
         self,
         task: TaskCore | None = None,
         config_text: str | None = None,
-        config_dict: Mapping[str, Any] | None = None,
+        config_dict: Mapping[str, object] | None = None,
         label_enumeration: Mapping[str, int] | None = None,
         name: str | None = None,
         tags: Sequence[str] | None = None,
@@ -251,7 +251,7 @@ class OutputModel(Model):
         self._connected = False
         self.connect(owner, name)
 
-    def connect(self, task: TaskCore, name: str | None = None, **_: Any) -> None:
+    def connect(self, task: TaskCore, name: str | None = None, **_: object) -> None:
         """Register as an output model of `task` (done by the constructor for its own task)."""
         if self._connected and task is self._task:
             return
@@ -303,7 +303,7 @@ class OutputModel(Model):
         return self.update_weights(weights_path, upload_uri=upload_uri, target_filename=target_filename)
 
     def update_design(
-        self, config_text: str | None = None, config_dict: Mapping[str, Any] | None = None
+        self, config_text: str | None = None, config_dict: Mapping[str, object] | None = None
     ) -> bool:
         self._record.config_text = _config_text(config_text, config_dict) or ""
         self._record = self._backend.put_model(self._record)
@@ -367,7 +367,7 @@ def _tags(tags: Sequence[str] | None) -> list[str]:
     return list(tags)
 
 
-def _config_text(config_text: str | None, config_dict: Mapping[str, Any] | None) -> str | None:
+def _config_text(config_text: str | None, config_dict: Mapping[str, object] | None) -> str | None:
     if config_dict is not None:
         if not isinstance(config_dict, Mapping):
             raise ValidationError(f"config_dict must be a dict, got {type(config_dict).__name__}")

@@ -11,7 +11,6 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 from ductwork.core import launch
 from ductwork.core.errors import ValidationError
@@ -30,9 +29,10 @@ def entry_script() -> Path | None:
     return candidate if candidate.is_file() else None
 
 
-def describe_running() -> dict[str, Any]:
+def describe_running() -> dict[str, object]:
     """The script part of a task created by `Task.init` in this process."""
-    script: dict[str, Any] = {"binary": os.path.basename(sys.executable) or "python3", "argv": sys.argv[1:]}
+    binary = os.path.basename(sys.executable) or "python3"
+    script: dict[str, object] = {"binary": binary, "argv": sys.argv[1:]}
     path = entry_script()
     if path is None:
         return script
@@ -68,10 +68,10 @@ def read_code(path: Path) -> str | None:
         return None
 
 
-_git_cache: dict[str, dict[str, Any]] = {}
+_git_cache: dict[str, dict[str, object]] = {}
 
 
-def git_state(folder: str) -> dict[str, Any]:
+def git_state(folder: str) -> dict[str, object]:
     """Remote, branch, commit and uncommitted diff of the repository holding `folder` ({} if none).
 
     Read once per folder per process: later tasks of the same process run the same code."""
@@ -81,7 +81,7 @@ def git_state(folder: str) -> dict[str, Any]:
     return dict(cached)
 
 
-def _read_git(folder: str) -> dict[str, Any]:
+def _read_git(folder: str) -> dict[str, object]:
     def git(*args: str) -> str:
         done = subprocess.run(
             ["git", *args], cwd=folder, capture_output=True, text=True, timeout=10, check=False
@@ -109,7 +109,7 @@ def _repository_root(folder: Path) -> Path | None:
     return next((parent for parent in (folder, *folder.parents) if (parent / ".git").exists()), None)
 
 
-def from_file(script: str, add_task_init_call: bool) -> dict[str, Any]:
+def from_file(script: str, add_task_init_call: bool) -> dict[str, object]:
     """The script part of `Task.create(script=...)`: the file's content, entry point and folder."""
     path = Path(script).expanduser()
     if not path.is_file():
