@@ -40,6 +40,7 @@ from ductwork.core.states import NodeStatus
 from ductwork.pipelines import lazy
 from ductwork.pipelines.controller import PipelineController
 from ductwork.pipelines.node import Node as StepNode
+from ductwork.pipelines.runner import Output
 from ductwork.pipelines.spec import RetryPolicy, StepOptions, options_from
 
 _current: contextvars.ContextVar[PipelineDecorator | None] = contextvars.ContextVar(
@@ -357,7 +358,7 @@ class PipelineDecorator(PipelineController):
             )
         if name is None:
             return None
-        key = f"{node.executed}.{name}"
+        key = Output(str(node.executed), name)
         if key in self._live.live:
             return self._live.live[key]
         value = self._live.load(key)
@@ -397,12 +398,13 @@ def _pipeline_here() -> PipelineDecorator | None:
     return running[0]
 
 
-def _lazy_owner(value: Any) -> tuple[str, str] | None:
+def _lazy_owner(value: Any) -> Output | None:
+    """The stored output a lazy value stands for (its step has a task: it is a parent)."""
     pair = lazy.owner(value)
     if pair is None:
         return None
     node, name = pair
-    return str(node.executed or node.job_id), name
+    return Output(str(node.executed or node.job_id), name)
 
 
 def _bind(

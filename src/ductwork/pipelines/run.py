@@ -33,7 +33,7 @@ from ductwork.core.states import NodeStatus
 from ductwork.pipelines import steps
 from ductwork.pipelines.engine import Engine, Executor, Outcome
 from ductwork.pipelines.node import Node
-from ductwork.pipelines.runner import REF_KEY, load_output, replace_markers, split_results
+from ductwork.pipelines.runner import Output, from_stored, load_output, replace_outputs, split_results, stored
 from ductwork.pipelines.spec import RetryPolicy
 
 
@@ -81,8 +81,8 @@ class Run:
         self.inline = inline
         self.executor = executor
         self.resolver = steps.Resolver(self.backend, settings.arguments, settings.nodes)
-        self.live: dict[str, Any] = {}  # "<task_id>.<name>" -> value (in-process steps)
-        self.lazy_owner: Callable[[Any], tuple[str, str] | None] = lambda value: None
+        self.live: dict[Output, Any] = {}  # outputs of in-process steps, in memory
+        self.lazy_owner: Callable[[Any], Output | None] = lambda value: None
         self.engine = Engine(
             self, executor, max_workers=max_workers, abort_on_failure=settings.abort_on_failure
         )
@@ -123,14 +123,15 @@ class Run:
 
     def _prepare(self, node: Node) -> str:
         params = self._parameters(node)
-        if (
-            node.pre_execute_callback is not None
-            and node.pre_execute_callback(self.pipe, node, params) is False
-        ):
-            self.log(f"step {node.name!r} skipped by its pre_execute_callback")
-            return "skip"
+        if node.pre_execute_callback is not None:
+            # Users see (and may change) the parameters as the step's task will store them.
+            shown = {key: stored(value) for key, value in params.items()}
+            if node.pre_execute_callback(self.pipe, node, shown) is False:
+                self.log(f"step {node.name!r} skipped by its pre_execute_callback")
+                return "skip"
+            params = {key: from_stored(value) for key, value in shown.items()}
         node.queue = self._queue(node)
-        task_overrides = refs.substitute(node.task_overrides, self.resolver, recursive=True)
+        task_overrides = stored(refs.substitute(node.task_overrides, self.resolver, recursive=True))
         code = self._code_text(node)
         key, parts = "", {}
         if node.cache_executed_step:
@@ -158,7 +159,8 @@ class Run:
         node.job_id = record.id
         node.job_type = record.type
         created = self.settings.created_callback
-        if created is not None and created(self.pipe, node, params) is False:
+        shown = {key: stored(value) for key, value in params.items()}
+        if created is not None and created(self.pipe, node, shown) is False:
             self.backend.delete_task(record.id)
             node.job_id = None
             self.log(f"step {node.name!r} skipped by step_task_created_callback")
@@ -175,11 +177,11 @@ class Run:
         return "launch"
 
     def _parameters(self, node: Node) -> dict[str, Any]:
-        """The step's parameters with references resolved (upstream results as markers)."""
+        """The step's parameters with references resolved (upstream results as `Output`s)."""
         if node.component:
             raw: dict[str, Any] = {f"{STEP_ARGS}/{i}": v for i, v in enumerate(node.args)}
             raw.update({f"{STEP_ARGS}/{k}": v for k, v in node.kwargs.items()})
-            params = {k: steps.to_markers(v, self.lazy_owner) for k, v in raw.items()}
+            params = {k: steps.to_outputs(v, self.lazy_owner) for k, v in raw.items()}
         else:
             recursive = node.recursively_parse_parameters or node.is_function
             params = {
@@ -190,7 +192,7 @@ class Run:
 
     def _storable(self, node: Node, key: str, value: Any) -> Any:
         """JSON values are stored as typed parameters; anything else becomes a controller artifact."""
-        if is_json(value):
+        if is_json(stored(value)):
             return value
         name = f"{node.name}.{key.partition('/')[2]}"
         from ductwork.sdk import transfer
@@ -207,8 +209,8 @@ class Run:
         )
         self.backend.put_artifact(record)
         if self.inline:
-            self.live[f"{self.task_id}.{name}"] = value
-        return {REF_KEY: f"{self.task_id}.{name}"}
+            self.live[Output(self.task_id, name)] = value
+        return Output(self.task_id, name)
 
     def _queue(self, node: Node) -> str | None:
         queue = refs.substitute(node.queue, self.resolver) if node.queue else None
@@ -271,15 +273,15 @@ class Run:
 
     def _live_value(self, value: Any) -> Any:
         """Upstream results as in-process steps see them: the value in memory when it is here."""
-        return replace_markers(value, lambda ref: self.live[ref] if ref in self.live else self.load(ref))
+        return replace_outputs(value, lambda ref: self.live[ref] if ref in self.live else self.load(ref))
 
-    def load(self, reference: str) -> Any:
-        """A stored output `"<task_id>.<name>"`, read with the pipeline's deserialization function."""
+    def load(self, reference: Output) -> Any:
+        """A stored output, read with the pipeline's deserialization function."""
         return load_output(self.backend, reference, deserialize=self.settings.deserialize)
 
     def _load_cached_result(self, node: Node) -> None:
         if self.inline and node.return_artifacts:
-            values = [self.load(f"{node.executed}.{name}") for name in node.return_artifacts]
+            values = [self.load(Output(str(node.executed), name)) for name in node.return_artifacts]
             node.result = values[0] if len(values) == 1 else tuple(values)
 
     def _explain_miss(self, node: Node, parts: dict[str, str]) -> str:
@@ -325,7 +327,7 @@ class Run:
             self.backend.set_status(str(node.job_id), "failed", reason=outcome.message, force=True)
         if self.inline and node.status == NodeStatus.completed and node.job_id:
             for name, value in split_results(node.return_artifacts, node.result, node.name):
-                self.live[f"{node.job_id}.{name}"] = value
+                self.live[Output(node.job_id, name)] = value
         if node.status in (NodeStatus.completed, NodeStatus.cached) and node.executed:
             try:
                 self._monitor(node)

@@ -27,6 +27,7 @@ import os
 import sys
 import traceback
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from ductwork.client.contract import Backend
@@ -40,30 +41,96 @@ SERIALIZE = "artifact_serialization_function"
 DESERIALIZE = "artifact_deserialization_function"
 
 
-def marker(task_id: str, name: str) -> dict[str, str]:
-    return {REF_KEY: f"{task_id}.{name}"}
+@dataclass(frozen=True)
+class Output:
+    """A stored output of a step's task: what a `${step.name}` reference (or a decorator's lazy
+    value) becomes once its step has a task, until the value is loaded. It is the one form inside
+    the code; a step task's parameters hold it as a `{"$ref": "<task_id>.<name>"}` marker
+    (`stored` / `from_stored`), the form stored runs keep."""
+
+    task_id: str
+    name: str
+
+    @classmethod
+    def parse(cls, text: str) -> Output:
+        """`"<task_id>.<name>"`, as a marker holds it."""
+        task_id, sep, name = text.partition(".")
+        if not sep or not task_id or not name:
+            raise ValidationError(f"input reference {text!r} must look like '<task_id>.<name>'")
+        return cls(task_id, name)
+
+    def marker(self) -> dict[str, str]:
+        return {REF_KEY: f"{self.task_id}.{self.name}"}
+
+    def __str__(self) -> str:
+        # Inside a longer text (`"run ${a.x}"`) a reference reads as the marker it is stored as.
+        return str(self.marker())
 
 
-def is_marker(value: Any) -> bool:
+def stored(value: Any) -> Any:
+    """`value` as a step task's parameters store it: each `Output`, at any depth, as its marker."""
+    return _rebuild(value, lambda item: item.marker() if isinstance(item, Output) else None)
+
+
+def from_stored(value: Any) -> Any:
+    """`value` read back from a step task's parameters: each marker, at any depth, as its `Output`."""
+    return _rebuild(value, lambda item: Output.parse(item[REF_KEY]) if _is_marker(item) else None)
+
+
+def replace_outputs(value: Any, load: Callable[[Output], Any]) -> Any:
+    """`value` rebuilt with each `Output`, at any depth in lists, tuples and dicts, replaced by
+    `load(output)`."""
+    return _rebuild(value, lambda item: _Loaded(load(item)) if isinstance(item, Output) else None)
+
+
+def outputs_in(value: Any, where: str) -> list[tuple[str, Output]]:
+    """Each `Output` inside `value`, with where it is (`kwargs/x[0].key`)."""
+    if isinstance(value, Output):
+        return [(where, value)]
+    if isinstance(value, (list, tuple)):
+        return [pair for i, item in enumerate(value) for pair in outputs_in(item, f"{where}[{i}]")]
+    if isinstance(value, dict):
+        return [pair for key, item in value.items() for pair in outputs_in(item, f"{where}.{key}")]
+    return []
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    value: Any  # a replacement, told apart from "no replacement" (None)
+
+
+def _rebuild(value: Any, replace: Callable[[Any], Any]) -> Any:
+    """`value` with each item `replace` answers for (not None) swapped, in lists, tuples, dicts."""
+    swapped = replace(value)
+    if swapped is not None:
+        return swapped.value if isinstance(swapped, _Loaded) else swapped
+    if isinstance(value, list):
+        return [_rebuild(v, replace) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_rebuild(v, replace) for v in value)
+    if isinstance(value, dict):
+        return {k: _rebuild(v, replace) for k, v in value.items()}
+    return value
+
+
+def _is_marker(value: Any) -> bool:
     return isinstance(value, dict) and len(value) == 1 and isinstance(value.get(REF_KEY), str)
 
 
 def load_output(
-    backend: Backend, reference: str, *, deserialize: Callable[[bytes], Any] | None = None
+    backend: Backend, reference: Output | str, *, deserialize: Callable[[bytes], Any] | None = None
 ) -> Any:
-    """The value behind `"<task_id>.<name>"`: that task's artifact `<name>`.
+    """The value of an `Output` (or its text `"<task_id>.<name>"`): that task's artifact `<name>`.
 
     Read the way every stored object is read (`transfer.readable`): directly where this machine
     reaches the storage, else through the server into a hash-checked local cache."""
-    task_id, sep, name = reference.partition(".")
-    if not sep or not task_id or not name:
-        raise ValidationError(f"input reference {reference!r} must look like '<task_id>.<name>'")
-    record = find_artifact(backend, task_id, name)
+    output = reference if isinstance(reference, Output) else Output.parse(reference)
+    record = find_artifact(backend, output.task_id, output.name)
     if record is not None:
         from ductwork.sdk import transfer
 
         return transfer.load(backend, record, deserialization_function=deserialize)
-    raise NotFound(f"task {task_id} has no artifact or return value named {name!r}")
+    raise NotFound(f"task {output.task_id} has no artifact or return value named {output.name!r}")
 
 
 def find_artifact(backend: Backend, task_id: str, name: str) -> ArtifactRecord | None:
@@ -71,22 +138,10 @@ def find_artifact(backend: Backend, task_id: str, name: str) -> ArtifactRecord |
 
 
 def resolve_inputs(backend: Backend, value: Any, deserialize: Callable[[bytes], Any] | None = None) -> Any:
-    """Replace every `{"$ref": ...}` marker inside `value` by the value it points at."""
-    return replace_markers(value, lambda ref: load_output(backend, ref, deserialize=deserialize))
-
-
-def replace_markers(value: Any, load: Callable[[str], Any]) -> Any:
-    """`value` rebuilt with each `{"$ref": "<task>.<name>"}` marker, at any depth in lists,
-    tuples and dicts, replaced by `load("<task>.<name>")`."""
-    if is_marker(value):
-        return load(value[REF_KEY])
-    if isinstance(value, list):
-        return [replace_markers(v, load) for v in value]
-    if isinstance(value, tuple):
-        return tuple(replace_markers(v, load) for v in value)
-    if isinstance(value, dict):
-        return {k: replace_markers(v, load) for k, v in value.items()}
-    return value
+    """A stored parameter's value with every upstream output in it loaded."""
+    return replace_outputs(
+        from_stored(value), lambda output: load_output(backend, output, deserialize=deserialize)
+    )
 
 
 def split_results(names: Sequence[str], result: Any, step: str) -> list[tuple[str, Any]]:

@@ -2,7 +2,8 @@
 
 A function step's task carries everything needed to run it again anywhere: the generated
 code (`script.code`, run by `ductwork.sdk.runner`), its typed arguments (`kwargs/*`, where an
-upstream result is a `{"$ref": "<task>.<name>"}` marker), its requirements and container.
+upstream result, a `runner.Output`, is stored as its `{"$ref": "<task>.<name>"}` marker), its
+requirements and container.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from ductwork.core.errors import NotFound, ValidationError
 from ductwork.core.queries import TaskQuery
 from ductwork.core.records import ModelRecord, Param, TaskRecord
 from ductwork.pipelines.node import Node
-from ductwork.pipelines.runner import REF_KEY, find_artifact, is_marker, load_output, marker
+from ductwork.pipelines.runner import Output, find_artifact, load_output, outputs_in, stored
 from ductwork.sdk.params import flatten
 
 RUNNER = "ductwork.sdk.runner"
@@ -51,7 +52,7 @@ class Resolver:
         if ref.kind == "id":
             return task_id
         if ref.kind == "return":
-            return marker(task_id, ref.path[0])
+            return Output(task_id, ref.path[0])
         if ref.kind == "artifacts":
             return self._artifact(ref, task_id)
         if ref.kind == "parameters":
@@ -99,42 +100,36 @@ class Resolver:
         return value
 
 
-def to_markers(value: Any, live: Callable[[Any], tuple[str, str] | None]) -> Any:
-    """Replace live upstream values (decorator lazies) by `$ref` markers, in any container."""
+def to_outputs(value: Any, live: Callable[[Any], Output | None]) -> Any:
+    """Replace live upstream values (decorator lazies) by the `Output`s they stand for, in any
+    container."""
     found = live(value)
     if found is not None:
-        return marker(*found)
+        return found
     if isinstance(value, list):
-        return [to_markers(v, live) for v in value]
+        return [to_outputs(v, live) for v in value]
     if isinstance(value, tuple):
-        return tuple(to_markers(v, live) for v in value)
+        return tuple(to_outputs(v, live) for v in value)
     if isinstance(value, dict):
-        return {k: to_markers(v, live) for k, v in value.items()}
+        return {k: to_outputs(v, live) for k, v in value.items()}
     return value
 
 
 def input_hashes(backend: Backend, value: Any, where: str, out: dict[str, str]) -> None:
     """Collect the content hash of every upstream output `value` points at."""
-    if is_marker(value):
-        task_id, _, name = value[REF_KEY].partition(".")
-        record = find_artifact(backend, task_id, name)
-        out[where] = record.hash if record is not None else json.dumps(load_output(backend, value[REF_KEY]))
-    elif isinstance(value, (list, tuple)):
-        for i, item in enumerate(value):
-            input_hashes(backend, item, f"{where}[{i}]", out)
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            input_hashes(backend, item, f"{where}.{key}", out)
+    for place, output in outputs_in(value, where):
+        record = find_artifact(backend, output.task_id, output.name)
+        out[place] = record.hash if record is not None else json.dumps(load_output(backend, output))
 
 
-def without_markers(value: Any) -> Any:
-    """What a cache key sees of a value: markers stand for their (separately hashed) inputs."""
-    if is_marker(value):
+def without_outputs(value: Any) -> Any:
+    """What a cache key sees of a value: outputs stand for their (separately hashed) inputs."""
+    if isinstance(value, Output):
         return "<input>"
     if isinstance(value, (list, tuple)):
-        return [without_markers(v) for v in value]
+        return [without_outputs(v) for v in value]
     if isinstance(value, dict):
-        return {k: without_markers(v) for k, v in value.items()}
+        return {k: without_outputs(v) for k, v in value.items()}
     return value
 
 
@@ -145,7 +140,7 @@ def cache_inputs(backend: Backend, node: Node, params: Mapping[str, Any], code: 
     plain: dict[str, Any] = {}
     for key, value in params.items():
         input_hashes(backend, value, key, hashes)
-        plain[key] = without_markers(value)
+        plain[key] = without_outputs(value)
     requirements = node.packages if node.packages is not None else getattr(node.code, "requirements", [])
     return cachekey.CacheInputs(
         code=code,
@@ -202,7 +197,9 @@ def function_task(
 
 
 def typed_params(params: Mapping[str, Any]) -> dict[str, Param]:
-    return {key: Param(value=value, type=type(value).__name__) for key, value in params.items()}
+    """A step's parameters as its task stores them: typed, each `Output` as its marker."""
+    kept = {key: stored(value) for key, value in params.items()}
+    return {key: Param(value=value, type=type(value).__name__) for key, value in kept.items()}
 
 
 def clone_task_step(
