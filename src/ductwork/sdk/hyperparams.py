@@ -19,6 +19,7 @@ from ductwork.sdk.checks import as_str, require_str
 from ductwork.sdk.configuration import config_from_object, config_to_object, parse_text
 from ductwork.sdk.connected import connect_dict, connect_namespace, connect_object, write_params
 from ductwork.sdk.fields import TaskFields
+from ductwork.sdk.model import InputModel, OutputModel
 
 if TYPE_CHECKING:
     import argparse
@@ -36,8 +37,6 @@ class Hyperparameters(TaskFields):
         `Args` for a Namespace). Run by an agent or a pipeline, the task's values replace the
         local ones, cast to the local types. A dict comes back as a dict whose later changes are
         written to the task too."""
-        from ductwork.sdk.model import InputModel, OutputModel
-
         if isinstance(mutable, (InputModel, OutputModel)):
             mutable.connect(self, name)
             return mutable

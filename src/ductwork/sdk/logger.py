@@ -47,7 +47,7 @@ class Logger:
     @classmethod
     def of(cls, task: TaskCore) -> Logger:
         """The one logger of `task` (`task.get_logger()`)."""
-        return task.part(Logger, Logger)
+        return task._part(Logger, Logger)
 
     @classmethod
     def current_logger(cls) -> Logger:

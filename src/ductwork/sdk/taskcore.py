@@ -71,7 +71,7 @@ class TaskCore:
     def _captures(self, framework: str) -> bool:
         return self._frameworks.get(framework, False)
 
-    def part(self, kind: type[P], make: Callable[[TaskCore], P]) -> P:
+    def _part(self, kind: type[P], make: Callable[[TaskCore], P]) -> P:
         """The task's one `kind` (its Logger, say), made by `make(task)` on first use.
 
         Parts stand above the core, so the core keeps them without knowing their types."""
