@@ -19,9 +19,10 @@ from ductwork.core.display import mask_secrets, printable
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from rich.table import Table
 
     from ductwork.client.contract import Backend
-    from ductwork.core.records import TaskRecord
+    from ductwork.core.records import ArtifactRecord, ModelRecord, Param, TaskModel, TaskRecord
 
 
 class Group(click.Group):
@@ -233,8 +234,6 @@ def tasks_list(
 )
 def tasks_show(task_id: str, lines: int) -> None:
     """Fields, parameters, configuration, artifacts, models and the last console lines of a task."""
-    from rich.table import Table
-
     with _errors():
         backend = _backend()
         record = backend.get_task(task_id)
@@ -246,6 +245,29 @@ def tasks_show(task_id: str, lines: int) -> None:
         models = {link.model_id: backend.get_model(link.model_id) for link in links}
         console_lines = backend.get_console(task_id)[-lines:] if lines else []
     out = _console()
+    out.print(_fields_grid(record, project))
+    if record.status_reason:
+        out.print("\n[bold]status reason[/]")
+        out.print(_escape(record.status_reason[-2000:], lines=True))
+    if parameters:
+        out.print(_parameters_table(parameters))
+    if configurations:
+        out.print("[bold]configuration objects:[/] " + _escape(", ".join(configurations)))
+    if artifacts:
+        out.print(_artifacts_table(artifacts))
+    if links:
+        out.print(_models_table(links, models))
+    if console_lines:
+        out.print(f"[bold]console (last {len(console_lines)} lines)[/]")
+        for line in console_lines:
+            style = "red" if line.stream == "stderr" else ""
+            text = _escape(line.text, lines=True)
+            out.print(f"[{style}]{text}[/]" if style else text)
+
+
+def _fields_grid(record: TaskRecord, project: str) -> Table:
+    from rich.table import Table
+
     fields = Table.grid(padding=(0, 2))
     fields.add_column(style="bold")
     fields.add_column()
@@ -268,53 +290,54 @@ def tasks_show(task_id: str, lines: int) -> None:
         ("entry point", _escape(record.script.get("entry_point", "-"))),
     ):
         fields.add_row(label, value)
-    out.print(fields)
-    if record.status_reason:
-        out.print("\n[bold]status reason[/]")
-        out.print(_escape(record.status_reason[-2000:], lines=True))
-    if parameters:
-        table = Table(title="parameters", title_justify="left", header_style="bold")
-        for column in ("name", "value", "type"):
-            table.add_column(column)
-        for key, param in parameters.items():
-            table.add_row(_escape(key), _escape(repr(param.value)), _escape(param.type))
-        out.print(table)
-    if configurations:
-        out.print("[bold]configuration objects:[/] " + _escape(", ".join(configurations)))
-    if artifacts:
-        table = Table(title="artifacts", title_justify="left", header_style="bold")
-        for column in ("name", "type", "size", "sha256", "preview"):
-            table.add_column(column, overflow="ellipsis", no_wrap=column != "name")
-        for artifact in artifacts:
-            preview = artifact.preview.replace("\n", " ")[:60]
-            table.add_row(
-                _escape(artifact.name),
-                _escape(artifact.type),
-                _size(artifact.size),
-                _escape(artifact.hash[:12]),
-                _escape(preview),
-            )
-        out.print(table)
-    if links:
-        table = Table(title="models", title_justify="left", header_style="bold")
-        for column in ("role", "name", "id", "framework", "url"):
-            table.add_column(column)
-        for link in links:
-            model = models[link.model_id]
-            table.add_row(
-                _escape(link.role),
-                _escape(link.name or model.name),
-                _escape(model.id),
-                _escape(model.framework or "-"),
-                _escape(model.uri),
-            )
-        out.print(table)
-    if console_lines:
-        out.print(f"[bold]console (last {len(console_lines)} lines)[/]")
-        for line in console_lines:
-            style = "red" if line.stream == "stderr" else ""
-            text = _escape(line.text, lines=True)
-            out.print(f"[{style}]{text}[/]" if style else text)
+    return fields
+
+
+def _parameters_table(parameters: dict[str, Param]) -> Table:
+    from rich.table import Table
+
+    table = Table(title="parameters", title_justify="left", header_style="bold")
+    for column in ("name", "value", "type"):
+        table.add_column(column)
+    for key, param in parameters.items():
+        table.add_row(_escape(key), _escape(repr(param.value)), _escape(param.type))
+    return table
+
+
+def _artifacts_table(artifacts: Sequence[ArtifactRecord]) -> Table:
+    from rich.table import Table
+
+    table = Table(title="artifacts", title_justify="left", header_style="bold")
+    for column in ("name", "type", "size", "sha256", "preview"):
+        table.add_column(column, overflow="ellipsis", no_wrap=column != "name")
+    for artifact in artifacts:
+        preview = artifact.preview.replace("\n", " ")[:60]
+        table.add_row(
+            _escape(artifact.name),
+            _escape(artifact.type),
+            _size(artifact.size),
+            _escape(artifact.hash[:12]),
+            _escape(preview),
+        )
+    return table
+
+
+def _models_table(links: Sequence[TaskModel], models: dict[str, ModelRecord]) -> Table:
+    from rich.table import Table
+
+    table = Table(title="models", title_justify="left", header_style="bold")
+    for column in ("role", "name", "id", "framework", "url"):
+        table.add_column(column)
+    for link in links:
+        model = models[link.model_id]
+        table.add_row(
+            _escape(link.role),
+            _escape(link.name or model.name),
+            _escape(model.id),
+            _escape(model.framework or "-"),
+            _escape(model.uri),
+        )
+    return table
 
 
 # ---------------------------------------------------------------------- artifacts

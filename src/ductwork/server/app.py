@@ -72,20 +72,7 @@ def create_app(
     Stored locations are read only under the artifact root and the `allowed_storage` prefixes
     (default: `$DUCTWORK_ALLOWED_STORAGE`).
     """
-    owns_store = store is None
-    if store is None:
-        from ductwork.store import Store
-
-        store = Store(db_url or settings.db_url())
-    artifacts_root = artifacts_uri or settings.artifacts_uri()
-    allowed = tuple(settings.allowed_storage() if allowed_storage is None else allowed_storage)
-    hub = Hub(
-        store=store,
-        artifacts_root=artifacts_root,
-        auth=auth,
-        owns_store=owns_store,
-        allowed_storage=allowed,
-    )
+    hub = _hub(db_url, store, auth=auth, artifacts_uri=artifacts_uri, allowed_storage=allowed_storage)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -109,8 +96,38 @@ def create_app(
         dependencies=[Depends(checked_input)],
     )
     app.state.hub = hub
-    app.state.store = store
+    app.state.store = hub.store
     errors.install(app)
+    _add_routes(app)
+    _add_middleware(app, hub)
+    return app
+
+
+def _hub(
+    db_url: str | None,
+    store: Store | None,
+    *,
+    auth: bool,
+    artifacts_uri: str | None,
+    allowed_storage: Sequence[str] | None,
+) -> Hub:
+    """The server's hub over `store`, or over a store it opens (and then closes) itself."""
+    owns_store = store is None
+    if store is None:
+        from ductwork.store import Store
+
+        store = Store(db_url or settings.db_url())
+    allowed = tuple(settings.allowed_storage() if allowed_storage is None else allowed_storage)
+    return Hub(
+        store=store,
+        artifacts_root=artifacts_uri or settings.artifacts_uri(),
+        auth=auth,
+        owns_store=owns_store,
+        allowed_storage=allowed,
+    )
+
+
+def _add_routes(app: FastAPI) -> None:
     for router in ROUTERS:
         app.include_router(router)
     web = _web_module()
@@ -118,12 +135,14 @@ def create_app(
         if hasattr(web, "mount_static"):
             web.mount_static(app)
         app.include_router(web.router)
-    app.add_middleware(AuthMiddleware, store=store, required=auth)
+
+
+def _add_middleware(app: FastAPI, hub: Hub) -> None:
+    app.add_middleware(AuthMiddleware, store=hub.store, required=hub.auth)
     # Added last, so outermost: the headers reach auth's own refusals too, and forwarded
     # headers are settled before anything reads the client's address or origin.
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(TrustedProxyMiddleware, proxies=settings.trusted_proxies())
-    return app
 
 
 def _web_module() -> Any | None:

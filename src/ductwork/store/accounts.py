@@ -75,6 +75,16 @@ class NewApiKey:
 
 
 _USER_COLUMNS = (users.c.id, users.c.name, users.c.admin, users.c.created, users.c.role)
+# An API key with its user's columns, for `check_token`.
+_KEY_WITH_USER = sa.select(
+    api_keys.c.secret_hash,
+    api_keys.c.revoked,
+    api_keys.c.kind,
+    api_keys.c.created.label("key_created"),
+    api_keys.c.last_used,
+    api_keys.c.expires,
+    *_USER_COLUMNS,
+).join(users, users.c.id == api_keys.c.user_id)
 
 
 KEY_KINDS = ("key", "session")
@@ -255,51 +265,45 @@ class Accounts:
         key_id, dot, secret = token.partition(".")
         if not dot or not key_id.startswith(_KEY_PREFIX) or not secret or len(token) > _MAX_TOKEN:
             return TokenCheck(None, "", "malformed")
-        row = conn.execute(
-            sa.select(
-                api_keys.c.secret_hash,
-                api_keys.c.revoked,
-                api_keys.c.kind,
-                api_keys.c.created.label("key_created"),
-                api_keys.c.last_used,
-                api_keys.c.expires,
-                *_USER_COLUMNS,
-            )
-            .join(users, users.c.id == api_keys.c.user_id)
-            .where(api_keys.c.id == key_id)
-        ).first()
+        row = conn.execute(_KEY_WITH_USER.where(api_keys.c.id == key_id)).first()
         if row is None:
             return TokenCheck(None, key_id, "unknown")
         if row.revoked is not None:
             return TokenCheck(None, key_id, "revoked", kind=row.kind)
-        fingerprint = hashlib.sha256(token.encode()).digest()
-        with self._lock:
-            known = self._verified.get(fingerprint) == key_id
-        if not known:
-            if before_scrypt is not None:
-                before_scrypt()
-            if not check_secret(secret, row.secret_hash):
-                return TokenCheck(None, key_id, "wrong", kind=row.kind)
-            with self._lock:
-                self._verified[fingerprint] = key_id
-                while len(self._verified) > self._CACHE_SIZE:
-                    self._verified.popitem(last=False)
+        if not self._secret_matches(token, key_id, secret, row.secret_hash, before_scrypt):
+            return TokenCheck(None, key_id, "wrong", kind=row.kind)
         touch = False
         if row.kind == "session":
-            stamp = now()
             idle = settings.session_idle() if idle is None else idle
             max_age = settings.session_max() if max_age is None else max_age
-            last_used = row.last_used or row.key_created
-            ends = min(row.key_created + max_age, last_used + idle)
-            if row.expires is not None:
-                ends = min(ends, row.expires)
-            if stamp >= ends:
+            expired, touch = _session_use(row.key_created, row.last_used, row.expires, idle, max_age)
+            if expired:
                 return TokenCheck(None, key_id, "expired", kind=row.kind)
-            # `last_used` moves at most once a minute (sooner for short idle limits): a write per
-            # request would cost more than the session check itself.
-            touch = stamp - last_used >= min(_TOUCH_EVERY, idle / 10)
         user = User(row.id, row.name, row.admin, row.created, row.role)
         return TokenCheck(user, key_id, "ok", kind=row.kind, touch=touch)
+
+    def _secret_matches(
+        self,
+        token: str,
+        key_id: str,
+        secret: str,
+        secret_hash: str,
+        before_scrypt: Callable[[], None] | None,
+    ) -> bool:
+        """Whether `secret` is the key's; a token verified before is not hashed again."""
+        fingerprint = hashlib.sha256(token.encode()).digest()
+        with self._lock:
+            if self._verified.get(fingerprint) == key_id:
+                return True
+        if before_scrypt is not None:
+            before_scrypt()
+        if not check_secret(secret, secret_hash):
+            return False
+        with self._lock:
+            self._verified[fingerprint] = key_id
+            while len(self._verified) > self._CACHE_SIZE:
+                self._verified.popitem(last=False)
+        return True
 
     def touch_key(self, conn: sa.Connection, key_id: str) -> None:
         """Record that key `key_id` was used now (sessions: the start of a new idle period)."""
@@ -400,3 +404,19 @@ class Accounts:
         if user is not None:
             stmt = stmt.where(users.c.name == user)
         return [ApiKey(*row) for row in conn.execute(stmt)]
+
+
+def _session_use(
+    created: float, last_used: float | None, expires: float | None, idle: float, max_age: float
+) -> tuple[bool, bool]:
+    """(expired, touch): whether the session has ended, else whether to record its use now."""
+    stamp = now()
+    last_used = last_used or created
+    ends = min(created + max_age, last_used + idle)
+    if expires is not None:
+        ends = min(ends, expires)
+    if stamp >= ends:
+        return True, False
+    # `last_used` moves at most once a minute (sooner for short idle limits): a write per
+    # request would cost more than the session check itself.
+    return False, stamp - last_used >= min(_TOUCH_EVERY, idle / 10)

@@ -26,7 +26,17 @@ from ductwork.core.records import (
     TaskRecord,
     Worker,
 )
-from ductwork.store import accounts, artifacts, changes, migrate, models, projects, reserve, tasks
+from ductwork.store import (
+    accounts,
+    artifacts,
+    changes,
+    migrate,
+    models,
+    projects,
+    reserve,
+    taskqueries,
+    tasks,
+)
 from ductwork.store import events as _events
 from ductwork.store import nodes as _nodes
 from ductwork.store import params as _params
@@ -100,11 +110,11 @@ class Store:
 
     def query_tasks(self, query: TaskQuery) -> list[TaskRecord]:
         with self._db.read() as conn:
-            return tasks.query(conn, query)
+            return taskqueries.query(conn, query)
 
     def count_tasks(self, query: TaskQuery) -> int:
         with self._db.read() as conn:
-            return tasks.count(conn, query)
+            return taskqueries.count(conn, query)
 
     def edit_task(self, task_id: str, changes: Mapping[str, object]) -> TaskRecord:
         with self._db.write() as conn:

@@ -1,23 +1,19 @@
-"""Tasks: create, read, query, edit, status changes, reset, clone, delete, cache lookup."""
+"""Tasks: create, read, edit, status changes, reset, clone, delete, cache lookup (queries: taskqueries.py)."""
 
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import exc
-from sqlalchemy.dialects import postgresql
 
 from ductwork.core.errors import Conflict, NotFound, StatusError, ValidationError
-from ductwork.core.queries import TaskQuery
 from ductwork.core.records import TaskRecord, TaskTypes, new_id
 from ductwork.core.states import FINAL, TaskStatus, check_transition
 from ductwork.store import bounds
 from ductwork.store.common import PUBLISHED, is_foreign_key_error, now
-from ductwork.store.projects import check_name
 from ductwork.store.tables import (
     artifacts,
     configs,
@@ -26,18 +22,17 @@ from ductwork.store.tables import (
     models,
     nodes,
     params,
-    projects,
     queue_entries,
     task_models,
     tasks,
 )
 
 FIELDS = tuple(f.name for f in dataclasses.fields(TaskRecord))
-_columns = tuple(tasks.c[name] for name in FIELDS)
+COLUMNS = tuple(tasks.c[name] for name in FIELDS)
 _JSON_LISTS = ("tags", "system_tags")
 _JSON_DICTS = ("script", "requirements", "container", "runtime")
-_STATUSES = frozenset(s.value for s in TaskStatus)
-_TYPES = frozenset(TaskTypes.all())
+STATUSES = frozenset(s.value for s in TaskStatus)
+TYPES = frozenset(TaskTypes.all())
 # Fields edit_task may set. Status and its timestamps move only through set_status; queue
 # and worker only through enqueue / claim; id, created and updated are the store's.
 EDITABLE = frozenset(FIELDS) - {
@@ -57,7 +52,7 @@ EDITABLE_WHEN_PUBLISHED = frozenset({"tags", "system_tags", "comment", "archived
 
 # Hot statements are built once: building one costs more than running it on SQLite.
 _insert = sa.insert(tasks)
-_by_id = sa.select(*_columns).where(tasks.c.id == sa.bindparam("id"))
+_by_id = sa.select(*COLUMNS).where(tasks.c.id == sa.bindparam("id"))
 _state = sa.select(tasks.c.status, tasks.c.started, tasks.c.ended).where(tasks.c.id == sa.bindparam("id"))
 _state_locked = _state.with_for_update()
 _set_status = (
@@ -71,7 +66,7 @@ _set_status = (
         ended=sa.bindparam("ended"),
         updated=sa.bindparam("now"),
     )
-    .returning(*_columns)
+    .returning(*COLUMNS)
 )
 _leave_queue = sa.delete(queue_entries).where(queue_entries.c.task_id == sa.bindparam("task_id"))
 
@@ -100,8 +95,8 @@ def _check_values(values: dict[str, Any], where: str) -> None:
     for name in _JSON_DICTS:
         if name in values and not isinstance(values[name], dict):
             raise ValidationError(f"{where}: {name} must be a dict, got {type(values[name]).__name__}")
-    if "type" in values and values["type"] not in _TYPES:
-        raise ValidationError(f"{where}: unknown task type {values['type']!r}; one of {sorted(_TYPES)}")
+    if "type" in values and values["type"] not in TYPES:
+        raise ValidationError(f"{where}: unknown task type {values['type']!r}; one of {sorted(TYPES)}")
     if "name" in values and not isinstance(values["name"], str):
         raise ValidationError(f"{where}: name must be a string, got {values['name']!r}")
     if "progress" in values and (
@@ -117,8 +112,8 @@ def _check_values(values: dict[str, Any], where: str) -> None:
 def create(conn: sa.Connection, task: TaskRecord) -> TaskRecord:
     if not isinstance(task.id, str) or not 0 < len(task.id) <= 32:
         raise ValidationError(f"task id must be a string of 1 to 32 characters, got {task.id!r}")
-    if task.status not in _STATUSES:
-        raise ValidationError(f"task {task.id}: unknown status {task.status!r}; one of {sorted(_STATUSES)}")
+    if task.status not in STATUSES:
+        raise ValidationError(f"task {task.id}: unknown status {task.status!r}; one of {sorted(STATUSES)}")
     if task.status == TaskStatus.queued:
         raise StatusError(f"task {task.id}: create it, then enqueue(task, queue) it")
     stamp = now()
@@ -152,9 +147,7 @@ def get_many(conn: sa.Connection, task_ids: Sequence[str]) -> list[TaskRecord]:
     """The tasks in the order asked; NotFound names the first unknown id."""
     if not task_ids:
         return []
-    found = {
-        row.id: record(row) for row in conn.execute(sa.select(*_columns).where(tasks.c.id.in_(task_ids)))
-    }
+    found = {row.id: record(row) for row in conn.execute(sa.select(*COLUMNS).where(tasks.c.id.in_(task_ids)))}
     for task_id in task_ids:
         if task_id not in found:
             raise NotFound(f"task {task_id} not found")
@@ -188,7 +181,7 @@ def edit(conn: sa.Connection, task_id: str, changes: Mapping[str, object]) -> Ta
     values["updated"] = now()
     try:
         row = conn.execute(
-            sa.update(tasks).where(tasks.c.id == task_id).values(values).returning(*_columns)
+            sa.update(tasks).where(tasks.c.id == task_id).values(values).returning(*COLUMNS)
         ).one()
     except exc.IntegrityError as error:
         raise NotFound(f"task {task_id}: project {changes.get('project')} not found") from error
@@ -205,9 +198,9 @@ def set_status(
     force: bool = False,
     expect: Sequence[str] | None = None,
 ) -> TaskRecord:
-    if status not in _STATUSES:
+    if status not in STATUSES:
         raise ValidationError(
-            f"task {bounds.short(task_id)}: unknown status {bounds.short(status)}; one of {sorted(_STATUSES)}"
+            f"task {bounds.short(task_id)}: unknown status {bounds.short(status)}; one of {sorted(STATUSES)}"
         )
     bounds.text(message, f"task {task_id}: status message")
     bounds.text(reason, f"task {task_id}: status reason")
@@ -265,9 +258,7 @@ def reset(conn: sa.Connection, task_id: str) -> TaskRecord:
         "progress": 0,
         "updated": now(),
     }
-    row = conn.execute(
-        sa.update(tasks).where(tasks.c.id == task_id).values(values).returning(*_columns)
-    ).one()
+    row = conn.execute(sa.update(tasks).where(tasks.c.id == task_id).values(values).returning(*COLUMNS)).one()
     return record(row)
 
 
@@ -329,40 +320,45 @@ def clone(
         output_uri=source.output_uri,
     )
     create(conn, copy)
+    _copy_inputs(conn, task_id, copy.id)
+    return copy
+
+
+def _copy_inputs(conn: sa.Connection, source_id: str, copy_id: str) -> None:
+    """The source's parameters, configuration objects and input models, onto the copy."""
     conn.execute(
         sa.insert(params).from_select(
             ["task_id", "section", "name", "value", "type", "description"],
             sa.select(
-                sa.literal(copy.id),
+                sa.literal(copy_id),
                 params.c.section,
                 params.c.name,
                 params.c.value,
                 params.c.type,
                 params.c.description,
-            ).where(params.c.task_id == task_id),
+            ).where(params.c.task_id == source_id),
         )
     )
     conn.execute(
         sa.insert(configs).from_select(
             ["task_id", "name", "text", "type", "description"],
             sa.select(
-                sa.literal(copy.id), configs.c.name, configs.c.text, configs.c.type, configs.c.description
-            ).where(configs.c.task_id == task_id),
+                sa.literal(copy_id), configs.c.name, configs.c.text, configs.c.type, configs.c.description
+            ).where(configs.c.task_id == source_id),
         )
     )
     conn.execute(
         sa.insert(task_models).from_select(
             ["task_id", "model_id", "role", "name"],
-            sa.select(sa.literal(copy.id), task_models.c.model_id, task_models.c.role, task_models.c.name)
-            .where(task_models.c.task_id == task_id, task_models.c.role == "input")
+            sa.select(sa.literal(copy_id), task_models.c.model_id, task_models.c.role, task_models.c.name)
+            .where(task_models.c.task_id == source_id, task_models.c.role == "input")
             .order_by(task_models.c.id),
         )
     )
-    return copy
 
 
 _cached = (
-    sa.select(*_columns)
+    sa.select(*COLUMNS)
     .where(
         tasks.c.cache_key == sa.bindparam("key"),
         tasks.c.status.in_([TaskStatus.completed.value, TaskStatus.published.value]),
@@ -380,119 +376,3 @@ def find_cached(conn: sa.Connection, cache_key: str) -> TaskRecord | None:
         if "archived" not in task.system_tags:
             return task
     return None
-
-
-# ---- queries -------------------------------------------------------------------------------
-
-
-def _check_query(q: TaskQuery) -> None:
-    """Every filter within what the store can compare (one bad value is a 422, not a driver error)."""
-    bounds.page(q.limit, q.offset, what="task query")
-    for name in ("ids", "status", "type", "tags", "system_tags"):
-        value = getattr(q, name)
-        if value is not None:
-            bounds.strings(value, f"task query: {name}", 1024)
-    for name in ("project", "project_name", "name", "name_pattern", "parent", "order_by"):
-        value = getattr(q, name)
-        if value is not None:
-            bounds.text(value, f"task query: {name}", 4096)
-    if q.runtime is not None:
-        if not isinstance(q.runtime, dict) or len(q.runtime) > bounds.MAX_LIST:
-            raise ValidationError("task query: runtime must be a dict of a few properties")
-        for key, value in q.runtime.items():
-            bounds.text(key, "task query: runtime key", 512)
-            if isinstance(value, int) and not isinstance(value, bool):
-                bounds.integer(value, f"task query: runtime {bounds.short(key)}")
-            elif isinstance(value, str):
-                bounds.text(value, f"task query: runtime {bounds.short(key)}")
-            elif isinstance(value, float):
-                bounds.number(value, f"task query: runtime {bounds.short(key)}")
-
-
-def _where(conn: sa.Connection, q: TaskQuery) -> list[sa.ColumnElement[bool]]:
-    _check_query(q)
-    where: list[sa.ColumnElement[bool]] = []
-    if q.ids is not None:
-        where.append(tasks.c.id.in_(q.ids))
-    if q.project is not None:
-        where.append(tasks.c.project == q.project)
-    if q.project_name is not None:
-        name = check_name(q.project_name)
-        match = projects.c.name == name
-        if q.include_subprojects:
-            match = match | projects.c.name.startswith(name + "/", autoescape=True)
-        where.append(tasks.c.project.in_(sa.select(projects.c.id).where(match)))
-    if q.name is not None:
-        where.append(tasks.c.name == q.name)
-    if q.name_pattern is not None:
-        try:
-            re.compile(q.name_pattern)
-        except re.error as error:
-            raise ValidationError(f"name_pattern {q.name_pattern!r} is not a valid regex: {error}") from error
-        where.append(tasks.c.name.regexp_match(q.name_pattern))
-    if q.status is not None:
-        where.append(tasks.c.status.in_(q.status))
-    if q.type is not None:
-        where.append(tasks.c.type.in_(q.type))
-    if q.parent is not None:
-        where.append(tasks.c.parent == q.parent)
-    if q.archived is not None:
-        where.append(tasks.c.archived.is_(q.archived))
-    for column, wanted in ((tasks.c.tags, q.tags), (tasks.c.system_tags, q.system_tags)):
-        for tag in wanted or ():
-            if tag.startswith("-"):
-                where.append(sa.not_(_has_tag(conn, column, tag[1:])))
-            else:
-                where.append(_has_tag(conn, column, tag))
-    for key, value in (q.runtime or {}).items():
-        where.append(_runtime_equals(key, value))
-    return where
-
-
-def _has_tag(conn: sa.Connection, column: sa.Column[Any], tag: str) -> sa.ColumnElement[bool]:
-    if conn.dialect.name == "postgresql":
-        return sa.type_coerce(column, postgresql.JSONB).contains([tag])
-    each = sa.func.json_each(column).table_valued("value")
-    return sa.exists(sa.select(1).select_from(each).where(each.c.value == tag))
-
-
-def _runtime_equals(key: str, value: Any) -> sa.ColumnElement[bool]:
-    if key == "cache_key" and isinstance(value, str):
-        return tasks.c.cache_key == value
-    field: Any = tasks.c.runtime[key]
-    condition: sa.ColumnElement[bool]
-    if value is None:
-        condition = field.as_string().is_(None)
-    elif isinstance(value, bool):
-        condition = field.as_boolean() == value
-    elif isinstance(value, int):
-        condition = field.as_integer() == value
-    elif isinstance(value, float):
-        condition = field.as_float() == value
-    elif isinstance(value, str):
-        condition = field.as_string() == value
-    else:
-        raise ValidationError(f"runtime filter {key!r}: only str, int, float, bool or None, got {value!r}")
-    return condition
-
-
-def _order(order_by: str) -> sa.ColumnElement[Any]:
-    name = order_by.lstrip("-+")
-    if name not in FIELDS:
-        raise ValidationError(f"cannot order tasks by {order_by!r}; use one of {', '.join(FIELDS)}")
-    column = tasks.c[name]
-    return column.desc() if order_by.startswith("-") else column.asc()
-
-
-def query(conn: sa.Connection, q: TaskQuery) -> list[TaskRecord]:
-    stmt = sa.select(*_columns).where(*_where(conn, q)).order_by(_order(q.order_by), tasks.c.id)
-    if q.limit is not None:
-        stmt = stmt.limit(q.limit)
-    if q.offset:
-        stmt = stmt.offset(q.offset)
-    return [record(row) for row in conn.execute(stmt)]
-
-
-def count(conn: sa.Connection, q: TaskQuery) -> int:
-    stmt = sa.select(sa.func.count()).select_from(tasks).where(*_where(conn, q))
-    return int(conn.execute(stmt).scalar_one())
