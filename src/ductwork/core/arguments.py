@@ -19,7 +19,6 @@ from __future__ import annotations
 import ast
 import json
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
 
 from ductwork.core.errors import ValidationError
 
@@ -27,7 +26,14 @@ TRUE_WORDS = frozenset({"true", "1", "yes", "y", "on"})
 FALSE_WORDS = frozenset({"false", "0", "no", "n", "off", ""})
 UNTYPED = frozenset({"", "Any"})  # no type recorded: the value is kept as it is
 CASTABLE = frozenset({"str", "int", "float", "bool", "list", "tuple", "dict", "NoneType"})
-_EMPTY_TEXT: dict[str, Any] = {"bool": False, "list": [], "tuple": [], "dict": {}, "nonetype": None}
+# What an empty form field means, made anew each time (a caller may change the list it gets)
+_EMPTY_TEXT: dict[str, Callable[[], object]] = {
+    "bool": bool,
+    "list": list,
+    "tuple": list,
+    "dict": dict,
+    "nonetype": lambda: None,
+}
 _MAX_DIGITS = 4300  # Python's default int <-> text limit; json.dumps refuses longer ints
 _TOO_LONG: int = 10**_MAX_DIGITS
 
@@ -43,14 +49,14 @@ class ArgumentError(ValidationError):
         self.reason = reason
 
 
-def parse(text: str, type_name: str, *, name: str) -> Any:
+def parse(text: str, type_name: str, *, name: str) -> object:
     """Text a person typed (a form field, a command-line value) as a value of `type_name`.
 
     An empty field means the empty value of its type (false, [], {}, None); for an argument
     whose default was None (type NoneType) the text is read as JSON when it is JSON."""
     kind = type_name.lower()
     if not text.strip() and kind in _EMPTY_TEXT:
-        return _EMPTY_TEXT[kind]
+        return _EMPTY_TEXT[kind]()
     if kind == "nonetype":
         try:
             value = json.loads(text)
@@ -60,7 +66,7 @@ def parse(text: str, type_name: str, *, name: str) -> Any:
     return cast(text, type_name, name=name)
 
 
-def cast(value: Any, type_name: str, *, name: str) -> Any:
+def cast(value: object, type_name: str, *, name: str) -> object:
     """`value` (a JSON value, or text) as Python type `type_name`; ArgumentError naming `name`.
 
     A type we cannot check (a user's hint such as "path") keeps the value as given; so does
@@ -76,7 +82,7 @@ def cast(value: Any, type_name: str, *, name: str) -> Any:
         raise ArgumentError(name, type_name, str(exc) or type(exc).__name__) from None
 
 
-def is_json(value: Any) -> bool:
+def is_json(value: object) -> bool:
     """Whether `value` is made of JSON types only: None, bool, int, float, str, lists (or tuples)
     and dicts with str keys. Walked without recursion, so a deep value cannot exhaust the stack."""
     pending = [value]
@@ -93,13 +99,13 @@ def is_json(value: Any) -> bool:
     return True
 
 
-def check_json(value: Any, where: str) -> None:
+def check_json(value: object, where: str) -> None:
     """ValidationError naming `where` for a value that cannot be stored as a parameter."""
     if not is_json(value):
         raise ValidationError(f"{where}: {type(value).__name__} values cannot be stored as a parameter")
 
 
-def short(value: Any, most: int = 60) -> str:
+def short(value: object, most: int = 60) -> str:
     """`repr(value)` cut to `most` characters, for messages (a value may be megabytes)."""
     text = "<an integer too long to show>" if isinstance(value, int) and _too_long(value) else repr(value)
     return text if len(text) <= most else f"{text[: most - 5]}...{text[-2:]}"
@@ -108,7 +114,7 @@ def short(value: Any, most: int = 60) -> str:
 # --- the checks every cast value passes -----------------------------------------------------------
 
 
-def _checked(value: Any, type_name: str, name: str) -> Any:
+def _checked(value: object, type_name: str, name: str) -> object:
     """`value`, once sure the store can keep it: no NUL in a string, no int JSON cannot write."""
     for item in _scalars(value):
         if isinstance(item, str) and "\x00" in item:
@@ -118,7 +124,7 @@ def _checked(value: Any, type_name: str, name: str) -> Any:
     return value
 
 
-def _scalars(value: Any) -> Iterable[Any]:
+def _scalars(value: object) -> Iterable[object]:
     pending = [value]
     while pending:
         item = pending.pop()
@@ -139,11 +145,11 @@ def _too_long(number: int) -> bool:
 # --- one converter per type name ----------------------------------------------------------------
 
 
-def _to_text(value: Any) -> str:
+def _to_text(value: object) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
-def _to_bool(value: Any) -> bool:
+def _to_bool(value: object) -> bool:
     if isinstance(value, bool):
         return value
     if isinstance(value, (int, float)):
@@ -156,7 +162,7 @@ def _to_bool(value: Any) -> bool:
     raise ValueError(f"{short(value)} is not true or false (true/false, yes/no, 1/0)")
 
 
-def _to_int(value: Any) -> int:
+def _to_int(value: object) -> int:
     if isinstance(value, int):
         return int(value)
     if isinstance(value, float):
@@ -179,7 +185,7 @@ def _to_int(value: Any) -> int:
     return int(number)
 
 
-def _to_float(value: Any) -> float:
+def _to_float(value: object) -> float:
     if isinstance(value, (int, float)):
         return float(value)
     try:
@@ -188,7 +194,7 @@ def _to_float(value: Any) -> float:
         raise ValueError(f"{short(value)} is not a number") from None
 
 
-def _parse_literal(value: Any) -> Any:
+def _parse_literal(value: object) -> object:
     """Text as JSON, or as a Python literal (what `str(list)` wrote); other values as they are."""
     if not isinstance(value, str):
         return value
@@ -205,29 +211,29 @@ def _parse_literal(value: Any) -> Any:
         raise ValueError(error) from None
 
 
-def _to_list(value: Any) -> list[Any]:
+def _to_list(value: object) -> list[object]:
     parsed = _parse_literal(value)
     if isinstance(parsed, (list, tuple, set, frozenset)):
         return list(parsed)
     raise ValueError(f"expected a JSON array, got {_json_kind(parsed)}")
 
 
-def _to_tuple(value: Any) -> tuple[Any, ...]:
+def _to_tuple(value: object) -> tuple[object, ...]:
     return tuple(_to_list(value))
 
 
-def _to_dict(value: Any) -> dict[Any, Any]:
+def _to_dict(value: object) -> dict[object, object]:
     parsed = _parse_literal(value)
     if isinstance(parsed, Mapping):
         return dict(parsed)
     raise ValueError(f"expected a JSON object, got {_json_kind(parsed)}")
 
 
-def _to_none(value: Any) -> Any:
+def _to_none(value: object) -> object:
     return None if value in ("", "None") else value
 
 
-def _json_kind(value: Any) -> str:
+def _json_kind(value: object) -> str:
     if isinstance(value, (list, tuple)):
         return "an array"
     if isinstance(value, Mapping):
@@ -235,7 +241,7 @@ def _json_kind(value: Any) -> str:
     return type(value).__name__
 
 
-_CASTERS: dict[str, Callable[[Any], Any]] = {
+_CASTERS: dict[str, Callable[[object], object]] = {
     "str": _to_text,
     "int": _to_int,
     "float": _to_float,

@@ -114,6 +114,13 @@ def test_parse_reads_text_a_person_typed(text: str, kind: str, expected: object)
     assert arguments.parse(text, kind, name=NAME) == expected
 
 
+def test_an_empty_field_gives_a_new_value_each_time() -> None:
+    first = arguments.parse("", "list", name=NAME)
+    assert isinstance(first, list)
+    first.append(1)
+    assert arguments.parse("", "list", name=NAME) == []
+
+
 def test_parse_of_an_empty_number_is_an_error() -> None:
     with pytest.raises(ArgumentError, match="'' is not a whole number"):
         arguments.parse("", "int", name=NAME)
