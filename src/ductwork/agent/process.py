@@ -1,28 +1,26 @@
-"""One task process: started in its own process group, its output streamed, killed as a tree.
+"""A task's process under an agent: started fresh or forked warm, its output streamed in batches.
 
-The child gets a new session, so killing the group takes its own children with it (a
-controller's local steps, a shell's pipeline) and a Ctrl-C at the agent's terminal does
-not reach it directly: the agent decides how each task ends.
+The process itself (its session, killing its tree, time limits) is `ductwork.process`'s; this
+module adds what is the agent's: the console sent to the store from one thread, and which tasks
+are forked from a warm interpreter.
+
+A function step runs `python -m ductwork.sdk.runner`; a fresh interpreter pays ~25 ms to start
+and ~40-90 ms to import the runner, on every step. With `--same-env` the agent keeps one warm
+fork server (`process.WarmPool`) that imported the runner once and forks a clean child per step.
+Anything unusual (no AF_UNIX, the server failed to start) falls back to a fresh interpreter.
 """
 
 from __future__ import annotations
 
-import functools
 import os
-import shutil
-import signal
-import subprocess
-import sys
 import threading
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import IO
 
 from ductwork.core.records import ConsoleLine
+from ductwork.core.warmstart import RUNNER, RUNNER_IMPORTS
+from ductwork.process import Child, Output, WarmPool, spawn
 
-# How long a task gets between SIGTERM and SIGKILL when it is stopped.
-TERM_GRACE_S = 3.0
 # Console lines are sent in batches at most this often (and when a batch is large).
 FLUSH_EVERY_S = 0.2
 FLUSH_LINES = 500
@@ -50,6 +48,11 @@ class ConsoleStream:
             if len(self._lines) >= FLUSH_LINES:
                 self._wake.set()
 
+    def lines(self, stream: str, lines: list[str]) -> None:
+        """A batch of a process's output lines (a Windows line end loses its CR)."""
+        for line in lines:
+            self.write(line.removesuffix("\r"), stream)
+
     def close(self) -> None:
         """Send what is left and stop the sender thread (again: nothing happens)."""
         self._closed = True
@@ -75,76 +78,49 @@ class ConsoleStream:
 class TaskProcess:
     """A running task process whose stdout and stderr feed a `ConsoleStream`."""
 
-    def __init__(
-        self, argv: Sequence[str], *, cwd: Path, env: dict[str, str], console: ConsoleStream
-    ) -> None:
-        self.argv = list(argv)
-        self._popen = subprocess.Popen(
-            [*_dies_with_agent(), *self.argv],
-            cwd=cwd,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-        )
-        self.started = time.monotonic()
-        assert self._popen.stdout is not None and self._popen.stderr is not None
-        self._readers = [
-            threading.Thread(target=pump, args=(self._popen.stdout, "stdout", console), daemon=True),
-            threading.Thread(target=pump, args=(self._popen.stderr, "stderr", console), daemon=True),
-        ]
-        for reader in self._readers:
-            reader.start()
-
-    @property
-    def pid(self) -> int:
-        return self._popen.pid
-
-    def poll(self, timeout: float) -> int | None:
-        """The exit code, waiting at most `timeout` seconds; None while it runs."""
-        try:
-            return self._popen.wait(timeout)
-        except subprocess.TimeoutExpired:
-            return None
-
-    def kill_tree(self) -> int:
-        """SIGTERM the whole process group, SIGKILL what is left after a grace period."""
-        for sig, grace in ((signal.SIGTERM, TERM_GRACE_S), (signal.SIGKILL, 5.0)):
-            try:
-                os.killpg(self._popen.pid, sig)
-            except ProcessLookupError:
-                break
-            code = self.poll(grace)
-            if code is not None:
-                # The leader is gone; members that ignored SIGTERM still go.
-                try:
-                    os.killpg(self._popen.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                return code
-        return self._popen.wait()
+    def __init__(self, child: Child, console: ConsoleStream) -> None:
+        self.child = child
+        self._output = Output(child, console.lines)
 
     def finish(self) -> None:
         """Wait for the output pipes to drain (after the process ended)."""
-        for reader in self._readers:
-            reader.join(timeout=5.0)
+        self._output.join(timeout=5.0)
 
 
-@functools.cache
-def _dies_with_agent() -> tuple[str, ...]:
-    """A prefix that makes the task process die with the agent (Linux `setpriv --pdeathsig`).
+class Launcher:
+    """Starts an agent's task processes; function steps forked warm when `warm` (--same-env)."""
 
-    An agent killed with SIGKILL cannot stop its task; without this the process would run on
-    while the watchdog re-queues the task, and it would run twice. Where `setpriv` is missing
-    the task outlives the agent (the watchdog still settles it)."""
-    setpriv = shutil.which("setpriv")
-    if setpriv is None or not sys.platform.startswith("linux"):
-        return ()
-    return (setpriv, "--pdeathsig", "KILL", "--")
+    def __init__(self, *, warm: bool) -> None:
+        env = {k: v for k, v in os.environ.items() if k != "DUCTWORK_PIPE"}
+        env["PYTHONUNBUFFERED"] = "1"  # children's prints stream line by line
+        self._pool = WarmPool(RUNNER, RUNNER_IMPORTS, env=env) if warm else None
+        self._told = False  # the console already said the warm path failed
 
+    def start(
+        self,
+        script: Mapping[str, object],
+        argv: Sequence[str],
+        *,
+        cwd: Path,
+        env: dict[str, str],
+        paths: list[str],
+        console: ConsoleStream,
+    ) -> TaskProcess:
+        """Run the task: forked when it is a function step (the runner, no arguments) and the
+        warm path works, else `argv` as a fresh process that dies with the agent."""
+        if self._pool is not None and script.get("module") == RUNNER and not script.get("args"):
+            forked = self._pool.fork(env, str(cwd), paths)
+            if forked is not None:
+                console.write(f"running {' '.join(argv)} in {cwd} (forked warm)", "ductwork")
+                return TaskProcess(forked, console)
+            if not self._told:
+                self._told = True
+                console.write("warm start failed; starting a fresh interpreter", "ductwork")
+        console.write(f"running {' '.join(argv)} in {cwd}", "ductwork")
+        # Dying with the agent: an agent killed with SIGKILL cannot stop its task, which would
+        # run on while the watchdog re-queues it, and so run twice.
+        return TaskProcess(spawn(argv, cwd=cwd, env=env, die_with_parent=True), console)
 
-def pump(pipe: IO[bytes], stream: str, console: ConsoleStream) -> None:
-    with pipe:
-        for raw in iter(pipe.readline, b""):
-            console.write(raw.decode("utf-8", errors="replace").rstrip("\r\n"), stream)
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()

@@ -23,12 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from ductwork.agent import environment, workspace
-from ductwork.agent.process import ConsoleStream, TaskProcess
+from ductwork.agent.process import ConsoleStream, Launcher, TaskProcess
 from ductwork.agent.wakeup import Claimer, claimer_for
-from ductwork.agent.warm import ForkedProcess, WarmRunner
 from ductwork.core import orphans, settings
 from ductwork.core.errors import Conflict, DuctworkError, NotFound, StatusError, StorageError
 from ductwork.core.records import ConsoleLine, TaskRecord, Worker
+from ductwork.process import Ending, supervise
 
 # How often a running task's status is read, to notice an abort from the UI, CLI or controller.
 ABORT_CHECK_S = 0.25
@@ -79,7 +79,7 @@ class Agent:
         self._done = 0
         self._done_lock = threading.Lock()
         # Function steps fork from a warm interpreter when they run in the agent's own one.
-        self._warm = WarmRunner() if options.same_env and options.warm else None
+        self._launcher = Launcher(warm=options.same_env and options.warm)
 
     # -- life cycle --------------------------------------------------------------------------
 
@@ -117,8 +117,7 @@ class Agent:
                     self.backend.unregister_worker(slot.id)
                 except DuctworkError:
                     pass
-            if self._warm is not None:
-                self._warm.close()
+            self._launcher.close()
 
     def stop(self) -> None:
         """Stop claiming; running tasks finish first."""
@@ -208,16 +207,12 @@ class Agent:
 
     def _start(
         self, task: TaskRecord, space: workspace.Workspace, python: str, console: ConsoleStream
-    ) -> TaskProcess | ForkedProcess:
+    ) -> TaskProcess:
         argv = ["bash", *space.args] if space.shell_script else [python, *space.args]
         env = self._env(task, space.python_path)
-        if self._warm is not None and WarmRunner.fits(task.script, self.options.same_env):
-            forked = self._warm.start(env, space.cwd, space.python_path, console)
-            if forked is not None:
-                console.write(f"running {' '.join(argv)} in {space.cwd} (forked warm)", "ductwork")
-                return forked
-        console.write(f"running {' '.join(argv)} in {space.cwd}", "ductwork")
-        return TaskProcess(argv, cwd=space.cwd, env=env, console=console)
+        return self._launcher.start(
+            task.script, argv, cwd=space.cwd, env=env, paths=space.python_path, console=console
+        )
 
     def _python(self, task: TaskRecord, console: ConsoleStream) -> str:
         if self.options.same_env:
@@ -237,22 +232,15 @@ class Agent:
         env["PYTHONPATH"] = os.pathsep.join(paths)
         return env
 
-    def _supervise(self, task: TaskRecord, process: TaskProcess | ForkedProcess) -> Outcome:
+    def _supervise(self, task: TaskRecord, process: TaskProcess) -> Ending:
         """Wait for the process; kill its tree on an abort or when the time limit passes."""
+
+        def taken_back() -> str | None:
+            status = self._current(task)
+            return status if status in _TAKEN_BACK else None
+
         limit = _seconds(task.runtime.get("time_limit"))
-        next_check = time.monotonic() + ABORT_CHECK_S
-        while True:
-            code = process.poll(ABORT_CHECK_S)
-            if code is not None:
-                return Outcome(code)
-            now = time.monotonic()
-            if limit is not None and now - process.started > limit:
-                return Outcome(process.kill_tree(), timed_out=limit)
-            if now >= next_check:
-                next_check = now + ABORT_CHECK_S
-                status = self._current(task)
-                if status in _TAKEN_BACK:
-                    return Outcome(process.kill_tree(), aborted_as=status)
+        return supervise(process.child, limit=limit, check=taken_back, every=ABORT_CHECK_S)
 
     def _current(self, claim: TaskRecord) -> str | None:
         """The task's status as far as this run is concerned: "taken" once someone else's
@@ -267,10 +255,10 @@ class Agent:
             return "taken"
         return str(now.status)
 
-    def _settle(self, task: TaskRecord, outcome: Outcome, tail: list[str]) -> str:
+    def _settle(self, task: TaskRecord, outcome: Ending, tail: list[str]) -> str:
         """Record how the task ended, unless it already says so itself (or was aborted)."""
-        if outcome.aborted_as is not None:
-            return outcome.aborted_as
+        if outcome.stopped_as is not None:
+            return outcome.stopped_as
         if outcome.timed_out is not None:
             message = f"time limit exceeded: the task ran longer than {outcome.timed_out:g} s and was stopped"
             self._send_console([ConsoleLine(task.id, message, "ductwork")])
@@ -362,13 +350,6 @@ class Agent:
                     self.options.log(f"ductwork agent: task {task_id} lost its agent; settled it")
             except DuctworkError as exc:
                 self.options.log(f"ductwork agent: could not check for dead agents: {exc}")
-
-
-@dataclass
-class Outcome:
-    code: int
-    aborted_as: str | None = None  # the status someone else set (stopped, reset, deleted)
-    timed_out: float | None = None  # the time limit that was exceeded
 
 
 def _seconds(value: Any) -> float | None:

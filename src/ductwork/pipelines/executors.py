@@ -9,12 +9,8 @@
 from __future__ import annotations
 
 import functools
-import json
 import os
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -29,9 +25,11 @@ from ductwork.core import launch
 from ductwork.core.errors import Conflict, StatusError, ValidationError
 from ductwork.core.records import ConsoleLine
 from ductwork.core.states import TaskStatus
+from ductwork.core.warmstart import RUNNER, RUNNER_IMPORTS
 from ductwork.pipelines.engine import Outcome
 from ductwork.pipelines.node import Node
 from ductwork.pipelines.runner import split_results, store_results
+from ductwork.process import Child, Output, WarmPool, kill_tree_later, spawn
 
 Report = Callable[[Node, str, Any], None]
 _FINAL_OUTCOME = {
@@ -150,70 +148,6 @@ class InlineExecutor:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
-class Forked:
-    """A step process forked by the warm fork server: its pid, its pipes, its exit code."""
-
-    def __init__(self, server: str, env: dict[str, str], cwd: str | None, paths: list[str]) -> None:
-        out_read, out_write = os.pipe()
-        err_read, err_write = os.pipe()
-        self._conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            self._conn.connect(server)
-            request = json.dumps({"env": env, "cwd": cwd, "paths": paths}).encode()
-            socket.send_fds(self._conn, [request], [out_write, err_write])
-        finally:
-            os.close(out_write)
-            os.close(err_write)
-        self._reader = self._conn.makefile("rb")
-        self.pid = int(json.loads(self._reader.readline())["pid"])
-        self.stdout = open(out_read, "rb", buffering=0)  # noqa: SIM115 (closed by the pump)
-        self.stderr = open(err_read, "rb", buffering=0)  # noqa: SIM115
-        self.returncode: int | None = None
-
-    def wait(self, timeout: float | None = None) -> int:
-        if self.returncode is None:
-            line = self._reader.readline()
-            self.returncode = int(json.loads(line)["exit"]) if line else -9
-            self._conn.close()
-        return self.returncode
-
-
-class ForkServer:
-    """The warm process steps are forked from (started on first use, stopped with the run)."""
-
-    def __init__(self) -> None:
-        self.address = os.path.join(tempfile.mkdtemp(prefix="ductwork-fork-"), "s")
-        self._proc = subprocess.Popen(
-            [sys.executable, "-m", "ductwork.process.forkserver", self.address],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-        )
-        self._ready = False
-
-    def ready(self) -> str:
-        """Its address, once it has imported what steps need (it starts with the run)."""
-        if not self._ready:
-            line = self._proc.stdout.readline() if self._proc.stdout else b""
-            if line.strip() != b"ready":
-                raise OSError("the step fork server did not start")
-            self._ready = True
-        return self.address
-
-    def preload(self, modules: list[str]) -> None:
-        """Have the server import these installed packages before it forks the next steps."""
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
-            conn.connect(self.ready())
-            socket.send_fds(conn, [json.dumps({"preload": modules}).encode()], [])
-            conn.makefile("rb").readline()
-
-    def close(self) -> None:
-        self._proc.terminate()
-        try:
-            self._proc.wait(5)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
-
-
 class ProcessExecutor:
     """Local mode: one fresh process per step, forked from a warm server when the platform can
     (set `DUCTWORK_LOCAL_SPAWN=fresh` to start each one as a new interpreter instead)."""
@@ -222,20 +156,16 @@ class ProcessExecutor:
         self.backend = backend
         self.pipe_address = pipe_address
         self.pythonpath = pythonpath
-        self._procs: dict[str, Any] = {}
+        self._procs: dict[str, Child] = {}
         self._once = _Once()
         self._reports: dict[str, Report] = {}
         self._lock = threading.Lock()
-        self._fork: ForkServer | None = None
         self._preloaded: set[str] = set()  # step sources already looked at
         self._modules: set[str] = set()  # modules the fork server was asked to import
-        self._fork_ok = hasattr(socket, "send_fds") and hasattr(os, "fork")
-        self._fork_ok = self._fork_ok and os.environ.get("DUCTWORK_LOCAL_SPAWN", "fork") != "fresh"
-        if self._fork_ok:
-            try:  # started now, so its imports overlap with the controller's own start
-                self._fork = ForkServer()
-            except OSError:
-                self._fork_ok = False
+        self._warm: WarmPool | None = None
+        if os.environ.get("DUCTWORK_LOCAL_SPAWN", "fork") != "fresh":
+            self._warm = WarmPool(RUNNER, RUNNER_IMPORTS)
+            self._warm.start()  # now, so its imports overlap with the controller's own start
 
     def _preload(self, code: str) -> None:
         """Installed packages a step's code imports are imported once, in the fork server."""
@@ -243,29 +173,20 @@ class ProcessExecutor:
             return
         self._preloaded.add(code)
         wanted = [m for m in installed_imports(code) if m not in self._modules]
-        if wanted and self._fork is not None:
+        if wanted and self._warm is not None:
             self._modules.update(wanted)
-            self._fork.preload(wanted)
+            self._warm.preload(wanted)
 
-    def _spawn(self, task_id: str, plan: launch.Launch, cwd: str | None, code: str = "") -> Any:
+    def _spawn(self, task_id: str, plan: launch.Launch, cwd: str | None, code: str = "") -> Child:
+        """Forked from the warm server when the step runs the runner (and the server works),
+        else a fresh interpreter."""
         env = self._env(task_id)
-        if self._fork_ok and plan.argv[:2] == ["-m", "ductwork.sdk.runner"]:
-            try:
-                if self._fork is None:
-                    self._fork = ForkServer()
-                self._preload(code)
-                return Forked(self._fork.ready(), env, cwd, self.pythonpath)
-            except OSError:
-                self._fork_ok = False  # fall back to fresh interpreters for the rest of the run
-        return subprocess.Popen(
-            [sys.executable, *plan.argv],
-            cwd=cwd,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,  # its own process group, so an abort takes its children too
-        )
+        if self._warm is not None and plan.argv == ["-m", RUNNER]:
+            self._preload(code)
+            forked = self._warm.fork(env, cwd, self.pythonpath)
+            if forked is not None:
+                return forked
+        return spawn([sys.executable, *plan.argv], cwd=cwd, env=env)
 
     def start(self, node: Node, report: Report) -> None:
         task_id = str(node.job_id)
@@ -281,7 +202,7 @@ class ProcessExecutor:
                 with open(path, "w", encoding="utf-8") as handle:
                     handle.write(content)
             if plan.note:
-                self._emit(task_id, "ductwork", [plan.note], sys.stderr)
+                self._emit(task_id, "ductwork", [plan.note])
             proc = self._spawn(task_id, plan, plan.cwd, str(record.script.get("code") or ""))
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
@@ -302,17 +223,11 @@ class ProcessExecutor:
         env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
         return env
 
-    def _watch(self, node: Node, proc: Any, report: Report, folder: str) -> None:
+    def _watch(self, node: Node, proc: Child, report: Report, folder: str) -> None:
         task_id = str(node.job_id)
-        readers = [
-            threading.Thread(target=self._pump, args=(task_id, proc.stderr, "stderr"), daemon=True),
-        ]
-        for reader in readers:
-            reader.start()
-        self._pump(task_id, proc.stdout, "stdout")
+        output = Output(proc, functools.partial(self._emit, task_id))
         code = proc.wait()
-        for reader in readers:
-            reader.join()
+        output.join()
         shutil.rmtree(folder, ignore_errors=True)
         with self._lock:
             self._procs.pop(node.name, None)
@@ -334,27 +249,14 @@ class ProcessExecutor:
             self.backend.set_status(task_id, "failed", reason=reason, force=True)
         return Outcome(_FINAL_OUTCOME.get(status, "failed"), reason)
 
-    def _pump(self, task_id: str, stream: Any, name: str) -> None:
-        """Copy a step's output into its console, a batch per read, echoed to ours."""
-        echo = sys.stdout if name == "stdout" else sys.stderr
-        pending = b""
-        while True:
-            chunk = stream.read1(65536) if hasattr(stream, "read1") else stream.read(65536)
-            if not chunk:
-                break
-            pending += chunk
-            *lines, pending = pending.split(b"\n")
-            if lines:
-                self._emit(task_id, name, [line.decode("utf-8", "replace") for line in lines], echo)
-        if pending:
-            self._emit(task_id, name, [pending.decode("utf-8", "replace")], echo)
-
-    def _emit(self, task_id: str, name: str, lines: list[str], echo: Any) -> None:
+    def _emit(self, task_id: str, name: str, lines: list[str]) -> None:
+        """A batch of a step's output lines into its console, echoed to ours."""
         now = time.time()
         self.backend.add_console(
             [ConsoleLine(task_id=task_id, text=t, stream=name, ts=now).storable() for t in lines]
         )
         try:
+            echo = sys.stdout if name == "stdout" else sys.stderr
             echo.write("".join(f"{t}\n" for t in lines))
         except (OSError, ValueError):
             pass  # our own stdout is gone; the console record is what matters
@@ -366,15 +268,15 @@ class ProcessExecutor:
         if proc is None or report is None:
             return
         self.backend.set_status(str(node.job_id), "stopped", message=node.error or "aborted", force=True)
-        _terminate(proc)
+        kill_tree_later(proc)
 
     def close(self) -> None:
         with self._lock:
             procs = list(self._procs.values())
         for proc in procs:
-            _terminate(proc)
-        if self._fork is not None:
-            self._fork.close()
+            kill_tree_later(proc)
+        if self._warm is not None:
+            self._warm.close()  # the steps it forked die with it
 
 
 def installed_imports(source: str) -> list[str]:
@@ -405,25 +307,6 @@ def installed_imports(source: str) -> list[str]:
         if "site-packages" in origin or "dist-packages" in origin:
             found.append(name)
     return found
-
-
-def _terminate(proc: Any, grace: float = 3.0) -> None:
-    """SIGTERM the step's process group, SIGKILL it if it is still there after `grace`."""
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-    except (ProcessLookupError, PermissionError):
-        return
-
-    def kill_later() -> None:
-        try:
-            proc.wait(grace)
-        except subprocess.TimeoutExpired:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-
-    threading.Thread(target=kill_later, daemon=True).start()
 
 
 class QueueExecutor:

@@ -1,20 +1,21 @@
-"""A warm process that forks one fresh child per local-mode step.
+"""`python -m ductwork.process.forkserver ADDRESS MODULE [PRELOAD ...]`: the warm server that
+`process.warm.WarmPool` starts; it forks one fresh child per request, each running MODULE.
 
-Starting an interpreter and importing the step runner costs ~70 ms a step; forking a process
-that already did costs ~2 ms. The server is started once per run as a clean interpreter (no
-threads, no store connection), so every child starts from the same state a fresh
-`python -m ductwork.sdk.runner` would reach. Each request arrives on its own connection with the
-child's stdout/stderr pipe ends attached (SCM_RIGHTS); the reply is the child's pid, then, when it
-ends, its exit code.
+It imports the PRELOAD modules once, then serves on the AF_UNIX socket ADDRESS. Being a clean
+interpreter (no threads, no connections), every child starts from the state a fresh
+`python -m MODULE` would reach after importing them. Each request arrives on its own connection
+with the child's stdout/stderr pipe ends attached (SCM_RIGHTS).
 
 Protocol, one JSON line each way: request `{"env": {...}, "cwd": str | null, "paths": [...]}`,
-replies `{"pid": n}` then `{"exit": code}`. A request `{"preload": [module, ...]}` (no pipes)
-imports installed packages the coming steps use, once, so each step does not pay for them
+replies `{"pid": n}` then, when the child ends, `{"exit": code}`. A request
+`{"preload": [module, ...]}` (no pipes) imports more modules, once, for the coming children
 (numpy, pandas, torch: tens of milliseconds to seconds each); the reply is `{"loaded": [...]}`.
 """
 
 from __future__ import annotations
 
+import ctypes
+import importlib
 import json
 import os
 import selectors
@@ -24,13 +25,8 @@ import sys
 from typing import Any
 
 
-def serve(address: str) -> None:
-    # Import what every step needs now, once, so children inherit it.
-    import ductwork.artifacts.store
-    import ductwork.client.pipe
-    import ductwork.pipelines.runner
-    import ductwork.sdk.task  # noqa: F401
-
+def serve(address: str, module: str, preload: list[str]) -> None:
+    _preload(preload)  # now, once, so every child inherits it
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(address)
     listener.listen(128)
@@ -44,11 +40,12 @@ def serve(address: str) -> None:
     waiting: dict[int, socket.socket] = {}
     parent = os.getppid()
     print("ready", flush=True)
-    while os.getppid() == parent:  # the controller is gone: so are we
+    while os.getppid() == parent:  # whoever started us is gone: so are we
         for key, _ in selector.select(timeout=1.0):
             if key.data == "accept":
                 conn, _ = listener.accept()
-                pid = _spawn(conn, listener, wake_read, wake_write)
+                others = [listener.fileno(), wake_read, wake_write, *(c.fileno() for c in waiting.values())]
+                pid = _answer(conn, module, others)
                 if pid:
                     waiting[pid] = conn
                 else:
@@ -58,7 +55,10 @@ def serve(address: str) -> None:
                 _reap(waiting)
 
 
-def _spawn(conn: socket.socket, listener: socket.socket, *inherited: int) -> int:
+def _answer(conn: socket.socket, module: str, inherited: list[int]) -> int:
+    """Serve one request; the forked child's pid, or 0 when none was forked. `inherited`: the
+    server's own descriptors, which the child closes (a sibling's connection kept open by a
+    child would hide the server's death from that sibling's parent)."""
     message, fds, _, _ = socket.recv_fds(conn, 1 << 20, 2)
     request = json.loads(message) if message else {}
     if "preload" in request:
@@ -68,29 +68,41 @@ def _spawn(conn: socket.socket, listener: socket.socket, *inherited: int) -> int
         for fd in fds:
             os.close(fd)
         return 0
-    pid = os.fork()
-    if pid == 0:
-        listener.close()
-        for fd in inherited:
-            os.close(fd)
-        _child(request, fds[0], fds[1])
-    for fd in fds:
-        os.close(fd)
+    pid = _fork(module, request, fds, [*inherited, conn.fileno()])
     conn.sendall(json.dumps({"pid": pid}).encode() + b"\n")
     return pid
 
 
-def _child(request: dict[str, Any], out: int, err: int) -> None:
+def _fork(module: str, request: dict[str, Any], pipes: list[int], inherited: list[int]) -> int:
+    """Fork the child; its pid once it leads a session of its own, so that whoever kills its
+    process group right after hearing the pid finds the group (and not just the child)."""
+    server = os.getpid()
+    session_read, session_write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        for fd in [*inherited, session_read]:
+            os.close(fd)
+        _child(module, request, pipes, server, session_write)
+    for fd in [*pipes, session_write]:
+        os.close(fd)
+    os.read(session_read, 1)  # EOF: the child closed its end after setsid (or died)
+    os.close(session_read)
+    return pid
+
+
+def _child(module: str, request: dict[str, Any], pipes: list[int], server: int, session: int) -> None:
+    """Become the requested child: run `module` as `__main__`, exit with its exit code."""
     code = 1
     try:
+        os.setsid()  # its own process group, so killing the group takes its children too
+        os.close(session)
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        _die_with_parent()  # a killed server (its agent or controller gone) takes its steps along
-        os.setsid()  # its own process group, so an abort takes its children too
-        os.dup2(out, 1)
-        os.dup2(err, 2)
-        os.close(out)
-        os.close(err)
+        _die_with_parent(server)  # a killed server (its agent or controller gone) takes its children
+        os.dup2(pipes[0], 1)
+        os.dup2(pipes[1], 2)
+        os.close(pipes[0])
+        os.close(pipes[1])
         null = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null, 0)
         os.environ.clear()
@@ -98,12 +110,7 @@ def _child(request: dict[str, Any], out: int, err: int) -> None:
         if request.get("cwd"):
             os.chdir(request["cwd"])
         sys.path[:0] = [p for p in request.get("paths", []) if p not in sys.path]
-        sys.argv = ["ductwork.sdk.runner"]
-        from ductwork.pipelines import runner
-
-        code = runner.main()
-    except SystemExit as stop:
-        code = stop.code if isinstance(stop.code, int) else 1
+        code = _run(module)
     except BaseException:
         import traceback
 
@@ -116,29 +123,43 @@ def _child(request: dict[str, Any], out: int, err: int) -> None:
             os._exit(code)
 
 
-def _die_with_parent() -> None:
-    """Linux: SIGKILL this process when its parent (the single-threaded server) dies."""
+def _run(module: str) -> int:
+    """`python -m module`'s exit code: 0 when it returns, SystemExit's code as Python maps it."""
+    import runpy
+
+    sys.argv = [module]
+    try:
+        runpy.run_module(module, run_name="__main__", alter_sys=True)
+    except SystemExit as stop:
+        if stop.code is None or isinstance(stop.code, int):
+            return stop.code or 0
+        print(stop.code, file=sys.stderr)
+        return 1
+    return 0
+
+
+def _die_with_parent(server: int) -> None:
+    """Linux: SIGKILL this process when its parent (the single-threaded server) dies, and now
+    if it died before we asked."""
     if not sys.platform.startswith("linux"):
         return
-    import ctypes
-
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
-        pass
+        return
+    if os.getppid() != server:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _preload(modules: list[str]) -> list[str]:
-    """Import what we can of `modules`; a module that fails here just loads in the step."""
-    import importlib
-
+    """Import what we can of `modules`; a module that fails here just loads in the child."""
     loaded = []
     for name in modules:
         try:
             importlib.import_module(name)
             loaded.append(name)
-        except BaseException:  # an import error is the step's to report, not ours
+        except BaseException:  # an import error is the child's to report, not ours
             continue
     return loaded
 
@@ -161,4 +182,4 @@ def _reap(waiting: dict[int, socket.socket]) -> None:
 
 
 if __name__ == "__main__":
-    serve(sys.argv[1])
+    serve(sys.argv[1], sys.argv[2], sys.argv[3:])
