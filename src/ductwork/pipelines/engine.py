@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 from ductwork.core.states import NODE_FINAL, NODE_SUCCESS, NodeStatus
 from ductwork.pipelines.node import Node
+from ductwork.pipelines.spec import StepSpec
 
 
 @dataclass
@@ -30,10 +31,32 @@ class Outcome:
     result: Any = None  # in-process steps: the returned value itself
 
 
+@dataclass
+class Prepared:
+    """What the host made of a step before it runs; the engine records it in the step's state.
+
+    `decision`: "launch" (its task `task_id` was created), "cached" (task `task_id` ran it
+    before), "skip", or "failed" (`error` says why). Fields left None leave the state as it is."""
+
+    decision: str
+    spec: StepSpec | None = None  # the step as resolved (queue, task overrides, base task)
+    task_id: str | None = None
+    job_type: str | None = None
+    job: object = None  # in-process steps: the call's live arguments
+    result: Any = None  # a cached in-process step: its recorded value
+    cache_key: str | None = None
+    cache_note: str | None = None
+    error: str | None = None
+    forget_task: bool = False  # the task was deleted (step_task_created_callback said no)
+
+
+Report = Callable[[Node, str, "Outcome | None"], None]
+
+
 class Executor(Protocol):
     """Runs one prepared step attempt (`node.job_id` is its task) and reports back."""
 
-    def start(self, node: Node, report: Callable[[Node, str, Any], None]) -> None:
+    def start(self, node: Node, report: Report) -> None:
         """Start without blocking; call `report(node, "running", None)` when it runs and
         `report(node, "done", Outcome)` exactly once when it ends."""
         ...
@@ -46,12 +69,18 @@ class Executor(Protocol):
 class Host(Protocol):
     """What the engine asks of its pipeline (the controller)."""
 
-    def prepare(self, node: Node) -> str:
-        """Resolve, call pre-callbacks, look up the cache, create the task.
-        Returns "launch", "cached" (node.executed set), "skip", or "failed" (node.error set)."""
+    def prepare(self, node: Node) -> Prepared:
+        """Resolve, call pre-callbacks, look up the cache, create the task."""
         ...
 
-    def retry(self, node: Node, outcome: Outcome) -> bool: ...
+    def created(self, node: Node) -> Prepared:
+        """The step's task exists (recorded): "launch" it, or "skip" it (the
+        step_task_created_callback said no, or it is a draft)."""
+        ...
+
+    def retry(self, node: Node, outcome: Outcome) -> bool:
+        """Whether a failed attempt is tried again."""
+        ...
 
     def finished(self, node: Node, outcome: Outcome | None) -> None:
         """Record the final state, monitors and post-callbacks (also for cached/skipped)."""
@@ -72,7 +101,7 @@ class Engine:
         self.abort_on_failure = abort_on_failure
         self.nodes: dict[str, Node] = {}
         self.children: dict[str, list[str]] = {}
-        self._events: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
+        self._events: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()  # (kind, its payload)
         self._ready: deque[Node] = deque()
         self._running: set[str] = set()
         self._dirty: dict[str, Node] = {}
@@ -122,7 +151,7 @@ class Engine:
     def on_loop(self) -> bool:
         return threading.current_thread() is self._thread
 
-    def report(self, node: Node, kind: str, payload: Any) -> None:
+    def report(self, node: Node, kind: str, payload: Outcome | None) -> None:
         """Executors call this from their own threads."""
         self._events.put((kind, (node, payload)))
 
@@ -225,7 +254,7 @@ class Engine:
         while self._ready and len(self._running) < self.max_workers and not self._stopping:
             node = self._ready.popleft()
             node.status = NodeStatus.pending  # so status_changed reports the real move
-            decision = self.host.prepare(node)
+            decision = self._prepare(node)
             if decision == "skip":
                 self._skip(node)
             elif decision == "failed":
@@ -244,6 +273,30 @@ class Engine:
                 except Exception as exc:  # it could not start: this step fails, the run goes on
                     self._on_done(node, Outcome("failed", f"could not start: {type(exc).__name__}: {exc}"))
 
+    def _prepare(self, node: Node) -> str:
+        prepared = self.host.prepare(node)
+        self._record(node, prepared)
+        if prepared.decision == "launch":
+            prepared = self.host.created(node)
+            self._record(node, prepared)
+        return prepared.decision
+
+    def _record(self, node: Node, prepared: Prepared) -> None:
+        """What the host answered, in the step's state (and its resolved spec)."""
+        state = node.state
+        if prepared.spec is not None:
+            node.spec = prepared.spec
+        if prepared.task_id is not None:
+            state.job_id = prepared.task_id
+            if prepared.decision == "cached":
+                state.executed, state.result = prepared.task_id, prepared.result
+        if prepared.forget_task:
+            state.job_id = None
+        for name in ("job_type", "job", "cache_key", "cache_note", "error"):
+            value = getattr(prepared, name)
+            if value is not None:
+                setattr(state, name, value)
+
     def _arm_timer(self, node: Node) -> None:
         timer = threading.Timer(float(node.timeout or 0), self.report, args=(node, "timeout", None))
         timer.daemon = True
@@ -260,6 +313,8 @@ class Engine:
             self._timed_out.discard(node.name)
             outcome = Outcome("failed", f"time limit of {node.timeout:g} s exceeded", outcome.result)
         if outcome.status == "failed" and not self._stopping and self.host.retry(node, outcome):
+            node.state.attempt += 1
+            node.state.job_id = node.state.job = None
             node.error = ""
             self._ready.appendleft(node)
             return

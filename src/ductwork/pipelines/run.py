@@ -7,6 +7,7 @@ states in one batch per scheduler wake-up, the `Pipeline` configuration a little
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import json
 import threading
@@ -31,17 +32,17 @@ from ductwork.core.records import (
 from ductwork.core.runformat import DAG_DESCRIPTION, STEP_ARGS
 from ductwork.core.states import NodeStatus
 from ductwork.pipelines import steps
-from ductwork.pipelines.engine import Engine, Executor, Outcome
+from ductwork.pipelines.engine import Engine, Executor, Outcome, Prepared
 from ductwork.pipelines.node import Node
 from ductwork.pipelines.runner import Output, from_stored, load_output, replace_outputs, split_results, stored
-from ductwork.pipelines.spec import RetryPolicy
+from ductwork.pipelines.spec import RetryPolicy, StepSpec
 
 
 @dataclass
 class Job:
     """An in-process attempt's live call arguments."""
 
-    record: Any = None  # the step's TaskRecord, created in_progress
+    record: TaskRecord  # the step's task, created in_progress
     args: list[Any] = field(default_factory=list)
     kwargs: dict[str, Any] = field(default_factory=dict)
 
@@ -93,27 +94,27 @@ class Run:
         # Who runs this run's in-process and local steps (`runtime["_owner"]`): this process,
         # so that they are settled if it dies. None when agents run the steps.
         self.step_owner: dict[str, Any] | None = None
+        self._params: dict[str, dict[str, Any]] = {}  # a prepared step's parameters, until created
         self._config_written = 0.0
         self._config_every = 1.0
         self._lock = threading.Lock()
 
     # ---- preparing a step
 
-    def prepare(self, node: Node) -> str:
+    def prepare(self, node: Node) -> Prepared:
         if self.inline and self._aborted_from_outside():
             # Debug mode: a step's function cannot be interrupted, so an abort acts at the
             # next step boundary, exactly: read here, not left to the abort watcher's tick.
-            node.error = "the pipeline run was aborted"
             self.stop_mark = "aborted"
-            self.engine.stop(node.error)
-            return "skip"
+            self.engine.stop("the pipeline run was aborted")
+            return Prepared("skip", error="the pipeline run was aborted")
         try:
             return self._prepare(node)
         except Exception as exc:
             # A step that cannot even be created fails alone, with the reason, like any failure.
-            node.error = f"{type(exc).__name__}: {exc}"
-            self.log(f"step {node.name!r} could not start: {node.error}")
-            return "failed"
+            error = f"{type(exc).__name__}: {exc}"
+            self.log(f"step {node.name!r} could not start: {error}")
+            return Prepared("failed", error=error)
 
     def _aborted_from_outside(self) -> bool:
         try:
@@ -121,60 +122,69 @@ class Run:
         except Exception:  # a passing store error: the abort watcher looks again
             return False
 
-    def _prepare(self, node: Node) -> str:
+    def _prepare(self, node: Node) -> Prepared:
         params = self._parameters(node)
         if node.pre_execute_callback is not None:
             # Users see (and may change) the parameters as the step's task will store them.
             shown = {key: stored(value) for key, value in params.items()}
             if node.pre_execute_callback(self.pipe, node, shown) is False:
                 self.log(f"step {node.name!r} skipped by its pre_execute_callback")
-                return "skip"
+                return Prepared("skip")
             params = {key: from_stored(value) for key, value in shown.items()}
-        node.queue = self._queue(node)
-        task_overrides = stored(refs.substitute(node.task_overrides, self.resolver, recursive=True))
-        code = self._code_text(node)
-        key, parts = "", {}
-        if node.cache_executed_step:
-            from ductwork.core import cachekey
-
-            inputs = steps.cache_inputs(self.backend, node, params, code)
-            parts = cachekey.parts(inputs)
-            key = node.cache_key = cachekey.key_of_parts(parts)
-            if not self.settings.refresh(node.name):
-                hit = self.backend.find_cached(key)
-                if hit is not None:
-                    node.executed = node.job_id = hit.id
-                    node.cache_note = f"cache hit: reused task {hit.id} (same code, parameters and inputs)"
-                    self._load_cached_result(node)
-                    return "cached"
-                node.cache_note = self._explain_miss(node, parts)
-            else:
-                node.cache_note = "cache refresh forced: ran again and replaced the cached result"
+        spec = dataclasses.replace(
+            node.spec,
+            options=dataclasses.replace(node.spec.options, queue=self._queue(node)),
+            task_overrides=stored(refs.substitute(node.task_overrides, self.resolver, recursive=True)),
+        )
+        cache, parts = self._cache(node, params)
+        if cache.decision == "cached":
+            return cache
         runtime: dict[str, Any] = {"attempt": node.attempt}
-        if key:
-            runtime.update(cache_key=key, cache_parts=parts)
+        if cache.cache_key:
+            runtime.update(cache_key=cache.cache_key, cache_parts=parts)
         if node.timeout:
             runtime["time_limit"] = node.timeout
-        record = self._create_task(node, params, task_overrides, runtime)
-        node.job_id = record.id
-        node.job_type = record.type
-        created = self.settings.created_callback
-        shown = {key: stored(value) for key, value in params.items()}
-        if created is not None and created(self.pipe, node, shown) is False:
-            self.backend.delete_task(record.id)
-            node.job_id = None
+        spec, record = self._create_task(node, spec, params, runtime)
+        self._params[node.name] = params
+        job = Job(record, *self._call(params)) if self.inline else None
+        return dataclasses.replace(
+            cache, decision="launch", spec=spec, task_id=record.id, job_type=record.type, job=job
+        )
+
+    def _cache(self, node: Node, params: dict[str, Any]) -> tuple[Prepared, dict[str, str]]:
+        """A cached step's earlier task ("cached"), or why it runs ("launch": no cache, a miss),
+        with the parts of its cache key."""
+        if not node.cache_executed_step:
+            return Prepared("launch"), {}
+        from ductwork.core import cachekey
+
+        inputs = steps.cache_inputs(self.backend, node.spec, params, self._code_text(node))
+        parts = cachekey.parts(inputs)
+        key = cachekey.key_of_parts(parts)
+        if self.settings.refresh(node.name):
+            note = "cache refresh forced: ran again and replaced the cached result"
+            return Prepared("launch", cache_key=key, cache_note=note), parts
+        hit = self.backend.find_cached(key)
+        if hit is None:
+            return Prepared("launch", cache_key=key, cache_note=self._explain_miss(node, parts)), parts
+        note = f"cache hit: reused task {hit.id} (same code, parameters and inputs)"
+        result = self._cached_result(node, hit.id)
+        return Prepared("cached", task_id=hit.id, result=result, cache_key=key, cache_note=note), parts
+
+    def created(self, node: Node) -> Prepared:
+        task_id = str(node.job_id)
+        callback = self.settings.created_callback
+        shown = {key: stored(value) for key, value in self._params.pop(node.name, {}).items()}
+        if callback is not None and callback(self.pipe, node, shown) is False:
+            self.backend.delete_task(task_id)
             self.log(f"step {node.name!r} skipped by step_task_created_callback")
-            return "skip"
+            return Prepared("skip", forget_task=True)
         if node.draft:  # draft=True: the task is created for the user to run; the run goes on without it
-            if record.status != "created":
-                self.backend.set_status(record.id, "created", force=True)
-            node.cache_note = f"created as draft task {record.id} (draft=True); not run"
-            self.log(f"step {node.name!r} created as a draft: task {record.id}")
-            return "skip"
-        if self.inline:
-            node.job = self._job(params)
-            node.job.record = record
-        return "launch"
+            if self.backend.get_task(task_id).status != "created":
+                self.backend.set_status(task_id, "created", force=True)
+            self.log(f"step {node.name!r} created as a draft: task {task_id}")
+            return Prepared("skip", cache_note=f"created as draft task {task_id} (draft=True); not run")
+        return Prepared("launch")
 
     def _parameters(self, node: Node) -> dict[str, Any]:
         """The step's parameters with references resolved (upstream results as `Output`s)."""
@@ -225,27 +235,29 @@ class Run:
         return ""
 
     def _create_task(
-        self, node: Node, params: dict[str, Any], overrides: dict[str, Any], runtime: dict[str, Any]
-    ) -> Any:
+        self, node: Node, spec: StepSpec, params: dict[str, Any], runtime: dict[str, Any]
+    ) -> tuple[StepSpec, TaskRecord]:
+        """The task of this attempt, and the step as it was resolved for it."""
         project = self.settings.step_project(node)
-        if node.code is None:
-            if node.task_factory_func is not None and not node.base_task_id:
-                made = node.task_factory_func(node)  # a new draft task this step runs
-                node.base_task_id, node.clone_task = str(getattr(made, "id", made)), False
-            node.task_overrides = overrides
-            record = steps.clone_task_step(self.backend, node, params, project=project, parent=self.task_id)
+        if spec.code is None:
+            if spec.task_factory is not None and not spec.base_task_id:
+                made = spec.task_factory(node)  # a new draft task this step runs
+                spec = dataclasses.replace(
+                    spec, base_task_id=str(getattr(made, "id", made)), clone_task=False
+                )
+            record = steps.clone_task_step(self.backend, spec, params, project=project, parent=self.task_id)
             if self.step_owner is not None:
                 runtime[orphans.OWNER_KEY] = {**self.step_owner, "started": None}
-            return self.backend.edit_task(record.id, {"runtime": {**record.runtime, **runtime}})
+            return spec, self.backend.edit_task(record.id, {"runtime": {**record.runtime, **runtime}})
         record = steps.function_task(
-            node,
+            spec,
             project=project,
             parent=self.task_id,
-            output_uri=node.output_uri or self.settings.output_uri,
+            output_uri=spec.options.output_uri or self.settings.output_uri,
             user_tags=list(self.settings.step_tags),
         )
-        if overrides:
-            for section, value in steps.apply_overrides(record, overrides).items():
+        if spec.task_overrides:
+            for section, value in steps.apply_overrides(record, spec.task_overrides).items():
                 setattr(record, section, value)
         record.user = self.settings.controller.user
         record.runtime.update(runtime)
@@ -256,20 +268,22 @@ class Run:
             record.runtime[orphans.OWNER_KEY] = {**self.step_owner, "started": started}
         record = self.backend.create_task(record)
         self.backend.set_parameters(record.id, steps.typed_params(params))
-        return record
+        return spec, record
 
-    def _job(self, params: dict[str, Any]) -> Job:
-        job = Job()
+    def _call(self, params: dict[str, Any]) -> tuple[list[Any], dict[str, Any]]:
+        """An in-process step's call arguments: its parameters, upstream values live."""
+        args: list[Any] = []
+        kwargs: dict[str, Any] = {}
         for key, value in params.items():
             section, _, name = key.partition("/")
             if section != STEP_ARGS:
                 continue
             resolved = self._live_value(value)
             if name.isdigit():
-                job.args.append(resolved)
+                args.append(resolved)
             else:
-                job.kwargs[name] = resolved
-        return job
+                kwargs[name] = resolved
+        return args, kwargs
 
     def _live_value(self, value: Any) -> Any:
         """Upstream results as in-process steps see them: the value in memory when it is here."""
@@ -279,10 +293,12 @@ class Run:
         """A stored output, read with the pipeline's deserialization function."""
         return load_output(self.backend, reference, deserialize=self.settings.deserialize)
 
-    def _load_cached_result(self, node: Node) -> None:
-        if self.inline and node.return_artifacts:
-            values = [self.load(Output(str(node.executed), name)) for name in node.return_artifacts]
-            node.result = values[0] if len(values) == 1 else tuple(values)
+    def _cached_result(self, node: Node, task_id: str) -> Any:
+        """In debug mode, what a cached step returned (read from its task's outputs)."""
+        if not (self.inline and node.return_artifacts):
+            return None
+        values = [self.load(Output(task_id, name)) for name in node.return_artifacts]
+        return values[0] if len(values) == 1 else tuple(values)
 
     def _explain_miss(self, node: Node, parts: dict[str, str]) -> str:
         previous = steps.previous_attempt(self.backend, self.settings.step_project(node), node)
@@ -310,11 +326,8 @@ class Run:
         except Exception:
             self.log(f"retry_on_failure callback of step {node.name!r} raised:\n{traceback.format_exc()}")
             return False
-        if again:
-            node.attempt += 1
-            self.log(f"step {node.name!r} failed ({outcome.message}); retrying, attempt {node.attempt + 1}")
-            node.job_id = None
-            node.job = None
+        if again:  # the engine counts the attempt
+            self.log(f"step {node.name!r} failed ({outcome.message}); retrying, attempt {node.attempt + 2}")
         return again
 
     def finished(self, node: Node, outcome: Outcome | None) -> None:

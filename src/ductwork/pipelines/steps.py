@@ -20,6 +20,7 @@ from ductwork.core.queries import TaskQuery
 from ductwork.core.records import ModelRecord, Param, TaskRecord
 from ductwork.pipelines.node import Node
 from ductwork.pipelines.runner import Output, find_artifact, load_output, outputs_in, stored
+from ductwork.pipelines.spec import StepSpec
 from ductwork.sdk.params import flatten
 
 RUNNER = "ductwork.sdk.runner"
@@ -133,7 +134,7 @@ def without_outputs(value: Any) -> Any:
     return value
 
 
-def cache_inputs(backend: Backend, node: Node, params: Mapping[str, Any], code: str) -> Any:
+def cache_inputs(backend: Backend, step: StepSpec, params: Mapping[str, Any], code: str) -> Any:
     from ductwork.core import cachekey
 
     hashes: dict[str, str] = {}
@@ -141,15 +142,18 @@ def cache_inputs(backend: Backend, node: Node, params: Mapping[str, Any], code: 
     for key, value in params.items():
         input_hashes(backend, value, key, hashes)
         plain[key] = without_outputs(value)
-    requirements = node.packages if node.packages is not None else getattr(node.code, "requirements", [])
+    options = step.options
+    requirements = (
+        options.packages if options.packages is not None else getattr(step.code, "requirements", [])
+    )
     return cachekey.CacheInputs(
         code=code,
         parameters=plain,
         input_hashes=hashes,
         requirements=list(requirements or []),
         container={
-            **node.container,
-            **({"image": node.explicit_docker_image} if node.explicit_docker_image else {}),
+            **options.container,
+            **({"image": options.explicit_docker_image} if options.explicit_docker_image else {}),
         },
     )
 
@@ -163,35 +167,37 @@ def previous_attempt(backend: Backend, project: str | None, node: Node) -> TaskR
 
 
 def function_task(
-    node: Node,
+    step: StepSpec,
     *,
     project: str | None,
     parent: str,
     output_uri: str | None,
     user_tags: list[str],
 ) -> TaskRecord:
-    code = node.code
+    code, options = step.code, step.options
     if code is None:
-        raise ValidationError(f"step {node.name!r} has no code to run")
+        raise ValidationError(f"step {step.name!r} has no code to run")
     return TaskRecord(
-        name=node.task_name or node.name,
+        name=options.task_name or step.name,
         project=project,
-        type=node.job_type or "training",
+        type=options.task_type or "training",
         parent=parent,
-        tags=[*node.tags, *user_tags],
+        tags=[*options.tags, *user_tags],
         script={
             "module": RUNNER,
             "code": code.source,
             "function": code.name,
-            "entry_point": f"{node.name}.py",
+            "entry_point": f"{step.name}.py",
             # Relative to the step's own folder wherever it lands (the controller's folder in
             # local mode): never this machine's absolute path.
-            "working_dir": launch.working_folder(f"step {node.name!r}", node.working_dir, "working_dir"),
+            "working_dir": launch.working_folder(f"step {step.name!r}", options.working_dir, "working_dir"),
             "binary": f"python{sys.version_info.major}.{sys.version_info.minor}",
         },
-        requirements={"pip": "\n".join(node.packages if node.packages is not None else code.requirements)},
-        container=dict(node.container),
-        runtime={"return_names": list(node.return_artifacts), "step": node.name, "run": parent},
+        requirements={
+            "pip": "\n".join(list(options.packages) if options.packages is not None else code.requirements)
+        },
+        container=dict(options.container),
+        runtime={"return_names": list(step.return_names), "step": step.name, "run": parent},
         output_uri=output_uri,
     )
 
@@ -203,36 +209,38 @@ def typed_params(params: Mapping[str, Any]) -> dict[str, Param]:
 
 
 def clone_task_step(
-    backend: Backend, node: Node, params: Mapping[str, Any], *, project: str | None, parent: str
+    backend: Backend, step: StepSpec, params: Mapping[str, Any], *, project: str | None, parent: str
 ) -> TaskRecord:
     """Task steps: a clone of the base task with its overrides applied."""
-    if not node.base_task_id:
-        raise ValidationError(f"step {node.name!r} has no base task")
+    if not step.base_task_id:
+        raise ValidationError(f"step {step.name!r} has no base task")
     try:
-        base = backend.get_task(node.base_task_id)
+        base = backend.get_task(step.base_task_id)
     except NotFound:
-        raise ValidationError(f"step {node.name!r}: base task {node.base_task_id} does not exist") from None
-    if node.clone_task or base.status != "created":
-        task = backend.clone_task(base.id, name=node.task_name or node.name, project=project, parent=parent)
+        raise ValidationError(f"step {step.name!r}: base task {step.base_task_id} does not exist") from None
+    if step.clone_task or base.status != "created":
+        task = backend.clone_task(
+            base.id, name=step.options.task_name or step.name, project=project, parent=parent
+        )
     else:
         task = base
     if params:
         backend.set_parameters(task.id, typed_params(params))
-    for name, config in node.configurations.items():
+    for name, config in step.configurations.items():
         from ductwork.core.records import ConfigObject
 
         text = config if isinstance(config, str) else json.dumps(config, indent=2)
         backend.set_configuration(
             task.id, name, ConfigObject(text=text, type="text" if isinstance(config, str) else "json")
         )
-    changes = apply_overrides(task, node.task_overrides)
-    changes["runtime"] = {**task.runtime, "step": node.name, "run": parent}
+    changes = apply_overrides(task, step.task_overrides)
+    changes["runtime"] = {**task.runtime, "step": step.name, "run": parent}
     if task.type == "controller" and "pipeline" in task.system_tags:
         # A pipeline as a step runs from its stored DAG and code, not its author's script.
         changes["script"] = {**task.script, **changes.get("script", {}), "module": REPLAY}
         changes["runtime"].pop("pipeline_hash", None)
-    if node.job_type:
-        changes["type"] = node.job_type
+    if step.options.task_type:
+        changes["type"] = step.options.task_type
     return backend.edit_task(task.id, changes)
 
 

@@ -22,7 +22,7 @@ import pytest
 
 from ductwork.core.queries import TaskQuery
 from ductwork.core.states import NodeStatus
-from ductwork.pipelines.engine import Engine, Outcome
+from ductwork.pipelines.engine import Engine, Outcome, Prepared
 from ductwork.pipelines.node import Node
 
 Report = Callable[[Node, str, Any], None]
@@ -94,22 +94,20 @@ class RecordingHost:
         self.flushed: list[list[str]] = []
         self._seen: dict[str, int] = {}
 
-    def prepare(self, node: Node) -> str:
+    def prepare(self, node: Node) -> Prepared:
         self.prepared.append(node.name)
-        node.job_id = f"task-{node.name}-{node.attempt}"
         decision = self.decisions.get(node.name, "launch")
         if decision == "cached":
-            node.executed = f"earlier-{node.name}"
-            node.job_id = None
-        elif decision == "failed":
-            node.error = "could not be prepared"
-        return decision
+            return Prepared("cached", task_id=f"earlier-{node.name}")
+        if decision == "failed":
+            return Prepared("failed", error="could not be prepared")
+        return Prepared(decision, task_id=f"task-{node.name}-{node.attempt}")
+
+    def created(self, node: Node) -> Prepared:
+        return Prepared("launch")
 
     def retry(self, node: Node, outcome: Outcome) -> bool:
-        if node.attempt >= self.retries:
-            return False
-        node.attempt += 1
-        return True
+        return node.attempt < self.retries  # the engine counts the attempt
 
     def finished(self, node: Node, outcome: Outcome | None) -> None:
         self.finished_calls.append((node.name, node.status, outcome))
