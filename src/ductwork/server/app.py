@@ -12,7 +12,8 @@ from __future__ import annotations
 import importlib
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 import anyio.to_thread
 from fastapi import Depends, FastAPI
@@ -145,7 +146,7 @@ def _add_middleware(app: FastAPI, hub: Hub) -> None:
     app.add_middleware(TrustedProxyMiddleware, proxies=settings.trusted_proxies())
 
 
-def _web_module() -> Any | None:
+def _web_module() -> ModuleType | None:
     """The web UI's routes module (`router`, `mount_static`), when that part is installed."""
     try:
         module = importlib.import_module("ductwork.server.web.routes")

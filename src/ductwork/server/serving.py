@@ -13,9 +13,12 @@ after they had been printed).
 from __future__ import annotations
 
 import socket
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from starlette.types import ASGIApp
 
 BACKLOG = 2048  # what uvicorn uses for the sockets it binds itself
 
@@ -46,7 +49,7 @@ def address(listener: socket.socket) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
-def serve(app: Any, listener: socket.socket) -> None:
+def serve(app: ASGIApp, listener: socket.socket) -> None:
     """Run `app` with uvicorn on `listener` until interrupted."""
     import uvicorn
 

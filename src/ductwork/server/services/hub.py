@@ -25,7 +25,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ductwork.artifacts.allowed import StorageRule
 from ductwork.core import orphans
@@ -75,8 +75,19 @@ class Hub:
         self.changes.ring()
         return entry
 
-    def set_status(self, task_id: str, status: str, **options: Any) -> TaskRecord:
-        task: TaskRecord = self.store.set_status(task_id, status, **options)
+    def set_status(
+        self,
+        task_id: str,
+        status: str,
+        *,
+        message: str = "",
+        reason: str = "",
+        force: bool = False,
+        expect: Sequence[str] | None = None,
+    ) -> TaskRecord:
+        task = self.store.set_status(
+            task_id, status, message=message, reason=reason, force=force, expect=expect
+        )
         self.changes.ring()
         if status == "queued":
             self.work.ring()

@@ -12,7 +12,7 @@ Events: `task` (id, name, status, status_message, parent, started, ended, worker
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,7 +43,7 @@ def sse(event: str, data: dict[str, Any]) -> str:
     return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
 
 
-async def stream(hub: Hub, watch: Watch, disconnected: Callable[[], Any]) -> AsyncIterator[str]:
+async def stream(hub: Hub, watch: Watch, disconnected: Callable[[], Awaitable[bool]]) -> AsyncIterator[str]:
     """The event stream for `watch`, until the client goes away or the server stops."""
     cursor = (await run_in_threadpool(hub.store.changes_since, None)).cursor
     for chunk in await run_in_threadpool(_snapshot, hub, watch):

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ductwork.core import arguments, runformat
 from ductwork.core.errors import Conflict, NotFound, StatusError, ValidationError
@@ -49,7 +50,7 @@ class Started:
             f" start one with `ductwork agent --queue {self.queue}`"
         )
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, str | bool]:
         return {
             "id": self.id,
             "name": self.name,
@@ -60,11 +61,11 @@ class Started:
 
 
 def new_run(
-    hub: Hub, run_id: str, args: dict[str, Any], *, queue: str | None = None, user: str = ""
+    hub: Hub, run_id: str, args: Mapping[str, object], *, queue: str | None = None, user: str = ""
 ) -> Started:
     store = hub.store
     controller = _controller(store, run_id)
-    if not isinstance(args, dict):
+    if not isinstance(args, Mapping):
         raise ValidationError(f"args must be an object of pipeline arguments, got {type(args).__name__}")
     params: dict[str, Param] = store.get_parameters(run_id)
     new_args = {runformat.arg_key(name): _cast_argument(name, value, params) for name, value in args.items()}
@@ -183,7 +184,7 @@ def _next_name(store: Store, controller: TaskRecord) -> str:
     return f"{base} #{count + 1}"
 
 
-def _cast_argument(name: str, value: Any, params: dict[str, Param]) -> Param:
+def _cast_argument(name: str, value: object, params: dict[str, Param]) -> Param:
     """`value` as the stored parameter's type; ValidationError naming the argument otherwise."""
     stored = params.get(runformat.arg_key(name))
     if stored is None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from ductwork.core import arguments, runformat
 from ductwork.server.services.views import Reader, display_value
@@ -54,9 +53,9 @@ def new_run_form(store: Reader, run_id: str) -> NewRunForm:
 
 def parse_new_run(
     form: NewRunForm, submitted: Mapping[str, str]
-) -> tuple[dict[str, Any], str, dict[str, str]]:
+) -> tuple[dict[str, object], str, dict[str, str]]:
     """(arguments by name with their types restored, queue, errors by field name)."""
-    args: dict[str, Any] = {}
+    args: dict[str, object] = {}
     errors: dict[str, str] = {}
     for arg in form.fields:
         text = submitted.get(f"arg:{arg.name}", arg.value)
@@ -70,7 +69,7 @@ def parse_new_run(
     return args, queue, errors
 
 
-def parse_value(text: str, type_name: str) -> Any:
+def parse_value(text: str, type_name: str) -> object:
     """`text` as a value of `type_name` (`core.arguments.parse`); raises ValueError with a
     message for the input's label, which already names the argument."""
     try:

@@ -19,6 +19,7 @@ from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 
 from ductwork.core.errors import Conflict, DuctworkError, Forbidden, NotFound, StatusError, ValidationError
+from ductwork.core.records import TaskRecord
 from ductwork.core.states import TaskStatus
 from ductwork.server.services import auth, permissions, views
 
@@ -114,7 +115,7 @@ def metric(value: float | None) -> str:
 templates.env.filters.update(ago=ago, when=when, elapsed=elapsed, size=size, metric=metric)
 
 
-def may(user: Any, action: str, task: Any = None) -> bool:
+def may(user: permissions.User, action: str, task: TaskRecord | None = None) -> bool:
     """Whether the page shows an action's button: `may(user, "abort", run.task)`."""
     target = permissions.task(task) if task is not None else None
     return permissions.allowed(user, action, target)
