@@ -1,0 +1,165 @@
+"""Launching what a schedule or trigger names: a function on a thread, or a task (a pipeline
+run included) cloned with its overrides and enqueued.
+
+The clone and the enqueue are the ones users call: `PipelineController.clone` / `.enqueue`
+for a pipeline run (so the clone is a run in its pipeline's runs project and goes to
+`services` by default) and `Task.clone` / `Task.enqueue` for any other task; the overrides
+are `steps.apply_overrides`, as a pipeline's task step applies them. Every launched task
+carries runtime marks naming the scheduler, the entry and the slot or event: a restarted
+scheduler looks the marks up before launching, so an enqueue that happened just before a
+crash is found, not repeated.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ductwork.client.contract import Backend
+from ductwork.core.errors import ValidationError
+from ductwork.core.queries import TaskQuery
+from ductwork.core.records import Param, TaskRecord, TaskTypes
+from ductwork.core.runformat import PIPELINE_TAG
+from ductwork.core.states import TaskStatus
+
+ACTIVE = (TaskStatus.queued.value, TaskStatus.in_progress.value)
+
+
+@dataclass
+class Job:
+    """What fires: ClearML's `BaseScheduleJob` fields, shared by schedules and triggers."""
+
+    name: str
+    base_task_id: str | None = None
+    base_function: Callable[..., Any] | None = None
+    queue: str | None = None
+    target_project: str | None = None
+    single_instance: bool = False
+    task_parameters: dict[str, Any] = field(default_factory=dict)
+    task_overrides: dict[str, Any] = field(default_factory=dict)
+    clone_task: bool = True
+    add_tag: str | None = None
+
+    def check(self) -> None:
+        """ClearML's rules, each error naming the argument."""
+        if self.base_function is not None and self.base_task_id:
+            raise ValidationError("give schedule_task_id or schedule_function, not both")
+        if self.base_function is None and not self.base_task_id:
+            raise ValidationError("give schedule_task_id (a task to clone) or schedule_function")
+        if self.base_function is not None and not callable(self.base_function):
+            raise ValidationError(f"schedule_function must be callable, got {self.base_function!r}")
+        if self.base_function is not None and not self.name:
+            raise ValidationError("name is required when scheduling a function")
+        if self.base_task_id and not self.clone_task and (self.task_parameters or self.task_overrides):
+            raise ValidationError("reuse_task=True: task_parameters and task_overrides need a clone")
+        for what, value in (
+            ("task_parameters", self.task_parameters),
+            ("task_overrides", self.task_overrides),
+        ):
+            if not isinstance(value, Mapping):
+                raise ValidationError(f"{what} must be a dict, got {type(value).__name__}")
+
+    def definition(self) -> dict[str, Any]:
+        """The JSON form stored on the scheduler's task (a function by its name only)."""
+        fields = {k: v for k, v in vars(self).items() if k != "base_function"}
+        fields["base_function"] = getattr(self.base_function, "__qualname__", None)
+        return fields
+
+
+def launch_function(
+    job: Job, args: Sequence[Any], running: threading.Thread | None
+) -> threading.Thread | None:
+    """Call the function on a thread of its own (None: skipped, its last call still runs)."""
+    if job.single_instance and running is not None and running.is_alive():
+        return None
+    assert job.base_function is not None
+    thread = threading.Thread(
+        target=job.base_function, args=tuple(args), name=f"schedule {job.name}", daemon=True
+    )
+    thread.start()
+    return thread
+
+
+def launch_task(
+    backend: Backend, job: Job, marks: Mapping[str, str], *, parameters: Mapping[str, Any], last: str | None
+) -> str | None:
+    """Clone (or reuse), override and enqueue the job's task; its id, or None when skipped
+    because `single_instance` and the last one is still queued or running."""
+    if job.single_instance and last and backend.get_task(last).status in ACTIVE:
+        return None
+    done = backend.query_tasks(TaskQuery(runtime=dict(marks), archived=None, limit=1))
+    if done:  # launched before a restart: finish the enqueue, never a second clone
+        if done[0].status == TaskStatus.created.value:
+            _enqueue(backend, done[0], job.queue)
+        return done[0].id
+    assert job.base_task_id is not None
+    base = backend.get_task(job.base_task_id)
+    record = _clone(backend, base, job) if job.clone_task else _reused(backend, base)
+    if parameters:
+        backend.set_parameters(record.id, _typed(backend.get_parameters(record.id), parameters))
+    from ductwork.pipelines.steps import apply_overrides
+
+    changes = apply_overrides(record, job.task_overrides)
+    changes["runtime"] = {**record.runtime, **changes.get("runtime", {}), **marks}
+    if job.add_tag:
+        changes["tags"] = sorted({*record.tags, job.add_tag})
+    record = backend.edit_task(record.id, changes)
+    _enqueue(backend, record, job.queue)
+    return record.id
+
+
+def is_pipeline(record: TaskRecord) -> bool:
+    return record.type == TaskTypes.controller and PIPELINE_TAG in record.system_tags
+
+
+def _clone(backend: Backend, base: TaskRecord, job: Job) -> TaskRecord:
+    if is_pipeline(base):
+        from ductwork.pipelines.controller import PipelineController
+
+        base_name = base.name.split(" #")[0]
+        project = f"{job.target_project}/.pipelines/{base_name}" if job.target_project else None
+        return PipelineController.clone(base.id, name=base_name, project=project)._task
+    from ductwork.sdk.task import Task
+
+    project = backend.ensure_project(job.target_project).id if job.target_project else None
+    return backend.get_task(Task.clone(base.id, name=base.name, project=project).id)
+
+
+def _reused(backend: Backend, base: TaskRecord) -> TaskRecord:
+    """`reuse_task=True`: the same task again, back to a draft first (as ClearML resets it)."""
+    if base.status in ACTIVE:
+        raise ValidationError(f"reuse_task: task {base.id} is still {base.status}")
+    return base if base.status == TaskStatus.created.value else backend.reset_task(base.id)
+
+
+def _typed(stored: Mapping[str, Param], values: Mapping[str, Any]) -> dict[str, Param]:
+    """ClearML's `{"Args/batch": "12"}`: each value cast to the type the task stores for it, so
+    a pipeline reads `12` as the int its parameter is."""
+    from ductwork.sdk import params
+
+    typed: dict[str, Param] = {}
+    for key, value in values.items():
+        name = params.full_key(key)
+        old = stored.get(name)
+        if old is None:
+            typed[name] = params.to_param(value)
+        else:
+            cast = params.cast(value, old.type, name=f"task_parameters[{key!r}]")
+            typed[name] = Param(value=params.storable(cast), type=old.type, description=old.description)
+    return typed
+
+
+def _enqueue(backend: Backend, record: TaskRecord, queue: str | None) -> None:
+    if is_pipeline(record):
+        from ductwork.pipelines.controller import PipelineController
+
+        PipelineController.enqueue(record.id, queue_name=queue)
+        return
+    from ductwork.sdk.task import Task
+
+    if queue is None:
+        raise ValidationError(f"task {record.id}: no queue to enqueue it on (give queue)")
+    backend.ensure_queue(queue)
+    Task.enqueue(record.id, queue_name=queue)

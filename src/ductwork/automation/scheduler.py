@@ -1,0 +1,340 @@
+"""ClearML's `TaskScheduler`: launch a task (a pipeline run included) or call a function on a
+time schedule, and keep each schedule's last slot on the scheduler's own task so that a
+restart neither repeats a slot nor loses one (see `catch_up`)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from ductwork.automation import schedule
+from ductwork.automation.launch import ACTIVE, Job, launch_function, launch_task
+from ductwork.automation.service import SchedulerService
+from ductwork.automation.state import from_iso, iso, utcnow
+from ductwork.core.errors import ValidationError
+from ductwork.core.states import TaskStatus
+
+_TIME_FIELDS = ("minute", "hour", "day", "weekdays", "month", "year")
+
+
+@dataclass
+class ScheduleJob:
+    """One entry of the schedule: what fires (`job`) and when (`timing`)."""
+
+    job: Job
+    timing: schedule.Timing
+    when: dict[str, Any]  # the time arguments as given (stored, shown)
+    starting_time: datetime
+    recurring: bool = True
+    execute_immediately: bool = False
+    limit_execution_time: float | None = None
+    catch_up: bool | int = True
+    thread: threading.Thread | None = field(default=None, repr=False)
+
+    @property
+    def name(self) -> str:
+        return self.job.name
+
+    def definition(self) -> dict[str, Any]:
+        return {
+            **self.job.definition(),
+            **self.when,
+            "recurring": self.recurring,
+            "execute_immediately": self.execute_immediately,
+            "limit_execution_time": self.limit_execution_time,
+            "catch_up": self.catch_up,
+            "starting_time": iso(self.starting_time),
+        }
+
+    def next_run(self, state: Mapping[str, Any]) -> datetime | None:
+        """The next slot to fire after what `state` (this entry's saved state) last fired."""
+        if not self.recurring and state.get("fired"):
+            return None
+        if self.execute_immediately and not state.get("immediate_done"):
+            return self._anchor(state)
+        return self.timing.next_after(self._anchor(state), self._after(state))
+
+    def due(self, state: Mapping[str, Any], now: datetime, started: datetime) -> tuple[list[datetime], int]:
+        """Slots to fire now, and how many missed ones to skip: a slot that fell before this
+        process started is a missed one, kept or dropped by `catch_up` (True: each runs once;
+        an int n: the newest n; False/0: none)."""
+        if not self.recurring and state.get("fired"):
+            return [], 0
+        slots = self.timing.slots_between(self._anchor(state), self._after(state), now)
+        if not self.recurring:
+            slots = slots[:1]
+        missed = [s for s in slots if s < started]
+        keep = len(missed) if self.catch_up is True else int(self.catch_up)
+        kept = missed[len(missed) - keep :] if keep else []
+        return kept + slots[len(missed) :], len(missed) - len(kept)
+
+    def _anchor(self, state: Mapping[str, Any]) -> datetime:
+        # The first anchor stays: a restart (or a second add_task) must not move the grid.
+        return from_iso(state.get("anchor")) or self.starting_time
+
+    def _after(self, state: Mapping[str, Any]) -> datetime:
+        return from_iso(state.get("last_slot")) or self._anchor(state) - timedelta(microseconds=1)
+
+
+def schedule_job(
+    schedule_task_id: Any = None,
+    schedule_function: Callable[..., Any] | None = None,
+    queue: str | None = None,
+    name: str | None = None,
+    target_project: str | None = None,
+    *,
+    when: Mapping[str, Any],
+    limit_execution_time: float | None = None,
+    single_instance: bool = False,
+    recurring: bool = True,
+    execute_immediately: bool = False,
+    reuse_task: bool = False,
+    task_parameters: Mapping[str, Any] | None = None,
+    task_overrides: Mapping[str, Any] | None = None,
+    catch_up: bool | int = True,
+    starting_time: datetime | None = None,
+) -> ScheduleJob:
+    """`add_task`'s arguments checked into a ScheduleJob (also used for stored definitions)."""
+    task_id = str(getattr(schedule_task_id, "id", schedule_task_id) or "") or None
+    job = Job(
+        name=str(name or task_id or getattr(schedule_function, "__name__", "")),
+        base_task_id=task_id,
+        base_function=schedule_function,
+        queue=queue,
+        target_project=target_project,
+        single_instance=bool(single_instance),
+        task_parameters=dict(task_parameters or {}),
+        task_overrides=dict(task_overrides or {}),
+        clone_task=not reuse_task,
+    )
+    job.check()
+    if task_id and not queue:
+        raise ValidationError("queue is required with schedule_task_id (where the clone goes)")
+    if limit_execution_time is not None and (
+        isinstance(limit_execution_time, bool)
+        or not isinstance(limit_execution_time, (int, float))
+        or limit_execution_time <= 0
+    ):
+        raise ValidationError(
+            f"limit_execution_time must be a positive number of hours, got {limit_execution_time!r}"
+        )
+    if isinstance(catch_up, bool) is False and (not isinstance(catch_up, int) or catch_up < 0):
+        raise ValidationError(f"catch_up must be True, False or a number of slots >= 0, got {catch_up!r}")
+    return ScheduleJob(
+        job=job,
+        timing=schedule.timing(**when),
+        when={k: (list(v) if isinstance(v, (list, tuple)) else v) for k, v in when.items()},
+        starting_time=starting_time or utcnow(),
+        recurring=bool(recurring),
+        execute_immediately=bool(execute_immediately),
+        limit_execution_time=limit_execution_time,
+        catch_up=catch_up,
+    )
+
+
+class TaskScheduler(SchedulerService):
+    """Task scheduling, as ClearML's: times are UTC; minute/hour/day/weekdays/month/year as in
+    `add_task`. Added here: `catch_up` per entry and `stop()`."""
+
+    _section = "schedule"
+    _kind = "schedule"
+
+    def __init__(
+        self,
+        sync_frequency_minutes: float = 15,
+        force_create_task_name: str | None = None,
+        force_create_task_project: str | None = None,
+    ) -> None:
+        super().__init__(sync_frequency_minutes, force_create_task_name, force_create_task_project)
+        self._schedule_jobs: list[ScheduleJob] = []
+
+    def add_task(
+        self,
+        schedule_task_id: Any = None,
+        schedule_function: Callable[..., Any] | None = None,
+        queue: str | None = None,
+        name: str | None = None,
+        target_project: str | None = None,
+        minute: float | None = None,
+        hour: float | None = None,
+        day: float | None = None,
+        weekdays: Sequence[str] | None = None,
+        month: float | None = None,
+        year: float | None = None,
+        limit_execution_time: float | None = None,
+        single_instance: bool = False,
+        recurring: bool = True,
+        execute_immediately: bool = False,
+        reuse_task: bool = False,
+        task_parameters: Mapping[str, Any] | None = None,
+        task_overrides: Mapping[str, Any] | None = None,
+        catch_up: bool | int = True,
+    ) -> bool:
+        """Add a schedule entry (its name should be unique; by default the task id, or the
+        function's name). `catch_up`: what happens to slots that fell while the scheduler was
+        not running: True runs each once when it comes back, an int n only the newest n,
+        False none. Raises ValueError naming the argument on bad input."""
+        when = {
+            "minute": minute,
+            "hour": hour,
+            "day": day,
+            "weekdays": weekdays,
+            "month": month,
+            "year": year,
+        }
+        entry = schedule_job(
+            schedule_task_id,
+            schedule_function,
+            queue,
+            name,
+            target_project,
+            when={k: v for k, v in when.items() if v is not None},
+            limit_execution_time=limit_execution_time,
+            single_instance=single_instance,
+            recurring=recurring,
+            execute_immediately=execute_immediately,
+            reuse_task=reuse_task,
+            task_parameters=task_parameters,
+            task_overrides=task_overrides,
+            catch_up=catch_up,
+        )
+        if any(j.name == entry.name for j in self._schedule_jobs):
+            raise ValidationError(f"name: a schedule entry named {entry.name!r} exists already")
+        self._schedule_jobs.append(entry)
+        return True
+
+    def get_scheduled_tasks(self) -> list[ScheduleJob]:
+        return list(self._schedule_jobs)
+
+    def remove_task(self, task_id: Any) -> bool:
+        """Remove the entries of a task (a Task or its id) or of a function; True if any was."""
+        if callable(task_id) and not hasattr(task_id, "id"):
+            kept = [j for j in self._schedule_jobs if j.job.base_function is not task_id]
+        else:
+            wanted = str(getattr(task_id, "id", task_id))
+            kept = [j for j in self._schedule_jobs if j.job.base_task_id != wanted]
+        removed = len(kept) != len(self._schedule_jobs)
+        self._schedule_jobs = kept
+        return removed
+
+    # ------------------------------------------------------------------ the loop's step
+
+    def _step(self) -> float:
+        now = utcnow()
+        self._enforce_time_limits(now)
+        for entry in self._schedule_jobs:
+            state = self._saved.entry(entry.name)
+            state.setdefault("anchor", iso(entry.starting_time))
+            self._fire_due(entry, state, now)
+            state["next"] = iso(entry.next_run(state))
+        self._saved.save()
+        upcoming = [from_iso(self._saved.entry(j.name).get("next")) for j in self._schedule_jobs]
+        deadlines = [from_iso(d) for d in self._deadlines().values()]
+        times = [t for t in upcoming + deadlines if t is not None]
+        longest = 60.0 * self._sync_frequency_minutes
+        return min([(min(times) - utcnow()).total_seconds(), longest] if times else [longest])
+
+    def _fire_due(self, entry: ScheduleJob, state: dict[str, Any], now: datetime) -> None:
+        if entry.execute_immediately and not state.get("immediate_done"):
+            self._fire(entry, state, entry._anchor(state), now)
+            state["immediate_done"] = True
+            self._saved.save()
+        slots, skipped = entry.due(state, now, self._started_at)
+        if skipped:
+            state["skipped"] = state.get("skipped", 0) + skipped
+            self._log(f"{entry.name}: {skipped} slot(s) missed while stopped, skipped (catch_up)")
+        for slot in slots:
+            self._fire(entry, state, slot, now)
+            state["last_slot"] = iso(slot)
+            self._saved.save()
+        if skipped and not slots:
+            missed = entry.timing.slots_between(entry._anchor(state), entry._after(state), now)
+            state["last_slot"] = iso(missed[-1]) if missed else state.get("last_slot")
+
+    def _fire(self, entry: ScheduleJob, state: dict[str, Any], slot: datetime, now: datetime) -> None:
+        job = entry.job
+        if job.base_function is not None:
+            # Saved before the call: a function is called at most once per slot.
+            state.update(last_slot=iso(slot), last_fired=iso(now), fired=state.get("fired", 0) + 1)
+            self._saved.save()
+            entry.thread = launch_function(job, (), entry.thread) or entry.thread
+            self._log(f"{entry.name}: called {job.base_function.__name__} for slot {iso(slot)}")
+            return
+        marks = {"scheduled_by": self._task.id, "schedule": entry.name, "slot": iso(slot) or ""}
+        launched = launch_task(
+            self._backend, job, marks, parameters=job.task_parameters, last=state.get("last_task")
+        )
+        if launched is None:
+            self._log(f"{entry.name}: slot {iso(slot)} skipped, task {state.get('last_task')} still runs")
+            state["skipped"] = state.get("skipped", 0) + 1
+            return
+        state.update(last_fired=iso(now), last_task=launched, fired=state.get("fired", 0) + 1)
+        if entry.limit_execution_time:
+            deadline = now + timedelta(hours=entry.limit_execution_time)
+            self._deadlines()[launched] = iso(deadline)
+        self._log(f"{entry.name}: launched task {launched} on {job.queue} for slot {iso(slot)}")
+
+    def _deadlines(self) -> dict[str, Any]:
+        """`limit_execution_time`: task id -> when it is stopped (kept with the state)."""
+        deadlines: dict[str, Any] = self._saved.entries.setdefault("_deadlines", {})
+        return deadlines
+
+    def _enforce_time_limits(self, now: datetime) -> None:
+        for task_id, when in list(self._deadlines().items()):
+            deadline = from_iso(when)
+            if deadline is not None and deadline > now:
+                continue
+            status = self._backend.get_task(task_id).status
+            if status == TaskStatus.queued.value:
+                self._backend.dequeue(task_id)
+            elif status in ACTIVE:
+                self._backend.set_status(
+                    task_id, TaskStatus.stopped.value, force=True, message="limit_execution_time"
+                )
+            self._log(f"task {task_id}: limit_execution_time reached ({status})")
+            del self._deadlines()[task_id]
+
+    # ------------------------------------------------------------------ definitions
+
+    def _definitions(self) -> list[dict[str, Any]]:
+        return [j.definition() for j in self._schedule_jobs]
+
+    def _load_definitions(self, stored: list[dict[str, Any]]) -> None:
+        """Entries as stored (edits included); a function entry keeps the code's function."""
+        functions = {j.name: j.job.base_function for j in self._schedule_jobs}
+        loaded: list[ScheduleJob] = []
+        for d in stored:
+            name = str(d.get("name") or "")
+            try:
+                loaded.append(_from_definition(d, functions.get(name)))
+            except (ValueError, TypeError) as exc:
+                self._log(f"stored schedule entry {name!r} ignored: {exc}")
+        threads = {j.name: j.thread for j in self._schedule_jobs}
+        for entry in loaded:
+            entry.thread = threads.get(entry.name)
+        self._schedule_jobs = loaded
+
+
+def _from_definition(d: Mapping[str, Any], function: Callable[..., Any] | None) -> ScheduleJob:
+    if d.get("base_function") and function is None:
+        raise ValidationError(f"function {d.get('base_function')} is not in this script")
+    return schedule_job(
+        d.get("base_task_id"),
+        function if d.get("base_function") else None,
+        d.get("queue"),
+        d.get("name"),
+        d.get("target_project"),
+        when={k: d[k] for k in _TIME_FIELDS if d.get(k) is not None},
+        limit_execution_time=d.get("limit_execution_time"),
+        single_instance=bool(d.get("single_instance")),
+        recurring=bool(d.get("recurring", True)),
+        execute_immediately=bool(d.get("execute_immediately")),
+        reuse_task=not d.get("clone_task", True),
+        task_parameters=d.get("task_parameters"),
+        task_overrides=d.get("task_overrides"),
+        catch_up=d.get("catch_up", True),
+        starting_time=from_iso(d.get("starting_time")),
+    )
