@@ -22,7 +22,15 @@ import selectors
 import signal
 import socket
 import sys
-from typing import Any
+from typing import TypedDict
+
+
+class Request(TypedDict):
+    """What a child is to be: its whole environment, its folder, what goes first on sys.path."""
+
+    env: dict[str, str]
+    cwd: str | None
+    paths: list[str]
 
 
 def serve(address: str, module: str, preload: list[str]) -> None:
@@ -60,11 +68,11 @@ def _answer(conn: socket.socket, module: str, inherited: list[int]) -> int:
     server's own descriptors, which the child closes (a sibling's connection kept open by a
     child would hide the server's death from that sibling's parent)."""
     message, fds, _, _ = socket.recv_fds(conn, 1 << 20, 2)
-    request = json.loads(message) if message else {}
+    request = json.loads(message or b"{}")
     if "preload" in request:
         conn.sendall(json.dumps({"loaded": _preload(request["preload"])}).encode() + b"\n")
         return 0
-    if len(fds) != 2:
+    if len(fds) != 2 or "env" not in request:
         for fd in fds:
             os.close(fd)
         return 0
@@ -73,7 +81,7 @@ def _answer(conn: socket.socket, module: str, inherited: list[int]) -> int:
     return pid
 
 
-def _fork(module: str, request: dict[str, Any], pipes: list[int], inherited: list[int]) -> int:
+def _fork(module: str, request: Request, pipes: list[int], inherited: list[int]) -> int:
     """Fork the child; its pid once it leads a session of its own, so that whoever kills its
     process group right after hearing the pid finds the group (and not just the child)."""
     server = os.getpid()
@@ -90,7 +98,7 @@ def _fork(module: str, request: dict[str, Any], pipes: list[int], inherited: lis
     return pid
 
 
-def _child(module: str, request: dict[str, Any], pipes: list[int], server: int, session: int) -> None:
+def _child(module: str, request: Request, pipes: list[int], server: int, session: int) -> None:
     """Become the requested child: run `module` as `__main__`, exit with its exit code."""
     code = 1
     try:
@@ -107,8 +115,9 @@ def _child(module: str, request: dict[str, Any], pipes: list[int], server: int, 
         os.dup2(null, 0)
         os.environ.clear()
         os.environ.update(request["env"])
-        if request.get("cwd"):
-            os.chdir(request["cwd"])
+        cwd = request.get("cwd")
+        if cwd:
+            os.chdir(cwd)
         sys.path[:0] = [p for p in request.get("paths", []) if p not in sys.path]
         code = _run(module)
     except BaseException:
