@@ -1,0 +1,84 @@
+"""A schedule whose task is a pipeline run: the clone it enqueues runs on an agent with the
+schedule's argument override (x=5 where the run had x=3)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from tests.automation.conftest import run_for, wait_for
+
+SCRIPT = """
+from ductwork import PipelineController
+
+def scale(x, factor):
+    return x * factor
+
+pipe = PipelineController(name="scaled", project="sched")
+pipe.add_parameter("x", 3)
+pipe.set_default_execution_queue("default")
+pipe.add_function_step(
+    "scale", scale, function_kwargs={"x": "${pipeline.x}", "factor": 2}, function_return=["y"]
+)
+pipe.start(queue="services")
+"""
+
+
+@pytest.fixture
+def agent(home: Path) -> Iterator[dict[str, str]]:
+    env = {**os.environ, "DUCTWORK_HOME": str(home)}
+    command = [sys.executable, "-m", "ductwork", "agent", "--queue", "services", "--queue", "default"]
+    process = subprocess.Popen([*command, "--same-env", "--services-mode", "2"], env=env)
+    yield env
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def test_a_scheduled_pipeline_run_runs_with_the_overridden_argument(
+    agent: dict[str, str], tmp_path: Path
+) -> None:
+    from ductwork import client
+    from ductwork.automation import TaskScheduler
+    from ductwork.core.queries import TaskQuery
+    from ductwork.pipelines.runner import load_output
+
+    script = tmp_path / "scaled.py"
+    script.write_text(textwrap.dedent(SCRIPT))
+    done = subprocess.run(
+        [sys.executable, str(script)], env=agent, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    store = client.backend()
+    (first,) = store.query_tasks(TaskQuery(type=["controller"]))
+
+    scheduler = TaskScheduler(force_create_task_name="scaled nightly", force_create_task_project="sched")
+    scheduler.add_task(
+        schedule_task_id=first.id,
+        queue="services",
+        minute=1 / 60,
+        recurring=False,
+        task_parameters={"Args/x": 5},
+    )
+    run_for(scheduler, 2.0)
+    (run,) = store.query_tasks(TaskQuery(runtime={"scheduled_by": scheduler._task.id}, archived=None))
+
+    def outcome(task_id: str) -> str | None:
+        status = store.get_task(task_id).status
+        return status if status in ("completed", "failed", "stopped") else None
+
+    assert wait_for(lambda: outcome(first.id), 90) == "completed"
+    assert wait_for(lambda: outcome(run.id), 90) == "completed"
+    values = {}
+    for run_id in (first.id, run.id):
+        node = {n.name: n for n in store.get_nodes(run_id)}["scale"]
+        values[run_id] = load_output(store, f"{node.task_id}.y")
+    assert values == {first.id: 6, run.id: 10}
