@@ -31,8 +31,8 @@ pipe.start(queue="services")
 
 
 @pytest.fixture
-def agent(home: Path) -> Iterator[dict[str, str]]:
-    env = {**os.environ, "DUCTWORK_HOME": str(home)}
+def agent(home: Path, tmp_path: Path) -> Iterator[dict[str, str]]:
+    env = {**os.environ, "DUCTWORK_HOME": str(home), "TICKS": str(tmp_path / "ticks")}
     command = [sys.executable, "-m", "ductwork", "agent", "--queue", "services", "--queue", "default"]
     process = subprocess.Popen([*command, "--same-env", "--services-mode", "2"], env=env)
     yield env
@@ -82,3 +82,36 @@ def test_a_scheduled_pipeline_run_runs_with_the_overridden_argument(
         node = {n.name: n for n in store.get_nodes(run_id)}["scale"]
         values[run_id] = load_output(store, f"{node.task_id}.y")
     assert values == {first.id: 6, run.id: 10}
+
+
+REMOTE = """
+import os
+from ductwork.automation import TaskScheduler
+
+def tick():
+    with open(os.environ["TICKS"], "a") as out:
+        out.write("tick\\n")
+
+scheduler = TaskScheduler(force_create_task_name="remote", force_create_task_project="sched")
+scheduler.add_task(schedule_function=tick, name="tick", minute=1 / 60)
+scheduler.start_remotely(queue="services")
+"""
+
+
+def test_start_remotely_hands_the_loop_to_a_services_agent(agent: dict[str, str], tmp_path: Path) -> None:
+    from ductwork import client
+    from ductwork.core.queries import TaskQuery
+
+    ticks = tmp_path / "ticks"  # the agent fixture's environment names it (TICKS)
+    script = tmp_path / "remote.py"
+    script.write_text(textwrap.dedent(REMOTE))
+    done = subprocess.run(
+        [sys.executable, str(script)], env=agent, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert not ticks.exists()  # nothing fired here: the loop runs on the agent
+    wait_for(lambda: ticks.exists() and ticks.read_text().count("tick") >= 2, 60)
+    store = client.backend()
+    (own,) = store.query_tasks(TaskQuery(system_tags=["scheduler"], archived=None))
+    assert own.status == "in_progress" and own.worker
+    store.set_status(own.id, "stopped", force=True, message="test over")

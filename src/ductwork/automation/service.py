@@ -89,9 +89,12 @@ class SchedulerService:
     def start_remotely(self, queue: str = "services") -> None:
         """Store the definitions and hand the loop to an agent on `queue`; this process exits.
         On the agent the same script runs again and its `start()` reads what was stored."""
-        self._mark_own_task()
-        self._publish()
-        self._backend.ensure_queue(queue)
+        from ductwork.sdk.task import Task
+
+        if Task.running_locally():  # on the agent the stored definitions (edits included) win
+            self._mark_own_task()
+            self._publish()
+            self._backend.ensure_queue(queue)
         self._task.execute_remotely(queue_name=queue, exit_process=True)
         self.start()
 
