@@ -24,6 +24,8 @@ def test_an_interval_fires_once_per_slot_and_keeps_its_state(home: Path) -> None
     assert len(calls) == 3
     state = json.loads(client.backend().get_configurations(scheduler._task.id)["state"].text)
     assert state["tick"]["fired"] == 3 and state["tick"]["next"] > state["tick"]["last_slot"]
+    (entry,) = scheduler.get_scheduled_tasks()
+    assert entry.next_run() is not None and entry.next_run().isoformat() == state["tick"]["next"]
 
     from ductwork.automation.commands import scheduler as command
 

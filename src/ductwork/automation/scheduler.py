@@ -33,10 +33,16 @@ class ScheduleJob:
     limit_execution_time: float | None = None
     catch_up: bool | int = True
     thread: threading.Thread | None = field(default=None, repr=False)
+    state: dict[str, Any] = field(default_factory=dict, repr=False)  # its saved state, once started
 
     @property
     def name(self) -> str:
         return self.job.name
+
+    def get_last_executed_task_id(self) -> str | None:
+        """ClearML's name: the task the last firing launched."""
+        last = self.state.get("last_task")
+        return str(last) if last else None
 
     def definition(self) -> dict[str, Any]:
         return {
@@ -49,8 +55,9 @@ class ScheduleJob:
             "starting_time": iso(self.starting_time),
         }
 
-    def next_run(self, state: Mapping[str, Any]) -> datetime | None:
-        """The next slot to fire after what `state` (this entry's saved state) last fired."""
+    def next_run(self, state: Mapping[str, Any] | None = None) -> datetime | None:
+        """The next slot to fire after what `state` (by default its own) last fired."""
+        state = self.state if state is None else state
         if not self.recurring and state.get("fired"):
             return None
         if self.execute_immediately and not state.get("immediate_done"):
@@ -226,7 +233,7 @@ class TaskScheduler(SchedulerService):
         now = utcnow()
         self._enforce_time_limits(now)
         for entry in self._schedule_jobs:
-            state = self._saved.entry(entry.name)
+            state = entry.state = self._saved.entry(entry.name)
             state.setdefault("anchor", iso(entry.starting_time))
             self._fire_due(entry, state, now)
             state["next"] = iso(entry.next_run(state))
