@@ -97,3 +97,45 @@ def test_a_model_publication_clones_a_task_with_the_model_id(home: Path) -> None
     assert clone.runtime["event"] == fresh.id and "published" in clone.tags
     assert backend.get_parameters(clone.id)["General/model"].value == fresh.id
     assert backend.get_parameters(base)["General/model"].value == ""
+
+
+def test_a_metric_threshold_trigger_and_bad_trigger_arguments(home: Path) -> None:
+    import threading
+
+    import pytest
+
+    from ductwork import client
+    from ductwork.automation import TriggerScheduler
+    from ductwork.core.records import MetricEvent
+
+    backend = client.backend()
+    seen: list[str] = []
+    triggers = TriggerScheduler(POLL, force_create_task_name="on-metric", force_create_task_project="sched")
+    triggers.add_task_trigger(
+        schedule_function=seen.append,
+        name="good enough",
+        trigger_project="train",
+        trigger_on_metric="loss",
+        trigger_on_variant="val",
+        trigger_on_threshold=0.1,
+    )
+    thread = threading.Thread(target=triggers.start, daemon=True)
+    thread.start()
+    time.sleep(0.5)
+    good, bad = _task("train", "good", "completed"), _task("train", "bad", "completed")
+    for task_id, values in ((good, [0.5, 0.05]), (bad, [0.5, 0.2])):
+        events = [MetricEvent(task_id, "scalar", "loss", "val", i, v) for i, v in enumerate(values)]
+        backend.add_events(events)
+        backend.edit_task(task_id, {"comment": "reported"})  # a change after the events
+    wait_for(lambda: seen == [good], 10)
+    triggers.stop()
+    thread.join(10)
+
+    with pytest.raises(ValueError, match="trigger_on_status"):
+        triggers.add_task_trigger(schedule_function=print, trigger_on_status=["finished"])
+    with pytest.raises(ValueError, match="go together"):
+        triggers.add_task_trigger(schedule_function=print, trigger_on_metric="loss")
+    with pytest.raises(ValueError, match="schedule_queue is required"):
+        triggers.add_model_trigger(schedule_task_id="abc", trigger_on_publish=True)
+    with pytest.raises(ValueError, match="trigger_name: not a regular expression"):
+        triggers.add_task_trigger(schedule_function=print, trigger_name="(")
