@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -482,7 +482,8 @@ def demo(project: str, ui: bool, port: int) -> None:
 # or imported only when the command runs (keeps `ductwork --help` fast):
 #     lazy("name", "ductwork.part.module:command", "One-line help.")
 
-lazy: Callable[[str, str, str], None] = main.lazy  # type: ignore[attr-defined]
+assert isinstance(main, Group)  # made by @click.group(cls=Group)
+lazy = main.lazy
 lazy("pipelines", "ductwork.pipelines.commands:pipelines", "Pipeline runs: list, show, resume.")
 
 # server, ui, users, keys; agent, queues create|delete, tasks abort (light imports: click + core)

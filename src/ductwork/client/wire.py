@@ -183,7 +183,7 @@ class Wire:
             except OSError:
                 connection.close()  # leave it unconnected, so the next call tries again
                 raise
-        sock: socket.socket = connection.sock  # type: ignore[assignment]
+        sock: socket.socket = connection.sock
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.settimeout(self.timeout if timeout is None else timeout)
         return connection, reused

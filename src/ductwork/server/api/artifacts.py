@@ -40,7 +40,7 @@ async def upload(
             task_id,
             name,
             ext,
-            spool,  # type: ignore[arg-type]
+            spool,
             writer,
         )
     return Json({"uri": blob.uri, "hash": blob.hash, "size": blob.size})

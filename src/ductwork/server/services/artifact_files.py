@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
-from typing import IO
+from typing import TYPE_CHECKING
 
 from ductwork.artifacts.allowed import LocationRefused
-from ductwork.artifacts.blobs import Blob, BlobWriter, LocalBlobs, RemoteBlobs
+from ductwork.artifacts.blobs import Blob, BlobWriter, HashingSink, LocalBlobs, RemoteBlobs
 from ductwork.artifacts.locations import is_remote, join
 from ductwork.artifacts.names import validate_name
 from ductwork.core.errors import NotFound, StorageError, ValidationError
@@ -25,11 +25,19 @@ from ductwork.core.records import ArtifactRecord, ModelRecord
 from ductwork.server.services import locations
 from ductwork.server.services.hub import Hub
 
+if TYPE_CHECKING:
+    from _typeshed import SupportsRead
+
 CHUNK = 1 << 20
 
 
 def save_upload(
-    hub: Hub, task_id: str, name: str, extension: str, body: IO[bytes], writer: BlobWriter | None = None
+    hub: Hub,
+    task_id: str,
+    name: str,
+    extension: str,
+    body: SupportsRead[bytes],
+    writer: BlobWriter | None = None,
 ) -> Blob:
     """Store the bytes of `body` as a blob of task `task_id`'s artifact `name`, with `writer`
     (`blob_writer`: under the task's `output_uri`) or under the artifact root."""
@@ -39,11 +47,11 @@ def save_upload(
         raise ValidationError(f"extension must look like '.npy', got {extension!r}")
     writer = writer or blob_writer(hub, None)
 
-    def fill(sink: IO[bytes]) -> None:
+    def fill(sink: HashingSink) -> None:
         shutil.copyfileobj(body, sink, CHUNK)
 
     try:
-        return writer.write(extension, fill)  # type: ignore[arg-type]
+        return writer.write(extension, fill)
     except StorageError as exc:
         raise StorageError(f"artifact {name!r} of task {task_id}: {exc}") from exc
 
