@@ -125,3 +125,30 @@ def test_import_is_light() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_an_edit_of_the_stored_schedule_is_picked_up_at_the_next_sync(home: Path) -> None:
+    import threading
+
+    from tests.automation.conftest import wait_for
+
+    from ductwork import client
+    from ductwork.automation import TaskScheduler
+    from ductwork.core.records import ConfigObject
+
+    calls: list[int] = []
+    scheduler = TaskScheduler(0.3 / 60, force_create_task_name="edited", force_create_task_project="sched")
+    scheduler.add_task(schedule_function=lambda: calls.append(1), name="rare", day=1, hour=3)
+    thread = threading.Thread(target=scheduler.start, daemon=True)
+    thread.start()
+    backend = client.backend()
+    wait_for(lambda: "schedule" in backend.get_configurations(scheduler._task.id), 10)
+    (stored,) = json.loads(backend.get_configurations(scheduler._task.id)["schedule"].text)
+    assert stored["day"] == 1 and stored["base_function"].endswith("<lambda>")
+    edited = {**stored, "day": None, "hour": None, "minute": SECOND}
+    backend.set_configuration(scheduler._task.id, "schedule", ConfigObject(json.dumps([edited]), "json"))
+    wait_for(lambda: len(calls) >= 2, 10)
+    scheduler.stop()
+    thread.join(10)
+    (entry,) = scheduler.get_scheduled_tasks()
+    assert entry.timing.minute == SECOND and entry.timing.day is None
