@@ -485,6 +485,7 @@ def demo(project: str, ui: bool, port: int) -> None:
 assert isinstance(main, Group)  # made by @click.group(cls=Group)
 lazy = main.lazy
 lazy("pipelines", "ductwork.pipelines.commands:pipelines", "Pipeline runs: list, show, resume.")
+lazy("scheduler", "ductwork.automation.commands:scheduler", "Schedules and triggers: last and next firings.")
 
 # server, ui, users, keys; agent, queues create|delete, tasks abort (light imports: click + core)
 importlib.import_module("ductwork.server.commands").register(main)
