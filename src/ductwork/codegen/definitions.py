@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+from ductwork.core import syntax
 from ductwork.core.errors import ValidationError
 
 
@@ -186,7 +187,7 @@ def _class_file(cls: type) -> str | None:
 @lru_cache(maxsize=64)
 def parse_file(filename: str, text: str) -> ast.Module:
     try:
-        return ast.parse(text, filename)
+        return syntax.parse(text, filename)
     except SyntaxError as exc:
         raise ValidationError(f"cannot parse {filename}: {exc}") from None
 
@@ -317,6 +318,6 @@ def _string_continuation_lines(chunk: Sequence[str], first_line: int) -> set[int
 
 def _parse(source: str, what: str) -> ast.Module:
     try:
-        return ast.parse(source)
+        return syntax.parse(source)
     except SyntaxError as exc:
         raise ValidationError(f"cannot capture {what}: its source does not parse alone ({exc})") from None
