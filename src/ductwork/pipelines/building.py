@@ -21,6 +21,7 @@ from ductwork.pipelines.options import (
     check_serializable,
     need_text,
 )
+from ductwork.pipelines.parsing import AST_LOCK
 from ductwork.pipelines.pipeline import PipelineBase
 from ductwork.pipelines.spec import RetryPolicy, StepCode, StepOptions, StepSpec, options_from
 from ductwork.pipelines.stored import uncaptured
@@ -189,12 +190,13 @@ class StepBuilding(PipelineBase):
         capture_error = ""
         code: StepCode
         try:
-            code = codegen.capture(
-                function,
-                helper_functions=tuple(helper_functions or ()),
-                skip_global_imports=self._skip_global_imports,
-                bindings=codec_bindings(self._serialize_fn, self._deserialize_fn),
-            )
+            with AST_LOCK:  # other pipelines of this process may be parsing now
+                code = codegen.capture(
+                    function,
+                    helper_functions=tuple(helper_functions or ()),
+                    skip_global_imports=self._skip_global_imports,
+                    bindings=codec_bindings(self._serialize_fn, self._deserialize_fn),
+                )
         except ValidationError as exc:
             # A function typed into a REPL or notebook has no source file: it can still run as a
             # plain call (debug mode); any other mode says why it cannot before anything runs.

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from ductwork.core.states import NODE_FINAL, NODE_SUCCESS, NodeStatus
 from ductwork.pipelines.node import Node
 from ductwork.pipelines.spec import StepSpec
+from ductwork.pipelines.state import Job
 
 
 @dataclass
@@ -42,7 +43,7 @@ class Prepared:
     spec: StepSpec | None = None  # the step as resolved (queue, task overrides, base task)
     task_id: str | None = None
     job_type: str | None = None
-    job: object = None  # in-process steps: the call's live arguments
+    job: Job | None = None  # in-process steps: the call's live arguments
     result: Any = None  # a cached in-process step: its recorded value
     cache_key: str | None = None
     cache_note: str | None = None

@@ -26,12 +26,13 @@ from ductwork.core.errors import Conflict, StatusError, ValidationError
 from ductwork.core.records import ConsoleLine
 from ductwork.core.states import TaskStatus
 from ductwork.core.warmstart import RUNNER, RUNNER_IMPORTS
-from ductwork.pipelines.engine import Outcome
+from ductwork.pipelines.engine import Outcome, Report
 from ductwork.pipelines.node import Node
+from ductwork.pipelines.parsing import AST_LOCK
 from ductwork.pipelines.runner import split_results, store_results
+from ductwork.pipelines.state import Job
 from ductwork.process import Child, Output, WarmPool, kill_tree_later, spawn
 
-Report = Callable[[Node, str, Any], None]
 _FINAL_OUTCOME = {
     TaskStatus.completed.value: "completed",
     TaskStatus.published.value: "completed",
@@ -48,13 +49,13 @@ class _Once:
         self._ended: set[str] = set()
 
     def end(
-        self, node: Node, report: Report, outcome: Outcome, record: Callable[[], Any] | None = None
+        self, node: Node, report: Report, outcome: Outcome, record: Callable[[], object] | None = None
     ) -> bool:
         """Report `outcome` unless the step already ended; `record` (its task's final status)
         runs first, so whoever the report wakes sees the task as it ended. An `Outcome` that
         `record` answers replaces `outcome` (the task turned out to be aborted meanwhile)."""
         with self._lock:
-            key = f"{node.name}:{node.job_id}"
+            key = f"{node.name}:{node.state.job_id}"
             if key in self._ended:
                 return False
             self._ended.add(key)
@@ -88,20 +89,23 @@ class InlineExecutor:
         self._reports: dict[str, Report] = {}
 
     def start(self, node: Node, report: Report) -> None:
+        job, function = node.state.job, node.spec.function
+        if job is None or function is None:
+            raise ValidationError(f"step {node.name!r} has no in-process call to make")
         self._reports[node.name] = report
-        self._pool.submit(self._run, node, report, node.job)
+        self._pool.submit(self._run, node, report, job, function)
 
-    def _run(self, node: Node, report: Report, job: Any) -> None:
+    def _run(self, node: Node, report: Report, job: Job, function: Callable[..., Any]) -> None:
         from ductwork.sdk.task import Task
 
-        task_id = str(node.job_id)
+        task_id = str(node.state.job_id)
         record = job.record  # created in_progress by the run: one write less per step
         try:
             report(node, "running", None)
             task = Task._from_record(record)
             with Task._activate(task):
-                result = node.function(*job.args, **job.kwargs)  # type: ignore[misc]
-                pairs = split_results(node.return_artifacts, result, node.name)
+                result = function(*job.args, **job.kwargs)
+                pairs = split_results(node.spec.return_names, result, node.name)
                 store_results(
                     self.backend, task_id, pairs, output_uri=record.output_uri, serialize=self._serialize
                 )
@@ -138,9 +142,9 @@ class InlineExecutor:
             self._once.end(
                 node,
                 report,
-                Outcome("aborted", node.error),
+                Outcome("aborted", node.state.error),
                 lambda: self.backend.set_status(
-                    str(node.job_id), "stopped", message=node.error or "aborted", force=True
+                    str(node.state.job_id), "stopped", message=node.state.error or "aborted", force=True
                 ),
             )
 
@@ -189,7 +193,7 @@ class ProcessExecutor:
         return spawn([sys.executable, *plan.argv], cwd=cwd, env=env)
 
     def start(self, node: Node, report: Report) -> None:
-        task_id = str(node.job_id)
+        task_id = str(node.state.job_id)
         record = self.backend.set_status(task_id, "in_progress")
         # A local step runs where the user started the pipeline (the live folder, not the one
         # its task recorded), so relative paths in its code mean what they did in the user's.
@@ -224,7 +228,7 @@ class ProcessExecutor:
         return env
 
     def _watch(self, node: Node, proc: Child, report: Report, folder: str) -> None:
-        task_id = str(node.job_id)
+        task_id = str(node.state.job_id)
         output = Output(proc, functools.partial(self._emit, task_id))
         code = proc.wait()
         output.join()
@@ -267,7 +271,8 @@ class ProcessExecutor:
             report = self._reports.get(node.name)
         if proc is None or report is None:
             return
-        self.backend.set_status(str(node.job_id), "stopped", message=node.error or "aborted", force=True)
+        message = node.state.error or "aborted"
+        self.backend.set_status(str(node.state.job_id), "stopped", message=message, force=True)
         kill_tree_later(proc)
 
     def close(self) -> None:
@@ -286,7 +291,8 @@ def installed_imports(source: str) -> list[str]:
     import importlib.util
 
     try:
-        tree = ast.parse(source)
+        with AST_LOCK:
+            tree = ast.parse(source)
     except SyntaxError:
         return []
     names: list[str] = []
@@ -328,8 +334,8 @@ class QueueExecutor:
         self._thread.start()
 
     def start(self, node: Node, report: Report) -> None:
-        task_id = str(node.job_id)
-        queue = str(node.queue)
+        task_id = str(node.state.job_id)
+        queue = str(node.spec.options.queue)
         if queue not in self._queues:  # a queue no agent has created yet still takes the step
             self.backend.ensure_queue(queue)
             self._queues.add(queue)
@@ -380,12 +386,12 @@ class QueueExecutor:
             report(node, "done", Outcome(_FINAL_OUTCOME[status], message))
 
     def abort(self, node: Node) -> None:
-        task_id = str(node.job_id)
+        task_id = str(node.state.job_id)
         record = self.backend.get_task(task_id)
         if record.status == TaskStatus.queued:
             self.backend.dequeue(task_id)
         if record.status not in _FINAL_OUTCOME:
-            self.backend.set_status(task_id, "stopped", message=node.error or "aborted", force=True)
+            self.backend.set_status(task_id, "stopped", message=node.state.error or "aborted", force=True)
 
     def close(self) -> None:
         self._closed = True

@@ -17,7 +17,7 @@ from typing import Any, Generic, TypeVar
 
 from ductwork.core.runformat import STEP_FIELDS
 from ductwork.pipelines.spec import StepCode, StepOptions, StepSpec, with_continue_behaviour
-from ductwork.pipelines.state import StepState
+from ductwork.pipelines.state import Job, StepState
 
 # The step's entry in the `Pipeline` configuration: the stored run format's fields, then ours.
 STORED = (*STEP_FIELDS, "attempt", "cache_note")
@@ -130,7 +130,7 @@ class Node:
     attempt: _State[int] = _State()
     job_id: _State[str | None] = _State()  # the current attempt's task id
     executed: _State[str | None] = _State()  # the task that ran (or was reused from the cache)
-    job: _State[Any] = _State()
+    job: _State[Job | None] = _State()
     result: _State[Any] = _State()  # debug mode: the value returned in memory
     error: _State[str] = _State()
     job_started: _State[float | None] = _State()

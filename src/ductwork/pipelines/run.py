@@ -14,7 +14,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ductwork.client.contract import Backend
@@ -36,15 +36,7 @@ from ductwork.pipelines.engine import Engine, Executor, Outcome, Prepared
 from ductwork.pipelines.node import Node
 from ductwork.pipelines.runner import Output, from_stored, load_output, replace_outputs, split_results, stored
 from ductwork.pipelines.spec import RetryPolicy, StepSpec
-
-
-@dataclass
-class Job:
-    """An in-process attempt's live call arguments."""
-
-    record: TaskRecord  # the step's task, created in_progress
-    args: list[Any] = field(default_factory=list)
-    kwargs: dict[str, Any] = field(default_factory=dict)
+from ductwork.pipelines.state import Job
 
 
 @dataclass(frozen=True)

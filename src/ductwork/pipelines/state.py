@@ -6,8 +6,19 @@ here. A step's definition is its `spec.StepSpec`; `PipelineController.Node` show
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+
+from ductwork.core.records import TaskRecord
+
+
+@dataclass
+class Job:
+    """An in-process attempt (debug mode): its task, created in_progress, and its live call."""
+
+    record: TaskRecord
+    args: list[Any] = field(default_factory=list)
+    kwargs: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -17,7 +28,7 @@ class StepState:
     job_id: str | None = None  # the current attempt's task
     executed: str | None = None  # the task that ran (or was reused from the cache)
     job_type: str | None = None  # the task's type, once it is created
-    job: Any = None  # the live handle of the running attempt (an in-process call's arguments)
+    job: Job | None = None  # an in-process attempt's live call
     result: Any = None  # in-process steps: the value returned, in memory
     error: str = ""
     job_started: float | None = None
