@@ -33,7 +33,9 @@ def test_an_interval_fires_once_per_slot_and_keeps_its_state(home: Path) -> None
     assert shown.exit_code == 0, shown.output
     (row,) = json.loads(shown.output)
     assert row["entry"] == "tick" and row["fired"] == 3 and row["next"] and row["last"]
-    table = CliRunner().invoke(command, ["list"])
+    from ductwork.cli import main
+
+    table = CliRunner().invoke(main, ["scheduler", "list"])  # as registered in the CLI
     assert "tick" in table.output
 
 
