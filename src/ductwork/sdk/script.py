@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ductwork.core import launch
+from ductwork.core import launch, syntax
 from ductwork.core.errors import ValidationError
 
 MAX_CODE_BYTES = 2 * 1024 * 1024
@@ -129,7 +129,7 @@ def with_init_call(code: str) -> str:
     if "Task.init(" in code:
         return code
     try:
-        body = ast.parse(code).body
+        body = syntax.parse(code).body
     except SyntaxError:
         return INIT_CALL + code
     line = 0
