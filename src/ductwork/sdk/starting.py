@@ -19,7 +19,7 @@ from ductwork.core import settings
 from ductwork.core.errors import ValidationError
 from ductwork.core.records import TaskRecord
 from ductwork.core.states import TaskStatus
-from ductwork.sdk import current, lifecycle, script
+from ductwork.sdk import current, lifecycle, requirements, script
 from ductwork.sdk.capture import arguments, console, resources
 from ductwork.sdk.catalog import find_records
 from ductwork.sdk.checks import check_type, optional_str, output_uri_of, str_list
@@ -119,6 +119,7 @@ class TaskStart:
             system_tags=[DEVELOPMENT],
             user=user_name(),
             script=described,
+            requirements=requirements.recorded(),
             output_uri=self.output_uri,
             status=TaskStatus.in_progress.value,  # created running: one write, its start time set
         )

@@ -30,7 +30,7 @@ from ductwork.core import settings
 from ductwork.core.errors import NotFound, StatusError, ValidationError
 from ductwork.core.records import QueueEntry, TaskRecord, TaskTypes
 from ductwork.core.states import TaskStatus
-from ductwork.sdk import artifact, current, ending, starting
+from ductwork.sdk import artifact, current, ending, requirements, starting
 from ductwork.sdk.artifact import Artifact, ArtifactOptions
 from ductwork.sdk.capture import arguments
 from ductwork.sdk.capture.console import original_stdout
@@ -117,6 +117,13 @@ class Task(TaskCatalog, ReportedMetrics):
         """Make `task` the current task of this context (thread / asyncio task) for the block."""
         with current.activate(task):
             yield task
+
+    @classmethod
+    def add_requirements(cls, package_name: str, package_version: str | None = None) -> None:
+        """Record `package_name` (or each line of the requirements file at that path) in the
+        requirements of the tasks `Task.init` creates from now on; call it before `Task.init`.
+        `package_version`: None for the installed version, "" for any, "2.4.0" or ">=2.4"."""
+        requirements.add(package_name, package_version)
 
     @classmethod
     def current_task(cls) -> Task | None:
