@@ -7,7 +7,7 @@ import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from ductwork.core import dag, refs
+from ductwork.core import dag
 from ductwork.core.arguments import check_json
 from ductwork.core.errors import NotFound, ValidationError
 from ductwork.core.queries import TaskQuery
@@ -16,6 +16,7 @@ from ductwork.core.runformat import (
     STEP_ARGS,
 )
 from ductwork.core.states import TaskStatus
+from ductwork.pipelines.checks import checked
 from ductwork.pipelines.node import Node as StepNode
 from ductwork.pipelines.options import (
     check_serializable,
@@ -23,7 +24,7 @@ from ductwork.pipelines.options import (
 )
 from ductwork.pipelines.parsing import AST_LOCK
 from ductwork.pipelines.pipeline import PipelineBase
-from ductwork.pipelines.spec import RetryPolicy, StepCode, StepOptions, StepSpec, options_from
+from ductwork.pipelines.spec import PipelineSpec, RetryPolicy, StepCode, StepOptions, StepSpec, options_from
 from ductwork.pipelines.stored import uncaptured
 
 
@@ -257,48 +258,17 @@ class StepBuilding(PipelineBase):
         if name in self._nodes:
             raise ValidationError(f"step name {name!r} is used twice in pipeline {self._name!r}")
 
+    def _spec(self) -> PipelineSpec:
+        """The pipeline as it is defined now (a snapshot: a decorator pipeline adds steps as it runs)."""
+        steps = tuple(node.spec for node in list(self._nodes.values()))
+        return PipelineSpec(self._name, self._project_name, self._version, dict(self._args), steps)
+
     def _verify(self, *, need_queues: bool, in_process: bool = False) -> None:
-        returns: dict[str, Sequence[str] | None] = {
-            name: (node.return_artifacts if node.is_function else None) for name, node in self._nodes.items()
-        }
-        args = set(self._args)
-        for name, node in self._nodes.items():
-            recursive = node.recursively_parse_parameters or node.is_function
-            found: set[str] = set()
-            for key, value in node.parameters.items():
-                found |= refs.validate_refs(
-                    value,
-                    where=f"step {name!r} parameter {key!r}",
-                    steps=returns,
-                    pipeline_args=args,
-                    recursive=recursive,
-                )
-            found |= refs.validate_refs(
-                node.task_overrides,
-                where=f"step {name!r} task_overrides",
-                steps=returns,
-                pipeline_args=args,
-                recursive=True,
-            )
-            if node.queue:
-                found |= refs.validate_refs(
-                    node.queue, where=f"step {name!r} execution_queue", steps=returns, pipeline_args=args
-                )
-            missing = sorted(found - set(node.parents) - {name})
-            if missing:  # a referenced step is a parent
-                node.parents = [*node.parents, *missing]
-        dag.validate({name: node.parents for name, node in self._nodes.items()})
-        if not in_process:
-            for node in self._nodes.values():
-                if node.capture_error:
-                    raise ValidationError(node.capture_error + " (only debug mode can run it)")
-        if need_queues:
-            for name, node in self._nodes.items():
-                if not (node.queue or self._default_queue):
-                    raise ValidationError(
-                        f"step {name!r} has no execution queue and the pipeline has no default queue "
-                        "(set execution_queue=... or pipe.set_default_execution_queue(...))"
-                    )
+        spec = checked(
+            self._spec(), default_queue=self._default_queue, need_queues=need_queues, in_process=in_process
+        )
+        for step in spec.steps:
+            self._nodes[step.name].spec = step
 
 
 def _parameter_overrides(step: str, given: Mapping[str, Any] | None) -> dict[str, Any]:
