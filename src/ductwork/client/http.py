@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TypedDict
 
 from ductwork.client.calls import AuthError, check_json, conflict_is_done, quote, record, records
 from ductwork.client.content import ContentTransfer
@@ -38,7 +38,26 @@ from ductwork.core.records import (
     to_dict,
 )
 
-__all__ = ["AuthError", "HttpBackend"]
+__all__ = ["AuthError", "HttpBackend", "Identity", "StartedRun"]
+
+
+class StartedRun(TypedDict):
+    """The answer of NEW RUN (`services.runs.Started`)."""
+
+    id: str
+    name: str
+    queue: str
+    listening: bool  # some live agent serves the queue
+    warning: str  # how to start one, when none does
+
+
+class Identity(TypedDict):
+    """The answer of `whoami`."""
+
+    name: str
+    admin: bool
+    role: str
+
 
 # Metric events and console lines per request: a backlog (after an outage) goes as requests a
 # server answers well within a timeout, not one request that times out and is sent again.
@@ -312,9 +331,9 @@ class HttpBackend(ContentTransfer):
 
     # -- runs (server-side services) ---------------------------------------------------------
 
-    def new_run(self, run_id: str, args: dict[str, Any], queue: str | None = None) -> dict[str, Any]:
-        """Clone run `run_id` with new `Args`, enqueue it; answers `{"id", "queue", "listening"}`."""
-        result: dict[str, Any] = self._call(
+    def new_run(self, run_id: str, args: Mapping[str, object], queue: str | None = None) -> StartedRun:
+        """Clone run `run_id` with new `Args`, enqueue it (see `StartedRun`)."""
+        result: StartedRun = self._call(
             "POST", f"/api/runs/{run_id}/new", json={"args": args, "queue": queue}
         )
         return result
@@ -336,8 +355,9 @@ class HttpBackend(ContentTransfer):
             TaskRecord, self._call("POST", f"/api/tasks/{task_id}/abort", repeat=True, settle=stopped)
         )
 
-    def whoami(self) -> dict[str, Any]:
-        result: dict[str, Any] = self._call("GET", "/api/whoami")
+    def whoami(self) -> Identity:
+        """Who the API key belongs to."""
+        result: Identity = self._call("GET", "/api/whoami")
         return result
 
     def close(self) -> None:
