@@ -113,16 +113,17 @@ class Code:
         """`working_directory` is relative to the root of `repo`, else to the task's own folder
         (where an agent writes `script`). By default: the script's folder in its repository
         when it lies in a checkout of `repo`, else that own folder. An absolute folder is used
-        only where it exists (`ductwork.core.launch` has the rules)."""
+        only where it exists (`ductwork.core.launch` has the rules). With `repo`, a relative
+        `script` is a path in the repository (it need not exist here); an absolute one is read
+        from this machine, as in ClearML."""
         if self.script is not None and self.module is not None:
             raise ValidationError("Task.create: give script or module, not both")
-        part = dict(scripts.from_file(self.script, self.add_task_init_call)) if self.script else {}
-        if self.working_directory is not None:
-            require_str("working_directory", self.working_directory)
-            folder = os.path.expanduser(self.working_directory)
-            part["working_dir"] = launch.working_folder("Task.create", folder, "working_directory")
-        elif self.script and self.repo:
-            part["working_dir"] = scripts.folder_in_repository(self.script)
+        if self.script is not None:
+            require_str("script", self.script)
+        if self.script is not None and self.repo is not None and not _absolute(self.script):
+            part = _in_repository(self.script, self.working_directory)
+        else:
+            part = self._local_script()
         given = (
             ("module", self.module),
             ("repository", self.repo),
@@ -137,10 +138,39 @@ class Code:
             part["binary"] = self.binary
         return part
 
+    def _local_script(self) -> dict[str, object]:
+        """A script read from this machine (or no script): its code, and where it runs."""
+        part = dict(scripts.from_file(self.script, self.add_task_init_call)) if self.script else {}
+        if self.working_directory is not None:
+            require_str("working_directory", self.working_directory)
+            folder = os.path.expanduser(self.working_directory)
+            part["working_dir"] = launch.working_folder("Task.create", folder, "working_directory")
+        elif self.script and self.repo:
+            part["working_dir"] = scripts.folder_in_repository(self.script)
+        return part
+
     def name(self) -> str:
         if self.script:
             return Path(self.script).stem
         return self.module or "task"
+
+
+def _absolute(path: str) -> bool:
+    return os.path.isabs(os.path.expanduser(path))
+
+
+def _in_repository(script: str, working_directory: str | None) -> dict[str, object]:
+    """A script named by its path in the repository (as ClearML takes it): `working_dir` is
+    relative to the repository root ("." by default) and the entry point is the script's path
+    from there, with the working folder's prefix taken off (`src/train.py` run in `src` is
+    `train.py`). Nothing of this machine is read: the agent runs the checkout's file."""
+    folder = launch.working_folder("Task.create", working_directory or launch.HERE, "working_directory")
+    entry = launch.working_folder("Task.create", script, "script")
+    if entry == launch.HERE or entry.endswith("/"):
+        raise ValidationError(f"Task.create: script {script!r} is not a file path in the repository")
+    if folder != launch.HERE and entry.startswith(folder + "/"):
+        entry = entry[len(folder) + 1 :]
+    return {"entry_point": entry, "working_dir": folder}
 
 
 def user_name() -> str:
