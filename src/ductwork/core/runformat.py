@@ -82,6 +82,8 @@ STEP_FIELDS = (
     "skip_children_on_fail",
     "stage",
     "job_id",
+    "attempt",
+    "cache_note",
 )
 
 # --- runtime keys -------------------------------------------------------------------------------

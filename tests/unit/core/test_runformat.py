@@ -60,4 +60,6 @@ def test_read_dag_passes_over_what_is_not_a_step(text: str, steps: list[str]) ->
 
 def test_step_fields_are_unique_and_name_the_job() -> None:
     assert len(set(runformat.STEP_FIELDS)) == len(runformat.STEP_FIELDS)
-    assert {"parents", "queue", "stage", "job_id", "job_code_section"} <= set(runformat.STEP_FIELDS)
+    assert {"parents", "queue", "stage", "job_id", "job_code_section", "attempt"} <= set(
+        runformat.STEP_FIELDS
+    )
