@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ductwork.core.errors import ValidationError
 from ductwork.core.records import TaskTypes
@@ -27,6 +27,11 @@ from ductwork.pipelines.options import (
 )
 from ductwork.pipelines.pipeline import DEFAULT_VERSION
 from ductwork.pipelines.spec import RetryPolicy
+
+if TYPE_CHECKING:  # the Task API, imported where it is used (a step process never needs it)
+    from ductwork.sdk.logger import Logger
+    from ductwork.sdk.model import OutputModel
+    from ductwork.sdk.task import Task
 
 
 class PipelineController(StoredRuns):
@@ -186,7 +191,7 @@ class PipelineController(StoredRuns):
         self._refresh_steps |= set(steps) or {"*"}
 
     @classmethod
-    def _controller_task(cls) -> Any:
+    def _controller_task(cls) -> Task:
         from ductwork.sdk.task import Task
 
         current = Task.current_task()
@@ -200,7 +205,7 @@ class PipelineController(StoredRuns):
         )
 
     @classmethod
-    def get_logger(cls) -> Any:
+    def get_logger(cls) -> Logger:
         return cls._controller_task().get_logger()
 
     @classmethod
@@ -231,7 +236,9 @@ class PipelineController(StoredRuns):
         )
 
     @classmethod
-    def upload_model(cls, model_name: str, model_local_path: str, upload_uri: str | None = None) -> Any:
+    def upload_model(
+        cls, model_name: str, model_local_path: str, upload_uri: str | None = None
+    ) -> OutputModel:
         from ductwork.sdk.model import OutputModel
 
         model = OutputModel(task=cls._controller_task(), name=model_name)
@@ -239,7 +246,7 @@ class PipelineController(StoredRuns):
         return model
 
     @property
-    def task(self) -> Any:
+    def task(self) -> Task:
         from ductwork.sdk.task import Task
 
         return Task._from_record(self._backend.get_task(self._task.id))

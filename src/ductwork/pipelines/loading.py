@@ -10,8 +10,9 @@ from typing import Any, TypeVar
 from ductwork import client
 from ductwork.core.errors import NotFound, ValidationError
 from ductwork.core.queries import TaskQuery
-from ductwork.core.records import Param, TaskRecord, TaskTypes
+from ductwork.core.records import Param, QueueEntry, TaskRecord, TaskTypes
 from ductwork.core.runformat import (
+    CONTROLLER_QUEUE,
     DAG_CONFIG,
     HIDDEN_TAG,
     PIPELINE_TAG,
@@ -179,7 +180,7 @@ class StoredRuns(RunOwning):
         queue_name: str | None = None,
         queue_id: str | None = None,
         force: bool = False,
-    ) -> Any:
+    ) -> QueueEntry:
         """Enqueue a pipeline run (default queue `services`, where controllers run)."""
         from ductwork.sdk.task import Task
 
@@ -189,7 +190,7 @@ class StoredRuns(RunOwning):
             else pipeline_controller
         )
         if queue_name is None and queue_id is None:
-            queue_name = "services"
+            queue_name = CONTROLLER_QUEUE
         if queue_name is not None:
             client.backend().ensure_queue(queue_name)
         return Task.enqueue(task_id, queue_name=queue_name, queue_id=queue_id, force=force)

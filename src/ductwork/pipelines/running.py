@@ -8,13 +8,13 @@ import os
 import sys
 import threading
 import time
-from typing import Any
 
 from ductwork.client.pipe import PipeServer
 from ductwork.core import dag
 from ductwork.core.errors import Conflict, ValidationError
 from ductwork.core.records import ConsoleLine, TaskRecord
 from ductwork.core.states import TaskStatus
+from ductwork.pipelines.engine import Executor
 from ductwork.pipelines.heartbeat import Heartbeat, settle_dead
 from ductwork.pipelines.options import (
     max_workers,
@@ -153,7 +153,7 @@ class RunOwning(RunWriting):
             return True
         return record.status == TaskStatus.in_progress and record.started != self._task.started
 
-    def _executor(self, mode: str) -> tuple[Any, bool]:
+    def _executor(self, mode: str) -> tuple[Executor, bool]:
         from ductwork.pipelines import executors
 
         workers = max_workers(mode)
