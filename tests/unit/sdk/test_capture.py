@@ -301,6 +301,7 @@ def test_tensorboard_patched_when_imported_after_init(
 def test_real_tensorboardx(sdk_home: Path, tmp_path: Path) -> None:
     # tensorboardX is in the `test` extra: this test runs everywhere, never skipped.
     import tensorboardX as tensorboardx
+
     task = Task.init("capture", "tb-real")
     writer = tensorboardx.SummaryWriter(logdir=str(tmp_path / "runs"))
     writer.add_scalar("loss/train", 0.5, 2)
