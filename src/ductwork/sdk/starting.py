@@ -21,6 +21,7 @@ from ductwork.core.records import TaskRecord
 from ductwork.core.states import TaskStatus
 from ductwork.sdk import current, lifecycle, requirements, script
 from ductwork.sdk.capture import arguments, console, resources
+from ductwork.sdk.capture import frameworks as capture_frameworks
 from ductwork.sdk.catalog import find_records
 from ductwork.sdk.checks import check_type, optional_str, output_uri_of, str_list
 from ductwork.sdk.drafts import DEFAULT_PROJECT, user_name
@@ -30,7 +31,7 @@ from ductwork.sdk.taskcore import TaskCore
 T = TypeVar("T", bound=TaskCore)
 
 DEVELOPMENT = "development"
-FRAMEWORKS = ("matplotlib", "tensorboard")
+FRAMEWORKS = capture_frameworks.NAMES
 # Set to "1" by a supervisor (agent, pipeline controller) that records the process's output.
 CONSOLE_CAPTURED = "DUCTWORK_CONSOLE_CAPTURED"
 
@@ -74,7 +75,7 @@ class TaskStart:
         tag_list = str_list("tags", tags)
         uri = output_uri_of(output_uri)
         streams = _switches("auto_connect_streams", auto_connect_streams, ("stdout", "stderr", "logging"))
-        frameworks = _switches("auto_connect_frameworks", auto_connect_frameworks, FRAMEWORKS)
+        frameworks = capture_frameworks.switches(auto_connect_frameworks)
         if not isinstance(auto_connect_arg_parser, (bool, Mapping)):
             kind = type(auto_connect_arg_parser).__name__
             raise ValidationError(f"auto_connect_arg_parser must be a bool or a dict, got {kind}")
@@ -157,16 +158,8 @@ def start_capture(
     # and we do not record it twice.
     if chosen and os.environ.get(CONSOLE_CAPTURED) != "1":
         task._console = console.attach(task.id, task._channels.console, chosen)
-    task._frameworks = frameworks
     task._captures_args = arg_parser
-    if frameworks["matplotlib"]:
-        from ductwork.sdk.capture import matplotlib as mpl_capture
-
-        mpl_capture.enable()
-    if frameworks["tensorboard"]:
-        from ductwork.sdk.capture import tensorboard
-
-        tensorboard.enable()
+    capture_frameworks.start_for(task, frameworks)
 
 
 def capture_console(task: TaskCore) -> None:
