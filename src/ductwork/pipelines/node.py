@@ -4,8 +4,8 @@ What `get_pipeline_dag()`, `get_processed_nodes()` and the callbacks hand to use
 ClearML's attribute names. A Node holds nothing of its own: definition attributes (`queue`,
 `parents`, `parameters`, ...) read the step's frozen `spec.StepSpec` (setting one, as a
 pre-execute callback may, gives the node a new spec), run attributes (`status`, `executed`,
-`job`, ...) its `state.StepState`. The `STORED` attributes are the step's entry in the stored
-`Pipeline` configuration (what the UI draws and what a rerun rebuilds from).
+`job`, ...) its `state.StepState`. The `runformat.STEP_FIELDS` attributes are the step's entry in
+the stored `Pipeline` configuration (what the UI draws and what a rerun rebuilds from).
 """
 
 from __future__ import annotations
@@ -18,9 +18,6 @@ from typing import Any, Generic, TypeVar
 from ductwork.core.runformat import STEP_FIELDS
 from ductwork.pipelines.spec import StepCode, StepOptions, StepSpec, with_continue_behaviour
 from ductwork.pipelines.state import Job, StepState
-
-# The step's entry in the `Pipeline` configuration: the stored run format's fields, then ours.
-STORED = (*STEP_FIELDS, "attempt", "cache_note")
 
 T = TypeVar("T")
 
@@ -190,7 +187,7 @@ class Node:
 
     def to_dict(self) -> dict[str, Any]:
         """The node's entry in the `Pipeline` configuration object."""
-        out = {name: getattr(self, name) for name in STORED}  # serialised at once, never kept
+        out = {name: getattr(self, name) for name in STEP_FIELDS}  # serialised at once, never kept
         out["job_id"] = self.state.task_id
         return out
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ductwork.core.records import ConfigObject
-from ductwork.pipelines.node import STORED
+from ductwork.core.runformat import STEP_FIELDS
 from ductwork.pipelines.node import Node as StepNode
 
 
@@ -34,7 +34,7 @@ def nodes_from_config(
     code (and keep their live function and callbacks when the code defines the same step)."""
     nodes: dict[str, StepNode] = {}
     for name, data in dag_json.items():
-        fields = {k: v for k, v in data.items() if k in STORED and k not in ("job_id",)}
+        fields = {k: v for k, v in data.items() if k in STEP_FIELDS and k not in ("job_id",)}
         node = StepNode(name=name, **fields)
         node.job_id = data.get("job_id")
         section = data.get("job_code_section")
