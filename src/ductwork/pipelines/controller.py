@@ -5,6 +5,10 @@ event-driven scheduler (`engine`) for every mode, steps prepared by `run.Run`, e
 in-process, local-process and queued steps. Where ClearML has known quirks (cached steps are not
 "successful", `continue_behaviour` defaults, time limits that let children run, the 12 s polling
 loop, swapped callbacks) we do what its documentation promises.
+
+This class is the facade: the methods ClearML names. What they do lives in the layers under it
+(`pipeline`, `building`, `writing`, `running`, `loading`; see `pipeline.py`), over frozen specs
+(`spec`), the engine's step states (`state`) and a `run.Run` that takes what it needs.
 """
 
 from __future__ import annotations
