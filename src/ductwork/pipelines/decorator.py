@@ -39,6 +39,7 @@ from ductwork.core.runformat import CONTROLLER_QUEUE
 from ductwork.core.states import NodeStatus
 from ductwork.pipelines import lazy
 from ductwork.pipelines.controller import PipelineController
+from ductwork.pipelines.executors import QueueExecutor
 from ductwork.pipelines.node import Node as StepNode
 from ductwork.pipelines.runner import Output
 from ductwork.pipelines.spec import RetryPolicy, StepOptions, options_from
@@ -312,7 +313,7 @@ class PipelineDecorator(PipelineController):
             step = dataclasses.replace(
                 step, component=True, args=bound_args, kwargs=bound_kwargs, parents=tuple(parents)
             )
-            if self._live.executor.__class__.__name__ == "QueueExecutor" and not (
+            if isinstance(self._live.executor, QueueExecutor) and not (
                 step.options.queue or self._default_queue
             ):
                 raise ValidationError(
