@@ -7,7 +7,7 @@ import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from ductwork.core import dag
+from ductwork.core import dag, syntax
 from ductwork.core.arguments import check_json
 from ductwork.core.errors import NotFound, ValidationError
 from ductwork.core.queries import TaskQuery
@@ -22,7 +22,6 @@ from ductwork.pipelines.options import (
     check_serializable,
     need_text,
 )
-from ductwork.pipelines.parsing import AST_LOCK
 from ductwork.pipelines.pipeline import PipelineBase
 from ductwork.pipelines.spec import PipelineSpec, RetryPolicy, StepCode, StepOptions, StepSpec, options_from
 from ductwork.pipelines.stored import uncaptured
@@ -191,7 +190,7 @@ class StepBuilding(PipelineBase):
         capture_error = ""
         code: StepCode
         try:
-            with AST_LOCK:  # other pipelines of this process may be parsing now
+            with syntax.LOCK:  # other pipelines of this process may be parsing now
                 code = codegen.capture(
                     function,
                     helper_functions=tuple(helper_functions or ()),

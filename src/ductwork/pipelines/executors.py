@@ -21,14 +21,13 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ductwork.client.contract import Backend
-from ductwork.core import launch
+from ductwork.core import launch, syntax
 from ductwork.core.errors import Conflict, StatusError, ValidationError
 from ductwork.core.records import ConsoleLine
 from ductwork.core.states import TaskStatus
 from ductwork.core.warmstart import RUNNER, RUNNER_IMPORTS
 from ductwork.pipelines.engine import Outcome, Report
 from ductwork.pipelines.node import Node
-from ductwork.pipelines.parsing import AST_LOCK
 from ductwork.pipelines.runner import split_results, store_results
 from ductwork.pipelines.state import Job
 from ductwork.process import Child, Output, WarmPool, kill_tree_later, spawn
@@ -291,8 +290,7 @@ def installed_imports(source: str) -> list[str]:
     import importlib.util
 
     try:
-        with AST_LOCK:
-            tree = ast.parse(source)
+        tree = syntax.parse(source)
     except SyntaxError:
         return []
     names: list[str] = []
