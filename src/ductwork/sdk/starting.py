@@ -19,7 +19,7 @@ from ductwork.core import settings
 from ductwork.core.errors import ValidationError
 from ductwork.core.records import TaskRecord
 from ductwork.core.states import TaskStatus
-from ductwork.sdk import current, lifecycle, requirements, script
+from ductwork.sdk import current, lifecycle, offline, requirements, script
 from ductwork.sdk.capture import arguments, console, resources
 from ductwork.sdk.capture import frameworks as capture_frameworks
 from ductwork.sdk.catalog import find_records
@@ -96,8 +96,11 @@ class TaskStart:
 
     def open(self, cls: type[T]) -> T:
         """The task this process runs: the agent's or pipeline's, a reused, continued or new one."""
-        backend = client.backend()
         task_id = settings.task_id()
+        if not task_id and offline.is_offline():
+            backend, session = offline.open_session()
+            return self._create_running(cls, backend, session)
+        backend = client.backend()
         if task_id:
             return _attach(cls, backend, task_id)
         if isinstance(self.reuse_last_task_id, str) and self.reuse_last_task_id:
@@ -109,7 +112,9 @@ class TaskStart:
                 return found
         return self._create_running(cls, backend)
 
-    def _create_running(self, cls: type[T], backend: Backend) -> T:
+    def _create_running(
+        self, cls: type[T], backend: Backend, session: offline.SessionBackend | None = None
+    ) -> T:
         project = backend.ensure_project(self.project_name or DEFAULT_PROJECT)
         described = script.describe_running()
         record = TaskRecord(
@@ -124,7 +129,7 @@ class TaskStart:
             output_uri=self.output_uri,
             status=TaskStatus.in_progress.value,  # created running: one write, its start time set
         )
-        task = cls(backend.create_task(record), backend)
+        task = cls(session.begin(record) if session else backend.create_task(record), backend)
         folder = script.code_folder()
         if folder:
             task._uploads.submit("script:git", lambda: _record_git(task, folder), "git state of the script")

@@ -30,7 +30,7 @@ from ductwork.core import settings
 from ductwork.core.errors import NotFound, StatusError, ValidationError
 from ductwork.core.records import QueueEntry, TaskRecord, TaskTypes
 from ductwork.core.states import TaskStatus
-from ductwork.sdk import artifact, current, ending, requirements, starting
+from ductwork.sdk import artifact, current, ending, offline, offline_import, requirements, starting
 from ductwork.sdk.artifact import Artifact, ArtifactOptions
 from ductwork.sdk.capture import arguments
 from ductwork.sdk.capture.console import original_stdout
@@ -124,6 +124,37 @@ class Task(TaskCatalog, ReportedMetrics):
         requirements of the tasks `Task.init` creates from now on; call it before `Task.init`.
         `package_version`: None for the installed version, "" for any, "2.4.0" or ">=2.4"."""
         requirements.add(package_name, package_version)
+
+    @classmethod
+    def set_offline(cls, offline_mode: bool = False) -> None:
+        """Offline mode for the `Task.init` calls that follow: no backend is contacted, the
+        task is recorded in a session folder (printed) to import later. Going back online
+        while the offline task is open raises; under an agent it does nothing."""
+        found = current.main_task()
+        offline.set_offline(offline_mode, task_open=found is not None and not found._closed)
+
+    @classmethod
+    def is_offline(cls) -> bool:
+        return offline.is_offline()
+
+    def get_offline_mode_folder(self) -> str | None:
+        """The session folder of this offline task (None online)."""
+        folder = (
+            getattr(self._backend, "folder", None)
+            if isinstance(self._backend, offline.SessionBackend)
+            else None
+        )
+        return None if folder is None else str(folder)
+
+    @classmethod
+    def import_offline_session(
+        cls, session_folder_zip: str, previous_task_id: str | None = None, iteration_offset: int = 0
+    ) -> str:
+        """Replay an offline session (its folder or zip) into this backend, as a new task or
+        onto `previous_task_id` (its reports' iterations moved by `iteration_offset`); its id."""
+        return offline_import.import_session(
+            client.backend(), session_folder_zip, previous_task_id, iteration_offset
+        )
 
     @classmethod
     def current_task(cls) -> Task | None:
