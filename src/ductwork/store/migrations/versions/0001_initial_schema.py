@@ -21,6 +21,25 @@ JSON = sa.JSON(none_as_null=True).with_variant(postgresql.JSONB(none_as_null=Tru
 
 
 def upgrade() -> None:
+    # One function a table (with its indexes), in the order foreign keys need.
+    _projects()
+    _queues()
+    _users()
+    _workers()
+    _api_keys()
+    _tasks()
+    _artifacts()
+    _configs()
+    _console()
+    _events()
+    _models()
+    _nodes()
+    _params()
+    _queue_entries()
+    _task_models()
+
+
+def _projects() -> None:
     op.create_table(
         "projects",
         sa.Column("id", sa.String(length=32), nullable=False),
@@ -31,6 +50,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_projects")),
         sa.UniqueConstraint("name", name=op.f("uq_projects_name")),
     )
+
+
+def _queues() -> None:
     op.create_table(
         "queues",
         sa.Column("id", sa.String(length=32), nullable=False),
@@ -39,6 +61,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_queues")),
         sa.UniqueConstraint("name", name=op.f("uq_queues_name")),
     )
+
+
+def _users() -> None:
     op.create_table(
         "users",
         sa.Column("id", sa.String(length=32), nullable=False),
@@ -49,6 +74,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_users")),
         sa.UniqueConstraint("name", name=op.f("uq_users_name")),
     )
+
+
+def _workers() -> None:
     op.create_table(
         "workers",
         sa.Column("id", sa.String(length=256), nullable=False),
@@ -60,6 +88,9 @@ def upgrade() -> None:
         sa.Column("pid", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_workers")),
     )
+
+
+def _api_keys() -> None:
     op.create_table(
         "api_keys",
         sa.Column("id", sa.String(length=64), nullable=False),
@@ -75,6 +106,8 @@ def upgrade() -> None:
     )
     op.create_index(op.f("ix_api_keys_user_id"), "api_keys", ["user_id"], unique=False)
 
+
+def _tasks() -> None:
     op.create_table(
         "tasks",
         sa.Column("id", sa.String(length=32), nullable=False),
@@ -116,6 +149,8 @@ def upgrade() -> None:
     op.create_index(op.f("ix_tasks_type"), "tasks", ["type"], unique=False)
     op.create_index(op.f("ix_tasks_updated"), "tasks", ["updated"], unique=False)
 
+
+def _artifacts() -> None:
     op.create_table(
         "artifacts",
         sa.Column("task_id", sa.String(length=32), nullable=False),
@@ -136,6 +171,9 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("task_id", "name", name=op.f("pk_artifacts")),
     )
+
+
+def _configs() -> None:
     op.create_table(
         "configs",
         sa.Column("task_id", sa.String(length=32), nullable=False),
@@ -148,6 +186,9 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("task_id", "name", name=op.f("pk_configs")),
     )
+
+
+def _console() -> None:
     op.create_table(
         "console",
         sa.Column("task_id", sa.String(length=32), nullable=False),
@@ -160,6 +201,9 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("task_id", "seq", name=op.f("pk_console")),
     )
+
+
+def _events() -> None:
     op.create_table(
         "events",
         sa.Column(
@@ -182,6 +226,8 @@ def upgrade() -> None:
         unique=False,
     )
 
+
+def _models() -> None:
     op.create_table(
         "models",
         sa.Column("id", sa.String(length=32), nullable=False),
@@ -210,6 +256,8 @@ def upgrade() -> None:
     op.create_index(op.f("ix_models_project_name"), "models", ["project", "name"], unique=False)
     op.create_index(op.f("ix_models_task_id"), "models", ["task_id"], unique=False)
 
+
+def _nodes() -> None:
     op.create_table(
         "nodes",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
@@ -232,6 +280,8 @@ def upgrade() -> None:
     )
     op.create_index(op.f("ix_nodes_updated"), "nodes", ["updated"], unique=False)
 
+
+def _params() -> None:
     op.create_table(
         "params",
         sa.Column("task_id", sa.String(length=32), nullable=False),
@@ -245,6 +295,9 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("task_id", "section", "name", name=op.f("pk_params")),
     )
+
+
+def _queue_entries() -> None:
     op.create_table(
         "queue_entries",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
@@ -268,6 +321,8 @@ def upgrade() -> None:
         unique=False,
     )
 
+
+def _task_models() -> None:
     op.create_table(
         "task_models",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
