@@ -52,8 +52,9 @@ def list_runs(project: str | None, limit: int) -> None:
 
     from ductwork import client
     from ductwork.core.queries import TaskQuery
+    from ductwork.core.runformat import CONTROLLER_TYPE, PIPELINE_TAG, VERSION
 
-    query = TaskQuery(type=["controller"], system_tags=["pipeline"], limit=limit, archived=None)
+    query = TaskQuery(type=[CONTROLLER_TYPE], system_tags=[PIPELINE_TAG], limit=limit, archived=None)
     if project:
         query.project_name, query.include_subprojects = project, True
     table = Table("run id", "name", "version", "status", "started", "steps")
@@ -66,7 +67,7 @@ def list_runs(project: str | None, limit: int) -> None:
             table.add_row(
                 _shown(run.id),
                 _shown(run.name),
-                _shown(run.runtime.get("version", "")),
+                _shown(run.runtime.get(VERSION, "")),
                 _shown(run.status),
                 started,
                 f"{done}/{len(nodes)}",

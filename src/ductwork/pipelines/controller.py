@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from ductwork.core.errors import ValidationError
 from ductwork.core.records import TaskTypes
+from ductwork.core.runformat import CONTROLLER_QUEUE, VERSION
 from ductwork.core.states import NODE_SUCCESS, TaskStatus
 from ductwork.pipelines.loading import StoredRuns
 from ductwork.pipelines.node import Node as StepNode
@@ -96,7 +97,7 @@ class PipelineController(StoredRuns):
 
     def start(
         self,
-        queue: str | None = "services",
+        queue: str | None = CONTROLLER_QUEUE,
         step_task_created_callback: Callable[..., Any] | None = None,
         step_task_completed_callback: Callable[..., Any] | None = None,
         wait: bool = True,
@@ -266,5 +267,5 @@ class PipelineController(StoredRuns):
     @property
     def version(self) -> str:
         return str(
-            self._backend.get_task(self._task.id).runtime.get("version") or self._version or DEFAULT_VERSION
+            self._backend.get_task(self._task.id).runtime.get(VERSION) or self._version or DEFAULT_VERSION
         )

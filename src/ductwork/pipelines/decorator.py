@@ -185,7 +185,7 @@ class PipelineDecorator(PipelineController):
         add_pipeline_tags: bool = False,
         target_project: str | None = None,
         abort_on_failure: bool = False,
-        pipeline_execution_queue: str | None = "services",
+        pipeline_execution_queue: str | None = CONTROLLER_QUEUE,
         multi_instance_support: bool | str = False,
         add_run_number: bool = True,
         args_map: dict[str, list[str]] | None = None,

@@ -16,11 +16,14 @@ from ductwork.core.runformat import (
     DAG_CONFIG,
     HIDDEN_TAG,
     PIPELINE_TAG,
+    PIPELINES_FOLDER,
     SETTING_ADD_PIPELINE_TAGS,
     SETTING_DEFAULT_QUEUE,
     SETTING_TARGET_PROJECT,
+    VERSION,
     VERSION_PARAM,
     args_of,
+    runs_project,
 )
 from ductwork.core.states import NODE_SUCCESS, NodeStatus, TaskStatus
 from ductwork.pipelines.heartbeat import settle_dead
@@ -69,10 +72,10 @@ class StoredRuns(RunOwning):
 
     def _init_loaded(self, record: TaskRecord, params: Mapping[str, Param]) -> None:
         project_full = client.backend().get_project(record.project).name if record.project else ""
-        base_project, _, name = project_full.partition("/.pipelines/")
+        base_project, _, name = project_full.partition(f"/{PIPELINES_FOLDER}/")
         self._name = name or record.name.split(" #")[0]
         self._project_name = base_project
-        self._version = str(record.runtime.get("version") or "") or None
+        self._version = str(record.runtime.get(VERSION) or "") or None
         self._auto_version_bump = None
         self._add_pipeline_tags = bool(param_value(params, SETTING_ADD_PIPELINE_TAGS, False))
         self._target_project = param_value(params, SETTING_TARGET_PROJECT, True)
@@ -118,7 +121,7 @@ class StoredRuns(RunOwning):
             )
         runs = backend.query_tasks(
             TaskQuery(
-                project_name=f"{pipeline_project}/.pipelines/{pipeline_name}",
+                project_name=runs_project(pipeline_project, pipeline_name),
                 type=[TaskTypes.controller],
                 system_tags=[PIPELINE_TAG],
                 tags=list(pipeline_tags) if pipeline_tags else None,
@@ -127,7 +130,7 @@ class StoredRuns(RunOwning):
             )
         )
         if pipeline_version is not None:
-            runs = [r for r in runs if r.runtime.get("version") == pipeline_version]
+            runs = [r for r in runs if r.runtime.get(VERSION) == pipeline_version]
         if not runs:
             wanted = f"{pipeline_project}/{pipeline_name}" + (
                 f" version {pipeline_version}" if pipeline_version else ""
@@ -136,10 +139,10 @@ class StoredRuns(RunOwning):
         if pipeline_version is None:
             from ductwork.core import version
 
-            versions = [str(r.runtime.get("version")) for r in runs if r.runtime.get("version")]
+            versions = [str(r.runtime.get(VERSION)) for r in runs if r.runtime.get(VERSION)]
             if versions:
                 best = version.max_version(versions)
-                runs = [r for r in runs if r.runtime.get("version") == best] or runs
+                runs = [r for r in runs if r.runtime.get(VERSION) == best] or runs
         return cls._from_task(runs[0])
 
     @classmethod
@@ -168,7 +171,7 @@ class StoredRuns(RunOwning):
         if version is not None:
             if not version_ok(version):
                 raise ValidationError(f"pipeline version {version!r} is not a version like 1.0.0")
-            changes["runtime"] = {"version": version}
+            changes["runtime"] = {VERSION: version}
             backend.set_parameters(record.id, {VERSION_PARAM: Param(version, "str")})
         record = backend.edit_task(record.id, changes)
         return cls._from_task(record)

@@ -15,7 +15,7 @@ import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any, Generic, TypeVar
 
-from ductwork.core.runformat import STEP_FIELDS
+from ductwork.core.runformat import RETURN_NAMES, STEP_FIELDS
 from ductwork.pipelines.spec import StepCode, StepOptions, StepSpec, with_continue_behaviour
 from ductwork.pipelines.state import Job, StepState
 
@@ -89,7 +89,7 @@ class Node:
     configurations: _Spec[dict[str, Any]] = _Spec()
     task_overrides: _Spec[dict[str, Any]] = _Spec()
     clone_task: _Spec[bool] = _Spec()
-    return_artifacts: _Spec[list[str]] = _Spec("return_names", as_list=True)
+    return_artifacts: _Spec[list[str]] = _Spec(RETURN_NAMES, as_list=True)
     recursively_parse_parameters: _Spec[bool] = _Spec()
     function: _Spec[Callable[..., Any] | None] = _Spec()  # function steps: the user's function
     code: _Spec[StepCode | None] = _Spec()  # function steps: `codegen.Captured` or stored code

@@ -18,7 +18,7 @@ from typing import Any
 
 from ductwork import client
 from ductwork.client.contract import Backend
-from ductwork.core import launch, settings
+from ductwork.core import launch, runformat, settings
 from ductwork.core.queries import TaskQuery
 from ductwork.core.records import Param, TaskRecord, TaskTypes
 from ductwork.core.runformat import (
@@ -119,7 +119,7 @@ class PipelineBase:
 
     @property
     def runs_project(self) -> str:
-        return f"{self._project_name}/.pipelines/{self._name}"
+        return runformat.runs_project(self._project_name, self._name)
 
     def _run_name(self, project_id: str) -> str:
         if not self._add_run_number:

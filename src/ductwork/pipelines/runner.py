@@ -33,7 +33,7 @@ from typing import Any
 from ductwork.client.contract import Backend
 from ductwork.core.errors import NotFound, ValidationError
 from ductwork.core.records import ArtifactRecord, Param
-from ductwork.core.runformat import STEP_ARGS
+from ductwork.core.runformat import RETURN_NAMES, STEP_ARGS
 
 REF_KEY = "$ref"
 # What a step's generated code names the pipeline's artifact functions (see the module doc).
@@ -243,7 +243,7 @@ def main() -> int:
     try:
         with Task._activate(task):
             result = function(*args, **kwargs)
-        pairs = split_results(record.runtime.get("return_names") or [], result, record.name)
+        pairs = split_results(record.runtime.get(RETURN_NAMES) or [], result, record.name)
         store_results(backend, task_id, pairs, output_uri=record.output_uri, serialize=serialize)
         task.flush(wait_for_uploads=True)
     except BaseException as exc:

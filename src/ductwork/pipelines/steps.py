@@ -18,12 +18,13 @@ from ductwork.core import launch, refs
 from ductwork.core.errors import NotFound, ValidationError
 from ductwork.core.queries import TaskQuery
 from ductwork.core.records import ModelRecord, Param, TaskRecord
+from ductwork.core.runformat import CONTROLLER_TYPE, PIPELINE_HASH, PIPELINE_TAG, RETURN_NAMES, RUN, STEP
+from ductwork.core.warmstart import RUNNER
 from ductwork.pipelines.node import Node
 from ductwork.pipelines.runner import Output, find_artifact, load_output, outputs_in, stored
 from ductwork.pipelines.spec import StepSpec
 from ductwork.sdk.params import flatten
 
-RUNNER = "ductwork.sdk.runner"
 REPLAY = "ductwork.sdk.replay"
 
 
@@ -161,7 +162,7 @@ def cache_inputs(backend: Backend, step: StepSpec, params: Mapping[str, Any], co
 def previous_attempt(backend: Backend, project: str | None, node: Node) -> TaskRecord | None:
     """The newest earlier task of the same step, to explain a cache miss against."""
     found = backend.query_tasks(
-        TaskQuery(project=project, runtime={"step": node.name}, order_by="-created", limit=1, archived=None)
+        TaskQuery(project=project, runtime={STEP: node.name}, order_by="-created", limit=1, archived=None)
     )
     return found[0] if found else None
 
@@ -197,7 +198,7 @@ def function_task(
             "pip": "\n".join(list(options.packages) if options.packages is not None else code.requirements)
         },
         container=dict(options.container),
-        runtime={"return_names": list(step.return_names), "step": step.name, "run": parent},
+        runtime={RETURN_NAMES: list(step.return_names), STEP: step.name, RUN: parent},
         output_uri=output_uri,
     )
 
@@ -234,11 +235,11 @@ def clone_task_step(
             task.id, name, ConfigObject(text=text, type="text" if isinstance(config, str) else "json")
         )
     changes = apply_overrides(task, step.task_overrides)
-    changes["runtime"] = {**task.runtime, "step": step.name, "run": parent}
-    if task.type == "controller" and "pipeline" in task.system_tags:
+    changes["runtime"] = {**task.runtime, STEP: step.name, RUN: parent}
+    if task.type == CONTROLLER_TYPE and PIPELINE_TAG in task.system_tags:
         # A pipeline as a step runs from its stored DAG and code, not its author's script.
         changes["script"] = {**task.script, **changes.get("script", {}), "module": REPLAY}
-        changes["runtime"].pop("pipeline_hash", None)
+        changes["runtime"].pop(PIPELINE_HASH, None)
     if step.options.task_type:
         changes["type"] = step.options.task_type
     return backend.edit_task(task.id, changes)

@@ -6,14 +6,18 @@ from __future__ import annotations
 import hashlib
 import json
 
+from ductwork.core import arguments
 from ductwork.core.queries import TaskQuery
 from ductwork.core.records import ConfigObject, Param, TaskTypes
 from ductwork.core.runformat import (
     CODE_DESCRIPTION,
+    CODE_FIELDS,
     DAG_CONFIG,
+    PIPELINE_HASH,
     SETTING_ADD_PIPELINE_TAGS,
     SETTING_DEFAULT_QUEUE,
     SETTING_TARGET_PROJECT,
+    VERSION,
     VERSION_PARAM,
 )
 from ductwork.pipelines.building import StepBuilding
@@ -57,14 +61,14 @@ class RunWriting(StepBuilding):
                 limit=200,
             )
         )
-        earlier = [r for r in runs if r.id != self._task.id and r.runtime.get("version")]
+        earlier = [r for r in runs if r.id != self._task.id and r.runtime.get(VERSION)]
         if not earlier:
             return DEFAULT_VERSION
         from ductwork.core import version
 
-        if earlier[0].runtime.get("pipeline_hash") == structure:
-            return str(earlier[0].runtime["version"])
-        highest = version.max_version([str(r.runtime["version"]) for r in earlier])
+        if earlier[0].runtime.get(PIPELINE_HASH) == structure:
+            return str(earlier[0].runtime[VERSION])
+        highest = version.max_version([str(r.runtime[VERSION]) for r in earlier])
         return version.bump(highest) if highest else DEFAULT_VERSION
 
     def _serialize(self) -> None:
@@ -81,36 +85,31 @@ class RunWriting(StepBuilding):
             }
         )
         structure = self._structure_hash()
-        resolved = self._task.runtime.get("version") if self._remote else None
+        resolved = self._task.runtime.get(VERSION) if self._remote else None
         resolved = resolved or self._resolve_version(structure)
         params[VERSION_PARAM] = Param(resolved, "str")
         self._backend.set_parameters(task_id, params)
         for name, node in self._nodes.items():
             if node.code is not None:
-                stored = {
-                    "function": node.code.name,
-                    "code": node.code.source,
-                    "requirements": list(node.code.requirements),
-                    "return": node.return_artifacts,
-                    "digest": node.code.digest,
-                }
+                code = node.code
+                values = (code.name, code.source, list(code.requirements), node.return_artifacts, code.digest)
+                stored = dict(zip(CODE_FIELDS, values, strict=True))
                 self._backend.set_configuration(
                     task_id, name, ConfigObject(json.dumps(stored, indent=1), "json", CODE_DESCRIPTION)
                 )
-        runtime = {**self._task.runtime, "version": resolved, "pipeline_hash": structure}
+        runtime = {**self._task.runtime, VERSION: resolved, PIPELINE_HASH: structure}
         self._task = self._backend.edit_task(task_id, {"runtime": runtime})
         self._write_dag()
 
     def _pull_args(self) -> None:
         """Under an agent, the stored arguments (a NEW RUN's edits) win over the code's defaults."""
-        from ductwork.sdk.params import cast
-
         stored = self._backend.get_parameters(self._task.id)
         for name, param in self._args.items():
             edited = stored.get(self._arg_key(name))
             if edited is not None:
+                # An argument without a default (None) takes the stored value as it is.
                 param.value = (
-                    cast(edited.value, param.value, self._arg_key(name))
+                    arguments.cast(edited.value, param.type, name=f"pipeline argument {name!r}")
                     if param.value is not None
                     else edited.value
                 )
