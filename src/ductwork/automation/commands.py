@@ -17,8 +17,8 @@ _COLUMNS = ("scheduler", "status", "entry", "kind", "fires", "when", "last", "ne
 def entries(include_stopped: bool = True) -> list[dict[str, Any]]:
     """One row per schedule or trigger entry, newest scheduler first."""
     from ductwork import client
-    from ductwork.automation.state import SCHEDULER_TAG, STATE_CONFIG
     from ductwork.core.queries import TaskQuery
+    from ductwork.core.schedulers import SCHEDULER_TAG, STATE_CONFIG
 
     backend = client.backend()
     rows: list[dict[str, Any]] = []

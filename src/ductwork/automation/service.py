@@ -9,8 +9,9 @@ import time
 from typing import Any
 
 from ductwork import client
-from ductwork.automation.state import SCHEDULER_TAG, SavedState, read_definitions, utcnow, write_definitions
+from ductwork.automation.state import SavedState, read_definitions, utcnow, write_definitions
 from ductwork.core.records import TaskTypes
+from ductwork.core.schedulers import SCHEDULER_TAG
 
 DEFAULT_PROJECT = "DevOps"
 DEFAULT_NAME = "Scheduler"

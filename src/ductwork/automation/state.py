@@ -12,9 +12,7 @@ from typing import Any
 
 from ductwork.client.contract import Backend
 from ductwork.core.records import ConfigObject
-
-STATE_CONFIG = "state"
-SCHEDULER_TAG = "scheduler"  # system tag of a scheduler's own task: how the CLI finds them
+from ductwork.core.schedulers import STATE_CONFIG
 
 
 def utcnow() -> datetime:

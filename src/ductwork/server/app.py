@@ -29,6 +29,7 @@ from ductwork.server.api import (
     projects,
     queues,
     runs,
+    schedulers,
     system,
     tasks,
 )
@@ -50,6 +51,7 @@ ROUTERS = (
     metrics.router,
     queues.router,
     runs.router,
+    schedulers.router,
     events.router,
 )
 

@@ -337,6 +337,16 @@ def queues_page(request: Request, store: Store) -> HTMLResponse:
     return page(request, name, queues=queues, workers=workers, nav="queues")
 
 
+# --- schedulers ---------------------------------------------------------------------------------------
+
+
+@router.get("/schedulers")
+def schedulers_page(request: Request, store: Store) -> HTMLResponse:
+    found = views.schedulers_view(store)
+    name = "schedulers_body.html" if request.headers.get("HX-Request") else "schedulers.html"
+    return page(request, name, schedulers=found, nav="schedulers")
+
+
 # --- login --------------------------------------------------------------------------------------------
 
 

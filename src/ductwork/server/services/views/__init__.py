@@ -4,7 +4,8 @@ Pages never talk to the store themselves; they ask for a view here and render it
 plain dataclass so templates stay dumb and tests can check the numbers without parsing HTML. One
 module a page family: `pipelines` (the pipelines list, a pipeline's runs table), `runs` (a run's
 DAG and live states), `tasks` (the tasks table, one task), `series` (scalars, plots, console),
-`queues`, `compare`; `common` holds the store's reading half (`Reader`) and how values are shown.
+`queues`, `schedulers`, `compare`; `common` holds the store's reading half (`Reader`) and how
+values are shown.
 """
 
 from ductwork.server.services.views.common import (
@@ -36,6 +37,7 @@ from ductwork.server.services.views.runs import (
     pipeline_steps,
     run_view,
 )
+from ductwork.server.services.views.schedulers import EntryView, SchedulerView, schedulers_view
 from ductwork.server.services.views.series import (
     Plot,
     ScalarChart,
@@ -62,6 +64,7 @@ __all__ = [
     "RUN_STATUSES",
     "TASKS_PAGE",
     "Comparison",
+    "EntryView",
     "ModelView",
     "PipelineSummary",
     "Plot",
@@ -71,6 +74,7 @@ __all__ = [
     "RunView",
     "RunsTable",
     "ScalarChart",
+    "SchedulerView",
     "Series",
     "StepInfo",
     "TaskView",
@@ -93,6 +97,7 @@ __all__ = [
     "run_view",
     "runs_table",
     "scalar_charts",
+    "schedulers_view",
     "step_code",
     "task_view",
     "tasks_table",
