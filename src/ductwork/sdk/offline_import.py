@@ -152,9 +152,23 @@ def _check(session: Session, entry: Entry) -> None:
         or not isinstance(entry.get("kwargs"), dict)
     ):
         raise SessionError(f"offline session {session.folder}: unknown journal entry {str(op)[:80]!r}")
-    for record in (*cast(list[object], entry["args"]), entry.get("result")):
+    args = cast(list[object], entry["args"])
+    for record in (*args, entry.get("result")):
         if isinstance(record, (ArtifactRecord, ModelRecord)) and record.uri:
             local_file(session, record.uri)
+    if op == "add_events" and args and isinstance(args[0], list):
+        for event in args[0]:
+            stored = image_of(event)
+            if stored is not None:
+                local_file(session, str(stored.get("uri", "")))
+
+
+def image_of(event: object) -> dict[str, object] | None:
+    """The stored file of an image event (a debug sample, a captured figure), if it has one."""
+    if not isinstance(event, MetricEvent) or not isinstance(event.payload, dict):
+        return None
+    stored = event.payload.get("artifact")
+    return cast(dict[str, object], stored) if isinstance(stored, dict) and stored.get("uri") else None
 
 
 def local_file(session: Session, uri: str) -> Path | None:
@@ -284,7 +298,9 @@ class Replay:
     def _reports(self, op: str, items: list[object]) -> None:
         if op == "add_events":
             events = [
-                dataclasses.replace(e, task_id=self.task_id, iteration=e.iteration + self.offset)
+                dataclasses.replace(
+                    e, task_id=self.task_id, iteration=e.iteration + self.offset, payload=self._payload(e)
+                )
                 for e in items
                 if isinstance(e, MetricEvent) and e.task_id == self.session.task_id
             ]
@@ -296,6 +312,17 @@ class Replay:
                 if isinstance(line, ConsoleLine) and line.task_id == self.session.task_id
             ]
             self.backend.add_console(lines)
+
+    def _payload(self, event: MetricEvent) -> object:
+        """An image event's payload with its file stored in the backend (others as they are)."""
+        stored = image_of(event)
+        if stored is None:
+            return event.payload
+        uri, digest, size = self._place(
+            str(stored["uri"]), str(stored.get("name") or "image"), str(stored.get("hash", "")), 0
+        )
+        placed = {**stored, "task_id": self.task_id, "uri": uri, "hash": digest, "size": size}
+        return {**cast(dict[str, object], event.payload), "artifact": placed}
 
     def _end(self) -> None:
         """The session's last status; one that never ended (its process died) is `stopped`."""

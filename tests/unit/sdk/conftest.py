@@ -8,11 +8,15 @@ task is closed and forgotten and the console proxy removed, so tests do not leak
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -60,3 +64,53 @@ def run_script(sdk_home: Path, tmp_path: Path) -> Callable[..., subprocess.Compl
         )
 
     return run
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def server(sdk_home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """A server over the home's store; the SDK of this test reaches it only over HTTP."""
+    import uvicorn
+
+    from ductwork import client
+    from ductwork.client.http import HttpBackend
+    from ductwork.core import settings
+    from ductwork.server.app import create_app
+    from ductwork.store import Store
+
+    store = Store(settings.db_url())
+    store.create_user("sdk", password="secret-password", admin=True)
+    key = store.create_api_key("sdk").token
+    port = _free_port()
+    server_root = sdk_home.parent / "server-artifacts"
+    app = create_app(store=store, auth=True, artifacts_uri=str(server_root))
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=1
+    )
+    runner = uvicorn.Server(config)
+    thread = threading.Thread(target=runner.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not runner.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the test server did not start"
+        time.sleep(0.01)
+    monkeypatch.setenv("DUCTWORK_API_URL", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("DUCTWORK_API_KEY", key)
+    client.use(None)
+    assert isinstance(client.backend(), HttpBackend)
+    store.artifacts_root = server_root  # for the tests to look at
+    yield store
+    from ductwork.sdk import current
+
+    main = current.main_task()
+    if main is not None and not main._closed:
+        main.close()
+    client.use(None)
+    runner.should_exit = True
+    thread.join(timeout=30)
+    store.close()

@@ -8,6 +8,7 @@ import sys
 import textwrap
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -34,6 +35,11 @@ task.upload_artifact("table", {"rows": [1, 2, 3]})
 weights = Path(sys.argv[1]) / "weights.bin"
 weights.write_bytes(b"w" * 5000)
 OutputModel(task=task, name="net").update_weights(str(weights))
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+plt.plot([1, 2, 3])
+plt.savefig(str(Path(sys.argv[1]) / "figure.png"))  # captured: an image event with its file
 print("folder", task.get_offline_mode_folder())
 if sys.argv[2] == "crash":
     task.flush(wait_for_uploads=True)
@@ -83,6 +89,23 @@ def test_a_session_recorded_offline_arrives_whole_in_another_home(sdk_home: Path
     (model,) = task.models["output"]
     assert model.name == "net"
     assert Path(Model(model.id).get_local_copy()).read_bytes() == b"w" * 5000
+    (image,) = task._backend.get_events(EventQuery(task_id=task.id, kind="image"))
+    stored = Path(image.payload["artifact"]["uri"].removeprefix("file://"))
+    assert stored.is_file() and str(folder) not in str(stored)
+    assert stored.read_bytes().startswith(b"\x89PNG")
+
+
+def test_a_session_imported_into_a_server(server: Any, tmp_path: Path) -> None:
+    done = run_offline(tmp_path / "laptop", tmp_path)
+    assert done.returncode == 0, done.stderr
+    task = Task.get_task(Task.import_offline_session(str(session_of(done))))
+    assert task.status == "completed"
+    assert task.get_parameters(cast=True) == {"General/lr": 0.5, "General/epochs": 3}
+    assert task.artifacts["table"].get() == {"rows": [1, 2, 3]}
+    (model,) = task.models["output"]
+    assert Path(Model(model.id).get_local_copy()).read_bytes() == b"w" * 5000
+    (image,) = task._backend.get_events(EventQuery(task_id=task.id, kind="image"))
+    assert image.payload["artifact"]["uri"].startswith(str(server.artifacts_root))
 
 
 def test_a_crashed_session_keeps_what_was_written_and_continues_a_task(
