@@ -11,6 +11,7 @@ from ductwork.client.contract import Backend
 from ductwork.core.errors import NotFound, ValidationError
 from ductwork.core.queries import TaskQuery
 from ductwork.core.records import TaskRecord
+from ductwork.sdk import offline
 from ductwork.sdk.checks import optional_str, require_str, str_list
 from ductwork.sdk.drafts import ArgumentPairs, Code, Draft
 from ductwork.sdk.hyperparams import Hyperparameters
@@ -118,6 +119,10 @@ class TaskCatalog(Hyperparameters):
         to the task's own folder (where an agent writes `script`). By default: the script's
         folder in its repository when it lies in a checkout of `repo`, else that own folder. An
         absolute folder is used only where it exists (`ductwork.core.launch` has the rules)."""
+        if offline.is_offline():
+            # As in ClearML: an offline session holds the one task of Task.init; a draft made
+            # now would reach no backend, or vanish with the session's scratch store.
+            raise ValidationError("Task.create is not available in offline mode (only Task.init is)")
         draft = Draft.checked(
             project_name,
             task_name,

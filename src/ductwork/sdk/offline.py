@@ -27,7 +27,7 @@ from typing import cast
 from ductwork.client.contract import Backend
 from ductwork.client.pipe import encode
 from ductwork.core import settings
-from ductwork.core.errors import StatusError
+from ductwork.core.errors import StatusError, ValidationError
 from ductwork.core.records import TaskRecord
 from ductwork.core.states import TaskStatus
 from ductwork.sdk.capture.console import original_stdout
@@ -63,7 +63,9 @@ def set_offline(offline_mode: bool, task_open: bool) -> None:
     task lives on its server). Going back online while an offline task is open is refused."""
     global _offline
     if not isinstance(offline_mode, bool):
-        raise StatusError(f"Task.set_offline: offline_mode must be a bool, got {type(offline_mode).__name__}")
+        raise ValidationError(
+            f"Task.set_offline: offline_mode must be a bool, got {type(offline_mode).__name__}"
+        )
     if settings.task_id() or offline_mode == is_offline():
         return
     if not offline_mode and task_open:

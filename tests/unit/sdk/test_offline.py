@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from ductwork import Model, Task
-from ductwork.core.errors import ValidationError
+from ductwork.core.errors import StatusError, ValidationError
 from ductwork.core.queries import EventQuery
 from ductwork.sdk import offline, offline_import
 
@@ -197,8 +197,12 @@ def test_going_back_online_with_the_task_open_is_refused(sdk_home: Path) -> None
         task = Task.init("offline", "open")
         with pytest.raises(ValidationError, match="import_offline_session: offline mode is on"):
             Task.import_offline_session("anything")
-        with pytest.raises(Exception, match="still open"):
+        with pytest.raises(StatusError, match="still open"):
             Task.set_offline(False)
+        with pytest.raises(ValidationError, match="is not available in offline mode"):
+            Task.create(project_name="offline", module="json.tool")
+        with pytest.raises(ValidationError, match="offline_mode must be a bool"):
+            Task.set_offline("no")  # type: ignore[arg-type]
         task.close()
     finally:
         Task.set_offline(False)
