@@ -1,7 +1,8 @@
 """Cache keys: a hash of exactly what a step runs, and a sentence saying why two keys differ.
 
 A step's key covers its code (function, helpers, the user code it calls), its resolved parameters,
-the content hashes of its input artifacts, its requirements and its container. Each part gets its
+the content hashes of its input artifacts, its requirements, its container and its configuration
+objects (the task's Configuration section, by name). Each part gets its
 own digest, kept next to the key, so a miss can be explained part by part ("code changed;
 parameter 'lr' changed") instead of just "different hash".
 
@@ -42,11 +43,14 @@ class CacheInputs:
     input_hashes: Mapping[str, str] = field(default_factory=dict)  # input name -> artifact sha256
     requirements: Sequence[str] | str = ()
     container: Mapping[str, Any] = field(default_factory=dict)
+    configuration: Mapping[str, str] = field(default_factory=dict)  # configuration name -> its text
 
 
 def parts(inputs: CacheInputs) -> dict[str, str]:
     """A digest for each part of ``inputs``: ``code``, ``parameters``, ``param:<name>`` for each
-    parameter, ``input:<name>`` for each input artifact, ``requirements`` and ``container``."""
+    parameter, ``input:<name>`` for each input artifact, ``requirements``, ``container`` and
+    ``config:<name>`` for each configuration object (none at all for a step without any, so such
+    a step's key is what it was before configurations counted)."""
     if not isinstance(inputs.code, str):
         raise ValidationError(f"cache key: code must be a string, got {type(inputs.code).__name__}")
     parameter_digests = {
@@ -61,6 +65,8 @@ def parts(inputs: CacheInputs) -> dict[str, str]:
     result.update({f"input:{name}": digest for name, digest in sorted(input_digests.items())})
     result["requirements"] = _digest(["requirements", _requirement_lines(inputs.requirements)])
     result["container"] = _digest(["container", _encode(_container(inputs.container), "container")])
+    configs = _items(inputs.configuration)
+    result.update({f"config:{name}": _digest(["config", name, str(text)]) for name, text in configs})
     return result
 
 
@@ -84,7 +90,7 @@ def explain(old_parts: Mapping[str, str], new_parts: Mapping[str, str]) -> str:
     for part in ("code", "requirements", "container"):
         if old_parts.get(part) != new_parts.get(part):
             reasons.append(f"{part} changed")
-    for prefix, label in (("param:", "parameter"), ("input:", "input")):
+    for prefix, label in (("param:", "parameter"), ("input:", "input"), ("config:", "configuration")):
         reasons.extend(_named_changes(old_parts, new_parts, prefix, label))
     if not reasons:
         other = sorted(k for k in {*old_parts, *new_parts} if old_parts.get(k) != new_parts.get(k))

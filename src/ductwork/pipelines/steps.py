@@ -136,6 +136,9 @@ def without_outputs(value: Any) -> Any:
 
 
 def cache_inputs(backend: Backend, step: StepSpec, params: Mapping[str, Any], code: str) -> Any:
+    """What the step's cache key covers: its code, parameters, inputs, environment and
+    configuration; a task step's also those its base task brings (ClearML's key covers the whole
+    task: anything in its Configuration section, every parameter)."""
     from ductwork.core import cachekey
 
     hashes: dict[str, str] = {}
@@ -144,19 +147,33 @@ def cache_inputs(backend: Backend, step: StepSpec, params: Mapping[str, Any], co
         input_hashes(backend, value, key, hashes)
         plain[key] = without_outputs(value)
     options = step.options
-    requirements = (
-        options.packages if options.packages is not None else getattr(step.code, "requirements", [])
+    requirements: list[str] | str = list(
+        (options.packages if options.packages is not None else getattr(step.code, "requirements", [])) or []
     )
+    configuration = {name: config_text(config) for name, config in step.configurations.items()}
+    if step.code is None and step.base_task_id:
+        base = backend.get_task(step.base_task_id)
+        stored = {key: param.value for key, param in backend.get_parameters(base.id).items()}
+        plain = {**stored, **plain}
+        own = {name: config.text for name, config in backend.get_configurations(base.id).items()}
+        configuration = {**own, **configuration}
+        requirements = requirements or str(base.requirements.get("pip") or "")
     return cachekey.CacheInputs(
         code=code,
         parameters=plain,
         input_hashes=hashes,
-        requirements=list(requirements or []),
+        requirements=requirements,
         container={
             **options.container,
             **({"image": options.explicit_docker_image} if options.explicit_docker_image else {}),
         },
+        configuration=configuration,
     )
+
+
+def config_text(config: str | Mapping[str, Any]) -> str:
+    """A configuration override as its task stores it: text as given, a dict as indented JSON."""
+    return config if isinstance(config, str) else json.dumps(config, indent=2)
 
 
 def previous_attempt(backend: Backend, project: str | None, node: Node) -> TaskRecord | None:
@@ -230,10 +247,8 @@ def clone_task_step(
     for name, config in step.configurations.items():
         from ductwork.core.records import ConfigObject
 
-        text = config if isinstance(config, str) else json.dumps(config, indent=2)
-        backend.set_configuration(
-            task.id, name, ConfigObject(text=text, type="text" if isinstance(config, str) else "json")
-        )
+        kind = "text" if isinstance(config, str) else "json"
+        backend.set_configuration(task.id, name, ConfigObject(text=config_text(config), type=kind))
     changes = apply_overrides(task, step.task_overrides)
     changes["runtime"] = {**task.runtime, STEP: step.name, RUN: parent}
     if task.type == CONTROLLER_TYPE and PIPELINE_TAG in task.system_tags:
