@@ -4,13 +4,15 @@ server (its own Store over the same home) shows each entry's rule, firings and l
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
-from tests.automation.conftest import run_for
+from tests.automation.conftest import run_for, wait_for
 
 SECOND = 1 / 60  # minute=SECOND: an interval of one second
 
@@ -77,3 +79,30 @@ def test_the_api_and_the_page_give_the_same_entries(server_store: Any, tmp_path:
     for value in (tick["next"], tick["last"], tick["rule"], f'href="/tasks/{tick["last_task"]}"'):
         assert value in page.text
     assert 'href="/schedulers"' in navigation.text
+
+
+def test_a_trigger_shows_its_filters_in_words_and_what_it_fired(server_store: Any) -> None:
+    from ductwork import client
+    from ductwork.automation import TriggerScheduler
+    from ductwork.core.records import TaskRecord
+    from ductwork.server.services import views
+
+    backend = client.backend()
+    seen: list[str] = []
+    triggers = TriggerScheduler(0.3 / 60, force_create_task_name="on-done", force_create_task_project="sched")
+    triggers.add_task_trigger(
+        schedule_function=seen.append, name="done", trigger_project="watched", trigger_on_status=["completed"]
+    )
+    thread = threading.Thread(target=triggers.start, daemon=True)
+    thread.start()
+    time.sleep(0.5)
+    watched = backend.ensure_project("watched").id
+    backend.create_task(TaskRecord(name="a", project=watched, status="completed"))
+    wait_for(lambda: seen, 10)
+    triggers.stop()
+    thread.join(10)
+    (shown,) = views.schedulers_view(server_store)
+    assert (shown.kind, shown.problem) == ("trigger", "")
+    (done,) = shown.entries
+    assert done.rule == "when a task changes: project watched, on status completed"
+    assert done.next == "on event" and done.fired == 1 and done.last.endswith(" UTC")

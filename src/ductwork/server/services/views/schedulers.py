@@ -153,8 +153,7 @@ def schedule_words(d: dict[str, Any]) -> str:
 
 def _unit(unit: str, value: Any, *, first: bool) -> str:
     if unit == "weekdays":
-        days = value if isinstance(value, list) else [value]
-        return "on " + "/".join(_text(v) for v in days)
+        return "on " + _words(value)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return f"{unit} {INVALID}"
     if unit == "minute" and first and value < 1:
@@ -166,7 +165,7 @@ def _unit(unit: str, value: Any, *, first: bool) -> str:
 
 def trigger_words(d: dict[str, Any]) -> str:
     what = d.get("kind") if d.get("kind") in ("task", "model", "dataset") else "task"
-    filters = [f"{k.replace('_', ' ')} {_text(d[k])}" for k in _FILTERS if d.get(k)]
+    filters = [f"{k.replace('_', ' ')} {_words(d[k])}" for k in _FILTERS if d.get(k)]
     if d.get("on_publish") is True:
         filters.append("on publish")
     return f"when a {what} changes" + (": " + ", ".join(filters) if filters else "")
@@ -191,6 +190,11 @@ def _task_id(value: Any) -> str:
 def _count(value: Any) -> int | None:
     ok = isinstance(value, int) and not isinstance(value, bool) and 0 <= value < MAX_COUNT
     return value if ok else None
+
+
+def _words(value: Any) -> str:
+    """A stored value or list of values (tags, statuses, weekdays) as words: "a/b"."""
+    return _text("/".join(_text(v) for v in value[:MAX_TEXT]) if isinstance(value, list) else value)
 
 
 def _text(value: Any) -> str:
