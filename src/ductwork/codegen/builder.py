@@ -71,7 +71,9 @@ class Builder:
         for helper in helpers:
             if unwrap_quietly(helper) is not main:
                 self._add_definition(helper, describe(helper), main=False)
-        piece = self._add_definition(main, describe(main), main=True)
+        # The step runs its function as the user decorated it (ClearML applies such decorators
+        # wherever the step runs): its definition keeps the decorators that wrapped it.
+        piece = self._add_definition(main, describe(main), main=True, decorated=func)
         for name, value in bindings:
             self._add_binding(name, value)
         source = self._render()
@@ -87,12 +89,16 @@ class Builder:
 
     # -- definitions --
 
-    def _add_definition(self, obj: Any, what: str, *, main: bool) -> _Piece:
-        """Capture a user function or class (and, first, what it needs); return its piece."""
+    def _add_definition(self, obj: Any, what: str, *, main: bool, decorated: Any = None) -> _Piece:
+        """Capture a user function or class (and, first, what it needs); return its piece.
+        `decorated`: the main function as given, when decorators wrap it."""
         existing = self.done.get(id(obj))
         if existing is not None:
             return existing  # done, or in progress: a definition that (indirectly) needs itself
-        found = locate(obj, what, keep_decorators=not main)
+        if main and decorated is not None and decorated is not obj:
+            found = locate(decorated, what, keep_decorators=True, applied_only=True)
+        else:
+            found = locate(obj, what, keep_decorators=not main)
         if "__class__" in found.freevars:
             raise ValidationError(f"cannot capture {what}: it uses super() or __class__, which need a class")
         piece = _Piece(found.name, found.source)

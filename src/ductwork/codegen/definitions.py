@@ -115,8 +115,12 @@ class Source:
     known: Mapping[str, Any] = field(default_factory=dict)  # values found another way (class bases)
 
 
-def locate(obj: Any, what: str, *, keep_decorators: bool) -> Source:
-    """Find ``obj``'s definition in its file and cut it out as top-level source."""
+def locate(obj: Any, what: str, *, keep_decorators: bool, applied_only: bool = False) -> Source:
+    """Find ``obj``'s definition in its file and cut it out as top-level source.
+
+    With ``applied_only`` (a step's own function), the decorators kept are those that made ``obj``:
+    the ones under a pipeline decorator (``@PipelineDecorator.component``), which ductwork applies
+    itself and which were not applied yet when ``obj`` was handed to it."""
     inner = obj if isinstance(obj, type) else unwrap_quietly(obj)
     if inner is None:
         raise ValidationError(f"cannot capture {what}: no Python function found under it")
@@ -133,7 +137,10 @@ def locate(obj: Any, what: str, *, keep_decorators: bool) -> Source:
                 f"so its definition cannot be repeated; use @decorator syntax or pass the plain function"
             )
     assert isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
-    first = node.decorator_list[0].lineno if keep_decorators and node.decorator_list else node.lineno
+    decorators = node.decorator_list if keep_decorators else []
+    if applied_only and not isinstance(inner, type):
+        decorators = _applied_decorators(decorators, inner, what)
+    first = decorators[0].lineno if decorators else node.lineno
     source = _cut(linecache.getlines(filename), node, first)
     tree = _parse(source, what)
     if isinstance(inner, type):
@@ -144,6 +151,47 @@ def locate(obj: Any, what: str, *, keep_decorators: bool) -> Source:
         namespace = vars(module) if module is not None else {}
         return Source(node.name, source, tree, _class_freevars(inner), namespace, inner.__module__, bases)
     return Source(node.name, source, tree, _freevars(inner), inner.__globals__, _module_name(inner))
+
+
+def _applied_decorators(decorators: list[ast.expr], inner: types.FunctionType, what: str) -> list[ast.expr]:
+    """The decorators under the last pipeline decorator: those a step's function already went
+    through. A function wrapped by a call has none to repeat: it cannot be captured as it runs."""
+    below = list(decorators)
+    for index, decorator in enumerate(decorators):
+        if _is_pipeline_decorator(decorator, {**inner.__globals__, **_cell_values(inner)}):
+            below = list(decorators[index + 1 :])
+    if not below:
+        raise ValidationError(
+            f"cannot capture {what}: it wraps {inner.__qualname__!r} by a call, not by decorator syntax, "
+            f"so its decorators cannot be repeated where the step runs; use @decorator syntax"
+        )
+    return below
+
+
+def _is_pipeline_decorator(expression: ast.expr, namespace: Mapping[str, Any]) -> bool:
+    """Whether a decorator expression names one of ductwork's pipeline decorators."""
+    if isinstance(expression, ast.Call):
+        expression = expression.func
+    attributes: list[str] = []
+    while isinstance(expression, ast.Attribute):
+        attributes.append(expression.attr)
+        expression = expression.value
+    if not isinstance(expression, ast.Name):
+        return False
+    value = namespace.get(expression.id)
+    for attribute in reversed(attributes):
+        value = getattr(value, attribute, None)
+    return str(getattr(value, "__module__", "") or "").startswith("ductwork.pipelines.")
+
+
+def _cell_values(func: types.FunctionType) -> dict[str, Any]:
+    values = {}
+    for name, cell in _freevars(func).items():
+        try:
+            values[name] = cell.cell_contents
+        except ValueError:  # a cell not filled yet
+            continue
+    return values
 
 
 def _module_name(func: types.FunctionType) -> str:

@@ -441,6 +441,13 @@ def _bind(
 
 
 def _innermost(function: Callable[..., Any]) -> Callable[..., Any]:
+    """The user's function under its decorators, which names the step (as in ClearML): through
+    `__wrapped__`, and into the closure of a wrapper written without functools.wraps."""
+    from ductwork.codegen.definitions import unwrap_quietly
+
+    found = unwrap_quietly(function)
+    if found is not None:
+        return found  # type: ignore[no-any-return]
     while hasattr(function, "__wrapped__"):
         function = function.__wrapped__
     return function

@@ -56,11 +56,13 @@ def test_simple_function_with_a_constant_default() -> None:
     assert captured.imports == []
 
 
-def test_stacked_decorators_are_unwrapped_and_their_lines_dropped() -> None:
+def test_stacked_decorators_are_kept_so_the_step_runs_them() -> None:
+    """The step's function runs as the user decorated it (ClearML applies a step's decorators in
+    the step's process); the step is named after the user's function, not a wrapper."""
     captured = capture(steps.decorated)
     assert captured.name == "decorated"
-    assert "@" not in captured.source
-    assert "def decorated(x: float) -> float:" in captured.source
+    assert '@tagged("outer")\n@traced\n@plain_decorator\ndef decorated(x: float) -> float:' in captured.source
+    assert "def tagged(" in captured.source and "def traced(" in captured.source
     assert "def scale(" in captured.source and "def _factor(" in captured.source
     assert run_source(captured, 0.7) == 10
     assert run_source(captured, 0.2) == 3.2
@@ -339,7 +341,7 @@ def test_main_script_functions_are_captured_from_source(tmp_path: Path) -> None:
     assert "__main__" not in produced
     assert "FACTOR = 3" in produced and "class Box:" in produced and "import json" in produced
     assert "if __name__" not in produced  # the script's own entry point is not copied
-    assert "component" not in produced and "return_values" not in produced  # nor the decorator
+    assert "@component(" in produced and "def component(" in produced  # the decorator runs too
     captured = Captured(produced, "my_step", [], [], "")
     run_dir = tmp_path / "run"
     run_dir.mkdir()
@@ -362,7 +364,7 @@ def test_classes_defined_inside_a_function() -> None:
 
 def test_recursive_function_under_a_decorator_without_wraps() -> None:
     captured = capture(steps.countdown)
-    assert "@" not in captured.source and captured.source.count("def ") == 1
+    assert "@plain_decorator\ndef countdown(n: int) -> int:" in captured.source
     assert run_source(captured, 3) == 0
 
 
@@ -408,8 +410,15 @@ def test_objects_of_loaded_code_unpickle_where_the_code_is_unknown(tmp_path: Pat
     assert result.stdout.split() == [repr(math.hypot(1.0, 2.0)), "3.0"]
 
 
+def test_a_step_wrapped_by_a_call_is_refused() -> None:
+    """`walk = plain_decorator(_inner_walk)`: no definition repeats the wrapping, and running
+    `_inner_walk` bare would give another answer than the step's function does."""
+    with pytest.raises(ValidationError, match="by a call"):
+        capture(steps.walk)
+
+
 def test_function_calling_itself_under_another_name() -> None:
-    captured = capture(steps.walk)
+    captured = capture(steps._inner_walk)
     assert captured.name == "_inner_walk"
     assert "\nwalk = _inner_walk\n" in captured.source
     assert run_source(captured, 4) == 0
