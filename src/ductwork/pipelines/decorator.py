@@ -37,7 +37,7 @@ from typing import Any
 from ductwork.core.errors import ValidationError
 from ductwork.core.runformat import CONTROLLER_QUEUE
 from ductwork.core.states import NodeStatus
-from ductwork.pipelines import lazy
+from ductwork.pipelines import failure, lazy
 from ductwork.pipelines.controller import PipelineController
 from ductwork.pipelines.executors import QueueExecutor
 from ductwork.pipelines.node import Node as StepNode
@@ -349,14 +349,11 @@ class PipelineDecorator(PipelineController):
         """Wait for `node`, then its return value `name` (None: the step ran for its effects)."""
         self._live.engine.wait_node(node.name)
         self._used.setdefault(threading.get_ident(), set()).add(node.name)
-        if node.status == NodeStatus.skipped:
-            return None
         if node.status not in (NodeStatus.completed, NodeStatus.cached):
-            if node.continue_on_fail or (node.status == NodeStatus.aborted and node.continue_on_abort):
+            error = failure.value_error(self._backend, self._nodes, node)
+            if error is None:  # skipped by a callback or as a draft, or allowed to fail
                 return None
-            raise ValueError(
-                f'Pipeline step "{node.name}", Task ID={node.job_id} {node.status}: {node.error}'
-            )
+            raise error
         if name is None:
             return None
         key = Output(str(node.executed), name)
