@@ -15,6 +15,11 @@ def home(ductwork_home: Path) -> Iterator[Path]:
     saved = _defaults.mode, _defaults.queue
     yield ductwork_home
     _defaults.mode, _defaults.queue = saved
+    # A controller that never ran here stays the script's current task (as after Task.init):
+    # the next test is another script.
+    from ductwork.sdk import current
+
+    current.set_main(None)
 
 
 @pytest.fixture(params=["debug", "local"])

@@ -94,6 +94,7 @@ class PipelineController(StoredRuns):
         self._repo = {"repository": repo, "branch": repo_branch, "commit": repo_commit} if repo else {}
         self._fresh_state()
         self._task = self._attach_or_create()
+        self._become_current()
 
     def start(
         self,

@@ -363,6 +363,10 @@ class PipelineDecorator(PipelineController):
         self._live.live[key] = value
         return value
 
+    def _become_current(self) -> None:
+        """Not the script's task: the run's task is current inside the pipeline function (and a
+        thread without its context must not take it for its own)."""
+
     def _begin(self, mode: str, *, verify: bool = True) -> None:
         self._used = {}
         self._calls: dict[str, int] = {}

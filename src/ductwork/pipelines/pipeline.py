@@ -37,6 +37,11 @@ from ductwork.pipelines.spec import RetryPolicy
 DEFAULT_VERSION = "1.0.0"
 
 
+# The controller Tasks a constructor made the script's current task (by identity: the same
+# task activated by its running pipeline is a parent to the pipelines it starts).
+_MADE_CURRENT: list[Any] = []
+
+
 class PipelineBase:
     # settings, from the constructor (or a stored run's controller task)
     _name: str
@@ -101,6 +106,8 @@ class PipelineBase:
         from ductwork.sdk import current
 
         running = current.get()  # a pipeline started from inside a task (a step, a pipeline)
+        if any(running is made for made in _MADE_CURRENT):
+            running = None  # another controller of this script, current only for get_logger()
         own = running.id if running is not None else own
         project = self._backend.ensure_project(self.runs_project, system_tags=[PIPELINE_TAG, HIDDEN_TAG])
         record = TaskRecord(
@@ -120,6 +127,29 @@ class PipelineBase:
     @property
     def runs_project(self) -> str:
         return runformat.runs_project(self._project_name, self._name)
+
+    def _become_current(self) -> None:
+        """A script without a current task gets the controller's, as ClearML's constructor
+        (which runs Task.init) gives it: `Task.current_task()` and
+        `PipelineController.get_logger()` work from the main script. The process's main task,
+        as `Task.init` makes it (an activation scoped to a `with` block cannot outlive this
+        call), until the run ends here."""
+        from ductwork.sdk import current
+        from ductwork.sdk.task import Task
+
+        if current.get() is not None:
+            return
+        task = Task(self._task, self._backend)
+        _MADE_CURRENT.append(task)
+        current.set_main(task)
+
+    def _release_current(self) -> None:
+        """The run ended: the controller is no longer the script's current task."""
+        from ductwork.sdk import current
+
+        for made in [made for made in _MADE_CURRENT if made.id == self._task.id]:
+            _MADE_CURRENT.remove(made)
+            current.forget(made)
 
     def _run_name(self, project_id: str) -> str:
         if not self._add_run_number:

@@ -208,6 +208,7 @@ class RunOwning(RunWriting):
         beat = self._heartbeat
         if beat is not None:
             beat.stop()
+        self._release_current()
 
     def _close(self, status: str, reason: str) -> None:
         from ductwork.sdk.task import Task
