@@ -59,6 +59,7 @@ TIMEOUT = 180
 class Data:
     url: str
     accuracy: str  # as the scripts print it
+    error: str  # 1 - accuracy, as the tabular example prints its best model's
 
 
 class _QuietHandler(SimpleHTTPRequestHandler):
@@ -66,7 +67,7 @@ class _QuietHandler(SimpleHTTPRequestHandler):
         pass  # pytest output stays readable; a failed fetch shows in the script's own error
 
 
-def write_points(path: Path) -> str:
+def write_points(path: Path) -> float:
     """Three clusters of 20 points, two held-out rows mislabelled; the accuracy a nearest-centroid
     model must reach on the held-out rows (those rows lie inside their own cluster, so each
     mislabelled one is exactly one miss)."""
@@ -81,7 +82,7 @@ def write_points(path: Path) -> str:
             held_out += 1
             correct += label == cluster
     path.write_text("\n".join(rows) + "\n")
-    return f"{correct / held_out:.4f}"
+    return correct / held_out
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +93,8 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Data]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_QuietHandler, directory=str(folder)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield Data(f"http://127.0.0.1:{server.server_address[1]}/points.csv", accuracy)
+    url = f"http://127.0.0.1:{server.server_address[1]}/points.csv"
+    yield Data(url, f"{accuracy:.4f}", f"{1 - accuracy:.4f}")
     server.shutdown()
     thread.join()
 
@@ -155,6 +157,43 @@ def test_a_user_decorator_on_a_step_counts_in_every_mode(tmp_path: Path, script:
     assert done.returncode == 0, done.stdout + done.stderr
     assert "result=2" in done.stdout.splitlines(), done.stdout + done.stderr
     assert "failed" not in done.stdout.splitlines(), done.stdout
+
+
+@pytest.mark.parametrize("mode", ["debug", "local"])
+def test_the_tabular_example_selects_the_best_of_two_models(tmp_path: Path, data: Data, mode: str) -> None:
+    done = run_here(tmp_path, "tabular_pipeline.py", mode, data.url)
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    assert "columns: ['x', 'y', 'label', 'radius']" in lines, done.stdout  # the check passed
+    assert f"best error={data.error}" in lines, done.stdout + done.stderr  # x alone errs more
+
+
+# Not an issue 13 item yet: OutputModel(base_model_id=...) connects itself to the current task
+# under its own name, so connect(task, name="best") is ignored and monitor_models=["best"]
+# finds no "best" to show on the pipeline (in ClearML the pipeline shows it).
+@pytest.mark.xfail(
+    strict=True,
+    reason="OutputModel.connect(task, name=...) after the constructor keeps the model's own name",
+)
+def test_the_tabular_example_shows_the_best_model_on_the_pipeline(tmp_path: Path, data: Data) -> None:
+    done = run_here(tmp_path, "tabular_pipeline.py", "debug", data.url)
+    assert done.returncode == 0, done.stdout + done.stderr
+    models = run_here(tmp_path, "-c", MODELS_OF_THE_RUN, "tabular pipeline")
+
+    assert models.stdout.split() == ["best"], models.stdout + models.stderr
+
+
+# The names the run's output models are linked under (Task.models lists the models themselves).
+MODELS_OF_THE_RUN = """
+import sys
+
+from ductwork import Task
+from ductwork.client import backend
+
+(run,) = Task.get_tasks(task_name=sys.argv[1], task_filter={"type": ["controller"]})
+print(*sorted(link.name for link in backend().get_task_models(run.id) if link.role == "output"))
+"""
 
 
 @dataclass

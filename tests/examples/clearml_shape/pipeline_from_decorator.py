@@ -13,7 +13,9 @@ from ductwork.automation.controller import PipelineDecorator
 
 @PipelineDecorator.component(return_values=["points"], cache=True, task_type=TaskTypes.data_processing)
 def load_points(data_url: str, extra: int = 43):
-    print("load_points")
+    import threading
+
+    print(f"load_points on {threading.current_thread().name}")
     import pandas as pd
 
     from ductwork import StorageManager
