@@ -18,6 +18,7 @@ Every mode must print the same held-out accuracy, which this module computes fro
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -157,6 +158,35 @@ def test_a_user_decorator_on_a_step_counts_in_every_mode(tmp_path: Path, script:
     assert done.returncode == 0, done.stdout + done.stderr
     assert "result=2" in done.stdout.splitlines(), done.stdout + done.stderr
     assert "failed" not in done.stdout.splitlines(), done.stdout
+
+
+def test_a_second_run_of_the_functions_example_reuses_its_cached_steps(tmp_path: Path, data: Data) -> None:
+    first = run_here(tmp_path, "pipeline_from_functions.py", "local", data.url)
+    second = run_here(tmp_path, "pipeline_from_functions.py", "local", data.url)
+    steps = run_here(tmp_path, "-c", STEPS_OF_THE_RUNS)
+
+    for done in (first, second):
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert printed_accuracy(done.stdout) == [data.accuracy], done.stdout + done.stderr
+    # Every step has cache_executed_step=True and the same inputs: the second run makes no task.
+    assert json.loads(steps.stdout) == {
+        "functions local": ["fit_centroids", "load_points", "split_points"],
+        "functions local #2": [],
+    }, steps.stdout + steps.stderr
+
+
+# {run name: its step tasks' names} for every run in the store.
+STEPS_OF_THE_RUNS = """
+import json
+
+from ductwork.client import backend
+from ductwork.core.queries import TaskQuery
+
+store = backend()
+runs = store.query_tasks(TaskQuery(type=["controller"]))
+steps = {run.name: store.query_tasks(TaskQuery(parent=run.id)) for run in runs}
+print(json.dumps({name: sorted(step.name for step in tasks) for name, tasks in steps.items()}))
+"""
 
 
 @pytest.mark.parametrize("mode", ["debug", "local"])
