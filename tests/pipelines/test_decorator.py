@@ -133,7 +133,10 @@ def fan(width: int = 3, seconds: float = 0.6):
     return [tuple(s) for s in spans]
 
 
-def test_independent_components_run_concurrently(mode: str) -> None:
+def test_independent_components_run_concurrently(home) -> None:
+    """Local processes; debug mode calls each component in its caller's thread, one at a time
+    (tests/pipelines/test_debug_pipeline.py)."""
+    PipelineDecorator.run_locally()
     spans = fan(width=3, seconds=0.6)
     starts, ends = [s[0] for s in spans], [s[1] for s in spans]
     # all three were running at the same moment

@@ -43,6 +43,7 @@ from ductwork.pipelines.executors import QueueExecutor
 from ductwork.pipelines.node import Node as StepNode
 from ductwork.pipelines.runner import Output
 from ductwork.pipelines.spec import RetryPolicy, StepOptions, options_from
+from ductwork.pipelines.synchronous import CallerExecutor
 
 _current: contextvars.ContextVar[PipelineDecorator | None] = contextvars.ContextVar(
     "ductwork_pipeline", default=None
@@ -90,6 +91,7 @@ class ComponentSpec:
 
 class PipelineDecorator(PipelineController):
     _mode: str  # this pipeline's: the script's default when it was called
+    _calls_in_caller = True  # debug mode calls each component in its caller's thread (ClearML's)
     # Per thread: steps whose values the code of that thread used since its last call.
     _used: dict[int, set[str]]
 
@@ -321,6 +323,8 @@ class PipelineDecorator(PipelineController):
                 )
             node = self._nodes[name] = StepNode(spec=step)
         self._live.engine.add(node)
+        if isinstance(self._live.executor, CallerExecutor):  # debug mode: the call runs here, now
+            self._live.executor.run_here(self._live.engine, node)
         values = [
             lazy.LazyValue(node, ret, functools.partial(self._value_of, node, ret))
             for ret in node.return_artifacts

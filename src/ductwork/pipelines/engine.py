@@ -148,6 +148,13 @@ class Engine:
     def wait(self, timeout: float | None = None) -> bool:
         return self.finished.wait(timeout)
 
+    def has(self, name: str) -> bool:
+        """Whether step `name` was added to this run."""
+        return name in self._added
+
+    def is_done(self, name: str) -> bool:
+        return self._done[name].is_set()
+
     @property
     def on_loop(self) -> bool:
         return threading.current_thread() is self._thread

@@ -26,6 +26,7 @@ from ductwork.pipelines.writing import RunWriting
 class RunOwning(RunWriting):
     _heartbeat: Heartbeat | None = None  # when this process owns the run (not an agent)
     _pipe_server: PipeServer | None = None  # local mode: the steps' transport to this backend
+    _calls_in_caller = False  # debug mode: each step in the caller's thread (decorator pipelines)
 
     def _enqueue_self(self, queue: str) -> None:
         self._backend.ensure_queue(queue)
@@ -158,7 +159,10 @@ class RunOwning(RunWriting):
 
         workers = max_workers(mode)
         if mode == "debug":
-            return executors.InlineExecutor(self._backend, workers, serialize=self._serialize_fn), True
+            from ductwork.pipelines.synchronous import CallerExecutor
+
+            kind = CallerExecutor if self._calls_in_caller else executors.InlineExecutor
+            return kind(self._backend, workers, serialize=self._serialize_fn), True
         if mode == "local":
             self._pipe_server = PipeServer(self._backend)
             return executors.ProcessExecutor(

@@ -1,0 +1,50 @@
+"""ClearML's debug mode for decorator pipelines: each component runs as a plain function call
+in the thread that called it, before that call returns.
+
+That is what makes a pipeline debuggable: a breakpoint or `pdb.set_trace()` in a component
+stops the caller's own thread, with the pipeline function's frames under it. The step is still
+recorded as a task (created, cached or skipped by the run as in any mode); only where its call
+runs differs. A call whose step cannot start yet (its `parents=` names a step not called yet)
+is not waited for: it runs on the pool when it can, as in `InlineExecutor`.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from ductwork.pipelines.engine import Engine, Report
+from ductwork.pipelines.executors import InlineExecutor
+from ductwork.pipelines.node import Node
+
+
+class CallerExecutor(InlineExecutor):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._handover = threading.Condition()
+        self._claimed: set[str] = set()  # steps whose callers wait to run them
+        self._handed: dict[str, Report] = {}
+
+    def start(self, node: Node, report: Report) -> None:
+        with self._handover:
+            if node.name in self._claimed:
+                self._reports[node.name] = report
+                self._handed[node.name] = report
+                self._handover.notify_all()
+                return
+        super().start(node, report)
+
+    def run_here(self, engine: Engine, node: Node) -> None:
+        """Run `node`'s call in this thread once the run starts it; return at once when it ends
+        without running (cached, skipped) or cannot start before later calls are made."""
+        if any(not engine.has(parent) for parent in node.parents):
+            return
+        with self._handover:
+            self._claimed.add(node.name)
+            while node.name not in self._handed and not engine.is_done(node.name):
+                self._handover.wait(0.05)
+            report = self._handed.pop(node.name, None)
+            self._claimed.discard(node.name)
+        job, function = node.state.job, node.spec.function
+        if report is not None and job is not None and function is not None:
+            self._run(node, report, job, function)
