@@ -262,17 +262,18 @@ ARTIFACT_URL_ELSEWHERE = pytest.mark.xfail(
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "kind", [pytest.param("tasks", marks=ARTIFACT_URL_ELSEWHERE), "functions", "decorator"]
+    "kind", [pytest.param("tasks", marks=ARTIFACT_URL_ELSEWHERE), "tasks by-id", "functions", "decorator"]
 )
 def test_an_example_gives_the_expected_accuracy_on_separate_machines(
     cluster: Cluster, data: Data, kind: str
 ) -> None:
     server, laptop = cluster.server, cluster.laptop
+    kind, *how = kind.split()  # "tasks by-id": step 2 reads step 1's artifact by task id
     if kind == "tasks":
         for template in TEMPLATES:
             laptop.run(SCRIPTS / template)
-    laptop.run(SCRIPTS / KINDS[kind], "remote", data.url)
-    run = server.wait_final(server.controller(f"{kind} remote").id, timeout=TIMEOUT)
+    laptop.run(SCRIPTS / KINDS[kind], "remote", data.url, *how)
+    run = server.wait_final(server.controller(" ".join([kind, "remote", *how])).id, timeout=TIMEOUT)
 
     assert run.status == "completed", _explain(server, run.id)
     assert (run.worker or "").startswith("services"), run.worker

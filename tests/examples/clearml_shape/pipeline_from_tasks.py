@@ -4,7 +4,10 @@ overrides referencing a pipeline parameter, an artifact's URL and a step's task 
 and post-execute callbacks; the last callback prints the trained model's accuracy.
 
     python task_step1_dataset.py; python task_step2_process.py; python task_step3_train.py
-    python pipeline_from_tasks.py debug|local|remote DATA_URL
+    python pipeline_from_tasks.py debug|local|remote DATA_URL [by-id]
+
+`by-id`: step 2 gets step 1's task id (`dataset_task_id`, which step 2 also takes) instead of
+the URL of its artifact.
 """
 
 import sys
@@ -27,9 +30,16 @@ def print_accuracy(a_pipeline, a_node):
     print(f"accuracy={accuracy:.4f}")
 
 
-mode, data_url = sys.argv[1], sys.argv[2]
+mode, data_url, how = sys.argv[1], sys.argv[2], sys.argv[3:]
+if how == ["by-id"]:
+    dataset = {"General/dataset_task_id": "${stage_data.id}"}
+else:
+    dataset = {"General/dataset_url": "${stage_data.artifacts.dataset.url}"}
 pipe = PipelineController(
-    name=f"tasks {mode}", project="clearml shape", version="0.0.1", add_pipeline_tags=False
+    name=" ".join(["tasks", mode, *how]),
+    project="clearml shape",
+    version="0.0.1",
+    add_pipeline_tags=False,
 )
 pipe.add_parameter("url", data_url, "dataset_url")
 pipe.set_default_execution_queue("alpha")
@@ -44,10 +54,7 @@ pipe.add_step(
     parents=["stage_data"],
     base_task_project="clearml shape",
     base_task_name="Pipeline step 2 process dataset",
-    parameter_override={
-        "General/dataset_url": "${stage_data.artifacts.dataset.url}",
-        "General/test_size": 0.25,
-    },
+    parameter_override={**dataset, "General/test_size": 0.25},
     pre_execute_callback=pre_execute_callback_example,
     post_execute_callback=post_execute_callback_example,
     execution_queue="beta",
