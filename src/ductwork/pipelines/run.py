@@ -240,7 +240,10 @@ class Run:
             record = steps.clone_task_step(self.backend, spec, params, project=project, parent=self.task_id)
             if self.step_owner is not None:
                 runtime[orphans.OWNER_KEY] = {**self.step_owner, "started": None}
-            return spec, self.backend.edit_task(record.id, {"runtime": {**record.runtime, **runtime}})
+            # add_pipeline_tags tags these steps like function steps
+            tags = list(dict.fromkeys([*record.tags, *self.settings.step_tags]))
+            changes = {"runtime": {**record.runtime, **runtime}, "tags": tags}
+            return spec, self.backend.edit_task(record.id, changes)
         record = steps.function_task(
             spec,
             project=project,
@@ -367,8 +370,10 @@ class Run:
         if node.monitor_models:
             for link in self.backend.get_task_models(task_id):
                 model = self.backend.get_model(link.model_id)
-                if link.role == "output" and _match(node.monitor_models, model.name or link.name):
-                    self.backend.attach_model(TaskModel(self.task_id, link.model_id, "output", link.name))
+                named = model.name or link.name
+                target = _match(node.monitor_models, named) if link.role == "output" else None
+                if target:  # the pipeline's output model, under the name monitor_models gives it
+                    self.backend.attach_model(TaskModel(self.task_id, link.model_id, "output", target))
 
     def _copy_metrics(self, node: Node, task_id: str) -> None:
         events = self.backend.get_events(EventQuery(task_id=task_id, kind="scalar"))
