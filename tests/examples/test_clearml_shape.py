@@ -150,6 +150,15 @@ def test_an_example_gives_the_expected_accuracy_on_this_machine(
     assert set(printed_accuracy(done.stdout)) == {data.accuracy}, done.stdout + done.stderr
 
 
+def test_debug_mode_calls_a_component_in_the_script_thread(tmp_path: Path, data: Data) -> None:
+    # ClearML's debug mode calls components as plain functions, so a breakpoint in one stops the
+    # script's own thread (pdb works). Issue 13, item 8.
+    done = run_here(tmp_path, "pipeline_from_decorator.py", "debug", data.url)
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "load_points on MainThread" in done.stdout.splitlines(), done.stdout
+
+
 @pytest.mark.parametrize("script", ["step_decorators_decorator.py", "step_decorators_functions.py"])
 @pytest.mark.parametrize("mode", ["debug", "local"])
 def test_a_user_decorator_on_a_step_counts_in_every_mode(tmp_path: Path, script: str, mode: str) -> None:
