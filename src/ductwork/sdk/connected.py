@@ -118,7 +118,7 @@ class ConnectedDict(dict[str, Any]):
             self._original[key] = value
         self._write({key: value})
 
-    def update(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+    def update(self, *args: Any, **kwargs: Any) -> None:
         changes = dict(*args, **kwargs)
         super().update(changes)
         if isinstance(self._original, dict):

@@ -61,9 +61,9 @@ def install(logging_handlers: bool = True) -> None:
     reach the console too."""
     with _install_lock:
         if not isinstance(sys.stdout, StreamProxy) and sys.stdout is not None:
-            sys.stdout = StreamProxy(sys.stdout, "stdout")  # type: ignore[assignment]
+            sys.stdout = StreamProxy(sys.stdout, "stdout")
         if not isinstance(sys.stderr, StreamProxy) and sys.stderr is not None:
-            sys.stderr = StreamProxy(sys.stderr, "stderr")  # type: ignore[assignment]
+            sys.stderr = StreamProxy(sys.stderr, "stderr")
         if logging_handlers and "logging" in sys.modules:
             _redirect_logging_handlers()
 
@@ -78,15 +78,15 @@ def _redirect_logging_handlers() -> None:
     for logger in loggers:
         for handler in getattr(logger, "handlers", ()):
             if type(handler) is logging.StreamHandler and id(handler.stream) in proxies:
-                handler.setStream(proxies[id(handler.stream)])  # type: ignore[arg-type]
+                handler.setStream(proxies[id(handler.stream)])
 
 
 def uninstall() -> None:
     with _install_lock:
         if isinstance(sys.stdout, StreamProxy):
-            sys.stdout = sys.stdout.original  # type: ignore[assignment]
+            sys.stdout = sys.stdout.original
         if isinstance(sys.stderr, StreamProxy):
-            sys.stderr = sys.stderr.original  # type: ignore[assignment]
+            sys.stderr = sys.stderr.original
 
 
 def original_stdout() -> IO[str]:
