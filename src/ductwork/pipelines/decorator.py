@@ -37,7 +37,7 @@ from typing import Any
 from ductwork.core.errors import ValidationError
 from ductwork.core.runformat import CONTROLLER_QUEUE
 from ductwork.core.states import NodeStatus
-from ductwork.pipelines import failure, lazy
+from ductwork.pipelines import failure, instances, lazy
 from ductwork.pipelines.controller import PipelineController
 from ductwork.pipelines.executors import QueueExecutor
 from ductwork.pipelines.node import Node as StepNode
@@ -117,8 +117,9 @@ class PipelineDecorator(PipelineController):
 
     @classmethod
     def wait_for_multi_pipelines(cls) -> list[Any]:
-        """Pipelines called here run to the end before returning, so there is nothing to wait for."""
-        return []
+        """The results of the pipeline calls made with multi_instance_support='parallel', in
+        call order, once they all ended (other calls run to the end before returning)."""
+        return instances.wait_all()
 
     # ---- @component
 
@@ -219,7 +220,9 @@ class PipelineDecorator(PipelineController):
         def decorate(function: Callable[..., Any]) -> Callable[..., Any]:
             @functools.wraps(function)
             def run(*args: Any, **kwargs: Any) -> Any:
-                return cls._run_pipeline(function, settings, launch, args, kwargs)
+                call = functools.partial(cls._run_pipeline, function, settings, launch, args, kwargs)
+                parallel = multi_instance_support == "parallel"  # in the background; None at once
+                return instances.start(call) if parallel else call()
 
             return run
 
