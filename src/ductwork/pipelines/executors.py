@@ -95,6 +95,7 @@ class InlineExecutor:
         self._pool.submit(self._run, node, report, job, function)
 
     def _run(self, node: Node, report: Report, job: Job, function: Callable[..., Any]) -> None:
+        from ductwork.sdk.capture import frameworks
         from ductwork.sdk.task import Task
 
         task_id = str(node.state.job_id)
@@ -102,6 +103,7 @@ class InlineExecutor:
         try:
             report(node, "running", None)
             task = Task._from_record(record)
+            frameworks.start_for(task)  # figures and TensorBoard writers report to the step
             with Task._activate(task):
                 result = function(*job.args, **job.kwargs)
                 pairs = split_results(node.spec.return_names, result, node.name)

@@ -237,9 +237,11 @@ def main() -> int:
     function = getattr(module, script["function"])
     serialize, deserialize = codecs_of(module)
     args, kwargs = arguments(backend.get_parameters(task_id), backend, deserialize)
+    from ductwork.sdk.capture import frameworks
     from ductwork.sdk.task import Task
 
     task = Task._from_record(record)
+    frameworks.start_for(task)  # figures and TensorBoard writers report to the step, as after Task.init
     try:
         with Task._activate(task):
             result = function(*args, **kwargs)
