@@ -108,7 +108,7 @@ class PipelineDecorator(PipelineController):
         _defaults.mode = "debug"
 
     @classmethod
-    def set_default_execution_queue(cls, default_execution_queue: str | None) -> None:  # type: ignore[override]
+    def set_default_execution_queue(cls, default_execution_queue: str | None) -> None:
         _defaults.queue = default_execution_queue
 
     @classmethod
