@@ -9,6 +9,12 @@ The task's parameters `kwargs/<arg>` (positional ones `kwargs/0`, `kwargs/1`, ..
 values; any of them may hold `{"$ref": "<task_id>.<name>"}` markers, inside lists and dicts too
 (a list of upstream results passed to a fan-in step): each stands for another task's output.
 
+Two sections are kept for users who read a step's task the way ClearML lays it out (ductwork
+itself never reads them): `kwargs_artifacts/<arg>` names, as `"<task_id>.<name>"`, the upstream
+output an argument is wholly fed by; `return/<name>` holds each return value whose type is exactly
+int, float, bool or str (as ClearML stores simple returns). Unlike ClearML, such a value is still
+an artifact too: ductwork's route for every step input is the artifact.
+
 Inputs are read, and returns stored, on the one route of every stored object (`transfer`): the
 task's `output_uri`, else the server's storage, else the embedded home; read back directly where
 this machine reaches the storage, through the server where it does not.
@@ -36,6 +42,11 @@ from ductwork.core.records import ArtifactRecord, Param
 from ductwork.core.runformat import RETURN_NAMES, STEP_ARGS
 
 REF_KEY = "$ref"
+# ClearML's parameter sections on a function step's task (see the module doc).
+RETURN_SECTION = "return"
+INPUT_ARTIFACTS = "kwargs_artifacts"
+# ClearML's test is on the exact type: a bool is kept, a numpy float64 (a float subclass) is not.
+SIMPLE_RETURNS = (int, float, bool, str)
 # What a step's generated code names the pipeline's artifact functions (see the module doc).
 SERIALIZE = "artifact_serialization_function"
 DESERIALIZE = "artifact_deserialization_function"
@@ -187,6 +198,18 @@ def store_results(
         )
         record.metadata.setdefault("return", True)
         backend.put_artifact(record)
+    simple = return_params(pairs)
+    if simple:
+        backend.set_parameters(task_id, simple)
+
+
+def return_params(pairs: list[tuple[str, Any]]) -> dict[str, Param]:
+    """The `return/<name>` parameters ClearML keeps for simple return values (see the module doc)."""
+    return {
+        f"{RETURN_SECTION}/{name}": Param(value=value, type=type(value).__name__)
+        for name, value in pairs
+        if type(value) in SIMPLE_RETURNS
+    }
 
 
 def arguments(

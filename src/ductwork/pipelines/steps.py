@@ -3,7 +3,9 @@
 A function step's task carries everything needed to run it again anywhere: the generated
 code (`script.code`, run by `ductwork.sdk.runner`), its typed arguments (`kwargs/*`, where an
 upstream result, a `runner.Output`, is stored as its `{"$ref": "<task>.<name>"}` marker), its
-requirements and container.
+requirements and container. An argument that is wholly an upstream result is also named, as
+ClearML names it, under `kwargs_artifacts/<arg>` (`"<task>.<name>"`): for users reading the task,
+outside the cache key, never read back by ductwork.
 """
 
 from __future__ import annotations
@@ -18,10 +20,18 @@ from ductwork.core import launch, refs
 from ductwork.core.errors import NotFound, ValidationError
 from ductwork.core.queries import TaskQuery
 from ductwork.core.records import ModelRecord, Param, TaskRecord
-from ductwork.core.runformat import CONTROLLER_TYPE, PIPELINE_HASH, PIPELINE_TAG, RETURN_NAMES, RUN, STEP
+from ductwork.core.runformat import (
+    CONTROLLER_TYPE,
+    PIPELINE_HASH,
+    PIPELINE_TAG,
+    RETURN_NAMES,
+    RUN,
+    STEP,
+    STEP_ARGS,
+)
 from ductwork.core.warmstart import RUNNER
 from ductwork.pipelines.node import Node
-from ductwork.pipelines.runner import Output, find_artifact, load_output, outputs_in, stored
+from ductwork.pipelines.runner import INPUT_ARTIFACTS, Output, find_artifact, load_output, outputs_in, stored
 from ductwork.pipelines.spec import StepSpec
 from ductwork.sdk.params import flatten
 
@@ -223,7 +233,19 @@ def function_task(
 def typed_params(params: Mapping[str, Any]) -> dict[str, Param]:
     """A step's parameters as its task stores them: typed, each `Output` as its marker."""
     kept = {key: stored(value) for key, value in params.items()}
+    kept.update(input_artifacts(params))
     return {key: Param(value=value, type=type(value).__name__) for key, value in kept.items()}
+
+
+def input_artifacts(params: Mapping[str, Any]) -> dict[str, str]:
+    """`kwargs_artifacts/<arg>` for each argument that is one upstream output (ClearML records
+    only such whole-argument inputs, not outputs inside a list or dict)."""
+    found: dict[str, str] = {}
+    for key, value in params.items():
+        section, _, name = key.partition("/")
+        if section == STEP_ARGS and isinstance(value, Output):
+            found[f"{INPUT_ARTIFACTS}/{name}"] = f"{value.task_id}.{value.name}"
+    return found
 
 
 def clone_task_step(
