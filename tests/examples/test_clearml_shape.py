@@ -116,23 +116,9 @@ def printed_accuracy(output: str) -> list[str]:
     return re.findall(r"^accuracy=(\S+)$", output, flags=re.MULTILINE)
 
 
-ITEM_11 = pytest.mark.xfail(
-    strict=True,
-    reason="issue 13 item 11: start_locally(in_process=True) refuses a pipeline with task steps",
-)
-
-
 @pytest.mark.parametrize(
     ("kind", "mode"),
-    [
-        pytest.param("tasks", "debug", marks=ITEM_11),
-        *(
-            (kind, mode)
-            for kind in KINDS
-            for mode in ("debug", "local")
-            if (kind, mode) != ("tasks", "debug")
-        ),
-    ],
+    [(kind, mode) for kind in KINDS for mode in ("debug", "local")],
 )
 def test_an_example_gives_the_expected_accuracy_on_this_machine(
     tmp_path: Path, data: Data, kind: str, mode: str

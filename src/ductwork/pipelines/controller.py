@@ -126,8 +126,6 @@ class PipelineController(StoredRuns):
         `in_process=True` (ductwork's debug mode for controllers): steps are plain function
         calls in this process, still recorded as tasks. Steps from existing tasks still run
         as processes."""
-        if in_process and any(node.function is None for node in self._nodes.values()):
-            raise ValidationError("in_process=True needs function steps only (add_function_step)")
         if self._remote:  # a continued run on an agent keeps the steps that already succeeded
             self._load_stored_dag()
         self._execute("debug" if in_process else "local" if run_pipeline_steps_locally else "queue")

@@ -162,13 +162,24 @@ class RunOwning(RunWriting):
             from ductwork.pipelines.synchronous import CallerExecutor
 
             kind = CallerExecutor if self._calls_in_caller else executors.InlineExecutor
-            return kind(self._backend, workers, serialize=self._serialize_fn), True
+            inline = kind(self._backend, workers, serialize=self._serialize_fn)
+            if all(node.function is not None for node in self._nodes.values()):
+                return inline, True
+            from ductwork.pipelines.mixed import MixedExecutor
+
+            # Steps made from existing tasks have no function to call: local processes.
+            return MixedExecutor(inline, self._process_executor()), True
         if mode == "local":
-            self._pipe_server = PipeServer(self._backend)
-            return executors.ProcessExecutor(
-                self._backend, self._pipe_server.address, pythonpath=self._local_paths()
-            ), False
+            return self._process_executor(), False
         return executors.QueueExecutor(self._backend), False
+
+    def _process_executor(self) -> Executor:
+        from ductwork.pipelines import executors
+
+        self._pipe_server = PipeServer(self._backend)
+        return executors.ProcessExecutor(
+            self._backend, self._pipe_server.address, pythonpath=self._local_paths()
+        )
 
     def _local_paths(self) -> list[str]:
         if not self._enable_local_imports:
