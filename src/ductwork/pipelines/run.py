@@ -406,7 +406,7 @@ class Run:
             run_id=self.task_id,
             name=node.name,
             status=node.status,
-            task_id=node.job_id or node.executed,
+            task_id=node.state.task_id,
             started=node.job_started,
             ended=node.job_ended,
             attempt=node.attempt,
