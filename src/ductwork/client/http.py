@@ -222,6 +222,11 @@ class HttpBackend(ContentTransfer):
             settle=conflict_is_done,
         )
 
+    def rename_model_link(self, link: TaskModel, name: str) -> None:
+        body = {"link": to_dict(link), "name": name}
+        # Repeatable: the store answers a rename it already did as done.
+        self._call("POST", f"/api/tasks/{link.task_id}/models/rename", json=body, repeat=True)
+
     def get_task_models(self, task_id: str) -> list[TaskModel]:
         return records(TaskModel, self._call("GET", f"/api/tasks/{task_id}/models"))
 

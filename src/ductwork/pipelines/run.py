@@ -369,9 +369,12 @@ class Run:
                     self.backend.put_artifact(record)
         if node.monitor_models:
             for link in self.backend.get_task_models(task_id):
+                if link.role != "output":
+                    continue
+                # By the name the step's task has it under (ClearML's task.models key; what
+                # OutputModel.connect(task, name=...) sets), else the model's own name.
                 model = self.backend.get_model(link.model_id)
-                named = model.name or link.name
-                target = _match(node.monitor_models, named) if link.role == "output" else None
+                target = _match(node.monitor_models, link.name) or _match(node.monitor_models, model.name)
                 if target:  # the pipeline's output model, under the name monitor_models gives it
                     self.backend.attach_model(TaskModel(self.task_id, link.model_id, "output", target))
 

@@ -49,6 +49,7 @@ WRITES = frozenset(
         "delete_artifact",
         "put_model",
         "attach_model",
+        "rename_model_link",
         "add_events",
         "add_console",
     }

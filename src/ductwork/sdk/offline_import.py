@@ -242,6 +242,9 @@ class Replay:
             self.ended = (str(args[1]), str(kwargs.get("message", "")), str(kwargs.get("reason", "")))
         elif op in ("put_artifact", "put_model", "attach_model"):
             self._output(op, args[0], result)
+        elif op == "rename_model_link" and isinstance(args[0], TaskModel):
+            link = dataclasses.replace(args[0], model_id=self.ids.get(args[0].model_id, args[0].model_id))
+            self.backend.rename_model_link(dataclasses.replace(link, task_id=self.task_id), str(args[1]))
         elif op in ("add_events", "add_console"):
             self._reports(op, cast(list[object], args[0]))
         elif op in ("edit_task", "set_parameters", "set_configuration", "delete_artifact") and (

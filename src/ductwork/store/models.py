@@ -92,6 +92,36 @@ def attach(conn: sa.Connection, link: TaskModel) -> None:
     conn.execute(upsert(conn, task_models, ("task_id", "role", "name"), row.keys()), row)
 
 
+def rename_link(conn: sa.Connection, link: TaskModel, name: str) -> None:
+    """Put the link `link` (still to `link.model_id`) under `name`, keeping its attach order.
+
+    A link of another model already under `name` in the same role goes, as `attach` would
+    replace it. Done already (the model is under `name`) is no error, so a request may be
+    repeated; NotFound when the task has no such link (gone, or re-pointed meanwhile)."""
+    if link.role not in _ROLES:
+        raise ValidationError(
+            f"task {link.task_id}: model role must be 'input' or 'output', got {link.role!r}"
+        )
+    renamed = TaskModel(link.task_id, link.model_id, link.role, name)
+    where = f"task {bounds.short(link.task_id)}: model link"
+    bounds.check_record(task_models, link, where)
+    bounds.check_record(task_models, renamed, where)
+    if not name:
+        raise ValidationError(f"{where}: the new name must not be empty")
+    touch_writable_task(conn, link.task_id)
+    same = (task_models.c.task_id == link.task_id) & (task_models.c.role == link.role)
+    mine = same & (task_models.c.model_id == link.model_id)
+    found = conn.execute(sa.select(task_models.c.id).where(mine & (task_models.c.name == link.name))).scalar()
+    if found is None:
+        if conn.execute(sa.select(task_models.c.id).where(mine & (task_models.c.name == name))).first():
+            return  # renamed already (a repeated request): done
+        raise NotFound(f"task {link.task_id} has no {link.role} model {link.model_id} named {link.name!r}")
+    if name == link.name:
+        return
+    conn.execute(sa.delete(task_models).where(same & (task_models.c.name == name)))
+    conn.execute(sa.update(task_models).where(task_models.c.id == found).values(name=name))
+
+
 def links(conn: sa.Connection, task_id: str) -> list[TaskModel]:
     result = [TaskModel(*row) for row in conn.execute(_links, {"task_id": task_id})]
     if not result:

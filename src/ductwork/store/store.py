@@ -199,6 +199,10 @@ class Store:
         with self._db.write() as conn:
             models.attach(conn, link)
 
+    def rename_model_link(self, link: TaskModel, name: str) -> None:
+        with self._db.write() as conn:
+            models.rename_link(conn, link, name)
+
     def get_task_models(self, task_id: str) -> list[TaskModel]:
         with self._db.read() as conn:
             return models.links(conn, task_id)

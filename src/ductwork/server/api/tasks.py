@@ -268,6 +268,29 @@ async def attach_model(task_id: str, link: TaskModel, request: Request, h: Hub =
     await run_in_threadpool(write)
 
 
+@dataclass
+class LinkRename:
+    """`link` (as the task has it) is to be put under `name`."""
+
+    link: TaskModel
+    name: str
+
+
+@router.post("/{task_id}/models/rename", status_code=204)
+async def rename_model_link(
+    task_id: str, rename: LinkRename, request: Request, h: Hub = Depends(hub)
+) -> None:
+    link = rename.link
+    require(link.task_id == task_id, f"the link names task {link.task_id}, the path task {task_id}")
+    caller = user(request)
+
+    def write() -> None:
+        permissions.require_task(h.store, caller, "write to", task_id)
+        h.store.rename_model_link(link, rename.name)
+
+    await run_in_threadpool(write)
+
+
 @router.get("/{task_id}/models", response_model=list[TaskModel])
 async def get_task_models(task_id: str, h: Hub = Depends(hub)) -> Json:
     return records(await run_in_threadpool(h.store.get_task_models, task_id))
