@@ -391,16 +391,17 @@ class Machines:
         services: int | None = None,
         key: str | None = None,
         args: Sequence[str] = (),
+        same_env: bool = True,
         **env: str,
     ) -> Machine:
         """`ductwork agent --same-env --name NAME` on a new machine `name`, serving `queues`
         with the server's agent account (`services`: `--services-mode N`); answers once every
-        slot of it is registered on the server."""
+        slot of it is registered on the server (`same_env=False`: without `--same-env`)."""
         server = self.started_server
         machine = self.machine(
             name, DUCTWORK_API_URL=server.url, DUCTWORK_API_KEY=key or server.agent_key, **env
         )
-        argv = [sys.executable, "-m", "ductwork", "agent", "--same-env", "--name", name]
+        argv = [sys.executable, "-m", "ductwork", "agent", *(["--same-env"] * same_env), "--name", name]
         for queue in queues:
             argv += ["--queue", queue]
         if services:

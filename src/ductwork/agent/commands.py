@@ -7,6 +7,7 @@ They talk to whatever backend this process is configured for: a server when
 
 from __future__ import annotations
 
+import shlex
 import signal
 from types import FrameType
 from typing import Any
@@ -16,7 +17,9 @@ import click
 from ductwork.core.display import mask_secrets, printable
 from ductwork.core.errors import DuctworkError
 
+PULLS = ("missing", "never", "always")  # --docker-pull, the engines' own words
 SERVICES_SLOTS = 8  # `--services-mode` without a number
+RAY_SLOTS = 8  # `--ray`: tasks on the cluster at once (each a driver process here)
 
 
 def _said(exc: Exception) -> str:
@@ -27,6 +30,36 @@ def _said(exc: Exception) -> str:
 def _log(text: str) -> None:
     """The agent's own lines: they quote task ids, names and errors, so shown inert."""
     print(printable(mask_secrets(text), lines=True), flush=True)
+
+
+def _queue_resources(
+    given: tuple[str, ...], queues: tuple[str, ...], ray_address: str | None
+) -> dict[str, dict[str, float]]:
+    """`--resources QUEUE=JSON` options by queue (each a queue this agent serves)."""
+    from ductwork.agent.ray import resources
+
+    if given and not ray_address:
+        raise click.UsageError("--resources is for an agent serving a Ray cluster (--ray ADDRESS)")
+    found: dict[str, dict[str, float]] = {}
+    for option in given:
+        try:
+            queue, amounts = resources.parse_queue(option)
+        except DuctworkError as exc:
+            raise click.BadParameter(_said(exc), param_hint="--resources") from exc
+        if queue not in queues:
+            raise click.BadParameter(
+                f"{printable(queue)} is not a --queue of this agent", param_hint="--resources"
+            )
+        found[queue] = amounts
+    return found
+
+
+def _words(text: str) -> tuple[str, ...]:
+    """`--docker-run-args` as the arguments a shell would make of it."""
+    try:
+        return tuple(shlex.split(text))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--docker-run-args") from exc
 
 
 def _backend() -> Any:
@@ -53,9 +86,54 @@ def _backend() -> Any:
 @click.option(
     "--fresh-processes",
     is_flag=True,
-    help="With --same-env, start each function step as a new interpreter (not forked warm).",
+    help="Start each task as a new interpreter (not forked from a warm one of its environment).",
 )
 @click.option("--name", default=None, help="Worker name (default host:pid).")
+@click.option(
+    "--ray",
+    "ray_address",
+    metavar="ADDRESS",
+    default=None,
+    help=f"Run each task as a Ray task on this cluster (docs/ray.md); {RAY_SLOTS} at once by default.",
+)
+@click.option(
+    "--resources",
+    "queue_resources",
+    multiple=True,
+    metavar="QUEUE=JSON",
+    help="With --ray: what a queue's tasks ask of the cluster, e.g. gpu='{\"GPU\": 1}' (repeatable).",
+)
+@click.option(
+    "--docker",
+    metavar="[IMAGE]",
+    is_flag=False,
+    flag_value="",
+    default=None,
+    help="Run each task in a container: the task's image, else IMAGE (docs/containers.md).",
+)
+@click.option(
+    "--docker-engine",
+    metavar="docker|podman|PATH",
+    help="With --docker: the engine (default: whichever works).",
+)
+@click.option(
+    "--docker-allow-arg",
+    multiple=True,
+    metavar="FLAG",
+    help="With --docker: a task docker_args flag to allow beyond the safe few (e.g. --ipc; all: any).",
+)
+@click.option(
+    "--docker-run-args",
+    default="",
+    metavar="ARGS",
+    help="With --docker: `run` arguments for every container.",
+)
+@click.option(
+    "--docker-pull",
+    type=click.Choice(PULLS),
+    default="missing",
+    help="With --docker: when the engine pulls the image.",
+)
 def agent_command(
     queues: tuple[str, ...],
     same_env: bool,
@@ -63,16 +141,31 @@ def agent_command(
     max_tasks: int | None,
     fresh_processes: bool,
     name: str | None,
+    ray_address: str | None,
+    queue_resources: tuple[str, ...],
+    docker: str | None,
+    docker_engine: str | None,
+    docker_allow_arg: tuple[str, ...],
+    docker_run_args: str,
+    docker_pull: str,
 ) -> None:
     """Serve queues: claim each task, reproduce its code and environment, run and supervise it."""
+    from ductwork.agent.container import ContainerOptions
+    from ductwork.agent.docker_args import allow_list
     from ductwork.agent.worker import Agent, AgentOptions
 
     options = AgentOptions(
         queues=list(queues),
-        same_env=same_env,
-        slots=services or 1,
+        same_env=same_env or bool(ray_address),  # on Ray: the node's interpreter
+        slots=services or (RAY_SLOTS if ray_address else 1),
+        ray=ray_address,
+        resources=_queue_resources(queue_resources, queues, ray_address),
         max_tasks=max_tasks,
         warm=not fresh_processes,
+        docker=docker,
+        container=ContainerOptions(
+            docker_engine, allow_list(docker_allow_arg), _words(docker_run_args), docker_pull
+        ),
         log=_log,
     )
     if name:
