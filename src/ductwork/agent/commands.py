@@ -19,7 +19,6 @@ from ductwork.core.errors import DuctworkError
 
 PULLS = ("missing", "never", "always")  # --docker-pull, the engines' own words
 SERVICES_SLOTS = 8  # `--services-mode` without a number
-RAY_SLOTS = 8  # `--ray`: tasks on the cluster at once (each a driver process here)
 
 
 def _said(exc: Exception) -> str:
@@ -30,28 +29,6 @@ def _said(exc: Exception) -> str:
 def _log(text: str) -> None:
     """The agent's own lines: they quote task ids, names and errors, so shown inert."""
     print(printable(mask_secrets(text), lines=True), flush=True)
-
-
-def _queue_resources(
-    given: tuple[str, ...], queues: tuple[str, ...], ray_address: str | None
-) -> dict[str, dict[str, float]]:
-    """`--resources QUEUE=JSON` options by queue (each a queue this agent serves)."""
-    from ductwork.agent.ray import resources
-
-    if given and not ray_address:
-        raise click.UsageError("--resources is for an agent serving a Ray cluster (--ray ADDRESS)")
-    found: dict[str, dict[str, float]] = {}
-    for option in given:
-        try:
-            queue, amounts = resources.parse_queue(option)
-        except DuctworkError as exc:
-            raise click.BadParameter(_said(exc), param_hint="--resources") from exc
-        if queue not in queues:
-            raise click.BadParameter(
-                f"{printable(queue)} is not a --queue of this agent", param_hint="--resources"
-            )
-        found[queue] = amounts
-    return found
 
 
 def _words(text: str) -> tuple[str, ...]:
@@ -86,23 +63,9 @@ def _backend() -> Any:
 @click.option(
     "--fresh-processes",
     is_flag=True,
-    help="Start each task as a new interpreter (not forked from a warm one of its environment).",
+    help="With --same-env, start each function step as a new interpreter (not forked warm).",
 )
 @click.option("--name", default=None, help="Worker name (default host:pid).")
-@click.option(
-    "--ray",
-    "ray_address",
-    metavar="ADDRESS",
-    default=None,
-    help=f"Run each task as a Ray task on this cluster (docs/ray.md); {RAY_SLOTS} at once by default.",
-)
-@click.option(
-    "--resources",
-    "queue_resources",
-    multiple=True,
-    metavar="QUEUE=JSON",
-    help="With --ray: what a queue's tasks ask of the cluster, e.g. gpu='{\"GPU\": 1}' (repeatable).",
-)
 @click.option(
     "--docker",
     metavar="[IMAGE]",
@@ -141,8 +104,6 @@ def agent_command(
     max_tasks: int | None,
     fresh_processes: bool,
     name: str | None,
-    ray_address: str | None,
-    queue_resources: tuple[str, ...],
     docker: str | None,
     docker_engine: str | None,
     docker_allow_arg: tuple[str, ...],
@@ -156,10 +117,8 @@ def agent_command(
 
     options = AgentOptions(
         queues=list(queues),
-        same_env=same_env or bool(ray_address),  # on Ray: the node's interpreter
-        slots=services or (RAY_SLOTS if ray_address else 1),
-        ray=ray_address,
-        resources=_queue_resources(queue_resources, queues, ray_address),
+        same_env=same_env,
+        slots=services or 1,
         max_tasks=max_tasks,
         warm=not fresh_processes,
         docker=docker,
