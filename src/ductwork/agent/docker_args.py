@@ -106,12 +106,16 @@ def _options(token: str, rest: list[str]) -> list[tuple[str, str | None]]:
     if token.startswith("--"):
         flag, eq, value = token.partition("=")
         return [(flag, value if eq else _value(flag, rest))]
-    flag, tail = token[:2], token[2:]
-    if flag in _SWITCHES:  # `-it`: several switches in one word
-        return [(f"-{letter}", _value(f"-{letter}", [])) for letter in token[1:]]
-    if tail:
-        return [(flag, tail.removeprefix("="))]
-    return [(flag, _value(flag, rest))]
+    found: list[tuple[str, str | None]] = []
+    letters = token[1:]  # `-e value`, `-evalue`, `-e=value`; `-it`, `-itv /data:/data`
+    for n, letter in enumerate(letters):
+        flag, tail = f"-{letter}", letters[n + 1 :]
+        if flag in _SWITCHES:
+            found.append((flag, None))
+            continue
+        found.append((flag, tail.removeprefix("=") if tail else _value(flag, rest)))
+        break  # the rest of the word was this flag's value
+    return found
 
 
 def _value(flag: str, rest: list[str]) -> str | None:
