@@ -194,13 +194,9 @@ def test_the_tabular_example_selects_the_best_of_two_models(tmp_path: Path, data
     assert f"best error={data.error}" in lines, done.stdout + done.stderr  # x alone errs more
 
 
-# Not an issue 13 item yet: OutputModel(base_model_id=...) connects itself to the current task
-# under its own name, so connect(task, name="best") is ignored and monitor_models=["best"]
-# finds no "best" to show on the pipeline (in ClearML the pipeline shows it).
-@pytest.mark.xfail(
-    strict=True,
-    reason="OutputModel.connect(task, name=...) after the constructor keeps the model's own name",
-)
+# OutputModel(base_model_id=...) connects itself to the current task under its own name, and
+# connect(task, name="best") renames that link, so monitor_models=["best"] shows it on the
+# pipeline (as in ClearML).
 def test_the_tabular_example_shows_the_best_model_on_the_pipeline(tmp_path: Path, data: Data) -> None:
     done = run_here(tmp_path, "tabular_pipeline.py", "debug", data.url)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -246,19 +242,11 @@ def _explain(server: Server, run_id: str) -> str:
     return "\n".join(parts)
 
 
-# Not an issue 13 item yet: ClearML's artifact URLs are the files server's, which any machine
-# fetches; ours is a path on the server's machine, so step 2 on `beta` cannot
-# StorageManager.get_local_copy() the `${stage_data.artifacts.dataset.url}` it is given.
-ARTIFACT_URL_ELSEWHERE = pytest.mark.xfail(
-    strict=True,
-    reason="an artifact's url is a path on the server's machine: another machine cannot fetch it",
-)
-
-
+# "tasks": step 2 on `beta` StorageManager.get_local_copy()s the `${stage_data.artifacts.dataset.url}`
+# it is given, which is the server's URL of the artifact (ClearML's: its files server's), not a
+# path on the server's machine.
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    "kind", [pytest.param("tasks", marks=ARTIFACT_URL_ELSEWHERE), "tasks by-id", "functions", "decorator"]
-)
+@pytest.mark.parametrize("kind", ["tasks", "tasks by-id", "functions", "decorator"])
 def test_an_example_gives_the_expected_accuracy_on_separate_machines(
     cluster: Cluster, data: Data, kind: str
 ) -> None:

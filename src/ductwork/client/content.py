@@ -7,13 +7,23 @@ machine reaches the storage itself (probed once per root), yes otherwise.
 from __future__ import annotations
 
 import os
+import re
 import threading
+import urllib.parse
 from collections.abc import Iterator
 from typing import Any
 
 from ductwork.client.calls import Caller, Retry, bounced, error_from, quote, say
 from ductwork.client.wire import NotSent, Reply, WireError
 from ductwork.core import errors
+
+# The download routes, which are also the URLs a user is given for stored bytes (ClearML's
+# files-server URLs): `{server}/api/tasks/<task id>/artifacts/<quoted name>/content` and
+# `{server}/api/models/<model id>/content`.
+_ARTIFACT_PATH = re.compile(r"/api/tasks/([^/]*)/artifacts/(.*)/content")
+_MODEL_PATH = re.compile(r"/api/models/([^/]*)/content")
+_ID = re.compile(r"[0-9A-Za-z_-]{1,32}")
+_NAME_LIMIT = 255  # as `artifacts.names`
 
 # Storage roots this process was told it cannot reach (said once each).
 _told: set[str] = set()
@@ -74,11 +84,38 @@ class ContentTransfer(Caller):
 
     def download_artifact_content(self, task_id: str, name: str) -> Iterator[bytes]:
         """Stream an artifact's stored bytes from the server."""
-        return self._download(f"/api/tasks/{task_id}/artifacts/{quote(name)}/content")
+        return self._download(_artifact_path(task_id, name))
 
     def download_model_content(self, model_id: str) -> Iterator[bytes]:
         """Stream a model's stored weights from the server."""
-        return self._download(f"/api/models/{quote(model_id)}/content")
+        return self._download(_model_path(model_id))
+
+    def artifact_url(self, task_id: str, name: str) -> str:
+        """The URL of an artifact's bytes on this server, for any machine with an API key."""
+        return self.url + _artifact_path(task_id, name)
+
+    def model_url(self, model_id: str) -> str:
+        """The URL of a model's weights on this server, for any machine with an API key."""
+        return self.url + _model_path(model_id)
+
+    def content_of(self, url: str) -> dict[str, str] | None:
+        """What `url` names when it is an `artifact_url` (`{"task_id", "name"}`) or a
+        `model_url` (`{"model_id"}`) of this server; None for any other place. A URL of this
+        server's API that names neither, or names them with ids or a name no record can have
+        (`..`, NUL, over-long), is a ValidationError, never a request."""
+        if not url.startswith(self.url + "/api/"):
+            return None
+        path = url[len(self.url) :]
+        artifact, model = _ARTIFACT_PATH.fullmatch(path), _MODEL_PATH.fullmatch(path)
+        if artifact is not None:
+            task_id, name = _unquoted(url, artifact.group(1)), _unquoted(url, artifact.group(2))
+            if _ID.fullmatch(task_id) and name.strip() and "\x00" not in name and len(name) <= _NAME_LIMIT:
+                return {"task_id": task_id, "name": name}
+        elif model is not None and _ID.fullmatch(_unquoted(url, model.group(1))):
+            return {"model_id": _unquoted(url, model.group(1))}
+        raise errors.ValidationError(
+            f"{url[:200]!r} is not the URL of an artifact or a model on the ductwork server at {self.url}"
+        )
 
     def _download(self, path: str) -> Iterator[bytes]:
         retry = Retry(self.url)
@@ -163,6 +200,21 @@ class ContentTransfer(Caller):
                     f"its artifacts go through the server at {self.url}"
                 )
         return reason
+
+
+def _artifact_path(task_id: str, name: str) -> str:
+    return f"/api/tasks/{quote(task_id)}/artifacts/{quote(name)}/content"
+
+
+def _model_path(model_id: str) -> str:
+    return f"/api/models/{quote(model_id)}/content"
+
+
+def _unquoted(url: str, part: str) -> str:
+    try:
+        return urllib.parse.unquote(part, errors="strict")
+    except UnicodeDecodeError:
+        raise errors.ValidationError(f"{url[:200]!r}: not UTF-8 once unquoted") from None
 
 
 def _covers(prefix: str, uri: str) -> bool:

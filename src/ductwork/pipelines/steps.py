@@ -33,6 +33,7 @@ from ductwork.core.warmstart import RUNNER
 from ductwork.pipelines.node import Node
 from ductwork.pipelines.runner import INPUT_ARTIFACTS, Output, find_artifact, load_output, outputs_in, stored
 from ductwork.pipelines.spec import StepSpec
+from ductwork.sdk import urls
 from ductwork.sdk.params import flatten
 
 REPLAY = "ductwork.sdk.replay"
@@ -82,8 +83,8 @@ class Resolver:
         if record is None:
             raise ValidationError(f"{ref.text}: step {ref.step!r} has no artifact {name!r}")
         attr = attrs[0] if attrs else "url"
-        if attr == "url":
-            return record.uri or f"inline://{task_id}/{name}"
+        if attr == "url":  # what Artifact.url gives (a server's download URL for its own storage)
+            return urls.artifact_url(self.backend, record) or f"inline://{task_id}/{name}"
         if attr == "timestamp":
             return record.timestamp
         return getattr(record, attr)
@@ -98,7 +99,7 @@ class Resolver:
                 f"{ref.text}: step {ref.step!r} has {len(links)} {role} model(s), no index {index}"
             ) from None
         model: ModelRecord = self.backend.get_model(link.model_id)
-        value = getattr(model, "uri" if attr == "url" else attr)
+        value = urls.model_url(self.backend, model) if attr == "url" else getattr(model, attr)
         return value
 
     def _field(self, ref: refs.Ref, task: TaskRecord) -> Any:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from ductwork.core import settings
 from ductwork.core.errors import DuctworkError, NotFound, StorageError, ValidationError
 from ductwork.core.records import ArtifactRecord
-from ductwork.sdk import transfer
+from ductwork.sdk import transfer, urls
 from ductwork.sdk.capture.console import original_stderr
 from ductwork.sdk.checks import require_str
 from ductwork.sdk.taskcore import TaskCore
@@ -63,7 +63,9 @@ class Artifact:
 
     @property
     def url(self) -> str | None:
-        return self._record.uri or None
+        """Where the bytes are fetched from: a server's download URL for its own storage (any
+        machine with an API key), else the stored location (`urls.artifact_url`)."""
+        return urls.artifact_url(self._backend, self._record)
 
     @property
     def hash(self) -> str:

@@ -17,11 +17,12 @@ from typing import TYPE_CHECKING, Any
 
 from ductwork import client
 from ductwork.core.errors import NotFound, StorageError, ValidationError
-from ductwork.core.records import ArtifactRecord, ModelRecord, TaskModel
+from ductwork.core.records import ModelRecord, TaskModel
 from ductwork.sdk import current, transfer
 from ductwork.sdk.artifact import save_artifact_bytes
 from ductwork.sdk.capture.console import original_stderr
 from ductwork.sdk.taskcore import TaskCore
+from ductwork.sdk.urls import model_url, weights_record
 
 if TYPE_CHECKING:
     from ductwork.client.contract import Backend
@@ -55,7 +56,9 @@ class Model:
 
     @property
     def url(self) -> str:
-        return self._record.uri
+        """Where the weights are fetched from: a server's download URL for its own storage (any
+        machine with an API key), else the stored location (`urls.model_url`)."""
+        return model_url(self._backend, self._record)
 
     @property
     def framework(self) -> str:
@@ -127,7 +130,7 @@ class Model:
         try:
             return transfer.local_copy(
                 self._backend,
-                _weights_record(self._record),
+                weights_record(self._record),
                 download=self._weights,
                 extract_archive=extract_archive,
                 force_download=force_download,
@@ -248,15 +251,22 @@ class OutputModel(Model):
         if base is not None:
             record.uri, record.hash, record.size = base.uri, base.hash, base.size
         self._record = self._backend.put_model(record)
-        self._connected = False
-        self.connect(owner, name)
+        # The constructor connects the model to its task: the link it made, for a later rename.
+        self._link = TaskModel(owner.id, self.id, "output", name or self.name or self.id)
+        self._backend.attach_model(self._link)
 
     def connect(self, task: TaskCore, name: str | None = None, **_: object) -> None:
-        """Register as an output model of `task` (done by the constructor for its own task)."""
-        if self._connected and task is self._task:
+        """Register as an output model of `task` under `name` (default: the model's name).
+
+        The constructor connects it to its own task; connecting it there again under another
+        `name` renames that link (ClearML: the name the task has the model under, which
+        `monitor_models` and `task.models` go by), so the task lists it once."""
+        if task.id != self._link.task_id:
+            self._backend.attach_model(TaskModel(task.id, self.id, "output", name or self.name))
             return
-        self._backend.attach_model(TaskModel(task.id, self.id, "output", name or self.name))
-        self._connected = self._connected or task is self._task
+        if name and name != self._link.name:
+            self._backend.rename_model_link(self._link, name)
+            self._link = TaskModel(task.id, self.id, "output", name)
 
     def update_weights(
         self,
@@ -286,7 +296,7 @@ class OutputModel(Model):
         if update_comment and weights_filename is not None and not self._record.comment:
             self._record.comment = f"weights from {os.path.basename(str(weights_filename))}"
         self._record = self._backend.put_model(self._record)
-        return self._record.uri
+        return self.url
 
     def update_weights_package(
         self,
@@ -338,19 +348,6 @@ def _query(
     if name is not None and not isinstance(name, str):
         raise ValidationError(f"model name must be a str, got {type(name).__name__}")
     return backend.query_models(project=project_id, name=name, tags=_tags(tags) or None)
-
-
-def _weights_record(record: ModelRecord) -> ArtifactRecord:
-    """The artifact-store view of a model's weights (a `.zip` is a zipped folder)."""
-    kind = "folder" if record.uri.lower().endswith(".zip") else "file"
-    return ArtifactRecord(
-        task_id=record.task_id or "",
-        name=f"model {record.id}",
-        type=kind,
-        uri=record.uri,
-        hash=record.hash,
-        size=record.size,
-    )
 
 
 def _fail(message: str, raise_on_error: bool) -> None:

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 from ductwork.artifacts import locations, transfer
 from ductwork.core import settings
 from ductwork.core.errors import DuctworkError, ValidationError
-from ductwork.sdk import shutdown
+from ductwork.sdk import shutdown, urls
 
 T = TypeVar("T")
 log = logging.getLogger("ductwork.storage")
@@ -103,6 +103,10 @@ class StorageManager:
         as they are). Archives (.zip, .tar.gz, ...) are extracted to a folder when
         `extract_archive`, and the folder is returned."""
         url = _check_url(remote_url, "remote_url")
+        # An artifact's or model's URL on this process's server: read by its record, with the key.
+        served = urls.local_copy_of(url, extract_archive=extract_archive, force_download=force_download)
+        if served is not None:
+            return served
         return transfer.cached_copy(
             url,
             context=cache_context,

@@ -87,7 +87,9 @@ def test_under_an_agent_over_http(server: Any, monkeypatch: pytest.MonkeyPatch) 
 def test_artifacts_go_to_the_server_root_it_shares_with_us(server: Any) -> None:
     task = Task.init("over/http", "shared storage")
     task.upload_artifact("array", np.arange(3), wait_on_upload=True)
-    assert str(task.artifacts["array"].url).startswith(str(server.artifacts_root))
+    assert task.artifacts["array"].record.uri.startswith(str(server.artifacts_root))
+    # the user's URL is the server's (ClearML's files-server URL), not a path on its machine
+    assert task.artifacts["array"].url == f"{task._backend.url}/api/tasks/{task.id}/artifacts/array/content"
     np.testing.assert_array_equal(task.artifacts["array"].get(), np.arange(3))
 
 
@@ -113,11 +115,12 @@ def test_artifacts_through_the_server_when_its_storage_is_out_of_reach(
 
     artifacts = Task.get_task(task.id).artifacts
     for name in ("array", "folder"):
-        assert str(artifacts[name].url).startswith(str(server.artifacts_root)), name
+        assert artifacts[name].record.uri.startswith(str(server.artifacts_root)), name
     np.testing.assert_array_equal(artifacts["array"].get(), np.arange(1000))
     assert (Path(artifacts["folder"].get_local_copy() or "") / "a.txt").read_text() == "inside"
     assert artifacts["small"].get() == {"inline": True}
-    assert model.url.startswith(str(server.artifacts_root))
+    assert model.data.uri.startswith(str(server.artifacts_root))
+    assert model.url == f"{task._backend.url}/api/models/{model.id}/content"
     # nothing was left in this machine's own artifact storage or staging folder
     assert not (sdk_home / "artifacts").exists() or not any((sdk_home / "artifacts").rglob("*.npy"))
     assert list((sdk_home / "cache" / "staging").iterdir()) == []
