@@ -246,6 +246,40 @@ def test_image_recipe_matches_the_manifests() -> None:
         assert cluster["spec"]["rayVersion"] == ray_image
 
 
+def documented_commands(markdown: str) -> list[list[str]]:
+    """`ductwork ...` in the bash blocks of a page: first in a command (after VAR=value
+    words) or after `--` (`kubectl exec ... -- ductwork ...`); `<placeholders>` become words."""
+    found = []
+    for block in re.findall(r"```bash\n(.*?)```", markdown, re.S):
+        text = re.sub(r"<[^>\n]+>", "PLACEHOLDER", block.replace("\\\n", " "))
+        for line in text.splitlines():
+            lexer = shlex.shlex(line, posix=True, punctuation_chars=True)
+            lexer.whitespace_split = True
+            segment: list[str] = []
+            for word in [*lexer, ";"]:
+                if set(word) <= set(";&|()<>"):
+                    words = [w for w in segment if not re.fullmatch(r"[A-Z_]+=.*", w)] or [""]
+                    if words[0] == "ductwork":
+                        found.append(words[1:])
+                    elif "--" in words and words[words.index("--") + 1 :][:1] == ["ductwork"]:
+                        found.append(words[words.index("--") + 2 :])
+                    segment = []
+                else:
+                    segment.append(word)
+    return found
+
+
+def test_deploy_doc_commands_are_real() -> None:
+    """Every `ductwork` command docs/deploy.md shows parses with the real commands."""
+    commands = documented_commands((ROOT / "docs" / "deploy.md").read_text())
+    assert len(commands) > 20, commands
+    for argv in commands:
+        try:
+            parse(argv)
+        except click.UsageError as error:
+            pytest.fail(f"docs/deploy.md: ductwork {shlex.join(argv)}: {error}")
+
+
 def code_settings() -> set[str]:
     names: set[str] = set()
     for source in (ROOT / "src" / "ductwork").rglob("*.py"):
