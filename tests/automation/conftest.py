@@ -3,6 +3,12 @@ main task of this process while a scheduler is in it) closed after."""
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -38,6 +44,19 @@ def run_for(service: Any, seconds: float) -> None:
     assert not thread.is_alive()
 
 
+@contextlib.contextmanager
+def running(service: Any) -> Iterator[Any]:
+    """A scheduler's loop on a thread while the block runs, stopped after it (failing or not)."""
+    thread = threading.Thread(target=service.start, daemon=True)
+    thread.start()
+    try:
+        yield service
+    finally:
+        service.stop()
+        thread.join(10)
+    assert not thread.is_alive()
+
+
 def wait_for(check: Any, seconds: float = 30) -> Any:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -46,3 +65,27 @@ def wait_for(check: Any, seconds: float = 30) -> Any:
             return found
         time.sleep(0.1)
     raise AssertionError(f"not reached within {seconds}s: {check}")
+
+
+@pytest.fixture
+def agent(home: Path, tmp_path: Path) -> Iterator[dict[str, str]]:
+    """A services-mode agent on `services` and `default` as a process of its own (its
+    environment is the fixture's value; TICKS names a file the test scripts may write)."""
+    env = {**os.environ, "DUCTWORK_HOME": str(home), "TICKS": str(tmp_path / "ticks")}
+    command = [sys.executable, "-m", "ductwork", "agent", "--queue", "services", "--queue", "default"]
+    process = subprocess.Popen([*command, "--same-env", "--services-mode", "2"], env=env)
+    yield env
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def saved_state(task_id: str) -> dict[str, Any]:
+    """What a scheduler keeps on its task (configuration object `state`), per entry name."""
+    from ductwork import client
+
+    stored = client.backend().get_configurations(task_id).get("state")
+    found: dict[str, Any] = json.loads(stored.text) if stored is not None and stored.text else {}
+    return found

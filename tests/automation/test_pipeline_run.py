@@ -3,15 +3,11 @@ schedule's argument override (x=5 where the run had x=3)."""
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from tests.automation.conftest import run_for, wait_for
 
 SCRIPT = """
@@ -28,19 +24,6 @@ pipe.add_function_step(
 )
 pipe.start(queue="services")
 """
-
-
-@pytest.fixture
-def agent(home: Path, tmp_path: Path) -> Iterator[dict[str, str]]:
-    env = {**os.environ, "DUCTWORK_HOME": str(home), "TICKS": str(tmp_path / "ticks")}
-    command = [sys.executable, "-m", "ductwork", "agent", "--queue", "services", "--queue", "default"]
-    process = subprocess.Popen([*command, "--same-env", "--services-mode", "2"], env=env)
-    yield env
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(20)
-    except subprocess.TimeoutExpired:
-        process.kill()
 
 
 def test_a_scheduled_pipeline_run_runs_with_the_overridden_argument(

@@ -93,6 +93,7 @@ def test_a_model_publication_clones_a_task_with_the_model_id(home: Path) -> None
     triggers.stop()
     thread.join(10)
     assert len(backend.query_tasks(marked)) == 1
+    clone = backend.get_task(clone.id)  # found maybe between its clone and its enqueue: read again
     assert clone.id != base and clone.status == "queued" and clone.queue == "deploy"
     assert clone.runtime["event"] == fresh.id and "published" in clone.tags
     assert backend.get_parameters(clone.id)["General/model"].value == fresh.id

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ductwork.client.contract import Backend
-from ductwork.core.errors import ValidationError
+from ductwork.core.errors import NotFound, ValidationError
 from ductwork.core.queries import TaskQuery
 from ductwork.core.records import Param, TaskRecord, TaskTypes
 from ductwork.core.runformat import PIPELINE_TAG
@@ -68,18 +68,40 @@ class Job:
         return fields
 
 
+class Call(threading.Thread):
+    """A scheduled function's call on a thread of its own. Once it ends, `outcome` says how
+    ("returned", or "raised <Type>: <message>") and `ended()` is called, so the scheduler's
+    loop wakes to record it."""
+
+    def __init__(
+        self, function: Callable[..., Any], args: Sequence[Any], name: str, ended: Callable[[], None] | None
+    ) -> None:
+        super().__init__(name=name, daemon=True)
+        self._function, self._args, self._ended = function, tuple(args), ended
+        self.outcome = ""
+
+    def run(self) -> None:
+        try:
+            self._function(*self._args)
+            self.outcome = "returned"
+        except BaseException as exc:
+            self.outcome = f"raised {type(exc).__name__}: {exc}"
+            raise  # the thread's excepthook prints the traceback, as for any thread
+        finally:
+            if self._ended is not None:
+                self._ended()
+
+
 def launch_function(
-    job: Job, args: Sequence[Any], running: threading.Thread | None
-) -> threading.Thread | None:
+    job: Job, args: Sequence[Any], running: threading.Thread | None, ended: Callable[[], None] | None = None
+) -> Call | None:
     """Call the function on a thread of its own (None: skipped, its last call still runs)."""
     if job.single_instance and running is not None and running.is_alive():
         return None
     assert job.base_function is not None
-    thread = threading.Thread(
-        target=job.base_function, args=tuple(args), name=f"schedule {job.name}", daemon=True
-    )
-    thread.start()
-    return thread
+    call = Call(job.base_function, args, f"schedule {job.name}", ended)
+    call.start()
+    return call
 
 
 def launch_task(
@@ -87,13 +109,15 @@ def launch_task(
 ) -> str | None:
     """Clone (or reuse), override and enqueue the job's task; its id, or None when skipped
     because `single_instance` and the last one is still queued or running."""
-    if job.single_instance and last and backend.get_task(last).status in ACTIVE:
-        return None
+    # First what this very slot or event launched before a restart (finish its enqueue, never
+    # a second clone), then single_instance: a launch already made is not "skipped".
     done = backend.query_tasks(TaskQuery(runtime=dict(marks), archived=None, limit=1))
-    if done:  # launched before a restart: finish the enqueue, never a second clone
+    if done:
         if done[0].status == TaskStatus.created.value:
             _enqueue(backend, done[0], job.queue)
         return done[0].id
+    if job.single_instance and last and still_active(backend, last):
+        return None
     assert job.base_task_id is not None
     base = backend.get_task(job.base_task_id)
     record = _clone(backend, base, job) if job.clone_task else _reused(backend, base)
@@ -108,6 +132,14 @@ def launch_task(
     record = backend.edit_task(record.id, changes)
     _enqueue(backend, record, job.queue)
     return record.id
+
+
+def still_active(backend: Backend, task_id: str) -> bool:
+    """Whether the task is queued or running (a deleted one is not)."""
+    try:
+        return backend.get_task(task_id).status in ACTIVE
+    except NotFound:
+        return False
 
 
 def is_pipeline(record: TaskRecord) -> bool:

@@ -4,6 +4,7 @@ restart neither repeats a slot nor loses one (see `catch_up`)."""
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -11,13 +12,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ductwork.automation import schedule
-from ductwork.automation.launch import ACTIVE, Job, launch_function, launch_task
+from ductwork.automation.launch import ACTIVE, Call, Job, launch_function, launch_task
 from ductwork.automation.service import SchedulerService
 from ductwork.automation.state import from_iso, iso, utcnow
-from ductwork.core.errors import ValidationError
-from ductwork.core.states import TaskStatus
+from ductwork.core.errors import Conflict, ValidationError
 
 _TIME_FIELDS = ("minute", "hour", "day", "weekdays", "month", "year")
+MAX_LIMIT_HOURS = 24 * 365 * 100
+STOP_REASON = "limit_execution_time"  # the status reason of a task a schedule stopped
 
 
 @dataclass
@@ -86,6 +88,25 @@ class ScheduleJob:
         return from_iso(state.get("last_slot")) or self._anchor(state) - timedelta(microseconds=1)
 
 
+def checked_limit(hours: object) -> float | None:
+    """`limit_execution_time`: None, or a positive, finite number of hours (fractions allowed:
+    0.5 is 30 minutes, 1/3600 one second) no longer than MAX_LIMIT_HOURS."""
+    if hours is None:
+        return None
+    if isinstance(hours, bool) or not isinstance(hours, (int, float)) or not math.isfinite(hours):
+        raise ValidationError(
+            f"limit_execution_time must be a number of hours (0.5 is 30 minutes), got {hours!r}"
+        )
+    if hours <= 0:
+        raise ValidationError(f"limit_execution_time must be more than 0 hours, got {hours!r}")
+    if hours > MAX_LIMIT_HOURS:
+        raise ValidationError(
+            f"limit_execution_time={hours!r} hours is more than {MAX_LIMIT_HOURS} (a century); "
+            "leave it None for no limit"
+        )
+    return float(hours)
+
+
 def schedule_job(
     schedule_task_id: Any = None,
     schedule_function: Callable[..., Any] | None = None,
@@ -120,14 +141,7 @@ def schedule_job(
     job.check()
     if task_id and not queue:
         raise ValidationError("queue is required with schedule_task_id (where the clone goes)")
-    if limit_execution_time is not None and (
-        isinstance(limit_execution_time, bool)
-        or not isinstance(limit_execution_time, (int, float))
-        or limit_execution_time <= 0
-    ):
-        raise ValidationError(
-            f"limit_execution_time must be a positive number of hours, got {limit_execution_time!r}"
-        )
+    limit_execution_time = checked_limit(limit_execution_time)
     if isinstance(catch_up, bool) is False and (not isinstance(catch_up, int) or catch_up < 0):
         raise ValidationError(f"catch_up must be True, False or a number of slots >= 0, got {catch_up!r}")
     return ScheduleJob(
@@ -208,6 +222,11 @@ class TaskScheduler(SchedulerService):
             task_overrides=task_overrides,
             catch_up=catch_up,
         )
+        if entry.limit_execution_time and schedule_function is not None:
+            # As in ClearML, a function's call is not limited: a thread cannot be stopped.
+            self._log(
+                f"{entry.name}: limit_execution_time applies to tasks; a function's call is not limited"
+            )
         if any(j.name == entry.name for j in self._schedule_jobs):
             raise ValidationError(f"name: a schedule entry named {entry.name!r} exists already")
         self._schedule_jobs.append(entry)
@@ -235,12 +254,12 @@ class TaskScheduler(SchedulerService):
         for entry in self._schedule_jobs:
             state = entry.state = self._saved.entry(entry.name)
             state.setdefault("anchor", iso(entry.starting_time))
+            self._note_call(entry, state)
             self._fire_due(entry, state, now)
             state["next"] = iso(entry.next_run(state))
         self._saved.save()
         upcoming = [from_iso(self._saved.entry(j.name).get("next")) for j in self._schedule_jobs]
-        deadlines = [from_iso(d) for d in self._deadlines().values()]
-        times = [t for t in upcoming + deadlines if t is not None]
+        times = [t for t in upcoming + self._deadlines() if t is not None]
         longest = 60.0 * self._sync_frequency_minutes
         return min([(min(times) - utcnow()).total_seconds(), longest] if times else [longest])
 
@@ -252,7 +271,9 @@ class TaskScheduler(SchedulerService):
         slots, skipped = entry.due(state, now, self._started_at)
         if skipped:
             state["skipped"] = state.get("skipped", 0) + skipped
-            self._log(f"{entry.name}: {skipped} slot(s) missed while stopped, skipped (catch_up)")
+            why = f"{skipped} slot(s) fell while the scheduler was stopped (catch_up={entry.catch_up})"
+            state["last_skip"] = {"at": iso(now), "why": why}
+            self._log(f"{entry.name}: {why}: skipped")
         for slot in slots:
             self._fire(entry, state, slot, now)
             state["last_slot"] = iso(slot)
@@ -264,45 +285,100 @@ class TaskScheduler(SchedulerService):
     def _fire(self, entry: ScheduleJob, state: dict[str, Any], slot: datetime, now: datetime) -> None:
         job = entry.job
         if job.base_function is not None:
-            # Saved before the call: a function is called at most once per slot.
-            state.update(last_slot=iso(slot), last_fired=iso(now), fired=state.get("fired", 0) + 1)
-            self._saved.save()
-            entry.thread = launch_function(job, (), entry.thread) or entry.thread
-            self._log(f"{entry.name}: called {job.base_function.__name__} for slot {iso(slot)}")
+            self._call(entry, state, slot, now)
             return
         marks = {"scheduled_by": self._task.id, "schedule": entry.name, "slot": iso(slot) or ""}
-        launched = launch_task(
-            self._backend, job, marks, parameters=job.task_parameters, last=state.get("last_task")
-        )
+        last = state.get("last_task")
+        launched = launch_task(self._backend, job, marks, parameters=job.task_parameters, last=last)
         if launched is None:
-            self._log(f"{entry.name}: slot {iso(slot)} skipped, task {state.get('last_task')} still runs")
-            state["skipped"] = state.get("skipped", 0) + 1
+            self._skip(entry, state, slot, now, f"single_instance: task {last} is still queued or running")
             return
         state.update(last_fired=iso(now), last_task=launched, fired=state.get("fired", 0) + 1)
         if entry.limit_execution_time:
             deadline = now + timedelta(hours=entry.limit_execution_time)
-            self._deadlines()[launched] = iso(deadline)
+            deadlines = state.setdefault("deadlines", {})
+            deadlines[launched] = {"at": iso(deadline), "hours": entry.limit_execution_time}
         self._log(f"{entry.name}: launched task {launched} on {job.queue} for slot {iso(slot)}")
 
-    def _deadlines(self) -> dict[str, Any]:
-        """`limit_execution_time`: task id -> when it is stopped (kept with the state)."""
-        deadlines: dict[str, Any] = self._saved.entries.setdefault("_deadlines", {})
-        return deadlines
+    def _call(self, entry: ScheduleJob, state: dict[str, Any], slot: datetime, now: datetime) -> None:
+        job = entry.job
+        assert job.base_function is not None
+        if job.single_instance and entry.thread is not None and entry.thread.is_alive():
+            self._skip(entry, state, slot, now, "single_instance: its last call still runs")
+            return
+        # Saved before the call: a function is called at most once per slot.
+        state.update(last_slot=iso(slot), last_fired=iso(now), fired=state.get("fired", 0) + 1)
+        state["last_call"] = "running"
+        self._saved.save()
+        entry.thread = launch_function(job, (), None, ended=self._wake.set)
+        self._log(f"{entry.name}: called {job.base_function.__name__} for slot {iso(slot)}")
+
+    def _skip(
+        self, entry: ScheduleJob, state: dict[str, Any], slot: datetime, now: datetime, why: str
+    ) -> None:
+        """A slot passed over (as ClearML's, it is not tried again later): counted, and the
+        reason kept for the CLI and the Schedules page."""
+        state["skipped"] = state.get("skipped", 0) + 1
+        state["last_skip"] = {"slot": iso(slot), "at": iso(now), "why": why}
+        self._log(f"{entry.name}: slot {iso(slot)} skipped, {why}")
+
+    def _note_call(self, entry: ScheduleJob, state: dict[str, Any]) -> None:
+        """How the last call of a function entry went, as far as this process knows."""
+        if entry.job.base_function is None:
+            return
+        call = entry.thread
+        if isinstance(call, Call):
+            state["last_call"] = "running" if call.is_alive() else call.outcome
+        elif state.get("last_call") == "running":
+            state["last_call"] = "ended with the scheduler's process (a restart)"
+
+    # ------------------------------------------------------------------ limit_execution_time
+
+    def _deadlines(self) -> list[datetime | None]:
+        """When each launched task under a limit is stopped at the latest (kept in each entry's
+        state, so a restarted scheduler still stops a task an earlier process launched)."""
+        found: list[datetime | None] = []
+        for state in self._saved.entries.values():
+            deadlines = state.get("deadlines") if isinstance(state, dict) else None
+            if isinstance(deadlines, dict):
+                found += [_deadline(d) for d in deadlines.values()]
+        return found
 
     def _enforce_time_limits(self, now: datetime) -> None:
-        for task_id, when in list(self._deadlines().items()):
-            deadline = from_iso(when)
-            if deadline is not None and deadline > now:
+        """ClearML's timeout: a launched task still queued or running `limit_execution_time`
+        hours after its launch is stopped, here with the reason on the task. Entries removed
+        from the definitions since are enforced too: their tasks were launched under a limit."""
+        for name, state in list(self._saved.entries.items()):
+            deadlines = state.get("deadlines") if isinstance(state, dict) else None
+            if not isinstance(deadlines, dict) or not deadlines:
                 continue
-            status = self._backend.get_task(task_id).status
-            if status == TaskStatus.queued.value:
-                self._backend.dequeue(task_id)
-            elif status in ACTIVE:
-                self._backend.set_status(
-                    task_id, TaskStatus.stopped.value, force=True, message="limit_execution_time"
-                )
-            self._log(f"task {task_id}: limit_execution_time reached ({status})")
-            del self._deadlines()[task_id]
+            tasks = {t.id: t for t in self._backend.get_tasks([str(k) for k in deadlines])}
+            for task_id, limit in list(deadlines.items()):
+                task = tasks.get(task_id)
+                if task is None or task.status not in ACTIVE:
+                    del deadlines[task_id]  # ended within its limit (or deleted)
+                    continue
+                deadline = _deadline(limit)
+                if deadline is not None and deadline > now:
+                    continue
+                if self._stop_overrun(name, state, task.id, task.status, limit):
+                    del deadlines[task_id]
+
+    def _stop_overrun(self, name: str, state: dict[str, Any], task_id: str, status: str, limit: Any) -> bool:
+        hours = limit.get("hours") if isinstance(limit, dict) else None
+        message = (
+            f"limit_execution_time: still {status} {hours} h after the launch of schedule {name!r}; "
+            f"stopped by scheduler {self._task.id}"
+        )
+        try:
+            self._backend.set_status(task_id, "stopped", message=message, reason=STOP_REASON, expect=[status])
+        except Conflict:
+            return False  # its status changed meanwhile: looked at again on the next step
+        now = iso(utcnow())
+        state["timed_out"] = int(state.get("timed_out") or 0) + 1
+        state["last_timeout"] = {"task": task_id, "at": now, "was": status}
+        self._log(f"{name}: task {task_id} stopped, limit_execution_time reached ({status})")
+        return True
 
     # ------------------------------------------------------------------ definitions
 
@@ -323,6 +399,14 @@ class TaskScheduler(SchedulerService):
         for entry in loaded:
             entry.thread = threads.get(entry.name)
         self._schedule_jobs = loaded
+
+
+def _deadline(limit: Any) -> datetime | None:
+    """The stored deadline of one task (None when unreadable: then it is stopped at once)."""
+    try:
+        return from_iso(limit.get("at")) if isinstance(limit, dict) else None
+    except ValueError:
+        return None
 
 
 def _from_definition(d: Mapping[str, Any], function: Callable[..., Any] | None) -> ScheduleJob:

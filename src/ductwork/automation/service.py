@@ -1,17 +1,27 @@
 """The long-lived part both schedulers share: their own task (a `service` task, found again
-after a restart), the loop that syncs edited definitions and takes steps, and
-`start_remotely` (hand the loop to a services agent)."""
+after a restart), the loop that syncs edited definitions and takes steps, its heartbeat, and
+`start_remotely` (hand the loop to a services agent).
+
+While the loop runs, this process beats like an agent (the worker registry, with the task
+named as its owner, as a local pipeline controller does: `pipelines.heartbeat`), so the CLI
+and the Schedules page tell a live scheduler from a task left `in_progress` by a killed one
+(`core.liveness`). Under an agent, the agent's slot already beats for the task."""
 
 from __future__ import annotations
 
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ductwork import client
 from ductwork.automation.state import SavedState, read_definitions, utcnow, write_definitions
+from ductwork.core import orphans
 from ductwork.core.records import TaskTypes
 from ductwork.core.schedulers import SCHEDULER_TAG
+from ductwork.core.states import TaskStatus
+
+if TYPE_CHECKING:
+    from ductwork.pipelines.heartbeat import Heartbeat
 
 DEFAULT_PROJECT = "DevOps"
 DEFAULT_NAME = "Scheduler"
@@ -57,6 +67,7 @@ class SchedulerService:
         self._task = current
         self._backend = client.backend()
         self._stop = threading.Event()
+        self._wake = threading.Event()  # set by stop() and by a scheduled function that returned
         self._started_at = utcnow()
         self._last_sync = 0.0
         self._state: SavedState | None = None
@@ -72,20 +83,27 @@ class SchedulerService:
         if Task.running_locally():
             self._publish()  # the code's definitions, editable on the task from now on
         self._state = SavedState(self._backend, self._task.id)
-        self._sync()
-        while not self._stop.is_set():
-            if time.monotonic() - self._last_sync > 60.0 * self._sync_frequency_minutes:
-                self._sync()
-            try:
-                wait = self._step()
-            except Exception as exc:  # one bad step (store away, a task deleted) must not end the service
-                self._log(f"step failed: {type(exc).__name__}: {exc}")
-                wait = 15.0
-            self._stop.wait(max(wait, 0.0))
+        beat = self._beat()
+        try:
+            self._sync()
+            while not self._stop.is_set():
+                if time.monotonic() - self._last_sync > 60.0 * self._sync_frequency_minutes:
+                    self._sync()
+                try:
+                    wait = self._step()
+                except Exception as exc:  # one bad step (store away, a task deleted) must not end it
+                    self._log(f"step failed: {type(exc).__name__}: {exc}")
+                    wait = 15.0
+                self._wake.wait(max(wait, 0.0))
+                self._wake.clear()
+        finally:
+            if beat is not None:
+                beat.stop()
 
     def stop(self) -> None:
         """End the loop of `start()` after its current step (from another thread or a function)."""
         self._stop.set()
+        self._wake.set()
 
     def start_remotely(self, queue: str = "services") -> None:
         """Store the definitions and hand the loop to an agent on `queue`; this process exits.
@@ -130,6 +148,23 @@ class SchedulerService:
         stored = read_definitions(self._backend, self._task.id, self._section)
         if stored is not None:
             self._load_definitions(stored)
+
+    def _beat(self) -> Heartbeat | None:
+        """Beat while the loop runs, naming this process as the task's owner; a task settled as
+        failed while no process ran it (a killed scheduler, reaped) runs again. Under an agent
+        the agent beats for the task (and owns it) already."""
+        from ductwork.pipelines.heartbeat import Heartbeat
+        from ductwork.sdk.task import Task
+
+        record = self._backend.get_task(self._task.id)
+        if record.status != TaskStatus.in_progress.value:
+            record = self._backend.set_status(record.id, TaskStatus.in_progress.value, force=True)
+        if not Task.running_locally():
+            return None
+        beat = Heartbeat(self._backend, record.id)
+        owner = orphans.owner(beat.start(), started=record.started)
+        self._backend.edit_task(record.id, {"runtime": {**record.runtime, orphans.OWNER_KEY: owner}})
+        return beat
 
     def _mark_own_task(self) -> None:
         record = self._backend.get_task(self._task.id)
