@@ -99,7 +99,7 @@ class Cluster:
     images: Images
     alice: Any  # the test's HTTP backend with alice's key (a user, as on her laptop)
 
-    def enqueue(self, code: str, **container: str) -> TaskRecord:
+    def enqueue(self, code: str, queue: str = QUEUE, **container: str) -> TaskRecord:
         """A standalone script task in `container` (image, arguments, setup_shell_script)."""
         task = self.alice.create_task(
             TaskRecord(
@@ -108,7 +108,7 @@ class Cluster:
                 container=dict(container),
             )
         )
-        self.alice.enqueue(task.id, QUEUE)
+        self.alice.enqueue(task.id, queue)
         return task
 
     def console(self, task_id: str) -> str:
@@ -228,6 +228,23 @@ def test_abort_kills_the_container(cluster: Cluster) -> None:
 
     assert cluster.server.wait_final(task.id).status == "stopped"
     _wait(lambda: not _containers(task.id), "the container to be removed")
+
+
+def test_a_killed_agent_takes_its_container_with_it(cluster: Cluster, module_machines: Machines) -> None:
+    """SIGKILL for the agent: its engine process gets SIGTERM and passes it to the container."""
+    doomed = module_machines.agent(
+        "doomed-box",
+        ["doomed"],
+        same_env=False,
+        args=["--docker", cluster.images.default, "--docker-pull", "never", f"--docker-run-args={RUN_ARGS}"],
+    )
+    task = cluster.enqueue("import time\nprint('started', flush=True)\ntime.sleep(300)\n", queue="doomed")
+    _wait(lambda: "started" in cluster.console(task.id).splitlines(), "the task to start")
+    assert _containers(task.id), "no container runs the task"
+
+    doomed.processes[0].kill()
+
+    _wait(lambda: not _containers(task.id), "the container to end with its agent")
 
 
 def test_no_container_engine_is_a_clear_error(cluster: Cluster, module_machines: Machines) -> None:

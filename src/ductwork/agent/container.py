@@ -194,6 +194,7 @@ class ContainerLauncher:
             self.engine.path,
             "run",
             "--rm",
+            "--init",  # a PID 1 that passes SIGTERM on to the task (the task as PID 1 would ignore it)
             f"--name={name}",
             f"--label=ductwork.task={task_id}",
             f"--label=ductwork.agent={self._agent}",
