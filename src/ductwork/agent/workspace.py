@@ -10,17 +10,15 @@ the checkout, plus its relative `working_dir`.
 from __future__ import annotations
 
 import os
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ductwork.core import launch
-from ductwork.core.errors import ValidationError
+from ductwork.process import checkout as git
+from ductwork.process.checkout import CodeError
 
-
-class CodeError(ValidationError):
-    """The task's code could not be reproduced (a bad repository, commit, diff or path)."""
+__all__ = ["CodeError", "Workspace", "prepare"]
 
 
 @dataclass
@@ -60,25 +58,7 @@ def prepare(task_id: str, script: dict[str, Any], folder: Path) -> Workspace:
 
 
 def _checkout(script: dict[str, Any], target: Path) -> Path:
-    repository = str(script["repository"])
-    _git(["clone", "--quiet", repository, str(target)], target.parent, f"cannot clone {repository}")
+    """The task's repository at its commit (or branch), its uncommitted diff applied."""
     revision = script.get("commit") or script.get("branch")
-    if revision:
-        _git(["checkout", "--quiet", str(revision)], target, f"cannot check out {revision} of {repository}")
     diff = str(script.get("diff") or "")
-    if diff.strip():
-        patch = target.parent / "uncommitted.diff"
-        patch.write_text(diff if diff.endswith("\n") else diff + "\n", encoding="utf-8")
-        _git(
-            ["apply", "--whitespace=nowarn", str(patch)],
-            target,
-            "cannot apply the task's uncommitted diff (was its commit pushed?)",
-        )
-    return target
-
-
-def _git(args: list[str], cwd: Path, failure: str) -> None:
-    cwd.mkdir(parents=True, exist_ok=True)
-    result = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        raise CodeError(f"{failure}: {(result.stderr or result.stdout).strip()}")
+    return git.clone(str(script["repository"]), target, str(revision) if revision else None, diff)

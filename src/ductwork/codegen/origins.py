@@ -153,11 +153,22 @@ def _distributions() -> Mapping[str, list[str]]:
 
 def _distributions_of(module: str) -> list[str]:
     """The installed distributions providing top-level module ``module``."""
+    if not _findable(module):  # not here at all (a module of a step's repo=): none, without a scan
+        return []
     return (
         _same_name_distribution(module)
         or _distributions().get(module)
         or _inferred_distributions().get(module, [])
     )
+
+
+def _findable(module: str) -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return True  # unsure: let the distributions answer
 
 
 @lru_cache(maxsize=512)

@@ -2,7 +2,8 @@
 
 A task's `script` says what runs, in this order of precedence:
 * `module`: `python -m <module>` (function steps use `ductwork.sdk.runner`, which reads the
-  generated code from the task itself);
+  generated code from the task itself); with a `repository` too (`add_function_step(repo=)`),
+  it runs inside the checkout, so the code imports the repository's modules;
 * `repository`: a git checkout (the agent clones it) and `entry_point` inside `working_dir`;
 * `code`: a standalone script, written to `entry_point` in the task's own folder.
 
@@ -65,6 +66,8 @@ def plan(
     args = [str(a) for a in script.get("args") or []]
     working_dir = working_folder(f"task {task_id}", script.get("working_dir"))
     module = script.get("module")
+    if module and checkout is not None:  # a function step from a repository: inside its checkout
+        return _in_checkout(task_id, ["-m", str(module), *args], working_dir, checkout, exists)
     if module:
         return _place(task_id, ["-m", str(module), *args], working_dir, folder, here, exists)
     entry = str(script.get("entry_point") or "")

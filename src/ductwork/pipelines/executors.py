@@ -26,6 +26,7 @@ from ductwork.core.errors import Conflict, StatusError, ValidationError
 from ductwork.core.records import ConsoleLine
 from ductwork.core.states import TaskStatus
 from ductwork.core.warmstart import RUNNER, RUNNER_IMPORTS
+from ductwork.pipelines import repository
 from ductwork.pipelines.engine import Outcome, Report
 from ductwork.pipelines.node import Node
 from ductwork.pipelines.runner import split_results, store_results
@@ -104,7 +105,8 @@ class InlineExecutor:
             report(node, "running", None)
             task = Task._from_record(record)
             frameworks.start_for(task)  # figures and TensorBoard writers report to the step
-            with Task._activate(task):
+            options = node.spec.options
+            with Task._activate(task), repository.inside(options.repository, options.working_dir):
                 result = function(*job.args, **job.kwargs)
                 pairs = split_results(node.spec.return_names, result, node.name)
                 store_results(
@@ -182,13 +184,17 @@ class ProcessExecutor:
             self._modules.update(wanted)
             self._warm.preload(wanted)
 
-    def _spawn(self, task_id: str, plan: launch.Launch, cwd: str | None, code: str = "") -> Child:
+    def _spawn(
+        self, task_id: str, plan: launch.Launch, cwd: str | None, code: str = "", checkout: str | None = None
+    ) -> Child:
         """Forked from the warm server when the step runs the runner (and the server works),
-        else a fresh interpreter."""
-        env = self._env(task_id)
+        else a fresh interpreter. A step from a repository has its checkout's root first on its
+        path, as on an agent."""
+        paths = [*([checkout] if checkout else []), *self.pythonpath]
+        env = self._env(task_id, paths)
         if self._warm is not None and plan.argv == ["-m", RUNNER]:
             self._preload(code)
-            forked = self._warm.fork(env, cwd, self.pythonpath)
+            forked = self._warm.fork(env, cwd, paths)
             if forked is not None:
                 return forked
         return spawn([sys.executable, *plan.argv], cwd=cwd, env=env)
@@ -200,7 +206,17 @@ class ProcessExecutor:
         # its task recorded), so relative paths in its code mean what they did in the user's.
         folder = tempfile.mkdtemp(prefix=f"ductwork-{task_id[:8]}-")  # a standalone script's file
         try:
-            plan = launch.plan(task_id, record.script, folder=folder, exists=os.path.exists, here=os.getcwd())
+            # repo=: it runs in a checkout instead (a fresh clone in `folder`, or the user's own)
+            source = node.spec.options.repository if record.script.get("repository") else None
+            checkout = repository.step_checkout(source, folder) if source else None
+            plan = launch.plan(
+                task_id,
+                record.script,
+                folder=folder,
+                exists=os.path.exists,
+                here=os.getcwd(),
+                checkout=checkout,
+            )
             if not os.path.isdir(plan.cwd):
                 raise ValidationError(f"task {task_id}: its working folder {plan.cwd} does not exist")
             for path, content in plan.files.items():
@@ -208,7 +224,7 @@ class ProcessExecutor:
                     handle.write(content)
             if plan.note:
                 self._emit(task_id, "ductwork", [plan.note])
-            proc = self._spawn(task_id, plan, plan.cwd, str(record.script.get("code") or ""))
+            proc = self._spawn(task_id, plan, plan.cwd, str(record.script.get("code") or ""), checkout)
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
@@ -218,13 +234,13 @@ class ProcessExecutor:
         report(node, "running", None)
         threading.Thread(target=self._watch, args=(node, proc, report, folder), daemon=True).start()
 
-    def _env(self, task_id: str) -> dict[str, str]:
+    def _env(self, task_id: str, pythonpath: list[str]) -> dict[str, str]:
         env = dict(os.environ)
         env["DUCTWORK_TASK_ID"] = task_id
         env["DUCTWORK_PIPE"] = self.pipe_address
         env["DUCTWORK_CONSOLE_CAPTURED"] = "1"  # the controller reads its stdout/stderr
         env["PYTHONUNBUFFERED"] = "1"
-        paths = [*self.pythonpath, *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))]
+        paths = [*pythonpath, *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))]
         env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
         return env
 

@@ -18,6 +18,7 @@ from ductwork.core.errors import ValidationError
 from ductwork.core.records import Param, TaskTypes
 from ductwork.pipelines.options import container as container_of
 from ductwork.pipelines.options import package_list
+from ductwork.pipelines.repository import StepRepository, step_repository, working_folder
 
 # A retry policy: how many more attempts, or `(pipeline, node, attempt) -> bool`.
 RetryPolicy = int | Callable[..., bool] | None
@@ -63,7 +64,8 @@ class StepOptions:
     container: Mapping[str, Any] = field(default_factory=dict)  # image, arguments, setup script
     explicit_docker_image: str | None = None  # a function step's `docker=`: it enters the cache key
     packages: tuple[str, ...] | None = None  # None: the captured code's requirements
-    working_dir: str | None = None
+    working_dir: str | None = None  # with a repository: relative to its root
+    repository: StepRepository | None = None  # repo, repo_branch, repo_commit (function steps)
     tags: tuple[str, ...] = ()
     stage: str | None = None
     draft: bool = False
@@ -93,6 +95,9 @@ def step_options(
     docker_bash_setup_script: str | None = None,
     packages: bool | str | Sequence[str] | None = None,
     working_dir: str | None = None,
+    repo: str | None = None,
+    repo_branch: str | None = None,
+    repo_commit: str | None = None,
     tags: Sequence[str] | str | None = None,
     stage: str | None = None,
     draft: bool | None = False,
@@ -107,6 +112,8 @@ def step_options(
     listed = package_list(packages) if packages is not None else None
     if working_dir is not None:  # checked now: a bad folder is refused before the run starts
         working_dir = launch.working_folder(f"step {step!r}", working_dir, "working_dir")
+    repository = step_repository(step, repo, repo_branch, repo_commit)  # cloned and pinned now
+    working_dir = working_folder(step, repository, working_dir)
     options = StepOptions(
         queue=execution_queue,
         cache=cache_executed_step,
@@ -124,6 +131,7 @@ def step_options(
         explicit_docker_image=box.get("image"),
         packages=tuple(listed) if listed is not None else None,
         working_dir=working_dir,
+        repository=repository,
         tags=(tags,) if isinstance(tags, str) else tuple(tags or ()),
         stage=stage,
         draft=bool(draft),

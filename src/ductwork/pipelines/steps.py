@@ -169,6 +169,8 @@ def cache_inputs(backend: Backend, step: StepSpec, params: Mapping[str, Any], co
         own = {name: config.text for name, config in backend.get_configurations(base.id).items()}
         configuration = {**own, **configuration}
         requirements = requirements or str(base.requirements.get("pip") or "")
+    if options.repository is not None:  # the repository at its commit is part of the step's code
+        code = json.dumps({"code": code, **options.repository.script_part()}, sort_keys=True)
     return cachekey.CacheInputs(
         code=code,
         parameters=plain,
@@ -221,6 +223,8 @@ def function_task(
             # local mode): never this machine's absolute path.
             "working_dir": launch.working_folder(f"step {step.name!r}", options.working_dir, "working_dir"),
             "binary": f"python{sys.version_info.major}.{sys.version_info.minor}",
+            # repo=: it runs inside this repository, `working_dir` relative to its root
+            **(options.repository.script_part() if options.repository else {}),
         },
         requirements={
             "pip": "\n".join(list(options.packages) if options.packages is not None else code.requirements)
