@@ -207,8 +207,9 @@ def test_image_entrypoint_is_ductwork() -> None:
 def test_containers_run_real_ductwork_commands() -> None:
     ran = []
     for doc, container in everything():
-        if container["image"] not in OUR_IMAGES or doc["kind"] == "RayCluster":
-            continue  # postgres; Ray's nodes run what KubeRay starts
+        rays_own = doc["kind"] == "RayCluster" and "command" not in container  # KubeRay starts Ray
+        if container["image"] not in OUR_IMAGES or rays_own:
+            continue
         for argv in ductwork_commands(container):
             try:
                 ctx = parse(argv)
@@ -222,9 +223,14 @@ def test_containers_run_real_ductwork_commands() -> None:
 def test_ray_agent_queues_and_resources_parse() -> None:
     from ductwork.agent.ray import resources
 
-    agent = by_kind("Deployment")["ductwork-agent-ray"]["spec"]["template"]["spec"]["containers"][0]
+    head = by_kind("RayCluster")["ductwork-ray"]["spec"]["headGroupSpec"]["template"]["spec"]
+    ray, agent = head["containers"]  # KubeRay runs Ray in the first container
     options = parse(agent["args"]).params
-    assert options["ray_address"].startswith("ray://ductwork-ray-head-svc:")
+    # Its drivers connect to the raylet of their own node: the head's GCS on this pod, and
+    # Ray's folder and shared memory shared with the Ray container.
+    assert options["ray_address"] == "127.0.0.1:6379"
+    assert {"/tmp/ray", "/dev/shm"} <= {m["mountPath"] for m in agent["volumeMounts"]}
+    assert agent["volumeMounts"] == ray["volumeMounts"]
     for given in options["queue_resources"]:
         queue, amounts = resources.parse_queue(given)
         assert queue in options["queues"] and amounts, given
