@@ -100,10 +100,11 @@ def step_repository(
 
 
 def working_folder(step: str, repository: StepRepository | None, working_dir: str | None) -> str | None:
-    """A step's `working_dir`: with a repository, a folder relative to its root, which exists."""
+    """A step's `working_dir` (already checked as any folder): with a repository, a folder
+    relative to its root, which exists there."""
     if repository is None or working_dir is None:
         return working_dir
-    folder = launch.working_folder(f"step {step!r}", working_dir, "working_dir")
+    folder = working_dir
     if os.path.isabs(folder):
         raise ValidationError(
             f"step {step!r}: working_dir {working_dir!r} must be relative to the root of its repo "

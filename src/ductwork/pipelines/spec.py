@@ -8,6 +8,7 @@ engine owns. `PipelineController.Node` (node.py) is ClearML's view of the two to
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -95,9 +96,6 @@ def step_options(
     docker_bash_setup_script: str | None = None,
     packages: bool | str | Sequence[str] | None = None,
     working_dir: str | None = None,
-    repo: str | None = None,
-    repo_branch: str | None = None,
-    repo_commit: str | None = None,
     tags: Sequence[str] | str | None = None,
     stage: str | None = None,
     draft: bool | None = False,
@@ -112,8 +110,6 @@ def step_options(
     listed = package_list(packages) if packages is not None else None
     if working_dir is not None:  # checked now: a bad folder is refused before the run starts
         working_dir = launch.working_folder(f"step {step!r}", working_dir, "working_dir")
-    repository = step_repository(step, repo, repo_branch, repo_commit)  # cloned and pinned now
-    working_dir = working_folder(step, repository, working_dir)
     options = StepOptions(
         queue=execution_queue,
         cache=cache_executed_step,
@@ -131,7 +127,6 @@ def step_options(
         explicit_docker_image=box.get("image"),
         packages=tuple(listed) if listed is not None else None,
         working_dir=working_dir,
-        repository=repository,
         tags=(tags,) if isinstance(tags, str) else tuple(tags or ()),
         stage=stage,
         draft=bool(draft),
@@ -152,9 +147,23 @@ def options_from(step: str, arguments: Mapping[str, Any]) -> StepOptions:
     what it was given and this picks the options out of it."""
     known = inspect.signature(step_options).parameters
     given = {_ALIASES.get(key, key): value for key, value in arguments.items()}
-    return step_options(
+    options = step_options(
         step, **{key: value for key, value in given.items() if key in known and key != "step"}
     )
+    return with_repository(
+        options, step, given.get("repo"), given.get("repo_branch"), given.get("repo_commit")
+    )
+
+
+def with_repository(options: StepOptions, step: str, repo: Any, branch: Any, commit: Any) -> StepOptions:
+    """A function step's `repo` / `repo_branch` / `repo_commit` applied: cloned (or read) and
+    pinned now, so a bad one is refused before the pipeline creates anything; its
+    `working_dir` is then a folder of the repository."""
+    repository = step_repository(step, repo, branch, commit)
+    if repository is None:
+        return options
+    folder = working_folder(step, repository, options.working_dir)
+    return dataclasses.replace(options, repository=repository, working_dir=folder)
 
 
 def with_continue_behaviour(options: StepOptions, behaviour: Mapping[str, bool] | None) -> StepOptions:
