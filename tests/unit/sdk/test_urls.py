@@ -92,20 +92,20 @@ def test_bytes_in_object_storage_keep_the_objects_uri(server: Any) -> None:
     assert urls.artifact_url(task._backend, ArtifactRecord(task.id, "nothing stored")) is None
 
 
+# Parts no artifact name or id can be once unquoted: NUL, blank, too long, not UTF-8; and for
+# ids, climbs too (an artifact *name* may be "..": it is looked up as a name, never a path).
+HOSTILE_NAMES = ["%00", "a%00b", "%20", "n" * 256, "%ff%fe"]
+HOSTILE_IDS = ["..", "%2e%2e%2f%2e%2e", "f" * 33, *HOSTILE_NAMES]
+
+
 @pytest.mark.parametrize(
     "tail",
     [
+        *(f"/api/tasks/{{task}}/artifacts/{part}/content" for part in HOSTILE_NAMES),
+        *(f"/api/tasks/{part}/artifacts/points/content" for part in HOSTILE_IDS),
+        *(f"/api/models/{part}/content" for part in HOSTILE_IDS),
         "/api/tasks/../../../etc/passwd/content",
-        "/api/tasks/{task}/artifacts/%00/content",
-        "/api/tasks/{task}/artifacts/a%00b/content",
-        "/api/tasks/{task}/artifacts/%20/content",
-        "/api/tasks/" + "f" * 33 + "/artifacts/points/content",
-        "/api/tasks/{task}/artifacts/" + "n" * 256 + "/content",
-        "/api/tasks/%2e%2e%2f%2e%2e/artifacts/points/content",
         "/api/tasks/{task}/artifacts/points/content?download=1",
-        "/api/tasks/{task}/artifacts/%ff%fe/content",
-        "/api/models/../tasks/content",
-        "/api/models/" + "9" * 10_000 + "/content",
         "/api/system/info",
     ],
 )
@@ -125,6 +125,8 @@ def test_a_server_url_of_a_missing_artifact_is_not_found(server: Any) -> None:
     assert isinstance(backend, HttpBackend)
     with pytest.raises(NotFound, match="no artifact 'nothing'"):
         StorageManager.get_local_copy(backend.artifact_url(task.id, "nothing"))
+    with pytest.raises(NotFound, match=r"no artifact '\.\./\.\.'"):  # a name, never a path
+        StorageManager.get_local_copy(backend.url + f"/api/tasks/{task.id}/artifacts/%2e%2e%2f%2e%2e/content")
     with pytest.raises(NotFound, match="9" * 32):
         StorageManager.get_local_copy(backend.model_url("9" * 32))
     # another server's URL (another port) is not ours: fetched as any URL, without our key
