@@ -49,14 +49,16 @@ def test_the_view_shows_each_entry_with_its_firings_and_last_task(server_store: 
     scheduler_id, base_id = _ran_scheduler()
     (shown,) = views.schedulers_view(server_store)
     assert (shown.id, shown.name, shown.kind, shown.problem) == (scheduler_id, "every second", "schedule", "")
-    assert shown.status == server_store.get_task(scheduler_id).status
-    assert shown.running is (shown.status == "in_progress")
+    assert shown.status == server_store.get_task(scheduler_id).status == "in_progress"
+    # its loop ended (stop()): the task still says in_progress, but nothing beats for it
+    assert shown.running is False and shown.heartbeat == "no heartbeat: its loop is not running"
     tick, nightly = sorted(shown.entries, key=lambda e: e.name != "tick")
     assert tick.rule == "every 1 s" and tick.fires == base_id
     assert tick.fired is not None and tick.fired >= 2 and tick.skipped == 0
     assert tick.next.endswith(" UTC") and tick.last.endswith(" UTC") and tick.next > tick.last
     started = server_store.query_tasks(TaskQuery(runtime={"scheduled_by": scheduler_id}, archived=None))
     assert tick.last_task in {t.id for t in started} and tick.last_task_name == "base"
+    assert (tick.last_launch, tick.last_active, tick.last_note) == ("queued", True, "on services")
     assert nightly.rule == "every 1 day, hour 22, minute 30" and nightly.fires == "print()"
     assert (nightly.last, nightly.fired, nightly.last_task) == ("", 0, "")
     assert nightly.next.endswith("22:30:00 UTC")

@@ -11,21 +11,39 @@ import click
 from ductwork.core.display import mask_secrets, printable
 from ductwork.core.errors import DuctworkError
 
-_COLUMNS = ("scheduler", "status", "entry", "kind", "fires", "when", "last", "next", "fired", "skipped")
+_COLUMNS = (
+    "scheduler",
+    "loop",
+    "entry",
+    "kind",
+    "fires",
+    "when",
+    "last",
+    "last launch",
+    "next",
+    "fired",
+    "skipped",
+)
 
 
 def entries(include_stopped: bool = True) -> list[dict[str, Any]]:
-    """One row per schedule or trigger entry, newest scheduler first."""
+    """One row per schedule or trigger entry, newest scheduler first. `include_stopped=False`:
+    only schedulers whose loop is alive (its heartbeat, not just its task's status)."""
+    import time
+
     from ductwork import client
+    from ductwork.core import liveness, orphans
     from ductwork.core.queries import TaskQuery
     from ductwork.core.schedulers import SCHEDULER_TAG, STATE_CONFIG
 
     backend = client.backend()
+    workers, now, timeout = backend.list_workers(), time.time(), orphans.heartbeat_timeout()
     rows: list[dict[str, Any]] = []
     for task in backend.query_tasks(
         TaskQuery(system_tags=[SCHEDULER_TAG], archived=None, order_by="-updated")
     ):
-        if not include_stopped and task.status != "in_progress":
+        loop = liveness.scheduler_liveness(task, workers, now, timeout)
+        if not include_stopped and not loop.alive:
             continue
         kind = str(task.runtime.get("scheduler") or "schedule")
         configs = backend.get_configurations(task.id)
@@ -33,8 +51,11 @@ def entries(include_stopped: bool = True) -> list[dict[str, Any]]:
         stored = configs.get(STATE_CONFIG)
         definitions = _json(section.text if section else "", [])
         state = _json(stored.text if stored else "", {})
-        for d in definitions if isinstance(definitions, list) else []:
-            rows.append(_row(task.id, task.name, task.status, kind, d, state.get(str(d.get("name")), {})))
+        for d in [d for d in definitions if isinstance(d, dict)] if isinstance(definitions, list) else []:
+            st = state.get(str(d.get("name"))) if isinstance(state, dict) else None
+            row = _row(task.id, task.name, task.status, kind, d, st if isinstance(st, dict) else {})
+            rows.append({**row, "alive": loop.alive, "loop": loop.note})
+    _add_launches(backend, rows, workers, now, timeout)
     return rows
 
 
@@ -49,6 +70,7 @@ def _row(
         times = ("minute", "hour", "day", "weekdays", "month", "year")
         when = ", ".join(f"{k}={d[k]}" for k in times if d.get(k) is not None)
         upcoming = st.get("next") or ("done" if st.get("fired") and not d.get("recurring", True) else "")
+    skip = st.get("last_skip")
     return {
         "scheduler": task_id,
         "scheduler_name": name,
@@ -59,16 +81,43 @@ def _row(
         "when": when,
         "last": st.get("last_fired"),
         "last_task": st.get("last_task"),
+        "last_call": st.get("last_call") if d.get("base_function") else None,
         "next": upcoming,
-        "fired": int(st.get("fired") or 0),
-        "skipped": int(st.get("skipped") or 0),
+        "fired": _count(st.get("fired")),
+        "skipped": _count(st.get("skipped")),
+        "last_skip": skip.get("why") if isinstance(skip, dict) else None,
+        "timed_out": _count(st.get("timed_out")),
     }
+
+
+def _add_launches(
+    backend: Any, rows: list[dict[str, Any]], workers: list[Any], now: float, timeout: float
+) -> None:
+    """Each row's last launch as it really is: the launched task's status (and whether what
+    runs it still beats), or the function call's outcome."""
+    from ductwork.core import liveness
+
+    ids = sorted({str(r["last_task"]) for r in rows if r["last_task"]})
+    tasks = {t.id: t for t in backend.get_tasks(ids)} if ids else {}
+    for row in rows:
+        if row["last_call"] is not None:
+            launch = liveness.call_state(row["last_call"], row["alive"])
+        elif row["last_task"]:
+            launch = liveness.launch_state(tasks.get(str(row["last_task"])), workers, now, timeout)
+        else:
+            launch = liveness.LaunchState("", False)
+        row.update(last_launch=launch.state, last_active=launch.active, last_note=launch.note)
+
+
+def _count(value: Any) -> int | None:
+    """A stored count (None when it is not one: anyone may edit a scheduler's state)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0 if value is None else None
 
 
 def _json(text: str, empty: Any) -> Any:
     try:
         return json.loads(text) if text else empty
-    except ValueError:
+    except (ValueError, RecursionError):
         return empty
 
 
@@ -79,7 +128,7 @@ def scheduler() -> None:
 
 @scheduler.command("list")
 @click.option("--json", "as_json", is_flag=True, help="One JSON list of entries.")
-@click.option("--running", is_flag=True, help="Only schedulers whose task is running.")
+@click.option("--running", is_flag=True, help="Only schedulers whose loop is alive (it beats).")
 def list_entries(as_json: bool, running: bool) -> None:
     """Every schedule and trigger, with its last and next firing (UTC)."""
     try:
@@ -98,7 +147,13 @@ def list_entries(as_json: bool, running: bool) -> None:
 
     table = Table(*_COLUMNS)
     for row in rows:
-        table.add_row(*(escape(printable("" if row[c] is None else row[c])) for c in _COLUMNS))
+        shown = {
+            **row,
+            "loop": f"{'alive' if row['alive'] else 'NOT RUNNING'}: {row['loop']}",
+            "last launch": ": ".join(str(v) for v in (row["last_launch"], row["last_note"]) if v),
+            "skipped": f"{row['skipped']} ({row['last_skip']})" if row["last_skip"] else row["skipped"],
+        }
+        table.add_row(*(escape(printable("" if shown[c] is None else shown[c])) for c in _COLUMNS))
     console = Console(emoji=False)
     if not console.is_terminal:
         console.width = max(console.width, 200)

@@ -355,11 +355,17 @@ class TaskScheduler(SchedulerService):
             tasks = {t.id: t for t in self._backend.get_tasks([str(k) for k in deadlines])}
             for task_id, limit in list(deadlines.items()):
                 task = tasks.get(task_id)
-                if task is None or task.status not in ACTIVE:
-                    del deadlines[task_id]  # ended within its limit (or deleted)
-                    continue
                 deadline = _deadline(limit)
-                if deadline is not None and deadline > now:
+                if task is None or task.status not in ACTIVE or deadline is None:
+                    del deadlines[task_id]  # ended within its limit (or deleted), or unreadable
+                    continue
+                if task.runtime.get("scheduled_by") != self._task.id:
+                    # The state is editable: stop only what this scheduler launched, never a
+                    # task someone listed here to have it stopped with this scheduler's rights.
+                    self._log(f"{name}: task {task_id} was not launched by this scheduler; not stopped")
+                    del deadlines[task_id]
+                    continue
+                if deadline > now:
                     continue
                 if self._stop_overrun(name, state, task.id, task.status, limit):
                     del deadlines[task_id]
@@ -402,7 +408,7 @@ class TaskScheduler(SchedulerService):
 
 
 def _deadline(limit: Any) -> datetime | None:
-    """The stored deadline of one task (None when unreadable: then it is stopped at once)."""
+    """The stored deadline of one task (None when unreadable: only an edit makes one)."""
     try:
         return from_iso(limit.get("at")) if isinstance(limit, dict) else None
     except ValueError:

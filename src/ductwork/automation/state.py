@@ -39,7 +39,11 @@ class SavedState:
         self.entries: dict[str, dict[str, Any]] = loaded if isinstance(loaded, dict) else {}
 
     def entry(self, name: str) -> dict[str, Any]:
-        return self.entries.setdefault(name, {})
+        """The state of one entry (a fresh one in place of anything that is not an object)."""
+        found = self.entries.get(name)
+        if not isinstance(found, dict):
+            found = self.entries[name] = {}
+        return found
 
     def save(self) -> None:
         text = json.dumps(self.entries, indent=1, sort_keys=True)

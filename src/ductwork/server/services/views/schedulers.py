@@ -1,6 +1,8 @@
 """Schedulers (TaskScheduler, TriggerScheduler): each one's entries with their rule in words,
 next and last firing, the last task started and the counts, read from what the schedulers keep
-on their own task (the names in `core.schedulers`).
+on their own task (the names in `core.schedulers`). Whether a scheduler's loop is alive and what
+its last launch is really doing are judged by heartbeats (`core.liveness`), not by statuses a
+killed process leaves behind.
 
 Everything read here was written by a process the server does not trust (a scheduler, or
 anyone editing its task's configuration): a value of the wrong type, a NUL, a huge or deeply
@@ -11,14 +13,15 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from ductwork.core import schedulers
+from ductwork.core import liveness, orphans, schedulers
 from ductwork.core.display import printable
 from ductwork.core.queries import TaskQuery
-from ductwork.core.records import TaskRecord
+from ductwork.core.records import TaskRecord, Worker
 from ductwork.server.services.views.common import Reader
 
 INVALID = "invalid"
@@ -42,6 +45,12 @@ class EntryView:
     last_task_name: str  # the task's name when it exists (the page links to it)
     fired: int | None  # None: the stored count is invalid
     skipped: int | None
+    last_skip: str = ""  # why the last slot was skipped
+    timed_out: int | None = 0  # launched tasks stopped by limit_execution_time
+    last_launch: str = ""  # queued, running, completed, failed, stopped, draft, deleted, lost, ""
+    last_active: bool = False  # the last launch still holds its slot (queued, or running and beating)
+    last_note: str = ""  # a final status's message, or why a running one is doubtful
+    last_call: str = ""  # a function entry's last call as its scheduler recorded it
 
 
 @dataclass
@@ -50,26 +59,36 @@ class SchedulerView:
     name: str
     kind: str  # "schedule", "trigger" or INVALID
     status: str
-    running: bool
+    running: bool  # its loop is alive: the task is in_progress and its process beats
+    heartbeat: str = ""  # the loop's liveness in words ("heartbeat 2 s ago", "no heartbeat for 40 s")
+    heartbeat_age: float | None = None  # seconds since its newest heartbeat (None: none)
     problem: str = ""  # why the definitions or the state could not be read
     entries: list[EntryView] = field(default_factory=list)
 
 
-def schedulers_view(store: Reader) -> list[SchedulerView]:
+def schedulers_view(store: Reader, heartbeat_timeout: float | None = None) -> list[SchedulerView]:
     """Every scheduler task, newest change first, with its entries."""
     tasks = store.query_tasks(
         TaskQuery(system_tags=[schedulers.SCHEDULER_TAG], archived=None, order_by="-updated")
     )
-    found = [_scheduler(store, t) for t in tasks]
-    _name_last_tasks(store, [e for s in found for e in s.entries])
+    workers, now = store.list_workers(), time.time()
+    timeout = orphans.heartbeat_timeout() if heartbeat_timeout is None else heartbeat_timeout
+    found = [_scheduler(store, t, liveness.scheduler_liveness(t, workers, now, timeout)) for t in tasks]
+    _add_last_tasks(store, found, workers, now, timeout)
     return found
 
 
-def _scheduler(store: Reader, task: TaskRecord) -> SchedulerView:
+def _scheduler(store: Reader, task: TaskRecord, loop: liveness.Liveness) -> SchedulerView:
     raw_kind = task.runtime.get(schedulers.KIND_KEY) or schedulers.SCHEDULE
     kind = raw_kind if raw_kind in (schedulers.SCHEDULE, schedulers.TRIGGER) else INVALID
     view = SchedulerView(
-        id=task.id, name=_text(task.name), kind=kind, status=task.status, running=task.status == "in_progress"
+        id=task.id,
+        name=_text(task.name),
+        kind=kind,
+        status=task.status,
+        running=loop.alive,
+        heartbeat=_text(loop.note),
+        heartbeat_age=loop.heartbeat_age,
     )
     if kind == INVALID:
         view.problem = "its kind is invalid"
@@ -108,6 +127,7 @@ def _document(text: str, empty: Any) -> Any:
 def _entry(kind: str, d: dict[str, Any], st: Any) -> EntryView:
     st = st if isinstance(st, dict) else {}
     last_task = st.get("last_task")
+    skip = st.get("last_skip")
     if kind == schedulers.TRIGGER:
         upcoming = "on event"
     elif st.get("next") is not None:
@@ -127,15 +147,31 @@ def _entry(kind: str, d: dict[str, Any], st: Any) -> EntryView:
         last_task_name="",
         fired=_count(st.get("fired", 0)),
         skipped=_count(st.get("skipped", 0)),
+        last_skip=_text(skip.get("why", "")) if isinstance(skip, dict) else INVALID if skip else "",
+        timed_out=_count(st.get("timed_out", 0)),
+        last_call=_text(st.get("last_call", "")) if d.get("base_function") else "",
     )
 
 
-def _name_last_tasks(store: Reader, entries: list[EntryView]) -> None:
-    """The name of each last task that still exists: the page links only to those."""
-    ids = sorted({e.last_task for e in entries if e.last_task and e.last_task != INVALID})
-    names = {t.id: t.name for t in store.get_tasks(ids)} if ids else {}
-    for e in entries:
-        e.last_task_name = _text(names.get(e.last_task, ""))
+def _add_last_tasks(
+    store: Reader, found: list[SchedulerView], workers: list[Worker], now: float, timeout: float
+) -> None:
+    """Each entry's last launch as it really is: the launched task's status (and whether what
+    runs it still beats) or the function call's outcome; and the name of each last task that
+    still exists (the page links only to those)."""
+    entries = [(s, e) for s in found for e in s.entries]
+    ids = sorted({e.last_task for _, e in entries if e.last_task and e.last_task != INVALID})
+    tasks = {t.id: t for t in store.get_tasks(ids)} if ids else {}
+    for scheduler, e in entries:
+        task = tasks.get(e.last_task)
+        e.last_task_name = _text(task.name) if task is not None else ""
+        if e.last_call:
+            launch = liveness.call_state(e.last_call, scheduler.running)
+        elif e.last_task and e.last_task != INVALID:
+            launch = liveness.launch_state(task, workers, now, timeout)
+        else:
+            launch = liveness.LaunchState("", False)
+        e.last_launch, e.last_active, e.last_note = launch.state, launch.active, _text(launch.note)
 
 
 def schedule_words(d: dict[str, Any]) -> str:
