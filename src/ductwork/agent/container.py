@@ -23,6 +23,7 @@ import functools
 import os
 import re
 import secrets
+import shlex
 import shutil
 import subprocess
 import sys
@@ -56,7 +57,7 @@ unset {SETUP}
 exec "$@"
 """
 # ductwork's variables that name this machine (its store, home, pipe): never inside.
-_HOST_ONLY = frozenset({"DUCTWORK_HOME", "DUCTWORK_DB_URL", "DUCTWORK_PIPE"})
+_HOST_ONLY = frozenset({"DUCTWORK_HOME", "DUCTWORK_DB_URL", "DUCTWORK_PIPE", "DUCTWORK_ARTIFACTS_URI"})
 _IMAGE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/:@-]{0,511}")
 PROBE_TIMEOUT_S = 60.0
 
@@ -165,8 +166,8 @@ class ContainerLauncher:
         """Run `argv` (the image's python or bash, then the task's arguments) in the task's
         container; a task that asks for what the agent refuses fails here, before it starts."""
         image = checked_image(str(container.get("image") or self.image or _no_image()))
-        arguments = docker_args.checked(str(container.get("arguments") or ""), self.options.allowed)
-        inside = _inside_env(env, paths, str(container.get("setup_shell_script") or ""))
+        arguments = docker_args.checked(_text(container.get("arguments"), " "), self.options.allowed)
+        inside = _inside_env(env, paths, _text(container.get("setup_shell_script"), "\n"))
         name = f"ductwork-{env.get('DUCTWORK_TASK_ID', 'task')[:12]}-{secrets.token_hex(3)}"
         command = [
             *self._run(name, env.get("DUCTWORK_TASK_ID", ""), _mount(cwd, paths), cwd, inside),
@@ -241,6 +242,14 @@ def _no_image() -> NoReturn:
         "the task names no container image (Task.set_base_docker, add_function_step(docker=...)) "
         "and this agent has no default one (ductwork agent --docker IMAGE)"
     )
+
+
+def _text(value: object, between: str) -> str:
+    """A stored setting as text: a string, or a list of them (one a line, or an argument)."""
+    if isinstance(value, list):
+        quote = shlex.quote if between == " " else str
+        return between.join(quote(str(item)) for item in value)
+    return str(value or "")
 
 
 def _inside_env(env: Mapping[str, str], paths: list[str], setup: str) -> dict[str, str]:

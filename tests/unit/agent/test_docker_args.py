@@ -103,3 +103,12 @@ def test_no_engine_names_what_it_tried() -> None:
     message = str(refused.value)
     assert "docker is not installed" in message and "podman is not installed" in message
     assert "apt-get install podman" in message
+
+
+def test_settings_stored_as_lists_are_read_as_text() -> None:
+    """A container's arguments or setup script written as a list (by the API, by ClearML)."""
+    from ductwork.agent.container import _text
+
+    assert checked(_text(["--env", "A=two words"], " "), SAFE) == ["--env", "A=two words"]
+    assert _text(["apt-get update", "echo hi"], "\n") == "apt-get update\necho hi"
+    assert _text(None, " ") == "" and _text("--init", " ") == "--init"
