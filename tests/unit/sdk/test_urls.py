@@ -162,3 +162,27 @@ def test_connect_renames_the_link_the_constructor_made(request: pytest.FixtureRe
     assert _links(task) == [("output", "best")]
     assert [(m.id, m.name) for m in task.models["output"]] == [(best.id, "centroids")]  # its own name
     assert _links(trainer) == [("output", "centroids"), ("output", "borrowed")]
+
+
+def test_a_local_mode_step_gets_and_reads_its_controllers_server_urls(
+    server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ductwork import client
+    from ductwork.client.pipe import PipeBackend, PipeServer
+
+    source = tmp_path / "points.csv"
+    source.write_text(SERVED[1])
+    task = Task.init("urls", "controller")
+    task.upload_artifact("points", source, wait_on_upload=True)
+    record = task.artifacts["points"].record
+    controller = PipeServer(task._backend)  # what a controller serves its local-mode steps
+    step = PipeBackend(controller.address)
+    try:
+        url = urls.artifact_url(step, record)
+        assert url == task.artifacts["points"].url
+        monkeypatch.setenv("DUCTWORK_PIPE", controller.address)
+        client.use(step)
+        assert Path(StorageManager.get_local_copy(url or "")).read_text() == SERVED[1]
+    finally:
+        client.use(None)
+        controller.close()
