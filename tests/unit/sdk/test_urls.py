@@ -1,9 +1,8 @@
-"""The URLs a user is given for stored bytes, and `OutputModel.connect(task, name=...)`.
+"""The URLs a user is given for stored bytes.
 
 ClearML: `Task.artifacts[name].url` and `Model.url` are its files server's URLs, which any
-machine fetches (`StorageManager.get_local_copy(url)`); connecting an output model to its task
-under a name is the name the task has it under. Against a server, ours are the server's download
-URLs (they need an API key); embedded, the local path; in object storage, the object's URI.
+machine fetches (`StorageManager.get_local_copy(url)`). Against a server, ours are the server's
+download URLs (they need an API key); embedded, the local path; in object storage, the object's URI.
 """
 
 from __future__ import annotations
@@ -143,25 +142,6 @@ def test_an_artifact_url_read_in_place_needs_the_record_not_the_path(server: Any
     shutil.move(record.uri, tmp_path / "moved.npy")
     with pytest.raises(Exception, match=r"array|No such file|does not exist"):
         StorageManager.get_local_copy(task.artifacts["array"].url or "")
-
-
-@pytest.mark.parametrize("backend", ["embedded", "server"])
-def test_connect_renames_the_link_the_constructor_made(request: pytest.FixtureRequest, backend: str) -> None:
-    request.getfixturevalue("server" if backend == "server" else "sdk_home")
-    trainer = Task.create(project_name="urls", task_name="trainer", module="json.tool")
-    base = OutputModel(task=trainer, name="centroids")
-    task = Task.init("urls", "connect")
-    best = OutputModel(task=task, base_model_id=base.id)  # linked under its own name
-    assert _links(task) == [("output", "centroids")]
-
-    best.connect(task, name="best")
-    best.connect(task, name="best")  # again: nothing to do
-    best.connect(task)  # no name: keeps the one it has
-    best.connect(trainer, name="borrowed")  # another task: a link of its own
-
-    assert _links(task) == [("output", "best")]
-    assert [(m.id, m.name) for m in task.models["output"]] == [(best.id, "centroids")]  # its own name
-    assert _links(trainer) == [("output", "centroids"), ("output", "borrowed")]
 
 
 def test_a_local_mode_step_gets_and_reads_its_controllers_server_urls(
