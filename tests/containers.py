@@ -16,7 +16,7 @@ included), so a test session builds them at most once and later sessions reuse t
 
 from __future__ import annotations
 
-import contextlib
+import fcntl
 import functools
 import hashlib
 import io
@@ -67,10 +67,13 @@ def built_images() -> Images:
     files = _files()
     tag = _digest(files)
     images = Images(f"{REPOSITORY}:default-{tag}", f"{REPOSITORY}:step-{tag}")
-    if not _exists(engine, images.step):
-        _prune(engine)
-        with tempfile.TemporaryDirectory(prefix="ductwork-image-") as folder:
-            _build(engine, files, Path(folder), images)
+    # One build at a time on this host (pytest-xdist workers, sessions side by side).
+    with open(Path(tempfile.gettempdir()) / "ductwork-test-images.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not _exists(engine, images.step):
+            _prune(engine, keep=tag)
+            with tempfile.TemporaryDirectory(prefix="ductwork-image-") as folder:
+                _build(engine, files, Path(folder), images)
     return images
 
 
@@ -130,12 +133,12 @@ def _exists(engine: str, image: str) -> bool:
     return subprocess.run([engine, "image", "exists", image], capture_output=True).returncode == 0
 
 
-def _prune(engine: str) -> None:
-    """Remove test images of older sources (each build's tag differs)."""
+def _prune(engine: str, keep: str) -> None:
+    """Remove test images of other sources (each build's tag differs)."""
     listing = subprocess.run(
         [engine, "images", "--format", "{{.Repository}}:{{.Tag}}", REPOSITORY], capture_output=True, text=True
     )
-    old = [name for name in listing.stdout.split() if name.startswith(REPOSITORY)]
+    old = [name for name in listing.stdout.split() if name.startswith(REPOSITORY) and keep not in name]
     if old:
         subprocess.run([engine, "rmi", "--force", *old], capture_output=True)
 
@@ -197,6 +200,13 @@ def _run(argv: list[str]) -> None:
         pytest.fail(f"{' '.join(argv)} failed: {done.stderr.strip()}", pytrace=False)
 
 
-def remove(engine: str, name: str) -> None:
-    with contextlib.suppress(subprocess.SubprocessError):
-        subprocess.run([engine, "rm", "--force", "--time", "0", "--ignore", name], capture_output=True)
+def remove_containers(label: str) -> None:
+    """Remove every container with `label` (a failed test's leftovers), running or not."""
+    engine = podman()
+    listing = subprocess.run(
+        [engine, "ps", "--all", "--filter", f"label={label}", "--format", "{{.Names}}"],
+        capture_output=True,
+        text=True,
+    )
+    if listing.stdout.split():
+        subprocess.run([engine, "rm", "--force", "--time", "0", *listing.stdout.split()], capture_output=True)

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from containers import RUN_ARGS, Images, built_images, podman
+from containers import RUN_ARGS, Images, built_images, podman, remove_containers
 from ductwork.core.records import TaskRecord
 from machines import Machine, Machines, Server
 
@@ -135,6 +135,8 @@ def cluster(module_machines: Machines) -> Iterator[Cluster]:
     )
     laptop = module_machines.client("laptop")
     yield Cluster(server, agent, laptop, images, server.backend(server.user_key))
+    for name in ("docker-box", "doomed-box"):
+        remove_containers(f"ductwork.agent={name}")
 
 
 def test_pipeline_steps_run_in_their_containers(cluster: Cluster) -> None:
