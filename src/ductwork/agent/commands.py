@@ -63,7 +63,7 @@ def _backend() -> Any:
 @click.option(
     "--fresh-processes",
     is_flag=True,
-    help="With --same-env, start each function step as a new interpreter (not forked warm).",
+    help="Start each task as a new interpreter (not forked from a warm one of its environment).",
 )
 @click.option("--name", default=None, help="Worker name (default host:pid).")
 @click.option(

@@ -4,10 +4,14 @@ The process itself (its session, killing its tree, time limits) is `ductwork.pro
 module adds what is the agent's: the console sent to the store from one thread, and which tasks
 are forked from a warm interpreter.
 
-A function step runs `python -m ductwork.sdk.runner`; a fresh interpreter pays ~25 ms to start
-and ~40-90 ms to import the runner, on every step. With `--same-env` the agent keeps one warm
-fork server (`process.WarmPool`) that imported the runner once and forks a clean child per step.
-Anything unusual (no AF_UNIX, the server failed to start) falls back to a fresh interpreter.
+A fresh interpreter pays ~25-35 ms of CPU to start, and a function step (`python -m
+ductwork.sdk.runner`) ~40-90 ms more to import the runner, on every task. So the agent keeps one
+warm fork server (`process.WarmPool`) per environment, the first time a task needs it: for the
+agent's own interpreter with `--same-env`, for each uv venv otherwise. Each imported the runner
+once and forks a clean child per task, a function step or a script (`python script.py args`,
+`python -m module args`) alike. A shell script, a task whose environment sets a `PYTHON*`
+start-up variable its server was not started with, `--fresh-processes`, or anything unusual (no
+AF_UNIX, the server failed to start) starts a fresh interpreter instead.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ class ConsoleStream:
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._closed = False
+        self._held = False  # `take` stopped the thread: the caller sends the rest
         self._thread = threading.Thread(target=self._run, name=f"console-{task_id[:8]}", daemon=True)
         self._thread.start()
         self.tail: list[str] = []  # the last lines, to explain a failure
@@ -53,26 +58,44 @@ class ConsoleStream:
         for line in lines:
             self.write(line.removesuffix("\r"), stream)
 
+    def take(self) -> list[ConsoleLine]:
+        """Stop the sender thread and answer the lines it had not sent yet, for the caller to
+        send with the run's end (one call instead of two); `close` sends any written later."""
+        self._held = True
+        self._wake.set()
+        if self._thread is not threading.current_thread():
+            self._thread.join()
+        with self._lock:
+            batch, self._lines = self._lines, []
+        return batch
+
     def close(self) -> None:
         """Send what is left and stop the sender thread (again: nothing happens)."""
         self._closed = True
         self._wake.set()
         if self._thread is not threading.current_thread():
             self._thread.join()
+        if self._held:  # the thread is gone: lines written after `take` go from here
+            self._flush()
 
     def _run(self) -> None:
         while True:
             self._wake.wait(FLUSH_EVERY_S)
             self._wake.clear()
-            with self._lock:
-                batch, self._lines = self._lines, []
-            if batch:
-                try:
-                    self._send(batch)
-                except Exception as exc:  # a lost batch must not kill the task it describes
-                    print(f"ductwork agent: could not send console of task {self.task_id}: {exc}")
+            if self._held:
+                return
+            self._flush()
             if self._closed and not self._lines:
                 return
+
+    def _flush(self) -> None:
+        with self._lock:
+            batch, self._lines = self._lines, []
+        if batch:
+            try:
+                self._send(batch)
+            except Exception as exc:  # a lost batch must not kill the task it describes
+                print(f"ductwork agent: could not send console of task {self.task_id}: {exc}")
 
 
 class TaskProcess:
@@ -88,12 +111,15 @@ class TaskProcess:
 
 
 class Launcher:
-    """Starts an agent's task processes; function steps forked warm when `warm` (--same-env)."""
+    """Starts an agent's task processes, forked from a warm interpreter per environment when
+    `warm` (one fork server per Python: the agent's own, each venv's), else fresh."""
 
     def __init__(self, *, warm: bool) -> None:
-        env = {k: v for k, v in os.environ.items() if k != "DUCTWORK_PIPE"}
-        env["PYTHONUNBUFFERED"] = "1"  # children's prints stream line by line
-        self._pool = WarmPool(RUNNER, RUNNER_IMPORTS, env=env) if warm else None
+        self._warm = warm
+        self._env = {k: v for k, v in os.environ.items() if k != "DUCTWORK_PIPE"}
+        self._env["PYTHONUNBUFFERED"] = "1"  # children's prints stream line by line
+        self._pools: dict[str, WarmPool] = {}
+        self._lock = threading.Lock()
         self._told = False  # the console already said the warm path failed
 
     def start(
@@ -106,10 +132,12 @@ class Launcher:
         paths: list[str],
         console: ConsoleStream,
     ) -> TaskProcess:
-        """Run the task: forked when it is a function step (the runner, no arguments) and the
-        warm path works, else `argv` as a fresh process that dies with the agent."""
-        if self._pool is not None and script.get("module") == RUNNER and not script.get("args"):
-            forked = self._pool.fork(env, str(cwd), paths)
+        """Run the task (`argv`: its interpreter, then what it runs): forked when its
+        interpreter has a warm server and the warm path works, else as a fresh process that
+        dies with the agent."""
+        pool = self._pool(argv, env)
+        if pool is not None:
+            forked = pool.fork(env, str(cwd), paths, argv[1:])
             if forked is not None:
                 console.write(f"running {' '.join(argv)} in {cwd} (forked warm)", "ductwork")
                 return TaskProcess(forked, console)
@@ -122,5 +150,30 @@ class Launcher:
         return TaskProcess(spawn(argv, cwd=cwd, env=env, die_with_parent=True), console)
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.close()
+        with self._lock:
+            pools, self._pools = list(self._pools.values()), {}
+            self._warm = False
+        for pool in pools:
+            pool.close()
+
+    def _pool(self, argv: Sequence[str], env: Mapping[str, str]) -> WarmPool | None:
+        """The warm server of the task's interpreter (started now, the first time), or None
+        when the task must start fresh."""
+        if not self._warm or len(argv) < 2 or not Path(argv[0]).name.startswith("python"):
+            return None  # a shell script, or nothing to run
+        if not _starts_alike(env, self._env):
+            return None
+        with self._lock:
+            if not self._warm:
+                return None
+            pool = self._pools.get(argv[0])
+            if pool is None:
+                pool = self._pools[argv[0]] = WarmPool(RUNNER, RUNNER_IMPORTS, env=self._env, python=argv[0])
+            return pool
+
+
+def _starts_alike(env: Mapping[str, str], server: Mapping[str, str]) -> bool:
+    """Would an interpreter started with `env` begin as one started with `server`? Python reads
+    its PYTHON* variables once, at start (PYTHONPATH aside: the fork puts the task's paths first)."""
+    names = {k for k in (*env, *server) if k.startswith("PYTHON") and k != "PYTHONPATH"}
+    return all(env.get(k) == server.get(k) for k in names)

@@ -301,6 +301,19 @@ class HttpBackend(ContentTransfer):
             self._call("POST", f"/api/queues/{quote(queue)}/entries", json=body, repeat=True, settle=queued),
         )
 
+    def enqueue_many(self, task_ids: Sequence[str], queue: str, *, priority: int = 0) -> list[QueueEntry]:
+        """Every task on `queue` in one call and one transaction (all or none; ClearML's
+        `tasks.enqueue_many`); at most 1,000 ids a call."""
+        body = {"queue": queue, "task_ids": list(task_ids), "priority": priority}
+
+        def queued(error: errors.DuctworkError) -> Any:
+            waiting = {e.get("task_id"): e for e in self._call("GET", f"/api/queues/{quote(queue)}/entries")}
+            if all(task_id in waiting for task_id in task_ids):
+                return [waiting[task_id] for task_id in task_ids]
+            raise error
+
+        return records(QueueEntry, self._call("POST", "/api/entries", json=body, repeat=True, settle=queued))
+
     def dequeue(self, task_id: str) -> None:
         def gone(error: errors.DuctworkError) -> Any:
             if self._call("GET", f"/api/tasks/{task_id}")["status"] == "queued":
@@ -321,6 +334,33 @@ class HttpBackend(ContentTransfer):
         body = {"queues": list(queues), "worker": worker, "wait": wait}
         data = self._call("POST", "/api/claims", json=body, timeout=wait + 30.0)
         return None if data is None else record(TaskRecord, data)
+
+    def end_claim(
+        self,
+        task_id: str,
+        worker: str,
+        started: float,
+        status: str,
+        *,
+        message: str = "",
+        reason: str = "",
+        console: Sequence[ConsoleLine] = (),
+    ) -> str | None:
+        """A claimed run's end in one call: its last console lines, its final status (only over
+        the same claim), its worker idle. None when the status was recorded, else what the task
+        is instead ("taken": another claim's run). Repeated after a lost answer, as console
+        lines are: a line stored twice beats a line lost."""
+        body = {
+            "task_id": task_id,
+            "worker": worker,
+            "started": started,
+            "status": status,
+            "message": message,
+            "reason": reason,
+            "console": [to_dict(line) for line in console],
+        }
+        instead: str | None = self._call("POST", "/api/claims/end", json=body, repeat=True)["instead"]
+        return instead
 
     def register_worker(self, worker: Worker) -> None:
         self._call("POST", "/api/workers", json=to_dict(worker), repeat=True)

@@ -7,7 +7,9 @@ interpreter (no threads, no connections), every child starts from the state a fr
 with the child's stdout/stderr pipe ends attached (SCM_RIGHTS).
 
 Protocol, one JSON line each way: request `{"env": {...}, "cwd": str | null, "paths": [...]}`,
-replies `{"pid": n}` then, when the child ends, `{"exit": code}`. A request
+replies `{"pid": n}` then, when the child ends, `{"exit": code}`. A request may also say what the
+child runs instead of MODULE, as the words after the interpreter: `"argv": ["-m", "mod", ...]` or
+`"argv": ["script.py", ...]` (a script task forked as `python script.py ...` would have run it). A request
 `{"preload": [module, ...]}` (no pipes) imports more modules, once, for the coming children
 (numpy, pandas, torch: tens of milliseconds to seconds each); the reply is `{"loaded": [...]}`.
 """
@@ -22,6 +24,7 @@ import selectors
 import signal
 import socket
 import sys
+from collections.abc import Callable
 from typing import TypedDict
 
 
@@ -31,6 +34,12 @@ class Request(TypedDict):
     env: dict[str, str]
     cwd: str | None
     paths: list[str]
+
+
+class Command(Request, total=False):
+    """A request that names what the child runs (after the interpreter); else the server's module."""
+
+    argv: list[str]
 
 
 def serve(address: str, module: str, preload: list[str]) -> None:
@@ -81,7 +90,7 @@ def _answer(conn: socket.socket, module: str, inherited: list[int]) -> int:
     return pid
 
 
-def _fork(module: str, request: Request, pipes: list[int], inherited: list[int]) -> int:
+def _fork(module: str, request: Command, pipes: list[int], inherited: list[int]) -> int:
     """Fork the child; its pid once it leads a session of its own, so that whoever kills its
     process group right after hearing the pid finds the group (and not just the child)."""
     server = os.getpid()
@@ -98,8 +107,9 @@ def _fork(module: str, request: Request, pipes: list[int], inherited: list[int])
     return pid
 
 
-def _child(module: str, request: Request, pipes: list[int], server: int, session: int) -> None:
-    """Become the requested child: run `module` as `__main__`, exit with its exit code."""
+def _child(module: str, request: Command, pipes: list[int], server: int, session: int) -> None:
+    """Become the requested child: run `module` (or the request's `argv`) as `__main__`, exit
+    with its exit code."""
     code = 1
     try:
         os.setsid()  # its own process group, so killing the group takes its children too
@@ -118,8 +128,10 @@ def _child(module: str, request: Request, pipes: list[int], server: int, session
         cwd = request.get("cwd")
         if cwd:
             os.chdir(cwd)
+        argv = request.get("argv") or ["-m", module]
+        _main_path(argv)
         sys.path[:0] = [p for p in request.get("paths", []) if p not in sys.path]
-        code = _run(module)
+        code = _run(argv[1], argv[2:]) if argv[0] == "-m" else _run_path(argv[0], argv[1:])
     except BaseException:
         import traceback
 
@@ -132,17 +144,47 @@ def _child(module: str, request: Request, pipes: list[int], server: int, session
             os._exit(code)
 
 
-def _run(module: str) -> int:
-    """`python -m module`'s exit code: 0 when it returns, SystemExit's code as Python maps it."""
+def _main_path(argv: list[str]) -> None:
+    """sys.path[0] as `python ARGV` sets it: the current folder for `-m`, else the script's own
+    folder (the server's entry was its own start folder; none under PYTHONSAFEPATH)."""
+    if getattr(sys.flags, "safe_path", False) or not sys.path:
+        return
+    sys.path[0] = os.getcwd() if argv[0] == "-m" else os.path.dirname(os.path.abspath(argv[0]))
+
+
+def _run(module: str, args: list[str] | None = None) -> int:
+    """`python -m module args`'s exit code: 0 when it returns, SystemExit's code as Python maps it."""
     import runpy
 
-    sys.argv = [module]
+    sys.argv = [module, *(args or [])]  # run_module puts the module's file in argv[0]
+    return _exit_code(lambda: runpy.run_module(module, run_name="__main__", alter_sys=True))
+
+
+def _run_path(script: str, args: list[str]) -> int:
+    """`python script args`'s exit code."""
+    import runpy
+
+    sys.argv = [script, *args]
+    return _exit_code(lambda: runpy.run_path(script, run_name="__main__"))
+
+
+def _exit_code(run: Callable[[], object]) -> int:
     try:
-        runpy.run_module(module, run_name="__main__", alter_sys=True)
+        run()
     except SystemExit as stop:
         if stop.code is None or isinstance(stop.code, int):
             return stop.code or 0
         print(stop.code, file=sys.stderr)
+        return 1
+    except BaseException as exc:  # what a fresh interpreter prints: the traceback from the code on
+        import runpy
+        import traceback
+
+        ours = (__file__, runpy.__file__, "<frozen runpy>")
+        tb = exc.__traceback__
+        while tb is not None and tb.tb_frame.f_code.co_filename in ours:
+            tb = tb.tb_next
+        traceback.print_exception(type(exc), exc, tb)
         return 1
     return 0
 

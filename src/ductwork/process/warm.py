@@ -4,9 +4,10 @@ Starting an interpreter and importing what a child needs can cost far more than 
 work (~25 ms to start Python, ~40-90 ms to import a step runner); forking a process that did it
 already costs ~2 ms. `WarmPool` starts `python -m ductwork.process.forkserver` once (a clean
 interpreter: no threads, no connections), which imports `preload` and then forks one child per
-`fork()`, each running `module` as `__main__` as `python -m module` would. The child's stdout
-and stderr pipes are handed over on the request (SCM_RIGHTS); its pid comes back at once, its
-exit code when it ends (the server is its parent and reaps it).
+`fork()`, each running `module` as `__main__` as `python -m module` would, or what `fork(argv=)`
+names (`-m other args` or `script.py args`: a script task). The child's stdout and stderr
+pipes are handed over on the request (SCM_RIGHTS); its pid comes back at once, its exit code
+when it ends (the server is its parent and reaps it). `python=` picks the interpreter (a venv's).
 
 Anything unusual (no AF_UNIX or fd passing, the server failed to start) makes `fork()` answer
 None from then on, so the warm path is only ever an optimisation.
@@ -68,9 +69,15 @@ class WarmPool:
     """A fork server for children that run `module`, started on first use (or `start()`)."""
 
     def __init__(
-        self, module: str, preload: Sequence[str] = (), *, env: dict[str, str] | None = None
+        self,
+        module: str,
+        preload: Sequence[str] = (),
+        *,
+        env: dict[str, str] | None = None,
+        python: str = sys.executable,
     ) -> None:
         self.module = module
+        self.python = python  # the interpreter the server (and so every child) is
         self._preload = list(preload)
         self._env = env  # the server's environment (None: ours); each child gets its own
         self._lock = threading.Lock()
@@ -84,9 +91,16 @@ class WarmPool:
         with self._lock:
             self._launch()
 
-    def fork(self, env: dict[str, str], cwd: str | None, paths: Sequence[str]) -> Forked | None:
-        """A child running `module` with `env` (all of it), in `cwd`, `paths` first on its
-        sys.path; None when the warm path is unavailable (start the child fresh instead)."""
+    def fork(
+        self,
+        env: dict[str, str],
+        cwd: str | None,
+        paths: Sequence[str],
+        argv: Sequence[str] | None = None,
+    ) -> Forked | None:
+        """A child running `module` (or `argv`, the words after the interpreter) with `env` (all
+        of it), in `cwd`, `paths` first on its sys.path; None when the warm path is unavailable
+        (start the child fresh instead)."""
         address = self._ready_address()
         if not address:
             return None
@@ -96,7 +110,9 @@ class WarmPool:
         try:
             try:
                 conn.connect(address)
-                request = {"env": env, "cwd": cwd, "paths": list(paths)}
+                request: dict[str, object] = {"env": env, "cwd": cwd, "paths": list(paths)}
+                if argv:
+                    request["argv"] = list(argv)
                 socket.send_fds(conn, [json.dumps(request).encode()], [out_write, err_write])
             finally:
                 os.close(out_write)
@@ -168,7 +184,7 @@ class WarmPool:
         self._address = os.path.join(tempfile.mkdtemp(prefix="ductwork-fork-"), "s")
         self._ready = False
         try:
-            argv = [sys.executable, "-m", SERVER, self._address, self.module, *self._preload]
+            argv = [self.python, "-m", SERVER, self._address, self.module, *self._preload]
             self._server = subprocess.Popen(
                 argv,
                 stdin=subprocess.DEVNULL,

@@ -13,18 +13,22 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 
 from ductwork.core.errors import Conflict, NotFound, StatusError, ValidationError
-from ductwork.core.records import Queue, QueueEntry, TaskRecord, Worker, new_id
+from ductwork.core.records import ConsoleLine, Queue, QueueEntry, TaskRecord, Worker, new_id
 from ductwork.core.states import TaskStatus, check_transition
 from ductwork.store import bounds
 from ductwork.store.common import for_update, insert, now, upsert
+from ductwork.store.events import add_console
 from ductwork.store.tables import queue_entries, queues, tasks, workers
 from ductwork.store.tasks import FIELDS as _TASK_FIELDS
 from ductwork.store.tasks import record as task_record
 from ductwork.store.tasks import set_status
 
+# Most tasks one enqueue_many call takes.
+MAX_BATCH = 1000
 # On PostgreSQL every enqueue also sends NOTIFY on this channel (payload: the queue name),
 # so an idle agent can LISTEN instead of polling. Delivered when the enqueue commits.
 NOTIFY_CHANNEL = "ductwork_queue"
+_ENDS = frozenset({TaskStatus.completed.value, TaskStatus.failed.value})
 ENQUEUABLE = frozenset({TaskStatus.created.value, TaskStatus.stopped.value, TaskStatus.failed.value})
 _length = (
     sa.select(sa.func.count()).select_from(queue_entries).where(queue_entries.c.queue_id == queues.c.id)
@@ -67,10 +71,28 @@ def delete(conn: sa.Connection, name: str) -> None:
 
 
 def enqueue(conn: sa.Connection, task_id: str, queue_name: str, priority: int) -> QueueEntry:
+    return _enqueue(conn, task_id, get(conn, queue_name), priority)
+
+
+def enqueue_many(
+    conn: sa.Connection, task_ids: Sequence[str], queue_name: str, priority: int
+) -> list[QueueEntry]:
+    """Every task of `task_ids` on the queue, in that order, or none of them (one transaction:
+    a task that cannot be enqueued fails the whole batch)."""
+    if isinstance(task_ids, str) or not isinstance(task_ids, Sequence):
+        raise ValidationError(f"enqueue_many: task_ids must be a list, got {bounds.short(task_ids)}")
+    if len(task_ids) > MAX_BATCH:
+        raise ValidationError(f"enqueue_many: at most {MAX_BATCH} tasks a call, got {len(task_ids)}")
+    bounds.strings(task_ids, "enqueue_many: task_ids", 64)
+    queue = get(conn, queue_name)
+    entries = [_enqueue(conn, task_id, queue, priority) for task_id in task_ids]
+    return entries
+
+
+def _enqueue(conn: sa.Connection, task_id: str, queue: Queue, priority: int) -> QueueEntry:
     if not isinstance(priority, int) or isinstance(priority, bool):
         raise ValidationError(f"task {task_id}: priority must be an int, got {bounds.short(priority)}")
     bounds.integer(priority, f"task {task_id}: priority", *bounds.INT32)
-    queue = get(conn, queue_name)
     status = conn.execute(for_update(conn, sa.select(tasks.c.status).where(tasks.c.id == task_id))).scalar()
     if status is None:
         raise NotFound(f"task {task_id} not found")
@@ -159,6 +181,46 @@ def claim(conn: sa.Connection, queue_names: Sequence[str], worker: str) -> TaskR
         sa.update(workers).where(workers.c.id == worker).values(task_id=row.task_id, heartbeat=stamp)
     )
     return task_record(claimed)
+
+
+def end_claim(
+    conn: sa.Connection,
+    task_id: str,
+    worker: str,
+    started: float,
+    status: str,
+    *,
+    message: str = "",
+    reason: str = "",
+    console: Sequence[ConsoleLine] = (),
+) -> str | None:
+    """The end of one claimed run, in one transaction: its last console lines, its final
+    `status` (only over the same claim: the task still in progress under `worker`, started at
+    `started`), and `worker` idle. Answers None when the status was recorded, else what the
+    task is instead ("taken" while another claim's run has it); the lines are kept either way."""
+    if status not in _ENDS:
+        raise ValidationError(
+            f"task {bounds.short(task_id)}: a run ends completed or failed, not {bounds.short(status)}"
+        )
+    bounds.text(worker, "end_claim: worker", 256)
+    if isinstance(started, bool) or not isinstance(started, (int, float)):
+        raise ValidationError(f"task {bounds.short(task_id)}: started must be the claim's start time")
+    if any(line.task_id != task_id for line in console):
+        raise ValidationError(f"task {bounds.short(task_id)}: the console lines of a run's end are its own")
+    add_console(conn, console)
+    claim = sa.select(tasks.c.status, tasks.c.worker, tasks.c.started).where(tasks.c.id == task_id)
+    row = conn.execute(for_update(conn, claim)).first()
+    if row is None:
+        raise NotFound(f"task {task_id} not found")
+    instead: str | None = None
+    if row.status != TaskStatus.in_progress.value:
+        instead = str(row.status)
+    elif (row.worker, row.started) != (worker, started):
+        instead = "taken"
+    else:
+        set_status(conn, task_id, status, message=message, reason=reason)
+    conn.execute(sa.update(workers).where(workers.c.id == worker).values(task_id=None, heartbeat=now()))
+    return instead
 
 
 def _check_queues_exist(conn: sa.Connection, queue_names: Sequence[str]) -> None:

@@ -269,6 +269,10 @@ class Store:
         with self._db.write() as conn:
             return _queues.enqueue(conn, task_id, queue, priority)
 
+    def enqueue_many(self, task_ids: Sequence[str], queue: str, *, priority: int = 0) -> list[QueueEntry]:
+        with self._db.write() as conn:
+            return _queues.enqueue_many(conn, task_ids, queue, priority)
+
     def dequeue(self, task_id: str) -> None:
         with self._db.write() as conn:
             _queues.dequeue(conn, task_id)
@@ -280,6 +284,22 @@ class Store:
     def claim(self, queues: Sequence[str], worker: str) -> TaskRecord | None:
         with self._db.write() as conn:
             return _queues.claim(conn, queues, worker)
+
+    def end_claim(
+        self,
+        task_id: str,
+        worker: str,
+        started: float,
+        status: str,
+        *,
+        message: str = "",
+        reason: str = "",
+        console: Sequence[ConsoleLine] = (),
+    ) -> str | None:
+        with self._db.write() as conn:
+            return _queues.end_claim(
+                conn, task_id, worker, started, status, message=message, reason=reason, console=console
+            )
 
     def register_worker(self, worker: Worker) -> None:
         with self._db.write() as conn:

@@ -8,17 +8,20 @@ heartbeat of a user's own controller (`permissions.require_worker`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 
-from ductwork.core.records import Queue, QueueEntry, TaskRecord, Worker
+from ductwork.core.errors import ValidationError
+from ductwork.core.records import ConsoleLine, Queue, QueueEntry, TaskRecord, Worker
 from ductwork.server.api.deps import Json, hub, record, records, user
 from ductwork.server.services import claims, permissions
 from ductwork.server.services.hub import Hub
 
 router = APIRouter(prefix="/api", tags=["queues"])
+
+MAX_ENQUEUE = 1000  # tasks an enqueue_many call takes (the store's own limit, store.queues.MAX_BATCH)
 
 
 @dataclass
@@ -33,10 +36,28 @@ class EntryIn:
 
 
 @dataclass
+class EntriesIn:
+    queue: str
+    task_ids: list[str]
+    priority: int = 0
+
+
+@dataclass
 class ClaimIn:
     queues: list[str]
     worker: str
     wait: float = 0.0  # seconds the server may hold the call until work arrives
+
+
+@dataclass
+class ClaimEnd:
+    task_id: str
+    worker: str
+    started: float  # the claim's start time: the end is recorded over this claim only
+    status: str  # completed or failed
+    message: str = ""
+    reason: str = ""
+    console: list[ConsoleLine] = field(default_factory=list)
 
 
 @dataclass
@@ -75,6 +96,21 @@ async def enqueue(name: str, body: EntryIn, request: Request, h: Hub = Depends(h
     return record(await run_in_threadpool(put_on))
 
 
+@router.post("/entries", response_model=list[QueueEntry])
+async def enqueue_many(body: EntriesIn, request: Request, h: Hub = Depends(hub)) -> Json:
+    """Put tasks on a queue in one transaction, all or none (ClearML's `tasks.enqueue_many`)."""
+    caller = user(request)
+
+    if len(body.task_ids) > MAX_ENQUEUE:  # before the permission query over them
+        raise ValidationError(f"enqueue_many: at most {MAX_ENQUEUE} tasks a call, got {len(body.task_ids)}")
+
+    def put_on() -> list[QueueEntry]:
+        permissions.require_tasks(h.store, caller, "enqueue", body.task_ids)
+        return h.enqueue_many(body.task_ids, body.queue, priority=body.priority)
+
+    return records(await run_in_threadpool(put_on))
+
+
 @router.get("/queues/{name:path}", response_model=Queue)
 async def get_queue(name: str, h: Hub = Depends(hub)) -> Json:
     return record(await run_in_threadpool(h.store.get_queue, name))
@@ -98,6 +134,33 @@ async def claim(body: ClaimIn, request: Request, h: Hub = Depends(hub)) -> Json:
     With `wait` > 0 the call is held until an entry arrives or `wait` seconds pass (null)."""
     permissions.require(user(request), "claim tasks from", noun="queues")
     return record(await claims.claim(h, body.queues, body.worker, body.wait, request.is_disconnected))
+
+
+@router.post("/claims/end")
+async def end_claim(body: ClaimEnd, request: Request, h: Hub = Depends(hub)) -> dict[str, str | None]:
+    """A claimed run's end, from its agent: its last console lines, its final status (only over
+    the same claim) and its worker idle, in one transaction. `instead`: null when the status
+    was recorded, else what the task is ("taken": another claim's run has it)."""
+    caller = user(request)
+    permissions.require(caller, "claim tasks from", noun="queues")
+
+    def end() -> str | None:
+        permissions.require_task(h.store, caller, "set the status of", body.task_id)
+        permissions.require_worker(h.store, caller, body.worker, None)
+        instead: str | None = h.store.end_claim(
+            body.task_id,
+            body.worker,
+            body.started,
+            body.status,
+            message=body.message,
+            reason=body.reason,
+            console=body.console,
+        )
+        return instead
+
+    instead = await run_in_threadpool(end)
+    h.touched()
+    return {"instead": instead}
 
 
 @router.post("/workers", status_code=204)

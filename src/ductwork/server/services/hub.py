@@ -75,6 +75,12 @@ class Hub:
         self.changes.ring()
         return entry
 
+    def enqueue_many(self, task_ids: Sequence[str], queue: str, *, priority: int = 0) -> list[QueueEntry]:
+        entries: list[QueueEntry] = self.store.enqueue_many(task_ids, queue, priority=priority)
+        self.work.ring()  # once for the batch: each waiting claim wakes once
+        self.changes.ring()
+        return entries
+
     def set_status(
         self,
         task_id: str,

@@ -1,0 +1,131 @@
+"""The batched queue calls an agent and a pipeline make, attacked: `POST /api/entries` (many
+tasks onto a queue, all or none) and `POST /api/claims/end` (a claimed run's last console
+lines, final status and idle worker in one call).
+
+A batch is one permission check per task and one transaction: a batch that holds one task the
+caller may not enqueue enqueues nothing. A run's end is an agent's (or an admin's) to say, only
+over its own claim, with console lines of that task only.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import httpx
+from attack import ServerProcess
+
+QUEUE = "nobody-serves-batches"  # no agent serves it: queued tasks stay queued
+
+
+def _ok(answer: httpx.Response) -> Any:
+    assert answer.status_code < 300, f"{answer.request.method} {answer.request.url}: {answer.text}"
+    return answer.json() if answer.content else None
+
+
+def _tasks(server: ServerProcess, key: str, count: int) -> list[str]:
+    with server.client(key) as c:
+        _ok(c.post("/api/queues", json={"name": QUEUE}))
+        return [
+            _ok(c.post("/api/tasks", json={"name": f"b-{uuid.uuid4().hex[:8]}"}))["id"] for _ in range(count)
+        ]
+
+
+def _statuses(server: ServerProcess, ids: list[str]) -> list[str]:
+    with server.client(server.admin.key) as admin:
+        return [_ok(admin.get(f"/api/tasks/{task_id}"))["status"] for task_id in ids]
+
+
+def test_a_batch_with_anothers_task_enqueues_nothing(server: ServerProcess) -> None:
+    mine, bobs = _tasks(server, server.alice.key, 2), _tasks(server, server.bob.key, 1)
+    with server.client(server.alice.key) as alice:
+        answer = alice.post("/api/entries", json={"queue": QUEUE, "task_ids": [*mine, *bobs]})
+    assert answer.status_code == 403, answer.text
+    assert _statuses(server, [*mine, *bobs]) == ["created"] * 3
+    with server.client(server.carol.key) as carol:  # read-only: not even her own would go
+        assert carol.post("/api/entries", json={"queue": QUEUE, "task_ids": mine}).status_code == 403
+    with server.client(server.alice.key) as alice:
+        entries = _ok(alice.post("/api/entries", json={"queue": QUEUE, "task_ids": mine}))
+    assert [e["task_id"] for e in entries] == mine
+    assert _statuses(server, mine) == ["queued"] * 2
+
+
+def test_hostile_batches_are_refused_whole(server: ServerProcess) -> None:
+    ids = _tasks(server, server.alice.key, 2)
+    with server.client(server.alice.key) as alice:
+        for body in (
+            {"queue": QUEUE, "task_ids": ["0" * 32] * 1001},  # over the limit, before any lookup
+            {"queue": QUEUE, "task_ids": "not a list"},
+            {"queue": QUEUE, "task_ids": [{"id": ids[0]}]},
+            {"queue": QUEUE, "task_ids": ids, "priority": 2**40},
+            {"queue": QUEUE, "task_ids": [ids[0], ids[0]]},  # the same task twice
+            {"queue": QUEUE, "task_ids": [ids[0], "0" * 32]},  # an unknown task
+            {"queue": "no-such-queue", "task_ids": ids},
+        ):
+            answer = alice.post("/api/entries", json=body)
+            assert 400 <= answer.status_code < 500, (body, answer.text)
+    assert _statuses(server, ids) == ["created", "created"]
+
+
+def _claimed(server: ServerProcess, worker: str) -> dict[str, Any]:
+    (task_id,) = _tasks(server, server.alice.key, 1)
+    queue = f"claims-{uuid.uuid4().hex[:8]}"
+    with server.client(server.runner.key) as runner:
+        _ok(runner.post("/api/queues", json={"name": queue}))
+        _ok(runner.post("/api/workers", json={"id": worker, "queues": [queue]}))
+        _ok(runner.post(f"/api/queues/{queue}/entries", json={"task_id": task_id}))
+        claim: dict[str, Any] = _ok(runner.post("/api/claims", json={"queues": [queue], "worker": worker}))
+    assert claim["id"] == task_id
+    return claim
+
+
+def _end(claim: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    return {
+        "task_id": claim["id"],
+        "worker": claim["worker"],
+        "started": claim["started"],
+        "status": "completed",
+        "console": [{"task_id": claim["id"], "text": "last line"}],
+        **changes,
+    }
+
+
+def test_only_an_agent_or_admin_ends_a_claim(server: ServerProcess) -> None:
+    claim = _claimed(server, f"w-{uuid.uuid4().hex[:6]}")
+    for account in (server.alice, server.bob, server.carol):  # alice owns the task, yet
+        with server.client(account.key) as c:
+            answer = c.post("/api/claims/end", json=_end(claim))
+        assert answer.status_code == 403, (account.name, answer.text)
+    with server.client(server.admin.key) as admin:
+        assert _ok(admin.get(f"/api/tasks/{claim['id']}/console")) == []
+    assert _statuses(server, [claim["id"]]) == ["in_progress"]
+    with server.client(server.runner.key) as runner:
+        assert _ok(runner.post("/api/claims/end", json=_end(claim))) == {"instead": None}
+        assert [x["text"] for x in _ok(runner.get(f"/api/tasks/{claim['id']}/console"))] == ["last line"]
+        worker = next(w for w in _ok(runner.get("/api/workers")) if w["id"] == claim["worker"])
+    assert worker["task_id"] is None
+    assert _statuses(server, [claim["id"]]) == ["completed"]
+
+
+def test_an_end_changes_only_its_own_claim(server: ServerProcess) -> None:
+    claim = _claimed(server, f"w-{uuid.uuid4().hex[:6]}")
+    other = _claimed(server, f"w-{uuid.uuid4().hex[:6]}")
+    with server.client(server.runner.key) as runner:
+        for body in (
+            _end(claim, started=claim["started"] + 1),  # an older claim of the same task
+            _end(claim, worker=other["worker"]),  # another worker's name
+        ):
+            assert _ok(runner.post("/api/claims/end", json=body)) == {"instead": "taken"}
+        for body in (
+            _end(claim, status="published"),
+            _end(claim, status="queued"),
+            _end(claim, console=[{"task_id": other["id"], "text": "smuggled"}]),
+            _end(claim, console=[{"task_id": claim["id"], "text": "x", "stream": "nowhere"}]),
+            _end(claim, worker="w" * 10_000),
+            _end(claim, started="yesterday"),
+            _end(claim, task_id="0" * 32),
+        ):
+            answer = runner.post("/api/claims/end", json=body)
+            assert 400 <= answer.status_code < 500, (body, answer.text)
+        assert _ok(runner.get(f"/api/tasks/{other['id']}/console")) == []
+    assert _statuses(server, [claim["id"], other["id"]]) == ["in_progress", "in_progress"]
