@@ -194,6 +194,43 @@ def test_the_same_commit_is_a_cache_hit_another_is_not(
     assert "code changed" in cached(commits["v2"])
 
 
+def gated(x: int, gate: str):
+    import os
+
+    import helpers
+
+    if not os.path.exists(gate):
+        raise RuntimeError("the gate is closed")
+    return helpers.scale(x)
+
+
+def test_a_resumed_run_clones_the_commit_it_pinned(
+    home: Path, repository: Repository, tmp_path: Path
+) -> None:
+    """A rerun from the stored DAG (resume; a clone of a stored pipeline) has no script to
+    read repo= from: the stored step code names the repository and the commit the run pinned."""
+    work, url, commits = repository
+    gate = tmp_path / "gate"
+    pipe = PipelineController(name="resumed_repo", project="tests")
+    pipe.add_function_step(
+        name="gated",
+        function=gated,
+        function_kwargs={"x": 4, "gate": str(gate)},
+        function_return=["y"],
+        repo=url,
+    )
+    pipe.start_locally(run_pipeline_steps_locally=True)
+    assert not pipe.is_successful()
+    git(work, "commit", "-q", "--allow-empty", "-m", "later")
+    git(work, "push", "-q", "origin", "main")  # the branch moved on; the run keeps its commit
+    gate.touch()
+    resumed = PipelineController.resume(pipe.id, run_pipeline_steps_locally=True)
+    assert resumed.is_successful(), {n: node.error for n, node in resumed.get_pipeline_dag().items()}
+    task = Task.get_task(task_id=resumed.get_pipeline_dag()["gated"].executed)
+    assert task.artifacts["y"].get() == 40
+    assert (task.data.script["repository"], task.data.script["commit"]) == (url, commits["main"])
+
+
 # ---- bad input, refused before the pipeline creates a step
 
 

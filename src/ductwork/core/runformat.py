@@ -49,6 +49,7 @@ DAG_CONFIG = "Pipeline"  # the DAG as JSON: {step name: {field: value for field 
 DAG_DESCRIPTION = "pipeline state"
 CODE_DESCRIPTION = "step code"  # a function step's code, under the configuration named by the step
 CODE_FIELDS = ("function", "code", "requirements", "return", "digest")
+CODE_REPOSITORY = "repository"  # beside them, a step with repo=: {"repository", "commit", "branch"}
 
 # Each step's entry in the DAG. Older runs may lack later fields: readers use .get().
 STEP_FIELDS = (

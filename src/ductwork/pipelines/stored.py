@@ -3,6 +3,7 @@ step's code, enough to run a run again (resume, a pipeline as a step) without it
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Callable, Mapping
@@ -10,8 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ductwork.core.records import ConfigObject
-from ductwork.core.runformat import STEP_FIELDS
+from ductwork.core.runformat import CODE_REPOSITORY, STEP_FIELDS
 from ductwork.pipelines.node import Node as StepNode
+from ductwork.pipelines.spec import with_repository
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,12 @@ def nodes_from_config(
                 stored["code"], stored["function"], stored.get("requirements", []), stored.get("digest", "")
             )
             node.return_artifacts = stored.get("return", node.return_artifacts)
+            repo = stored.get(CODE_REPOSITORY)
+            if repo:  # repo=: the commit the run pinned, cloned again (checked as when defined)
+                options = with_repository(
+                    node.options, name, repo.get("repository"), repo.get("branch"), repo.get("commit")
+                )
+                node.spec = dataclasses.replace(node.spec, options=options)
         live = keep.get(name)
         if live is not None:
             node.function = live.function

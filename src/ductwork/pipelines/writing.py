@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from typing import Any
 
 from ductwork.core import arguments
 from ductwork.core.queries import TaskQuery
@@ -12,6 +13,7 @@ from ductwork.core.records import ConfigObject, Param, TaskTypes
 from ductwork.core.runformat import (
     CODE_DESCRIPTION,
     CODE_FIELDS,
+    CODE_REPOSITORY,
     DAG_CONFIG,
     PIPELINE_HASH,
     SETTING_ADD_PIPELINE_TAGS,
@@ -93,7 +95,10 @@ class RunWriting(StepBuilding):
             if node.code is not None:
                 code = node.code
                 values = (code.name, code.source, list(code.requirements), node.return_artifacts, code.digest)
-                stored = dict(zip(CODE_FIELDS, values, strict=True))
+                stored: dict[str, Any] = dict(zip(CODE_FIELDS, values, strict=True))
+                if node.options.repository is not None:  # a rerun from the stored DAG clones it again
+                    repository = node.options.repository.script_part()
+                    stored[CODE_REPOSITORY] = {k: v for k, v in repository.items() if k != "diff"}
                 self._backend.set_configuration(
                     task_id, name, ConfigObject(json.dumps(stored, indent=1), "json", CODE_DESCRIPTION)
                 )
