@@ -179,6 +179,8 @@ def test_a_missing_image_fails_the_task_naming_it(cluster: Cluster) -> None:
         "--security-opt seccomp=unconfined",
         "--device /dev/sda",
         "-e DUCTWORK_API_URL=http://example.com",
+        "-e DUCTWORK_API_KEY",
+        "--env AWS_SECRET_ACCESS_KEY",
         "--entrypoint sh",
         "--name other",
         "alpine sh -c id",

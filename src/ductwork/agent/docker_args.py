@@ -138,3 +138,6 @@ def _check(flag: str, value: str | None, allowed: frozenset[str]) -> None:
         raise DockerArgsError(
             f"docker_args: {flag} {value} would replace a variable the agent gives the task itself"
         )
+    if flag in _ENV_FLAGS and "=" not in (value or ""):
+        # `-e NAME` (or `-e 'AWS*'`) copies the agent machine's own variable: its secrets.
+        raise DockerArgsError(f"docker_args: {flag} {value} needs a value (NAME=value)")

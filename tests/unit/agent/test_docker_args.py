@@ -14,7 +14,7 @@ from ductwork.agent.docker_args import ALL, SAFE, DockerArgsError, allow_list, c
     [
         ("", []),
         ("--env A=1 --shm-size 1g", ["--env", "A=1", "--shm-size", "1g"]),
-        ("--env=A=1 -eB=2 -e=C=3 -e D", ["--env", "A=1", "-e", "B=2", "-e", "C=3", "-e", "D"]),
+        ("--env=A=1 -eB=2 -e=C=3 -e D=", ["--env", "A=1", "-e", "B=2", "-e", "C=3", "-e", "D="]),
         ("--init -m 512m --cpus=2", ["--init", "-m", "512m", "--cpus", "2"]),
         ("--label 'team=data science'", ["--label", "team=data science"]),
     ],
@@ -45,6 +45,9 @@ def test_safe_arguments_pass_in_every_spelling(text: str, expected: list[str]) -
         ("--env A=1 --privileged", "--privileged"),
         ("-e DUCTWORK_API_URL=http://example.com", "DUCTWORK_API_URL"),
         ("--env=ductwork_api_key=stolen", "ductwork_api_key"),
+        ("-e AWS_SECRET_ACCESS_KEY", "needs a value"),
+        ("--env=AWS*", "needs a value"),
+        ("-eHOME", "needs a value"),
         ("--entrypoint sh", "--entrypoint"),
         ("--name other", "--name"),
         ("-w /", "-w"),
