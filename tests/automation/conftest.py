@@ -34,6 +34,17 @@ def home(ductwork_home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
     console.uninstall()
 
 
+@pytest.fixture
+def server_store(home: Path) -> Iterator[Any]:
+    """The store a server opens over the same home (its own connection, as `ductwork ui`)."""
+    from ductwork.core import settings
+    from ductwork.store import Store
+
+    opened = Store(settings.db_url())
+    yield opened
+    opened.close()
+
+
 def run_for(service: Any, seconds: float) -> None:
     """Run a scheduler's loop on a thread for `seconds` of real time, then stop it."""
     thread = threading.Thread(target=service.start, daemon=True)

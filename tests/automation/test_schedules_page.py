@@ -6,25 +6,13 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from starlette.testclient import TestClient
 from tests.automation.conftest import run_for, wait_for
 
 SECOND = 1 / 60  # minute=SECOND: an interval of one second
-
-
-@pytest.fixture
-def server_store(home: Path) -> Iterator[Any]:
-    from ductwork.core import settings
-    from ductwork.store import Store
-
-    opened = Store(settings.db_url())
-    yield opened
-    opened.close()
 
 
 def _ran_scheduler() -> tuple[str, str]:

@@ -96,9 +96,11 @@ def _add_launches(
     """Each row's last launch as it really is: the launched task's status (and whether what
     runs it still beats), or the function call's outcome."""
     from ductwork.core import liveness
+    from ductwork.core.queries import TaskQuery
 
     ids = sorted({str(r["last_task"]) for r in rows if r["last_task"]})
-    tasks = {t.id: t for t in backend.get_tasks(ids)} if ids else {}
+    # get_tasks refuses unknown ids; a last task may have been deleted since
+    tasks = {t.id: t for t in backend.query_tasks(TaskQuery(ids=ids, archived=None))} if ids else {}
     for row in rows:
         if row["last_call"] is not None:
             launch = liveness.call_state(row["last_call"], row["alive"])

@@ -16,6 +16,7 @@ from ductwork.automation.launch import ACTIVE, Call, Job, launch_function, launc
 from ductwork.automation.service import SchedulerService
 from ductwork.automation.state import from_iso, iso, utcnow
 from ductwork.core.errors import Conflict, ValidationError
+from ductwork.core.queries import TaskQuery
 
 _TIME_FIELDS = ("minute", "hour", "day", "weekdays", "month", "year")
 MAX_LIMIT_HOURS = 24 * 365 * 100
@@ -352,7 +353,8 @@ class TaskScheduler(SchedulerService):
             deadlines = state.get("deadlines") if isinstance(state, dict) else None
             if not isinstance(deadlines, dict) or not deadlines:
                 continue
-            tasks = {t.id: t for t in self._backend.get_tasks([str(k) for k in deadlines])}
+            asked = TaskQuery(ids=[str(k) for k in deadlines], archived=None)  # deleted ones: absent
+            tasks = {t.id: t for t in self._backend.query_tasks(asked)}
             for task_id, limit in list(deadlines.items()):
                 task = tasks.get(task_id)
                 deadline = _deadline(limit)

@@ -161,7 +161,8 @@ def _add_last_tasks(
     still exists (the page links only to those)."""
     entries = [(s, e) for s in found for e in s.entries]
     ids = sorted({e.last_task for _, e in entries if e.last_task and e.last_task != INVALID})
-    tasks = {t.id: t for t in store.get_tasks(ids)} if ids else {}
+    # get_tasks refuses unknown ids; a last task may have been deleted since
+    tasks = {t.id: t for t in store.query_tasks(TaskQuery(ids=ids, archived=None))} if ids else {}
     for scheduler, e in entries:
         task = tasks.get(e.last_task)
         e.last_task_name = _text(task.name) if task is not None else ""
