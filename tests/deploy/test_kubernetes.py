@@ -32,6 +32,8 @@ import click
 import pytest
 import yaml
 
+from s3server import S3Server
+
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy" / "kubernetes"
 CONTAINERFILE = ROOT / "deploy" / "Containerfile"
@@ -375,6 +377,13 @@ def test_every_secret_and_config_map_read_exists() -> None:
                 assert ref["key"] in secrets[ref["name"]]["stringData"], where
 
 
+def test_secrets_hold_only_placeholders() -> None:
+    """No real secret is ever committed here: a copy edited with real values fails this."""
+    for name, secret in by_kind("Secret").items():
+        assert "data" not in secret, name
+        assert set(secret["stringData"].values()) == {"replace-me"}, name
+
+
 def test_clients_reach_the_server_service_and_probes_need_no_key() -> None:
     from ductwork.server.api.system import router
     from ductwork.server.services.auth import PUBLIC_PATHS
@@ -395,10 +404,39 @@ def test_clients_reach_the_server_service_and_probes_need_no_key() -> None:
 # --------------------------------------------------------------------- the server pod, for real
 
 
-def pod_env(extra: dict[str, str]) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DUCTWORK_")}
-    env.update(PYTHONPATH=str(ROOT / "src"), **extra)
-    return env
+def pod_env(base: dict[str, str], container: Doc, values: dict[str, str]) -> dict[str, str]:
+    """A container's environment as Kubernetes gives it (its envFrom maps and secrets, then its
+    env), over `base` (this machine's), with `values` in place of what a cluster would hold
+    (addresses, passwords). Every name in `values` must be one the manifests give the container."""
+    secrets, maps = by_kind("Secret"), by_kind("ConfigMap")
+    given: dict[str, str] = {}
+    for source in container.get("envFrom", []):
+        if "secretRef" in source:
+            given.update(secrets[source["secretRef"]["name"]]["stringData"])
+        else:
+            given.update(maps[source["configMapRef"]["name"]]["data"])
+    for variable in container.get("env", []):
+        ref = variable.get("valueFrom", {}).get("secretKeyRef")
+        given[variable["name"]] = secrets[ref["name"]]["stringData"][ref["key"]] if ref else variable["value"]
+    unknown = set(values) - set(given) - set(image_env())
+    assert not unknown, f"{container['name']} is given no {sorted(unknown)} by the manifests or image"
+    env = {k: v for k, v in base.items() if not k.startswith(("DUCTWORK_", "AWS_"))}
+    return {**env, "PYTHONPATH": str(ROOT / "src"), **image_env(), **given, **values}
+
+
+def image_env() -> dict[str, str]:
+    """The variables the image sets (deploy/Containerfile's last ENV)."""
+    block = re.findall(r"^ENV ((?:.*\\\n)*.*)$", CONTAINERFILE.read_text(), re.M)[-1]
+    return dict(re.findall(r"(\w+)=(\S+)", block))
+
+
+def test_image_home_is_the_pods_home_volume() -> None:
+    """$DUCTWORK_HOME (the cache, task folders, venvs) is the volume each pod mounts for it."""
+    home = image_env()["DUCTWORK_HOME"]
+    for name in ("ductwork-server", "ductwork-agent-services", "ductwork-agent-default"):
+        pod = by_kind("Deployment")[name]["spec"]["template"]["spec"]
+        mounts = {m["name"]: m["mountPath"] for m in pod["containers"][0]["volumeMounts"]}
+        assert mounts["home"] == home, name
 
 
 def run_container(container: Doc, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -449,39 +487,69 @@ def serve(container: Doc, env: dict[str, str]) -> tuple[subprocess.Popen[str], s
             time.sleep(0.2)
 
 
+UPLOAD = """
+from ductwork import Task
+
+task = Task.init(project_name="deploy", task_name="on an agent pod")
+task.upload_artifact("weights", bytes(range(256)) * 400, wait_on_upload=True)  # a blob, not inline
+task.close()
+"""
+
+
 @pytest.mark.slow
-def test_server_pod_starts_with_its_admin_and_prints_no_secret(tmp_path: Path) -> None:
-    """The pod's commands in order, on a fresh store: SQLite here (the commands are the same on
-    PostgreSQL, whose store the rest of the suite tests)."""
+def test_server_pod_starts_with_its_admin_and_prints_no_secret(tmp_path: Path, s3_server: S3Server) -> None:
+    """The server pod's commands in order, with the environment the manifests give each
+    container, on a fresh store (SQLite here: the commands are the same on PostgreSQL, whose
+    store the rest of the suite tests) and an S3-compatible store for artifacts; then a task
+    running with an agent pod's environment writes its artifact straight to the bucket."""
     import httpx
 
+    bucket = s3_server.bucket()
+    machine = {**os.environ, "HOME": str(tmp_path), **s3_server.aws_variables()}
+    s3 = {k: machine[k] for k in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
+    store = {"DUCTWORK_DB_URL": f"sqlite:///{tmp_path / 'db' / 'ductwork.db'}"}
     pod = by_kind("Deployment")["ductwork-server"]["spec"]["template"]["spec"]
-    database = f"sqlite:///{tmp_path / 'db' / 'ductwork.db'}"
-    env = pod_env(
-        {
-            "DUCTWORK_DB_URL": database,
-            "DUCTWORK_HOME": str(tmp_path / "home"),
-            "HOME": str(tmp_path),
-            "ADMIN_PASSWORD": "pod-admin-password",
-        }
-    )
-    for container in pod["initContainers"]:
-        run_container(container, env)
-    run_container(pod["initContainers"][-1], env)  # a restarted pod's: the admin is there already
+    migrate, admin = pod["initContainers"]
+    run_container(migrate, pod_env(machine, migrate, store))
+    first_admin = pod_env(machine, admin, {**store, "ADMIN_PASSWORD": "pod-admin-password"})
+    run_container(admin, first_admin)
+    run_container(admin, first_admin)  # a restarted pod's: the admin is there already
 
-    process, address = serve(pod["containers"][0], env)
+    server = pod["containers"][0]
+    storage = {"DUCTWORK_ARTIFACTS_URI": f"{bucket}/ductwork", "DUCTWORK_ALLOWED_STORAGE": f"{bucket}/more/"}
+    env = pod_env(machine, server, {**store, **storage, **s3, "DUCTWORK_HOME": str(tmp_path / "home")})
+    process, address = serve(server, env)
     try:
-        # docs/deploy.md: a key made in the server's container, then the API as admin
-        key = subprocess.run(
-            [sys.executable, "-m", "ductwork", "keys", "create", "--user", "admin"],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        who = httpx.get(f"{address}/api/whoami", headers={"Authorization": f"Bearer {key}"})
+        # docs/deploy.md: keys made in the server's container
+        admin_key, agent_key = make_keys(env)
+        who = httpx.get(f"{address}/api/whoami", headers={"Authorization": f"Bearer {admin_key}"})
         assert who.json() == {"name": "admin", "admin": True, "role": "admin"}
+        where = httpx.get(f"{address}/api/storage", headers={"Authorization": f"Bearer {admin_key}"})
+        assert where.json()["artifacts_root"] == f"{bucket}/ductwork" and where.json()["remote"]
+
+        agent = by_kind("Deployment")["ductwork-agent-default"]["spec"]["template"]["spec"]["containers"][0]
+        server_at = {"DUCTWORK_API_URL": address, "DUCTWORK_API_KEY": agent_key}
+        task_env = pod_env(machine, agent, {**server_at, **s3, "DUCTWORK_HOME": str(tmp_path / "agent")})
+        done = subprocess.run(
+            [sys.executable, "-c", UPLOAD], env=task_env, capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, done.stderr
+        assert "cannot reach" not in done.stderr, done.stderr  # written directly, not through the server
+        blobs = s3_server.filesystem().find(f"{bucket}/ductwork/blobs")
+        assert len(blobs) == 1, blobs
     finally:
         process.terminate()
         output = process.communicate(timeout=30)[0]
     assert "First start" not in output and "pod-admin-password" not in output, output
+
+
+def make_keys(env: dict[str, str]) -> tuple[str, str]:
+    """An admin key, and an agent account with its key, as docs/deploy.md makes them."""
+
+    def ductwork(*args: str) -> str:
+        argv = [sys.executable, "-m", "ductwork", *args]
+        return subprocess.run(argv, env=env, capture_output=True, text=True, check=True).stdout.strip()
+
+    admin_key = ductwork("keys", "create", "--user", "admin", "--name", "laptop")
+    ductwork("users", "add", "runner", "--role", "agent")
+    return admin_key, ductwork("keys", "create", "--user", "runner", "--name", "k8s-agents")
