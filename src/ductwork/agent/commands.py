@@ -19,6 +19,7 @@ from ductwork.core.errors import DuctworkError
 
 PULLS = ("missing", "never", "always")  # --docker-pull, the engines' own words
 SERVICES_SLOTS = 8  # `--services-mode` without a number
+RAY_SLOTS = 8  # `--ray`: tasks on the cluster at once (each a driver process here)
 
 
 def _said(exc: Exception) -> str:
@@ -29,6 +30,28 @@ def _said(exc: Exception) -> str:
 def _log(text: str) -> None:
     """The agent's own lines: they quote task ids, names and errors, so shown inert."""
     print(printable(mask_secrets(text), lines=True), flush=True)
+
+
+def _queue_resources(
+    given: tuple[str, ...], queues: tuple[str, ...], ray_address: str | None
+) -> dict[str, dict[str, float]]:
+    """`--resources QUEUE=JSON` options by queue (each a queue this agent serves)."""
+    from ductwork.agent.ray import resources
+
+    if given and not ray_address:
+        raise click.UsageError("--resources is for an agent serving a Ray cluster (--ray ADDRESS)")
+    found: dict[str, dict[str, float]] = {}
+    for option in given:
+        try:
+            queue, amounts = resources.parse_queue(option)
+        except DuctworkError as exc:
+            raise click.BadParameter(_said(exc), param_hint="--resources") from exc
+        if queue not in queues:
+            raise click.BadParameter(
+                f"{printable(queue)} is not a --queue of this agent", param_hint="--resources"
+            )
+        found[queue] = amounts
+    return found
 
 
 def _words(text: str) -> tuple[str, ...]:
@@ -67,6 +90,20 @@ def _backend() -> Any:
 )
 @click.option("--name", default=None, help="Worker name (default host:pid).")
 @click.option(
+    "--ray",
+    "ray_address",
+    metavar="ADDRESS",
+    default=None,
+    help=f"Run each task as a Ray task on this cluster (docs/ray.md); {RAY_SLOTS} at once by default.",
+)
+@click.option(
+    "--resources",
+    "queue_resources",
+    multiple=True,
+    metavar="QUEUE=JSON",
+    help="With --ray: what a queue's tasks ask of the cluster, e.g. gpu='{\"GPU\": 1}' (repeatable).",
+)
+@click.option(
     "--docker",
     metavar="[IMAGE]",
     is_flag=False,
@@ -84,6 +121,12 @@ def _backend() -> Any:
     multiple=True,
     metavar="FLAG",
     help="With --docker: a task docker_args flag to allow beyond the safe few (e.g. --ipc; all: any).",
+)
+@click.option(
+    "--docker-allow-image",
+    multiple=True,
+    metavar="PATTERN",
+    help="With --docker: images tasks may name, e.g. 'registry.example.com/team/*' (default: any).",
 )
 @click.option(
     "--docker-run-args",
@@ -104,9 +147,12 @@ def agent_command(
     max_tasks: int | None,
     fresh_processes: bool,
     name: str | None,
+    ray_address: str | None,
+    queue_resources: tuple[str, ...],
     docker: str | None,
     docker_engine: str | None,
     docker_allow_arg: tuple[str, ...],
+    docker_allow_image: tuple[str, ...],
     docker_run_args: str,
     docker_pull: str,
 ) -> None:
@@ -117,13 +163,19 @@ def agent_command(
 
     options = AgentOptions(
         queues=list(queues),
-        same_env=same_env,
-        slots=services or 1,
+        same_env=same_env or bool(ray_address),  # on Ray: the node's interpreter
+        slots=services or (RAY_SLOTS if ray_address else 1),
+        ray=ray_address,
+        resources=_queue_resources(queue_resources, queues, ray_address),
         max_tasks=max_tasks,
         warm=not fresh_processes,
         docker=docker,
         container=ContainerOptions(
-            docker_engine, allow_list(docker_allow_arg), _words(docker_run_args), docker_pull
+            docker_engine,
+            allow_list(docker_allow_arg),
+            _words(docker_run_args),
+            docker_pull,
+            docker_allow_image,
         ),
         log=_log,
     )

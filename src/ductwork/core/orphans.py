@@ -130,16 +130,22 @@ def settle_orphan(backend: _Backend, task_id: str, worker_id: str, timeout: floa
     found = current_owner(task)
     if found is not None and _same_machine(found) and process_alive(int(found["pid"]), found.get("start")):
         return False  # its own process runs it and lives: a late heartbeat is not a death
-    reason = f"agent {worker_id} stopped responding (no heartbeat for {timeout:g} s)"
+    why = f"agent {worker_id} stopped responding (no heartbeat for {timeout:g} s)"
+    return settle_lost(backend, task, why)
+
+
+def settle_lost(backend: _Backend, task: TaskRecord, message: str) -> bool:
+    """Fail a running task whose runner is gone (an agent, a Ray node), then re-queue it if its
+    `retries_left` allows; True when this call failed it."""
     try:
-        backend.set_status(task_id, "failed", message=reason, reason="worker lost", expect=["in_progress"])
-    except (Conflict, StatusError):
+        backend.set_status(task.id, "failed", message=message, reason="worker lost", expect=["in_progress"])
+    except (Conflict, StatusError, NotFound):
         return False  # someone else settled it, or the agent came back and finished it
     retries = _int(task.runtime.get("retries_left"))
     if retries > 0 and task.queue:
         try:
-            backend.edit_task(task_id, {"runtime": {**task.runtime, "retries_left": retries - 1}})
-            backend.enqueue(task_id, task.queue)
+            backend.edit_task(task.id, {"runtime": {**task.runtime, "retries_left": retries - 1}})
+            backend.enqueue(task.id, task.queue)
         except DuctworkError:
             return True  # failed stays the truth when it cannot go back on its queue
     return True

@@ -1,0 +1,216 @@
+"""`python -m ductwork.agent.ray.driver REQUEST`: one task as a Ray task, seen as a process.
+
+The agent runs this as the task's process (`launcher.py`). It connects to the cluster, submits
+`remote.run` with the task's resources, and then:
+* says on the console that the task waits for resources until a node starts it, and when no
+  node of the cluster has what it asks for at all (it waits for such a node to join);
+* prints the task's console lines as they arrive (stdout to stdout, the rest to stderr);
+* on SIGTERM (an abort, a time limit, the agent stopping) cancels the Ray task, which stops
+  the task's process on its node, and exits as a process killed by SIGTERM;
+* when the node or Ray worker is lost, settles the task as a lost agent's
+  (`orphans.settle_lost`: failed, or back on its queue while `retries_left` allows);
+* exits with the task process's exit code.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from ductwork.agent.ray import remote, resources
+
+# How often the wait for resources is told again on the console.
+STILL_WAITING_S = 30.0
+# After a cancel, how long the Ray task gets to stop its process before it is forced.
+CANCEL_GRACE_S = 1.5
+# Exit codes: as a process ended by SIGTERM; the Ray task failed in ductwork or in Ray.
+CANCELLED = 128 + signal.SIGTERM
+FAILED = 1
+
+
+def main(argv: list[str]) -> int:
+    path = Path(argv[1])
+    request = json.loads(path.read_text(encoding="utf-8"))
+    path.unlink(missing_ok=True)
+    stop = threading.Event()
+    _catch(stop)
+    import ray
+
+    ray.init(address=request["address"], log_to_driver=False, logging_level=logging.ERROR)
+    _catch(stop)  # again: ray.init put in handlers of its own, which log and exit
+    try:
+        return Driver(request, stop).run()
+    finally:
+        ray.shutdown()
+
+
+def _catch(stop: threading.Event) -> None:
+    """SIGTERM and SIGINT set `stop` (the follow loop then cancels the Ray task)."""
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+
+class Driver:
+    def __init__(self, request: dict[str, Any], stop: threading.Event) -> None:
+        self.request = request
+        self.stop = stop
+        self.amounts: dict[str, float] = request["resources"]
+        self.events: queue.Queue[tuple[str, Any]] = queue.Queue()
+
+    def run(self) -> int:
+        import ray
+
+        options = resources.ray_options(self.amounts)
+        task = ray.remote(remote.run).options(
+            **options, max_retries=0, num_returns="streaming", name=f"ductwork {self.request['task_id']}"
+        )
+        stream = task.remote(self.request["task_id"], self.request["script"], self.request["env"])
+        _note(f"waiting for Ray resources ({resources.describe(self.amounts)})")
+        threading.Thread(target=self._read, args=(stream,), name="ray-events", daemon=True).start()
+        return self._follow(stream)
+
+    def _read(self, stream: Any) -> None:
+        """Each event the Ray task yields, in order, then how the stream ended."""
+        import ray
+
+        try:
+            for ref in stream:
+                self.events.put(("event", ray.get(ref)))
+        except Exception as exc:  # how the Ray task ended, sorted out by _ended
+            self.events.put(("error", exc))
+            return
+        self.events.put(("end", None))
+
+    def _follow(self, stream: Any) -> int:
+        import ray
+
+        started = False
+        waiting_since = time.monotonic()
+        told = waiting_since
+        checked = False
+        cancelled_at: float | None = None
+        while True:
+            try:
+                kind, value = self.events.get(timeout=0.25)
+            except queue.Empty:
+                kind, value = "", None
+            if kind == "event":
+                started = started or "node" in value
+                code = _show(value)
+                if code is not None:
+                    return CANCELLED if cancelled_at is not None else _exit_status(code)
+            elif kind == "end":
+                return CANCELLED if cancelled_at is not None else FAILED
+            elif kind == "error":
+                return self._ended(value, cancelled=cancelled_at is not None)
+            now = time.monotonic()
+            if self.stop.is_set() and cancelled_at is None:
+                cancelled_at = now
+                _note("cancelling the Ray task" + ("" if started else " (it never started)"))
+                ray.cancel(stream)
+            elif cancelled_at is not None and now - cancelled_at > CANCEL_GRACE_S:
+                ray.cancel(stream, force=True)
+                return CANCELLED
+            if not started and cancelled_at is None:
+                if not checked and now - waiting_since > 1.0:
+                    checked = True
+                    self._check_feasible()
+                if now - told > STILL_WAITING_S:
+                    told = now
+                    _note(f"still waiting for Ray resources after {now - waiting_since:.0f} s")
+
+    def _check_feasible(self) -> None:
+        """Say so when no live node has all the task asks for: it waits for one to join."""
+        import ray
+
+        for node in ray.nodes():  # type: ignore[no-untyped-call]
+            have = node.get("Resources") or {}
+            if node.get("Alive") and all(have.get(k, 0) >= v for k, v in self.amounts.items()):
+                return
+        _note(
+            f"no node of the Ray cluster has {resources.describe(self.amounts)}: "
+            "the task waits until one joins"
+        )
+
+    def _ended(self, exc: Exception, *, cancelled: bool) -> int:
+        import ray.exceptions as errors
+
+        if cancelled or isinstance(exc, errors.TaskCancelledError):
+            _note("the Ray task was cancelled")
+            return CANCELLED
+        if isinstance(exc, errors.RayTaskError):  # ductwork's own part failed (bad code)
+            _note(f"the Ray task failed: {exc.cause if exc.cause is not None else exc}")
+            return FAILED
+        lost = (
+            errors.WorkerCrashedError,
+            errors.NodeDiedError,
+            errors.ObjectLostError,
+            errors.LocalRayletDiedError,
+            errors.RaySystemError,
+        )
+        why = f"its Ray node or worker was lost ({type(exc).__name__}: {str(exc).splitlines()[0][:300]})"
+        _note(why)
+        if isinstance(exc, lost):
+            _settle_lost(self.request, why)
+        return FAILED
+
+
+def _show(event: dict[str, Any]) -> int | None:
+    """Print one event of the Ray task; its exit code when it is the last."""
+    if "node" in event:
+        node = event["node"]
+        _note(f"started on Ray node {node.get('ip')} (node id {str(node.get('id'))[:12]})")
+    for stream, text in event.get("lines", ()):
+        out = sys.stdout if stream == "stdout" else sys.stderr
+        print(text, file=out, flush=True)
+    code = event.get("exit")
+    return int(code) if code is not None else None
+
+
+def _exit_status(code: int) -> int:
+    """The task process's exit as this process's (a signal as 128 + its number, like a shell)."""
+    return 128 - code if code < 0 else code
+
+
+def _settle_lost(request: dict[str, Any], why: str) -> None:
+    """The rule for a lost agent, when this run still owns the task."""
+    from ductwork.client import backend
+    from ductwork.core import orphans
+    from ductwork.core.errors import DuctworkError
+
+    try:
+        store = backend()
+        task = store.get_task(request["task_id"])
+        claim = request.get("claim") or {}
+        if (task.worker, task.started) != (claim.get("worker"), claim.get("started")):
+            return  # someone else's run by now
+        if orphans.settle_lost(store, task, f"the task's {why}"):
+            _note("the task failed" + (", and went back on its queue" if _requeued(store, task) else ""))
+    except DuctworkError as exc:
+        _note(f"could not record the loss: {exc}")
+
+
+def _requeued(store: Any, task: Any) -> bool:
+    return str(store.get_task(task.id).status) == "queued"
+
+
+def _note(text: str) -> None:
+    print(f"ductwork ray: {text}", file=sys.stderr, flush=True)
+
+
+if __name__ == "__main__":
+    os.environ.pop("DUCTWORK_PIPE", None)
+    sys.exit(main(sys.argv))
