@@ -328,11 +328,15 @@ def test_setting_values_parse_as_ductwork_reads_them(monkeypatch: pytest.MonkeyP
         monkeypatch.setenv("DUCTWORK_TRUSTED_PROXIES", value)
         for proxy in settings.trusted_proxies():
             ipaddress.ip_network(proxy)
-    from ductwork.artifacts import allowed
+    from ductwork.artifacts.allowed import StorageRule
 
-    for value in env["DUCTWORK_ARTIFACTS_URI"] | env["DUCTWORK_ALLOWED_STORAGE"]:
-        for prefix in value.split(","):
-            assert prefix.startswith("s3://") and allowed is not None
+    (root,) = env["DUCTWORK_ARTIFACTS_URI"]
+    for value in env["DUCTWORK_ALLOWED_STORAGE"]:
+        monkeypatch.setenv("DUCTWORK_ALLOWED_STORAGE", value)
+        # what the server builds at start: a malformed prefix would stop it there
+        rule = StorageRule.build(root, settings.allowed_storage())
+        assert len(rule.prefixes) == 1 + len(settings.allowed_storage()), rule
+        rule.check(f"{root}/blobs/ab/abcdef.bin")
 
 
 # ------------------------------------------------------------------------------- references
