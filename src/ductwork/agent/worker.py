@@ -53,7 +53,7 @@ class AgentOptions:
     heartbeat_s: float = 2.0
     venvs: Path | None = None  # default $DUCTWORK_HOME/venvs
     max_tasks: int | None = None  # stop after this many (tests, one-shot runs)
-    warm: bool = True  # --same-env: fork function steps from a warm interpreter
+    warm: bool = True  # fork tasks from a warm interpreter per environment (not --fresh-processes)
     ray: str | None = None  # --ray ADDRESS: each task runs as a Ray task there (agent/ray)
     resources: dict[str, dict[str, float]] = field(default_factory=dict)  # --resources QUEUE=JSON
     docker: str | None = None  # --docker [IMAGE]: each task in a container (agent/container.py)
@@ -85,12 +85,13 @@ class Agent:
         self._child_env = child_env if child_env is not None else _transport_env(backend)
         self._done = 0
         self._done_lock = threading.Lock()
+        self._said_idle: set[str] = set()  # tasks whose end_claim also marked their slot idle
         self._containers = None if options.docker is None else _containers(options, self._child_env)
-        # Function steps fork from a warm interpreter when they run in the agent's own one.
+        # Tasks fork from a warm interpreter of their environment (agent.process.Launcher).
         self._launcher: Launcher | RayLauncher = (
             RayLauncher(backend, options.ray, options.resources)
             if options.ray
-            else Launcher(warm=options.same_env and options.warm)
+            else Launcher(warm=options.warm)
         )
 
     # -- life cycle --------------------------------------------------------------------------
@@ -164,7 +165,11 @@ class Agent:
                     self.options.log(f"ductwork agent: could not mark task {task.id} failed: {again!r}")
             finally:
                 slot.task_id = None
-                self._idle(slot)
+                with self._done_lock:
+                    said = task.id in self._said_idle
+                    self._said_idle.discard(task.id)
+                if not said:  # end_claim already marked the slot idle
+                    self._idle(slot)
                 self._count_done()
 
     def _give_back_lost_claims(self, slot: Slot) -> None:
@@ -213,8 +218,7 @@ class Agent:
                 return "failed"
             outcome = self._supervise(task, process)
             process.finish()
-            console.close()
-            return self._settle(task, outcome, console.tail)
+            return self._settle(task, outcome, console.tail, console.take())
         finally:
             console.close()  # no-op when already closed; sends what an error left behind
             shutil.rmtree(folder, ignore_errors=True)
@@ -275,22 +279,30 @@ class Agent:
             return "taken"
         return str(now.status)
 
-    def _settle(self, task: TaskRecord, outcome: Ending, tail: list[str]) -> str:
-        """Record how the task ended, unless it already says so itself (or was aborted)."""
+    def _settle(self, task: TaskRecord, outcome: Ending, tail: list[str], lines: list[ConsoleLine]) -> str:
+        """Record how the task ended (with its last console `lines`), unless it already says so
+        itself (or was aborted)."""
         if outcome.stopped_as is not None:
+            self._send_last(task, lines)
             return outcome.stopped_as
         if outcome.timed_out is not None:
             message = f"time limit exceeded: the task ran longer than {outcome.timed_out:g} s and was stopped"
-            self._send_console([ConsoleLine(task.id, message, "ductwork")])
+            self._send_last(task, [*lines, ConsoleLine(task.id, message, "ductwork")])
             self._fail(task, message, reason="time limit")
             return "failed"
         if outcome.code == 0:
-            return self._finish(task, "completed", "", "")
+            return self._finish(task, "completed", "", "", lines)
         last = next((line for line in reversed(tail) if line.strip()), "")
         message = f"process exited with code {outcome.code}" + (f": {last.strip()[:300]}" if last else "")
-        return self._finish(task, "failed", message, f"exit code {outcome.code}")
+        return self._finish(task, "failed", message, f"exit code {outcome.code}", lines)
 
-    def _finish(self, claim: TaskRecord, status: str, message: str, reason: str) -> str:
+    def _finish(
+        self, claim: TaskRecord, status: str, message: str, reason: str, lines: list[ConsoleLine]
+    ) -> str:
+        ended = self._end_claim(claim, status, message, reason, lines)
+        if ended is not None:
+            return ended
+        self._send_last(claim, lines)
         try:
             self._final_status(claim, status, message, reason)
             return status
@@ -298,6 +310,39 @@ class Agent:
             # The task set its own final status (Task.close, mark_failed), was aborted, or is
             # already someone else's run: keep what it says.
             return self._current(claim) or status
+
+    def _send_last(self, task: TaskRecord, lines: list[ConsoleLine]) -> None:
+        """A run's last console lines on their own; as with the console's own sender, a batch
+        that cannot be sent is said, never fatal to the run's end."""
+        try:
+            self._send_console(lines)
+        except DuctworkError as exc:
+            self.options.log(f"ductwork agent: could not send console of task {task.id}: {exc}")
+
+    def _end_claim(
+        self, claim: TaskRecord, status: str, message: str, reason: str, lines: list[ConsoleLine]
+    ) -> str | None:
+        """The run's end, its last console lines and its slot idle in one call (one
+        transaction, `end_claim`); answers the status the task is left with, or None when it
+        could not be said that way (a backend without it, an error), for the patient path."""
+        end = getattr(self.backend, "end_claim", None)
+        if end is None or not claim.worker or claim.started is None:
+            return None
+        try:
+            instead = end(
+                claim.id,
+                claim.worker,
+                claim.started,
+                status,
+                message=message,
+                reason=reason,
+                console=[line.storable() for line in lines],
+            )
+        except DuctworkError:
+            return None
+        with self._done_lock:
+            self._said_idle.add(claim.id)
+        return status if instead is None else str(instead)
 
     def _fail(self, claim: TaskRecord, message: str, reason: str = "agent") -> None:
         try:
