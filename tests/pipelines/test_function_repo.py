@@ -194,6 +194,28 @@ def test_the_same_commit_is_a_cache_hit_another_is_not(
     assert "code changed" in cached(commits["v2"])
 
 
+def test_a_branch_is_looked_up_each_time_a_step_is_defined(home: Path, repository: Repository) -> None:
+    """A long-lived process defining the pipeline again (a notebook, a scheduler) gets the
+    branch's new commit; within one definition the commit is pinned."""
+    work, url, commits = repository
+    first = run_steps("debug", {"tip": {"repo": url, "repo_branch": "main"}})["tip"]
+    (work / "data" / "offset.txt").write_text("9\n")
+    git(work, "commit", "-q", "-am", "offset 9")
+    git(work, "push", "-q", "origin", "main")
+    again = run_steps("debug", {"tip": {"repo": url, "repo_branch": "main"}})["tip"]
+    assert (first.artifacts["y"].get(), again.artifacts["y"].get()) == (37, 39)
+    assert first.data.script["commit"] == commits["main"]
+    assert again.data.script["commit"] == git(work, "rev-parse", "HEAD")
+
+
+def test_an_unpushed_commit_of_a_local_clone_is_warned_of(home: Path, repository: Repository) -> None:
+    work, _, _ = repository
+    git(work, "commit", "-q", "--allow-empty", "-m", "not pushed")
+    with pytest.warns(UserWarning, match=r"commit \w{12} of repo .* is on no branch of its remote"):
+        tasks = run_steps("local", {"mine": {"repo": str(work)}})
+    assert tasks["mine"].artifacts["y"].get() == 37  # here, the clone as it is
+
+
 def gated(x: int, gate: str):
     import os
 

@@ -187,6 +187,13 @@ def _from_folder(owner: str, path: str, branch: str | None, commit: str | None) 
     wanted = commit or branch
     if wanted is not None and _commit_of(Path(root), wanted) != head:
         return _cloned(root, url, branch, commit)  # another revision than the clone has
+    if url != root and not _git(Path(root), "branch", "-r", "--contains", head, failure=f"repo {root}"):
+        warnings.warn(
+            f"{owner}: commit {head[:12]} of repo {root} is on no branch of its remote {url} (as last "
+            "fetched): push it, or agents cannot check it out (local and debug runs use the clone)",
+            UserWarning,
+            stacklevel=4,
+        )
     diff = _git(Path(root), "diff", "--binary", "HEAD", failure=f"repo {root}", strip=False)
     return StepRepository(url, head, branch or current_branch, root, own=True, diff=diff)
 
@@ -208,27 +215,42 @@ def _remote(owner: str, root: Path) -> str:
     return str(root)
 
 
-_clones: dict[tuple[str, str | None, str | None], StepRepository] = {}
+_clones: dict[tuple[str, str], StepRepository] = {}
 _clones_lock = threading.Lock()
 _folder: list[str] = []  # this process's folder of clones, removed at exit
 
 
 def _cloned(source: str, url: str, branch: str | None, commit: str | None) -> StepRepository:
-    """`source` cloned here at `commit` (or the tip of `branch`, or its default branch), once
-    per process: the commit found is the one every attempt runs."""
-    key = (source, branch, commit)
+    """`source` cloned here at `commit`, else at the tip `branch` (or its default branch) has
+    now: the commit every attempt of the run runs. One clone per commit and process; a branch
+    is looked up again each time (a long-lived process defining the pipeline again gets the
+    branch's new commits)."""
+    pinned = commit or _tip(source, branch)
+    key = (source, pinned)
     with _clones_lock:
         known = _clones.get(key)
         if known is not None and os.path.isdir(known.root):
-            return dataclasses.replace(known, url=url)
+            return dataclasses.replace(known, url=url, branch=branch)
         digest = hashlib.sha256(repr(key).encode()).hexdigest()[:16]
         target = Path(_clones_folder()) / digest
         shutil.rmtree(target, ignore_errors=True)
-        checkout.clone(source, target, commit or branch)
+        checkout.clone(source, target, pinned)
         head = _git(target, "rev-parse", "--verify", "HEAD", failure=f"repo {source}")
         made = StepRepository(url, head, branch, str(target), own=False)
         _clones[key] = made
         return made
+
+
+def _tip(source: str, branch: str | None) -> str:
+    """The commit `branch` (None: the default branch) of `source` has now, asked of the
+    repository itself (no clone)."""
+    ref = f"refs/heads/{branch}" if branch else "HEAD"
+    listed = _git(Path(_clones_folder()), "ls-remote", source, ref, failure=f"cannot clone {source}")
+    for line in listed.splitlines():
+        sha, _, name = line.partition("\t")
+        if name == ref:
+            return sha
+    raise CodeError(f"cannot check out {branch or 'the default branch'} of {source}: no such branch")
 
 
 def _clones_folder() -> str:
