@@ -375,8 +375,8 @@ class TaskScheduler(SchedulerService):
     def _stop_overrun(self, name: str, state: dict[str, Any], task_id: str, status: str, limit: Any) -> bool:
         hours = limit.get("hours") if isinstance(limit, dict) else None
         message = (
-            f"limit_execution_time: still {status} {hours} h after the launch of schedule {name!r}; "
-            f"stopped by scheduler {self._task.id}"
+            f"limit_execution_time: still {status} {_duration(hours)} after the launch of schedule "
+            f"{name!r}; stopped by scheduler {self._task.id}"
         )
         try:
             self._backend.set_status(task_id, "stopped", message=message, reason=STOP_REASON, expect=[status])
@@ -407,6 +407,16 @@ class TaskScheduler(SchedulerService):
         for entry in loaded:
             entry.thread = threads.get(entry.name)
         self._schedule_jobs = loaded
+
+
+def _duration(hours: object) -> str:
+    """A limit in the unit a person reads best: "2 s", "90 min", "2.5 h"."""
+    if isinstance(hours, bool) or not isinstance(hours, (int, float)):
+        return "its limit"
+    seconds = hours * 3600
+    if seconds < 120:
+        return f"{seconds:.3g} s"
+    return f"{seconds / 60:.3g} min" if seconds < 7200 else f"{hours:.3g} h"
 
 
 def _deadline(limit: Any) -> datetime | None:
