@@ -6,7 +6,9 @@ URL would name a folder no other machine sees (each runs in its own mount namesp
 tests/machines.py). The controller runs on a laptop, which clones the repository once when the
 steps are defined and pins their commits; each step runs on an agent, which clones the
 repository into its own work folder (agent.workspace) and runs the step at its root: the step
-imports the repository's `helpers` and reads `data/offset.txt` by relative path.
+imports the repository's `helpers` and reads `data/offset.txt` by relative path. A step given
+the laptop's own clone (a folder path) runs on the agent as the clone's remote URL and commit
+plus its uncommitted diff, as ClearML records a local repository.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ pytestmark = pytest.mark.slow  # a server, an agent, a git host and a laptop
 
 PIPELINE = """
 import json
+import subprocess
 import sys
 
 from ductwork import PipelineController, Task
@@ -40,10 +43,16 @@ def from_repo(x: int):
 
 
 url, first = sys.argv[1], sys.argv[2]
+# the user's own clone, with a change not committed: recorded as its remote, commit and diff
+subprocess.run(["git", "clone", "-q", url, "mine"], check=True)
+with open("mine/helpers.py", "w") as handle:
+    handle.write("def scale(x):\\n    return 100 * x\\n")
+
 pipe = PipelineController(name="repo_on_agents", project="machines")
 common = dict(function=from_repo, function_kwargs={"x": 3}, function_return=["y"], execution_queue="default")
 pipe.add_function_step(name="branch", repo=url, repo_branch="v2", **common)
 pipe.add_function_step(name="pinned", repo=url, repo_commit=first, **common)
+pipe.add_function_step(name="mine", repo="mine", **common)
 pipe.start_locally()
 dag = pipe.get_pipeline_dag()
 assert pipe.is_successful(), {name: node.error for name, node in dag.items()}
@@ -91,4 +100,5 @@ def test_a_function_step_runs_inside_its_repository_on_an_agent(machines: Any, t
     assert results == {
         "branch": [38, url, commits["v2"]],  # branch v2's offset, at the commit the laptop pinned
         "pinned": [37, url, commits["main"]],
+        "mine": [307, url, commits["main"]],  # the agent applied the clone's uncommitted diff
     }
