@@ -97,4 +97,8 @@ def test_start_remotely_hands_the_loop_to_a_services_agent(agent: dict[str, str]
     store = client.backend()
     (own,) = store.query_tasks(TaskQuery(system_tags=["scheduler"], archived=None))
     assert own.status == "in_progress" and own.worker
+    from ductwork.automation.commands import entries
+
+    (row,) = entries()  # under an agent, the agent's slot beats for the scheduler's task
+    assert row["alive"] is True and row["loop"].startswith("heartbeat ")
     store.set_status(own.id, "stopped", force=True, message="test over")

@@ -160,3 +160,42 @@ def test_single_instance_holds_across_a_restart(scheduler_process: Any) -> None:
     assert second.runtime["slot"] > first.runtime["slot"] and second.id != first.id
     wait_for(lambda: backend.get_task(second.id).status == "queued", 10)
     assert len(_launched("tick")) == 2  # queued again: the slots after it pass over
+
+
+def test_a_trigger_skips_an_event_while_its_last_call_runs(home: Path) -> None:
+    from ductwork import client
+    from ductwork.automation import TriggerScheduler
+    from ductwork.core.records import TaskRecord
+
+    backend = client.backend()
+    gate = threading.Event()
+    seen: list[str] = []
+
+    def slow(task_id: str) -> None:
+        seen.append(task_id)
+        gate.wait(20)
+
+    triggers = TriggerScheduler(
+        0.2 / 60, force_create_task_name="single trigger", force_create_task_project="sched"
+    )
+    triggers.add_task_trigger(
+        schedule_function=slow,
+        name="done",
+        trigger_project="watched",
+        trigger_on_status=["completed"],
+        single_instance=True,
+    )
+    own = triggers._task.id
+    watched = backend.ensure_project("watched").id
+    with running(triggers):
+        wait_for(lambda: "since" in saved_state(own).get("done", {}), 10)  # it watches from then on
+        first = backend.create_task(TaskRecord(name="a", project=watched, status="completed"))
+        wait_for(lambda: seen, 10)
+        second = backend.create_task(TaskRecord(name="b", project=watched, status="completed"))
+        wait_for(lambda: _skipped(own, "done") == 1, 10)
+        gate.set()
+    state = saved_state(own)["done"]
+    assert seen == [first.id] and state["fired"] == 1 and second.id in state["handled"]
+    assert state["last_skip"]["event"] == second.id
+    assert state["last_skip"]["why"] == "single_instance: its last call still runs"
+    assert _listed("done")["last_skip"] == "single_instance: its last call still runs"

@@ -295,8 +295,9 @@ class TriggerScheduler(SchedulerService):
         state["handled"][object_id] = iso(utcnow())
         if job.base_function is not None:
             self._saved.save()  # before the call: a function runs at most once per object
-            trigger.thread = launch_function(job, (object_id,), trigger.thread) or trigger.thread
-            launched: str | None = "function"
+            call = launch_function(job, (object_id,), trigger.thread)
+            trigger.thread = call or trigger.thread
+            launched: str | None = "function" if call is not None else None
         else:
             marks = {"triggered_by": self._task.id, "trigger": trigger.name, "event": object_id}
             values = {k: object_id if v == trigger.placeholder else v for k, v in job.task_parameters.items()}
@@ -304,7 +305,12 @@ class TriggerScheduler(SchedulerService):
             if launched is not None:
                 state["last_task"] = launched
         if launched is None:
-            self._log(f"{trigger.name}: {object_id} skipped, the last task still runs (single_instance)")
+            # As ClearML's: the event is handled (not fired later); counted, with the reason.
+            why = f"single_instance: its last {'call' if job.base_function else 'task'} still runs"
+            state["skipped"] = int(state.get("skipped") or 0) + 1
+            state["last_skip"] = {"event": object_id, "at": iso(utcnow()), "why": why}
+            self._saved.save()
+            self._log(f"{trigger.name}: {object_id} skipped, {why}")
             return
         state.update(last_fired=iso(utcnow()), fired=state.get("fired", 0) + 1, last_object=object_id)
         self._saved.save()
