@@ -131,6 +131,8 @@ def cluster(module_machines: Machines) -> Iterator[Cluster]:
             f"--docker-run-args={RUN_ARGS}",
             "--docker-allow-arg",
             "--read-only",
+            "--docker-allow-image",
+            "localhost/ductwork-test:*",
         ],
     )
     laptop = module_machines.client("laptop")
@@ -201,6 +203,17 @@ def test_hostile_docker_args_fail_the_task_before_a_container_starts(
     assert "ran" not in cluster.console(task.id).splitlines()
 
 
+@pytest.mark.parametrize("image", ["localhost/other:1", "docker.io/library/python:3.11", "--privileged"])
+def test_an_image_the_agent_does_not_allow_fails_the_task(cluster: Cluster, image: str) -> None:
+    task = cluster.enqueue("print('ran')", image=image)
+
+    done = cluster.server.wait_final(task.id)
+
+    assert done.status == "failed", cluster.console(task.id)
+    assert image in done.status_message and "not" in done.status_message
+    assert "ran" not in cluster.console(task.id).splitlines()
+
+
 def test_arguments_the_agent_allows_are_applied(cluster: Cluster) -> None:
     """SAFE flags and the operator's `--docker-allow-arg --read-only` reach the container."""
     code = (
@@ -248,7 +261,7 @@ def test_a_killed_agent_takes_its_container_with_it(cluster: Cluster, module_mac
 
     doomed.processes[0].kill()
 
-    _wait(lambda: not _containers(task.id), "the container to end with its agent")
+    _wait(lambda: not _containers(task.id, running=True), "the container to end with its agent")
 
 
 def test_no_container_engine_is_a_clear_error(cluster: Cluster, module_machines: Machines) -> None:
@@ -282,10 +295,12 @@ def test_no_container_engine_is_a_clear_error(cluster: Cluster, module_machines:
     assert "Cannot connect to the Docker daemon" in done.stderr and "podman is not installed" in done.stderr
 
 
-def _containers(task_id: str) -> list[str]:
-    """The containers (running or not) of task `task_id`, by the label the agent gives them."""
+def _containers(task_id: str, running: bool = False) -> list[str]:
+    """The containers of task `task_id` (`running`: only those still running), found by the
+    label the agent gives them, each as "name state"."""
+    which = ["--filter", f"label=ductwork.task={task_id}", "--format", "{{.Names}}:{{.State}}"]
     listing = subprocess.run(
-        [podman(), "ps", "--all", "--filter", f"label=ductwork.task={task_id}", "--format", "{{.Names}}"],
+        [podman(), "ps", *([] if running else ["--all"]), *which],
         capture_output=True,
         text=True,
         check=True,
@@ -299,4 +314,5 @@ def _wait(predicate: Any, what: str, timeout: float = 60) -> None:
         if predicate():
             return
         time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+    engine = subprocess.run([podman(), "ps", "--all"], capture_output=True, text=True).stdout
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}; podman ps --all:\n{engine}")

@@ -123,6 +123,12 @@ def _backend() -> Any:
     help="With --docker: a task docker_args flag to allow beyond the safe few (e.g. --ipc; all: any).",
 )
 @click.option(
+    "--docker-allow-image",
+    multiple=True,
+    metavar="PATTERN",
+    help="With --docker: images tasks may name, e.g. 'registry.example.com/team/*' (default: any).",
+)
+@click.option(
     "--docker-run-args",
     default="",
     metavar="ARGS",
@@ -146,6 +152,7 @@ def agent_command(
     docker: str | None,
     docker_engine: str | None,
     docker_allow_arg: tuple[str, ...],
+    docker_allow_image: tuple[str, ...],
     docker_run_args: str,
     docker_pull: str,
 ) -> None:
@@ -164,7 +171,11 @@ def agent_command(
         warm=not fresh_processes,
         docker=docker,
         container=ContainerOptions(
-            docker_engine, allow_list(docker_allow_arg), _words(docker_run_args), docker_pull
+            docker_engine,
+            allow_list(docker_allow_arg),
+            _words(docker_run_args),
+            docker_pull,
+            docker_allow_image,
         ),
         log=_log,
     )

@@ -19,6 +19,7 @@ container. `docker` or `podman`, whichever works here (`docker` with no daemon d
 
 from __future__ import annotations
 
+import fnmatch
 import functools
 import os
 import re
@@ -74,6 +75,7 @@ class ContainerOptions:
     allowed: frozenset[str] = docker_args.SAFE  # the task docker_args flags passed on
     run_args: tuple[str, ...] = ()  # the operator's own `run` arguments, on every container
     pull: str = "missing"  # the engine's --pull: missing, never, always
+    images: tuple[str, ...] = ()  # patterns (fnmatch) of the images a task may name; () any
 
 
 @dataclass(frozen=True)
@@ -166,6 +168,7 @@ class ContainerLauncher:
         """Run `argv` (the image's python or bash, then the task's arguments) in the task's
         container; a task that asks for what the agent refuses fails here, before it starts."""
         image = checked_image(str(container.get("image") or self.image or _no_image()))
+        image = allowed_image(image, self.image, self.options.images)
         arguments = docker_args.checked(_text(container.get("arguments"), " "), self.options.allowed)
         inside = _inside_env(env, paths, _text(container.get("setup_shell_script"), "\n"))
         name = f"ductwork-{env.get('DUCTWORK_TASK_ID', 'task')[:12]}-{secrets.token_hex(3)}"
@@ -235,6 +238,17 @@ class ContainerProcess(TaskProcess):
     def finish(self) -> None:
         self._ended(force=self.child.poll(0) != 0)
         super().finish()
+
+
+def allowed_image(image: str, default: str, patterns: Sequence[str]) -> str:
+    """`image` when the agent's operator lets tasks name it (`patterns`, fnmatch on the whole
+    name; none: any); the agent's own `default` always."""
+    if image == default or not patterns or any(fnmatch.fnmatchcase(image, p) for p in patterns):
+        return image
+    raise ContainerError(
+        f"image {image} is not allowed on this agent (it allows {', '.join(patterns)};"
+        " its operator can allow more with --docker-allow-image)"
+    )
 
 
 def _no_image() -> NoReturn:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from ductwork.agent.container import ContainerError, checked_image, find_engine
+from ductwork.agent.container import ContainerError, allowed_image, checked_image, find_engine
 from ductwork.agent.docker_args import ALL, SAFE, DockerArgsError, allow_list, checked
 
 
@@ -115,3 +115,16 @@ def test_settings_stored_as_lists_are_read_as_text() -> None:
     assert checked(_text(["--env", "A=two words"], " "), SAFE) == ["--env", "A=two words"]
     assert _text(["apt-get update", "echo hi"], "\n") == "apt-get update\necho hi"
     assert _text(None, " ") == "" and _text("--init", " ") == "--init"
+
+
+def test_an_agent_may_narrow_the_images_tasks_name() -> None:
+    default, patterns = (
+        "registry.example.com/team/base:1",
+        ("registry.example.com/team/*", "python:3.1?-slim"),
+    )
+    for allowed in ("registry.example.com/team/x:2", "python:3.11-slim", default):
+        assert allowed_image(allowed, default, patterns) == allowed
+    for refused in ("docker.io/library/python:3.11-slim", "registry.example.com/other/x", "python:3.11"):
+        with pytest.raises(ContainerError, match="not allowed on this agent"):
+            allowed_image(refused, default, patterns)
+    assert allowed_image("anything/at:all", "", ()) == "anything/at:all"  # no patterns: any
