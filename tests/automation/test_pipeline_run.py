@@ -43,6 +43,14 @@ def test_a_scheduled_pipeline_run_runs_with_the_overridden_argument(
     store = client.backend()
     (first,) = store.query_tasks(TaskQuery(type=["controller"]))
 
+    def outcome(task_id: str) -> str | None:
+        status = store.get_task(task_id).status
+        return status if status in ("completed", "failed", "stopped") else None
+
+    # The first run ends before the clone is launched: two controllers on the agent's two
+    # slots would leave no slot for their steps.
+    assert wait_for(lambda: outcome(first.id), 90) == "completed"
+
     scheduler = TaskScheduler(force_create_task_name="scaled nightly", force_create_task_project="sched")
     scheduler.add_task(
         schedule_task_id=first.id,
@@ -54,11 +62,6 @@ def test_a_scheduled_pipeline_run_runs_with_the_overridden_argument(
     run_for(scheduler, 2.0)
     (run,) = store.query_tasks(TaskQuery(runtime={"scheduled_by": scheduler._task.id}, archived=None))
 
-    def outcome(task_id: str) -> str | None:
-        status = store.get_task(task_id).status
-        return status if status in ("completed", "failed", "stopped") else None
-
-    assert wait_for(lambda: outcome(first.id), 90) == "completed"
     assert wait_for(lambda: outcome(run.id), 90) == "completed"
     values = {}
     for run_id in (first.id, run.id):
