@@ -5,15 +5,21 @@ repository's modules and reads its files by relative path.
 `repo` is read when the step is defined, so a bad one is refused before the pipeline creates
 anything (`step_repository`):
 
-* a git URL is cloned once per process (into a temporary folder) at `repo_commit`, else the tip
-  of `repo_branch`, else the default branch, and the commit found is pinned: every attempt and
-  every agent of the run runs that same commit.
+* a git URL is cloned (once per commit and process, into a temporary folder) at `repo_commit`,
+  else at the commit the tip of `repo_branch` (else of the default branch) has when the step is
+  defined, and that commit is pinned: every attempt and every agent of the run runs it. Unlike
+  ClearML, whose agents check out whatever the branch has when each step starts, a run never
+  mixes commits, and the step can be cached (ClearML never caches a branch without a commit).
 * a folder path (a local clone, or a folder inside one) is recorded as ClearML records it: the
   clone's remote URL (`origin`, else its only remote), its current branch and commit, and its
   uncommitted changes as a diff an agent applies. A clone without a remote is recorded by its
   absolute path, with a warning: only machines that see that path can clone it; an agent that
-  cannot says so naming the path. `repo_branch` / `repo_commit` other than what the clone has
-  checked out are cloned from the folder like a URL.
+  cannot says so naming the path; a commit on no branch of the remote is warned of too.
+  `repo_branch` / `repo_commit` other than what the clone has checked out are cloned from the
+  folder like a URL. On a machine without the folder (a controller rerun on an agent), it is
+  refused naming the folder: give the URL there.
+* a rerun from the stored DAG (resume, a clone of a stored run) reads the repository and the
+  pinned commit from the step's stored code (`CODE_REPOSITORY`) and clones them again.
 
 Where the step runs inside it, at the repository root plus the step's `working_dir` (relative to
 that root), with the root first on `sys.path`:
