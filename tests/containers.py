@@ -42,6 +42,7 @@ TOOLS = ("bash", "sh", "cat", "echo", "ls", "sleep", "env", "mkdir", "rm", "touc
 # What a function step imports over HTTP, besides the standard library and ductwork.
 PACKAGES = ("httpx", "httpcore", "h11", "anyio", "sniffio", "idna", "certifi", "typing_extensions")
 _SKIP = {"test", "idlelib", "tkinter", "turtledemo", "ensurepip", "lib2to3", "site-packages"}
+_UNUSED = ("_tkinter", "_test", "xx", "_ctypes_test")  # extension modules no step imports (Tk, tests)
 _UNCHECKED = py_compile.PycInvalidationMode.UNCHECKED_HASH
 _PYC = f".{sys.implementation.cache_tag}.pyc"  # compiled modules (not the -O ones): a fast start
 
@@ -78,14 +79,12 @@ def built_images() -> Images:
 
 
 def _python_files() -> list[Path]:
-    prefix = Path(sys.base_prefix)
     stdlib = Path(sysconfig.get_paths()["stdlib"])
     site = Path(sysconfig.get_paths()["purelib"])
     found = [Path(os.path.realpath(sys.executable))]
-    found += [p for p in (prefix / "lib").glob("libpython*.so*")]
     for folder, subfolders, names in os.walk(stdlib):
         subfolders[:] = [s for s in subfolders if s not in _SKIP and not s.startswith("config-")]
-        found += [Path(folder, name) for name in names]
+        found += [Path(folder, name) for name in names if not name.startswith(_UNUSED)]
     for package in PACKAGES:
         single = site / f"{package}.py"
         found += (
