@@ -102,10 +102,11 @@ class Agent:
             self.backend.ensure_queue(queue)
         for slot in self.slots:
             self._register(slot)
+        runs_in = "same environment" if self.options.same_env else "uv environments"
         self.options.log(
             f"ductwork agent {self.options.name} listening on {', '.join(self.options.queues)}"
             f" ({len(self.slots)} slot{'s' if len(self.slots) > 1 else ''},"
-            f" {'same environment' if self.options.same_env else 'uv environments'})"
+            f" {'containers' if self._containers else runs_in})"
         )
         beat = threading.Thread(target=self._heartbeats, name="agent-heartbeat", daemon=True)
         beat.start()
