@@ -230,6 +230,36 @@ def test_arguments_the_agent_allows_are_applied(cluster: Cluster) -> None:
     assert "read-only 30" in console and "env yes" in console  # EROFS
 
 
+def test_a_repository_task_runs_in_its_checkout_inside_the_container(cluster: Cluster) -> None:
+    """The agent clones on its machine; the container gets the checkout (its root importable)
+    and runs in the task's working_dir inside it."""
+    repository = cluster.agent.work / "project"
+    (repository / "jobs").mkdir(parents=True)
+    (repository / "shared.py").write_text("WHERE = 'from the checkout'\n")
+    (repository / "jobs" / "main.py").write_text(
+        "import os, shared\n"
+        "print(shared.WHERE, os.path.basename(os.getcwd()), open('/etc/ductwork-image').read())\n"
+    )
+    for command in (
+        ["init", "-q"],
+        ["add", "."],
+        ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x"],
+    ):
+        subprocess.run(["git", *command], cwd=repository, check=True, capture_output=True)
+    task = cluster.alice.create_task(
+        TaskRecord(
+            name="boxed checkout",
+            script={"repository": str(repository), "entry_point": "main.py", "working_dir": "jobs"},
+        )
+    )
+    cluster.alice.enqueue(task.id, QUEUE)
+
+    done = cluster.server.wait_final(task.id)
+
+    assert done.status == "completed", cluster.console(task.id)
+    assert "from the checkout jobs default" in cluster.console(task.id)
+
+
 def test_abort_kills_the_container(cluster: Cluster) -> None:
     """The task ignores SIGTERM: the engine's process is killed after the grace period and
     the container, which a killed engine leaves running, is removed by name."""
