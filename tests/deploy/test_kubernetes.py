@@ -366,6 +366,21 @@ def test_services_select_pods_and_name_their_ports() -> None:
             assert backend["port"]["name"] in {p["name"] for p in service["spec"]["ports"]}
 
 
+def test_only_the_server_reaches_postgres() -> None:
+    policy = by_kind("NetworkPolicy")["ductwork-postgres"]["spec"]
+    templates = {
+        name: doc["spec"]["template"]["metadata"]["labels"]
+        for name, doc in {**by_kind("Deployment"), **by_kind("StatefulSet")}.items()
+    }
+    guarded = [
+        n for n, labels in templates.items() if policy["podSelector"]["matchLabels"].items() <= labels.items()
+    ]
+    assert guarded == ["ductwork-postgres"], guarded
+    (rule,) = policy["ingress"]
+    allowed = rule["from"][0]["podSelector"]["matchLabels"].items()
+    assert [n for n, labels in templates.items() if allowed <= labels.items()] == ["ductwork-server"]
+
+
 def test_every_secret_and_config_map_read_exists() -> None:
     secrets, maps = by_kind("Secret"), by_kind("ConfigMap")
     for doc, container in everything():
