@@ -419,8 +419,8 @@ class Agent:
 
 
 def _containers(options: AgentOptions, child_env: dict[str, str]) -> ContainerLauncher:
-    if options.same_env:
-        raise DuctworkError("--docker runs tasks with the image's python: not with --same-env")
+    if options.same_env or options.ray:
+        raise DuctworkError("--docker runs tasks with the image's python: not with --same-env or --ray")
     return ContainerLauncher(
         options.docker or "", options.container, child_env, agent=options.name, log=options.log
     )
