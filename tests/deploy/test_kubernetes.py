@@ -9,9 +9,13 @@ No cluster runs here, so the manifests are checked offline:
   (an option that is renamed or removed fails here), every `DUCTWORK_*` variable is one the code
   reads, and the settings' values parse as ductwork parses them;
 * references hold: Services select pods and name their ports, every ConfigMap and Secret a pod
-  reads exists, probes hit a route that answers without a key, image tags match the version;
-* the server pod's start-up runs for real: its init containers' commands (migrate, first
-  admin from the secret) and its server command against PostgreSQL, probed on its health route.
+  reads exists, probes hit a route that answers without a key, image tags match the version and
+  the RayCluster's Ray the image's, the NetworkPolicy selects what it means to;
+* every `ductwork ...` command docs/deploy.md shows parses the same way;
+* the server pod runs for real, each container with the environment the manifests give it: its
+  init containers (migrate, the first admin from the secret), the server on an S3-compatible
+  store probed on its health route, keys made as the docs say, and a task with an agent pod's
+  environment writing its artifact straight to the bucket.
 """
 
 from __future__ import annotations
