@@ -129,3 +129,25 @@ def test_an_end_changes_only_its_own_claim(server: ServerProcess) -> None:
             assert 400 <= answer.status_code < 500, (body, answer.text)
         assert _ok(runner.get(f"/api/tasks/{other['id']}/console")) == []
     assert _statuses(server, [claim["id"], other["id"]]) == ["in_progress", "in_progress"]
+
+
+def test_a_claim_carries_only_its_own_workers_last_end(server: ServerProcess) -> None:
+    claim = _claimed(server, f"w-{uuid.uuid4().hex[:6]}")
+    empty = f"empty-{uuid.uuid4().hex[:8]}"
+    with server.client(server.runner.key) as runner:
+        _ok(runner.post("/api/queues", json={"name": empty}))
+
+        def ask(worker: str) -> httpx.Response:
+            body = {"queues": [empty], "worker": worker, "end": _end(claim)}
+            return runner.post("/api/claims", json=body)
+
+        assert ask("someone-else").status_code == 422  # another worker's run: not its to end
+        assert _statuses(server, [claim["id"]]) == ["in_progress"]
+        assert _ok(runner.get(f"/api/tasks/{claim['id']}/console")) == []
+        assert _ok(ask(claim["worker"])) is None  # ended, then claimed (nothing waits)
+        assert [x["text"] for x in _ok(runner.get(f"/api/tasks/{claim['id']}/console"))] == ["last line"]
+    assert _statuses(server, [claim["id"]]) == ["completed"]
+    with server.client(server.alice.key) as alice:  # a user's claim is refused, end and all
+        body = {"queues": [empty], "worker": claim["worker"], "end": _end(claim, status="failed")}
+        assert alice.post("/api/claims", json=body).status_code == 403
+    assert _statuses(server, [claim["id"]]) == ["completed"]

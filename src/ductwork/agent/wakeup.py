@@ -1,7 +1,9 @@
 """How an idle agent learns of new work at once, without sleeping between polls.
 
 * Over a server: a long-poll claim. The server holds the request and answers the moment
-  something is enqueued (woken in-process by the enqueue itself).
+  something is enqueued (woken in-process by the enqueue itself). The same request carries the
+  end of the slot's previous run (`RunEnd`: its last console lines and final status), recorded
+  before the claim: one round trip between two tasks instead of two.
 * On an embedded SQLite store: `PRAGMA data_version` on a private connection changes the
   moment any other connection commits; checking it costs a few microseconds and takes no
   lock, so the agent checks it every few milliseconds and claims (a write) only after a
@@ -18,10 +20,11 @@ import sqlite3
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from ductwork.core.records import TaskRecord
+from ductwork.core.records import ConsoleLine, TaskRecord
 
 # Longest a server holds one claim request; agents re-ask right away.
 LONG_POLL_S = 20.0
@@ -33,32 +36,71 @@ CLAIM_TICK_S = 0.1
 PG_FALLBACK_S = 5.0
 
 
+@dataclass
+class RunEnd:
+    """How a claimed run ended, said with its slot's next claim (`Claimer.takes_ends`)."""
+
+    claim: TaskRecord  # the run's claim: the end is recorded over it only
+    status: str  # completed or failed
+    message: str = ""
+    reason: str = ""
+    console: list[ConsoleLine] = field(default_factory=list)  # its last lines, storable
+
+    def said(self) -> dict[str, Any]:
+        """The end as `end_claim` takes it (keyword arguments)."""
+        return {
+            "task_id": self.claim.id,
+            "worker": self.claim.worker,
+            "started": self.claim.started,
+            "status": self.status,
+            "message": self.message,
+            "reason": self.reason,
+            "console": self.console,
+        }
+
+
 class Claimer(Protocol):
-    def claim(self, queues: Sequence[str], worker: str, stop: threading.Event) -> TaskRecord | None:
-        """The next task for `worker`, waiting for one (None when `stop` was set or on timeout)."""
+    takes_ends: bool  # whether `claim` can say a run's end in the same round trip
+
+    def claim(
+        self, queues: Sequence[str], worker: str, stop: threading.Event, end: RunEnd | None = None
+    ) -> TaskRecord | None:
+        """The next task for `worker`, waiting for one (None when `stop` was set or on timeout),
+        after recording `end` (raises, having claimed nothing, when that fails)."""
         ...
 
 
 class LongPollClaimer:
+    takes_ends = True
+
     def __init__(self, backend: Any) -> None:
         self._backend = backend
 
-    def claim(self, queues: Sequence[str], worker: str, stop: threading.Event) -> TaskRecord | None:
-        if stop.is_set():
+    def claim(
+        self, queues: Sequence[str], worker: str, stop: threading.Event, end: RunEnd | None = None
+    ) -> TaskRecord | None:
+        if stop.is_set() and end is None:
             return None
-        task: TaskRecord | None = self._backend.wait_claim(queues, worker, wait=LONG_POLL_S)
+        wait = 0.0 if stop.is_set() else LONG_POLL_S  # stopping: only say the end
+        said = None if end is None else end.said()
+        task: TaskRecord | None = self._backend.wait_claim(queues, worker, wait=wait, end=said)
         return task
 
 
 class SqliteClaimer:
     """Claims after each commit anyone makes to the SQLite file at `path`."""
 
+    takes_ends = False
+
     def __init__(self, backend: Any, path: Path) -> None:
         self._backend = backend
         self._path = path
         self._local = threading.local()
 
-    def claim(self, queues: Sequence[str], worker: str, stop: threading.Event) -> TaskRecord | None:
+    def claim(
+        self, queues: Sequence[str], worker: str, stop: threading.Event, end: RunEnd | None = None
+    ) -> TaskRecord | None:
+        _say_first(self._backend, end)
         version = self._data_version()
         task: TaskRecord | None = self._backend.claim(queues, worker)
         if task is not None:
@@ -86,13 +128,18 @@ class SqliteClaimer:
 class PgListenClaimer:
     """Claims when PostgreSQL notifies an enqueue on one of the agent's queues."""
 
+    takes_ends = False
+
     def __init__(self, backend: Any, url: str, channel: str) -> None:
         self._backend = backend
         self._url = url
         self._channel = channel
         self._local = threading.local()
 
-    def claim(self, queues: Sequence[str], worker: str, stop: threading.Event) -> TaskRecord | None:
+    def claim(
+        self, queues: Sequence[str], worker: str, stop: threading.Event, end: RunEnd | None = None
+    ) -> TaskRecord | None:
+        _say_first(self._backend, end)
         connection = self._listening()  # LISTEN before looking, so no enqueue falls in between
         task: TaskRecord | None = self._backend.claim(queues, worker)
         if task is not None:
@@ -127,10 +174,15 @@ class PgListenClaimer:
 
 
 class TickClaimer:
+    takes_ends = False
+
     def __init__(self, backend: Any) -> None:
         self._backend = backend
 
-    def claim(self, queues: Sequence[str], worker: str, stop: threading.Event) -> TaskRecord | None:
+    def claim(
+        self, queues: Sequence[str], worker: str, stop: threading.Event, end: RunEnd | None = None
+    ) -> TaskRecord | None:
+        _say_first(self._backend, end)
         deadline = time.monotonic() + LONG_POLL_S
         while not stop.is_set() and time.monotonic() < deadline:
             task: TaskRecord | None = self._backend.claim(queues, worker)
@@ -138,6 +190,12 @@ class TickClaimer:
                 return task
             stop.wait(CLAIM_TICK_S)
         return None
+
+
+def _say_first(backend: Any, end: RunEnd | None) -> None:
+    """A claimer that cannot carry a run's end records it on its own, before claiming."""
+    if end is not None:
+        backend.end_claim(**end.said())
 
 
 def claimer_for(backend: Any, db_url: str) -> Claimer:

@@ -27,7 +27,7 @@ from ductwork.agent.container import PYTHON as IMAGE_PYTHON
 from ductwork.agent.container import ContainerLauncher, ContainerOptions
 from ductwork.agent.process import ConsoleStream, Launcher, TaskProcess
 from ductwork.agent.ray import RayLauncher
-from ductwork.agent.wakeup import Claimer, claimer_for
+from ductwork.agent.wakeup import Claimer, RunEnd, claimer_for
 from ductwork.core import orphans, settings
 from ductwork.core.errors import Conflict, DuctworkError, NotFound, StatusError, StorageError
 from ductwork.core.records import ConsoleLine, TaskRecord, Worker
@@ -65,6 +65,7 @@ class AgentOptions:
 class Slot:
     id: str
     task_id: str | None = None
+    end: RunEnd | None = None  # its last run's end, said with its next claim
 
 
 class Agent:
@@ -86,6 +87,7 @@ class Agent:
         self._done = 0
         self._done_lock = threading.Lock()
         self._said_idle: set[str] = set()  # tasks whose end_claim also marked their slot idle
+        self._local = threading.local()  # `slot`: the one this thread serves (_serve)
         self._containers = None if options.docker is None else _containers(options, self._child_env)
         # Tasks fork from a warm interpreter of their environment (agent.process.Launcher).
         self._launcher: Launcher | RayLauncher = (
@@ -142,11 +144,20 @@ class Agent:
     # -- one slot ----------------------------------------------------------------------------
 
     def _serve(self, slot: Slot) -> None:
+        self._local.slot = slot  # its runs' ends go with its next claims (_finish)
+        try:
+            self._claim_and_run(slot)
+        finally:
+            self._say_end(slot)  # stopping: the last run's end goes on its own
+
+    def _claim_and_run(self, slot: Slot) -> None:
         while not self._stop.is_set():
             try:
-                task = self._claimer.claim(self.options.queues, slot.id, self._stop)
+                task = self._claimer.claim(self.options.queues, slot.id, self._stop, slot.end)
+                slot.end = None  # recorded before the claim
             except DuctworkError as exc:
                 self.options.log(f"ductwork agent: claim failed ({exc}); retrying")
+                self._say_end(slot)
                 self._stop.wait(1.0)
                 self._give_back_lost_claims(slot)
                 continue
@@ -167,7 +178,7 @@ class Agent:
             finally:
                 slot.task_id = None
                 with self._done_lock:
-                    said = task.id in self._said_idle
+                    said = task.id in self._said_idle or slot.end is not None
                     self._said_idle.discard(task.id)
                 if not said:  # end_claim already marked the slot idle
                     self._idle(slot)
@@ -298,8 +309,23 @@ class Agent:
         return self._finish(task, "failed", message, f"exit code {outcome.code}", lines)
 
     def _finish(
-        self, claim: TaskRecord, status: str, message: str, reason: str, lines: list[ConsoleLine]
+        self,
+        claim: TaskRecord,
+        status: str,
+        message: str,
+        reason: str,
+        lines: list[ConsoleLine],
+        defer: bool = True,
     ) -> str:
+        slot: Slot | None = getattr(self._local, "slot", None) if defer else None
+        if (
+            slot is not None
+            and self._claimer.takes_ends
+            and (claim.worker, bool(claim.started)) == (slot.id, True)
+        ):
+            # Said with the slot's next claim (agent.wakeup.RunEnd), or on its own when it stops.
+            slot.end = RunEnd(claim, status, message, reason, [line.storable() for line in lines])
+            return status
         ended = self._end_claim(claim, status, message, reason, lines)
         if ended is not None:
             return ended
@@ -311,6 +337,14 @@ class Agent:
             # The task set its own final status (Task.close, mark_failed), was aborted, or is
             # already someone else's run: keep what it says.
             return self._current(claim) or status
+
+    def _say_end(self, slot: Slot) -> None:
+        """The slot's last run's end, when no claim will carry it (stopping, a failed claim)."""
+        end, slot.end = slot.end, None
+        if end is not None:
+            self._finish(end.claim, end.status, end.message, end.reason, end.console, defer=False)
+            with self._done_lock:
+                self._said_idle.discard(end.claim.id)
 
     def _send_last(self, task: TaskRecord, lines: list[ConsoleLine]) -> None:
         """A run's last console lines on their own; as with the console's own sender, a batch

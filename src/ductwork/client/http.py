@@ -328,10 +328,15 @@ class HttpBackend(ContentTransfer):
     def claim(self, queues: Sequence[str], worker: str) -> TaskRecord | None:
         return self.wait_claim(queues, worker, wait=0.0)
 
-    def wait_claim(self, queues: Sequence[str], worker: str, *, wait: float) -> TaskRecord | None:
+    def wait_claim(
+        self, queues: Sequence[str], worker: str, *, wait: float, end: Mapping[str, Any] | None = None
+    ) -> TaskRecord | None:
         """Like `claim`, but the server holds the call up to `wait` seconds until work arrives
-        (a long poll woken by the enqueue itself, so an idle agent learns of new work at once)."""
-        body = {"queues": list(queues), "worker": worker, "wait": wait}
+        (a long poll woken by the enqueue itself, so an idle agent learns of new work at once).
+        `end`: the worker's previous run's end (`end_claim`'s arguments), recorded first."""
+        body: dict[str, Any] = {"queues": list(queues), "worker": worker, "wait": wait}
+        if end is not None:
+            body["end"] = {**end, "console": [to_dict(line) for line in end.get("console", ())]}
         data = self._call("POST", "/api/claims", json=body, timeout=wait + 30.0)
         return None if data is None else record(TaskRecord, data)
 

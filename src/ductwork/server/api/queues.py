@@ -43,13 +43,6 @@ class EntriesIn:
 
 
 @dataclass
-class ClaimIn:
-    queues: list[str]
-    worker: str
-    wait: float = 0.0  # seconds the server may hold the call until work arrives
-
-
-@dataclass
 class ClaimEnd:
     task_id: str
     worker: str
@@ -58,6 +51,14 @@ class ClaimEnd:
     message: str = ""
     reason: str = ""
     console: list[ConsoleLine] = field(default_factory=list)
+
+
+@dataclass
+class ClaimIn:
+    queues: list[str]
+    worker: str
+    wait: float = 0.0  # seconds the server may hold the call until work arrives
+    end: ClaimEnd | None = None  # the worker's previous run's end, recorded before the claim
 
 
 @dataclass
@@ -131,8 +132,16 @@ async def delete_queue(name: str, request: Request, h: Hub = Depends(hub)) -> No
 async def claim(body: ClaimIn, request: Request, h: Hub = Depends(hub)) -> Json:
     """Take the next entry of `queues` (in that order, then priority, then age) for `worker`.
 
-    With `wait` > 0 the call is held until an entry arrives or `wait` seconds pass (null)."""
-    permissions.require(user(request), "claim tasks from", noun="queues")
+    With `wait` > 0 the call is held until an entry arrives or `wait` seconds pass (null).
+    `end`: how the worker's previous run ended (as `POST /api/claims/end`), recorded first, so
+    an agent between two tasks makes one round trip."""
+    caller = user(request)
+    permissions.require(caller, "claim tasks from", noun="queues")
+    if body.end is not None:
+        if body.end.worker != body.worker:
+            raise ValidationError("a claim carries the end of its own worker's run only")
+        await run_in_threadpool(_ended, h, caller, body.end)
+        h.touched()
     return record(await claims.claim(h, body.queues, body.worker, body.wait, request.is_disconnected))
 
 
@@ -143,24 +152,24 @@ async def end_claim(body: ClaimEnd, request: Request, h: Hub = Depends(hub)) -> 
     was recorded, else what the task is ("taken": another claim's run has it)."""
     caller = user(request)
     permissions.require(caller, "claim tasks from", noun="queues")
-
-    def end() -> str | None:
-        permissions.require_task(h.store, caller, "set the status of", body.task_id)
-        permissions.require_worker(h.store, caller, body.worker, None)
-        instead: str | None = h.store.end_claim(
-            body.task_id,
-            body.worker,
-            body.started,
-            body.status,
-            message=body.message,
-            reason=body.reason,
-            console=body.console,
-        )
-        return instead
-
-    instead = await run_in_threadpool(end)
+    instead = await run_in_threadpool(_ended, h, caller, body)
     h.touched()
     return {"instead": instead}
+
+
+def _ended(h: Hub, caller: permissions.User, end: ClaimEnd) -> str | None:
+    permissions.require_task(h.store, caller, "set the status of", end.task_id)
+    permissions.require_worker(h.store, caller, end.worker, None)
+    instead: str | None = h.store.end_claim(
+        end.task_id,
+        end.worker,
+        end.started,
+        end.status,
+        message=end.message,
+        reason=end.reason,
+        console=end.console,
+    )
+    return instead
 
 
 @router.post("/workers", status_code=204)
