@@ -179,3 +179,53 @@ def test_a_task_that_ends_within_its_limit_is_left_alone(home: Path) -> None:
         wait_for(lambda: not saved_state(scheduler._task.id)[base].get("deadlines"), 15)
     assert backend.get_task(task_id).status == "completed"
     assert "timed_out" not in saved_state(scheduler._task.id)[base]
+
+
+PIPELINE = """
+from ductwork import PipelineController
+
+def slow(x):
+    import os, time
+    with open(os.environ["TICKS"], "w") as out:  # the agent's environment names it
+        out.write(str(os.getpid()))
+    time.sleep(120)
+    return x
+
+pipe = PipelineController(name="slow", project="sched")
+pipe.add_parameter("x", 3)
+pipe.set_default_execution_queue("default")
+pipe.add_function_step("slow", slow, function_kwargs={"x": "${pipeline.x}"}, function_return=["y"])
+pipe.start(queue="nobody serves")  # this run waits there; the scheduled clone runs on the agent
+"""
+
+
+def test_a_pipeline_run_over_its_limit_is_stopped_with_its_steps(
+    agent: dict[str, str], tmp_path: Path
+) -> None:
+    import subprocess
+    import sys
+
+    from ductwork import client
+    from ductwork.core.orphans import process_alive
+    from ductwork.core.queries import TaskQuery
+
+    script = tmp_path / "slow.py"
+    script.write_text(textwrap.dedent(PIPELINE))
+    made = subprocess.run(
+        [sys.executable, str(script)], env=agent, capture_output=True, text=True, timeout=60
+    )
+    assert made.returncode == 0, made.stderr
+    backend = client.backend()
+    (base,) = backend.query_tasks(TaskQuery(type=["controller"]))
+    scheduler = _limited("pipeline limit", base.id, "services", 6)
+    with running(scheduler):
+        (run_id,) = wait_for(lambda: _launched(scheduler._task.id), 10)
+        pid = int(wait_for(lambda: Path(agent["TICKS"]).exists() and Path(agent["TICKS"]).read_text(), 60))
+        stopped = _stopped(run_id)
+        (step,) = backend.query_tasks(TaskQuery(parent=run_id, archived=None))
+        step = _stopped(step.id)
+        wait_for(lambda: not process_alive(pid, None), 30)  # the step's agent killed it too
+    assert stopped.status_reason == step.status_reason == "limit_execution_time"
+    assert step.status_message == stopped.status_message
+    (node,) = backend.get_nodes(run_id)
+    assert node.status == "aborted" and node.message.startswith("limit_execution_time")

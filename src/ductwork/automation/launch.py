@@ -13,16 +13,17 @@ crash is found, not repeated.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from ductwork.client.contract import Backend
-from ductwork.core.errors import NotFound, ValidationError
+from ductwork.core.errors import Conflict, NotFound, StatusError, ValidationError
 from ductwork.core.queries import TaskQuery
 from ductwork.core.records import Param, TaskRecord, TaskTypes
 from ductwork.core.runformat import PIPELINE_TAG
-from ductwork.core.states import TaskStatus
+from ductwork.core.states import NODE_FINAL, TaskStatus
 
 ACTIVE = (TaskStatus.queued.value, TaskStatus.in_progress.value)
 
@@ -140,6 +141,44 @@ def still_active(backend: Backend, task_id: str) -> bool:
         return backend.get_task(task_id).status in ACTIVE
     except NotFound:
         return False
+
+
+def stop_launched(backend: Backend, task: TaskRecord, message: str, reason: str) -> None:
+    """Stop a launched task (Conflict when its status changed meanwhile). A pipeline run is
+    stopped whole, as the web UI's abort of a run: its agent kills the controller's process at
+    once, before the controller could stop its steps, so its unfinished steps (and anything
+    under them) are stopped here and its unfinished nodes marked aborted."""
+    stopped = TaskStatus.stopped.value
+    backend.set_status(task.id, stopped, message=message, reason=reason, expect=[task.status])
+    if not is_pipeline(task):
+        return
+    for below in _descendants(backend, task.id):
+        if below.status in ACTIVE:
+            try:
+                backend.set_status(below.id, stopped, message=message, reason=reason, expect=list(ACTIVE))
+            except (Conflict, StatusError, NotFound):
+                pass  # it ended meanwhile
+    nodes = [n for n in backend.get_nodes(task.id) if n.status not in NODE_FINAL]
+    for node in nodes:
+        node.status, node.ended, node.message = "aborted", node.ended or time.time(), message
+    if nodes:
+        backend.put_nodes(nodes)
+
+
+def _descendants(backend: Backend, run_id: str, most: int = 10_000) -> list[TaskRecord]:
+    found: list[TaskRecord] = []
+    parents, seen = [run_id], {run_id}
+    while parents and len(found) < most:
+        children = [
+            t
+            for p in parents
+            for t in backend.query_tasks(TaskQuery(parent=p, archived=None))
+            if t.id not in seen
+        ]
+        seen.update(t.id for t in children)
+        found += children
+        parents = [t.id for t in children]
+    return found
 
 
 def is_pipeline(record: TaskRecord) -> bool:

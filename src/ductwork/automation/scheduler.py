@@ -12,11 +12,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ductwork.automation import schedule
-from ductwork.automation.launch import ACTIVE, Call, Job, launch_function, launch_task
+from ductwork.automation.launch import ACTIVE, Call, Job, launch_function, launch_task, stop_launched
 from ductwork.automation.service import SchedulerService
 from ductwork.automation.state import from_iso, iso, utcnow
 from ductwork.core.errors import Conflict, ValidationError
 from ductwork.core.queries import TaskQuery
+from ductwork.core.records import TaskRecord
 
 _TIME_FIELDS = ("minute", "hour", "day", "weekdays", "month", "year")
 MAX_LIMIT_HOURS = 24 * 365 * 100
@@ -369,17 +370,18 @@ class TaskScheduler(SchedulerService):
                     continue
                 if deadline > now:
                     continue
-                if self._stop_overrun(name, state, task.id, task.status, limit):
+                if self._stop_overrun(name, state, task, limit):
                     del deadlines[task_id]
 
-    def _stop_overrun(self, name: str, state: dict[str, Any], task_id: str, status: str, limit: Any) -> bool:
+    def _stop_overrun(self, name: str, state: dict[str, Any], task: TaskRecord, limit: Any) -> bool:
+        task_id, status = task.id, task.status
         hours = limit.get("hours") if isinstance(limit, dict) else None
         message = (
             f"limit_execution_time: still {status} {_duration(hours)} after the launch of schedule "
             f"{name!r}; stopped by scheduler {self._task.id}"
         )
         try:
-            self._backend.set_status(task_id, "stopped", message=message, reason=STOP_REASON, expect=[status])
+            stop_launched(self._backend, task, message, STOP_REASON)
         except Conflict:
             return False  # its status changed meanwhile: looked at again on the next step
         now = iso(utcnow())
