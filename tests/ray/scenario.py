@@ -13,10 +13,12 @@ when this script ends.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -53,10 +55,11 @@ def main(out: Path) -> None:
 
 def run(machines: Machines, result: dict[str, Any]) -> None:
     began = time.monotonic()
-    # The server starts while the head comes up (seconds); the worker node once the head is up.
+    # The server starts while the head comes up (seconds); worker node ray-w1 once the head is
+    # up, joining while the agent and the first tasks start (they run wherever there is room).
     head = ray_node(machines, "ray-head", "--head", "--port=6379", "--include-dashboard=false", ip=HEAD_IP)
     server = machines.server()
-    ready(ray_node(machines, "ray-w1", f"--address={HEAD}", ip="127.0.0.2", after=head))
+    w1 = ray_node(machines, "ray-w1", f"--address={HEAD}", ip="127.0.0.2", after=head)
     agent = ray_agent(server, head)
     result["seconds"] = {"cluster up": round(time.monotonic() - began, 1)}
     laptop = machines.client("laptop")
@@ -64,8 +67,9 @@ def run(machines: Machines, result: dict[str, Any]) -> None:
     fanout = laptop.start([sys.executable, str(laptop.copy(HERE / "fanout_pipeline.py"))], "fanout.log")
     special = wait_for_step(server, "ray fan-out", "special", "no node of the Ray cluster has")
     result["special_while_waiting"] = {"status": special.status, "console": console(server, special.id)}
-    ready(ray_node(machines, "ray-w2", f"--address={HEAD}", ip="127.0.0.3", resources='{"special": 1}'))
+    w2 = ready(ray_node(machines, "ray-w2", f"--address={HEAD}", ip="127.0.0.3", resources='{"special": 1}'))
     fanout.wait(TIMEOUT)
+    ready(w1)
     result["fanout"] = describe_run(server, "ray fan-out", laptop.log("fanout.log"))
     result["seconds"]["fan-out done"] = round(time.monotonic() - began, 1)
 
@@ -86,9 +90,78 @@ def run(machines: Machines, result: dict[str, Any]) -> None:
         "console": console(server, sleeper.id),
     }
     result["seconds"]["abort done"] = round(time.monotonic() - began, 1)
+    result["lost"] = lose_a_node(server, w2)
+    result["seconds"]["lost node done"] = round(time.monotonic() - began, 1)
     # The agent before the server (machines stop in the reverse order of their start).
     agent.terminate()
     agent.wait(TIMEOUT)
+    # Nothing of the cluster is kept: no graceful drain of each node (seconds apiece).
+    for node in (w1, head):
+        kill_machine(node)
+
+
+DOOMED = """
+import os, time
+print(f"doomed pid={os.getpid()}", flush=True)
+while True:
+    time.sleep(0.2)
+"""
+
+
+def lose_a_node(server: Server, node: Machine) -> dict[str, Any]:
+    """A task with one retry left runs on the only node with `special` (ray-w2), which is then
+    killed outright (every process of it, SIGKILL, as a machine lost): the task fails as a lost
+    agent's and goes back on its queue, where it waits for a node with `special` again."""
+    from ductwork.core.records import TaskRecord
+
+    task = server.api.create_task(
+        TaskRecord(
+            name="doomed",
+            script={"code": DOOMED, "entry_point": "doomed.py"},
+            runtime={"resources": {"special": 1}, "retries_left": 1},
+        )
+    )
+    server.api.enqueue(task.id, "ray")
+    wait_for_console(server, task.id, "doomed pid=")
+    killed = kill_machine(node)
+    # Back on its queue, claimed again, and waiting: no live node has `special` any more.
+    lines = wait_for_console(server, task.id, "waiting for Ray resources", after="was lost")
+    found = server.api.get_task(task.id)
+    server.api.abort_task(task.id)  # it would wait for a node with `special` for ever
+    aborted = server.wait_final(task.id)
+    idle(server, task.id)
+    return {
+        "killed": killed,
+        "status": found.status,
+        "retries_left": found.runtime.get("retries_left"),
+        "console": lines,
+        "aborted while waiting": {"status": aborted.status, "console": console(server, task.id)},
+    }
+
+
+def kill_machine(machine: Machine) -> int:
+    """SIGKILL every process of `machine` (those in its mount namespace: `ray start`, the
+    raylet, Ray's workers and the task), as when a machine is lost."""
+    namespace = os.readlink(f"/proc/{machine.processes[0].pid}/ns/mnt")
+    killed = 0
+    for proc in Path("/proc").iterdir():
+        with contextlib.suppress(OSError):
+            if proc.name.isdigit() and os.readlink(proc / "ns" / "mnt") == namespace:
+                os.kill(int(proc.name), signal.SIGKILL)
+                killed += 1
+    return killed
+
+
+def wait_for_console(server: Server, task_id: str, text: str, after: str = "") -> list[str]:
+    """Task `task_id`'s console once it holds `text` (after a line holding `after`)."""
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline:
+        lines = console(server, task_id)
+        start = next((i for i, line in enumerate(lines) if after in line), None) if after else 0
+        if start is not None and any(text in line for line in lines[start:]):
+            return lines
+        time.sleep(0.2)
+    raise AssertionError(f"task {task_id} never said {text!r}:\n" + "\n".join(console(server, task_id)))
 
 
 def ray_node(

@@ -97,3 +97,20 @@ def test_an_abort_cancels_the_running_ray_task_and_its_process(scenario: dict[st
     assert abort["status"] == "stopped"
     assert abort["process_alive_after"] is False
     assert any("cancelling the Ray task" in line for line in abort["console"]), abort["console"]
+
+
+def test_a_lost_ray_node_fails_its_task_and_requeues_it_as_a_lost_agents(scenario: dict[str, Any]) -> None:
+    lost = scenario["lost"]
+    assert lost["killed"] > 0  # every process of the node's machine
+    lines = lost["console"]
+    died = next(i for i, line in enumerate(lines) if "its Ray node or worker was lost (NodeDiedError" in line)
+    assert "failed as a lost agent's task (1 retries were left" in lines[died + 1]
+    # With a retry left it went back on its queue: claimed again, it waits for a node with
+    # `special` (none is left), its retries spent.
+    assert any("pulled from ray" in line for line in lines[died + 1 :]), lines
+    assert "waiting for Ray resources (CPU 1, special 1)" in lines[-1]
+    assert (lost["status"], lost["retries_left"]) == ("in_progress", 0)
+    # An abort while it waits takes it out of Ray's queue.
+    waiting = lost["aborted while waiting"]
+    assert waiting["status"] == "stopped"
+    assert any("cancelling the Ray task (it never started)" in line for line in waiting["console"]), waiting

@@ -30,6 +30,8 @@ from ductwork.agent.ray import remote, resources
 
 # How often the wait for resources is told again on the console.
 STILL_WAITING_S = 30.0
+# How often a waiting task looks whether any live node could ever run it.
+LOOK_EVERY_S = 5.0
 # After a cancel, how long the Ray task gets to stop its process before it is forced.
 CANCEL_GRACE_S = 1.5
 # Exit codes: as a process ended by SIGTERM; the Ray task failed in ductwork or in Ray.
@@ -98,9 +100,7 @@ class Driver:
         import ray
 
         started = False
-        waiting_since = time.monotonic()
-        told = waiting_since
-        checked = False
+        waiting = Waiting(self.amounts)
         cancelled_at: float | None = None
         while True:
             try:
@@ -125,25 +125,7 @@ class Driver:
                 ray.cancel(stream, force=True)
                 return CANCELLED
             if not started and cancelled_at is None:
-                if not checked and now - waiting_since > 1.0:
-                    checked = True
-                    self._check_feasible()
-                if now - told > STILL_WAITING_S:
-                    told = now
-                    _note(f"still waiting for Ray resources after {now - waiting_since:.0f} s")
-
-    def _check_feasible(self) -> None:
-        """Say so when no live node has all the task asks for: it waits for one to join."""
-        import ray
-
-        for node in ray.nodes():  # type: ignore[no-untyped-call]
-            have = node.get("Resources") or {}
-            if node.get("Alive") and all(have.get(k, 0) >= v for k, v in self.amounts.items()):
-                return
-        _note(
-            f"no node of the Ray cluster has {resources.describe(self.amounts)}: "
-            "the task waits until one joins"
-        )
+                waiting.tick(now)
 
     def _ended(self, exc: Exception, *, cancelled: bool) -> int:
         import ray.exceptions as errors
@@ -166,6 +148,41 @@ class Driver:
         if isinstance(exc, lost):
             _settle_lost(self.request, why)
         return FAILED
+
+
+class Waiting:
+    """What the console says while the task waits for room on the cluster: when no live node
+    has all it asks for (looked at every `LOOK_EVERY_S`: nodes join and die), and every
+    `STILL_WAITING_S` that it still waits."""
+
+    def __init__(self, amounts: dict[str, float]) -> None:
+        self.amounts = amounts
+        self.since = self.told = time.monotonic()
+        self.next_look = self.since + 1.0  # most tasks start within a second
+        self.fits = True
+
+    def tick(self, now: float) -> None:
+        if now >= self.next_look:
+            self.next_look = now + LOOK_EVERY_S
+            fits = self._fits_a_node()
+            if self.fits and not fits:
+                _note(
+                    f"no node of the Ray cluster has {resources.describe(self.amounts)}: "
+                    "the task waits until one joins"
+                )
+            self.fits = fits
+        if now - self.told > STILL_WAITING_S:
+            self.told = now
+            _note(f"still waiting for Ray resources after {now - self.since:.0f} s")
+
+    def _fits_a_node(self) -> bool:
+        import ray
+
+        for node in ray.nodes():  # type: ignore[no-untyped-call]
+            have = node.get("Resources") or {}
+            if node.get("Alive") and all(have.get(k, 0) >= v for k, v in self.amounts.items()):
+                return True
+        return False
 
 
 def _show(event: dict[str, Any]) -> int | None:
@@ -198,13 +215,10 @@ def _settle_lost(request: dict[str, Any], why: str) -> None:
         if (task.worker, task.started) != (claim.get("worker"), claim.get("started")):
             return  # someone else's run by now
         if orphans.settle_lost(store, task, f"the task's {why}"):
-            _note("the task failed" + (", and went back on its queue" if _requeued(store, task) else ""))
+            left = task.runtime.get("retries_left") or 0
+            _note(f"failed as a lost agent's task ({left} retries were left; with any, it is queued again)")
     except DuctworkError as exc:
         _note(f"could not record the loss: {exc}")
-
-
-def _requeued(store: Any, task: Any) -> bool:
-    return str(store.get_task(task.id).status) == "queued"
 
 
 def _note(text: str) -> None:
