@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import textwrap
 import threading
 import time
 from collections.abc import Iterator
@@ -100,3 +101,16 @@ def saved_state(task_id: str) -> dict[str, Any]:
     stored = client.backend().get_configurations(task_id).get("state")
     found: dict[str, Any] = json.loads(stored.text) if stored is not None and stored.text else {}
     return found
+
+
+def pipeline_run(script: str, env: dict[str, str], folder: Path) -> Any:
+    """Run a pipeline script (its text) as a process with `env`; the run's controller task."""
+    from ductwork import client
+    from ductwork.core.queries import TaskQuery
+
+    path = folder / "pipeline.py"
+    path.write_text(textwrap.dedent(script))
+    done = subprocess.run([sys.executable, str(path)], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    (run,) = client.backend().query_tasks(TaskQuery(type=["controller"]))
+    return run

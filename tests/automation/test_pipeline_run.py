@@ -8,7 +8,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from tests.automation.conftest import run_for, wait_for
+from tests.automation.conftest import pipeline_run, run_for, wait_for
 
 SCRIPT = """
 from ductwork import PipelineController
@@ -34,14 +34,8 @@ def test_a_scheduled_pipeline_run_runs_with_the_overridden_argument(
     from ductwork.core.queries import TaskQuery
     from ductwork.pipelines.runner import load_output
 
-    script = tmp_path / "scaled.py"
-    script.write_text(textwrap.dedent(SCRIPT))
-    done = subprocess.run(
-        [sys.executable, str(script)], env=agent, capture_output=True, text=True, timeout=60
-    )
-    assert done.returncode == 0, done.stderr
+    first = pipeline_run(SCRIPT, agent, tmp_path)
     store = client.backend()
-    (first,) = store.query_tasks(TaskQuery(type=["controller"]))
 
     def outcome(task_id: str) -> str | None:
         status = store.get_task(task_id).status
