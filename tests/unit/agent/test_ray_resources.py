@@ -159,3 +159,37 @@ def test_a_task_with_hostile_resources_never_starts(tmp_path: Path, monkeypatch:
     with pytest.raises(ValidationError, match="must be a number"):
         _start(task, tmp_path, monkeypatch)
     assert not list(tmp_path.glob("ductwork-ray-*"))
+
+
+def test_the_embedded_stores_home_goes_only_with_its_url() -> None:
+    env = {"DUCTWORK_DB_URL": "sqlite:////shared/d.db", "DUCTWORK_HOME": "/shared", "DUCTWORK_TASK_ID": "t"}
+    assert ray_launcher.node_env(env) == env  # a one-machine cluster: the nodes see those files
+    with_server = {**env, "DUCTWORK_API_URL": "http://127.0.0.1:9"}
+    assert "DUCTWORK_HOME" not in ray_launcher.node_env(with_server)
+
+
+def test_on_the_node_the_tasks_variables_win(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ductwork.agent.ray import remote
+
+    monkeypatch.setenv("DUCTWORK_API_KEY", "the node's own key")  # a node's leftovers never reach a task
+    monkeypatch.setenv("DUCTWORK_PIPE", "/tmp/pipe")
+    monkeypatch.setenv("PYTHONPATH", "/site")
+    env = remote._env({"DUCTWORK_TASK_ID": "t", "DUCTWORK_API_URL": "http://a"}, ["/work/t"])
+    assert {k: v for k, v in env.items() if k.startswith("DUCTWORK_")} == {
+        "DUCTWORK_TASK_ID": "t",
+        "DUCTWORK_API_URL": "http://a",
+    }
+    assert env["PYTHONPATH"] == "/work/t:/site"
+    assert env["PYTHONUNBUFFERED"] == "1"
+
+
+def test_the_driver_exits_as_the_task_did(capsys: pytest.CaptureFixture[str]) -> None:
+    from ductwork.agent.ray import driver
+
+    assert driver._exit_status(0) == 0
+    assert driver._exit_status(3) == 3
+    assert driver._exit_status(-9) == 137  # killed by a signal: as a shell says it
+    assert driver._show({"lines": [["stdout", "out"], ["stderr", "err"], ["ductwork", "note"]]}) is None
+    assert driver._show({"exit": 2}) == 2
+    shown = capsys.readouterr()
+    assert (shown.out, shown.err) == ("out\n", "err\nnote\n")
