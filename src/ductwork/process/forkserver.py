@@ -138,10 +138,29 @@ def _child(module: str, request: Command, pipes: list[int], server: int, session
         traceback.print_exc()
     finally:
         try:
+            _end_as_python_does()
             sys.stdout.flush()
             sys.stderr.flush()
         finally:
             os._exit(code)
+
+
+def _end_as_python_does() -> None:
+    """What a fresh interpreter does at its end and `os._exit` skips: wait for the threads that
+    are not daemons, then run the atexit handlers (a script's Task closes at exit, after its
+    background uploads; skipping either loses artifacts without a word)."""
+    import atexit
+    import threading
+
+    try:
+        shutdown = getattr(threading, "_shutdown", None)
+        if shutdown is not None:
+            shutdown()
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+    atexit._run_exitfuncs()  # prints a failing handler's traceback itself, as Python does
 
 
 def _main_path(argv: list[str]) -> None:

@@ -127,3 +127,25 @@ def test_the_agent_forks_scripts_per_interpreter_and_starts_odd_ones_fresh(
     code, lines = _launch(cold, [sys.executable, str(script)], tmp_path, env)
     assert code == 0 and "forked warm" not in lines[0]
     cold.close()
+
+
+def test_a_forked_script_ends_as_python_does(pool: WarmPool, tmp_path: Path) -> None:
+    """os._exit skips interpreter shutdown: the fork server runs it itself, so a non-daemon
+    thread still finishes and atexit handlers (a Task's close, after its background uploads) run."""
+    marks = tmp_path / "marks.txt"
+    script = tmp_path / "ending.py"
+    script.write_text(
+        "import atexit, threading, time\n"
+        f"MARKS = {str(marks)!r}\n"
+        "def mark(text):\n"
+        "    with open(MARKS, 'a') as f:\n"
+        "        f.write(text + '\\n')\n"
+        "def upload():\n"
+        "    time.sleep(0.3)\n"
+        "    mark('thread')\n"
+        "threading.Thread(target=upload).start()\n"
+        "atexit.register(lambda: mark('atexit'))\n"
+    )
+    code, got = _run(pool, [str(script)], tmp_path)
+    assert code == 0, got
+    assert marks.read_text().splitlines() == ["thread", "atexit"]
