@@ -47,7 +47,11 @@ def main(argv: list[str]) -> int:
     _catch(stop)
     import ray
 
-    ray.init(address=request["address"], log_to_driver=False, logging_level=logging.ERROR)
+    try:
+        ray.init(address=request["address"], log_to_driver=False, logging_level=logging.ERROR)
+    except Exception as exc:  # no cluster there, or it refused us: the task fails saying so
+        _note(f"cannot connect to the Ray cluster at {request['address']}: {exc}")
+        return FAILED
     _catch(stop)  # again: ray.init put in handlers of its own, which log and exit
     try:
         return Driver(request, stop).run()
@@ -75,11 +79,17 @@ class Driver:
     def run(self) -> int:
         import ray
 
-        options = resources.ray_options(self.amounts)
-        task = ray.remote(remote.run).options(
-            **options, max_retries=0, num_returns="streaming", name=f"ductwork {self.request['task_id']}"
-        )
-        stream = task.remote(self.request["task_id"], self.request["script"], self.request["env"])
+        try:  # Ray has rules of its own (an amount over 1 must be whole, ...)
+            task = ray.remote(remote.run).options(
+                **resources.ray_options(self.amounts),
+                max_retries=0,
+                num_returns="streaming",
+                name=f"ductwork {self.request['task_id']}",
+            )
+            stream = task.remote(self.request["task_id"], self.request["script"], self.request["env"])
+        except ValueError as exc:
+            _note(f"Ray refused the task's resources ({resources.describe(self.amounts)}): {exc}")
+            return FAILED
         _note(f"waiting for Ray resources ({resources.describe(self.amounts)})")
         threading.Thread(target=self._read, args=(stream,), name="ray-events", daemon=True).start()
         return self._follow(stream)
