@@ -3,8 +3,9 @@
 One scenario for the module (scenario.py): a server, a Ray head and two worker nodes started
 with `ray start`, the Ray agent and a client, each a machine of its own, all inside a network
 namespace with loopback only (Ray looks for outside addresses when it starts; nothing may
-leave loopback). The tests assert on what it wrote. Without `ray` or `unshare` the tests skip
-locally and fail under CI=true.
+leave loopback). One test asserts on what it wrote, in four checks: under pytest-xdist,
+tests of one module may go to two workers, and each would start a cluster of its own. Without
+`ray` or `unshare` the test skips locally and fails under CI=true.
 """
 
 from __future__ import annotations
@@ -39,7 +40,14 @@ def _missing() -> str:
     return ""
 
 
-@pytest.fixture(scope="module")
+def test_a_ray_cluster_serves_queues(scenario: dict[str, Any]) -> None:
+    check_a_fan_out_pipeline_runs_on_the_ray_cluster(scenario)
+    check_a_step_asking_for_a_custom_resource_waits_for_a_node_that_has_it(scenario)
+    check_an_abort_cancels_the_running_ray_task_and_its_process(scenario)
+    check_a_lost_ray_node_fails_its_task_and_requeues_it_as_a_lost_agents(scenario)
+
+
+@pytest.fixture
 def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     missing = _missing()
     if missing:
@@ -59,7 +67,7 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any
     yield found
 
 
-def test_a_fan_out_pipeline_runs_on_the_ray_cluster(scenario: dict[str, Any]) -> None:
+def check_a_fan_out_pipeline_runs_on_the_ray_cluster(scenario: dict[str, Any]) -> None:
     run = scenario["fanout"]
     steps = run["steps"]
     assert run["status"] == "completed", run
@@ -78,7 +86,7 @@ def test_a_fan_out_pipeline_runs_on_the_ray_cluster(scenario: dict[str, Any]) ->
     assert "total = 14" in steps["total"]["console"]
 
 
-def test_a_step_asking_for_a_custom_resource_waits_for_a_node_that_has_it(scenario: dict[str, Any]) -> None:
+def check_a_step_asking_for_a_custom_resource_waits_for_a_node_that_has_it(scenario: dict[str, Any]) -> None:
     waiting = scenario["special_while_waiting"]
     assert waiting["status"] == "in_progress"
     assert any("waiting for Ray resources (CPU 1, special 1)" in line for line in waiting["console"])
@@ -91,7 +99,7 @@ def test_a_step_asking_for_a_custom_resource_waits_for_a_node_that_has_it(scenar
     assert all(step["nodes"] != ["127.0.0.3"] for step in others)
 
 
-def test_an_abort_cancels_the_running_ray_task_and_its_process(scenario: dict[str, Any]) -> None:
+def check_an_abort_cancels_the_running_ray_task_and_its_process(scenario: dict[str, Any]) -> None:
     abort = scenario["abort"]
     assert scenario["sleeper_alive_before"] is True
     assert abort["status"] == "stopped"
@@ -99,7 +107,7 @@ def test_an_abort_cancels_the_running_ray_task_and_its_process(scenario: dict[st
     assert any("cancelling the Ray task" in line for line in abort["console"]), abort["console"]
 
 
-def test_a_lost_ray_node_fails_its_task_and_requeues_it_as_a_lost_agents(scenario: dict[str, Any]) -> None:
+def check_a_lost_ray_node_fails_its_task_and_requeues_it_as_a_lost_agents(scenario: dict[str, Any]) -> None:
     lost = scenario["lost"]
     assert lost["killed"] > 0  # every process of the node's machine
     lines = lost["console"]
