@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import re
-from importlib import metadata
 from pathlib import Path
 
 from ductwork.core import settings
@@ -86,6 +85,8 @@ def _version_part(name: str, version: str | None) -> str:
 
 
 def _installed_version(name: str) -> str | None:
+    from importlib import metadata  # here, not at import: it pulls in email and zipfile (~10 ms)
+
     try:
         return metadata.version(name.split("[", 1)[0])
     except metadata.PackageNotFoundError:
