@@ -8,7 +8,6 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import exc
-from sqlalchemy.dialects import postgresql, sqlite
 
 from ductwork.core.errors import NotFound, StatusError
 from ductwork.core.states import TaskStatus
@@ -36,8 +35,13 @@ def now() -> float:
 
 def insert(conn: sa.Connection, table: sa.Table) -> Any:
     """The dialect's INSERT, which has `on_conflict_do_update` / `on_conflict_do_nothing`."""
+    # imported here: on SQLite, SQLAlchemy's PostgreSQL dialect (and its drivers) is ~35 ms of import
     if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
         return postgresql.insert(table)
+    from sqlalchemy.dialects import sqlite
+
     return sqlite.insert(table)
 
 

@@ -7,7 +7,6 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from sqlalchemy import exc
-from sqlalchemy.dialects import postgresql
 
 from ductwork.core.errors import NotFound, ValidationError
 from ductwork.core.records import ModelRecord, TaskModel
@@ -63,6 +62,8 @@ def query(
         stmt = stmt.where(models.c.name == name)
     for tag in tags or ():
         if conn.dialect.name == "postgresql":
+            from sqlalchemy.dialects import postgresql  # only PostgreSQL pays for its dialect
+
             stmt = stmt.where(sa.type_coerce(models.c.tags, postgresql.JSONB).contains([tag]))
         else:
             each = sa.func.json_each(models.c.tags).table_valued("value")

@@ -6,7 +6,6 @@ import re
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 
 from ductwork.core.errors import ValidationError
 from ductwork.core.queries import TaskQuery
@@ -86,6 +85,8 @@ def _where(conn: sa.Connection, q: TaskQuery) -> list[sa.ColumnElement[bool]]:
 
 def _has_tag(conn: sa.Connection, column: sa.Column[Any], tag: str) -> sa.ColumnElement[bool]:
     if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects import postgresql  # only PostgreSQL pays for its dialect
+
         return sa.type_coerce(column, postgresql.JSONB).contains([tag])
     each = sa.func.json_each(column).table_valued("value")
     return sa.exists(sa.select(1).select_from(each).where(each.c.value == tag))
