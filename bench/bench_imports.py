@@ -1,13 +1,15 @@
 """What a process pays to import ductwork, beside a bare interpreter's start (issue 15).
 
-    python bench/bench_imports.py [--quick] [--rounds N]
+    python bench/bench_imports.py [--quick] [--rounds N] [--before COMMIT]
 
 Each case is a whole process, started from outside and timed wall to wall; the rounds alternate
 the cases (floor, `import ductwork`, the public names, a cached rerun) so load on the machine
 hits them alike, and each figure is the median. Bytecode caches are written once before timing
 (PYTHONDONTWRITEBYTECODE is unset for the children: with it set every process recompiles, about
 0.16 s more). The cached rerun is a decorator pipeline fanning out to 32 cached steps in local
-mode, primed by one earlier run, so the timed run executes no step body (checked).
+mode, primed by one earlier run, so the timed run executes no step body (checked). With
+`--before COMMIT`, that commit's tree (git archive, no worktree touched) is measured in the same
+rounds, alternating with this one.
 
 The import profile (`python -X importtime`, a run of its own in each round) gives the time spent
 importing: the sum of the top-level imports, ductwork's own modules (their self time), and for
@@ -16,6 +18,7 @@ the cached rerun the heaviest packages (the self time of all their modules).
 
 from __future__ import annotations
 
+import argparse
 import os
 import statistics
 import subprocess
@@ -25,8 +28,8 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-QUICK = "--quick" in sys.argv
-ROUNDS = int(sys.argv[sys.argv.index("--rounds") + 1]) if "--rounds" in sys.argv else (3 if QUICK else 7)
+from bench_agent import tree_of  # this script's folder is on sys.path
+
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 
 PIPELINE = """
@@ -60,24 +63,48 @@ PipelineDecorator.run_locally()
 assert fan() == 496
 """
 
+FLOOR = "floor: python -c pass"
+CACHED = "cached rerun (fan-out 32, local)"
 CASES = {
-    "floor: python -c pass": ["-c", "pass"],
     "import ductwork": ["-c", "import ductwork"],
     "from ductwork import PipelineController, PipelineDecorator, Task": [
         "-c",
         "from ductwork import PipelineController, PipelineDecorator, Task",
     ],
-    "cached rerun (fan-out 32, local)": ["pipeline.py"],
+    CACHED: ["pipeline.py"],
 }
 
 
-def environment(work: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DUCTWORK_")}
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (SRC, env.get("PYTHONPATH", "")) if p)
-    env["DUCTWORK_HOME"] = str(work / "home")
-    env["BENCH_EXEC_LOG"] = str(work / "executed.log")
-    return env
+class Tree:
+    """One source tree under test: its own home, pipeline script and figures."""
+
+    def __init__(self, label: str, src: str, work: Path) -> None:
+        self.label, self.work = label, work
+        work.mkdir(parents=True)
+        (work / "pipeline.py").write_text(PIPELINE)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DUCTWORK_")}
+        env.pop("PYTHONDONTWRITEBYTECODE", None)  # as on a user's machine
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH", "")) if p)
+        env["DUCTWORK_HOME"] = str(work / "home")
+        env["BENCH_EXEC_LOG"] = str(work / "executed.log")
+        self.env = env
+        self.walls: dict[str, list[float]] = defaultdict(list)
+        self.imports: dict[str, list[float]] = defaultdict(list)
+        self.owns: dict[str, list[float]] = defaultdict(list)
+        self.packages: dict[str, list[float]] = defaultdict(list)
+
+    def measure(self, case: str, args: list[str]) -> None:
+        self.walls[case].append(run(args, self.env, self.work)[0])
+        total, own, packages = profile(run(args, self.env, self.work, importtime=True)[1])
+        self.imports[case].append(total)
+        self.owns[case].append(own)
+        if case == CACHED:
+            for package, seconds in packages.items():
+                self.packages[package].append(seconds)
+
+    def executed(self) -> int:
+        log = self.work / "executed.log"
+        return len(log.read_text().splitlines()) if log.exists() else 0
 
 
 def run(args: list[str], env: dict[str, str], cwd: Path, *, importtime: bool = False) -> tuple[float, str]:
@@ -93,7 +120,7 @@ def run(args: list[str], env: dict[str, str], cwd: Path, *, importtime: bool = F
 def profile(stderr: str) -> tuple[float, float, dict[str, float]]:
     """(all imports, ductwork's own self time, self time by top-level package), seconds."""
     total = own = 0.0
-    tops: dict[str, float] = defaultdict(float)
+    packages: dict[str, float] = defaultdict(float)
     for line in stderr.splitlines():
         if not line.startswith("import time:") or "self [us]" in line:
             continue
@@ -101,73 +128,70 @@ def profile(stderr: str) -> tuple[float, float, dict[str, float]]:
         module = name.strip()
         if module.startswith("ductwork"):
             own += int(self_us) / 1e6
-        tops[module.partition(".")[0]] += int(self_us) / 1e6
+        packages[module.partition(".")[0]] += int(self_us) / 1e6
         if not name[1:].startswith(" "):  # a top-level import: its cumulative time counts once
             total += int(cumulative_us) / 1e6
-    return total, own, tops
-
-
-def executed(work: Path) -> int:
-    log = work / "executed.log"
-    return len(log.read_text().splitlines()) if log.exists() else 0
+    return total, own, packages
 
 
 def main() -> None:
-    work = Path(tempfile.mkdtemp(prefix="ductwork-bench-imports-"))
-    (work / "pipeline.py").write_text(PIPELINE)
-    env = environment(work)
-    for args in CASES.values():  # writes the bytecode caches; the pipeline's run primes its cache
-        run(args, env, work)
-    primed = executed(work)
-    walls: dict[str, list[float]] = defaultdict(list)
-    imports: dict[str, list[float]] = defaultdict(list)
-    owns: dict[str, list[float]] = defaultdict(list)
-    packages: dict[str, list[float]] = defaultdict(list)
-    for _ in range(ROUNDS):
-        for case, args in CASES.items():
-            walls[case].append(run(args, env, work)[0])
-            total, own, tops = profile(run(args, env, work, importtime=True)[1])
-            imports[case].append(total)
-            owns[case].append(own)
-            if case.startswith("cached"):
-                for package, seconds in tops.items():
-                    packages[package].append(seconds)
-    if executed(work) != primed:
-        raise SystemExit(f"the cached reruns executed {executed(work) - primed} step bodies")
-    report(walls, imports, owns, packages)
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="3 rounds instead of 7")
+    parser.add_argument("--rounds", type=int, default=None)
+    parser.add_argument("--before", default=None, help="a commit to measure alternately with this tree")
+    args = parser.parse_args()
+    rounds = args.rounds or (3 if args.quick else 7)
+    folder = Path(tempfile.mkdtemp(prefix="ductwork-bench-imports-"))
+    trees = [Tree("after" if args.before else "", SRC, folder / "after")]
+    if args.before:
+        trees.insert(0, Tree("before", tree_of(args.before, folder), folder / "before"))
+    floor = Tree("", SRC, folder / "floor")
+    for tree in trees:  # writes the bytecode caches; the pipeline's run primes its cache
+        for case_args in CASES.values():
+            run(case_args, tree.env, tree.work)
+    primed = [tree.executed() for tree in trees]
+    for _ in range(rounds):
+        floor.measure(FLOOR, ["-c", "pass"])
+        for case, case_args in CASES.items():
+            for tree in trees:
+                tree.measure(case, case_args)
+    for tree, before in zip(trees, primed, strict=True):
+        if tree.executed() != before:
+            raise SystemExit(
+                f"{tree.label}: the cached reruns executed {tree.executed() - before} step bodies"
+            )
+    report(floor, trees, rounds)
 
 
-def report(
-    walls: dict[str, list[float]],
-    imports: dict[str, list[float]],
-    owns: dict[str, list[float]],
-    packages: dict[str, list[float]],
-) -> None:
+def report(floor: Tree, trees: list[Tree], rounds: int) -> None:
     median = statistics.median
-    floor_case = next(iter(CASES))
-    floor, floor_imports = median(walls[floor_case]), median(imports[floor_case])
+    base = median(floor.walls[FLOOR])
     print(
-        f"Python {sys.version.split()[0]}, {ROUNDS} alternating rounds, medians, "
+        f"Python {sys.version.split()[0]}, {rounds} alternating rounds, medians, "
         "PYTHONDONTWRITEBYTECODE unset"
     )
     print(
-        f"{'whole process':<66} {'wall':>8} {'floor':>8} {'ratio':>7}   {'imports':>8} {'ductwork self':>13}"
+        f"{'whole process':<74} {'wall':>8} {'floor':>8} {'ratio':>7}   {'imports':>8} {'ductwork self':>13}"
     )
-    for case in CASES:
-        wall = median(walls[case])
+    rows = [(FLOOR, floor)] + [(case, tree) for case in CASES for tree in trees]
+    for case, tree in rows:
+        wall = median(tree.walls[case])
+        name = f"{case} [{tree.label}]" if tree.label else case
         print(
-            f"{case:<66} {wall * 1000:6.1f}ms {floor * 1000:6.1f}ms {wall / floor:6.2f}x   "
-            f"{median(imports[case]) * 1000:6.1f}ms {median(owns[case]) * 1000:11.1f}ms"
+            f"{name:<74} {wall * 1000:6.1f}ms {base * 1000:6.1f}ms {wall / base:6.2f}x   "
+            f"{median(tree.imports[case]) * 1000:6.1f}ms {median(tree.owns[case]) * 1000:11.1f}ms"
         )
-    cached = "cached rerun (fan-out 32, local)"
-    extra = median(imports[cached]) - floor_imports
-    print(
-        f"\ncached rerun: {extra * 1000:.1f} ms importing beyond the floor's start-up imports; "
-        "by package (self time):"
-    )
-    heaviest = sorted(packages.items(), key=lambda item: -median(item[1]))[:8]
-    for package, seconds in heaviest:
-        print(f"  {package:<30} {median(seconds) * 1000:7.1f} ms")
+    floor_imports = median(floor.imports[FLOOR])
+    for tree in trees:
+        extra = median(tree.imports[CACHED]) - floor_imports
+        label = f" [{tree.label}]" if tree.label else ""
+        print(
+            f"\ncached rerun{label}: {extra * 1000:.1f} ms importing beyond the floor's; "
+            "by package (self time):"
+        )
+        heaviest = sorted(tree.packages.items(), key=lambda item: -median(item[1]))[:8]
+        for package, seconds in heaviest:
+            print(f"  {package:<30} {median(seconds) * 1000:7.1f} ms")
 
 
 if __name__ == "__main__":
