@@ -1,10 +1,12 @@
 """Task SDK benchmarks, each printed beside its floor (plain Python doing the same work).
 
     python bench/bench_tasks.py
+    python bench/bench_tasks.py --scalars   # the report_scalar figure alone
 
 * Task.init + close, in a warm process (floor: the same three SQLite commits with sqlite3);
-* 100,000 report_scalar calls end to end into SQLite (target >= 200,000 points/s; floor: one
-  sqlite3 executemany of the same rows);
+* 100,000 report_scalar calls end to end into SQLite (target >= 500,000 points/s; floor: plain
+  sqlite3 writing the same rows into the store's own events table, with the store's settings
+  (WAL, synchronous=FULL): one BEGIN IMMEDIATE, the task's touch, one executemany, COMMIT);
 * 100 small artifacts (floor: np.save of each + one sqlite3 insert per artifact);
 * `import ductwork` in a fresh interpreter vs `python -c pass` (target: within 50 ms).
 
@@ -26,6 +28,8 @@ from pathlib import Path
 import numpy as np
 
 SCALARS = 100_000
+SCALAR_RUNS = 5
+FLOOR_TASK = "f" * 32
 ARTIFACTS = 100
 INITS = 30
 IMPORT_RUNS = 15
@@ -86,14 +90,16 @@ def bench_init_close(folder: Path) -> None:
 
 
 def bench_scalars(folder: Path) -> None:
-    runs = [scalar_run(folder) for _ in range(3)]
+    floor_db = store_floor_db(folder)
+    runs = [scalar_run(floor_db) for _ in range(SCALAR_RUNS)]
     total, queued, floor = min(r[0] for r in runs), min(r[1] for r in runs), min(r[2] for r in runs)
-    report(
-        f"{SCALARS:,} report_scalar end to end (best of 3)",
-        SCALARS / total,
-        "points/s",
-        SCALARS / floor,
-        "target >= 200,000 points/s",
+    # points/s: the floor is the faster one, so the ratio is ours over the floor (1.0 = as fast)
+    ratio = floor / total
+    print(
+        f"{f'{SCALARS:,} report_scalar end to end (best of {SCALAR_RUNS})':<44} {SCALARS / total:>12,.0f}"
+        f" points/s  floor {SCALARS / floor:>10,.0f} points/s  ratio {ratio:>7.2f}x of the floor"
+        "   (target >= 500,000 points/s)",
+        flush=True,
     )
     buffer: list[tuple[str, str, float, int]] = []
     append = buffer.append
@@ -104,7 +110,27 @@ def bench_scalars(folder: Path) -> None:
     report("report_scalar, caller's cost per call", queued / SCALARS * 1e6, "us", appended / SCALARS * 1e6)
 
 
-def scalar_run(folder: Path) -> tuple[float, float, float]:
+def store_floor_db(folder: Path) -> sqlite3.Connection:
+    """A database with the store's own schema, opened with the store's settings."""
+    from ductwork.store import migrate
+
+    path = folder / "floor-store.db"
+    migrate.upgrade(f"sqlite:///{path}")
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")  # the store's: the WAL fsynced at every commit
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute(
+        "INSERT INTO tasks (id, name, type, status, status_message, status_reason, created,"
+        " updated, tags, system_tags, comment, user, script, requirements, container, runtime, archived,"
+        " progress) VALUES (?, 'f', 'training', 'in_progress', '', '', 0, 0, '[]', '[]', '', '', '{}',"
+        " '{}', '{}', '{}', 0, 0)",
+        (FLOOR_TASK,),
+    )
+    return conn
+
+
+def scalar_run(conn: sqlite3.Connection) -> tuple[float, float, float]:
     """(ours end to end, ours queueing only, floor) in seconds."""
     from ductwork import Task
 
@@ -118,11 +144,15 @@ def scalar_run(folder: Path) -> tuple[float, float, float]:
     logger.flush(wait=True)
     total = time.perf_counter() - started
     task.close()
-    conn = sqlite_floor_db(folder)
     floor_started = time.perf_counter()
-    rows = [(task.id, "scalar", "loss", "train", i, 0.5, time.time()) for i in range(SCALARS)]
-    conn.execute("BEGIN")
-    conn.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+    rows = [(FLOOR_TASK, "scalar", "loss", "train", i, 0.5, None, time.time()) for i in range(SCALARS)]
+    conn.execute("BEGIN IMMEDIATE")
+    conn.execute("UPDATE tasks SET updated = ? WHERE id = ?", (time.time(), FLOOR_TASK))
+    conn.executemany(
+        "INSERT INTO events (task_id, kind, title, series, iteration, value, payload, ts)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        rows,
+    )
     conn.execute("COMMIT")
     floor = time.perf_counter() - floor_started
     return total, queued, floor
@@ -179,6 +209,9 @@ def main() -> None:
         for name in ("DUCTWORK_DB_URL", "DUCTWORK_API_URL", "DUCTWORK_TASK_ID", "DUCTWORK_PIPE"):
             os.environ.pop(name, None)
         print(f"ductwork task benchmarks (python {sys.version.split()[0]}, {folder})")
+        if "--scalars" in sys.argv[1:]:  # that figure alone
+            bench_scalars(folder)
+            return
         bench_import()
         bench_init_close(folder)
         bench_scalars(folder)

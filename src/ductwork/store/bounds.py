@@ -216,24 +216,43 @@ def events(batch: Sequence[MetricEvent], dialect: str = "") -> None:
     """A batch of MetricEvents fits the events table. The bulk path (100,000s of points per
     run) is checked with whole-batch passes in C; only a batch that fails one of them is
     walked event by event, to name the first bad field."""
-    if _events_fit(batch, dialect):
+    try:
+        rows: Sequence[tuple[Any, ...]] | None = list(map(EVENT_ROW, batch))
+    except AttributeError:
+        rows = None
+    if rows is not None and _events_fit(rows, dialect):
         return
     for i, event in enumerate(batch):
         where = f"metric event {i} (task {short(getattr(event, 'task_id', None), 40)})"
         check_record(tables.events, event, where, dialect=dialect)
 
 
-_EVENT_COLUMNS = attrgetter("task_id", "title", "series", "iteration", "value", "payload", "ts")
+def event_rows(rows: Sequence[tuple[Any, ...]], dialect: str = "") -> None:
+    """`events` on rows: the fields of MetricEvent in order (the SDK's bulk path hands these
+    to an embedded store as they were queued, without a record per point)."""
+    if _events_fit(rows, dialect):
+        return
+    for i, row in enumerate(rows):
+        if type(row) is not tuple or len(row) != len(_EVENT_FIELDS):
+            raise ValidationError(
+                f"metric event {i}: a row of the {len(_EVENT_FIELDS)} fields {_EVENT_FIELDS}"
+            )
+        where = f"metric event {i} (task {short(row[0], 40)})"
+        check_record(tables.events, MetricEvent(*row), where, dialect=dialect)
+
+
+_EVENT_FIELDS = ("task_id", "kind", "title", "series", "iteration", "value", "payload", "ts")
+EVENT_ROW = attrgetter(*_EVENT_FIELDS)  # a MetricEvent as a row
 _CONSOLE_COLUMNS = attrgetter("task_id", "text", "ts")
 _NONE = type(None)
 
 
-def _events_fit(batch: Sequence[MetricEvent], dialect: str) -> bool:
+def _events_fit(rows: Sequence[tuple[Any, ...]], dialect: str) -> bool:
     try:
-        # Columns of the batch, each pass in C (map, zip, set, min, max, join): the check costs
+        # Columns of the batch, each pass in C (zip, set, min, max, join): the check costs
         # about what building the rows costs.
-        columns = zip(*map(_EVENT_COLUMNS, batch), strict=True)
-        task_ids, titles, series, iterations, values, payloads, times = columns
+        columns = zip(*rows, strict=True)
+        task_ids, _, titles, series, iterations, values, payloads, times = columns
         names = titles + series
         if set(map(type, names)) - {str} or max(map(len, names)) > 512 or "\x00" in "".join(names):
             return False

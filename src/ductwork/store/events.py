@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from operator import attrgetter
 from typing import Any
 
 import sqlalchemy as sa
@@ -32,9 +31,20 @@ _last_seq = sa.select(sa.func.max(console.c.seq)).where(console.c.task_id == sa.
 def add_events(conn: sa.Connection, batch: Sequence[MetricEvent]) -> None:
     if not batch:
         return
-    bounds.events(batch, conn.dialect.name)
-    # Whole-batch passes in C (attrgetter, set comprehensions) rather than per-event Python.
-    rows = list(map(_event_row, batch))
+    try:
+        rows = list(map(bounds.EVENT_ROW, batch))
+    except AttributeError:
+        bounds.events(batch, conn.dialect.name)  # names the record that is not an event
+        raise
+    add_event_rows(conn, rows)
+
+
+def add_event_rows(conn: sa.Connection, rows: list[tuple[Any, ...]]) -> None:
+    """`add_events` on rows (the fields of MetricEvent in order), checked the same way."""
+    if not rows:
+        return
+    bounds.event_rows(rows, conn.dialect.name)
+    # Whole-batch passes in C (zip, set comprehensions) rather than per-event Python.
     unknown = {row[1] for row in rows} - KINDS
     if unknown:
         raise ValidationError(f"unknown event kind {sorted(unknown)[0]!r}; one of {sorted(KINDS)}")
@@ -72,9 +82,6 @@ def _copy(conn: sa.Connection, rows: list[tuple[Any, ...]]) -> None:
     with driver.cursor() as cursor, cursor.copy(_PG_COPY) as copy:
         for row in rows:
             copy.write_row(row)
-
-
-_event_row = attrgetter("task_id", "kind", "title", "series", "iteration", "value", "payload", "ts")
 
 
 def _payload_json(row: tuple[Any, ...]) -> str:

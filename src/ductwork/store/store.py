@@ -215,6 +215,14 @@ class Store:
         with self._db.write() as conn:
             _events.add_events(conn, events)
 
+    def add_event_rows(self, rows: list[tuple[object, ...]]) -> None:
+        """`add_events` on rows, the fields of `MetricEvent` in order: the SDK's scalars as it
+        queued them, with no record built per point (the embedded store's bulk path)."""
+        if not rows:
+            return
+        with self._db.write() as conn:
+            _events.add_event_rows(conn, rows)
+
     def get_events(self, query: EventQuery) -> list[MetricEvent]:
         with self._db.read() as conn:
             return _events.get_events(conn, query)
