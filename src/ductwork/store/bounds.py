@@ -230,7 +230,7 @@ def events(batch: Sequence[MetricEvent], dialect: str = "") -> None:
 def event_rows(rows: Sequence[tuple[Any, ...]], dialect: str = "") -> None:
     """`events` on rows: the fields of MetricEvent in order (the SDK's bulk path hands these
     to an embedded store as they were queued, without a record per point)."""
-    if _events_fit(rows, dialect):
+    if not set(map(type, rows)) - {tuple} and _events_fit(rows, dialect):
         return
     for i, row in enumerate(rows):
         if type(row) is not tuple or len(row) != len(_EVENT_FIELDS):
