@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -89,13 +90,16 @@ class Tree:
         env["BENCH_EXEC_LOG"] = str(work / "executed.log")
         self.env = env
         self.walls: dict[str, list[float]] = defaultdict(list)
+        self.cpus: dict[str, list[float]] = defaultdict(list)
         self.imports: dict[str, list[float]] = defaultdict(list)
         self.owns: dict[str, list[float]] = defaultdict(list)
         self.packages: dict[str, list[float]] = defaultdict(list)
 
     def measure(self, case: str, args: list[str]) -> None:
-        self.walls[case].append(run(args, self.env, self.work)[0])
-        total, own, packages = profile(run(args, self.env, self.work, importtime=True)[1])
+        wall, cpu, _ = run(args, self.env, self.work)
+        self.walls[case].append(wall)
+        self.cpus[case].append(cpu)
+        total, own, packages = profile(run(args, self.env, self.work, importtime=True)[2])
         self.imports[case].append(total)
         self.owns[case].append(own)
         if case == CACHED:
@@ -107,14 +111,21 @@ class Tree:
         return len(log.read_text().splitlines()) if log.exists() else 0
 
 
-def run(args: list[str], env: dict[str, str], cwd: Path, *, importtime: bool = False) -> tuple[float, str]:
+def run(
+    args: list[str], env: dict[str, str], cwd: Path, *, importtime: bool = False
+) -> tuple[float, float, str]:
+    """Wall seconds, CPU seconds (user + system, the process and what it waited for) and stderr.
+    CPU time hardly moves when other work loads the machine; wall time does."""
     command = [sys.executable, *(["-X", "importtime"] if importtime else []), *args]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True)
     elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
         raise SystemExit(f"{args} failed:\n{done.stderr[-2000:]}")
-    return elapsed, done.stderr
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return elapsed, cpu, done.stderr
 
 
 def profile(stderr: str) -> tuple[float, float, dict[str, float]]:
@@ -165,20 +176,22 @@ def main() -> None:
 
 def report(floor: Tree, trees: list[Tree], rounds: int) -> None:
     median = statistics.median
-    base = median(floor.walls[FLOOR])
+    base, base_cpu = median(floor.walls[FLOOR]), median(floor.cpus[FLOOR])
     print(
         f"Python {sys.version.split()[0]}, {rounds} alternating rounds, medians, "
         "PYTHONDONTWRITEBYTECODE unset"
     )
     print(
-        f"{'whole process':<74} {'wall':>8} {'floor':>8} {'ratio':>7}   {'imports':>8} {'ductwork self':>13}"
+        f"{'whole process':<74} {'wall':>8} {'floor':>8} {'ratio':>7}   "
+        f"{'cpu':>8} {'floor':>8} {'ratio':>7}   {'imports':>8} {'ductwork self':>13}"
     )
     rows = [(FLOOR, floor)] + [(case, tree) for case in CASES for tree in trees]
     for case, tree in rows:
-        wall = median(tree.walls[case])
+        wall, cpu = median(tree.walls[case]), median(tree.cpus[case])
         name = f"{case} [{tree.label}]" if tree.label else case
         print(
             f"{name:<74} {wall * 1000:6.1f}ms {base * 1000:6.1f}ms {wall / base:6.2f}x   "
+            f"{cpu * 1000:6.1f}ms {base_cpu * 1000:6.1f}ms {cpu / base_cpu:6.2f}x   "
             f"{median(tree.imports[case]) * 1000:6.1f}ms {median(tree.owns[case]) * 1000:11.1f}ms"
         )
     floor_imports = median(floor.imports[FLOOR])
