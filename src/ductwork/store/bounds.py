@@ -253,7 +253,8 @@ def _events_fit(rows: Sequence[tuple[Any, ...]], dialect: str) -> bool:
         # about what building the rows costs.
         columns = zip(*rows, strict=True)
         task_ids, _, titles, series, iterations, values, payloads, times = columns
-        names = titles + series
+        # distinct names first: a batch holds a few series, and equal strings fit alike
+        names = set(titles) | set(series)
         if set(map(type, names)) - {str} or max(map(len, names)) > 512 or "\x00" in "".join(names):
             return False
         if not all(map(_id_fits, set(task_ids))):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from operator import itemgetter, ne
 from typing import Any
 
 import sqlalchemy as sa
@@ -24,6 +25,8 @@ _EVENT_FIELDS = ("task_id", "kind", "title", "series", "iteration", "value", "pa
 _EVENT_COLUMNS = "task_id, kind, title, series, iteration, value, payload, ts"
 _SQLITE_INSERT = f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 _PG_COPY = f"COPY events ({_EVENT_COLUMNS}) FROM STDIN"
+_TASK, _KIND, _VALUE, _PAYLOAD = itemgetter(0), itemgetter(1), itemgetter(5), itemgetter(6)
+_NONE = type(None)
 _insert_console = sa.insert(console)
 _last_seq = sa.select(sa.func.max(console.c.seq)).where(console.c.task_id == sa.bindparam("task_id"))
 
@@ -44,17 +47,18 @@ def add_event_rows(conn: sa.Connection, rows: list[tuple[Any, ...]]) -> None:
     if not rows:
         return
     bounds.event_rows(rows, conn.dialect.name)
-    # Whole-batch passes in C (zip, set comprehensions) rather than per-event Python.
-    unknown = {row[1] for row in rows} - KINDS
+    # Whole-batch passes in C (map over itemgetters, sets) rather than per-event Python.
+    unknown = set(map(_KIND, rows)) - KINDS
     if unknown:
         raise ValidationError(f"unknown event kind {sorted(unknown)[0]!r}; one of {sorted(KINDS)}")
-    if any(row[6] is not None for row in rows):
+    if set(map(type, map(_PAYLOAD, rows))) - {_NONE}:
         rows = [row if row[6] is None else (*row[:6], _payload_json(row), row[7]) for row in rows]
-    touch_writable_tasks(conn, {row[0] for row in rows})
+    touch_writable_tasks(conn, set(map(_TASK, rows)))
     if conn.dialect.name == "postgresql":
         _copy(conn, rows)  # a double precision column holds NaN and +-inf as they are
     else:
-        if any(row[5] != row[5] for row in rows):
+        values = list(map(_VALUE, rows))
+        if any(map(ne, values, values)):  # only a NaN differs from itself (ne: no identity shortcut)
             rows = [_nan_in_payload(row) if row[5] != row[5] else row for row in rows]
         conn.exec_driver_sql(_SQLITE_INSERT, rows)
 
