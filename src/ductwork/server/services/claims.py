@@ -40,9 +40,15 @@ async def claim(
     # NaN compares false with everything, so it would make a deadline no wait ever reaches.
     wait = min(max(wait, 0.0), MAX_WAIT_S) if math.isfinite(wait) else (MAX_WAIT_S if wait > 0 else 0.0)
     deadline = time.monotonic() + wait
+    rung = False
     while True:
         seen = hub.work.generation
-        task: TaskRecord | None = await run_in_threadpool(hub.store.claim, list(queues), worker)
+        try:
+            task: TaskRecord | None = await run_in_threadpool(hub.store.claim, list(queues), worker)
+        except BaseException:
+            if rung:
+                hub.work.ring()  # this claim was woken for work it never took: pass the wake on
+            raise
         if task is not None:
             if gone is not None and await gone():
                 await run_in_threadpool(orphans.give_back, hub.store, task, f"worker {worker} hung up")
@@ -56,8 +62,10 @@ async def claim(
                 return None
             # Wake on new work, or every GONE_CHECK_S to notice a caller that hung up (a
             # stopped agent), so no handler outlives its connection by more than that.
-            rung = await hub.work.wait(seen, min(left, GONE_CHECK_S))
+            rung = await hub.work.wait(seen, min(left, GONE_CHECK_S), queues)
             if gone is not None and await gone():
+                if rung:
+                    hub.work.ring()  # woken for a task it will not claim: another waiter may
                 return None
             if rung:
                 break

@@ -1,11 +1,12 @@
 """The server's shared state: the store, the doorbells, the change watcher and the watchdog.
 
 Writes that others wait for go through the hub, which rings a doorbell after the commit:
-`enqueue` rings `work` (long-poll claims wake at once), status and node changes ring
-`changes` (live event streams wake at once). Changes made by *other* processes (an agent on
-the embedded store, a second server, a local-mode controller) are noticed by one watcher
-loop per server that asks the store's change cursor every `WATCH_TICK_S`: one cheap indexed
-query, however many clients listen. The same loop runs the dead-worker watchdog.
+`enqueue` rings `work` (as many long-poll claims on that queue wake as it added tasks),
+status and node changes ring `changes` (live event streams wake at once). Changes made by
+*other* processes (an agent on the embedded store, a second server, a local-mode controller)
+are noticed by one watcher loop per server that asks the store's change cursor every
+`WATCH_TICK_S`: one cheap indexed query, however many clients listen. The same loop runs the
+dead-worker watchdog.
 
 Why a cursor poll for live events and not PostgreSQL LISTEN/NOTIFY: it works the same on
 SQLite and PostgreSQL, needs no writer to cooperate (status changes do not NOTIFY), and its
@@ -71,13 +72,13 @@ class Hub:
 
     def enqueue(self, task_id: str, queue: str, *, priority: int = 0) -> QueueEntry:
         entry: QueueEntry = self.store.enqueue(task_id, queue, priority=priority)
-        self.work.ring()
+        self.work.ring(1, queue)  # one task: one waiting claim on its queue wakes
         self.changes.ring()
         return entry
 
     def enqueue_many(self, task_ids: Sequence[str], queue: str, *, priority: int = 0) -> list[QueueEntry]:
         entries: list[QueueEntry] = self.store.enqueue_many(task_ids, queue, priority=priority)
-        self.work.ring()  # once for the batch: each waiting claim wakes once
+        self.work.ring(len(entries), queue)  # as many waiting claims as there are new tasks
         self.changes.ring()
         return entries
 
