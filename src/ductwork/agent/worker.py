@@ -37,6 +37,8 @@ from ductwork.process import Ending, supervise
 ABORT_CHECK_S = 0.25
 # How long an agent keeps trying to record a final status while the server is unreachable.
 FINAL_STATUS_PATIENCE_S = 600.0
+# How long a stopping agent waits to take its workers off the list (see Agent._unregister).
+UNREGISTER_PATIENCE_S = 5.0
 # Every this many heartbeats an agent also looks for running tasks with no registered worker.
 TASK_SCAN_EVERY = 5
 # Statuses that mean "stop running this": aborted, reset, re-enqueued, deleted. A task that
@@ -128,11 +130,7 @@ class Agent:
         finally:
             self._stop.set()
             beat.join(timeout=5)
-            for slot in self.slots:
-                try:
-                    self.backend.unregister_worker(slot.id)
-                except DuctworkError:
-                    pass
+            self._unregister()
             self._launcher.close()
             if self._containers is not None:
                 self._containers.close()
@@ -140,6 +138,27 @@ class Agent:
     def stop(self) -> None:
         """Stop claiming; running tasks finish first."""
         self._stop.set()
+
+    def _unregister(self) -> None:
+        """Take the slots off the workers list, waiting at most UNREGISTER_PATIENCE_S: with the
+        server away, each call would retry for the whole retry window (minutes, a pod's whole
+        shutdown grace), and the server retires workers whose heartbeats stopped anyway."""
+
+        def unregister() -> None:
+            for slot in self.slots:
+                try:
+                    self.backend.unregister_worker(slot.id)
+                except DuctworkError:
+                    pass
+
+        thread = threading.Thread(target=unregister, name="agent-unregister", daemon=True)
+        thread.start()
+        thread.join(UNREGISTER_PATIENCE_S)
+        if thread.is_alive():
+            self.options.log(
+                "ductwork agent: could not unregister (the server does not answer);"
+                " its heartbeat timeout retires this agent's workers"
+            )
 
     # -- one slot ----------------------------------------------------------------------------
 

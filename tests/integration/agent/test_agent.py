@@ -471,6 +471,26 @@ def test_a_task_ending_while_the_server_is_down_is_recorded_when_it_returns(
         again.stop()
 
 
+def test_an_agent_stopped_while_the_server_is_down_exits_without_waiting_out_the_retry_window(
+    live_server: Any, server_agents: ServerAgents
+) -> None:
+    """Unregistering is not worth a pod's shutdown grace: with the server gone, a SIGTERMed idle
+    agent says so and exits (the heartbeat timeout retires its worker), instead of retrying
+    its unregister call for the whole retry window (300 s by default)."""
+    live_server.store.ensure_queue("default")
+    machine, agent = server_agents.start("leaving", "--queue", "default", "--same-env")
+    wait_for(lambda: "listening on" in machine.log("agent.log"), 20, "the agent to start")
+    live_server.stop()
+    agent.send_signal(signal.SIGTERM)
+    try:
+        code = agent.wait(60)
+    except subprocess.TimeoutExpired:
+        agent.kill()
+        raise AssertionError("the agent kept retrying after SIGTERM:\n" + machine.log("agent.log")) from None
+    assert code == 0, machine.log("agent.log")
+    assert "could not unregister" in machine.log("agent.log")
+
+
 def test_uv_environment_is_built_once_and_reused(sqlite_store: Any, tmp_path: Path) -> None:
     """A task's venv imports ductwork from the agent and a local wheel from its requirements."""
     from ductwork.agent import environment
