@@ -116,6 +116,7 @@ class Engine:
         self.finished = threading.Event()
         self._end_lock = threading.Lock()
         self.error: BaseException | None = None
+        self._final_hooks: list[Callable[[], None]] = []
         self._thread = threading.Thread(target=self._loop, name="ductwork-scheduler", daemon=True)
 
     # ---- API, callable from any thread
@@ -155,6 +156,11 @@ class Engine:
     def is_done(self, name: str) -> bool:
         return self._done[name].is_set()
 
+    def when_final(self, hook: Callable[[], None]) -> None:
+        """Call `hook` (on the loop's thread) each time a step reaches its final state, and
+        once when the loop ends: a waiter elsewhere wakes at once instead of polling."""
+        self._final_hooks.append(hook)
+
     @property
     def on_loop(self) -> bool:
         return threading.current_thread() is self._thread
@@ -191,6 +197,8 @@ class Engine:
                 self.finished.set()
                 for event in self._done.values():
                     event.set()
+            for hook in self._final_hooks:
+                hook()
 
     def _handle(self, kind: str, payload: Any) -> None:
         if kind == "add":
@@ -344,6 +352,8 @@ class Engine:
         self._dirty[node.name] = node
         self.host.finished(node, outcome)
         self._done[node.name].set()
+        for hook in self._final_hooks:
+            hook()
         for child in self.children.get(node.name, []):
             self._consider(self.nodes[child])
 

@@ -24,6 +24,7 @@ class CallerExecutor(InlineExecutor):
         self._handover = threading.Condition()
         self._claimed: set[str] = set()  # steps whose callers wait to run them
         self._handed: dict[str, Report] = {}
+        self._watching: set[int] = set()  # the engines that wake us when a step ends
 
     def start(self, node: Node, report: Report) -> None:
         with self._handover:
@@ -40,11 +41,18 @@ class CallerExecutor(InlineExecutor):
         if any(not engine.has(parent) for parent in node.parents):
             return
         with self._handover:
+            if id(engine) not in self._watching:  # a step that ends without running wakes us
+                self._watching.add(id(engine))
+                engine.when_final(self._wake)
             self._claimed.add(node.name)
             while node.name not in self._handed and not engine.is_done(node.name):
-                self._handover.wait(0.05)
+                self._handover.wait(1.0)  # woken by start() or `_wake`; the timeout is a safety net
             report = self._handed.pop(node.name, None)
             self._claimed.discard(node.name)
         job, function = node.state.job, node.spec.function
         if report is not None and job is not None and function is not None:
             self._run(node, report, job, function)
+
+    def _wake(self) -> None:
+        with self._handover:
+            self._handover.notify_all()
