@@ -8,7 +8,8 @@ claimers take turns, and each sees the entries the previous one left.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -29,6 +30,8 @@ MAX_BATCH = 1000
 # so an idle agent can LISTEN instead of polling. Delivered when the enqueue commits.
 NOTIFY_CHANNEL = "ductwork_queue"
 _ENDS = frozenset({TaskStatus.completed.value, TaskStatus.failed.value})
+# What a claim's `end` may say: `end_claim`'s arguments.
+_END_KEYS = frozenset({"task_id", "worker", "started", "status", "message", "reason", "console"})
 ENQUEUABLE = frozenset({TaskStatus.created.value, TaskStatus.stopped.value, TaskStatus.failed.value})
 _length = (
     sa.select(sa.func.count()).select_from(queue_entries).where(queue_entries.c.queue_id == queues.c.id)
@@ -138,11 +141,23 @@ def entries(conn: sa.Connection, queue_name: str) -> list[QueueEntry]:
     return [QueueEntry(queue.name, *row) for row in conn.execute(stmt)]
 
 
-def claim(conn: sa.Connection, queue_names: Sequence[str], worker: str) -> TaskRecord | None:
+def claim(
+    conn: sa.Connection,
+    queue_names: Sequence[str],
+    worker: str,
+    end: Mapping[str, Any] | None = None,
+) -> TaskRecord | None:
+    """The first entry of `queue_names` (in that order, then priority, then age), its task now
+    in progress under `worker`; None when they are empty. `end`: how `worker`'s previous run
+    ended (`end_claim`'s arguments), recorded first in the same transaction, so an agent
+    between two runs makes one commit instead of two (its slot is left idle only when
+    nothing is claimed)."""
     if not queue_names:
         raise ValidationError("claim needs at least one queue name")
     bounds.strings(queue_names, "claim: queues", 256)
     bounds.text(worker, "claim: worker", 256)
+    if end is not None:
+        _end_first(conn, worker, end)
     # Queues in the caller's order first, then priority, then age.
     position = sa.case({name: i for i, name in enumerate(queue_names)}, value=queues.c.name)
     pick = (
@@ -160,6 +175,8 @@ def claim(conn: sa.Connection, queue_names: Sequence[str], worker: str) -> TaskR
     row = conn.execute(pick).first()
     if row is None:
         _check_queues_exist(conn, queue_names)
+        if end is not None:
+            _idle(conn, worker)
         return None
     conn.execute(sa.delete(queue_entries).where(queue_entries.c.id == row.id))
     stamp = now()
@@ -193,11 +210,13 @@ def end_claim(
     message: str = "",
     reason: str = "",
     console: Sequence[ConsoleLine] = (),
+    idle: bool = True,
 ) -> str | None:
     """The end of one claimed run, in one transaction: its last console lines, its final
     `status` (only over the same claim: the task still in progress under `worker`, started at
     `started`), and `worker` idle. Answers None when the status was recorded, else what the
-    task is instead ("taken" while another claim's run has it); the lines are kept either way."""
+    task is instead ("taken" while another claim's run has it); the lines are kept either way.
+    `idle=False` leaves the worker's row to the claim that follows (`claim(end=...)`)."""
     if status not in _ENDS:
         raise ValidationError(
             f"task {bounds.short(task_id)}: a run ends completed or failed, not {bounds.short(status)}"
@@ -219,8 +238,26 @@ def end_claim(
         instead = "taken"
     else:
         set_status(conn, task_id, status, message=message, reason=reason)
-    conn.execute(sa.update(workers).where(workers.c.id == worker).values(task_id=None, heartbeat=now()))
+    if idle:
+        _idle(conn, worker)
     return instead
+
+
+def _end_first(conn: sa.Connection, worker: str, end: Mapping[str, Any]) -> None:
+    if not isinstance(end, Mapping) or not _END_KEYS.issuperset(end):
+        raise ValidationError(f"claim: end must be end_claim's arguments, got {bounds.short(end)}")
+    if not isinstance(end.get("task_id"), str):
+        raise ValidationError(f"claim: end names no task, got {bounds.short(end.get('task_id'))}")
+    if end.get("worker") != worker:
+        raise ValidationError("a claim carries the end of its own worker's run only")
+    started: Any = end.get("started")  # checked by end_claim, as from any caller
+    status: Any = end.get("status")
+    said = {key: value for key, value in end.items() if key in ("message", "reason", "console")}
+    end_claim(conn, end["task_id"], worker, started, status, idle=False, **said)
+
+
+def _idle(conn: sa.Connection, worker: str) -> None:
+    conn.execute(sa.update(workers).where(workers.c.id == worker).values(task_id=None, heartbeat=now()))
 
 
 def _check_queues_exist(conn: sa.Connection, queue_names: Sequence[str]) -> None:

@@ -9,6 +9,7 @@ matches `ductwork.client.contract.Backend` structurally and never imports the cl
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from ductwork.core.queries import EventQuery, TaskQuery
 from ductwork.core.records import (
@@ -289,9 +290,11 @@ class Store:
         with self._db.read() as conn:
             return _queues.entries(conn, queue)
 
-    def claim(self, queues: Sequence[str], worker: str) -> TaskRecord | None:
+    def claim(
+        self, queues: Sequence[str], worker: str, *, end: Mapping[str, Any] | None = None
+    ) -> TaskRecord | None:
         with self._db.write() as conn:
-            return _queues.claim(conn, queues, worker)
+            return _queues.claim(conn, queues, worker, end)
 
     def end_claim(
         self,
