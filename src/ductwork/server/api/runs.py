@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ductwork.core.records import NodeState
 from ductwork.server.api.deps import Json, hub, records, user
-from ductwork.server.services import permissions, runs
+from ductwork.server.services import deletion, permissions, runs
 from ductwork.server.services.hub import Hub
 
 router = APIRouter(prefix="/api", tags=["runs"])
@@ -75,3 +75,11 @@ async def continue_run(run_id: str, body: ContinueRun, request: Request, h: Hub 
 
     started = await run_in_threadpool(resume)
     return Json(started.as_dict())
+
+
+@router.delete("/runs/{run_id}")
+async def delete_run(run_id: str, request: Request, h: Hub = Depends(hub)) -> Json:
+    """Delete the run and every task below it (their metrics, console, artifact records, output
+    models, node states); its owner or an admin, and not while it runs. Answers `{deleted: [ids]}`."""
+    deleted = await run_in_threadpool(lambda: deletion.delete_run(h, run_id, caller=user(request)))
+    return Json({"deleted": deleted})

@@ -173,7 +173,8 @@ def step_info(request: Request, store: Store, run_id: str, name: str) -> HTMLRes
         raise NotFound(f"run {run_id} has no step {name!r}")
     view = views.task_view(store, step.task_id) if step.task_id else None
     code = views.step_code(store, run_task, view.task) if view else ""
-    return page(request, "step_info.html", run=run_task, step=step, view=view, code=code)
+    shown = views.shown_params(store, view.params, {n: s.task_id for n, s in steps.items()}) if view else {}
+    return page(request, "step_info.html", run=run_task, step=step, view=view, code=code, shown=shown)
 
 
 @router.get("/runs/{run_id}/new")
@@ -247,7 +248,10 @@ def task_page(request: Request, store: Store, task_id: str, tab: str = "executio
             parent = store.get_task(view.task.parent)
         except NotFound:
             parent = None  # deleted meanwhile: the page still shows the task
-    return page(request, "task.html", view=view, tab=tab, tabs=TASK_TABS, parent=parent, nav="tasks")
+    shown = views.shown_params(store, view.params, views.run_steps(store, view.task.parent))
+    return page(
+        request, "task.html", view=view, tab=tab, tabs=TASK_TABS, parent=parent, shown=shown, nav="tasks"
+    )
 
 
 @router.get("/tasks/{task_id}/console.json")

@@ -30,6 +30,7 @@ from ductwork.server.services.views.pipelines import (
     runs_table,
 )
 from ductwork.server.services.views.queues import QueueRow, WorkerRow, queues_view
+from ductwork.server.services.views.references import Producer, Shown, run_steps, shown_params
 from ductwork.server.services.views.runs import (
     RunView,
     StepInfo,
@@ -68,6 +69,7 @@ __all__ = [
     "ModelView",
     "PipelineSummary",
     "Plot",
+    "Producer",
     "QueueRow",
     "Reader",
     "RunRow",
@@ -76,6 +78,7 @@ __all__ = [
     "ScalarChart",
     "SchedulerView",
     "Series",
+    "Shown",
     "StepInfo",
     "TaskView",
     "TasksTable",
@@ -94,10 +97,12 @@ __all__ = [
     "plots",
     "queues_view",
     "run_status",
+    "run_steps",
     "run_view",
     "runs_table",
     "scalar_charts",
     "schedulers_view",
+    "shown_params",
     "step_code",
     "task_view",
     "tasks_table",

@@ -22,6 +22,15 @@ const ACTIONS = {
     window.location.href = `/runs/${copy.id}`;
   },
   archive: (id) => api("PATCH", `/api/tasks/${id}`, { archived: true }),
+  // Deleting cannot be undone: the dialog says what goes, and only a yes deletes.
+  delete: async (id, button) => {
+    const steps = Number(button.dataset.steps || 0);
+    const what = `Delete this run and its ${steps} step${steps === 1 ? "" : "s"}: their metrics, console and artifacts? This cannot be undone.`;
+    if (!confirm(what)) return null;
+    await api("DELETE", `/api/runs/${id}`);
+    window.location.href = button.dataset.then || "/pipelines";
+    return null;
+  },
   restore: (id) => api("PATCH", `/api/tasks/${id}`, { archived: false }),
   tag: async (id) => {
     const tag = (prompt("Add a tag") || "").trim();
@@ -40,7 +49,7 @@ export function initActions(root) {
     button.closest("details")?.removeAttribute("open");
     button.disabled = true;
     try {
-      const done = await ACTIONS[button.dataset.action](button.dataset.run);
+      const done = await ACTIONS[button.dataset.action](button.dataset.run, button);
       if (done !== null) {
         const detail = { run: button.dataset.run, action: button.dataset.action };
         document.dispatchEvent(new CustomEvent("ductwork:changed", { detail }));

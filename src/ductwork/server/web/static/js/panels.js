@@ -9,6 +9,7 @@ async function charting() {
 
 const PALETTE = ["#2f6fed", "#e0457b", "#1a9a55", "#e08a00", "#8b5cf6", "#0e9384", "#d92d20", "#475467"];
 const LINE_H = 18;
+const LINE_GUTTER = 20 + 58; // a row's side padding and its line number
 const PAGE = 10000; // console lines per request
 
 export function initPanels(root) {
@@ -39,20 +40,115 @@ function initTabs(nav) {
   });
 }
 
-// --- console: only the visible lines are in the DOM, so a million-line log scrolls smoothly ---
+// --- console: only the lines near the view are in the DOM, so a million-line log scrolls smoothly.
+// Long lines wrap (a traceback reads whole) or, with "Wrap" off, scroll sideways; nothing is cut.
+// Lines before and after the rendered window are spacers whose heights are estimated from each
+// line's length in monospace characters; the window itself flows, so rows never overlap.
+
+const WRAP_KEY = "ductwork.console.wrap";
+
+function wrapWanted() {
+  try {
+    return window.localStorage.getItem(WRAP_KEY) !== "0";
+  } catch {
+    return true; // storage refused (a sandboxed frame): wrap, the readable default
+  }
+}
 
 class ConsoleView {
   constructor(el) {
     el.dataset.ready = "1";
     this.el = el;
     this.taskId = el.dataset.console;
-    this.lines = [];
+    this.lines = []; // [stream, text]
+    this.acc = [0]; // acc[i]: estimated visual rows before line i
+    this.cols = 0;
     this.after = 0;
-    this.spacer = document.createElement("div");
-    this.el.append(this.spacer);
-    this.pool = [];
+    this.window = [-1, -1];
+    this.wrap = wrapWanted();
+    this.top = document.createElement("div");
+    this.body = document.createElement("div");
+    this.body.className = "console-body";
+    this.bottom = document.createElement("div");
+    this.el.append(this.top, this.body, this.bottom);
+    this.el.classList.toggle("nowrap", !this.wrap);
+    this.el.before(this.toolbar());
     this.el.addEventListener("scroll", () => this.render());
+    new ResizeObserver(() => this.remeasure()).observe(this.el);
     this.poll();
+  }
+
+  toolbar() {
+    const bar = document.createElement("div");
+    bar.className = "console-tools";
+    bar.innerHTML = `<label class="check"><input type="checkbox" data-wrap> Wrap long lines</label>
+      <button type="button" class="btn btn-sm btn-ghost" data-copy>Copy all</button>`;
+    const box = bar.querySelector("[data-wrap]");
+    box.checked = this.wrap;
+    box.addEventListener("change", () => {
+      this.wrap = box.checked;
+      try {
+        window.localStorage.setItem(WRAP_KEY, this.wrap ? "1" : "0");
+      } catch {
+        // not kept for the next page: fine
+      }
+      this.el.classList.toggle("nowrap", !this.wrap);
+      this.remeasure(true);
+    });
+    bar.querySelector("[data-copy]").addEventListener("click", (ev) => this.copyAll(ev.currentTarget));
+    return bar;
+  }
+
+  // The whole log as text, every line in full (what a reader pastes into an issue).
+  text() {
+    return this.lines.map(([, text]) => text).join("\n");
+  }
+
+  async copyAll(button) {
+    const text = this.text();
+    try {
+      await navigator.clipboard.writeText(text);
+    } catch {
+      const area = document.createElement("textarea"); // no clipboard API (plain http on a LAN)
+      area.value = text;
+      area.setAttribute("readonly", "");
+      area.className = "offscreen";
+      document.body.append(area);
+      area.select();
+      document.execCommand("copy");
+      area.remove();
+    }
+    button.textContent = `Copied ${this.lines.length} lines`;
+    setTimeout(() => { button.textContent = "Copy all"; }, 2000);
+  }
+
+  // Characters per visual row, from the console's width and one character's width.
+  columns() {
+    if (!this.wrap) return Infinity;
+    if (!this.charWidth) {
+      const probe = document.createElement("span");
+      probe.className = "console-probe";
+      probe.textContent = "0".repeat(100);
+      this.el.append(probe);
+      this.charWidth = probe.getBoundingClientRect().width / 100 || 7.2;
+      probe.remove();
+    }
+    return Math.max(8, Math.floor((this.el.clientWidth - LINE_GUTTER) / this.charWidth));
+  }
+
+  rowsOf(text) {
+    if (this.cols === Infinity || text.length <= this.cols) return 1;
+    return Math.ceil(text.replace(/\t/g, "        ").length / this.cols);
+  }
+
+  remeasure(force = false) {
+    const cols = this.columns();
+    if (!force && cols === this.cols) return;
+    this.cols = cols;
+    this.acc = [0];
+    for (const [, text] of this.lines) this.acc.push(this.acc[this.acc.length - 1] + this.rowsOf(text));
+    this.window = [-1, -1];
+    this.render();
   }
 
   async poll() {
@@ -67,15 +163,7 @@ class ConsoleView {
         final = body.final && body.lines.length === 0;
         live = body.live;
         more = body.lines.length === PAGE; // a long log: read on at once, do not wait a second per page
-        if (body.lines.length) {
-          const atBottom = this.el.scrollTop + this.el.clientHeight >= this.el.scrollHeight - LINE_H * 2;
-          for (const [seq, stream, , text] of body.lines) {
-            this.after = Math.max(this.after, seq);
-            for (const part of text.replace(/\n$/, "").split("\n")) this.lines.push([stream, part]);
-          }
-          this.spacer.style.height = `${this.lines.length * LINE_H + 8}px`;
-          if (atBottom) this.el.scrollTop = this.el.scrollHeight;
-        }
+        if (body.lines.length) this.append(body.lines);
       }
     } catch {
       final = false; // the server restarted or the network blinked: try again
@@ -84,6 +172,33 @@ class ConsoleView {
     // A running task's log is tailed every second; a draft's is only checked now and then.
     if (more) this.poll();
     else if (!final) setTimeout(() => this.poll(), live ? 1000 : 5000);
+  }
+
+  append(lines) {
+    const atBottom = this.el.scrollTop + this.el.clientHeight >= this.el.scrollHeight - LINE_H * 2;
+    if (!this.cols) this.cols = this.columns();
+    for (const [seq, stream, , text] of lines) {
+      this.after = Math.max(this.after, seq);
+      for (const part of text.replace(/\n$/, "").split("\n")) {
+        this.lines.push([stream, part]);
+        this.acc.push(this.acc[this.acc.length - 1] + this.rowsOf(part));
+      }
+    }
+    this.window = [-1, -1];
+    this.render();
+    if (atBottom) this.el.scrollTop = this.el.scrollHeight;
+  }
+
+  // The last line starting at or above visual row `row`.
+  lineAt(row) {
+    let lo = 0;
+    let hi = this.lines.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (this.acc[mid] <= row) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
   }
 
   render() {
@@ -97,31 +212,30 @@ class ConsoleView {
       }
       return;
     }
+    delete this.el.dataset.empty;
     this.el.querySelector(".console-empty")?.remove();
-    const first = Math.max(0, Math.floor(this.el.scrollTop / LINE_H) - 5);
-    const count = Math.ceil(this.el.clientHeight / LINE_H) + 10;
-    const last = Math.min(this.lines.length, first + count);
-    while (this.pool.length < count) {
-      const row = document.createElement("div");
-      row.className = "line";
-      row.append(document.createElement("span"), document.createTextNode(""));
-      row.firstChild.className = "ln";
-      this.el.append(row);
-      this.pool.push(row);
-    }
-    this.pool.forEach((row, k) => {
-      const i = first + k;
-      if (i >= last) {
-        row.hidden = true;
-        return;
-      }
+    const first = Math.max(0, this.lineAt(Math.floor(this.el.scrollTop / LINE_H)) - 5);
+    const last = Math.min(this.lines.length, first + Math.ceil(this.el.clientHeight / LINE_H) + 10);
+    if (first === this.window[0] && last === this.window[1]) return; // keeps a selection in place
+    this.window = [first, last];
+    const total = this.acc[this.lines.length];
+    this.top.style.height = `${this.acc[first] * LINE_H}px`;
+    this.bottom.style.height = `${(total - this.acc[last]) * LINE_H + 8}px`;
+    const rows = [];
+    for (let i = first; i < last; i++) {
       const [stream, text] = this.lines[i];
-      row.hidden = false;
-      row.style.top = `${i * LINE_H}px`;
+      const row = document.createElement("div");
       row.className = `line ${stream}`;
-      row.firstChild.textContent = String(i + 1);
-      row.lastChild.textContent = text;
-    });
+      const number = document.createElement("span");
+      number.className = "ln";
+      number.textContent = String(i + 1);
+      const body = document.createElement("span");
+      body.className = "tx";
+      body.textContent = text;
+      row.append(number, body);
+      rows.push(row);
+    }
+    this.body.replaceChildren(...rows);
   }
 }
 

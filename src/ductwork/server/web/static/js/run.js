@@ -327,6 +327,7 @@ function showRunInfo() {
 
 function showGroup(b) {
   cancelInfoRequests();
+  root.classList.remove("wide-info");
   selectBox(b);
   selectedStep = -1;
   const idx = dag.members.get(b);
@@ -354,9 +355,30 @@ info.addEventListener("click", (ev) => {
   if (ev.target.closest("[data-back]")) {
     ev.preventDefault();
     showRunInfo();
+    return;
+  }
+  // An input's `${step.output}` links to the step that produced it: select it in the graph.
+  const ref = ev.target.closest("a[data-step]");
+  const i = ref ? dag.stepIndex.get(ref.dataset.step) : undefined;
+  if (i !== undefined) {
+    ev.preventDefault();
+    selectStep(i, true);
   }
 });
-document.body.addEventListener("htmx:afterSwap", (ev) => initPanels(ev.target));
+document.body.addEventListener("htmx:afterSwap", (ev) => {
+  if (ev.target === info) root.classList.remove("wide-info");
+  initPanels(ev.target);
+});
+// A step's scalars sit beside the run's: the panel widens while that tab is open. Capture, so
+// the pane has its width before the tab's own handler builds the charts.
+info.addEventListener(
+  "click",
+  (ev) => {
+    const tab = ev.target.closest("button.tab[data-tab]");
+    if (tab) root.classList.toggle("wide-info", tab.dataset.tab === "charts");
+  },
+  true,
+);
 // The run summary refreshes itself only while the run is running. The check is here, not in an
 // hx-trigger filter: filters need eval, which the page's CSP forbids.
 document.body.addEventListener("htmx:beforeRequest", (ev) => {
