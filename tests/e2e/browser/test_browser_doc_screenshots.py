@@ -1,0 +1,91 @@
+"""The screenshots of the README and the docs, made from a real run so they never go stale.
+
+`ductwork demo`'s pipeline (load, split, three trainings at once, pick the best) runs in local
+mode, a process per step, on the home `ductwork ui` serves; Chromium then opens its run page,
+clicks a training step and photographs the page as a user sees it. The PNGs are written into
+docs/images/ (committed: the README and the site show them); tests/docs/test_site.py fails when
+an image a page names is missing.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from browser_helpers import Server
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+IMAGES = Path(__file__).parents[3] / "docs" / "images"
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def _run_demo_pipeline(server: Server, folder: Path) -> str:
+    """The demo pipeline as its own process on the server's home; answers the run's id."""
+    from ductwork.core.queries import TaskQuery
+
+    env = dict(os.environ, DUCTWORK_HOME=str(server.home))
+    for name in ("DUCTWORK_DB_URL", "DUCTWORK_API_URL", "DUCTWORK_API_KEY", "DUCTWORK_TASK_ID"):
+        env.pop(name, None)
+    code = "from ductwork.demo_pipeline import run; print(run('local'))"
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=folder, env=env, capture_output=True, text=True, timeout=180
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    runs = server.store.query_tasks(TaskQuery(type=["controller"], archived=None))
+    assert len(runs) == 1 and runs[0].status == "completed", runs
+    return str(runs[0].id)
+
+
+def _click_step(page: Any, prefix: str) -> str:
+    """Click the first step whose name starts with `prefix`; answers its name."""
+    name, x, y = page.evaluate(
+        """(prefix) => {
+          const d = window.__dag.dag, v = window.__dag.view;
+          const r = document.getElementById("dag").getBoundingClientRect();
+          const b = d.keys.findIndex((k) => k.startsWith(prefix));
+          const x = (d.x[b] + d.w / 2) * v.scale + v.tx, y = (d.y[b] + d.h[b] / 2) * v.scale + v.ty;
+          return [d.keys[b], r.left + x, r.top + y];
+        }""",
+        prefix,
+    )
+    page.mouse.click(x, y)
+    page.wait_for_selector(f"#info h2:text-is('{name}')")
+    return str(name)
+
+
+def _save(page: Any, name: str) -> Path:
+    IMAGES.mkdir(parents=True, exist_ok=True)
+    path = IMAGES / name
+    page.screenshot(path=str(path))
+    assert path.read_bytes().startswith(PNG) and path.stat().st_size > 20_000, path
+    return path
+
+
+def test_run_page_screenshots_from_a_real_demo_run(page: Any, server: Server, tmp_path: Path) -> None:
+    run_id = _run_demo_pipeline(server, tmp_path)
+    page.goto(f"{server.url}/runs/{run_id}")
+    page.wait_for_function("() => window.__dag && window.__dag.ready > 0")
+    page.wait_for_selector("#run-status.status-completed")
+    keys = page.evaluate("window.__dag.dag.keys")
+    assert {"load", "split", "pick"} <= set(keys) and sum(k.startswith("fit") for k in keys) == 3, keys
+
+    # The DAG and a training step's details (its parameters, metrics, artifacts).
+    step = _click_step(page, "fit")
+    info = page.locator("#info")
+    assert "step info" in info.inner_text().lower()
+    assert "completed" in info.locator(".meta").inner_text().lower()
+    page.wait_for_timeout(300)  # the DAG's highlight of the chosen node is drawn on the next frame
+    _save(page, "run-page.png")
+
+    # The same step's scalars: its loss curve, drawn by the page's charts.
+    info.locator("button.tab[data-tab=charts]").click()
+    panel = info.locator("[data-panel=charts]")
+    panel.locator("[data-charts]").first.locator("canvas").first.wait_for(timeout=20_000)  # the step's own
+    assert "loss" in panel.inner_text(), f"{step}'s scalars do not show its loss: {panel.inner_text()!r}"
+    page.wait_for_timeout(300)
+    _save(page, "step-scalars.png")
