@@ -35,7 +35,7 @@ def ductwork(home: Path, *args: str, check: bool = True) -> subprocess.Completed
 def demo_ids(home: Path) -> dict[str, str]:
     done = ductwork(home, "demo", "--no-ui")
     ids = {}
-    for line in done.stdout.splitlines():
+    for line in done.stdout.split("\nLook at it with")[0].splitlines():
         parts = line.split()
         if len(parts) >= 2 and len(parts[-1]) == 32 and parts[0] != "ductwork":
             ids[" ".join(parts[:-1])] = parts[-1]

@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from ductwork.core.display import mask_secrets, printable
+from ductwork.core.display import mask_secrets, printable, status_word
 from ductwork.core.errors import DuctworkError
 
 PULLS = ("missing", "never", "always")  # --docker-pull, the engines' own words
@@ -89,6 +89,7 @@ def _backend() -> Any:
     help="Start each task as a new interpreter (not forked from a warm one of its environment).",
 )
 @click.option("--name", default=None, help="Worker name (default host:pid).")
+@click.option("--quiet", "-q", is_flag=True, help="No line per task taken and finished.")
 @click.option(
     "--ray",
     "ray_address",
@@ -155,8 +156,10 @@ def agent_command(
     docker_allow_image: tuple[str, ...],
     docker_run_args: str,
     docker_pull: str,
+    quiet: bool,
 ) -> None:
     """Serve queues: claim each task, reproduce its code and environment, run and supervise it."""
+    from ductwork.agent.announce import AnnouncingAgent
     from ductwork.agent.container import ContainerOptions
     from ductwork.agent.docker_args import allow_list
     from ductwork.agent.worker import Agent, AgentOptions
@@ -182,7 +185,7 @@ def agent_command(
     if name:
         options.name = name
     try:
-        agent = Agent(_backend(), options)
+        agent = (Agent if quiet else AnnouncingAgent)(_backend(), options)
     except DuctworkError as exc:
         raise click.ClickException(_said(exc)) from exc
 
@@ -223,17 +226,21 @@ def queue_delete(name: str) -> None:
 @click.command("abort")
 @click.argument("task_id")
 def task_abort(task_id: str) -> None:
-    """Stop task TASK_ID: a queued one leaves its queue, a running one is killed by its agent."""
+    """Stop task TASK_ID (or a unique prefix): a queued one leaves its queue, a running one is
+    killed by its agent."""
+    from ductwork.client.ids import resolve
+
     backend = _backend()
     try:
+        task_id = resolve(backend, task_id)
         if hasattr(backend, "abort_task"):
             task = backend.abort_task(task_id)
         else:
             current = backend.get_task(task_id)
             if current.status not in ("queued", "in_progress"):
                 raise click.ClickException(
-                    f"task {printable(task_id)} is {printable(current.status)}; "
-                    "only a queued or running task can be aborted"
+                    f"task {printable(task_id)} is {status_word(current.status)}; "
+                    "only a pending or running task can be aborted"
                 )
             task = backend.set_status(
                 task_id,
@@ -243,8 +250,8 @@ def task_abort(task_id: str) -> None:
                 expect=["queued", "in_progress"],
             )
     except DuctworkError as exc:
-        raise click.ClickException(_said(exc)) from exc
-    click.echo(f"task {printable(task.id)} {printable(task.status)}")
+        raise click.ClickException(printable(mask_secrets(exc), lines=True)) from exc
+    click.echo(f"task {printable(task.id)} {status_word(task.status)}")
 
 
 def register(main: click.Group) -> None:

@@ -219,10 +219,20 @@ def error_from(reply: Reply, what: str) -> errors.DuctworkError:
         # A known caller refused for a role or owner reason: the server's sentence says why.
         return errors.Forbidden(message or f"forbidden: {what}")
     if reply.status in (401, 403):
-        return AuthError(message or f"the server refused the API key ({reply.status})")
+        return AuthError(f"{message or f'the server refused the API key ({reply.status})'}: {_key_hint()}")
     cls = ERRORS.get(name)
     if cls is None:
         cls = {404: errors.NotFound, 409: errors.Conflict, 422: errors.ValidationError}.get(
             reply.status, errors.DuctworkError
         )
     return cls(message or f"HTTP {reply.status} from {what}")
+
+
+def _key_hint() -> str:
+    """Which variables the key and the server come from, and where a key comes from."""
+    given = "was refused" if settings.api_key() else "is not set"
+    return (
+        f"DUCTWORK_API_KEY {given} for the server at DUCTWORK_API_URL={settings.api_url() or '(not set)'}; "
+        "an admin creates a key with `ductwork keys create --user NAME` on the server's machine "
+        "(its first start printed one for admin)"
+    )

@@ -61,3 +61,35 @@ def mask_secrets(text: object) -> str:
     `password=` setting replaced by `***`."""
     masked = _URL_PASSWORD.sub(r"\1***@", str(text))
     return _KEY_PASSWORD.sub(r"\1***", masked)
+
+
+
+# The words a person reads for a task's status, one table for the CLI and the web UI (the
+# runs table, the task pages, actions.js's copy). A task's stored status is ClearML's
+# (`in_progress`, `stopped`, ...); a pipeline node's state (core.states.NodeStatus: pending,
+# queued, running, cached, ...) is already a word and shown as stored. `--json` and the
+# REST API keep the stored values.
+STATUS_WORDS: dict[str, str] = {
+    "created": "draft",
+    "queued": "pending",
+    "in_progress": "running",
+    "completed": "completed",
+    "published": "completed",
+    "failed": "failed",
+    "stopped": "aborted",
+}
+
+# The stored task statuses each word stands for, to filter by the word a person read.
+STATUSES_OF_WORD: dict[str, tuple[str, ...]] = {
+    "draft": ("created",),
+    "pending": ("queued",),
+    "running": ("in_progress",),
+    "completed": ("completed", "published"),
+    "failed": ("failed",),
+    "aborted": ("stopped",),
+}
+
+
+def status_word(status: str) -> str:
+    """The word shown for a task's stored status (`in_progress` -> `running`)."""
+    return STATUS_WORDS.get(status, status)

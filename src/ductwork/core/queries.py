@@ -11,6 +11,7 @@ class TaskQuery:
     """Filters for `query_tasks`; every field that is set must match."""
 
     ids: list[str] | None = None
+    id_prefix: str | None = None  # ids that start with it (the CLI's unique prefixes)
     project: str | None = None  # project id
     project_name: str | None = None  # full name; with `include_subprojects` also "name/..."
     include_subprojects: bool = False

@@ -17,6 +17,7 @@ import click
 from ductwork.core import settings
 from ductwork.core.display import mask_secrets, printable
 from ductwork.core.errors import DuctworkError
+from ductwork.terminal import json_option, print_json
 
 if TYPE_CHECKING:
     from ductwork.store.store import Store
@@ -175,12 +176,16 @@ def users_add(name: str, role: str | None, admin: bool, password: str | None, db
 
 @users_group.command("list")
 @click.option("--db-url", default=None)
-def users_list(db_url: str | None) -> None:
+@json_option
+def users_list(db_url: str | None, as_json: bool) -> None:
     """List users and their roles."""
     try:
         users = _store(db_url).list_users()
     except DuctworkError as exc:
         raise _fail(exc) from exc
+    if as_json:
+        print_json(users)
+        return
     for user in users:
         click.echo(f"{printable(user.name)}  {printable(user.role)}")
 
@@ -235,39 +240,60 @@ def keys_create(user_name: str, name: str, db_url: str | None) -> None:
 @keys_group.command("list")
 @click.option("--user", "user_name", default=None, help="Only this user's keys.")
 @click.option("--db-url", default=None)
-def keys_list(user_name: str | None, db_url: str | None) -> None:
+@json_option
+def keys_list(user_name: str | None, db_url: str | None, as_json: bool) -> None:
     """List API keys (ids and owners; never secrets)."""
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table("id", "user", "name", "created", "revoked")
     import datetime as dt
 
-    def when(stamp: float | None) -> str:
-        return dt.datetime.fromtimestamp(stamp).strftime("%Y-%m-%d %H:%M") if stamp else ""
-
-    from rich.markup import escape
+    from ductwork import terminal
 
     try:
         keys = _store(db_url).list_api_keys(user_name)
     except DuctworkError as exc:
         raise _fail(exc) from exc
+    if as_json:
+        print_json(keys)
+        return
+
+    def when(stamp: float | None) -> str:
+        return dt.datetime.fromtimestamp(stamp).strftime("%Y-%m-%d %H:%M") if stamp else ""
+
+    table = terminal.table()
+    terminal.id_column(table)
+    for column in ("user", "name", "created", "revoked"):
+        table.add_column(column)
     for key in keys:
-        shown = [escape(printable(value)) for value in (key.id, key.user, key.name)]
+        shown = [terminal.shown(value) for value in (key.id, key.user, key.name)]
         table.add_row(*shown, when(key.created), when(key.revoked))
-    Console(emoji=False).print(table)
+    terminal.console().print(table)
 
 
 @keys_group.command("revoke")
 @click.argument("key_id")
 @click.option("--db-url", default=None)
 def keys_revoke(key_id: str, db_url: str | None) -> None:
-    """Revoke API key KEY_ID: every later call with it is refused."""
+    """Revoke API key KEY_ID (or a unique prefix of it): every later call with it is refused."""
     try:
-        _store(db_url).revoke_api_key(key_id)
+        store = _store(db_url)
+        key_id = _key_id(store, key_id)
+        store.revoke_api_key(key_id)
     except DuctworkError as exc:
         raise _fail(exc) from exc
     click.echo(f"revoked {key_id}")
+
+
+def _key_id(store: Store, text: str) -> str:
+    """The id of the one API key whose id is, or starts with, `text`."""
+    from ductwork.core.errors import NotFound, ValidationError
+
+    ids = [key.id for key in store.list_api_keys(None)]
+    found = [key_id for key_id in ids if key_id == text] or [k for k in ids if text and k.startswith(text)]
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise NotFound(f"no API key id starts with {printable(text)!r} (`ductwork keys list` shows them)")
+    listed = ", ".join(found[:10])
+    raise ValidationError(f"{printable(text)!r} starts {len(found)} API key ids ({listed}); give more of it")
 
 
 def register(main: click.Group) -> None:

@@ -1,7 +1,7 @@
 """Serve an app on a socket we bound ourselves, so nothing is announced before the port is ours.
 
 `ductwork server` prints the first admin's credentials and `ductwork ui` its address: both
-only once `listen()` has the port. A busy port is then a one-line error and exit code 1,
+only once `listen()` has the port. A busy port is then a one-line error and exit code 2,
 before any secret or address was shown (uvicorn binding the port itself would fail only
 after they had been printed).
 
@@ -12,6 +12,7 @@ after they had been printed).
 
 from __future__ import annotations
 
+import errno
 import socket
 from typing import TYPE_CHECKING
 
@@ -39,8 +40,36 @@ def listen(host: str, port: int) -> socket.socket:
         listener.listen(BACKLOG)
     except OSError as exc:
         listener.close()
-        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        raise PortError(host, port, exc) from None
     return listener
+
+
+class PortError(click.ClickException):
+    """A port we cannot listen on: a sentence naming it and how to pick another; exit code 2
+    (a usage error: the command line asked for it), before anything else was printed."""
+
+    exit_code = 2
+
+    def __init__(self, host: str, port: int, exc: OSError) -> None:
+        if exc.errno == errno.EADDRINUSE:
+            why = f"port {port} on {host} is already in use by another program"
+        else:
+            why = f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+        free = _free_near(host, port)
+        example = f" (for example --port {free}, free right now)" if free else ""
+        super().__init__(f"{why}; choose another port with --port{example}")
+
+
+def _free_near(host: str, port: int) -> int | None:
+    """The first of the next ten ports that `host` can bind now, for the message."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    for candidate in range(port + 1, min(port + 11, 65536)):
+        try:
+            with socket.create_server((host, candidate), family=family):
+                return candidate
+        except OSError:
+            continue
+    return None
 
 
 def address(listener: socket.socket) -> str:

@@ -26,7 +26,7 @@ def _check_query(q: TaskQuery) -> None:
         value = getattr(q, name)
         if value is not None:
             bounds.strings(value, f"task query: {name}", 1024)
-    for name in ("project", "project_name", "name", "name_pattern", "parent", "order_by"):
+    for name in ("id_prefix", "project", "project_name", "name", "name_pattern", "parent", "order_by"):
         value = getattr(q, name)
         if value is not None:
             bounds.text(value, f"task query: {name}", 4096)
@@ -48,6 +48,8 @@ def _where(conn: sa.Connection, q: TaskQuery) -> list[sa.ColumnElement[bool]]:
     where: list[sa.ColumnElement[bool]] = []
     if q.ids is not None:
         where.append(tasks.c.id.in_(q.ids))
+    if q.id_prefix is not None:  # the CLI's unique id prefixes
+        where.append(tasks.c.id.startswith(q.id_prefix, autoescape=True))
     if q.project is not None:
         where.append(tasks.c.project == q.project)
     if q.project_name is not None:

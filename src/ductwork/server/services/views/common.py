@@ -7,6 +7,7 @@ import time
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+from ductwork.core.display import status_word
 from ductwork.core.queries import EventQuery, TaskQuery
 from ductwork.core.records import (
     ArtifactRecord,
@@ -53,16 +54,8 @@ class Reader(Protocol):
 
 
 def run_status(task: TaskRecord) -> str:
-    """A controller task's status in the words of the runs table."""
-    return {
-        "created": "draft",
-        "queued": "pending",
-        "in_progress": "running",
-        "completed": "completed",
-        "published": "completed",
-        "failed": "failed",
-        "stopped": "aborted",
-    }.get(task.status, task.status)
+    """A controller task's status in the words of the runs table (the CLI's too)."""
+    return status_word(task.status)
 
 
 def duration(started: float | None, ended: float | None, *, at: float | None = None) -> float | None:
