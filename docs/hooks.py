@@ -50,21 +50,24 @@ def _cell(text: str) -> str:
 def _option_rows(ctx: click.Context) -> list[str]:
     rows = []
     for param in ctx.command.get_params(ctx):
-        if not isinstance(param, click.Option) or param.hidden:
+        if not isinstance(param, click.Option) or param.hidden or param.name == "help":
             continue
         names = ", ".join(f"`{n}`" for n in [*param.opts, *param.secondary_opts])
         if not param.is_flag and not param.count:
             names += f" `{_metavar(param, ctx)}`"
         default = ""
-        if (
-            param.show_default is not False
-            and param.default not in (None, False, (), [])
-            and not callable(param.default)
-        ):
+        if _shown_default(param):
             default = f"`{param.default}`"
         names = names.replace("|", "\\|")
         rows.append(f"| {names} | {default} | {_cell(param.help or '')} |")
     return rows
+
+
+def _shown_default(param: click.Option) -> bool:
+    value = param.default
+    if param.show_default is False or callable(value) or type(value).__name__ == "Sentinel":
+        return False  # click >= 8.3 marks "no default" with a sentinel
+    return value not in (None, False, (), [])
 
 
 def _metavar(param: click.Option, ctx: click.Context) -> str:
