@@ -87,5 +87,6 @@ def test_run_page_screenshots_from_a_real_demo_run(page: Any, server: Server, tm
     panel = info.locator("[data-panel=charts]")
     panel.locator("[data-charts]").first.locator("canvas").first.wait_for(timeout=20_000)  # the step's own
     assert "loss" in panel.inner_text(), f"{step}'s scalars do not show its loss: {panel.inner_text()!r}"
+    page.click("#zoom-fit")  # the charts widen the info pane: fit the whole DAG in what is left
     page.wait_for_timeout(300)
     _save(page, "step-scalars.png")
