@@ -295,17 +295,24 @@ function selectStep(i, reveal) {
   showInfo(`/runs/${runId}/steps/${encodeURIComponent(dag.names[i])}`);
 }
 
-// A newer click or leaving the page cancels the request; that is not an error worth reporting.
+// The panel shows what was clicked last: an answer still on its way for an earlier click (or the
+// first RUN INFO) must not land over it. Such answers are dropped when they arrive rather than
+// aborted: htmx logs every aborted request as a console error.
+let wantedInfo = ""; // the URL whose answer may fill the panel ("" at first: the page's own load)
 function showInfo(url) {
-  cancelInfoRequests();
+  wantedInfo = url;
   window.htmx.ajax("GET", url, { target: "#info", swap: "innerHTML" }).catch(() => {});
 }
 
-// The panel shows what was clicked last: an answer still on its way for an earlier click (or the
-// first RUN INFO) must not land over it.
 function cancelInfoRequests() {
-  window.htmx.trigger(info, "htmx:abort");
+  wantedInfo = "-"; // the panel was filled here (a group): no answer may replace it
 }
+
+document.body.addEventListener("htmx:beforeSwap", (ev) => {
+  if (ev.detail.target !== info || !wantedInfo) return;
+  const path = (ev.detail.pathInfo && ev.detail.pathInfo.requestPath) || (ev.detail.requestConfig && ev.detail.requestConfig.path);
+  if (path && path !== wantedInfo) ev.detail.shouldSwap = false;
+});
 
 function centreOn(b) {
   const cx = (dag.x[b] + dag.w / 2) * view.scale + view.tx;
