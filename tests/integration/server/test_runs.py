@@ -309,16 +309,11 @@ def test_an_unreachable_server_is_a_storage_error_naming_it(monkeypatch: pytest.
         HttpBackend("ftp://nowhere")
 
 
-def test_long_poll_wakes_for_work_enqueued_by_another_process(live_server: Any, monkeypatch: Any) -> None:
+def test_long_poll_wakes_for_work_enqueued_by_another_process(live_server: Any) -> None:
     """An enqueue straight into the store (an embedded agent's controller, another server)
-    wakes a waiting claim: by NOTIFY on PostgreSQL (the watcher tick is made useless here),
-    by the watcher's change cursor on SQLite."""
-    from ductwork.server.services import hub as hub_module
-
+    wakes a waiting claim: by NOTIFY on PostgreSQL (the live feed has no timer there), by the
+    live feed's data_version check on SQLite (tests/integration/server/test_live_feed.py)."""
     store = live_server.store
-    if store.dialect == "postgresql":
-        monkeypatch.setattr(hub_module, "WATCH_TICK_S", 30.0)
-        time.sleep(0.5)  # the watcher's current sleep ends; from now on it sleeps 30 s
     http = HttpBackend(live_server.url, live_server.key)
     http.ensure_queue("default")
     task = store.create_task(TaskRecord(name="t"))

@@ -1,12 +1,14 @@
 """Live status for one run or task, as Server-Sent Events.
 
 A stream first sends the current state (every watched task and node), then only what
-changed. It wakes on the hub's `changes` doorbell (rung by this server's own writes at
-once, and by its watcher within a tick for other processes' writes), asks the store which
-tasks and runs changed since its cursor (two indexed range scans) and re-reads only those.
+changed. Both come from the hub's live feed (`feed.py`), which is told of every change
+(this server's writes at once, other processes' by data_version or NOTIFY) and hands each
+stream the changed rows it follows: a stream itself never queries the store.
 
-Events: `task` (id, name, status, status_message, parent, started, ended, worker), `node`
-(a NodeState), and a `: keep-alive` comment every `KEEPALIVE_S` so proxies keep it open.
+Events: `task` (id, name, status, status_message, parent, started, ended, worker, type),
+`node` (a NodeState), `updated` (id, updated: a followed task was written without a change
+to those fields: new console lines, metrics, artifacts; the console panel reads on at once)
+and a `: keep-alive` comment every `KEEPALIVE_S` so proxies keep it open.
 """
 
 from __future__ import annotations
@@ -16,14 +18,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
-
-from ductwork.core.queries import TaskQuery
-from ductwork.core.records import NodeState, TaskRecord, to_dict
+from ductwork.server.services.feed import Batch, Row
 from ductwork.server.services.hub import Hub
+from ductwork.store.notify import NODE_COLUMNS
 
 KEEPALIVE_S = 15.0
 TASK_FIELDS = ("id", "name", "status", "status_message", "parent", "started", "ended", "worker", "type")
+NODE_FIELDS = tuple(c for c in NODE_COLUMNS if c != "updated")  # a NodeState's fields
 
 
 @dataclass
@@ -34,9 +35,7 @@ class Watch:
     task: str | None = None
     tasks: dict[str, tuple[Any, ...]] = field(default_factory=dict)  # id -> last sent fields
     nodes: dict[str, tuple[Any, ...]] = field(default_factory=dict)  # name -> last sent fields
-
-    def follows(self, task: TaskRecord) -> bool:
-        return task.id in (self.run, self.task) or (self.run is not None and task.parent == self.run)
+    updated: dict[str, float] = field(default_factory=dict)  # id -> last `updated` seen
 
 
 def sse(event: str, data: dict[str, Any]) -> str:
@@ -45,63 +44,48 @@ def sse(event: str, data: dict[str, Any]) -> str:
 
 async def stream(hub: Hub, watch: Watch, disconnected: Callable[[], Awaitable[bool]]) -> AsyncIterator[str]:
     """The event stream for `watch`, until the client goes away or the server stops."""
-    cursor = (await run_in_threadpool(hub.store.changes_since, None)).cursor
-    for chunk in await run_in_threadpool(_snapshot, hub, watch):
-        yield chunk
-    seen = hub.changes.generation
-    while not hub.closing:
-        rung = await hub.changes.wait(seen, KEEPALIVE_S)
-        seen = hub.changes.generation
-        if await disconnected() or hub.closing:
-            return
-        if not rung:
-            yield ": keep-alive\n\n"
-            continue
-        cursor, chunks = await run_in_threadpool(_delta, hub, watch, cursor)
-        for chunk in chunks:
-            yield chunk
+    inbox = hub.feed.subscribe(watch.run, watch.task)
+    try:
+        while not hub.closing:
+            batch = await inbox.take(KEEPALIVE_S)
+            if hub.closing or await disconnected():
+                return
+            if batch is None:
+                yield ": keep-alive\n\n"
+                continue
+            chunks = events(watch, batch)
+            if chunks:
+                yield "".join(chunks)
+    finally:
+        hub.feed.unsubscribe(inbox)
 
 
-def _snapshot(hub: Hub, watch: Watch) -> list[str]:
-    store = hub.store
-    tasks: list[TaskRecord] = []
-    for task_id in (watch.run, watch.task):
-        if task_id:
-            tasks.append(store.get_task(task_id))  # NotFound -> 404 before the stream opens
-    if watch.run:
-        tasks.extend(store.query_tasks(TaskQuery(parent=watch.run, archived=None, order_by="created")))
-    chunks = [c for t in tasks if (c := _task_event(watch, t))]
-    if watch.run:
-        chunks.extend(c for n in store.get_nodes(watch.run) if (c := _node_event(watch, n)))
+def events(watch: Watch, batch: Batch) -> list[str]:
+    """The events for what changed in `batch`, leaving out what the client already has."""
+    chunks = [c for row in batch.tasks.values() if (c := _task_event(watch, row))]
+    if watch.run and watch.run in batch.nodes:
+        chunks.extend(c for row in batch.nodes[watch.run].values() if (c := _node_event(watch, row)))
     return chunks
 
 
-def _delta(hub: Hub, watch: Watch, cursor: float) -> tuple[float, list[str]]:
-    store = hub.store
-    changed = store.changes_since(cursor)
-    chunks: list[str] = []
-    if changed.tasks:
-        for task in store.get_tasks(list(changed.tasks)):
-            if watch.follows(task) and (chunk := _task_event(watch, task)):
-                chunks.append(chunk)
-    if watch.run and watch.run in changed.runs:
-        chunks.extend(c for n in store.get_nodes(watch.run) if (c := _node_event(watch, n)))
-    return changed.cursor, chunks
-
-
-def _task_event(watch: Watch, task: TaskRecord) -> str:
-    data = {name: getattr(task, name) for name in TASK_FIELDS}
+def _task_event(watch: Watch, row: Row) -> str:
+    task_id = row["id"]
+    before = watch.updated.get(task_id)
+    watch.updated[task_id] = row["updated"]
+    data = {name: row[name] for name in TASK_FIELDS}
     key = tuple(data.values())
-    if watch.tasks.get(task.id) == key:
+    if watch.tasks.get(task_id) == key:
+        if before is not None and before != row["updated"]:
+            return sse("updated", {"id": task_id, "updated": row["updated"]})
         return ""
-    watch.tasks[task.id] = key
+    watch.tasks[task_id] = key
     return sse("task", data)
 
 
-def _node_event(watch: Watch, node: NodeState) -> str:
-    data = to_dict(node)
+def _node_event(watch: Watch, row: Row) -> str:
+    data = {name: row[name] for name in NODE_FIELDS}
     key = tuple(data.values())
-    if watch.nodes.get(node.name) == key:
+    if watch.nodes.get(row["name"]) == key:
         return ""
-    watch.nodes[node.name] = key
+    watch.nodes[row["name"]] = key
     return sse("node", data)
