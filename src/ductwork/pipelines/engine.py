@@ -51,6 +51,11 @@ class Prepared:
     forget_task: bool = False  # the task was deleted (step_task_created_callback said no)
 
 
+# Step states go to the host at most this often (each batch is one store write): a debug run's
+# short steps end hundreds a second, and a write per wake-up was most of their cost. A state
+# change waits at most this long; the run's last states are sent at once.
+FLUSH_EVERY_S = 0.02
+
 Report = Callable[[Node, str, "Outcome | None"], None]
 
 
@@ -106,6 +111,7 @@ class Engine:
         self._ready: deque[Node] = deque()
         self._running: set[str] = set()
         self._dirty: dict[str, Node] = {}
+        self._flushed_at = 0.0  # monotonic time of the last batch of states sent to the host
         self._done: dict[str, threading.Event] = {}
         self._added: dict[str, Node] = {}  # every step handed to `add`, from any thread
         self._timers: dict[str, threading.Timer] = {}
@@ -174,7 +180,11 @@ class Engine:
     def _loop(self) -> None:
         try:
             while True:
-                kind, payload = self._events.get()
+                try:
+                    kind, payload = self._events.get(timeout=self._flush_due())
+                except queue.Empty:  # states held back by the last flush's window: send them now
+                    self._flush(now=True)
+                    continue
                 self._handle(kind, payload)
                 while not self._events.empty():  # drain a burst, then flush once
                     kind, payload = self._events.get_nowait()
@@ -182,14 +192,15 @@ class Engine:
                 self._launch_ready()
                 if self._sealed and not self._running and not self._ready:
                     self._fail_unreachable()
-                self._flush()
                 if self._sealed and not self._running and not self._ready and self._all_final():
+                    self._flush(now=True)
                     break
+                self._flush()
         except BaseException as exc:  # a bug or a callback's exception must not hang the run
             self.error = exc
             traceback.print_exc()
             self._abort_running("the scheduler failed: " + repr(exc))
-            self._flush()
+            self._flush(now=True)
         finally:
             for timer in self._timers.values():
                 timer.cancel()
@@ -399,9 +410,20 @@ class Engine:
     def _all_final(self) -> bool:
         return self._open == 0
 
-    def _flush(self) -> None:
+    def _flush_due(self) -> float | None:
+        """How long the loop may wait for an event before held-back states must be sent."""
+        if not self._dirty:
+            return None
+        return max(0.0, self._flushed_at + FLUSH_EVERY_S - time.monotonic())
+
+    def _flush(self, *, now: bool = False) -> None:
+        """Send the changed states in one batch; within FLUSH_EVERY_S of the last batch they
+        wait for the window's end (or the run's end), so a burst of short steps is one write."""
         if not self._dirty:
             return
+        if not now and time.monotonic() - self._flushed_at < FLUSH_EVERY_S:
+            return
+        self._flushed_at = time.monotonic()
         batch, self._dirty = list(self._dirty.values()), {}
         try:
             self.host.flush(batch)
