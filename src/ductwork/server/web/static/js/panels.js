@@ -1,6 +1,8 @@
 // Widgets shared by the run page's info panel and the task pages: tabs, a virtualised live
 // console, uPlot scalar charts (smoothing, x by iteration or time) and simple plot rendering.
 // uPlot is loaded the first time a chart is drawn, so pages without charts never pay for it.
+import { followTask } from "/static/js/live.js";
+
 let uPlot = null;
 async function charting() {
   if (!uPlot) uPlot = (await import("/static/vendor/uplot/uPlot.esm.js")).default;
@@ -75,7 +77,14 @@ class ConsoleView {
     this.el.before(this.toolbar());
     this.el.addEventListener("scroll", () => this.render());
     new ResizeObserver(() => this.remeasure()).observe(this.el);
+    // New lines are read when the server says the task changed, not on a timer (live.js).
+    this.follow = followTask(this.taskId, () => this.changed());
     this.poll();
+  }
+
+  changed() {
+    if (this.reading) this.again = true; // read on when the read in flight ends
+    else this.poll();
   }
 
   toolbar() {
@@ -152,7 +161,10 @@ class ConsoleView {
   }
 
   async poll() {
-    if (!this.el.isConnected) return;
+    if (!this.el.isConnected) return this.follow.close();
+    this.reading = true;
+    this.again = false;
+    clearTimeout(this.timer);
     let final = true;
     let more = false;
     let live = true;
@@ -169,9 +181,12 @@ class ConsoleView {
       final = false; // the server restarted or the network blinked: try again
     }
     this.render();
-    // A running task's log is tailed every second; a draft's is only checked now and then.
-    if (more) this.poll();
-    else if (!final) setTimeout(() => this.poll(), live ? 1000 : 5000);
+    this.reading = false;
+    // Pushed: the next read waits for the server to say the task changed. Without the stream
+    // (closed, reconnecting), a running task's log is tailed every second, a draft's now and then.
+    if (more || this.again) this.poll();
+    else if (final) this.follow.close();
+    else if (!this.follow.open()) this.timer = setTimeout(() => this.poll(), live ? 1000 : 5000);
   }
 
   append(lines) {
