@@ -8,7 +8,6 @@ the code reads, and every image a page or the README shows is committed.
 from __future__ import annotations
 
 import html
-import os
 import re
 import subprocess
 import sys
@@ -16,26 +15,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import click
-import pytest
 
 ROOT = Path(__file__).parents[2]
 DOCS = ROOT / "docs"
 PNG = b"\x89PNG\r\n\x1a\n"
-
-
-@pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("site")
-    done = subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(out)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
-    )
-    assert done.returncode == 0, f"mkdocs build --strict failed:\n{done.stdout}\n{done.stderr}"
-    return out
 
 
 def _text(page: Path) -> str:
