@@ -10,6 +10,10 @@ Prints each figure with its target and the ratio (figure / target; below 1.0 mee
 * first draw: from navigation start to the DAG fully drawn on the canvas;
 * status update: every one of the 10,000 steps changes status; time to apply it and repaint;
 * scalars: 100,000 points of one series served downsampled, and drawn by uPlot.
+* pushed status change: one step's status written (through the server's API, and by another
+  connection of the store, as a local-mode controller or an embedded agent writes it) until
+  the open run page's event stream delivers it (target < 100 ms p50); floor: the same
+  page's round trip of a plain request to the server (fetch of /api/health).
 
 The run is written straight through the store (the shape a controller records), steps in
 100 chains of 100, so no fan-out grouping hides any of the 10,000 boxes.
@@ -128,7 +132,7 @@ def bench_browser(url: str, run_id: str, names: list[str], task_id: str, repeat:
         first, apply, paint = [], [], []
         for _ in range(repeat):
             page.goto(f"{url}/runs/{run_id}")
-            page.wait_for_function("window.__dag && window.__dag.firstDraw > 0", timeout=60_000)
+            page.wait_for_function("() => window.__dag && window.__dag.firstDraw > 0", timeout=60_000)
             first.append(page.evaluate("window.__dag.firstDraw"))
             for status in ("completed", "failed"):
                 timing = page.evaluate(
@@ -158,7 +162,73 @@ def bench_browser(url: str, run_id: str, names: list[str], task_id: str, repeat:
             page.wait_for_selector(".charts .u-wrap canvas", timeout=60_000)
             drawn.append(page.evaluate("performance.now()"))
         report("100k-point scalar page: navigation to drawn chart", statistics.median(drawn), 1000)
+        bench_push(page, url, run_id, names[:40])
         browser.close()
+
+
+def bench_push_only(url: str, run_id: str, names: list[str]) -> None:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1440, "height": 900})
+        bench_push(page, url, run_id, names[:40])
+        browser.close()
+
+
+ARRIVALS = """() => {
+  window.__arrivals = {};
+  window.__dag.source.addEventListener("node", (ev) => {
+    const node = JSON.parse(ev.data);
+    window.__arrivals[`${node.name}:${node.status}`] = Date.now() / 1000;
+  });
+}"""
+
+
+def bench_push(page: Any, url: str, run_id: str, names: list[str]) -> None:
+    """Write one step's status, then wait for the open run page's stream to deliver it."""
+    from ductwork.client.http import HttpBackend
+    from ductwork.core.records import NodeState
+    from ductwork.store import Store
+
+    page.goto(f"{url}/runs/{run_id}")
+    page.wait_for_function(
+        "() => window.__dag && window.__dag.source && window.__dag.source.readyState === 1"
+    )
+    page.evaluate(ARRIVALS)
+    api = HttpBackend(url, "")
+    other = Store(STORE_URL[0])
+    floor = []
+    for _ in range(len(names)):
+        floor.append(
+            page.evaluate(
+                "async () => { const t = performance.now(); await fetch('/api/health');"
+                " return performance.now() - t; }"
+            )
+        )
+    for label, write in (
+        ("through the server's API", api.put_nodes),
+        ("by another store connection", other.put_nodes),
+    ):
+        delays = []
+        for round_, name in enumerate(names):
+            status = f"{'completed' if round_ % 2 else 'failed'}"
+            time.sleep(0.05)  # one change at a time, as a run makes them
+            page.evaluate("() => { window.__arrivals = {}; }")
+            started = time.time()
+            write([NodeState(run_id=run_id, name=name, status=status, started=started - 1, ended=started)])
+            key = f"{name}:{status}"
+            page.wait_for_function("(key) => window.__arrivals[key] !== undefined", arg=key, timeout=10_000)
+            delays.append((page.evaluate("(key) => window.__arrivals[key]", key) - started) * 1000)
+        report(
+            f"status change pushed to the run page, {label} (p50)",
+            statistics.median(delays),
+            100,
+            statistics.median(floor),
+        )
+        print(f"{'  p90':<52} {sorted(delays)[int(0.9 * len(delays))]:8.1f} ms")
+    other.close()
+    api.close()
 
 
 def bench_scalars(store: Any, url: str, points: int, repeat: int) -> str:
@@ -195,6 +265,9 @@ def bench_scalars(store: Any, url: str, points: int, repeat: int) -> str:
     return str(task.id)
 
 
+STORE_URL: list[str] = []  # the benchmark's store, for a second connection to it
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -202,20 +275,26 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10_000)
     parser.add_argument("--points", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--push-only", action="store_true", help="only the pushed status change")
     options = parser.parse_args()
 
     from ductwork.store import Store
 
     with tempfile.TemporaryDirectory() as home:
-        store = Store(f"sqlite:///{Path(home) / 'ductwork.db'}")
+        STORE_URL.append(f"sqlite:///{Path(home) / 'ductwork.db'}")
+        store = Store(STORE_URL[0])
         run_id, parents = write_run(store, options.steps)
         print(f"ductwork web UI benchmark: {len(parents):,} steps, {options.points:,} scalar points")
-        bench_layout(parents, options.repeat)
+        if not options.push_only:
+            bench_layout(parents, options.repeat)
         url, server = start_server(store, str(Path(home) / "artifacts"))
         try:
-            bench_feed(url, run_id, options.repeat)
-            task_id = bench_scalars(store, url, options.points, options.repeat)
-            bench_browser(url, run_id, list(parents), task_id, options.repeat)
+            if options.push_only:
+                bench_push_only(url, run_id, list(parents))
+            else:
+                bench_feed(url, run_id, options.repeat)
+                task_id = bench_scalars(store, url, options.points, options.repeat)
+                bench_browser(url, run_id, list(parents), task_id, options.repeat)
         finally:
             server.should_exit = True
             store.close()
