@@ -39,6 +39,7 @@ class HashingSink(io.RawIOBase):
         self._raw = raw
         self._where = where  # the storage folder named in a write error
         self._hash = hashlib.sha256()
+        self._hashing: tuple[threading.Thread, list[BaseException]] | None = None
         self.size = 0
 
     def writable(self) -> bool:
@@ -51,6 +52,15 @@ class HashingSink(io.RawIOBase):
         return self.size
 
     def write(self, data: Any) -> int:
+        return self._write(data, stable=False)
+
+    def write_stable(self, data: Any) -> int:
+        """`write` for a buffer that stays as it is until `hexdigest()` (an array being saved):
+        hashing it may go on after this returns, while the file is flushed to disk."""
+        return self._write(data, stable=True)
+
+    def _write(self, data: Any, stable: bool) -> int:
+        self._hashed()  # in order: what an earlier write left hashing goes first
         view = memoryview(data)
         if view.ndim != 1 or view.format != "B" or not view.c_contiguous:
             # flat bytes for the hash and the slicing below; copies only odd (non-contiguous) views
@@ -62,6 +72,8 @@ class HashingSink(io.RawIOBase):
                 self._raw.write(view)
             else:
                 self._write_large(view)
+                if not stable:
+                    self._hashed()  # the caller's buffer must not change before it is hashed
         except OSError as exc:  # ENOSPC, EIO, EROFS... are the storage's fault, not the object's
             raise storage_error(self._where, exc) from exc
         self.size += length
@@ -83,16 +95,29 @@ class HashingSink(io.RawIOBase):
 
         hasher = threading.Thread(target=hash_all, name="ductwork-hash", daemon=True)
         hasher.start()
-        try:
-            for start in range(0, len(view), CHUNK):
-                self._raw.write(view[start : start + CHUNK])
-        finally:
-            hasher.join()  # the caller's buffer must not change before it is hashed
+        self._hashing = (hasher, failure)
+        for start in range(0, len(view), CHUNK):
+            self._raw.write(view[start : start + CHUNK])
+
+    def _hashed(self) -> None:
+        """Wait for the hashing thread, if one runs; raise what it raised."""
+        if self._hashing is None:
+            return
+        hasher, failure = self._hashing
+        hasher.join()
+        self._hashing = None
         if failure:
             raise failure[0]
 
     def hexdigest(self) -> str:
+        self._hashed()
         return self._hash.hexdigest()
+
+    def abandon(self) -> None:
+        """The write failed: wait for any hashing thread (none outlives the write), ignore it."""
+        if self._hashing is not None:
+            self._hashing[0].join()
+            self._hashing = None
 
 
 @dataclass(frozen=True)
@@ -135,8 +160,8 @@ def write_temp(folder: str, extension: str, fill: Fill) -> tuple[str, str, int]:
     except OSError as exc:
         raise storage_error(folder, exc) from exc
     raw = os.fdopen(fd, "wb")
+    sink = HashingSink(raw, folder)
     try:
-        sink = HashingSink(raw, folder)
         fill(sink)
         try:
             raw.flush()  # a full disk may only say so now
@@ -144,13 +169,14 @@ def write_temp(folder: str, extension: str, fill: Fill) -> tuple[str, str, int]:
             raw.close()
         except OSError as exc:
             raise storage_error(folder, exc) from exc
-        return temp, sink.hexdigest(), sink.size
+        return temp, sink.hexdigest(), sink.size  # a stable buffer was hashed during the fsync
     except BaseException:
         try:
             raw.close()
         except OSError:
             pass
         _discard(temp)
+        sink.abandon()
         raise
 
 

@@ -69,7 +69,9 @@ class NumpySerializer(_Final):
         header = np.lib.format.header_data_from_array_1_0(obj)
         _write_npy_header(sink, header)
         if body.size:
-            sink.write(body.reshape(-1).view(np.uint8))
+            # The array does not change while it is saved: its hashing may overlap the fsync.
+            write = getattr(sink, "write_stable", sink.write)
+            write(body.reshape(-1).view(np.uint8))
 
     def read(self, path: str) -> Any:
         import numpy as np

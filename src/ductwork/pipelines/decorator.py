@@ -39,7 +39,7 @@ from ductwork.core.runformat import CONTROLLER_QUEUE
 from ductwork.core.states import NodeStatus
 from ductwork.pipelines import failure, instances, lazy
 from ductwork.pipelines.controller import PipelineController
-from ductwork.pipelines.executors import QueueExecutor
+from ductwork.pipelines.executors import QueueExecutor, warm_up
 from ductwork.pipelines.node import Node as StepNode
 from ductwork.pipelines.runner import Output
 from ductwork.pipelines.spec import RetryPolicy, StepOptions, options_from
@@ -101,6 +101,7 @@ class PipelineDecorator(PipelineController):
     def run_locally(cls) -> None:
         """Every pipeline called afterwards runs here, each step in its own process."""
         _defaults.mode = "local"
+        warm_up()  # the steps' fork server imports while the pipeline is set up
 
     @classmethod
     def debug_pipeline(cls) -> None:

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import atexit
 import functools
 import os
 import shutil
@@ -169,10 +170,7 @@ class ProcessExecutor:
         self._lock = threading.Lock()
         self._preloaded: set[str] = set()  # step sources already looked at
         self._modules: set[str] = set()  # modules the fork server was asked to import
-        self._warm: WarmPool | None = None
-        if os.environ.get("DUCTWORK_LOCAL_SPAWN", "fork") != "fresh":
-            self._warm = WarmPool(RUNNER, RUNNER_IMPORTS)
-            self._warm.start()  # now, so its imports overlap with the controller's own start
+        self._warm = _take_warm_pool()
 
     def _preload(self, code: str) -> None:
         """Installed packages a step's code imports are imported once, in the fork server."""
@@ -259,12 +257,15 @@ class ProcessExecutor:
         self._once.end(node, report, outcome)
 
     def _record_end(self, task_id: str, code: int) -> Outcome:
+        if code == 0:
+            try:  # the usual end, in one write: it ran and is still ours to settle
+                self.backend.set_status(task_id, "completed", expect=[TaskStatus.in_progress.value])
+                return Outcome("completed")
+            except (Conflict, StatusError):
+                pass  # it settled itself, or was stopped meanwhile: say what it is
+            return Outcome(_FINAL_OUTCOME.get(self.backend.get_task(task_id).status, "completed"))
         final = self.backend.get_task(task_id)
         status = final.status
-        if code == 0:
-            if status == TaskStatus.in_progress:
-                self.backend.set_status(task_id, "completed")
-            return Outcome(_FINAL_OUTCOME.get(status, "completed"))
         reason = final.status_reason or f"step process exited with code {code}"
         if status == TaskStatus.in_progress:
             self.backend.set_status(task_id, "failed", reason=reason, force=True)
@@ -299,6 +300,47 @@ class ProcessExecutor:
             kill_tree_later(proc)
         if self._warm is not None:
             self._warm.close()  # the steps it forked die with it
+
+
+_early: WarmPool | None = None  # started by `warm_up`, taken by the next ProcessExecutor
+_early_lock = threading.Lock()
+
+
+def warm_up() -> None:
+    """Local mode is coming (`PipelineDecorator.run_locally()`): start its fork server now, so
+    the imports every step needs happen while this process is still importing and setting up
+    the run, not while the first step waits. The next `ProcessExecutor` takes it over."""
+    global _early
+    if os.environ.get("DUCTWORK_LOCAL_SPAWN", "fork") == "fresh":
+        return
+    with _early_lock:
+        if _early is None:
+            _early = WarmPool(RUNNER, RUNNER_IMPORTS)
+            _early.start()
+    atexit.unregister(_close_early)  # registered once
+    atexit.register(_close_early)
+
+
+def _take_warm_pool() -> WarmPool | None:
+    """The fork server for a new run's steps: the one `warm_up` started, else a new one, started
+    now so its imports overlap with the run's setup (None: `DUCTWORK_LOCAL_SPAWN=fresh`)."""
+    global _early
+    if os.environ.get("DUCTWORK_LOCAL_SPAWN", "fork") == "fresh":
+        return None
+    with _early_lock:
+        pool, _early = _early, None
+    if pool is None:
+        pool = WarmPool(RUNNER, RUNNER_IMPORTS)
+        pool.start()
+    return pool
+
+
+def _close_early() -> None:
+    """At exit, a fork server `warm_up` started that no run took (its folder goes too)."""
+    with _early_lock:
+        pool = _early
+    if pool is not None:
+        pool.close()
 
 
 def installed_imports(source: str) -> list[str]:

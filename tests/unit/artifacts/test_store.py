@@ -51,6 +51,30 @@ def test_concurrent_saves_of_the_same_content(store: ArtifactStore) -> None:
     np.testing.assert_array_equal(store.load(records[0]), array)
 
 
+def test_a_large_array_is_hashed_while_its_file_goes_to_disk(store: ArtifactStore) -> None:
+    import hashlib
+
+    array = np.arange(1 << 19, dtype=np.float64)  # 4 MiB: hashed on a thread (write_stable)
+    record = store.save("t", "big", array)
+    assert record.hash == hashlib.sha256(Path(record.uri).read_bytes()).hexdigest()
+    assert record.size == os.path.getsize(record.uri)
+    assert not [t for t in threading.enumerate() if t.name == "ductwork-hash"]  # none outlives it
+    np.testing.assert_array_equal(store.load(record), array)
+
+
+def test_a_write_after_a_stable_one_is_hashed_after_it(tmp_path: Path) -> None:
+    import hashlib
+
+    first, second = os.urandom(3 << 20), os.urandom(2 << 20)
+    with open(tmp_path / "out", "wb") as raw:
+        sink = blobs.HashingSink(raw)
+        sink.write_stable(first)
+        sink.write(second)
+        digest = sink.hexdigest()
+    assert digest == hashlib.sha256(first + second).hexdigest()
+    assert (tmp_path / "out").read_bytes() == first + second
+
+
 def test_damaged_blob_of_another_size_is_replaced(store: ArtifactStore) -> None:
     record = store.save("t", "a", "y" * 30_000)
     os.chmod(record.uri, 0o644)
@@ -81,16 +105,16 @@ def test_interrupt_mid_write_leaves_nothing_visible(
     store: ArtifactStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls = 0
-    original = blobs.HashingSink.write
+    original = blobs.HashingSink._write  # what write and write_stable both do
 
-    def write(self: blobs.HashingSink, data: Any) -> int:
+    def write(self: blobs.HashingSink, data: Any, stable: bool) -> int:
         nonlocal calls
         calls += 1
         if calls == 2:
             raise KeyboardInterrupt
-        return original(self, data)
+        return original(self, data, stable)
 
-    monkeypatch.setattr(blobs.HashingSink, "write", write)
+    monkeypatch.setattr(blobs.HashingSink, "_write", write)
     with pytest.raises(KeyboardInterrupt):
         store.save("t", "arr", np.arange(1000))
     assert visible_files(store.root) == []
