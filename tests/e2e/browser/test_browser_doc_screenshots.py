@@ -59,10 +59,15 @@ def _click_step(page: Any, prefix: str) -> str:
 
 
 def _save(page: Any, name: str) -> Path:
+    """Written whole, then renamed over the committed one: tests/docs reading (or mkdocs copying)
+    docs/images at the same moment never sees half a file."""
     IMAGES.mkdir(parents=True, exist_ok=True)
     path = IMAGES / name
-    page.screenshot(path=str(path))
-    assert path.read_bytes().startswith(PNG) and path.stat().st_size > 20_000, path
+    data = page.screenshot()
+    assert data.startswith(PNG) and len(data) > 20_000, f"{name}: {len(data)} bytes"
+    partial = path.with_name(f".{name}.{os.getpid()}.partial")
+    partial.write_bytes(data)
+    os.replace(partial, path)
     return path
 
 
