@@ -151,3 +151,31 @@ def test_a_claim_carries_only_its_own_workers_last_end(server: ServerProcess) ->
         body = {"queues": [empty], "worker": claim["worker"], "end": _end(claim, status="failed")}
         assert alice.post("/api/claims", json=body).status_code == 403
     assert _statuses(server, [claim["id"]]) == ["completed"]
+
+
+def test_a_claims_end_and_the_claim_are_one_transaction(server: ServerProcess) -> None:
+    """The end a claim carries is recorded in the claim's own transaction: a claim that fails
+    (a queue that does not exist) or carries a hostile end records nothing and claims nothing."""
+    claim = _claimed(server, f"w-{uuid.uuid4().hex[:6]}")
+    (waiting,) = _tasks(server, server.admin.key, 1)
+    with server.client(server.runner.key) as runner:
+
+        def ask(end: dict[str, Any], queue: str = QUEUE) -> httpx.Response:
+            return runner.post("/api/claims", json={"queues": [queue], "worker": claim["worker"], "end": end})
+
+        for end in (
+            _end(claim, status="published"),
+            _end(claim, console=[{"task_id": waiting, "text": "smuggled"}]),
+            _end(claim, started="yesterday"),
+        ):
+            assert ask(end).status_code == 422, end
+        assert ask(_end(claim), queue=f"gone-{uuid.uuid4().hex[:8]}").status_code == 404
+        assert _ok(runner.get(f"/api/tasks/{claim['id']}/console")) == []
+        assert _statuses(server, [claim["id"]]) == ["in_progress"]
+        _ok(runner.post(f"/api/queues/{QUEUE}/entries", json={"task_id": waiting, "priority": 1_000}))
+        taken = _ok(ask(_end(claim, status="failed", message="exit code 3")))
+        assert taken is not None and taken["id"] == waiting and taken["worker"] == claim["worker"]
+        worker = next(w for w in _ok(runner.get("/api/workers")) if w["id"] == claim["worker"])
+        assert worker["task_id"] == waiting  # busy with the next run, not idle in between
+        assert [x["text"] for x in _ok(runner.get(f"/api/tasks/{claim['id']}/console"))] == ["last line"]
+    assert _statuses(server, [claim["id"], waiting]) == ["failed", "in_progress"]

@@ -12,10 +12,15 @@
   queue name), claiming when one of the agent's queues is named, and once every
   `PG_FALLBACK_S` in case a notification was missed (a reconnect).
 * Anything else: a claim per short tick.
+
+On an embedded store every claimer's first claim carries the slot's previous run's end too,
+recorded in the claim's own transaction (`Store.claim(..., end=)`): one commit between two
+runs.
 """
 
 from __future__ import annotations
 
+import inspect
 import sqlite3
 import threading
 import time
@@ -90,7 +95,7 @@ class LongPollClaimer:
 class SqliteClaimer:
     """Claims after each commit anyone makes to the SQLite file at `path`."""
 
-    takes_ends = False
+    takes_ends = True
 
     def __init__(self, backend: Any, path: Path) -> None:
         self._backend = backend
@@ -100,9 +105,8 @@ class SqliteClaimer:
     def claim(
         self, queues: Sequence[str], worker: str, stop: threading.Event, end: RunEnd | None = None
     ) -> TaskRecord | None:
-        _say_first(self._backend, end)
         version = self._data_version()
-        task: TaskRecord | None = self._backend.claim(queues, worker)
+        task: TaskRecord | None = _claim_saying(self._backend, queues, worker, end)
         if task is not None:
             return task
         deadline = time.monotonic() + LONG_POLL_S
@@ -128,7 +132,7 @@ class SqliteClaimer:
 class PgListenClaimer:
     """Claims when PostgreSQL notifies an enqueue on one of the agent's queues."""
 
-    takes_ends = False
+    takes_ends = True
 
     def __init__(self, backend: Any, url: str, channel: str) -> None:
         self._backend = backend
@@ -139,9 +143,8 @@ class PgListenClaimer:
     def claim(
         self, queues: Sequence[str], worker: str, stop: threading.Event, end: RunEnd | None = None
     ) -> TaskRecord | None:
-        _say_first(self._backend, end)
         connection = self._listening()  # LISTEN before looking, so no enqueue falls in between
-        task: TaskRecord | None = self._backend.claim(queues, worker)
+        task: TaskRecord | None = _claim_saying(self._backend, queues, worker, end)
         if task is not None:
             return task
         deadline = time.monotonic() + LONG_POLL_S
@@ -174,7 +177,7 @@ class PgListenClaimer:
 
 
 class TickClaimer:
-    takes_ends = False
+    takes_ends = True
 
     def __init__(self, backend: Any) -> None:
         self._backend = backend
@@ -182,20 +185,25 @@ class TickClaimer:
     def claim(
         self, queues: Sequence[str], worker: str, stop: threading.Event, end: RunEnd | None = None
     ) -> TaskRecord | None:
-        _say_first(self._backend, end)
+        task: TaskRecord | None = _claim_saying(self._backend, queues, worker, end)
         deadline = time.monotonic() + LONG_POLL_S
-        while not stop.is_set() and time.monotonic() < deadline:
-            task: TaskRecord | None = self._backend.claim(queues, worker)
-            if task is not None:
-                return task
+        while task is None and not stop.is_set() and time.monotonic() < deadline:
             stop.wait(CLAIM_TICK_S)
-        return None
+            task = self._backend.claim(queues, worker)
+        return task
 
 
-def _say_first(backend: Any, end: RunEnd | None) -> None:
-    """A claimer that cannot carry a run's end records it on its own, before claiming."""
+def _claim_saying(backend: Any, queues: Sequence[str], worker: str, end: RunEnd | None) -> TaskRecord | None:
+    """A claim that first records `end`: in the claim's own transaction where the store takes
+    it (`Store.claim(..., end=)`), else on its own just before."""
+    task: TaskRecord | None
+    if end is not None and "end" in inspect.signature(backend.claim).parameters:
+        task = backend.claim(queues, worker, end=end.said())
+        return task
     if end is not None:
         backend.end_claim(**end.said())
+    task = backend.claim(queues, worker)
+    return task
 
 
 def claimer_for(backend: Any, db_url: str) -> Claimer:

@@ -27,6 +27,10 @@ import sys
 from collections.abc import Callable
 from typing import TypedDict
 
+# What every child uses and would otherwise import itself, each time: runpy.run_path imports
+# pkgutil (~2 ms of a tiny script's child), and the child's end joins threads.
+ALWAYS = ("pkgutil", "threading")
+
 
 class Request(TypedDict):
     """What a child is to be: its whole environment, its folder, what goes first on sys.path."""
@@ -43,7 +47,7 @@ class Command(Request, total=False):
 
 
 def serve(address: str, module: str, preload: list[str]) -> None:
-    _preload(preload)  # now, once, so every child inherits it
+    _preload([*ALWAYS, *preload])  # now, once, so every child inherits it
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(address)
     listener.listen(128)

@@ -6,9 +6,11 @@ SQLite), so however many agents wake for one entry, exactly one gets it.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
@@ -27,11 +29,14 @@ async def claim(
     worker: str,
     wait: float,
     gone: Callable[[], Awaitable[bool]] | None = None,
+    *,
+    end: Mapping[str, Any] | None = None,
 ) -> TaskRecord | None:
     """The next task on `queues` for `worker`, waiting up to `wait` seconds for one to arrive.
 
     `gone` says whether the caller hung up (an agent stopped mid long-poll): a task claimed
-    for a caller that is gone goes straight back to its queue instead of being lost with it."""
+    for a caller that is gone goes straight back to its queue instead of being lost with it.
+    `end`: the worker's previous run's end, recorded in the first claim's transaction."""
     if not queues:
         raise ValidationError("claim needs at least one queue name")
     if not worker:
@@ -44,11 +49,17 @@ async def claim(
     while True:
         seen = hub.work.generation
         try:
-            task: TaskRecord | None = await run_in_threadpool(hub.store.claim, list(queues), worker)
+            task: TaskRecord | None = await run_in_threadpool(
+                functools.partial(hub.store.claim, list(queues), worker, end=end)
+            )
         except BaseException:
             if rung:
                 hub.work.ring()  # this claim was woken for work it never took: pass the wake on
             raise
+        if end is not None:
+            end = None
+            if task is None:
+                hub.touched()  # the end changed a task (a claimed task says so below)
         if task is not None:
             if gone is not None and await gone():
                 await run_in_threadpool(orphans.give_back, hub.store, task, f"worker {worker} hung up")
