@@ -38,9 +38,17 @@ def _escape(text: str) -> str:
 
 
 def _help(command: click.Command) -> str:
+    """The help text's paragraphs; one click keeps as it is written (`\b` on its first line:
+    examples, aligned columns) becomes a text block, as `--help` prints it."""
     text = inspect.cleandoc(command.help or command.short_help or "")
-    text = text.replace("\b\n", "").replace("\b", "")
-    return _escape(text)
+    paragraphs = []
+    for paragraph in re.split(r"\n\s*\n", text):
+        if paragraph.startswith("\b"):
+            kept = inspect.cleandoc(paragraph.removeprefix("\b").strip("\n"))
+            paragraphs.append(f"```text\n{kept}\n```")
+        else:
+            paragraphs.append(_escape(paragraph))
+    return "\n\n".join(paragraphs)
 
 
 def _cell(text: str) -> str:
