@@ -85,7 +85,17 @@ def serve(app: ASGIApp, listener: socket.socket) -> None:
     # proxy_headers off: forwarded headers are believed only from $DUCTWORK_TRUSTED_PROXIES, by
     # the app itself (uvicorn would trust any local process's X-Forwarded-For).
     config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=3, proxy_headers=False)
+
+    class Server(uvicorn.Server):
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            # Before the graceful wait: waiting long-polls answer now (a claim's 503 tells its
+            # agent to retry quietly) rather than being cancelled at its end (a 500).
+            hub = getattr(getattr(app, "state", None), "hub", None)
+            if hub is not None:
+                hub.begin_closing()
+            await super().shutdown(sockets)
+
     try:
-        uvicorn.Server(config).run(sockets=[listener])
+        Server(config).run(sockets=[listener])
     finally:
         listener.close()

@@ -15,12 +15,14 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 
 from ductwork.core import orphans
-from ductwork.core.errors import ValidationError
+from ductwork.core.errors import StorageError, ValidationError
 from ductwork.core.records import TaskRecord
 from ductwork.server.services.hub import Hub
 
 MAX_WAIT_S = 60.0
 GONE_CHECK_S = 1.0
+# A claim waiting while the server shuts down: a 503, which agents retry quietly.
+CLOSING = "the server is shutting down; ask again in a moment"
 
 
 async def claim(
@@ -46,7 +48,10 @@ async def claim(
     wait = min(max(wait, 0.0), MAX_WAIT_S) if math.isfinite(wait) else (MAX_WAIT_S if wait > 0 else 0.0)
     deadline = time.monotonic() + wait
     rung = False
+    said = False  # whether this call recorded an end: closing then answers null, not 503
     while True:
+        if hub.closing:
+            return _closing(said)
         seen = hub.work.generation
         try:
             task: TaskRecord | None = await run_in_threadpool(
@@ -57,7 +62,7 @@ async def claim(
                 hub.work.ring()  # this claim was woken for work it never took: pass the wake on
             raise
         if end is not None:
-            end = None
+            end, said = None, True  # a 503 now would have the agent say its end twice
             if task is None:
                 hub.touched()  # the end changed a task (a claimed task says so below)
         if task is not None:
@@ -69,8 +74,10 @@ async def claim(
             return task
         while True:
             left = deadline - time.monotonic()
-            if left <= 0 or hub.closing:
+            if left <= 0:
                 return None
+            if hub.closing:
+                return _closing(said)
             # Wake on new work, or every GONE_CHECK_S to notice a caller that hung up (a
             # stopped agent), so no handler outlives its connection by more than that.
             rung = await hub.work.wait(seen, min(left, GONE_CHECK_S), queues)
@@ -80,3 +87,11 @@ async def claim(
                 return None
             if rung:
                 break
+
+
+def _closing(said: bool) -> TaskRecord | None:
+    """A claim's answer while the server shuts down: a 503 (agents retry quietly), or null
+    once the call recorded its end (a retry would say the end twice)."""
+    if not said:
+        raise StorageError(CLOSING)
+    return None

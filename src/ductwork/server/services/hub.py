@@ -131,11 +131,16 @@ class Hub:
         self.feed.start()
         self._watcher = asyncio.get_running_loop().create_task(self._watch(), name="ductwork-watchdog")
 
-    async def stop(self) -> None:
+    def begin_closing(self) -> None:
+        """The server is going away: long-polls (claims, live streams) answer now instead of
+        being cancelled when the graceful shutdown's time is up (a 500)."""
         self.closing = True
         self.changes.ring()
         self.feed.wake_all()  # live streams see `closing` and end
         self.work.ring()
+
+    async def stop(self) -> None:
+        self.begin_closing()
         await asyncio.to_thread(self.feed.stop)
         if self._watcher is not None:
             self._watcher.cancel()
