@@ -43,10 +43,7 @@ async def claim(
         raise ValidationError("claim needs at least one queue name")
     if not worker:
         raise ValidationError("claim needs the worker id")
-    wait = float(wait)
-    # NaN compares false with everything, so it would make a deadline no wait ever reaches.
-    wait = min(max(wait, 0.0), MAX_WAIT_S) if math.isfinite(wait) else (MAX_WAIT_S if wait > 0 else 0.0)
-    deadline = time.monotonic() + wait
+    deadline = time.monotonic() + _bounded(float(wait))
     rung = False
     said = False  # whether this call recorded an end: closing then answers null, not 503
     while True:
@@ -95,3 +92,8 @@ def _closing(said: bool) -> TaskRecord | None:
     if not said:
         raise StorageError(CLOSING)
     return None
+
+
+def _bounded(wait: float) -> float:
+    # NaN compares false with everything, so it would make a deadline no wait ever reaches.
+    return min(max(wait, 0.0), MAX_WAIT_S) if math.isfinite(wait) else (MAX_WAIT_S if wait > 0 else 0.0)
