@@ -8,8 +8,10 @@ A block is marked by an HTML comment on the line before its fence (invisible on 
   the same page (a "look at what you just made" block after the one that made it).
 * `<!-- example: fragment -->`: deliberately not runnable (a part of a larger program, names
   defined elsewhere, a server or cluster it would need).
+* `<!-- example: included -->`: a file of the repository included whole at build time
+  (`--8<-- "examples/x.py"`), run by its own tests (tests/examples).
 
-Every Python block must carry one of the three, so none is forgotten; a shell block is run only
+Every Python block must carry one of these marks, so none is forgotten; a shell block is run only
 when marked (most start servers or talk to clusters and machines).
 """
 
@@ -21,7 +23,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).parents[2]
 DOCS = ROOT / "docs"
-MARKS = ("run", "continue", "fragment")
+MARKS = ("run", "continue", "fragment", "included")
 PYTHON = ("python", "py", "python3")
 SHELL = ("bash", "sh", "shell", "console")
 

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from doc_blocks import MARKS, PYTHON, SHELL, Block, all_blocks
+from doc_blocks import MARKS, PYTHON, ROOT, SHELL, Block, all_blocks
 
 pytestmark = pytest.mark.slow
 
@@ -80,6 +80,17 @@ def test_marks_are_known_and_on_code_that_can_run() -> None:
     assert not unknown, f"unknown example marks: {unknown}"
     unrunnable = [b.where for b in blocks if b.mark in ("run", "continue") and b.lang not in PYTHON + SHELL]
     assert not unrunnable, f"marked runnable but neither Python nor shell: {unrunnable}"
+
+
+def test_included_blocks_only_include_files_that_exist() -> None:
+    """An `included` block is one snippet line naming a file of the repository, nothing else."""
+    for block in all_blocks():
+        if block.mark != "included":
+            continue
+        lines = [line for line in block.code.splitlines() if line.strip()]
+        assert len(lines) == 1 and lines[0].startswith("--8<-- "), f"{block.where}: {lines}"
+        included = ROOT / lines[0].split(None, 1)[1].strip().strip("\"'")
+        assert included.is_file(), f"{block.where}: {included} does not exist"
 
 
 def test_the_docs_have_runnable_examples() -> None:
