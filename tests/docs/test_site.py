@@ -146,3 +146,16 @@ def test_readme_and_architecture_links_into_docs_resolve() -> None:
         }
         broken = [n for n in named if not (ROOT / n).exists()]
         assert not broken, f"{doc} names docs that do not exist: {broken}"
+
+
+def test_the_api_reference_documents_every_public_name(site: Path) -> None:
+    """A name added to `ductwork.__all__` or `ductwork.automation.__all__` needs its API page."""
+    import ductwork
+    import ductwork.automation
+
+    headings: set[str] = set()
+    for page in (site / "reference" / "api").glob("*.html"):
+        headings |= set(re.findall(r'<h[1-4] id="([\w.]+)"', page.read_text(encoding="utf-8")))
+    public = {*ductwork.__all__, *ductwork.automation.__all__}
+    missing = sorted(name for name in public if not any(h.endswith(f".{name}") for h in headings))
+    assert not missing, f"public names without an entry in docs/reference/api/: {missing}"
