@@ -1,3 +1,3 @@
 from ductwork.cli import main
 
-main()
+main(prog_name="ductwork")  # `python -m ductwork` completes as `ductwork` does

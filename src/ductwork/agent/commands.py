@@ -14,6 +14,7 @@ from typing import Any
 
 import click
 
+from ductwork.completion import task_ids
 from ductwork.core.display import mask_secrets, printable, status_word
 from ductwork.core.errors import DuctworkError
 
@@ -224,7 +225,7 @@ def queue_delete(name: str) -> None:
 
 
 @click.command("abort")
-@click.argument("task_id")
+@click.argument("task_id", shell_complete=task_ids)
 def task_abort(task_id: str) -> None:
     """Stop task TASK_ID (or a unique prefix): a queued one leaves its queue, a running one is
     killed by its agent."""

@@ -63,3 +63,20 @@ def resolve(backend: Backend, text: str, *, runs: bool = False) -> str:
 
 def _candidate(task: TaskRecord) -> str:
     return f"  {task.id}  {printable(task.name)}  ({status_word(task.status)})"
+
+
+def complete(text: str, *, runs: bool = False) -> list[str]:
+    """Ids that start with `text`, newest first, for shell completion (nothing on any error:
+    a completion must never print a traceback into the user's command line)."""
+    from ductwork import client
+    from ductwork.core.errors import DuctworkError
+
+    query = TaskQuery(id_prefix=text, archived=False, limit=50, order_by="-created")
+    if runs:
+        from ductwork.core.runformat import CONTROLLER_TYPE, PIPELINE_TAG
+
+        query.type, query.system_tags = [CONTROLLER_TYPE], [PIPELINE_TAG]
+    try:
+        return [task.id for task in client.backend().query_tasks(query) if task.id.startswith(text)]
+    except (DuctworkError, OSError):
+        return []

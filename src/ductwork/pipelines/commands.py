@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ductwork import terminal as out
+from ductwork.completion import run_ids
 from ductwork.core.display import printable, status_word
 from ductwork.core.errors import DuctworkError
 from ductwork.terminal import json_option
@@ -87,7 +88,7 @@ def _run_json(run: TaskRecord, nodes: list[NodeState]) -> dict[str, Any]:
 
 
 @pipelines.command("show")
-@click.argument("run_id")
+@click.argument("run_id", shell_complete=run_ids)
 @json_option
 def show(run_id: str, as_json: bool) -> None:
     """A run's steps: status, task, timing, cache notes."""
@@ -131,7 +132,7 @@ def _steps_table(nodes: list[NodeState]) -> Table:
 
 
 @pipelines.command("watch")
-@click.argument("run_id")
+@click.argument("run_id", shell_complete=run_ids)
 @click.option(
     "--interval", type=click.FloatRange(min=0.1, max=60), default=0.5, show_default=True, help="Seconds."
 )
@@ -199,7 +200,7 @@ def _watch_lines(backend: Backend, run_id: str, interval: float) -> TaskRecord:
 
 
 @pipelines.command("resume")
-@click.argument("run_id")
+@click.argument("run_id", shell_complete=run_ids)
 @click.option("--on-agents", is_flag=True, help="Send the steps to their queues instead of local processes.")
 def resume(run_id: str, on_agents: bool) -> None:
     """Run a failed or aborted run again from its failed steps, reusing every completed step."""

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import click
 
 from ductwork import terminal as out
+from ductwork.completion import task_ids
 from ductwork.core.display import STATUSES_OF_WORD, printable
 from ductwork.terminal import json_option
 
@@ -156,7 +157,7 @@ _TASK_COLUMNS = ("project", "name", "type", "status", "started", "duration")
 
 
 @tasks.command("show")
-@click.argument("task_id")
+@click.argument("task_id", shell_complete=task_ids)
 @click.option(
     "--lines", type=click.IntRange(min=0), default=20, show_default=True, help="Console lines shown."
 )
@@ -309,7 +310,7 @@ def artifacts() -> None:
 
 
 @artifacts.command("get")
-@click.argument("task_id")
+@click.argument("task_id", shell_complete=task_ids)
 @click.argument("name")
 @click.option(
     "--out",

@@ -64,6 +64,7 @@ def config_to_object(local: object, stored: ConfigObject, name: str, task_id: st
         handle, target = tempfile.mkstemp(prefix=f"ductwork-config-{task_id[:8]}-", suffix=suffix)
         with os.fdopen(handle, "w", encoding="utf-8") as out:
             out.write(stored.text)
+        _remove_at_exit(target)  # the copy lives as long as the task's process, not in /tmp after
         return Path(target) if isinstance(local, Path) else target
     return stored.text
 
@@ -98,3 +99,14 @@ def _as_path(value: object) -> Path | None:
         except OSError:
             return None
     return None
+
+
+def _remove_at_exit(path: str) -> None:
+    import atexit
+    import contextlib
+
+    def remove() -> None:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+
+    atexit.register(remove)
