@@ -41,15 +41,16 @@ def timed(run: Callable[[], None]) -> float:
 def open_store(folder: str, synchronous: str) -> Store:
     store = Store(f"sqlite:///{folder}/ductwork-{synchronous}.db")
     if synchronous != "FULL":
-        import sqlalchemy as sa
+        database = store.database
+        database.dispose()
+        connect = database._connect
 
-        engine = store.database.engine
-        engine.dispose()
+        def relaxed() -> Any:  # the store's own pragmas first, then this one
+            connection = connect()
+            connection.execute(f"PRAGMA synchronous={synchronous}")
+            return connection
 
-        def relax(dbapi_connection: Any, _record: Any) -> None:  # runs after the store's own
-            dbapi_connection.execute(f"PRAGMA synchronous={synchronous}")
-
-        sa.event.listen(engine, "connect", relax)
+        database._connect = relaxed  # type: ignore[method-assign]
     return store
 
 

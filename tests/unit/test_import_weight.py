@@ -94,12 +94,8 @@ def test_import_ductwork_loads_none_of_its_parts(bare: set[str]) -> None:
     assert parts == []
 
 
-def test_a_pipeline_on_the_embedded_store_loads_no_remote_or_data_library(
-    tmp_path: Path, bare: set[str]
-) -> None:
-    # Runs a one-step decorator pipeline twice in debug mode (the second a cache hit); the
-    # embedded path needs SQLAlchemy, but not Alembic on a current schema, nor SQLAlchemy's
-    # PostgreSQL dialect, the HTTP client, remote storage, numpy/pandas or the server.
+def _pipeline(tmp_path: Path) -> tuple[str, dict[str, str]]:
+    """A one-step decorator pipeline in debug mode (cached), and its environment."""
     script = tmp_path / "pipe.py"
     script.write_text(
         "from ductwork import PipelineDecorator\n"
@@ -113,10 +109,47 @@ def test_a_pipeline_on_the_embedded_store_loads_no_remote_or_data_library(
         "assert pipe() == 2\n"
     )
     env = {"DUCTWORK_HOME": str(tmp_path / "home")}
-    statement = f"exec(compile(open({str(script)!r}).read(), 'pipe.py', 'exec'))"
-    _modules(statement, env)  # creates the store and primes the cache
+    return f"exec(compile(open({str(script)!r}).read(), 'pipe.py', 'exec'))", env
+
+
+def test_a_pipeline_on_the_embedded_store_loads_no_remote_or_data_library(
+    tmp_path: Path, bare: set[str]
+) -> None:
+    # Runs the pipeline twice (the second a cache hit). Once the database exists at the current
+    # schema version, the embedded path is plain SQL on sqlite3: no SQLAlchemy, no Alembic, no
+    # psycopg, no HTTP client, no remote storage, no numpy/pandas, no server.
+    statement, env = _pipeline(tmp_path)
+    first = _modules(statement, env) - bare  # creates the store (Alembic migrates it) and the cache
+    assert _among(first, ("alembic", "sqlalchemy")) != []  # the check sees a migration's imports
     loaded = _modules(statement, env) - bare
-    unneeded: tuple[str, ...] = ("alembic", "fsspec", "httpx", "numpy", "pandas", "fastapi", "uvicorn")
-    unneeded += ("ductwork.server", "sqlalchemy.dialects.postgresql")  # the latter on SQLite
+    unneeded: tuple[str, ...] = ("sqlalchemy", "alembic", "psycopg", "fsspec", "httpx", "numpy", "pandas")
+    unneeded += ("fastapi", "uvicorn", "ductwork.server", "ductwork.store.tables")
     assert _among(loaded, unneeded) == []
-    assert "sqlalchemy" in loaded  # the check sees the embedded path's imports at all
+    assert "sqlite3" in loaded and "ductwork.store.sql" in loaded  # it did use the store
+
+
+def test_an_older_schema_is_migrated_then_runs_light_again(tmp_path: Path, bare: set[str]) -> None:
+    # A store Alembic left at the first revision (as an older ductwork made it): the next run
+    # imports Alembic once to migrate it, and the run after that imports neither.
+    import sqlite3
+
+    import sqlalchemy as sa
+    from alembic import command
+    from alembic.config import Config
+
+    from ductwork.store import migrate
+
+    statement, env = _pipeline(tmp_path)
+    database = tmp_path / "home" / "ductwork.db"
+    database.parent.mkdir()
+    config = Config()
+    config.set_main_option("script_location", str(migrate.MIGRATIONS))
+    engine = sa.create_engine(f"sqlite:///{database}")
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0001")
+    engine.dispose()
+    assert "alembic" in _modules(statement, env)
+    with sqlite3.connect(database) as connection:
+        assert connection.execute("SELECT version_num FROM alembic_version").fetchone() == (migrate.HEAD,)
+    assert _among(_modules(statement, env) - bare, ("sqlalchemy", "alembic")) == []

@@ -16,15 +16,12 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-
-import sqlalchemy as sa
-from sqlalchemy import exc
+from typing import Any
 
 from ductwork.core import settings
 from ductwork.core.errors import Conflict, NotFound, ValidationError
 from ductwork.core.records import new_id, now
-from ductwork.store.common import for_update, insert
-from ductwork.store.tables import api_keys, login_failures, users
+from ductwork.store.sql import Conn, IntegrityError, in_list
 
 # scrypt cost: 2**14 x 8 x 1 uses 16 MiB and ~30 ms per check, the interactive-login level.
 _N, _R, _P = 2**14, 8, 1
@@ -74,17 +71,18 @@ class NewApiKey:
         return f"{self.key.id}.{self.secret}"
 
 
-_USER_COLUMNS = (users.c.id, users.c.name, users.c.admin, users.c.created, users.c.role)
+_USERS = "SELECT users.id, users.name, users.admin, users.created, users.role FROM users"
 # An API key with its user's columns, for `check_token`.
-_KEY_WITH_USER = sa.select(
-    api_keys.c.secret_hash,
-    api_keys.c.revoked,
-    api_keys.c.kind,
-    api_keys.c.created.label("key_created"),
-    api_keys.c.last_used,
-    api_keys.c.expires,
-    *_USER_COLUMNS,
-).join(users, users.c.id == api_keys.c.user_id)
+_KEY_WITH_USER = (
+    "SELECT api_keys.secret_hash, api_keys.revoked, api_keys.kind, api_keys.created, api_keys.last_used, "
+    "api_keys.expires, users.id, users.name, users.admin, users.created, users.role "
+    "FROM api_keys JOIN users ON users.id = api_keys.user_id WHERE api_keys.id = :id"
+)
+
+
+def _user(row: Sequence[Any]) -> User:
+    id_, name, admin, created, role = row
+    return User(id_, name, bool(admin), created, role)
 
 
 KEY_KINDS = ("key", "session")
@@ -142,7 +140,7 @@ class Accounts:
 
     def create_user(
         self,
-        conn: sa.Connection,
+        conn: Conn,
         name: str,
         *,
         password: str | None = None,
@@ -163,54 +161,63 @@ class Accounts:
             "role": role,
         }
         try:
-            conn.execute(sa.insert(users), row)
-        except exc.IntegrityError as error:
+            conn.count(
+                "INSERT INTO users (id, name, password_hash, admin, created, role) "
+                "VALUES (:id, :name, :password_hash, :admin, :created, :role)",
+                row,
+            )
+        except IntegrityError as error:
             raise Conflict(f"user {user.name!r} already exists") from error
         return user
 
-    def get_user(self, conn: sa.Connection, name: str) -> User:
-        row = conn.execute(sa.select(*_USER_COLUMNS).where(users.c.name == name)).first()
+    def get_user(self, conn: Conn, name: str) -> User:
+        row = conn.first(f"{_USERS} WHERE name = :name", {"name": name})
         if row is None:
             raise NotFound(f"user {name!r} not found")
-        return User(*row)
+        return _user(row)
 
-    def list_users(self, conn: sa.Connection) -> list[User]:
-        stmt = sa.select(*_USER_COLUMNS).order_by(users.c.name)
-        return [User(*row) for row in conn.execute(stmt)]
+    def list_users(self, conn: Conn) -> list[User]:
+        return [_user(row) for row in conn.rows(f"{_USERS} ORDER BY name")]
 
-    def set_role(self, conn: sa.Connection, name: str, role: str) -> User:
+    def set_role(self, conn: Conn, name: str, role: str) -> User:
         """Give user `name` role `role`; the `admin` column follows, in the same statement."""
         check_role(role)
-        done = conn.execute(
-            sa.update(users).where(users.c.name == name).values(role=role, admin=role == "admin")
+        done = conn.count(
+            "UPDATE users SET role = :role, admin = :admin WHERE name = :name",
+            {"role": role, "admin": role == "admin", "name": name},
         )
-        if done.rowcount == 0:
+        if done == 0:
             raise NotFound(f"user {name!r} not found")
         return self.get_user(conn, name)
 
-    def verify_password(self, conn: sa.Connection, name: str, password: str) -> User | None:
+    def verify_password(self, conn: Conn, name: str, password: str) -> User | None:
         """The user if `password` is theirs. An unknown user, or one without a password, costs the
         same scrypt as a wrong password (against a dummy hash), so the answer's timing does not
         tell which user names exist."""
-        row = conn.execute(sa.select(users).where(users.c.name == name)).first()
-        stored = row.password_hash if row is not None and row.password_hash else _dummy_hash()
-        matches = check_secret(password, stored)
-        if row is None or not row.password_hash or not matches:
-            return None
-        return User(row.id, row.name, row.admin, row.created, row.role)
-
-    def set_password(self, conn: sa.Connection, name: str, password: str) -> int:
-        """Give user `name` a new password and end all their web sessions (how many ended)."""
-        done = conn.execute(
-            sa.update(users).where(users.c.name == name).values(password_hash=hash_secret(password))
+        row = conn.first(
+            "SELECT id, name, admin, created, role, password_hash FROM users WHERE name = :name",
+            {"name": name},
         )
-        if done.rowcount == 0:
+        password_hash = row[5] if row is not None else None
+        stored = password_hash or _dummy_hash()
+        matches = check_secret(password, stored)
+        if row is None or not password_hash or not matches:
+            return None
+        return _user(row[:5])
+
+    def set_password(self, conn: Conn, name: str, password: str) -> int:
+        """Give user `name` a new password and end all their web sessions (how many ended)."""
+        done = conn.count(
+            "UPDATE users SET password_hash = :hash WHERE name = :name",
+            {"hash": hash_secret(password), "name": name},
+        )
+        if done == 0:
             raise NotFound(f"user {name!r} not found")
         return self.end_user_sessions(conn, name)
 
     def create_api_key(
         self,
-        conn: sa.Connection,
+        conn: Conn,
         user: str,
         *,
         name: str = "",
@@ -223,8 +230,10 @@ class Accounts:
         owner = self.get_user(conn, user)
         key = ApiKey(id=f"{_KEY_PREFIX}{secrets.token_hex(10)}", user=owner.name, name=name, created=now())
         secret = secrets.token_urlsafe(32)
-        conn.execute(
-            sa.insert(api_keys),
+        conn.count(
+            "INSERT INTO api_keys (id, secret_hash, user_id, name, created, revoked, kind, last_used, "
+            "expires) VALUES (:id, :secret_hash, :user_id, :name, :created, :revoked, :kind, "
+            ":last_used, :expires)",
             {
                 "id": key.id,
                 "secret_hash": hash_secret(secret),
@@ -239,13 +248,13 @@ class Accounts:
         )
         return NewApiKey(key, secret)
 
-    def verify_api_key(self, conn: sa.Connection, token: str) -> User | None:
+    def verify_api_key(self, conn: Conn, token: str) -> User | None:
         """The key's user, or None for a malformed, unknown, wrong, revoked or expired token."""
         return self.check_token(conn, token).user
 
     def check_token(
         self,
-        conn: sa.Connection,
+        conn: Conn,
         token: str,
         *,
         idle: float | None = None,
@@ -265,22 +274,22 @@ class Accounts:
         key_id, dot, secret = token.partition(".")
         if not dot or not key_id.startswith(_KEY_PREFIX) or not secret or len(token) > _MAX_TOKEN:
             return TokenCheck(None, "", "malformed")
-        row = conn.execute(_KEY_WITH_USER.where(api_keys.c.id == key_id)).first()
+        row = conn.first(_KEY_WITH_USER, {"id": key_id})
         if row is None:
             return TokenCheck(None, key_id, "unknown")
-        if row.revoked is not None:
-            return TokenCheck(None, key_id, "revoked", kind=row.kind)
-        if not self._secret_matches(token, key_id, secret, row.secret_hash, before_scrypt):
-            return TokenCheck(None, key_id, "wrong", kind=row.kind)
+        secret_hash, revoked, kind, key_created, last_used, expires = row[:6]
+        if revoked is not None:
+            return TokenCheck(None, key_id, "revoked", kind=kind)
+        if not self._secret_matches(token, key_id, secret, secret_hash, before_scrypt):
+            return TokenCheck(None, key_id, "wrong", kind=kind)
         touch = False
-        if row.kind == "session":
+        if kind == "session":
             idle = settings.session_idle() if idle is None else idle
             max_age = settings.session_max() if max_age is None else max_age
-            expired, touch = _session_use(row.key_created, row.last_used, row.expires, idle, max_age)
+            expired, touch = _session_use(key_created, last_used, expires, idle, max_age)
             if expired:
-                return TokenCheck(None, key_id, "expired", kind=row.kind)
-        user = User(row.id, row.name, row.admin, row.created, row.role)
-        return TokenCheck(user, key_id, "ok", kind=row.kind, touch=touch)
+                return TokenCheck(None, key_id, "expired", kind=kind)
+        return TokenCheck(_user(row[6:]), key_id, "ok", kind=kind, touch=touch)
 
     def _secret_matches(
         self,
@@ -305,105 +314,110 @@ class Accounts:
                 self._verified.popitem(last=False)
         return True
 
-    def touch_key(self, conn: sa.Connection, key_id: str) -> None:
+    def touch_key(self, conn: Conn, key_id: str) -> None:
         """Record that key `key_id` was used now (sessions: the start of a new idle period)."""
-        conn.execute(sa.update(api_keys).where(api_keys.c.id == key_id).values(last_used=now()))
+        conn.count("UPDATE api_keys SET last_used = :now WHERE id = :id", {"now": now(), "id": key_id})
 
-    def end_session(self, conn: sa.Connection, token: str) -> bool:
+    def end_session(self, conn: Conn, token: str) -> bool:
         """End the web session `token` proves: the whole token must verify and name a session.
         A forged, foreign or API-key token ends nothing (False)."""
         checked = self.check_token(conn, token, idle=math.inf, max_age=math.inf)
         if checked.user is None or checked.kind != "session":
             return False
-        done = conn.execute(
-            sa.update(api_keys)
-            .where(
-                api_keys.c.id == checked.key_id, api_keys.c.kind == "session", api_keys.c.revoked.is_(None)
-            )
-            .values(revoked=now())
+        done = conn.count(
+            "UPDATE api_keys SET revoked = :now WHERE id = :id AND kind = 'session' AND revoked IS NULL",
+            {"now": now(), "id": checked.key_id},
         )
-        return bool(done.rowcount)
+        return bool(done)
 
-    def end_user_sessions(self, conn: sa.Connection, name: str) -> int:
+    def end_user_sessions(self, conn: Conn, name: str) -> int:
         """End every web session of user `name`; their API keys stay. How many ended."""
         owner = self.get_user(conn, name)
-        done = conn.execute(
-            sa.update(api_keys)
-            .where(api_keys.c.user_id == owner.id, api_keys.c.kind == "session", api_keys.c.revoked.is_(None))
-            .values(revoked=now())
+        return conn.count(
+            "UPDATE api_keys SET revoked = :now WHERE user_id = :user_id AND kind = 'session' "
+            "AND revoked IS NULL",
+            {"now": now(), "user_id": owner.id},
         )
-        return int(done.rowcount)
 
     # --- failed logins, shared by every server process ----------------------------------------------
 
-    def login_wait(self, conn: sa.Connection, subjects: Sequence[str]) -> float:
+    def login_wait(self, conn: Conn, subjects: Sequence[str]) -> float:
         """Seconds until every one of `subjects` may try again (0: now)."""
         stamp = now()
-        latest = conn.execute(
-            sa.select(sa.func.max(login_failures.c.blocked_until)).where(
-                login_failures.c.subject.in_(list(subjects))
-            )
-        ).scalar()
+        params: dict[str, object] = {}
+        among = in_list("subject", subjects, params)
+        latest = conn.scalar(
+            f"SELECT MAX(blocked_until) FROM login_failures WHERE subject IN {among}", params
+        )
         return max(0.0, float(latest or 0.0) - stamp)
 
     def record_failure(
-        self, conn: sa.Connection, subject: str, *, limit: int, backoff: float, longest: float
+        self, conn: Conn, subject: str, *, limit: int, backoff: float, longest: float
     ) -> float:
         """Count one failure of `subject`; from the `limit`-th on it waits `backoff`, doubling per
         further failure up to `longest`. Failures are forgotten once the wait is over and the
         first is older than `longest`. Returns the wait now imposed (0: none)."""
         stamp = now()
         subject = subject[:_MAX_SUBJECT]
-        conn.execute(
-            insert(conn, login_failures).on_conflict_do_nothing(index_elements=["subject"]),
-            {"subject": subject, "count": 0, "first": stamp, "blocked_until": 0.0},
+        conn.count(
+            'INSERT INTO login_failures (subject, "count", "first", blocked_until) '
+            "VALUES (:subject, 0, :stamp, 0.0) ON CONFLICT (subject) DO NOTHING",
+            {"subject": subject, "stamp": stamp},
         )
-        row = conn.execute(
-            for_update(conn, sa.select(login_failures).where(login_failures.c.subject == subject))
-        ).one()
-        count, first = int(row._mapping["count"]), float(row.first)  # `row.count` is a tuple method
-        if row.blocked_until <= stamp and stamp - first > longest:
+        row = conn.first(
+            conn.for_update(
+                'SELECT "count", "first", blocked_until FROM login_failures WHERE subject = :subject'
+            ),
+            {"subject": subject},
+        )
+        assert row is not None  # inserted above
+        count, first, blocked_until = int(row[0]), float(row[1]), float(row[2])
+        if blocked_until <= stamp and stamp - first > longest:
             count, first = 0, stamp  # an old streak, long past its wait: start over
         count += 1
         wait = 0.0
         if count >= limit:
             wait = min(longest, backoff * 2.0 ** min(count - limit, 64))
-        conn.execute(
-            sa.update(login_failures)
-            .where(login_failures.c.subject == subject)
-            .values(count=count, first=first, blocked_until=stamp + wait if wait else row.blocked_until)
+        conn.count(
+            'UPDATE login_failures SET "count" = :count, "first" = :first, blocked_until = :until '
+            "WHERE subject = :subject",
+            {
+                "count": count,
+                "first": first,
+                "until": stamp + wait if wait else blocked_until,
+                "subject": subject,
+            },
         )
         if secrets.randbelow(64) == 0:  # now and then, drop streaks nobody continued
-            conn.execute(
-                sa.delete(login_failures).where(
-                    login_failures.c.first < stamp - longest, login_failures.c.blocked_until < stamp
-                )
+            conn.count(
+                'DELETE FROM login_failures WHERE "first" < :oldest AND blocked_until < :stamp',
+                {"oldest": stamp - longest, "stamp": stamp},
             )
         return wait
 
-    def clear_failures(self, conn: sa.Connection, subjects: Sequence[str]) -> None:
-        conn.execute(sa.delete(login_failures).where(login_failures.c.subject.in_(list(subjects))))
+    def clear_failures(self, conn: Conn, subjects: Sequence[str]) -> None:
+        params: dict[str, object] = {}
+        among = in_list("subject", subjects, params)
+        conn.count(f"DELETE FROM login_failures WHERE subject IN {among}", params)
 
-    def revoke_api_key(self, conn: sa.Connection, key_id: str) -> None:
-        done = conn.execute(
-            sa.update(api_keys)
-            .where(api_keys.c.id == key_id, api_keys.c.revoked.is_(None))
-            .values(revoked=now())
+    def revoke_api_key(self, conn: Conn, key_id: str) -> None:
+        done = conn.count(
+            "UPDATE api_keys SET revoked = :now WHERE id = :id AND revoked IS NULL",
+            {"now": now(), "id": key_id},
         )
-        if done.rowcount == 0:
-            exists = conn.execute(sa.select(api_keys.c.id).where(api_keys.c.id == key_id)).first()
+        if done == 0:
+            exists = conn.first("SELECT id FROM api_keys WHERE id = :id", {"id": key_id})
             if exists is None:
                 raise NotFound(f"API key {key_id!r} not found")
 
-    def list_api_keys(self, conn: sa.Connection, user: str | None = None) -> list[ApiKey]:
-        stmt = (
-            sa.select(api_keys.c.id, users.c.name, api_keys.c.name, api_keys.c.created, api_keys.c.revoked)
-            .join(users, users.c.id == api_keys.c.user_id)
-            .order_by(api_keys.c.created)
+    def list_api_keys(self, conn: Conn, user: str | None = None) -> list[ApiKey]:
+        text = (
+            "SELECT api_keys.id, users.name, api_keys.name, api_keys.created, api_keys.revoked "
+            "FROM api_keys JOIN users ON users.id = api_keys.user_id"
         )
         if user is not None:
-            stmt = stmt.where(users.c.name == user)
-        return [ApiKey(*row) for row in conn.execute(stmt)]
+            text += " WHERE users.name = :user"
+        return [ApiKey(*row) for row in conn.rows(text + " ORDER BY api_keys.created", {"user": user})]
 
 
 def _session_use(

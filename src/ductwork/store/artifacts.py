@@ -4,23 +4,20 @@ from __future__ import annotations
 
 import dataclasses
 
-import sqlalchemy as sa
-
 from ductwork.core.errors import NotFound, ValidationError
 from ductwork.core.records import ArtifactRecord
 from ductwork.store import bounds
-from ductwork.store.common import require_task, touch_writable_task, upsert
-from ductwork.store.tables import artifacts
+from ductwork.store.common import require_task, touch_writable_task
+from ductwork.store.sql import Columns, Conn
 
 FIELDS = tuple(f.name for f in dataclasses.fields(ArtifactRecord))
-_columns = tuple(artifacts.c[name] for name in FIELDS)
-_by_task = (
-    sa.select(*_columns).where(artifacts.c.task_id == sa.bindparam("task_id")).order_by(artifacts.c.name)
-)
+_COLUMNS = Columns("artifacts", FIELDS)
+_UPSERT = _COLUMNS.upsert(("task_id", "name"))
+_BY_TASK = f"SELECT {_COLUMNS.sql} FROM artifacts WHERE task_id = :task_id ORDER BY name"
 _MODES = ("output", "input")
 
 
-def put(conn: sa.Connection, artifact: ArtifactRecord) -> None:
+def put(conn: Conn, artifact: ArtifactRecord) -> None:
     if not isinstance(artifact.name, str) or not artifact.name:
         raise ValidationError(f"task {artifact.task_id}: artifact name must be a non-empty string")
     if artifact.mode not in _MODES:
@@ -30,20 +27,23 @@ def put(conn: sa.Connection, artifact: ArtifactRecord) -> None:
     if not isinstance(artifact.metadata, dict):
         raise ValidationError(f"artifact {artifact.name!r}: metadata must be a dict")
     row = {name: getattr(artifact, name) for name in FIELDS}
-    bounds.check(artifacts, row, f"artifact {bounds.short(artifact.name)}", dialect=conn.dialect.name)
+    bounds.check("artifacts", row, f"artifact {bounds.short(artifact.name)}", dialect=conn.dialect)
     touch_writable_task(conn, artifact.task_id)
-    conn.execute(upsert(conn, artifacts, ("task_id", "name"), FIELDS), row)
+    conn.count(_UPSERT, _COLUMNS.encode(row))
 
 
-def get_all(conn: sa.Connection, task_id: str) -> list[ArtifactRecord]:
-    result = [ArtifactRecord(*row) for row in conn.execute(_by_task, {"task_id": task_id})]
+def get_all(conn: Conn, task_id: str) -> list[ArtifactRecord]:
+    rows = conn.rows(_BY_TASK, {"task_id": task_id})
+    result = [ArtifactRecord(*values) for values in _COLUMNS.decode_all(conn, rows)]
     if not result:
         require_task(conn, task_id)
     return result
 
 
-def delete(conn: sa.Connection, task_id: str, name: str) -> None:
+def delete(conn: Conn, task_id: str, name: str) -> None:
     touch_writable_task(conn, task_id)
-    gone = conn.execute(sa.delete(artifacts).where(artifacts.c.task_id == task_id, artifacts.c.name == name))
-    if gone.rowcount == 0:
+    gone = conn.count(
+        "DELETE FROM artifacts WHERE task_id = :task_id AND name = :name", {"task_id": task_id, "name": name}
+    )
+    if gone == 0:
         raise NotFound(f"task {task_id} has no artifact {name!r}")

@@ -1,7 +1,7 @@
 """What the columns can hold, checked before a write: a value outside is a ValidationError
 that names the field, never a driver error.
 
-The bounds come from the tables themselves (`tables.py`), so a column that changes type
+The bounds come from the tables themselves (`tables.py`, through `schema.py`), so a column that changes type
 or length changes its bound too:
 
 * `Integer` is 32-bit on PostgreSQL and `BigInteger` 64-bit; SQLite takes 64 bits at most.
@@ -12,7 +12,7 @@ or length changes its bound too:
   PostgreSQL, whose `jsonb` has no NaN) only finite numbers.
 * Times are finite numbers (SQLite would store a NaN as NULL).
 
-    bounds.check(tables.tasks, {"name": name, "progress": 2**40}, "task 0a1b...")
+    bounds.check("tasks", {"name": name, "progress": 2**40}, "task 0a1b...")
     -> ValidationError: task 0a1b...: progress must be between -2147483648 and 2147483647
 """
 
@@ -20,64 +20,26 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from functools import cache
 from operator import attrgetter
 from typing import Any
 
-import sqlalchemy as sa
-
 from ductwork.core.errors import ValidationError
 from ductwork.core.records import ConsoleLine, MetricEvent
-from ductwork.store import tables
+from ductwork.store.schema import INT32, INT64, MAX_TEXT, TABLES, Column
 
-INT32 = (-(2**31), 2**31 - 1)
-INT64 = (-(2**63), 2**63 - 1)
-MAX_TEXT = 8 << 20  # characters of a Text column (console line, comment, configuration text)
+__all__ = ["INT32", "INT64", "MAX_TEXT", "Column"]
+
 MAX_DEPTH = 64  # nesting of a JSON value
 MAX_ITEMS = 1_000_000  # values in one JSON column
 MAX_LIST = 10_000  # ids, names or tags in one filter or lookup
 MAX_PAGE = 1_000_000  # rows one query may ask for
 
 
-@dataclass(frozen=True)
-class Column:
-    name: str
-    kind: str  # "int", "str", "text", "json", "float", "bool"
-    nullable: bool
-    low: int = 0
-    high: int = 0  # int: the range; str: the length
-    finite: bool = True  # float: NaN and infinities refused
+def columns(table: str) -> dict[str, Column]:
+    return TABLES[table]
 
 
-def _column(column: sa.Column[Any]) -> Column:
-    kind_of = column.type
-    # A column the database fills itself (a server default, an autoincrement id) may be left out.
-    filled = column.server_default is not None or column.autoincrement is True
-    nullable = bool(column.nullable) or filled
-    if isinstance(kind_of, sa.Boolean):
-        return Column(column.name, "bool", nullable)
-    if isinstance(kind_of, sa.Integer):
-        low, high = INT64 if isinstance(kind_of, sa.BigInteger) else INT32
-        return Column(column.name, "int", nullable, low, high)
-    if isinstance(kind_of, sa.Float):
-        # A metric's value may be NaN or infinite (a diverged loss); times may not.
-        return Column(column.name, "float", nullable, finite=column.name != "value")
-    if isinstance(kind_of, sa.JSON):
-        return Column(column.name, "json", nullable)
-    if isinstance(kind_of, sa.String) and kind_of.length:
-        return Column(column.name, "str", nullable, 0, kind_of.length)
-    if isinstance(kind_of, sa.String):  # Text
-        return Column(column.name, "text", nullable, 0, MAX_TEXT)
-    return Column(column.name, "any", nullable)
-
-
-@cache
-def columns(table: sa.Table) -> dict[str, Column]:
-    return {column.name: _column(column) for column in table.columns}
-
-
-def check(table: sa.Table, values: Mapping[str, Any], where: str, *, dialect: str = "") -> None:
+def check(table: str, values: Mapping[str, Any], where: str, *, dialect: str = "") -> None:
     """ValidationError `"<where>: <field> ..."` for the first value its column cannot hold.
 
     Keys that are not columns of `table` are left to the caller (they are not stored)."""
@@ -88,7 +50,7 @@ def check(table: sa.Table, values: Mapping[str, Any], where: str, *, dialect: st
             value_fits(column, value, f"{where}: {name}", dialect)
 
 
-def check_record(table: sa.Table, record: object, where: str, *, dialect: str = "") -> None:
+def check_record(table: str, record: object, where: str, *, dialect: str = "") -> None:
     """`check` on the fields of a record (a dataclass) that are columns of `table`."""
     known = columns(table)
     for name, column in known.items():
@@ -224,7 +186,7 @@ def events(batch: Sequence[MetricEvent], dialect: str = "") -> None:
         return
     for i, event in enumerate(batch):
         where = f"metric event {i} (task {short(getattr(event, 'task_id', None), 40)})"
-        check_record(tables.events, event, where, dialect=dialect)
+        check_record("events", event, where, dialect=dialect)
 
 
 def event_rows(rows: Sequence[tuple[Any, ...]], dialect: str = "") -> None:
@@ -238,7 +200,7 @@ def event_rows(rows: Sequence[tuple[Any, ...]], dialect: str = "") -> None:
                 f"metric event {i}: a row of the {len(_EVENT_FIELDS)} fields {_EVENT_FIELDS}"
             )
         where = f"metric event {i} (task {short(row[0], 40)})"
-        check_record(tables.events, MetricEvent(*row), where, dialect=dialect)
+        check_record("events", MetricEvent(*row), where, dialect=dialect)
 
 
 _EVENT_FIELDS = ("task_id", "kind", "title", "series", "iteration", "value", "payload", "ts")
@@ -300,4 +262,4 @@ def console(lines: Sequence[ConsoleLine]) -> None:
         pass
     for i, line in enumerate(lines):
         where = f"console line {i} (task {short(getattr(line, 'task_id', None), 40)})"
-        check_record(tables.console, line, where)
+        check_record("console", line, where)

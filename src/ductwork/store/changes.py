@@ -16,10 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import sqlalchemy as sa
-
 from ductwork.store.common import now
-from ductwork.store.tables import nodes, tasks
+from ductwork.store.sql import Conn
 
 SETTLE_S = 2.0
 
@@ -31,28 +29,24 @@ class Changes:
     runs: dict[str, float] = field(default_factory=dict)  # run (controller task) id -> newest node `updated`
 
 
-_tasks_after = sa.select(tasks.c.id, tasks.c.updated).where(tasks.c.updated > sa.bindparam("cursor"))
-_runs_after = (
-    sa.select(nodes.c.run_id, sa.func.max(nodes.c.updated))
-    .where(nodes.c.updated > sa.bindparam("cursor"))
-    .group_by(nodes.c.run_id)
-)
-_newest = sa.select(sa.func.max(tasks.c.updated))
-_newest_node = sa.select(sa.func.max(nodes.c.updated))
+_TASKS_AFTER = "SELECT id, updated FROM tasks WHERE updated > :cursor"
+_RUNS_AFTER = "SELECT run_id, MAX(updated) FROM nodes WHERE updated > :cursor GROUP BY run_id"
+_NEWEST = "SELECT MAX(updated) FROM tasks"
+_NEWEST_NODE = "SELECT MAX(updated) FROM nodes"
 
 
-def since(conn: sa.Connection, cursor: float | None) -> Changes:
+def since(conn: Conn, cursor: float | None) -> Changes:
     """Changes after `cursor`; with None, just the current cursor (where a new poller starts)."""
     if cursor is None:
-        newest = max(conn.execute(_newest).scalar() or 0.0, conn.execute(_newest_node).scalar() or 0.0)
+        newest = max(conn.scalar(_NEWEST) or 0.0, conn.scalar(_NEWEST_NODE) or 0.0)
         return Changes(cursor=_settled(conn, newest))
-    changed = {row.id: row.updated for row in conn.execute(_tasks_after, {"cursor": cursor})}
-    runs = {row[0]: row[1] for row in conn.execute(_runs_after, {"cursor": cursor})}
+    changed = dict(conn.rows(_TASKS_AFTER, {"cursor": cursor}))
+    runs = dict(conn.rows(_RUNS_AFTER, {"cursor": cursor}))
     newest = max([cursor, *changed.values(), *runs.values()])
     return Changes(cursor=max(cursor, _settled(conn, newest)), tasks=changed, runs=runs)
 
 
-def _settled(conn: sa.Connection, newest: float) -> float:
-    if conn.dialect.name == "postgresql":
+def _settled(conn: Conn, newest: float) -> float:
+    if conn.pg:
         return min(newest, now() - SETTLE_S)
     return newest

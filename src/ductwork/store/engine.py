@@ -1,12 +1,15 @@
-"""One database connection setup per URL: SQLite tuned for many writers, PostgreSQL pooled.
+"""One database per URL: a small pool of DB-API connections (sqlite3 or psycopg 3), no SQLAlchemy.
 
-SQLite: WAL (readers never block the writer), `synchronous=NORMAL` (durable at checkpoints,
-no fsync per commit), foreign keys on, a 30 s busy timeout, and every write transaction
+SQLite: WAL (readers never block the writer), `synchronous=FULL` (see `_sqlite_connect`),
+foreign keys on, a 30 s busy timeout, and every write transaction
 opened with `BEGIN IMMEDIATE`. Taking the write lock up front is what keeps several
 processes from failing with "database is locked": a deferred transaction that reads first
 and writes later cannot wait for the lock (SQLite would deadlock), so it fails at once;
 an immediate one simply waits its turn in the busy handler. Reads open a plain deferred
 `BEGIN`, which in WAL mode is a consistent snapshot that never waits.
+
+PostgreSQL: psycopg connections in their default (transaction) mode; one idle a while is pinged
+before use, and one older than an hour is replaced, so a restarted server costs no failed call.
 """
 
 from __future__ import annotations
@@ -15,25 +18,31 @@ import os
 import sqlite3
 import sys
 import threading
+import time
 import weakref
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import sqlalchemy as sa
-from sqlalchemy import event, exc, pool
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from ductwork.core.display import mask_secrets
 from ductwork.core.errors import StorageError, ValidationError
+from ductwork.store.sql import Conn
 
 BUSY_TIMEOUT_S = 30.0
-_WRITE = "ductwork_write"
+POOL_SIZE = 8  # idle connections kept per database
+_PING_AFTER_S = 1.0  # a PostgreSQL connection idle longer is checked before use
+_RECYCLE_S = 3600.0
 
 # Databases open in this process, so a forked child (a fork-server step, an agent) can
 # drop the connections and locks it inherited: the parent's connections belong to the
 # parent, and a lock some other parent thread held at the fork would never be released.
 _open: weakref.WeakSet[Database] = weakref.WeakSet()
+# What a child inherited: kept referenced, never closed (closing a PostgreSQL connection would
+# end the parent's session on the shared socket).
+_inherited: list[Any] = []
 
 
 def _after_fork_in_child() -> None:
@@ -45,35 +54,103 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
+@dataclass(frozen=True)
+class Url:
+    """A database URL: `sqlite:///PATH` (`sqlite://` in memory) or `postgresql+psycopg://...`."""
+
+    text: str
+    dialect: str
+    database: str | None
+    user: str | None = None
+    password: str | None = None
+    host: str | None = None
+    port: int | None = None
+    query: dict[str, str] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return self.text
+
+    def render(self, *, hide_password: bool = True) -> str:
+        """The URL, its password as `***` unless asked."""
+        if self.dialect == "sqlite" or self.password is None or not hide_password:
+            return self.text
+        return self.text.replace(f":{self._raw_password()}@", ":***@", 1)
+
+    def _raw_password(self) -> str:
+        netloc = urlsplit(self.text).netloc
+        return netloc.rpartition("@")[0].partition(":")[2]
+
+    def connect_args(self) -> dict[str, Any]:
+        """psycopg.connect keywords (the query's options, connect_timeout... included)."""
+        args: dict[str, Any] = {k: v for k, v in self.query.items()}
+        for key, value in (
+            ("host", self.host),
+            ("port", self.port),
+            ("user", self.user),
+            ("password", self.password),
+            ("dbname", self.database),
+        ):
+            if value is not None and value != "":
+                args[key] = value
+        return args
+
+
+def make_url(text: str) -> Url:
+    """The parts of `text`; StorageError when it does not parse (without quoting it)."""
+    try:
+        scheme, sep, rest = text.partition("://")
+        if not sep or not scheme:
+            raise ValueError("no scheme")
+        dialect = scheme.partition("+")[0].lower()
+        if dialect == "sqlite":
+            path, _, _query = rest.partition("?")
+            if path.startswith("/"):
+                path = path[1:]
+            return Url(text, dialect, unquote(path) or None)
+        parts = urlsplit(text)
+        port = parts.port  # raises ValueError for a port that is not a number
+        query = dict(parse_qsl(parts.query))
+        database = unquote(parts.path[1:]) if parts.path.startswith("/") else None
+        user = unquote(parts.username) if parts.username is not None else None
+        password = unquote(parts.password) if parts.password is not None else None
+        return Url(text, dialect, database or None, user, password, parts.hostname, port, query)
+    except (ValueError, AttributeError, TypeError):
+        # Not quoted, and `from None`: a URL that does not parse cannot be masked reliably,
+        # and the parser's own message and traceback may quote it whole.
+        raise StorageError(
+            "cannot read the database URL: use sqlite:///PATH or "
+            "postgresql+psycopg://USER:PASSWORD@HOST:PORT/DATABASE"
+        ) from None
+
+
 class Database:
-    """An engine plus the two ways in: `write()` and `read()` transactions."""
+    """A pool of DB-API connections plus the two ways in: `write()` and `read()` transactions."""
 
     def __init__(self, url: str) -> None:
-        try:
-            self.url = sa.make_url(url)
-        except (exc.ArgumentError, ValueError):
-            # Not quoted, and `from None`: a URL that does not parse cannot be masked reliably,
-            # and the parser's own message and traceback may quote it whole.
-            raise StorageError(
-                "cannot read the database URL: use sqlite:///PATH or "
-                "postgresql+psycopg://USER:PASSWORD@HOST:PORT/DATABASE"
-            ) from None
-        self.dialect = self.url.get_backend_name()
+        self.url = make_url(url)
+        self.dialect = self.url.dialect
         if self.dialect not in ("sqlite", "postgresql"):
             raise StorageError(
-                f"unsupported database URL {self.url!r}: use sqlite:/// or postgresql+psycopg://"
+                f"unsupported database URL {self.url.render()!r}: use sqlite:/// or postgresql+psycopg://"
             )
         self.where = _describe(self.url)
-        try:
-            self.engine = _sqlite_engine(self.url) if self.dialect == "sqlite" else _postgres_engine(self.url)
-        except (exc.ArgumentError, TypeError, ValueError) as error:
-            raise StorageError(f"cannot open the store at {self.where}: {mask_secrets(error)}") from None
-        self._writer = self.engine.execution_options(**{_WRITE: True})
+        self._idle: list[tuple[Any, float, float]] = []  # (connection, opened, last used)
+        self._pool_lock = threading.Lock()
+        self._path = sqlite_path(self.url) if self.dialect == "sqlite" else None
+        self._read_only = False
+        self._ro_uri: str | None = None
+        self._shared: Any = None  # the one connection of an in-memory database
+        if self.dialect == "sqlite":
+            _check_sqlite()
+            if self._path is not None:
+                self._read_only = _read_only_folder(self._path)
+                if not self._read_only:
+                    _make_folder(self._path.parent)
         # SQLite has one writer at a time and its busy handler waits by sleeping (1, 2, 5, 10 ms
         # ...), so threads of this process queue here instead: a hand-off takes microseconds.
         # An in-memory database is one connection shared by every thread, so there reads
         # take turns too; files and PostgreSQL give each thread its own connection.
-        self._in_memory = self.dialect == "sqlite" and sqlite_path(self.url) is None
+        self._in_memory = self.dialect == "sqlite" and self._path is None
         self._make_turns()
         _open.add(self)
 
@@ -85,32 +162,109 @@ class Database:
     def after_fork(self) -> None:
         """In a forked child: new locks, and new connections on first use."""
         self._make_turns()
-        self.engine.dispose(close=False)
+        self._pool_lock = threading.Lock()
+        _inherited.extend(self._idle)
+        self._idle = []
+        if self._shared is not None and not self._in_memory:
+            _inherited.append(self._shared)
+            self._shared = None
 
     @contextmanager
-    def write(self) -> Iterator[sa.Connection]:
+    def write(self) -> Iterator[Conn]:
         """A transaction that will write: `BEGIN IMMEDIATE` on SQLite, committed on exit."""
-        with self._write_turn, self.storage_errors(), self._writer.begin() as conn:
+        with self._write_turn, self.storage_errors(), self._transaction(write=True) as conn:
             yield conn
 
     @contextmanager
-    def read(self) -> Iterator[sa.Connection]:
+    def read(self) -> Iterator[Conn]:
         """A read-only snapshot (deferred transaction), rolled back on exit."""
-        with self._read_turn, self.storage_errors(), self.engine.connect() as conn:
+        with self._read_turn, self.storage_errors(), self._transaction(write=False) as conn:
             yield conn
+
+    @contextmanager
+    def connection(self) -> Iterator[Any]:
+        """A pooled DB-API connection, outside any transaction (autocommit on SQLite)."""
+        raw, opened = self._checkout()
+        ok = False
+        try:
+            yield raw
+            ok = True
+        finally:
+            self._checkin(raw, opened, ok)
+
+    @contextmanager
+    def _transaction(self, *, write: bool) -> Iterator[Conn]:
+        with self.connection() as raw:
+            if self.dialect == "sqlite":
+                raw.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            conn = Conn(raw, self.dialect)
+            try:
+                yield conn
+            except BaseException:
+                _rollback(raw)
+                raise
+            if write:
+                raw.commit() if self.dialect == "postgresql" else raw.execute("COMMIT")
+            else:
+                _rollback(raw)
+
+    def _checkout(self) -> tuple[Any, float]:
+        if self._in_memory:
+            if self._shared is None:
+                self._shared = self._connect()
+            return self._shared, 0.0
+        stamp = time.monotonic()
+        while True:
+            with self._pool_lock:
+                if not self._idle:
+                    break
+                raw, opened, used = self._idle.pop()
+            if stamp - opened > _RECYCLE_S or not _alive(raw, self.dialect, stamp - used):
+                _close(raw)
+                continue
+            return raw, opened
+        return self._connect(), stamp
+
+    def _checkin(self, raw: Any, opened: float, ok: bool) -> None:
+        if self._in_memory:
+            return
+        if not ok and not _alive(raw, self.dialect, _PING_AFTER_S + 1):
+            _close(raw)
+            return
+        with self._pool_lock:
+            if len(self._idle) < POOL_SIZE:
+                self._idle.append((raw, opened, time.monotonic()))
+                return
+        _close(raw)
+
+    @property
+    def in_memory(self) -> bool:
+        return self._in_memory
+
+    def new_connection(self) -> Any:
+        """A DB-API connection of its own (the shared one of an in-memory database), for Alembic."""
+        if self._in_memory:
+            return self._checkout()[0]
+        return self._connect()
+
+    def _connect(self) -> Any:
+        if self.dialect == "postgresql":
+            import psycopg
+
+            return psycopg.connect(**self.url.connect_args())
+        if self._read_only and self._ro_uri is None:
+            self._ro_uri = _read_only_uri(self._path)  # type: ignore[arg-type]
+        return _sqlite_connect(self._path, self._ro_uri)
 
     @contextmanager
     def storage_errors(self) -> Iterator[None]:
         """Turn driver failures (read-only file, full disk, unreachable server) into StorageError."""
+        from ductwork.store.sql import IntegrityError
+
         try:
             yield
-        except exc.IntegrityError:
+        except IntegrityError:
             raise  # the query modules turn these into NotFound / Conflict
-        except exc.DataError as error:  # e.g. a name longer than its PostgreSQL column
-            # Not the store's address: this message goes back to whoever sent the value.
-            raise ValidationError(f"the store refused a value: {_reason(error)}") from error
-        except (exc.OperationalError, exc.DatabaseError, exc.InterfaceError) as error:
-            raise StorageError(f"the store at {self.where} failed: {_reason(error)}") from error
         except OverflowError as error:  # sqlite3 binding an int beyond 64 bits
             raise ValidationError(f"the store refused a value: {error}") from error
         except OSError as error:
@@ -118,19 +272,54 @@ class Database:
                 raise
             raise StorageError(f"the store at {self.where} failed: {error}") from error
         except Exception as error:
-            # The bulk paths (COPY, executemany on the driver) reach the driver directly, so
-            # its errors arrive unwrapped; they are the store's failures all the same.
-            if not _is_driver_error(error):
+            if not is_driver_error(error):
                 raise
-            if _is_data_error(error):
-                raise ValidationError(f"the store refused a value: {mask_secrets(error)}") from error
-            raise StorageError(f"the store at {self.where} failed: {mask_secrets(error)}") from error
+            if _is_data_error(error):  # e.g. a name longer than its PostgreSQL column
+                # Not the store's address: this message goes back to whoever sent the value.
+                raise ValidationError(f"the store refused a value: {_reason(error)}") from error
+            raise StorageError(f"the store at {self.where} failed: {_reason(error)}") from error
 
     def dispose(self) -> None:
-        self.engine.dispose()
+        with self._pool_lock:
+            idle, self._idle = self._idle, []
+        for raw, _opened, _used in idle:
+            _close(raw)
+        if self._shared is not None:
+            _close(self._shared)
+            self._shared = None
 
 
-def _is_driver_error(error: Exception) -> bool:
+def _rollback(raw: Any) -> None:
+    try:
+        raw.rollback()
+    except Exception:
+        pass  # a broken connection: the check-in drops it
+
+
+def _close(raw: Any) -> None:
+    try:
+        raw.close()
+    except Exception:
+        pass
+
+
+def _alive(raw: Any, dialect: str, idle: float) -> bool:
+    """Whether a pooled connection still works; PostgreSQL ones idle a while are pinged."""
+    if dialect != "postgresql":
+        return True
+    if raw.closed or raw.broken:
+        return False
+    if idle <= _PING_AFTER_S:
+        return True
+    try:
+        raw.execute("SELECT 1")
+        raw.rollback()
+    except Exception:
+        return False
+    return True
+
+
+def is_driver_error(error: Exception) -> bool:
     if isinstance(error, sqlite3.Error):
         return True
     psycopg = sys.modules.get("psycopg")
@@ -144,20 +333,19 @@ def _is_data_error(error: Exception) -> bool:
     return psycopg is not None and isinstance(error, psycopg.DataError)
 
 
-def _describe(url: sa.URL) -> str:
-    if url.get_backend_name() == "sqlite":
+def _describe(url: Url) -> str:
+    if url.dialect == "sqlite":
         return url.database or ":memory:"
-    return url.render_as_string(hide_password=True)
+    return url.render(hide_password=True)
 
 
-def _reason(error: exc.DBAPIError) -> str:
-    reason = str(error.orig).strip().splitlines()[0] if error.orig is not None else str(error)
-    return mask_secrets(reason)
+def _reason(error: Exception) -> str:
+    return mask_secrets((str(error).strip().splitlines() or [type(error).__name__])[0])
 
 
-def sqlite_path(url: sa.URL) -> Path | None:
+def sqlite_path(url: Url | str) -> Path | None:
     """The database file of a SQLite URL, None for an in-memory database."""
-    database = url.database
+    database = make_url(url).database if isinstance(url, str) else url.database
     if not database or database == ":memory:" or database.startswith("file::memory:"):
         return None
     return Path(database).expanduser()
@@ -167,59 +355,49 @@ def sqlite_path(url: sa.URL) -> Path | None:
 MIN_SQLITE = (3, 35)
 
 
-def _sqlite_engine(url: sa.URL) -> sa.Engine:
+def _check_sqlite() -> None:
     if sqlite3.sqlite_version_info < MIN_SQLITE:
         raise StorageError(
             f"the embedded store needs SQLite >= {'.'.join(map(str, MIN_SQLITE))}; this Python links "
             f"{sqlite3.sqlite_version} (use a newer Python build, or PostgreSQL via DUCTWORK_DB_URL)"
         )
-    path = sqlite_path(url)
-    read_only = False
+
+
+def _sqlite_connect(path: Path | None, read_only_uri: str | None) -> sqlite3.Connection:
+    """A connection with the store's pragmas; transactions are ours to open (isolation_level None)."""
     if path is None:
-        # One shared in-memory database (tests, throwaway tools): one connection for all threads.
-        engine = sa.create_engine(url, poolclass=pool.StaticPool, connect_args={"check_same_thread": False})
-    elif _read_only_folder(path):
-        read_only = True
-        engine = sa.create_engine(
-            url.set(database=str(path)), pool_size=8, max_overflow=32, creator=_read_only_opener(path)
+        raw = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
+    elif read_only_uri is not None:
+        raw = sqlite3.connect(
+            read_only_uri, uri=True, timeout=BUSY_TIMEOUT_S, check_same_thread=False, isolation_level=None
         )
     else:
-        _make_folder(path.parent)
-        engine = sa.create_engine(
-            url.set(database=str(path)),
-            pool_size=8,
-            max_overflow=32,
-            connect_args={"timeout": BUSY_TIMEOUT_S, "check_same_thread": False},
+        raw = sqlite3.connect(
+            str(path), timeout=BUSY_TIMEOUT_S, check_same_thread=False, isolation_level=None
         )
-
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
-        # Transactions are ours to open (see `_on_begin`), not the sqlite3 module's.
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        try:
-            if path is not None and not read_only:
-                cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
-            # FULL: the WAL is fsynced at every commit, so an acknowledged write (a status, an
-            # artifact record, a queue claim) survives a power cut; see docs/durability.md.
-            cursor.execute("PRAGMA synchronous=FULL")
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA temp_store=MEMORY")
-        finally:
-            cursor.close()
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn: sa.Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(_WRITE) else "BEGIN")
-
-    return engine
+    try:
+        if path is not None and read_only_uri is None:
+            raw.execute("PRAGMA journal_mode=WAL")
+        raw.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
+        # FULL: the WAL is fsynced at every commit, so an acknowledged write (a status, an
+        # artifact record, a queue claim) survives a power cut; see docs/durability.md.
+        raw.execute("PRAGMA synchronous=FULL")
+        raw.execute("PRAGMA foreign_keys=ON")
+        raw.execute("PRAGMA temp_store=MEMORY")
+        raw.create_function("regexp", 2, _regexp, deterministic=True)
+    except BaseException:
+        raw.close()
+        raise
+    return raw
 
 
-def _postgres_engine(url: sa.URL) -> sa.Engine:
-    if url.drivername == "postgresql":
-        url = url.set(drivername="postgresql+psycopg")  # psycopg 3 is the one driver we ship
-    return sa.create_engine(url, pool_size=8, max_overflow=32, pool_pre_ping=True, pool_recycle=3600)
+def _regexp(pattern: str | None, value: str | None) -> bool | None:
+    """`value REGEXP pattern` (Python's `re.search`), as the task name filter asks."""
+    if pattern is None or value is None:
+        return None
+    import re
+
+    return re.search(pattern, value) is not None
 
 
 def _read_only_folder(path: Path) -> bool:
@@ -229,8 +407,8 @@ def _read_only_folder(path: Path) -> bool:
     return folder.is_dir() and path.is_file() and not os.access(folder, os.W_OK | os.X_OK)
 
 
-def _read_only_opener(path: Path) -> Any:
-    """Connections that read `path` without writing anything next to it, WAL content included.
+def _read_only_uri(path: Path) -> str:
+    """A URI that reads `path` without writing anything next to it, WAL content included.
 
     A WAL database needs its `-shm` index: with both `-wal` and `-shm` there (a writer is
     running, or was killed), SQLite reads them read-only. A `-wal` without `-shm` cannot be read
@@ -243,16 +421,9 @@ def _read_only_opener(path: Path) -> Any:
     wal, shm = Path(f"{path}-wal"), Path(f"{path}-shm")
     if wal.is_file() and wal.stat().st_size > 0:
         if shm.is_file():
-            uri = f"file:{quote(str(path))}?mode=ro"
-        else:
-            uri = f"file:{quote(str(_private_copy(path, wal)))}?mode=ro"
-    else:
-        uri = f"file:{quote(str(path))}?mode=ro&immutable=1"
-
-    def connect() -> sqlite3.Connection:
-        return sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S, check_same_thread=False)
-
-    return connect
+            return f"file:{quote(str(path))}?mode=ro"
+        return f"file:{quote(str(_private_copy(path, wal)))}?mode=ro"
+    return f"file:{quote(str(path))}?mode=ro&immutable=1"
 
 
 def _private_copy(path: Path, wal: Path) -> Path:

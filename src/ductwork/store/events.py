@@ -7,46 +7,45 @@ from collections.abc import Sequence
 from operator import itemgetter, ne
 from typing import Any
 
-import sqlalchemy as sa
-
 from ductwork.core.errors import ValidationError
 from ductwork.core.queries import EventQuery
 from ductwork.core.records import ConsoleLine, MetricEvent
 from ductwork.store import bounds
 from ductwork.store.common import require_task, touch_writable_tasks
-from ductwork.store.tables import console, events
+from ductwork.store.sql import Conn
 
 KINDS = frozenset({"scalar", "single", "plot", "table", "text", "image", "histogram"})
 STREAMS = frozenset({"stdout", "stderr", "ductwork"})
 _EVENT_FIELDS = ("task_id", "kind", "title", "series", "iteration", "value", "payload", "ts")
-# Events are the one bulk path (100,000s of points per run), so they skip SQLAlchemy's
-# per-row parameter processing: plain tuples go to sqlite3's executemany, or to
-# PostgreSQL's COPY (an executemany there pays a round trip per row).
+# Events are the one bulk path (100,000s of points per run): plain tuples go to sqlite3's
+# executemany, or to PostgreSQL's COPY (an executemany there pays a round trip per row).
 _EVENT_COLUMNS = "task_id, kind, title, series, iteration, value, payload, ts"
 _SQLITE_INSERT = f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 _PG_COPY = f"COPY events ({_EVENT_COLUMNS}) FROM STDIN"
 _TASK, _KIND, _VALUE, _PAYLOAD = itemgetter(0), itemgetter(1), itemgetter(5), itemgetter(6)
 _NONE = type(None)
-_insert_console = sa.insert(console)
-_last_seq = sa.select(sa.func.max(console.c.seq)).where(console.c.task_id == sa.bindparam("task_id"))
+_INSERT_CONSOLE = (
+    "INSERT INTO console (task_id, seq, text, stream, ts) VALUES (:task_id, :seq, :text, :stream, :ts)"
+)
+_LAST_SEQ = "SELECT MAX(seq) FROM console WHERE task_id = :task_id"
 
 
-def add_events(conn: sa.Connection, batch: Sequence[MetricEvent]) -> None:
+def add_events(conn: Conn, batch: Sequence[MetricEvent]) -> None:
     if not batch:
         return
     try:
         rows = list(map(bounds.EVENT_ROW, batch))
     except AttributeError:
-        bounds.events(batch, conn.dialect.name)  # names the record that is not an event
+        bounds.events(batch, conn.dialect)  # names the record that is not an event
         raise
     add_event_rows(conn, rows)
 
 
-def add_event_rows(conn: sa.Connection, rows: list[tuple[Any, ...]]) -> None:
+def add_event_rows(conn: Conn, rows: list[tuple[Any, ...]]) -> None:
     """`add_events` on rows (the fields of MetricEvent in order), checked the same way."""
     if not rows:
         return
-    bounds.event_rows(rows, conn.dialect.name)
+    bounds.event_rows(rows, conn.dialect)
     # Whole-batch passes in C (map over itemgetters, sets) rather than per-event Python.
     unknown = set(map(_KIND, rows)) - KINDS
     if unknown:
@@ -54,13 +53,13 @@ def add_event_rows(conn: sa.Connection, rows: list[tuple[Any, ...]]) -> None:
     if set(map(type, map(_PAYLOAD, rows))) - {_NONE}:
         rows = [row if row[6] is None else (*row[:6], _payload_json(row), row[7]) for row in rows]
     touch_writable_tasks(conn, set(map(_TASK, rows)))
-    if conn.dialect.name == "postgresql":
+    if conn.pg:
         _copy(conn, rows)  # a double precision column holds NaN and +-inf as they are
     else:
         values = list(map(_VALUE, rows))
         if any(map(ne, values, values)):  # only a NaN differs from itself (ne: no identity shortcut)
             rows = [_nan_in_payload(row) if row[5] != row[5] else row for row in rows]
-        conn.exec_driver_sql(_SQLITE_INSERT, rows)
+        conn.raw.executemany(_SQLITE_INSERT, rows)
 
 
 # SQLite stores a NaN bound to a REAL column as NULL (+-inf it keeps). A NaN value is therefore
@@ -80,10 +79,9 @@ def _nan_from_payload(event: MetricEvent) -> MetricEvent:
     return event
 
 
-def _copy(conn: sa.Connection, rows: list[tuple[Any, ...]]) -> None:
+def _copy(conn: Conn, rows: list[tuple[Any, ...]]) -> None:
     """COPY the rows in on the transaction's own psycopg connection."""
-    driver: Any = conn.connection.driver_connection
-    with driver.cursor() as cursor, cursor.copy(_PG_COPY) as copy:
+    with conn.raw.cursor() as cursor, cursor.copy(_PG_COPY) as copy:
         for row in rows:
             copy.write_row(row)
 
@@ -98,31 +96,35 @@ def _payload_json(row: tuple[Any, ...]) -> str:
         ) from error
 
 
-def get_events(conn: sa.Connection, q: EventQuery) -> list[MetricEvent]:
+_EVENTS = f"SELECT {_EVENT_COLUMNS} FROM events WHERE task_id = :task_id"
+
+
+def get_events(conn: Conn, q: EventQuery) -> list[MetricEvent]:
     bounds.page(q.limit, 0, what="event query")
     if q.after_iteration is not None:
         bounds.integer(q.after_iteration, "event query: after_iteration")
-    stmt = sa.select(*(events.c[name] for name in _EVENT_FIELDS)).where(events.c.task_id == q.task_id)
-    if q.kind is not None:
-        stmt = stmt.where(events.c.kind == q.kind)
-    if q.title is not None:
-        stmt = stmt.where(events.c.title == q.title)
-    if q.series is not None:
-        stmt = stmt.where(events.c.series == q.series)
+    text, params = _EVENTS, dict[str, Any](task_id=q.task_id)
+    for name, value in (("kind", q.kind), ("title", q.title), ("series", q.series)):
+        if value is not None:
+            text += f" AND {name} = :{name}"
+            params[name] = value
     if q.after_iteration is not None:
-        stmt = stmt.where(events.c.iteration > q.after_iteration)
-    stmt = stmt.order_by(events.c.iteration, events.c.id)
-    if q.limit is not None:
-        stmt = stmt.limit(q.limit)
-    result = [MetricEvent(*row) for row in conn.execute(stmt)]
-    if conn.dialect.name == "sqlite":
+        text += " AND iteration > :after"
+        params["after"] = q.after_iteration
+    text += " ORDER BY iteration, id" + conn.limit(q.limit)
+    loads = json.loads
+    result = [
+        MetricEvent(t, k, ti, se, it, va, pa if pa is None or conn.pg else loads(pa), ts)
+        for t, k, ti, se, it, va, pa, ts in conn.rows(text, params)
+    ]
+    if not conn.pg:
         result = [_nan_from_payload(e) if e.value is None and e.payload is not None else e for e in result]
     if not result:
         require_task(conn, q.task_id)
     return result
 
 
-def add_console(conn: sa.Connection, lines: Sequence[ConsoleLine]) -> list[ConsoleLine]:
+def add_console(conn: Conn, lines: Sequence[ConsoleLine]) -> list[ConsoleLine]:
     """Store the lines; each gets the next `seq` of its task (returned records carry it)."""
     if not lines:
         return []
@@ -136,9 +138,7 @@ def add_console(conn: sa.Connection, lines: Sequence[ConsoleLine]) -> list[Conso
     # The touch also locks the task rows on PostgreSQL (SQLite: the whole write is serial),
     # so two writers of one task's console cannot pick the same seq.
     touch_writable_tasks(conn, task_ids)
-    next_seq = {
-        task_id: (conn.execute(_last_seq, {"task_id": task_id}).scalar() or 0) + 1 for task_id in task_ids
-    }
+    next_seq = {task_id: (conn.scalar(_LAST_SEQ, {"task_id": task_id}) or 0) + 1 for task_id in task_ids}
     stored, rows = [], []
     for line in lines:
         seq = next_seq[line.task_id]
@@ -147,21 +147,18 @@ def add_console(conn: sa.Connection, lines: Sequence[ConsoleLine]) -> list[Conso
         rows.append(
             {"task_id": line.task_id, "seq": seq, "text": line.text, "stream": line.stream, "ts": line.ts}
         )
-    conn.execute(_insert_console, rows)
+    conn.many(_INSERT_CONSOLE, rows)
     return stored
 
 
-def get_console(conn: sa.Connection, task_id: str, *, after: int, limit: int | None) -> list[ConsoleLine]:
+def get_console(conn: Conn, task_id: str, *, after: int, limit: int | None) -> list[ConsoleLine]:
     bounds.page(limit, 0, what="console")
     bounds.integer(after, "console: after", 0, bounds.INT32[1])  # seq is a 32-bit column
-    stmt = (
-        sa.select(console.c.task_id, console.c.text, console.c.stream, console.c.ts, console.c.seq)
-        .where(console.c.task_id == task_id, console.c.seq > after)
-        .order_by(console.c.seq)
+    text = (
+        "SELECT task_id, text, stream, ts, seq FROM console WHERE task_id = :task_id AND seq > :after "
+        "ORDER BY seq" + conn.limit(limit)
     )
-    if limit is not None:
-        stmt = stmt.limit(limit)
-    result = [ConsoleLine(*row) for row in conn.execute(stmt)]
+    result = [ConsoleLine(*row) for row in conn.rows(text, {"task_id": task_id, "after": after})]
     if not result:
         require_task(conn, task_id)
     return result

@@ -10,27 +10,23 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import sqlalchemy as sa
-
 from ductwork.core.errors import ValidationError
 from ductwork.core.records import ConfigObject, Param
 from ductwork.store import bounds
-from ductwork.store.common import require_task, touch_writable_task, upsert
-from ductwork.store.tables import configs, params
+from ductwork.store.common import require_task, touch_writable_task
+from ductwork.store.sql import Columns, Conn
 
-_PARAM_COLUMNS = ("task_id", "section", "name", "value", "type", "description")
-_CONFIG_COLUMNS = ("task_id", "name", "text", "type", "description")
-
-_get_params = (
-    sa.select(params.c.section, params.c.name, params.c.value, params.c.type, params.c.description)
-    .where(params.c.task_id == sa.bindparam("task_id"))
-    .order_by(params.c.section, params.c.name)
+_UPSERT_PARAM = Columns("params", ("task_id", "section", "name", "value", "type", "description")).upsert(
+    ("task_id", "section", "name")
 )
-_get_configs = (
-    sa.select(configs.c.name, configs.c.text, configs.c.type, configs.c.description)
-    .where(configs.c.task_id == sa.bindparam("task_id"))
-    .order_by(configs.c.name)
+_UPSERT_CONFIG = Columns("configs", ("task_id", "name", "text", "type", "description")).upsert(
+    ("task_id", "name")
 )
+_GET_PARAMS = (
+    "SELECT section, name, value, type, description FROM params WHERE task_id = :task_id "
+    "ORDER BY section, name"
+)
+_GET_CONFIGS = "SELECT name, text, type, description FROM configs WHERE task_id = :task_id ORDER BY name"
 
 
 def split_key(key: str) -> tuple[str, str]:
@@ -55,7 +51,7 @@ def encode_value(task_id: str, key: str, value: Any) -> str:
         ) from error
 
 
-def set_params(conn: sa.Connection, task_id: str, values: dict[str, Param], *, replace: bool) -> None:
+def set_params(conn: Conn, task_id: str, values: dict[str, Param], *, replace: bool) -> None:
     rows = []
     for key, param in values.items():
         if not isinstance(param, Param):
@@ -72,26 +68,25 @@ def set_params(conn: sa.Connection, task_id: str, values: dict[str, Param], *, r
             "type": param.type,
             "description": param.description,
         }
-        bounds.check(params, row, f"task {task_id}: parameter {bounds.short(key)}")
+        bounds.check("params", row, f"task {task_id}: parameter {bounds.short(key)}")
         rows.append(row)
     touch_writable_task(conn, task_id)
     if replace:
-        conn.execute(sa.delete(params).where(params.c.task_id == task_id))
-    if rows:
-        conn.execute(upsert(conn, params, ("task_id", "section", "name"), _PARAM_COLUMNS), rows)
+        conn.count("DELETE FROM params WHERE task_id = :task_id", {"task_id": task_id})
+    conn.many(_UPSERT_PARAM, rows)
 
 
-def get_params(conn: sa.Connection, task_id: str) -> dict[str, Param]:
+def get_params(conn: Conn, task_id: str) -> dict[str, Param]:
     result = {
-        join_key(row.section, row.name): Param(json.loads(row.value), row.type, row.description)
-        for row in conn.execute(_get_params, {"task_id": task_id})
+        join_key(section, name): Param(json.loads(value), kind, description)
+        for section, name, value, kind, description in conn.rows(_GET_PARAMS, {"task_id": task_id})
     }
     if not result:
         require_task(conn, task_id)
     return result
 
 
-def set_config(conn: sa.Connection, task_id: str, name: str, config: ConfigObject) -> None:
+def set_config(conn: Conn, task_id: str, name: str, config: ConfigObject) -> None:
     if not isinstance(name, str) or not name:
         raise ValidationError(f"task {task_id}: configuration name must be a non-empty string, got {name!r}")
     if not isinstance(config, ConfigObject) or not isinstance(config.text, str):
@@ -103,15 +98,15 @@ def set_config(conn: sa.Connection, task_id: str, name: str, config: ConfigObjec
         "type": config.type,
         "description": config.description,
     }
-    bounds.check(configs, row, f"task {task_id}: configuration {bounds.short(name)}")
+    bounds.check("configs", row, f"task {task_id}: configuration {bounds.short(name)}")
     touch_writable_task(conn, task_id)
-    conn.execute(upsert(conn, configs, ("task_id", "name"), _CONFIG_COLUMNS), row)
+    conn.count(_UPSERT_CONFIG, row)
 
 
-def get_configs(conn: sa.Connection, task_id: str) -> dict[str, ConfigObject]:
+def get_configs(conn: Conn, task_id: str) -> dict[str, ConfigObject]:
     result = {
-        row.name: ConfigObject(row.text, row.type, row.description)
-        for row in conn.execute(_get_configs, {"task_id": task_id})
+        name: ConfigObject(text, kind, description)
+        for name, text, kind, description in conn.rows(_GET_CONFIGS, {"task_id": task_id})
     }
     if not result:
         require_task(conn, task_id)

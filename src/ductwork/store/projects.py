@@ -5,33 +5,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import sqlalchemy as sa
-
 from ductwork.core.errors import NotFound, ValidationError
 from ductwork.core.records import Project, new_id
 from ductwork.store import bounds
-from ductwork.store.common import for_update, insert, now
-from ductwork.store.tables import projects
+from ductwork.store.common import now
+from ductwork.store.sql import Columns, Conn
 
-_columns = (
-    projects.c.id,
-    projects.c.name,
-    projects.c.system_tags,
-    projects.c.created,
-    projects.c.description,
-)
-_by_name = sa.select(*_columns).where(projects.c.name == sa.bindparam("name"))
-_by_id = sa.select(*_columns).where(projects.c.id == sa.bindparam("id"))
+_COLUMNS = Columns("projects", ("id", "name", "system_tags", "created", "description"))
+_INSERT = _COLUMNS.insert() + " ON CONFLICT (name) DO NOTHING"
+_BY_NAME = f"SELECT {_COLUMNS.sql} FROM projects WHERE name = :name"
+_BY_ID = f"SELECT {_COLUMNS.sql} FROM projects WHERE id = :id"
 
 
-def _record(row: Any) -> Project:
-    return Project(
-        id=row.id,
-        name=row.name,
-        system_tags=list(row.system_tags),
-        created=row.created,
-        description=row.description,
-    )
+def _record(conn: Conn, row: Any) -> Project:
+    id_, name, system_tags, created, description = _COLUMNS.decode(conn, row)
+    return Project(id=id_, name=name, system_tags=list(system_tags), created=created, description=description)
 
 
 def check_name(name: str) -> str:
@@ -45,7 +33,7 @@ def check_name(name: str) -> str:
     return "/".join(parts)
 
 
-def ensure(conn: sa.Connection, name: str, system_tags: Sequence[str] = ()) -> Project:
+def ensure(conn: Conn, name: str, system_tags: Sequence[str] = ()) -> Project:
     """The project `name`, created with its ancestors if missing; `system_tags` are added."""
     full = check_name(name)
     bounds.strings(system_tags, f"project {full}: system_tags", 1024)
@@ -56,35 +44,37 @@ def ensure(conn: sa.Connection, name: str, system_tags: Sequence[str] = ()) -> P
         {
             "id": new_id(),
             "name": "/".join(parts[: i + 1]),
-            "system_tags": [],
+            "system_tags": "[]",
             "created": stamp,
             "description": "",
         }
         for i in range(len(parts))
     ]
-    conn.execute(insert(conn, projects).on_conflict_do_nothing(index_elements=["name"]), rows)
-    row = conn.execute(for_update(conn, _by_name), {"name": full}).one()
-    project = _record(row)
+    conn.many(_INSERT, rows)
+    row = conn.first(conn.for_update(_BY_NAME), {"name": full})
+    assert row is not None  # inserted above
+    project = _record(conn, row)
     missing = [tag for tag in system_tags if tag not in project.system_tags]
     if missing:
         project.system_tags = [*project.system_tags, *missing]
-        conn.execute(
-            sa.update(projects).where(projects.c.id == project.id).values(system_tags=project.system_tags)
+        conn.count(
+            "UPDATE projects SET system_tags = :system_tags WHERE id = :id",
+            _COLUMNS.encode({"system_tags": project.system_tags, "id": project.id}),
         )
     return project
 
 
-def get(conn: sa.Connection, project_id: str) -> Project:
-    row = conn.execute(_by_id, {"id": project_id}).first()
+def get(conn: Conn, project_id: str) -> Project:
+    row = conn.first(_BY_ID, {"id": project_id})
     if row is None:
         raise NotFound(f"project {project_id} not found")
-    return _record(row)
+    return _record(conn, row)
 
 
-def find(conn: sa.Connection, name: str) -> Project | None:
-    row = conn.execute(_by_name, {"name": check_name(name)}).first()
-    return None if row is None else _record(row)
+def find(conn: Conn, name: str) -> Project | None:
+    row = conn.first(_BY_NAME, {"name": check_name(name)})
+    return None if row is None else _record(conn, row)
 
 
-def list_all(conn: sa.Connection) -> list[Project]:
-    return [_record(row) for row in conn.execute(sa.select(*_columns).order_by(projects.c.name))]
+def list_all(conn: Conn) -> list[Project]:
+    return [_record(conn, row) for row in conn.rows(f"SELECT {_COLUMNS.sql} FROM projects ORDER BY name")]

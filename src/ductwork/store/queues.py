@@ -11,16 +11,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import sqlalchemy as sa
-
 from ductwork.core.errors import Conflict, NotFound, StatusError, ValidationError
 from ductwork.core.records import ConsoleLine, Queue, QueueEntry, TaskRecord, Worker, new_id
 from ductwork.core.states import TaskStatus, check_transition
 from ductwork.store import bounds
-from ductwork.store.common import for_update, insert, now, upsert
+from ductwork.store.common import now
 from ductwork.store.events import add_console
-from ductwork.store.tables import queue_entries, queues, tasks, workers
-from ductwork.store.tasks import FIELDS as _TASK_FIELDS
+from ductwork.store.sql import Columns, Conn, in_list
+from ductwork.store.tasks import COLUMNS as _TASK_COLUMNS
 from ductwork.store.tasks import record as task_record
 from ductwork.store.tasks import set_status
 
@@ -33,12 +31,31 @@ _ENDS = frozenset({TaskStatus.completed.value, TaskStatus.failed.value})
 # What a claim's `end` may say: `end_claim`'s arguments.
 _END_KEYS = frozenset({"task_id", "worker", "started", "status", "message", "reason", "console"})
 ENQUEUABLE = frozenset({TaskStatus.created.value, TaskStatus.stopped.value, TaskStatus.failed.value})
-_length = (
-    sa.select(sa.func.count()).select_from(queue_entries).where(queue_entries.c.queue_id == queues.c.id)
-).scalar_subquery()
-_queue_columns = (queues.c.id, queues.c.name, queues.c.created, _length.label("length"), queues.c.user)
-_by_name = sa.select(*_queue_columns).where(queues.c.name == sa.bindparam("name"))
-_notify = sa.text("SELECT pg_notify(:channel, :queue)")
+_QUEUES = (
+    "SELECT queues.id, queues.name, queues.created, (SELECT COUNT(*) FROM queue_entries "
+    'WHERE queue_entries.queue_id = queues.id), queues."user" FROM queues'
+)
+_BY_NAME = f"{_QUEUES} WHERE name = :name"
+_NOTIFY = "SELECT pg_notify(:channel, :queue)"
+_ENSURE = (
+    'INSERT INTO queues (id, name, created, "user") VALUES (:id, :name, :created, :user) '
+    "ON CONFLICT (name) DO NOTHING"
+)
+_TASK_STATUS = "SELECT status FROM tasks WHERE id = :id"
+_ADD_ENTRY = (
+    "INSERT INTO queue_entries (queue_id, task_id, priority, added) "
+    "VALUES (:queue_id, :task_id, :priority, :added)"
+)
+_QUEUED = (
+    "UPDATE tasks SET status = 'queued', status_message = '', status_reason = '', queue = :queue, "
+    "updated = :now WHERE id = :id"
+)
+_CLAIMED = (
+    "UPDATE tasks SET status = 'in_progress', status_message = '', status_reason = :reason, "
+    "worker = :worker, started = :now, ended = NULL, updated = :now WHERE id = :id "
+    f"RETURNING {_TASK_COLUMNS.sql}"
+)
+_BUSY = "UPDATE workers SET task_id = :task_id, heartbeat = :now WHERE id = :worker"
 
 
 def _check_name(name: str) -> str:
@@ -47,39 +64,37 @@ def _check_name(name: str) -> str:
     return bounds.text(name.strip(), "queue name", 256)
 
 
-def ensure(conn: sa.Connection, name: str, user: str = "") -> Queue:
+def ensure(conn: Conn, name: str, user: str = "") -> Queue:
     """The queue `name`, created (owned by `user`) if missing; an existing one keeps its owner."""
     name = _check_name(name)
     row = {"id": new_id(), "name": name, "created": now(), "user": user}
-    conn.execute(insert(conn, queues).on_conflict_do_nothing(index_elements=["name"]), row)
+    conn.count(_ENSURE, row)
     return get(conn, name)
 
 
-def get(conn: sa.Connection, name: str) -> Queue:
-    row = conn.execute(_by_name, {"name": name}).first()
+def get(conn: Conn, name: str) -> Queue:
+    row = conn.first(_BY_NAME, {"name": name})
     if row is None:
         raise NotFound(f"queue {name!r} not found")
     return Queue(*row)
 
 
-def list_all(conn: sa.Connection) -> list[Queue]:
-    return [Queue(*row) for row in conn.execute(sa.select(*_queue_columns).order_by(queues.c.name))]
+def list_all(conn: Conn) -> list[Queue]:
+    return [Queue(*row) for row in conn.rows(f"{_QUEUES} ORDER BY name")]
 
 
-def delete(conn: sa.Connection, name: str) -> None:
+def delete(conn: Conn, name: str) -> None:
     queue = get(conn, name)
     if queue.length:
         raise Conflict(f"queue {name!r} still holds {queue.length} task(s); dequeue them first")
-    conn.execute(sa.delete(queues).where(queues.c.id == queue.id))
+    conn.count("DELETE FROM queues WHERE id = :id", {"id": queue.id})
 
 
-def enqueue(conn: sa.Connection, task_id: str, queue_name: str, priority: int) -> QueueEntry:
+def enqueue(conn: Conn, task_id: str, queue_name: str, priority: int) -> QueueEntry:
     return _enqueue(conn, task_id, get(conn, queue_name), priority)
 
 
-def enqueue_many(
-    conn: sa.Connection, task_ids: Sequence[str], queue_name: str, priority: int
-) -> list[QueueEntry]:
+def enqueue_many(conn: Conn, task_ids: Sequence[str], queue_name: str, priority: int) -> list[QueueEntry]:
     """Every task of `task_ids` on the queue, in that order, or none of them (one transaction:
     a task that cannot be enqueued fails the whole batch)."""
     if isinstance(task_ids, str) or not isinstance(task_ids, Sequence):
@@ -92,11 +107,11 @@ def enqueue_many(
     return entries
 
 
-def _enqueue(conn: sa.Connection, task_id: str, queue: Queue, priority: int) -> QueueEntry:
+def _enqueue(conn: Conn, task_id: str, queue: Queue, priority: int) -> QueueEntry:
     if not isinstance(priority, int) or isinstance(priority, bool):
         raise ValidationError(f"task {task_id}: priority must be an int, got {bounds.short(priority)}")
     bounds.integer(priority, f"task {task_id}: priority", *bounds.INT32)
-    status = conn.execute(for_update(conn, sa.select(tasks.c.status).where(tasks.c.id == task_id))).scalar()
+    status = conn.scalar(conn.for_update(_TASK_STATUS), {"id": task_id})
     if status is None:
         raise NotFound(f"task {task_id} not found")
     if status not in ENQUEUABLE:
@@ -106,43 +121,31 @@ def _enqueue(conn: sa.Connection, task_id: str, queue: Queue, priority: int) -> 
         )
     check_transition(task_id, status, TaskStatus.queued.value)
     entry = QueueEntry(queue=queue.name, task_id=task_id, priority=priority, added=now())
-    conn.execute(
-        sa.insert(queue_entries),
-        {"queue_id": queue.id, "task_id": task_id, "priority": priority, "added": entry.added},
+    conn.count(
+        _ADD_ENTRY, {"queue_id": queue.id, "task_id": task_id, "priority": priority, "added": entry.added}
     )
-    conn.execute(
-        sa.update(tasks)
-        .where(tasks.c.id == task_id)
-        .values(
-            status=TaskStatus.queued.value,
-            status_message="",
-            status_reason="",
-            queue=queue.name,
-            updated=now(),
-        )
-    )
-    if conn.dialect.name == "postgresql":
-        conn.execute(_notify, {"channel": NOTIFY_CHANNEL, "queue": queue.name})
+    conn.count(_QUEUED, {"queue": queue.name, "now": now(), "id": task_id})
+    if conn.pg:
+        conn.rows(_NOTIFY, {"channel": NOTIFY_CHANNEL, "queue": queue.name})
     return entry
 
 
-def dequeue(conn: sa.Connection, task_id: str) -> None:
+def dequeue(conn: Conn, task_id: str) -> None:
     """Back to created; set_status drops the queue entry as it leaves `queued`."""
     set_status(conn, task_id, TaskStatus.created.value, reason="dequeued", expect=[TaskStatus.queued.value])
 
 
-def entries(conn: sa.Connection, queue_name: str) -> list[QueueEntry]:
+def entries(conn: Conn, queue_name: str) -> list[QueueEntry]:
     queue = get(conn, queue_name)
-    stmt = (
-        sa.select(queue_entries.c.task_id, queue_entries.c.priority, queue_entries.c.added)
-        .where(queue_entries.c.queue_id == queue.id)
-        .order_by(queue_entries.c.priority.desc(), queue_entries.c.added, queue_entries.c.id)
+    text = (
+        "SELECT task_id, priority, added FROM queue_entries WHERE queue_id = :queue_id "
+        "ORDER BY priority DESC, added, id"
     )
-    return [QueueEntry(queue.name, *row) for row in conn.execute(stmt)]
+    return [QueueEntry(queue.name, *row) for row in conn.rows(text, {"queue_id": queue.id})]
 
 
 def claim(
-    conn: sa.Connection,
+    conn: Conn,
     queue_names: Sequence[str],
     worker: str,
     end: Mapping[str, Any] | None = None,
@@ -158,50 +161,43 @@ def claim(
     bounds.text(worker, "claim: worker", 256)
     if end is not None:
         _end_first(conn, worker, end)
-    # Queues in the caller's order first, then priority, then age.
-    position = sa.case({name: i for i, name in enumerate(queue_names)}, value=queues.c.name)
-    pick = (
-        sa.select(queue_entries.c.id, queue_entries.c.task_id)
-        .join(queues, queues.c.id == queue_entries.c.queue_id)
-        .join(tasks, tasks.c.id == queue_entries.c.task_id)
-        .where(queues.c.name.in_(queue_names))
-        .order_by(position, queue_entries.c.priority.desc(), queue_entries.c.added, queue_entries.c.id)
-        .limit(1)
-    )
-    if conn.dialect.name == "postgresql":
-        # Entry and task are locked together, skipping any a concurrent claim (or a
-        # set_status, which locks the task first) holds: no waiting, so no lock-order deadlock.
-        pick = pick.with_for_update(skip_locked=True, of=[queue_entries, tasks])
-    row = conn.execute(pick).first()
+    row = conn.first(*_pick(conn, queue_names))
     if row is None:
         _check_queues_exist(conn, queue_names)
         if end is not None:
             _idle(conn, worker)
         return None
-    conn.execute(sa.delete(queue_entries).where(queue_entries.c.id == row.id))
+    entry_id, task_id = row
+    conn.count("DELETE FROM queue_entries WHERE id = :id", {"id": entry_id})
     stamp = now()
-    claimed = conn.execute(
-        sa.update(tasks)
-        .where(tasks.c.id == row.task_id)
-        .values(
-            status=TaskStatus.in_progress.value,
-            status_message="",
-            status_reason=f"claimed by {worker}",
-            worker=worker,
-            started=stamp,
-            ended=None,
-            updated=stamp,
-        )
-        .returning(*(tasks.c[name] for name in _TASK_FIELDS))
-    ).one()
-    conn.execute(
-        sa.update(workers).where(workers.c.id == worker).values(task_id=row.task_id, heartbeat=stamp)
+    claimed = conn.first(
+        _CLAIMED, {"reason": f"claimed by {worker}", "worker": worker, "now": stamp, "id": task_id}
     )
-    return task_record(claimed)
+    assert claimed is not None  # locked by the pick
+    conn.count(_BUSY, {"task_id": task_id, "now": stamp, "worker": worker})
+    return task_record(conn, claimed)
+
+
+def _pick(conn: Conn, queue_names: Sequence[str]) -> tuple[str, dict[str, Any]]:
+    """The first entry of the queues: in the caller's order of queues, then priority, then age."""
+    params: dict[str, Any] = {}
+    names = in_list("queue", queue_names, params)
+    position = " ".join(f"WHEN :queue_{i} THEN {i}" for i in range(len(queue_names)))
+    text = (
+        "SELECT queue_entries.id, queue_entries.task_id FROM queue_entries "
+        "JOIN queues ON queues.id = queue_entries.queue_id JOIN tasks ON tasks.id = queue_entries.task_id "
+        f"WHERE queues.name IN {names} ORDER BY CASE queues.name {position} END, "
+        "queue_entries.priority DESC, queue_entries.added, queue_entries.id LIMIT 1"
+    )
+    if conn.pg:
+        # Entry and task are locked together, skipping any a concurrent claim (or a
+        # set_status, which locks the task first) holds: no waiting, so no lock-order deadlock.
+        text += " FOR UPDATE OF queue_entries, tasks SKIP LOCKED"
+    return text, params
 
 
 def end_claim(
-    conn: sa.Connection,
+    conn: Conn,
     task_id: str,
     worker: str,
     started: float,
@@ -227,14 +223,15 @@ def end_claim(
     if any(line.task_id != task_id for line in console):
         raise ValidationError(f"task {bounds.short(task_id)}: the console lines of a run's end are its own")
     add_console(conn, console)
-    claim = sa.select(tasks.c.status, tasks.c.worker, tasks.c.started).where(tasks.c.id == task_id)
-    row = conn.execute(for_update(conn, claim)).first()
+    row = conn.first(
+        conn.for_update("SELECT status, worker, started FROM tasks WHERE id = :id"), {"id": task_id}
+    )
     if row is None:
         raise NotFound(f"task {task_id} not found")
     instead: str | None = None
-    if row.status != TaskStatus.in_progress.value:
-        instead = str(row.status)
-    elif (row.worker, row.started) != (worker, started):
+    if row[0] != TaskStatus.in_progress.value:
+        instead = str(row[0])
+    elif (row[1], row[2]) != (worker, started):
         instead = "taken"
     else:
         set_status(conn, task_id, status, message=message, reason=reason)
@@ -243,7 +240,7 @@ def end_claim(
     return instead
 
 
-def _end_first(conn: sa.Connection, worker: str, end: Mapping[str, Any]) -> None:
+def _end_first(conn: Conn, worker: str, end: Mapping[str, Any]) -> None:
     if not isinstance(end, Mapping) or not _END_KEYS.issuperset(end):
         raise ValidationError(f"claim: end must be end_claim's arguments, got {bounds.short(end)}")
     if not isinstance(end.get("task_id"), str):
@@ -256,12 +253,14 @@ def _end_first(conn: sa.Connection, worker: str, end: Mapping[str, Any]) -> None
     end_claim(conn, end["task_id"], worker, started, status, idle=False, **said)
 
 
-def _idle(conn: sa.Connection, worker: str) -> None:
-    conn.execute(sa.update(workers).where(workers.c.id == worker).values(task_id=None, heartbeat=now()))
+def _idle(conn: Conn, worker: str) -> None:
+    conn.count(_BUSY, {"task_id": None, "now": now(), "worker": worker})
 
 
-def _check_queues_exist(conn: sa.Connection, queue_names: Sequence[str]) -> None:
-    known = set(conn.execute(sa.select(queues.c.name).where(queues.c.name.in_(queue_names))).scalars())
+def _check_queues_exist(conn: Conn, queue_names: Sequence[str]) -> None:
+    params: dict[str, Any] = {}
+    among = in_list("name", queue_names, params)
+    known = {row[0] for row in conn.rows(f"SELECT name FROM queues WHERE name IN {among}", params)}
     missing = [name for name in queue_names if name not in known]
     if missing:
         raise NotFound(f"queue {missing[0]!r} not found")
@@ -270,31 +269,30 @@ def _check_queues_exist(conn: sa.Connection, queue_names: Sequence[str]) -> None
 # ---- workers -------------------------------------------------------------------------------
 
 _WORKER_FIELDS = ("id", "queues", "task_id", "started", "heartbeat", "host", "pid")
+_WORKERS = Columns("workers", _WORKER_FIELDS)
+_REGISTER = _WORKERS.upsert(("id",))
 
 
-def register_worker(conn: sa.Connection, worker: Worker) -> None:
+def register_worker(conn: Conn, worker: Worker) -> None:
     if not isinstance(worker.id, str) or not worker.id:
         raise ValidationError(f"worker id must be a non-empty string, got {worker.id!r}")
     row = {name: getattr(worker, name) for name in _WORKER_FIELDS}
-    bounds.check(workers, row, f"worker {bounds.short(worker.id)}", dialect=conn.dialect.name)
+    bounds.check("workers", row, f"worker {bounds.short(worker.id)}", dialect=conn.dialect)
     row["queues"] = bounds.strings(worker.queues, f"worker {worker.id}: queues", 256)
-    conn.execute(upsert(conn, workers, ("id",), _WORKER_FIELDS), row)
+    conn.count(_REGISTER, _WORKERS.encode(row))
 
 
-def heartbeat(conn: sa.Connection, worker_id: str, task_id: str | None) -> None:
-    bounds.check(workers, {"id": worker_id, "task_id": task_id}, "heartbeat")
-    done = conn.execute(
-        sa.update(workers).where(workers.c.id == worker_id).values(task_id=task_id, heartbeat=now())
-    )
-    if done.rowcount == 0:
+def heartbeat(conn: Conn, worker_id: str, task_id: str | None) -> None:
+    bounds.check("workers", {"id": worker_id, "task_id": task_id}, "heartbeat")
+    if conn.count(_BUSY, {"task_id": task_id, "now": now(), "worker": worker_id}) == 0:
         raise NotFound(f"worker {worker_id!r} not registered")
 
 
-def unregister_worker(conn: sa.Connection, worker_id: str) -> None:
-    if conn.execute(sa.delete(workers).where(workers.c.id == worker_id)).rowcount == 0:
+def unregister_worker(conn: Conn, worker_id: str) -> None:
+    if conn.count("DELETE FROM workers WHERE id = :id", {"id": worker_id}) == 0:
         raise NotFound(f"worker {worker_id!r} not registered")
 
 
-def list_workers(conn: sa.Connection) -> list[Worker]:
-    stmt = sa.select(*(workers.c[name] for name in _WORKER_FIELDS)).order_by(workers.c.id)
-    return [Worker(*row) for row in conn.execute(stmt)]
+def list_workers(conn: Conn) -> list[Worker]:
+    rows = conn.rows(f"SELECT {_WORKERS.sql} FROM workers ORDER BY id")
+    return [Worker(*values) for values in _WORKERS.decode_all(conn, rows)]

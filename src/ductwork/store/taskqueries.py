@@ -5,18 +5,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import sqlalchemy as sa
-
 from ductwork.core.errors import ValidationError
 from ductwork.core.queries import TaskQuery
 from ductwork.core.records import TaskRecord
 from ductwork.store import bounds
 from ductwork.store.projects import check_name
-from ductwork.store.tables import (
-    projects,
-    tasks,
-)
-from ductwork.store.tasks import COLUMNS, FIELDS, record
+from ductwork.store.sql import Conn, in_list
+from ductwork.store.tasks import COLUMNS, FIELDS, records
 
 
 def _check_query(q: TaskQuery) -> None:
@@ -43,94 +38,93 @@ def _check_query(q: TaskQuery) -> None:
                 bounds.number(value, f"task query: runtime {bounds.short(key)}")
 
 
-def _where(conn: sa.Connection, q: TaskQuery) -> list[sa.ColumnElement[bool]]:
+def _where(conn: Conn, q: TaskQuery, params: dict[str, Any]) -> str:
+    """The WHERE clause of `q` (" WHERE ..." or ""), its values put into `params`."""
     _check_query(q)
-    where: list[sa.ColumnElement[bool]] = []
+    where: list[str] = []
+
+    def equals(column: str, value: Any) -> None:
+        params[column] = value
+        where.append(f"{column} = :{column}")
+
     if q.ids is not None:
-        where.append(tasks.c.id.in_(q.ids))
+        where.append(f"id IN {in_list('id', q.ids, params)}")
     if q.id_prefix is not None:  # the CLI's unique id prefixes
-        where.append(tasks.c.id.startswith(q.id_prefix, autoescape=True))
+        params["id_prefix"] = q.id_prefix.replace("/", "//").replace("%", "/%").replace("_", "/_") + "%"
+        where.append("id LIKE :id_prefix ESCAPE '/'")
     if q.project is not None:
-        where.append(tasks.c.project == q.project)
+        equals("project", q.project)
     if q.project_name is not None:
         name = check_name(q.project_name)
-        match = projects.c.name == name
+        params["project_name"] = name
+        match = "name = :project_name"
         if q.include_subprojects:
-            match = match | projects.c.name.startswith(name + "/", autoescape=True)
-        where.append(tasks.c.project.in_(sa.select(projects.c.id).where(match)))
+            escaped = name.replace("/", "//").replace("%", "/%").replace("_", "/_")
+            params["project_prefix"] = escaped + "//%"
+            match += " OR name LIKE :project_prefix ESCAPE '/'"
+        where.append(f"project IN (SELECT id FROM projects WHERE {match})")
     if q.name is not None:
-        where.append(tasks.c.name == q.name)
+        equals("name", q.name)
     if q.name_pattern is not None:
         try:
             re.compile(q.name_pattern)
         except re.error as error:
             raise ValidationError(f"name_pattern {q.name_pattern!r} is not a valid regex: {error}") from error
-        where.append(tasks.c.name.regexp_match(q.name_pattern))
+        params["name_pattern"] = q.name_pattern
+        where.append("name ~ :name_pattern" if conn.pg else "name REGEXP :name_pattern")
     if q.status is not None:
-        where.append(tasks.c.status.in_(q.status))
+        where.append(f"status IN {in_list('status', q.status, params)}")
     if q.type is not None:
-        where.append(tasks.c.type.in_(q.type))
+        where.append(f"type IN {in_list('type', q.type, params)}")
     if q.parent is not None:
-        where.append(tasks.c.parent == q.parent)
+        equals("parent", q.parent)
     if q.archived is not None:
-        where.append(tasks.c.archived.is_(q.archived))
-    for column, wanted in ((tasks.c.tags, q.tags), (tasks.c.system_tags, q.system_tags)):
+        equals("archived", bool(q.archived))
+    for column, wanted in (("tasks.tags", q.tags), ("tasks.system_tags", q.system_tags)):
         for tag in wanted or ():
-            if tag.startswith("-"):
-                where.append(sa.not_(_has_tag(conn, column, tag[1:])))
-            else:
-                where.append(_has_tag(conn, column, tag))
+            key = f"tag_{len(params)}"
+            negate = tag.startswith("-")
+            params[key] = conn.tag_param(tag[1:] if negate else tag)
+            where.append(("NOT " if negate else "") + conn.has_tag(column, key))
     for key, value in (q.runtime or {}).items():
-        where.append(_runtime_equals(key, value))
-    return where
+        where.append(_runtime_equals(conn, key, value, params))
+    return " WHERE " + " AND ".join(f"({w})" for w in where) if where else ""
 
 
-def _has_tag(conn: sa.Connection, column: sa.Column[Any], tag: str) -> sa.ColumnElement[bool]:
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects import postgresql  # only PostgreSQL pays for its dialect
-
-        return sa.type_coerce(column, postgresql.JSONB).contains([tag])
-    each = sa.func.json_each(column).table_valued("value")
-    return sa.exists(sa.select(1).select_from(each).where(each.c.value == tag))
+_CASTS = ((bool, "BOOLEAN"), (int, "INTEGER"), (float, "FLOAT"), (str, "VARCHAR"))
 
 
-def _runtime_equals(key: str, value: Any) -> sa.ColumnElement[bool]:
+def _runtime_equals(conn: Conn, key: str, value: Any, params: dict[str, Any]) -> str:
     if key == "cache_key" and isinstance(value, str):
-        return tasks.c.cache_key == value
-    field: Any = tasks.c.runtime[key]
-    condition: sa.ColumnElement[bool]
+        params["runtime_cache_key"] = value
+        return "cache_key = :runtime_cache_key"
+    path, wanted = f"path_{len(params)}", f"value_{len(params)}"
+    params[path] = conn.json_path(key)
     if value is None:
-        condition = field.as_string().is_(None)
-    elif isinstance(value, bool):
-        condition = field.as_boolean() == value
-    elif isinstance(value, int):
-        condition = field.as_integer() == value
-    elif isinstance(value, float):
-        condition = field.as_float() == value
-    elif isinstance(value, str):
-        condition = field.as_string() == value
-    else:
-        raise ValidationError(f"runtime filter {key!r}: only str, int, float, bool or None, got {value!r}")
-    return condition
+        return f"{conn.json_field('runtime', path, 'VARCHAR')} IS NULL"
+    for kind, cast in _CASTS:
+        if isinstance(value, kind):
+            params[wanted] = value
+            if kind is bool and not conn.pg:
+                params[wanted] = int(value)  # SQLite has no boolean: true is 1
+            return f"{conn.json_field('runtime', path, cast)} = :{wanted}"
+    raise ValidationError(f"runtime filter {key!r}: only str, int, float, bool or None, got {value!r}")
 
 
-def _order(order_by: str) -> sa.ColumnElement[Any]:
+def _order(order_by: str) -> str:
     name = order_by.lstrip("-+")
     if name not in FIELDS:
         raise ValidationError(f"cannot order tasks by {order_by!r}; use one of {', '.join(FIELDS)}")
-    column = tasks.c[name]
-    return column.desc() if order_by.startswith("-") else column.asc()
+    return f'"{name}" DESC' if order_by.startswith("-") else f'"{name}" ASC'
 
 
-def query(conn: sa.Connection, q: TaskQuery) -> list[TaskRecord]:
-    stmt = sa.select(*COLUMNS).where(*_where(conn, q)).order_by(_order(q.order_by), tasks.c.id)
-    if q.limit is not None:
-        stmt = stmt.limit(q.limit)
-    if q.offset:
-        stmt = stmt.offset(q.offset)
-    return [record(row) for row in conn.execute(stmt)]
+def query(conn: Conn, q: TaskQuery) -> list[TaskRecord]:
+    params: dict[str, Any] = {}
+    where = _where(conn, q, params)
+    text = f"SELECT {COLUMNS.sql} FROM tasks{where} ORDER BY {_order(q.order_by)}, id"
+    return records(conn, text + conn.limit(q.limit, q.offset or 0), params)
 
 
-def count(conn: sa.Connection, q: TaskQuery) -> int:
-    stmt = sa.select(sa.func.count()).select_from(tasks).where(*_where(conn, q))
-    return int(conn.execute(stmt).scalar_one())
+def count(conn: Conn, q: TaskQuery) -> int:
+    params: dict[str, Any] = {}
+    return int(conn.scalar(f"SELECT COUNT(*) FROM tasks{_where(conn, q, params)}", params))

@@ -6,29 +6,15 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy import exc
-
 from ductwork.core.errors import Conflict, NotFound, StatusError, ValidationError
 from ductwork.core.records import TaskRecord, TaskTypes, new_id
 from ductwork.core.states import FINAL, TaskStatus, check_transition
 from ductwork.store import bounds
-from ductwork.store.common import PUBLISHED, is_foreign_key_error, now
-from ductwork.store.tables import (
-    artifacts,
-    configs,
-    console,
-    events,
-    models,
-    nodes,
-    params,
-    queue_entries,
-    task_models,
-    tasks,
-)
+from ductwork.store.common import PUBLISHED, now
+from ductwork.store.sql import Columns, Conn, IntegrityError, in_list, sets
 
 FIELDS = tuple(f.name for f in dataclasses.fields(TaskRecord))
-COLUMNS = tuple(tasks.c[name] for name in FIELDS)
+COLUMNS = Columns("tasks", FIELDS)
 _JSON_LISTS = ("tags", "system_tags")
 _JSON_DICTS = ("script", "requirements", "container", "runtime")
 STATUSES = frozenset(s.value for s in TaskStatus)
@@ -50,29 +36,18 @@ EDITABLE = frozenset(FIELDS) - {
 # What may still change on a published (read-only) task: labels, not contents.
 EDITABLE_WHEN_PUBLISHED = frozenset({"tags", "system_tags", "comment", "archived"})
 
-# Hot statements are built once: building one costs more than running it on SQLite.
-_insert = sa.insert(tasks)
-_by_id = sa.select(*COLUMNS).where(tasks.c.id == sa.bindparam("id"))
-_state = sa.select(tasks.c.status, tasks.c.started, tasks.c.ended).where(tasks.c.id == sa.bindparam("id"))
-_state_locked = _state.with_for_update()
-_set_status = (
-    sa.update(tasks)
-    .where(tasks.c.id == sa.bindparam("task_id"))
-    .values(
-        status=sa.bindparam("status"),
-        status_message=sa.bindparam("message"),
-        status_reason=sa.bindparam("reason"),
-        started=sa.bindparam("started"),
-        ended=sa.bindparam("ended"),
-        updated=sa.bindparam("now"),
-    )
-    .returning(*COLUMNS)
+_INSERT = Columns("tasks", (*FIELDS, "cache_key")).insert()
+_BY_ID = f"SELECT {COLUMNS.sql} FROM tasks WHERE id = :id"
+_STATE = "SELECT status, started, ended FROM tasks WHERE id = :id"
+_SET_STATUS = (
+    "UPDATE tasks SET status = :status, status_message = :message, status_reason = :reason, "
+    f"started = :started, ended = :ended, updated = :now WHERE id = :task_id RETURNING {COLUMNS.sql}"
 )
-_leave_queue = sa.delete(queue_entries).where(queue_entries.c.task_id == sa.bindparam("task_id"))
+_LEAVE_QUEUE = "DELETE FROM queue_entries WHERE task_id = :task_id"
 
 
-def record(row: Any) -> TaskRecord:
-    return TaskRecord(*row)
+def record(conn: Conn, row: Sequence[Any]) -> TaskRecord:
+    return TaskRecord(*COLUMNS.decode(conn, row))
 
 
 def cache_key_of(runtime: dict[str, Any]) -> str | None:
@@ -109,7 +84,7 @@ def _check_values(values: dict[str, Any], where: str) -> None:
         values["cache_key"] = cache_key_of(values["runtime"])
 
 
-def create(conn: sa.Connection, task: TaskRecord) -> TaskRecord:
+def create(conn: Conn, task: TaskRecord) -> TaskRecord:
     if not isinstance(task.id, str) or not 0 < len(task.id) <= 32:
         raise ValidationError(f"task id must be a string of 1 to 32 characters, got {task.id!r}")
     if task.status not in STATUSES:
@@ -124,72 +99,85 @@ def create(conn: sa.Connection, task: TaskRecord) -> TaskRecord:
         ended = stamp
     values = {name: getattr(task, name) for name in FIELDS}
     _check_values(values, f"task {task.id}")
-    bounds.check(tasks, values, f"task {task.id}", dialect=conn.dialect.name)
+    bounds.check("tasks", values, f"task {task.id}", dialect=conn.dialect)
     values.update(started=started, ended=ended, updated=stamp)
     created = TaskRecord(**{name: values[name] for name in FIELDS})
     try:
-        conn.execute(_insert, values)
-    except exc.IntegrityError as error:
-        if is_foreign_key_error(error):
+        conn.count(_INSERT, COLUMNS.encode(values))
+    except IntegrityError as error:
+        if error.foreign_key:
             raise NotFound(f"task {task.id}: project {task.project} not found") from error
         raise Conflict(f"task {task.id} already exists") from error
     return created
 
 
-def get(conn: sa.Connection, task_id: str) -> TaskRecord:
-    row = conn.execute(_by_id, {"id": task_id}).first()
+def get(conn: Conn, task_id: str) -> TaskRecord:
+    row = conn.first(_BY_ID, {"id": task_id})
     if row is None:
         raise NotFound(f"task {task_id} not found")
-    return record(row)
+    return record(conn, row)
 
 
-def get_many(conn: sa.Connection, task_ids: Sequence[str]) -> list[TaskRecord]:
+def get_many(conn: Conn, task_ids: Sequence[str]) -> list[TaskRecord]:
     """The tasks in the order asked; NotFound names the first unknown id."""
     if not task_ids:
         return []
-    found = {row.id: record(row) for row in conn.execute(sa.select(*COLUMNS).where(tasks.c.id.in_(task_ids)))}
+    params: dict[str, Any] = {}
+    ids = in_list("id", task_ids, params)
+    found = {
+        task.id: task for task in records(conn, f"SELECT {COLUMNS.sql} FROM tasks WHERE id IN {ids}", params)
+    }
     for task_id in task_ids:
         if task_id not in found:
             raise NotFound(f"task {task_id} not found")
     return [found[task_id] for task_id in task_ids]
 
 
-def _locked_state(conn: sa.Connection, task_id: str) -> tuple[str, float | None, float | None]:
+def records(conn: Conn, text: str, params: dict[str, Any]) -> list[TaskRecord]:
+    """The tasks a `SELECT {COLUMNS.sql} ...` finds."""
+    return [TaskRecord(*values) for values in COLUMNS.decode_all(conn, conn.rows(text, params))]
+
+
+def _locked_state(conn: Conn, task_id: str) -> tuple[str, float | None, float | None]:
     """(status, started, ended), the row locked against concurrent changes until commit."""
-    stmt = _state_locked if conn.dialect.name == "postgresql" else _state
-    row = conn.execute(stmt, {"id": task_id}).first()
+    row = conn.first(conn.for_update(_STATE), {"id": task_id})
     if row is None:
         raise NotFound(f"task {task_id} not found")
-    return str(row.status), row.started, row.ended
+    return str(row[0]), row[1], row[2]
 
 
-def _locked_status(conn: sa.Connection, task_id: str) -> str:
+def _locked_status(conn: Conn, task_id: str) -> str:
     return _locked_state(conn, task_id)[0]
 
 
-def edit(conn: sa.Connection, task_id: str, changes: Mapping[str, object]) -> TaskRecord:
+def _update(conn: Conn, task_id: str, values: dict[str, Any]) -> TaskRecord:
+    text = f"UPDATE tasks SET {sets(values)} WHERE id = :_id RETURNING {COLUMNS.sql}"
+    row = conn.first(text, {**COLUMNS.encode(values), "_id": task_id})
+    if row is None:
+        raise NotFound(f"task {task_id} not found")
+    return record(conn, row)
+
+
+def edit(conn: Conn, task_id: str, changes: Mapping[str, object]) -> TaskRecord:
     unknown = sorted(set(changes) - EDITABLE)
     if unknown:
         hint = " (status goes through set_status)" if "status" in unknown else ""
         raise ValidationError(f"task {task_id}: cannot edit {', '.join(unknown)}{hint}")
     values = dict(changes)
     _check_values(values, f"task {task_id}")
-    bounds.check(tasks, values, f"task {bounds.short(task_id)}", dialect=conn.dialect.name)
+    bounds.check("tasks", values, f"task {bounds.short(task_id)}", dialect=conn.dialect)
     status = _locked_status(conn, task_id)
     if status == PUBLISHED and set(changes) - EDITABLE_WHEN_PUBLISHED:
         raise StatusError(f"task {task_id} is published and read-only; clone it to change it")
     values["updated"] = now()
     try:
-        row = conn.execute(
-            sa.update(tasks).where(tasks.c.id == task_id).values(values).returning(*COLUMNS)
-        ).one()
-    except exc.IntegrityError as error:
+        return _update(conn, task_id, values)
+    except IntegrityError as error:
         raise NotFound(f"task {task_id}: project {changes.get('project')} not found") from error
-    return record(row)
 
 
 def set_status(
-    conn: sa.Connection,
+    conn: Conn,
     task_id: str,
     status: str,
     *,
@@ -217,7 +205,7 @@ def set_status(
     if status != old:
         started, ended = _timestamps(old, status, stamp, started, ended)
         if old == TaskStatus.queued:
-            conn.execute(_leave_queue, {"task_id": task_id})
+            conn.count(_LEAVE_QUEUE, {"task_id": task_id})
     values = {
         "task_id": task_id,
         "status": status,
@@ -227,7 +215,9 @@ def set_status(
         "ended": ended,
         "now": stamp,
     }
-    return record(conn.execute(_set_status, values).one())
+    row = conn.first(_SET_STATUS, values)
+    assert row is not None  # locked above
+    return record(conn, row)
 
 
 def _timestamps(
@@ -243,12 +233,12 @@ def _timestamps(
     return started, ended
 
 
-def reset(conn: sa.Connection, task_id: str) -> TaskRecord:
+def reset(conn: Conn, task_id: str) -> TaskRecord:
     old = _locked_status(conn, task_id)
     if old == PUBLISHED:
         raise StatusError(f"task {task_id} is published and read-only; clone it to change it")
     delete_outputs(conn, task_id)
-    conn.execute(sa.delete(queue_entries).where(queue_entries.c.task_id == task_id))
+    conn.count(_LEAVE_QUEUE, {"task_id": task_id})
     values = {
         "status": TaskStatus.created.value,
         "status_message": "",
@@ -258,38 +248,35 @@ def reset(conn: sa.Connection, task_id: str) -> TaskRecord:
         "progress": 0,
         "updated": now(),
     }
-    row = conn.execute(sa.update(tasks).where(tasks.c.id == task_id).values(values).returning(*COLUMNS)).one()
-    return record(row)
+    return _update(conn, task_id, values)
 
 
-def delete_outputs(conn: sa.Connection, task_id: str) -> None:
+_DELETE_OUTPUTS = (
+    "DELETE FROM artifacts WHERE task_id = :id",
+    "DELETE FROM events WHERE task_id = :id",
+    "DELETE FROM console WHERE task_id = :id",
+    "DELETE FROM nodes WHERE run_id = :id",
+    "DELETE FROM models WHERE id IN (SELECT model_id FROM task_models WHERE task_id = :id "
+    "AND role = 'output') AND task_id = :id AND published = :no",
+    "DELETE FROM task_models WHERE task_id = :id AND role = 'output'",
+)
+
+
+def delete_outputs(conn: Conn, task_id: str) -> None:
     """Artifacts, output models (the unpublished ones this task made), events, console, nodes."""
-    conn.execute(sa.delete(artifacts).where(artifacts.c.task_id == task_id))
-    conn.execute(sa.delete(events).where(events.c.task_id == task_id))
-    conn.execute(sa.delete(console).where(console.c.task_id == task_id))
-    conn.execute(sa.delete(nodes).where(nodes.c.run_id == task_id))
-    output_models = sa.select(task_models.c.model_id).where(
-        task_models.c.task_id == task_id, task_models.c.role == "output"
-    )
-    conn.execute(
-        sa.delete(models).where(
-            models.c.id.in_(output_models), models.c.task_id == task_id, models.c.published.is_(False)
-        )
-    )
-    conn.execute(
-        sa.delete(task_models).where(task_models.c.task_id == task_id, task_models.c.role == "output")
-    )
+    for text in _DELETE_OUTPUTS:
+        conn.count(text, {"id": task_id, "no": False} if ":no" in text else {"id": task_id})
 
 
-def delete(conn: sa.Connection, task_id: str) -> None:
+def delete(conn: Conn, task_id: str) -> None:
     """The task and everything that belongs to it (foreign keys cascade); models it made stay."""
-    if conn.execute(sa.delete(tasks).where(tasks.c.id == task_id)).rowcount == 0:
+    if conn.count("DELETE FROM tasks WHERE id = :id", {"id": task_id}) == 0:
         raise NotFound(f"task {task_id} not found")
-    conn.execute(sa.delete(events).where(events.c.task_id == task_id))  # no foreign key there
+    conn.count("DELETE FROM events WHERE task_id = :id", {"id": task_id})  # no foreign key there
 
 
 def clone(
-    conn: sa.Connection,
+    conn: Conn,
     task_id: str,
     *,
     name: str | None = None,
@@ -298,7 +285,7 @@ def clone(
 ) -> TaskRecord:
     """A draft copy with parameters, configuration, input models, code and environment."""
     given = {"name": name, "project": project, "parent": parent}
-    bounds.check(tasks, {k: v for k, v in given.items() if v is not None}, f"clone of task {task_id}")
+    bounds.check("tasks", {k: v for k, v in given.items() if v is not None}, f"clone of task {task_id}")
     source = get(conn, task_id)
     stamp = now()
     copy = TaskRecord(
@@ -324,54 +311,32 @@ def clone(
     return copy
 
 
-def _copy_inputs(conn: sa.Connection, source_id: str, copy_id: str) -> None:
-    """The source's parameters, configuration objects and input models, onto the copy."""
-    conn.execute(
-        sa.insert(params).from_select(
-            ["task_id", "section", "name", "value", "type", "description"],
-            sa.select(
-                sa.literal(copy_id),
-                params.c.section,
-                params.c.name,
-                params.c.value,
-                params.c.type,
-                params.c.description,
-            ).where(params.c.task_id == source_id),
-        )
-    )
-    conn.execute(
-        sa.insert(configs).from_select(
-            ["task_id", "name", "text", "type", "description"],
-            sa.select(
-                sa.literal(copy_id), configs.c.name, configs.c.text, configs.c.type, configs.c.description
-            ).where(configs.c.task_id == source_id),
-        )
-    )
-    conn.execute(
-        sa.insert(task_models).from_select(
-            ["task_id", "model_id", "role", "name"],
-            sa.select(sa.literal(copy_id), task_models.c.model_id, task_models.c.role, task_models.c.name)
-            .where(task_models.c.task_id == source_id, task_models.c.role == "input")
-            .order_by(task_models.c.id),
-        )
-    )
-
-
-_cached = (
-    sa.select(*COLUMNS)
-    .where(
-        tasks.c.cache_key == sa.bindparam("key"),
-        tasks.c.status.in_([TaskStatus.completed.value, TaskStatus.published.value]),
-        tasks.c.archived.is_(False),
-    )
-    .order_by(tasks.c.ended.desc(), tasks.c.created.desc())
-    .limit(8)
+_COPY_INPUTS = (
+    "INSERT INTO params (task_id, section, name, value, type, description) "
+    "SELECT CAST(:copy AS VARCHAR(32)), section, name, value, type, description FROM params "
+    "WHERE task_id = :source",
+    "INSERT INTO configs (task_id, name, text, type, description) "
+    "SELECT CAST(:copy AS VARCHAR(32)), name, text, type, description FROM configs WHERE task_id = :source",
+    "INSERT INTO task_models (task_id, model_id, role, name) "
+    "SELECT CAST(:copy AS VARCHAR(32)), model_id, role, name FROM task_models "
+    "WHERE task_id = :source AND role = 'input' ORDER BY id",
 )
 
 
-def find_cached(conn: sa.Connection, cache_key: str) -> TaskRecord | None:
-    for row in conn.execute(_cached, {"key": cache_key}):
-        task = record(row)
+def _copy_inputs(conn: Conn, source_id: str, copy_id: str) -> None:
+    """The source's parameters, configuration objects and input models, onto the copy."""
+    for text in _COPY_INPUTS:
+        conn.count(text, {"copy": copy_id, "source": source_id})
+
+
+_CACHED = (
+    f"SELECT {COLUMNS.sql} FROM tasks WHERE cache_key = :key AND status IN ('completed', 'published') "
+    "AND archived = :no ORDER BY ended DESC, created DESC LIMIT 8"
+)
+
+
+def find_cached(conn: Conn, cache_key: str) -> TaskRecord | None:
+    for task in records(conn, _CACHED, {"key": cache_key, "no": False}):
         # The `archived` system tag (the reference's spelling) counts as archived too.
         if "archived" not in task.system_tags:
             return task

@@ -8,10 +8,8 @@ import time
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 
 from ductwork.store import accounts
-from ductwork.store.tables import api_keys
 
 
 @pytest.fixture
@@ -50,7 +48,10 @@ def _session(store: Any, name: str = "alice", lifetime: float = 3600.0) -> str:
 
 def _set(store: Any, token: str, **values: float) -> None:
     with store._db.write() as conn:
-        conn.execute(sa.update(api_keys).where(api_keys.c.id == token.partition(".")[0]).values(**values))
+        sets = ", ".join(f"{name} = :{name}" for name in values)
+        conn.count(
+            f"UPDATE api_keys SET {sets} WHERE id = :key_id", {**values, "key_id": token.partition(".")[0]}
+        )
 
 
 def test_sessions_end_when_idle_or_too_old(store: Any, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -74,7 +75,7 @@ def test_sessions_end_when_idle_or_too_old(store: Any, monkeypatch: pytest.Monke
     # API keys have no idle or absolute limit.
     key = store.create_api_key("alice").token
     with store._db.write() as conn:
-        conn.execute(sa.update(api_keys).values(created=0.0, last_used=0.0).where(api_keys.c.kind == "key"))
+        conn.count("UPDATE api_keys SET created = 0.0, last_used = 0.0 WHERE kind = 'key'")
     assert store.check_token(key).user is not None
 
 
