@@ -173,3 +173,26 @@ def test_an_ambiguous_prefix_lists_the_candidates(demo: Demo) -> None:
         assert re.search(rf"^\s+{task_id}\s", done.stderr, re.M), done.stderr
     unique = next(task_id for task_id in ids if task_id[:10] not in {o[:10] for o in ids if o != task_id})
     assert as_json(demo.home, "tasks", "show", unique[:10])["task"]["id"] == unique
+
+
+def test_watch_on_a_terminal_draws_the_steps_and_ends_with_the_run(demo: Demo) -> None:
+    run_id = demo.runs[0]["id"]
+    done = ductwork(demo.home, "pipelines", "watch", run_id[:5], TTY_COMPATIBLE="1", COLUMNS="100")
+    plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", done.stdout)
+    for step in demo.runs[0]["steps"]:
+        assert step["name"] in plain and step["task_id"] in plain, plain
+    assert plain.strip().splitlines()[-1].startswith(f"run {run_id} completed in "), plain
+
+
+def test_api_keys_by_prefix_and_in_json(demo: Demo) -> None:
+    ductwork(demo.home, "users", "add", "ann", "--role", "agent")
+    ductwork(demo.home, "keys", "create", "--user", "ann", "--name", "laptop")
+    keys = as_json(demo.home, "keys", "list")
+    assert [(key["user"], key["name"], key["revoked"]) for key in keys] == [("ann", "laptop", None)]
+    assert "secret" not in json.dumps(keys) and "token" not in json.dumps(keys)
+    assert as_json(demo.home, "users", "list")[0]["name"] == "ann"
+    missing = ductwork(demo.home, "keys", "revoke", "zzzz", ok=False)
+    assert missing.returncode == 1 and "no API key id starts with 'zzzz'" in missing.stderr
+    revoked = ductwork(demo.home, "keys", "revoke", keys[0]["id"][:6])
+    assert revoked.stdout.strip() == f"revoked {keys[0]['id']}"
+    assert as_json(demo.home, "keys", "list")[0]["revoked"] is not None
