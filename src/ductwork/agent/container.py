@@ -22,7 +22,6 @@ from __future__ import annotations
 import fnmatch
 import functools
 import os
-import re
 import secrets
 import shlex
 import shutil
@@ -38,6 +37,7 @@ from typing import NoReturn
 from ductwork.agent import docker_args
 from ductwork.agent.process import ConsoleStream, TaskProcess
 from ductwork.core.errors import ValidationError
+from ductwork.core.patterns import Pattern
 from ductwork.process import Child, spawn
 
 PYTHON = "python3"  # the image's interpreter, found on its PATH (as clearml-agent does)
@@ -59,7 +59,7 @@ exec "$@"
 """
 # ductwork's variables that name this machine (its store, home, pipe): never inside.
 _HOST_ONLY = frozenset({"DUCTWORK_HOME", "DUCTWORK_DB_URL", "DUCTWORK_PIPE", "DUCTWORK_ARTIFACTS_URI"})
-_IMAGE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/:@-]{0,511}")
+_IMAGE = Pattern(r"[A-Za-z0-9][A-Za-z0-9._/:@-]{0,511}")
 PROBE_TIMEOUT_S = 60.0
 
 

@@ -21,13 +21,13 @@ Stdlib only: this runs in step processes and in the server.
 from __future__ import annotations
 
 import os
-import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import unquote
 
 from ductwork.core.errors import ValidationError
+from ductwork.core.patterns import Pattern
 
 SETTING = "`ductwork server --allow-storage PREFIX` (or DUCTWORK_ALLOWED_STORAGE)"
 
@@ -39,7 +39,7 @@ REMOTE_SCHEMES = frozenset(
 )
 
 MAX_LENGTH = 4096
-_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
+_ESCAPE = Pattern(r"%[0-9A-Fa-f]{2}")
 # Characters a path or URL parser gives meaning to: a look-alike of one of them is refused.
 _MEANINGFUL = set("/\\.:%?#@;~")
 

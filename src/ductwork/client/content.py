@@ -7,7 +7,6 @@ machine reaches the storage itself (probed once per root), yes otherwise.
 from __future__ import annotations
 
 import os
-import re
 import threading
 import urllib.parse
 from collections.abc import Iterator
@@ -16,13 +15,14 @@ from typing import Any
 from ductwork.client.calls import Caller, Retry, bounced, error_from, quote, say
 from ductwork.client.wire import NotSent, Reply, WireError
 from ductwork.core import errors
+from ductwork.core.patterns import Pattern
 
 # The download routes, which are also the URLs a user is given for stored bytes (ClearML's
 # files-server URLs): `{server}/api/tasks/<task id>/artifacts/<quoted name>/content` and
 # `{server}/api/models/<model id>/content`.
-_ARTIFACT_PATH = re.compile(r"/api/tasks/([^/]*)/artifacts/(.*)/content")
-_MODEL_PATH = re.compile(r"/api/models/([^/]*)/content")
-_ID = re.compile(r"[0-9A-Za-z_-]{1,32}")
+_ARTIFACT_PATH = Pattern(r"/api/tasks/([^/]*)/artifacts/(.*)/content")
+_MODEL_PATH = Pattern(r"/api/models/([^/]*)/content")
+_ID = Pattern(r"[0-9A-Za-z_-]{1,32}")
 _NAME_LIMIT = 255  # as `artifacts.names`
 
 # Storage roots this process was told it cannot reach (said once each).

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ductwork.core.errors import ValidationError
+from ductwork.core.patterns import Pattern
 
 __all__ = ["SCHEME", "CacheInputs", "explain", "key", "key_of_parts", "parts"]
 
@@ -203,8 +204,8 @@ def _sort_text(encoded: Any) -> str:
     return _JSON.encode(encoded)
 
 
-_REQUIREMENT_NAME = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(.*)$")
-_COMMENT = re.compile(r"(^|\s)#.*$")  # as pip reads it: "pkg @ url#egg=x" keeps its fragment
+_REQUIREMENT_NAME = Pattern(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(.*)$")
+_COMMENT = Pattern(r"(^|\s)#.*$")  # as pip reads it: "pkg @ url#egg=x" keeps its fragment
 
 
 def _requirement_lines(requirements: Sequence[str] | str) -> list[str]:

@@ -8,10 +8,10 @@ heap's log factor), so a 10,000-step fan-out validates in milliseconds.
 from __future__ import annotations
 
 import heapq
-import re
 from collections.abc import Mapping, Sequence
 
 from ductwork.core.errors import ValidationError
+from ductwork.core.patterns import Pattern
 
 __all__ = ["RESERVED_NAMES", "ancestors", "check_name", "children", "descendants", "topo_order", "validate"]
 
@@ -20,7 +20,7 @@ RESERVED_NAMES = frozenset({"pipeline"})
 
 # Characters that would make ``${<step>.<field>}`` ambiguous or unparseable.
 _FORBIDDEN_CHARS = frozenset(".${}\\")
-_FORBIDDEN_SEARCH = re.compile(r"[.${}\\]").search
+_FORBIDDEN_SEARCH = Pattern(r"[.${}\\]").search
 _MAX_NAME_LENGTH = 256
 
 

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import re
 
+from ductwork.core.patterns import Pattern
+
 # C0 controls, DEL and C1 controls: each may start or be part of a terminal control sequence
 # (C1 0x9b is a one-byte CSI on terminals that honour 8-bit controls).
 _CONTROLS = [*range(0x00, 0x20), 0x7F, *range(0x80, 0xA0)]
@@ -51,9 +53,9 @@ def printable(text: object, *, lines: bool = False) -> str:
 
 # scheme://user:password@host: everything up to the last '@' of the word is hidden, as an
 # unencoded password may itself hold '@' or '/'.
-_URL_PASSWORD = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*://[^:/@\s]*:)\S*@")
+_URL_PASSWORD = Pattern(r"([A-Za-z][A-Za-z0-9+.\-]*://[^:/@\s]*:)\S*@")
 # password=... in libpq keyword strings and URL queries
-_KEY_PASSWORD = re.compile(r"((?:^|[\s?&;,(])(?:password|passwd|pwd)\s*=\s*)('[^']*'|[^\s&;,)]*)", re.I)
+_KEY_PASSWORD = Pattern(r"((?:^|[\s?&;,(])(?:password|passwd|pwd)\s*=\s*)('[^']*'|[^\s&;,)]*)", re.I)
 
 
 def mask_secrets(text: object) -> str:
@@ -61,7 +63,6 @@ def mask_secrets(text: object) -> str:
     `password=` setting replaced by `***`."""
     masked = _URL_PASSWORD.sub(r"\1***@", str(text))
     return _KEY_PASSWORD.sub(r"\1***", masked)
-
 
 
 # The words a person reads for a task's status, one table for the CLI and the web UI (the

@@ -17,13 +17,13 @@ caller's job (it knows the tasks).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ductwork.core.dag import check_name
 from ductwork.core.errors import ValidationError
+from ductwork.core.patterns import Pattern
 
 __all__ = [
     "ARTIFACT_ATTRIBUTES",
@@ -41,7 +41,7 @@ __all__ = [
     "validate_refs",
 ]
 
-PATTERN = re.compile(r"\$\{[^}]*\}")
+PATTERN = Pattern(r"\$\{[^}]*\}")
 
 ARTIFACT_ATTRIBUTES = frozenset(
     {"url", "hash", "size", "type", "preview", "name", "mode", "timestamp", "metadata"}
@@ -76,7 +76,7 @@ FIELDS = TASK_FIELDS | {"id", "artifacts", "parameters", "models"}
 
 _FIELD_HELP = "id, artifacts, parameters, models, " + ", ".join(sorted(TASK_FIELDS))
 # A dot not preceded by a backslash separates an artifact name from its attribute.
-_UNESCAPED_DOT = re.compile(r"(?<!\\)\.")
+_UNESCAPED_DOT = Pattern(r"(?<!\\)\.")
 _MAX_LISTED = 8
 
 

@@ -6,17 +6,17 @@ pre-release, ``.postN`` and ``.devN``), which is what a version column can sort 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ductwork.core.errors import ValidationError
+from ductwork.core.patterns import Pattern
 
 __all__ = ["DEFAULT", "bump", "is_valid", "max_version", "sort_key"]
 
 DEFAULT = "1.0.0"  # the version of a pipeline's first run when none was given
 
-_PATTERN = re.compile(
+_PATTERN = Pattern(
     r"(?P<release>\d+(?:\.\d+)*)"
     r"(?:(?P<pre_letter>a|b|rc)(?P<pre>\d+))?"
     r"(?:\.post(?P<post>\d+))?"

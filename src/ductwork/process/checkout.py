@@ -11,17 +11,17 @@ other schemes, a name starting with `-` (git would read an option) and control c
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 from pathlib import Path
 
 from ductwork.core.errors import ValidationError
+from ductwork.core.patterns import Pattern
 
 SCHEMES = ("https", "http", "ssh", "git", "file", "git+ssh", "ssh+git")
-_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
-_HELPER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9+.-]*::")  # <transport>::<address>
-_SCP = re.compile(r"^(?:[A-Za-z0-9._~-]+@)?[A-Za-z0-9.-]+:(?!//)")  # [user@]host:path
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_SCHEME = Pattern(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+_HELPER = Pattern(r"^[A-Za-z0-9][A-Za-z0-9+.-]*::")  # <transport>::<address>
+_SCP = Pattern(r"^(?:[A-Za-z0-9._~-]+@)?[A-Za-z0-9.-]+:(?!//)")  # [user@]host:path
+_CONTROL = Pattern(r"[\x00-\x1f\x7f]")
 
 
 class CodeError(ValidationError):

@@ -17,13 +17,14 @@ from pathlib import Path
 
 from ductwork.core import settings
 from ductwork.core.errors import ValidationError
+from ductwork.core.patterns import Pattern
 from ductwork.sdk import current
 
 _log = logging.getLogger("ductwork.sdk")
 
 # PEP 508 names, with optional extras: "torch", "ray[tune,serve]".
-_NAME = re.compile(r"^([A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9])(\[[A-Za-z0-9._,\s-]*\])?$")
-_CLAUSE = re.compile(r"^(===|~=|==|!=|<=|>=|<|>)\s*[A-Za-z0-9.*+!_-]+$")
+_NAME = Pattern(r"^([A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9])(\[[A-Za-z0-9._,\s-]*\])?$")
+_CLAUSE = Pattern(r"^(===|~=|==|!=|<=|>=|<|>)\s*[A-Za-z0-9.*+!_-]+$")
 
 # name -> the version part of its line ("" for any version); insertion ordered.
 _forced: dict[str, str] = {}

@@ -16,17 +16,17 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Mapping
 from typing import Any
 
 from ductwork.core.errors import ValidationError
+from ductwork.core.patterns import Pattern
 
 RUNTIME_KEY = "resources"  # the task's runtime property
 DEFAULT: dict[str, float] = {"CPU": 1.0}
 MAX_KEYS = 32
 MAX_AMOUNT = 1e18  # memory is counted in bytes
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.:/-]{0,99}")
+_NAME = Pattern(r"[A-Za-z_][A-Za-z0-9_.:/-]{0,99}")
 # Ray's names for the resources it has options of their own for; the rest go in `resources`.
 _OWN_OPTIONS = {"CPU": "num_cpus", "GPU": "num_gpus", "memory": "memory"}
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from ductwork.core import arguments, runformat
 from ductwork.core.errors import Conflict, NotFound, StatusError, ValidationError
+from ductwork.core.patterns import Pattern
 from ductwork.core.queries import TaskQuery
 from ductwork.core.records import NodeState, Param, TaskRecord
 from ductwork.core.states import FINAL, NODE_FINAL
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
     from ductwork.store.store import Store
 
 DEFAULT_QUEUE = runformat.CONTROLLER_QUEUE
-_NUMBERED = re.compile(r"^(?P<base>.*?)(?: #\d+)?$")
+_NUMBERED = Pattern(r"^(?P<base>.*?)(?: #\d+)?$")
 
 
 @dataclass

@@ -16,14 +16,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ductwork.core.errors import NotFound
+from ductwork.core.patterns import Pattern
 from ductwork.core.records import Param
 from ductwork.server.services.views.common import Reader, display_value
 
 REF_KEY = "$ref"  # the marker's key (pipelines.runner.REF_KEY; the server does not import pipelines)
 INPUT_ARTIFACTS = "kwargs_artifacts"
 # A marker inside a longer text, as str() of the dict wrote it: {'$ref': '<task>.<name>'}
-_IN_TEXT = re.compile(r"\{'\$ref': '([0-9A-Za-z_-]{1,64})\.([^'\\]{1,256})'\}")
-_WHOLE = re.compile(r"^([0-9A-Za-z_-]{1,64})\.(.{1,256})$", re.S)
+_IN_TEXT = Pattern(r"\{'\$ref': '([0-9A-Za-z_-]{1,64})\.([^'\\]{1,256})'\}")
+_WHOLE = Pattern(r"^([0-9A-Za-z_-]{1,64})\.(.{1,256})$", re.S)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,6 @@ nested document is shown as "invalid" and never breaks the page.
 from __future__ import annotations
 
 import json
-import re
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,6 +19,7 @@ from typing import Any
 
 from ductwork.core import liveness, orphans, schedulers
 from ductwork.core.display import printable
+from ductwork.core.patterns import Pattern
 from ductwork.core.queries import TaskQuery
 from ductwork.core.records import TaskRecord, Worker
 from ductwork.server.services.views.common import Reader
@@ -29,7 +29,7 @@ MAX_DOCUMENT = 1_000_000  # characters of one stored JSON document read at all
 MAX_TEXT = 200  # characters of one stored value shown
 MAX_ENTRIES = 500  # entries of one scheduler shown
 MAX_COUNT = 10**15
-_TASK_ID = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+_TASK_ID = Pattern(r"[A-Za-z0-9_.:-]{1,64}")
 _TIMES = ("year", "month", "weekdays", "day", "hour", "minute")
 _FILTERS = ("project", "match_name", "tags", "required_tags", "on_status")
 
