@@ -126,6 +126,10 @@ class PipelineController(StoredRuns):
         `in_process=True` (ductwork's debug mode for controllers): steps are plain function
         calls in this process, still recorded as tasks. Steps from existing tasks still run
         as processes."""
+        if run_pipeline_steps_locally and not in_process:
+            from ductwork.pipelines.executors import warm_up
+
+            warm_up()  # the steps' fork server imports while the run is checked and written
         if self._remote:  # a continued run on an agent keeps the steps that already succeeded
             self._load_stored_dag()
         self._execute("debug" if in_process else "local" if run_pipeline_steps_locally else "queue")

@@ -315,8 +315,7 @@ def warm_up() -> None:
         return
     with _early_lock:
         if _early is None:
-            _early = WarmPool(RUNNER, RUNNER_IMPORTS)
-            _early.start()
+            _early = _new_pool()
     atexit.unregister(_close_early)  # registered once
     atexit.register(_close_early)
 
@@ -329,10 +328,41 @@ def _take_warm_pool() -> WarmPool | None:
         return None
     with _early_lock:
         pool, _early = _early, None
-    if pool is None:
-        pool = WarmPool(RUNNER, RUNNER_IMPORTS)
-        pool.start()
+    return pool if pool is not None else _new_pool()
+
+
+def _new_pool() -> WarmPool:
+    """A fork server, started now; the installed packages the pipeline's script imports (its
+    steps' functions usually live there: numpy, pandas...) are preloaded into it in the
+    background, before any step asks, so a step's first fork does not wait for them."""
+    pool = WarmPool(RUNNER, RUNNER_IMPORTS)
+    pool.start()
+    main = getattr(sys.modules.get("__main__"), "__file__", None)
+    if _is_user_script(main) and os.environ.get("DUCTWORK_PRELOAD", "1") != "0":
+        threading.Thread(
+            target=_preload_script, args=(pool, main), name="ductwork-preload", daemon=True
+        ).start()
     return pool
+
+
+def _is_user_script(path: str | None) -> bool:
+    """A script of the user's (not an installed program's entry point: pytest, a CLI)."""
+    return bool(path) and str(path).endswith(".py") and not _installed(str(path))
+
+
+def _installed(origin: str) -> bool:
+    return "site-packages" in origin or "dist-packages" in origin
+
+
+def _preload_script(pool: WarmPool, path: str) -> None:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            source = handle.read()
+    except (OSError, UnicodeDecodeError):
+        return
+    wanted = installed_imports(source)
+    if wanted:
+        pool.preload(wanted)
 
 
 def _close_early() -> None:
@@ -367,8 +397,7 @@ def installed_imports(source: str) -> list[str]:
             spec = importlib.util.find_spec(name)
         except (ImportError, ValueError):
             continue
-        origin = (spec.origin or "") if spec else ""
-        if "site-packages" in origin or "dist-packages" in origin:
+        if spec is not None and _installed(spec.origin or ""):
             found.append(name)
     return found
 
