@@ -126,7 +126,7 @@ def db_upgrade(url: str | None) -> None:
         from pathlib import Path
 
         Path(target.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    with out.errors():
+    with out.errors(), out.progress("migrating the schema"):
         revision = migrate.upgrade(target)
     click.echo(f"{_hide_password(target)}: schema at revision {revision}")
 

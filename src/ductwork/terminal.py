@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., Any])
 
 ID_WIDTH = 32  # a task id: uuid4 hex
+REVEAL_AFTER_S = 1.0  # progress shows only for work that takes longer than this
 
 STATUS_STYLE = {
     "draft": "dim",
@@ -158,7 +159,7 @@ def progress(description: str, total: float | None = None) -> Iterator[Callable[
         return
     bar = _progress(total is not None)
     task = bar.add_task(shown(description), total=total, start=True, visible=False)
-    shown_at = time.monotonic() + 1.0
+    shown_at = time.monotonic() + REVEAL_AFTER_S
 
     def advance(amount: float) -> None:
         bar.update(task, advance=amount, visible=time.monotonic() >= shown_at)
@@ -186,7 +187,10 @@ def _progress(with_bar: bool) -> Progress:
     if with_bar:
         columns += [BarColumn(), DownloadColumn()]
     columns.append(TimeElapsedColumn())
-    return Progress(*columns, console=console(stderr=True), transient=True)
+    # stdout is left alone: `path=$(ductwork artifacts get ...)` keeps its answer on stdout
+    return Progress(
+        *columns, console=console(stderr=True), transient=True, redirect_stdout=False, redirect_stderr=False
+    )
 
 
 class _Reveal:

@@ -340,7 +340,8 @@ def artifacts_get(task_id: str, name: str, destination: str | None) -> None:
         click.echo(printable(path))
         return
     with out.progress(f"copying {name} to {destination}"):
-        click.echo(printable(_copy(path, destination)))
+        copied = _copy(path, destination)
+    click.echo(printable(copied))
 
 
 def _copy(path: str, destination: str) -> str:
