@@ -295,7 +295,9 @@ def test_validation_names_the_step_and_field(home) -> None:
                 bad.start_locally()  # steps would go to agents: each needs a queue
             else:
                 bad.start_locally(run_pipeline_steps_locally=True, in_process=True)
-        assert backend().get_task(bad.id).status == "created"  # nothing ran
+        refused = backend().get_task(bad.id)  # nothing ran, and no draft is left behind
+        assert refused.status == "failed" and refused.status_message.startswith("refused before it started: ")
+        assert not backend().query_tasks(TaskQuery(parent=bad.id, archived=None))
 
     check(
         lambda p: (

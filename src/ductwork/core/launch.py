@@ -37,6 +37,15 @@ from typing import Any
 from ductwork.core.errors import ValidationError
 
 HERE = "."
+# What a pipeline's controller task runs besides a user's script (`script.module`): REPLAY runs
+# its stored DAG (a pipeline as a step, a resumed run, a PipelineController built outside a
+# script); REBUILD calls a @PipelineDecorator.pipeline function by module and name.
+REPLAY = "ductwork.sdk.replay"
+REBUILD = "ductwork.pipelines.rebuild"
+# A controller task whose code cannot rebuild its pipeline elsewhere records why here, in its
+# `script`: the UI and the API then refuse NEW RUN with that sentence instead of starting a run
+# that cannot do what its name says.
+CANNOT_RERUN = "cannot_rerun"
 
 
 @dataclass(frozen=True)
@@ -84,7 +93,14 @@ def plan(
     if entry and os.path.isabs(entry):  # a script by its path on this machine (recorded by hand)
         cwd = working_dir if _absolute(working_dir) else os.path.dirname(entry)
         return Launch([entry, *args], cwd)
-    raise ValidationError(f"task {task_id} has no code to run (script has no module, repository or code)")
+    why = str(script.get(CANNOT_RERUN) or "") or "script has no module, repository or code"
+    raise ValidationError(f"task {task_id} has no code to run ({why})")
+
+
+def rerun_refusal(script: dict[str, Any]) -> str:
+    """Why a task with this `script` cannot run again elsewhere, as recorded when it was made
+    ("" when nothing was: a task made by hand without code fails on its agent, saying so)."""
+    return str(script.get(CANNOT_RERUN) or "")
 
 
 def working_folder(owner: str, value: object, name: str = "script.working_dir") -> str:

@@ -16,6 +16,7 @@ from ductwork.core.runformat import (
     STEP_ARGS,
 )
 from ductwork.core.states import TaskStatus
+from ductwork.pipelines import unstarted
 from ductwork.pipelines.checks import checked
 from ductwork.pipelines.node import Node as StepNode
 from ductwork.pipelines.options import (
@@ -263,9 +264,17 @@ class StepBuilding(PipelineBase):
         return PipelineSpec(self._name, self._project_name, self._version, dict(self._args), steps)
 
     def _verify(self, *, need_queues: bool, in_process: bool = False) -> None:
-        spec = checked(
-            self._spec(), default_queue=self._default_queue, need_queues=need_queues, in_process=in_process
-        )
+        try:
+            spec = checked(
+                self._spec(),
+                default_queue=self._default_queue,
+                need_queues=need_queues,
+                in_process=in_process,
+            )
+        except ValidationError as exc:
+            if not self._remote:  # the run never starts: not a draft left in the runs list
+                unstarted.refuse(self._task.id, self._backend, f"refused before it started: {exc}")
+            raise
         for step in spec.steps:
             self._nodes[step.name].spec = step
 

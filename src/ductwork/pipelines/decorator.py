@@ -37,7 +37,7 @@ from typing import Any
 from ductwork.core.errors import ValidationError
 from ductwork.core.runformat import CONTROLLER_QUEUE
 from ductwork.core.states import NodeStatus
-from ductwork.pipelines import failure, instances, lazy
+from ductwork.pipelines import failure, instances, lazy, origin
 from ductwork.pipelines.controller import PipelineController
 from ductwork.pipelines.executors import QueueExecutor, warm_up
 from ductwork.pipelines.node import Node as StepNode
@@ -244,7 +244,8 @@ class PipelineDecorator(PipelineController):
         except TypeError as exc:
             raise ValidationError(f"pipeline {settings['name']!r}: {exc}") from None
         bound.apply_defaults()
-        pipe = cls(**settings)
+        with origin.starting(function, _defaults.mode, _defaults.queue):
+            pipe = cls(**settings)
         pipe._mode = _defaults.mode
         pipe._default_queue = launch.default_queue or _defaults.queue
         pipe._arg_sections = {arg: section for section, args in launch.args_map.items() for arg in args}

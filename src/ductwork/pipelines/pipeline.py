@@ -27,6 +27,7 @@ from ductwork.core.runformat import (
     PIPELINE_TAG,
     arg_key,
 )
+from ductwork.pipelines import origin, unstarted
 from ductwork.pipelines.node import Node as StepNode
 from ductwork.pipelines.options import (
     user_name,
@@ -122,7 +123,9 @@ class PipelineBase:
             container=dict(self._container),
             output_uri=self._output_uri,
         )
-        return self._backend.create_task(record)
+        created = self._backend.create_task(record)
+        unstarted.made(created.id, self._backend)  # a draft nobody starts does not stay one
+        return created
 
     @property
     def runs_project(self) -> str:
@@ -161,26 +164,25 @@ class PipelineBase:
         return self._name if count == 0 else f"{self._name} #{count + 1}"
 
     def _script(self) -> dict[str, Any]:
-        """The user's script, so an agent can run this controller again."""
+        """What an agent runs to build this pipeline again (NEW RUN): the user's script, as
+        ClearML records it, or what `origin` says for a pipeline something else started."""
         from ductwork.sdk import script as scripts
 
-        main = sys.modules.get("__main__")
-        path = getattr(main, "__file__", None)
+        path = scripts.user_script()
         script: dict[str, Any] = dict(self._repo)
         # Where the controller runs on an agent: relative to its code, never this machine's
         # folder: the script's folder in the repository it names, else the agent's own folder.
         folder = launch.working_folder(f"pipeline {self._name!r}", self._working_dir, "working_dir")
-        if self._working_dir is None and self._repo and path and os.path.isfile(path):
+        if self._working_dir is None and self._repo and path is not None:
             folder = scripts.folder_in_repository(path)
         script["working_dir"] = folder
         script["binary"] = f"python{sys.version_info.major}.{sys.version_info.minor}"
-        if path and os.path.isfile(path):
-            script["entry_point"] = os.path.basename(path)
-            try:
-                with open(path, encoding="utf-8") as handle:
-                    script["code"] = handle.read()
-            except OSError:
-                pass
+        if path is None:
+            return {**script, **origin.rebuild_script()}
+        script["entry_point"] = path.name
+        code = scripts.read_code(path)
+        if code is not None:
+            script["code"] = code
         script["args"] = sys.argv[1:]
         return script
 

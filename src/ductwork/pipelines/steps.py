@@ -36,7 +36,7 @@ from ductwork.pipelines.spec import StepSpec
 from ductwork.sdk import urls
 from ductwork.sdk.params import flatten
 
-REPLAY = "ductwork.sdk.replay"
+REPLAY = launch.REPLAY
 
 
 class Resolver:

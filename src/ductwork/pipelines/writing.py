@@ -22,6 +22,7 @@ from ductwork.core.runformat import (
     VERSION,
     VERSION_PARAM,
 )
+from ductwork.pipelines import unstarted
 from ductwork.pipelines.building import StepBuilding
 from ductwork.pipelines.pipeline import DEFAULT_VERSION
 from ductwork.pipelines.run import config_object
@@ -76,6 +77,7 @@ class RunWriting(StepBuilding):
     def _serialize(self) -> None:
         """Write what a rerun needs: arguments, the DAG, each function step's code, the version."""
         task_id = self._task.id
+        unstarted.written(task_id)
         if self._remote:
             self._pull_args()
         params = {self._arg_key(name): param for name, param in self._args.items()}

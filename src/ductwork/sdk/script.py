@@ -10,6 +10,7 @@ import ast
 import os
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 from ductwork.core import launch, syntax
@@ -27,6 +28,26 @@ def entry_script() -> Path | None:
         return None
     candidate = Path(path).resolve()
     return candidate if candidate.is_file() else None
+
+
+def user_script() -> Path | None:
+    """The entry script when it is the user's own file, which can run again elsewhere to rebuild
+    what it made; None for `python -c`, a REPL, a notebook, or a program of an installed package
+    (`ductwork demo`, `pytest`, a console script): running that again does something else."""
+    path = entry_script()
+    if path is None or any(path.is_relative_to(folder) for folder in installed_folders()):
+        return None
+    return path
+
+
+def installed_folders() -> list[Path]:
+    """Where installed code lives: the standard library, site-packages, the environment's
+    scripts, and ductwork's own package (an editable install lives outside site-packages)."""
+    names = ("stdlib", "platstdlib", "purelib", "platlib", "scripts")
+    folders = {Path(sysconfig.get_paths()[name]).resolve() for name in names}
+    folders |= {Path(prefix).resolve() / "bin" for prefix in (sys.prefix, sys.base_prefix)}
+    folders.add(Path(__file__).resolve().parent.parent)
+    return sorted(folders)
 
 
 def describe_running() -> dict[str, object]:

@@ -5,6 +5,8 @@ Used by the REST API and by the web UI alike (both pass the calling user's name)
 * `new_run`: clone the run's controller task (parameters, configuration, code, input
   models; no outputs), replace `Args/*` with the given values cast to each parameter's stored
   type, name it `<name> #N`, enqueue it, and say whether any live agent listens on the queue.
+  A run whose controller recorded that nothing can rebuild it (`launch.rerun_refusal`: a
+  pipeline function defined in a notebook, say) is refused with that reason, before any write.
 * `abort_run`: stop the controller and every unfinished task below it; mark its unfinished
   nodes aborted (the controller, once killed, cannot).
 * `continue_run`: put a stopped or failed controller back on its queue; it resumes from the
@@ -19,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ductwork.core import arguments, runformat
+from ductwork.core import arguments, launch, runformat
 from ductwork.core.errors import Conflict, NotFound, StatusError, ValidationError
 from ductwork.core.patterns import Pattern
 from ductwork.core.queries import TaskQuery
@@ -66,12 +68,18 @@ def new_run(
 ) -> Started:
     store = hub.store
     controller = _controller(store, run_id)
+    refusal = launch.rerun_refusal(controller.script)
+    if refusal:
+        raise Conflict(f"run {run_id} cannot be run again: {refusal}")
     if not isinstance(args, Mapping):
         raise ValidationError(f"args must be an object of pipeline arguments, got {type(args).__name__}")
     params: dict[str, Param] = store.get_parameters(run_id)
     new_args = {runformat.arg_key(name): _cast_argument(name, value, params) for name, value in args.items()}
     target = queue or controller.queue or DEFAULT_QUEUE
-    store.get_queue(target)  # a missing queue is a 404 before anything is created
+    if target == DEFAULT_QUEUE:  # the controllers' queue exists on first use, as ClearML's does
+        store.ensure_queue(target, user=user)
+    else:
+        store.get_queue(target)  # a missing queue is a 404 before anything is created
     name = _next_name(store, controller)
     clone: TaskRecord = store.clone_task(
         run_id, name=name, project=controller.project, parent=controller.parent

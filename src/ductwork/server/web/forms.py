@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from ductwork.core import arguments, runformat
+from ductwork.core import arguments, launch, runformat
 from ductwork.server.services.views import Reader, display_value
 
 DEFAULT_QUEUE = runformat.CONTROLLER_QUEUE
@@ -31,6 +31,7 @@ class NewRunForm:
     fields: list[ArgField]
     queues: list[str]
     queue: str
+    refusal: str = ""  # why this run cannot be run again ("" when it can)
 
 
 def new_run_form(store: Reader, run_id: str) -> NewRunForm:
@@ -48,7 +49,10 @@ def new_run_form(store: Reader, run_id: str) -> NewRunForm:
     ]
     queue = run.queue or DEFAULT_QUEUE
     queues = sorted({q.name for q in store.list_queues()} | {queue})
-    return NewRunForm(run_id=run_id, run_name=run.name, fields=fields, queues=queues, queue=queue)
+    refusal = launch.rerun_refusal(run.script)
+    return NewRunForm(
+        run_id=run_id, run_name=run.name, fields=fields, queues=queues, queue=queue, refusal=refusal
+    )
 
 
 def parse_new_run(

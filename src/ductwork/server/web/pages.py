@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 
+from ductwork.core import launch
 from ductwork.core.errors import Conflict, DuctworkError, Forbidden, NotFound, StatusError, ValidationError
 from ductwork.core.records import TaskRecord
 from ductwork.core.states import TaskStatus
@@ -121,7 +122,12 @@ def may(user: permissions.User, action: str, task: TaskRecord | None = None) -> 
     return permissions.allowed(user, action, target)
 
 
-templates.env.globals.update(may=may)
+def rerun_refusal(task: TaskRecord) -> str:
+    """Why NEW RUN cannot rebuild this run ("" when it can): its button says so, disabled."""
+    return launch.rerun_refusal(task.script)
+
+
+templates.env.globals.update(may=may, rerun_refusal=rerun_refusal)
 templates.env.globals.update(
     display=views.display_value,
     duration=views.duration,
