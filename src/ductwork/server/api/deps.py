@@ -15,7 +15,9 @@ from ductwork.server.services import permissions
 from ductwork.server.services.hub import Hub
 
 
-def hub(request: Request) -> Hub:
+async def hub(request: Request) -> Hub:
+    """Async on purpose: FastAPI runs a plain `def` dependency in the thread pool, a thread hop
+    per request for an attribute read (and a wait for a free thread under load)."""
     found: Hub = request.app.state.hub
     return found
 

@@ -23,10 +23,11 @@ from typing import TYPE_CHECKING
 
 from ductwork.artifacts.allowed import StorageRule
 from ductwork.core import orphans
-from ductwork.core.records import NodeState, QueueEntry, TaskRecord
+from ductwork.core.records import ConsoleLine, MetricEvent, NodeState, QueueEntry, TaskRecord
 from ductwork.server.services import locations
 from ductwork.server.services.doorbell import Doorbell
 from ductwork.server.services.feed import Feed
+from ductwork.server.services.writes import GroupWriter
 
 if TYPE_CHECKING:  # the server imports the store (and SQLAlchemy) when it opens one
     from ductwork.store.store import Store
@@ -55,10 +56,15 @@ class Hub:
     storage: StorageRule = field(init=False)
     # What changed, pushed to the live event streams (and foreign enqueues to claims).
     feed: Feed = field(init=False)
+    # Concurrent metric and console writes share a commit (services/writes.py).
+    events: GroupWriter[MetricEvent] = field(init=False)
+    console: GroupWriter[ConsoleLine] = field(init=False)
 
     def __post_init__(self) -> None:
         self.storage = locations.build_rule(self.store, self.artifacts_root, self.allowed_storage)
         self.feed = Feed(self.store, self.work)
+        self.events = GroupWriter(self.store.add_events)
+        self.console = GroupWriter(self.store.add_console)
 
     # -- writes others wait for ---------------------------------------------------------------
 
