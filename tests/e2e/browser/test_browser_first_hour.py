@@ -232,3 +232,47 @@ def test_delete_run_asks_first_then_deletes_it_and_its_steps(ui: Any, server: Se
         with pytest.raises(NotFound):
             server.store.get_console(str(task_id))
     assert run.id not in ui.content()
+
+
+GROUP_CENTRE = """(label) => {
+  const d = window.__dag.dag, v = window.__dag.view;
+  const r = document.getElementById("dag").getBoundingClientRect();
+  const b = d.labels.indexOf(label);
+  if (b < 0) return null;
+  return [r.left + (d.x[b] + d.w / 2) * v.scale + v.tx, r.top + (d.y[b] + d.h[b] / 2) * v.scale + v.ty];
+}"""
+
+
+def test_a_fan_out_stage_collapses_to_one_box_and_opens_on_demand(ui: Any, server: Server) -> None:
+    """32 calls of `train`, each with its own `evaluate`: `train x32 -> evaluate x32`, counts per
+    status; one group opens step by step while the other stays collapsed."""
+    trains = ["train", *(f"train_{i}" for i in range(1, 32))]
+    evals = ["evaluate", *(f"evaluate_{i}" for i in range(1, 32))]
+    parents: dict[str, list[str]] = {"load": []}
+    parents.update({t: ["load"] for t in trains})
+    parents.update({e: [t] for e, t in zip(evals, trains, strict=True)})
+    parents["report"] = evals
+    states = {"load": "completed"} | {t: "completed" for t in trains[:20]}
+    states |= {t: "running" for t in trains[20:30]} | {t: "failed" for t in trains[30:]}
+    states |= {e: "completed" for e in evals[:20]}
+    run = make_run(server.store, parents, states=states)
+    open_run(ui, server, run.id)
+    assert ui.evaluate("window.__dag.dag.labels") == ["load", "train x32", "evaluate x32", "report"]
+    screenshot(ui, "run-page-fan-out-collapsed.png")
+
+    point = ui.evaluate(GROUP_CENTRE, "train x32")
+    ui.mouse.click(point[0], point[1])
+    ui.wait_for_selector("#info h2:text-is('train x32')")
+    counts = ui.locator("#info table.kv").inner_text()
+    assert "completed\t20" in counts and "running\t10" in counts and "failed\t2" in counts
+    ui.locator("#info [data-expand]").click()
+    ui.wait_for_function("() => window.__dag.dag.n === 3 + 32")
+    labels = ui.evaluate("window.__dag.dag.labels")
+    assert "evaluate x32" in labels  # the stage below stays collapsed
+    assert "train_31" in labels and "train x32" not in labels
+    status = ui.evaluate("(d => d.boxStatus[d.keys.indexOf('train_31')])(window.__dag.dag)")
+    assert status == 4  # failed, drawn on its own box
+    ui.get_by_role("button", name="Group fan-outs").click()
+    ui.wait_for_function("() => window.__dag.dag.n === 4")
+    ui.get_by_role("button", name="Show every step").click()
+    ui.wait_for_function(f"() => window.__dag.dag.n === {len(parents)}")

@@ -104,7 +104,7 @@ def test_clicking_a_fan_out_group_shows_its_counts_and_members(page: Any, server
         }"""
     )
     page.mouse.click(box[0], box[1])
-    page.wait_for_selector("#info h2:text-is('shard* (40)')")
+    page.wait_for_selector("#info h2:text-is('shard x40')")
     counts = page.locator("#info table.kv").inner_text()
     assert "completed\t30" in counts and "failed\t2" in counts and "pending\t8" in counts
     assert page.locator("#step-search").input_value() == "shard"

@@ -53,7 +53,8 @@ def test_layers_never_overlap_and_sizes_cover_every_node() -> None:
             parents[f"s{layer}_{j}"] = (
                 [f"s{layer - 1}_{k}" for k in rng.sample(range(15), 3)] if layer else []
             )
-    layout = layout_dag(parents)
+    # Every step a box of its own (grouping off): the geometry of many crossing edges is the point.
+    layout = layout_dag(parents, group_min=0)
     assert len(layout.nodes) == len(parents)
     _assert_no_overlap(layout)
     assert min(n.x for n in layout.nodes) == 0 and min(n.y for n in layout.nodes) == 0
@@ -78,7 +79,7 @@ def test_large_fan_out_becomes_one_group_node_with_its_members() -> None:
     assert len(layout.nodes) == 3
     group = layout.nodes[1]
     assert group.is_group and group.members == tuple(maps)
-    assert group.label == "map* (500)"
+    assert group.label == "map x500"
     assert layout.edges == ((0, 1), (1, 2))
     assert layout.to_json()["members"] == {1: maps}
 
@@ -120,6 +121,57 @@ def test_ten_thousand_steps_lay_out_with_every_node_placed() -> None:
             parents[f"s{layer}_{j}"] = (
                 [f"s{layer - 1}_{k}" for k in rng.sample(range(100), 2)] if layer else []
             )
-    layout = layout_dag(parents)
+    layout = layout_dag(parents, group_min=0)
     assert len(layout.nodes) == 10_000 and len(layout.edges) == 19_800
+    # Grouped, each layer's calls of one function under the previous layer's group are one box
+    # (steps with no child are not a fan-out and keep their own).
+    grouped = layout_dag(parents)
+    assert len(grouped.nodes) < 300 and sum(len(n.members) for n in grouped.nodes) == 10_000
+    _assert_no_overlap(grouped)
     _assert_no_overlap(layout)
+
+
+def test_calls_of_one_function_collapse_layer_by_layer_into_a_chain_of_groups() -> None:
+    """`train`, `train_1`... (a decorator's calls of one component) each with its own `eval`:
+    not the same children, yet one function under the same parent: `train x32 -> eval x32`."""
+    trains = ["train", *(f"train_{i}" for i in range(1, 32))]
+    evals = ["eval", *(f"eval_{i}" for i in range(1, 32))]
+    parents: dict[str, list[str]] = {"load": []}
+    parents.update({t: ["load"] for t in trains})
+    parents.update({e: [t] for e, t in zip(evals, trains, strict=True)})
+    parents["report"] = evals
+    layout = layout_dag(parents)
+    assert [n.label for n in layout.nodes] == ["load", "train x32", "eval x32", "report"]
+    assert [n.members for n in layout.nodes][1:3] == [tuple(trains), tuple(evals)]
+    assert layout.edges == ((0, 1), (1, 2), (2, 3))
+    # Other functions under the same parent stay apart; fewer than GROUP_MIN calls stay apart.
+    parents.update({f"probe_{i}": ["load"] for i in range(GROUP_MIN - 1)})
+    labels = [n.label for n in layout_dag(parents).nodes]
+    assert "train x32" in labels and sum(label.startswith("probe_") for label in labels) == GROUP_MIN - 1
+
+
+def test_an_expanded_group_is_drawn_step_by_step_and_cached_apart() -> None:
+    parents: dict[str, list[str]] = {"src": []}
+    maps = [f"map_{i}" for i in range(40)]
+    parents.update({m: ["src"] for m in maps})
+    parents.update({f"side_{i}": ["src"] for i in range(20)})
+    parents["reduce"] = maps
+    grouped = layout_dag(parents)
+    keys = [n.key for n in grouped.nodes if n.is_group]
+    assert keys == ["group:map_0", "group:side_0"]
+    opened = layout_dag(parents, expanded=["group:map_0", "group:nothing-such", "x\x00y"])
+    assert [n.key for n in opened.nodes if n.is_group] == ["group:side_0"]
+    assert len(opened.nodes) == len(grouped.nodes) - 1 + 40
+    assert opened.digest != grouped.digest
+    assert layout_dag(parents) is grouped
+
+
+def test_opening_a_stage_keeps_the_stage_below_it_collapsed() -> None:
+    trains = [f"train_{i}" for i in range(32)]
+    parents: dict[str, list[str]] = {"load": []}
+    parents.update({t: ["load"] for t in trains})
+    parents.update({f"eval_{i}": [t] for i, t in enumerate(trains)})
+    opened = layout_dag(parents, expanded=["group:train_0"])
+    assert [n.label for n in opened.nodes] == ["load", *trains, "eval x32"]
+    # the group hangs below each of its members' parents
+    assert sorted(p for p, c in opened.edges if c == 33) == list(range(1, 33))

@@ -2,8 +2,11 @@
 
 A layered (Sugiyama-style) layout in four linear-ish passes:
 
-1. fan-outs: siblings with exactly the same parents and children collapse into one *group* node
-   when there are at least `group_min` of them (a 5,000-way map step is one box with counts);
+1. fan-outs: at least `group_min` siblings collapse into one *group* node ("train x32", a box
+   with counts per status) when they have the same parents and children, or the same parent
+   boxes and the same function (their names less a trailing number: `train`, `train_1`, ...).
+   Steps are taken layer by layer, so a chain of fan-outs (`train_i -> eval_i`) collapses
+   into a chain of groups. A group named in `expanded` (its key) is drawn step by step;
 2. layers: each node sits one layer below its deepest parent (longest path from the sources);
 3. order: a few barycenter sweeps inside each layer to cut edge crossings;
 4. position: each node wants the mean horizontal position of its neighbours; an isotonic
@@ -24,10 +27,12 @@ import hashlib
 import json
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
+
+from ductwork.core.patterns import Pattern
 
 __all__ = ["GROUP_MIN", "LaidOutNode", "Layout", "collector_paused", "dag_digest", "layout_dag"]
 
@@ -82,9 +87,13 @@ class Layout:
         }
 
 
-def dag_digest(parents: Mapping[str, Sequence[str]], group_min: int = GROUP_MIN) -> str:
-    """A stable hash of the DAG's shape (names, parents, order) and the grouping threshold."""
-    text = json.dumps([group_min, [[name, list(ps)] for name, ps in parents.items()]], separators=(",", ":"))
+def dag_digest(
+    parents: Mapping[str, Sequence[str]], group_min: int = GROUP_MIN, expanded: Collection[str] = ()
+) -> str:
+    """A stable hash of the DAG's shape (names, parents, order), the grouping threshold and the
+    groups shown open."""
+    shape = [group_min, [[name, list(ps)] for name, ps in parents.items()], sorted(expanded)]
+    text = json.dumps(shape, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
@@ -92,19 +101,23 @@ _cache: OrderedDict[str, Layout] = OrderedDict()
 _cache_lock = threading.Lock()
 
 
-def layout_dag(parents: Mapping[str, Sequence[str]], *, group_min: int = GROUP_MIN) -> Layout:
+def layout_dag(
+    parents: Mapping[str, Sequence[str]], *, group_min: int = GROUP_MIN, expanded: Collection[str] = ()
+) -> Layout:
     """The layout of `parents` (step -> its parent steps, in the order steps were added); cached.
 
-    `group_min=0` disables grouping (every step gets its own box).
+    `group_min=0` disables grouping (every step gets its own box); the groups whose keys
+    (`group:<first member>`) are in `expanded` are drawn step by step.
     """
-    digest = dag_digest(parents, group_min)
+    expanded = frozenset(expanded)
+    digest = dag_digest(parents, group_min, expanded)
     with _cache_lock:
         hit = _cache.get(digest)
         if hit is not None:
             _cache.move_to_end(digest)
             return hit
     with collector_paused():
-        layout = _compute(parents, group_min, digest)
+        layout = _compute(parents, group_min, digest, expanded)
     with _cache_lock:
         _cache[digest] = layout
         while len(_cache) > _CACHE_SIZE:
@@ -128,12 +141,14 @@ def collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _compute(parents: Mapping[str, Sequence[str]], group_min: int, digest: str) -> Layout:
+def _compute(
+    parents: Mapping[str, Sequence[str]], group_min: int, digest: str, expanded: frozenset[str] = frozenset()
+) -> Layout:
     names = list(parents)
     index = {name: i for i, name in enumerate(names)}
     ups = [sorted({index[p] for p in parents[name] if p in index and p != name}) for name in names]
     ups = _drop_cycle_edges(ups)
-    boxes, up_edges = _group_fanouts(names, ups, group_min)
+    boxes, up_edges = _group_fanouts(names, ups, group_min, expanded)
     layer = _assign_layers(up_edges)
     downs: list[list[int]] = [[] for _ in boxes]
     for child, ps in enumerate(up_edges):
@@ -195,7 +210,7 @@ def _drop_cycle_edges(ups: list[list[int]]) -> list[list[int]]:
 
 
 def _group_fanouts(
-    names: list[str], ups: list[list[int]], group_min: int
+    names: list[str], ups: list[list[int]], group_min: int, expanded: frozenset[str] = frozenset()
 ) -> tuple[list[list[str]], list[list[int]]]:
     """Collapse big sets of interchangeable siblings; returns each box's members and its parent boxes."""
     downs: list[list[int]] = [[] for _ in names]
@@ -203,15 +218,15 @@ def _group_fanouts(
         for p in ps:
             downs[p].append(child)
     box_of = list(range(len(names)))
+    # What children are grouped by: a group drawn open still counts as one parent, so opening
+    # `train x32` leaves `evaluate x32` below it collapsed.
+    fan_of = list(range(len(names)))
     if group_min > 0:
-        by_shape: dict[tuple[tuple[int, ...], tuple[int, ...]], list[int]] = {}
-        for i in range(len(names)):
-            if ups[i] or downs[i]:  # lone steps are not a fan-out
-                by_shape.setdefault((tuple(ups[i]), tuple(sorted(downs[i]))), []).append(i)
-        for siblings in by_shape.values():
-            if len(siblings) >= group_min:
-                for s in siblings:
-                    box_of[s] = siblings[0]
+        rows: dict[int, list[int]] = {}
+        for i, at in enumerate(_assign_layers(ups)):
+            rows.setdefault(at, []).append(i)
+        for at in sorted(rows):  # parents' boxes are settled before their children are grouped
+            _group_row(names, ups, downs, rows[at], (box_of, fan_of), group_min, expanded)
     # Renumber boxes densely, in the order their first member was added.
     number: dict[int, int] = {}
     boxes: list[list[str]] = []
@@ -220,13 +235,56 @@ def _group_fanouts(
             number[head] = len(boxes)
             boxes.append([])
         boxes[number[head]].append(names[i])
-    up_edges: list[list[int]] = [[] for _ in boxes]
+    # A group's members share parent boxes, unless one of those groups is drawn open: then the
+    # group has an edge from each of its members' parents.
+    ups_of: list[dict[int, None]] = [{} for _ in boxes]
     for i, ps in enumerate(ups):
-        here = number[box_of[i]]
-        if box_of[i] != i:
-            continue  # a group's members share parents; its head speaks for all of them
-        up_edges[here] = list(dict.fromkeys(number[box_of[p]] for p in ps))
-    return boxes, up_edges
+        here = ups_of[number[box_of[i]]]
+        for p in ps:
+            here.setdefault(number[box_of[p]])
+    return boxes, [list(found) for found in ups_of]
+
+
+def _group_row(
+    names: list[str],
+    ups: list[list[int]],
+    downs: list[list[int]],
+    row: list[int],
+    boxes: tuple[list[int], list[int]],
+    group_min: int,
+    expanded: frozenset[str],
+) -> None:
+    """Group one layer's steps: by the same parent fan-outs and children, then by the same
+    parent fan-outs and function; each group's head (its first member) is the box all members
+    point at (`box_of`) unless the group is drawn open, and the fan-out they count as (`fan_of`)."""
+    box_of, fan_of = boxes
+    by_shape: dict[tuple[tuple[int, ...], tuple[int, ...]], list[int]] = {}
+    by_function: dict[tuple[tuple[int, ...], str], list[int]] = {}
+    for i in row:
+        if not ups[i] and not downs[i]:
+            continue  # lone steps are not a fan-out
+        parent_boxes = tuple(sorted({fan_of[p] for p in ups[i]}))
+        by_shape.setdefault((parent_boxes, tuple(sorted(downs[i]))), []).append(i)
+        by_function.setdefault((parent_boxes, _function_of(names[i])), []).append(i)
+    taken: set[int] = set()
+    for siblings in (*by_shape.values(), *by_function.values()):
+        members = [s for s in siblings if s not in taken]
+        if len(members) < group_min:
+            continue
+        drawn_open = f"group:{names[members[0]]}" in expanded
+        for s in members:
+            fan_of[s] = members[0]
+            if not drawn_open:
+                box_of[s] = members[0]
+            taken.add(s)
+
+
+_NUMBERED = Pattern(r"[_\-. ]?\d+$")
+
+
+def _function_of(name: str) -> str:
+    """A step's name less its call number: `train_12` and `train` are calls of `train`."""
+    return _NUMBERED.sub("", name) or name
 
 
 def _assign_layers(ups: list[list[int]]) -> list[int]:
@@ -325,10 +383,10 @@ def _pack(row: list[int], wanted: list[float], sizes: list[float], centre: list[
 
 
 def _group_label(members: Sequence[str]) -> str:
-    """`prefix* (N)` from the members' common prefix, so `train_0..train_499` reads `train_*`."""
+    """`prefix xN` from the members' common prefix, so `train_0..train_499` reads `train x500`."""
     first, last = min(members), max(members)
     n = 0
     while n < min(len(first), len(last)) and first[n] == last[n]:
         n += 1
     stem = first[:n].rstrip("_-. ") or "steps"
-    return f"{stem}* ({len(members)})"
+    return f"{stem} x{len(members)}"

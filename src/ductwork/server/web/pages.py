@@ -19,6 +19,7 @@ from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 
 from ductwork.core import launch
+from ductwork.core.display import STATUS_WORDS, status_word
 from ductwork.core.errors import Conflict, DuctworkError, Forbidden, NotFound, StatusError, ValidationError
 from ductwork.core.records import TaskRecord
 from ductwork.core.states import TaskStatus
@@ -132,6 +133,8 @@ templates.env.globals.update(
     display=views.display_value,
     duration=views.duration,
     run_statuses=views.RUN_STATUSES,
+    status_word=status_word,
+    status_words=STATUS_WORDS,
     node_statuses=views.NODE_STATUSES,
     task_statuses=[str(s) for s in TaskStatus],
 )

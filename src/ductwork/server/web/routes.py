@@ -52,16 +52,8 @@ def get_store(request: Request) -> views.Reader:
     return store
 
 
-async def _hub_dependency(request: Request) -> Hub:
-    return get_hub(request)  # async: no thread hop per request (a plain def runs in the pool)
-
-
-async def _store_dependency(request: Request) -> views.Reader:
-    return get_store(request)
-
-
-Store = Annotated[views.Reader, Depends(_store_dependency)]
-HubDep = Annotated[Hub, Depends(_hub_dependency)]
+Store = Annotated[views.Reader, Depends(get_store)]
+HubDep = Annotated[Hub, Depends(get_hub)]
 
 
 def user_name(request: Request) -> str:
@@ -134,14 +126,21 @@ def run_page(request: Request, hub: HubDep, run_id: str) -> Response:
     return page(request, "run.html", run=run, warning=warning, nav="pipelines")
 
 
+MAX_EXPANDED = 200  # groups one layout request may open
+
+
 @router.get("/runs/{run_id}/layout.json")
-def run_layout(store: Store, run_id: str, grouped: bool = True) -> Response:
-    """The DAG's boxes and edges (cached per DAG shape) plus the live state of every step."""
+def run_layout(
+    store: Store, run_id: str, grouped: bool = True, expand: Annotated[list[str] | None, Query()] = None
+) -> Response:
+    """The DAG's boxes and edges (cached per DAG shape) plus the live state of every step;
+    `expand=group:<first member>` (repeated) draws those groups step by step."""
     with layout.collector_paused():
         steps = views.pipeline_steps(store, store.get_task(run_id))
         dag = layout.layout_dag(
             {name: step.parents for name, step in steps.items()},
             group_min=layout.GROUP_MIN if grouped else 0,
+            expanded=[key for key in (expand or [])[:MAX_EXPANDED] if len(key) <= 1000],
         )
         body = dag.to_json()
         body["states"] = views.node_states_payload(steps)

@@ -7,7 +7,7 @@ import time
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from ductwork.core.display import status_word
+from ductwork.core.display import STATUS_WORDS, status_word
 from ductwork.core.queries import EventQuery, TaskQuery
 from ductwork.core.records import (
     ArtifactRecord,
@@ -25,7 +25,8 @@ from ductwork.core.records import (
     Worker,
 )
 
-RUN_STATUSES = ("draft", "pending", "running", "completed", "failed", "aborted")
+# The words a run or task status is shown as, in the order of a task's life (core.display's table).
+RUN_STATUSES = tuple(dict.fromkeys(STATUS_WORDS.values()))
 NODE_STATUSES = ("pending", "queued", "running", "completed", "failed", "cached", "skipped", "aborted")
 MAX_POINTS = 2000  # per scalar series sent to a chart; enough for any screen width
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ductwork.core import runformat
+from ductwork.core.display import STATUSES_OF_WORD
 from ductwork.core.errors import NotFound
 from ductwork.core.queries import EventQuery, TaskQuery
 from ductwork.core.records import (
@@ -43,7 +44,8 @@ def tasks_table(
     names = {p.id: p.name for p in projects}
     query = TaskQuery(
         project=project or None,
-        status=[status] if status else None,
+        # a word a person read (`running`), or a stored status (`in_progress`, what the API takes)
+        status=list(STATUSES_OF_WORD.get(status, (status,))) if status else None,
         name_pattern=_literal_pattern(search) if search.strip() else None,
         order_by="-created",
         limit=limit,

@@ -1,7 +1,8 @@
 // Run actions (abort, continue, clone, archive, tags) through the REST API, and the modal host.
 // Buttons carry `data-action` and `data-run`; after an action the page's live parts refresh.
 
-const TASK_STATUS = { created: "draft", queued: "pending", in_progress: "running", stopped: "aborted", published: "completed" };
+// The words for a task's stored status: the one table the CLI uses too (core.display), in base.html.
+const TASK_STATUS = JSON.parse(document.querySelector('meta[name="status-words"]')?.content || "{}");
 
 async function api(method, url, body) {
   const res = await fetch(url, {

@@ -168,8 +168,11 @@ function relayoutSoon() {
 }
 
 let grouped = true; // fan-outs drawn as one box; the toolbar toggles it
+const expanded = new Set(); // groups opened one by one (their keys), drawn step by step
 async function relayout() {
-  const body = await (await fetch(`/runs/${runId}/layout.json?grouped=${grouped}`)).json();
+  const query = new URLSearchParams({ grouped: String(grouped) });
+  for (const key of expanded) query.append("expand", key);
+  const body = await (await fetch(`/runs/${runId}/layout.json?${query}`)).json();
   const keep = selected >= 0 ? dag.keys[selected] : null;
   setLayout(body);
   selected = keep === null ? -1 : dag.keys.indexOf(keep);
@@ -181,17 +184,28 @@ async function relayout() {
   document.getElementById("dag-empty").hidden = dag.n > 0;
 }
 
-// "Show every step" appears when the drawing groups a fan-out (and while it is ungrouped).
+// "Show every step" appears when the drawing groups a fan-out; "Group fan-outs" while it is
+// ungrouped or some group was opened.
 function groupToggle() {
   const button = document.getElementById("group-toggle");
-  button.hidden = grouped && dag.members.size === 0;
-  button.textContent = grouped ? "Show every step" : "Group fan-outs";
+  const open = !grouped || expanded.size > 0;
+  button.hidden = !open && dag.members.size === 0;
+  button.textContent = open ? "Group fan-outs" : "Show every step";
 }
 document.getElementById("group-toggle").addEventListener("click", () => {
-  grouped = !grouped;
+  const open = !grouped || expanded.size > 0;
+  grouped = open;
+  expanded.clear();
   userMoved = false;
   relayout().catch(() => toast("The graph could not be loaded; try again."));
 });
+
+// One group opened from its info panel: its steps get boxes of their own, the rest stays grouped.
+function expandGroup(key) {
+  expanded.add(key);
+  showRunInfo();
+  relayout().catch(() => toast("The graph could not be loaded; try again."));
+}
 
 const sameTime = (a, b) => a === b || (Number.isNaN(a) && Number.isNaN(b));
 
@@ -343,8 +357,9 @@ function showGroup(b) {
   const bars = STATUSES.map((s, k) => (counts[k] ? `<span data-k="${k}" title="${s}: ${counts[k]}"></span>` : "")).join("");
   const rows = STATUSES.map((s, k) => (counts[k] ? `<tr><th><i class="dot dot-${s}"></i>${s}</th><td class="num">${counts[k]}</td></tr>` : "")).join("");
   info.innerHTML = `<div class="info-head"><div class="eyebrow"><a href="#" data-back>Run info</a> / Group</div>
-    <h2></h2><div class="meta">${idx.length} steps with the same parents and children</div></div>
+    <h2></h2><div class="meta">${idx.length} steps of one fan-out: the same parents, and the same function or children</div></div>
     <div class="group-bars">${bars}</div><table class="kv">${rows}</table>
+    <p><button type="button" class="btn btn-sm" data-expand>Show these ${idx.length} steps</button></p>
     <h3>Steps</h3><p class="muted">Pick one in the list on the left; it is filtered to this group.</p>`;
   for (const bar of info.querySelectorAll(".group-bars [data-k]")) {
     const k = Number(bar.dataset.k);
@@ -352,7 +367,8 @@ function showGroup(b) {
     bar.style.background = COLOR[k];
   }
   info.querySelector("h2").textContent = dag.labels[b];
-  const stem = dag.labels[b].replace(/\* \(\d+\)$/, "");
+  info.querySelector("[data-expand]").dataset.expand = dag.keys[b];
+  const stem = dag.labels[b].replace(/ x\d+$/, "");
   const search = document.getElementById("step-search");
   search.value = stem === "steps" ? "" : stem;
   steps.refresh();
@@ -362,6 +378,11 @@ info.addEventListener("click", (ev) => {
   if (ev.target.closest("[data-back]")) {
     ev.preventDefault();
     showRunInfo();
+    return;
+  }
+  const open = ev.target.closest("button[data-expand]");
+  if (open) {
+    expandGroup(open.dataset.expand);
     return;
   }
   // An input's `${step.output}` links to the step that produced it: select it in the graph.
