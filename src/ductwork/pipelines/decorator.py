@@ -118,8 +118,7 @@ class PipelineDecorator(PipelineController):
 
     @classmethod
     def wait_for_multi_pipelines(cls) -> list[Any]:
-        """The results of the pipeline calls made with multi_instance_support='parallel', in
-        call order, once they all ended (other calls run to the end before returning)."""
+        """The results of the multi_instance_support='parallel' calls, in call order, once all ended."""
         return instances.wait_all()
 
     # ---- @component
