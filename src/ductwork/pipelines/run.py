@@ -32,6 +32,7 @@ from ductwork.core.records import (
 from ductwork.core.runformat import DAG_DESCRIPTION, STEP_ARGS
 from ductwork.core.states import NodeStatus
 from ductwork.pipelines import steps
+from ductwork.pipelines.batching import Call, calls_in_order
 from ductwork.pipelines.engine import Engine, Executor, Outcome, Prepared
 from ductwork.pipelines.node import Node
 from ductwork.pipelines.runner import Output, from_stored, load_output, replace_outputs, split_results, stored
@@ -261,9 +262,10 @@ class Run:
         if self.step_owner is not None:
             started = record.started if self.inline else None
             record.runtime[orphans.OWNER_KEY] = {**self.step_owner, "started": started}
-        record = self.backend.create_task(record)
-        self.backend.set_parameters(record.id, steps.typed_params(params))
-        return spec, record
+        # the task and its parameters: one commit on the embedded store
+        calls: list[Call] = [("create_task", (record,), {})]
+        calls.append(("set_parameters", (record.id, steps.typed_params(params)), {}))
+        return spec, calls_in_order(self.backend, calls)[0]
 
     def _call(self, params: dict[str, Any]) -> tuple[list[Any], dict[str, Any]]:
         """An in-process step's call arguments: its parameters, upstream values live."""

@@ -158,6 +158,7 @@ class Database:
         turn: AbstractContextManager[Any] = threading.RLock() if self.dialect == "sqlite" else nullcontext()
         self._write_turn = turn
         self._read_turn = turn if self._in_memory else nullcontext()
+        self._batches = threading.local()  # this thread's open `batch()` transaction, if any
 
     def after_fork(self) -> None:
         """In a forked child: new locks, and new connections on first use."""
@@ -171,15 +172,44 @@ class Database:
 
     @contextmanager
     def write(self) -> Iterator[Conn]:
-        """A transaction that will write: `BEGIN IMMEDIATE` on SQLite, committed on exit."""
+        """A transaction that will write: `BEGIN IMMEDIATE` on SQLite, committed on exit.
+        Inside this thread's `batch()`, a savepoint of the batch's transaction instead."""
+        batch: Conn | None = getattr(self._batches, "conn", None)
+        if batch is not None:
+            with self.storage_errors(), _savepoint(batch):
+                yield batch
+            return
         with self._write_turn, self.storage_errors(), self._transaction(write=True) as conn:
             yield conn
 
     @contextmanager
     def read(self) -> Iterator[Conn]:
-        """A read-only snapshot (deferred transaction), rolled back on exit."""
+        """A read-only snapshot (deferred transaction), rolled back on exit; inside this
+        thread's `batch()`, its transaction (which sees the batch's own writes)."""
+        batch: Conn | None = getattr(self._batches, "conn", None)
+        if batch is not None:
+            with self.storage_errors():
+                yield batch
+            return
         with self._read_turn, self.storage_errors(), self._transaction(write=False) as conn:
             yield conn
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Every `write()` and `read()` of this thread inside is one transaction, committed
+        (one commit, one fsync) when the batch ends: for a few writes that belong together,
+        such as a task and its parameters. Each write is a savepoint, so one that fails undoes
+        only its own changes, as alone; an exception out of the batch undoes all of them.
+        Hold it for store calls only: other writers wait for it."""
+        if getattr(self._batches, "conn", None) is not None:
+            yield  # already inside this thread's batch
+            return
+        with self.write() as conn:
+            self._batches.conn = conn
+            try:
+                yield
+            finally:
+                self._batches.conn = None
 
     @contextmanager
     def connection(self) -> Iterator[Any]:
@@ -287,6 +317,18 @@ class Database:
         if self._shared is not None:
             _close(self._shared)
             self._shared = None
+
+
+@contextmanager
+def _savepoint(conn: Conn) -> Iterator[None]:
+    conn.execute("SAVEPOINT ductwork_write")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK TO SAVEPOINT ductwork_write")
+        conn.execute("RELEASE SAVEPOINT ductwork_write")
+        raise
+    conn.execute("RELEASE SAVEPOINT ductwork_write")
 
 
 def _rollback(raw: Any) -> None:

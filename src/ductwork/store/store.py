@@ -72,6 +72,26 @@ class Store:
         on a full disk; False for PostgreSQL or when it is already gone."""
         return self._file is not None and reserve.release(self._file)
 
+    def batch(self, calls: Sequence[tuple[str, Sequence[Any], Mapping[str, Any]]]) -> list[Any]:
+        """Several calls `(method, args, kwargs)` made in order as if one by one (their results,
+        or the first one's failure raised, the calls after it not made), in one transaction:
+        one commit instead of one each (`Database.batch`; the pipe transport's `batch` too)."""
+        results: list[Any] = []
+        failure: Exception | None = None
+        with self._db.batch():
+            for method, args, kwargs in calls:
+                if method.startswith("_") or method == "batch":
+                    failure = AttributeError(f"the store has no method {method!r} to batch")
+                    break
+                try:
+                    results.append(getattr(self, method)(*args, **kwargs))
+                except Exception as exc:  # its own writes are undone; the ones before it stay
+                    failure = exc
+                    break
+        if failure is not None:
+            raise failure
+        return results
+
     @property
     def database(self) -> Database:
         """The engine and transactions, for tools that need SQL the methods do not offer."""
