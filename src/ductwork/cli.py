@@ -88,6 +88,7 @@ def queues() -> None:
 @json_option
 def queues_list(as_json: bool) -> None:
     """Queues with their length and the workers that serve them."""
+    out.look_only()
     with out.errors():
         backend = _backend()
         found = backend.list_queues()

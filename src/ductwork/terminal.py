@@ -36,6 +36,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 ID_WIDTH = 32  # a task id: uuid4 hex
 REVEAL_AFTER_S = 1.0  # progress shows only for work that takes longer than this
+LOOK_RETRY_WINDOW_S = "10"  # a command that only looks gives up on an unreachable server after this
 
 STATUS_STYLE = {
     "draft": "dim",
@@ -143,6 +144,16 @@ def errors() -> Iterator[None]:
         # a list of candidates (an ambiguous id) keeps its lines; anything else is one line
         lines = bool(getattr(exc, "candidates", None))
         raise click.ClickException(printable(mask_secrets(exc), lines=lines)) from exc
+
+
+def look_only() -> None:
+    """This command only reads or makes one change for a person waiting at a prompt: an
+    unreachable server (a wrong DUCTWORK_API_URL) fails it in seconds, not after the
+    five-minute window agents and runs ride out a server restart with, unless
+    DUCTWORK_RETRY_WINDOW says otherwise."""
+    import os
+
+    os.environ.setdefault("DUCTWORK_RETRY_WINDOW", LOOK_RETRY_WINDOW_S)
 
 
 def interactive() -> bool:

@@ -261,3 +261,16 @@ def test_a_configuration_copy_made_under_an_agent_is_removed_when_the_task_ends(
     said = next(line["text"] for line in shown["console"] if "configuration at" in line["text"])
     assert f"configuration at {env.tmp}" in said and '{"rate": 1}' in said, said
     assert env.leftovers() == []
+
+
+def test_a_wrong_server_url_fails_a_look_in_seconds_naming_the_variable(env: Env) -> None:
+    with _busy_port() as holder:  # a port that is ours and never answers HTTP: refused once closed
+        url = f"http://127.0.0.1:{holder.getsockname()[1]}"
+    done = env.run(
+        "tasks", "list", ok=False, DUCTWORK_API_URL=url, DUCTWORK_API_KEY="x", DUCTWORK_RETRY_WINDOW="0.5"
+    )
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert f"cannot reach ductwork server at {url} (DUCTWORK_API_URL)" in done.stderr
+    from ductwork import terminal
+
+    assert float(terminal.LOOK_RETRY_WINDOW_S) <= 10  # without the variable: seconds, not 300

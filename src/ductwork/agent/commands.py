@@ -17,6 +17,7 @@ import click
 from ductwork.completion import task_ids
 from ductwork.core.display import mask_secrets, printable, status_word
 from ductwork.core.errors import DuctworkError
+from ductwork.terminal import look_only
 
 PULLS = ("missing", "never", "always")  # --docker-pull, the engines' own words
 SERVICES_SLOTS = 8  # `--services-mode` without a number
@@ -206,6 +207,7 @@ def agent_command(
 @click.argument("name")
 def queue_create(name: str) -> None:
     """Create queue NAME (nothing happens if it exists)."""
+    look_only()
     try:
         queue = _backend().ensure_queue(name)
     except DuctworkError as exc:
@@ -217,6 +219,7 @@ def queue_create(name: str) -> None:
 @click.argument("name")
 def queue_delete(name: str) -> None:
     """Delete queue NAME (its waiting tasks leave it)."""
+    look_only()
     try:
         _backend().delete_queue(name)
     except DuctworkError as exc:
@@ -231,6 +234,7 @@ def task_abort(task_id: str) -> None:
     killed by its agent."""
     from ductwork.client.ids import resolve
 
+    look_only()
     backend = _backend()
     try:
         task_id = resolve(backend, task_id)

@@ -70,7 +70,7 @@ class Retry:
             self.deadline = now + self.window
         if now >= self.deadline:
             raise errors.StorageError(
-                f"cannot reach ductwork server at {self.url}: {cause}"
+                f"cannot reach ductwork server at {self.url} (DUCTWORK_API_URL): {cause}"
                 f" (retried for {self.window:g} s, DUCTWORK_RETRY_WINDOW)"
             )
         with Retry._lock:

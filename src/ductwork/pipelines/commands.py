@@ -27,9 +27,12 @@ ENDED = ("completed", "published", "failed", "stopped")  # a run's task statuses
 SETTLE_EVERY_S = 10.0  # embedded store: how often `watch` settles runs whose process died
 
 
-def _backend() -> Backend:
+def _backend(*, look: bool = True) -> Backend:
+    """The backend; `look`: this command only looks (`terminal.look_only`)."""
     from ductwork import client
 
+    if look:
+        out.look_only()
     return client.backend()
 
 
@@ -143,7 +146,7 @@ def watch(run_id: str, interval: float) -> None:
     redraws in place; piped, one line per change.
     """
     with out.errors():
-        backend = _backend()
+        backend = _backend(look=False)
         run_id = _run_id(backend, run_id)
         if out.console().is_terminal:
             run = _watch_live(backend, run_id, interval)
@@ -207,7 +210,7 @@ def resume(run_id: str, on_agents: bool) -> None:
     from ductwork.pipelines.controller import PipelineController
 
     with out.errors():
-        run_id = _run_id(_backend(), run_id)
+        run_id = _run_id(_backend(look=False), run_id)
         pipe = PipelineController.resume(run_id, run_pipeline_steps_locally=not on_agents)
     ok = pipe.is_successful()
     click.echo(f"run {printable(run_id)} {'completed' if ok else 'failed again'}")

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 def _backend() -> Backend:
     from ductwork import client
 
+    out.look_only()
     return client.backend()
 
 
