@@ -185,6 +185,7 @@ def store_results(
     embedded home; a server records only locations in its own storage."""
     from ductwork.sdk import transfer
 
+    calls: list[Call] = []
     for name, value in pairs:
         # A returned string stays a string, even when it names a file.
         record = transfer.save(
@@ -197,10 +198,25 @@ def store_results(
             strings_as_paths=False,
         )
         record.metadata.setdefault("return", True)
-        backend.put_artifact(record)
+        calls.append(("put_artifact", (record,), {}))
     simple = return_params(pairs)
     if simple:
-        backend.set_parameters(task_id, simple)
+        calls.append(("set_parameters", (task_id, simple), {}))
+    in_order(backend, calls)
+
+
+# A backend call: (method, args, kwargs).
+Call = tuple[str, tuple[Any, ...], dict[str, Any]]
+
+
+def in_order(backend: Backend, calls: list[Call]) -> list[Any]:
+    """Make `calls` one after the other; in one round trip when the backend batches them (a
+    local-mode step's pipe to its controller), each as if made alone."""
+    batch = getattr(backend, "batch", None)
+    if batch is not None and len(calls) > 1:
+        results: list[Any] = batch(calls)
+        return results
+    return [getattr(backend, method)(*args, **kwargs) for method, args, kwargs in calls]
 
 
 def return_params(pairs: list[tuple[str, Any]]) -> dict[str, Param]:
@@ -252,14 +268,14 @@ def main() -> int:
         print("ductwork.sdk.runner: DUCTWORK_TASK_ID is not set", file=sys.stderr)
         return 2
     backend = client.backend()
-    record = backend.get_task(task_id)
+    record, params = in_order(backend, [("get_task", (task_id,), {}), ("get_parameters", (task_id,), {})])
     script = record.script
     from ductwork.codegen import load
 
     module = load(script.get("code") or "")
     function = getattr(module, script["function"])
     serialize, deserialize = codecs_of(module)
-    args, kwargs = arguments(backend.get_parameters(task_id), backend, deserialize)
+    args, kwargs = arguments(params, backend, deserialize)
     from ductwork.sdk.capture import frameworks
     from ductwork.sdk.task import Task
 

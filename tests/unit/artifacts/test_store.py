@@ -62,6 +62,13 @@ def test_a_large_array_is_hashed_while_its_file_goes_to_disk(store: ArtifactStor
     np.testing.assert_array_equal(store.load(record), array)
 
 
+def test_a_large_arrays_preview_is_made_while_it_is_written(store: ArtifactStore) -> None:
+    array = np.arange(1 << 21, dtype=np.float64)  # 16 MiB: previewed on a helper thread
+    record = store.save("t", "big", array)
+    assert record.preview == "ndarray shape=(2097152,) dtype=float64 min=0.0 max=2097151.0"
+    assert not [t for t in threading.enumerate() if t.name == "ductwork-preview"]
+
+
 def test_a_write_after_a_stable_one_is_hashed_after_it(tmp_path: Path) -> None:
     import hashlib
 
