@@ -274,3 +274,19 @@ def test_a_wrong_server_url_fails_a_look_in_seconds_naming_the_variable(env: Env
     from ductwork import terminal
 
     assert float(terminal.LOOK_RETRY_WINDOW_S) <= 10  # without the variable: seconds, not 300
+
+
+def test_the_demo_serves_the_page_of_the_run_it_names(env: Env) -> None:
+    import urllib.request
+
+    demo = env.start([sys.executable, "-m", "ductwork", "demo", "--port", "0"])
+    try:
+        said = _read_until(demo, "Web UI: ")
+        run_url = next(line.split(": ", 1)[1] for line in said if line.startswith("The run in the web UI: "))
+        run_id = next(line.split(": ", 1)[1] for line in said if line.startswith("Pipeline run: "))
+        assert run_url.endswith(f"/runs/{run_id}")
+        with urllib.request.urlopen(run_url, timeout=30) as page:
+            assert page.status == 200 and "model search" in page.read().decode()
+    finally:
+        demo.terminate()
+        demo.communicate(timeout=60)
