@@ -147,7 +147,11 @@ def list_entries(as_json: bool, running: bool) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    table = Table(*_COLUMNS)
+    table = Table()
+    for column in _COLUMNS:  # the scheduler's task id whole, never wrapped nor cut
+        table.add_column(
+            column, no_wrap=column == "scheduler", min_width=32 if column == "scheduler" else None
+        )
     for row in rows:
         shown = {
             **row,
