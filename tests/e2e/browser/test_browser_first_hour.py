@@ -276,3 +276,20 @@ def test_a_fan_out_stage_collapses_to_one_box_and_opens_on_demand(ui: Any, serve
     ui.wait_for_function("() => window.__dag.dag.n === 4")
     ui.get_by_role("button", name="Show every step").click()
     ui.wait_for_function(f"() => window.__dag.dag.n === {len(parents)}")
+
+
+def test_delete_from_the_runs_table_removes_the_row(ui: Any, server: Server) -> None:
+    keep = two_step_run(server, name="etl keep")
+    gone = two_step_run(server, name="etl gone")
+    ui.goto(f"{server.url}/pipelines/{gone.project_id}")
+    row = ui.locator(f"tr[data-run='{gone.id}']")
+    row.wait_for()
+    ui.once("dialog", lambda dialog: dialog.accept())
+    row.locator("summary").click()
+    row.locator("[data-action=delete]").click()
+    ui.wait_for_selector(f"tr[data-run='{gone.id}']", state="detached")
+    assert ui.locator(f"tr[data-run='{keep.id}']").count() == 1
+    from ductwork.core.errors import NotFound
+
+    with pytest.raises(NotFound):
+        server.store.get_task(gone.id)

@@ -150,3 +150,20 @@ def test_model_download_with_the_login_session(secured: TestClient, store: Any, 
     answer = secured.get(url)
     assert answer.status_code == 200 and answer.content == weights.read_bytes()
     assert answer.headers["content-disposition"].startswith("attachment")
+
+
+def test_layout_opens_groups_by_key_and_ignores_hostile_keys(web: TestClient, store: Any) -> None:
+    parents: dict[str, list[str]] = {"load": []}
+    parents.update({f"train_{i}": ["load"] for i in range(20)})
+    run = make_run(store, parents)
+    feed = f"/runs/{run.id}/layout.json"
+    assert web.get(feed).json()["labels"] == ["load", "train x20"]
+    opened = web.get(feed, params={"expand": "group:train_0"}).json()
+    assert len(opened["labels"]) == 21
+    json_only = {"Accept": "application/json"}
+    many = ["x" * 4000, *(f"group:{i}" for i in range(500)), "group:train_0"]  # past the 200 read
+    answer = web.get(feed, params={"expand": many}, headers=json_only)
+    assert answer.status_code == 200 and answer.json()["labels"] == ["load", "train x20"]
+    for bad in ("group:train_0\x00", "x" * 5000):  # the server's bounds on every query parameter
+        refused = web.get(feed, params={"expand": bad}, headers=json_only)
+        assert refused.status_code == 422 and refused.json()["error"] == "ValidationError"

@@ -25,11 +25,13 @@ const ACTIONS = {
   archive: (id) => api("PATCH", `/api/tasks/${id}`, { archived: true }),
   // Deleting cannot be undone: the dialog says what goes, and only a yes deletes.
   delete: async (id, button) => {
-    const steps = Number(button.dataset.steps || 0);
-    const what = `Delete this run and its ${steps} step${steps === 1 ? "" : "s"}: their metrics, console and artifacts? This cannot be undone.`;
+    const steps = button.dataset.steps === undefined ? -1 : Number(button.dataset.steps);
+    const which = steps < 0 ? "all its steps" : `its ${steps} step${steps === 1 ? "" : "s"}`;
+    const what = `Delete this run and ${which}: their metrics, console and artifacts? This cannot be undone.`;
     if (!confirm(what)) return null;
-    await api("DELETE", `/api/runs/${id}`);
-    window.location.href = button.dataset.then || "/pipelines";
+    const done = await api("DELETE", `/api/runs/${id}`);
+    if (!button.dataset.then) return done; // a runs table: it refreshes without the row
+    window.location.href = button.dataset.then;
     return null;
   },
   restore: (id) => api("PATCH", `/api/tasks/${id}`, { archived: false }),

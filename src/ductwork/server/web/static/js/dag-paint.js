@@ -233,7 +233,8 @@ export function createPainter(canvas, dag, view) {
       const total = dag.members.get(b).length;
       const done = counts[CODE.get("completed")] + counts[CODE.get("cached")];
       ctx.fillStyle = "#667085";
-      ctx.fillText(`${done} / ${total} done${counts[RUNNING] ? ` · ${counts[RUNNING]} running` : ""}${counts[CODE.get("failed")] ? ` · ${counts[CODE.get("failed")]} failed` : ""}`, x + 15, y + 41);
+      const summary = `${done} / ${total} done${counts[RUNNING] ? ` · ${counts[RUNNING]} running` : ""}${counts[CODE.get("failed")] ? ` · ${counts[CODE.get("failed")]} failed` : ""}`;
+      ctx.fillText(ellipsis(summary, w - 28), x + 15, y + 41);
       // per-status bar
       let bx = x + 15;
       const bw = w - 30;

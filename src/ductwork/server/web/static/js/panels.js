@@ -201,7 +201,11 @@ class ConsoleView {
     }
     this.window = [-1, -1];
     this.render();
-    if (atBottom) this.el.scrollTop = this.el.scrollHeight;
+    // Following the end: the rows rendered there may be taller than estimated, so settle twice.
+    for (let k = 0; atBottom && k < 3; k++) {
+      this.el.scrollTop = this.el.scrollHeight;
+      this.render();
+    }
   }
 
   // The last line starting at or above visual row `row`.
