@@ -99,3 +99,47 @@ def test_a_pattern_compiles_on_first_use_and_behaves_as_compiled() -> None:
     assert [m.group(0) for m in pattern.finditer("a-1 b-2")] == ["a-1", "b-2"]
     assert pattern.search("  q-9") is not None and pattern.match("  q-9") is None
     assert pattern.split("a-1,b-2", 1) == ["", "a", "1", ",b-2"]
+
+
+_PIPELINE = """
+import sys, tokenize
+from ductwork import PipelineDecorator
+
+@PipelineDecorator.component(return_values=["y"], cache=True)
+def inc(x):
+    import os
+
+    return x + len(os.sep)
+
+@PipelineDecorator.pipeline(name="light", project="imports")
+def pipe(x=1):
+    return inc(x)
+
+PipelineDecorator.debug_pipeline()
+assert pipe() == 2
+loaded = [name for name in ("uuid", "platform", "importlib.metadata") if name in sys.modules]
+print(loaded, tokenize._compile.cache_info().currsize)
+"""
+
+
+def test_a_debug_pipeline_of_standard_library_steps_loads_no_metadata_nor_tokenizer(
+    tmp_path: Path,
+) -> None:
+    # Its steps' code is captured and keyed, but nothing needs a distribution's version (no
+    # installed package is used), ids need no uuid module, and code without a multi-line
+    # string is cut without tokenizing it (tokenize compiles a large pattern on first use).
+    script = tmp_path / "pipe.py"
+    script.write_text(_PIPELINE)
+    env = {**os.environ, "PYTHONPATH": str(SRC), "DUCTWORK_HOME": str(tmp_path / "home")}
+    for key in ("DUCTWORK_DB_URL", "DUCTWORK_API_URL"):
+        env.pop(key, None)
+    bare = subprocess.run(
+        [sys.executable, "-c", "import sys; print(sorted(sys.modules))"], capture_output=True, text=True
+    ).stdout
+    # The first run creates the store (its migration loads Alembic, and with it all three).
+    for _run in ("first", "second, a cache hit"):
+        done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env)
+        assert done.returncode == 0, done.stderr
+    loaded, compiled = done.stdout.splitlines()[-1].rsplit(" ", 1)
+    assert [m for m in json.loads(loaded.replace("'", '"')) if f"'{m}'" not in bare] == []
+    assert compiled == "0"

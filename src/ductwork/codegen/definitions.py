@@ -345,13 +345,16 @@ def _cut(lines: Sequence[str], node: ast.AST, first_line: int) -> str:
 def _string_continuation_lines(chunk: Sequence[str], first_line: int) -> set[int]:
     """Numbers of the lines that start inside a string literal (the 2nd, 3rd... lines of a
     triple-quoted string), which dedenting must leave alone."""
+    text = "".join(chunk)
+    if '"""' not in text and "'''" not in text and "\\\n" not in text:
+        return set()  # only a triple-quoted string or a backslash-newline continues a line
     import io
     import tokenize
 
     lines: set[int] = set()
     fstring_starts: list[int] = []
     try:
-        for token in tokenize.generate_tokens(io.StringIO("".join(chunk)).readline):
+        for token in tokenize.generate_tokens(io.StringIO(text).readline):
             kind = tokenize.tok_name[token.type]
             if kind == "STRING" and token.end[0] > token.start[0]:
                 lines.update(range(token.start[0] + 1, token.end[0] + 1))

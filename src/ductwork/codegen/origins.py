@@ -212,20 +212,25 @@ def _inferred_distributions() -> Mapping[str, list[str]]:
 
 
 def requirement_lines(modules: Mapping[str, None]) -> list[str]:
-    import importlib.metadata
-
     lines: dict[str, str] = {}
     for module in modules:
         if _is_stdlib_or_ours(module) or is_user_module(module):
             continue
         for dist in _distributions_of(module):
-            if dist.lower() == "ductwork":
-                continue
-            try:
-                lines[dist.lower()] = f"{dist}=={importlib.metadata.version(dist)}"
-            except importlib.metadata.PackageNotFoundError:
-                lines[dist.lower()] = dist
+            if dist.lower() != "ductwork":
+                lines[dist.lower()] = _pinned(dist)
     return [lines[key] for key in sorted(lines)]
+
+
+def _pinned(dist: str) -> str:
+    # importlib.metadata (and the email, csv and zipfile modules it loads) only when a step
+    # really uses an installed package: a step on the standard library alone never needs it.
+    import importlib.metadata
+
+    try:
+        return f"{dist}=={importlib.metadata.version(dist)}"
+    except importlib.metadata.PackageNotFoundError:
+        return dist
 
 
 def unresolved_modules(modules: Mapping[str, None]) -> list[str]:

@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import decimal
 import enum
 import hashlib
 import json
 import math
 import pathlib
 import re
-import uuid
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -172,12 +171,18 @@ def _encode(value: Any, where: str, depth: int = 0) -> Any:
     return _encode_other(value, where, depth)
 
 
+def _loaded_classes(*names: tuple[str, str]) -> tuple[type, ...]:
+    """The classes `(module, name)` of modules this process imported: a value of a class whose
+    module was never imported cannot exist, so checking for it need not import it."""
+    return tuple(getattr(sys.modules[module], name) for module, name in names if module in sys.modules)
+
+
 def _encode_other(value: Any, where: str, depth: int) -> Any:
     if isinstance(value, (datetime.datetime, datetime.date, datetime.time)):
         return [type(value).__name__, value.isoformat()]
     if isinstance(value, datetime.timedelta):
         return ["timedelta", value.days, value.seconds, value.microseconds]
-    if isinstance(value, (decimal.Decimal, uuid.UUID, pathlib.PurePath)):
+    if isinstance(value, (pathlib.PurePath, *_loaded_classes(("decimal", "Decimal"), ("uuid", "UUID")))):
         return [type(value).__name__, str(value)]
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         fields = {

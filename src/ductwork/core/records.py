@@ -7,8 +7,8 @@ store, the HTTP server and the local-mode pipe all speak them.
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
-import uuid
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -16,8 +16,12 @@ T = TypeVar("T")
 
 
 def new_id() -> str:
-    """A 32-hex-digit id, the shape ClearML users know."""
-    return uuid.uuid4().hex
+    """A 32-hex-digit id, the shape ClearML users know: a random (version 4) UUID's hex, made
+    as `uuid.uuid4().hex` makes it without importing uuid (which imports platform)."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
+    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
+    return raw.hex()
 
 
 def now() -> float:
