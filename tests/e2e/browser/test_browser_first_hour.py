@@ -293,3 +293,42 @@ def test_delete_from_the_runs_table_removes_the_row(ui: Any, server: Server) -> 
 
     with pytest.raises(NotFound):
         server.store.get_task(gone.id)
+
+
+def test_every_page_and_tab_loads_without_a_console_error(ui: Any, server: Server) -> None:
+    """A walk through the UI as a new user clicks it: no page logs an error (the fixture checks)."""
+    run = two_step_run(server, args={"lr": Param(0.1, "float")})
+    other = two_step_run(server)
+    train = run.steps["train"]
+    server.store.add_console([ConsoleLine(task_id=train, text=TRACEBACK, stream="stderr")])
+    server.store.add_events([MetricEvent(task_id=train, kind="scalar", title="loss", value=0.5)])
+    server.store.ensure_queue("services")
+    pages = [
+        "/pipelines",
+        f"/pipelines/{run.project_id}",
+        f"/pipelines/{run.project_id}?archived=true",
+        f"/compare?ids={run.id}&ids={other.id}",
+        "/tasks",
+        "/tasks?status=running",
+        *(
+            f"/tasks/{train}?tab={tab}"
+            for tab in ("execution", "configuration", "artifacts", "console", "scalars", "plots", "info")
+        ),
+        f"/tasks/{run.id}",
+        "/queues",
+        "/schedulers",
+    ]
+    for path in pages:
+        answer = ui.goto(f"{server.url}{path}")
+        assert answer is not None and answer.status == 200, path
+        ui.wait_for_load_state("networkidle")
+    open_run(ui, server, run.id)
+    for step in ("load", "train"):
+        pick_step(ui, step)
+        for tab in ("code", "console", "charts", "overview"):
+            ui.locator(f"#info button.tab[data-tab={tab}]").click()
+        ui.wait_for_timeout(200)
+    ui.get_by_role("button", name="+ New run").click()
+    ui.locator("#modal form.modal").wait_for()
+    ui.keyboard.press("Escape")
+    ui.wait_for_timeout(300)
