@@ -355,12 +355,12 @@ def _installed(origin: str) -> bool:
 
 
 def _preload_script(pool: WarmPool, path: str) -> None:
+    """Only ever an optimisation: whatever goes wrong, the steps import what they need."""
     try:
         with open(path, encoding="utf-8") as handle:
-            source = handle.read()
-    except (OSError, UnicodeDecodeError):
+            wanted = installed_imports(handle.read())
+    except Exception:  # unreadable, not Python (null bytes), too deep to parse...
         return
-    wanted = installed_imports(source)
     if wanted:
         pool.preload(wanted)
 

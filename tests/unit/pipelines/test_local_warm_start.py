@@ -57,6 +57,8 @@ def test_an_unreadable_or_import_free_script_asks_for_nothing(tmp_path: Path) ->
     executors._preload_script(pool, str(tmp_path / "gone.py"))  # type: ignore[arg-type]
     (tmp_path / "plain.py").write_text("print('hi')\n")
     executors._preload_script(pool, str(tmp_path / "plain.py"))  # type: ignore[arg-type]
+    (tmp_path / "odd.py").write_text("import numpy\x00\n")  # not Python: no traceback, nothing asked
+    executors._preload_script(pool, str(tmp_path / "odd.py"))  # type: ignore[arg-type]
     assert pool.asked == []
 
 
