@@ -17,13 +17,16 @@ AF_UNIX, the server failed to start) starts a fresh interpreter instead.
 from __future__ import annotations
 
 import os
+import selectors
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from ductwork.core.records import ConsoleLine
 from ductwork.core.warmstart import RUNNER, RUNNER_IMPORTS
-from ductwork.process import Child, Output, WarmPool, spawn
+from ductwork.process import Child, WarmPool, spawn
+from ductwork.process.console import CHUNK
 
 # Console lines are sent in batches at most this often (and when a batch is large).
 FLUSH_EVERY_S = 0.2
@@ -31,83 +34,162 @@ FLUSH_LINES = 500
 
 
 class ConsoleStream:
-    """Collects a task's output lines and sends them in batches from one thread."""
+    """Collects a task's output lines; the agent's one `Flusher` thread sends them in batches
+    (a thread per task cost a tiny task's run ~0.1 ms of CPU), at most every FLUSH_EVERY_S
+    and at once when FLUSH_LINES wait. A run shorter than that sends nothing on its own: its
+    lines go with its end (`take`)."""
 
     def __init__(self, task_id: str, send: Callable[[list[ConsoleLine]], None]) -> None:
         self.task_id = task_id
         self._send = send
         self._lines: list[ConsoleLine] = []
         self._lock = threading.Lock()
-        self._wake = threading.Event()
-        self._closed = False
-        self._held = False  # `take` stopped the thread: the caller sends the rest
-        self._thread = threading.Thread(target=self._run, name=f"console-{task_id[:8]}", daemon=True)
-        self._thread.start()
+        self._sending = threading.Lock()  # one batch at a time, in order
+        self.opened = time.monotonic()
         self.tail: list[str] = []  # the last lines, to explain a failure
+        FLUSHER.add(self)
 
     def write(self, text: str, stream: str = "stdout") -> None:
         with self._lock:
             self._lines.append(ConsoleLine(task_id=self.task_id, text=text, stream=stream))
             self.tail.append(text)
             del self.tail[:-20]
-            if len(self._lines) >= FLUSH_LINES:
-                self._wake.set()
+            full = len(self._lines) >= FLUSH_LINES
+        if full:
+            FLUSHER.poke()
 
     def lines(self, stream: str, lines: list[str]) -> None:
         """A batch of a process's output lines (a Windows line end loses its CR)."""
         for line in lines:
             self.write(line.removesuffix("\r"), stream)
 
+    def waiting(self) -> int:
+        return len(self._lines)
+
     def take(self) -> list[ConsoleLine]:
-        """Stop the sender thread and answer the lines it had not sent yet, for the caller to
-        send with the run's end (one call instead of two); `close` sends any written later."""
-        self._held = True
-        self._wake.set()
-        if self._thread is not threading.current_thread():
-            self._thread.join()
-        with self._lock:
+        """Stop sending and answer the lines not sent yet, for the caller to send with the
+        run's end (one call instead of two); `close` sends any written later."""
+        FLUSHER.remove(self)
+        with self._sending, self._lock:  # after a batch being sent: the order holds
             batch, self._lines = self._lines, []
         return batch
 
     def close(self) -> None:
-        """Send what is left and stop the sender thread (again: nothing happens)."""
-        self._closed = True
+        """Stop the batches and send what is left from here (again: nothing happens)."""
+        FLUSHER.remove(self)
+        self.flush()
+
+    def flush(self) -> None:
+        with self._sending:
+            with self._lock:
+                batch, self._lines = self._lines, []
+            if batch:
+                try:
+                    self._send(batch)
+                except Exception as exc:  # a lost batch must not kill the task it describes
+                    print(f"ductwork agent: could not send console of task {self.task_id}: {exc}")
+
+
+class Flusher:
+    """The one thread of an agent process that sends its tasks' console batches."""
+
+    def __init__(self) -> None:
+        self._streams: set[ConsoleStream] = set()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def add(self, stream: ConsoleStream) -> None:
+        with self._lock:
+            self._streams.add(stream)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="agent-console", daemon=True)
+                self._thread.start()
+            elif len(self._streams) == 1:
+                self._wake.set()  # it was idle: tick again
+
+    def remove(self, stream: ConsoleStream) -> None:
+        with self._lock:
+            self._streams.discard(stream)
+
+    def poke(self) -> None:
         self._wake.set()
-        if self._thread is not threading.current_thread():
-            self._thread.join()
-        if self._held:  # the thread is gone: lines written after `take` go from here
-            self._flush()
 
     def _run(self) -> None:
         while True:
-            self._wake.wait(FLUSH_EVERY_S)
+            with self._lock:
+                idle = not self._streams
+            self._wake.wait(None if idle else FLUSH_EVERY_S)
             self._wake.clear()
-            if self._held:
-                return
-            self._flush()
-            if self._closed and not self._lines:
-                return
+            now = time.monotonic()
+            with self._lock:
+                due = [
+                    s for s in self._streams if now - s.opened >= FLUSH_EVERY_S or s.waiting() >= FLUSH_LINES
+                ]
+            for stream in due:
+                stream.flush()
 
-    def _flush(self) -> None:
-        with self._lock:
-            batch, self._lines = self._lines, []
-        if batch:
-            try:
-                self._send(batch)
-            except Exception as exc:  # a lost batch must not kill the task it describes
-                print(f"ductwork agent: could not send console of task {self.task_id}: {exc}")
+
+FLUSHER = Flusher()
 
 
 class TaskProcess:
-    """A running task process whose stdout and stderr feed a `ConsoleStream`."""
+    """A running task process whose stdout and stderr feed a `ConsoleStream`, read by one
+    thread (both pipes: `Pump`)."""
 
     def __init__(self, child: Child, console: ConsoleStream) -> None:
         self.child = child
-        self._output = Output(child, console.lines)
+        self._pump = Pump(child, console.lines)
 
     def finish(self) -> None:
         """Wait for the output pipes to drain (after the process ended)."""
-        self._output.join(timeout=5.0)
+        self._pump.join(timeout=5.0)
+
+
+class Pump:
+    """A child's stdout and stderr read on one thread, handed over as lines (`process.pump`'s
+    rules: whole lines of each read, an unfinished last line at the end)."""
+
+    def __init__(self, child: Child, deliver: Callable[[str, list[str]], None]) -> None:
+        self._streams = {
+            child.stdout.fileno(): ("stdout", child.stdout),
+            child.stderr.fileno(): ("stderr", child.stderr),
+        }
+        self._deliver = deliver
+        self._thread = threading.Thread(target=self._run, name=f"output-{child.pid}", daemon=True)
+        self._thread.start()
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait until both streams are drained (at most `timeout` seconds: a grandchild that
+        kept the pipes open must not hold its parent up)."""
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        pending = dict.fromkeys(self._streams, b"")
+        with selectors.DefaultSelector() as selector:
+            for fd in self._streams:
+                selector.register(fd, selectors.EVENT_READ)
+            while pending:
+                for key, _ in selector.select():
+                    fd = int(key.fd)
+                    name, stream = self._streams[fd]
+                    chunk = os.read(fd, CHUNK)
+                    if chunk:
+                        *lines, pending[fd] = (pending[fd] + chunk).split(b"\n")
+                        if lines:
+                            self._give(name, lines)
+                        continue
+                    if pending[fd]:
+                        self._give(name, [pending[fd]])
+                    del pending[fd]
+                    selector.unregister(fd)
+                    stream.close()
+
+    def _give(self, name: str, lines: list[bytes]) -> None:
+        try:
+            self._deliver(name, [line.decode("utf-8", "replace") for line in lines])
+        except Exception as exc:  # a console that cannot take lines must not stop the draining
+            print(f"ductwork agent: console lines lost: {exc!r}")
 
 
 class Launcher:

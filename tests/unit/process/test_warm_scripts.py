@@ -149,3 +149,38 @@ def test_a_forked_script_ends_as_python_does(pool: WarmPool, tmp_path: Path) -> 
     code, got = _run(pool, [str(script)], tmp_path)
     assert code == 0, got
     assert marks.read_text().splitlines() == ["thread", "atexit"]
+
+
+MAIN = """
+import atexit, os, pickle, sys, zipfile
+class Point:
+    x = 1
+def at_exit():  # a Task's close pickles the script's objects at exit: __main__ is still the script
+    print("pickled at exit", len(pickle.dumps(Point())) > 0, flush=True)
+atexit.register(at_exit)
+me = sys.modules["__main__"]
+print("main is me", me.__dict__ is globals())
+print("file", __file__ == os.path.abspath(sys.argv[0]), os.path.isabs(__file__))
+print("package", __package__, "spec", __spec__, "cached", __cached__)
+print("loader", type(__loader__).__name__, __loader__.name if __loader__ else None)
+print("doc", __doc__, "name", __name__, "builtins", type(__builtins__).__name__)
+print("caf\\xe9")
+"""
+
+
+def test_a_forked_script_is_main_as_under_python(pool: WarmPool, tmp_path: Path) -> None:
+    """The script's module attributes, an encoding cookie, pickling its classes in an atexit
+    handler, and a zip application (python's own rules, through runpy) match a fresh python."""
+    script = tmp_path / "main_script.py"
+    script.write_bytes(b"# -*- coding: latin-1 -*-\n" + MAIN.encode("latin-1"))
+    forked_code, forked = _run(pool, [str(script)], tmp_path)
+    fresh_code, fresh = _fresh([str(script)], tmp_path)
+    assert (forked_code, forked) == (fresh_code, fresh)
+    assert "pickled at exit True" in forked["stdout"] and "main is me True" in forked["stdout"]
+    import zipfile
+
+    app = tmp_path / "app.pyz"
+    with zipfile.ZipFile(app, "w") as archive:
+        archive.writestr("__main__.py", "import sys\nprint('zip app', __name__, sys.argv[1:])\n")
+    assert _run(pool, [str(app), "x"], tmp_path) == _fresh([str(app), "x"], tmp_path)
+    assert _run(pool, [str(app), "x"], tmp_path)[1]["stdout"] == ["zip app __main__ ['x']"]
