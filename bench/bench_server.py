@@ -292,6 +292,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=10_000, help="runs in the runs list (0: skip)")
     parser.add_argument("--db-url", default=None, help="an empty PostgreSQL database (default: SQLite)")
     parser.add_argument("--no-saturation", action="store_true")
+    parser.add_argument("--runs-only", action="store_true", help="only the runs list")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as folder:
@@ -299,6 +300,9 @@ def main() -> None:
         process, url, key = start_server(Path(folder), db_url)
         try:
             where = "PostgreSQL" if args.db_url else "SQLite"
+            if args.runs_only:
+                bench_runs_list(url, key, seed_runs(db_url, args.runs), args.runs)
+                return
             spec = {"url": url, "key": key, "pid": process.pid, **seed(url, key, args.clients)}
             rate = args.clients / args.interval
             print(f"ductwork server under {args.clients} clients, server in its own process, {where}")

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ductwork.core import runformat
+from ductwork.core.display import status_word
 from ductwork.core.errors import NotFound
 from ductwork.core.queries import TaskQuery
 from ductwork.core.records import (
@@ -100,11 +101,17 @@ def runs_table(
         order_by="-created",
         limit=RUNS_PAGE,
     )
-    runs = store.query_tasks(query)
+    runs = _newest(store, project_id, archived) or store.query_tasks(query)
     # The newest RUNS_PAGE runs are sorted and filtered here; the count says how many exist.
-    total = len(runs) if len(runs) < RUNS_PAGE else store.count_tasks(replace(query, limit=None))
+    if len(runs) < RUNS_PAGE:
+        total = len(runs)
+    elif not archived and getattr(store, "database", None) is not None:
+        total = pipeline.runs  # the header counted them already, with the same filter
+    else:
+        total = store.count_tasks(replace(query, limit=None))
     needle = search.lower().strip()
-    rows = [row for run in runs if (row := _run_row(store, run, status, needle)) is not None]
+    columns = _columns(store, [run.id for run in runs])
+    rows = [row for run in runs if (row := _run_row(store, run, status, needle, columns)) is not None]
     sort = sort if sort in _SORT_KEYS or sort.startswith(("arg:", "metric:")) else "started"
     rows.sort(key=lambda r: _sort_key(r, sort), reverse=descending)
     return RunsTable(
@@ -122,14 +129,59 @@ def runs_table(
     )
 
 
-def _run_row(store: Reader, run: TaskRecord, status: str, needle: str) -> RunRow | None:
+def _newest(store: Reader, project_id: str, archived: bool) -> list[TaskRecord]:
+    """The RUNS_PAGE newest runs in one narrow query (store/runlists.py); [] for a reader
+    without the store's database (or no runs: the caller's query then finds none either)."""
+    database = getattr(store, "database", None)
+    if database is None:
+        return []
+    from ductwork.store import runlists
+
+    with database.read() as conn:
+        return runlists.newest(
+            conn,
+            project_id,
+            runformat.CONTROLLER_TYPE,
+            runformat.PIPELINE_TAG,
+            archived=archived,
+            limit=RUNS_PAGE,
+        )
+
+
+# run id -> its args, and its metrics (None: each row reads its own)
+Columns = tuple[dict[str, dict[str, Any]], dict[str, dict[str, float]] | None]
+
+
+def _columns(store: Reader, run_ids: list[str]) -> Columns | None:
+    """Every row's `Args` values and last metrics in two queries (store/runlists.py), or None for
+    a reader without the store's database (each row then reads its own)."""
+    database = getattr(store, "database", None)
+    if database is None:
+        return None
+    from ductwork.store import runlists
+
+    with database.read() as conn:
+        return runlists.args(conn, run_ids), runlists.last_metrics(conn, run_ids)
+
+
+def _run_row(
+    store: Reader,
+    run: TaskRecord,
+    status: str,
+    needle: str,
+    columns: Columns | None = None,
+) -> RunRow | None:
     """The run's row, or None when the status filter or the search leaves it out."""
     row_status = run_status(run)
     if status and row_status != status:
         return None
-    args = {
-        name: display_value(p.value) for name, p in runformat.args_of(store.get_parameters(run.id)).items()
-    }
+    if columns is not None:
+        args = {name: display_value(value) for name, value in columns[0][run.id].items()}
+    else:
+        args = {
+            name: display_value(p.value)
+            for name, p in runformat.args_of(store.get_parameters(run.id)).items()
+        }
     text = " ".join([run.name, run.user, *run.tags, *args.values()]).lower()
     if needle and needle not in text:
         return None
@@ -139,7 +191,7 @@ def _run_row(store: Reader, run: TaskRecord, status: str, needle: str) -> RunRow
         version=runformat.version_of(run),
         duration=duration(run.started, run.ended),
         args=args,
-        metrics=last_metrics(store, run.id),
+        metrics=columns[1][run.id] if columns and columns[1] is not None else last_metrics(store, run.id),
     )
 
 
@@ -175,6 +227,18 @@ def pipeline_summary(store: Reader, project_id: str) -> PipelineSummary:
     if split is None:
         raise NotFound(f"project {project.name!r} holds no pipeline")
     summary = PipelineSummary(project_id=project_id, project=split[0], name=split[1])
+    database = getattr(store, "database", None)
+    if database is not None:  # one aggregate, not every run's record (store/runlists.py)
+        from ductwork.store import runlists
+
+        with database.read() as conn:
+            counts = runlists.counts(conn, project_id, runformat.CONTROLLER_TYPE, runformat.PIPELINE_TAG)
+        for stored, count in counts.by_status.items():
+            word = status_word(stored)
+            summary.by_status[word] = summary.by_status.get(word, 0) + count
+            summary.runs += count
+        summary.last_run, summary.tags = counts.last_run, counts.tags
+        return summary
     query = TaskQuery(
         project=project_id, type=[runformat.CONTROLLER_TYPE], system_tags=[runformat.PIPELINE_TAG]
     )
