@@ -137,7 +137,11 @@ def _steps_table(nodes: list[NodeState]) -> Table:
 @pipelines.command("watch")
 @click.argument("run_id", shell_complete=run_ids)
 @click.option(
-    "--interval", type=click.FloatRange(min=0.1, max=60), default=0.5, show_default=True, help="Seconds."
+    "--interval",
+    type=click.FloatRange(min=0.1, max=60),
+    default=0.5,
+    show_default=True,
+    help="Seconds between looks at the run.",
 )
 def watch(run_id: str, interval: float) -> None:
     """Follow a run live: its steps and their statuses, until the run ends.
