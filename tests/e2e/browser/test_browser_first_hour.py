@@ -178,6 +178,11 @@ def test_a_steps_scalars_beside_the_runs(ui: Any, server: Server) -> None:
     assert left is not None and right is not None
     assert right["x"] >= left["x"] + left["width"] - 1 and abs(right["y"] - left["y"]) < 2  # side by side
     screenshot(ui, "step-scalars-beside-run.png")
+    # The step's own task page shows them side by side too.
+    ui.goto(f"{server.url}/tasks/{run.steps['train']}?tab=scalars")
+    ui.locator("[data-side=run] .chart canvas").first.wait_for()
+    assert ui.locator("[data-side=step] .chart h4").all_inner_texts() == ["loss"]
+    assert ui.locator("[data-side=run] .chart h4").all_inner_texts() == ["best loss"]
 
 
 def test_a_model_downloads_through_the_server(ui: Any, server: Server) -> None:

@@ -256,8 +256,17 @@ def task_page(request: Request, store: Store, task_id: str, tab: str = "executio
         except NotFound:
             parent = None  # deleted meanwhile: the page still shows the task
     shown = views.shown_params(store, view.params, views.run_steps(store, view.task.parent))
+    run_charts = parent is not None and runformat.is_run(parent)  # a step: its run's scalars beside
     return page(
-        request, "task.html", view=view, tab=tab, tabs=TASK_TABS, parent=parent, shown=shown, nav="tasks"
+        request,
+        "task.html",
+        view=view,
+        tab=tab,
+        tabs=TASK_TABS,
+        parent=parent,
+        shown=shown,
+        shown_run_charts=run_charts,
+        nav="tasks",
     )
 
 
