@@ -167,3 +167,24 @@ def test_layout_opens_groups_by_key_and_ignores_hostile_keys(web: TestClient, st
     for bad in ("group:train_0\x00", "x" * 5000):  # the server's bounds on every query parameter
         refused = web.get(feed, params={"expand": bad}, headers=json_only)
         assert refused.status_code == 422 and refused.json()["error"] == "ValidationError"
+
+
+def test_delete_run_takes_a_pipeline_used_as_a_step_with_its_steps(web: TestClient, store: Any) -> None:
+    from ductwork.core.records import NodeState, TaskTypes
+
+    run = make_run(store, {"prep": []}, states={"prep": "completed"}, status="completed")
+    inner = store.create_task(
+        TaskRecord(name="inner", type=TaskTypes.controller, system_tags=["pipeline"], parent=run.id)
+    )
+    inner_step = store.create_task(TaskRecord(name="inner step", parent=inner.id))
+    store.put_nodes([NodeState(run_id=run.id, name="sub", status="completed", task_id=inner.id)])
+    copy = store.clone_task(run.id)
+    headers = {"Accept": "application/json", "Origin": "http://testserver"}
+    answer = web.delete(f"/api/runs/{run.id}", headers=headers)
+    assert answer.status_code == 200, answer.text
+    assert set(answer.json()["deleted"]) == {run.id, str(run.steps["prep"]), inner.id, inner_step.id}
+    assert answer.json()["deleted"][-1] == run.id
+    for gone in (run.id, inner.id, inner_step.id):
+        with pytest.raises(NotFound):
+            store.get_task(gone)
+    assert store.get_task(copy.id).id == copy.id

@@ -56,7 +56,8 @@ def _tasks_below(hub: Hub, run_id: str) -> list[TaskRecord]:
 
     A run cloned from this one ("Clone as draft") names it as its parent too, yet is a run of
     its own: a child that is a run is below only when it is one of the run's steps (a pipeline
-    used as a step)."""
+    used as a step), and only such runs are searched for tasks of their own (one query a run,
+    not one a step: a 10,000-step run is two queries)."""
     store = hub.store
     found: list[TaskRecord] = []
     seen = {run_id}
@@ -65,9 +66,11 @@ def _tasks_below(hub: Hub, run_id: str) -> list[TaskRecord]:
         parent = frontier.pop(0)
         steps = {node.task_id for node in store.get_nodes(parent) if node.task_id}
         for task in store.query_tasks(TaskQuery(parent=parent, archived=None, order_by="created")):
-            if task.id in seen or (runformat.is_run(task) and task.id not in steps):
+            nested = runformat.is_run(task)
+            if task.id in seen or (nested and task.id not in steps):
                 continue
             seen.add(task.id)
             found.append(task)
-            frontier.append(task.id)
+            if nested:
+                frontier.append(task.id)
     return found
