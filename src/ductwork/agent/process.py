@@ -1,7 +1,7 @@
 """A task's process under an agent: started fresh or forked warm, its output streamed in batches.
 
 The process itself (its session, killing its tree, time limits) is `ductwork.process`'s; this
-module adds what is the agent's: the console sent to the store from one thread, and which tasks
+module adds what is the agent's: the console sent to the store in batches, and which tasks
 are forked from a warm interpreter.
 
 A fresh interpreter pays ~25-35 ms of CPU to start, and a function step (`python -m
@@ -34,10 +34,11 @@ FLUSH_LINES = 500
 
 
 class ConsoleStream:
-    """Collects a task's output lines; the agent's one `Flusher` thread sends them in batches
-    (a thread per task cost a tiny task's run ~0.1 ms of CPU), at most every FLUSH_EVERY_S
-    and at once when FLUSH_LINES wait. A run shorter than that sends nothing on its own: its
-    lines go with its end (`take`)."""
+    """Collects a task's output lines and sends them in batches, at most every FLUSH_EVERY_S
+    and at once when FLUSH_LINES wait, from whichever thread writes (its output's reader)
+    or checks on the run (`flush_due`, the agent's supervision tick): no thread of its own
+    (one per task cost a tiny task's run ~0.1 ms of CPU and a wake-up). A run shorter than
+    FLUSH_EVERY_S sends nothing on its own: its lines go with its end (`take`)."""
 
     def __init__(self, task_id: str, send: Callable[[list[ConsoleLine]], None]) -> None:
         self.task_id = task_id
@@ -45,9 +46,9 @@ class ConsoleStream:
         self._lines: list[ConsoleLine] = []
         self._lock = threading.Lock()
         self._sending = threading.Lock()  # one batch at a time, in order
-        self.opened = time.monotonic()
+        self._sent = time.monotonic()  # the last batch (or the start)
+        self._held = False  # `take`n: the run's end carries the rest, or `close` sends it
         self.tail: list[str] = []  # the last lines, to explain a failure
-        FLUSHER.add(self)
 
     def write(self, text: str, stream: str = "stdout") -> None:
         with self._lock:
@@ -56,81 +57,44 @@ class ConsoleStream:
             del self.tail[:-20]
             full = len(self._lines) >= FLUSH_LINES
         if full:
-            FLUSHER.poke()
+            self.flush()
+        else:
+            self.flush_due()
 
     def lines(self, stream: str, lines: list[str]) -> None:
         """A batch of a process's output lines (a Windows line end loses its CR)."""
         for line in lines:
             self.write(line.removesuffix("\r"), stream)
 
-    def waiting(self) -> int:
-        return len(self._lines)
+    def flush_due(self) -> None:
+        """Send the waiting lines if the last batch went FLUSH_EVERY_S ago."""
+        if self._lines and not self._held and time.monotonic() - self._sent >= FLUSH_EVERY_S:
+            self.flush()
 
     def take(self) -> list[ConsoleLine]:
         """Stop sending and answer the lines not sent yet, for the caller to send with the
         run's end (one call instead of two); `close` sends any written later."""
-        FLUSHER.remove(self)
+        self._held = True
         with self._sending, self._lock:  # after a batch being sent: the order holds
             batch, self._lines = self._lines, []
         return batch
 
     def close(self) -> None:
-        """Stop the batches and send what is left from here (again: nothing happens)."""
-        FLUSHER.remove(self)
-        self.flush()
+        """Send what is left (again: nothing happens)."""
+        self.flush(force=True)
 
-    def flush(self) -> None:
+    def flush(self, *, force: bool = False) -> None:
         with self._sending:
+            if self._held and not force:
+                return
             with self._lock:
                 batch, self._lines = self._lines, []
+            self._sent = time.monotonic()
             if batch:
                 try:
                     self._send(batch)
                 except Exception as exc:  # a lost batch must not kill the task it describes
                     print(f"ductwork agent: could not send console of task {self.task_id}: {exc}")
-
-
-class Flusher:
-    """The one thread of an agent process that sends its tasks' console batches."""
-
-    def __init__(self) -> None:
-        self._streams: set[ConsoleStream] = set()
-        self._lock = threading.Lock()
-        self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def add(self, stream: ConsoleStream) -> None:
-        with self._lock:
-            self._streams.add(stream)
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name="agent-console", daemon=True)
-                self._thread.start()
-            elif len(self._streams) == 1:
-                self._wake.set()  # it was idle: tick again
-
-    def remove(self, stream: ConsoleStream) -> None:
-        with self._lock:
-            self._streams.discard(stream)
-
-    def poke(self) -> None:
-        self._wake.set()
-
-    def _run(self) -> None:
-        while True:
-            with self._lock:
-                idle = not self._streams
-            self._wake.wait(None if idle else FLUSH_EVERY_S)
-            self._wake.clear()
-            now = time.monotonic()
-            with self._lock:
-                due = [
-                    s for s in self._streams if now - s.opened >= FLUSH_EVERY_S or s.waiting() >= FLUSH_LINES
-                ]
-            for stream in due:
-                stream.flush()
-
-
-FLUSHER = Flusher()
 
 
 class TaskProcess:
@@ -139,6 +103,7 @@ class TaskProcess:
 
     def __init__(self, child: Child, console: ConsoleStream) -> None:
         self.child = child
+        self.console = console
         self._pump = Pump(child, console.lines)
 
     def finish(self) -> None:

@@ -291,6 +291,7 @@ class Agent:
         """Wait for the process; kill its tree on an abort or when the time limit passes."""
 
         def taken_back() -> str | None:
+            process.console.flush_due()  # a quiet run's last lines are not held back either
             status = self._current(task)
             return status if status in _TAKEN_BACK else None
 
