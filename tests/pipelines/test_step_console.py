@@ -29,3 +29,32 @@ def test_storable_keeps_clean_lines_and_marks_the_rest() -> None:
     assert clean.storable() is clean
     assert ConsoleLine("t", "a\x00b").storable().text == f"a{NUL_SIGN}b"
     assert ConsoleLine("t", "bad \udcff byte").storable().text == "bad \\udcff byte"
+
+
+def leave_a_sleeper(pid_file):
+    import subprocess
+
+    sleeper = subprocess.Popen(["sleep", "1000"])  # inherits the step's stdout and stderr
+    with open(pid_file, "w") as out:
+        out.write(str(sleeper.pid))
+    return 1
+
+
+def test_a_background_process_a_local_step_leaves_does_not_hold_its_end(home, tmp_path) -> None:
+    import os
+    import signal
+
+    pid_file = tmp_path / "sleeper.pid"
+    pipe = PipelineController(name="sleeper", project="tests", version="1.0.0")
+    pipe.add_function_step(
+        name="leave",
+        function=leave_a_sleeper,
+        function_kwargs={"pid_file": str(pid_file)},
+        function_return=["one"],
+    )
+    try:
+        pipe.start_locally(run_pipeline_steps_locally=True)  # before: waited for the sleeper's 1000 s
+        assert pipe.is_successful()
+    finally:
+        if pid_file.exists():
+            os.kill(int(pid_file.read_text()), signal.SIGKILL)

@@ -34,6 +34,10 @@ from ductwork.pipelines.runner import split_results, store_results
 from ductwork.pipelines.state import Job
 from ductwork.process import Child, Output, WarmPool, kill_tree_later, spawn
 
+# After a step process ended, its output is read at most this long: a background process it
+# started (and left running) may keep its stdout open; the step ends without waiting for it.
+OUTPUT_DRAIN_S = 5.0
+
 _FINAL_OUTCOME = {
     TaskStatus.completed.value: "completed",
     TaskStatus.published.value: "completed",
@@ -246,7 +250,7 @@ class ProcessExecutor:
         task_id = str(node.state.job_id)
         output = Output(proc, functools.partial(self._emit, task_id))
         code = proc.wait()
-        output.join()
+        output.join(OUTPUT_DRAIN_S)  # a grandchild still holding the pipes does not hold the step up
         shutil.rmtree(folder, ignore_errors=True)
         with self._lock:
             self._procs.pop(node.name, None)
