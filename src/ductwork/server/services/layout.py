@@ -258,13 +258,18 @@ def _group_row(
     parent fan-outs and function; each group's head (its first member) is the box all members
     point at (`box_of`) unless the group is drawn open, and the fan-out they count as (`fan_of`)."""
     box_of, fan_of = boxes
+    if len(row) < group_min:
+        return  # too few steps in this layer for any group
     by_shape: dict[tuple[tuple[int, ...], tuple[int, ...]], list[int]] = {}
     by_function: dict[tuple[tuple[int, ...], str], list[int]] = {}
     for i in row:
-        if not ups[i] and not downs[i]:
+        up, down = ups[i], downs[i]
+        if not up and not down:
             continue  # lone steps are not a fan-out
-        parent_boxes = tuple(sorted({fan_of[p] for p in ups[i]}))
-        by_shape.setdefault((parent_boxes, tuple(sorted(downs[i]))), []).append(i)
+        # one parent and one child, the common case, without a set and a sort
+        parent_boxes = (fan_of[up[0]],) if len(up) == 1 else tuple(sorted({fan_of[p] for p in up}))
+        children = tuple(down) if len(down) < 2 else tuple(sorted(down))
+        by_shape.setdefault((parent_boxes, children), []).append(i)
         by_function.setdefault((parent_boxes, _function_of(names[i])), []).append(i)
     taken: set[int] = set()
     for siblings in (*by_shape.values(), *by_function.values()):
