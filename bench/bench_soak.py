@@ -194,7 +194,8 @@ def _stored_so_far(server: Server) -> int:
         with engine.connect() as conn:
             return int(
                 conn.exec_driver_sql(
-                    "SELECT count(*) FROM events WHERE kind = 'scalar' AND title = 'soak'"
+                    "SELECT count(*) FROM events e JOIN series s ON s.id = e.series_id"
+                    " WHERE s.kind = 'scalar' AND s.title = 'soak'"
                 ).scalar()
                 or 0
             )
@@ -213,8 +214,9 @@ def _stored(server: Server) -> dict[str, dict[int, int]]:
     try:
         with engine.connect() as conn:
             rows = conn.exec_driver_sql(
-                "SELECT t.name, e.iteration, count(*) FROM events e JOIN tasks t ON t.id = e.task_id"
-                " WHERE e.kind = 'scalar' AND e.title = 'soak' GROUP BY t.name, e.iteration"
+                "SELECT t.name, e.iteration, count(*) FROM events e JOIN series s ON s.id = e.series_id"
+                " JOIN tasks t ON t.id = s.task_id WHERE s.kind = 'scalar' AND s.title = 'soak'"
+                " GROUP BY t.name, e.iteration"
             )
             for name, iteration, count in rows:
                 found.setdefault(str(name), {})[int(iteration)] = int(count)

@@ -182,25 +182,40 @@ def events(batch: Sequence[MetricEvent], dialect: str = "") -> None:
         rows: Sequence[tuple[Any, ...]] | None = list(map(EVENT_ROW, batch))
     except AttributeError:
         rows = None
-    if rows is not None and _events_fit(rows, dialect):
+    columns = None if rows is None else _columns(rows)
+    if columns is not None and _events_fit(columns, dialect):
         return
     for i, event in enumerate(batch):
         where = f"metric event {i} (task {short(getattr(event, 'task_id', None), 40)})"
+        check_record("series", event, where, dialect=dialect)
         check_record("events", event, where, dialect=dialect)
 
 
-def event_rows(rows: Sequence[tuple[Any, ...]], dialect: str = "") -> None:
+def event_rows(rows: Sequence[tuple[Any, ...]], dialect: str = "") -> list[tuple[Any, ...]]:
     """`events` on rows: the fields of MetricEvent in order (the SDK's bulk path hands these
-    to an embedded store as they were queued, without a record per point)."""
-    if not set(map(type, rows)) - {tuple} and _events_fit(rows, dialect):
-        return
+    to an embedded store as they were queued, without a record per point). Returns the batch's
+    columns (task ids, kinds, ... times), which the caller's own passes reuse."""
+    if not set(map(type, rows)) - {tuple}:
+        columns = _columns(rows)
+        if columns is not None and _events_fit(columns, dialect):
+            return columns
     for i, row in enumerate(rows):
         if type(row) is not tuple or len(row) != len(_EVENT_FIELDS):
             raise ValidationError(
                 f"metric event {i}: a row of the {len(_EVENT_FIELDS)} fields {_EVENT_FIELDS}"
             )
         where = f"metric event {i} (task {short(row[0], 40)})"
+        check_record("series", MetricEvent(*row), where, dialect=dialect)
         check_record("events", MetricEvent(*row), where, dialect=dialect)
+    return list(zip(*rows, strict=True))
+
+
+def _columns(rows: Sequence[tuple[Any, ...]]) -> list[tuple[Any, ...]] | None:
+    try:
+        columns = list(zip(*rows, strict=True))
+    except ValueError:
+        return None
+    return columns if len(columns) == len(_EVENT_FIELDS) else None
 
 
 _EVENT_FIELDS = ("task_id", "kind", "title", "series", "iteration", "value", "payload", "ts")
@@ -209,11 +224,10 @@ _CONSOLE_COLUMNS = attrgetter("task_id", "text", "ts")
 _NONE = type(None)
 
 
-def _events_fit(rows: Sequence[tuple[Any, ...]], dialect: str) -> bool:
+def _events_fit(columns: Sequence[tuple[Any, ...]], dialect: str) -> bool:
     try:
-        # Columns of the batch, each pass in C (zip, set, min, max, join): the check costs
-        # about what building the rows costs.
-        columns = zip(*rows, strict=True)
+        # Columns of the batch, each pass in C (set, min, max, join): the check costs about
+        # what building the rows costs.
         task_ids, _, titles, series, iterations, values, payloads, times = columns
         # distinct names first: a batch holds a few series, and equal strings fit alike
         names = set(titles) | set(series)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from operator import itemgetter, ne
+from operator import ne
 from typing import Any
 
 from ductwork.core.errors import ValidationError
 from ductwork.core.queries import EventQuery
 from ductwork.core.records import ConsoleLine, MetricEvent
-from ductwork.store import bounds
+from ductwork.store import bounds, series
 from ductwork.store.common import require_task, touch_writable_tasks
 from ductwork.store.sql import Conn
 
@@ -19,10 +19,10 @@ STREAMS = frozenset({"stdout", "stderr", "ductwork"})
 _EVENT_FIELDS = ("task_id", "kind", "title", "series", "iteration", "value", "payload", "ts")
 # Events are the one bulk path (100,000s of points per run): plain tuples go to sqlite3's
 # executemany, or to PostgreSQL's COPY (an executemany there pays a round trip per row).
-_EVENT_COLUMNS = "task_id, kind, title, series, iteration, value, payload, ts"
-_SQLITE_INSERT = f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+# Each row holds its series' id (series.py), not the four strings that name it.
+_EVENT_COLUMNS = "series_id, iteration, value, payload, ts"
+_SQLITE_INSERT = f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?)"
 _PG_COPY = f"COPY events ({_EVENT_COLUMNS}) FROM STDIN"
-_TASK, _KIND, _VALUE, _PAYLOAD = itemgetter(0), itemgetter(1), itemgetter(5), itemgetter(6)
 _NONE = type(None)
 _INSERT_CONSOLE = (
     "INSERT INTO console (task_id, seq, text, stream, ts) VALUES (:task_id, :seq, :text, :stream, :ts)"
@@ -45,21 +45,28 @@ def add_event_rows(conn: Conn, rows: list[tuple[Any, ...]]) -> None:
     """`add_events` on rows (the fields of MetricEvent in order), checked the same way."""
     if not rows:
         return
-    bounds.event_rows(rows, conn.dialect)
-    # Whole-batch passes in C (map over itemgetters, sets) rather than per-event Python.
-    unknown = set(map(_KIND, rows)) - KINDS
+    columns = bounds.event_rows(rows, conn.dialect)
+    # Whole-batch passes in C over the columns (sets, maps) rather than per-event Python.
+    task_ids, kinds, titles, names, _, values, payloads, _ = columns
+    unknown = set(kinds) - KINDS
     if unknown:
         raise ValidationError(f"unknown event kind {sorted(unknown)[0]!r}; one of {sorted(KINDS)}")
-    if set(map(type, map(_PAYLOAD, rows))) - {_NONE}:
+    if set(map(type, payloads)) - {_NONE}:
         rows = [row if row[6] is None else (*row[:6], _payload_json(row), row[7]) for row in rows]
-    touch_writable_tasks(conn, set(map(_TASK, rows)))
+    tasks = set(task_ids)
+    touch_writable_tasks(conn, tasks)
+    one = len(tasks) == len(set(kinds)) == len(set(titles)) == len(set(names)) == 1
+    keys = {(task_ids[0], kinds[0], titles[0], names[0])} if one else set(map(series.KEY, rows))
+    known = series.ids(conn, keys)
     if conn.pg:
-        _copy(conn, rows)  # a double precision column holds NaN and +-inf as they are
+        _copy(conn, series.event_rows(rows, known))  # double precision holds NaN and +-inf as they are
+        return
+    if any(map(ne, values, values)):  # only a NaN differs from itself (ne: no identity shortcut)
+        rows = [_nan_in_payload(row) if row[5] != row[5] else row for row in rows]
+    if one:  # one series: the rows go in as they are
+        conn.raw.executemany(series.sqlite_insert(known[next(iter(keys))]), rows)
     else:
-        values = list(map(_VALUE, rows))
-        if any(map(ne, values, values)):  # only a NaN differs from itself (ne: no identity shortcut)
-            rows = [_nan_in_payload(row) if row[5] != row[5] else row for row in rows]
-        conn.raw.executemany(_SQLITE_INSERT, rows)
+        conn.raw.executemany(_SQLITE_INSERT, series.event_rows(rows, known))
 
 
 # SQLite stores a NaN bound to a REAL column as NULL (+-inf it keeps). A NaN value is therefore
@@ -96,7 +103,10 @@ def _payload_json(row: tuple[Any, ...]) -> str:
         ) from error
 
 
-_EVENTS = f"SELECT {_EVENT_COLUMNS} FROM events WHERE task_id = :task_id"
+_EVENTS = (
+    "SELECT s.task_id, s.kind, s.title, s.series, e.iteration, e.value, e.payload, e.ts "
+    "FROM events e JOIN series s ON s.id = e.series_id WHERE s.task_id = :task_id"
+)
 
 
 def get_events(conn: Conn, q: EventQuery) -> list[MetricEvent]:
@@ -106,12 +116,12 @@ def get_events(conn: Conn, q: EventQuery) -> list[MetricEvent]:
     text, params = _EVENTS, dict[str, Any](task_id=q.task_id)
     for name, value in (("kind", q.kind), ("title", q.title), ("series", q.series)):
         if value is not None:
-            text += f" AND {name} = :{name}"
+            text += f" AND s.{name} = :{name}"
             params[name] = value
     if q.after_iteration is not None:
-        text += " AND iteration > :after"
+        text += " AND e.iteration > :after"
         params["after"] = q.after_iteration
-    text += " ORDER BY iteration, id" + conn.limit(q.limit)
+    text += " ORDER BY e.iteration, e.id" + conn.limit(q.limit)
     loads = json.loads
     result = [
         MetricEvent(t, k, ti, se, it, va, pa if pa is None or conn.pg else loads(pa), ts)

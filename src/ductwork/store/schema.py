@@ -30,10 +30,7 @@ MAX_TEXT = 8 << 20  # characters of a Text column (console line, comment, config
 TABLES: dict[str, dict[str, Column]] = {
     "events": {
         "id": Column("id", "int", True, *INT64),
-        "task_id": Column("task_id", "str", False, 0, 32),
-        "kind": Column("kind", "str", False, 0, 32),
-        "title": Column("title", "str", False, 0, 512),
-        "series": Column("series", "str", False, 0, 512),
+        "series_id": Column("series_id", "int", False, *INT32),
         "iteration": Column("iteration", "int", False, *INT64),
         "value": Column("value", "float", True, finite=False),
         "payload": Column("payload", "any", True, codec="json"),
@@ -57,6 +54,13 @@ TABLES: dict[str, dict[str, Column]] = {
         "name": Column("name", "str", False, 0, 256),
         "created": Column("created", "float", False),
         "user": Column("user", "str", True, 0, 256),
+    },
+    "series": {
+        "id": Column("id", "int", True, *INT32),
+        "task_id": Column("task_id", "str", False, 0, 32),
+        "kind": Column("kind", "str", False, 0, 32),
+        "title": Column("title", "str", False, 0, 512),
+        "series": Column("series", "str", False, 0, 512),
     },
     "users": {
         "id": Column("id", "str", False, 0, 32),

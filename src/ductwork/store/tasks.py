@@ -9,7 +9,7 @@ from typing import Any
 from ductwork.core.errors import Conflict, NotFound, StatusError, ValidationError
 from ductwork.core.records import TaskRecord, TaskTypes, new_id
 from ductwork.core.states import FINAL, TaskStatus, check_transition
-from ductwork.store import bounds
+from ductwork.store import bounds, series
 from ductwork.store.common import PUBLISHED, now
 from ductwork.store.sql import Columns, Conn, IntegrityError, in_list, sets
 
@@ -253,7 +253,7 @@ def reset(conn: Conn, task_id: str) -> TaskRecord:
 
 _DELETE_OUTPUTS = (
     "DELETE FROM artifacts WHERE task_id = :id",
-    "DELETE FROM events WHERE task_id = :id",
+    *series.delete_statements(),
     "DELETE FROM console WHERE task_id = :id",
     "DELETE FROM nodes WHERE run_id = :id",
     "DELETE FROM models WHERE id IN (SELECT model_id FROM task_models WHERE task_id = :id "
@@ -272,7 +272,8 @@ def delete(conn: Conn, task_id: str) -> None:
     """The task and everything that belongs to it (foreign keys cascade); models it made stay."""
     if conn.count("DELETE FROM tasks WHERE id = :id", {"id": task_id}) == 0:
         raise NotFound(f"task {task_id} not found")
-    conn.count("DELETE FROM events WHERE task_id = :id", {"id": task_id})  # no foreign key there
+    for text in series.delete_statements():  # no foreign key there
+        conn.count(text, {"id": task_id})
 
 
 def clone(

@@ -14,7 +14,8 @@ import pytest
 import sqlalchemy as sa
 
 from ductwork.core.errors import StorageError
-from ductwork.core.records import TaskRecord
+from ductwork.core.queries import EventQuery
+from ductwork.core.records import MetricEvent, TaskRecord
 from ductwork.store import Store, migrate
 from ductwork.store.tables import metadata
 
@@ -112,5 +113,72 @@ def test_concurrent_first_use_migrates_once(empty_url: str) -> None:
     store = Store(empty_url)
     try:
         assert {t.id for t in store.get_tasks(ids)} == set(ids)
+    finally:
+        store.close()
+
+
+def _upgrade_to(url: str, revision: str) -> sa.Engine:
+    from alembic import command
+    from alembic.config import Config
+
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    config = Config()
+    config.set_main_option("script_location", str(migrate.MIGRATIONS))
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, revision)
+    return engine
+
+
+def test_events_of_an_older_store_move_to_their_series(empty_url: str) -> None:
+    # Revision 0004 gives each (task, kind, title, series) an id and drops the four strings from
+    # the event rows: events written before it read back the same (order, NaN, payloads).
+    engine = _upgrade_to(empty_url, "0003")
+    task = TaskRecord(name="old")
+    nan = "NaN" if engine.dialect.name == "sqlite" else None  # how the old store wrote a NaN
+    old_rows = [
+        (task.id, "scalar", "loss", "train", 1, 0.5, None, 1.0),
+        (task.id, "scalar", "loss", "valid", 0, 0.25, None, 2.0),
+        (task.id, "scalar", "loss", "train", 0, 1.0 if nan is None else None, nan, 3.0),
+        (task.id, "plot", "fig", "f", 0, None, '{"data": []}', 4.0),
+    ]
+    row = {f: getattr(task, f) for f in ("id", "name", "type", "status", "created", "updated")}
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO tasks (id, name, type, status, status_message, status_reason, created, updated, "
+                'tags, system_tags, comment, "user", script, requirements, container, runtime, archived, '
+                "progress) VALUES (:id, :name, :type, :status, '', '', :created, :updated, '[]', '[]', '', "
+                "'', '{}', '{}', '{}', '{}', false, 0)"
+            ),
+            row,
+        )
+        for values in old_rows:
+            conn.execute(
+                sa.text(
+                    "INSERT INTO events (task_id, kind, title, series, iteration, value, payload, ts) "
+                    "VALUES (:t, :k, :ti, :s, :i, :v, :p, :ts)"
+                ),
+                dict(zip(("t", "k", "ti", "s", "i", "v", "p", "ts"), values, strict=True)),
+            )
+    engine.dispose()
+    store = Store(empty_url)  # migrates to the head
+    try:
+        events = store.get_events(EventQuery(task.id))
+        assert [(e.title, e.series, e.iteration, e.ts) for e in events] == [
+            ("loss", "valid", 0, 2.0),  # by iteration, then in the order written
+            ("loss", "train", 0, 3.0),
+            ("fig", "f", 0, 4.0),
+            ("loss", "train", 1, 1.0),
+        ]
+        assert events[2].payload == {"data": []} and events[3].value == 0.5
+        if nan is not None:
+            assert events[1].value != events[1].value  # NaN, as it was reported
+        store.add_events([MetricEvent(task.id, "scalar", "loss", "train", 2, 0.125)])
+        train = store.get_events(EventQuery(task.id, title="loss", series="train"))
+        assert [e.iteration for e in train] == [0, 1, 2]
+        assert migrate.current(store.database) == migrate.HEAD
     finally:
         store.close()

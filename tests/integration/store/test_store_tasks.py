@@ -241,7 +241,8 @@ def test_delete_cascades(store: Store) -> None:
     with pytest.raises(NotFound):
         store.get_task(task.id)
     with store.database.read() as conn:  # nothing left behind, events included (they have no FK)
-        for table in ("events", "console", "artifacts", "params", "nodes"):
+        assert conn.scalar("SELECT COUNT(*) FROM events") == 0  # the only task with events
+        for table in ("series", "console", "artifacts", "params", "nodes"):
             column = "run_id" if table == "nodes" else "task_id"
             count = conn.scalar(f"SELECT COUNT(*) FROM {table} WHERE {column} = :id", {"id": task.id})
             assert count == 0, table

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -54,7 +55,12 @@ def test_secret_hashes() -> None:
         (records.NodeState, tables.nodes, {"id", "updated"}),
         (records.Worker, tables.workers, set()),
         (records.Project, tables.projects, set()),
-        (records.MetricEvent, tables.events, {"id"}),
+        # an event is a row of events under its row of series (store/series.py)
+        (
+            records.MetricEvent,
+            SimpleNamespace(columns=[*tables.series.c, *tables.events.c]),
+            {"id", "series_id"},
+        ),
         (records.ConsoleLine, tables.console, set()),
     ],
 )
