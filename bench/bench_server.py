@@ -233,7 +233,7 @@ def seed_runs(db_url: str, runs: int) -> str:
     return project.id
 
 
-def bench_runs_list(url: str, key: str, project_id: str, runs: int, repeat: int = 7) -> None:
+def bench_runs_list(url: str, key: str, project_id: str, runs: int, pid: int, repeat: int = 7) -> None:
     import httpx
 
     headers = {"Authorization": f"Bearer {key}"}
@@ -242,10 +242,12 @@ def bench_runs_list(url: str, key: str, project_id: str, runs: int, repeat: int 
         page.raise_for_status()
         assert "accuracy" in page.text and "loss/train" in page.text, "no metric columns"
         times = []
+        cpu = cpu_seconds(pid)
         for _ in range(repeat):
             started = time.perf_counter()
             http.get(f"/pipelines/{project_id}").raise_for_status()
             times.append((time.perf_counter() - started) * 1000)
+        cpu = (cpu_seconds(pid) - cpu) / repeat * 1000
         floor = []
         for _ in range(repeat):
             started = time.perf_counter()
@@ -301,7 +303,7 @@ def main() -> None:
         try:
             where = "PostgreSQL" if args.db_url else "SQLite"
             if args.runs_only:
-                bench_runs_list(url, key, seed_runs(db_url, args.runs), args.runs)
+                bench_runs_list(url, key, seed_runs(db_url, args.runs), args.runs, process.pid)
                 return
             spec = {"url": url, "key": key, "pid": process.pid, **seed(url, key, args.clients)}
             rate = args.clients / args.interval
@@ -323,7 +325,7 @@ def main() -> None:
                 print_load(title, found, floor, goals=False)
             if args.runs:
                 project_id = seed_runs(db_url, args.runs)
-                bench_runs_list(url, key, project_id, args.runs)
+                bench_runs_list(url, key, project_id, args.runs, process.pid)
         finally:
             process.terminate()
             process.wait(30)

@@ -42,6 +42,7 @@ TICK_S = 0.05  # SQLite: how often data_version is compared (a poke answers at o
 POKE_S = 0.05  # PostgreSQL: LISTEN waits this long at a time, to see pokes (new streams) too
 RETRY_S = 5.0  # after the feed's connection failed
 OWN_FORGET_S = 60.0  # an own enqueue the feed never saw (it failed) is forgotten after this
+MIN_LOOK_S = 0.02  # after a look, changes gather this long: a write burst costs one look, not one each
 STORE_LOOK_S = 1.0  # the fallback without a connection of its own: a look this often
 
 Row = dict[str, Any]
@@ -204,6 +205,7 @@ class Feed:
         if tasks or nodes:
             self._publish(tasks, nodes)
             self._wake_claims(tasks)
+        time.sleep(MIN_LOOK_S)
         return found.cursor
 
     def _remember(self, found: notify.Look, tasks: list[Row], nodes: list[Row]) -> None:
