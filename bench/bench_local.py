@@ -1,7 +1,7 @@
 """Local mode (a process per step), whole processes, beside plain Python's floors (issue 15).
 
-    python bench/bench_local.py [--quick] [--rounds N] [--before COMMIT] [--peers DIR]
-                                [--modes decorator-local,controller-local]
+    python bench/bench_local.py [--quick] [--rounds N] [--before COMMIT|SRC_DIR] [--src SRC_DIR]
+                                [--peers DIR] [--modes decorator-local,controller-local] [--only w1,w3]
 
 The workloads are the shared ClearML-API scripts (`../shared/bench-peers`, run with
 `BENCH_PIPELINE_MODULE=ductwork`), copied outside any git work tree and run as a user runs
@@ -17,8 +17,11 @@ runs each case once, floor first, so load on the machine hits them alike; figure
   (goal: at most 10 ms).
 
 CPU time (user + system of the process and all it waited for) is printed beside wall time: on
-a loaded machine it moves far less. `--before COMMIT` measures that commit's tree (git archive)
-in the same rounds, alternating with this one.
+a loaded machine it moves far less. `--before COMMIT` measures that commit's tree (git archive),
+or a `src` folder (e.g. this tree less a change), in the same rounds, alternating with this one
+(`--src`: another tree instead of this checkout's). On a machine shared with other work the floors
+move too (a `python -c` start is then several times its 15 ms): read the ratio beside its own
+floor of the same run, never against an older run's.
 """
 
 from __future__ import annotations
@@ -114,7 +117,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="1 round instead of 3")
     parser.add_argument("--rounds", type=int, default=None)
-    parser.add_argument("--before", default=None, help="a commit to measure alternately with this tree")
+    parser.add_argument("--before", default=None, help="a commit or src folder to measure alternately")
     parser.add_argument("--peers", default=str(PEERS), help="the bench-peers folder")
     parser.add_argument("--modes", default="decorator-local,controller-local")
     parser.add_argument("--only", default="", help="comma-separated workloads: w1,w2,w3")
@@ -125,7 +128,9 @@ def main() -> None:
     work = folder / "peers"  # outside any git work tree, as the peers' README asks
     shutil.copytree(args.peers, work, ignore=shutil.ignore_patterns("__pycache__", "*.md"))
     trees = {"after" if args.before else "": args.src}
-    if args.before:
+    if args.before and os.path.isdir(args.before):  # a src folder, e.g. this tree less a change
+        trees = {"before": os.path.abspath(args.before), **trees}
+    elif args.before:
         (folder / "before").mkdir()
         trees = {"before": tree_of(args.before, folder / "before"), **trees}
     if args.only:
