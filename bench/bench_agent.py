@@ -10,6 +10,9 @@
    4 agents long-poll (ms). Each run is a process of its own whose server, agents and client
    all come from one source tree; with `--before COMMIT` that commit's tree is measured too,
    alternating with this one round by round (the machine's load drifts; alternation shares it).
+   Beside each rate: CPU ms a task of every process (client, server, agents, fork servers with
+   their children; floor: the `python -c` processes), which the shared machine's load moves
+   far less than wall time; 200 tasks/s on 2 cores needs <= 10 ms.
 2. Enqueue -> task running, with one warm `--same-env` agent through a server (long-poll
    claim). Floor: starting the same interpreter until its first statement runs.
 3. A chain of function steps: parent step finished -> child's function running.
@@ -164,11 +167,13 @@ def measure_phase(where: str, src: str, count: int) -> dict[str, float]:
             enqueue_all(backend, warm)
             wait_settled(backend, warm)
             ids = create_tasks(backend, count, "tiny")
+            cpu_before = cpu_by_kind()
             started = time.perf_counter()
             enqueue_all(backend, ids)
             enqueued = time.perf_counter() - started
             failed = wait_settled(backend, ids)
             elapsed = time.perf_counter() - started
+            cpu = {k: (v - cpu_before.get(k, 0.0)) / count * 1e3 for k, v in cpu_by_kind().items()}
             single = one_enqueue(backend, ONE_BY_ONE) if where == "server" else [0.0]
         finally:
             stop_agents(agents)
@@ -176,6 +181,7 @@ def measure_phase(where: str, src: str, count: int) -> dict[str, float]:
                 server.terminate()
                 server.wait(10)
         return {
+            **{f"cpu_{kind}": ms for kind, ms in cpu.items()},
             "rate": count / elapsed,
             "enqueue_ms": enqueued / count * 1e3,
             "one_enqueue_ms": statistics.median(single) * 1e3,
@@ -183,16 +189,52 @@ def measure_phase(where: str, src: str, count: int) -> dict[str, float]:
         }
 
 
-def floor_rate(count: int) -> float:
-    """The same tiny tasks as bare `python -c` processes, 4 at a time."""
+def cpu_by_kind() -> dict[str, float]:
+    """CPU seconds (user + system) so far of this process and each kind of process under it:
+    the server, the agents, their fork servers with the children they reaped (Linux /proc;
+    nothing elsewhere). Steadier than wall time on a shared machine."""
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    children: dict[int, list[tuple[int, str, list[int]]]] = {}
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(
+            (int(entry.name), command, [int(x) for x in fields[11:15]])
+        )
+    mine = os.times()
+    kinds = {"client": mine.user + mine.system}
+    below = [os.getpid()]
+    while below:
+        for pid, command, (utime, stime, cutime, cstime) in children.get(below.pop(), []):
+            below.append(pid)
+            kind = next((k for k, word in _KINDS if word in command), "other")
+            reaped = cutime + cstime if kind == "forked" else 0  # its children ended under it
+            kinds[kind] = kinds.get(kind, 0.0) + (utime + stime + reaped) / tick
+    return kinds
+
+
+# Which process is which, by a word of its command line.
+_KINDS = (("forked", "ductwork.process.forkserver"), ("agents", "ductwork.agent"), ("server", "uvicorn"))
+
+
+def floor_rate(count: int) -> tuple[float, float]:
+    """The same tiny tasks as bare `python -c` processes, 4 at a time: tasks/s, and CPU ms a
+    task (the processes' own, as reaped)."""
 
     def run(_: int) -> None:
         subprocess.run([sys.executable, "-c", TINY], check=True, capture_output=True)
 
+    before = os.times()
     started = time.perf_counter()
     with ThreadPoolExecutor(AGENTS) as pool:
         list(pool.map(run, range(count)))
-    return count / (time.perf_counter() - started)
+    elapsed = time.perf_counter() - started
+    after = os.times()
+    reaped = (after.children_user + after.children_system) - (before.children_user + before.children_system)
+    return count / elapsed, reaped / count * 1e3
 
 
 def ray_phase(count: int) -> dict[str, float]:
@@ -250,6 +292,13 @@ def result_of(done: subprocess.CompletedProcess[str], what: str) -> dict[str, fl
     raise RuntimeError(f"the {what} run failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
 
 
+def cpu_line(got: dict[str, float]) -> str:
+    """CPU ms per task, all processes, and each kind's share (200 tasks/s on 2 cores: <= 10)."""
+    parts = {k[4:]: v for k, v in got.items() if k.startswith("cpu_")}
+    shares = "  ".join(f"{kind} {ms:.2f}" for kind, ms in sorted(parts.items()))
+    return f"CPU {sum(parts.values()):5.2f} ms a task ({shares})"
+
+
 def phase(where: str, src: str, count: int) -> dict[str, float]:
     argv = [sys.executable, __file__, "--phase", where, "--src", src, "--tasks", str(count)]
     done = subprocess.run(argv, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": src})
@@ -262,8 +311,8 @@ def throughput(count: int, rounds: int, before: str | None) -> None:
     print(f"`python -c` processes, {AGENTS} at a time; ray: the same tasks as Ray tasks, {AGENTS} CPUs)")
     seen: dict[str, list[float]] = {}
     for n in range(rounds):
-        floor = floor_rate(count)
-        print(f"round {n + 1}: floor {floor:7.1f}/s")
+        floor, floor_cpu = floor_rate(count)
+        print(f"round {n + 1}: floor {floor:7.1f}/s, CPU {floor_cpu:5.2f} ms a task")
         for where in ("server", "embedded"):
             for label, src in trees:
                 assert src is not None
@@ -275,6 +324,7 @@ def throughput(count: int, rounds: int, before: str | None) -> None:
                     f"   ratio {got['rate'] / floor:5.2f}x   enqueue {got['enqueue_ms']:5.2f} ms a task"
                     f"{single}   failed {got['failed']:.0f}"
                 )
+                print(f"{'':21}{cpu_line(got)}")
         ray = ray_rate(count)
         if ray is not None:
             print(

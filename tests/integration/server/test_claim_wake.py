@@ -64,3 +64,27 @@ def test_a_batch_wakes_a_claim_for_each_new_task(live_server: Any) -> None:
         assert sum(not claim.done() for claim in claims) == 1  # the fourth claim still waits
         client.enqueue(ids[3], "batch")  # and takes the next task
         assert sorted(claim.result(timeout=LONG).id for claim in claims) == sorted(ids)
+
+
+def test_a_claim_whose_caller_hung_up_leaves_the_task_to_others(live_server: Any) -> None:
+    """An agent stopped mid long-poll: its claim notices the hang-up (before or after taking the
+    new task) and the task goes to the next claimer instead of being lost with the connection."""
+    import json
+    import socket
+    from urllib.parse import urlsplit
+
+    client = HttpBackend(live_server.url, live_server.key)
+    client.ensure_queue("hangup")
+    task = client.create_task(TaskRecord(name="kept", script={"code": "pass"}))
+    address = urlsplit(live_server.url)
+    body = json.dumps({"queues": ["hangup"], "worker": "gone", "wait": LONG}).encode()
+    head = (
+        f"POST /api/claims HTTP/1.1\r\nHost: {address.netloc}\r\nContent-Type: application/json\r\n"
+        f"Authorization: Bearer {live_server.key}\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    with socket.create_connection((address.hostname, address.port)) as hanging:
+        hanging.sendall(head.encode() + body)
+        _waiting(live_server, 1)
+    client.enqueue(task.id, "hangup")  # wakes the hung-up claim, if it still waits
+    claimed = _claimer(live_server, "next", ["hangup"])()
+    assert claimed is not None and claimed.id == task.id and claimed.worker == "next"

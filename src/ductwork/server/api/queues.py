@@ -8,6 +8,8 @@ heartbeat of a user's own controller (`permissions.require_worker`).
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -145,7 +147,7 @@ async def claim(body: ClaimIn, request: Request, h: Hub = Depends(hub)) -> Json:
         if not _ends_any(caller):
             await run_in_threadpool(_may_end, h, caller, body.end)
         end = _said(body.end)  # recorded in the claim's own transaction (store.queues.claim)
-    task = await claims.claim(h, body.queues, body.worker, body.wait, request.is_disconnected, end=end)
+    task = await claims.claim(h, body.queues, body.worker, body.wait, _hung_up(request), end=end)
     return record(task)
 
 
@@ -159,6 +161,21 @@ async def end_claim(body: ClaimEnd, request: Request, h: Hub = Depends(hub)) -> 
     instead = await run_in_threadpool(_ended, h, caller, body)
     h.touched()
     return {"instead": instead}
+
+
+def _hung_up(request: Request) -> Callable[[], Awaitable[bool]]:
+    """Whether the caller hung up: starlette's `is_disconnected`, less its cancel scope, which
+    formats the whole task's repr on every call (~0.1 ms of each claim's CPU)."""
+
+    async def gone() -> bool:
+        message = asyncio.ensure_future(request.receive())
+        await asyncio.sleep(0)  # the receive runs first: done now only if a message waits
+        if not message.done():
+            message.cancel()
+            return False
+        return bool(message.result().get("type") == "http.disconnect")
+
+    return gone
 
 
 def _ended(h: Hub, caller: permissions.User, end: ClaimEnd) -> str | None:
