@@ -259,6 +259,7 @@ def bench_runs_list(url: str, key: str, project_id: str, runs: int, pid: int, re
         50,
         statistics.median(floor),
     )
+    report("  its server CPU time (all threads, mean)", cpu, 50)
 
 
 def report(name: str, value_ms: float, goal_ms: float | None, floor_ms: float | None = None) -> None:
