@@ -185,6 +185,20 @@ def events_per_second_store(store: Store) -> tuple[float, float]:
     return POINTS / (time.perf_counter() - start), POINTS / (time.process_time() - cpu)
 
 
+def rows_per_second_store(store: Store) -> tuple[float, float]:
+    """`add_event_rows`: the embedded SDK's path (the rows as Logger queued them, no records)."""
+    task = store.create_task(TaskRecord(name="metrics rows"))
+    stamp = time.time()
+    batches = [
+        [(task.id, "scalar", "loss", "train", i, i * 0.5, None, stamp) for i in range(start, start + BATCH)]
+        for start in range(0, POINTS, BATCH)
+    ]
+    start, cpu = time.perf_counter(), time.process_time()
+    for batch in batches:
+        store.add_event_rows(batch)
+    return POINTS / (time.perf_counter() - start), POINTS / (time.process_time() - cpu)
+
+
 def events_per_second_raw(conn: sqlite3.Connection) -> tuple[float, float]:
     """The same points by plain sqlite3 on the same layout: the series row once, then each
     batch's executemany of (series id, iteration, value, payload, ts) after the task's bump."""
@@ -248,6 +262,10 @@ def main() -> None:
         print(
             f"{'cpu (no fsync waits)':<28}{mine_cpu:>10,.0f}{floor_cpu:>10,.0f}{floor_cpu / mine_cpu:>8.2f}"
         )
+        rows, rows_cpu = rows_per_second_store(store)
+        print(f"{'add_event_rows (SDK) wall':<28}{rows:>10,.0f}{floor:>10,.0f}{floor / rows:>8.2f}")
+        ratio = floor_cpu / rows_cpu
+        print(f"{'add_event_rows (SDK) cpu':<28}{rows_cpu:>10,.0f}{floor_cpu:>10,.0f}{ratio:>8.2f}")
         print(f"{'target':<28}{500_000:>10,}")
 
         stamp = time.perf_counter()

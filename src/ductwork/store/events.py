@@ -47,12 +47,14 @@ def add_event_rows(conn: Conn, rows: list[tuple[Any, ...]]) -> None:
         return
     columns = bounds.event_rows(rows, conn.dialect)
     # Whole-batch passes in C over the columns (sets, maps) rather than per-event Python.
-    task_ids, kinds, titles, names, _, values, payloads, _ = columns
+    task_ids, kinds, titles, names, iterations, values, payloads, times = columns
     unknown = set(kinds) - KINDS
     if unknown:
         raise ValidationError(f"unknown event kind {sorted(unknown)[0]!r}; one of {sorted(KINDS)}")
+    as_given = True  # the columns still say what the rows hold
     if set(map(type, payloads)) - {_NONE}:
         rows = [row if row[6] is None else (*row[:6], _payload_json(row), row[7]) for row in rows]
+        as_given = False
     tasks = set(task_ids)
     touch_writable_tasks(conn, tasks)
     one = len(tasks) == len(set(kinds)) == len(set(titles)) == len(set(names)) == 1
@@ -63,8 +65,10 @@ def add_event_rows(conn: Conn, rows: list[tuple[Any, ...]]) -> None:
         return
     if any(map(ne, values, values)):  # only a NaN differs from itself (ne: no identity shortcut)
         rows = [_nan_in_payload(row) if row[5] != row[5] else row for row in rows]
-    if one:  # one series: the rows go in as they are
-        conn.raw.executemany(series.sqlite_insert(known[next(iter(keys))]), rows)
+        as_given = False
+    if one:  # one series: its id is in the statement, the rest zipped from the columns in C
+        points = zip(iterations, values, payloads, times, strict=True) if as_given else (r[4:] for r in rows)
+        conn.raw.executemany(series.sqlite_insert(known[next(iter(keys))]), points)
     else:
         conn.raw.executemany(_SQLITE_INSERT, series.event_rows(rows, known))
 

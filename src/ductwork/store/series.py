@@ -46,12 +46,10 @@ def event_rows(rows: Sequence[tuple[Any, ...]], known: dict[Key, int]) -> list[t
 
 
 def sqlite_insert(series_id: int) -> str:
-    """The INSERT of one series' events that binds rows of MetricEvent fields as they are: the
-    numbered parameters ?5..?8 take the last four of the eight, and the series id is in the
-    text (an int from the series table), so no row is rebuilt. sqlite3 caches the statement."""
+    """The INSERT of one series' points (iteration, value, payload, ts): the series id is in
+    the text (an int from the series table), so no row carries it. sqlite3 caches the statement."""
     return (
-        "INSERT INTO events (series_id, iteration, value, payload, ts) "
-        f"VALUES ({int(series_id)}, ?5, ?6, ?7, ?8)"
+        f"INSERT INTO events (series_id, iteration, value, payload, ts) VALUES ({int(series_id)}, ?, ?, ?, ?)"
     )
 
 
