@@ -22,7 +22,9 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
+from ductwork.core import settings
 from ductwork.core.records import ConsoleLine
 from ductwork.core.warmstart import RUNNER, RUNNER_IMPORTS
 from ductwork.process import Child, WarmPool, spawn
@@ -224,3 +226,15 @@ def _starts_alike(env: Mapping[str, str], server: Mapping[str, str]) -> bool:
     its PYTHON* variables once, at start (PYTHONPATH aside: the fork puts the task's paths first)."""
     names = {k for k in (*env, *server) if k.startswith("PYTHON") and k != "PYTHONPATH"}
     return all(env.get(k) == server.get(k) for k in names)
+
+
+def transport_env(backend: Any) -> dict[str, str]:
+    """How the task process reaches the same backend as its agent."""
+    url = getattr(backend, "url", None)
+    if hasattr(backend, "wait_claim") and url:
+        env = {"DUCTWORK_API_URL": str(url)}
+        key = getattr(backend, "api_key", None) or settings.api_key()
+        if key:
+            env["DUCTWORK_API_KEY"] = key
+        return env
+    return {"DUCTWORK_DB_URL": settings.db_url(), "DUCTWORK_HOME": str(settings.home())}

@@ -11,6 +11,7 @@ peers (`ductwork.core.orphans`).
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import socket
@@ -25,7 +26,7 @@ from typing import Any
 from ductwork.agent import environment, workspace
 from ductwork.agent.container import PYTHON as IMAGE_PYTHON
 from ductwork.agent.container import ContainerLauncher, ContainerOptions
-from ductwork.agent.process import ConsoleStream, Launcher, TaskProcess
+from ductwork.agent.process import ConsoleStream, Launcher, TaskProcess, transport_env
 from ductwork.agent.ray import RayLauncher
 from ductwork.agent.wakeup import Claimer, RunEnd, claimer_for
 from ductwork.core import orphans, settings
@@ -85,7 +86,7 @@ class Agent:
         ]
         self._stop = threading.Event()
         self._claimer: Claimer = claimer_for(backend, settings.db_url())
-        self._child_env = child_env if child_env is not None else _transport_env(backend)
+        self._child_env = child_env if child_env is not None else transport_env(backend)
         self._done = 0
         self._done_lock = threading.Lock()
         self._said_idle: set[str] = set()  # tasks whose end_claim also marked their slot idle
@@ -277,12 +278,15 @@ class Agent:
             task.requirements, root, log=lambda text: console.write(text, "ductwork")
         )
 
+    @functools.cached_property
+    def _base_env(self) -> dict[str, str]:
+        """The agent's own environment, read once (decoding os.environ cost ~0.3 ms a task)."""
+        own = {k: v for k, v in os.environ.items() if k not in ("DUCTWORK_PIPE", "PYTHONHOME")}
+        return {**own, **self._child_env}
+
     def _env(self, task: TaskRecord, python_path: list[str]) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if k not in ("DUCTWORK_PIPE", "PYTHONHOME")}
-        env.update(self._child_env)
-        env["DUCTWORK_TASK_ID"] = task.id
+        env = {**self._base_env, "DUCTWORK_TASK_ID": task.id, "PYTHONUNBUFFERED": "1"}
         env["DUCTWORK_CONSOLE_CAPTURED"] = "1"  # the agent streams stdout/stderr; the SDK must not too
-        env["PYTHONUNBUFFERED"] = "1"
         paths = [*python_path, *([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])]
         env["PYTHONPATH"] = os.pathsep.join(paths)
         return env
@@ -486,15 +490,3 @@ def _seconds(value: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return seconds if seconds > 0 else None
-
-
-def _transport_env(backend: Any) -> dict[str, str]:
-    """How the task process reaches the same backend as its agent."""
-    url = getattr(backend, "url", None)
-    if hasattr(backend, "wait_claim") and url:
-        env = {"DUCTWORK_API_URL": str(url)}
-        key = getattr(backend, "api_key", None) or settings.api_key()
-        if key:
-            env["DUCTWORK_API_KEY"] = key
-        return env
-    return {"DUCTWORK_DB_URL": settings.db_url(), "DUCTWORK_HOME": str(settings.home())}
