@@ -133,8 +133,7 @@ def _child(module: str, request: Command, pipes: list[int], server: int, session
         os.close(pipes[1])
         null = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null, 0)
-        os.environ.clear()
-        os.environ.update(request["env"])
+        _set_environ(request["env"])
         cwd = request.get("cwd")
         if cwd:
             os.chdir(cwd)
@@ -153,6 +152,17 @@ def _child(module: str, request: Command, pipes: list[int], server: int, session
             sys.stderr.flush()
         finally:
             os._exit(code)
+
+
+def _set_environ(env: dict[str, str]) -> None:
+    """The child's whole environment: only what differs from the server's is changed (a task's
+    environment is mostly its agent's, which started the server: ~0.1 ms less a child)."""
+    current = os.environ
+    for name in [name for name in current if name not in env]:
+        del current[name]
+    for name, value in env.items():
+        if current.get(name) != value:
+            current[name] = value
 
 
 def _end_as_python_does() -> None:
