@@ -20,6 +20,7 @@ runs.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import sqlite3
 import threading
@@ -197,13 +198,20 @@ def _claim_saying(backend: Any, queues: Sequence[str], worker: str, end: RunEnd 
     """A claim that first records `end`: in the claim's own transaction where the store takes
     it (`Store.claim(..., end=)`), else on its own just before."""
     task: TaskRecord | None
-    if end is not None and "end" in inspect.signature(backend.claim).parameters:
+    if end is not None and _claims_with_end(backend.__class__):
         task = backend.claim(queues, worker, end=end.said())
         return task
     if end is not None:
         backend.end_claim(**end.said())
     task = backend.claim(queues, worker)
     return task
+
+
+@functools.cache
+def _claims_with_end(kind: type) -> bool:
+    """Whether a backend class's `claim` takes `end` (looked up once, not on every claim)."""
+    claim = getattr(kind, "claim", None)
+    return claim is not None and "end" in inspect.signature(claim).parameters
 
 
 def claimer_for(backend: Any, db_url: str) -> Claimer:
