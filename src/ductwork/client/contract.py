@@ -9,7 +9,7 @@ from `ductwork.core.records` or a JSON type, so any transport can carry it.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from ductwork.core.queries import EventQuery, TaskQuery
 from ductwork.core.records import (
@@ -136,9 +136,13 @@ class Backend(Protocol):
         ...
 
     def queue_entries(self, queue: str) -> list[QueueEntry]: ...
-    def claim(self, queues: Sequence[str], worker: str) -> TaskRecord | None:
+    def claim(
+        self, queues: Sequence[str], worker: str, *, end: Mapping[str, Any] | None = None
+    ) -> TaskRecord | None:
         """Atomically take the first entry (queues in the given order, then priority, then
-        age); the task becomes in_progress with `worker` set. None when all are empty."""
+        age); the task becomes in_progress with `worker` set. None when all are empty.
+        `end`: the worker's previous run's end (`end_claim`'s arguments), recorded in the same
+        transaction first; when it cannot be recorded nothing is claimed."""
         ...
 
     def register_worker(self, worker: Worker) -> None: ...

@@ -325,8 +325,10 @@ class HttpBackend(ContentTransfer):
     def queue_entries(self, queue: str) -> list[QueueEntry]:
         return records(QueueEntry, self._call("GET", f"/api/queues/{quote(queue)}/entries"))
 
-    def claim(self, queues: Sequence[str], worker: str) -> TaskRecord | None:
-        return self.wait_claim(queues, worker, wait=0.0)
+    def claim(
+        self, queues: Sequence[str], worker: str, *, end: Mapping[str, Any] | None = None
+    ) -> TaskRecord | None:
+        return self.wait_claim(queues, worker, wait=0.0, end=end)
 
     def wait_claim(
         self, queues: Sequence[str], worker: str, *, wait: float, end: Mapping[str, Any] | None = None
@@ -336,6 +338,8 @@ class HttpBackend(ContentTransfer):
         `end`: the worker's previous run's end (`end_claim`'s arguments), recorded first."""
         body: dict[str, Any] = {"queues": list(queues), "worker": worker, "wait": wait}
         if end is not None:
+            if not isinstance(end, Mapping):  # refused here as the server would refuse it
+                raise errors.ValidationError(f"a claim's end must be a mapping, got {type(end).__name__}")
             body["end"] = {**end, "console": [to_dict(line) for line in end.get("console", ())]}
         data = self._call("POST", "/api/claims", json=body, timeout=wait + 30.0)
         return None if data is None else record(TaskRecord, data)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
+from pydantic import ConfigDict
 from starlette.concurrency import run_in_threadpool
 
 from ductwork.core.errors import ValidationError
@@ -47,6 +48,10 @@ class EntriesIn:
 
 @dataclass
 class ClaimEnd:
+    # A key that is no argument of end_claim (`force`, say) is refused, not dropped: an end is
+    # recorded exactly as said or not at all, as the store refuses it.
+    __pydantic_config__ = ConfigDict(extra="forbid")
+
     task_id: str
     worker: str
     started: float  # the claim's start time: the end is recorded over this claim only
