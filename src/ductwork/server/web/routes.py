@@ -52,8 +52,16 @@ def get_store(request: Request) -> views.Reader:
     return store
 
 
-Store = Annotated[views.Reader, Depends(get_store)]
-HubDep = Annotated[Hub, Depends(get_hub)]
+async def _hub_dependency(request: Request) -> Hub:
+    return get_hub(request)  # async: no thread hop per request (a plain def runs in the pool)
+
+
+async def _store_dependency(request: Request) -> views.Reader:
+    return get_store(request)
+
+
+Store = Annotated[views.Reader, Depends(_store_dependency)]
+HubDep = Annotated[Hub, Depends(_hub_dependency)]
 
 
 def user_name(request: Request) -> str:
