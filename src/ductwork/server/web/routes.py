@@ -48,8 +48,7 @@ def get_hub(request: Request) -> Hub:
 
 
 def get_store(request: Request) -> views.Reader:
-    store: views.Reader = get_hub(request).store
-    return store
+    return get_hub(request).store
 
 
 async def _hub_dependency(request: Request) -> Hub:
