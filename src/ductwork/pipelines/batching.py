@@ -1,6 +1,7 @@
 """Store calls that belong together, in one go where the transport can group them.
 
-A step's task and its parameters are one commit on the embedded store (`Store.batch`: one
+A step's task and its parameters (`run.Run`), and a step's reads and results (`runner`), are
+one commit on the embedded store (`Store.batch`: one
 transaction instead of one per call; on SQLite in WAL mode with `synchronous=FULL` every commit
 is an fsync, which was most of a debug step's cost) and one round trip on a local-mode step's
 pipe (`PipeBackend.batch`). The HTTP transport sends each call as it comes.

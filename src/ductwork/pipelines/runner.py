@@ -40,6 +40,7 @@ from ductwork.client.contract import Backend
 from ductwork.core.errors import NotFound, ValidationError
 from ductwork.core.records import ArtifactRecord, Param
 from ductwork.core.runformat import RETURN_NAMES, STEP_ARGS
+from ductwork.pipelines.batching import Call, calls_in_order
 
 REF_KEY = "$ref"
 # ClearML's parameter sections on a function step's task (see the module doc).
@@ -202,21 +203,7 @@ def store_results(
     simple = return_params(pairs)
     if simple:
         calls.append(("set_parameters", (task_id, simple), {}))
-    in_order(backend, calls)
-
-
-# A backend call: (method, args, kwargs).
-Call = tuple[str, tuple[Any, ...], dict[str, Any]]
-
-
-def in_order(backend: Backend, calls: list[Call]) -> list[Any]:
-    """Make `calls` one after the other; in one round trip when the backend batches them (a
-    local-mode step's pipe to its controller), each as if made alone."""
-    batch = getattr(backend, "batch", None)
-    if batch is not None and len(calls) > 1:
-        results: list[Any] = batch(calls)
-        return results
-    return [getattr(backend, method)(*args, **kwargs) for method, args, kwargs in calls]
+    calls_in_order(backend, calls)
 
 
 def return_params(pairs: list[tuple[str, Any]]) -> dict[str, Param]:
@@ -268,7 +255,9 @@ def main() -> int:
         print("ductwork.sdk.runner: DUCTWORK_TASK_ID is not set", file=sys.stderr)
         return 2
     backend = client.backend()
-    record, params = in_order(backend, [("get_task", (task_id,), {}), ("get_parameters", (task_id,), {})])
+    record, params = calls_in_order(
+        backend, [("get_task", (task_id,), {}), ("get_parameters", (task_id,), {})]
+    )
     script = record.script
     from ductwork.codegen import load
 
