@@ -21,7 +21,6 @@ import importlib
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from ductwork.core import launch
@@ -90,7 +89,6 @@ def _not_importable(function: Callable[..., Any]) -> str:
     if getattr(found, "__wrapped__", None) is not function:
         return f"{module}:{name} is not the @pipeline function that started it"
     file = getattr(sys.modules[module], "__file__", None)
-    installed = scripts.installed_folders()
-    if not file or not any(Path(file).resolve().is_relative_to(folder) for folder in installed):
+    if not file or not scripts.is_installed(file):
         return f"{where} lives in {file or module}, a file of this machine, not an installed module"
     return ""

@@ -35,14 +35,18 @@ def user_script() -> Path | None:
     what it made; None for `python -c`, a REPL, a notebook, or a program of an installed package
     (`ductwork demo`, `pytest`, a console script): running that again does something else."""
     path = entry_script()
-    if path is None or any(path.is_relative_to(folder) for folder in installed_folders()):
-        return None
-    return path
+    return None if path is None or is_installed(path) else path
 
 
-def installed_folders() -> list[Path]:
-    """Where installed code lives: the standard library, site-packages, the environment's
-    scripts, and ductwork's own package (an editable install lives outside site-packages)."""
+def is_installed(path: str | Path) -> bool:
+    """Whether the file at `path` is installed code, which every machine with the same
+    packages has: under the standard library, site-packages, the environment's scripts, or
+    ductwork's own package (an editable install lives outside site-packages)."""
+    resolved = Path(path).resolve()
+    return any(resolved.is_relative_to(folder) for folder in _installed_folders())
+
+
+def _installed_folders() -> list[Path]:
     names = ("stdlib", "platstdlib", "purelib", "platlib", "scripts")
     folders = {Path(sysconfig.get_paths()[name]).resolve() for name in names}
     folders |= {Path(prefix).resolve() / "bin" for prefix in (sys.prefix, sys.base_prefix)}
