@@ -147,7 +147,7 @@ def test_what_each_origin_records(tmp_path: Path) -> None:
     assert json.dumps(list(scripts.values()))  # plain JSON, as stored
 
 
-def test_a_controller_outside_a_script_replays_its_stored_dag(ductwork_home: Path) -> None:
+def test_a_controller_outside_a_script_replays_its_stored_dag(home: Path) -> None:
     from ductwork.pipelines.controller import PipelineController
 
     pipe = PipelineController(name="data only", project="origin", version="1.0.0")
