@@ -212,6 +212,60 @@ def completion(shell: str) -> None:
     click.echo(complete(main, {}, "ductwork", "_DUCTWORK_COMPLETE").source())
 
 
+# ---------------------------------------------------------------------- storage
+
+
+@click.command("gc")
+@click.option(
+    "--root",
+    "roots",
+    multiple=True,
+    help="Artifact storage to sweep, a folder or fsspec URL (repeatable; default: $DUCTWORK_ARTIFACTS_URI, "
+    "else $DUCTWORK_HOME/artifacts).",
+)
+@click.option(
+    "--grace-hours",
+    type=click.FloatRange(min=0),
+    default=1.0,
+    show_default=True,
+    help="Spare blobs written this recently (an upload whose record is not written yet).",
+)
+@click.option("--dry-run", is_flag=True, help="Only count what would be deleted.")
+@json_option
+def artifacts_gc(roots: tuple[str, ...], grace_hours: float, dry_run: bool, as_json: bool) -> None:
+    """Delete stored bytes no artifact, model or reported image points at any more (what deleted
+    tasks and runs left). Runs beside the store: on a server's machine, with its DUCTWORK_DB_URL
+    and --root its storage."""
+    from ductwork.artifacts.collect import collect_garbage
+    from ductwork.core import settings
+    from ductwork.core.errors import ValidationError
+    from ductwork.store.store import Store
+
+    with out.errors():
+        if settings.api_url():
+            raise ValidationError(
+                "artifacts gc works on the store itself, not through a server: run it on the server's "
+                "machine with DUCTWORK_DB_URL (or DUCTWORK_HOME) set as the server has it, and unset "
+                "DUCTWORK_API_URL"
+            )
+        store = Store(settings.db_url())
+        try:
+            keep = store.referenced_hashes()  # read before the sweep: a newer record's blob is young
+        finally:
+            store.close()
+        swept = {
+            root: collect_garbage(root, keep, grace_seconds=grace_hours * 3600, dry_run=dry_run)
+            for root in roots or (settings.artifacts_uri(),)
+        }
+    if as_json:
+        rows = [{"root": root, "dry_run": dry_run, **vars(done)} for root, done in swept.items()]
+        out.print_json(rows)
+        return
+    verb = "would delete" if dry_run else "deleted"
+    for root, done in swept.items():
+        click.echo(f"{root}: {verb} {done.removed} blob(s), {done.freed:,} bytes; kept {done.kept}")
+
+
 # ---------------------------------------------------------------------- other parts
 # Register command groups of other parts below, either imported:
 #     main.add_command(some_group)
@@ -227,6 +281,7 @@ lazy("scheduler", "ductwork.automation.commands:scheduler", "Schedules and trigg
 sdk_commands = importlib.import_module("ductwork.sdk.commands")
 main.add_command(sdk_commands.tasks)
 main.add_command(sdk_commands.artifacts)
+sdk_commands.artifacts.add_command(artifacts_gc)
 # server, ui, users, keys; agent, queues create|delete, tasks abort (light imports: click + core)
 importlib.import_module("ductwork.server.commands").register(main)
 importlib.import_module("ductwork.agent.commands").register(main)

@@ -307,7 +307,7 @@ def _models_table(links: Sequence[TaskModel], models: dict[str, ModelRecord]) ->
 
 @click.group()
 def artifacts() -> None:
-    """Fetch task artifacts."""
+    """Fetch task artifacts; sweep stored bytes nothing points at (gc)."""
 
 
 @artifacts.command("get")

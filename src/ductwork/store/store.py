@@ -30,6 +30,7 @@ from ductwork.core.records import (
 from ductwork.store import (
     accounts,
     artifacts,
+    blobs,
     changes,
     migrate,
     models,
@@ -201,6 +202,11 @@ class Store:
     def delete_artifact(self, task_id: str, name: str) -> None:
         with self._db.write() as conn:
             artifacts.delete(conn, task_id, name)
+
+    def referenced_hashes(self) -> set[str]:
+        """Every content hash an artifact, model or event record points at (`store.blobs`)."""
+        with self._db.read() as conn:
+            return blobs.referenced(conn)
 
     def put_model(self, model: ModelRecord) -> ModelRecord:
         with self._db.write() as conn:
