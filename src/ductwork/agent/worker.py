@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import functools
 import os
-import shutil
 import socket
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -23,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ductwork.agent import environment, workspace
+from ductwork.agent import environment, scratch, workspace
 from ductwork.agent.container import PYTHON as IMAGE_PYTHON
 from ductwork.agent.container import ContainerLauncher, ContainerOptions
 from ductwork.agent.process import ConsoleStream, Launcher, TaskProcess, transport_env
@@ -107,6 +105,9 @@ class Agent:
             self.backend.ensure_queue(queue)
         for slot in self.slots:
             self._register(slot)
+        left = scratch.sweep()
+        if left:
+            self.options.log(f"removed {left} task folder(s) left by agents that were killed")
         runs_in = "same environment" if self.options.same_env else "uv environments"
         self.options.log(
             f"ductwork agent {self.options.name} listening on {', '.join(self.options.queues)}"
@@ -235,25 +236,24 @@ class Agent:
         """Run one claimed (in_progress) task to its end; answers its final status."""
         console = ConsoleStream(task.id, self._send_console)
         console.write(f"task {task.id} pulled from {task.queue or '?'} by worker {worker_id}", "ductwork")
-        folder = Path(tempfile.mkdtemp(prefix=f"ductwork-{task.id[:8]}-"))
         try:
-            try:
-                space = workspace.prepare(task.id, task.script, folder)
-                for note in space.notes:
-                    console.write(note, "ductwork")
-                python = self._python(task, console)
-                process = self._start(task, space, python, console)
-            except (DuctworkError, OSError) as exc:  # bad code, no environment, cannot start
-                console.write(str(exc), "ductwork")
-                console.close()
-                self._fail(task, str(exc))
-                return "failed"
-            outcome = self._supervise(task, process)
-            process.finish()
-            return self._settle(task, outcome, console.tail, console.take())
+            with scratch.folder(task.id) as folder:
+                try:
+                    space = workspace.prepare(task.id, task.script, folder)
+                    for note in space.notes:
+                        console.write(note, "ductwork")
+                    python = self._python(task, console)
+                    process = self._start(task, space, python, console)
+                except (DuctworkError, OSError) as exc:  # bad code, no environment, cannot start
+                    console.write(str(exc), "ductwork")
+                    console.close()
+                    self._fail(task, str(exc))
+                    return "failed"
+                outcome = self._supervise(task, process)
+                process.finish()
+                return self._settle(task, outcome, console.tail, console.take())
         finally:
             console.close()  # no-op when already closed; sends what an error left behind
-            shutil.rmtree(folder, ignore_errors=True)
 
     def _start(
         self, task: TaskRecord, space: workspace.Workspace, python: str, console: ConsoleStream

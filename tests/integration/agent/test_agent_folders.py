@@ -184,6 +184,8 @@ def test_a_step_recorded_on_another_machine_runs_on_an_agent(
         ran_in = next(
             text.split()[2] for text in lines if text.startswith("running in ") and text.endswith(tag)
         )
-        assert Path(ran_in).name.startswith(f"ductwork-{task.id[:8]}")  # the agent's own folder for it
+        # the agent's own folder for it, beside the lock that marks it as in use (agent/scratch.py)
+        assert Path(ran_in).name.startswith(task.id[:8]), ran_in
+        assert Path(ran_in).parent.name == f"ductwork-agents-{os.getuid()}", ran_in
         noted = [text for text in lines if GONE in text and "does not exist on this machine" in text]
         assert len(noted) == (1 if tag == "old" else 0), lines

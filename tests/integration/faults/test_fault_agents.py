@@ -4,7 +4,10 @@ server, each agent and the controller's client are machines of their own."""
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
+import time
 
 import pytest
 from fault_harness import (
@@ -86,6 +89,16 @@ def test_a_killed_agent_s_step_is_retried_elsewhere_and_the_run_finishes(
     lost = backend.get_task(s2.id)
     assert lost.status == "failed" and "stopped responding" in lost.status_message, lost
     assert in_progress(backend) == []
+    # SIGKILL ran no cleanup: the step's folder stays until an agent starts on that machine again.
+    killed = agents[str(s2.worker)]
+    [lock] = (killed.root / "tmp" / f"ductwork-agents-{os.getuid()}").glob("*.lock")
+    assert lock.with_suffix("").is_dir()
+    long_ago = time.time() - 3600  # past the grace a lock not yet taken gets
+    os.utime(lock, (long_ago, long_ago))
+    argv = [sys.executable, "-m", "ductwork", "agent", "--same-env", "--name", "again", "--queue", "default"]
+    killed.start(argv, "again.log")
+    wait_for("the new agent removes the leftover", lambda: "removed 1 task folder" in killed.log("again.log"))
+    assert not lock.exists() and not lock.with_suffix("").exists()
 
 
 @pytest.mark.parametrize("how", ["remote", "local"])
