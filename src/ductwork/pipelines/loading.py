@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 from ductwork import client
@@ -26,6 +27,7 @@ from ductwork.core.runformat import (
     runs_project,
 )
 from ductwork.core.states import NODE_SUCCESS, NodeStatus, TaskStatus
+from ductwork.pipelines import creating
 from ductwork.pipelines.heartbeat import settle_dead
 from ductwork.pipelines.options import (
     param_value,
@@ -144,6 +146,53 @@ class StoredRuns(RunOwning):
                 best = version.max_version(versions)
                 runs = [r for r in runs if r.runtime.get(VERSION) == best] or runs
         return cls._from_task(runs[0])
+
+    @classmethod
+    def create(
+        cls: type[_Loaded],
+        project_name: str,
+        task_name: str,
+        repo: str | None = None,
+        branch: str | None = None,
+        commit: str | None = None,
+        script: str | None = None,
+        working_directory: str | None = None,
+        packages: bool | Sequence[str] | None = None,
+        requirements_file: str | Path | None = None,
+        docker: str | None = None,
+        docker_args: str | None = None,
+        docker_bash_setup_script: str | None = None,
+        argparse_args: Sequence[tuple[str, str]] | None = None,
+        force_single_script_file: bool = False,
+        version: str | None = None,
+        add_run_number: bool = True,
+        binary: str | None = None,
+        module: str | None = None,
+        detect_repository: bool = True,
+    ) -> _Loaded:
+        """A pipeline run, not started, whose controller is the given code (a script, a module, a
+        repository): `PipelineController.enqueue` it and an agent runs it. Its project is
+        `<project_name>/.pipelines/<task_name>`, as a run's started here (see `creating`)."""
+        code = dict(
+            repo=repo,
+            branch=branch,
+            commit=commit,
+            script=script,
+            working_directory=working_directory,
+            packages=packages,
+            requirements_file=requirements_file,
+            docker=docker,
+            docker_args=docker_args,
+            docker_bash_setup_script=docker_bash_setup_script,
+            argparse_args=argparse_args,
+            force_single_script_file=force_single_script_file,
+            binary=binary,
+            module=module,
+            detect_repository=detect_repository,
+        )
+        return cls._from_task(
+            creating.controller_draft(project_name, task_name, version, add_run_number, code)
+        )
 
     @classmethod
     def clone(

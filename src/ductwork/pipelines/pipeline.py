@@ -155,13 +155,7 @@ class PipelineBase:
             current.forget(made)
 
     def _run_name(self, project_id: str) -> str:
-        if not self._add_run_number:
-            return self._name
-        pattern = f"^{re.escape(self._name)}( #[0-9]+)?$"
-        count = self._backend.count_tasks(
-            TaskQuery(project=project_id, name_pattern=pattern, type=[TaskTypes.controller], archived=None)
-        )
-        return self._name if count == 0 else f"{self._name} #{count + 1}"
+        return run_name(self._backend, project_id, self._name, self._add_run_number)
 
     def _script(self) -> dict[str, Any]:
         """What an agent runs to build this pipeline again (NEW RUN): the user's script, as
@@ -210,3 +204,14 @@ class PipelineBase:
 
     def _step_tags(self) -> list[str]:
         return [f"pipe: {self._task.id}"] if self._add_pipeline_tags else []
+
+
+def run_name(backend: Backend, project_id: str, name: str, numbered: bool) -> str:
+    """A new run's name: the pipeline's, then " #2", " #3"... for the runs after the first."""
+    if not numbered:
+        return name
+    pattern = f"^{re.escape(name)}( #[0-9]+)?$"
+    count = backend.count_tasks(
+        TaskQuery(project=project_id, name_pattern=pattern, type=[TaskTypes.controller], archived=None)
+    )
+    return name if count == 0 else f"{name} #{count + 1}"
