@@ -221,6 +221,11 @@ class Task(TaskCatalog, ReportedMetrics):
         """False when an agent or a pipeline runs this process (`DUCTWORK_TASK_ID` is set)."""
         return settings.task_id() is None
 
+    def is_main_task(self) -> bool:
+        """Whether this object is the process's main task: the one `Task.init` gave (or a
+        pipeline made current), not a task this process created or fetched by id."""
+        return current.main_task() is self
+
     # ------------------------------------------------------------------ status
 
     def mark_started(self, force: bool = False) -> None:

@@ -28,6 +28,16 @@ def test_init_creates_a_running_development_task_in_a_nested_project(sdk_home: P
     assert Task.current_task() is None
 
 
+def test_only_the_task_of_init_is_the_main_task(sdk_home: Path) -> None:
+    main = Task.init(project_name="p", task_name="main")
+    made = Task.create(project_name="p", task_name="made")
+    assert main.is_main_task()
+    assert not made.is_main_task()
+    assert not Task.get_task(main.id).is_main_task()  # another object of the same task
+    main.close()
+    assert not main.is_main_task()
+
+
 def test_init_twice_returns_the_open_task_and_a_new_one_after_close(sdk_home: Path) -> None:
     first = Task.init("p", "one")
     assert Task.init("p", "other") is first
