@@ -16,8 +16,10 @@ from collections.abc import Callable, Mapping
 from typing import Any, Generic, TypeVar
 
 from ductwork.core.runformat import RETURN_NAMES, STEP_FIELDS
+from ductwork.core.states import NodeStatus
 from ductwork.pipelines.spec import StepCode, StepOptions, StepSpec, with_continue_behaviour
-from ductwork.pipelines.state import Job, StepState
+from ductwork.pipelines.state import StepState
+from ductwork.pipelines.stepjob import StepJob
 
 T = TypeVar("T")
 
@@ -127,7 +129,6 @@ class Node:
     attempt: _State[int] = _State()
     job_id: _State[str | None] = _State()  # the current attempt's task id
     executed: _State[str | None] = _State()  # the task that ran (or was reused from the cache)
-    job: _State[Job | None] = _State()
     result: _State[Any] = _State()  # debug mode: the value returned in memory
     error: _State[str] = _State()
     job_started: _State[float | None] = _State()
@@ -151,6 +152,19 @@ class Node:
     @property
     def name(self) -> str:
         return self.spec.name
+
+    @property
+    def job(self) -> StepJob | None:
+        """ClearML's job of the step's attempt (`stepjob`): its task, status, metrics and console;
+        None until the step's task exists. (An in-process call's own arguments: `state.job`.)"""
+        task_id = self.state.job_id or self.state.executed
+        if task_id is None:
+            return None
+        cached = self.state.status == NodeStatus.cached
+        kept = self.state.view
+        if kept is None or kept.task_id() != task_id or kept.is_cached_task() != cached:
+            kept = self.state.view = StepJob(task_id, cached)
+        return kept
 
     @property
     def options(self) -> StepOptions:

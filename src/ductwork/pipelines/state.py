@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ductwork.core.records import TaskRecord
+from ductwork.pipelines.stepjob import StepJob
 
 
 @dataclass
@@ -29,6 +30,7 @@ class StepState:
     executed: str | None = None  # the task that ran (or was reused from the cache)
     job_type: str | None = None  # the task's type, once it is created
     job: Job | None = None  # an in-process attempt's live call
+    view: StepJob | None = None  # what `Node.job` handed out, kept so `node.job.task` stays one object
     result: Any = None  # in-process steps: the value returned, in memory
     error: str = ""
     job_started: float | None = None

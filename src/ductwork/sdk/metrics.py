@@ -31,6 +31,35 @@ class ReportedMetrics(TaskFields):
                     by_series[name] = _downsample(points, max_samples)
         return result
 
+    def get_last_scalar_metrics(self) -> dict[str, dict[str, dict[str, float]]]:
+        """`{title: {series: {"last": ..., "min": ..., "max": ...}}}` of every scalar series:
+        "last" is the value reported at the highest iteration (the latest of those), "min" and
+        "max" leave NaN out (a series of NaN only has NaN for both)."""
+        self.flush()
+        result: dict[str, dict[str, dict[str, float]]] = {}
+        top: dict[tuple[str, str], int] = {}
+        for event in self._backend.get_events(EventQuery(task_id=self.id, kind="scalar")):
+            if event.value is None:
+                continue
+            value, key = float(event.value), (event.title, event.series)
+            known = result.setdefault(event.title, {}).get(event.series)
+            if known is None:
+                result[event.title][event.series] = {"last": value, "min": value, "max": value}
+                top[key] = event.iteration
+                continue
+            if event.iteration >= top[key]:
+                known["last"], top[key] = value, event.iteration
+            if value == value:  # not NaN
+                known["min"] = value if known["min"] != known["min"] else min(known["min"], value)
+                known["max"] = value if known["max"] != known["max"] else max(known["max"], value)
+        return result
+
+    def get_last_iteration(self) -> int:
+        """The highest iteration any scalar of the task was reported at (0 before any)."""
+        self.flush()
+        events = self._backend.get_events(EventQuery(task_id=self.id, kind="scalar"))
+        return max((event.iteration for event in events), default=0)
+
     def get_reported_single_values(self) -> dict[str, float | None]:
         self.flush()
         events = self._backend.get_events(EventQuery(task_id=self.id, kind="single"))
