@@ -30,7 +30,16 @@ from ductwork.core import settings
 from ductwork.core.errors import NotFound, StatusError, ValidationError
 from ductwork.core.records import QueueEntry, TaskRecord, TaskTypes
 from ductwork.core.states import TaskStatus
-from ductwork.sdk import artifact, current, ending, offline, offline_import, requirements, starting
+from ductwork.sdk import (
+    artifact,
+    current,
+    ending,
+    offline,
+    offline_import,
+    requirements,
+    script,
+    starting,
+)
 from ductwork.sdk.artifact import Artifact, ArtifactOptions
 from ductwork.sdk.capture import arguments
 from ductwork.sdk.capture.console import original_stdout
@@ -124,6 +133,12 @@ class Task(TaskCatalog, ReportedMetrics):
         requirements of the tasks `Task.init` creates from now on; call it before `Task.init`.
         `package_version`: None for the installed version, "" for any, "2.4.0" or ">=2.4"."""
         requirements.add(package_name, package_version)
+
+    @classmethod
+    def force_store_standalone_script(cls, force: bool = True) -> None:
+        """With `force`, the tasks `Task.init` creates from now on store the entry script's code
+        and no git repository (no remote, branch, commit or diff): an agent runs that code alone."""
+        script.store_standalone(force)
 
     @classmethod
     def set_offline(cls, offline_mode: bool = False) -> None:
