@@ -227,6 +227,46 @@ class Logger:
             layout["comment"] = comment
         self._put("plot", title, series, iteration, jsonable({"data": [trace], "layout": layout}))
 
+    def report_scatter3d(
+        self,
+        title: str,
+        series: str,
+        scatter: object,
+        iteration: int | None = None,
+        xaxis: str | None = None,
+        yaxis: str | None = None,
+        zaxis: str | None = None,
+        labels: Sequence[str] | None = None,
+        mode: str = "markers",
+        fill: bool = False,
+        comment: str | None = None,
+        extra_layout: Mapping[str, object] | None = None,
+    ) -> None:
+        """Points (x, y, z): a sequence of triples or an N x 3 array; `labels` one per point."""
+        trace = plots.scatter3d(title, series, scatter, labels, mode, fill)
+        self._put_3d(title, series, iteration, trace, plots.Axes(xaxis, yaxis, zaxis), extra_layout, comment)
+
+    def report_surface(
+        self,
+        title: str,
+        series: str,
+        matrix: object,
+        iteration: int | None = None,
+        xaxis: str | None = None,
+        yaxis: str | None = None,
+        zaxis: str | None = None,
+        xlabels: Sequence[str] | None = None,
+        ylabels: Sequence[str] | None = None,
+        camera: Sequence[float] | None = None,
+        comment: str | None = None,
+        extra_layout: Mapping[str, object] | None = None,
+    ) -> None:
+        """A 3-D surface: `matrix[row][column]` is its height at (x = column, y = row);
+        `camera` is the (x, y, z) of the viewer's eye."""
+        trace = plots.surface(title, series, matrix, xlabels, ylabels)
+        axes = plots.Axes(xaxis, yaxis, zaxis)
+        self._put_3d(title, series, iteration, trace, axes, extra_layout, comment, camera)
+
     def report_confusion_matrix(
         self,
         title: str,
@@ -335,6 +375,23 @@ class Logger:
     def _put(self, kind: str, title: str, series: str, iteration: int | None, payload: object) -> None:
         step = 0 if iteration is None else reported.iteration(iteration)
         self._events.put(MetricEvent(self._task_id, kind, title, series, step, None, payload))
+
+    def _put_3d(
+        self,
+        title: str,
+        series: str,
+        iteration: int | None,
+        trace: dict[str, object],
+        axes: plots.Axes,
+        extra_layout: Mapping[str, object] | None,
+        comment: str | None,
+        camera: Sequence[float] | None = None,
+    ) -> None:
+        """A plot event of a 3-D `trace` in its layout."""
+        reported.require_str("title", title)
+        reported.require_str("series", series)
+        layout = plots.layout3d(title, axes, extra_layout, camera=camera, comment=comment)
+        self._put("plot", title, series, iteration, jsonable({"data": [trace], "layout": layout}))
 
     def _report_png(
         self,
