@@ -49,6 +49,7 @@ from ductwork.sdk.connected import ConnectedDict
 from ductwork.sdk.logger import Logger
 from ductwork.sdk.metrics import ReportedMetrics
 from ductwork.sdk.model import Model
+from ductwork.sdk.registered import Registered
 from ductwork.sdk.starting import CONSOLE_CAPTURED, DEVELOPMENT, FRAMEWORKS, TaskStart
 
 # argparse results are connected as soon as they are parsed, even before Task.init.
@@ -359,6 +360,26 @@ class Task(TaskCatalog, ReportedMetrics):
             sort_keys=sort_keys,
         )
         return True
+
+    def register_artifact(
+        self,
+        name: str,
+        artifact: Any,
+        metadata: Mapping[str, Any] | None = None,
+        uniqueness_columns: bool | Sequence[str] = True,
+    ) -> None:
+        """Keep the pandas DataFrame `artifact` stored as artifact `name` while it changes: it is
+        uploaded now, then again at each `flush()`, `mark_completed()` and `close()` when its
+        content changed. `uniqueness_columns` (True: all) are recorded in its metadata."""
+        Registered.of(self).register(name, artifact, metadata, uniqueness_columns)
+
+    def unregister_artifact(self, name: str) -> None:
+        """Stop keeping `name` in sync; what was uploaded stays."""
+        Registered.of(self).unregister(name)
+
+    def get_registered_artifacts(self) -> dict[str, Any]:
+        """Name -> the registered DataFrame itself."""
+        return Registered.of(self).frames()
 
     @property
     def artifacts(self) -> dict[str, Artifact]:
