@@ -404,11 +404,7 @@ function plotBox(item) {
   head.querySelector(".chart-note").textContent = `iteration ${item.iteration}`;
   box.append(head);
   if (item.kind === "image") {
-    const img = document.createElement("img");
-    img.src = item.payload;
-    img.alt = item.title;
-    img.loading = "lazy";
-    box.append(img);
+    box.append(sample(item));
     return box;
   }
   if (item.kind === "table") {
@@ -440,6 +436,33 @@ function plotBox(item) {
   box.append(area);
   requestAnimationFrame(() => drawTraces(area, drawable, figure.layout || {}));
   return box;
+}
+
+// A debug sample: a picture, a player for audio and video this server stores (the page's policy
+// plays no other), a link for any other file (an HTML sample is a download: the server never
+// sends it as a page).
+function sample(item) {
+  const media = item.media || "image";
+  const stored = String(item.payload).startsWith("/");
+  if ((media === "audio" || media === "video") && stored) {
+    const player = document.createElement(media);
+    player.controls = true;
+    player.preload = "metadata";
+    player.src = item.payload;
+    return player;
+  }
+  if (media !== "image") {
+    const link = document.createElement("a");
+    link.href = item.payload;
+    link.rel = "noopener noreferrer";
+    link.textContent = `download ${item.series || item.title}`;
+    return link;
+  }
+  const img = document.createElement("img");
+  img.src = item.payload;
+  img.alt = item.title;
+  img.loading = "lazy";
+  return img;
 }
 
 function drawTraces(area, traces, layout) {
