@@ -621,7 +621,7 @@ function isometric(traces, layout) {
     t.x.forEach((x, i) => {
       const [px, py] = at(fx(x), fy(t.y[i]), fz(t.z[i]));
       if (lines) (i ? g.lineTo(px, py) : g.moveTo(px, py));
-      g.fillRect(px - 2, py - 2, 4, 4);
+      g.fillRect(px - 3, py - 3, 6, 6);
       const label = t.text && t.text[i] !== undefined ? `${t.text[i]}: ` : "";
       marks.push([px, py, `${label}(${x}, ${t.y[i]}, ${t.z[i]})`]);
     });
