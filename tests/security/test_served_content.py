@@ -132,3 +132,84 @@ def test_an_image_event_is_served_only_as_a_raster_image(server: ServerProcess, 
         assert "sandbox" in answer.headers["content-security-policy"]
         if answer.headers["content-type"] != "image/png":
             assert answer.headers["content-disposition"].startswith("attachment;")
+
+
+WAV = (
+    b"RIFF\x24\x00\x00\x00WAVEfmt "
+    + b"\x10\x00\x00\x00\x01\x00\x01\x00@\x1f\x00\x00@\x1f\x00\x00\x01\x00\x08\x00"
+)
+
+
+def test_a_media_sample_plays_only_when_its_bytes_are_audio_and_html_never_renders(
+    server: ServerProcess, task_of: Any
+) -> None:
+    """`Logger.report_media` samples are image events naming stored bytes with the reporter's
+    content type. The reporter claims a page is audio, and names HTML `text/html`: the server
+    types what it sends by the bytes, so the page is an inert download either way."""
+    task = task_of(server.alice)
+    samples = {
+        "page": (HTML, ".html", "text/html"),
+        "fake": (HTML, ".wav", "audio/wav"),
+        "voice": (WAV, ".wav", "audio/wav"),
+    }
+    with server.client(server.alice.key) as api:
+        events = []
+        for series, (data, ext, kind) in samples.items():
+            stored = api.put(
+                f"/api/tasks/{task['id']}/artifacts/m-{series}/content", params={"ext": ext}, content=data
+            )
+            assert stored.status_code == 200, stored.text
+            payload = {"artifact": stored.json(), "content_type": kind, "source": "report_media"}
+            events.append(
+                {
+                    "task_id": task["id"],
+                    "kind": "image",
+                    "title": "media",
+                    "series": series,
+                    "payload": payload,
+                }
+            )
+        assert api.post("/api/metrics", json=events).status_code == 204
+    browser = server.login("bob", server.bob.password)  # anyone who may read the task sees its samples
+    items = {item["series"]: item for item in browser.get(f"/tasks/{task['id']}/plots.json").json()}
+    assert {series: item["media"] for series, item in items.items()} == {
+        "page": "file",
+        "fake": "audio",
+        "voice": "audio",
+    }
+    for series in ("page", "fake"):
+        assert_download(browser.get(items[series]["payload"]), HTML)
+    voice = browser.get(items["voice"]["payload"])
+    assert voice.headers["content-type"] == "audio/wav" and voice.content == WAV
+    assert voice.headers["x-content-type-options"] == "nosniff"
+    assert "sandbox" in voice.headers["content-security-policy"]
+
+
+def test_media_samples_need_a_caller_and_only_the_owner_adds_them(
+    server: ServerProcess, task_of: Any
+) -> None:
+    task = task_of(server.alice)
+    with server.client(server.alice.key) as api:
+        stored = api.put(
+            f"/api/tasks/{task['id']}/artifacts/m/content", params={"ext": ".wav"}, content=WAV
+        ).json()
+        sample = {"task_id": task["id"], "kind": "image", "title": "media", "series": "voice"}
+        sample["payload"] = {"artifact": stored, "content_type": "audio/wav"}
+        assert api.post("/api/metrics", json=[sample]).status_code == 204
+    with server.client() as anonymous:
+        for path in (f"/tasks/{task['id']}/images/0", f"/tasks/{task['id']}/plots.json"):
+            answer = anonymous.get(path)
+            assert answer.status_code == 401 and WAV not in answer.content
+    with server.client(server.bob.key) as bob:
+        # bob's key cannot add a sample to alice's task, nor store bytes on it
+        refused = bob.post("/api/metrics", json=[{**sample, "series": "bob's"}])
+        assert refused.status_code == 403 and "only its owner" in refused.json()["message"]
+        upload = bob.put(f"/api/tasks/{task['id']}/artifacts/b/content", params={"ext": ".wav"}, content=WAV)
+        assert upload.status_code == 403
+    with server.client(server.alice.key) as api:
+        # a sample naming bytes outside the server's storage is refused when recorded
+        elsewhere = {
+            **sample,
+            "payload": {"artifact": {**stored, "uri": "/etc/passwd"}, "content_type": "audio/wav"},
+        }
+        assert api.post("/api/metrics", json=[elsewhere]).status_code == 422

@@ -32,6 +32,17 @@ def api_url() -> str | None:
     return os.environ.get("DUCTWORK_API_URL") or None
 
 
+# Where `ductwork ui` serves by default (and so where a task on the embedded store is shown).
+DEFAULT_UI_HOST = "127.0.0.1"
+DEFAULT_UI_PORT = 8080
+
+
+def web_url() -> str | None:
+    """`$DUCTWORK_WEB_URL`: the server's web address as users' browsers reach it, when it is not
+    `$DUCTWORK_API_URL` (a proxy in front of it, say)."""
+    return os.environ.get("DUCTWORK_WEB_URL") or None
+
+
 def api_key() -> str | None:
     return os.environ.get("DUCTWORK_API_KEY") or None
 

@@ -51,6 +51,11 @@ def finish(
 def _flushed(task: TaskCore) -> list[Exception]:
     """Wait for the uploads and send what is batched; the errors, not raised."""
     errors: list[Exception] = []
+    for send in task._before_flush:
+        try:
+            send()
+        except Exception as exc:
+            errors.append(exc)
     try:
         task._uploads.wait()
     except StorageError as exc:

@@ -8,10 +8,19 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
+from ductwork.core import settings
 from ductwork.core.errors import ValidationError
 from ductwork.core.records import TaskRecord
-from ductwork.sdk.checks import check_type, output_uri_of, require_str, str_list, task_id_of
+from ductwork.sdk.checks import (
+    check_type,
+    optional_str,
+    output_uri_of,
+    require_str,
+    str_list,
+    task_id_of,
+)
 from ductwork.sdk.taskcore import TaskCore
 
 
@@ -72,6 +81,14 @@ class TaskFields(TaskCore):
 
     def get_status(self) -> str:
         return self.reload().status
+
+    def get_output_log_web_page(self) -> str:
+        """The address of this task's page in the web UI.
+
+        With a server (`DUCTWORK_API_URL`) it is that server's task page, at `DUCTWORK_WEB_URL`
+        when browsers reach the server at another address. On the embedded store it is where
+        `ductwork ui` serves by default (http://127.0.0.1:8080): start `ductwork ui` to open it."""
+        return f"{_web_address()}/tasks/{quote(self.id, safe='')}"
 
     def __repr__(self) -> str:
         return f"<Task {self.id} {self.name!r} {self.status}>"
@@ -194,6 +211,22 @@ class TaskFields(TaskCore):
         for key, value in changes.items():
             require_str(key, value)
         self._edit({"script": {**self.reload()._record.script, **changes}})
+
+    def set_repo(self, repo: str | None = None, branch: str | None = None, commit: str | None = None) -> None:
+        """The git repository an agent checks out to run this task: its URL, branch and commit
+        (`script.repository`, `branch`, `commit`); what is None stays as it is."""
+        for what, value in (("repo", repo), ("branch", branch), ("commit", commit)):
+            optional_str(what, value)
+        self.set_script(repository=repo, branch=branch, commit=commit)
+
+
+def _web_address() -> str:
+    """Where the web UI of this process's backend is, without a trailing slash."""
+    server = settings.api_url()
+    if server is None:
+        return f"http://{settings.DEFAULT_UI_HOST}:{settings.DEFAULT_UI_PORT}"
+    # The server's pages sit beside its API, under the same address (`/tasks/<id>`, `/api/...`).
+    return (settings.web_url() or server).rstrip("/")
 
 
 def _union(old: Sequence[str], new: Sequence[str]) -> list[str]:

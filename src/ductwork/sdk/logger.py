@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 
 from ductwork.core.errors import ValidationError
 from ductwork.core.records import ConsoleLine, MetricEvent, to_dict
-from ductwork.sdk import current, images, plots, reported, tables
+from ductwork.sdk import current, images, media, plots, reported, tables
 from ductwork.sdk.artifact import save_artifact_bytes
 from ductwork.sdk.capture import figures
 from ductwork.sdk.capture.console import original_stdout
@@ -227,6 +227,46 @@ class Logger:
             layout["comment"] = comment
         self._put("plot", title, series, iteration, jsonable({"data": [trace], "layout": layout}))
 
+    def report_scatter3d(
+        self,
+        title: str,
+        series: str,
+        scatter: object,
+        iteration: int | None = None,
+        xaxis: str | None = None,
+        yaxis: str | None = None,
+        zaxis: str | None = None,
+        labels: Sequence[str] | None = None,
+        mode: str = "markers",
+        fill: bool = False,
+        comment: str | None = None,
+        extra_layout: Mapping[str, object] | None = None,
+    ) -> None:
+        """Points (x, y, z): a sequence of triples or an N x 3 array; `labels` one per point."""
+        trace = plots.scatter3d(title, series, scatter, labels, mode, fill)
+        self._put_3d(title, series, iteration, trace, plots.Axes(xaxis, yaxis, zaxis), extra_layout, comment)
+
+    def report_surface(
+        self,
+        title: str,
+        series: str,
+        matrix: object,
+        iteration: int | None = None,
+        xaxis: str | None = None,
+        yaxis: str | None = None,
+        zaxis: str | None = None,
+        xlabels: Sequence[str] | None = None,
+        ylabels: Sequence[str] | None = None,
+        camera: Sequence[float] | None = None,
+        comment: str | None = None,
+        extra_layout: Mapping[str, object] | None = None,
+    ) -> None:
+        """A 3-D surface: `matrix[row][column]` is its height at (x = column, y = row);
+        `camera` is the (x, y, z) of the viewer's eye."""
+        trace = plots.surface(title, series, matrix, xlabels, ylabels)
+        axes = plots.Axes(xaxis, yaxis, zaxis)
+        self._put_3d(title, series, iteration, trace, axes, extra_layout, comment, camera)
+
     def report_confusion_matrix(
         self,
         title: str,
@@ -311,6 +351,34 @@ class Logger:
             data, extension = images.encode_png(image if image is not None else matrix, title, series), ".png"
         self._report_png(title, series, iteration, data, {"source": "report_image"}, extension)
 
+    def report_media(
+        self,
+        title: str,
+        series: str,
+        iteration: int | None = None,
+        local_path: str | None = None,
+        stream: object = None,
+        file_extension: str | None = None,
+        max_history: int | None = None,
+        delete_after_upload: bool = False,
+        url: str | None = None,
+    ) -> None:
+        """A debug sample of any media (audio, video, HTML, any file) from a file, a stream
+        (bytes or a binary file object, with its `file_extension`) or a URL (recorded, not
+        uploaded). It is stored as `report_image` stores pictures, typed by its extension; the
+        web UI plays audio and video and links any other file. `max_history` is checked and
+        every sample is kept."""
+        sample = media.sample(title, series, local_path, stream, file_extension, max_history, url)
+        if sample.url is not None:
+            self._put(
+                "image", title, series, iteration, {"url": sample.url, "content_type": sample.content_type}
+            )
+            return
+        if delete_after_upload and local_path is not None:
+            os.unlink(local_path)
+        extra: dict[str, object] = {"source": "report_media"}
+        self._report_png(title, series, iteration, sample.data, extra, sample.extension, sample.content_type)
+
     # ---- flushing and settings
 
     def flush(self, wait: bool = False) -> None:
@@ -336,6 +404,23 @@ class Logger:
         step = 0 if iteration is None else reported.iteration(iteration)
         self._events.put(MetricEvent(self._task_id, kind, title, series, step, None, payload))
 
+    def _put_3d(
+        self,
+        title: str,
+        series: str,
+        iteration: int | None,
+        trace: dict[str, object],
+        axes: plots.Axes,
+        extra_layout: Mapping[str, object] | None,
+        comment: str | None,
+        camera: Sequence[float] | None = None,
+    ) -> None:
+        """A plot event of a 3-D `trace` in its layout."""
+        reported.require_str("title", title)
+        reported.require_str("series", series)
+        layout = plots.layout3d(title, axes, extra_layout, camera=camera, comment=comment)
+        self._put("plot", title, series, iteration, jsonable({"data": [trace], "layout": layout}))
+
     def _report_png(
         self,
         title: str,
@@ -344,11 +429,13 @@ class Logger:
         data: bytes,
         extra: dict[str, object],
         extension: str = ".png",
+        content_type: str | None = None,
     ) -> None:
         step = self._next_image_step(title, series) if iteration is None else reported.iteration(iteration)
         name = f"image {images.slug(title)}/{images.slug(series)}/{step}"
         task_id, destination, events = self._task_id, self.get_default_upload_destination(), self._events
         backend = self._task._backend
+        kind = images.IMAGE_TYPES.get(extension, "") if content_type is None else content_type
 
         def upload() -> None:
             record = save_artifact_bytes(
@@ -362,7 +449,7 @@ class Logger:
             )
             payload = {
                 "artifact": to_dict(record),
-                "content_type": images.IMAGE_TYPES.get(extension, ""),
+                "content_type": kind,
                 **extra,
             }
             events.put(MetricEvent(task_id, "image", title, series, step, None, payload))

@@ -54,6 +54,21 @@ def _installed_folders() -> list[Path]:
     return sorted(folders)
 
 
+# `Task.force_store_standalone_script`: the tasks `Task.init` creates from now on record the
+# script's code alone, with nothing of the git repository holding it.
+_standalone = [False]
+
+
+def store_standalone(force: bool) -> None:
+    if not isinstance(force, bool):
+        raise ValidationError(f"force_store_standalone_script: force must be a bool, got {force!r}")
+    _standalone[0] = force
+
+
+def standalone() -> bool:
+    return _standalone[0]
+
+
 def describe_running() -> dict[str, object]:
     """The script part of a task created by `Task.init` in this process."""
     binary = os.path.basename(sys.executable) or "python3"
@@ -62,7 +77,8 @@ def describe_running() -> dict[str, object]:
     if path is None:
         return script
     script["entry_point"] = path.name
-    script["working_dir"] = folder_in_repository(path)
+    # A standalone script runs in the folder its code is written to, with no checkout around it.
+    script["working_dir"] = launch.HERE if standalone() else folder_in_repository(path)
     code = read_code(path)
     if code is not None:
         script["code"] = code

@@ -131,7 +131,7 @@ class TaskStart:
         )
         task = cls(session.begin(record) if session else backend.create_task(record), backend)
         folder = script.code_folder()
-        if folder:
+        if folder and not script.standalone():
             task._uploads.submit("script:git", lambda: _record_git(task, folder), "git state of the script")
         return task
 

@@ -30,7 +30,16 @@ from ductwork.core import settings
 from ductwork.core.errors import NotFound, StatusError, ValidationError
 from ductwork.core.records import QueueEntry, TaskRecord, TaskTypes
 from ductwork.core.states import TaskStatus
-from ductwork.sdk import artifact, current, ending, offline, offline_import, requirements, starting
+from ductwork.sdk import (
+    artifact,
+    current,
+    ending,
+    offline,
+    offline_import,
+    requirements,
+    script,
+    starting,
+)
 from ductwork.sdk.artifact import Artifact, ArtifactOptions
 from ductwork.sdk.capture import arguments
 from ductwork.sdk.capture.console import original_stdout
@@ -40,6 +49,7 @@ from ductwork.sdk.connected import ConnectedDict
 from ductwork.sdk.logger import Logger
 from ductwork.sdk.metrics import ReportedMetrics
 from ductwork.sdk.model import Model
+from ductwork.sdk.registered import Registered
 from ductwork.sdk.starting import CONSOLE_CAPTURED, DEVELOPMENT, FRAMEWORKS, TaskStart
 
 # argparse results are connected as soon as they are parsed, even before Task.init.
@@ -124,6 +134,12 @@ class Task(TaskCatalog, ReportedMetrics):
         requirements of the tasks `Task.init` creates from now on; call it before `Task.init`.
         `package_version`: None for the installed version, "" for any, "2.4.0" or ">=2.4"."""
         requirements.add(package_name, package_version)
+
+    @classmethod
+    def force_store_standalone_script(cls, force: bool = True) -> None:
+        """With `force`, the tasks `Task.init` creates from now on store the entry script's code
+        and no git repository (no remote, branch, commit or diff): an agent runs that code alone."""
+        script.store_standalone(force)
 
     @classmethod
     def set_offline(cls, offline_mode: bool = False) -> None:
@@ -349,6 +365,26 @@ class Task(TaskCatalog, ReportedMetrics):
             sort_keys=sort_keys,
         )
         return True
+
+    def register_artifact(
+        self,
+        name: str,
+        artifact: Any,
+        metadata: Mapping[str, Any] | None = None,
+        uniqueness_columns: bool | Sequence[str] = True,
+    ) -> None:
+        """Keep the pandas DataFrame `artifact` stored as artifact `name` while it changes: it is
+        uploaded now, then again at each `flush()`, `mark_completed()` and `close()` when its
+        content changed. `uniqueness_columns` (True: all) are recorded in its metadata."""
+        Registered.of(self).register(name, artifact, metadata, uniqueness_columns)
+
+    def unregister_artifact(self, name: str) -> None:
+        """Stop keeping `name` in sync; what was uploaded stays."""
+        Registered.of(self).unregister(name)
+
+    def get_registered_artifacts(self) -> dict[str, Any]:
+        """Name -> the registered DataFrame itself."""
+        return Registered.of(self).frames()
 
     @property
     def artifacts(self) -> dict[str, Artifact]:

@@ -36,6 +36,8 @@ class TaskCore:
         self._closed = False
         self._monitor: ResourceMonitor | None = None
         self._parts: dict[type[object], object] = {}
+        # What parts send before each flush and at the end (a registered DataFrame that changed).
+        self._before_flush: list[Callable[[], None]] = []
 
     @classmethod
     def _wrap(cls: type[T], record: TaskRecord, backend: Backend) -> T:
@@ -84,6 +86,8 @@ class TaskCore:
 
     def flush(self, wait_for_uploads: bool = False) -> bool:
         """Send reported metrics and console lines; wait for uploads when asked (errors raise)."""
+        for send in self._before_flush:
+            send()
         if self._console is not None:
             self._console.end_lines()
         self._channels.flush()

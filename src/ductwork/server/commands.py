@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from ductwork.store.store import Store
 
 DEFAULT_SERVER_PORT = 8008
-DEFAULT_UI_PORT = 8080
+DEFAULT_UI_PORT = settings.DEFAULT_UI_PORT
 
 
 def _store(db_url: str | None) -> Store:
@@ -99,7 +99,7 @@ def bootstrap_admin(store: Store, *, echo: Callable[[str], object]) -> str | Non
 
 
 @click.command("ui")
-@click.option("--host", default="127.0.0.1", show_default=True, help="A loopback address only.")
+@click.option("--host", default=settings.DEFAULT_UI_HOST, show_default=True, help="A loopback address only.")
 @click.option("--port", default=DEFAULT_UI_PORT, show_default=True, type=int)
 @click.option("--db-url", default=None, help="Store URL (default: $DUCTWORK_DB_URL or $DUCTWORK_HOME).")
 def ui_command(host: str, port: int, db_url: str | None) -> None:

@@ -2,10 +2,11 @@
 
 A client records an artifact's `content_type` and names its file; both are the client's word,
 so neither reaches the response. A file is sent as a download (`Content-Disposition:
-attachment`) with one of a few inert types: a raster image (PNG, JPEG, GIF, WebP) recognised
-by its first bytes, JSON or plain text by its name, anything else `application/octet-stream`.
-Only a recognised raster image may be shown inline (a page's `<img>`); HTML, SVG and the like
-never are, whatever the request asks. Every file response also says `nosniff` (the browser
+attachment`) with one of a few inert types: a raster image (PNG, JPEG, GIF, WebP), audio or
+video recognised by its first bytes, JSON or plain text by its name, anything else
+`application/octet-stream`. Only a recognised raster image, audio or video may be shown inline
+(a page's `<img>`, `<audio>`, `<video>`); HTML, SVG and the like never are, whatever the
+request asks. Every file response also says `nosniff` (the browser
 keeps the type we chose) and carries a sandboxing CSP (were it ever rendered as a document, it
 would get an opaque origin, no script and no subresources).
 """
@@ -45,9 +46,28 @@ def raster_type(head: bytes) -> str | None:
     return None
 
 
+def playable_type(head: bytes) -> str | None:
+    """The audio or video type of bytes that start like a WAV, MP3, Ogg, FLAC, MP4 or WebM
+    file, else None: what a page's `<audio>` / `<video>` plays (a browser never runs them)."""
+    if len(head) >= 12 and head.startswith(b"RIFF") and head[8:12] == b"WAVE":
+        return "audio/wav"
+    if head.startswith(b"ID3") or head[:2] in (b"\xff\xfb", b"\xff\xf3", b"\xff\xf2"):
+        return "audio/mpeg"
+    if head.startswith(b"OggS"):
+        return "audio/ogg"
+    if head.startswith(b"fLaC"):
+        return "audio/flac"
+    if len(head) >= 12 and head[4:8] == b"ftyp":
+        return "audio/mp4" if head[8:12] == b"M4A " else "video/mp4"
+    if head.startswith(b"\x1a\x45\xdf\xa3"):
+        return "video/webm"
+    return None
+
+
 def inert_type(filename: str, head: bytes) -> str:
-    """The type the server sends a file as: raster by content, JSON or text by name, else bytes."""
-    image = raster_type(head)
+    """The type the server sends a file as: raster image, audio or video by content, JSON or
+    text by name, else bytes."""
+    image = raster_type(head) or playable_type(head)
     if image:
         return image
     suffix = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
@@ -66,10 +86,11 @@ def file_response(
     size: int | None = None,
     headers: dict[str, str] | None = None,
 ) -> StreamingResponse:
-    """A download of `chunks` named `filename`; inline only when asked and a raster image."""
+    """A download of `chunks` named `filename`; inline only when asked and a raster image, audio
+    or video."""
     first = next(chunks, b"")
     media = inert_type(filename, first)
-    disposition = "inline" if inline and media.startswith("image/") else "attachment"
+    disposition = "inline" if inline and media.startswith(("image/", "audio/", "video/")) else "attachment"
     sent = {
         **(headers or {}),
         **FILE_HEADERS,

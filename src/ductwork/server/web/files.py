@@ -1,4 +1,5 @@
-"""Bytes the pages hand to the browser: artifact downloads and previews, and image events.
+"""Bytes the pages hand to the browser: artifact downloads and previews, and image events
+(pictures and the media samples of `Logger.report_media`).
 
 Only what the store lists for a task is ever read, and only where `services.locations`
 allows: a URL comes from the task's own record, never from the request. What is sent is a
@@ -15,6 +16,7 @@ from ductwork.core.errors import NotFound
 from ductwork.core.queries import EventQuery
 from ductwork.server.services import artifact_files, locations, served
 from ductwork.server.services.hub import Hub
+from ductwork.server.services.views import Plot
 
 
 def artifact_response(hub: Hub, task_id: str, name: str, *, inline: bool = False) -> Response:
@@ -36,6 +38,33 @@ def image_event_response(hub: Hub, task_id: str, index: int) -> Response:
     chunks, size = locations.open_chunks(hub.storage, uri, f"image {index} of task {task_id}")
     filename = uri.rstrip("/").rsplit("/", 1)[-1] or f"image-{index}"
     return served.file_response(chunks, filename, inline=True, size=size)
+
+
+def plot_item(task_id: str, plot: Plot) -> dict[str, Any]:
+    """A plot as the plots panel draws it. An image event's payload becomes the address its
+    picture loads from, and `media` says which element shows it: `image`, `audio`, `video`, or
+    `file` (a link) for any other sample of `Logger.report_media` (HTML included, never shown)."""
+    item = {
+        "title": plot.title,
+        "series": plot.series,
+        "iteration": plot.iteration,
+        "kind": plot.kind,
+        "payload": plot.payload,
+    }
+    if plot.kind == "image":
+        item["payload"] = image_source(task_id, plot.index, plot.payload)
+        item["media"] = media_of(plot.payload)
+    return item
+
+
+def media_of(payload: Any) -> str:
+    """The element an image event's sample is shown in, by the type its reporter recorded (the
+    served bytes are typed by the server, so a wrong word here only fails to play)."""
+    recorded = payload.get("content_type") if isinstance(payload, dict) else None
+    kind = recorded.split("/", 1)[0] if isinstance(recorded, str) and recorded else "image"
+    if kind == "image" and recorded != "image/svg+xml":
+        return "image"
+    return kind if kind in ("audio", "video") else "file"
 
 
 def image_source(task_id: str, index: int, payload: Any) -> str:

@@ -318,21 +318,7 @@ def scalars_json(store: Store, task_id: str, max_points: int = views.MAX_POINTS)
 
 @router.get("/tasks/{task_id}/plots.json")
 def plots_json(store: Store, task_id: str) -> JSONResponse:
-    items = []
-    for plot in views.plots(store, task_id):
-        payload = plot.payload
-        if plot.kind == "image":
-            payload = files.image_source(task_id, plot.index, plot.payload)
-        items.append(
-            {
-                "title": plot.title,
-                "series": plot.series,
-                "iteration": plot.iteration,
-                "kind": plot.kind,
-                "payload": payload,
-            }
-        )
-    return JSONResponse(items)
+    return JSONResponse([files.plot_item(task_id, plot) for plot in views.plots(store, task_id)])
 
 
 @router.get("/tasks/{task_id}/artifact-preview/{name:path}")

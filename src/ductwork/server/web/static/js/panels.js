@@ -404,11 +404,7 @@ function plotBox(item) {
   head.querySelector(".chart-note").textContent = `iteration ${item.iteration}`;
   box.append(head);
   if (item.kind === "image") {
-    const img = document.createElement("img");
-    img.src = item.payload;
-    img.alt = item.title;
-    img.loading = "lazy";
-    box.append(img);
+    box.append(sample(item));
     return box;
   }
   if (item.kind === "table") {
@@ -416,12 +412,18 @@ function plotBox(item) {
     return box;
   }
   const figure = typeof item.payload === "string" ? safeJson(item.payload) : item.payload;
-  const heat = ((figure && figure.data) || []).find((t) => t.type === "heatmap" && Array.isArray(t.z));
+  // A surface is drawn as the heatmap of its heights: the same z matrix seen from above.
+  const heat = ((figure && figure.data) || []).find((t) => (t.type === "heatmap" || t.type === "surface") && Array.isArray(t.z));
   if (heat) {
     box.append(heatmap(heat));
     return box;
   }
   const traces = (figure && figure.data) || [];
+  const clouds = traces.filter((t) => t.type === "scatter3d" && Array.isArray(t.x) && Array.isArray(t.y) && Array.isArray(t.z));
+  if (clouds.length) {
+    box.append(isometric(clouds, figure.layout || {}));
+    return box;
+  }
   const drawable = traces.filter((t) => Array.isArray(t.y) && (!t.type || t.type === "scatter" || t.type === "bar" || t.type === "scattergl"));
   if (!drawable.length) {
     const pre = document.createElement("pre");
@@ -434,6 +436,33 @@ function plotBox(item) {
   box.append(area);
   requestAnimationFrame(() => drawTraces(area, drawable, figure.layout || {}));
   return box;
+}
+
+// A debug sample: a picture, a player for audio and video this server stores (the page's policy
+// plays no other), a link for any other file (an HTML sample is a download: the server never
+// sends it as a page).
+function sample(item) {
+  const media = item.media || "image";
+  const stored = String(item.payload).startsWith("/");
+  if ((media === "audio" || media === "video") && stored) {
+    const player = document.createElement(media);
+    player.controls = true;
+    player.preload = "metadata";
+    player.src = item.payload;
+    return player;
+  }
+  if (media !== "image") {
+    const link = document.createElement("a");
+    link.href = item.payload;
+    link.rel = "noopener noreferrer";
+    link.textContent = `download ${item.series || item.title}`;
+    return link;
+  }
+  const img = document.createElement("img");
+  img.src = item.payload;
+  img.alt = item.title;
+  img.loading = "lazy";
+  return img;
 }
 
 function drawTraces(area, traces, layout) {
@@ -546,6 +575,64 @@ function heatmap(trace) {
     g.fillStyle = "#667085";
     for (let c = 0; c < cols; c++) g.fillText(String(trace.x[c] ?? c).slice(0, 6), pad + c * cell + cell / 2, rows * cell + 14);
   }
+  return canvas;
+}
+
+// 3-D points in a small isometric view: x to the lower right, y to the lower left, z up; each
+// trace in its palette colour, with its axes named. Hovering a point shows its (x, y, z).
+function isometric(traces, layout) {
+  const size = 300;
+  const canvas = document.createElement("canvas");
+  const dpr = window.devicePixelRatio || 1;
+  canvas.width = size * dpr;
+  canvas.height = size * dpr;
+  canvas.style.width = `${size}px`;
+  const g = canvas.getContext("2d");
+  g.scale(dpr, dpr);
+  g.font = `11px ${getComputedStyle(document.body).fontFamily}`;
+  const span = (axis) => {
+    const values = traces.flatMap((t) => t[axis].map(Number)).filter(Number.isFinite);
+    const lo = Math.min(...values);
+    const hi = Math.max(...values);
+    return (v) => (hi > lo ? (Number(v) - lo) / (hi - lo) : 0.5);
+  };
+  const [fx, fy, fz] = [span("x"), span("y"), span("z")];
+  const unit = size * 0.36;
+  const at = (x, y, z) => [size / 2 + (x - y) * unit * 0.87, size * 0.52 + (x + y) * unit * 0.5 - z * unit];
+  const scene = layout.scene || {};
+  const title = (a) => (a && (typeof a.title === "string" ? a.title : a.title && a.title.text)) || "";
+  g.strokeStyle = "#98a2b3";
+  g.fillStyle = "#667085";
+  for (const [axis, end, name] of [["xaxis", [1, 0, 0], "x"], ["yaxis", [0, 1, 0], "y"], ["zaxis", [0, 0, 1], "z"]]) {
+    const [x0, y0] = at(0, 0, 0);
+    const [x1, y1] = at(...end);
+    g.beginPath();
+    g.moveTo(x0, y0);
+    g.lineTo(x1, y1);
+    g.stroke();
+    g.fillText(title(scene[axis]) || name, x1 + 4, y1 - 4);
+  }
+  const marks = [];
+  traces.forEach((t, k) => {
+    g.fillStyle = PALETTE[k % PALETTE.length];
+    g.strokeStyle = PALETTE[k % PALETTE.length];
+    const lines = typeof t.mode === "string" && t.mode.includes("lines");
+    g.beginPath();
+    t.x.forEach((x, i) => {
+      const [px, py] = at(fx(x), fy(t.y[i]), fz(t.z[i]));
+      if (lines) (i ? g.lineTo(px, py) : g.moveTo(px, py));
+      g.fillRect(px - 3, py - 3, 6, 6);
+      const label = t.text && t.text[i] !== undefined ? `${t.text[i]}: ` : "";
+      marks.push([px, py, `${label}(${x}, ${t.y[i]}, ${t.z[i]})`]);
+    });
+    if (lines) g.stroke();
+  });
+  canvas.addEventListener("mousemove", (event) => {
+    const box = canvas.getBoundingClientRect();
+    const [mx, my] = [event.clientX - box.left, event.clientY - box.top];
+    const near = marks.find(([px, py]) => Math.abs(px - mx) < 5 && Math.abs(py - my) < 5);
+    canvas.title = near ? near[2] : "";
+  });
   return canvas;
 }
 
