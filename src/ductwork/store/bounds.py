@@ -188,7 +188,7 @@ def events(batch: Sequence[MetricEvent], dialect: str = "") -> None:
     for i, event in enumerate(batch):
         where = f"metric event {i} (task {short(getattr(event, 'task_id', None), 40)})"
         check_record("series", event, where, dialect=dialect)
-        check_record("events", event, where, dialect=dialect)
+        _check_point(event, where, dialect)
 
 
 def event_rows(rows: Sequence[tuple[Any, ...]], dialect: str = "") -> list[tuple[Any, ...]]:
@@ -206,8 +206,23 @@ def event_rows(rows: Sequence[tuple[Any, ...]], dialect: str = "") -> list[tuple
             )
         where = f"metric event {i} (task {short(row[0], 40)})"
         check_record("series", MetricEvent(*row), where, dialect=dialect)
-        check_record("events", MetricEvent(*row), where, dialect=dialect)
+        _check_point(MetricEvent(*row), where, dialect)
     return list(zip(*rows, strict=True))
+
+
+# A point's own fields, which its chunk packs (store/chunks.py): what each may hold.
+_POINT = (
+    Column("iteration", "int", False, *INT64),
+    Column("value", "float", True, finite=False),
+    Column("payload", "json", True, codec="json"),
+    Column("ts", "float", False),
+)
+
+
+def _check_point(event: object, where: str, dialect: str) -> None:
+    for column in _POINT:
+        if hasattr(event, column.name):
+            value_fits(column, getattr(event, column.name), f"{where}: {column.name}", dialect)
 
 
 def _columns(rows: Sequence[tuple[Any, ...]]) -> list[tuple[Any, ...]] | None:
