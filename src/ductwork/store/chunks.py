@@ -17,7 +17,6 @@ import sys
 from array import array
 from collections.abc import Iterable, Sequence
 from itertools import repeat
-from operator import ne
 from typing import Any, cast
 
 from ductwork.core.records import MetricEvent
@@ -66,39 +65,51 @@ def row(
     """The chunk of one series' points (checked already: `bounds.event_rows`); `payloads` is
     their JSON list or None. `nan_is_null`: the database keeps a NaN bound to a float column
     as NULL (SQLite), so a NaN is never a chunk's last value there."""
-    nulls, numbers = None, cast("Sequence[float]", values)
-    if None in values:
+    nulls = None
+    try:
+        numbers: array[float] = array("d", cast("Sequence[float]", values))
+    except TypeError:  # a None among them (the values are checked)
         nulls = bytes(value is None for value in values)
-        numbers = [0.0 if value is None else value for value in values]
+        numbers = array("d", [0.0 if value is None else value for value in values])
     top = max(iterations)
-    last_iteration, last_value = _last(iterations, numbers, nulls, top, nan_is_null)
+    if nulls is None and not (nan_is_null and _has_nan(numbers)):
+        # the common case: every point has a value, so the last is the last at the top
+        at = len(iterations) - 1 - iterations[::-1].index(top)
+        last: tuple[int | None, float | None] = (top, numbers[at])
+    else:
+        last = _last(iterations, numbers, nulls, nan_is_null)
+    if _SWAP:
+        numbers.byteswap()
     return {
         "series_id": series_id,
         "top": top,
-        "last_iteration": last_iteration,
-        "last_value": last_value,
+        "last_iteration": last[0],
+        "last_value": last[1],
         "iterations": pack("q", iterations),
-        "numbers": pack("d", numbers),
+        "numbers": numbers.tobytes(),
         "nulls": nulls,
         "times": pack("d", times),
         "payloads": payloads,
     }
 
 
+def _has_nan(numbers: array[float]) -> bool:
+    # A NaN makes the sum NaN (so does inf + -inf: then the slow path merely looks closer).
+    total = sum(numbers)
+    return total != total
+
+
 def _last(
-    iterations: Sequence[int], values: Sequence[float], nulls: bytes | None, top: int, nan_is_null: bool
+    iterations: Sequence[int], numbers: array[float], nulls: bytes | None, nan_is_null: bool
 ) -> tuple[int | None, float | None]:
     """The chunk's last value: of the points with a value, the last one written at the highest
     iteration (what the runs list shows as the series' value)."""
-    if nulls is None and not (nan_is_null and any(map(ne, values, values))):  # only NaN != itself
-        at = len(iterations) - 1 - iterations[::-1].index(top)
-        return top, float(values[at])
     found: tuple[int | None, float | None] = (None, None)
-    for iteration, value, null in zip(iterations, values, nulls or repeat(0), strict=False):
+    for iteration, value, null in zip(iterations, numbers, nulls or repeat(0), strict=False):
         if null or (nan_is_null and value != value):
             continue
         if found[0] is None or iteration >= found[0]:
-            found = (iteration, float(value))
+            found = (iteration, value)
     return found
 
 
