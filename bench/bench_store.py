@@ -228,16 +228,16 @@ def chunks_per_second_raw(conn: sqlite3.Connection) -> tuple[float, float]:
         for start in range(0, POINTS, BATCH)
     ]
     insert = (
-        "INSERT INTO chunks (series_id, top, last_iteration, last_value, iterations, numbers, nulls, times,"
-        " payloads) VALUES (?, ?, ?, ?, ?, ?, NULL, ?, NULL)"
+        "INSERT INTO chunks (series_id, low, high, last_iteration, last_value, iterations, numbers, nulls,"
+        " times, payloads) VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, NULL)"
     )
     start, cpu = time.perf_counter(), time.process_time()
     for iterations, values, times in batches:
-        top = max(iterations)
+        low, high = min(iterations), max(iterations)
         packed = (array("q", iterations).tobytes(), array("d", values).tobytes(), array("d", times).tobytes())
         conn.execute("BEGIN IMMEDIATE")
         conn.execute("UPDATE tasks SET updated = ? WHERE id = ?", (time.time(), task_id))
-        conn.execute(insert, (series_id, top, top, values[-1], *packed))
+        conn.execute(insert, (series_id, low, high, high, values[-1], *packed))
         conn.execute("COMMIT")
     return POINTS / (time.perf_counter() - start), POINTS / (time.process_time() - cpu)
 

@@ -164,9 +164,9 @@ def scalar_run(conn: sqlite3.Connection) -> tuple[float, float, float, float, fl
         for code, items in (("q", iterations), ("d", values), ("d", times))
     )
     conn.execute(
-        "INSERT INTO chunks (series_id, top, last_iteration, last_value, iterations, numbers, nulls, times,"
-        " payloads) VALUES (?, ?, ?, ?, ?, ?, NULL, ?, NULL)",
-        (series_id, SCALARS - 1, SCALARS - 1, values[-1], *packed),
+        "INSERT INTO chunks (series_id, low, high, last_iteration, last_value, iterations, numbers, nulls,"
+        " times, payloads) VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, NULL)",
+        (series_id, 0, SCALARS - 1, SCALARS - 1, values[-1], *packed),
     )
     conn.execute("COMMIT")
     floor, floor_cpu = time.perf_counter() - floor_started, time.process_time() - floor_cpu_started

@@ -25,7 +25,8 @@ from ductwork.core.records import MetricEvent
 FIELDS = {"iteration": "iterations", "value": "numbers", "payload": "payloads", "ts": "times"}
 COLUMNS = (
     "series_id",
-    "top",
+    "low",
+    "high",
     "last_iteration",
     "last_value",
     "iterations",
@@ -71,18 +72,19 @@ def row(
     except TypeError:  # a None among them (the values are checked)
         nulls = bytes(value is None for value in values)
         numbers = array("d", [0.0 if value is None else value for value in values])
-    top = max(iterations)
+    high = max(iterations)
     if nulls is None and not (nan_is_null and _has_nan(numbers)):
-        # the common case: every point has a value, so the last is the last at the top
-        at = len(iterations) - 1 - iterations[::-1].index(top)
-        last: tuple[int | None, float | None] = (top, numbers[at])
+        # the common case: every point has a value, so the last is the last at the highest
+        at = len(iterations) - 1 - iterations[::-1].index(high)
+        last: tuple[int | None, float | None] = (high, numbers[at])
     else:
         last = _last(iterations, numbers, nulls, nan_is_null)
     if _SWAP:
         numbers.byteswap()
     return {
         "series_id": series_id,
-        "top": top,
+        "low": min(iterations),
+        "high": high,
         "last_iteration": last[0],
         "last_value": last[1],
         "iterations": pack("q", iterations),

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import heapq
 import json
 from collections.abc import Sequence
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import Any
 
 from ductwork.core.errors import ValidationError
@@ -12,7 +13,7 @@ from ductwork.core.queries import EventQuery
 from ductwork.core.records import ConsoleLine, MetricEvent
 from ductwork.store import bounds, chunks, series
 from ductwork.store.common import require_task, touch_writable_tasks
-from ductwork.store.sql import Conn
+from ductwork.store.sql import Conn, in_list
 
 KINDS = frozenset({"scalar", "single", "plot", "table", "text", "image", "histogram"})
 STREAMS = frozenset({"stdout", "stderr", "ductwork"})
@@ -21,6 +22,7 @@ _INSERT_CONSOLE = (
 )
 _LAST_SEQ = "SELECT MAX(seq) FROM console WHERE task_id = :task_id"
 _ITERATION = attrgetter("iteration")
+_CHUNK_ID = itemgetter(0)
 
 
 def add_events(conn: Conn, batch: Sequence[MetricEvent]) -> None:
@@ -108,30 +110,35 @@ def _payloads(key: series.Key, payloads: Sequence[Any]) -> str | None:
         ) from error
 
 
-_CHUNKS = (
-    "SELECT s.task_id, s.kind, s.title, s.series, c.iterations, c.numbers, c.nulls, c.times, c.payloads "
-    "FROM chunks c JOIN series s ON s.id = c.series_id WHERE s.task_id = :task_id"
+_POINTS = (
+    "SELECT c.id, s.task_id, s.kind, s.title, s.series, c.iterations, c.numbers, c.nulls, c.times, c.payloads"
 )
+_FROM = " FROM chunks c JOIN series s ON s.id = c.series_id"
+_FETCH = 1000  # chunk ids in one IN list
 
 
 def get_events(conn: Conn, q: EventQuery) -> list[MetricEvent]:
     """The events `q` asks for, by iteration, then in the order written."""
     bounds.page(q.limit, 0, what="event query")
-    if q.after_iteration is not None:
-        bounds.integer(q.after_iteration, "event query: after_iteration")
-    text, params = _CHUNKS, dict[str, Any](task_id=q.task_id)
+    after = q.after_iteration
+    if after is not None:
+        bounds.integer(after, "event query: after_iteration")
+    where, params = _FROM + " WHERE s.task_id = :task_id", dict[str, Any](task_id=q.task_id)
     for name, value in (("kind", q.kind), ("title", q.title), ("series", q.series)):
         if value is not None:
-            text += f" AND s.{name} = :{name}"
+            where += f" AND s.{name} = :{name}"
             params[name] = value
-    if q.after_iteration is not None:
-        text += " AND c.top > :after"
-        params["after"] = q.after_iteration
+    if after is not None:
+        where += " AND c.high > :after"
+        params["after"] = after
+    if q.limit is None:
+        rows = conn.rows(_POINTS + where + " ORDER BY c.id", params)
+    else:
+        rows = sorted(_first_chunks(conn, where, params, q.limit, after), key=_CHUNK_ID)
     result: list[MetricEvent] = []
-    for row in conn.rows(text + " ORDER BY c.id", params):
-        result += chunks.events(row[:4], row[4:], json_text=not conn.pg)
-    if q.after_iteration is not None:
-        after = q.after_iteration
+    for row in rows:
+        result += chunks.events(row[1:5], row[5:], json_text=not conn.pg)
+    if after is not None:
         result = [event for event in result if event.iteration > after]
     result.sort(key=_ITERATION)  # stable: points of one iteration stay in the order written
     if q.limit is not None:
@@ -139,6 +146,47 @@ def get_events(conn: Conn, q: EventQuery) -> list[MetricEvent]:
     if not result:
         require_task(conn, q.task_id)
     return result
+
+
+def _first_chunks(
+    conn: Conn, where: str, params: dict[str, Any], limit: int, after: int | None
+) -> list[tuple[Any, ...]]:
+    """The chunks that hold the first `limit` points (by iteration), not every chunk: taken in
+    order of their lowest iteration until none left can hold a point before the limit-th."""
+    found = conn.rows(
+        "SELECT c.id, c.low, length(c.iterations) / 8" + where + " ORDER BY c.low, c.id", params
+    )
+    rows: list[tuple[Any, ...]] = []
+    iterations: list[int] = []
+    start = 0
+    while start < len(found) and limit > 0:
+        end = start
+        if len(iterations) >= limit:  # enough: only a chunk starting at or below the limit-th may matter
+            cut = heapq.nsmallest(limit, iterations)[-1]
+            while end < len(found) and found[end][1] <= cut:
+                end += 1
+            if end == start:
+                break
+        else:  # too few: chunks enough to make up the rest
+            count = len(iterations)
+            while end < len(found) and count < limit:
+                count += found[end][2]
+                end += 1
+        fetched = _fetch(conn, [chunk[0] for chunk in found[start:end]])
+        rows += fetched
+        for row in fetched:
+            iterations += [i for i in chunks.unpack("q", row[5]) if after is None or i > after]
+        start = end
+    return rows
+
+
+def _fetch(conn: Conn, ids: list[int]) -> list[tuple[Any, ...]]:
+    rows = []
+    for start in range(0, len(ids), _FETCH):
+        params: dict[str, Any] = {}
+        among = in_list("chunk", ids[start : start + _FETCH], params)
+        rows += conn.rows(f"{_POINTS}{_FROM} WHERE c.id IN {among}", params)
+    return rows
 
 
 def add_console(conn: Conn, lines: Sequence[ConsoleLine]) -> list[ConsoleLine]:

@@ -31,7 +31,8 @@ TABLES: dict[str, dict[str, Column]] = {
     "chunks": {
         "id": Column("id", "int", True, *INT64),
         "series_id": Column("series_id", "int", False, *INT32),
-        "top": Column("top", "int", False, *INT64),
+        "low": Column("low", "int", False, *INT64),
+        "high": Column("high", "int", False, *INT64),
         "last_iteration": Column("last_iteration", "int", True, *INT64),
         "last_value": Column("last_value", "float", True, finite=False),
         "iterations": Column("iterations", "any", False),

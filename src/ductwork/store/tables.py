@@ -191,10 +191,10 @@ series = sa.Table(
 
 # The points of one series that one write brought, packed (store/chunks.py): iterations as
 # int64, values and times as float64 arrays, one row per series per batch instead of one per
-# point, which is what lets SQLite take millions of scalars a second. `top` (the highest
-# iteration) lets a read skip chunks; `last_iteration`/`last_value` (the chunk's last point with
-# a value, among those at its highest iteration) give a series' last value without unpacking,
-# one seek down the index.
+# point, which is what lets SQLite take millions of scalars a second. `low` and `high` (its
+# lowest and highest iteration) let a read skip chunks or take them in order of iteration;
+# `last_iteration`/`last_value` (the chunk's last point with a value, among those at its highest
+# iteration) give a series' last value without unpacking, one seek down the index.
 chunks = sa.Table(
     "chunks",
     metadata,
@@ -202,7 +202,8 @@ chunks = sa.Table(
     # No foreign key, on purpose: add_events already proves (and locks) every task of a batch
     # in the same transaction.
     sa.Column("series_id", sa.Integer, nullable=False),
-    sa.Column("top", sa.BigInteger, nullable=False),
+    sa.Column("low", sa.BigInteger, nullable=False),
+    sa.Column("high", sa.BigInteger, nullable=False),
     sa.Column("last_iteration", sa.BigInteger, nullable=True),
     sa.Column("last_value", sa.Float(precision=53), nullable=True),
     sa.Column("iterations", sa.LargeBinary, nullable=False),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import random
 
 import pytest
 
@@ -96,3 +97,24 @@ def test_a_bad_value_in_any_series_refuses_the_whole_write(store: Store) -> None
         with pytest.raises(ValidationError, match=field):
             store.add_events([good, event])
     assert store.get_events(EventQuery(task.id)) == []
+
+
+def test_a_limited_read_is_the_head_of_the_whole_read(store: Store) -> None:
+    # A limited read takes chunks in order of their lowest iteration, not all of them: it must
+    # give what the whole read gives, cut (writes overlap in iterations, ties included).
+    task = store.create_task(TaskRecord(name="t"))
+    rng = random.Random(15)
+    for write in range(12):
+        store.add_events(
+            [
+                MetricEvent(
+                    task.id, "scalar", "loss", rng.choice(["a", "b"]), rng.randrange(40), float(i), ts=write
+                )
+                for i in range(rng.randrange(1, 9))
+            ]
+        )
+    for after in (None, -1, 5, 20, 39):
+        whole = store.get_events(EventQuery(task.id, after_iteration=after))
+        for limit in (0, 1, 2, 7, 30, 1000):
+            head = store.get_events(EventQuery(task.id, after_iteration=after, limit=limit))
+            assert head == whole[:limit], (after, limit)

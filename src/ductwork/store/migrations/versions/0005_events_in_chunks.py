@@ -4,7 +4,8 @@ Revision ID: 0005
 Revises: 0004
 The points of one series that one write brought become one row of `chunks`: iterations as an
 int64 array, values and times as float64 arrays (little-endian), a byte per point saying its
-value was None, the payloads as one JSON list, and the chunk's highest iteration and last value.
+value was None, the payloads as one JSON list, the chunk's lowest and highest iteration and its
+last value.
 A batch of scalars is then a few rows rather than one per point (store/chunks.py).
 
 Existing events move in the order they were written: each run of consecutive rows of one series
@@ -49,19 +50,19 @@ def _keys(table: str) -> tuple[Any, ...]:
     )
 
 
-def _insert(table: str, columns: tuple[str, ...]) -> tuple[bool, sa.TextClause]:
-    """Whether the database is SQLite, and the INSERT of `columns` (the last one JSON) into `table`."""
-    sqlite = op.get_bind().dialect.name == "sqlite"
-    payload = f":{columns[-1]}" if sqlite else f"CAST(:{columns[-1]} AS jsonb)"
-    values = ", ".join([*(f":{name}" for name in columns[:-1]), payload])
-    return sqlite, sa.text(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({values})")
+def _insert(table: sa.Table, sqlite: bool) -> sa.TextClause:
+    """The INSERT of a row of `table` but its id (its JSON column cast to jsonb on PostgreSQL)."""
+    names = [column.name for column in table.columns if column.name != "id"]
+    values = [f":{n}" if sqlite or not n.startswith("payload") else f"CAST(:{n} AS jsonb)" for n in names]
+    return sa.text(f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join(values)})")
 
 
 def upgrade() -> None:
-    op.create_table(
+    table = op.create_table(
         "chunks",
         *_keys("chunks"),
-        sa.Column("top", sa.BigInteger(), nullable=False),
+        sa.Column("low", sa.BigInteger(), nullable=False),
+        sa.Column("high", sa.BigInteger(), nullable=False),
         sa.Column("last_iteration", sa.BigInteger(), nullable=True),
         sa.Column("last_value", sa.Float(precision=53), nullable=True),
         sa.Column("iterations", sa.LargeBinary(), nullable=False),
@@ -72,8 +73,8 @@ def upgrade() -> None:
     )
     op.create_index(op.f("ix_chunks_series_id_last_iteration"), "chunks", ["series_id", "last_iteration"])
     bind = op.get_bind()
-    names = ("series_id", "top", "last_iteration", "last_value", "iterations", "numbers", "nulls", "times")
-    sqlite, insert = _insert("chunks", (*names, "payloads"))
+    sqlite = bind.dialect.name == "sqlite"
+    insert = _insert(table, sqlite)
     run: list[tuple[Any, ...]] = []
     for row in _event_rows(bind, sqlite):
         if run and row[0] != run[-1][0]:
@@ -120,7 +121,8 @@ def _chunk(run: list[tuple[Any, ...]], sqlite: bool) -> dict[str, Any]:
     missing = [value is None for value in values]
     return {
         "series_id": run[0][0],
-        "top": max(iterations),
+        "low": min(iterations),
+        "high": max(iterations),
         "last_iteration": last[0],
         "last_value": last[1],
         "iterations": pack("q", iterations),
@@ -132,7 +134,7 @@ def _chunk(run: list[tuple[Any, ...]], sqlite: bool) -> dict[str, Any]:
 
 
 def downgrade() -> None:
-    op.create_table(
+    table = op.create_table(
         "events",
         *_keys("events"),
         sa.Column("iteration", sa.BigInteger(), nullable=False),
@@ -142,7 +144,8 @@ def downgrade() -> None:
     )
     op.create_index(op.f("ix_events_series_id_iteration"), "events", ["series_id", "iteration"])
     bind = op.get_bind()
-    sqlite, insert = _insert("events", ("series_id", "iteration", "value", "ts", "payload"))
+    sqlite = bind.dialect.name == "sqlite"
+    insert = _insert(table, sqlite)
     after = -1
     while True:
         page = bind.execute(
