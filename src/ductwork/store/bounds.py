@@ -251,9 +251,10 @@ def _events_fit(columns: Sequence[tuple[Any, ...]], dialect: str) -> bool:
     try:
         # Columns of the batch, each pass in C (set, count, min, max, sum, join): the check costs
         # a fraction of what building the rows costs.
-        task_ids, _, titles, series, iterations, values, payloads, times = columns
-        # distinct names first: a batch holds a few series, and equal strings fit alike
-        names = distinct(titles) | distinct(series)
+        task_ids, kinds, titles, series, iterations, values, payloads, times = columns
+        # distinct names first: a batch holds a few series, and equal strings fit alike (a
+        # kind is a name too; the caller compares it with the kinds there are)
+        names = distinct(kinds) | distinct(titles) | distinct(series)
         if set(map(type, names)) - {str} or max(map(len, names)) > 512 or "\x00" in "".join(names):
             return False
         if not all(map(_id_fits, distinct(task_ids))):
@@ -266,7 +267,7 @@ def _events_fit(columns: Sequence[tuple[Any, ...]], dialect: str) -> bool:
         # finite times); a sum that overflows merely sends the batch to the walk.
         if not math.isfinite(sum(times)):
             return False
-        if payloads.count(None) != len(payloads):
+        if set(map(type, payloads)) - {_NONE}:  # by type: a payload's == may be elementwise (numpy)
             for payload in payloads:
                 if payload is not None:
                     json_value(payload, "payload", finite=dialect == "postgresql")

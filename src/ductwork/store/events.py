@@ -23,6 +23,7 @@ _INSERT_CONSOLE = (
 _LAST_SEQ = "SELECT MAX(seq) FROM console WHERE task_id = :task_id"
 _ITERATION = attrgetter("iteration")
 _CHUNK_ID = itemgetter(0)
+_NONE = type(None)
 
 
 def add_events(conn: Conn, batch: Sequence[MetricEvent]) -> None:
@@ -50,13 +51,7 @@ def add_event_rows(conn: Conn, rows: list[tuple[Any, ...]]) -> None:
         raise ValidationError(f"unknown event kind {sorted(unknown)[0]!r}; one of {sorted(KINDS)}")
     tasks = bounds.distinct(task_ids)
     touch_writable_tasks(conn, tasks)
-    if (
-        len(tasks)
-        == len(bounds.distinct(kinds))
-        == len(bounds.distinct(titles))
-        == len(bounds.distinct(names))
-        == 1
-    ):
+    if len(tasks) == 1 and all(len(bounds.distinct(column)) == 1 for column in (kinds, titles, names)):
         by_series = {(task_ids[0], kinds[0], titles[0], names[0]): columns[4:]}
     else:
         by_series = _by_series(rows, columns)
@@ -99,7 +94,7 @@ def _period(keys: list[series.Key]) -> int:
 
 def _payloads(key: series.Key, payloads: Sequence[Any]) -> str | None:
     """The JSON list of a chunk's payloads; None when no point has one (scalars)."""
-    if payloads.count(None) == len(payloads):
+    if not set(map(type, payloads)) - {_NONE}:  # by type: a payload's == may be elementwise
         return None
     try:
         return json.dumps(list(payloads))

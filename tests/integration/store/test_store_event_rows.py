@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from ductwork.core.errors import NotFound, StatusError, ValidationError
@@ -50,6 +51,8 @@ def test_rows_read_back_as_the_same_events(store: Store) -> None:
         ({"ts": math.nan}, "ts"),
         ({"kind": "weird"}, "event kind"),
         ({"payload": {"a": object()}}, "payload"),
+        ({"payload": np.array([1.0, 2.0])}, "payload"),  # its == is elementwise
+        ({"kind": 5}, "kind"),
     ],
 )
 def test_a_bad_row_is_refused_whole_naming_its_field(
