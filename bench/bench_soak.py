@@ -194,7 +194,8 @@ def _stored_so_far(server: Server) -> int:
         with engine.connect() as conn:
             return int(
                 conn.exec_driver_sql(
-                    "SELECT count(*) FROM events e JOIN series s ON s.id = e.series_id"
+                    # 8 bytes per point in a chunk's iterations (store/chunks.py)
+                    "SELECT sum(length(c.iterations)) / 8 FROM chunks c JOIN series s ON s.id = c.series_id"
                     " WHERE s.kind = 'scalar' AND s.title = 'soak'"
                 ).scalar()
                 or 0
@@ -209,17 +210,20 @@ def _stored(server: Server) -> dict[str, dict[int, int]]:
     """writer task name -> iteration -> how many times it is stored."""
     import sqlalchemy as sa
 
+    from ductwork.store import chunks
+
     engine = sa.create_engine(_db(server))
     found: dict[str, dict[int, int]] = {}
     try:
         with engine.connect() as conn:
             rows = conn.exec_driver_sql(
-                "SELECT t.name, e.iteration, count(*) FROM events e JOIN series s ON s.id = e.series_id"
+                "SELECT t.name, c.iterations FROM chunks c JOIN series s ON s.id = c.series_id"
                 " JOIN tasks t ON t.id = s.task_id WHERE s.kind = 'scalar' AND s.title = 'soak'"
-                " GROUP BY t.name, e.iteration"
             )
-            for name, iteration, count in rows:
-                found.setdefault(str(name), {})[int(iteration)] = int(count)
+            for name, packed in rows:
+                counts = found.setdefault(str(name), {})
+                for iteration in chunks.unpack("q", bytes(packed)):
+                    counts[iteration] = counts.get(iteration, 0) + 1
     finally:
         engine.dispose()
     return found

@@ -8,18 +8,27 @@ record building.
     python bench/bench_store.py            # SQLite in a temporary folder
     python bench/bench_store.py --pg URL   # the same calls on PostgreSQL (no floor)
 
-Goals: each simple call ~0.1-0.3 ms; >= 500,000 scalar points/s through add_events (issue 15).
+    python bench/bench_store.py --scalars  # the scalar figures alone
+
+Scalars: the floor is plain sqlite3 writing the same points as the store lays them out (one
+chunk per series per batch: store/chunks.py); beside it the store's calls and a user's whole
+path, `report_scalar` in a loop and `flush(wait=True)` into committed rows, wall and CPU.
+
+Goals: each simple call ~0.1-0.3 ms; >= 500,000 scalar points/s through add_events and through
+report_scalar (issue 15).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sqlite3
 import statistics
 import tempfile
 import time
 import uuid
+from array import array
 from collections.abc import Callable
 from pathlib import Path
 
@@ -199,9 +208,10 @@ def rows_per_second_store(store: Store) -> tuple[float, float]:
     return POINTS / (time.perf_counter() - start), POINTS / (time.process_time() - cpu)
 
 
-def events_per_second_raw(conn: sqlite3.Connection) -> tuple[float, float]:
-    """The same points by plain sqlite3 on the same layout: the series row once, then each
-    batch's executemany of (series id, iteration, value, payload, ts) after the task's bump."""
+def chunks_per_second_raw(conn: sqlite3.Connection) -> tuple[float, float]:
+    """The floor: the same points by plain sqlite3 on the same layout. The series row once, then
+    per batch the task's bump and one chunk (its iterations, values and times packed by `array`,
+    its highest iteration and last value), each batch its own transaction."""
     task_id = uuid.uuid4().hex
     write(conn, (RAW_TASK, (task_id, "m", "training", 0.0, 0.0, "{}", None)))
     write(
@@ -214,18 +224,69 @@ def events_per_second_raw(conn: sqlite3.Connection) -> tuple[float, float]:
     series_id = conn.execute("SELECT id FROM series WHERE task_id = ?", (task_id,)).fetchone()[0]
     stamp = time.time()
     batches = [
-        [(series_id, i, i * 0.5, None, stamp) for i in range(start, start + BATCH)]
+        (list(range(start, start + BATCH)), [i * 0.5 for i in range(start, start + BATCH)], [stamp] * BATCH)
+        for start in range(0, POINTS, BATCH)
+    ]
+    insert = (
+        "INSERT INTO chunks (series_id, low, high, last_iteration, last_value, iterations, numbers, nulls,"
+        " times, payloads) VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, NULL)"
+    )
+    start, cpu = time.perf_counter(), time.process_time()
+    for iterations, values, times in batches:
+        low, high = min(iterations), max(iterations)
+        packed = (array("q", iterations).tobytes(), array("d", values).tobytes(), array("d", times).tobytes())
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("UPDATE tasks SET updated = ? WHERE id = ?", (time.time(), task_id))
+        conn.execute(insert, (series_id, low, high, high, values[-1], *packed))
+        conn.execute("COMMIT")
+    return POINTS / (time.perf_counter() - start), POINTS / (time.process_time() - cpu)
+
+
+def rows_per_second_raw(conn: sqlite3.Connection) -> tuple[float, float]:
+    """For scale, the floor of the layout before chunks (migration 0004: a row per point under
+    a (series_id, iteration) index, one executemany per batch)."""
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS points_0004 (id INTEGER PRIMARY KEY, series_id INTEGER NOT NULL,"
+        " iteration BIGINT NOT NULL, value FLOAT, payload JSON, ts FLOAT NOT NULL)"
+    )
+    conn.execute("CREATE INDEX IF NOT EXISTS ix_points_0004 ON points_0004 (series_id, iteration)")
+    stamp = time.time()
+    batches = [
+        [(1, i, i * 0.5, None, stamp) for i in range(start, start + BATCH)]
         for start in range(0, POINTS, BATCH)
     ]
     start, cpu = time.perf_counter(), time.process_time()
     for batch in batches:
         conn.execute("BEGIN IMMEDIATE")
-        conn.execute("UPDATE tasks SET updated = ? WHERE id = ?", (time.time(), task_id))
         conn.executemany(
-            "INSERT INTO events (series_id, iteration, value, payload, ts) VALUES (?, ?, ?, ?, ?)", batch
+            "INSERT INTO points_0004 (series_id, iteration, value, payload, ts) VALUES (?, ?, ?, ?, ?)", batch
         )
         conn.execute("COMMIT")
     return POINTS / (time.perf_counter() - start), POINTS / (time.process_time() - cpu)
+
+
+def report_scalar_per_second(series: int = 1) -> tuple[float, float]:
+    """What a user's loop costs end to end: `report_scalar` POINTS times (over `series` series
+    of one title), then `flush(wait=True)`, into committed chunks of the embedded SQLite store
+    ($DUCTWORK_HOME). CPU counts every thread (the writer's too)."""
+    from ductwork import Task
+
+    task = Task.init("bench", f"scalars x{series}", auto_connect_streams=False, auto_connect_frameworks=False)
+    logger = task.get_logger()
+    report_scalar = logger.report_scalar
+    names = [f"s{i}" for i in range(series)] * (POINTS // series)
+    start, cpu = time.perf_counter(), time.process_time()
+    for i, name in enumerate(names):
+        report_scalar("loss", name, i * 0.5, i)
+    logger.flush(wait=True)
+    rates = POINTS / (time.perf_counter() - start), POINTS / (time.process_time() - cpu)
+    task.close()
+    return rates
+
+
+def median_rates(measure: Callable[[], tuple[float, float]], rounds: int = 3) -> tuple[float, float]:
+    results = [measure() for _ in range(rounds)]
+    return statistics.median(r[0] for r in results), statistics.median(r[1] for r in results)
 
 
 def open_cost_ms(url: str) -> float:
@@ -240,33 +301,46 @@ def open_cost_ms(url: str) -> float:
     return statistics.median(times)
 
 
+def scalar_figures(store: Store, raw: sqlite3.Connection) -> None:
+    """Points/s of each way in, wall and CPU (median of 3), beside the floor's CPU rate."""
+    print(f"\n{f'100k scalars, batches of {BATCH}':<30}{'wall /s':>11}{'cpu /s':>11}{'floor/cpu':>11}")
+    floor, floor_cpu = median_rates(lambda: chunks_per_second_raw(raw))
+    figures = {
+        "floor: sqlite3, chunks": (floor, floor_cpu),
+        "Store.add_events": median_rates(lambda: events_per_second_store(store)),
+        "Store.add_event_rows (SDK)": median_rates(lambda: rows_per_second_store(store)),
+        "report_scalar loop + flush": median_rates(report_scalar_per_second),
+        "report_scalar, 10 series": median_rates(lambda: report_scalar_per_second(10)),
+        "(floor, row per point: 0004)": median_rates(lambda: rows_per_second_raw(raw)),
+    }
+    for name, (wall, cpu) in figures.items():
+        print(f"{name:<30}{wall:>11,.0f}{cpu:>11,.0f}{floor_cpu / cpu:>11.2f}")
+    print(f"{'target':<30}{500_000:>11,}{500_000:>11,}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pg", help="also measure this PostgreSQL URL (an empty database or schema)")
+    parser.add_argument("--scalars", action="store_true", help="the scalar figures alone (SQLite)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         store_path, raw_path = Path(folder) / "store.db", Path(folder) / "raw.db"
+        os.environ["DUCTWORK_HOME"] = str(Path(folder) / "home")  # report_scalar's embedded store
+        for name in ("DUCTWORK_DB_URL", "DUCTWORK_API_URL", "DUCTWORK_TASK_ID", "DUCTWORK_PIPE"):
+            os.environ.pop(name, None)
         migrate.upgrade(f"sqlite:///{raw_path}")
         store = Store(f"sqlite:///{store_path}")
         raw = raw_connection(raw_path)
 
-        print(f"{'SQLite, per call':<28}{'store ms':>10}{'floor ms':>10}{'ratio':>8}")
-        ours, floors = store_calls(store), raw_calls(raw)
-        for name, fn in ours.items():
-            mine, floor = per_call_ms(fn), per_call_ms(floors[name])
-            print(f"{name:<28}{mine:>10.3f}{floor:>10.3f}{mine / floor:>8.2f}")
-
-        (mine, mine_cpu), (floor, floor_cpu) = events_per_second_store(store), events_per_second_raw(raw)
-        print(f"\n{'add_events, 100k scalars':<28}{'store /s':>10}{'floor /s':>10}{'ratio':>8}")
-        print(f"{f'wall (batches of {BATCH})':<28}{mine:>10,.0f}{floor:>10,.0f}{floor / mine:>8.2f}")
-        print(
-            f"{'cpu (no fsync waits)':<28}{mine_cpu:>10,.0f}{floor_cpu:>10,.0f}{floor_cpu / mine_cpu:>8.2f}"
-        )
-        rows, rows_cpu = rows_per_second_store(store)
-        print(f"{'add_event_rows (SDK) wall':<28}{rows:>10,.0f}{floor:>10,.0f}{floor / rows:>8.2f}")
-        ratio = floor_cpu / rows_cpu
-        print(f"{'add_event_rows (SDK) cpu':<28}{rows_cpu:>10,.0f}{floor_cpu:>10,.0f}{ratio:>8.2f}")
-        print(f"{'target':<28}{500_000:>10,}")
+        if not args.scalars:
+            print(f"{'SQLite, per call':<28}{'store ms':>10}{'floor ms':>10}{'ratio':>8}")
+            ours, floors = store_calls(store), raw_calls(raw)
+            for name, fn in ours.items():
+                mine, floor = per_call_ms(fn), per_call_ms(floors[name])
+                print(f"{name:<28}{mine:>10.3f}{floor:>10.3f}{mine / floor:>8.2f}")
+        scalar_figures(store, raw)
+        if args.scalars:
+            return
 
         stamp = time.perf_counter()
         raw_open = sqlite3.connect(raw_path)

@@ -5,8 +5,9 @@
 
 * Task.init + close, in a warm process (floor: the same three SQLite commits with sqlite3);
 * 100,000 report_scalar calls end to end into SQLite (target >= 500,000 points/s; floor: plain
-  sqlite3 writing the same rows into the store's own events table, with the store's settings
-  (WAL, synchronous=FULL): one BEGIN IMMEDIATE, the task's touch, one executemany, COMMIT);
+  sqlite3 writing the same points into the store's own tables as the store lays them out (one
+  chunk: store/chunks.py), with the store's settings (WAL, synchronous=FULL): one BEGIN
+  IMMEDIATE, the task's touch, the chunk, COMMIT; bench_store --scalars has the same figure);
 * 100 small artifacts (floor: np.save of each + one sqlite3 insert per artifact);
 * `import ductwork` in a fresh interpreter vs `python -c pass` (target: within 50 ms).
 
@@ -22,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from array import array as packed_array
 from collections.abc import Callable
 from pathlib import Path
 
@@ -147,13 +149,24 @@ def scalar_run(conn: sqlite3.Connection) -> tuple[float, float, float, float, fl
     total, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     task.close()
     floor_cpu_started, floor_started = time.process_time(), time.perf_counter()
-    rows = [(FLOOR_TASK, "scalar", "loss", "train", i, 0.5, None, time.time()) for i in range(SCALARS)]
+    iterations, values = list(range(SCALARS)), [0.5] * SCALARS
+    times = [time.time() for _ in range(SCALARS)]
     conn.execute("BEGIN IMMEDIATE")
     conn.execute("UPDATE tasks SET updated = ? WHERE id = ?", (time.time(), FLOOR_TASK))
-    conn.executemany(
-        "INSERT INTO events (task_id, kind, title, series, iteration, value, payload, ts)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        rows,
+    conn.execute(
+        "INSERT INTO series (task_id, kind, title, series) VALUES (?, 'scalar', 'loss', 'train')"
+        " ON CONFLICT DO NOTHING",
+        (FLOOR_TASK,),
+    )
+    series_id = conn.execute("SELECT id FROM series WHERE task_id = ?", (FLOOR_TASK,)).fetchone()[0]
+    packed = tuple(
+        packed_array(code, items).tobytes()
+        for code, items in (("q", iterations), ("d", values), ("d", times))
+    )
+    conn.execute(
+        "INSERT INTO chunks (series_id, low, high, last_iteration, last_value, iterations, numbers, nulls,"
+        " times, payloads) VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, NULL)",
+        (series_id, 0, SCALARS - 1, SCALARS - 1, values[-1], *packed),
     )
     conn.execute("COMMIT")
     floor, floor_cpu = time.perf_counter() - floor_started, time.process_time() - floor_cpu_started

@@ -11,6 +11,7 @@ Alembic are imported only to migrate a database whose schema is not the current 
     migrate.py    ensure_current (on open, ~1 ms when current), upgrade(url) for the CLI
     projects.py, tasks.py, params.py, artifacts.py, models.py, events.py, nodes.py,
     queues.py (entries, claims, workers), accounts.py, changes.py: one module per resource
+    series.py, chunks.py   a metric series' id, and its points packed a chunk per write
 """
 
 from __future__ import annotations

@@ -188,7 +188,7 @@ def events(batch: Sequence[MetricEvent], dialect: str = "") -> None:
     for i, event in enumerate(batch):
         where = f"metric event {i} (task {short(getattr(event, 'task_id', None), 40)})"
         check_record("series", event, where, dialect=dialect)
-        check_record("events", event, where, dialect=dialect)
+        _check_point(event, where, dialect)
 
 
 def event_rows(rows: Sequence[tuple[Any, ...]], dialect: str = "") -> list[tuple[Any, ...]]:
@@ -206,8 +206,23 @@ def event_rows(rows: Sequence[tuple[Any, ...]], dialect: str = "") -> list[tuple
             )
         where = f"metric event {i} (task {short(row[0], 40)})"
         check_record("series", MetricEvent(*row), where, dialect=dialect)
-        check_record("events", MetricEvent(*row), where, dialect=dialect)
+        _check_point(MetricEvent(*row), where, dialect)
     return list(zip(*rows, strict=True))
+
+
+# A point's own fields, which its chunk packs (store/chunks.py): what each may hold.
+_POINT = (
+    Column("iteration", "int", False, *INT64),
+    Column("value", "float", True, finite=False),
+    Column("payload", "json", True, codec="json"),
+    Column("ts", "float", False),
+)
+
+
+def _check_point(event: object, where: str, dialect: str) -> None:
+    for column in _POINT:
+        if hasattr(event, column.name):
+            value_fits(column, getattr(event, column.name), f"{where}: {column.name}", dialect)
 
 
 def _columns(rows: Sequence[tuple[Any, ...]]) -> list[tuple[Any, ...]] | None:
@@ -224,24 +239,35 @@ _CONSOLE_COLUMNS = attrgetter("task_id", "text", "ts")
 _NONE = type(None)
 
 
+def distinct(column: Sequence[Any]) -> set[Any]:
+    """The distinct values of a batch's column. A batch is mostly one series, its names the
+    same objects: one `count` (identity first, in C) answers that without hashing each."""
+    if column and column.count(column[0]) == len(column):
+        return {column[0]}
+    return set(column)
+
+
 def _events_fit(columns: Sequence[tuple[Any, ...]], dialect: str) -> bool:
     try:
-        # Columns of the batch, each pass in C (set, min, max, join): the check costs about
-        # what building the rows costs.
-        task_ids, _, titles, series, iterations, values, payloads, times = columns
-        # distinct names first: a batch holds a few series, and equal strings fit alike
-        names = set(titles) | set(series)
+        # Columns of the batch, each pass in C (set, count, min, max, sum, join): the check costs
+        # a fraction of what building the rows costs.
+        task_ids, kinds, titles, series, iterations, values, payloads, times = columns
+        # distinct names first: a batch holds a few series, and equal strings fit alike (a
+        # kind is a name too; the caller compares it with the kinds there are)
+        names = distinct(kinds) | distinct(titles) | distinct(series)
         if set(map(type, names)) - {str} or max(map(len, names)) > 512 or "\x00" in "".join(names):
             return False
-        if not all(map(_id_fits, set(task_ids))):
+        if not all(map(_id_fits, distinct(task_ids))):
             return False
         if set(map(type, iterations)) - {int} or min(iterations) < INT64[0] or max(iterations) > INT64[1]:
             return False
         if set(map(type, values)) - {float, _NONE} and not all(map(_float_fits, values)):
             return False
-        if not all(map(math.isfinite, times)):
+        # A NaN or an infinity makes the sum NaN or infinite (a finite sum can only come from
+        # finite times); a sum that overflows merely sends the batch to the walk.
+        if not math.isfinite(sum(times)):
             return False
-        if set(map(type, payloads)) - {_NONE}:
+        if set(map(type, payloads)) - {_NONE}:  # by type: a payload's == may be elementwise (numpy)
             for payload in payloads:
                 if payload is not None:
                     json_value(payload, "payload", finite=dialect == "postgresql")

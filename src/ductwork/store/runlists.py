@@ -91,7 +91,8 @@ def last_metrics(conn: Conn, task_ids: Sequence[str]) -> dict[str, dict[str, flo
     """Each task's last value of every scalar series and single value, as `title/series` (or
     `title` when the series is the title): a scalar's value at its highest iteration, the
     last written on a tie; single values win over a scalar of the same name. One query: each
-    series' last point is one seek down the (series_id, iteration) index. None on a schema
+    series' last value is one seek down the chunks' (series_id, last_iteration) index (a chunk
+    keeps its own last value: store/chunks.py). None on a schema
     without metric series (events holding their names): the caller reads run by run."""
     if "series" not in TABLES:
         return None
@@ -101,8 +102,9 @@ def last_metrics(conn: Conn, task_ids: Sequence[str]) -> dict[str, dict[str, flo
     params: dict[str, Any] = {}
     ids = in_list("task", task_ids, params)
     text = (
-        "SELECT s.task_id, s.kind, s.title, s.series, (SELECT e.value FROM events e "
-        "WHERE e.series_id = s.id AND e.value IS NOT NULL ORDER BY e.iteration DESC, e.id DESC LIMIT 1) "
+        "SELECT s.task_id, s.kind, s.title, s.series, (SELECT c.last_value FROM chunks c "
+        "WHERE c.series_id = s.id AND c.last_value IS NOT NULL "
+        "ORDER BY c.last_iteration DESC, c.id DESC LIMIT 1) "
         f"FROM series s WHERE s.task_id IN {ids} AND s.kind IN ('scalar', 'single') "
         "ORDER BY s.kind, s.id"
     )

@@ -28,13 +28,18 @@ MAX_TEXT = 8 << 20  # characters of a Text column (console line, comment, config
 
 
 TABLES: dict[str, dict[str, Column]] = {
-    "events": {
+    "chunks": {
         "id": Column("id", "int", True, *INT64),
         "series_id": Column("series_id", "int", False, *INT32),
-        "iteration": Column("iteration", "int", False, *INT64),
-        "value": Column("value", "float", True, finite=False),
-        "payload": Column("payload", "any", True, codec="json"),
-        "ts": Column("ts", "float", False),
+        "low": Column("low", "int", False, *INT64),
+        "high": Column("high", "int", False, *INT64),
+        "last_iteration": Column("last_iteration", "int", True, *INT64),
+        "last_value": Column("last_value", "float", True, finite=False),
+        "iterations": Column("iterations", "any", False),
+        "numbers": Column("numbers", "any", False),
+        "nulls": Column("nulls", "any", True),
+        "times": Column("times", "any", False),
+        "payloads": Column("payloads", "any", True, codec="json"),
     },
     "login_failures": {
         "subject": Column("subject", "str", False, 0, 320),

@@ -1,13 +1,9 @@
-"""Metric series: each (task, kind, title, series) has a small integer id that its event rows hold.
-
-A point is then a short row (series id, iteration, value, payload, ts) under a short index,
-which is what lets SQLite take scalars at twice the rate of rows carrying the four strings.
+"""Metric series: each (task, kind, title, series) has a small integer id that its chunks hold
+(store/chunks.py), so no chunk carries the four strings.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from itertools import repeat
 from operator import itemgetter
 from typing import Any
 
@@ -35,27 +31,9 @@ def ids(conn: Conn, keys: set[Key]) -> dict[Key, int]:
     return found
 
 
-def event_rows(rows: Sequence[tuple[Any, ...]], known: dict[Key, int]) -> list[tuple[Any, ...]]:
-    """Rows of MetricEvent fields as rows of the events table: (series id, iteration, value,
-    payload, ts). A batch of one series (the common case) is rebuilt column-wise in C."""
-    keys = set(map(KEY, rows))
-    if len(keys) == 1:
-        _, _, _, _, iterations, values, payloads, times = zip(*rows, strict=True)
-        return list(zip(repeat(known[next(iter(keys))]), iterations, values, payloads, times))
-    return [(known[key], *row[4:]) for key, row in zip(map(KEY, rows), rows, strict=True)]
-
-
-def sqlite_insert(series_id: int) -> str:
-    """The INSERT of one series' points (iteration, value, payload, ts): the series id is in
-    the text (an int from the series table), so no row carries it. sqlite3 caches the statement."""
-    return (
-        f"INSERT INTO events (series_id, iteration, value, payload, ts) VALUES ({int(series_id)}, ?, ?, ?, ?)"
-    )
-
-
 def delete_statements() -> tuple[str, str]:
-    """What removes a task's events and series (parameter `id`), in that order."""
+    """What removes a task's chunks and series (parameter `id`), in that order."""
     return (
-        "DELETE FROM events WHERE series_id IN (SELECT id FROM series WHERE task_id = :id)",
+        "DELETE FROM chunks WHERE series_id IN (SELECT id FROM series WHERE task_id = :id)",
         "DELETE FROM series WHERE task_id = :id",
     )

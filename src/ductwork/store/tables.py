@@ -176,9 +176,8 @@ task_models = sa.Table(
     sa.Index(None, "model_id"),
 )
 
-# A metric series (task, kind, title, series) gets a small integer id, so each point is a short
-# row (series id, iteration, value, ts) under a short index: the bulk path writes 100,000s.
-# No foreign key, as on events: delete_task and reset remove a task's series themselves.
+# A metric series (task, kind, title, series) gets a small integer id, which its chunks hold.
+# No foreign key, as on chunks: delete_task and reset remove a task's series themselves.
 series = sa.Table(
     "series",
     metadata,
@@ -190,18 +189,29 @@ series = sa.Table(
     sa.UniqueConstraint("task_id", "kind", "title", "series"),
 )
 
-events = sa.Table(
-    "events",
+# The points of one series that one write brought, packed (store/chunks.py): iterations as
+# int64, values and times as float64 arrays, one row per series per batch instead of one per
+# point, which is what lets SQLite take millions of scalars a second. `low` and `high` (its
+# lowest and highest iteration) let a read skip chunks or take them in order of iteration;
+# `last_iteration`/`last_value` (the chunk's last point with a value, among those at its highest
+# iteration) give a series' last value without unpacking, one seek down the index.
+chunks = sa.Table(
+    "chunks",
     metadata,
     sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
-    # No foreign key, on purpose: the per-row check costs a quarter of the insert rate, and
-    # add_events already proves (and locks) every task of a batch in the same transaction.
+    # No foreign key, on purpose: add_events already proves (and locks) every task of a batch
+    # in the same transaction.
     sa.Column("series_id", sa.Integer, nullable=False),
-    sa.Column("iteration", sa.BigInteger, nullable=False),
-    sa.Column("value", sa.Float(precision=53), nullable=True),
-    sa.Column("payload", Json, nullable=True),
-    sa.Column("ts", Time, nullable=False),
-    sa.Index(None, "series_id", "iteration"),
+    sa.Column("low", sa.BigInteger, nullable=False),
+    sa.Column("high", sa.BigInteger, nullable=False),
+    sa.Column("last_iteration", sa.BigInteger, nullable=True),
+    sa.Column("last_value", sa.Float(precision=53), nullable=True),
+    sa.Column("iterations", sa.LargeBinary, nullable=False),
+    sa.Column("numbers", sa.LargeBinary, nullable=False),
+    sa.Column("nulls", sa.LargeBinary, nullable=True),
+    sa.Column("times", sa.LargeBinary, nullable=False),
+    sa.Column("payloads", Json, nullable=True),
+    sa.Index(None, "series_id", "last_iteration"),
 )
 
 console = sa.Table(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from ductwork.core.errors import NotFound, StatusError, ValidationError
@@ -50,6 +51,8 @@ def test_rows_read_back_as_the_same_events(store: Store) -> None:
         ({"ts": math.nan}, "ts"),
         ({"kind": "weird"}, "event kind"),
         ({"payload": {"a": object()}}, "payload"),
+        ({"payload": np.array([1.0, 2.0])}, "payload"),  # its == is elementwise
+        ({"kind": 5}, "kind"),
     ],
 )
 def test_a_bad_row_is_refused_whole_naming_its_field(
@@ -80,3 +83,22 @@ def test_rows_of_a_missing_or_closed_task_are_refused(store: Store) -> None:
     store.set_status(task.id, "published")
     with pytest.raises(StatusError, match="read-only"):
         store.add_event_rows([row(task.id, 0)])
+
+
+@pytest.mark.parametrize(
+    "order",
+    [
+        ["a", "b", "a", "b", "a"],  # the same series in turn (taken every other point)
+        ["a", "b", "a", "c", "b"],  # no turn: grouped point by point
+        ["a", "a", "b", "b", "a"],
+    ],
+)
+def test_rows_of_several_series_read_back_per_series_and_in_order(store: Store, order: list[str]) -> None:
+    task = store.create_task(TaskRecord(name="t"))
+    rows = [row(task.id, i // 2, float(i), series=name, ts=float(i)) for i, name in enumerate(order)]
+    store.add_event_rows(rows)
+    for name in set(order):
+        read = store.get_events(EventQuery(task.id, series=name))
+        assert [(e.iteration, e.value) for e in read] == [(r[4], r[5]) for r in rows if r[3] == name]
+    everything = store.get_events(EventQuery(task.id))
+    assert [e.ts for e in everything] == [r[7] for r in sorted(rows, key=lambda r: r[4])]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
@@ -144,17 +145,8 @@ def test_events_of_an_older_store_move_to_their_series(empty_url: str) -> None:
         (task.id, "scalar", "loss", "train", 0, 1.0 if nan is None else None, nan, 3.0),
         (task.id, "plot", "fig", "f", 0, None, '{"data": []}', 4.0),
     ]
-    row = {f: getattr(task, f) for f in ("id", "name", "type", "status", "created", "updated")}
     with engine.begin() as conn:
-        conn.execute(
-            sa.text(
-                "INSERT INTO tasks (id, name, type, status, status_message, status_reason, created, updated, "
-                'tags, system_tags, comment, "user", script, requirements, container, runtime, archived, '
-                "progress) VALUES (:id, :name, :type, :status, '', '', :created, :updated, '[]', '[]', '', "
-                "'', '{}', '{}', '{}', '{}', false, 0)"
-            ),
-            row,
-        )
+        _old_task(conn, task)
         for values in old_rows:
             conn.execute(
                 sa.text(
@@ -182,3 +174,87 @@ def test_events_of_an_older_store_move_to_their_series(empty_url: str) -> None:
         assert migrate.current(store.database) == migrate.HEAD
     finally:
         store.close()
+
+
+def _old_task(conn: sa.Connection, task: TaskRecord) -> None:
+    row = {f: getattr(task, f) for f in ("id", "name", "type", "status", "created", "updated")}
+    conn.execute(
+        sa.text(
+            "INSERT INTO tasks (id, name, type, status, status_message, status_reason, created, updated, "
+            'tags, system_tags, comment, "user", script, requirements, container, runtime, archived, '
+            "progress) VALUES (:id, :name, :type, :status, '', '', :created, :updated, '[]', '[]', '', "
+            "'', '{}', '{}', '{}', '{}', false, 0)"
+        ),
+        row,
+    )
+
+
+def test_events_of_a_0004_store_move_into_chunks_and_back(empty_url: str) -> None:
+    # Revision 0005 packs each run of consecutive points of one series into a chunk: what 0004
+    # held reads back the same (order across series, NaN, +-inf, None, payloads), the runs list
+    # finds the same last values, and the downgrade gives 0004's rows back.
+    from alembic import command
+    from alembic.config import Config
+
+    from ductwork.store import runlists
+
+    engine = _upgrade_to(empty_url, "0004")
+    sqlite = engine.dialect.name == "sqlite"
+    nan = (None, "NaN") if sqlite else (math.nan, None)  # how 0004 wrote a NaN
+    task = TaskRecord(name="old")
+    names = [("scalar", "loss", "train"), ("scalar", "loss", "valid"), ("plot", "fig", "f")]
+    points = [
+        (1, 0, 1.0, None, 1.0),
+        (1, 1, 0.5, None, 2.0),
+        (2, 1, 0.25, None, 3.0),
+        (1, 1, *nan, 4.0),
+        (3, 0, None, '{"data": [1.5]}', 5.0),
+        (2, 2, *nan, 6.0),
+        (1, 0, -math.inf, None, 7.0),
+    ]
+    with engine.begin() as conn:
+        _old_task(conn, task)
+        for i, (kind, title, series) in enumerate(names, start=1):
+            conn.execute(
+                sa.text("INSERT INTO series (id, task_id, kind, title, series) VALUES (:i, :t, :k, :ti, :s)"),
+                {"i": i, "t": task.id, "k": kind, "ti": title, "s": series},
+            )
+        for values in points:
+            conn.execute(
+                sa.text(
+                    "INSERT INTO events (series_id, iteration, value, payload, ts) VALUES (:s, :i, :v, "
+                    + (":p" if sqlite else "CAST(:p AS jsonb)")
+                    + ", :ts)"
+                ),
+                dict(zip(("s", "i", "v", "p", "ts"), values, strict=True)),
+            )
+        old = conn.execute(sa.text("SELECT * FROM events ORDER BY id")).all()
+    engine.dispose()
+    store = Store(empty_url)  # migrates to the head
+    try:
+        events = store.get_events(EventQuery(task.id))
+        assert [e.ts for e in events] == [1.0, 5.0, 7.0, 2.0, 3.0, 4.0, 6.0]  # by iteration, as written
+        assert events[1].payload == {"data": [1.5]} and events[1].value is None
+        assert events[2].value == -math.inf and events[3].value == 0.5
+        assert all(math.isnan(events[i].value or 0.0) and events[i].payload is None for i in (5, 6))
+        with store.database.read() as conn:
+            last = runlists.last_metrics(conn, [task.id])
+        assert last is not None
+        assert last[task.id]["loss/train"] == 0.5 if sqlite else math.isnan(last[task.id]["loss/train"])
+        assert last[task.id]["loss/valid"] == 0.25 if sqlite else math.isnan(last[task.id]["loss/valid"])
+    finally:
+        store.close()
+    config = Config()
+    config.set_main_option("script_location", str(migrate.MIGRATIONS))
+    engine = sa.create_engine(empty_url)
+    try:
+        with engine.begin() as conn:
+            config.attributes["connection"] = conn
+            command.downgrade(config, "0004")
+        with engine.connect() as conn:
+            back = conn.execute(sa.text("SELECT * FROM events ORDER BY id")).all()
+    finally:
+        engine.dispose()
+    same = [(r.series_id, r.iteration, r.value, r.payload, r.ts) for r in back]
+    before = [(r.series_id, r.iteration, r.value, r.payload, r.ts) for r in old]
+    assert repr(same) == repr(before)  # repr: NaN equals NaN there

@@ -241,7 +241,7 @@ def test_delete_cascades(store: Store) -> None:
     with pytest.raises(NotFound):
         store.get_task(task.id)
     with store.database.read() as conn:  # nothing left behind, events included (they have no FK)
-        assert conn.scalar("SELECT COUNT(*) FROM events") == 0  # the only task with events
+        assert conn.scalar("SELECT COUNT(*) FROM chunks") == 0  # the only task with events
         for table in ("series", "console", "artifacts", "params", "nodes"):
             column = "run_id" if table == "nodes" else "task_id"
             count = conn.scalar(f"SELECT COUNT(*) FROM {table} WHERE {column} = :id", {"id": task.id})

@@ -214,7 +214,7 @@ SHOW_AT_EXIT = """
     def show():
         db = sqlite3.connect(os.path.join(os.environ["DUCTWORK_HOME"], "ductwork.db"))
         print("ROW", json.dumps(db.execute("SELECT status, status_message, runtime FROM tasks").fetchone()))
-        print("EVENTS", db.execute("SELECT count(*) FROM events").fetchone()[0])
+        print("EVENTS", db.execute("SELECT coalesce(sum(length(times)), 0) / 8 FROM chunks").fetchone()[0])
         print("ARTIFACTS", db.execute("SELECT count(*) FROM artifacts").fetchone()[0], flush=True)
     atexit.register(show)
 """

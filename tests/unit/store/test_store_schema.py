@@ -25,7 +25,7 @@ def _expected(column: Any) -> Any:
         return Column(name, "int", nullable, *(INT64 if isinstance(kind_of, sa.BigInteger) else INT32))
     if isinstance(kind_of, sa.Float):
         # A metric's value may be NaN or infinite (a diverged loss); times may not.
-        return Column(name, "float", nullable, finite=name != "value")
+        return Column(name, "float", nullable, finite=name != "last_value")
     if isinstance(kind_of, sa.types.TypeDecorator):  # tables.Json: JSON text / jsonb
         return Column(name, "any", nullable, codec="json")
     if isinstance(kind_of, sa.String):

@@ -13,7 +13,7 @@ import pytest
 
 from ductwork.core import records
 from ductwork.core.errors import ValidationError
-from ductwork.store import accounts, params, tables
+from ductwork.store import accounts, chunks, params, tables
 from ductwork.store.projects import check_name
 
 SRC = str(Path(__file__).resolve().parents[3] / "src")
@@ -55,11 +55,16 @@ def test_secret_hashes() -> None:
         (records.NodeState, tables.nodes, {"id", "updated"}),
         (records.Worker, tables.workers, set()),
         (records.Project, tables.projects, set()),
-        # an event is a row of events under its row of series (store/series.py)
+        # an event is a point packed in a chunk under its row of series (store/chunks.py)
         (
             records.MetricEvent,
-            SimpleNamespace(columns=[*tables.series.c, *tables.events.c]),
-            {"id", "series_id"},
+            SimpleNamespace(
+                columns=[
+                    *tables.series.c,
+                    *(SimpleNamespace(name=f) for f, c in chunks.FIELDS.items() if c in tables.chunks.c),
+                ]
+            ),
+            {"id"},
         ),
         (records.ConsoleLine, tables.console, set()),
     ],
