@@ -443,10 +443,5 @@ def _match(specs: list[Any], name: str) -> str | None:
     return None
 
 
-def config_object(dag: dict[str, Any]) -> ConfigObject:
-    return ConfigObject(
-        # compact: the C encoder (an indent would use the pure-Python one, ~10x slower on big DAGs)
-        text=json.dumps(dag, default=str),
-        type="json",
-        description=DAG_DESCRIPTION,
-    )
+def config_object(dag_text: str) -> ConfigObject:
+    return ConfigObject(text=dag_text, type="json", description=DAG_DESCRIPTION)
