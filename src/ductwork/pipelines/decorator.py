@@ -25,7 +25,6 @@ pipeline reads them once, when it is called.
 from __future__ import annotations
 
 import contextvars
-import dataclasses
 import functools
 import inspect
 import sys
@@ -307,18 +306,23 @@ class PipelineDecorator(PipelineController):
     def _call_component(self, spec: ComponentSpec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         with self._lock:
             name = self._unique_name(spec.name)
-            step = self._function_spec(
-                name, spec.function, spec.options, spec.helper_functions, spec.return_values
-            )
-            if step.capture_error and not self._live.inline:
-                raise ValidationError(step.capture_error + " (only debug mode can run it)")
             bound_args, bound_kwargs = _bind(spec, args, kwargs)
             found: set[str] = set()
             lazy.producers((bound_args, bound_kwargs), found)
             parents = dict.fromkeys([*found, *spec.parents, *self._evaluated_leaves()])
-            step = dataclasses.replace(
-                step, component=True, args=bound_args, kwargs=bound_kwargs, parents=tuple(parents)
+            step = self._function_spec(
+                name,
+                spec.function,
+                spec.options,
+                spec.helper_functions,
+                spec.return_values,
+                component=True,
+                args=bound_args,
+                kwargs=bound_kwargs,
+                parents=tuple(parents),
             )
+            if step.capture_error and not self._live.inline:
+                raise ValidationError(step.capture_error + " (only debug mode can run it)")
             if isinstance(self._live.executor, QueueExecutor) and not (
                 step.options.queue or self._default_queue
             ):
@@ -421,7 +425,7 @@ def _bind(
     spec: ComponentSpec, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> tuple[tuple[Any, ...], dict[str, Any]]:
     """Positional arguments by their names (extra ones stay positional), defaults filled in."""
-    signature = inspect.signature(_innermost(spec.function))
+    signature = _signature(spec.function)
     try:
         bound = signature.bind(*args, **kwargs)
     except TypeError as exc:
@@ -447,6 +451,12 @@ def _bind(
         ]
         return (*ordered, *positional), named
     return (), named
+
+
+@functools.lru_cache(maxsize=1024)
+def _signature(function: Callable[..., Any]) -> inspect.Signature:
+    """A component's signature, read once: each call of the component binds to it."""
+    return inspect.signature(_innermost(function))
 
 
 def _innermost(function: Callable[..., Any]) -> Callable[..., Any]:

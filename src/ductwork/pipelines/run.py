@@ -124,11 +124,7 @@ class Run:
                 self.log(f"step {node.name!r} skipped by its pre_execute_callback")
                 return Prepared("skip")
             params = {key: from_stored(value) for key, value in shown.items()}
-        spec = dataclasses.replace(
-            node.spec,
-            options=dataclasses.replace(node.spec.options, queue=self._queue(node)),
-            task_overrides=stored(refs.substitute(node.task_overrides, self.resolver, recursive=True)),
-        )
+        spec = self._resolved(node)
         cache, parts = self._cache(node, params)
         if cache.decision == "cached":
             return cache
@@ -139,10 +135,21 @@ class Run:
             runtime["time_limit"] = node.timeout
         spec, record = self._create_task(node, spec, params, runtime)
         self._params[node.name] = params
-        job = Job(record, *self._call(params)) if self.inline else None
-        return dataclasses.replace(
-            cache, decision="launch", spec=spec, task_id=record.id, job_type=record.type, job=job
-        )
+        cache.decision, cache.spec, cache.task_id, cache.job_type = "launch", spec, record.id, record.type
+        cache.job = Job(record, *self._call(params)) if self.inline else None
+        return cache
+
+    def _resolved(self, node: Node) -> StepSpec:
+        """The step as this attempt runs it: its queue and task overrides resolved."""
+        spec = node.spec
+        queue = self._queue(node)
+        overrides = spec.task_overrides
+        if overrides:
+            overrides = stored(refs.substitute(overrides, self.resolver, recursive=True))
+        if queue == spec.options.queue and overrides == spec.task_overrides:
+            return spec  # most steps: nothing to resolve, no copies
+        options = dataclasses.replace(spec.options, queue=queue)
+        return dataclasses.replace(spec, options=options, task_overrides=overrides)
 
     def _cache(self, node: Node, params: dict[str, Any]) -> tuple[Prepared, dict[str, str]]:
         """A cached step's earlier task ("cached"), or why it runs ("launch": no cache, a miss),
@@ -407,17 +414,18 @@ class Run:
             self.write_config()
 
     def state(self, node: Node) -> NodeState:
+        state = node.state
         return NodeState(
             run_id=self.task_id,
-            name=node.name,
-            status=node.status,
-            task_id=node.state.task_id,
-            started=node.job_started,
-            ended=node.job_ended,
-            attempt=node.attempt,
-            cache_key=node.cache_key,
-            cache_note=node.cache_note,
-            message=node.error,
+            name=node.spec.name,
+            status=state.status,
+            task_id=state.task_id,
+            started=state.job_started,
+            ended=state.job_ended,
+            attempt=state.attempt,
+            cache_key=state.cache_key,
+            cache_note=state.cache_note,
+            message=state.error,
         )
 
     def write_config(self) -> None:
