@@ -31,6 +31,7 @@ from ductwork.pipelines import repository
 from ductwork.pipelines.batching import Call, calls_in_order
 from ductwork.pipelines.engine import Outcome, Report
 from ductwork.pipelines.node import Node
+from ductwork.pipelines.pending import Pending
 from ductwork.pipelines.runner import result_calls, split_results
 from ductwork.pipelines.state import Job
 from ductwork.process import Child, Output, WarmPool, kill_tree_later, spawn
@@ -97,6 +98,7 @@ class InlineExecutor:
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="ductwork-step")
         self._once = _Once()
         self._reports: dict[str, Report] = {}
+        self.pending: Pending | None = None  # the run's, when its step ends may wait for it
 
     def start(self, node: Node, report: Report) -> None:
         job, function = node.state.job, node.spec.function
@@ -130,10 +132,13 @@ class InlineExecutor:
         self._once.end(node, report, Outcome("completed", result=result), complete)
 
     def _complete(self, task_id: str, calls: list[Call]) -> Outcome | None:
-        """The results recorded and the task completed, in one batch; unless the step was
-        aborted (or settled) from outside while its function ran: a thread cannot be stopped,
-        so that status is kept and its result dropped."""
+        """The results recorded and the task completed, in one batch (the run's next one, when
+        it keeps `pending`); unless the step was aborted (or settled) from outside while its
+        function ran: a thread cannot be stopped, so that status is kept, its result dropped."""
         done: Call = ("set_status", (task_id, "completed"), {"expect": [TaskStatus.in_progress.value]})
+        if self.pending is not None and self.backend.get_task(task_id).status == TaskStatus.in_progress:
+            self.pending.add([*calls, done])
+            return None
         try:
             calls_in_order(self.backend, [*calls, done])
         except (Conflict, StatusError):

@@ -32,9 +32,11 @@ from ductwork.core.records import (
 from ductwork.core.runformat import DAG_DESCRIPTION, STEP_ARGS
 from ductwork.core.states import NodeStatus
 from ductwork.pipelines import steps
-from ductwork.pipelines.batching import Call, calls_in_order
+from ductwork.pipelines.batching import Call
 from ductwork.pipelines.engine import Engine, Executor, Outcome, Prepared
+from ductwork.pipelines.executors import InlineExecutor
 from ductwork.pipelines.node import Node
+from ductwork.pipelines.pending import Pending
 from ductwork.pipelines.runner import Output, from_stored, load_output, replace_outputs, split_results, stored
 from ductwork.pipelines.spec import RetryPolicy, StepSpec
 from ductwork.pipelines.state import Job
@@ -80,6 +82,10 @@ class Run:
         self.engine = Engine(
             self, executor, max_workers=max_workers, abort_on_failure=settings.abort_on_failure
         )
+        self.pending = Pending(backend)  # in-process steps' ends, written with the next write
+        self.pending.log = self.log
+        if isinstance(executor, InlineExecutor):
+            executor.pending = self.pending
         self.stopped_by_user = False
         # Why the run stops, when it does: "aborted", "failed", or "taken" (another process
         # continues it: this one must leave its states and status alone).
@@ -95,6 +101,8 @@ class Run:
     # ---- preparing a step
 
     def prepare(self, node: Node) -> Prepared:
+        if not _reads_nothing_pending(node):
+            self.pending.write()  # what it reads (inputs, cache, callbacks) is in the store
         if self.inline and self._aborted_from_outside():
             # Debug mode: a step's function cannot be interrupted, so an abort acts at the
             # next step boundary, exactly: read here, not left to the abort watcher's tick.
@@ -269,10 +277,10 @@ class Run:
         if self.step_owner is not None:
             started = record.started if self.inline else None
             record.runtime[orphans.OWNER_KEY] = {**self.step_owner, "started": started}
-        # the task and its parameters: one commit on the embedded store
+        # the task and its parameters, with the step ends waiting: one commit on the embedded store
         calls: list[Call] = [("create_task", (record,), {})]
         calls.append(("set_parameters", (record.id, steps.typed_params(params)), {}))
-        return spec, calls_in_order(self.backend, calls)[0]
+        return spec, self.pending.write(calls)[0]
 
     def _call(self, params: dict[str, Any]) -> tuple[list[Any], dict[str, Any]]:
         """An in-process step's call arguments: its parameters, upstream values live."""
@@ -335,6 +343,9 @@ class Run:
         return again
 
     def finished(self, node: Node, outcome: Outcome | None) -> None:
+        options = node.spec.options
+        if self.settings.completed_callback or options.post_execute_callback or _monitors(node):
+            self.pending.write()  # what they read of the step is in the store
         if (
             outcome is not None
             and outcome.status == "failed"
@@ -361,6 +372,7 @@ class Run:
     def status_changed(self, node: Node, previous: str) -> None:
         if node.status_change_callback is None:
             return
+        self.pending.write()
         try:
             node.status_change_callback(self.pipe, node, previous)
         except Exception:
@@ -407,8 +419,9 @@ class Run:
 
     def flush(self, nodes: list[Node]) -> None:
         if self.stop_mark == "taken":
-            return  # another process runs this run now: its states are the true ones
-        self.backend.put_nodes([self.state(node) for node in nodes])
+            self.pending.write()  # its steps' own ends; the run's states are the new owner's
+            return
+        self.pending.write([("put_nodes", ([self.state(node) for node in nodes],), {})])
         now = time.monotonic()
         if now - self._config_written >= self._config_every:
             self.write_config()
@@ -440,6 +453,18 @@ class Run:
     def log(self, text: str) -> None:
         print(f"[ductwork] {text}", flush=True)
         self.backend.add_console([ConsoleLine(task_id=self.task_id, text=text, stream="ductwork")])
+
+
+def _reads_nothing_pending(node: Node) -> bool:
+    """A component call that looks nothing up: its inputs are live values, it has no cache
+    and no callback before it starts. Its task is written with the step ends waiting."""
+    spec = node.spec
+    return spec.component and not spec.options.cache and spec.options.pre_execute_callback is None
+
+
+def _monitors(node: Node) -> bool:
+    options = node.spec.options
+    return bool(options.monitor_metrics or options.monitor_artifacts or options.monitor_models)
 
 
 def _match(specs: list[Any], name: str) -> str | None:
