@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from tests.pipelines.conftest import backend
 
 from ductwork import PipelineController, PipelineDecorator
@@ -32,6 +33,7 @@ def wide(width: int = 3):
     return add_all([leaf(i) for i in range(width)])
 
 
+@pytest.mark.slow
 def test_a_ten_thousand_step_debug_run_closes_and_loads_again(home) -> None:
     PipelineDecorator.debug_pipeline()
     assert wide(WIDTH) == sum(range(WIDTH))
