@@ -8,8 +8,8 @@ commit per step instead of two. Whatever may read them first (a step whose input
 from the store, a cache lookup, a user callback, the run's close) writes them before it runs.
 
 A refused write is not silent: each step's end is then written alone, and one that still fails
-is logged on the run; one the store could not take at all (unreachable, full) is kept for the
-next write.
+is logged on the run and its task marked failed; one the store could not take at all
+(unreachable, full) is kept for the next write.
 """
 
 from __future__ import annotations
@@ -63,12 +63,19 @@ class Pending:
             self._check_completed(end)
         except StorageError:
             return False
-        except Exception:
+        except Exception as exc:  # its task fails, saying why, rather than stay in progress
             self.log(f"a step's results could not be recorded:\n{traceback.format_exc()}")
+            reason = f"its results could not be recorded: {type(exc).__name__}: {exc}"
+            self.backend.set_status(_task_of(end), "failed", reason=reason, force=True)
         return True
 
     def _check_completed(self, end: list[Call]) -> None:
-        task_id = str(end[-1][1][0])
+        task_id = _task_of(end)
         status = str(self.backend.get_task(task_id).status)
         if status != "completed":
             self.log(f"step task {task_id} ended {status} from outside; its results were kept")
+
+
+def _task_of(end: list[Call]) -> str:
+    """The step task an end completes (its last call is that task's `set_status`)."""
+    return str(end[-1][1][0])

@@ -63,6 +63,7 @@ def test_a_refused_end_is_logged_and_the_others_are_written() -> None:
     assert ("set_status", ("b", "completed")) in backend.made
     assert ("put_nodes", ("run",)) in backend.made
     assert len(logged) == 1 and "too big" in logged[0]
+    assert ("set_status", ("a", "failed")) in backend.made  # not left in progress
 
 
 def test_an_end_aborted_from_outside_is_said() -> None:
