@@ -177,9 +177,7 @@ def in_process() -> None:
     PipelineDecorator.debug_pipeline()
     debug_row("debug  chain of 20", lambda: chain(CHAIN), lambda: [x + 1 for x in range(CHAIN)], CHAIN, RUNS)
     debug_row("debug  fan-out 32", lambda: fan(FAN), lambda: plain_fan(FAN), FAN + 1, RUNS)
-    # 8,000 steps, not the 10,000: a run's whole DAG is one `Pipeline` configuration,
-    # capped at 8 MiB, and 10,000 of these steps (about 840 bytes each) no longer fit in it.
-    wide = 2_000 if QUICK else 8_000
+    wide = 2_000 if QUICK else 10_000
     debug_row(f"debug  fan-out {wide}", lambda: fan(wide), lambda: plain_fan(wide), wide + 1, 1)
     PipelineDecorator.run_locally()
     row(

@@ -45,7 +45,9 @@ STEP_ARGS = "kwargs"  # section of a function step's arguments: "kwargs/<name>" 
 
 # --- configuration objects ----------------------------------------------------------------------
 
-DAG_CONFIG = "Pipeline"  # the DAG as JSON: {step name: {field: value for field in STEP_FIELDS}}
+# The DAG as JSON: {step name: {field: value for field in STEP_FIELDS}}; since issue 15 a field at
+# its default value is left out (`pipelines.dagtext`), so readers take the default when one is absent.
+DAG_CONFIG = "Pipeline"
 DAG_DESCRIPTION = "pipeline state"
 CODE_DESCRIPTION = "step code"  # a function step's code, under the configuration named by the step
 CODE_FIELDS = ("function", "code", "requirements", "return", "digest")

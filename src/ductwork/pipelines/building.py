@@ -181,8 +181,10 @@ class StepBuilding(PipelineBase):
         options: StepOptions,
         helper_functions: Sequence[Callable[..., Any]] | None,
         returns: Sequence[str] | str | None,
+        **fields: Any,
     ) -> StepSpec:
-        """A function step: its code captured now (with the pipeline's artifact functions)."""
+        """A function step: its code captured now (with the pipeline's artifact functions);
+        `fields`, more of the spec (a component call's arguments and parents)."""
         if not callable(function):
             raise ValidationError(f"step {name!r}: function must be callable, not {type(function).__name__}")
         from ductwork import codegen
@@ -206,8 +208,10 @@ class StepBuilding(PipelineBase):
         names = [returns] if isinstance(returns, str) else list(returns or [])
         for item in names:
             need_text(f"step {name!r} return name", item)
-        options = dataclasses.replace(options, task_type=options.task_type or TaskTypes.training)
+        if not options.task_type:
+            options = dataclasses.replace(options, task_type=TaskTypes.training)
         return StepSpec(
+            **fields,
             name=name,
             kind="function",
             options=options,

@@ -25,7 +25,6 @@ pipeline reads them once, when it is called.
 from __future__ import annotations
 
 import contextvars
-import dataclasses
 import functools
 import inspect
 import sys
@@ -37,7 +36,7 @@ from typing import Any
 from ductwork.core.errors import ValidationError
 from ductwork.core.runformat import CONTROLLER_QUEUE
 from ductwork.core.states import NodeStatus
-from ductwork.pipelines import failure, instances, lazy, origin
+from ductwork.pipelines import binding, failure, instances, lazy, origin
 from ductwork.pipelines.controller import PipelineController
 from ductwork.pipelines.executors import QueueExecutor, warm_up
 from ductwork.pipelines.node import Node as StepNode
@@ -163,7 +162,7 @@ class PipelineDecorator(PipelineController):
         arguments = {**locals(), "draft": False}  # a component's `draft` is not applied (as before)
 
         def decorate(function: Callable[..., Any]) -> Callable[..., Any]:
-            step = name or _innermost(function).__name__
+            step = name or binding.innermost(function).__name__
             options = options_from(step, arguments)
             helpers = tuple(helper_functions or ())
             return _component(
@@ -307,18 +306,23 @@ class PipelineDecorator(PipelineController):
     def _call_component(self, spec: ComponentSpec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         with self._lock:
             name = self._unique_name(spec.name)
-            step = self._function_spec(
-                name, spec.function, spec.options, spec.helper_functions, spec.return_values
-            )
-            if step.capture_error and not self._live.inline:
-                raise ValidationError(step.capture_error + " (only debug mode can run it)")
-            bound_args, bound_kwargs = _bind(spec, args, kwargs)
+            bound_args, bound_kwargs = binding.bind(spec.name, spec.function, args, kwargs)
             found: set[str] = set()
             lazy.producers((bound_args, bound_kwargs), found)
             parents = dict.fromkeys([*found, *spec.parents, *self._evaluated_leaves()])
-            step = dataclasses.replace(
-                step, component=True, args=bound_args, kwargs=bound_kwargs, parents=tuple(parents)
+            step = self._function_spec(
+                name,
+                spec.function,
+                spec.options,
+                spec.helper_functions,
+                spec.return_values,
+                component=True,
+                args=bound_args,
+                kwargs=bound_kwargs,
+                parents=tuple(parents),
             )
+            if step.capture_error and not self._live.inline:
+                raise ValidationError(step.capture_error + " (only debug mode can run it)")
             if isinstance(self._live.executor, QueueExecutor) and not (
                 step.options.queue or self._default_queue
             ):
@@ -415,51 +419,6 @@ def _lazy_owner(value: Any) -> Output | None:
         return None
     node, name = pair
     return Output(str(node.executed or node.job_id), name)
-
-
-def _bind(
-    spec: ComponentSpec, args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> tuple[tuple[Any, ...], dict[str, Any]]:
-    """Positional arguments by their names (extra ones stay positional), defaults filled in."""
-    signature = inspect.signature(_innermost(spec.function))
-    try:
-        bound = signature.bind(*args, **kwargs)
-    except TypeError as exc:
-        raise ValidationError(f"component {spec.name!r}: {exc}") from None
-    bound.apply_defaults()
-    positional: tuple[Any, ...] = ()
-    named: dict[str, Any] = {}
-    for key, value in bound.arguments.items():
-        kind = signature.parameters[key].kind
-        if kind is inspect.Parameter.VAR_POSITIONAL:
-            positional = tuple(value)
-        elif kind is inspect.Parameter.VAR_KEYWORD:
-            named.update(value)
-        else:
-            named[key] = value
-    if positional:
-        # A function with *args gets everything positionally, in order.
-        ordered = [
-            named.pop(p)
-            for p in list(named)
-            if signature.parameters.get(p) is not None
-            and signature.parameters[p].kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
-        ]
-        return (*ordered, *positional), named
-    return (), named
-
-
-def _innermost(function: Callable[..., Any]) -> Callable[..., Any]:
-    """The user's function under its decorators, which names the step (as in ClearML): through
-    `__wrapped__`, and into the closure of a wrapper written without functools.wraps."""
-    from ductwork.codegen.definitions import unwrap_quietly
-
-    found = unwrap_quietly(function)
-    if found is not None:
-        return found  # type: ignore[no-any-return]
-    while hasattr(function, "__wrapped__"):
-        function = function.__wrapped__
-    return function
 
 
 def _resolve(value: Any) -> Any:

@@ -28,9 +28,11 @@ from ductwork.core.records import ConsoleLine
 from ductwork.core.states import TaskStatus
 from ductwork.core.warmstart import RUNNER, RUNNER_IMPORTS
 from ductwork.pipelines import repository
+from ductwork.pipelines.batching import Call, calls_in_order
 from ductwork.pipelines.engine import Outcome, Report
 from ductwork.pipelines.node import Node
-from ductwork.pipelines.runner import split_results, store_results
+from ductwork.pipelines.pending import Pending
+from ductwork.pipelines.runner import result_calls, split_results
 from ductwork.pipelines.state import Job
 from ductwork.process import Child, Output, WarmPool, kill_tree_later, spawn
 
@@ -44,6 +46,10 @@ _FINAL_OUTCOME = {
     TaskStatus.failed.value: "failed",
     TaskStatus.stopped.value: "aborted",
 }
+
+
+def _failed(exc: BaseException) -> Outcome:
+    return Outcome("failed", f"{type(exc).__name__}: {exc}")
 
 
 class _Once:
@@ -92,6 +98,7 @@ class InlineExecutor:
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="ductwork-step")
         self._once = _Once()
         self._reports: dict[str, Report] = {}
+        self.pending: Pending | None = None  # the run's, when its step ends may wait for it
 
     def start(self, node: Node, report: Report) -> None:
         job, function = node.state.job, node.spec.function
@@ -114,33 +121,37 @@ class InlineExecutor:
             with Task._activate(task), repository.inside(options.repository, options.working_dir):
                 result = function(*job.args, **job.kwargs)
                 pairs = split_results(node.spec.return_names, result, node.name)
-                store_results(
+                calls = result_calls(
                     self.backend, task_id, pairs, output_uri=record.output_uri, serialize=self._serialize
                 )
             task.flush(wait_for_uploads=True)  # its metrics are in before monitors copy them
         except BaseException as exc:
-            text = "".join(traceback.format_exception(exc))
-            self._once.end(
-                node,
-                report,
-                Outcome("failed", f"{type(exc).__name__}: {exc}"),
-                functools.partial(self._fail, task_id, text, exc),
-            )
+            self._once.end(node, report, _failed(exc), functools.partial(self._fail, task_id, exc))
             return
-        self._once.end(node, report, Outcome("completed", result=result), lambda: self._complete(task_id))
+        complete = functools.partial(self._complete, task_id, calls)
+        self._once.end(node, report, Outcome("completed", result=result), complete)
 
-    def _complete(self, task_id: str) -> Outcome | None:
-        """Completed, unless the step was aborted (or settled) from outside while its function
-        ran: a thread cannot be stopped, so that status is kept and its result dropped."""
+    def _complete(self, task_id: str, calls: list[Call]) -> Outcome | None:
+        """The results recorded and the task completed, in one batch (the run's next one, when
+        it keeps `pending`); unless the step was aborted (or settled) from outside while its
+        function ran: a thread cannot be stopped, so that status is kept, its result dropped."""
+        done: Call = ("set_status", (task_id, "completed"), {"expect": [TaskStatus.in_progress.value]})
+        if self.pending is not None and self.backend.get_task(task_id).status == TaskStatus.in_progress:
+            self.pending.add([*calls, done])
+            return None
         try:
-            self.backend.set_status(task_id, "completed", expect=[TaskStatus.in_progress.value])
+            calls_in_order(self.backend, [*calls, done])
         except (Conflict, StatusError):
             current = self.backend.get_task(task_id)
             why = current.status_message or current.status_reason or str(current.status)
             return Outcome(_FINAL_OUTCOME.get(str(current.status), "failed"), why)
+        except Exception as exc:  # the results were refused: the step fails, saying why
+            self._fail(task_id, exc)
+            return _failed(exc)
         return None
 
-    def _fail(self, task_id: str, text: str, exc: BaseException) -> None:
+    def _fail(self, task_id: str, exc: BaseException) -> None:
+        text = "".join(traceback.format_exception(exc))
         self.backend.add_console([ConsoleLine(task_id=task_id, text=text, stream="stderr").storable()])
         self.backend.set_status(task_id, "failed", reason=f"{type(exc).__name__}: {exc}", force=True)
 

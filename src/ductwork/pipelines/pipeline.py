@@ -28,6 +28,7 @@ from ductwork.core.runformat import (
     arg_key,
 )
 from ductwork.pipelines import origin, unstarted
+from ductwork.pipelines.dagtext import DagText
 from ductwork.pipelines.node import Node as StepNode
 from ductwork.pipelines.options import (
     user_name,
@@ -66,6 +67,7 @@ class PipelineBase:
     _repo: dict[str, Any]
     # the pipeline and its run
     _nodes: dict[str, StepNode]
+    _dag_text: DagText  # the `Pipeline` configuration, encoded step by step
     _args: dict[str, Param]
     _arg_sections: dict[str, str]  # decorator `args_map`: argument -> section
     _default_queue: str | None
@@ -83,6 +85,7 @@ class PipelineBase:
     def _fresh_state(self) -> None:
         """No steps, arguments or run yet."""
         self._nodes = {}
+        self._dag_text = DagText()
         self._args = {}
         self._arg_sections = {}
         self._default_queue = None

@@ -32,9 +32,11 @@ from ductwork.core.records import (
 from ductwork.core.runformat import DAG_DESCRIPTION, STEP_ARGS
 from ductwork.core.states import NodeStatus
 from ductwork.pipelines import steps
-from ductwork.pipelines.batching import Call, calls_in_order
+from ductwork.pipelines.batching import Call
 from ductwork.pipelines.engine import Engine, Executor, Outcome, Prepared
+from ductwork.pipelines.executors import InlineExecutor
 from ductwork.pipelines.node import Node
+from ductwork.pipelines.pending import Pending
 from ductwork.pipelines.runner import Output, from_stored, load_output, replace_outputs, split_results, stored
 from ductwork.pipelines.spec import RetryPolicy, StepSpec
 from ductwork.pipelines.state import Job
@@ -80,6 +82,10 @@ class Run:
         self.engine = Engine(
             self, executor, max_workers=max_workers, abort_on_failure=settings.abort_on_failure
         )
+        self.pending = Pending(backend)  # in-process steps' ends, written with the next write
+        self.pending.log = self.log
+        if isinstance(executor, InlineExecutor):
+            executor.pending = self.pending
         self.stopped_by_user = False
         # Why the run stops, when it does: "aborted", "failed", or "taken" (another process
         # continues it: this one must leave its states and status alone).
@@ -95,6 +101,8 @@ class Run:
     # ---- preparing a step
 
     def prepare(self, node: Node) -> Prepared:
+        if not _reads_nothing_pending(node):
+            self.pending.write()  # what it reads (inputs, cache, callbacks) is in the store
         if self.inline and self._aborted_from_outside():
             # Debug mode: a step's function cannot be interrupted, so an abort acts at the
             # next step boundary, exactly: read here, not left to the abort watcher's tick.
@@ -124,11 +132,7 @@ class Run:
                 self.log(f"step {node.name!r} skipped by its pre_execute_callback")
                 return Prepared("skip")
             params = {key: from_stored(value) for key, value in shown.items()}
-        spec = dataclasses.replace(
-            node.spec,
-            options=dataclasses.replace(node.spec.options, queue=self._queue(node)),
-            task_overrides=stored(refs.substitute(node.task_overrides, self.resolver, recursive=True)),
-        )
+        spec = self._resolved(node)
         cache, parts = self._cache(node, params)
         if cache.decision == "cached":
             return cache
@@ -139,10 +143,21 @@ class Run:
             runtime["time_limit"] = node.timeout
         spec, record = self._create_task(node, spec, params, runtime)
         self._params[node.name] = params
-        job = Job(record, *self._call(params)) if self.inline else None
-        return dataclasses.replace(
-            cache, decision="launch", spec=spec, task_id=record.id, job_type=record.type, job=job
-        )
+        cache.decision, cache.spec, cache.task_id, cache.job_type = "launch", spec, record.id, record.type
+        cache.job = Job(record, *self._call(params)) if self.inline else None
+        return cache
+
+    def _resolved(self, node: Node) -> StepSpec:
+        """The step as this attempt runs it: its queue and task overrides resolved."""
+        spec = node.spec
+        queue = self._queue(node)
+        overrides = spec.task_overrides
+        if overrides:
+            overrides = stored(refs.substitute(overrides, self.resolver, recursive=True))
+        if queue == spec.options.queue and overrides == spec.task_overrides:
+            return spec  # most steps: nothing to resolve, no copies
+        options = dataclasses.replace(spec.options, queue=queue)
+        return dataclasses.replace(spec, options=options, task_overrides=overrides)
 
     def _cache(self, node: Node, params: dict[str, Any]) -> tuple[Prepared, dict[str, str]]:
         """A cached step's earlier task ("cached"), or why it runs ("launch": no cache, a miss),
@@ -262,10 +277,10 @@ class Run:
         if self.step_owner is not None:
             started = record.started if self.inline else None
             record.runtime[orphans.OWNER_KEY] = {**self.step_owner, "started": started}
-        # the task and its parameters: one commit on the embedded store
+        # the task and its parameters, with the step ends waiting: one commit on the embedded store
         calls: list[Call] = [("create_task", (record,), {})]
         calls.append(("set_parameters", (record.id, steps.typed_params(params)), {}))
-        return spec, calls_in_order(self.backend, calls)[0]
+        return spec, self.pending.write(calls)[0]
 
     def _call(self, params: dict[str, Any]) -> tuple[list[Any], dict[str, Any]]:
         """An in-process step's call arguments: its parameters, upstream values live."""
@@ -328,6 +343,9 @@ class Run:
         return again
 
     def finished(self, node: Node, outcome: Outcome | None) -> None:
+        options = node.spec.options
+        if self.settings.completed_callback or options.post_execute_callback or _monitors(node):
+            self.pending.write()  # what they read of the step is in the store
         if (
             outcome is not None
             and outcome.status == "failed"
@@ -354,6 +372,7 @@ class Run:
     def status_changed(self, node: Node, previous: str) -> None:
         if node.status_change_callback is None:
             return
+        self.pending.write()
         try:
             node.status_change_callback(self.pipe, node, previous)
         except Exception:
@@ -400,24 +419,26 @@ class Run:
 
     def flush(self, nodes: list[Node]) -> None:
         if self.stop_mark == "taken":
-            return  # another process runs this run now: its states are the true ones
-        self.backend.put_nodes([self.state(node) for node in nodes])
+            self.pending.write()  # its steps' own ends; the run's states are the new owner's
+            return
+        self.pending.write([("put_nodes", ([self.state(node) for node in nodes],), {})])
         now = time.monotonic()
         if now - self._config_written >= self._config_every:
             self.write_config()
 
     def state(self, node: Node) -> NodeState:
+        state = node.state
         return NodeState(
             run_id=self.task_id,
-            name=node.name,
-            status=node.status,
-            task_id=node.state.task_id,
-            started=node.job_started,
-            ended=node.job_ended,
-            attempt=node.attempt,
-            cache_key=node.cache_key,
-            cache_note=node.cache_note,
-            message=node.error,
+            name=node.spec.name,
+            status=state.status,
+            task_id=state.task_id,
+            started=state.job_started,
+            ended=state.job_ended,
+            attempt=state.attempt,
+            cache_key=state.cache_key,
+            cache_note=state.cache_note,
+            message=state.error,
         )
 
     def write_config(self) -> None:
@@ -434,6 +455,18 @@ class Run:
         self.backend.add_console([ConsoleLine(task_id=self.task_id, text=text, stream="ductwork")])
 
 
+def _reads_nothing_pending(node: Node) -> bool:
+    """A component call that looks nothing up: its inputs are live values, it has no cache
+    and no callback before it starts. Its task is written with the step ends waiting."""
+    spec = node.spec
+    return spec.component and not spec.options.cache and spec.options.pre_execute_callback is None
+
+
+def _monitors(node: Node) -> bool:
+    options = node.spec.options
+    return bool(options.monitor_metrics or options.monitor_artifacts or options.monitor_models)
+
+
 def _match(specs: list[Any], name: str) -> str | None:
     """The target name of the first monitor spec matching `name` (wildcards allowed)."""
     for spec in specs:
@@ -443,10 +476,5 @@ def _match(specs: list[Any], name: str) -> str | None:
     return None
 
 
-def config_object(dag: dict[str, Any]) -> ConfigObject:
-    return ConfigObject(
-        # compact: the C encoder (an indent would use the pure-Python one, ~10x slower on big DAGs)
-        text=json.dumps(dag, default=str),
-        type="json",
-        description=DAG_DESCRIPTION,
-    )
+def config_object(dag_text: str) -> ConfigObject:
+    return ConfigObject(text=dag_text, type="json", description=DAG_DESCRIPTION)

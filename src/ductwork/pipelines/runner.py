@@ -179,11 +179,24 @@ def store_results(
     output_uri: str | None,
     serialize: Callable[[Any], bytes] | None = None,
 ) -> None:
-    """Every return value becomes an artifact (small ones inline in the store: no file).
+    """Every return value becomes an artifact (small ones inline in the store: no file)."""
+    calls_in_order(backend, result_calls(backend, task_id, pairs, output_uri=output_uri, serialize=serialize))
 
-    Stored where every artifact goes (`transfer.save`): the task's `output_uri`, else the
+
+def result_calls(
+    backend: Backend,
+    task_id: str,
+    pairs: list[tuple[str, Any]],
+    *,
+    output_uri: str | None,
+    serialize: Callable[[Any], bytes] | None = None,
+) -> list[Call]:
+    """The store calls that record a step's return values, their bytes already saved.
+
+    Saved where every artifact goes (`transfer.save`): the task's `output_uri`, else the
     server's storage (uploaded through it when this machine cannot reach it), else the
-    embedded home; a server records only locations in its own storage."""
+    embedded home; a server records only locations in its own storage. A debug step makes
+    these calls in the one batch that also completes its task."""
     from ductwork.sdk import transfer
 
     calls: list[Call] = []
@@ -203,7 +216,7 @@ def store_results(
     simple = return_params(pairs)
     if simple:
         calls.append(("set_parameters", (task_id, simple), {}))
-    calls_in_order(backend, calls)
+    return calls
 
 
 def return_params(pairs: list[tuple[str, Any]]) -> dict[str, Param]:

@@ -122,6 +122,5 @@ class RunWriting(StepBuilding):
                 )
 
     def _write_dag(self) -> None:
-        # A snapshot: decorator components may be added from another thread meanwhile.
-        dag_json = {name: node.to_dict() for name, node in list(self._nodes.items())}
-        self._backend.set_configuration(self._task.id, DAG_CONFIG, config_object(dag_json))
+        text = self._dag_text.text(self._nodes)
+        self._backend.set_configuration(self._task.id, DAG_CONFIG, config_object(text))
