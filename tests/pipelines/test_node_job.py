@@ -1,8 +1,10 @@
 """`node.job`: ClearML's job of a step in the callbacks: its task, status, metrics, console;
-none before the task exists, the earlier task for a cached step."""
+none before the task exists, the earlier task for a cached step; abort() stops a step."""
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,13 @@ def train(x):
         logger.report_scalar("loss", "train", loss, i)
     print(f"trained on {x}")
     return x + 1
+
+
+def slow(x):
+    import time
+
+    time.sleep(60)
+    return x
 
 
 def pipeline(seen: dict[str, Any], cache: bool) -> PipelineController:
@@ -70,3 +79,22 @@ def test_a_step_s_job_in_the_callbacks(home: Path) -> None:
     pipeline(again, cache=True).start_locally(run_pipeline_steps_locally=True)
     assert again["cached"] is True  # nothing ran: the job is the task of the first run
     assert again["task_id"] == seen["task_id"] and again["metric"] == (0.4, 0.9, 0.6)
+
+
+def test_a_step_stopped_from_outside_ends_aborted(home: Path) -> None:
+    """What the web UI's abort of one step does (its task turns stopped): a step process of this
+    controller is stopped, not left to run to its end."""
+    pipe = PipelineController(name="aborted", project="jobs")
+    pipe.add_function_step("slow", slow, function_kwargs={"x": 1}, function_return=["y"])
+    runner = threading.Thread(target=pipe.start_locally, kwargs={"run_pipeline_steps_locally": True})
+    started = time.monotonic()
+    runner.start()
+    node = pipe.get_pipeline_dag()["slow"]
+    while node.job is None or not node.job.is_running():
+        assert time.monotonic() - started < 50, node.status
+        time.sleep(0.05)
+    node.job.abort()
+    runner.join(50)
+    assert not runner.is_alive(), "the step ran on after its task was stopped"
+    assert node.status == "aborted" and node.job.is_aborted(), (node.status, node.job.status())
+    assert "stopped from outside" in node.error

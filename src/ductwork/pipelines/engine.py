@@ -167,6 +167,10 @@ class Engine:
         once when the loop ends: a waiter elsewhere wakes at once instead of polling."""
         self._final_hooks.append(hook)
 
+    def running(self) -> list[Node]:
+        """The steps running now (a snapshot, from any thread)."""
+        return [self.nodes[name] for name in list(self._running)]
+
     @property
     def on_loop(self) -> bool:
         return threading.current_thread() is self._thread
@@ -226,6 +230,11 @@ class Engine:
             node, _ = payload
             if node.name in self._running:
                 self._timed_out.add(node.name)
+                self.executor.abort(node)
+        elif kind == "stopped":  # its task was stopped from outside (the web UI, the CLI)
+            node, _ = payload
+            if node.name in self._running:
+                node.error = node.error or "its task was stopped from outside"
                 self.executor.abort(node)
         elif kind == "seal":
             self._sealed = True

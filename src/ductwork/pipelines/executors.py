@@ -280,8 +280,8 @@ class ProcessExecutor:
                 pass  # it settled itself, or was stopped meanwhile: say what it is
             return Outcome(_FINAL_OUTCOME.get(self.backend.get_task(task_id).status, "completed"))
         final = self.backend.get_task(task_id)
-        status = final.status
-        reason = final.status_reason or f"step process exited with code {code}"
+        status, stopped_why = final.status, final.status_message if final.status == TaskStatus.stopped else ""
+        reason = final.status_reason or stopped_why or f"step process exited with code {code}"
         if status == TaskStatus.in_progress:
             self.backend.set_status(task_id, "failed", reason=reason, force=True)
         return Outcome(_FINAL_OUTCOME.get(status, "failed"), reason)

@@ -12,6 +12,7 @@ import time
 from ductwork.client.pipe import PipeServer
 from ductwork.core import dag
 from ductwork.core.errors import Conflict, ValidationError
+from ductwork.core.queries import TaskQuery
 from ductwork.core.records import ConsoleLine, TaskRecord
 from ductwork.core.states import TaskStatus
 from ductwork.pipelines.engine import Executor
@@ -145,6 +146,21 @@ class RunOwning(RunWriting):
                 run.log("the run was aborted from outside; stopping its steps")
                 run.engine.stop("the pipeline run was aborted")
                 return
+            self._stop_stopped_steps(run)
+
+    def _stop_stopped_steps(self, run: Run) -> None:
+        """A step whose task was stopped from outside (the web UI's abort, `ductwork tasks
+        abort`) while it runs: an agent stops the steps it runs itself, but a step process or
+        call of this controller is stopped here, and the step ends aborted."""
+        running = {node.state.job_id: node for node in run.engine.running() if node.state.job_id}
+        if not running:
+            return
+        try:
+            stopped = self._backend.query_tasks(TaskQuery(ids=list(running), status=[TaskStatus.stopped]))
+        except Exception:
+            return  # a passing store error: look again next time
+        for record in stopped:
+            run.engine.report(running[record.id], "stopped", None)
 
     def _taken_over(self, record: TaskRecord) -> bool:
         """Whether someone else runs this run now: "Continue" (queued again, claimed by an

@@ -4,8 +4,7 @@ ClearML's callbacks reach a step's task as `node.job.task` and ask its job for s
 and console (`ClearmlJob`). Here the engine keeps only the ids (`StepState`); this view turns
 them into that API. A node has a job from the moment its task exists (so none yet in a
 `pre_execute_callback`) and keeps it after the step ends; a cached step's job is the earlier
-task that ran it (`is_cached_task()`). Launching and stopping are the engine's: a job is not
-launched or aborted by hand (`PipelineController.stop()` stops the run's steps).
+task that ran it (`is_cached_task()`). Launching is the engine's: a job is not launched by hand.
 """
 
 from __future__ import annotations
@@ -122,3 +121,9 @@ class StepJob:
             time.sleep(delay)
             delay = min(delay * 2, max(0.05, pool_period))
         return True
+
+    def abort(self) -> None:
+        """Stop the attempt: its task is marked stopped, and whoever runs it (an agent, or the
+        controller for a step of its own) stops it; the step ends aborted."""
+        if not self.is_stopped():
+            self.task.mark_stopped(force=True)
