@@ -221,12 +221,18 @@ def _sort_key(row: RunRow, sort: str) -> tuple[int, Any]:
     return (2, float(value))
 
 
-def pipeline_summary(store: Reader, project_id: str) -> PipelineSummary:
+def pipeline_named(store: Reader, project_id: str) -> PipelineSummary:
+    """The pipeline whose runs project is `project_id`, by name only (its runs not counted:
+    a run's page shows where it belongs, and counting 10,000 runs costs milliseconds)."""
     project = store.get_project(project_id)
     split = runformat.split_runs_project(project.name)
     if split is None:
         raise NotFound(f"project {project.name!r} holds no pipeline")
-    summary = PipelineSummary(project_id=project_id, project=split[0], name=split[1])
+    return PipelineSummary(project_id=project_id, project=split[0], name=split[1])
+
+
+def pipeline_summary(store: Reader, project_id: str) -> PipelineSummary:
+    summary = pipeline_named(store, project_id)
     database = getattr(store, "database", None)
     if database is not None:  # one aggregate, not every run's record (store/runlists.py)
         from ductwork.store import runlists

@@ -18,7 +18,7 @@ from ductwork.server.services.views.common import (
     Reader,
     run_status,
 )
-from ductwork.server.services.views.pipelines import PipelineSummary, pipeline_summary
+from ductwork.server.services.views.pipelines import PipelineSummary, pipeline_named
 
 
 @dataclass
@@ -101,7 +101,7 @@ def run_view(store: Reader, run_id: str) -> RunView:
     pipeline = None
     if task.project:
         try:
-            pipeline = pipeline_summary(store, task.project)
+            pipeline = pipeline_named(store, task.project)
         except NotFound:
             pipeline = None
     params = store.get_parameters(run_id)
