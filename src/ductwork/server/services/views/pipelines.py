@@ -17,6 +17,7 @@ from ductwork.server.services.views.common import (
     display_value,
     duration,
     last_metrics,
+    one_read,
     run_status,
 )
 
@@ -92,6 +93,13 @@ def runs_table(
     archived: bool = False,
 ) -> RunsTable:
     """A pipeline's runs with their `Args` and last metric values as columns, sorted and filtered."""
+    with one_read(store):
+        return _runs_table(store, project_id, sort, descending, status, search, archived)
+
+
+def _runs_table(
+    store: Reader, project_id: str, sort: str, descending: bool, status: str, search: str, archived: bool
+) -> RunsTable:
     pipeline = pipeline_summary(store, project_id)
     query = TaskQuery(
         project=project_id,
