@@ -85,12 +85,14 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         anyio.to_thread.current_default_thread_limiter().total_tokens = THREADS
+        switch = sys.getswitchinterval()
         sys.setswitchinterval(SWITCH_S)
         hub.start()
         try:
             yield
         finally:
             await hub.stop()
+            sys.setswitchinterval(switch)  # the process may go on (tests, `ductwork ui` in a notebook)
 
     app = FastAPI(
         title="ductwork",
