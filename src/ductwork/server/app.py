@@ -10,7 +10,6 @@ one middleware in front of everything.
 from __future__ import annotations
 
 import importlib
-import sys
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from types import ModuleType
@@ -59,10 +58,6 @@ ROUTERS = (
 # Long-poll claims and event streams wait on the event loop, not in threads; the threads run
 # store calls. Enough of them for 50 concurrent clients plus agents.
 THREADS = 100
-# How long a thread may hold the GIL while others wait (Python's default: 5 ms). A request is
-# a few short slices of Python between waits on the database and the socket; behind a thread
-# rendering a page for a full default slice, each of them would queue that long.
-SWITCH_S = 0.0005
 
 
 def create_app(
@@ -85,14 +80,11 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         anyio.to_thread.current_default_thread_limiter().total_tokens = THREADS
-        switch = sys.getswitchinterval()
-        sys.setswitchinterval(SWITCH_S)
         hub.start()
         try:
             yield
         finally:
             await hub.stop()
-            sys.setswitchinterval(switch)  # the process may go on (tests, `ductwork ui` in a notebook)
 
     app = FastAPI(
         title="ductwork",
