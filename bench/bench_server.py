@@ -108,8 +108,9 @@ def _client(spec: dict[str, Any], n: int, out: list[tuple[str, float]]) -> None:
             http.request(method, path, content=body)
         _BARRIER[0].wait()  # every client warm: all start together
         start = time.time()
-        # Each client starts at its own point of the interval, so the load is spread evenly.
-        planned = start + spec["interval"] * (n % 10) / 10
+        # Each client starts at its own point of the interval, so the load is spread evenly
+        # (at n % 10 / 10, five clients at a time fired together: bursts, not a steady rate).
+        planned = start + spec["interval"] * n / spec["clients"]
         k = 0
         while time.time() < start + spec["seconds"]:
             if spec["interval"]:
@@ -166,7 +167,7 @@ def under_load(spec: dict[str, Any], clients: int, seconds: float) -> dict[str, 
     cpu = cpu_seconds(spec["pid"])
     context = multiprocessing.get_context("fork")
     results = context.Queue()
-    spec = {**spec, "seconds": seconds}
+    spec = {**spec, "seconds": seconds, "clients": clients}
     _BARRIER[:] = [context.Barrier(clients)]
     per = -(-clients // PROCESSES)
     processes = [

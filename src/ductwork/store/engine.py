@@ -8,8 +8,10 @@ and writes later cannot wait for the lock (SQLite would deadlock), so it fails a
 an immediate one simply waits its turn in the busy handler. Reads open a plain deferred
 `BEGIN`, which in WAL mode is a consistent snapshot that never waits.
 
-PostgreSQL: psycopg connections in their default (transaction) mode; one idle a while is pinged
-before use, and one older than an hour is replaced, so a restarted server costs no failed call.
+PostgreSQL: psycopg connections; writes in a transaction, reads in autocommit (READ COMMITTED
+takes a snapshot per statement either way, so a transaction around reads only costs round trips).
+One idle a while is pinged before use, and one older than an hour is replaced, so a restarted
+server costs no failed call.
 """
 
 from __future__ import annotations
@@ -22,17 +24,16 @@ import time
 import weakref
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
 
 from ductwork.core.display import mask_secrets
 from ductwork.core.errors import StorageError, ValidationError
 from ductwork.store.sql import Conn
+from ductwork.store.urls import Url, make_url
 
 BUSY_TIMEOUT_S = 30.0
-POOL_SIZE = 8  # idle connections kept per database
+POOL_SIZE = 32  # idle connections kept per database: a server answers 50 clients at once
 _PING_AFTER_S = 1.0  # a PostgreSQL connection idle longer is checked before use
 _RECYCLE_S = 3600.0
 
@@ -52,75 +53,6 @@ def _after_fork_in_child() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
-@dataclass(frozen=True)
-class Url:
-    """A database URL: `sqlite:///PATH` (`sqlite://` in memory) or `postgresql+psycopg://...`."""
-
-    text: str
-    dialect: str
-    database: str | None
-    user: str | None = None
-    password: str | None = None
-    host: str | None = None
-    port: int | None = None
-    query: dict[str, str] = field(default_factory=dict)
-
-    def __str__(self) -> str:
-        return self.text
-
-    def render(self, *, hide_password: bool = True) -> str:
-        """The URL, its password as `***` unless asked."""
-        if self.dialect == "sqlite" or self.password is None or not hide_password:
-            return self.text
-        return self.text.replace(f":{self._raw_password()}@", ":***@", 1)
-
-    def _raw_password(self) -> str:
-        netloc = urlsplit(self.text).netloc
-        return netloc.rpartition("@")[0].partition(":")[2]
-
-    def connect_args(self) -> dict[str, Any]:
-        """psycopg.connect keywords (the query's options, connect_timeout... included)."""
-        args: dict[str, Any] = {k: v for k, v in self.query.items()}
-        for key, value in (
-            ("host", self.host),
-            ("port", self.port),
-            ("user", self.user),
-            ("password", self.password),
-            ("dbname", self.database),
-        ):
-            if value is not None and value != "":
-                args[key] = value
-        return args
-
-
-def make_url(text: str) -> Url:
-    """The parts of `text`; StorageError when it does not parse (without quoting it)."""
-    try:
-        scheme, sep, rest = text.partition("://")
-        if not sep or not scheme:
-            raise ValueError("no scheme")
-        dialect = scheme.partition("+")[0].lower()
-        if dialect == "sqlite":
-            path, _, _query = rest.partition("?")
-            if path.startswith("/"):
-                path = path[1:]
-            return Url(text, dialect, unquote(path) or None)
-        parts = urlsplit(text)
-        port = parts.port  # raises ValueError for a port that is not a number
-        query = dict(parse_qsl(parts.query))
-        database = unquote(parts.path[1:]) if parts.path.startswith("/") else None
-        user = unquote(parts.username) if parts.username is not None else None
-        password = unquote(parts.password) if parts.password is not None else None
-        return Url(text, dialect, database or None, user, password, parts.hostname, port, query)
-    except (ValueError, AttributeError, TypeError):
-        # Not quoted, and `from None`: a URL that does not parse cannot be masked reliably,
-        # and the parser's own message and traceback may quote it whole.
-        raise StorageError(
-            "cannot read the database URL: use sqlite:///PATH or "
-            "postgresql+psycopg://USER:PASSWORD@HOST:PORT/DATABASE"
-        ) from None
 
 
 class Database:
@@ -186,7 +118,7 @@ class Database:
     def read(self) -> Iterator[Conn]:
         """A read-only snapshot (deferred transaction), rolled back on exit; inside this
         thread's `batch()`, its transaction (which sees the batch's own writes)."""
-        batch: Conn | None = getattr(self._batches, "conn", None)
+        batch: Conn | None = getattr(self._batches, "conn", None) or getattr(self._batches, "reader", None)
         if batch is not None:
             with self.storage_errors():
                 yield batch
@@ -195,21 +127,36 @@ class Database:
             yield conn
 
     @contextmanager
+    def reading(self) -> Iterator[None]:
+        """Every `read()` of this thread inside shares one read transaction (one connection; on
+        SQLite one snapshot), for a page made of several reads. Not for writes: they are not part
+        of it, nor seen by it. An in-memory database's reads keep their own turns."""
+        held = (
+            self._in_memory or getattr(self._batches, "conn", None) or getattr(self._batches, "reader", None)
+        )
+        with nullcontext() if held else self._holding("reader", self.read()):
+            yield
+
+    @contextmanager
     def batch(self) -> Iterator[None]:
         """Every `write()` and `read()` of this thread inside is one transaction, committed
         (one commit, one fsync) when the batch ends: for a few writes that belong together,
         such as a task and its parameters. Each write is a savepoint, so one that fails undoes
         only its own changes, as alone; an exception out of the batch undoes all of them.
         Hold it for store calls only: other writers wait for it."""
-        if getattr(self._batches, "conn", None) is not None:
-            yield  # already inside this thread's batch
-            return
-        with self.write() as conn:
-            self._batches.conn = conn
+        held = getattr(self._batches, "conn", None) is not None  # already inside this thread's batch
+        with nullcontext() if held else self._holding("conn", self.write()):
+            yield
+
+    @contextmanager
+    def _holding(self, slot: str, transaction: AbstractContextManager[Conn]) -> Iterator[None]:
+        """This thread's `slot` ("conn": its batch, "reader": its reads) while inside."""
+        with transaction as conn:
+            setattr(self._batches, slot, conn)
             try:
                 yield
             finally:
-                self._batches.conn = None
+                setattr(self._batches, slot, None)
 
     @contextmanager
     def connection(self) -> Iterator[Any]:
@@ -227,6 +174,11 @@ class Database:
         with self.connection() as raw:
             if self.dialect == "sqlite":
                 raw.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            else:
+                # PostgreSQL's READ COMMITTED gives each statement its own snapshot, in a
+                # transaction or not: a read in autocommit sees the same rows and saves the
+                # BEGIN and ROLLBACK round trips (two of a one-query read's three).
+                raw.autocommit = not write
             conn = Conn(raw, self.dialect)
             try:
                 yield conn
@@ -235,7 +187,7 @@ class Database:
                 raise
             if write:
                 raw.commit() if self.dialect == "postgresql" else raw.execute("COMMIT")
-            else:
+            elif self.dialect == "sqlite":
                 _rollback(raw)
 
     def _checkout(self) -> tuple[Any, float]:

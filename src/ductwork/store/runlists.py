@@ -57,17 +57,17 @@ class RunCounts:
 
 def counts(conn: Conn, project_id: str, controller_type: str, pipeline_tag: str) -> RunCounts:
     """The runs of the pipeline project `project_id` (controllers tagged `pipeline_tag`, not
-    archived)."""
+    archived), in one pass: few distinct tag lists however many runs, so grouping by status and
+    tags is about as many groups as by status alone (JSON text on SQLite, jsonb on PostgreSQL)."""
     where, params = _runs(conn, project_id, controller_type, pipeline_tag, False)
     result = RunCounts()
     text = (
-        f"SELECT status, count(*), max(coalesce(started, created)) FROM tasks WHERE {where} GROUP BY status"
+        "SELECT status, tags, count(*), max(coalesce(started, created)) "
+        f"FROM tasks WHERE {where} GROUP BY status, tags"
     )
-    for status, count, last in conn.rows(text, params):
-        result.by_status[status] = int(count)
+    for status, tags, count, last in conn.rows(text, params):
+        result.by_status[status] = result.by_status.get(status, 0) + int(count)
         result.last_run = max(result.last_run or 0.0, last) if last is not None else result.last_run
-    # Few distinct tag lists however many runs: JSON text on SQLite, jsonb on PostgreSQL.
-    for (tags,) in conn.rows(f"SELECT DISTINCT tags FROM tasks WHERE {where}", params):
         for tag in json.loads(tags) if isinstance(tags, str) else tags or []:
             if tag not in result.tags:
                 result.tags.append(tag)

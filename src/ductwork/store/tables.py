@@ -88,6 +88,7 @@ tasks = sa.Table(
     # cache lookup is one indexed equality instead of a JSON scan.
     sa.Column("cache_key", sa.String(128), nullable=True),
     sa.Index(None, "project", "name"),
+    sa.Index(None, "project", "created", "id"),  # a pipeline's newest runs (migration 0006)
     sa.Index(None, "status"),
     sa.Index(None, "type"),
     sa.Index(None, "parent"),

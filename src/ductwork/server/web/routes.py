@@ -159,7 +159,7 @@ def run_layout(
 
 @router.get("/runs/{run_id}/states.json")
 def run_states(store: Store, run_id: str) -> Response:
-    with layout.collector_paused():
+    with layout.collector_paused(), views.one_read(store):
         task = store.get_task(run_id)
         body = views.node_states_payload(views.pipeline_steps(store, task))
         body["run_status"] = views.run_status(task)

@@ -17,6 +17,7 @@ from ductwork.server.services.views.common import (
     duration,
     last_metrics,
     metric_name,
+    one_read,
     run_status,
 )
 from ductwork.server.services.views.compare import Comparison, compare
@@ -92,6 +93,7 @@ __all__ = [
     "lttb",
     "metric_name",
     "node_states_payload",
+    "one_read",
     "pipeline_steps",
     "pipeline_summary",
     "plots",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any, Protocol
 
 from ductwork.core.display import STATUS_WORDS, status_word
@@ -52,6 +53,14 @@ class Reader(Protocol):
     def list_queues(self) -> list[Queue]: ...
     def queue_entries(self, queue: str) -> list[QueueEntry]: ...
     def list_workers(self) -> list[Worker]: ...
+
+
+def one_read(store: Reader) -> AbstractContextManager[Any]:
+    """The store reads of a page inside share one transaction (`Database.reading`): one
+    connection instead of one per read, and on SQLite one snapshot. For requests that only read;
+    a reader without the store's database reads call by call."""
+    database = getattr(store, "database", None)
+    return database.reading() if database is not None else nullcontext()
 
 
 def run_status(task: TaskRecord) -> str:

@@ -17,6 +17,7 @@ from ductwork.server.services.views.common import (
     display_value,
     duration,
     last_metrics,
+    one_read,
     run_status,
 )
 
@@ -92,6 +93,13 @@ def runs_table(
     archived: bool = False,
 ) -> RunsTable:
     """A pipeline's runs with their `Args` and last metric values as columns, sorted and filtered."""
+    with one_read(store):
+        return _runs_table(store, project_id, sort, descending, status, search, archived)
+
+
+def _runs_table(
+    store: Reader, project_id: str, sort: str, descending: bool, status: str, search: str, archived: bool
+) -> RunsTable:
     pipeline = pipeline_summary(store, project_id)
     query = TaskQuery(
         project=project_id,
@@ -221,12 +229,18 @@ def _sort_key(row: RunRow, sort: str) -> tuple[int, Any]:
     return (2, float(value))
 
 
-def pipeline_summary(store: Reader, project_id: str) -> PipelineSummary:
+def pipeline_named(store: Reader, project_id: str) -> PipelineSummary:
+    """The pipeline whose runs project is `project_id`, by name only (its runs not counted:
+    a run's page shows where it belongs, and counting 10,000 runs costs milliseconds)."""
     project = store.get_project(project_id)
     split = runformat.split_runs_project(project.name)
     if split is None:
         raise NotFound(f"project {project.name!r} holds no pipeline")
-    summary = PipelineSummary(project_id=project_id, project=split[0], name=split[1])
+    return PipelineSummary(project_id=project_id, project=split[0], name=split[1])
+
+
+def pipeline_summary(store: Reader, project_id: str) -> PipelineSummary:
+    summary = pipeline_named(store, project_id)
     database = getattr(store, "database", None)
     if database is not None:  # one aggregate, not every run's record (store/runlists.py)
         from ductwork.store import runlists

@@ -16,9 +16,10 @@ from ductwork.core.records import (
 from ductwork.server.services.views.common import (
     NODE_STATUSES,
     Reader,
+    one_read,
     run_status,
 )
-from ductwork.server.services.views.pipelines import PipelineSummary, pipeline_summary
+from ductwork.server.services.views.pipelines import PipelineSummary, pipeline_named
 
 
 @dataclass
@@ -95,16 +96,17 @@ def _step_from_config(name: str, node: dict[str, object]) -> StepInfo:
 
 
 def run_view(store: Reader, run_id: str) -> RunView:
-    task = store.get_task(run_id)
-    steps = pipeline_steps(store, task)
+    with one_read(store):
+        task = store.get_task(run_id)
+        steps = pipeline_steps(store, task)
+        pipeline = None
+        if task.project:
+            try:
+                pipeline = pipeline_named(store, task.project)
+            except NotFound:
+                pipeline = None
+        params = store.get_parameters(run_id)
     counts = Counter(s.status for s in steps.values())
-    pipeline = None
-    if task.project:
-        try:
-            pipeline = pipeline_summary(store, task.project)
-        except NotFound:
-            pipeline = None
-    params = store.get_parameters(run_id)
     return RunView(
         task=task,
         status=run_status(task),
