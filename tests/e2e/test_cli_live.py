@@ -83,8 +83,13 @@ class Env:
         return done.stdout.strip()
 
     def leftovers(self) -> list[str]:
-        """`ductwork-*` entries in this TMPDIR, but the artifact cache (shared by runs on purpose)."""
-        return sorted(p.name for p in self.tmp.glob("ductwork-*") if not p.name.startswith("ductwork-cache-"))
+        """`ductwork-*` entries in this TMPDIR, but the artifact cache (shared by runs on purpose)
+        and the agents' folder of task folders (agent/scratch: kept, but empty once tasks end)."""
+        found = [p for p in self.tmp.glob("ductwork-*") if not p.name.startswith("ductwork-cache-")]
+        agents = self.tmp / f"ductwork-agents-{os.getuid()}"
+        if agents.is_dir() and not any(agents.iterdir()):
+            found.remove(agents)
+        return sorted(p.name for p in found)
 
 
 @pytest.fixture
