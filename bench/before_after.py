@@ -35,6 +35,7 @@ PG = "postgresql://postgres@127.0.0.1:5432/"
 # name -> the script and its arguments; "{pg}" is a fresh PostgreSQL database for each run
 BENCHES: dict[str, list[str]] = {
     "pipelines": ["bench_pipelines.py"],
+    "pipelines-quick": ["bench_pipelines.py", "--quick"],  # 2,000 steps: an older tree closes that run
     "local": ["bench_local.py"],
     "store": ["bench_store.py"],
     "imports": ["bench_imports.py"],
