@@ -45,6 +45,7 @@ BENCHES: dict[str, list[str]] = {
 
 # "  label text    12.3 ms ..." : the label, then two or more spaces, then the first number
 FIGURE = re.compile(r"^\s*(?P<label>\S.*?)\s{2,}(?P<value>-?[\d,]*\.?\d+)\b")
+SAMPLES = re.compile(r"\s*\(n=\d+\)")
 
 
 def export(rev: str, folder: Path) -> Path:
@@ -96,20 +97,25 @@ def run(script: list[str], tree: Path) -> tuple[bool, str]:
 
 
 def figures(output: str) -> dict[str, float]:
-    """Label -> first number of each figure line; a line labelled only "cpu" (or unlabelled)
-    takes the previous label with " (cpu)"."""
+    """Label -> first number of each figure line. A line labelled only "cpu" takes the previous
+    label with " (cpu)"; a sample count "(n=...)" is no part of a label; a label met again (a
+    second section of the same rows) is numbered, so both versions' rows pair up in order."""
     out: dict[str, float] = {}
     previous = ""
     for line in output.splitlines():
         match = FIGURE.match(line)
         if not match:
             continue
-        label = match["label"].strip()
+        label = SAMPLES.sub("", match["label"]).strip()
         if label in ("cpu", "") or label.startswith("cpu "):
             label = f"{previous} (cpu)"
         else:
             previous = label
-        out.setdefault(label, float(match["value"].replace(",", "")))
+        seen, numbered = 1, label
+        while numbered in out:
+            seen += 1
+            numbered = f"{label} #{seen}"
+        out[numbered] = float(match["value"].replace(",", ""))
     return out
 
 
