@@ -41,6 +41,6 @@ def controller_draft(
         **code,
     )
     backend.set_parameters(task.id, {VERSION_PARAM: Param(version, "str")})
-    made = backend.get_task(task.id)
+    made = task.data  # as created: the parameters change neither its tags nor its runtime
     tags = [*made.system_tags, *([] if PIPELINE_TAG in made.system_tags else [PIPELINE_TAG])]
     return backend.edit_task(task.id, {"system_tags": tags, "runtime": {**made.runtime, VERSION: version}})

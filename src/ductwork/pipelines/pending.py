@@ -24,11 +24,11 @@ from ductwork.pipelines.batching import Call, calls_in_order
 
 
 class Pending:
-    def __init__(self, backend: Any) -> None:
+    def __init__(self, backend: Any, log: Callable[[str], None]) -> None:
         self.backend = backend
+        self.log = log  # the run's log
         self._lock = threading.Lock()
         self._ends: list[list[Call]] = []  # each step's end: its calls, in order
-        self.log: Callable[[str], None] = print  # the run's log, once there is a run
 
     def add(self, calls: list[Call]) -> None:
         with self._lock:

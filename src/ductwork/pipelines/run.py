@@ -82,8 +82,7 @@ class Run:
         self.engine = Engine(
             self, executor, max_workers=max_workers, abort_on_failure=settings.abort_on_failure
         )
-        self.pending = Pending(backend)  # in-process steps' ends, written with the next write
-        self.pending.log = self.log
+        self.pending = Pending(backend, self.log)  # in-process steps' ends, with the next write
         if isinstance(executor, InlineExecutor):
             executor.pending = self.pending
         self.stopped_by_user = False

@@ -29,12 +29,6 @@ class StepJob:
     def __repr__(self) -> str:
         return f"StepJob(task_id={self._id!r}, cached={self._cached})"
 
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, StepJob) and (other._id, other._cached) == (self._id, self._cached)
-
-    def __hash__(self) -> int:
-        return hash((self._id, self._cached))
-
     @property
     def task(self) -> Task:
         """The attempt's task (the same object on every read; `status()` refreshes it)."""

@@ -43,7 +43,7 @@ def end(task_id: str) -> list[Any]:
 
 def test_the_ends_go_first_and_the_extra_calls_answer() -> None:
     backend = Backend()
-    pending = Pending(backend)
+    pending = Pending(backend, print)
     pending.add(end("a"))
     assert pending.write([("create_task", ("b",), {})]) == ["create_task done"]
     assert [call[0] for call in backend.made] == ["put_artifact", "set_status", "create_task"]
@@ -54,8 +54,7 @@ def test_the_ends_go_first_and_the_extra_calls_answer() -> None:
 def test_a_refused_end_is_logged_and_the_others_are_written() -> None:
     backend = Backend()
     logged: list[str] = []
-    pending = Pending(backend)
-    pending.log = logged.append
+    pending = Pending(backend, logged.append)
     backend.refuse[("put_artifact", "a")] = ValidationError("too big")
     pending.add(end("a"))
     pending.add(end("b"))
@@ -69,8 +68,7 @@ def test_a_refused_end_is_logged_and_the_others_are_written() -> None:
 def test_an_end_aborted_from_outside_is_said() -> None:
     backend = Backend()
     logged: list[str] = []
-    pending = Pending(backend)
-    pending.log = logged.append
+    pending = Pending(backend, logged.append)
     backend.refuse[("set_status", "a")] = Conflict("task a is stopped")
     backend.status = "stopped"
     pending.add(end("a"))
@@ -80,7 +78,7 @@ def test_an_end_aborted_from_outside_is_said() -> None:
 
 def test_an_end_the_store_cannot_take_waits_for_the_next_write() -> None:
     backend = Backend()
-    pending = Pending(backend)
+    pending = Pending(backend, print)
     backend.refuse[("put_artifact", "a")] = StorageError("disk full")
     pending.add(end("a"))
     with pytest.raises(StorageError):
