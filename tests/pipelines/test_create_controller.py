@@ -3,15 +3,10 @@ agent runs when it is enqueued (on the embedded store, with a real agent)."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.pipelines.conftest import wait_final
 
 SCRIPT = """
 from ductwork import PipelineController
@@ -27,30 +22,7 @@ pipe.start(queue="services")
 """
 
 
-@pytest.fixture
-def agent(ductwork_home: Path) -> Iterator[None]:
-    env = {**os.environ, "DUCTWORK_HOME": str(ductwork_home)}
-    command = [sys.executable, "-m", "ductwork", "agent", "--queue", "services", "--queue", "default"]
-    process = subprocess.Popen([*command, "--same-env", "--services-mode", "2"], env=env)
-    yield
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-
-
-def wait_final(backend, task_id: str, seconds: float = 90):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        record = backend.get_task(task_id)
-        if record.status in ("completed", "failed", "stopped"):
-            return record
-        time.sleep(0.2)
-    raise AssertionError(f"task {task_id} is still {backend.get_task(task_id).status}")
-
-
-def test_a_created_controller_is_a_draft_run_an_agent_runs(agent: None, tmp_path: Path) -> None:
+def test_a_created_controller_is_a_draft_run_an_agent_runs(agent: dict[str, str], tmp_path: Path) -> None:
     from ductwork import PipelineController, client
     from ductwork.pipelines.runner import load_output
 
