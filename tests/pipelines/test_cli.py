@@ -111,7 +111,7 @@ def test_local_modules_import_in_step_processes(ductwork_home: Path, tmp_path: P
 
 
 def test_installed_imports_of_step_code() -> None:
-    from ductwork.pipelines.executors import installed_imports
+    from ductwork.pipelines.warming import installed_imports
 
     source = textwrap.dedent(
         """

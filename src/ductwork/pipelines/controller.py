@@ -127,7 +127,7 @@ class PipelineController(StoredRuns):
         calls in this process, still recorded as tasks. Steps from existing tasks still run
         as processes."""
         if run_pipeline_steps_locally and not in_process:
-            from ductwork.pipelines.executors import warm_up
+            from ductwork.pipelines.warming import warm_up
 
             warm_up()  # the steps' fork server imports while the run is checked and written
         if self._remote:  # a continued run on an agent keeps the steps that already succeeded

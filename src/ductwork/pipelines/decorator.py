@@ -38,11 +38,12 @@ from ductwork.core.runformat import CONTROLLER_QUEUE
 from ductwork.core.states import NodeStatus
 from ductwork.pipelines import binding, failure, instances, lazy, origin
 from ductwork.pipelines.controller import PipelineController
-from ductwork.pipelines.executors import QueueExecutor, warm_up
+from ductwork.pipelines.executors import QueueExecutor
 from ductwork.pipelines.node import Node as StepNode
 from ductwork.pipelines.runner import Output
 from ductwork.pipelines.spec import RetryPolicy, StepOptions, options_from
 from ductwork.pipelines.synchronous import CallerExecutor
+from ductwork.pipelines.warming import warm_up
 
 _current: contextvars.ContextVar[PipelineDecorator | None] = contextvars.ContextVar(
     "ductwork_pipeline", default=None

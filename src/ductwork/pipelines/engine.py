@@ -56,6 +56,11 @@ class Prepared:
 # change waits at most this long; the run's last states are sent at once.
 FLUSH_EVERY_S = 0.02
 
+# A stop from outside (the web UI, the CLI) is looked for at a debug step's boundaries, unless
+# the last look is more recent than this: a stop that lands this close to a boundary is taken at
+# the next one, as one that lands just after it would be. A read per step was a fifth of its cost.
+LOOK_EVERY_S = 0.02
+
 Report = Callable[[Node, str, "Outcome | None"], None]
 
 

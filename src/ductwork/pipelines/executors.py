@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import atexit
 import functools
 import os
 import shutil
@@ -22,19 +21,19 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ductwork.client.contract import Backend
-from ductwork.core import launch, syntax
+from ductwork.core import launch
 from ductwork.core.errors import Conflict, StatusError, ValidationError
 from ductwork.core.records import ConsoleLine
 from ductwork.core.states import TaskStatus
-from ductwork.core.warmstart import RUNNER, RUNNER_IMPORTS
-from ductwork.pipelines import repository
+from ductwork.core.warmstart import RUNNER
+from ductwork.pipelines import repository, warming
 from ductwork.pipelines.batching import Call, calls_in_order
-from ductwork.pipelines.engine import Outcome, Report
+from ductwork.pipelines.engine import LOOK_EVERY_S, Outcome, Report
 from ductwork.pipelines.node import Node
 from ductwork.pipelines.pending import Pending
 from ductwork.pipelines.runner import result_calls, split_results
 from ductwork.pipelines.state import Job
-from ductwork.process import Child, Output, WarmPool, kill_tree_later, spawn
+from ductwork.process import Child, Output, kill_tree_later, spawn
 
 # After a step process ended, its output is read at most this long: a background process it
 # started (and left running) may keep its stdout open; the step ends without waiting for it.
@@ -118,6 +117,7 @@ class InlineExecutor:
             task = Task._from_record(record)
             frameworks.start_for(task)  # figures and TensorBoard writers report to the step
             options = node.spec.options
+            began = time.monotonic()
             with Task._activate(task), repository.inside(options.repository, options.working_dir):
                 result = function(*job.args, **job.kwargs)
                 pairs = split_results(node.spec.return_names, result, node.name)
@@ -128,15 +128,19 @@ class InlineExecutor:
         except BaseException as exc:
             self._once.end(node, report, _failed(exc), functools.partial(self._fail, task_id, exc))
             return
-        complete = functools.partial(self._complete, task_id, calls)
+        complete = functools.partial(self._complete, task_id, calls, time.monotonic() - began)
         self._once.end(node, report, Outcome("completed", result=result), complete)
 
-    def _complete(self, task_id: str, calls: list[Call]) -> Outcome | None:
+    def _complete(self, task_id: str, calls: list[Call], ran: float) -> Outcome | None:
         """The results recorded and the task completed, in one batch (the run's next one, when
         it keeps `pending`); unless the step was aborted (or settled) from outside while its
-        function ran: a thread cannot be stopped, so that status is kept, its result dropped."""
+        function ran: a thread cannot be stopped, so that status is kept, its result dropped.
+        A function that took less than LOOK_EVERY_S is not looked at: a stop in that time
+        is taken as one just after its end (the batch then says so on the run's log)."""
         done: Call = ("set_status", (task_id, "completed"), {"expect": [TaskStatus.in_progress.value]})
-        if self.pending is not None and self.backend.get_task(task_id).status == TaskStatus.in_progress:
+        if self.pending is not None and (
+            ran < LOOK_EVERY_S or self.backend.get_task(task_id).status == TaskStatus.in_progress
+        ):
             self.pending.add([*calls, done])
             return None
         try:
@@ -185,14 +189,14 @@ class ProcessExecutor:
         self._lock = threading.Lock()
         self._preloaded: set[str] = set()  # step sources already looked at
         self._modules: set[str] = set()  # modules the fork server was asked to import
-        self._warm = _take_warm_pool()
+        self._warm = warming.take_pool()
 
     def _preload(self, code: str) -> None:
         """Installed packages a step's code imports are imported once, in the fork server."""
         if not code or code in self._preloaded or os.environ.get("DUCTWORK_PRELOAD", "1") == "0":
             return
         self._preloaded.add(code)
-        wanted = [m for m in installed_imports(code) if m not in self._modules]
+        wanted = [m for m in warming.installed_imports(code) if m not in self._modules]
         if wanted and self._warm is not None:
             self._modules.update(wanted)
             self._warm.preload(wanted)
@@ -315,106 +319,6 @@ class ProcessExecutor:
             kill_tree_later(proc)
         if self._warm is not None:
             self._warm.close()  # the steps it forked die with it
-
-
-_early: WarmPool | None = None  # started by `warm_up`, taken by the next ProcessExecutor
-_early_lock = threading.Lock()
-
-
-def warm_up() -> None:
-    """Local mode is coming (`PipelineDecorator.run_locally()`): start its fork server now, so
-    the imports every step needs happen while this process is still importing and setting up
-    the run, not while the first step waits. The next `ProcessExecutor` takes it over."""
-    global _early
-    if os.environ.get("DUCTWORK_LOCAL_SPAWN", "fork") == "fresh":
-        return
-    with _early_lock:
-        if _early is None:
-            _early = _new_pool()
-    atexit.unregister(_close_early)  # registered once
-    atexit.register(_close_early)
-
-
-def _take_warm_pool() -> WarmPool | None:
-    """The fork server for a new run's steps: the one `warm_up` started, else a new one, started
-    now so its imports overlap with the run's setup (None: `DUCTWORK_LOCAL_SPAWN=fresh`)."""
-    global _early
-    if os.environ.get("DUCTWORK_LOCAL_SPAWN", "fork") == "fresh":
-        return None
-    with _early_lock:
-        pool, _early = _early, None
-    return pool if pool is not None else _new_pool()
-
-
-def _new_pool() -> WarmPool:
-    """A fork server, started now; the installed packages the pipeline's script imports (its
-    steps' functions usually live there: numpy, pandas...) are preloaded into it in the
-    background, before any step asks, so a step's first fork does not wait for them."""
-    pool = WarmPool(RUNNER, RUNNER_IMPORTS)
-    pool.start()
-    main = getattr(sys.modules.get("__main__"), "__file__", None)
-    if _is_user_script(main) and os.environ.get("DUCTWORK_PRELOAD", "1") != "0":
-        threading.Thread(
-            target=_preload_script, args=(pool, main), name="ductwork-preload", daemon=True
-        ).start()
-    return pool
-
-
-def _is_user_script(path: str | None) -> bool:
-    """A script of the user's (not an installed program's entry point: pytest, a CLI)."""
-    return bool(path) and str(path).endswith(".py") and not _installed(str(path))
-
-
-def _installed(origin: str) -> bool:
-    return "site-packages" in origin or "dist-packages" in origin
-
-
-def _preload_script(pool: WarmPool, path: str) -> None:
-    """Only ever an optimisation: whatever goes wrong, the steps import what they need."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            wanted = installed_imports(handle.read())
-    except Exception:  # unreadable, not Python (null bytes), too deep to parse...
-        return
-    if wanted:
-        pool.preload(wanted)
-
-
-def _close_early() -> None:
-    """At exit, a fork server `warm_up` started that no run took (its folder goes too)."""
-    with _early_lock:
-        pool = _early
-    if pool is not None:
-        pool.close()
-
-
-def installed_imports(source: str) -> list[str]:
-    """Top-level modules `source` imports that are installed packages (not the user's files,
-    not ductwork, not the standard library, which is cheap or already loaded)."""
-    import ast
-    import importlib.util
-
-    try:
-        tree = syntax.parse(source)
-    except SyntaxError:
-        return []
-    names: list[str] = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names.extend(alias.name.split(".")[0] for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            names.append(node.module.split(".")[0])
-    found = []
-    for name in dict.fromkeys(names):
-        if name in ("ductwork", "__future__") or name in sys.builtin_module_names:
-            continue
-        try:
-            spec = importlib.util.find_spec(name)
-        except (ImportError, ValueError):
-            continue
-        if spec is not None and _installed(spec.origin or ""):
-            found.append(name)
-    return found
 
 
 class QueueExecutor:

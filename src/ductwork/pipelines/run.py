@@ -33,7 +33,7 @@ from ductwork.core.runformat import DAG_DESCRIPTION, STEP_ARGS
 from ductwork.core.states import NodeStatus
 from ductwork.pipelines import steps
 from ductwork.pipelines.batching import Call
-from ductwork.pipelines.engine import Engine, Executor, Outcome, Prepared
+from ductwork.pipelines.engine import LOOK_EVERY_S, Engine, Executor, Outcome, Prepared
 from ductwork.pipelines.executors import InlineExecutor
 from ductwork.pipelines.node import Node
 from ductwork.pipelines.pending import Pending
@@ -95,6 +95,7 @@ class Run:
         self._params: dict[str, dict[str, Any]] = {}  # a prepared step's parameters, until created
         self._config_written = 0.0
         self._config_every = 1.0
+        self._looked = 0.0  # monotonic time of the last look for an abort from outside
         self._lock = threading.Lock()
 
     # ---- preparing a step
@@ -117,6 +118,10 @@ class Run:
             return Prepared("failed", error=error)
 
     def _aborted_from_outside(self) -> bool:
+        now = time.monotonic()
+        if now - self._looked < LOOK_EVERY_S:
+            return False
+        self._looked = now
         try:
             return str(self.backend.get_task(self.task_id).status) == "stopped"
         except Exception:  # a passing store error: the abort watcher looks again
@@ -276,9 +281,11 @@ class Run:
         if self.step_owner is not None:
             started = record.started if self.inline else None
             record.runtime[orphans.OWNER_KEY] = {**self.step_owner, "started": started}
-        # the task and its parameters, with the step ends waiting: one commit on the embedded store
+        # the task and its parameters: held back with the step ends (`pending`) when in-process
         calls: list[Call] = [("create_task", (record,), {})]
         calls.append(("set_parameters", (record.id, steps.typed_params(params)), {}))
+        if self.inline:
+            return spec, self.pending.start(calls)
         return spec, self.pending.write(calls)[0]
 
     def _call(self, params: dict[str, Any]) -> tuple[list[Any], dict[str, Any]]:

@@ -220,6 +220,7 @@ class RunOwning(RunWriting):
             server.close()
         run.flush(list(self._nodes.values()))
         run.write_config()
+        run.pending.close()
         failed = [
             n.name
             for n in self._nodes.values()

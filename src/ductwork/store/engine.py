@@ -22,7 +22,7 @@ import sys
 import threading
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
@@ -83,8 +83,34 @@ class Database:
         # An in-memory database is one connection shared by every thread, so there reads
         # take turns too; files and PostgreSQL give each thread its own connection.
         self._in_memory = self.dialect == "sqlite" and self._path is None
+        # Called before each transaction of this process opens (`before_use`): a writer that
+        # holds writes back (a debug run's steps) commits them before anyone reads or writes.
+        self._hooks: list[Callable[[], None]] = []
         self._make_turns()
         _open.add(self)
+
+    def before_use(self, hook: Callable[[], None]) -> Callable[[], None]:
+        """Call `hook` before every transaction of this process opens (but not inside a batch,
+        nor inside a hook's own calls); returns what removes it. For a writer that holds writes
+        back: whoever uses the store next, in any thread, first sees them committed."""
+        self._hooks = [*self._hooks, hook]  # a new list: `_first` iterates without a lock
+
+        def remove() -> None:
+            self._hooks = [h for h in self._hooks if h is not hook]
+
+        return remove
+
+    def _first(self) -> None:
+        """The hooks, unless this thread is inside a batch or a hook already."""
+        local = self._batches
+        if getattr(local, "conn", None) is not None or getattr(local, "hooking", False):
+            return
+        local.hooking = True
+        try:
+            for hook in self._hooks:
+                hook()
+        finally:
+            local.hooking = False
 
     def _make_turns(self) -> None:
         turn: AbstractContextManager[Any] = threading.RLock() if self.dialect == "sqlite" else nullcontext()
@@ -93,7 +119,9 @@ class Database:
         self._batches = threading.local()  # this thread's open `batch()` transaction, if any
 
     def after_fork(self) -> None:
-        """In a forked child: new locks, and new connections on first use."""
+        """In a forked child: new locks, new connections on first use, and no hooks (what the
+        parent holds back is the parent's to write)."""
+        self._hooks = []
         self._make_turns()
         self._pool_lock = threading.Lock()
         _inherited.extend(self._idle)
@@ -111,6 +139,8 @@ class Database:
             with self.storage_errors(), _savepoint(batch):
                 yield batch
             return
+        if self._hooks:
+            self._first()
         with self._write_turn, self.storage_errors(), self._transaction(write=True) as conn:
             yield conn
 
@@ -123,6 +153,8 @@ class Database:
             with self.storage_errors():
                 yield batch
             return
+        if self._hooks:
+            self._first()
         with self._read_turn, self.storage_errors(), self._transaction(write=False) as conn:
             yield conn
 

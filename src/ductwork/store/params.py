@@ -52,6 +52,15 @@ def encode_value(task_id: str, key: str, value: Any) -> str:
 
 
 def set_params(conn: Conn, task_id: str, values: dict[str, Param], *, replace: bool) -> None:
+    rows = rows_of(task_id, values)
+    touch_writable_task(conn, task_id)
+    if replace:
+        conn.count("DELETE FROM params WHERE task_id = :task_id", {"task_id": task_id})
+    conn.many(_UPSERT_PARAM, rows)
+
+
+def rows_of(task_id: str, values: dict[str, Param]) -> list[dict[str, Any]]:
+    """The rows of `values`, each checked: a ValidationError names the parameter it refuses."""
     rows = []
     for key, param in values.items():
         if not isinstance(param, Param):
@@ -70,10 +79,7 @@ def set_params(conn: Conn, task_id: str, values: dict[str, Param], *, replace: b
         }
         bounds.check("params", row, f"task {task_id}: parameter {bounds.short(key)}")
         rows.append(row)
-    touch_writable_task(conn, task_id)
-    if replace:
-        conn.count("DELETE FROM params WHERE task_id = :task_id", {"task_id": task_id})
-    conn.many(_UPSERT_PARAM, rows)
+    return rows
 
 
 def get_params(conn: Conn, task_id: str) -> dict[str, Param]:

@@ -93,6 +93,21 @@ class Store:
             raise failure
         return results
 
+    def check(self, calls: Sequence[tuple[str, Sequence[Any], Mapping[str, Any]]]) -> None:
+        """ValidationError for the first of `calls` whose values this store would refuse, without
+        writing: new tasks and parameters are checked (other calls pass), so a writer that holds
+        writes back hears of bad input before it goes on, not at the commit."""
+        for method, args, _ in calls:
+            if method == "create_task":
+                tasks.checked(args[0], self.dialect)
+            elif method == "set_parameters":
+                _params.rows_of(args[0], args[1])
+
+    def before_use(self, hook: Callable[[], None]) -> Callable[[], None]:
+        """Call `hook` before each call of this process opens its transaction (`Database.before_use`):
+        a debug run's held-back step writes are committed before anyone reads the store."""
+        return self._db.before_use(hook)
+
     @property
     def database(self) -> Database:
         """The engine and transactions, for tools that need SQL the methods do not offer."""

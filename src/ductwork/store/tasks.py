@@ -85,6 +85,20 @@ def _check_values(values: dict[str, Any], where: str) -> None:
 
 
 def create(conn: Conn, task: TaskRecord) -> TaskRecord:
+    values = checked(task, conn.dialect)
+    created = TaskRecord(**{name: values[name] for name in FIELDS})
+    try:
+        conn.count(_INSERT, COLUMNS.encode(values))
+    except IntegrityError as error:
+        if error.foreign_key:
+            raise NotFound(f"task {task.id}: project {task.project} not found") from error
+        raise Conflict(f"task {task.id} already exists") from error
+    return created
+
+
+def checked(task: TaskRecord, dialect: str) -> dict[str, Any]:
+    """The column values of a new task, each checked (a ValidationError names the field),
+    with its times filled in."""
     if not isinstance(task.id, str) or not 0 < len(task.id) <= 32:
         raise ValidationError(f"task id must be a string of 1 to 32 characters, got {task.id!r}")
     if task.status not in STATUSES:
@@ -99,16 +113,9 @@ def create(conn: Conn, task: TaskRecord) -> TaskRecord:
         ended = stamp
     values = {name: getattr(task, name) for name in FIELDS}
     _check_values(values, f"task {task.id}")
-    bounds.check("tasks", values, f"task {task.id}", dialect=conn.dialect)
+    bounds.check("tasks", values, f"task {task.id}", dialect=dialect)
     values.update(started=started, ended=ended, updated=stamp)
-    created = TaskRecord(**{name: values[name] for name in FIELDS})
-    try:
-        conn.count(_INSERT, COLUMNS.encode(values))
-    except IntegrityError as error:
-        if error.foreign_key:
-            raise NotFound(f"task {task.id}: project {task.project} not found") from error
-        raise Conflict(f"task {task.id} already exists") from error
-    return created
+    return values
 
 
 def get(conn: Conn, task_id: str) -> TaskRecord:

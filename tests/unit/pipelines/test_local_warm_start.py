@@ -1,6 +1,6 @@
 """Local mode's fork server starts before the run needs it, with what the script's steps import.
 
-`PipelineDecorator.run_locally()` starts it (`executors.warm_up`) and the run's
+`PipelineDecorator.run_locally()` starts it (`warming.warm_up`) and the run's
 `ProcessExecutor` takes that one over; the installed packages the user's script imports are
 preloaded into it in the background; an entry point that is an installed program (pytest, a
 CLI) is not scanned.
@@ -15,16 +15,16 @@ from typing import Any
 
 import pytest
 
-from ductwork.pipelines import executors
+from ductwork.pipelines import executors, warming
 
 
 @pytest.fixture(autouse=True)
 def no_early_pool() -> Iterator[None]:
-    executors._close_early()
-    executors._early = None
+    warming._close_early()
+    warming._early = None
     yield
-    executors._close_early()
-    executors._early = None
+    warming._close_early()
+    warming._early = None
 
 
 class RecordingPool:
@@ -46,7 +46,7 @@ def test_a_scripts_installed_imports_are_preloaded_its_own_modules_are_not(tmp_p
     pool = RecordingPool()
     sys.path.insert(0, str(tmp_path))
     try:
-        executors._preload_script(pool, str(script))  # type: ignore[arg-type]
+        warming._preload_script(pool, str(script))  # type: ignore[arg-type]
     finally:
         sys.path.remove(str(tmp_path))
     assert pool.asked == [["numpy", "pytest"]]  # not the stdlib, ductwork or the user's helpers
@@ -54,40 +54,40 @@ def test_a_scripts_installed_imports_are_preloaded_its_own_modules_are_not(tmp_p
 
 def test_an_unreadable_or_import_free_script_asks_for_nothing(tmp_path: Path) -> None:
     pool = RecordingPool()
-    executors._preload_script(pool, str(tmp_path / "gone.py"))  # type: ignore[arg-type]
+    warming._preload_script(pool, str(tmp_path / "gone.py"))  # type: ignore[arg-type]
     (tmp_path / "plain.py").write_text("print('hi')\n")
-    executors._preload_script(pool, str(tmp_path / "plain.py"))  # type: ignore[arg-type]
+    warming._preload_script(pool, str(tmp_path / "plain.py"))  # type: ignore[arg-type]
     (tmp_path / "odd.py").write_text("import numpy\x00\n")  # not Python: no traceback, nothing asked
-    executors._preload_script(pool, str(tmp_path / "odd.py"))  # type: ignore[arg-type]
+    warming._preload_script(pool, str(tmp_path / "odd.py"))  # type: ignore[arg-type]
     assert pool.asked == []
 
 
 def test_only_a_users_script_is_scanned() -> None:
-    assert executors._is_user_script("/home/me/pipeline.py")
-    assert not executors._is_user_script(pytest.__file__.replace("__init__", "__main__"))
-    assert not executors._is_user_script(None)
-    assert not executors._is_user_script("/usr/bin/ductwork")
+    assert warming._is_user_script("/home/me/pipeline.py")
+    assert not warming._is_user_script(pytest.__file__.replace("__init__", "__main__"))
+    assert not warming._is_user_script(None)
+    assert not warming._is_user_script("/usr/bin/ductwork")
 
 
 def test_the_run_takes_over_the_server_warm_up_started(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("DUCTWORK_LOCAL_SPAWN", raising=False)
-    executors.warm_up()
-    early = executors._early
+    warming.warm_up()
+    early = warming._early
     assert early is not None
-    executors.warm_up()  # once
-    assert executors._early is early
+    warming.warm_up()  # once
+    assert warming._early is early
     backend: Any = object()
     executor = executors.ProcessExecutor(backend, "unused", pythonpath=[])
     try:
-        assert executor._warm is early and executors._early is None
+        assert executor._warm is early and warming._early is None
     finally:
         executor.close()
 
 
 def test_fresh_spawning_starts_no_server(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DUCTWORK_LOCAL_SPAWN", "fresh")
-    executors.warm_up()
-    assert executors._early is None
+    warming.warm_up()
+    assert warming._early is None
     backend: Any = object()
     executor = executors.ProcessExecutor(backend, "unused", pythonpath=[])
     assert executor._warm is None

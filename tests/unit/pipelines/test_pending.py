@@ -1,5 +1,5 @@
-"""`pending.Pending`: in-process steps' ends wait for the run's next write, and a write the store
-refuses neither drops the other steps' ends nor passes silently (issue 15)."""
+"""`pending.Pending`: in-process steps' starts and ends wait for the run's next write, and a write
+the store refuses neither drops the other steps' writes nor passes silently (issue 15)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,9 @@ class Backend:
         self.status = "completed"
 
     def __getattr__(self, method: str) -> Any:
+        if method == "before_use":  # a proxy answers any name: looked up on the class instead
+            raise AssertionError("Pending asked the instance for before_use")
+
         def call(*args: Any, **kwargs: Any) -> str:
             error = self.refuse.get((method, str(args[0])))
             if error is not None:
@@ -86,3 +89,86 @@ def test_an_end_the_store_cannot_take_waits_for_the_next_write() -> None:
     del backend.refuse[("put_artifact", "a")]
     pending.write()
     assert ("set_status", ("a", "completed")) in backend.made
+
+
+class HookedBackend(Backend):
+    """A transport that calls its hooks before each use, as `Store.before_use` does."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hooks: list[Any] = []
+        self.checked: list[str] = []
+
+    def before_use(self, hook: Any) -> Any:
+        self.hooks.append(hook)
+        return lambda: self.hooks.remove(hook)
+
+    def check(self, calls: list[Any]) -> None:
+        for method, args, _ in calls:
+            if method == "create_task" and args[0].id == "bad":
+                raise ValidationError("task bad: name must be a string")
+            self.checked.append(method)
+
+
+class Record:
+    def __init__(self, task_id: str) -> None:
+        self.id = task_id
+
+
+def start(task_id: str) -> list[Any]:
+    return [("create_task", (Record(task_id),), {}), ("set_parameters", (task_id, {}), {})]
+
+
+def test_a_start_waits_when_the_store_writes_it_before_any_use() -> None:
+    backend = HookedBackend()
+    pending = Pending(backend, print)
+    record = pending.start(start("a"))
+    assert record.id == "a" and backend.made == []  # checked, held, not written
+    assert backend.checked == ["create_task", "set_parameters"]
+    pending.add(end("a"))
+    for hook in backend.hooks:  # someone uses the store: what is held goes first
+        hook()
+    assert [call[0] for call in backend.made] == [
+        "create_task",
+        "set_parameters",
+        "put_artifact",
+        "set_status",
+    ]
+    pending.close()
+    assert backend.hooks == []
+
+
+def test_a_start_is_written_at_once_where_the_store_has_no_hook() -> None:
+    backend = Backend()
+    pending = Pending(backend, print)
+    assert pending.start(start("a")) == "create_task done"
+    assert [call[0] for call in backend.made] == ["create_task", "set_parameters"]
+
+
+def test_bad_input_fails_the_start_before_anything_is_held() -> None:
+    backend = HookedBackend()
+    pending = Pending(backend, print)
+    with pytest.raises(ValidationError, match="name must be a string"):
+        pending.start(start("bad"))
+    pending.write()
+    assert backend.made == []
+
+
+def test_a_start_refused_at_the_commit_is_said_and_its_end_dropped() -> None:
+    backend = HookedBackend()
+    logged: list[str] = []
+    pending = Pending(backend, logged.append)
+    pending.start(start("b"))
+    pending.start(start("a"))
+    backend.refuse = {("set_parameters", "a"): Conflict("project gone")}
+    pending.add(end("a"))
+    pending.add(end("b"))
+    pending.write()
+    assert ("set_status", ("b", "completed")) in backend.made  # the other step is recorded
+    assert ("set_status", ("a", "completed")) not in backend.made
+    assert any(
+        "step task a: its start (its task and parameters) could not be recorded: Conflict: project gone"
+        in line
+        for line in logged
+    )
+    assert any("end of step task a was dropped: its start was not recorded" in line for line in logged)
