@@ -410,6 +410,7 @@ def _with_preview(record: ArtifactRecord, preview: Any) -> ArtifactRecord:
 
 
 _stores: dict[str, ArtifactStore] = {}
+_by_root: dict[str, ArtifactStore] = {}  # the same stores by the root as given
 _stores_lock = threading.Lock()
 
 
@@ -417,9 +418,14 @@ def store_for(uri: str | None = None) -> ArtifactStore:
     """The `ArtifactStore` of a root URI (None: `$DUCTWORK_ARTIFACTS_URI` or
     `$DUCTWORK_HOME/artifacts`, read on each call). One store per root, shared."""
     root = uri or settings.artifacts_uri()
+    store = _by_root.get(root)  # the usual case: a root asked for before, as it was written
+    if store is not None:
+        return store
     key = root.rstrip("/") if locations.is_remote(root) else locations.local_path(root)
     with _stores_lock:
         store = _stores.get(key)
         if store is None:
             store = _stores[key] = ArtifactStore(root)
+        if root.startswith("/") or locations.is_remote(root):  # a relative one depends on the cwd
+            _by_root[root] = store
         return store

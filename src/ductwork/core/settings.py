@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
 
 def home() -> Path:
     """`$DUCTWORK_HOME`, default `~/.ductwork`."""
-    return Path(os.environ.get("DUCTWORK_HOME") or Path.home() / ".ductwork").expanduser()
+    return _home(os.environ.get("DUCTWORK_HOME"), os.environ.get("HOME"))
+
+
+@functools.lru_cache(maxsize=16)
+def _home(value: str | None, user_home: str | None) -> Path:
+    """By the variables it is made of (still read on each call): a debug step asks a few times."""
+    return Path(value or Path.home() / ".ductwork").expanduser()
 
 
 def db_url() -> str:
@@ -18,7 +25,12 @@ def db_url() -> str:
 
 def artifacts_uri() -> str:
     """Default artifact storage: `$DUCTWORK_ARTIFACTS_URI` or `$DUCTWORK_HOME/artifacts`."""
-    return os.environ.get("DUCTWORK_ARTIFACTS_URI") or str(home() / "artifacts")
+    return os.environ.get("DUCTWORK_ARTIFACTS_URI") or _artifacts_in(home())
+
+
+@functools.lru_cache(maxsize=16)
+def _artifacts_in(folder: Path) -> str:
+    return str(folder / "artifacts")
 
 
 def allowed_storage() -> list[str]:

@@ -141,7 +141,7 @@ class InlineExecutor:
         if self.pending is not None and (
             ran < LOOK_EVERY_S or self.backend.get_task(task_id).status == TaskStatus.in_progress
         ):
-            self.pending.add([*calls, done])
+            self.pending.end(task_id, [*calls, done])
             return None
         try:
             calls_in_order(self.backend, [*calls, done])

@@ -15,6 +15,9 @@ like the node states. A transport without that hook (HTTP) writes a step's task 
 its ends wait, and whatever may read them (a step whose inputs are read from the store, a
 cache lookup, a user callback, the run's close) writes them first.
 
+A step that starts and ends within one window is written as it ended: its task is created
+`completed`, without the update that would complete it a moment later.
+
 A refused write is not silent: each held unit (a step's start, a step's end) is then written
 alone; one that still fails is logged on the run, and its task marked failed where it exists;
 one the store could not take at all (unreachable, full) is kept for the next write.
@@ -22,13 +25,28 @@ one the store could not take at all (unreachable, full) is kept for the next wri
 
 from __future__ import annotations
 
+import dataclasses
 import threading
+import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from ductwork.core.errors import Conflict, StorageError
 from ductwork.pipelines.batching import Call, calls_in_order
+
+
+@dataclass
+class Unit:
+    """A step's start (its `create_task`, then calls on that task) or end (its results, then
+    the `set_status` that completes it), written together or not at all."""
+
+    task_id: str
+    calls: list[Call]
+    starts: bool
+    ended: float | None = None  # an end: when the step ended
 
 
 class Pending:
@@ -37,11 +55,12 @@ class Pending:
         self.log = log  # the run's log
         # Held while writing, so a thread the store hook sends here waits for the commit.
         self._lock = threading.RLock()
-        self._units: list[list[Call]] = []  # each step's start or end: its calls, in order
+        self._units: list[Unit] = []
         self._unrecorded: set[str] = set()  # tasks whose start was refused: their ends are dropped
         # Looked up on the class: a proxy transport (the pipe) answers any name it is asked.
         hooked = callable(getattr(type(backend), "before_use", None))
-        self._remove: Callable[[], None] | None = backend.before_use(self.write) if hooked else None
+        self._remove: Callable[[], None] | None = backend.before_use(self._first) if hooked else None
+        self._aside = threading.local()  # `aside()` in this thread
 
     @property
     def holds_starts(self) -> bool:
@@ -50,37 +69,61 @@ class Pending:
         return self._remove is not None
 
     def start(self, calls: list[Call]) -> Any:
-        """A step's start (its `create_task`, then calls on that task): held when the store
-        says first use writes it, else written now with what waits; the created record.
-        Its values are checked now either way: bad input fails the step before it runs."""
+        """A step's start (`calls[0]` creates its task): held when the store writes it before
+        any other use, else written now with what waits; the created record. Its values are
+        checked now either way: bad input fails the step before it runs."""
         if not self.holds_starts:
             return self.write(calls)[0]
         self.backend.check(calls)
-        self.add(calls)
-        return calls[0][1][0]
-
-    def add(self, calls: list[Call]) -> None:
-        """Hold a step's end until the next write."""
+        record = calls[0][1][0]
         with self._lock:
-            self._units.append(calls)
+            self._units.append(Unit(str(record.id), calls, starts=True))
+        return record
+
+    def end(self, task_id: str, calls: list[Call]) -> None:
+        """Hold a step's end (its last call completes the task) until the next write."""
+        with self._lock:
+            self._units.append(Unit(task_id, calls, starts=False, ended=time.time()))
+
+    @contextmanager
+    def aside(self) -> Iterator[None]:
+        """This thread's store calls inside do not write what is held first: for a read that
+        does not depend on it (the run's own status), which would otherwise cost a commit."""
+        self._aside.on = True
+        try:
+            yield
+        finally:
+            self._aside.on = False
+
+    def _first(self) -> None:
+        if not getattr(self._aside, "on", False):
+            self.write()
 
     def write(self, extra: list[Call] | None = None) -> list[Any]:
         """Write what is held, then `extra` (in one batch when the transport has batches); the
         results of `extra`'s calls."""
         with self._lock:
-            units, self._units = self._units, []
-            waiting = [call for unit in units for call in unit]
+            units, self._units = _folded(self._units), []
+            waiting = [call for unit in units for call in unit.calls]
             if not waiting:
                 return calls_in_order(self.backend, extra) if extra else []
             try:
-                results = calls_in_order(self.backend, [*waiting, *(extra or [])])
+                return self._batch(waiting, extra or [])
             except Exception:
-                # A batch stops at its first refused call: write each unit alone (its calls are
-                # upserts, so ones already made are made again harmlessly), then `extra`.
+                # Write each unit alone (after a partial batch, its calls are upserts, so ones
+                # already made are made again harmlessly), then `extra`.
                 kept = [unit for unit in units if not self._written_alone(unit)]
                 self._units[:0] = kept  # the store is failing: tried again next time
                 return calls_in_order(self.backend, extra) if extra else []
-            return results[len(waiting) :]
+
+    def _batch(self, waiting: list[Call], extra: list[Call]) -> list[Any]:
+        """Write `waiting` then `extra`; the results of `extra`'s calls."""
+        if not self.holds_starts:
+            return calls_in_order(self.backend, [*waiting, *extra])[len(waiting) :]
+        # The store: all or nothing (a savepoint a call less), the steps' writes in bulk.
+        bulk = _in_bulk(waiting)
+        results: list[Any] = self.backend.batch([*bulk, *extra], whole=True)
+        return results[len(bulk) :]
 
     def close(self) -> None:
         """Write what is held and stop holding: the run has ended."""
@@ -91,54 +134,100 @@ class Pending:
                 self._remove()
                 self._remove = None
 
-    def _written_alone(self, unit: list[Call]) -> bool:
+    def _written_alone(self, unit: Unit) -> bool:
         """Whether `unit` is settled: written, or refused for good (and said so)."""
-        task_id = _task_of(unit)
-        if task_id in self._unrecorded:
-            self.log(f"the end of step task {task_id} was dropped: its start was not recorded")
+        if unit.task_id in self._unrecorded:
+            self.log(f"the end of step task {unit.task_id} was dropped: its start was not recorded")
             return True
-        starts = unit[0][0] == "create_task"
+        calls = unit.calls
         try:
-            if starts:
+            if unit.starts:
                 try:
-                    calls_in_order(self.backend, unit[:1])
+                    calls_in_order(self.backend, calls[:1])
                 except Conflict:
-                    pass  # made by the batch, which keeps the calls before the one it stopped at
-                unit = unit[1:]
-            calls_in_order(self.backend, unit)
+                    pass  # made by a partial batch, which keeps the calls before the one it stopped at
+                calls = calls[1:]
+            calls_in_order(self.backend, calls)
         except StorageError:
             return False
         except Exception as exc:
-            if isinstance(exc, Conflict) and not starts:  # no longer in progress: aborted?
-                self._check_completed(unit)
+            if isinstance(exc, Conflict) and not unit.starts:  # no longer in progress: aborted?
+                self._check_completed(unit.task_id)
             else:
-                self._refused(task_id, starts, exc)
+                self._refused(unit, exc)
         return True
 
-    def _refused(self, task_id: str, starts: bool, exc: Exception) -> None:
+    def _refused(self, unit: Unit, exc: Exception) -> None:
         """Said on the run; the task fails, saying why, rather than stay in progress (when it
         exists: a step whose start was refused has its end dropped)."""
-        what = "start (its task and parameters)" if starts else "results"
+        what = "start (its task and parameters)" if unit.starts else "results"
         reason = f"its {what} could not be recorded: {type(exc).__name__}: {exc}"
-        self.log(f"step task {task_id}: {reason}\n{traceback.format_exc()}")
-        if starts:
-            self._unrecorded.add(task_id)
+        self.log(f"step task {unit.task_id}: {reason}\n{traceback.format_exc()}")
+        if unit.starts:
+            self._unrecorded.add(unit.task_id)
         try:
-            self.backend.set_status(task_id, "failed", reason=reason, force=True)
+            self.backend.set_status(unit.task_id, "failed", reason=reason, force=True)
         except Exception:
             pass  # its task was never made: the log above is what there is to say
 
-    def _check_completed(self, unit: list[Call]) -> None:
-        task_id = _task_of(unit)
+    def _check_completed(self, task_id: str) -> None:
         status = str(self.backend.get_task(task_id).status)
         if status != "completed":
             self.log(f"step task {task_id} ended {status} from outside; its results were kept")
 
 
-def _task_of(unit: list[Call]) -> str:
-    """The step task a unit is about: its start's first call creates it (the record's id);
-    an end's last call is that task's `set_status`."""
-    method, args, _ = unit[0]
-    if method == "create_task":
-        return str(args[0].id)
-    return str(unit[-1][1][0])
+def _folded(units: list[Unit]) -> list[Unit]:
+    """`units` with each step that starts and ends among them created as it ended: `completed`
+    at its end's time, its end without the `set_status` (no one saw it in progress to stop it)."""
+    starts = {unit.task_id: i for i, unit in enumerate(units) if unit.starts}
+    if not starts:
+        return units
+    folded = list(units)
+    for i, unit in enumerate(units):
+        first = starts.get(unit.task_id)
+        if unit.starts or first is None or not _completes(unit):
+            continue
+        start = folded[first]
+        method, args, kwargs = start.calls[0]
+        record = dataclasses.replace(args[0], status="completed", ended=unit.ended)
+        folded[first] = Unit(unit.task_id, [(method, (record,), kwargs), *start.calls[1:]], starts=True)
+        folded[i] = Unit(unit.task_id, unit.calls[:-1], starts=False, ended=unit.ended)
+    return folded
+
+
+def _completes(unit: Unit) -> bool:
+    method, args, _ = unit.calls[-1]
+    return method == "set_status" and tuple(args[:2]) == (unit.task_id, "completed")
+
+
+# Tasks (parameters, artifacts) in one bulk call at most: the statement's bound values stay
+# well under what SQLite and PostgreSQL take in one statement.
+BULK = 500
+
+
+def _in_bulk(calls: list[Call]) -> list[Call]:
+    """Held steps' calls as the store's bulk writes: the new tasks, then their parameters, then
+    their artifacts, each in one statement, then the other calls in order. Each task's own writes
+    keep their order (created, then written to, then completed), and steps are independent."""
+    records: list[Any] = []
+    params: dict[str, dict[str, Any]] = {}
+    artifacts: list[Any] = []
+    rest: list[Call] = []
+    for call in calls:
+        method, args, kwargs = call
+        if method == "create_task" and not kwargs:
+            records.append(args[0])
+        elif method == "set_parameters" and not kwargs:
+            params.setdefault(args[0], {}).update(args[1])
+        elif method == "put_artifact" and not kwargs:
+            artifacts.append(args[0])
+        else:
+            rest.append(call)
+    bulk: list[Call] = [("create_tasks", (records[i : i + BULK],), {}) for i in range(0, len(records), BULK)]
+    ids = list(params)
+    bulk += [
+        ("set_parameters_of", ({task_id: params[task_id] for task_id in ids[i : i + BULK]},), {})
+        for i in range(0, len(ids), BULK)
+    ]
+    bulk += [("put_artifacts", (artifacts[i : i + BULK],), {}) for i in range(0, len(artifacts), BULK)]
+    return [*bulk, *rest]

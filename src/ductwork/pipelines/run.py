@@ -96,6 +96,7 @@ class Run:
         self._config_written = 0.0
         self._config_every = 1.0
         self._looked = 0.0  # monotonic time of the last look for an abort from outside
+        self._seen_stopped = False
         self._lock = threading.Lock()
 
     # ---- preparing a step
@@ -118,14 +119,17 @@ class Run:
             return Prepared("failed", error=error)
 
     def _aborted_from_outside(self) -> bool:
+        """Whether the run's task was stopped, as last seen: looked at again when that is
+        LOOK_EVERY_S old (`flush` looks too, right after its write)."""
         now = time.monotonic()
-        if now - self._looked < LOOK_EVERY_S:
-            return False
-        self._looked = now
-        try:
-            return str(self.backend.get_task(self.task_id).status) == "stopped"
-        except Exception:  # a passing store error: the abort watcher looks again
-            return False
+        if now - self._looked >= LOOK_EVERY_S:
+            self._looked = now
+            try:
+                with self.pending.aside():  # the run's own status: no need to commit the steps first
+                    self._seen_stopped = str(self.backend.get_task(self.task_id).status) == "stopped"
+            except Exception:  # a passing store error: the abort watcher looks again
+                pass
+        return self._seen_stopped
 
     def _prepare(self, node: Node) -> Prepared:
         params = self._parameters(node)
@@ -428,6 +432,8 @@ class Run:
             self.pending.write()  # its steps' own ends; the run's states are the new owner's
             return
         self.pending.write([("put_nodes", ([self.state(node) for node in nodes],), {})])
+        if self.inline:
+            self._aborted_from_outside()
         now = time.monotonic()
         if now - self._config_written >= self._config_every:
             self.write_config()

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
+from typing import Any
 
 from ductwork.core.errors import NotFound, ValidationError
 from ductwork.core.records import ArtifactRecord
 from ductwork.store import bounds
-from ductwork.store.common import require_task, touch_writable_task
+from ductwork.store.common import require_task, touch_writable_task, touch_writable_tasks
 from ductwork.store.sql import Columns, Conn
 
 FIELDS = tuple(f.name for f in dataclasses.fields(ArtifactRecord))
@@ -18,6 +20,20 @@ _MODES = ("output", "input")
 
 
 def put(conn: Conn, artifact: ArtifactRecord) -> None:
+    row = _row(artifact, conn.dialect)
+    touch_writable_task(conn, artifact.task_id)
+    conn.count(_UPSERT, _COLUMNS.encode(row))
+
+
+def put_many(conn: Conn, records: Sequence[ArtifactRecord]) -> None:
+    """`put` for several artifacts (of any tasks) in one statement."""
+    rows = [_row(artifact, conn.dialect) for artifact in records]
+    touch_writable_tasks(conn, {artifact.task_id for artifact in records})
+    conn.many(_UPSERT, [_COLUMNS.encode(row) for row in rows])
+
+
+def _row(artifact: ArtifactRecord, dialect: str) -> dict[str, Any]:
+    """The artifact's columns, checked: a ValidationError names the artifact and field."""
     if not isinstance(artifact.name, str) or not artifact.name:
         raise ValidationError(f"task {artifact.task_id}: artifact name must be a non-empty string")
     if artifact.mode not in _MODES:
@@ -27,9 +43,8 @@ def put(conn: Conn, artifact: ArtifactRecord) -> None:
     if not isinstance(artifact.metadata, dict):
         raise ValidationError(f"artifact {artifact.name!r}: metadata must be a dict")
     row = {name: getattr(artifact, name) for name in FIELDS}
-    bounds.check("artifacts", row, f"artifact {bounds.short(artifact.name)}", dialect=conn.dialect)
-    touch_writable_task(conn, artifact.task_id)
-    conn.count(_UPSERT, _COLUMNS.encode(row))
+    bounds.check("artifacts", row, f"artifact {bounds.short(artifact.name)}", dialect=dialect)
+    return row
 
 
 def get_all(conn: Conn, task_id: str) -> list[ArtifactRecord]:

@@ -46,8 +46,67 @@ def check(table: str, values: Mapping[str, Any], where: str, *, dialect: str = "
     known = columns(table)
     for name, value in values.items():
         column = known.get(name)
-        if column is not None:
-            value_fits(column, value, f"{where}: {name}", dialect)
+        if column is not None and not _fits(column, value, dialect):
+            value_fits(column, value, f"{where}: {name}", dialect)  # names what is wrong
+
+
+def fits(table: str, values: Mapping[str, Any], *, dialect: str = "") -> bool:
+    """Whether every value plainly fits its column of `table`: False sends the caller to
+    `check`, which decides and names the field (so a message is built only when needed)."""
+    known = columns(table)
+    for name, value in values.items():
+        column = known.get(name)
+        if column is not None and not _fits(column, value, dialect):
+            return False
+    return True
+
+
+def _fits(column: Column, value: Any, dialect: str) -> bool:
+    """True when `value` plainly fits `column`; False sends it to `value_fits`, which decides
+    and names the field. Most values of most writes are plain: this spares them building a
+    message they never need (a task has 40 columns, a debug step writes thousands a second)."""
+    if value is None:
+        return column.nullable
+    kind = column.kind
+    if kind == "str" or kind == "text":
+        return type(value) is str and len(value) <= column.high and "\x00" not in value
+    if kind == "int":
+        return type(value) is int and column.low <= value <= column.high
+    if kind == "float":
+        return type(value) is float and (not column.finite or math.isfinite(value))
+    if kind == "json":
+        return json_fits(value, finite=dialect == "postgresql")
+    return False
+
+
+def json_fits(value: Any, *, finite: bool = False) -> bool:
+    """`json_value`'s checks without the paths it names: True when nothing is wrong."""
+    count = 0
+    pending: list[tuple[Any, int]] = [(value, 0)]
+    while pending:
+        item, depth = pending.pop()
+        count += 1
+        kind = type(item)
+        if kind is str:
+            if "\x00" in item or len(item) > MAX_TEXT:
+                return False
+        elif kind is dict:
+            if depth >= MAX_DEPTH:
+                return False
+            for key, member in item.items():
+                if type(key) is not str or "\x00" in key or len(key) > MAX_TEXT:
+                    return False  # a key that is not a string: the full check decides
+                pending.append((member, depth + 1))
+        elif kind is list or kind is tuple:
+            if depth >= MAX_DEPTH:
+                return False
+            pending.extend((member, depth + 1) for member in item)
+        elif kind is float:
+            if finite and not math.isfinite(item):
+                return False
+        elif not (kind is int or kind is bool or item is None):
+            return False  # anything else: the full check says what it makes of it
+    return count <= MAX_ITEMS
 
 
 def check_record(table: str, record: object, where: str, *, dialect: str = "") -> None:

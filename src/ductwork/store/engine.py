@@ -136,7 +136,7 @@ class Database:
         Inside this thread's `batch()`, a savepoint of the batch's transaction instead."""
         batch: Conn | None = getattr(self._batches, "conn", None)
         if batch is not None:
-            with self.storage_errors(), _savepoint(batch):
+            with self.storage_errors(), _savepoint(batch) if self._batches.parts else nullcontext():
                 yield batch
             return
         if self._hooks:
@@ -170,14 +170,19 @@ class Database:
             yield
 
     @contextmanager
-    def batch(self) -> Iterator[None]:
+    def batch(self, *, whole: bool = False) -> Iterator[None]:
         """Every `write()` and `read()` of this thread inside is one transaction, committed
         (one commit, one fsync) when the batch ends: for a few writes that belong together,
         such as a task and its parameters. Each write is a savepoint, so one that fails undoes
         only its own changes, as alone; an exception out of the batch undoes all of them.
-        Hold it for store calls only: other writers wait for it."""
+        `whole`: no savepoints (two statements a write less), for a caller that lets any failure
+        undo the whole batch. Hold it for store calls only: other writers wait for it."""
         held = getattr(self._batches, "conn", None) is not None  # already inside this thread's batch
-        with nullcontext() if held else self._holding("conn", self.write()):
+        if held:
+            yield
+            return
+        self._batches.parts = not whole
+        with self._holding("conn", self.write()):
             yield
 
     @contextmanager

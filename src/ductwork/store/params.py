@@ -8,12 +8,13 @@ with the parameter's name rather than silently turned into strings.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from ductwork.core.errors import ValidationError
 from ductwork.core.records import ConfigObject, Param
 from ductwork.store import bounds
-from ductwork.store.common import require_task, touch_writable_task
+from ductwork.store.common import require_task, touch_writable_task, touch_writable_tasks
 from ductwork.store.sql import Columns, Conn
 
 _UPSERT_PARAM = Columns("params", ("task_id", "section", "name", "value", "type", "description")).upsert(
@@ -59,6 +60,13 @@ def set_params(conn: Conn, task_id: str, values: dict[str, Param], *, replace: b
     conn.many(_UPSERT_PARAM, rows)
 
 
+def set_many(conn: Conn, by_task: Mapping[str, dict[str, Param]]) -> None:
+    """`set_params` (keeping the other parameters) for several tasks in one statement."""
+    rows = [row for task_id, values in by_task.items() for row in rows_of(task_id, values)]
+    touch_writable_tasks(conn, by_task)
+    conn.many(_UPSERT_PARAM, rows)
+
+
 def rows_of(task_id: str, values: dict[str, Param]) -> list[dict[str, Any]]:
     """The rows of `values`, each checked: a ValidationError names the parameter it refuses."""
     rows = []
@@ -68,7 +76,8 @@ def rows_of(task_id: str, values: dict[str, Param]) -> list[dict[str, Any]]:
                 f"task {task_id}: parameter {key!r} must be a Param, got {type(param).__name__}"
             )
         section, name = split_key(key)
-        bounds.json_value(param.value, f"task {task_id}: parameter {bounds.short(key)}")
+        if not bounds.json_fits(param.value):  # the message is built only for a bad value
+            bounds.json_value(param.value, f"task {task_id}: parameter {bounds.short(key)}")
         row = {
             "task_id": task_id,
             "section": section,
@@ -77,7 +86,8 @@ def rows_of(task_id: str, values: dict[str, Param]) -> list[dict[str, Any]]:
             "type": param.type,
             "description": param.description,
         }
-        bounds.check("params", row, f"task {task_id}: parameter {bounds.short(key)}")
+        if not bounds.fits("params", row):
+            bounds.check("params", row, f"task {task_id}: parameter {bounds.short(key)}")
         rows.append(row)
     return rows
 

@@ -14,6 +14,7 @@ or Conflict (`IntegrityError`).
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 import sys
@@ -214,13 +215,22 @@ class Columns:
 
 def encode(table: str, values: dict[str, Any]) -> dict[str, Any]:
     """`values` (column -> value) as parameters: JSON columns as JSON text, None stays NULL."""
-    known = TABLES[table]
     out = dict(values)
-    for name, value in values.items():
-        column = known.get(name)
-        if column is not None and column.codec == "json" and value is not None:
+    for name in _json_columns(table):
+        value = out.get(name)
+        if value is None:
+            continue
+        kind = type(value)
+        if not value and (kind is dict or kind is list):  # most of a task's JSON columns
+            out[name] = "{}" if kind is dict else "[]"
+        else:
             out[name] = json.dumps(value)
     return out
+
+
+@functools.cache
+def _json_columns(table: str) -> tuple[str, ...]:
+    return tuple(name for name, column in TABLES[table].items() if column.codec == "json")
 
 
 def sets(names: Iterable[str]) -> str:

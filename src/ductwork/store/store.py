@@ -73,25 +73,33 @@ class Store:
         on a full disk; False for PostgreSQL or when it is already gone."""
         return self._file is not None and reserve.release(self._file)
 
-    def batch(self, calls: Sequence[tuple[str, Sequence[Any], Mapping[str, Any]]]) -> list[Any]:
+    def batch(
+        self, calls: Sequence[tuple[str, Sequence[Any], Mapping[str, Any]]], *, whole: bool = False
+    ) -> list[Any]:
         """Several calls `(method, args, kwargs)` made in order as if one by one (their results,
         or the first one's failure raised, the calls after it not made), in one transaction:
-        one commit instead of one each (`Database.batch`; the pipe transport's `batch` too)."""
+        one commit instead of one each (`Database.batch`; the pipe transport's `batch` too).
+        `whole`: all or nothing, a failure undoes the calls before it too (and costs less)."""
+        if whole:
+            with self._db.batch(whole=True):
+                return [self._batched(method)(*args, **kwargs) for method, args, kwargs in calls]
         results: list[Any] = []
         failure: Exception | None = None
         with self._db.batch():
             for method, args, kwargs in calls:
-                if method.startswith("_") or method == "batch":
-                    failure = AttributeError(f"the store has no method {method!r} to batch")
-                    break
                 try:
-                    results.append(getattr(self, method)(*args, **kwargs))
+                    results.append(self._batched(method)(*args, **kwargs))
                 except Exception as exc:  # its own writes are undone; the ones before it stay
                     failure = exc
                     break
         if failure is not None:
             raise failure
         return results
+
+    def _batched(self, method: str) -> Callable[..., Any]:
+        if method.startswith("_") or method in ("batch", "before_use", "close"):
+            raise AttributeError(f"the store has no method {method!r} to batch")
+        return getattr(self, method)  # type: ignore[no-any-return]
 
     def check(self, calls: Sequence[tuple[str, Sequence[Any], Mapping[str, Any]]]) -> None:
         """ValidationError for the first of `calls` whose values this store would refuse, without
@@ -136,6 +144,12 @@ class Store:
     def create_task(self, task: TaskRecord) -> TaskRecord:
         with self._db.write() as conn:
             return tasks.create(conn, task)
+
+    def create_tasks(self, records: Sequence[TaskRecord]) -> None:
+        """Many new tasks in one statement (a debug run's held steps); `create_task` names the
+        one that clashes, this says it of the batch."""
+        with self._db.write() as conn:
+            tasks.create_many(conn, records)
 
     def get_task(self, task_id: str) -> TaskRecord:
         with self._db.read() as conn:
@@ -192,6 +206,11 @@ class Store:
         with self._db.write() as conn:
             _params.set_params(conn, task_id, params, replace=replace)
 
+    def set_parameters_of(self, by_task: Mapping[str, dict[str, Param]]) -> None:
+        """`set_parameters` (keeping the others) for several tasks in one statement."""
+        with self._db.write() as conn:
+            _params.set_many(conn, by_task)
+
     def get_parameters(self, task_id: str) -> dict[str, Param]:
         with self._db.read() as conn:
             return _params.get_params(conn, task_id)
@@ -209,6 +228,11 @@ class Store:
     def put_artifact(self, artifact: ArtifactRecord) -> None:
         with self._db.write() as conn:
             artifacts.put(conn, artifact)
+
+    def put_artifacts(self, records: Sequence[ArtifactRecord]) -> None:
+        """`put_artifact` for several artifacts (of any tasks) in one statement."""
+        with self._db.write() as conn:
+            artifacts.put_many(conn, records)
 
     def get_artifacts(self, task_id: str) -> list[ArtifactRecord]:
         with self._db.read() as conn:

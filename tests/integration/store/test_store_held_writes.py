@@ -8,9 +8,9 @@ import threading
 
 import pytest
 
-from ductwork.core.errors import NotFound, ValidationError
+from ductwork.core.errors import Conflict, NotFound, StatusError, ValidationError
 from ductwork.core.queries import TaskQuery
-from ductwork.core.records import Param, TaskRecord
+from ductwork.core.records import ArtifactRecord, Param, TaskRecord
 from ductwork.pipelines.pending import Pending
 from ductwork.store import Store
 
@@ -85,3 +85,39 @@ def test_a_held_start_is_committed_before_any_use_here_and_seen_elsewhere_after(
     finally:
         other.close()
     assert logged == []
+
+
+def test_bulk_writes_make_what_the_single_calls_make(store: Store) -> None:
+    project = store.ensure_project("bulk")
+    tasks = [TaskRecord(name=f"t{i}", project=project.id, status="in_progress") for i in range(3)]
+    store.create_tasks(tasks)
+    store.set_parameters_of({t.id: {"Args/i": Param(i, "int")} for i, t in enumerate(tasks)})
+    store.set_parameters_of({tasks[0].id: {"Args/j": Param("x")}})  # keeps the others
+    store.put_artifacts([ArtifactRecord(task_id=t.id, name="v", type="int", inline="1") for t in tasks])
+    assert [store.get_task(t.id).status for t in tasks] == ["in_progress"] * 3
+    assert store.get_task(tasks[0].id).started is not None  # filled in as by create_task
+    assert store.get_parameters(tasks[0].id) == {"Args/i": Param(0, "int"), "Args/j": Param("x")}
+    assert [a.name for t in tasks for a in store.get_artifacts(t.id)] == ["v"] * 3
+
+
+def test_bulk_writes_refuse_whole_and_name_the_bad_value(store: Store) -> None:
+    good = TaskRecord(name="good")
+    with pytest.raises(ValidationError, match="name"):
+        store.create_tasks([good, TaskRecord(name="nul\x00")])
+    with pytest.raises(NotFound):
+        store.get_task(good.id)  # nothing of a refused bulk write is kept
+    store.create_tasks([good])
+    with pytest.raises(Conflict, match="already exists"):
+        store.create_tasks([TaskRecord(name="new"), good])
+    with pytest.raises(NotFound, match="project"):
+        store.create_tasks([TaskRecord(name="lost", project="no-such-project")])
+    with pytest.raises(NotFound):
+        store.set_parameters_of({good.id: {"Args/x": Param(1)}, "no-such-task": {"Args/x": Param(1)}})
+    with pytest.raises(ValidationError, match="Args/x"):
+        store.set_parameters_of({good.id: {"Args/x": Param("a\x00")}})
+    with pytest.raises(NotFound):
+        store.put_artifacts([ArtifactRecord(task_id="no-such-task", name="v", type="int", inline="1")])
+    store.set_status(good.id, "published", force=True)
+    with pytest.raises(StatusError):
+        store.put_artifacts([ArtifactRecord(task_id=good.id, name="v", type="int", inline="1")])
+    assert store.get_parameters(good.id) == {} and store.get_artifacts(good.id) == []

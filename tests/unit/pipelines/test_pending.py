@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from ductwork.core.errors import Conflict, StorageError, ValidationError
+from ductwork.core.records import TaskRecord
 from ductwork.pipelines.pending import Pending
 
 
@@ -32,9 +33,16 @@ class Backend:
 
         return call
 
-    def batch(self, calls: list[Any]) -> list[Any]:
-        """As `Store.batch`: in order, stopping at the first refused call (the ones before stay)."""
-        return [getattr(self, method)(*args, **kwargs) for method, args, kwargs in calls]
+    def batch(self, calls: list[Any], whole: bool = False) -> list[Any]:
+        """As `Store.batch`: in order, stopping at the first refused call (the ones before stay,
+        unless `whole`)."""
+        made = len(self.made)
+        try:
+            return [getattr(self, method)(*args, **kwargs) for method, args, kwargs in calls]
+        except Exception:
+            if whole:
+                del self.made[made:]
+            raise
 
     def get_task(self, task_id: str) -> Any:
         return type("Task", (), {"status": self.status})()
@@ -47,7 +55,7 @@ def end(task_id: str) -> list[Any]:
 def test_the_ends_go_first_and_the_extra_calls_answer() -> None:
     backend = Backend()
     pending = Pending(backend, print)
-    pending.add(end("a"))
+    pending.end("a", end("a"))
     assert pending.write([("create_task", ("b",), {})]) == ["create_task done"]
     assert [call[0] for call in backend.made] == ["put_artifact", "set_status", "create_task"]
     assert pending.write() == []  # nothing waits any more
@@ -59,8 +67,8 @@ def test_a_refused_end_is_logged_and_the_others_are_written() -> None:
     logged: list[str] = []
     pending = Pending(backend, logged.append)
     backend.refuse[("put_artifact", "a")] = ValidationError("too big")
-    pending.add(end("a"))
-    pending.add(end("b"))
+    pending.end("a", end("a"))
+    pending.end("b", end("b"))
     assert pending.write([("put_nodes", ("run",), {})]) == ["put_nodes done"]
     assert ("set_status", ("b", "completed")) in backend.made
     assert ("put_nodes", ("run",)) in backend.made
@@ -74,7 +82,7 @@ def test_an_end_aborted_from_outside_is_said() -> None:
     pending = Pending(backend, logged.append)
     backend.refuse[("set_status", "a")] = Conflict("task a is stopped")
     backend.status = "stopped"
-    pending.add(end("a"))
+    pending.end("a", end("a"))
     pending.write()
     assert logged == ["step task a ended stopped from outside; its results were kept"]
 
@@ -83,7 +91,7 @@ def test_an_end_the_store_cannot_take_waits_for_the_next_write() -> None:
     backend = Backend()
     pending = Pending(backend, print)
     backend.refuse[("put_artifact", "a")] = StorageError("disk full")
-    pending.add(end("a"))
+    pending.end("a", end("a"))
     with pytest.raises(StorageError):
         pending.write([("put_artifact", ("a",), {})])
     del backend.refuse[("put_artifact", "a")]
@@ -103,6 +111,23 @@ class HookedBackend(Backend):
         self.hooks.append(hook)
         return lambda: self.hooks.remove(hook)
 
+    def _bulk(self, method: str, one: str, ids: list[str], args: tuple[Any, ...]) -> None:
+        """A bulk write: refused as a whole when one of its tasks' `one` calls would be."""
+        for task_id in ids:
+            error = self.refuse.get((one, task_id))
+            if error is not None:
+                raise error
+        self.made.append((method, args))
+
+    def create_tasks(self, records: list[Any]) -> None:
+        self._bulk("create_tasks", "create_task", [r.id for r in records], (records,))
+
+    def set_parameters_of(self, by_task: dict[str, Any]) -> None:
+        self._bulk("set_parameters_of", "set_parameters", list(by_task), (by_task,))
+
+    def put_artifacts(self, records: list[Any]) -> None:
+        self._bulk("put_artifacts", "put_artifact", list(records), (records,))
+
     def check(self, calls: list[Any]) -> None:
         for method, args, _ in calls:
             if method == "create_task" and args[0].id == "bad":
@@ -110,13 +135,9 @@ class HookedBackend(Backend):
             self.checked.append(method)
 
 
-class Record:
-    def __init__(self, task_id: str) -> None:
-        self.id = task_id
-
-
 def start(task_id: str) -> list[Any]:
-    return [("create_task", (Record(task_id),), {}), ("set_parameters", (task_id, {}), {})]
+    record = TaskRecord(id=task_id, name=task_id, status="in_progress", started=1.0)
+    return [("create_task", (record,), {}), ("set_parameters", (task_id, {}), {})]
 
 
 def test_a_start_waits_when_the_store_writes_it_before_any_use() -> None:
@@ -125,15 +146,19 @@ def test_a_start_waits_when_the_store_writes_it_before_any_use() -> None:
     record = pending.start(start("a"))
     assert record.id == "a" and backend.made == []  # checked, held, not written
     assert backend.checked == ["create_task", "set_parameters"]
-    pending.add(end("a"))
+    pending.end("a", end("a"))
+    pending.start(start("b"))
     for hook in backend.hooks:  # someone uses the store: what is held goes first
         hook()
-    assert [call[0] for call in backend.made] == [
-        "create_task",
-        "set_parameters",
-        "put_artifact",
-        "set_status",
-    ]
+    # in bulk: the tasks, their parameters, their artifacts; a step that started and ended in
+    # one window is created as it ended, without the update that would complete it
+    assert [call[0] for call in backend.made] == ["create_tasks", "set_parameters_of", "put_artifacts"]
+    a, b = backend.made[0][1][0]
+    assert (a.status, b.status) == ("completed", "in_progress") and a.ended >= a.started
+    assert backend.made[1][1][0] == {"a": {}, "b": {}}
+    pending.end("b", end("b"))  # b ends in the next window: completed by its update
+    pending.write()
+    assert backend.made[-1] == ("set_status", ("b", "completed"))
     pending.close()
     assert backend.hooks == []
 
@@ -161,11 +186,13 @@ def test_a_start_refused_at_the_commit_is_said_and_its_end_dropped() -> None:
     pending.start(start("b"))
     pending.start(start("a"))
     backend.refuse = {("set_parameters", "a"): Conflict("project gone")}
-    pending.add(end("a"))
-    pending.add(end("b"))
+    pending.end("a", end("a"))
+    pending.end("b", end("b"))
     pending.write()
-    assert ("set_status", ("b", "completed")) in backend.made  # the other step is recorded
-    assert ("set_status", ("a", "completed")) not in backend.made
+    created = {args[0].id: args[0].status for method, args in backend.made if method == "create_task"}
+    assert created == {"b": "completed", "a": "completed"}  # the other step is recorded
+    assert ("put_artifact", ("b",)) in backend.made and ("put_artifact", ("a",)) not in backend.made
+    assert ("set_status", ("a", "failed")) in backend.made  # made, but not left in progress
     assert any(
         "step task a: its start (its task and parameters) could not be recorded: Conflict: project gone"
         in line
