@@ -113,7 +113,9 @@ class PipeServer:
             if isinstance(self._backend, PipeBackend):  # a pipeline run as a step: pass its pipe on
                 names = sorted(self._backend.methods)
             else:
-                public = (n for n in dir(self._backend) if not n.startswith("_"))
+                # Not what belongs to this process: closing its store, hooking its writes.
+                own: frozenset[str] = getattr(type(self._backend), "process_only", frozenset())
+                public = (n for n in dir(self._backend) if not n.startswith("_") and n not in own)
                 names = sorted(n for n in public if callable(getattr(self._backend, n)))
             self._names = names
         return names

@@ -208,13 +208,11 @@ class StepBuilding(PipelineBase):
         names = [returns] if isinstance(returns, str) else list(returns or [])
         for item in names:
             need_text(f"step {name!r} return name", item)
-        if not options.task_type:
-            options = dataclasses.replace(options, task_type=TaskTypes.training)
         return StepSpec(
             **fields,
             name=name,
             kind="function",
-            options=options,
+            options=_typed(options),
             function=function,
             code=code,
             capture_error=capture_error,
@@ -302,3 +300,22 @@ def _configuration_overrides(step: str, given: Mapping[str, Any] | None) -> dict
                 f"not {type(value).__name__}"
             )
     return configurations
+
+
+# Options with the default task type, by the options they were made from: a component's
+# options are one object, made again for each of its calls (a copy of 40 fields) otherwise.
+_TYPED: dict[int, tuple[StepOptions, StepOptions]] = {}
+
+
+def _typed(options: StepOptions) -> StepOptions:
+    """`options` with a task type: theirs, else `training`."""
+    if options.task_type:
+        return options
+    hit = _TYPED.get(id(options))
+    if hit is not None and hit[0] is options:  # the pair keeps `options` alive: its id is its own
+        return hit[1]
+    typed = dataclasses.replace(options, task_type=TaskTypes.training)
+    if len(_TYPED) >= 256:
+        _TYPED.clear()
+    _TYPED[id(options)] = (options, typed)
+    return typed

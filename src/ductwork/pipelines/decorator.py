@@ -331,9 +331,10 @@ class PipelineDecorator(PipelineController):
                     f"component {name!r} has no execution queue and the pipeline has no default queue"
                 )
             node = self._nodes[name] = StepNode(spec=step)
-        self._live.engine.add(node)
-        if isinstance(self._live.executor, CallerExecutor):  # debug mode: the call runs here, now
-            self._live.executor.run_here(self._live.engine, node)
+        executor = self._live.executor
+        self._live.engine.add(node, here=isinstance(executor, CallerExecutor))
+        if isinstance(executor, CallerExecutor):  # debug mode: the call runs here, now
+            executor.run_here(self._live.engine, node)
         values = [
             lazy.LazyValue(node, ret, functools.partial(self._value_of, node, ret))
             for ret in node.return_artifacts

@@ -4,6 +4,12 @@ Everything that happens to a run is an event on one queue (a step was added, sta
 timed out; stop was asked), handled in order by one thread. No timer sits between a step
 ending and its children starting: its end is the event that launches them. Steps may be added
 while the run goes on (decorator components are submitted as the pipeline function calls them).
+
+A thread that would only wait for the loop's thread to handle its event (a debug-mode call,
+which runs its step itself) handles it in place instead (`add(here=True)`, `report_here`,
+`pump`): whoever holds the turn handles the events, so a step costs no hand-off between threads.
+The loop's thread keeps the rest: timers, other threads' events, the batches of states it
+writes (outside the turn, so a commit never holds up a call), and the run's end.
 """
 
 from __future__ import annotations
@@ -14,42 +20,11 @@ import time
 import traceback
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from ductwork.core.states import NODE_FINAL, NODE_SUCCESS, NodeStatus
 from ductwork.pipelines.node import Node
-from ductwork.pipelines.spec import StepSpec
-from ductwork.pipelines.state import Job
-
-
-@dataclass
-class Outcome:
-    """How one attempt of a step ended."""
-
-    status: str  # "completed" | "failed" | "aborted"
-    message: str = ""
-    result: Any = None  # in-process steps: the returned value itself
-
-
-@dataclass
-class Prepared:
-    """What the host made of a step before it runs; the engine records it in the step's state.
-
-    `decision`: "launch" (its task `task_id` was created), "cached" (task `task_id` ran it
-    before), "skip", or "failed" (`error` says why). Fields left None leave the state as it is."""
-
-    decision: str
-    spec: StepSpec | None = None  # the step as resolved (queue, task overrides, base task)
-    task_id: str | None = None
-    job_type: str | None = None
-    job: Job | None = None  # in-process steps: the call's live arguments
-    result: Any = None  # a cached in-process step: its recorded value
-    cache_key: str | None = None
-    cache_note: str | None = None
-    error: str | None = None
-    forget_task: bool = False  # the task was deleted (step_task_created_callback said no)
-
+from ductwork.pipelines.seams import Executor, Host, Outcome, Prepared
 
 # Step states go to the host at most this often (each batch is one store write): a debug run's
 # short steps end hundreds a second, and a write per wake-up was most of their cost. A state
@@ -61,48 +36,6 @@ FLUSH_EVERY_S = 0.02
 # the next one, as one that lands just after it would be. A read per step was a fifth of its cost.
 LOOK_EVERY_S = 0.02
 
-Report = Callable[[Node, str, "Outcome | None"], None]
-
-
-class Executor(Protocol):
-    """Runs one prepared step attempt (`node.job_id` is its task) and reports back."""
-
-    def start(self, node: Node, report: Report) -> None:
-        """Start without blocking; call `report(node, "running", None)` when it runs and
-        `report(node, "done", Outcome)` exactly once when it ends."""
-        ...
-
-    def abort(self, node: Node) -> None: ...
-
-    def close(self) -> None: ...
-
-
-class Host(Protocol):
-    """What the engine asks of its pipeline (the controller)."""
-
-    def prepare(self, node: Node) -> Prepared:
-        """Resolve, call pre-callbacks, look up the cache, create the task."""
-        ...
-
-    def created(self, node: Node) -> Prepared:
-        """The step's task exists (recorded): "launch" it, or "skip" it (the
-        step_task_created_callback said no, or it is a draft)."""
-        ...
-
-    def retry(self, node: Node, outcome: Outcome) -> bool:
-        """Whether a failed attempt is tried again."""
-        ...
-
-    def finished(self, node: Node, outcome: Outcome | None) -> None:
-        """Record the final state, monitors and post-callbacks (also for cached/skipped)."""
-        ...
-
-    def status_changed(self, node: Node, previous: str) -> None: ...
-
-    def flush(self, nodes: list[Node]) -> None:
-        """Persist the states of `nodes`, changed since the last flush (one batch)."""
-        ...
-
 
 class Engine:
     def __init__(self, host: Host, executor: Executor, *, max_workers: int, abort_on_failure: bool) -> None:
@@ -113,6 +46,12 @@ class Engine:
         self.nodes: dict[str, Node] = {}
         self.children: dict[str, list[str]] = {}
         self._events: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()  # (kind, its payload)
+        self._here: deque[tuple[str, Any]] = deque()  # events their own thread handles (`pump`)
+        # Held by whoever handles events: the loop's thread, or a thread pumping its own.
+        self._turn = threading.RLock()
+        self._pumper: int | None = None  # the thread pumping now
+        self._armed = False  # the loop sleeps until a flush is due (else until an event)
+        self._outbox: deque[list[Node]] = deque()  # batches of states a pump took, to write
         self._ready: deque[Node] = deque()
         self._running: set[str] = set()
         self._dirty: dict[str, Node] = {}
@@ -135,7 +74,8 @@ class Engine:
     def start(self) -> None:
         self._thread.start()
 
-    def add(self, node: Node) -> None:
+    def add(self, node: Node, *, here: bool = False) -> None:
+        """Add a step; `here`: the caller `pump`s next, handling the addition itself."""
         with self._end_lock:
             self._added[node.name] = node
             done = self._done[node.name] = threading.Event()
@@ -144,7 +84,10 @@ class Engine:
                 node.error = node.error or "the pipeline run had already ended"
                 done.set()
                 return
-        self._events.put(("add", node))
+        if here:
+            self._here.append(("add", node))
+        else:
+            self._events.put(("add", node))
 
     def seal(self) -> None:
         """No more steps: the run ends when the ones it has are done."""
@@ -178,38 +121,93 @@ class Engine:
 
     @property
     def on_loop(self) -> bool:
-        return threading.current_thread() is self._thread
+        """Whether this thread handles the run's events now (its loop, or a pump)."""
+        return threading.current_thread() is self._thread or self._pumper == threading.get_ident()
 
     def report(self, node: Node, kind: str, payload: Outcome | None) -> None:
         """Executors call this from their own threads."""
         self._events.put((kind, (node, payload)))
+
+    def report_here(self, node: Node, kind: str, payload: Outcome | None) -> None:
+        """`report`, handled in this thread at once (a debug call reporting its own step)."""
+        self._here.append((kind, (node, payload)))
+        self.pump()
+
+    def pump(self) -> None:
+        """Handle the waiting events in this thread, unless the loop's thread is at it: then it
+        is told, and handles them. What the loop alone does (writing states, ending the run) is
+        left to it, woken when it sleeps without a deadline."""
+        if not self._turn.acquire(blocking=False):
+            self._events.put(("nudge", None))
+            return
+        try:
+            self._pumper = threading.get_ident()
+            self._drain(here=True)
+            self._launch_ready()
+            batch = self._take_dirty()
+        except BaseException as exc:  # the loop's thread fails the run with it, as its own
+            self._events.put(("raise", exc))
+            return
+        finally:
+            self._pumper = None
+            self._turn.release()
+        if batch:  # the loop's thread writes it (a pump would wait for the commit)
+            self._outbox.append(batch)
+        if batch or self._sealed or (self._dirty and not self._armed):  # see `_loop`
+            self._events.put(("nudge", None))
+
+    def _drain(self, *, here: bool = False) -> None:
+        """Every waiting event, in order (holding the turn); `here`: only those of threads that
+        handle their own (a pump leaves the others' to the loop)."""
+        while True:
+            if self._here:
+                kind, payload = self._here.popleft()
+            elif here:
+                return
+            else:
+                try:
+                    kind, payload = self._events.get_nowait()
+                except queue.Empty:
+                    return
+            self._handle(kind, payload)
 
     # ---- the loop
 
     def _loop(self) -> None:
         try:
             while True:
+                # Without the turn (a pump may hold it for long): disarmed first, then the
+                # deadline read, so a pump that dirties a state after it either sees the loop
+                # disarmed (and wakes it) or is seen (the loop sleeps until the deadline).
+                self._armed = False
+                timeout = self._flush_due()
+                self._armed = timeout is not None
                 try:
-                    kind, payload = self._events.get(timeout=self._flush_due())
+                    kind, payload = self._events.get(timeout=timeout)
                 except queue.Empty:  # states held back by the last flush's window: send them now
-                    self._flush(now=True)
-                    continue
-                self._handle(kind, payload)
-                while not self._events.empty():  # drain a burst, then flush once
-                    kind, payload = self._events.get_nowait()
+                    kind, payload = "due", None
+                while self._outbox:  # a pump's batches, written here outside the turn
+                    self._send(self._outbox.popleft())
+                if kind == "nudge" and not self._here and not self._sealed:
+                    continue  # it only had batches to write (or a deadline to set: above)
+                with self._turn:
                     self._handle(kind, payload)
-                self._launch_ready()
-                if self._sealed and not self._running and not self._ready:
-                    self._fail_unreachable()
-                if self._sealed and not self._running and not self._ready and self._all_final():
-                    self._flush(now=True)
+                    self._drain()  # a burst, then one flush
+                    self._launch_ready()
+                    if self._sealed and not self._running and not self._ready:
+                        self._fail_unreachable()
+                    ended = self._sealed and not self._running and not self._ready and self._all_final()
+                    batch = self._take_dirty(now=ended or kind == "due")
+                self._send(batch)
+                if ended:
                     break
-                self._flush()
         except BaseException as exc:  # a bug or a callback's exception must not hang the run
             self.error = exc
             traceback.print_exc()
-            self._abort_running("the scheduler failed: " + repr(exc))
-            self._flush(now=True)
+            with self._turn:
+                self._abort_running("the scheduler failed: " + repr(exc))
+                batch = self._take_dirty(now=True)
+            self._send(batch)
         finally:
             for timer in self._timers.values():
                 timer.cancel()
@@ -245,6 +243,8 @@ class Engine:
             self._sealed = True
         elif kind == "stop":
             self._on_stop(str(payload))
+        elif kind == "raise":  # a pump failed: the run fails as if the loop had
+            raise payload
 
     def _on_add(self, node: Node) -> None:
         self.nodes[node.name] = node
@@ -430,18 +430,25 @@ class Engine:
             return None
         return max(0.0, self._flushed_at + FLUSH_EVERY_S - time.monotonic())
 
-    def _flush(self, *, now: bool = False) -> None:
-        """Send the changed states in one batch; within FLUSH_EVERY_S of the last batch they
-        wait for the window's end (or the run's end), so a burst of short steps is one write."""
+    def _take_dirty(self, *, now: bool = False) -> list[Node]:
+        """The changed states to send (holding the turn); within FLUSH_EVERY_S of the last
+        batch none, so a burst of short steps is one write (at the window's end, or the run's)."""
         if not self._dirty:
-            return
+            return []
         if not now and time.monotonic() - self._flushed_at < FLUSH_EVERY_S:
-            return
+            return []
         self._flushed_at = time.monotonic()
         batch, self._dirty = list(self._dirty.values()), {}
+        return batch
+
+    def _send(self, batch: list[Node]) -> None:
+        """Write a batch of states (without the turn: a pump goes on meanwhile)."""
+        if not batch:
+            return
         try:
             self.host.flush(batch)
         except Exception:  # the store is failing: the run goes on, the states are sent next time
             traceback.print_exc()
-            for node in batch:
-                self._dirty.setdefault(node.name, node)
+            with self._turn:
+                for node in batch:
+                    self._dirty.setdefault(node.name, node)

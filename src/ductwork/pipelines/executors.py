@@ -28,10 +28,11 @@ from ductwork.core.states import TaskStatus
 from ductwork.core.warmstart import RUNNER
 from ductwork.pipelines import repository, warming
 from ductwork.pipelines.batching import Call, calls_in_order
-from ductwork.pipelines.engine import LOOK_EVERY_S, Outcome, Report
+from ductwork.pipelines.engine import LOOK_EVERY_S
 from ductwork.pipelines.node import Node
 from ductwork.pipelines.pending import Pending
 from ductwork.pipelines.runner import result_calls, split_results
+from ductwork.pipelines.seams import Outcome, Report
 from ductwork.pipelines.state import Job
 from ductwork.process import Child, Output, kill_tree_later, spawn
 

@@ -4,8 +4,8 @@ processes, as `run_pipeline_steps_locally=True` runs them. They have no function
 
 from __future__ import annotations
 
-from ductwork.pipelines.engine import Executor, Report
 from ductwork.pipelines.node import Node
+from ductwork.pipelines.seams import Executor, Report
 
 
 class MixedExecutor:

@@ -53,8 +53,9 @@ class Pending:
     def __init__(self, backend: Any, log: Callable[[str], None]) -> None:
         self.backend = backend
         self.log = log  # the run's log
+        self._lock = threading.Lock()  # the list: a step adds to it while a batch is written
         # Held while writing, so a thread the store hook sends here waits for the commit.
-        self._lock = threading.RLock()
+        self._writing = threading.RLock()
         self._units: list[Unit] = []
         self._unrecorded: set[str] = set()  # tasks whose start was refused: their ends are dropped
         # Looked up on the class: a proxy transport (the pipe) answers any name it is asked.
@@ -89,11 +90,12 @@ class Pending:
     def aside(self) -> Iterator[None]:
         """This thread's store calls inside do not write what is held first: for a read that
         does not depend on it (the run's own status), which would otherwise cost a commit."""
+        before = getattr(self._aside, "on", False)
         self._aside.on = True
         try:
             yield
         finally:
-            self._aside.on = False
+            self._aside.on = before
 
     def _first(self) -> None:
         if not getattr(self._aside, "on", False):
@@ -102,8 +104,11 @@ class Pending:
     def write(self, extra: list[Call] | None = None) -> list[Any]:
         """Write what is held, then `extra` (in one batch when the transport has batches); the
         results of `extra`'s calls."""
-        with self._lock:
-            units, self._units = _folded(self._units), []
+        # Aside: the batch's own use of the store must not write what was added since, first.
+        with self._writing, self.aside():
+            with self._lock:
+                units, self._units = self._units, []
+            units = _folded(units)
             waiting = [call for unit in units for call in unit.calls]
             if not waiting:
                 return calls_in_order(self.backend, extra) if extra else []
@@ -113,7 +118,8 @@ class Pending:
                 # Write each unit alone (after a partial batch, its calls are upserts, so ones
                 # already made are made again harmlessly), then `extra`.
                 kept = [unit for unit in units if not self._written_alone(unit)]
-                self._units[:0] = kept  # the store is failing: tried again next time
+                with self._lock:
+                    self._units[:0] = kept  # the store is failing: tried again next time
                 return calls_in_order(self.backend, extra) if extra else []
 
     def _batch(self, waiting: list[Call], extra: list[Call]) -> list[Any]:

@@ -1,4 +1,4 @@
-"""One run of a pipeline: what the scheduler asks of its pipeline (`engine.Host`).
+"""One run of a pipeline: what the scheduler asks of its pipeline (`seams.Host`).
 
 It prepares each step (references, pre-callbacks, cache, task), decides retries, records
 monitors and callbacks when a step ends, and keeps the run's live state in the store: node
@@ -33,11 +33,12 @@ from ductwork.core.runformat import DAG_DESCRIPTION, STEP_ARGS
 from ductwork.core.states import NodeStatus
 from ductwork.pipelines import steps
 from ductwork.pipelines.batching import Call
-from ductwork.pipelines.engine import LOOK_EVERY_S, Engine, Executor, Outcome, Prepared
+from ductwork.pipelines.engine import LOOK_EVERY_S, Engine
 from ductwork.pipelines.executors import InlineExecutor
 from ductwork.pipelines.node import Node
 from ductwork.pipelines.pending import Pending
 from ductwork.pipelines.runner import Output, from_stored, load_output, replace_outputs, split_results, stored
+from ductwork.pipelines.seams import Executor, Outcome, Prepared
 from ductwork.pipelines.spec import RetryPolicy, StepSpec
 from ductwork.pipelines.state import Job
 

@@ -15,12 +15,12 @@ from ductwork.core.errors import Conflict, ValidationError
 from ductwork.core.queries import TaskQuery
 from ductwork.core.records import ConsoleLine, TaskRecord
 from ductwork.core.states import TaskStatus
-from ductwork.pipelines.engine import Executor
 from ductwork.pipelines.heartbeat import Heartbeat, settle_dead
 from ductwork.pipelines.options import (
     max_workers,
 )
 from ductwork.pipelines.run import Run, RunSettings
+from ductwork.pipelines.seams import Executor
 from ductwork.pipelines.writing import RunWriting
 
 

@@ -13,9 +13,10 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from ductwork.pipelines.engine import Engine, Report
+from ductwork.pipelines.engine import Engine
 from ductwork.pipelines.executors import InlineExecutor
 from ductwork.pipelines.node import Node
+from ductwork.pipelines.seams import Report
 
 
 class CallerExecutor(InlineExecutor):
@@ -37,21 +38,26 @@ class CallerExecutor(InlineExecutor):
 
     def run_here(self, engine: Engine, node: Node) -> None:
         """Run `node`'s call in this thread once the run starts it; return at once when it ends
-        without running (cached, skipped) or cannot start before later calls are made."""
+        without running (cached, skipped) or cannot start before later calls are made.
+        `node` was added with `here=True`: this thread handles its addition (`Engine.pump`),
+        which usually starts it at once, and its reports."""
         if any(not engine.has(parent) for parent in node.parents):
+            engine.pump()
             return
         with self._handover:
             if id(engine) not in self._watching:  # a step that ends without running wakes us
                 self._watching.add(id(engine))
                 engine.when_final(self._wake)
             self._claimed.add(node.name)
+        engine.pump()
+        with self._handover:
             while node.name not in self._handed and not engine.is_done(node.name):
                 self._handover.wait(1.0)  # woken by start() or `_wake`; the timeout is a safety net
-            report = self._handed.pop(node.name, None)
+            handed = self._handed.pop(node.name, None)
             self._claimed.discard(node.name)
         job, function = node.state.job, node.spec.function
-        if report is not None and job is not None and function is not None:
-            self._run(node, report, job, function)
+        if handed is not None and job is not None and function is not None:
+            self._run(node, engine.report_here, job, function)
 
     def _wake(self) -> None:
         with self._handover:

@@ -53,6 +53,9 @@ class Store:
     Safe to share between threads: each call checks a connection out of the pool.
     """
 
+    # This process's own use of the store: no transport serves these to another process.
+    process_only = frozenset({"before_use", "close", "release_reserve"})
+
     def __init__(self, url: str, *, migrate_schema: bool = True) -> None:
         self._db = Database(url)
         self.url = url
@@ -97,7 +100,7 @@ class Store:
         return results
 
     def _batched(self, method: str) -> Callable[..., Any]:
-        if method.startswith("_") or method in ("batch", "before_use", "close"):
+        if method.startswith("_") or method == "batch" or method in self.process_only:
             raise AttributeError(f"the store has no method {method!r} to batch")
         return getattr(self, method)  # type: ignore[no-any-return]
 

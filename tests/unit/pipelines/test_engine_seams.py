@@ -2,7 +2,7 @@
 
 `ScriptedExecutor` stands for where steps run: it records every start and the test decides
 how each attempt ends (its outcome is scripted, or it runs until the test ends it or the
-engine aborts it). `RecordingHost` stands for the pipeline run (`engine.Host`): it answers
+engine aborts it). `RecordingHost` stands for the pipeline run (`seams.Host`): it answers
 `prepare` and `retry` as the test says and records every callback the engine makes. The
 engine owns the node states; the tests assert on them, on the order of starts and on the
 callbacks.
@@ -22,8 +22,9 @@ import pytest
 
 from ductwork.core.queries import TaskQuery
 from ductwork.core.states import NodeStatus
-from ductwork.pipelines.engine import Engine, Outcome, Prepared
+from ductwork.pipelines.engine import Engine
 from ductwork.pipelines.node import Node
+from ductwork.pipelines.seams import Outcome, Prepared
 
 Report = Callable[[Node, str, Any], None]
 # Long enough never to fire on a loaded machine; it only turns a hang into a failure.
@@ -79,7 +80,7 @@ class ScriptedExecutor:
 
 
 class RecordingHost:
-    """The pipeline side of the engine (`engine.Host`), answering as the test says."""
+    """The pipeline side of the engine (`seams.Host`), answering as the test says."""
 
     def __init__(
         self,

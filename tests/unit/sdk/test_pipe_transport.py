@@ -105,3 +105,23 @@ def test_threads_share_one_pipe(served: tuple[Recording, PipeServer]) -> None:
         thread.join()
     pipe.close()
     assert failures == [] and len(backend.calls) == 160
+
+
+def test_a_step_cannot_close_or_hook_the_controllers_store(tmp_path: Any) -> None:
+    from ductwork.store import Store
+
+    store = Store(f"sqlite:///{tmp_path / 'ductwork.db'}")
+    server = PipeServer(store)  # type: ignore[arg-type]
+    pipe = PipeBackend(server.address)
+    try:
+        assert "create_task" in pipe.methods
+        assert not {"close", "before_use", "release_reserve"} & pipe.methods
+        with pytest.raises(DuctworkError, match="no method 'before_use'"):
+            pipe._round_trip({"m": "before_use", "a": [], "k": {}})
+        with pytest.raises(DuctworkError, match="no method 'close'"):
+            pipe.batch([("close", (), {})])
+        assert not store.closed and store.list_projects() == []  # still open, no hook to trip on
+    finally:
+        pipe.close()
+        server.close()
+        store.close()
