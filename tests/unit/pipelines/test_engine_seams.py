@@ -159,6 +159,71 @@ def failed(message: str = "boom") -> Outcome:
 DIAMOND = (("a", ()), ("b", ("a",)), ("c", ("a",)), ("d", ("b", "c")))
 
 
+# ---- a thread that handles its own steps (`pump`: debug mode's calls)
+
+
+class HereExecutor(ScriptedExecutor):
+    """Where a step's events come back `here`: reported and handled by the starting thread."""
+
+    def __init__(self, engine_of: Callable[[], Engine]) -> None:
+        super().__init__()
+        self.engine_of = engine_of
+        self.threads: list[str] = []
+
+    def start(self, node: Node, report: Report) -> None:
+        self.threads.append(threading.current_thread().name)
+        engine = self.engine_of()
+        engine.report_here(node, "running", None)
+        engine.report_here(node, "done", done(node.name))
+
+
+def test_a_pump_handles_its_steps_in_its_own_thread_and_the_loop_writes_their_states() -> None:
+    host = RecordingHost()
+    engine: Engine | None = None
+    executor = HereExecutor(lambda: engine)  # type: ignore[arg-type,return-value]
+    engine = Engine(host, executor, max_workers=4, abort_on_failure=False)
+    engine.start()
+    previous = None
+    for i in range(50):  # a chain, each step added and handled here, as a debug call does
+        node = Node(name=f"s{i}", parents=[previous] if previous else [])
+        engine.add(node, here=True)
+        engine.pump()
+        assert engine.is_done(node.name)  # prepared, started, reported and ended: in place
+        previous = node.name
+    assert set(executor.threads) == {threading.current_thread().name}
+    engine.seal()
+    assert ended(engine) == {f"s{i}": "completed" for i in range(50)}
+    written = {name for batch in host.flushed for name in batch}
+    assert written == {f"s{i}" for i in range(50)}  # by the loop's thread, none lost
+
+
+def test_a_pump_while_the_loop_holds_the_turn_leaves_its_events_to_the_loop() -> None:
+    host = RecordingHost()
+    engine = Engine(host, ScriptedExecutor({"a": [done()]}), max_workers=4, abort_on_failure=False)
+    engine.start()
+    node = Node(name="a")
+    with engine._turn:  # the loop (or another pump) is at it
+        worker = threading.Thread(target=lambda: (engine.add(node, here=True), engine.pump()))
+        worker.start()
+        worker.join(HANG)
+        assert not engine.is_done("a")  # not handled by the pump, which could not take the turn
+    engine.seal()
+    assert ended(engine) == {"a": "completed"}  # the loop's thread handled it
+
+
+def test_a_pump_that_fails_fails_the_run_as_the_loop_would() -> None:
+    class Failing(RecordingHost):
+        def prepare(self, node: Node) -> Prepared:
+            raise RuntimeError("a bug in prepare")
+
+    engine = Engine(Failing(), ScriptedExecutor(), max_workers=4, abort_on_failure=False)
+    engine.start()
+    engine.add(Node(name="a"), here=True)
+    engine.pump()  # the failure goes to the loop's thread, not to the caller
+    assert engine.wait(HANG)
+    assert isinstance(engine.error, RuntimeError) and "a bug in prepare" in str(engine.error)
+
+
 # ---- success
 
 
