@@ -27,7 +27,10 @@ def on_import(name: str, callback: Callback) -> None:
         callback(module)
         return
     with _lock:
-        _waiting.setdefault(name, []).append(callback)
+        waiting = _waiting.setdefault(name, [])
+        if callback in waiting:  # asked again (each debug step turns capture on): once is enough
+            return
+        waiting.append(callback)
         if not any(isinstance(finder, _Finder) for finder in sys.meta_path):
             sys.meta_path.insert(0, _Finder())
 
