@@ -90,17 +90,10 @@ print(json.dumps({"version": pipe.version, **seen(node.job)}))
 def test_a_created_pipeline_runs_remotely_and_its_step_job_reads_through_the_server(
     machines: Any, tmp_path: Path
 ) -> None:
-    server = machines.server()
-    machines.agent("ctl", queues=["services"], services=2)
-    machines.agent("gpu", queues=["default"])
-    laptop = machines.client("laptop")
-    script = tmp_path / "made.py"
-    script.write_text(PIPELINE)
-    laptop.copy(script)
-    # the read-back's `seen`, without running the pipeline at import
-    helper = tmp_path / "made_seen.py"
-    helper.write_text(PIPELINE[: PIPELINE.index("pipe = PipelineController(")])
-    laptop.copy(helper)
+    # made_seen.py: the read-back's `seen`, without running the pipeline at import
+    seen_only = PIPELINE[: PIPELINE.index("pipe = PipelineController(")]
+    files = {"made.py": PIPELINE, "made_seen.py": seen_only}
+    server, laptop = with_agents_and_laptop(machines, files, tmp_path)
 
     run_id = laptop.run(CREATE, "made remotely", "made.py", "3.1.0").strip().splitlines()[-1]
     draft = server.api.get_task(run_id)
@@ -117,6 +110,19 @@ def test_a_created_pipeline_runs_remotely_and_its_step_job_reads_through_the_ser
     read_back = json.loads(laptop.run(READ_BACK, run_id).strip().splitlines()[-1])
     assert read_back.pop("version") == "3.1.0"
     check_job(read_back, step.id)
+
+
+def with_agents_and_laptop(machines: Any, files: dict[str, str], folder: Path) -> tuple[Any, Any]:
+    """A server, a services-mode agent for controllers ("ctl"), one for steps ("gpu"), and a
+    laptop holding `files` (name -> text) in its working folder."""
+    server = machines.server()
+    machines.agent("ctl", queues=["services"], services=2)
+    machines.agent("gpu", queues=["default"])
+    laptop = machines.client("laptop")
+    for name, text in files.items():
+        (folder / name).write_text(text)
+        laptop.copy(folder / name)
+    return server, laptop
 
 
 def check_job(seen: dict[str, Any], step_id: str) -> None:
@@ -169,13 +175,7 @@ print(job.status())
     "'its task was stopped from outside' the abort watch wrote is lost (a local step keeps it)",
 )
 def test_a_remote_step_stopped_through_its_job_says_why(machines: Any, tmp_path: Path) -> None:
-    server = machines.server()
-    machines.agent("ctl", queues=["services"], services=2)
-    machines.agent("gpu", queues=["default"])
-    laptop = machines.client("laptop")
-    script = tmp_path / "slow.py"
-    script.write_text(SLOW_PIPELINE)
-    laptop.copy(script)
+    server, laptop = with_agents_and_laptop(machines, {"slow.py": SLOW_PIPELINE}, tmp_path)
     run_id = laptop.run(CREATE, "stopped remotely", "slow.py", "1.0.0").strip().splitlines()[-1]
     deadline = time.monotonic() + 120
     while server.steps(run_id).get("slow") is None or server.steps(run_id)["slow"].status != "in_progress":
