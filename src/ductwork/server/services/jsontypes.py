@@ -22,8 +22,9 @@ from typing import Any
 from fastapi.exceptions import RequestValidationError
 from pydantic import TypeAdapter, ValidationError
 
-# A route's body type, adapted once (routes live as long as the app).
-_adapters: dict[int, TypeAdapter[Any] | None] = {}
+# The attribute a route keeps its adapted body type in (on the route itself, not in a table by
+# id(): a test process makes many apps, and a collected route's id can come back as another's).
+ATTRIBUTE = "_ductwork_json_types"
 
 
 def check(route: Any, body: bytes) -> None:
@@ -39,9 +40,13 @@ def check(route: Any, body: bytes) -> None:
 
 
 def _adapter(route: Any) -> TypeAdapter[Any] | None:
-    key = id(route)
-    if key not in _adapters:
+    if route is None:
+        return None
+    try:
+        found: TypeAdapter[Any] | None = getattr(route, ATTRIBUTE)
+    except AttributeError:
         field = getattr(route, "body_field", None)
         # A route with several body parameters has FastAPI's model of them as its field.
-        _adapters[key] = None if field is None else TypeAdapter(field.field_info.annotation)
-    return _adapters[key]
+        found = None if field is None else TypeAdapter(field.field_info.annotation)
+        setattr(route, ATTRIBUTE, found)
+    return found
