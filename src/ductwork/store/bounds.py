@@ -130,14 +130,15 @@ def value_fits(column: Column, value: Any, field: str, dialect: str = "") -> Non
     elif kind == "float":
         number(value, field, finite=column.finite)
     elif kind == "bool":
-        if not isinstance(value, (bool, int)):
+        if not isinstance(value, bool):
             raise ValidationError(f"{field} must be true or false, got {short(value)}")
     elif kind == "json":
         json_value(value, field, finite=dialect == "postgresql")
 
 
 def integer(value: Any, field: str, low: int = INT64[0], high: int = INT64[1]) -> int:
-    if not isinstance(value, int):
+    # A bool is an int to Python but not to JSON: refused here as over HTTP (api/strict.py).
+    if not isinstance(value, int) or isinstance(value, bool):
         raise ValidationError(f"{field} must be an integer, got {short(value)}")
     if not low <= value <= high:
         raise ValidationError(f"{field} must be between {low} and {high}, got {short(value)}")
@@ -155,7 +156,7 @@ def text(value: Any, field: str, length: int = MAX_TEXT) -> str:
 
 
 def number(value: Any, field: str, *, finite: bool = True) -> float:
-    if not isinstance(value, (int, float)):
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
         raise ValidationError(f"{field} must be a number, got {short(value)}")
     try:
         as_float = float(value)
@@ -342,7 +343,7 @@ def _id_fits(task_id: Any) -> bool:
 def _float_fits(value: Any) -> bool:
     if value is None or isinstance(value, float):
         return True
-    return isinstance(value, int) and INT64[0] <= value <= INT64[1]
+    return isinstance(value, int) and not isinstance(value, bool) and INT64[0] <= value <= INT64[1]
 
 
 def console(lines: Sequence[ConsoleLine]) -> None:

@@ -25,8 +25,12 @@ def put(conn: Conn, model: ModelRecord) -> ModelRecord:
     """Insert or replace the model `model.id`."""
     if not isinstance(model.tags, (list, tuple)) or not all(isinstance(t, str) for t in model.tags):
         raise ValidationError(f"model {model.id}: tags must be a list of strings, got {model.tags!r}")
-    if not isinstance(model.labels, dict):
-        raise ValidationError(f"model {model.id}: labels must be a dict of name -> int")
+    if not isinstance(model.labels, dict) or not all(
+        isinstance(k, str) and type(v) is int for k, v in model.labels.items()
+    ):
+        raise ValidationError(
+            f"model {model.id}: labels must be a dict of name -> int, got {bounds.short(model.labels)}"
+        )
     row = {name: getattr(model, name) for name in FIELDS}
     bounds.check("models", row, f"model {bounds.short(model.id)}", dialect=conn.dialect)
     row["tags"] = list(model.tags)

@@ -6,10 +6,11 @@ import tempfile
 
 from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
-from starlette.responses import StreamingResponse
+from starlette.responses import Response, StreamingResponse
 
 from ductwork.server.api.deps import Json, hub, user
 from ductwork.server.services import artifact_files, permissions, served
+from ductwork.server.services.byteranges import Asked
 from ductwork.server.services.hub import Hub
 
 router = APIRouter(prefix="/api/tasks", tags=["artifacts"])
@@ -47,14 +48,17 @@ async def upload(
 
 
 @router.get("/{task_id}/artifacts/{name:path}/content", response_class=StreamingResponse)
-async def download(task_id: str, name: str, h: Hub = Depends(hub)) -> StreamingResponse:
-    """The stored bytes of artifact `name` (as written: .npy, .parquet, .json, .zip, ...)."""
+async def download(task_id: str, name: str, request: Request, h: Hub = Depends(hub)) -> Response:
+    """The stored bytes of artifact `name` (as written: .npy, .parquet, .json, .zip, ...), or
+    one byte range of them (`Range`, `If-Range` naming the ETag: a download resuming)."""
+    asked = Asked.of(request.headers)  # a malformed Range: 400 before the file is opened
 
-    def respond() -> StreamingResponse:
-        record, chunks, size = artifact_files.open_download(h, task_id, name)
+    def respond() -> Response:
+        record, file = artifact_files.open_download(h, task_id, name)
         # A download with a type the server chose (never the record's), whoever opens the URL.
         headers = {"X-Content-SHA256": record.hash} if served.is_sha256(record.hash) else {}
         filename = served.download_name(record.name, record.uri, record.file_name, record.inline is not None)
-        return served.file_response(chunks, filename, size=size, headers=headers)
+        etag = served.strong_etag(record.hash)
+        return served.file_response(file, filename, asked=asked, etag=etag, headers=headers)
 
     return await run_in_threadpool(respond)

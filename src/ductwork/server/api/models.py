@@ -10,12 +10,13 @@ from dataclasses import dataclass
 
 from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
-from starlette.responses import StreamingResponse
+from starlette.responses import Response, StreamingResponse
 
 from ductwork.core.errors import NotFound
 from ductwork.core.records import ModelRecord
 from ductwork.server.api.deps import Json, hub, record, records, user
 from ductwork.server.services import artifact_files, locations, permissions, served
+from ductwork.server.services.byteranges import Asked
 from ductwork.server.services.hub import Hub
 
 router = APIRouter(prefix="/api/models", tags=["models"])
@@ -67,13 +68,16 @@ async def get_model(model_id: str, h: Hub = Depends(hub)) -> Json:
 
 
 @router.get("/{model_id}/content", response_class=StreamingResponse)
-async def download_weights(model_id: str, h: Hub = Depends(hub)) -> StreamingResponse:
-    """A model's stored weights (for clients that cannot reach the server's storage)."""
+async def download_weights(model_id: str, request: Request, h: Hub = Depends(hub)) -> Response:
+    """A model's stored weights (for clients that cannot reach the server's storage), or one
+    byte range of them (`Range`)."""
+    asked = Asked.of(request.headers)  # a malformed Range: 400 before the file is opened
 
-    def respond() -> StreamingResponse:
-        model, chunks, size = artifact_files.open_model_download(h, model_id)
+    def respond() -> Response:
+        model, file = artifact_files.open_model_download(h, model_id)
         headers = {"X-Content-SHA256": model.hash} if served.is_sha256(model.hash) else {}
         filename = model.uri.rstrip("/").rsplit("/", 1)[-1] or f"model-{model_id}"
-        return served.file_response(chunks, filename, size=size, headers=headers)
+        etag = served.strong_etag(model.hash)
+        return served.file_response(file, filename, asked=asked, etag=etag, headers=headers)
 
     return await run_in_threadpool(respond)

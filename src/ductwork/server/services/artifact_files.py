@@ -13,7 +13,6 @@ or make it fetch an arbitrary address.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from ductwork.artifacts.allowed import LocationRefused
@@ -76,25 +75,22 @@ def blob_writer(hub: Hub, root: str | None) -> BlobWriter:
         raise StorageError(f"this server cannot write to {target}: {exc.name} is not installed") from exc
 
 
-def open_download(hub: Hub, task_id: str, name: str) -> tuple[ArtifactRecord, Iterator[bytes], int | None]:
-    """The artifact record, an iterator over its stored bytes and their size when known."""
+def open_download(hub: Hub, task_id: str, name: str) -> tuple[ArtifactRecord, locations.StoredFile]:
+    """The artifact record and its stored bytes, opened."""
     artifacts: list[ArtifactRecord] = hub.store.get_artifacts(task_id)
     record = next((a for a in artifacts if a.name == name), None)
     if record is None:
         raise NotFound(f"task {task_id} has no artifact {name!r}")
     if record.inline is not None and not record.uri:
-        data = record.inline.encode()
-        return record, iter([data]), len(data)
+        return record, locations.inline_file(record.inline.encode())
     if not record.uri:
         raise NotFound(f"artifact {name!r} of task {task_id} has no stored bytes")
-    chunks, size = locations.open_chunks(hub.storage, record.uri, f"artifact {name!r} of task {task_id}")
-    return record, chunks, size
+    return record, locations.open_file(hub.storage, record.uri, f"artifact {name!r} of task {task_id}")
 
 
-def open_model_download(hub: Hub, model_id: str) -> tuple[ModelRecord, Iterator[bytes], int | None]:
-    """A model record, an iterator over its stored weights and their size when known."""
+def open_model_download(hub: Hub, model_id: str) -> tuple[ModelRecord, locations.StoredFile]:
+    """A model record and its stored weights, opened."""
     model: ModelRecord = hub.store.get_model(model_id)
     if not model.uri:
         raise NotFound(f"model {model_id} has no stored weights")
-    chunks, size = locations.open_chunks(hub.storage, model.uri, f"weights of model {model_id}")
-    return model, chunks, size
+    return model, locations.open_file(hub.storage, model.uri, f"weights of model {model_id}")

@@ -11,7 +11,9 @@ that no store could hold or that would only waste the server's time:
   `MAX_ITEMS` members, nesting deeper than `MAX_DEPTH`, more than `MAX_VALUES` values.
 
 What a particular column holds (a 32-bit priority, a 512-character name) the store checks
-itself, naming the field too, so the embedded store and the server refuse the same values.
+itself, naming the field too, so the embedded store and the server refuse the same values; a
+value of another JSON type than its field's is refused here (`jsontypes`), before FastAPI's
+own validation could convert it.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Any
 from fastapi import Request
 
 from ductwork.core.errors import ValidationError
+from ductwork.server.services import jsontypes
 from ductwork.store import bounds
 
 MAX_PARAM = 4096  # characters of one path or query parameter (ids are 32, names at most 512)
@@ -53,6 +56,7 @@ async def checked_input(request: Request) -> None:
     except Exception:
         return  # not JSON: FastAPI answers that itself
     walk(data, "body")
+    jsontypes.check(route, await request.body())  # within bounds: now each value's JSON type
 
 
 def _parameter(field: str, value: str, integer: bool) -> None:

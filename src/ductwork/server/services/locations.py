@@ -11,6 +11,7 @@ per process), and other processes could then delete its journal with acknowledge
 from __future__ import annotations
 
 import dataclasses
+import io
 import logging
 import os
 import stat
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("ductwork.server")
 
 CHUNK = 1 << 20
+HEAD = 64  # bytes enough to recognise every type `served` knows
 
 
 def build_rule(store: Store, artifacts_root: str, allowed: Iterable[str]) -> StorageRule:
@@ -144,14 +146,51 @@ def readable_copy(rule: StorageRule, record: ArtifactRecord, *, max_bytes: int) 
         return None
 
 
-def open_chunks(rule: StorageRule, uri: str, what: str) -> tuple[Iterator[bytes], int | None]:
-    """The bytes at `uri` (checked before anything is opened) and their size when known: a
-    local file's own, never a record's claim (a wrong Content-Length breaks the response)."""
+@dataclasses.dataclass
+class StoredFile:
+    """The bytes of one stored file, opened: a binary file object (a local file, an object
+    store's file, the bytes of a record) and their size when known (a local file's own, never a
+    record's claim: a wrong Content-Length breaks the response). The handle is a file object,
+    so one a response never reads is closed when it is collected."""
+
+    handle: Any
+    size: int | None
+
+    def head(self) -> bytes:
+        """The first bytes, what the server types the file by (`served.inert_type`)."""
+        self.handle.seek(0)
+        return bytes(self.handle.read(HEAD))
+
+    def chunks(self, first: int = 0, length: int | None = None) -> Iterator[bytes]:
+        """`length` bytes (all: None) from `first`, a chunk at a time, never the whole file in
+        memory; closes the handle when done. An object store reads only the asked bytes."""
+        with self.handle:
+            self.handle.seek(first)  # after `head`, even a range from 0 must go back
+            left = length
+            while left is None or left > 0:
+                chunk = self.handle.read(CHUNK if left is None else min(CHUNK, left))
+                if not chunk:
+                    return
+                if left is not None:
+                    left -= len(chunk)
+                yield chunk
+
+    def close(self) -> None:
+        self.handle.close()
+
+
+def inline_file(data: bytes) -> StoredFile:
+    return StoredFile(io.BytesIO(data), len(data))
+
+
+def open_file(rule: StorageRule, uri: str, what: str) -> StoredFile:
+    """The file at `uri`, checked before anything is opened."""
     location = readable(rule, uri, what)
     if location.path:
         fd = _open_regular(location.path, what)
-        return _file_chunks(fd), os.fstat(fd).st_size
-    return _remote_chunks(location.url, what)
+        handle = open(fd, "rb")  # noqa: SIM115 (closed by StoredFile.chunks, or when collected)
+        return StoredFile(handle, os.fstat(fd).st_size)
+    return _open_remote(location.url, what)
 
 
 def _open_regular(path: str, what: str) -> int:
@@ -168,18 +207,16 @@ def _open_regular(path: str, what: str) -> int:
     return fd
 
 
-def _file_chunks(fd: int) -> Iterator[bytes]:
-    with open(fd, "rb") as handle:
-        while chunk := handle.read(CHUNK):
-            yield chunk
-
-
-def _remote_chunks(url: str, what: str) -> tuple[Iterator[bytes], int | None]:
-    """The bytes of object-storage `url`, opened now (read with the server's own credentials),
-    so a missing object is a 404 and unreachable storage a 503 naming it, not a broken body."""
+def _open_remote(url: str, what: str) -> StoredFile:
+    """The object at `url`, opened now (read with the server's own credentials), so a missing
+    object is a 404 and unreachable storage a 503 naming it, not a broken body. fsspec's files
+    seek, and read a range of the object when asked for one."""
     try:
         fs, path = filesystem(url)
-        handle = fs.open(path, "rb")
+        # Blocks of two chunks, not the driver's default (s3fs: 50 MiB): a range, a `<video>`
+        # seeking, costs the store a read of about its own size; a whole file streams a GET
+        # every 2 MiB.
+        handle = fs.open(path, "rb", block_size=2 * CHUNK)
     except FileNotFoundError:
         raise NotFound(f"the stored file of {what} is missing") from None
     except ImportError as exc:
@@ -188,10 +225,4 @@ def _remote_chunks(url: str, what: str) -> tuple[Iterator[bytes], int | None]:
         reason = f"{type(exc).__name__}: {exc}"
         raise StorageError(f"cannot read the stored file of {what} at {url}: {reason}") from exc
     size = getattr(handle, "size", None)
-    return _handle_chunks(handle), size if isinstance(size, int) else None
-
-
-def _handle_chunks(handle: Any) -> Iterator[bytes]:
-    with handle:
-        while chunk := handle.read(CHUNK):
-            yield chunk
+    return StoredFile(handle, size if isinstance(size, int) else None)

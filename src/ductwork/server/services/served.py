@@ -9,15 +9,23 @@ video recognised by its first bytes, JSON or plain text by its name, anything el
 request asks. Every file response also says `nosniff` (the browser
 keeps the type we chose) and carries a sandboxing CSP (were it ever rendered as a document, it
 would get an opaque origin, no script and no subresources).
+
+Downloads honour one `Range` (`services.byteranges`): 206 with `Content-Range`, 416 beyond the
+file; the type is still chosen by the file's first bytes, whatever part is sent. A file whose
+content hash is known carries it as its ETag, which `If-Range` must name to resume it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from itertools import chain
 from urllib.parse import quote
 
-from starlette.responses import StreamingResponse
+from starlette.responses import JSONResponse, Response, StreamingResponse
+
+from ductwork.server.services.byteranges import Asked, Unsatisfiable
+from ductwork.server.services.locations import StoredFile
+
+WHOLE = Asked()
 
 FILE_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -79,26 +87,56 @@ def inert_type(filename: str, head: bytes) -> str:
 
 
 def file_response(
-    chunks: Iterator[bytes],
+    file: StoredFile,
     filename: str,
     *,
+    asked: Asked = WHOLE,
     inline: bool = False,
-    size: int | None = None,
+    etag: str | None = None,
     headers: dict[str, str] | None = None,
-) -> StreamingResponse:
-    """A download of `chunks` named `filename`; inline only when asked and a raster image, audio
-    or video."""
-    first = next(chunks, b"")
-    media = inert_type(filename, first)
+) -> Response:
+    """A download of `file` named `filename`, or the one byte range `asked` (206; 416 when it
+    is outside the file); inline only when asked and a raster image, audio or video. The type
+    is always the whole file's, by its first bytes, whatever range is sent."""
+    try:
+        wanted = asked.range_in(file.size, etag)
+    except Unsatisfiable as exc:
+        file.close()
+        return _unsatisfiable(exc)
+    if wanted is None:
+        chunks = file.chunks()
+        head = next(chunks, b"")
+        chunks = chain([head], chunks)
+    else:
+        head = file.head()
+        chunks = file.chunks(wanted.first, wanted.length)
+    media = inert_type(filename, head)
     disposition = "inline" if inline and media.startswith(("image/", "audio/", "video/")) else "attachment"
     sent = {
         **(headers or {}),
         **FILE_HEADERS,
         "Content-Disposition": f"{disposition}; filename*=UTF-8''{quote(filename, safe='')}",
     }
-    if size is not None:
-        sent["Content-Length"] = str(size)
-    return StreamingResponse(chain([first], chunks), media_type=media, headers=sent)
+    if etag:
+        sent["ETag"] = etag
+    if file.size is not None:
+        sent["Accept-Ranges"] = "bytes"
+        sent["Content-Length"] = str(file.size if wanted is None else wanted.length)
+    if wanted is not None and file.size is not None:
+        sent["Content-Range"] = wanted.content_range(file.size)
+        return StreamingResponse(chunks, status_code=206, media_type=media, headers=sent)
+    return StreamingResponse(chunks, media_type=media, headers=sent)
+
+
+def _unsatisfiable(exc: Unsatisfiable) -> Response:
+    body = {"error": "RangeNotSatisfiable", "message": str(exc)}
+    sent = {**FILE_HEADERS, "Content-Range": f"bytes */{exc.size}", "Accept-Ranges": "bytes"}
+    return JSONResponse(body, status_code=416, headers=sent)
+
+
+def strong_etag(sha256: str) -> str | None:
+    """A stored file's ETag, its content hash: what `If-Range` must name to resume it."""
+    return f'"{sha256}"' if is_sha256(sha256) else None
 
 
 def download_name(name: str, uri: str, file_name: str = "", inline_json: bool = False) -> str:

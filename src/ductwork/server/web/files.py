@@ -15,29 +15,35 @@ from fastapi.responses import Response
 from ductwork.core.errors import NotFound
 from ductwork.core.queries import EventQuery
 from ductwork.server.services import artifact_files, locations, served
+from ductwork.server.services.byteranges import Asked
 from ductwork.server.services.hub import Hub
 from ductwork.server.services.views import Plot
 
 
-def artifact_response(hub: Hub, task_id: str, name: str, *, inline: bool = False) -> Response:
-    """The artifact's stored bytes as a download; `inline` (the pages' `<img>` previews) is
-    honoured only for a raster image recognised by its bytes (`services.served`)."""
-    record, chunks, size = artifact_files.open_download(hub, task_id, name)
+def artifact_response(
+    hub: Hub, task_id: str, name: str, asked: Asked = served.WHOLE, *, inline: bool = False
+) -> Response:
+    """The artifact's stored bytes as a download, or the byte range `asked`; `inline` (the
+    pages' `<img>` previews) is honoured only for a raster image recognised by its bytes
+    (`services.served`)."""
+    record, file = artifact_files.open_download(hub, task_id, name)
     filename = served.download_name(record.name, record.uri, record.file_name, record.inline is not None)
-    return served.file_response(chunks, filename, inline=inline, size=size)
+    etag = served.strong_etag(record.hash)
+    return served.file_response(file, filename, asked=asked, inline=inline, etag=etag)
 
 
-def image_event_response(hub: Hub, task_id: str, index: int) -> Response:
-    """The picture of the task's `index`-th image event (inline only if it is a raster image)."""
+def image_event_response(hub: Hub, task_id: str, index: int, asked: Asked = served.WHOLE) -> Response:
+    """The picture of the task's `index`-th image event (inline only if it is a raster image,
+    audio or video), or the byte range `asked` (a `<video>` seeking)."""
     images = hub.store.get_events(EventQuery(task_id, kind="image"))
     if not 0 <= index < len(images):
         raise NotFound(f"task {task_id} has no image {index}")
     uri = image_uri(images[index].payload)
     if not uri or locations.is_link(uri):
         raise NotFound(f"image {index} of task {task_id} is not stored by this server")
-    chunks, size = locations.open_chunks(hub.storage, uri, f"image {index} of task {task_id}")
+    file = locations.open_file(hub.storage, uri, f"image {index} of task {task_id}")
     filename = uri.rstrip("/").rsplit("/", 1)[-1] or f"image-{index}"
-    return served.file_response(chunks, filename, inline=True, size=size)
+    return served.file_response(file, filename, asked=asked, inline=True)
 
 
 def plot_item(task_id: str, plot: Plot) -> dict[str, Any]:

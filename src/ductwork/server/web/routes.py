@@ -22,6 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from ductwork.core import runformat
 from ductwork.core.errors import DuctworkError, NotFound, ValidationError
 from ductwork.server.services import auth, layout, permissions, runs, views
+from ductwork.server.services.byteranges import Asked
 from ductwork.server.services.hub import Hub
 from ductwork.server.services.proxy import client_address
 from ductwork.server.web import files, forms, pages, previews
@@ -331,13 +332,16 @@ def artifact_preview(request: Request, hub: HubDep, task_id: str, name: str) -> 
 
 
 @router.get("/tasks/{task_id}/artifacts/{name:path}")
-def artifact_download(hub: HubDep, task_id: str, name: str, inline: bool = False) -> Response:
-    return files.artifact_response(hub, task_id, name, inline=inline)
+def artifact_download(
+    request: Request, hub: HubDep, task_id: str, name: str, inline: bool = False
+) -> Response:
+    asked = Asked.of(request.headers)  # a malformed Range: 400 before the file is opened
+    return files.artifact_response(hub, task_id, name, asked, inline=inline)
 
 
 @router.get("/tasks/{task_id}/images/{index}")
-def image_event(hub: HubDep, task_id: str, index: int) -> Response:
-    return files.image_event_response(hub, task_id, index)
+def image_event(request: Request, hub: HubDep, task_id: str, index: int) -> Response:
+    return files.image_event_response(hub, task_id, index, Asked.of(request.headers))
 
 
 # --- queues and workers -------------------------------------------------------------------------------
