@@ -361,7 +361,9 @@ class Engine:
             return
         node.job_ended = time.time()
         node.result = outcome.result
-        node.error = outcome.message
+        # An end that does not say why (an agent's step stopped from outside) keeps the reason
+        # the run gave when it aborted it.
+        node.error = outcome.message or ("" if outcome.status == "completed" else node.error)
         self._set_status(node, NodeStatus.completed if outcome.status == "completed" else outcome.status)
         self._final(node, outcome)
         if (

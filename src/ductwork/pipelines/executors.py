@@ -390,6 +390,8 @@ class QueueExecutor:
         elif status in _FINAL_OUTCOME:
             with self._lock:
                 self._watched.pop(task_id, None)
+            if status == TaskStatus.stopped and not message:  # the web UI, `node.job.abort()`
+                message = "its task was stopped from outside"
             report(node, "done", Outcome(_FINAL_OUTCOME[status], message))
 
     def abort(self, node: Node) -> None:

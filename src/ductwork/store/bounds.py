@@ -137,7 +137,7 @@ def value_fits(column: Column, value: Any, field: str, dialect: str = "") -> Non
 
 
 def integer(value: Any, field: str, low: int = INT64[0], high: int = INT64[1]) -> int:
-    # A bool is an int to Python but not to JSON: refused here as over HTTP (api/strict.py).
+    # A bool is an int to Python but not to JSON: refused here as over HTTP (services/jsontypes.py).
     if not isinstance(value, int) or isinstance(value, bool):
         raise ValidationError(f"{field} must be an integer, got {short(value)}")
     if not low <= value <= high:

@@ -167,13 +167,6 @@ print(job.status())
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pipelines/: a step run by an agent and stopped from outside (node.job.abort(), the web "
-    "UI) ends aborted with an empty message: Engine._on_done sets node.error = outcome.message, and "
-    "QueueExecutor's outcome carries the stopped task's own (empty) status message, so the "
-    "'its task was stopped from outside' the abort watch wrote is lost (a local step keeps it)",
-)
 def test_a_remote_step_stopped_through_its_job_says_why(machines: Any, tmp_path: Path) -> None:
     server, laptop = with_agents_and_laptop(machines, {"slow.py": SLOW_PIPELINE}, tmp_path)
     run_id = laptop.run(CREATE, "stopped remotely", "slow.py", "1.0.0").strip().splitlines()[-1]
