@@ -1,6 +1,6 @@
 """Server benchmark: API latency under 50 concurrent clients, and the runs list at 10,000 runs.
 
-    python bench/bench_server.py [--clients 50] [--seconds 8] [--runs 10000] [--db-url URL]
+    python bench/bench_server.py [--clients 50] [--seconds 8] [--runs 10000] [--db-url URL] [--bursty]
 
 The server is `ductwork server`'s app in its own process over a fresh store (SQLite, or the
 empty PostgreSQL database given). Three parts, each figure printed beside its goal and ratio
@@ -9,7 +9,8 @@ empty PostgreSQL database given). Three parts, each figure printed beside its go
 * **mixed load** (the goal: reads p50 < 10 ms, p99 < 50 ms): 50 clients at once, in 5 client
   processes of 10 threads, half of them reading a run's pages (the run page, its live states,
   the controller task) and half writing metrics (10 scalars a call), each client one request
-  every `--interval` s (a page that refreshes, an SDK flushing), all starting together.
+  every `--interval` s (a page that refreshes, an SDK flushing), spread evenly over the
+  interval, or with `--bursty` five at a time at ten points of it.
   Floor: `GET /api/health` sent the same way in its own round (HTTP + framework + auth, no
   store work).
 * **saturation**: the same 50 clients without pause (each sends its next request when the
@@ -108,9 +109,11 @@ def _client(spec: dict[str, Any], n: int, out: list[tuple[str, float]]) -> None:
             http.request(method, path, content=body)
         _BARRIER[0].wait()  # every client warm: all start together
         start = time.time()
-        # Each client starts at its own point of the interval, so the load is spread evenly
-        # (at n % 10 / 10, five clients at a time fired together: bursts, not a steady rate).
-        planned = start + spec["interval"] * n / spec["clients"]
+        # Each client starts at its own point of the interval, so the load is spread evenly;
+        # --bursty: at n % 10 / 10 of it, so five clients at a time fire together (bursts, not
+        # a steady rate: what a page refresh timer or an SDK's flush may well do).
+        offset = n % 10 / 10 if spec["bursty"] else n / spec["clients"]
+        planned = start + spec["interval"] * offset
         k = 0
         while time.time() < start + spec["seconds"]:
             if spec["interval"]:
@@ -293,6 +296,9 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--interval", type=float, default=0.2, help="s between a client's requests")
+    parser.add_argument(
+        "--bursty", action="store_true", help="clients fire five at a time, not spread over the interval"
+    )
     parser.add_argument("--runs", type=int, default=10_000, help="runs in the runs list (0: skip)")
     parser.add_argument("--db-url", default=None, help="an empty PostgreSQL database (default: SQLite)")
     parser.add_argument("--no-saturation", action="store_true")
@@ -307,9 +313,13 @@ def main() -> None:
             if args.runs_only:
                 bench_runs_list(url, key, seed_runs(db_url, args.runs), args.runs, process.pid)
                 return
-            spec = {"url": url, "key": key, "pid": process.pid, **seed(url, key, args.clients)}
+            spec = {"url": url, "key": key, "pid": process.pid, "bursty": args.bursty}
+            spec.update(seed(url, key, args.clients))
             rate = args.clients / args.interval
-            print(f"ductwork server under {args.clients} clients, server in its own process, {where}")
+            timing = "bursty (five at a time)" if args.bursty else "spread"
+            print(
+                f"ductwork server under {args.clients} clients ({timing}), server in its own process, {where}"
+            )
             floor = under_load(
                 {**spec, "mode": "floor", "interval": args.interval}, args.clients, args.seconds
             )

@@ -6,10 +6,15 @@ A `Source` is one dedicated DB-API connection (never the store's pool) that answ
   data_version`, which moves whenever *another* connection commits (the server's own pool,
   the CLI, an embedded agent or a local-mode controller writing the same file): microseconds,
   no query plan, no table touched, so a watcher may ask it every few milliseconds. On
-  PostgreSQL it waits on `LISTEN`: the statement triggers of migration 0003 send
-  `NOTIFY ductwork_changes` from every transaction that writes `tasks` or `nodes` (one per
-  transaction whatever the rows; PostgreSQL folds duplicates), enqueues included. The payload
-  names the schema, so stores side by side in one database do not wake each other.
+  PostgreSQL it waits on `LISTEN`: the statement triggers of migrations 0003 and 0007 send
+  `NOTIFY ductwork_changes` from every transaction that writes `nodes`, inserts or deletes
+  `tasks` or sets a task field a live view shows (one per transaction whatever the rows;
+  PostgreSQL folds duplicates), enqueues included. The payload names the schema, so stores
+  side by side in one database do not wake each other. A write that only bumps a task's
+  `updated` (metrics, console lines, parameters, artifacts: dozens of commits a second under
+  load) notifies nobody; once every `PROBE_S` without a notification, the ids and `updated`
+  of the task rows the next look would return (an index range scan, nothing decoded) tell
+  whether any moved, so such a write is announced within a second and never lost.
 * `look(cursor)`: the task and node rows whose `updated` is above the cursor, the columns a live
   view shows and nothing else (no JSON column decoded). Two indexed range scans.
 
@@ -29,6 +34,7 @@ from urllib.parse import unquote
 
 CHANGES_CHANNEL = "ductwork_changes"
 SETTLE_S = 2.0
+PROBE_S = 1.0  # PostgreSQL: how often `updated`-only writes (which do not NOTIFY) are looked for
 
 TASK_COLUMNS = (
     "id",
@@ -59,6 +65,8 @@ NODE_COLUMNS = (
 _TASKS = f"SELECT {', '.join(TASK_COLUMNS)} FROM tasks WHERE updated > {{p}}"
 _NODES = f"SELECT {', '.join(NODE_COLUMNS)} FROM nodes WHERE updated > {{p}}"
 _NEWEST = "SELECT (SELECT max(updated) FROM tasks), (SELECT max(updated) FROM nodes)"
+# The next look's task rows, by id and `updated` only: any row written since differs.
+_PROBE = "SELECT id, updated FROM tasks WHERE updated > %s"
 _FOLLOWED = (
     f"SELECT {', '.join(TASK_COLUMNS)} FROM tasks WHERE id = {{p}} OR id = {{p}} OR parent = {{p}} "
     "ORDER BY created"
@@ -177,9 +185,13 @@ class PostgresSource:
         row = self._conn.execute("SELECT current_schema()").fetchone()
         self._schema = f"{row[0] if row else 'public'}."
         self._conn.execute(f'LISTEN "{CHANGES_CHANNEL}"')
+        self._cursor: float | None = None  # of the last look
+        self._looked: dict[str, float] = {}  # its task rows: id -> `updated`
+        self._probed = time.monotonic()
 
     def wait(self, timeout: float) -> bool:
-        """True when a notification arrived within `timeout` (all pending ones are taken)."""
+        """True when a notification arrived within `timeout` (all pending ones are taken), or
+        when the probe, due every `PROBE_S`, finds a task row written since the last look."""
         got = False
         deadline = time.monotonic() + timeout
         while not got:
@@ -191,11 +203,25 @@ class PostgresSource:
         if got:
             for _ in self._conn.notifies(timeout=0.0):  # the rest of a burst: one look covers it
                 pass
-        return got
+            return True
+        return self._probe()
+
+    def _probe(self) -> bool:
+        now = time.monotonic()
+        if self._cursor is None or now - self._probed < PROBE_S:
+            return False
+        self._probed = now
+        return dict(self._conn.execute(_PROBE, (self._cursor,)).fetchall()) != self._looked
 
     def look(self, cursor: float | None) -> Look:
         with self._conn.cursor() as cur:
-            return _look(cur, "%s", cursor, SETTLE_S)
+            found = _look(cur, "%s", cursor, SETTLE_S)
+        # What the probe compares with: the rows above the cursor this look was given (a first
+        # look returns none, so rows already there cost one look more, never one less).
+        self._cursor = found.cursor if cursor is None else cursor
+        self._looked = {t["id"]: t["updated"] for t in found.tasks}
+        self._probed = time.monotonic()
+        return found
 
     def snapshot(self, run: str | None, task: str | None) -> Look:
         with self._conn.cursor() as cur:

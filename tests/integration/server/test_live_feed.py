@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from ductwork.client.http import HttpBackend
-from ductwork.core.records import ConsoleLine, TaskRecord
+from ductwork.core.records import ConsoleLine, MetricEvent, TaskRecord
 from ductwork.server.services import feed as feed_module
 from ductwork.store import Store
 
@@ -99,6 +99,17 @@ def test_new_console_lines_are_announced_to_the_stream(http: HttpBackend, live_s
         http.add_console([ConsoleLine(task.id, "hello")])
         announced = wait_for(seen, "updated", id=task.id)
     assert announced["updated"] >= task.updated
+
+
+def test_new_metrics_are_announced_to_the_stream(http: HttpBackend, live_server: Any) -> None:
+    """Charts read on when told (`updated`): on PostgreSQL a metric write sends no NOTIFY
+    (migration 0007) and the feed's probe finds it; on SQLite data_version moves."""
+    task = http.create_task(TaskRecord(name="learning"))
+    with events(live_server, task=task.id) as seen:
+        wait_for(seen, "task", id=task.id)
+        http.add_events([MetricEvent(task.id, "scalar", "loss", "train", 0, 0.5)])
+        announced = wait_for(seen, "updated", id=task.id)
+    assert announced["updated"] > task.updated
 
 
 def test_another_writer_of_the_store_reaches_the_stream(live_server: Any, store_url: str) -> None:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
 from typing import Any
 
-from ductwork.core.records import NodeState, TaskRecord
-from ductwork.store import Store, notify
+import pytest
+
+from ductwork.core.records import MetricEvent, NodeState, TaskRecord
+from ductwork.store import Store, migrate, notify
 
 
 def test_a_commit_by_another_connection_is_signalled_and_looked_up(store: Store) -> None:
@@ -48,6 +51,46 @@ def test_postgres_signals_name_their_schema(store: Store) -> None:
         assert source.wait(0.3) is False
     finally:
         source.close()
+
+
+def test_postgres_announces_an_updated_only_write_by_its_probe(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Migration 0007: a write that only bumps a task's `updated` (metrics here) sends no NOTIFY;
+    the probe finds it (and a status change still notifies)."""
+    if store.dialect != "postgresql":
+        return
+    task = store.create_task(TaskRecord(name="reporting"))
+    source = notify.open_source(str(store.url))
+    assert source is not None
+    try:
+        monkeypatch.setattr(notify, "PROBE_S", 3600.0)  # the probe is not what answers yet
+        start = source.look(None).cursor
+        before = source.look(start)  # the probe's baseline: the task as created
+        assert [t["id"] for t in before.tasks] == [task.id]
+        source.wait(0.0)  # whatever came before
+        store.add_events([MetricEvent(task.id, "scalar", "loss", "train", 0, 0.5)])
+        assert source.wait(0.5) is False  # no notification
+        monkeypatch.setattr(notify, "PROBE_S", 0.0)
+        assert source.wait(0.0) is True  # the probe: a row above the cursor moved
+        after = source.look(start)
+        assert after.tasks[0]["updated"] > before.tasks[0]["updated"]
+        assert source.wait(0.0) is False  # looked at: nothing new since
+        monkeypatch.setattr(notify, "PROBE_S", 3600.0)
+        store.set_status(task.id, "in_progress", force=True)
+        assert _signalled(source)  # a field the live views show: NOTIFY at once
+    finally:
+        source.close()
+
+
+def test_the_notified_fields_are_the_live_views_columns() -> None:
+    """The migration's frozen list of columns whose UPDATE notifies is notify.TASK_COLUMNS."""
+    path = migrate.MIGRATIONS / "versions" / "0007_notify_on_shown_fields.py"
+    spec = importlib.util.spec_from_file_location("migration_0007", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert set(module.SHOWN) == set(notify.TASK_COLUMNS) - {"updated"}
 
 
 def test_in_memory_and_file_urls() -> None:

@@ -7,8 +7,12 @@ What wakes it (`store/notify.py`):
 * on SQLite, any other writer of the same file (the CLI, an embedded agent, a local-mode
   controller): `PRAGMA data_version` on the feed's own connection, checked every `TICK_S`
   (microseconds each; no query runs unless the number moved);
-* on PostgreSQL, `LISTEN`: the triggers of migration 0003 NOTIFY for every transaction that
-  writes tasks or nodes, whoever wrote it; enqueues NOTIFY too.
+* on PostgreSQL, `LISTEN`: the triggers of migrations 0003 and 0007 NOTIFY for every
+  transaction that writes nodes, creates or deletes tasks or sets a task field a live view
+  shows, whoever wrote it; enqueues NOTIFY too. A write that only bumps a task's `updated`
+  (metrics, parameters, artifacts: many a second under load) does not: the source's probe
+  finds it within `notify.PROBE_S`, so a burst of metric commits costs one look a second,
+  not one each. Console lines through this server poke at once (the hub).
 
 Woken, it asks for the task and node rows above its cursor (two indexed range scans on its own
 connection, only the columns a live view shows) and hands them to the subscribed streams on the

@@ -64,7 +64,7 @@ class Hub:
         self.storage = locations.build_rule(self.store, self.artifacts_root, self.allowed_storage)
         self.feed = Feed(self.store, self.work)
         self.events = GroupWriter(self.store.add_events)
-        self.console = GroupWriter(self.store.add_console)
+        self.console = GroupWriter(self._add_console)
 
     # -- writes others wait for ---------------------------------------------------------------
 
@@ -104,6 +104,12 @@ class Hub:
     def put_nodes(self, nodes: Sequence[NodeState]) -> None:
         self.store.put_nodes(nodes)
         self.touched()
+
+    def _add_console(self, lines: Sequence[ConsoleLine]) -> None:
+        # A console panel reads on when told: at once, where PostgreSQL's NOTIFY would not tell
+        # (a write that only bumps `updated`, migration 0007). Metrics wait for the feed's probe.
+        self.store.add_console(lines)
+        self.feed.poke()
 
     def touched(self) -> None:
         """Something a live view shows changed (a task created, edited, claimed): the live
