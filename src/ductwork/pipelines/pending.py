@@ -49,8 +49,13 @@ class Unit:
     ended: float | None = None  # an end: when the step ended
 
 
+# This thread writes no held writes before its store calls (`Pending.aside`).
+_aside = threading.local()
+
+
 class Pending:
-    def __init__(self, backend: Any, log: Callable[[str], None]) -> None:
+    def __init__(self, backend: Any, log: Callable[[str], None], *, starts: bool = True) -> None:
+        """`starts`: steps' starts may be held too (a run whose steps run in this process)."""
         self.backend = backend
         self.log = log  # the run's log
         self._lock = threading.Lock()  # the list: a step adds to it while a batch is written
@@ -59,9 +64,8 @@ class Pending:
         self._units: list[Unit] = []
         self._unrecorded: set[str] = set()  # tasks whose start was refused: their ends are dropped
         # Looked up on the class: a proxy transport (the pipe) answers any name it is asked.
-        hooked = callable(getattr(type(backend), "before_use", None))
+        hooked = starts and callable(getattr(type(backend), "before_use", None))
         self._remove: Callable[[], None] | None = backend.before_use(self._first) if hooked else None
-        self._aside = threading.local()  # `aside()` in this thread
 
     @property
     def holds_starts(self) -> bool:
@@ -88,23 +92,25 @@ class Pending:
 
     @contextmanager
     def aside(self) -> Iterator[None]:
-        """This thread's store calls inside do not write what is held first: for a read that
-        does not depend on it (the run's own status), which would otherwise cost a commit."""
-        before = getattr(self._aside, "on", False)
-        self._aside.on = True
+        """This thread's store calls inside do not write what is held first (here or in any
+        run of this process): for a read that does not depend on it (the run's own status),
+        which would otherwise cost a commit, and for a batch being written (see `write`)."""
+        before = getattr(_aside, "on", False)
+        _aside.on = True
         try:
             yield
         finally:
-            self._aside.on = before
+            _aside.on = before
 
     def _first(self) -> None:
-        if not getattr(self._aside, "on", False):
+        if not getattr(_aside, "on", False):
             self.write()
 
     def write(self, extra: list[Call] | None = None) -> list[Any]:
         """Write what is held, then `extra` (in one batch when the transport has batches); the
         results of `extra`'s calls."""
-        # Aside: the batch's own use of the store must not write what was added since, first.
+        # Aside: the batch's own use of the store writes neither what was added here since nor
+        # another run's held writes first (that run's thread may be waiting for this one's).
         with self._writing, self.aside():
             with self._lock:
                 units, self._units = self._units, []

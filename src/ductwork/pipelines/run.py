@@ -83,7 +83,8 @@ class Run:
         self.engine = Engine(
             self, executor, max_workers=max_workers, abort_on_failure=settings.abort_on_failure
         )
-        self.pending = Pending(backend, self.log)  # in-process steps' ends, with the next write
+        # In-process steps' writes, with the run's next write (no hook for steps run elsewhere).
+        self.pending = Pending(backend, self.log, starts=inline)
         if isinstance(executor, InlineExecutor):
             executor.pending = self.pending
         self.stopped_by_user = False

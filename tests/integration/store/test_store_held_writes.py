@@ -121,3 +121,31 @@ def test_bulk_writes_refuse_whole_and_name_the_bad_value(store: Store) -> None:
     with pytest.raises(StatusError):
         store.put_artifacts([ArtifactRecord(task_id=good.id, name="v", type="int", inline="1")])
     assert store.get_parameters(good.id) == {} and store.get_artifacts(good.id) == []
+
+
+def test_two_runs_holding_writes_on_one_store_never_wait_for_each_other(store: Store) -> None:
+    """Each run's batch, as it is written, calls the store's hooks, the other run's among them:
+    a batch being written must not wait for another run's (which may be waiting for it)."""
+    project = store.ensure_project("two runs")
+    runs = [Pending(store, print), Pending(store, print)]
+    failures: list[BaseException] = []
+
+    def steps(pending: Pending) -> None:
+        try:
+            for _ in range(150):
+                task = TaskRecord(name="step", project=project.id, status="in_progress")
+                pending.start([("create_task", (task,), {})])
+                pending.write([("get_task", (task.id,), {})])  # its batch, then a read of it
+        except BaseException as exc:  # reported below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=steps, args=(pending,), daemon=True) for pending in runs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not any(thread.is_alive() for thread in threads), "the two runs' writes deadlocked"
+    assert failures == []
+    for pending in runs:
+        pending.close()
+    assert len(store.query_tasks(TaskQuery(project=project.id, archived=None))) == 300
