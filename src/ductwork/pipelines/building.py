@@ -11,7 +11,7 @@ from ductwork.core import dag, syntax
 from ductwork.core.arguments import check_json
 from ductwork.core.errors import NotFound, ValidationError
 from ductwork.core.queries import TaskQuery
-from ductwork.core.records import Param, TaskTypes
+from ductwork.core.records import Param
 from ductwork.core.runformat import (
     STEP_ARGS,
 )
@@ -24,7 +24,15 @@ from ductwork.pipelines.options import (
     need_text,
 )
 from ductwork.pipelines.pipeline import PipelineBase
-from ductwork.pipelines.spec import PipelineSpec, RetryPolicy, StepCode, StepOptions, StepSpec, options_from
+from ductwork.pipelines.spec import (
+    PipelineSpec,
+    RetryPolicy,
+    StepCode,
+    StepOptions,
+    StepSpec,
+    options_from,
+    typed,
+)
 from ductwork.pipelines.stored import uncaptured
 
 
@@ -212,7 +220,7 @@ class StepBuilding(PipelineBase):
             **fields,
             name=name,
             kind="function",
-            options=_typed(options),
+            options=typed(options),
             function=function,
             code=code,
             capture_error=capture_error,
@@ -300,22 +308,3 @@ def _configuration_overrides(step: str, given: Mapping[str, Any] | None) -> dict
                 f"not {type(value).__name__}"
             )
     return configurations
-
-
-# Options with the default task type, by the options they were made from: a component's
-# options are one object, made again for each of its calls (a copy of 40 fields) otherwise.
-_TYPED: dict[int, tuple[StepOptions, StepOptions]] = {}
-
-
-def _typed(options: StepOptions) -> StepOptions:
-    """`options` with a task type: theirs, else `training`."""
-    if options.task_type:
-        return options
-    hit = _TYPED.get(id(options))
-    if hit is not None and hit[0] is options:  # the pair keeps `options` alive: its id is its own
-        return hit[1]
-    typed = dataclasses.replace(options, task_type=TaskTypes.training)
-    if len(_TYPED) >= 256:
-        _TYPED.clear()
-    _TYPED[id(options)] = (options, typed)
-    return typed

@@ -223,3 +223,10 @@ class PipelineSpec:
     version: str | None = None
     parameters: Mapping[str, Param] = field(default_factory=dict)
     steps: tuple[StepSpec, ...] = ()
+
+
+def typed(options: StepOptions) -> StepOptions:
+    """A function step's options: its task type, else `training`."""
+    if options.task_type:
+        return options
+    return dataclasses.replace(options, task_type=TaskTypes.training)
