@@ -43,11 +43,13 @@ def check(table: str, values: Mapping[str, Any], where: str, *, dialect: str = "
     """ValidationError `"<where>: <field> ..."` for the first value its column cannot hold.
 
     Keys that are not columns of `table` are left to the caller (they are not stored)."""
+    if fits(table, values, dialect=dialect):
+        return  # the usual case: no message built for each field
     known = columns(table)
     for name, value in values.items():
         column = known.get(name)
-        if column is not None and not _fits(column, value, dialect):
-            value_fits(column, value, f"{where}: {name}", dialect)  # names what is wrong
+        if column is not None:
+            value_fits(column, value, f"{where}: {name}", dialect)
 
 
 def fits(table: str, values: Mapping[str, Any], *, dialect: str = "") -> bool:
