@@ -5,12 +5,16 @@ configuration object, and every reader of the stored DAG takes the defaults back
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from tests.pipelines.conftest import backend
 
 from ductwork import PipelineController, PipelineDecorator
+from ductwork.core import runformat
 from ductwork.core.queries import TaskQuery
+from ductwork.core.records import ConfigObject
+from ductwork.pipelines import dagtext
 from ductwork.pipelines.dagtext import DagText, entry
 from ductwork.pipelines.node import Node
 from ductwork.pipelines.stored import nodes_from_config
@@ -67,11 +71,74 @@ def test_a_final_steps_entry_is_encoded_again_when_it_changes() -> None:
     text = DagText()
     node = Node(name="step")
     node.status = "completed"
-    first = json.loads(text.text({"step": node}))
+    first = json.loads(text.texts({"step": node})[0])
     node.state.cache_note = "reused"
-    second = json.loads(text.text({"step": node}))
+    second = json.loads(text.texts({"step": node})[0])
     node.queue = "cpu"  # a new spec
-    third = json.loads(text.text({"step": node}))
+    third = json.loads(text.texts({"step": node})[0])
     assert "cache_note" not in first["step"]
     assert second["step"]["cache_note"] == "reused"
     assert third["step"]["queue"] == "cpu"
+
+
+def test_a_dag_longer_than_a_part_is_written_in_parts_and_read_back_whole(home, monkeypatch) -> None:
+    monkeypatch.setattr(dagtext, "DAG_PART_CHARS", 2_000)  # as a run of ~30,000 steps would be
+    PipelineDecorator.debug_pipeline()
+    assert wide(60) == sum(range(60))
+    store = backend()
+    (run,) = store.query_tasks(TaskQuery(type=["controller"]))
+    configs = store.get_configurations(run.id)
+    texts = runformat.dag_texts(configs)
+    assert len(texts) > 3 and {name for name in configs if name.startswith("Pipeline")} == {
+        "Pipeline",
+        *(f"Pipeline.{i}" for i in range(2, len(texts) + 1)),
+    }
+    for text in texts:  # each part an object of whole steps, within its bound
+        assert len(text) <= 2_000 and isinstance(json.loads(text), dict)
+    steps = runformat.read_dag_configs(configs)
+    assert len(steps) == 61 and steps["leaf_59"]["status"] == "completed"
+    dag = PipelineController.get(pipeline_id=run.id).get_pipeline_dag()
+    leaves = ["leaf", *(f"leaf_{i}" for i in range(1, 60))]
+    assert len(dag) == 61 and sorted(dag["add_all"].parents) == sorted(leaves)
+
+
+def test_a_run_that_writes_fewer_parts_than_its_task_holds_ends_them() -> None:
+    # A copy of a bigger run holds its parts; a shorter DAG written over them ends them with an
+    # empty part, which readers stop at.
+    text = DagText(part_chars=10_000)
+    text.stored_parts(3)
+    node = Node(name="only")
+    writes = text.writes({"only": node})
+    assert [name for name, _ in writes] == ["Pipeline", "Pipeline.2"] and writes[1][1] == ""
+    stale = ConfigObject('{"gone": {"parents": []}}', "json")
+    configs = {name: ConfigObject(body, "json") for name, body in writes} | {"Pipeline.3": stale}
+    assert list(runformat.read_dag_configs(configs)) == ["only"]
+    assert [name for name, _ in text.writes({"only": node})] == ["Pipeline"]  # ended once
+
+
+def test_a_steps_entry_is_its_full_entry_without_the_defaults() -> None:
+    def reference(node: Node) -> dict[str, Any]:
+        defaults = Node(name="default").to_dict()
+        return {
+            k: v for k, v in node.to_dict().items() if k == "parents" or k not in defaults or v != defaults[k]
+        }
+
+    plain = Node(name="plain")
+    busy = Node(
+        name="busy",
+        parents=["a", "b"],
+        queue="gpu",
+        timeout=30.0,
+        parameters={"General/lr": 0.1},
+        cache_executed_step=True,
+        monitor_metrics=[("loss", "x")],
+        continue_on_fail=True,
+        stage="train",
+        base_task_id="t0",
+    )
+    busy.status, busy.job_id, busy.executed, busy.job_started, busy.attempt = "failed", "t9", "t9", 5.0, 2
+    busy.job_type, busy.cache_note = "training", "cache miss"
+    for node in (plain, busy):
+        assert entry(node) == reference(node)
+        ((_, encoded),) = json.loads(DagText().texts({node.name: node})[0]).items()
+        assert encoded == json.loads(json.dumps(reference(node), default=str))

@@ -12,6 +12,7 @@ never change: add a name, never rename one.
                 pipeline/*      controller settings             SETTING_*
                 properties/version                              VERSION_PARAM
     configuration "Pipeline"    the DAG: step name -> STEP_FIELDS   DAG_CONFIG, read_dag()
+                  "Pipeline.2"  ... its next parts, when it is big   DAG_PART, dag_texts()
     configuration "<step>"      a function step's code: CODE_*
     runtime     version, pipeline_hash; "_"-keys are this run's own state, not copied to a clone
 """
@@ -22,7 +23,7 @@ import json
 from collections.abc import Mapping
 from typing import TypeVar
 
-from ductwork.core.records import TaskRecord, TaskTypes
+from ductwork.core.records import ConfigObject, TaskRecord, TaskTypes
 
 T = TypeVar("T")
 
@@ -49,6 +50,11 @@ STEP_ARGS = "kwargs"  # section of a function step's arguments: "kwargs/<name>" 
 # its default value is left out (`pipelines.dagtext`), so readers take the default when one is absent.
 DAG_CONFIG = "Pipeline"
 DAG_DESCRIPTION = "pipeline state"
+# A DAG too big for one configuration object goes on in "Pipeline.2", "Pipeline.3", ..., each an
+# object of whole steps ("." is in no step's name, so no step's code is ever stored under one);
+# readers merge the parts up to the first missing or empty one (`dag_texts`).
+DAG_PART = "Pipeline.{}"
+DAG_PART_CHARS = 4 << 20  # characters of one part at most (half the store's bound on a text)
 CODE_DESCRIPTION = "step code"  # a function step's code, under the configuration named by the step
 CODE_FIELDS = ("function", "code", "requirements", "return", "digest")
 CODE_REPOSITORY = "repository"  # beside them, a step with repo=: {"repository", "commit", "branch"}
@@ -136,6 +142,25 @@ def version_of(task: TaskRecord) -> str:
 def fresh_runtime(runtime: Mapping[str, object]) -> dict[str, object]:
     """A run's runtime as a copy of it starts with: without this run's own state (`_` keys)."""
     return {k: v for k, v in runtime.items() if not str(k).startswith(PRIVATE_PREFIX)}
+
+
+def dag_texts(configs: Mapping[str, ConfigObject]) -> list[str]:
+    """The stored DAG's texts in order: `Pipeline`, then its parts up to the first missing or
+    empty one (a run that wrote fewer parts than the run it was copied from ends them so)."""
+    texts = []
+    name = DAG_CONFIG
+    while name in configs and configs[name].text.strip():
+        texts.append(configs[name].text)
+        name = DAG_PART.format(len(texts) + 1)
+    return texts
+
+
+def read_dag_configs(configs: Mapping[str, ConfigObject]) -> dict[str, dict[str, object]]:
+    """`read_dag` of every part of the stored DAG, merged."""
+    steps: dict[str, dict[str, object]] = {}
+    for text in dag_texts(configs):
+        steps.update(read_dag(text))
+    return steps
 
 
 def read_dag(text: str) -> dict[str, dict[str, object]]:

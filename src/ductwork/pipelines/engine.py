@@ -19,7 +19,8 @@ import threading
 import time
 import traceback
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from ductwork.core.states import NODE_FINAL, NODE_SUCCESS, NodeStatus
@@ -50,13 +51,13 @@ class Engine:
         # Held by whoever handles events: the loop's thread, or a thread pumping its own.
         self._turn = threading.RLock()
         self._pumper: int | None = None  # the thread pumping now
+        self._wanted = False  # the loop waits for the turn: no pump takes it before the loop has
         self._armed = False  # the loop sleeps until a flush is due (else until an event)
         self._outbox: deque[list[Node]] = deque()  # batches of states a pump took, to write
         self._ready: deque[Node] = deque()
         self._running: set[str] = set()
         self._dirty: dict[str, Node] = {}
         self._flushed_at = 0.0  # monotonic time of the last batch of states sent to the host
-        self._done: dict[str, threading.Event] = {}
         self._added: dict[str, Node] = {}  # every step handed to `add`, from any thread
         self._timers: dict[str, threading.Timer] = {}
         self._timed_out: set[str] = set()
@@ -64,7 +65,10 @@ class Engine:
         self._sealed = False  # no more steps will be added
         self._stopping = False
         self.finished = threading.Event()
-        self._end_lock = threading.Lock()
+        # The steps in a final state, and the condition their waiters wait on (one for the run:
+        # an Event per step was eight objects more per step for the garbage collector to walk).
+        self._final_steps: set[str] = set()
+        self._settled = threading.Condition(threading.Lock())
         self.error: BaseException | None = None
         self._final_hooks: list[Callable[[], None]] = []
         self._thread = threading.Thread(target=self._loop, name="ductwork-scheduler", daemon=True)
@@ -76,13 +80,12 @@ class Engine:
 
     def add(self, node: Node, *, here: bool = False) -> None:
         """Add a step; `here`: the caller `pump`s next, handling the addition itself."""
-        with self._end_lock:
+        with self._settled:
             self._added[node.name] = node
-            done = self._done[node.name] = threading.Event()
             if self.finished.is_set():  # the run ended (stopped, or failed): this step never runs
                 node.status = NodeStatus.skipped
                 node.error = node.error or "the pipeline run had already ended"
-                done.set()
+                self._final_steps.add(node.name)
                 return
         if here:
             self._here.append(("add", node))
@@ -97,7 +100,8 @@ class Engine:
         self._events.put(("stop", reason))
 
     def wait_node(self, name: str, timeout: float | None = None) -> Node:
-        self._done[name].wait(timeout)
+        with self._settled:
+            self._settled.wait_for(lambda: name in self._final_steps, timeout)
         return self._added[name]
 
     def wait(self, timeout: float | None = None) -> bool:
@@ -108,7 +112,7 @@ class Engine:
         return name in self._added
 
     def is_done(self, name: str) -> bool:
-        return self._done[name].is_set()
+        return name in self._final_steps
 
     def when_final(self, hook: Callable[[], None]) -> None:
         """Call `hook` (on the loop's thread) each time a step reaches its final state, and
@@ -137,11 +141,14 @@ class Engine:
         """Handle the waiting events in this thread, unless the loop's thread is at it: then it
         is told, and handles them. What the loop alone does (writing states, ending the run) is
         left to it, woken when it sleeps without a deadline."""
-        if not self._turn.acquire(blocking=False):
+        me, outer = threading.get_ident(), self._pumper
+        # A loop waiting for the turn goes first, unless this thread holds it already (a call
+        # made inside a pump: the loop could not have it before this one ends anyway).
+        if (self._wanted and outer != me) or not self._turn.acquire(blocking=False):
             self._events.put(("nudge", None))
             return
         try:
-            self._pumper = threading.get_ident()
+            self._pumper = me
             self._drain(here=True)
             self._launch_ready()
             batch = self._take_dirty()
@@ -149,7 +156,7 @@ class Engine:
             self._events.put(("raise", exc))
             return
         finally:
-            self._pumper = None
+            self._pumper = outer
             self._turn.release()
         if batch:  # the loop's thread writes it (a pump would wait for the commit)
             self._outbox.append(batch)
@@ -190,7 +197,7 @@ class Engine:
                     self._send(self._outbox.popleft())
                 if kind == "nudge" and not self._here and not self._sealed:
                     continue  # it only had batches to write (or a deadline to set: above)
-                with self._turn:
+                with self._loop_turn():
                     self._handle(kind, payload)
                     self._drain()  # a burst, then one flush
                     self._launch_ready()
@@ -204,19 +211,33 @@ class Engine:
         except BaseException as exc:  # a bug or a callback's exception must not hang the run
             self.error = exc
             traceback.print_exc()
-            with self._turn:
+            with self._loop_turn():
                 self._abort_running("the scheduler failed: " + repr(exc))
                 batch = self._take_dirty(now=True)
             self._send(batch)
         finally:
             for timer in self._timers.values():
                 timer.cancel()
-            with self._end_lock:
+            with self._settled:
                 self.finished.set()
-                for event in self._done.values():
-                    event.set()
+                self._final_steps.update(self._added)
+                self._settled.notify_all()
             for hook in self._final_hooks:
                 hook()
+
+    @contextmanager
+    def _loop_turn(self) -> Iterator[None]:
+        """The turn, for the loop's thread, ahead of the next pump. A lock is not fair: a thread
+        pumping its calls back to back would take it again before this one wakes, and the run's
+        states and held writes would wait for the end of the burst instead of a window."""
+        if not self._turn.acquire(blocking=False):
+            self._wanted = True
+            self._turn.acquire()
+        self._wanted = False
+        try:
+            yield
+        finally:
+            self._turn.release()
 
     def _handle(self, kind: str, payload: Any) -> None:
         if kind == "add":
@@ -252,7 +273,7 @@ class Engine:
         for parent in node.parents:
             self.children.setdefault(parent, []).append(node.name)
         if node.status in NODE_FINAL:  # reused from an earlier run (resume)
-            self._done[node.name].set()
+            self._settle(node)
             return
         self._open += 1
         self._dirty[node.name] = node
@@ -378,11 +399,17 @@ class Engine:
         node.executed = node.job_id or node.executed
         self._dirty[node.name] = node
         self.host.finished(node, outcome)
-        self._done[node.name].set()
+        self._settle(node)
         for hook in self._final_hooks:
             hook()
         for child in self.children.get(node.name, []):
             self._consider(self.nodes[child])
+
+    def _settle(self, node: Node) -> None:
+        node.state.job = None  # the call's arguments and task record: no longer needed
+        with self._settled:
+            self._final_steps.add(node.name)
+            self._settled.notify_all()
 
     def _fail_unreachable(self) -> None:
         """Sealed and idle: a step still waiting names a parent that was never added (e.g. a

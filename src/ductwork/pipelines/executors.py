@@ -131,6 +131,7 @@ class InlineExecutor:
             return
         complete = functools.partial(self._complete, task_id, calls, time.monotonic() - began)
         self._once.end(node, report, Outcome("completed", result=result), complete)
+        self._reports.pop(node.name, None)  # ended: nothing left to abort
 
     def _complete(self, task_id: str, calls: list[Call], ran: float) -> Outcome | None:
         """The results recorded and the task completed, in one batch (the run's next one, when

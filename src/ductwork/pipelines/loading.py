@@ -14,7 +14,6 @@ from ductwork.core.queries import TaskQuery
 from ductwork.core.records import Param, QueueEntry, TaskRecord, TaskTypes
 from ductwork.core.runformat import (
     CONTROLLER_QUEUE,
-    DAG_CONFIG,
     HIDDEN_TAG,
     PIPELINE_TAG,
     PIPELINES_FOLDER,
@@ -24,6 +23,7 @@ from ductwork.core.runformat import (
     VERSION,
     VERSION_PARAM,
     args_of,
+    dag_texts,
     runs_project,
 )
 from ductwork.core.states import NODE_SUCCESS, NodeStatus, TaskStatus
@@ -45,11 +45,12 @@ class StoredRuns(RunOwning):
         """`always_create_from_code=False`: the stored `Pipeline` configuration (edits included)
         wins over the code; a continued run keeps the steps that already succeeded."""
         configs = self._backend.get_configurations(self._task.id)
-        stored = configs.get(DAG_CONFIG)
-        if stored is None:
+        texts = dag_texts(configs)
+        if not texts:
             return
+        self._dag_text.stored_parts(len(texts))  # a shorter DAG written here ends them
         if not self._always_create_from_code:
-            self._nodes = nodes_from_config(json.loads(stored.text), configs, keep=self._nodes)
+            self._nodes = nodes_from_config(_merged(texts), configs, keep=self._nodes)
         self._reuse_finished()
 
     def _reuse_finished(self) -> None:
@@ -99,8 +100,7 @@ class StoredRuns(RunOwning):
         self._task = record
         self._remote = False
         configs = self._backend.get_configurations(record.id)
-        stored = configs.get(DAG_CONFIG)
-        self._nodes = nodes_from_config(json.loads(stored.text), configs, keep={}) if stored else {}
+        self._nodes = nodes_from_config(_merged(dag_texts(configs)), configs, keep={})
 
     @classmethod
     def get(
@@ -272,3 +272,11 @@ class StoredRuns(RunOwning):
                 fresh.code, fresh.function = node.code, node.function
                 self._nodes[node.name] = fresh
         self._execute(mode)
+
+
+def _merged(texts: list[str]) -> dict[str, Any]:
+    """The stored DAG's parts as one: step name -> its entry."""
+    dag: dict[str, Any] = {}
+    for text in texts:
+        dag.update(json.loads(text))
+    return dag

@@ -49,6 +49,11 @@ class Unit:
     ended: float | None = None  # an end: when the step ended
 
 
+# Units held at most: past it, the thread adding one writes them. Steps made faster than the
+# run's writer takes them would otherwise pile up (with their records, for the garbage collector
+# to walk again and again) and be lost together by a crash.
+HOLD_AT_MOST = 500
+
 # This thread writes no held writes before its store calls (`Pending.aside`).
 _aside = threading.local()
 
@@ -81,14 +86,19 @@ class Pending:
             return self.write(calls)[0]
         self.backend.check(calls)
         record = calls[0][1][0]
-        with self._lock:
-            self._units.append(Unit(str(record.id), calls, starts=True))
+        self._hold(Unit(str(record.id), calls, starts=True))
         return record
 
     def end(self, task_id: str, calls: list[Call]) -> None:
         """Hold a step's end (its last call completes the task) until the next write."""
+        self._hold(Unit(task_id, calls, starts=False, ended=time.time()))
+
+    def _hold(self, unit: Unit) -> None:
         with self._lock:
-            self._units.append(Unit(task_id, calls, starts=False, ended=time.time()))
+            self._units.append(unit)
+            full = len(self._units) >= HOLD_AT_MOST
+        if full:  # the writer fell behind (a long write, a collection): this thread writes
+            self.write()
 
     @contextmanager
     def aside(self) -> Iterator[None]:

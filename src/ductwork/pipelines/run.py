@@ -56,6 +56,7 @@ class RunSettings:
     step_project: Callable[[Node], str | None]
     refresh: Callable[[str], bool]  # whether a cached step must run again
     write_dag: Callable[[], None]  # store the `Pipeline` configuration
+    encode_dag: Callable[[list[Node]], None]  # encode these steps' entries in it ahead of the write
     default_queue: str | None = None
     output_uri: str | None = None
     retry: RetryPolicy = None
@@ -434,6 +435,9 @@ class Run:
             self.pending.write()  # its steps' own ends; the run's states are the new owner's
             return
         self.pending.write([("put_nodes", ([self.state(node) for node in nodes],), {})])
+        # A batch's steps, encoded now: a write of the configuration then joins entries instead
+        # of encoding thousands at once while the run's writes wait behind it.
+        self.settings.encode_dag(nodes)
         if self.inline:
             self._aborted_from_outside()
         now = time.monotonic()

@@ -80,6 +80,7 @@ class RunOwning(RunWriting):
             step_project=self._step_project,
             refresh=self._refresh,
             write_dag=self._write_dag,
+            encode_dag=self._dag_text.encode,
             default_queue=self._default_queue,
             output_uri=self._output_uri,
             retry=self._retry,

@@ -14,7 +14,6 @@ from ductwork.core.runformat import (
     CODE_DESCRIPTION,
     CODE_FIELDS,
     CODE_REPOSITORY,
-    DAG_CONFIG,
     PIPELINE_HASH,
     SETTING_ADD_PIPELINE_TAGS,
     SETTING_DEFAULT_QUEUE,
@@ -122,5 +121,5 @@ class RunWriting(StepBuilding):
                 )
 
     def _write_dag(self) -> None:
-        text = self._dag_text.text(self._nodes)
-        self._backend.set_configuration(self._task.id, DAG_CONFIG, config_object(text))
+        for name, text in self._dag_text.writes(self._nodes):
+            self._backend.set_configuration(self._task.id, name, config_object(text))

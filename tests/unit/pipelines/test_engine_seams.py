@@ -14,6 +14,7 @@ executor; `Run` needs a backend, so those tests use the embedded store in a temp
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -195,6 +196,56 @@ def test_a_pump_handles_its_steps_in_its_own_thread_and_the_loop_writes_their_st
     assert ended(engine) == {f"s{i}": "completed" for i in range(50)}
     written = {name for batch in host.flushed for name in batch}
     assert written == {f"s{i}" for i in range(50)}  # by the loop's thread, none lost
+
+
+def wanted(engine: Engine) -> None:
+    """Wait until the engine's loop waits for the turn."""
+    deadline = time.monotonic() + HANG
+    while not engine._wanted and time.monotonic() < deadline:
+        time.sleep(0.001)
+    assert engine._wanted, "the loop never asked for the turn"
+
+
+def test_a_pump_gives_the_turn_to_a_loop_waiting_for_it() -> None:
+    # A lock is not fair: a thread pumping its calls back to back would take the turn again
+    # before the waiting loop wakes, and no state would be written until the burst ended.
+    host = RecordingHost()
+    executor = ScriptedExecutor({"a": [done()], "b": [done()]})
+    engine = Engine(host, executor, max_workers=4, abort_on_failure=False)
+    engine.start()
+    with engine._turn:  # held, as by a thread between two pumps
+        engine.add(Node(name="a"))  # an event for the loop, which now waits for the turn
+        wanted(engine)
+        engine.add(Node(name="b"), here=True)
+        engine.pump()
+        assert host.prepared == []  # the pump left it to the loop, whose turn comes first
+    engine.seal()
+    assert ended(engine) == {"a": "completed", "b": "completed"}
+    assert host.prepared == ["a", "b"]
+
+
+def test_a_call_inside_a_pump_is_handled_there_while_the_loop_waits() -> None:
+    # The loop cannot have the turn before the outer pump ends: the inner one must not wait for it.
+    host = RecordingHost()
+    engine: Engine | None = None
+
+    class Nested(HereExecutor):
+        def start(self, node: Node, report: Report) -> None:
+            assert engine is not None
+            if node.name == "outer":  # as a callback inside the pump that calls a component
+                engine.add(Node(name="loop's"))
+                wanted(engine)
+                engine.add(Node(name="inner"), here=True)
+                engine.pump()
+                assert engine.is_done("inner")
+            super().start(node, report)
+
+    engine = Engine(host, Nested(lambda: engine), max_workers=4, abort_on_failure=False)
+    engine.start()
+    engine.add(Node(name="outer"), here=True)
+    engine.pump()
+    engine.seal()
+    assert ended(engine) == {"outer": "completed", "loop's": "completed", "inner": "completed"}
 
 
 def test_a_pump_while_the_loop_holds_the_turn_leaves_its_events_to_the_loop() -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from ductwork.core.errors import Conflict, StorageError, ValidationError
 from ductwork.core.records import TaskRecord
-from ductwork.pipelines.pending import Pending
+from ductwork.pipelines.pending import HOLD_AT_MOST, Pending
 
 
 class Backend:
@@ -199,3 +199,21 @@ def test_a_start_refused_at_the_commit_is_said_and_its_end_dropped() -> None:
         for line in logged
     )
     assert any("end of step task a was dropped: its start was not recorded" in line for line in logged)
+
+
+def test_the_thread_that_fills_the_hold_writes_it() -> None:
+    # A writer that falls behind (a long commit, a collection) must not let held steps pile up:
+    # the step that fills the hold writes what is held, in its own thread.
+    backend = HookedBackend()
+    pending = Pending(backend, print)
+    steps = HOLD_AT_MOST // 2
+    for i in range(steps):
+        pending.start(start(f"t{i}"))
+        pending.end(f"t{i}", end(f"t{i}"))
+    created = [record.id for method, args in backend.made if method == "create_tasks" for record in args[0]]
+    assert created == [f"t{i}" for i in range(steps)]  # no hook ran: the last end wrote them
+    made = len(backend.made)
+    pending.start(start("next"))  # and holding goes on after
+    assert len(backend.made) == made
+    pending.close()
+    assert backend.made[made][0] == "create_tasks" and backend.made[made][1][0][0].id == "next"

@@ -68,10 +68,8 @@ def pipeline_steps(store: Reader, run: TaskRecord) -> dict[str, StepInfo]:
     state is pending.
     """
     steps: dict[str, StepInfo] = {}
-    config = store.get_configurations(run.id).get(runformat.DAG_CONFIG)
-    if config is not None:
-        for name, node in runformat.read_dag(config.text).items():
-            steps[name] = _step_from_config(name, node)
+    for name, node in runformat.read_dag_configs(store.get_configurations(run.id)).items():
+        steps[name] = _step_from_config(name, node)
     for state in store.get_nodes(run.id):
         step = steps.setdefault(state.name, StepInfo(name=state.name, parents=[]))
         step.status = state.status if state.status in NODE_STATUSES else "pending"
