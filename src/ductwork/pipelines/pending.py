@@ -47,6 +47,7 @@ class Unit:
     calls: list[Call]
     starts: bool
     ended: float | None = None  # an end: when the step ended
+    held: Any = None  # a start: its rows as the store checked them (`Store.hold_start`)
 
 
 # Units held at most: past it, the thread adding one writes them. Steps made faster than the
@@ -82,11 +83,11 @@ class Pending:
         """A step's start (`calls[0]` creates its task): held when the store writes it before
         any other use, else written now with what waits; the created record. Its values are
         checked now either way: bad input fails the step before it runs."""
-        if not self.holds_starts:
+        record, params = calls[0][1][0], _parameters(calls)
+        if not self.holds_starts or params is None:
             return self.write(calls)[0]
-        self.backend.check(calls)
-        record = calls[0][1][0]
-        self._hold(Unit(str(record.id), calls, starts=True))
+        held = self.backend.hold_start(record, params)  # checked once: the write trusts it
+        self._hold(Unit(str(record.id), calls, starts=True, held=held))
         return record
 
     def end(self, task_id: str, calls: list[Call]) -> None:
@@ -125,11 +126,10 @@ class Pending:
             with self._lock:
                 units, self._units = self._units, []
             units = _folded(units)
-            waiting = [call for unit in units for call in unit.calls]
-            if not waiting:
+            if not units:
                 return calls_in_order(self.backend, extra) if extra else []
             try:
-                return self._batch(waiting, extra or [])
+                return self._batch(units, extra or [])
             except Exception:
                 # Write each unit alone (after a partial batch, its calls are upserts, so ones
                 # already made are made again harmlessly), then `extra`.
@@ -138,13 +138,15 @@ class Pending:
                     self._units[:0] = kept  # the store is failing: tried again next time
                 return calls_in_order(self.backend, extra) if extra else []
 
-    def _batch(self, waiting: list[Call], extra: list[Call]) -> list[Any]:
-        """Write `waiting` then `extra`; the results of `extra`'s calls."""
+    def _batch(self, units: list[Unit], extra: list[Call]) -> list[Any]:
+        """Write `units` then `extra`; the results of `extra`'s calls."""
         if not self.holds_starts:
+            waiting = [call for unit in units for call in unit.calls]
             return calls_in_order(self.backend, [*waiting, *extra])[len(waiting) :]
         # The store: all or nothing (a savepoint a call less), the steps' writes in bulk.
-        bulk = _in_bulk(waiting)
-        results: list[Any] = self.backend.batch([*bulk, *extra], whole=True)
+        starts = [unit.held for unit in units if unit.held is not None]
+        bulk = _in_bulk([call for unit in units if unit.held is None for call in unit.calls])
+        results: list[Any] = self.backend.batch_held(starts, [*bulk, *extra])
         return results[len(bulk) :]
 
     def close(self) -> None:
@@ -213,9 +215,25 @@ def _folded(units: list[Unit]) -> list[Unit]:
         method, args, kwargs = start.calls[0]
         record = copy.copy(args[0])  # (a copy, not `replace`: no 40-field constructor call)
         record.status, record.ended = "completed", unit.ended
-        folded[first] = Unit(unit.task_id, [(method, (record,), kwargs), *start.calls[1:]], starts=True)
+        held = start.held.completed(unit.ended) if start.held is not None else None
+        calls = [(method, (record,), kwargs), *start.calls[1:]]
+        folded[first] = Unit(unit.task_id, calls, starts=True, held=held)
         folded[i] = Unit(unit.task_id, unit.calls[:-1], starts=False, ended=unit.ended)
     return folded
+
+
+def _parameters(calls: list[Call]) -> dict[str, Any] | None:
+    """The parameters a start's calls set on its new task (`calls[0]` creates it); None when
+    they do anything else."""
+    method, args, kwargs = calls[0]
+    if method != "create_task" or kwargs:
+        return None
+    params: dict[str, Any] = {}
+    for method, args, kwargs in calls[1:]:
+        if method != "set_parameters" or kwargs or args[0] != calls[0][1][0].id:
+            return None
+        params.update(args[1])
+    return params
 
 
 def _completes(unit: Unit) -> bool:
@@ -223,32 +241,29 @@ def _completes(unit: Unit) -> bool:
     return method == "set_status" and tuple(args[:2]) == (unit.task_id, "completed")
 
 
-# Tasks (parameters, artifacts) in one bulk call at most: the statement's bound values stay
+# Tasks' parameters (artifacts) in one bulk call at most: the statement's bound values stay
 # well under what SQLite and PostgreSQL take in one statement.
 BULK = 500
 
 
 def _in_bulk(calls: list[Call]) -> list[Call]:
-    """Held steps' calls as the store's bulk writes: the new tasks, then their parameters, then
-    their artifacts, each in one statement, then the other calls in order. Each task's own writes
-    keep their order (created, then written to, then completed), and steps are independent."""
-    records: list[Any] = []
+    """Held steps' other calls as the store's bulk writes (their new tasks are written before, by
+    `Store.batch_held`): their parameters, then their artifacts, each in one statement, then the
+    other calls in order. Each task's own writes keep their order (created, then written to,
+    then completed), and steps are independent."""
     params: dict[str, dict[str, Any]] = {}
     artifacts: list[Any] = []
     rest: list[Call] = []
     for call in calls:
         method, args, kwargs = call
-        if method == "create_task" and not kwargs:
-            records.append(args[0])
-        elif method == "set_parameters" and not kwargs:
+        if method == "set_parameters" and not kwargs:
             params.setdefault(args[0], {}).update(args[1])
         elif method == "put_artifact" and not kwargs:
             artifacts.append(args[0])
         else:
             rest.append(call)
-    bulk: list[Call] = [("create_tasks", (records[i : i + BULK],), {}) for i in range(0, len(records), BULK)]
     ids = list(params)
-    bulk += [
+    bulk: list[Call] = [
         ("set_parameters_of", ({task_id: params[task_id] for task_id in ids[i : i + BULK]},), {})
         for i in range(0, len(ids), BULK)
     ]

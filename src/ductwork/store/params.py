@@ -67,6 +67,12 @@ def set_many(conn: Conn, by_task: Mapping[str, dict[str, Param]]) -> None:
     conn.many(_UPSERT_PARAM, rows)
 
 
+def insert_rows(conn: Conn, rows: list[dict[str, Any]]) -> None:
+    """New tasks' parameter rows, checked (`rows_of`), written in the transaction that creates
+    those tasks: no other task to touch."""
+    conn.many(_UPSERT_PARAM, rows)
+
+
 def rows_of(task_id: str, values: dict[str, Param]) -> list[dict[str, Any]]:
     """The rows of `values`, each checked: a ValidationError names the parameter it refuses."""
     rows = []

@@ -32,6 +32,7 @@ from ductwork.store import (
     artifacts,
     blobs,
     changes,
+    held,
     migrate,
     models,
     projects,
@@ -45,6 +46,8 @@ from ductwork.store import params as _params
 from ductwork.store import queues as _queues
 from ductwork.store.engine import Database, sqlite_path
 
+Call = tuple[str, Sequence[Any], Mapping[str, Any]]  # (method, args, kwargs)
+
 
 class Store:
     """The database behind everything, at `url` (`sqlite:///...` or `postgresql+psycopg://...`).
@@ -54,7 +57,7 @@ class Store:
     """
 
     # This process's own use of the store: no transport serves these to another process.
-    process_only = frozenset({"before_use", "close", "release_reserve"})
+    process_only = frozenset({"before_use", "close", "release_reserve", "hold_start", "batch_held"})
 
     def __init__(self, url: str, *, migrate_schema: bool = True) -> None:
         self._db = Database(url)
@@ -76,9 +79,7 @@ class Store:
         on a full disk; False for PostgreSQL or when it is already gone."""
         return self._file is not None and reserve.release(self._file)
 
-    def batch(
-        self, calls: Sequence[tuple[str, Sequence[Any], Mapping[str, Any]]], *, whole: bool = False
-    ) -> list[Any]:
+    def batch(self, calls: Sequence[Call], *, whole: bool = False) -> list[Any]:
         """Several calls `(method, args, kwargs)` made in order as if one by one (their results,
         or the first one's failure raised, the calls after it not made), in one transaction:
         one commit instead of one each (`Database.batch`; the pipe transport's `batch` too).
@@ -104,15 +105,17 @@ class Store:
             raise AttributeError(f"the store has no method {method!r} to batch")
         return getattr(self, method)  # type: ignore[no-any-return]
 
-    def check(self, calls: Sequence[tuple[str, Sequence[Any], Mapping[str, Any]]]) -> None:
-        """ValidationError for the first of `calls` whose values this store would refuse, without
-        writing: new tasks and parameters are checked (other calls pass), so a writer that holds
-        writes back hears of bad input before it goes on, not at the commit."""
-        for method, args, _ in calls:
-            if method == "create_task":
-                tasks.checked(args[0], self.dialect)
-            elif method == "set_parameters":
-                _params.rows_of(args[0], args[1])
+    def hold_start(self, record: TaskRecord, params: dict[str, Param]) -> held.HeldStart:
+        """A new task and its parameters checked now, to write later (`batch_held`): a writer
+        that holds writes back hears of bad input before it goes on, not at the commit."""
+        return held.hold(record, params, self.dialect)
+
+    def batch_held(self, starts: Sequence[held.HeldStart], calls: Sequence[Call]) -> list[Any]:
+        """`starts` (from `hold_start`) written, then `batch(calls, whole=True)`, in one transaction."""
+        with self._db.batch(whole=True):
+            with self._db.write() as conn:
+                held.write(conn, starts)
+            return [self._batched(method)(*args, **kwargs) for method, args, kwargs in calls]
 
     def before_use(self, hook: Callable[[], None]) -> Callable[[], None]:
         """Call `hook` before each call of this process opens its transaction (`Database.before_use`):
@@ -147,12 +150,6 @@ class Store:
     def create_task(self, task: TaskRecord) -> TaskRecord:
         with self._db.write() as conn:
             return tasks.create(conn, task)
-
-    def create_tasks(self, records: Sequence[TaskRecord]) -> None:
-        """Many new tasks in one statement (a debug run's held steps); `create_task` names the
-        one that clashes, this says it of the batch."""
-        with self._db.write() as conn:
-            tasks.create_many(conn, records)
 
     def get_task(self, task_id: str) -> TaskRecord:
         with self._db.read() as conn:

@@ -96,12 +96,11 @@ def create(conn: Conn, task: TaskRecord) -> TaskRecord:
     return created
 
 
-def create_many(conn: Conn, records: Sequence[TaskRecord]) -> None:
-    """`create` for many tasks in one statement. Bad values are named as by `create`; a clash
-    (an id taken, a project gone) is said of the batch: `create` one by one names the task."""
-    rows = [checked(task, conn.dialect) for task in records]
+def insert_rows(conn: Conn, rows: Sequence[dict[str, Any]]) -> None:
+    """New tasks' rows, checked and encoded (`held`), in one statement. A clash (an id taken,
+    a project gone) is said of the batch: `create` one by one names the task."""
     try:
-        conn.many(_INSERT, [COLUMNS.encode(values) for values in rows])
+        conn.many(_INSERT, rows)
     except IntegrityError as error:
         if error.foreign_key:
             raise NotFound(f"one of {len(rows)} new tasks names a project that is not found") from error

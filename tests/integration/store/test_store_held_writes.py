@@ -1,10 +1,12 @@
 """Writes held back by a writer of this process (a debug run's steps, `pipelines.pending`): the
 store calls `before_use` hooks before any other use, so no one here reads without them, and
-`Store.check` refuses bad input before anything is held (SQLite and PostgreSQL)."""
+`Store.hold_start` refuses bad input before anything is held; what it held is written as
+checked (`Store.batch_held`), and only what it held (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import pytest
 
@@ -13,6 +15,7 @@ from ductwork.core.queries import TaskQuery
 from ductwork.core.records import ArtifactRecord, Param, TaskRecord
 from ductwork.pipelines.pending import Pending
 from ductwork.store import Store
+from ductwork.store.held import HeldStart
 
 
 def test_hooks_run_before_each_use_but_not_inside_a_batch_or_themselves(store: Store) -> None:
@@ -40,21 +43,22 @@ def test_hooks_run_before_each_use_but_not_inside_a_batch_or_themselves(store: S
 
 
 @pytest.mark.parametrize(
-    "calls, named",
+    "record, params, named",
     [
-        ([("create_task", (TaskRecord(name="a\x00b"),), {})], "name"),
-        ([("create_task", (TaskRecord(name="t", progress=2**70),), {})], "progress"),
-        ([("create_task", (TaskRecord(name="t", status="no such"),), {})], "unknown status"),
-        ([("set_parameters", ("t1", {"Args/x": Param("a\x00")}), {})], "Args/x"),
-        ([("set_parameters", ("t1", {"Args/x": 3}), {})], "must be a Param"),
-        ([("set_parameters", ("t1", {"/x": Param(1)}), {})], "Section/name"),
+        (TaskRecord(name="a\x00b"), {}, "name"),
+        (TaskRecord(name="t", progress=2**70), {}, "progress"),
+        (TaskRecord(name="t", status="no such"), {}, "unknown status"),
+        (TaskRecord(name="t", tags=["\x00"]), {}, "tags"),
+        (TaskRecord(name="t"), {"Args/x": Param("a\x00")}, "Args/x"),
+        (TaskRecord(name="t"), {"Args/x": 3}, "must be a Param"),
+        (TaskRecord(name="t"), {"/x": Param(1)}, "Section/name"),
     ],
 )
-def test_check_names_what_the_store_would_refuse_and_writes_nothing(
-    store: Store, calls: list[tuple[str, tuple[object, ...], dict[str, object]]], named: str
+def test_hold_start_names_what_the_store_would_refuse_and_writes_nothing(
+    store: Store, record: TaskRecord, params: dict[str, Any], named: str
 ) -> None:
     with pytest.raises(ValidationError, match=named):
-        store.check(calls)
+        store.hold_start(record, params)
     assert store.query_tasks(TaskQuery(archived=None)) == []
 
 
@@ -87,30 +91,37 @@ def test_a_held_start_is_committed_before_any_use_here_and_seen_elsewhere_after(
     assert logged == []
 
 
-def test_bulk_writes_make_what_the_single_calls_make(store: Store) -> None:
+def test_held_starts_and_bulk_writes_make_what_the_single_calls_make(store: Store) -> None:
     project = store.ensure_project("bulk")
     tasks = [TaskRecord(name=f"t{i}", project=project.id, status="in_progress") for i in range(3)]
-    store.create_tasks(tasks)
-    store.set_parameters_of({t.id: {"Args/i": Param(i, "int")} for i, t in enumerate(tasks)})
-    store.set_parameters_of({tasks[0].id: {"Args/j": Param("x")}})  # keeps the others
+    starts = [store.hold_start(t, {"Args/i": Param(i, "int")}) for i, t in enumerate(tasks)]
+    starts[2] = starts[2].completed(ended=123.0)  # a step that ended in the same window
+    assert store.batch_held(
+        starts, [("set_parameters_of", ({tasks[0].id: {"Args/j": Param("x")}},), {})]
+    ) == [None]
     store.put_artifacts([ArtifactRecord(task_id=t.id, name="v", type="int", inline="1") for t in tasks])
-    assert [store.get_task(t.id).status for t in tasks] == ["in_progress"] * 3
+    assert [store.get_task(t.id).status for t in tasks] == ["in_progress", "in_progress", "completed"]
     assert store.get_task(tasks[0].id).started is not None  # filled in as by create_task
+    assert store.get_task(tasks[2].id).ended == 123.0
     assert store.get_parameters(tasks[0].id) == {"Args/i": Param(0, "int"), "Args/j": Param("x")}
     assert [a.name for t in tasks for a in store.get_artifacts(t.id)] == ["v"] * 3
 
 
 def test_bulk_writes_refuse_whole_and_name_the_bad_value(store: Store) -> None:
     good = TaskRecord(name="good")
-    with pytest.raises(ValidationError, match="name"):
-        store.create_tasks([good, TaskRecord(name="nul\x00")])
+    held = store.hold_start(good, {})
+    with pytest.raises(ValidationError, match="Args/x"):  # a call after the starts: all undone
+        store.batch_held([held], [("set_parameters_of", ({good.id: {"Args/x": Param("a\x00")}},), {})])
     with pytest.raises(NotFound):
         store.get_task(good.id)  # nothing of a refused bulk write is kept
-    store.create_tasks([good])
+    store.batch_held([held], [])
     with pytest.raises(Conflict, match="already exists"):
-        store.create_tasks([TaskRecord(name="new"), good])
+        store.batch_held([store.hold_start(TaskRecord(name="new"), {}), held], [])
     with pytest.raises(NotFound, match="project"):
-        store.create_tasks([TaskRecord(name="lost", project="no-such-project")])
+        store.batch_held([store.hold_start(TaskRecord(name="lost", project="no-such-project"), {})], [])
+    forged = HeldStart("f" * 32, {**held.task, "id": "f" * 32, "name": "a\x00b"}, [])
+    with pytest.raises(ValidationError, match="only the starts hold_start made"):
+        store.batch_held([type("Forged", (), vars(forged).copy())()], [])  # type: ignore[list-item]
     with pytest.raises(NotFound):
         store.set_parameters_of({good.id: {"Args/x": Param(1)}, "no-such-task": {"Args/x": Param(1)}})
     with pytest.raises(ValidationError, match="Args/x"):
@@ -121,6 +132,7 @@ def test_bulk_writes_refuse_whole_and_name_the_bad_value(store: Store) -> None:
     with pytest.raises(StatusError):
         store.put_artifacts([ArtifactRecord(task_id=good.id, name="v", type="int", inline="1")])
     assert store.get_parameters(good.id) == {} and store.get_artifacts(good.id) == []
+    assert [t.name for t in store.query_tasks(TaskQuery(archived=None))] == ["good"]
 
 
 def test_two_runs_holding_writes_on_one_store_never_wait_for_each_other(store: Store) -> None:

@@ -11,12 +11,13 @@ nothing of the refused batch is written.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
 
 from ductwork.core.errors import ValidationError
-from ductwork.core.queries import EventQuery
+from ductwork.core.queries import EventQuery, TaskQuery
 from ductwork.core.records import ArtifactRecord, MetricEvent, ModelRecord, NodeState, Param, TaskRecord
 
 # One of each JSON type, and the texts that look like the others.
@@ -114,3 +115,36 @@ def test_a_model_field_refuses_another_json_type(store: Any) -> None:
         with pytest.raises(ValidationError, match=field):
             store.put_model(model)
         assert store.query_models(name=f"refused-{task.id}") == [], (field, value)
+
+
+def _nested(depth: int) -> Any:
+    value: Any = "leaf"
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+# A field holding JSON (tags, runtime, script, ...) and a value in it that no store can hold, with
+# where the refusal must say it is.
+HOSTILE: list[tuple[str, Any, str]] = [
+    ("tags", ["ok", "a\x00b"], "tags[1]"),
+    ("system_tags", ["\x00"], "system_tags[0]"),
+    ("runtime", {"step": {"deep": "a\x00"}}, "runtime"),
+    ("script", {"entry\x00": "x"}, "script key"),
+    ("container", {"image": "x\x00"}, "container"),
+    ("requirements", {"pip": ["\x00"]}, "requirements"),
+    ("runtime", {"deep": _nested(80)}, "runtime"),
+]
+
+
+def test_a_json_field_refuses_a_value_no_store_holds_naming_it(store: Any) -> None:
+    # SQLite would take a NUL in JSON text (PostgreSQL's jsonb cannot): both refuse it, naming the
+    # field, creating a task or editing one, and nothing is written.
+    kept = store.create_task(TaskRecord(name="kept", runtime={"a": 1}))
+    for field, value, where in HOSTILE:
+        with pytest.raises(ValidationError, match=re.escape(where)):
+            store.create_task(TaskRecord(name="hostile", **{field: value}))
+        with pytest.raises(ValidationError, match=re.escape(where)):
+            store.edit_task(kept.id, {field: value})
+    assert store.get_task(kept.id).runtime == {"a": 1}
+    assert [task.name for task in store.query_tasks(TaskQuery())] == ["kept"]

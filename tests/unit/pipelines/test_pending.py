@@ -10,6 +10,7 @@ import pytest
 from ductwork.core.errors import Conflict, StorageError, ValidationError
 from ductwork.core.records import TaskRecord
 from ductwork.pipelines.pending import HOLD_AT_MOST, Pending
+from ductwork.store.held import HeldStart
 
 
 class Backend:
@@ -119,8 +120,19 @@ class HookedBackend(Backend):
                 raise error
         self.made.append((method, args))
 
-    def create_tasks(self, records: list[Any]) -> None:
-        self._bulk("create_tasks", "create_task", [r.id for r in records], (records,))
+    def batch_held(self, starts: list[HeldStart], calls: list[Any]) -> list[Any]:
+        """As `Store.batch_held`: the held starts (refused as a whole when one of their tasks'
+        `create_task` or `set_parameters` would be), then the calls, all or nothing."""
+        made = len(self.made)
+        try:
+            ids = [start.task_id for start in starts]
+            self._bulk("write_starts", "create_task", ids, (starts,))
+            self.made.pop()
+            self._bulk("write_starts", "set_parameters", ids, (starts,))
+            return self.batch(calls, whole=True)
+        except Exception:
+            del self.made[made:]
+            raise
 
     def set_parameters_of(self, by_task: dict[str, Any]) -> None:
         self._bulk("set_parameters_of", "set_parameters", list(by_task), (by_task,))
@@ -128,11 +140,12 @@ class HookedBackend(Backend):
     def put_artifacts(self, records: list[Any]) -> None:
         self._bulk("put_artifacts", "put_artifact", list(records), (records,))
 
-    def check(self, calls: list[Any]) -> None:
-        for method, args, _ in calls:
-            if method == "create_task" and args[0].id == "bad":
-                raise ValidationError("task bad: name must be a string")
-            self.checked.append(method)
+    def hold_start(self, record: TaskRecord, params: dict[str, Any]) -> HeldStart:
+        if record.id == "bad":
+            raise ValidationError("task bad: name must be a string")
+        self.checked.append(record.id)
+        row = {"id": record.id, "status": record.status, "started": record.started, "ended": record.ended}
+        return HeldStart(record.id, row, [{"name": key} for key in params])
 
 
 def start(task_id: str) -> list[Any]:
@@ -145,17 +158,18 @@ def test_a_start_waits_when_the_store_writes_it_before_any_use() -> None:
     pending = Pending(backend, print)
     record = pending.start(start("a"))
     assert record.id == "a" and backend.made == []  # checked, held, not written
-    assert backend.checked == ["create_task", "set_parameters"]
+    assert backend.checked == ["a"]
     pending.end("a", end("a"))
     pending.start(start("b"))
     for hook in backend.hooks:  # someone uses the store: what is held goes first
         hook()
-    # in bulk: the tasks, their parameters, their artifacts; a step that started and ended in
-    # one window is created as it ended, without the update that would complete it
-    assert [call[0] for call in backend.made] == ["create_tasks", "set_parameters_of", "put_artifacts"]
+    # in bulk: the tasks with their parameters as checked, then their artifacts; a step that
+    # started and ended in one window is created as it ended, without the update that would
+    # complete it
+    assert [call[0] for call in backend.made] == ["write_starts", "put_artifacts"]
     a, b = backend.made[0][1][0]
-    assert (a.status, b.status) == ("completed", "in_progress") and a.ended >= a.started
-    assert backend.made[1][1][0] == {"a": {}, "b": {}}
+    assert (a.task["status"], b.task["status"]) == ("completed", "in_progress")
+    assert a.task["ended"] >= a.task["started"]
     pending.end("b", end("b"))  # b ends in the next window: completed by its update
     pending.write()
     assert backend.made[-1] == ("set_status", ("b", "completed"))
@@ -210,10 +224,10 @@ def test_the_thread_that_fills_the_hold_writes_it() -> None:
     for i in range(steps):
         pending.start(start(f"t{i}"))
         pending.end(f"t{i}", end(f"t{i}"))
-    created = [record.id for method, args in backend.made if method == "create_tasks" for record in args[0]]
+    created = [held.task_id for method, args in backend.made if method == "write_starts" for held in args[0]]
     assert created == [f"t{i}" for i in range(steps)]  # no hook ran: the last end wrote them
     made = len(backend.made)
     pending.start(start("next"))  # and holding goes on after
     assert len(backend.made) == made
     pending.close()
-    assert backend.made[made][0] == "create_tasks" and backend.made[made][1][0][0].id == "next"
+    assert backend.made[made][0] == "write_starts" and backend.made[made][1][0][0].task_id == "next"

@@ -115,11 +115,17 @@ def test_a_step_cannot_close_or_hook_the_controllers_store(tmp_path: Any) -> Non
     pipe = PipeBackend(server.address)
     try:
         assert "create_task" in pipe.methods
-        assert not {"close", "before_use", "release_reserve"} & pipe.methods
+        assert not {"close", "before_use", "release_reserve", "hold_start", "batch_held"} & pipe.methods
         with pytest.raises(DuctworkError, match="no method 'before_use'"):
             pipe._round_trip({"m": "before_use", "a": [], "k": {}})
         with pytest.raises(DuctworkError, match="no method 'close'"):
             pipe.batch([("close", (), {})])
+        # rows written without checking again: only this process's own held starts may be
+        forged = {"task_id": "f" * 32, "task": {"id": "f" * 32, "name": "a\x00b"}, "params": []}
+        with pytest.raises(DuctworkError, match="no method 'batch_held'"):
+            pipe._round_trip({"m": "batch_held", "a": [[forged], []], "k": {}})
+        with pytest.raises(DuctworkError, match="no method 'batch_held'"):
+            pipe.batch([("batch_held", ([forged], []), {})])
         assert not store.closed and store.list_projects() == []  # still open, no hook to trip on
     finally:
         pipe.close()
