@@ -113,7 +113,26 @@ def test_a_run_that_writes_fewer_parts_than_its_task_holds_ends_them() -> None:
     stale = ConfigObject('{"gone": {"parents": []}}', "json")
     configs = {name: ConfigObject(body, "json") for name, body in writes} | {"Pipeline.3": stale}
     assert list(runformat.read_dag_configs(configs)) == ["only"]
-    assert [name for name, _ in text.writes({"only": node})] == ["Pipeline"]  # ended once
+    for name, body in writes:
+        text.wrote(name, body)
+    assert text.writes({"only": node}) == []  # ended once; and nothing changed since
+    node.status = "completed"
+    assert [name for name, _ in text.writes({"only": node})] == ["Pipeline"]
+
+
+def test_a_write_stores_only_the_parts_that_changed() -> None:
+    text = DagText(part_chars=150)
+    nodes = {f"s{i}": Node(name=f"s{i}") for i in range(12)}
+    for node in nodes.values():
+        node.status = "completed"
+    first = text.writes(nodes)
+    assert len(first) > 3
+    for name, body in first:
+        text.wrote(name, body)
+    nodes["s12"] = Node(name="s12", parents=["s11"])  # a step added: only the last part changes
+    again = text.writes(nodes)
+    assert len(again) == 1 and again[0][0] in (first[-1][0], f"Pipeline.{len(first) + 1}")
+    assert json.loads(again[0][1])["s12"]["parents"] == ["s11"]
 
 
 def test_a_steps_entry_is_its_full_entry_without_the_defaults() -> None:

@@ -54,7 +54,9 @@ DAG_DESCRIPTION = "pipeline state"
 # object of whole steps ("." is in no step's name, so no step's code is ever stored under one);
 # readers merge the parts up to the first missing or empty one (`dag_texts`).
 DAG_PART = "Pipeline.{}"
-DAG_PART_CHARS = 4 << 20  # characters of one part at most (half the store's bound on a text)
+# Characters of one part at most: well under the store's bound on a text, and small enough that
+# a write of a long run's DAG rewrites only its last parts (the steps that changed).
+DAG_PART_CHARS = 256 << 10
 CODE_DESCRIPTION = "step code"  # a function step's code, under the configuration named by the step
 CODE_FIELDS = ("function", "code", "requirements", "return", "digest")
 CODE_REPOSITORY = "repository"  # beside them, a step with repo=: {"repository", "commit", "branch"}

@@ -8,8 +8,9 @@ its spec and state stay the same, so a write joins entries instead of encoding e
 
 A DAG longer than `runformat.DAG_PART_CHARS` is written in parts, "Pipeline", "Pipeline.2", ...,
 each an object of whole steps, so a run of any size fits the store's bound on one configuration
-object; when a run writes fewer parts than are stored (a copy of a bigger run), an empty part
-ends them for readers.
+object, and a write stores only the parts that changed (a long run's early steps are final):
+its cost follows the steps added since, not the run's size. When a run writes fewer parts than
+are stored (a copy of a bigger run), an empty part ends them for readers.
 """
 
 from __future__ import annotations
@@ -106,6 +107,7 @@ class DagText:
         # an options object's part of an entry, kept with the object (its id is not reused)
         self._options: dict[int, tuple[StepOptions, dict[str, Any]]] = {}
         self._stored = 1  # parts the store may hold: those written, or read from a copied run
+        self._written: dict[str, str] = {}  # each part's text as last stored
 
     def stored_parts(self, count: int) -> None:
         """The run's task already holds `count` parts (it is a copy of another run)."""
@@ -118,15 +120,25 @@ class DagText:
                 self._encoded(node.name, node)
 
     def writes(self, nodes: Mapping[str, Node]) -> list[tuple[str, str]]:
-        """The configuration objects to write: (name, text) for each part, and an empty part
-        after the last when fewer parts are written than the store may hold."""
+        """The configuration objects to write: (name, text) for each part that changed since it
+        was stored (`wrote`), and an empty part after the last when fewer parts are written than
+        the store may hold. The steps of a long run's early parts are final: a write costs the
+        parts its new steps are in, not the whole DAG again."""
         texts = self.texts(nodes)
         names = [DAG_CONFIG, *(DAG_PART.format(i) for i in range(2, len(texts) + 1))]
-        out = list(zip(names, texts, strict=True))
+        out = [
+            (name, text) for name, text in zip(names, texts, strict=True) if self._written.get(name) != text
+        ]
         if len(texts) < self._stored:
             out.append((DAG_PART.format(len(texts) + 1), ""))
-        self._stored = len(texts)
         return out
+
+    def wrote(self, name: str, text: str) -> None:
+        """Part `name` is stored as `text`."""
+        self._written[name] = text
+        number = 1 if name == DAG_CONFIG else int(name.rpartition(".")[2])
+        # the empty part that ends them: those after it are no longer read
+        self._stored = max(self._stored, number) if text else number - 1
 
     def texts(self, nodes: Mapping[str, Node]) -> list[str]:
         """The DAG as JSON objects of whole steps, each at most `part_chars` long when its

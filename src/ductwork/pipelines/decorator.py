@@ -94,6 +94,7 @@ class PipelineDecorator(PipelineController):
     _calls_in_caller = True  # debug mode calls each component in its caller's thread (ClearML's)
     # Per thread: steps whose values the code of that thread used since its last call.
     _used: dict[int, set[str]]
+    _values: Callable[[StepNode, str | None], Any]
 
     # ---- modes
 
@@ -336,12 +337,9 @@ class PipelineDecorator(PipelineController):
         self._live.engine.add(node, here=isinstance(executor, CallerExecutor))
         if isinstance(executor, CallerExecutor):  # debug mode: the call runs here, now
             executor.run_here(self._live.engine, node)
-        values = [
-            lazy.LazyValue(node, ret, functools.partial(self._value_of, node, ret))
-            for ret in node.return_artifacts
-        ]
+        values = [lazy.LazyValue(node, ret, self._values) for ret in node.return_artifacts]
         if not values:
-            return lazy.LazyValue(node, "", functools.partial(self._value_of, node, None))
+            return lazy.LazyValue(node, None, self._values)
         return values[0] if len(values) == 1 else tuple(values)
 
     def _unique_name(self, base: str) -> str:
@@ -383,6 +381,9 @@ class PipelineDecorator(PipelineController):
         thread without its context must not take it for its own)."""
 
     def _begin(self, mode: str, *, verify: bool = True) -> None:
+        # One bound method for the run's lazy values, not one each: a debug fan-out's values
+        # live as long as its pipeline function holds them, for the garbage collector to walk.
+        self._values = self._value_of
         self._used = {}
         self._calls: dict[str, int] = {}
         super()._begin(mode, verify=verify)

@@ -45,7 +45,7 @@ class Engine:
         self.max_workers = max(1, max_workers)
         self.abort_on_failure = abort_on_failure
         self.nodes: dict[str, Node] = {}
-        self.children: dict[str, list[str]] = {}
+        self.children: dict[str, list[str]] = {}  # a step that has children -> their names
         self._events: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()  # (kind, its payload)
         self._here: deque[tuple[str, Any]] = deque()  # events their own thread handles (`pump`)
         # Held by whoever handles events: the loop's thread, or a thread pumping its own.
@@ -269,7 +269,6 @@ class Engine:
 
     def _on_add(self, node: Node) -> None:
         self.nodes[node.name] = node
-        self.children.setdefault(node.name, [])
         for parent in node.parents:
             self.children.setdefault(parent, []).append(node.name)
         if node.status in NODE_FINAL:  # reused from an earlier run (resume)
@@ -402,7 +401,7 @@ class Engine:
         self._settle(node)
         for hook in self._final_hooks:
             hook()
-        for child in self.children.get(node.name, []):
+        for child in self.children.get(node.name, ()):
             self._consider(self.nodes[child])
 
     def _settle(self, node: Node) -> None:

@@ -13,12 +13,17 @@ from typing import Any
 
 
 class LazyValue:
-    __slots__ = ("_ductwork_load", "_ductwork_name", "_ductwork_node")
+    __slots__ = ("_ductwork_name", "_ductwork_node", "_ductwork_values")
 
-    def __init__(self, node: Any, name: str, load: Callable[[], Any]) -> None:
+    def __init__(self, node: Any, name: str | None, values: Callable[[Any, str | None], Any]) -> None:
+        """Return value `name` of `node`'s step (None: the step returns nothing), as `values`
+        gives it once the step has ended."""
         object.__setattr__(self, "_ductwork_node", node)
         object.__setattr__(self, "_ductwork_name", name)
-        object.__setattr__(self, "_ductwork_load", load)
+        object.__setattr__(self, "_ductwork_values", values)
+
+    def _ductwork_load(self) -> Any:
+        return self._ductwork_values(self._ductwork_node, self._ductwork_name)
 
     def __getattr__(self, item: str) -> Any:
         return getattr(self._ductwork_load(), item)
@@ -144,11 +149,10 @@ def unwrap(value: Any) -> Any:
 
 
 def owner(value: Any) -> tuple[Any, str] | None:
-    """The (node, return name) a lazy value stands for, or None for any other value."""
+    """The (node, return name: "" for none) a lazy value stands for, or None for any other value."""
     if isinstance(value, LazyValue):
-        return object.__getattribute__(value, "_ductwork_node"), object.__getattribute__(
-            value, "_ductwork_name"
-        )
+        name = object.__getattribute__(value, "_ductwork_name")
+        return object.__getattribute__(value, "_ductwork_node"), name or ""
     return None
 
 

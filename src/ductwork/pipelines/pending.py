@@ -25,7 +25,6 @@ one the store could not take at all (unreachable, full) is kept for the next wri
 
 from __future__ import annotations
 
-import copy
 import threading
 import time
 import traceback
@@ -40,14 +39,15 @@ from ductwork.pipelines.batching import Call, calls_in_order
 
 @dataclass
 class Unit:
-    """A step's start (its `create_task`, then calls on that task) or end (its results, then
-    the `set_status` that completes it), written together or not at all."""
+    """A step's start (its task and parameters, as the store checked them: `Store.hold_start`)
+    or end (its results, then the `set_status` that completes it), written together or not at all."""
 
     task_id: str
-    calls: list[Call]
+    calls: list[Call]  # an end's
     starts: bool
     ended: float | None = None  # an end: when the step ended
-    held: Any = None  # a start: its rows as the store checked them (`Store.hold_start`)
+    held: Any = None  # a start's rows
+    tried: bool = False  # written once already, the answer lost: it may be in the store
 
 
 # Units held at most: past it, the thread adding one writes them. Steps made faster than the
@@ -87,7 +87,9 @@ class Pending:
         if not self.holds_starts or params is None:
             return self.write(calls)[0]
         held = self.backend.hold_start(record, params)  # checked once: the write trusts it
-        self._hold(Unit(str(record.id), calls, starts=True, held=held))
+        # Only the rows wait: the record and its parameters die with the call (what a debug
+        # step leaves alive for a window, the garbage collector walks again and again).
+        self._hold(Unit(str(record.id), [], starts=True, held=held))
         return record
 
     def end(self, task_id: str, calls: list[Call]) -> None:
@@ -134,6 +136,8 @@ class Pending:
                 # Write each unit alone (after a partial batch, its calls are upserts, so ones
                 # already made are made again harmlessly), then `extra`.
                 kept = [unit for unit in units if not self._written_alone(unit)]
+                for unit in kept:
+                    unit.tried = True
                 with self._lock:
                     self._units[:0] = kept  # the store is failing: tried again next time
                 return calls_in_order(self.backend, extra) if extra else []
@@ -167,10 +171,9 @@ class Pending:
         try:
             if unit.starts:
                 try:
-                    calls_in_order(self.backend, calls[:1])
+                    self.backend.batch_held([unit.held], [])
                 except Conflict:
-                    pass  # made by a partial batch, which keeps the calls before the one it stopped at
-                calls = calls[1:]
+                    pass  # made by a commit whose answer was lost: this is its second try
             calls_in_order(self.backend, calls)
         except StorageError:
             return False
@@ -203,7 +206,8 @@ class Pending:
 def _folded(units: list[Unit]) -> list[Unit]:
     """`units` with each step that starts and ends among them created as it ended: `completed`
     at its end's time, its end without the `set_status` (no one saw it in progress to stop it)."""
-    starts = {unit.task_id: i for i, unit in enumerate(units) if unit.starts}
+    # (not a start tried before: it may be in the store in progress, and its end must complete it)
+    starts = {unit.task_id: i for i, unit in enumerate(units) if unit.starts and not unit.tried}
     if not starts:
         return units
     folded = list(units)
@@ -211,13 +215,8 @@ def _folded(units: list[Unit]) -> list[Unit]:
         first = starts.get(unit.task_id)
         if unit.starts or first is None or not _completes(unit):
             continue
-        start = folded[first]
-        method, args, kwargs = start.calls[0]
-        record = copy.copy(args[0])  # (a copy, not `replace`: no 40-field constructor call)
-        record.status, record.ended = "completed", unit.ended
-        held = start.held.completed(unit.ended) if start.held is not None else None
-        calls = [(method, (record,), kwargs), *start.calls[1:]]
-        folded[first] = Unit(unit.task_id, calls, starts=True, held=held)
+        held = folded[first].held.completed(unit.ended)
+        folded[first] = Unit(unit.task_id, [], starts=True, held=held)
         folded[i] = Unit(unit.task_id, unit.calls[:-1], starts=False, ended=unit.ended)
     return folded
 

@@ -123,3 +123,4 @@ class RunWriting(StepBuilding):
     def _write_dag(self) -> None:
         for name, text in self._dag_text.writes(self._nodes):
             self._backend.set_configuration(self._task.id, name, config_object(text))
+            self._dag_text.wrote(name, text)

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from ductwork.core.errors import Conflict, StorageError, ValidationError
+from ductwork.core.errors import Conflict, NotFound, StorageError, ValidationError
 from ductwork.core.records import TaskRecord
 from ductwork.pipelines.pending import HOLD_AT_MOST, Pending
 from ductwork.store.held import HeldStart
@@ -199,16 +199,21 @@ def test_a_start_refused_at_the_commit_is_said_and_its_end_dropped() -> None:
     pending = Pending(backend, logged.append)
     pending.start(start("b"))
     pending.start(start("a"))
-    backend.refuse = {("set_parameters", "a"): Conflict("project gone")}
+    backend.refuse = {("set_parameters", "a"): NotFound("project gone")}
     pending.end("a", end("a"))
     pending.end("b", end("b"))
     pending.write()
-    created = {args[0].id: args[0].status for method, args in backend.made if method == "create_task"}
-    assert created == {"b": "completed", "a": "completed"}  # the other step is recorded
+    created = {
+        held.task_id: held.task["status"]
+        for m, args in backend.made
+        if m == "write_starts"
+        for held in args[0]
+    }
+    assert created == {"b": "completed"}  # the other step is recorded, as it ended
     assert ("put_artifact", ("b",)) in backend.made and ("put_artifact", ("a",)) not in backend.made
     assert ("set_status", ("a", "failed")) in backend.made  # made, but not left in progress
     assert any(
-        "step task a: its start (its task and parameters) could not be recorded: Conflict: project gone"
+        "step task a: its start (its task and parameters) could not be recorded: NotFound: project gone"
         in line
         for line in logged
     )
@@ -231,3 +236,20 @@ def test_the_thread_that_fills_the_hold_writes_it() -> None:
     assert len(backend.made) == made
     pending.close()
     assert backend.made[made][0] == "write_starts" and backend.made[made][1][0][0].task_id == "next"
+
+
+def test_a_start_whose_commit_answer_was_lost_is_taken_as_written() -> None:
+    # The commit happened but its answer did not come back (StorageError): the next write finds
+    # the task made (Conflict: its id exists) and goes on with the step's end.
+    backend = HookedBackend()
+    logged: list[str] = []
+    pending = Pending(backend, logged.append)
+    pending.start(start("a"))
+    backend.refuse = {("create_task", "a"): StorageError("connection lost at the commit")}
+    pending.write()
+    assert backend.made == []  # kept for the next write
+    backend.refuse = {("create_task", "a"): Conflict("one of 1 new tasks has an id that already exists")}
+    pending.end("a", end("a"))
+    pending.write()
+    assert ("put_artifact", ("a",)) in backend.made and logged == []
+    assert backend.made[-1] == ("set_status", ("a", "completed"))  # not left in progress
