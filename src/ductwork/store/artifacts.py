@@ -43,7 +43,8 @@ def _row(artifact: ArtifactRecord, dialect: str) -> dict[str, Any]:
     if not isinstance(artifact.metadata, dict):
         raise ValidationError(f"artifact {artifact.name!r}: metadata must be a dict")
     row = {name: getattr(artifact, name) for name in FIELDS}
-    bounds.check("artifacts", row, f"artifact {bounds.short(artifact.name)}", dialect=dialect)
+    if not bounds.fits("artifacts", row, dialect=dialect):  # the message is built only when needed
+        bounds.check("artifacts", row, f"artifact {bounds.short(artifact.name)}", dialect=dialect)
     return row
 
 

@@ -27,7 +27,8 @@ def put(conn: Conn, states: Sequence[NodeState]) -> None:
         if state.status not in _STATUSES:
             raise ValidationError(f"run {state.run_id} node {state.name!r}: unknown status {state.status!r}")
         row = {name: getattr(state, name) for name in FIELDS}
-        bounds.check("nodes", row, f"run {bounds.short(state.run_id)} node {bounds.short(state.name)}")
+        if not bounds.fits("nodes", row):  # the message is built only when needed
+            bounds.check("nodes", row, f"run {bounds.short(state.run_id)} node {bounds.short(state.name)}")
         row["updated"] = stamp
         rows.append(row)
     try:

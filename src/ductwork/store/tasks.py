@@ -124,7 +124,8 @@ def checked(task: TaskRecord, dialect: str) -> dict[str, Any]:
         ended = stamp
     values = {name: getattr(task, name) for name in FIELDS}
     _check_values(values, f"task {task.id}")
-    bounds.check("tasks", values, f"task {task.id}", dialect=dialect)
+    if not bounds.fits("tasks", values, dialect=dialect):  # the message is built only when needed
+        bounds.check("tasks", values, f"task {task.id}", dialect=dialect)
     values.update(started=started, ended=ended, updated=stamp)
     return values
 
