@@ -21,7 +21,7 @@ from typing import Any
 
 from ductwork.core.runformat import DAG_CONFIG, DAG_PART, DAG_PART_CHARS, STEP_FIELDS
 from ductwork.core.states import NODE_FINAL
-from ductwork.pipelines.node import Node, _Option, _Spec, _State
+from ductwork.pipelines.node import Node, source_of
 from ductwork.pipelines.spec import StepOptions
 
 _ALWAYS = frozenset({"parents"})  # the DAG's shape, said even when a step has none
@@ -40,15 +40,15 @@ class _Fields:
         self.state: list[tuple[str, str]] = []
         self.other: list[str] = []  # properties (job_type, job_code_section): read through the node
         for name in STEP_FIELDS:
-            held = vars(Node).get(name)
             if name == "job_id":
                 continue  # `to_dict` says the step's task (`state.task_id`)
-            if isinstance(held, _Option):
-                self.options.append((name, held.attr, held.as_list))
-            elif isinstance(held, _Spec):
-                self.spec.append((name, held.attr, held.as_list))
-            elif isinstance(held, _State):
-                self.state.append((name, held.attr))
+            where, attr, as_list = source_of(name)
+            if where == "options":
+                self.options.append((name, attr, as_list))
+            elif where == "spec":
+                self.spec.append((name, attr, as_list))
+            elif where == "state":
+                self.state.append((name, attr))
             else:
                 self.other.append(name)
 

@@ -100,9 +100,10 @@ class Engine:
         self._events.put(("stop", reason))
 
     def wait_node(self, name: str, timeout: float | None = None) -> Node:
+        node = self._added[name]  # a step never added: KeyError, not a wait for ever
         with self._settled:
             self._settled.wait_for(lambda: name in self._final_steps, timeout)
-        return self._added[name]
+        return node
 
     def wait(self, timeout: float | None = None) -> bool:
         return self.finished.wait(timeout)

@@ -82,6 +82,19 @@ class _Option(_Spec[T]):
         node.spec = dataclasses.replace(node.spec, options=options)
 
 
+def source_of(name: str) -> tuple[str, str, bool]:
+    """Where a `Node` reads attribute `name`: ("options" | "spec" | "state", the attribute
+    there, whether it is handed out as a list), or ("node", name, False) for a property."""
+    held = vars(Node).get(name)
+    if isinstance(held, _Option):
+        return "options", held.attr, held.as_list
+    if isinstance(held, _Spec):
+        return "spec", held.attr, held.as_list
+    if isinstance(held, _State):
+        return "state", held.attr, False
+    return "node", name, False
+
+
 class Node:
     # definition: the spec
     base_task_id: _Spec[str | None] = _Spec()
