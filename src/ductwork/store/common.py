@@ -48,7 +48,9 @@ def touch_writable_task(conn: Conn, task_id: str) -> str:
 
 def touch_writable_tasks(conn: Conn, task_ids: Iterable[str]) -> None:
     """`touch_writable_task` for a batch (events, console lines) in one statement."""
-    wanted = set(task_ids)
+    wanted = set(task_ids) - conn.fresh
+    if not wanted:
+        return
     if len(wanted) == 1:
         touch_writable_task(conn, next(iter(wanted)))
         return

@@ -44,3 +44,4 @@ def write(conn: Conn, starts: Sequence[HeldStart]) -> None:
         raise ValidationError("batch_held takes only the starts hold_start made")
     tasks.insert_rows(conn, [start.task for start in starts])
     params.insert_rows(conn, [row for start in starts for row in start.params])
+    conn.fresh.update(start.task_id for start in starts)  # their results, written next, touch none

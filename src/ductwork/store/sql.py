@@ -73,6 +73,9 @@ class Conn:
         self.raw = raw
         self.dialect = dialect
         self.pg = dialect == "postgresql"
+        # Tasks this transaction created (`held.write`): writable, `updated` just set, so a
+        # write to them has no row of theirs to touch.
+        self.fresh: set[str] = set()
 
     def execute(self, text: str, params: Params | None = None) -> Any:
         """Run one statement; the cursor (its `rowcount`, its rows)."""

@@ -124,6 +124,14 @@ def test_bulk_writes_refuse_whole_and_name_the_bad_value(store: Store) -> None:
         store.batch_held([type("Forged", (), vars(forged).copy())()], [])  # type: ignore[list-item]
     with pytest.raises(NotFound):
         store.set_parameters_of({good.id: {"Args/x": Param(1)}, "no-such-task": {"Args/x": Param(1)}})
+    fresh = store.hold_start(TaskRecord(name="fresh"), {})  # its own results touch nothing, others' do
+    lost = (
+        "put_artifacts",
+        ([ArtifactRecord(task_id="no-such-task", name="v", type="int", inline="1")],),
+        {},
+    )
+    with pytest.raises(NotFound, match="no-such-task"):
+        store.batch_held([fresh], [lost])
     with pytest.raises(ValidationError, match="Args/x"):
         store.set_parameters_of({good.id: {"Args/x": Param("a\x00")}})
     with pytest.raises(NotFound):
