@@ -13,7 +13,8 @@ that no store could hold or that would only waste the server's time:
 What a particular column holds (a 32-bit priority, a 512-character name) the store checks
 itself, naming the field too, so the embedded store and the server refuse the same values; a
 value of another JSON type than its field's is refused here (`jsontypes`), before FastAPI's
-own validation could convert it.
+own validation could convert it, and the value found is the body a `Checked` parameter gets
+(each body validated once).
 """
 
 from __future__ import annotations
@@ -56,7 +57,8 @@ async def checked_input(request: Request) -> None:
     except Exception:
         return  # not JSON: FastAPI answers that itself
     walk(data, "body")
-    jsontypes.check(route, await request.body())  # within bounds: now each value's JSON type
+    # Within bounds: now each value's JSON type; the strict value is the body from here on.
+    jsontypes.check(route, await request.body(), data)
 
 
 def _parameter(field: str, value: str, integer: bool) -> None:
