@@ -41,6 +41,9 @@ BENCHES: dict[str, list[str]] = {
     "imports": ["bench_imports.py"],
     "server-sqlite": ["bench_server.py"],
     "server-pg": ["bench_server.py", "--db-url", "{pg}"],
+    "runs-sqlite": ["bench_server.py", "--runs-only"],  # the runs list of 10,000 runs alone
+    "runs-pg": ["bench_server.py", "--runs-only", "--db-url", "{pg}"],
+    "bodies": ["bench_bodies.py"],  # a 5,000-event metrics POST through the app
 }
 
 # "  label text    12.3 ms ..." : the label, then two or more spaces, then the first number

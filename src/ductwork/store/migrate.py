@@ -19,7 +19,7 @@ from ductwork.core.errors import StorageError
 from ductwork.store.engine import Database, is_driver_error
 
 # The newest revision in migrations/versions; a test keeps the two in step.
-HEAD = "0007"
+HEAD = "0008"
 MIGRATIONS = Path(__file__).with_name("migrations")
 # Any constant works; it only has to be the same in every process.
 _ADVISORY_LOCK = 0x6475637477  # "ductw"

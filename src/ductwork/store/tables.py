@@ -179,6 +179,8 @@ task_models = sa.Table(
 
 # A metric series (task, kind, title, series) gets a small integer id, which its chunks hold.
 # No foreign key, as on chunks: delete_task and reset remove a task's series themselves.
+# The unique index holds the id too, so a task's series and their ids are one index-only seek
+# (the runs table's last metrics, store/runlists.py); SQLite's indexes all hold the rowid.
 series = sa.Table(
     "series",
     metadata,
@@ -187,7 +189,7 @@ series = sa.Table(
     sa.Column("kind", sa.String(32), nullable=False),
     sa.Column("title", sa.String(512), nullable=False),
     sa.Column("series", sa.String(512), nullable=False),
-    sa.UniqueConstraint("task_id", "kind", "title", "series"),
+    sa.UniqueConstraint("task_id", "kind", "title", "series", postgresql_include=["id"]),
 )
 
 # The points of one series that one write brought, packed (store/chunks.py): iterations as

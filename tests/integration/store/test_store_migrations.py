@@ -258,3 +258,33 @@ def test_events_of_a_0004_store_move_into_chunks_and_back(empty_url: str) -> Non
     same = [(r.series_id, r.iteration, r.value, r.payload, r.ts) for r in back]
     before = [(r.series_id, r.iteration, r.value, r.payload, r.ts) for r in old]
     assert repr(same) == repr(before)  # repr: NaN equals NaN there
+
+
+def test_series_of_a_0007_store_keep_their_ids_and_their_unique_key(empty_url: str) -> None:
+    # Revision 0008 puts the id in PostgreSQL's unique (task_id, kind, title, series) index
+    # (INCLUDE: not part of the key); SQLite's already holds the rowid. A series keeps its id and
+    # a second series of the same name is still refused.
+    engine = _upgrade_to(empty_url, "0007")
+    insert = sa.text(
+        "INSERT INTO series (id, task_id, kind, title, series) VALUES (:id, 't', 'scalar', 'loss', 'x')"
+    )
+    with engine.begin() as conn:
+        conn.execute(insert, {"id": 7})
+    engine.dispose()
+    assert migrate.upgrade(empty_url) == migrate.HEAD
+    engine = sa.create_engine(empty_url)
+    try:
+        if engine.dialect.name == "postgresql":
+            with engine.connect() as conn:
+                found = conn.execute(
+                    sa.text("SELECT indexdef FROM pg_indexes WHERE indexname = :key"),
+                    {"key": "uq_series_task_id_kind_title_series"},
+                )
+                definition = found.scalar_one()
+            assert definition.endswith("(task_id, kind, title, series) INCLUDE (id)"), definition
+        with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
+            conn.execute(insert, {"id": 8})
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT id, task_id FROM series")).all() == [(7, "t")]
+    finally:
+        engine.dispose()

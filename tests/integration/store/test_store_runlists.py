@@ -74,3 +74,40 @@ def test_the_runs_table_reads_the_same_as_run_by_run(store: Store) -> None:
     assert {"loss/train": 1 / 3} in metrics.values()  # run 0: iteration 2 is the last
     assert {"loss/train": 1 / 4, "accuracy": 0.2} in metrics.values()  # a null value is no value
     assert _table(store, project_id, archived=True) == _table(Plain(store), project_id, archived=True)
+
+
+def test_last_metrics_take_ids_as_values_never_as_syntax(store: Store) -> None:
+    """The ids travel as one array parameter on PostgreSQL (an IN list on SQLite): an id shaped
+    like an array literal, a list or a quoted id names no other run, and a repeated id reads once."""
+    from ductwork.store import runlists
+
+    run = store.create_task(TaskRecord(name="r", type="controller"))
+    store.add_events([MetricEvent(run.id, "scalar", "loss", "train", i, float(i)) for i in range(3)])
+    shaped = [f"x,{run.id}", f"{{{run.id}}}", f'"{run.id}"', f"{{x,{run.id}}}", "NULL", "a\\b", "'"]
+    with store.database.read() as conn:
+        assert runlists.last_metrics(conn, shaped) == {name: {} for name in shaped}
+        repeated = runlists.last_metrics(conn, [run.id, run.id, "NULL"])
+        assert repeated == {run.id: {"loss/train": 2.0}, "NULL": {}}
+        assert runlists.last_metrics(conn, []) == {}
+
+
+def test_last_metrics_seek_each_runs_series_in_the_unique_index(store: Store) -> None:
+    """A page's series are found down the (task_id, kind, title, series) index, which holds their
+    ids (migration 0008 on PostgreSQL, the rowid on SQLite): never a scan of every series."""
+    from ductwork.store import runlists
+
+    tasks = [f"{n:032x}" for n in range(2000)]
+    rows = [{"task": t, "kind": kind} for t in tasks for kind in ("scalar", "single")]
+    insert = "INSERT INTO series (task_id, kind, title, series) VALUES (:task, :kind, 'loss', 'train')"
+    with store.database.write() as conn:
+        conn.many(insert, rows)
+        conn.execute("ANALYZE")
+    with store.database.read() as conn:
+        text, params = runlists.last_metrics_query(conn, tasks[:200])
+        if conn.pg:
+            plan = "\n".join(row[0] for row in conn.rows("EXPLAIN " + text, params))
+            assert "Index Only Scan using uq_series_task_id_kind_title_series on series" in plan, plan
+        else:
+            plan = "\n".join(str(row[-1]) for row in conn.rows("EXPLAIN QUERY PLAN " + text, params))
+            assert "USING COVERING INDEX sqlite_autoindex_series_1" in plan, plan
+        assert "Seq Scan on series" not in plan and "SCAN s" not in plan, plan

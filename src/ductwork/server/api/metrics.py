@@ -10,12 +10,13 @@ from ductwork.core.records import ConsoleLine, MetricEvent, TaskRecord
 from ductwork.server.api.deps import Json, hub, record, records, user
 from ductwork.server.services import locations, permissions
 from ductwork.server.services.hub import Hub
+from ductwork.server.services.jsontypes import Checked
 
 router = APIRouter(prefix="/api", tags=["metrics"])
 
 
 @router.post("/metrics", status_code=204)
-async def add_events(events: list[MetricEvent], request: Request, h: Hub = Depends(hub)) -> None:
+async def add_events(events: Checked[list[MetricEvent]], request: Request, h: Hub = Depends(hub)) -> None:
     locations.check_events(h.storage, events)  # an image's stored picture: 422 unless readable
     caller = user(request)
     tasks = {e.task_id for e in events}
@@ -24,12 +25,12 @@ async def add_events(events: list[MetricEvent], request: Request, h: Hub = Depen
 
 
 @router.post("/metrics/query", response_model=list[MetricEvent])
-async def get_events(query: EventQuery, h: Hub = Depends(hub)) -> Json:
+async def get_events(query: Checked[EventQuery], h: Hub = Depends(hub)) -> Json:
     return records(await run_in_threadpool(h.store.get_events, query))
 
 
 @router.post("/console", status_code=204)
-async def add_console(lines: list[ConsoleLine], request: Request, h: Hub = Depends(hub)) -> None:
+async def add_console(lines: Checked[list[ConsoleLine]], request: Request, h: Hub = Depends(hub)) -> None:
     caller = user(request)
     tasks = {line.task_id for line in lines}
     await h.console.submit(lines, lambda: permissions.require_tasks(h.store, caller, "write to", tasks))

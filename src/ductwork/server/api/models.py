@@ -18,6 +18,7 @@ from ductwork.server.api.deps import Json, hub, record, records, user
 from ductwork.server.services import artifact_files, locations, permissions, served
 from ductwork.server.services.byteranges import Asked
 from ductwork.server.services.hub import Hub
+from ductwork.server.services.jsontypes import Checked
 
 router = APIRouter(prefix="/api/models", tags=["models"])
 
@@ -30,7 +31,7 @@ class ModelQuery:
 
 
 @router.post("", response_model=ModelRecord)
-async def put_model(model: ModelRecord, request: Request, h: Hub = Depends(hub)) -> Json:
+async def put_model(model: Checked[ModelRecord], request: Request, h: Hub = Depends(hub)) -> Json:
     locations.check_model(h.storage, model)  # 422 for a location the server would not read
     caller = user(request)
 
@@ -55,7 +56,7 @@ async def put_model(model: ModelRecord, request: Request, h: Hub = Depends(hub))
 
 
 @router.post("/query", response_model=list[ModelRecord])
-async def query_models(query: ModelQuery, h: Hub = Depends(hub)) -> Json:
+async def query_models(query: Checked[ModelQuery], h: Hub = Depends(hub)) -> Json:
     found = await run_in_threadpool(
         lambda: h.store.query_models(project=query.project, name=query.name, tags=query.tags)
     )

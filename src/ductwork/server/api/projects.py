@@ -11,6 +11,7 @@ from ductwork.core.records import Project
 from ductwork.server.api.deps import Json, hub, record, records, user
 from ductwork.server.services import permissions
 from ductwork.server.services.hub import Hub
+from ductwork.server.services.jsontypes import Checked
 
 router = APIRouter(prefix="/api/projects", tags=["projects"])
 
@@ -22,7 +23,7 @@ class ProjectIn:
 
 
 @router.post("", response_model=Project)
-async def ensure_project(body: ProjectIn, request: Request, h: Hub = Depends(hub)) -> Json:
+async def ensure_project(body: Checked[ProjectIn], request: Request, h: Hub = Depends(hub)) -> Json:
     # Projects are shared folders with no owner: any role that may create may add one.
     permissions.require(user(request), "create", noun="projects")
     return record(await run_in_threadpool(h.store.ensure_project, body.name, body.system_tags))

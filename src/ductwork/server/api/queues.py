@@ -22,6 +22,7 @@ from ductwork.core.records import ConsoleLine, Queue, QueueEntry, TaskRecord, Wo
 from ductwork.server.api.deps import Json, hub, record, records, user
 from ductwork.server.services import claims, permissions
 from ductwork.server.services.hub import Hub
+from ductwork.server.services.jsontypes import Checked
 
 router = APIRouter(prefix="/api", tags=["queues"])
 
@@ -75,7 +76,7 @@ class Beat:
 
 
 @router.post("/queues", response_model=Queue)
-async def ensure_queue(body: QueueIn, request: Request, h: Hub = Depends(hub)) -> Json:
+async def ensure_queue(body: Checked[QueueIn], request: Request, h: Hub = Depends(hub)) -> Json:
     caller = user(request)
     permissions.require(caller, "create", noun="queues")
     return record(
@@ -94,7 +95,7 @@ async def queue_entries(name: str, h: Hub = Depends(hub)) -> Json:
 
 
 @router.post("/queues/{name:path}/entries", response_model=QueueEntry)
-async def enqueue(name: str, body: EntryIn, request: Request, h: Hub = Depends(hub)) -> Json:
+async def enqueue(name: str, body: Checked[EntryIn], request: Request, h: Hub = Depends(hub)) -> Json:
     """Put a created, stopped or failed task on queue `name`; idle agents wake at once."""
     caller = user(request)
 
@@ -106,7 +107,7 @@ async def enqueue(name: str, body: EntryIn, request: Request, h: Hub = Depends(h
 
 
 @router.post("/entries", response_model=list[QueueEntry])
-async def enqueue_many(body: EntriesIn, request: Request, h: Hub = Depends(hub)) -> Json:
+async def enqueue_many(body: Checked[EntriesIn], request: Request, h: Hub = Depends(hub)) -> Json:
     """Put tasks on a queue in one transaction, all or none (ClearML's `tasks.enqueue_many`)."""
     caller = user(request)
 
@@ -137,7 +138,7 @@ async def delete_queue(name: str, request: Request, h: Hub = Depends(hub)) -> No
 
 
 @router.post("/claims", response_model=TaskRecord | None)
-async def claim(body: ClaimIn, request: Request, h: Hub = Depends(hub)) -> Json:
+async def claim(body: Checked[ClaimIn], request: Request, h: Hub = Depends(hub)) -> Json:
     """Take the next entry of `queues` (in that order, then priority, then age) for `worker`.
 
     With `wait` > 0 the call is held until an entry arrives or `wait` seconds pass (null).
@@ -157,7 +158,9 @@ async def claim(body: ClaimIn, request: Request, h: Hub = Depends(hub)) -> Json:
 
 
 @router.post("/claims/end")
-async def end_claim(body: ClaimEnd, request: Request, h: Hub = Depends(hub)) -> dict[str, str | None]:
+async def end_claim(
+    body: Checked[ClaimEnd], request: Request, h: Hub = Depends(hub)
+) -> dict[str, str | None]:
     """A claimed run's end, from its agent: its last console lines, its final status (only over
     the same claim) and its worker idle, in one transaction. `instead`: null when the status
     was recorded, else what the task is ("taken": another claim's run has it)."""
@@ -215,7 +218,7 @@ def _said(end: ClaimEnd) -> dict[str, Any]:
 
 
 @router.post("/workers", status_code=204)
-async def register_worker(worker: Worker, request: Request, h: Hub = Depends(hub)) -> None:
+async def register_worker(worker: Checked[Worker], request: Request, h: Hub = Depends(hub)) -> None:
     caller = user(request)
     await run_in_threadpool(
         permissions.require_worker, h.store, caller, worker.id, worker.task_id, worker.queues
@@ -230,7 +233,7 @@ async def list_workers(h: Hub = Depends(hub)) -> Json:
 
 
 @router.post("/workers/{worker_id:path}/heartbeat", status_code=204)
-async def heartbeat(worker_id: str, body: Beat, request: Request, h: Hub = Depends(hub)) -> None:
+async def heartbeat(worker_id: str, body: Checked[Beat], request: Request, h: Hub = Depends(hub)) -> None:
     await run_in_threadpool(permissions.require_worker, h.store, user(request), worker_id, body.task_id)
     await run_in_threadpool(h.store.heartbeat, worker_id, body.task_id)
 

@@ -12,6 +12,7 @@ from ductwork.core.records import NodeState
 from ductwork.server.api.deps import Json, hub, records, user
 from ductwork.server.services import deletion, permissions, runs
 from ductwork.server.services.hub import Hub
+from ductwork.server.services.jsontypes import Checked
 
 router = APIRouter(prefix="/api", tags=["runs"])
 
@@ -28,7 +29,7 @@ class ContinueRun:
 
 
 @router.post("/nodes", status_code=204)
-async def put_nodes(nodes: list[NodeState], request: Request, h: Hub = Depends(hub)) -> None:
+async def put_nodes(nodes: Checked[list[NodeState]], request: Request, h: Hub = Depends(hub)) -> None:
     caller = user(request)
 
     def write() -> None:
@@ -44,7 +45,7 @@ async def get_nodes(run_id: str, h: Hub = Depends(hub)) -> Json:
 
 
 @router.post("/runs/{run_id}/new")
-async def new_run(run_id: str, body: NewRun, request: Request, h: Hub = Depends(hub)) -> Json:
+async def new_run(run_id: str, body: Checked[NewRun], request: Request, h: Hub = Depends(hub)) -> Json:
     """Clone the run with new `Args` values (cast to each argument's type) and enqueue it.
 
     Answers `{id, name, queue, listening, warning}`; `listening` is false when no live agent
@@ -65,7 +66,9 @@ async def abort_run(run_id: str, request: Request, h: Hub = Depends(hub)) -> Jso
 
 
 @router.post("/runs/{run_id}/continue")
-async def continue_run(run_id: str, body: ContinueRun, request: Request, h: Hub = Depends(hub)) -> Json:
+async def continue_run(
+    run_id: str, body: Checked[ContinueRun], request: Request, h: Hub = Depends(hub)
+) -> Json:
     """Re-enqueue a stopped or failed run; it resumes from the steps that did not complete."""
     caller = user(request)
 

@@ -27,6 +27,7 @@ from ductwork.core.records import (
 from ductwork.server.api.deps import Json, hub, record, records, require, user
 from ductwork.server.services import locations, permissions, runs
 from ductwork.server.services.hub import Hub
+from ductwork.server.services.jsontypes import Checked
 
 router = APIRouter(prefix="/api/tasks", tags=["tasks"])
 
@@ -67,7 +68,7 @@ class NamedConfig:
 
 
 @router.post("", response_model=TaskRecord)
-async def create_task(task: TaskRecord, request: Request, h: Hub = Depends(hub)) -> Json:
+async def create_task(task: Checked[TaskRecord], request: Request, h: Hub = Depends(hub)) -> Json:
     caller = user(request)
     permissions.require(caller, "create", noun="tasks")
 
@@ -82,17 +83,17 @@ async def create_task(task: TaskRecord, request: Request, h: Hub = Depends(hub))
 
 
 @router.post("/get", response_model=list[TaskRecord])
-async def get_tasks(body: Ids, h: Hub = Depends(hub)) -> Json:
+async def get_tasks(body: Checked[Ids], h: Hub = Depends(hub)) -> Json:
     return records(await run_in_threadpool(h.store.get_tasks, body.ids))
 
 
 @router.post("/query", response_model=list[TaskRecord])
-async def query_tasks(query: TaskQuery, h: Hub = Depends(hub)) -> Json:
+async def query_tasks(query: Checked[TaskQuery], h: Hub = Depends(hub)) -> Json:
     return records(await run_in_threadpool(h.store.query_tasks, query))
 
 
 @router.post("/count", response_model=int)
-async def count_tasks(query: TaskQuery, h: Hub = Depends(hub)) -> Json:
+async def count_tasks(query: Checked[TaskQuery], h: Hub = Depends(hub)) -> Json:
     return Json(await run_in_threadpool(h.store.count_tasks, query))
 
 
@@ -102,7 +103,9 @@ async def get_task(task_id: str, h: Hub = Depends(hub)) -> Json:
 
 
 @router.patch("/{task_id}", response_model=TaskRecord)
-async def edit_task(task_id: str, changes: dict[str, Any], request: Request, h: Hub = Depends(hub)) -> Json:
+async def edit_task(
+    task_id: str, changes: Checked[dict[str, Any]], request: Request, h: Hub = Depends(hub)
+) -> Json:
     require("user" not in changes, "a task's user is recorded by the server and cannot be edited")
     caller = user(request)
 
@@ -129,7 +132,9 @@ async def delete_task(task_id: str, request: Request, h: Hub = Depends(hub)) -> 
 
 
 @router.post("/{task_id}/status", response_model=TaskRecord)
-async def set_status(task_id: str, change: StatusChange, request: Request, h: Hub = Depends(hub)) -> Json:
+async def set_status(
+    task_id: str, change: Checked[StatusChange], request: Request, h: Hub = Depends(hub)
+) -> Json:
     caller = user(request)
 
     def set_it() -> TaskRecord:
@@ -162,7 +167,9 @@ async def reset_task(task_id: str, request: Request, h: Hub = Depends(hub)) -> J
 
 
 @router.post("/{task_id}/clone", response_model=TaskRecord)
-async def clone_task(task_id: str, options: CloneOptions, request: Request, h: Hub = Depends(hub)) -> Json:
+async def clone_task(
+    task_id: str, options: Checked[CloneOptions], request: Request, h: Hub = Depends(hub)
+) -> Json:
     caller = user(request)
     permissions.require(caller, "clone", noun="tasks")
 
@@ -208,7 +215,9 @@ async def dequeue(task_id: str, request: Request, h: Hub = Depends(hub)) -> None
 
 
 @router.put("/{task_id}/parameters", status_code=204)
-async def set_parameters(task_id: str, body: Parameters, request: Request, h: Hub = Depends(hub)) -> None:
+async def set_parameters(
+    task_id: str, body: Checked[Parameters], request: Request, h: Hub = Depends(hub)
+) -> None:
     caller = user(request)
 
     def write() -> None:
@@ -225,7 +234,9 @@ async def get_parameters(task_id: str, h: Hub = Depends(hub)) -> Json:
 
 
 @router.put("/{task_id}/configuration", status_code=204)
-async def set_configuration(task_id: str, body: NamedConfig, request: Request, h: Hub = Depends(hub)) -> None:
+async def set_configuration(
+    task_id: str, body: Checked[NamedConfig], request: Request, h: Hub = Depends(hub)
+) -> None:
     config = ConfigObject(text=body.text, type=body.type, description=body.description)
     caller = user(request)
 
@@ -257,7 +268,9 @@ async def get_console(
 
 
 @router.post("/{task_id}/models", status_code=204)
-async def attach_model(task_id: str, link: TaskModel, request: Request, h: Hub = Depends(hub)) -> None:
+async def attach_model(
+    task_id: str, link: Checked[TaskModel], request: Request, h: Hub = Depends(hub)
+) -> None:
     require(link.task_id == task_id, f"the link names task {link.task_id}, the path task {task_id}")
     caller = user(request)
 
@@ -278,7 +291,7 @@ class LinkRename:
 
 @router.post("/{task_id}/models/rename", status_code=204)
 async def rename_model_link(
-    task_id: str, rename: LinkRename, request: Request, h: Hub = Depends(hub)
+    task_id: str, rename: Checked[LinkRename], request: Request, h: Hub = Depends(hub)
 ) -> None:
     link = rename.link
     require(link.task_id == task_id, f"the link names task {link.task_id}, the path task {task_id}")
@@ -298,7 +311,7 @@ async def get_task_models(task_id: str, h: Hub = Depends(hub)) -> Json:
 
 @router.put("/{task_id}/artifacts", status_code=204)
 async def put_artifact(
-    task_id: str, artifact: ArtifactRecord, request: Request, h: Hub = Depends(hub)
+    task_id: str, artifact: Checked[ArtifactRecord], request: Request, h: Hub = Depends(hub)
 ) -> None:
     require(
         artifact.task_id == task_id, f"the artifact names task {artifact.task_id}, the path task {task_id}"

@@ -13,7 +13,8 @@ that no store could hold or that would only waste the server's time:
 What a particular column holds (a 32-bit priority, a 512-character name) the store checks
 itself, naming the field too, so the embedded store and the server refuse the same values; a
 value of another JSON type than its field's is refused here (`jsontypes`), before FastAPI's
-own validation could convert it.
+own validation could convert it, and the value found is the body a `Checked` parameter gets
+(each body validated once).
 """
 
 from __future__ import annotations
@@ -56,7 +57,8 @@ async def checked_input(request: Request) -> None:
     except Exception:
         return  # not JSON: FastAPI answers that itself
     walk(data, "body")
-    jsontypes.check(route, await request.body())  # within bounds: now each value's JSON type
+    # Within bounds: now each value's JSON type; the strict value is the body from here on.
+    jsontypes.check(route, await request.body(), data)
 
 
 def _parameter(field: str, value: str, integer: bool) -> None:
@@ -94,17 +96,22 @@ def walk(data: Any, field: str) -> None:
                 pending.extend((member, depth + 1, f"{path}[{i}]") for i, member in enumerate(item))
 
 
-_integers_of: dict[int, frozenset[str]] = {}
+# The attribute a route keeps the names of its integer parameters in: on the route itself, as
+# jsontypes keeps its body type, not in a table by id(route). A test process makes many apps, and
+# once a route is collected a new one can get its id, and with it the old route's answer.
+_INTEGERS = "_ductwork_integer_params"
 
 
 def _integer_params(route: Any) -> frozenset[str]:
-    """Names of the route's query and path parameters declared as integers (cached per route)."""
+    """Names of the route's query and path parameters declared as integers (found once a route)."""
     if route is None or not hasattr(route, "dependant"):
         return frozenset()
-    found = _integers_of.get(id(route))
+    found: frozenset[str] | None = getattr(route, _INTEGERS, None)
     if found is None:
-        names = {param.alias for param in _params(route.dependant) if _is_int(param.field_info.annotation)}
-        found = _integers_of[id(route)] = frozenset(names)
+        found = frozenset(
+            param.alias for param in _params(route.dependant) if _is_int(param.field_info.annotation)
+        )
+        setattr(route, _INTEGERS, found)
     return found
 
 
