@@ -277,7 +277,10 @@ def test_series_of_a_0007_store_keep_their_ids_and_their_unique_key(empty_url: s
         if engine.dialect.name == "postgresql":
             with engine.connect() as conn:
                 found = conn.execute(
-                    sa.text("SELECT indexdef FROM pg_indexes WHERE indexname = :key"),
+                    sa.text(  # this test's schema: others run beside it in the same database
+                        "SELECT indexdef FROM pg_indexes"
+                        " WHERE indexname = :key AND schemaname = current_schema()"
+                    ),
                     {"key": "uq_series_task_id_kind_title_series"},
                 )
                 definition = found.scalar_one()
