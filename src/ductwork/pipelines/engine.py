@@ -478,6 +478,6 @@ class Engine:
             self.host.flush(batch)
         except Exception:  # the store is failing: the run goes on, the states are sent next time
             traceback.print_exc()
-            with self._turn:
+            with self._loop_turn():
                 for node in batch:
                     self._dirty.setdefault(node.name, node)

@@ -44,10 +44,13 @@ class Unit:
 
     task_id: str
     calls: list[Call]  # an end's
-    starts: bool
     ended: float | None = None  # an end: when the step ended
-    held: Any = None  # a start's rows
+    held: Any = None  # a start's rows (an end has none)
     tried: bool = False  # written once already, the answer lost: it may be in the store
+
+    @property
+    def starts(self) -> bool:
+        return self.held is not None
 
 
 # Units held at most: past it, the thread adding one writes them. Steps made faster than the
@@ -89,12 +92,12 @@ class Pending:
         held = self.backend.hold_start(record, params)  # checked once: the write trusts it
         # Only the rows wait: the record and its parameters die with the call (what a debug
         # step leaves alive for a window, the garbage collector walks again and again).
-        self._hold(Unit(str(record.id), [], starts=True, held=held))
+        self._hold(Unit(str(record.id), [], held=held))
         return record
 
     def end(self, task_id: str, calls: list[Call]) -> None:
         """Hold a step's end (its last call completes the task) until the next write."""
-        self._hold(Unit(task_id, calls, starts=False, ended=time.time()))
+        self._hold(Unit(task_id, calls, ended=time.time()))
 
     def _hold(self, unit: Unit) -> None:
         with self._lock:
@@ -148,8 +151,8 @@ class Pending:
             waiting = [call for unit in units for call in unit.calls]
             return calls_in_order(self.backend, [*waiting, *extra])[len(waiting) :]
         # The store: all or nothing (a savepoint a call less), the steps' writes in bulk.
-        starts = [unit.held for unit in units if unit.held is not None]
-        bulk = _in_bulk([call for unit in units if unit.held is None for call in unit.calls])
+        starts = [unit.held for unit in units if unit.starts]
+        bulk = _in_bulk([call for unit in units for call in unit.calls])
         results: list[Any] = self.backend.batch_held(starts, [*bulk, *extra])
         return results[len(bulk) :]
 
@@ -216,8 +219,8 @@ def _folded(units: list[Unit]) -> list[Unit]:
         if unit.starts or first is None or not _completes(unit):
             continue
         held = folded[first].held.completed(unit.ended)
-        folded[first] = Unit(unit.task_id, [], starts=True, held=held)
-        folded[i] = Unit(unit.task_id, unit.calls[:-1], starts=False, ended=unit.ended)
+        folded[first] = Unit(unit.task_id, [], held=held)
+        folded[i] = Unit(unit.task_id, unit.calls[:-1], ended=unit.ended)
     return folded
 
 

@@ -115,7 +115,7 @@ class Store:
         with self._db.batch(whole=True):
             with self._db.write() as conn:
                 held.write(conn, starts)
-            return [self._batched(method)(*args, **kwargs) for method, args, kwargs in calls]
+            return self.batch(calls, whole=True)  # inside this batch: the same transaction
 
     def before_use(self, hook: Callable[[], None]) -> Callable[[], None]:
         """Call `hook` before each call of this process opens its transaction (`Database.before_use`):
