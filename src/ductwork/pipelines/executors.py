@@ -113,6 +113,7 @@ class InlineExecutor:
 
         task_id = str(node.state.job_id)
         record = job.record  # created in_progress by the run: one write less per step
+        record_end: Callable[[], object]  # the end's writes, made before it is reported
         try:
             report(node, "running", None)
             task = Task._from_record(record)
@@ -127,11 +128,14 @@ class InlineExecutor:
                 )
             task.flush(wait_for_uploads=True)  # its metrics are in before monitors copy them
         except BaseException as exc:
-            self._once.end(node, report, _failed(exc), functools.partial(self._fail, task_id, exc))
-            return
-        complete = functools.partial(self._complete, task_id, calls, time.monotonic() - began)
-        self._once.end(node, report, Outcome("completed", result=result), complete)
-        self._reports.pop(node.name, None)  # ended: nothing left to abort
+            outcome, record_end = _failed(exc), functools.partial(self._fail, task_id, exc)
+        else:
+            outcome = Outcome("completed", result=result)
+            record_end = functools.partial(self._complete, task_id, calls, time.monotonic() - began)
+        # Ending: nothing left to abort. (Before the end is reported: a retry the report starts
+        # puts its own in.)
+        self._reports.pop(node.name, None)
+        self._once.end(node, report, outcome, record_end)
 
     def _complete(self, task_id: str, calls: list[Call], ran: float) -> Outcome | None:
         """The results recorded and the task completed, in one batch (the run's next one, when
