@@ -97,8 +97,12 @@ def test_a_dag_longer_than_a_part_is_written_in_parts_and_read_back_whole(home, 
         assert len(text) <= 2_000 and isinstance(json.loads(text), dict)
     steps = runformat.read_dag_configs(configs)
     assert len(steps) == 61 and steps["leaf_59"]["status"] == "completed"
-    dag = PipelineController.get(pipeline_id=run.id).get_pipeline_dag()
+    from ductwork.server.services.views.runs import pipeline_steps
+
     leaves = ["leaf", *(f"leaf_{i}" for i in range(1, 60))]
+    shown = pipeline_steps(store, run)  # the run page reads the shape from every part too
+    assert len(shown) == 61 and sorted(shown["add_all"].parents) == sorted(leaves)
+    dag = PipelineController.get(pipeline_id=run.id).get_pipeline_dag()
     assert len(dag) == 61 and sorted(dag["add_all"].parents) == sorted(leaves)
 
 
