@@ -13,9 +13,21 @@ import uuid
 from typing import Any
 
 import httpx
+import pytest
 from attack import ServerProcess
 
 QUEUE = "nobody-serves-batches"  # no agent serves it: queued tasks stay queued
+_registered: list[str] = []  # workers these tests registered, unregistered after each
+
+
+@pytest.fixture(autouse=True)
+def _leave_no_workers(server: ServerProcess) -> Any:
+    """The server is shared: a worker left behind, which never beats, is reaped later, in the
+    middle of another test that compares the list of workers."""
+    yield
+    with server.client(server.runner.key) as runner:
+        while _registered:
+            runner.delete(f"/api/workers/{_registered.pop()}")
 
 
 def _ok(answer: httpx.Response) -> Any:
@@ -73,6 +85,7 @@ def _claimed(server: ServerProcess, worker: str) -> dict[str, Any]:
     with server.client(server.runner.key) as runner:
         _ok(runner.post("/api/queues", json={"name": queue}))
         _ok(runner.post("/api/workers", json={"id": worker, "queues": [queue]}))
+        _registered.append(worker)
         _ok(runner.post(f"/api/queues/{queue}/entries", json={"task_id": task_id}))
         claim: dict[str, Any] = _ok(runner.post("/api/claims", json={"queues": [queue], "worker": worker}))
     assert claim["id"] == task_id
