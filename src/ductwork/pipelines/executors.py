@@ -108,7 +108,6 @@ class InlineExecutor:
         self._pool.submit(self._run, node, report, job, function)
 
     def _run(self, node: Node, report: Report, job: Job, function: Callable[..., Any]) -> None:
-        from ductwork.sdk.capture import frameworks
         from ductwork.sdk.task import Task
 
         task_id = str(node.state.job_id)
@@ -116,17 +115,18 @@ class InlineExecutor:
         record_end: Callable[[], object]  # the end's writes, made before it is reported
         try:
             report(node, "running", None)
-            task = Task._from_record(record)
-            frameworks.start_for(task)  # figures and TensorBoard writers report to the step
             options = node.spec.options
             began = time.monotonic()
-            with Task._activate(task), repository.inside(options.repository, options.working_dir):
+            # The step's Task is made when its body first asks (prints, logs, plots): most
+            # debug steps never do, and making one is a tenth of a step's cost.
+            with Task._deferred(record) as task, repository.inside(options.repository, options.working_dir):
                 result = function(*job.args, **job.kwargs)
                 pairs = split_results(node.spec.return_names, result, node.name)
                 calls = result_calls(
                     self.backend, task_id, pairs, output_uri=record.output_uri, serialize=self._serialize
                 )
-            task.flush(wait_for_uploads=True)  # its metrics are in before monitors copy them
+            if task.made is not None:  # its metrics are in before monitors copy them
+                task.made.flush(wait_for_uploads=True)
         except BaseException as exc:
             outcome, record_end = _failed(exc), functools.partial(self._fail, task_id, exc)
         else:

@@ -10,18 +10,40 @@ and logger can find the current task without importing the `Task` facade built o
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
 from ductwork.sdk.taskcore import TaskCore
 
-_context: ContextVar[TaskCore | None] = ContextVar("ductwork_current_task", default=None)
+
+class Deferred:
+    """A current task made the first time something asks for it (a print, `current_task()`, a
+    logger, a figure): a debug step whose body asks nothing costs no task object, console sink
+    or capture. `made` is the task once made."""
+
+    def __init__(self, make: Callable[[], TaskCore]) -> None:
+        self._make = make
+        self._lock = threading.Lock()  # an asyncio task copies the context: two may ask at once
+        self.made: TaskCore | None = None
+
+    def task(self) -> TaskCore:
+        with self._lock:
+            if self.made is None:
+                self.made = self._make()
+            return self.made
+
+
+_context: ContextVar[TaskCore | Deferred | None] = ContextVar("ductwork_current_task", default=None)
 _process_default: list[TaskCore | None] = [None]
 
 
 def get() -> TaskCore | None:
-    return _context.get() or _process_default[0]
+    found = _context.get()
+    if found is None:
+        return _process_default[0]
+    return found.task() if isinstance(found, Deferred) else found
 
 
 def main_task() -> TaskCore | None:
@@ -33,7 +55,7 @@ def set_main(task: TaskCore | None) -> None:
 
 
 @contextmanager
-def activate(task: TaskCore) -> Iterator[TaskCore]:
+def activate(task: TaskCore | Deferred) -> Iterator[TaskCore | Deferred]:
     token = _context.set(task)
     try:
         yield task
@@ -45,5 +67,6 @@ def forget(task: TaskCore) -> None:
     """Drop `task` wherever this context can see it (it was closed or deleted)."""
     if _process_default[0] is task:
         _process_default[0] = None
-    if _context.get() is task:
+    found = _context.get()
+    if found is task or (isinstance(found, Deferred) and found.made is task):
         _context.set(None)

@@ -167,6 +167,13 @@ def start_capture(
     capture_frameworks.start_for(task, frameworks)
 
 
+def console_ready() -> None:
+    """The console proxies in place (unless a supervisor records the console), so a print can
+    reach a task made on that print (`current.Deferred`)."""
+    if os.environ.get(CONSOLE_CAPTURED) != "1":
+        console.install(logging_handlers=False)  # as `capture_console` does
+
+
 def capture_console(task: TaskCore) -> None:
     """Record what this context prints on `task` (a step run in this process), unless a
     supervisor records it already."""

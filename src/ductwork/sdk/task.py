@@ -41,7 +41,7 @@ from ductwork.sdk import (
     starting,
 )
 from ductwork.sdk.artifact import Artifact, ArtifactOptions
-from ductwork.sdk.capture import arguments
+from ductwork.sdk.capture import arguments, frameworks
 from ductwork.sdk.capture.console import original_stdout
 from ductwork.sdk.catalog import TaskCatalog
 from ductwork.sdk.checks import optional_str, require_str, str_list, task_id_of
@@ -127,6 +127,24 @@ class Task(TaskCatalog, ReportedMetrics):
         """Make `task` the current task of this context (thread / asyncio task) for the block."""
         with current.activate(task):
             yield task
+
+    @classmethod
+    @contextmanager
+    def _deferred(cls, record: TaskRecord) -> Iterator[current.Deferred]:
+        """Make a Task over `record` current for the block, made only if something asks for it
+        (see `current.Deferred`); what it prints, reports or plots goes to it as with
+        `_activate`. The handle's `made` says whether it was made (to flush it)."""
+        starting.console_ready()  # the block's first print makes the task
+        frameworks.enable(frameworks.switches(True))  # and so does its first figure
+
+        def make() -> Task:
+            task = cls._from_record(record)
+            frameworks.start_for(task)
+            return task
+
+        deferred = current.Deferred(make)
+        with current.activate(deferred):
+            yield deferred
 
     @classmethod
     def add_requirements(cls, package_name: str, package_version: str | None = None) -> None:

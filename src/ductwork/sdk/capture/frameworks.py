@@ -32,6 +32,12 @@ def start_for(task: TaskCore, frameworks: Switches = True) -> None:
     """Capture the frameworks `frameworks` switches on, for `task` (while it is current)."""
     chosen = switches(frameworks)
     task._frameworks = chosen
+    enable(chosen)
+
+
+def enable(chosen: Mapping[str, bool]) -> None:
+    """Watch the frameworks `chosen` switches on, for whichever task is current when they report
+    (before a task is made that may only be made when they do: `current.Deferred`)."""
     if chosen["matplotlib"]:
         from ductwork.sdk.capture import matplotlib as mpl_capture
 
