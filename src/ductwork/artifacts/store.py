@@ -81,6 +81,7 @@ class ArtifactStore:
         serialization_function: Serialize | None = None,
         extension_name: str | None = None,
         strings_as_paths: bool = True,
+        inline: bool = True,
     ) -> ArtifactRecord:
         """Store `obj` as artifact `name` of `task_id` and return its record (not yet in the
         database: the caller puts it there, after the bytes are safely stored).
@@ -90,13 +91,24 @@ class ArtifactStore:
         `strings_as_paths=False` (step return values: a str stays a str).
         """
         validate_name(task_id, name)
+        if inline:  # `inline=False`: the caller asked `held_inline` already
+            found = held_inline(
+                task_id,
+                name,
+                obj,
+                metadata=metadata,
+                preview=preview,
+                serialization_function=serialization_function,
+                extension_name=extension_name,
+                strings_as_paths=strings_as_paths,
+            )
+            if found is not None:
+                return found
         record = ArtifactRecord(task_id=task_id, name=name, metadata=dict(metadata or {}))
         where = f"artifact {name!r} of task {task_id}"
         chosen: serializers.Serializer
         if serialization_function is not None:
             chosen = serializers.CustomSerializer(serialization_function, extension_name)
-        elif not extension_name and self._save_inline(record, obj, strings_as_paths):
-            return _with_preview(record, preview)
         else:
             try:
                 chosen = serializers.serializer_for(obj, extension_name, strings_as_paths=strings_as_paths)
@@ -106,29 +118,6 @@ class ArtifactStore:
                 raise ValidationError(f"{where}: {exc}") from exc
         self._save_blob(record, obj, chosen, where)
         return _with_preview(record, preview)
-
-    def _save_inline(self, record: ArtifactRecord, obj: Any, strings_as_paths: bool) -> bool:
-        if not typed_json.is_candidate(obj):
-            return False
-        if isinstance(obj, (str, bytes, bytearray)) and len(obj) > INLINE_LIMIT:
-            return False  # cannot fit: not worth encoding a large value just to find out
-        if serializers.path_of(obj, strings_as_paths=strings_as_paths) is not None:
-            return False
-        try:
-            text = typed_json.dumps(obj)
-        except (typed_json.NotJsonValue, RecursionError, ValueError):
-            return False
-        encoded = text.encode("utf-8", "surrogatepass")
-        if len(encoded) > INLINE_LIMIT:
-            return False
-        is_text = isinstance(obj, str)
-        record.type = "str" if is_text else "json"
-        record.content_type = "application/json"
-        record.inline = text
-        record.hash = hashlib.sha256(encoded).hexdigest()
-        record.size = len(encoded)
-        record.preview = serializers.clip(obj if is_text else text)
-        return True
 
     def _save_blob(
         self, record: ArtifactRecord, obj: Any, chosen: serializers.Serializer, where: str
@@ -401,6 +390,51 @@ def _call_user(function: Deserialize, data: bytes, record: ArtifactRecord) -> An
         return function(data)
     except Exception as exc:
         raise ValidationError(f"{label(record)}: deserialization_function failed: {exc!r}") from exc
+
+
+def held_inline(
+    task_id: str,
+    name: str,
+    obj: Any,
+    *,
+    metadata: Mapping[str, Any] | None = None,
+    preview: Any = None,
+    serialization_function: Serialize | None = None,
+    extension_name: str | None = None,
+    strings_as_paths: bool = True,
+) -> ArtifactRecord | None:
+    """The record of `obj` stored in the record itself (a small JSON value, as `save` stores
+    it), None when it needs bytes somewhere: a value like that needs no storage, so a caller
+    may ask before choosing one."""
+    validate_name(task_id, name)
+    if serialization_function is not None or extension_name:
+        return None
+    record = ArtifactRecord(task_id=task_id, name=name, metadata=dict(metadata or {}))
+    return _with_preview(record, preview) if _save_inline(record, obj, strings_as_paths) else None
+
+
+def _save_inline(record: ArtifactRecord, obj: Any, strings_as_paths: bool) -> bool:
+    if not typed_json.is_candidate(obj):
+        return False
+    if isinstance(obj, (str, bytes, bytearray)) and len(obj) > INLINE_LIMIT:
+        return False  # cannot fit: not worth encoding a large value just to find out
+    if serializers.path_of(obj, strings_as_paths=strings_as_paths) is not None:
+        return False
+    try:
+        text = typed_json.dumps(obj)
+    except (typed_json.NotJsonValue, RecursionError, ValueError):
+        return False
+    encoded = text.encode("utf-8", "surrogatepass")
+    if len(encoded) > INLINE_LIMIT:
+        return False
+    is_text = isinstance(obj, str)
+    record.type = "str" if is_text else "json"
+    record.content_type = "application/json"
+    record.inline = text
+    record.hash = hashlib.sha256(encoded).hexdigest()
+    record.size = len(encoded)
+    record.preview = serializers.clip(obj if is_text else text)
+    return True
 
 
 def _with_preview(record: ArtifactRecord, preview: Any) -> ArtifactRecord:

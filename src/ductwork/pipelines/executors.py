@@ -35,6 +35,7 @@ from ductwork.pipelines.runner import result_calls, split_results
 from ductwork.pipelines.seams import Outcome, Report
 from ductwork.pipelines.state import Job
 from ductwork.process import Child, Output, kill_tree_later, spawn
+from ductwork.sdk.capture import frameworks
 
 # After a step process ended, its output is read at most this long: a background process it
 # started (and left running) may keep its stdout open; the step ends without waiting for it.
@@ -99,6 +100,9 @@ class InlineExecutor:
         self._once = _Once()
         self._reports: dict[str, Report] = {}
         self.pending: Pending | None = None  # the run's, when its step ends may wait for it
+        # Figures and TensorBoard writers report to the step that is current: watched once a
+        # run (a framework imported later is patched as it loads), not once a step.
+        frameworks.enable(frameworks.switches(True))
 
     def start(self, node: Node, report: Report) -> None:
         job, function = node.state.job, node.spec.function

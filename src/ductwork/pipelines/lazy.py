@@ -158,6 +158,9 @@ def owner(value: Any) -> tuple[Any, str] | None:
 
 def producers(value: Any, found: set[str]) -> None:
     """Names of the steps whose lazy values appear anywhere in `value`."""
+    kind = type(value)
+    if kind is int or kind is str or kind is float or kind is bool or value is None:
+        return  # most arguments
     pair = owner(value)
     if pair is not None:
         found.add(pair[0].name)

@@ -13,7 +13,8 @@ from __future__ import annotations
 import copy
 import dataclasses
 from collections.abc import Callable, Mapping
-from typing import Any, Generic, TypeVar
+from operator import attrgetter
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from ductwork.core.runformat import RETURN_NAMES, STEP_FIELDS
 from ductwork.core.states import NodeStatus
@@ -24,48 +25,64 @@ from ductwork.pipelines.stepjob import StepJob
 T = TypeVar("T")
 
 
-class _State(Generic[T]):
-    """An attribute of the step's state."""
+class _Field(property, Generic[T]):
+    """An attribute of the step's spec, options or state, read through `path` (a getter in C:
+    the engine reads these dozens of times a step). Named after its attribute unless given."""
 
-    def __init__(self, attr: str | None = None) -> None:
-        self.attr = attr or ""
-
-    def __set_name__(self, owner: type, name: str) -> None:
-        self.attr = self.attr or name
-
-    def __get__(self, node: Node, owner: type | None = None) -> T:
-        value: T = getattr(node.state, self.attr)
-        return value
-
-    def __set__(self, node: Node, value: T) -> None:
-        setattr(node.state, self.attr, value)
-
-
-class _Spec(Generic[T]):
-    """An attribute of the step's spec (read as ClearML's list where the spec keeps a tuple)."""
+    path = ""  # where the attribute lives, from the node: "state", "spec" or "spec.options"
 
     def __init__(self, attr: str | None = None, *, as_list: bool = False) -> None:
         self.attr = attr or ""
         self.as_list = as_list
+        if self.attr:
+            self._bind()
 
     def __set_name__(self, owner: type, name: str) -> None:
-        self.attr = self.attr or name
+        if not self.attr:
+            self.attr = name
+            self._bind()
 
-    def __get__(self, node: Node, owner: type | None = None) -> T:
-        value: Any = getattr(self._holder(node), self.attr)
-        if self.as_list and value is not None:
-            value = list(value)
-        out: T = value
-        return out
+    def _bind(self) -> None:
+        read = attrgetter(f"{self.path}.{self.attr}")
+        getter = _as_list(read) if self.as_list else read
+        property.__init__(self, getter, self._put)
 
-    def __set__(self, node: Node, value: T) -> None:
-        kept: Any = value
-        if self.as_list and value is not None:
-            kept = tuple(kept)
-        self._replace(node, kept)
+    def _put(self, node: Node, value: Any) -> None:
+        raise NotImplementedError
 
-    def _holder(self, node: Node) -> Any:
-        return node.spec
+    if TYPE_CHECKING:
+
+        def __get__(self, node: Node, owner: type | None = None) -> T: ...  # type: ignore[override]
+
+        def __set__(self, node: Node, value: T) -> None: ...
+
+
+def _as_list(read: Callable[[Node], Any]) -> Callable[[Node], Any]:
+    """ClearML's list where the spec keeps a tuple."""
+
+    def listed(node: Node) -> Any:
+        value = read(node)
+        return None if value is None else list(value)
+
+    return listed
+
+
+class _State(_Field[T]):
+    """An attribute of the step's state."""
+
+    path = "state"
+
+    def _put(self, node: Node, value: Any) -> None:
+        setattr(node.state, self.attr, value)
+
+
+class _Spec(_Field[T]):
+    """An attribute of the step's spec: setting one gives the node a new spec."""
+
+    path = "spec"
+
+    def _put(self, node: Node, value: Any) -> None:
+        self._replace(node, tuple(value) if self.as_list and value is not None else value)
 
     def _replace(self, node: Node, value: Any) -> None:
         node.spec = dataclasses.replace(node.spec, **{self.attr: value})
@@ -74,8 +91,7 @@ class _Spec(Generic[T]):
 class _Option(_Spec[T]):
     """An attribute of the step's options."""
 
-    def _holder(self, node: Node) -> Any:
-        return node.spec.options
+    path = "spec.options"
 
     def _replace(self, node: Node, value: Any) -> None:
         options = dataclasses.replace(node.spec.options, **{self.attr: value})
@@ -162,9 +178,13 @@ class Node:
                 raise TypeError(f"Node has no attribute {key!r}")
             setattr(self, key, value)
 
-    @property
-    def name(self) -> str:
-        return self.spec.name
+    if TYPE_CHECKING:
+
+        @property
+        def name(self) -> str: ...
+
+    else:
+        name = property(attrgetter("spec.name"))  # read in C, as the fields above
 
     @property
     def job(self) -> StepJob | None:

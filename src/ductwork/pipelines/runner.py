@@ -113,6 +113,9 @@ class _Loaded:
 
 def _rebuild(value: Any, replace: Callable[[Any], Any]) -> Any:
     """`value` with each item `replace` answers for (not None) swapped, in lists, tuples, dicts."""
+    kind = type(value)
+    if kind is int or kind is str or kind is float or kind is bool or value is None:
+        return value  # most arguments: nothing inside to swap, and no replacement is one of these
     swapped = replace(value)
     if swapped is not None:
         return swapped.value if isinstance(swapped, _Loaded) else swapped

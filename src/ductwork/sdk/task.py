@@ -134,8 +134,8 @@ class Task(TaskCatalog, ReportedMetrics):
         """Make a Task over `record` current for the block, made only if something asks for it
         (see `current.Deferred`); what it prints, reports or plots goes to it as with
         `_activate`. The handle's `made` says whether it was made (to flush it)."""
-        starting.console_ready()  # the block's first print makes the task
-        frameworks.enable(frameworks.switches(True))  # and so does its first figure
+        starting.console_ready()  # the block's first print makes the task (and its first
+        # figure: the caller watches the frameworks, `frameworks.enable`)
 
         def make() -> Task:
             task = cls._from_record(record)

@@ -120,8 +120,12 @@ def save(
     backend: Backend, task_id: str, output_uri: str | None, name: str, obj: Any, **options: Any
 ) -> ArtifactRecord:
     """Serialise `obj` as artifact `name` where `route_for` says; the record is not put anywhere."""
-    from ductwork.artifacts.store import ArtifactStore, store_for
+    from ductwork.artifacts.store import ArtifactStore, held_inline, store_for
 
+    held = held_inline(task_id, name, obj, **options)
+    if held is not None:  # held in its record: no bytes to route (a debug step's usual result)
+        return held
+    options["inline"] = False  # asked already
     route = route_for(backend, output_uri)
     if output_uri and not route.through_server and hasattr(backend, "sends_artifacts_through_server"):
         _check_output_uri(backend, output_uri)

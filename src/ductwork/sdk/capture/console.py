@@ -59,6 +59,8 @@ def install(logging_handlers: bool = True) -> None:
     With `logging_handlers`, logging handlers made earlier that write to the original streams
     (`logging.basicConfig()` before `Task.init`) are pointed at the proxies, so log records
     reach the console too."""
+    if isinstance(sys.stdout, StreamProxy) and isinstance(sys.stderr, StreamProxy) and not logging_handlers:
+        return  # installed already (asked again for each debug step)
     with _install_lock:
         if not isinstance(sys.stdout, StreamProxy) and sys.stdout is not None:
             sys.stdout = StreamProxy(sys.stdout, "stdout")
