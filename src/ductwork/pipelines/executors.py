@@ -36,6 +36,7 @@ from ductwork.pipelines.seams import Outcome, Report
 from ductwork.pipelines.state import Job
 from ductwork.process import Child, Output, kill_tree_later, spawn
 from ductwork.sdk.capture import frameworks
+from ductwork.sdk.task import Task
 
 # After a step process ended, its output is read at most this long: a background process it
 # started (and left running) may keep its stdout open; the step ends without waiting for it.
@@ -112,8 +113,6 @@ class InlineExecutor:
         self._pool.submit(self._run, node, report, job, function)
 
     def _run(self, node: Node, report: Report, job: Job, function: Callable[..., Any]) -> None:
-        from ductwork.sdk.task import Task
-
         task_id = str(node.state.job_id)
         record = job.record  # created in_progress by the run: one write less per step
         record_end: Callable[[], object]  # the end's writes, made before it is reported

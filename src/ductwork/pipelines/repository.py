@@ -135,13 +135,19 @@ def step_checkout(repository: StepRepository, folder: str) -> str:
 _turns = threading.RLock()  # debug mode: the working folder is the whole process's
 
 
-@contextlib.contextmanager
-def inside(repository: StepRepository | None, working_dir: str | None) -> Iterator[None]:
+def inside(
+    repository: StepRepository | None, working_dir: str | None
+) -> contextlib.AbstractContextManager[None]:
     """Debug mode: a step's call with the working folder in its checkout and its root first on
     `sys.path`, both restored afterwards; one such call at a time (see the module's notes)."""
-    if repository is None:
-        yield
-        return
+    return _NOWHERE if repository is None else _inside(repository, working_dir)
+
+
+_NOWHERE = contextlib.nullcontext()  # a step without `repo=` (most): runs where it is
+
+
+@contextlib.contextmanager
+def _inside(repository: StepRepository, working_dir: str | None) -> Iterator[None]:
     with _turns:
         before = os.getcwd()
         names = _top_modules(repository.root)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 
 from ductwork.sdk.taskcore import TaskCore
 
@@ -21,12 +21,22 @@ from ductwork.sdk.taskcore import TaskCore
 class Deferred:
     """A current task made the first time something asks for it (a print, `current_task()`, a
     logger, a figure): a debug step whose body asks nothing costs no task object, console sink
-    or capture. `made` is the task once made."""
+    or capture. `made` is the task once made. As a context manager, it is current inside."""
 
     def __init__(self, make: Callable[[], TaskCore]) -> None:
         self._make = make
         self._lock = threading.Lock()  # an asyncio task copies the context: two may ask at once
         self.made: TaskCore | None = None
+        self._token: Token[TaskCore | Deferred | None] | None = None
+
+    def __enter__(self) -> Deferred:
+        self._token = _context.set(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._token is not None:
+            _context.reset(self._token)
+            self._token = None
 
     def task(self) -> TaskCore:
         with self._lock:
@@ -55,7 +65,7 @@ def set_main(task: TaskCore | None) -> None:
 
 
 @contextmanager
-def activate(task: TaskCore | Deferred) -> Iterator[TaskCore | Deferred]:
+def activate(task: TaskCore) -> Iterator[TaskCore]:
     token = _context.set(task)
     try:
         yield task

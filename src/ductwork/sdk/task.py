@@ -129,11 +129,10 @@ class Task(TaskCatalog, ReportedMetrics):
             yield task
 
     @classmethod
-    @contextmanager
-    def _deferred(cls, record: TaskRecord) -> Iterator[current.Deferred]:
-        """Make a Task over `record` current for the block, made only if something asks for it
-        (see `current.Deferred`); what it prints, reports or plots goes to it as with
-        `_activate`. The handle's `made` says whether it was made (to flush it)."""
+    def _deferred(cls, record: TaskRecord) -> current.Deferred:
+        """A context in which a Task over `record` is current, made only if something asks for
+        it (see `current.Deferred`); what it prints, reports or plots goes to it as with
+        `_activate`. The context's `made` says whether it was made (to flush it)."""
         starting.console_ready()  # the block's first print makes the task (and its first
         # figure: the caller watches the frameworks, `frameworks.enable`)
 
@@ -142,9 +141,7 @@ class Task(TaskCatalog, ReportedMetrics):
             frameworks.start_for(task)
             return task
 
-        deferred = current.Deferred(make)
-        with current.activate(deferred):
-            yield deferred
+        return current.Deferred(make)
 
     @classmethod
     def add_requirements(cls, package_name: str, package_version: str | None = None) -> None:
