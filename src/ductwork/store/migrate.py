@@ -69,12 +69,13 @@ def _create_fresh(db: Database) -> bool:
     """The schema at HEAD from the frozen script, when the SQLite database has none at all; False
     when it has one at another revision (the chain's to migrate). One write transaction: a
     failure leaves the database empty, and a process that waited for the lock finds it done."""
+    script = list(statements(FROZEN.read_text(encoding="utf-8")))
     with db.write() as conn:
         names = {row[0] for row in conn.rows("SELECT name FROM sqlite_master")}
         if names:  # made meanwhile by another process (then at HEAD), or older
             versioned = "alembic_version" in names
             return versioned and conn.scalar("SELECT version_num FROM alembic_version") == HEAD
-        for statement in statements(FROZEN.read_text(encoding="utf-8")):
+        for statement in script:
             # One at a time on our transaction: sqlite3's executescript would COMMIT it first.
             conn.execute(statement).close()
     return True
