@@ -115,17 +115,34 @@ def _pipeline(tmp_path: Path) -> tuple[str, dict[str, str]]:
 def test_a_pipeline_on_the_embedded_store_loads_no_remote_or_data_library(
     tmp_path: Path, bare: set[str]
 ) -> None:
-    # Runs the pipeline twice (the second a cache hit). Once the database exists at the current
-    # schema version, the embedded path is plain SQL on sqlite3: no SQLAlchemy, no Alembic, no
-    # psycopg, no HTTP client, no remote storage, no numpy/pandas, no server.
+    # Runs the pipeline twice (the second a cache hit). The embedded path is plain SQL on sqlite3,
+    # from the first run on (a new database is made from the frozen schema, not by Alembic): no
+    # SQLAlchemy, no Alembic, no psycopg, no HTTP client, no remote storage, no numpy/pandas, no
+    # server.
     statement, env = _pipeline(tmp_path)
-    first = _modules(statement, env) - bare  # creates the store (Alembic migrates it) and the cache
-    assert _among(first, ("alembic", "sqlalchemy")) != []  # the check sees a migration's imports
-    loaded = _modules(statement, env) - bare
     unneeded: tuple[str, ...] = ("sqlalchemy", "alembic", "psycopg", "fsspec", "httpx", "numpy", "pandas")
     unneeded += ("fastapi", "uvicorn", "ductwork.server", "ductwork.store.tables")
-    assert _among(loaded, unneeded) == []
-    assert "sqlite3" in loaded and "ductwork.store.sql" in loaded  # it did use the store
+    for run in ("first: creates the store and the cache", "second: a cache hit"):
+        loaded = _modules(statement, env) - bare
+        assert _among(loaded, unneeded) == [], run
+        assert "sqlite3" in loaded and "ductwork.store.sql" in loaded  # it did use the store
+
+
+def test_a_fresh_home_opens_without_sqlalchemy_or_alembic(tmp_path: Path, bare: set[str]) -> None:
+    # The first use of a new DUCTWORK_HOME creates the SQLite store at the current schema from
+    # the frozen script (store/migrations/head.sqlite.sql), not through the Alembic chain.
+    import sqlite3
+
+    from ductwork.store import migrate
+
+    home = tmp_path / "home"
+    statement = "from ductwork.client import backend\nbackend().list_queues()"
+    loaded = _modules(statement, {"DUCTWORK_HOME": str(home)}) - bare
+    assert _among(loaded, ("sqlalchemy", "alembic", "mako", "pygments")) == []
+    assert "ductwork.store.store" in loaded  # the embedded store, opened
+    with sqlite3.connect(home / "ductwork.db") as connection:
+        assert connection.execute("SELECT version_num FROM alembic_version").fetchone() == (migrate.HEAD,)
+    connection.close()
 
 
 def test_an_older_schema_is_migrated_then_runs_light_again(tmp_path: Path, bare: set[str]) -> None:
@@ -149,7 +166,7 @@ def test_an_older_schema_is_migrated_then_runs_light_again(tmp_path: Path, bare:
         config.attributes["connection"] = connection
         command.upgrade(config, "0001")
     engine.dispose()
-    assert "alembic" in _modules(statement, env)
+    assert "alembic" in _modules(statement, env)  # the check sees a migration's imports
     with sqlite3.connect(database) as connection:
         assert connection.execute("SELECT version_num FROM alembic_version").fetchone() == (migrate.HEAD,)
     assert _among(_modules(statement, env) - bare, ("sqlalchemy", "alembic")) == []

@@ -6,10 +6,21 @@ only when a migration has to run. Concurrent first uses are safe: the migration 
 one write transaction (`BEGIN IMMEDIATE` on SQLite, plus a transaction-level advisory lock on
 PostgreSQL), and Alembic reads the current version inside it, so the second process finds the
 work already done.
+
+A SQLite database with no schema at all (a new file, an in-memory database) skips the chain:
+`migrations/head.sqlite.sql` holds the schema at HEAD as the chain leaves it on SQLite (each
+`sqlite_master` statement in creation order, then the version row), run statement by statement
+in one `BEGIN IMMEDIATE` transaction, so a first run imports neither SQLAlchemy nor Alembic (a
+tenth of the time) and later migrations go on from HEAD. The file is made by the chain itself:
+after adding a migration, regenerate it with `PYTHONPATH=src python -m ductwork.store.migrate`
+from the repository root (a test fails until it matches). `upgrade` (`ductwork db upgrade`)
+always runs the chain.
 """
 
 from __future__ import annotations
 
+import sqlite3
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,6 +32,9 @@ from ductwork.store.engine import Database, is_driver_error
 # The newest revision in migrations/versions; a test keeps the two in step.
 HEAD = "0008"
 MIGRATIONS = Path(__file__).with_name("migrations")
+# The schema at HEAD on SQLite, frozen from the chain by `freeze()`; a test keeps it in step.
+FROZEN = MIGRATIONS / "head.sqlite.sql"
+REGENERATE = "PYTHONPATH=src python -m ductwork.store.migrate"  # from the repository root
 # Any constant works; it only has to be the same in every process.
 _ADVISORY_LOCK = 0x6475637477  # "ductw"
 
@@ -46,7 +60,68 @@ def ensure_current(db: Database) -> None:
     if current(db) == HEAD:
         return
     with db.storage_errors():
+        if db.dialect == "sqlite" and _create_fresh(db):
+            return
         _upgrade(db)
+
+
+def _create_fresh(db: Database) -> bool:
+    """The schema at HEAD from the frozen script, when the SQLite database has none at all; False
+    when it has one at another revision (the chain's to migrate). One write transaction: a
+    failure leaves the database empty, and a process that waited for the lock finds it done."""
+    script = list(statements(FROZEN.read_text(encoding="utf-8")))
+    with db.write() as conn:
+        names = {row[0] for row in conn.rows("SELECT name FROM sqlite_master")}
+        if names:  # made meanwhile by another process (then at HEAD), or older
+            versioned = "alembic_version" in names
+            return versioned and conn.scalar("SELECT version_num FROM alembic_version") == HEAD
+        for statement in script:
+            # One at a time on our transaction: sqlite3's executescript would COMMIT it first.
+            conn.execute(statement).close()
+    return True
+
+
+def statements(script: str) -> Iterator[str]:
+    """The statements of a SQL script, one each (a trigger's body included); `--` lines between
+    statements are left out."""
+    pending = ""
+    for line in script.splitlines(keepends=True):
+        if not pending and (not line.strip() or line.startswith("--")):
+            continue
+        pending += line
+        if sqlite3.complete_statement(pending):
+            yield pending.strip()
+            pending = ""
+    if pending.strip():
+        raise ValueError(f"the SQL script ends inside a statement: {pending.strip()[:80]!r}")
+
+
+def freeze() -> str:
+    """The text of `FROZEN`: the chain run on a new in-memory SQLite database, read back."""
+    db = Database("sqlite://")
+    try:
+        _upgrade(db)
+        with db.read() as conn:
+            # SQLite's own entries (a table's automatic indexes) have no statement: made with it.
+            schema = conn.rows("SELECT sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY rowid")
+            version = conn.scalar("SELECT version_num FROM alembic_version")
+            tables = [row[0] for row in conn.rows("SELECT name FROM sqlite_master WHERE type = 'table'")]
+            filled = [t for t in tables if conn.first(f'SELECT 1 FROM "{t}" LIMIT 1') is not None]
+    finally:
+        db.dispose()
+    if version != HEAD or filled != ["alembic_version"]:  # a migration that adds rows: extend this
+        raise RuntimeError(
+            f"the chain ends at {version} (HEAD is {HEAD}) with rows in {filled}: the frozen script "
+            "holds the schema and the version row only"
+        )
+    head = (
+        f"-- The store's schema at revision {HEAD} on SQLite, as the migration chain leaves it: the\n"
+        "-- statements of sqlite_master in creation order, then the version row. A new database is\n"
+        "-- made from it (migrate.py). Generated, do not edit; after adding a migration, run from\n"
+        f"-- the repository root: {REGENERATE}\n"
+    )
+    body = "".join(f"\n{sql};\n" for (sql,) in schema)
+    return f"{head}{body}\nINSERT INTO alembic_version (version_num) VALUES ('{HEAD}');\n"
 
 
 def upgrade(url: str) -> str:
@@ -120,3 +195,8 @@ def _sqlalchemy_errors() -> Iterator[None]:
         if isinstance(orig, Exception) and type(error).__module__.startswith("sqlalchemy"):
             raise orig from error
         raise
+
+
+if __name__ == "__main__":
+    FROZEN.write_text(freeze(), encoding="utf-8")
+    print(f"wrote {FROZEN}", file=sys.stderr)

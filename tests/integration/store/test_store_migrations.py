@@ -1,9 +1,11 @@
-"""The migration chain: from empty on both dialects, matches the tables, cheap when current."""
+"""The migration chain: from empty on both dialects, matches the tables, cheap when current; a new
+SQLite database made from the frozen script (`migrate.FROZEN`) instead is the chain's head."""
 
 from __future__ import annotations
 
 import math
 import os
+import sqlite3
 import subprocess
 import sys
 import uuid
@@ -77,17 +79,143 @@ def test_migrated_schema_matches_the_tables(empty_url: str) -> None:
     assert diff == []
 
 
-def test_opening_a_current_store_does_not_import_alembic(tmp_path: Path) -> None:
+@pytest.mark.parametrize("made", ["current", "new"])
+def test_opening_a_current_or_new_sqlite_store_does_not_import_alembic(tmp_path: Path, made: str) -> None:
     url = f"sqlite:///{tmp_path / 'd.db'}"
-    migrate.upgrade(url)
+    if made == "current":
+        migrate.upgrade(url)
     code = (
         "import sys; from ductwork.store import Store; s = Store(sys.argv[1]); s.list_queues(); "
-        "print('alembic' in sys.modules)"
+        "print(sorted({'alembic', 'sqlalchemy'} & set(sys.modules)))"
     )
     env = {**os.environ, "PYTHONPATH": SRC}
     command = [sys.executable, "-c", code, url]
     out = subprocess.run(command, capture_output=True, text=True, env=env, check=True)
-    assert out.stdout.strip() == "False"
+    assert out.stdout.strip() == "[]"
+    assert migrate.current(Store(url, migrate_schema=False).database) == migrate.HEAD
+
+
+# SQLite only, by nature: the frozen script is SQLite's schema, and PostgreSQL always runs the chain.
+
+
+def _by_chain(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Opening a new SQLite store runs the Alembic chain, as it did before the frozen script."""
+    monkeypatch.setattr(migrate, "_create_fresh", lambda db: False)
+
+
+def _never_by_chain(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refused(db: object) -> None:
+        raise AssertionError("a new SQLite store ran the Alembic chain")
+
+    monkeypatch.setattr(migrate, "_upgrade", refused)
+
+
+def _file_state(path: Path) -> dict[str, object]:
+    """What a SQLite file holds besides rows: its schema in creation order, its version, the
+    pragmas kept in the file, and the files beside it."""
+    with sqlite3.connect(path) as raw:
+        schema = raw.execute("SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY rowid").fetchall()
+        version = raw.execute("SELECT version_num FROM alembic_version").fetchall()
+        pragmas = {
+            name: raw.execute(f"PRAGMA {name}").fetchone()[0]
+            for name in (
+                "journal_mode",
+                "page_size",
+                "auto_vacuum",
+                "encoding",
+                "user_version",
+                "application_id",
+            )
+        }
+        checks = (
+            raw.execute("PRAGMA integrity_check").fetchall()
+            + raw.execute("PRAGMA foreign_key_check").fetchall()
+        )
+    raw.close()
+    beside = sorted(p.name for p in path.parent.iterdir())
+    return {"schema": schema, "version": version, "pragmas": pragmas, "checks": checks, "beside": beside}
+
+
+def test_a_new_sqlite_store_from_the_frozen_script_is_the_chains_head(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with monkeypatch.context() as patch:
+        _by_chain(patch)
+        Store(f"sqlite:///{tmp_path / 'chain' / 'ductwork.db'}").close()
+    _never_by_chain(monkeypatch)
+    Store(f"sqlite:///{tmp_path / 'frozen' / 'ductwork.db'}").close()
+    chain, frozen = (_file_state(tmp_path / name / "ductwork.db") for name in ("chain", "frozen"))
+    assert frozen == chain
+    assert chain["version"] == [(migrate.HEAD,)] and chain["pragmas"]["journal_mode"] == "wal"
+    assert chain["checks"] == [("ok",)] and "ductwork.db.reserve" in chain["beside"]
+    assert len(chain["schema"]) > 40  # type: ignore[arg-type]  # every table and index is there
+
+
+def test_a_new_in_memory_store_is_made_from_the_frozen_script(monkeypatch: pytest.MonkeyPatch) -> None:
+    _never_by_chain(monkeypatch)
+    store = Store("sqlite://")
+    try:
+        assert store.get_task(store.create_task(TaskRecord(name="in memory")).id).name == "in memory"
+        with store.database.read() as conn:
+            schema = conn.rows("SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY rowid")
+    finally:
+        store.close()
+    with sqlite3.connect(":memory:") as raw:
+        for statement in migrate.statements(migrate.FROZEN.read_text(encoding="utf-8")):
+            raw.execute(statement)
+        assert (
+            schema
+            == raw.execute("SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY rowid").fetchall()
+        )
+    raw.close()
+
+
+def test_the_frozen_script_is_what_the_chain_makes_now() -> None:
+    # Adding a migration without regenerating the script fails here.
+    frozen = migrate.FROZEN.read_text(encoding="utf-8")
+    assert frozen == migrate.freeze(), (
+        f"{migrate.FROZEN.name} is not the schema the migration chain makes at {migrate.HEAD}: "
+        f"regenerate it with `{migrate.REGENERATE}` (from the repository root) and commit it"
+    )
+
+
+def test_the_frozen_script_failing_midway_leaves_the_database_empty(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    statements = list(migrate.statements(migrate.FROZEN.read_text(encoding="utf-8")))
+    half = len(statements) // 2
+    broken = tmp_path / "broken.sql"
+    broken.write_text("\n".join([*statements[:half], "CREATE TABLE projects (id TEXT);", *statements[half:]]))
+    monkeypatch.setattr(migrate, "FROZEN", broken)
+    _never_by_chain(monkeypatch)
+    path = tmp_path / "store" / "ductwork.db"
+    with pytest.raises(StorageError, match="projects already exists") as failure:
+        Store(f"sqlite:///{path}")
+    assert str(path) in str(failure.value)  # the store's usual wording: which store failed
+    with sqlite3.connect(path) as raw:
+        assert raw.execute("SELECT count(*) FROM sqlite_master").fetchone() == (0,)
+    raw.close()
+    monkeypatch.undo()
+    store = Store(f"sqlite:///{path}")  # the next open makes it whole
+    try:
+        assert migrate.current(store.database) == migrate.HEAD
+    finally:
+        store.close()
+
+
+def test_statements_are_split_whole() -> None:
+    script = (
+        "-- a comment\n\nCREATE TABLE t (a TEXT DEFAULT ';');\n"
+        "CREATE TRIGGER g AFTER INSERT ON t BEGIN\n  UPDATE t SET a = 'x;';\n  DELETE FROM t;\nEND;\n"
+        "INSERT INTO t VALUES ('--');\n"
+    )
+    assert list(migrate.statements(script)) == [
+        "CREATE TABLE t (a TEXT DEFAULT ';');",
+        "CREATE TRIGGER g AFTER INSERT ON t BEGIN\n  UPDATE t SET a = 'x;';\n  DELETE FROM t;\nEND;",
+        "INSERT INTO t VALUES ('--');",
+    ]
+    with pytest.raises(ValueError, match="ends inside a statement"):
+        list(migrate.statements("CREATE TABLE t (a TEXT"))
 
 
 def test_a_newer_schema_is_refused_clearly(sqlite_url: str) -> None:

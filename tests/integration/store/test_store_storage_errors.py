@@ -10,6 +10,7 @@ import ctypes
 import os
 import resource
 import signal
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable
@@ -147,6 +148,28 @@ def test_full_disk_leaves_the_store_consistent(tmp_path: Path) -> None:
         with_events = [t for t in tasks if len(store.get_events(EventQuery(t.id))) == 50]
         assert len(with_events) == completed
         assert len(tasks) in (completed, completed + 1)  # the last task may exist without its events
+    finally:
+        store.close()
+
+
+def test_full_disk_on_first_open_leaves_an_empty_store(tmp_path: Path) -> None:
+    # A new SQLite store's schema (the frozen script, one transaction) does not fit: the open fails
+    # naming the file, nothing of the schema is kept, and the next open with room makes it whole.
+    home = tmp_path / "home"
+    url = f"sqlite:///{home / 'ductwork.db'}"
+
+    def tiny_disk() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (16 * 1024, 16 * 1024))
+
+    out = _run(_OPEN, url, preexec=tiny_disk)
+    assert out.startswith("ERROR StorageError:") and str(home / "ductwork.db") in out, out
+    with sqlite3.connect(home / "ductwork.db") as raw:
+        assert raw.execute("SELECT count(*) FROM sqlite_master").fetchone() == (0,)
+    raw.close()
+    store = Store(url)
+    try:
+        assert migrate.current(store.database) == migrate.HEAD
     finally:
         store.close()
 
