@@ -36,6 +36,7 @@ from ductwork.pipelines.seams import Outcome, Report
 from ductwork.pipelines.state import Job
 from ductwork.process import Child, Output, kill_tree_later, spawn
 from ductwork.sdk.capture import frameworks
+from ductwork.sdk.starting import records_console
 from ductwork.sdk.task import Task
 
 # After a step process ended, its output is read at most this long: a background process it
@@ -104,6 +105,7 @@ class InlineExecutor:
         # Figures and TensorBoard writers report to the step that is current: watched once a
         # run (a framework imported later is patched as it loads), not once a step.
         frameworks.enable(frameworks.switches(True))
+        self._console = records_console()  # asked once a run, as the frameworks
 
     def start(self, node: Node, report: Report) -> None:
         job, function = node.state.job, node.spec.function
@@ -122,7 +124,8 @@ class InlineExecutor:
             began = time.monotonic()
             # The step's Task is made when its body first asks (prints, logs, plots): most
             # debug steps never do, and making one is a tenth of a step's cost.
-            with Task._deferred(record) as task, repository.inside(options.repository, options.working_dir):
+            task = Task._deferred(record, console=self._console)
+            with task, repository.inside(options.repository, options.working_dir):
                 result = function(*job.args, **job.kwargs)
                 pairs = split_results(node.spec.return_names, result, node.name)
                 calls = result_calls(

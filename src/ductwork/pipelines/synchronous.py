@@ -23,16 +23,19 @@ class CallerExecutor(InlineExecutor):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._handover = threading.Condition()
-        self._claimed: set[str] = set()  # steps whose callers wait to run them
+        self._claimed: dict[str, int] = {}  # steps whose callers wait to run them: their threads
         self._handed: dict[str, Report] = {}
         self._watching: set[int] = set()  # the engines that wake us when a step ends
+        self._waiting = 0  # callers waiting on `_handover` (usually none: a call starts its own step)
 
     def start(self, node: Node, report: Report) -> None:
         with self._handover:
-            if node.name in self._claimed:
+            caller = self._claimed.get(node.name)
+            if caller is not None:
                 self._reports[node.name] = report
                 self._handed[node.name] = report
-                self._handover.notify_all()
+                if caller != threading.get_ident():  # its caller waits elsewhere, not in this pump
+                    self._handover.notify_all()
                 return
         super().start(node, report)
 
@@ -48,17 +51,24 @@ class CallerExecutor(InlineExecutor):
             if id(engine) not in self._watching:  # a step that ends without running wakes us
                 self._watching.add(id(engine))
                 engine.when_final(self._wake)
-            self._claimed.add(node.name)
+            self._claimed[node.name] = threading.get_ident()
         engine.pump()
         with self._handover:
-            while node.name not in self._handed and not engine.is_done(node.name):
-                self._handover.wait(1.0)  # woken by start() or `_wake`; the timeout is a safety net
+            self._waiting += 1
+            try:
+                while node.name not in self._handed and not engine.is_done(node.name):
+                    self._handover.wait(1.0)  # woken by start() or `_wake`; the timeout is a safety net
+            finally:
+                self._waiting -= 1
             handed = self._handed.pop(node.name, None)
-            self._claimed.discard(node.name)
+            self._claimed.pop(node.name, None)
         job, function = node.state.job, node.spec.function
         if handed is not None and job is not None and function is not None:
             self._run(node, engine.report_here, job, function)
 
     def _wake(self) -> None:
-        with self._handover:
-            self._handover.notify_all()
+        # Read without the lock: a caller counts itself, then looks at its step, under the lock;
+        # a step made final before this read is seen there, so a caller never waits on it.
+        if self._waiting:
+            with self._handover:
+                self._handover.notify_all()

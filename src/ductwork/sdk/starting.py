@@ -167,17 +167,21 @@ def start_capture(
     capture_frameworks.start_for(task, frameworks)
 
 
+def records_console() -> bool:
+    """Whether this process records what its tasks print (not when a supervisor does)."""
+    return os.environ.get(CONSOLE_CAPTURED) != "1"
+
+
 def console_ready() -> None:
-    """The console proxies in place (unless a supervisor records the console), so a print can
-    reach a task made on that print (`current.Deferred`)."""
-    if os.environ.get(CONSOLE_CAPTURED) != "1":
-        console.install(logging_handlers=False)  # as `capture_console` does
+    """The console proxies in place, so a print can reach a task made on that print
+    (`current.Deferred`)."""
+    console.install(logging_handlers=False)  # as `capture_console` does
 
 
 def capture_console(task: TaskCore) -> None:
     """Record what this context prints on `task` (a step run in this process), unless a
     supervisor records it already."""
-    if os.environ.get(CONSOLE_CAPTURED) != "1":
+    if records_console():
         task._console = console.attach(task.id, task._channels.console, frozenset({"stdout", "stderr"}))
 
 

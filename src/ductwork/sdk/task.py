@@ -129,12 +129,13 @@ class Task(TaskCatalog, ReportedMetrics):
             yield task
 
     @classmethod
-    def _deferred(cls, record: TaskRecord) -> current.Deferred:
+    def _deferred(cls, record: TaskRecord, *, console: bool = True) -> current.Deferred:
         """A context in which a Task over `record` is current, made only if something asks for
         it (see `current.Deferred`); what it prints, reports or plots goes to it as with
-        `_activate`. The context's `made` says whether it was made (to flush it)."""
-        starting.console_ready()  # the block's first print makes the task (and its first
-        # figure: the caller watches the frameworks, `frameworks.enable`)
+        `_activate`. The context's `made` says whether it was made (to flush it). `console`:
+        this process records consoles (`starting.records_console`, asked once by the caller)."""
+        if console:  # the block's first print makes the task (and its first figure: the caller
+            starting.console_ready()  # watches the frameworks, `frameworks.enable`)
 
         def make() -> Task:
             task = cls._from_record(record)
