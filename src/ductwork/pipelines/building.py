@@ -7,6 +7,7 @@ import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from ductwork import codegen
 from ductwork.core import dag, syntax
 from ductwork.core.arguments import check_json
 from ductwork.core.errors import NotFound, ValidationError
@@ -24,6 +25,7 @@ from ductwork.pipelines.options import (
     need_text,
 )
 from ductwork.pipelines.pipeline import PipelineBase
+from ductwork.pipelines.runner import codec_bindings
 from ductwork.pipelines.spec import (
     PipelineSpec,
     RetryPolicy,
@@ -195,9 +197,6 @@ class StepBuilding(PipelineBase):
         `fields`, more of the spec (a component call's arguments and parents)."""
         if not callable(function):
             raise ValidationError(f"step {name!r}: function must be callable, not {type(function).__name__}")
-        from ductwork import codegen
-        from ductwork.pipelines.runner import codec_bindings
-
         capture_error = ""
         code: StepCode
         try:
