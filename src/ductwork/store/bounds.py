@@ -18,14 +18,16 @@ or length changes its bound too:
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from operator import attrgetter
 from typing import Any
 
 from ductwork.core.errors import ValidationError
 from ductwork.core.records import ConsoleLine, MetricEvent
 from ductwork.store.schema import INT32, INT64, MAX_TEXT, TABLES, Column
+from ductwork.store.sql import encode, json_text
 
 __all__ = ["INT32", "INT64", "MAX_TEXT", "Column"]
 
@@ -55,35 +57,126 @@ def check(table: str, values: Mapping[str, Any], where: str, *, dialect: str = "
 def fits(table: str, values: Mapping[str, Any], *, dialect: str = "") -> bool:
     """Whether every value plainly fits its column of `table`: False sends the caller to
     `check`, which decides and names the field (so a message is built only when needed)."""
-    known = columns(table)
+    plain = _plain(table, dialect == "postgresql")
     for name, value in values.items():
-        column = known.get(name)
-        if column is not None and not _fits(column, value, dialect):
+        to_column = plain.get(name)
+        if to_column is not None and to_column(value) is NOT_PLAIN:
             return False
     return True
 
 
-def _fits(column: Column, value: Any, dialect: str) -> bool:
-    """True when `value` plainly fits `column`; False sends it to `value_fits`, which decides
-    and names the field. Most values of most writes are plain: this spares them building a
-    message they never need (a task has 40 columns, a debug step writes thousands a second)."""
-    if value is None:
-        return column.nullable
-    kind = column.kind
-    if kind == "str" or kind == "text":
-        return type(value) is str and len(value) <= column.high and "\x00" not in value
-    if kind == "int":
-        return type(value) is int and column.low <= value <= column.high
-    if kind == "float":
-        return type(value) is float and (not column.finite or math.isfinite(value))
-    if column.codec == "json":  # most of a task's JSON fields are empty
-        return (type(value) in _CONTAINERS and not value) or json_fits(value, finite=dialect == "postgresql")
-    if kind == "bool":
-        return type(value) is bool
-    return False
+def encoded(
+    table: str, values: Mapping[str, Any], where: Callable[[], str], *, dialect: str = ""
+) -> dict[str, Any]:
+    """`check` then `sql.encode`: the row to write, JSON columns as text, or a ValidationError
+    `"<where()>: <field> ..."`. The usual row, whose values all plainly fit, is checked and
+    encoded in one pass (`plain_row`); any other takes `check` and `sql.encode` as they are."""
+    row = plain_row(table, values, dialect)
+    if row is None:
+        check(table, values, where(), dialect=dialect)
+        row = encode(table, dict(values))
+    return row
 
 
-_CONTAINERS = (dict, list)
+def plain_row(table: str, values: Mapping[str, Any], dialect: str = "") -> dict[str, Any] | None:
+    """`values` as `sql.encode` gives them when each plainly fits its column (`fits`), else None.
+    Keys that are not columns of `table` are copied as they are."""
+    plain = _plain(table, dialect == "postgresql")
+    row = {}
+    for name, value in values.items():
+        to_column = plain.get(name)
+        if to_column is None:
+            row[name] = value
+            continue
+        stored = to_column(value)
+        if stored is NOT_PLAIN:
+            return None
+        row[name] = stored
+    return row
+
+
+NOT_PLAIN: Any = object()  # a value only the full check (`value_fits`) may pass or name
+
+
+@functools.cache
+def _plain(table: str, finite: bool) -> dict[str, Callable[[Any], Any]]:
+    """Each column of `table` with a function from a value to what is stored (`sql.encode`'s
+    JSON text, else the value itself) when the value plainly fits, NOT_PLAIN when it may not.
+    Made once a table: a task has 27 columns, a debug step writes thousands a second, and a
+    function made for its column does not ask the column's kind of every value. `finite`:
+    JSON for PostgreSQL (jsonb has no NaN)."""
+    return {name: _to_column(column, finite) for name, column in columns(table).items()}
+
+
+def _to_column(column: Column, finite: bool) -> Callable[[Any], Any]:
+    # Each passes only what `value_fits` passes: a value it does not pass, the full check decides.
+    kind, low, high, nullable = column.kind, column.low, column.high, column.nullable
+    absent = None if nullable else NOT_PLAIN  # what a None gives
+    finite_only = column.finite
+
+    def to_json(value: Any) -> Any:
+        shape = type(value)
+        if shape is dict or shape is list:
+            if not value:  # most of a task's JSON fields are empty
+                return "{}" if shape is dict else "[]"
+        elif value is None:
+            return absent
+        return json_plain(value, finite=finite)
+
+    def to_text(value: Any) -> Any:
+        if type(value) is str and len(value) <= high and "\x00" not in value:
+            return value
+        return absent if value is None else NOT_PLAIN
+
+    def to_int(value: Any) -> Any:
+        if type(value) is int and low <= value <= high:  # not a bool
+            return value
+        return absent if value is None else NOT_PLAIN
+
+    def to_float(value: Any) -> Any:
+        if type(value) is float and (-_INF < value < _INF or not finite_only):  # NaN compares false
+            return value
+        return absent if value is None else NOT_PLAIN
+
+    def to_bool(value: Any) -> Any:
+        if type(value) is bool:
+            return value
+        return absent if value is None else NOT_PLAIN
+
+    def other(value: Any) -> Any:
+        return absent if value is None else NOT_PLAIN
+
+    if column.codec == "json":
+        return to_json
+    return {"str": to_text, "text": to_text, "int": to_int, "float": to_float, "bool": to_bool}.get(
+        kind, other
+    )
+
+
+_INF = math.inf
+# A JSON text this long or shorter holds no string longer than MAX_TEXT and no more than
+# MAX_ITEMS values (each value takes a character at least).
+_PLAIN_TEXT = min(MAX_TEXT, MAX_ITEMS)
+
+
+def json_plain(value: Any, *, finite: bool = False) -> Any:
+    """`json.dumps(value)` when `json_value` passes `value` plainly, else NOT_PLAIN.
+
+    Checked through its text, in C: json.dumps writes a NUL of any string or key as `\\u0000`
+    (ensure_ascii), so the text holds that wherever a string does; a text of at most
+    `_PLAIN_TEXT` characters bounds every string and the count of values; each list or dict
+    opens with one `[` or `{`, so a text with at most MAX_DEPTH of them nests no container
+    MAX_DEPTH deep; with `finite` a NaN or infinity makes the encoder raise. A string may hold
+    those characters too (a literal backslash and `u0000`, code with brackets): a text that
+    does not pass is walked (`json_fits`), and its text kept when the walk passes."""
+    text = json_text(value, finite=finite)
+    if text is None:
+        return NOT_PLAIN  # json.dumps would raise: `json_value` first, as before
+    if (
+        len(text) > _PLAIN_TEXT or "\\u0000" in text or text.count("[") + text.count("{") > MAX_DEPTH
+    ) and not json_fits(value, finite=finite):
+        return NOT_PLAIN
+    return text
 
 
 def json_fits(value: Any, *, finite: bool = False) -> bool:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from operator import attrgetter
+from typing import Any
 
 from ductwork.core.errors import NotFound, ValidationError
 from ductwork.core.records import NodeState
@@ -22,15 +24,7 @@ def put(conn: Conn, states: Sequence[NodeState]) -> None:
     if not states:
         return
     stamp = now()
-    rows = []
-    for state in states:
-        if state.status not in _STATUSES:
-            raise ValidationError(f"run {state.run_id} node {state.name!r}: unknown status {state.status!r}")
-        row = {name: getattr(state, name) for name in FIELDS}
-        if not bounds.fits("nodes", row):  # the message is built only when needed
-            bounds.check("nodes", row, f"run {bounds.short(state.run_id)} node {bounds.short(state.name)}")
-        row["updated"] = stamp
-        rows.append(row)
+    rows = [_row(state, stamp) for state in states]
     try:
         conn.many(_UPSERT, rows)
     except IntegrityError as error:
@@ -38,6 +32,21 @@ def put(conn: Conn, states: Sequence[NodeState]) -> None:
             runs = sorted({state.run_id for state in states})
             raise NotFound(f"run (controller task) {', '.join(runs)} not found") from error
         raise
+
+
+def _row(state: NodeState, stamp: float) -> dict[str, Any]:
+    """The node's columns, checked: a ValidationError names the run, node and field."""
+    if state.status not in _STATUSES:
+        raise ValidationError(f"run {state.run_id} node {state.name!r}: unknown status {state.status!r}")
+    values = dict(zip(FIELDS, _FIELDS_OF(state), strict=True))
+    row = bounds.encoded(
+        "nodes", values, lambda: f"run {bounds.short(state.run_id)} node {bounds.short(state.name)}"
+    )
+    row["updated"] = stamp
+    return row
+
+
+_FIELDS_OF = attrgetter(*FIELDS)  # a record's fields, in order, in one call
 
 
 def get(conn: Conn, run_id: str) -> list[NodeState]:

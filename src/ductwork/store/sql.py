@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import json
+import json.encoder
 import sqlite3
 import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -227,8 +228,46 @@ def encode(table: str, values: dict[str, Any]) -> dict[str, Any]:
         if not value and (kind is dict or kind is list):  # most of a task's JSON columns
             out[name] = "{}" if kind is dict else "[]"
         else:
-            out[name] = json.dumps(value)
+            text = json_text(value)
+            out[name] = json.dumps(value) if text is None else text  # json.dumps says what is wrong
     return out
+
+
+def json_text(value: Any, *, finite: bool = False) -> str | None:
+    """`json.dumps(value)` (with `finite`, `allow_nan=False`), or None where json.dumps would
+    raise (and where a value holds itself: without json.dumps' circular check it fails on depth).
+
+    The same C encoder `json.dumps` runs, made once here: json.dumps makes one at each call,
+    and for the small values a step writes (a parameter, a task's runtime) that is most of its
+    cost. Python without the C encoder has json.dumps do it all."""
+    encoder = _ENCODERS[finite]
+    try:
+        return "".join(encoder(value, 0)) if encoder is not None else json.dumps(value, allow_nan=not finite)
+    except Exception:  # anything json.dumps would raise: the caller's full path decides
+        return None
+
+
+def _refuse(value: Any) -> Any:
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def _c_encoder(allow_nan: bool) -> Any:
+    """json's C encoder with json.dumps' defaults but no circular check (ensure_ascii, ", " and
+    ": "), or None when this Python has none or it encodes a sample unlike json.dumps."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return None
+    ascii_text = json.encoder.encode_basestring_ascii
+    encoder = make(None, _refuse, ascii_text, None, ": ", ", ", False, False, allow_nan)
+    sample = {"a": [1, 2.5, None, True, "\x00é"], "b": {}, "1": -(2**70)}
+    try:
+        same = "".join(encoder(sample, 0)) == json.dumps(sample)
+    except Exception:  # a C encoder of another shape: json.dumps it is
+        return None
+    return encoder if same else None
+
+
+_ENCODERS = {False: _c_encoder(True), True: _c_encoder(False)}  # by `finite`
 
 
 @functools.cache
