@@ -19,6 +19,7 @@ or length changes its bound too:
 from __future__ import annotations
 
 import functools
+import json.encoder
 import math
 from collections.abc import Callable, Mapping, Sequence
 from operator import attrgetter
@@ -82,16 +83,15 @@ def plain_row(table: str, values: Mapping[str, Any], dialect: str = "") -> dict[
     """`values` as `sql.encode` gives them when each plainly fits its column (`fits`), else None.
     Keys that are not columns of `table` are copied as they are."""
     plain = _plain(table, dialect == "postgresql")
-    row = {}
+    row = dict(values)
     for name, value in values.items():
         to_column = plain.get(name)
-        if to_column is None:
-            row[name] = value
-            continue
-        stored = to_column(value)
-        if stored is NOT_PLAIN:
-            return None
-        row[name] = stored
+        if to_column is not None:
+            stored = to_column(value)
+            if stored is not value:  # JSON text, or a value the full check must see
+                if stored is NOT_PLAIN:
+                    return None
+                row[name] = stored
     return row
 
 
@@ -169,6 +169,11 @@ def json_plain(value: Any, *, finite: bool = False) -> Any:
     MAX_DEPTH deep; with `finite` a NaN or infinity makes the encoder raise. A string may hold
     those characters too (a literal backslash and `u0000`, code with brackets): a text that
     does not pass is walked (`json_fits`), and its text kept when the walk passes."""
+    kind = type(value)
+    if kind is int:  # most parameters: an int or a string, whose text needs no looking at
+        return _int_text(value)
+    if kind is str:
+        return _ascii_text(value) if len(value) <= MAX_TEXT and "\x00" not in value else NOT_PLAIN
     text = json_text(value, finite=finite)
     if text is None:
         return NOT_PLAIN  # json.dumps would raise: `json_value` first, as before
@@ -177,6 +182,16 @@ def json_plain(value: Any, *, finite: bool = False) -> Any:
     ) and not json_fits(value, finite=finite):
         return NOT_PLAIN
     return text
+
+
+def _int_text(value: int) -> Any:
+    try:
+        return int.__repr__(value)  # what json.dumps writes for an int
+    except ValueError:  # past Python's digits for a text: json.dumps refuses it too
+        return NOT_PLAIN
+
+
+_ascii_text = json.encoder.encode_basestring_ascii  # json.dumps of a str
 
 
 def json_fits(value: Any, *, finite: bool = False) -> bool:
