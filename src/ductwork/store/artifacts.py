@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from operator import attrgetter
 from typing import Any
 
 from ductwork.core.errors import NotFound, ValidationError
 from ductwork.core.records import ArtifactRecord
 from ductwork.store import bounds
 from ductwork.store.common import require_task, touch_writable_task, touch_writable_tasks
-from ductwork.store.sql import Columns, Conn
+from ductwork.store.sql import Columns, Conn, Fields
 
 FIELDS = tuple(f.name for f in dataclasses.fields(ArtifactRecord))
 _COLUMNS = Columns("artifacts", FIELDS)
@@ -43,13 +42,13 @@ def _row(artifact: ArtifactRecord, dialect: str) -> dict[str, Any]:
         )
     if not isinstance(artifact.metadata, dict):
         raise ValidationError(f"artifact {artifact.name!r}: metadata must be a dict")
-    row = dict(zip(FIELDS, _FIELDS_OF(artifact), strict=True))
+    row = _FIELDS_OF(artifact)
     return bounds.encoded(
         "artifacts", row, lambda: f"artifact {bounds.short(artifact.name)}", dialect=dialect
     )
 
 
-_FIELDS_OF = attrgetter(*FIELDS)  # a record's fields, in order, in one call
+_FIELDS_OF = Fields(ArtifactRecord, FIELDS)
 
 
 def get_all(conn: Conn, task_id: str) -> list[ArtifactRecord]:

@@ -58,12 +58,7 @@ def check(table: str, values: Mapping[str, Any], where: str, *, dialect: str = "
 def fits(table: str, values: Mapping[str, Any], *, dialect: str = "") -> bool:
     """Whether every value plainly fits its column of `table`: False sends the caller to
     `check`, which decides and names the field (so a message is built only when needed)."""
-    plain = _plain(table, dialect == "postgresql")
-    for name, value in values.items():
-        to_column = plain.get(name)
-        if to_column is not None and to_column(value) is NOT_PLAIN:
-            return False
-    return True
+    return plain_row(table, values, dialect) is not None
 
 
 def encoded(
@@ -80,39 +75,68 @@ def encoded(
 
 
 def plain_row(table: str, values: Mapping[str, Any], dialect: str = "") -> dict[str, Any] | None:
-    """`values` as `sql.encode` gives them when each plainly fits its column (`fits`), else None.
-    Keys that are not columns of `table` are copied as they are."""
-    plain = _plain(table, dialect == "postgresql")
-    row = dict(values)
-    for name, value in values.items():
-        to_column = plain.get(name)
-        if to_column is not None:
-            stored = to_column(value)
-            if stored is not value:  # JSON text, or a value the full check must see
-                if stored is NOT_PLAIN:
-                    return None
-                row[name] = stored
-    return row
+    """`values` as `sql.encode` gives them (JSON columns as text) when each plainly fits its
+    column, else None: only then may the full check (`value_fits`) refuse one. Keys that are
+    not columns of `table` are copied as they are."""
+    return _plain_rows(table, dialect == "postgresql")(values)
 
 
 NOT_PLAIN: Any = object()  # a value only the full check (`value_fits`) may pass or name
+_MISSING = object()
 
 
 @functools.cache
-def _plain(table: str, finite: bool) -> dict[str, Callable[[Any], Any]]:
-    """Each column of `table` with a function from a value to what is stored (`sql.encode`'s
-    JSON text, else the value itself) when the value plainly fits, NOT_PLAIN when it may not.
-    Made once a table: a task has 27 columns, a debug step writes thousands a second, and a
-    function made for its column does not ask the column's kind of every value. `finite`:
-    JSON for PostgreSQL (jsonb has no NaN)."""
-    return {name: _to_column(column, finite) for name, column in columns(table).items()}
+def _plain_rows(table: str, finite: bool) -> Callable[[Mapping[str, Any]], dict[str, Any] | None]:
+    """`plain_row` for `table`, a function written out for its columns: each column's test is
+    an expression in its body, for a task's 27 columns, rather than a call a column (most of
+    the check's cost when it was one) or a look at the column's kind for every value. `finite`:
+    JSON for PostgreSQL (jsonb has no NaN). Each test passes only what `value_fits` passes.
+
+        v = get('progress', MISSING)
+        if v is not MISSING and not (type(v) is int and -2147483648 <= v <= 2147483647):
+            return None
+    """
+    space: dict[str, Any] = {"MISSING": _MISSING, "NOT_PLAIN": NOT_PLAIN, "INF": math.inf}
+    lines = ["def plain_row(values):", "    row = dict(values)", "    get = values.get"]
+    for i, (name, column) in enumerate(columns(table).items()):
+        lines.append(f"    v = get({name!r}, MISSING)")
+        if column.codec == "json":
+            space[f"json_{i}"] = _to_json(column, finite)
+            lines += [
+                "    if v is not MISSING:",
+                f"        v = json_{i}(v)",
+                "        if v is NOT_PLAIN:",
+                "            return None",
+                f"        row[{name!r}] = v",
+            ]
+        else:
+            test = _plainly(column)
+            lines += [f"    if v is not MISSING and not ({test}):", "        return None"]
+    lines.append("    return row")
+    exec("\n".join(lines), space)  # names and bounds from schema.py: no text from outside
+    return space["plain_row"]  # type: ignore[no-any-return]
 
 
-def _to_column(column: Column, finite: bool) -> Callable[[Any], Any]:
-    # Each passes only what `value_fits` passes: a value it does not pass, the full check decides.
-    kind, low, high, nullable = column.kind, column.low, column.high, column.nullable
-    absent = None if nullable else NOT_PLAIN  # what a None gives
-    finite_only = column.finite
+def _plainly(column: Column) -> str:
+    """The test of a value `v` that plainly fits `column` (not JSON), as Python text."""
+    kind = column.kind
+    if kind in ("str", "text"):
+        test = f'type(v) is str and len(v) <= {column.high!r} and "\\x00" not in v'
+    elif kind == "int":  # not a bool
+        test = f"type(v) is int and {column.low!r} <= v <= {column.high!r}"
+    elif kind == "float":  # a NaN compares false
+        test = "type(v) is float and -INF < v < INF" if column.finite else "type(v) is float"
+    elif kind == "bool":
+        test = "type(v) is bool"
+    else:
+        test = "False"  # a kind without a plain test: the full check decides
+    return f"v is None or {test}" if column.nullable else test
+
+
+def _to_json(column: Column, finite: bool) -> Callable[[Any], Any]:
+    """What a JSON column stores of a value (`sql.encode`'s text) when it plainly fits, else
+    NOT_PLAIN."""
+    absent = None if column.nullable else NOT_PLAIN  # what a None gives
 
     def to_json(value: Any) -> Any:
         shape = type(value)
@@ -123,34 +147,7 @@ def _to_column(column: Column, finite: bool) -> Callable[[Any], Any]:
             return absent
         return json_plain(value, finite=finite)
 
-    def to_text(value: Any) -> Any:
-        if type(value) is str and len(value) <= high and "\x00" not in value:
-            return value
-        return absent if value is None else NOT_PLAIN
-
-    def to_int(value: Any) -> Any:
-        if type(value) is int and low <= value <= high:  # not a bool
-            return value
-        return absent if value is None else NOT_PLAIN
-
-    def to_float(value: Any) -> Any:
-        if type(value) is float and (-_INF < value < _INF or not finite_only):  # NaN compares false
-            return value
-        return absent if value is None else NOT_PLAIN
-
-    def to_bool(value: Any) -> Any:
-        if type(value) is bool:
-            return value
-        return absent if value is None else NOT_PLAIN
-
-    def other(value: Any) -> Any:
-        return absent if value is None else NOT_PLAIN
-
-    if column.codec == "json":
-        return to_json
-    return {"str": to_text, "text": to_text, "int": to_int, "float": to_float, "bool": to_bool}.get(
-        kind, other
-    )
+    return to_json
 
 
 _INF = math.inf

@@ -217,6 +217,26 @@ class Columns:
         return f"{self.insert()} ON CONFLICT ({', '.join(map(quote, keys))}) DO UPDATE SET {sets}"
 
 
+class Fields:
+    """The fields `names` of a record (a dataclass `kind`) as a dict, as `getattr` reads them.
+
+    A record of that very class holds them in its `__dict__`: when it holds those and no
+    others (none deleted, none added), a copy of it is the answer, in C; else (a subclass,
+    which might compute one) each is read with `getattr`."""
+
+    def __init__(self, kind: type, names: Sequence[str]) -> None:
+        self.kind = kind
+        self.names = tuple(names)
+        self._own = frozenset(self.names)
+
+    def __call__(self, record: object) -> dict[str, Any]:
+        if type(record) is self.kind:
+            own = record.__dict__
+            if own.keys() == self._own:
+                return own.copy()
+        return {name: getattr(record, name) for name in self.names}
+
+
 def encode(table: str, values: dict[str, Any]) -> dict[str, Any]:
     """`values` (column -> value) as parameters: JSON columns as JSON text, None stays NULL."""
     out = dict(values)

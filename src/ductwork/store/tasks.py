@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
-from operator import attrgetter
 from typing import Any
 
 from ductwork.core.errors import Conflict, NotFound, StatusError, ValidationError
@@ -12,7 +11,7 @@ from ductwork.core.records import TaskRecord, TaskTypes, new_id
 from ductwork.core.states import FINAL, TaskStatus, check_transition
 from ductwork.store import bounds, series
 from ductwork.store.common import PUBLISHED, now
-from ductwork.store.sql import Columns, Conn, IntegrityError, in_list, sets
+from ductwork.store.sql import Columns, Conn, Fields, IntegrityError, in_list, sets
 
 FIELDS = tuple(f.name for f in dataclasses.fields(TaskRecord))
 COLUMNS = Columns("tasks", FIELDS)
@@ -128,7 +127,7 @@ def checked_row(task: TaskRecord, dialect: str) -> tuple[dict[str, Any], dict[st
         started = stamp
     if task.status in FINAL and ended is None:
         ended = stamp
-    values = dict(zip(FIELDS, _FIELDS_OF(task), strict=True))
+    values = _FIELDS_OF(task)
     _check_values(values, f"task {task.id}")
     row = bounds.encoded("tasks", values, lambda: f"task {task.id}", dialect=dialect)
     times = {"started": started, "ended": ended, "updated": stamp}  # floats: encoded as they are
@@ -137,7 +136,7 @@ def checked_row(task: TaskRecord, dialect: str) -> tuple[dict[str, Any], dict[st
     return values, row
 
 
-_FIELDS_OF = attrgetter(*FIELDS)  # a record's fields, in order, in one call
+_FIELDS_OF = Fields(TaskRecord, FIELDS)
 
 
 def get(conn: Conn, task_id: str) -> TaskRecord:

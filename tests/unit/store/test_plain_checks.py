@@ -379,3 +379,28 @@ def test_fits_and_plain_rows_agree_with_the_full_check_on_every_table(table: str
             if row is not None:
                 bounds.value_fits(column, value, name, dialect)
                 assert row == sql.encode(table, values) == reference_row(table, values, "w", dialect)
+
+
+class Computed(NodeState):
+    @property  # type: ignore[override]
+    def message(self) -> str:
+        return "computed"
+
+    @message.setter
+    def message(self, value: str) -> None:
+        pass
+
+
+def test_a_record_is_read_as_getattr_reads_it() -> None:
+    fields = sql.Fields(NodeState, nodes.FIELDS)
+    plain = NodeState(run_id="r", name="n")
+    added = NodeState(run_id="r", name="n")
+    added.extra = 1  # type: ignore[attr-defined]
+    removed = NodeState(run_id="r", name="n", message="own")
+    del removed.message  # getattr finds the class's default
+    for record in (plain, added, removed, Computed(run_id="r", name="n", message="own")):
+        expected = {name: getattr(record, name) for name in nodes.FIELDS}
+        got = fields(record)
+        assert got == expected and list(got) == list(nodes.FIELDS)
+        got["name"] = "changed"
+        assert record.name == "n"  # a copy
