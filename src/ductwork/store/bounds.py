@@ -14,6 +14,11 @@ or length changes its bound too:
 
     bounds.check("tasks", {"name": name, "progress": 2**40}, "task 0a1b...")
     -> ValidationError: task 0a1b...: progress must be between -2147483648 and 2147483647
+
+Most rows are plain, and a debug step writes several: `plain_row` checks and encodes such a
+row in one pass (a JSON column through its text, `json_plain`) and passes only what the full
+check passes; anything else goes to the full check (`check`, `value_fits`), which decides and
+names the field, and to `sql.encode`.
 """
 
 from __future__ import annotations

@@ -260,7 +260,9 @@ def json_text(value: Any, *, finite: bool = False) -> str | None:
     The same C encoder `json.dumps` runs, made once here: json.dumps makes one at each call,
     and for the small values a step writes (a parameter, a task's runtime) that is most of its
     cost. Python without the C encoder has json.dumps do it all."""
-    encoder = _ENCODERS[finite]
+    encoder = _ENCODERS.get(finite, _UNMADE)
+    if encoder is _UNMADE:
+        encoder = _ENCODERS[finite] = _c_encoder(allow_nan=not finite)
     try:
         return "".join(encoder(value, 0)) if encoder is not None else json.dumps(value, allow_nan=not finite)
     except Exception:  # anything json.dumps would raise: the caller's full path decides
@@ -287,7 +289,8 @@ def _c_encoder(allow_nan: bool) -> Any:
     return encoder if same else None
 
 
-_ENCODERS = {False: _c_encoder(True), True: _c_encoder(False)}  # by `finite`
+_ENCODERS: dict[bool, Any] = {}  # by `finite`, made at first use
+_UNMADE = object()
 
 
 @functools.cache
