@@ -10,7 +10,7 @@ from ductwork.core.errors import NotFound, ValidationError
 from ductwork.core.records import ArtifactRecord
 from ductwork.store import bounds
 from ductwork.store.common import require_task, touch_writable_task, touch_writable_tasks
-from ductwork.store.sql import Columns, Conn
+from ductwork.store.sql import Columns, Conn, Fields
 
 FIELDS = tuple(f.name for f in dataclasses.fields(ArtifactRecord))
 _COLUMNS = Columns("artifacts", FIELDS)
@@ -22,18 +22,18 @@ _MODES = ("output", "input")
 def put(conn: Conn, artifact: ArtifactRecord) -> None:
     row = _row(artifact, conn.dialect)
     touch_writable_task(conn, artifact.task_id)
-    conn.count(_UPSERT, _COLUMNS.encode(row))
+    conn.count(_UPSERT, row)
 
 
 def put_many(conn: Conn, records: Sequence[ArtifactRecord]) -> None:
     """`put` for several artifacts (of any tasks) in one statement."""
     rows = [_row(artifact, conn.dialect) for artifact in records]
     touch_writable_tasks(conn, {artifact.task_id for artifact in records})
-    conn.many(_UPSERT, [_COLUMNS.encode(row) for row in rows])
+    conn.many(_UPSERT, rows)
 
 
 def _row(artifact: ArtifactRecord, dialect: str) -> dict[str, Any]:
-    """The artifact's columns, checked: a ValidationError names the artifact and field."""
+    """The artifact's columns, checked and encoded: a ValidationError names the artifact and field."""
     if not isinstance(artifact.name, str) or not artifact.name:
         raise ValidationError(f"task {artifact.task_id}: artifact name must be a non-empty string")
     if artifact.mode not in _MODES:
@@ -42,10 +42,13 @@ def _row(artifact: ArtifactRecord, dialect: str) -> dict[str, Any]:
         )
     if not isinstance(artifact.metadata, dict):
         raise ValidationError(f"artifact {artifact.name!r}: metadata must be a dict")
-    row = {name: getattr(artifact, name) for name in FIELDS}
-    if not bounds.fits("artifacts", row, dialect=dialect):  # the message is built only when needed
-        bounds.check("artifacts", row, f"artifact {bounds.short(artifact.name)}", dialect=dialect)
-    return row
+    row = _FIELDS_OF(artifact)
+    return bounds.encoded(
+        "artifacts", row, lambda: f"artifact {bounds.short(artifact.name)}", dialect=dialect
+    )
+
+
+_FIELDS_OF = Fields(ArtifactRecord, FIELDS)
 
 
 def get_all(conn: Conn, task_id: str) -> list[ArtifactRecord]:

@@ -14,18 +14,26 @@ or length changes its bound too:
 
     bounds.check("tasks", {"name": name, "progress": 2**40}, "task 0a1b...")
     -> ValidationError: task 0a1b...: progress must be between -2147483648 and 2147483647
+
+Most rows are plain, and a debug step writes several: `plain_row` checks and encodes such a
+row in one pass (a JSON column through its text, `json_plain`) and passes only what the full
+check passes; anything else goes to the full check (`check`, `value_fits`), which decides and
+names the field, and to `sql.encode`.
 """
 
 from __future__ import annotations
 
+import functools
+import json.encoder
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from operator import attrgetter
 from typing import Any
 
 from ductwork.core.errors import ValidationError
 from ductwork.core.records import ConsoleLine, MetricEvent
 from ductwork.store.schema import INT32, INT64, MAX_TEXT, TABLES, Column
+from ductwork.store.sql import encode, json_text
 
 __all__ = ["INT32", "INT64", "MAX_TEXT", "Column"]
 
@@ -55,35 +63,137 @@ def check(table: str, values: Mapping[str, Any], where: str, *, dialect: str = "
 def fits(table: str, values: Mapping[str, Any], *, dialect: str = "") -> bool:
     """Whether every value plainly fits its column of `table`: False sends the caller to
     `check`, which decides and names the field (so a message is built only when needed)."""
-    known = columns(table)
-    for name, value in values.items():
-        column = known.get(name)
-        if column is not None and not _fits(column, value, dialect):
-            return False
-    return True
+    return plain_row(table, values, dialect) is not None
 
 
-def _fits(column: Column, value: Any, dialect: str) -> bool:
-    """True when `value` plainly fits `column`; False sends it to `value_fits`, which decides
-    and names the field. Most values of most writes are plain: this spares them building a
-    message they never need (a task has 40 columns, a debug step writes thousands a second)."""
-    if value is None:
-        return column.nullable
+def encoded(
+    table: str, values: Mapping[str, Any], where: Callable[[], str], *, dialect: str = ""
+) -> dict[str, Any]:
+    """`check` then `sql.encode`: the row to write, JSON columns as text, or a ValidationError
+    `"<where()>: <field> ..."`. The usual row, whose values all plainly fit, is checked and
+    encoded in one pass (`plain_row`); any other takes `check` and `sql.encode` as they are."""
+    row = plain_row(table, values, dialect)
+    if row is None:
+        check(table, values, where(), dialect=dialect)
+        row = encode(table, dict(values))
+    return row
+
+
+def plain_row(table: str, values: Mapping[str, Any], dialect: str = "") -> dict[str, Any] | None:
+    """`values` as `sql.encode` gives them (JSON columns as text) when each plainly fits its
+    column, else None: only then may the full check (`value_fits`) refuse one. Keys that are
+    not columns of `table` are copied as they are."""
+    return _plain_rows(table, dialect == "postgresql")(values)
+
+
+NOT_PLAIN: Any = object()  # a value only the full check (`value_fits`) may pass or name
+_MISSING = object()
+
+
+@functools.cache
+def _plain_rows(table: str, finite: bool) -> Callable[[Mapping[str, Any]], dict[str, Any] | None]:
+    """`plain_row` for `table`, a function written out for its columns: each column's test is
+    an expression in its body, for a task's 27 columns, rather than a call a column (most of
+    the check's cost when it was one) or a look at the column's kind for every value. `finite`:
+    JSON for PostgreSQL (jsonb has no NaN). Each test passes only what `value_fits` passes.
+
+        v = get('progress', MISSING)
+        if v is not MISSING and not (type(v) is int and -2147483648 <= v <= 2147483647):
+            return None
+    """
+    space: dict[str, Any] = {"MISSING": _MISSING, "NOT_PLAIN": NOT_PLAIN, "INF": math.inf}
+    lines = ["def plain_row(values):", "    row = dict(values)", "    get = values.get"]
+    for i, (name, column) in enumerate(columns(table).items()):
+        lines.append(f"    v = get({name!r}, MISSING)")
+        if column.codec == "json":
+            space[f"json_{i}"] = _to_json(column, finite)
+            lines += [
+                "    if v is not MISSING:",
+                f"        v = json_{i}(v)",
+                "        if v is NOT_PLAIN:",
+                "            return None",
+                f"        row[{name!r}] = v",
+            ]
+        else:
+            test = _plainly(column)
+            lines += [f"    if v is not MISSING and not ({test}):", "        return None"]
+    lines.append("    return row")
+    exec("\n".join(lines), space)  # names and bounds from schema.py: no text from outside
+    return space["plain_row"]  # type: ignore[no-any-return]
+
+
+def _plainly(column: Column) -> str:
+    """The test of a value `v` that plainly fits `column` (not JSON), as Python text."""
     kind = column.kind
-    if kind == "str" or kind == "text":
-        return type(value) is str and len(value) <= column.high and "\x00" not in value
-    if kind == "int":
-        return type(value) is int and column.low <= value <= column.high
-    if kind == "float":
-        return type(value) is float and (not column.finite or math.isfinite(value))
-    if column.codec == "json":  # most of a task's JSON fields are empty
-        return (type(value) in _CONTAINERS and not value) or json_fits(value, finite=dialect == "postgresql")
-    if kind == "bool":
-        return type(value) is bool
-    return False
+    if kind in ("str", "text"):
+        test = f'type(v) is str and len(v) <= {column.high!r} and "\\x00" not in v'
+    elif kind == "int":  # not a bool
+        test = f"type(v) is int and {column.low!r} <= v <= {column.high!r}"
+    elif kind == "float":  # a NaN compares false
+        test = "type(v) is float and -INF < v < INF" if column.finite else "type(v) is float"
+    elif kind == "bool":
+        test = "type(v) is bool"
+    else:
+        test = "False"  # a kind without a plain test: the full check decides
+    return f"v is None or {test}" if column.nullable else test
 
 
-_CONTAINERS = (dict, list)
+def _to_json(column: Column, finite: bool) -> Callable[[Any], Any]:
+    """What a JSON column stores of a value (`sql.encode`'s text) when it plainly fits, else
+    NOT_PLAIN."""
+    absent = None if column.nullable else NOT_PLAIN  # what a None gives
+
+    def to_json(value: Any) -> Any:
+        shape = type(value)
+        if shape is dict or shape is list:
+            if not value:  # most of a task's JSON fields are empty
+                return "{}" if shape is dict else "[]"
+        elif value is None:
+            return absent
+        return json_plain(value, finite=finite)
+
+    return to_json
+
+
+_INF = math.inf
+# A JSON text this long or shorter holds no string longer than MAX_TEXT and no more than
+# MAX_ITEMS values (each value takes a character at least).
+_PLAIN_TEXT = min(MAX_TEXT, MAX_ITEMS)
+
+
+def json_plain(value: Any, *, finite: bool = False) -> Any:
+    """`json.dumps(value)` when `json_value` passes `value` plainly, else NOT_PLAIN.
+
+    Checked through its text, in C: json.dumps writes a NUL of any string or key as `\\u0000`
+    (ensure_ascii), so the text holds that wherever a string does; a text of at most
+    `_PLAIN_TEXT` characters bounds every string and the count of values; each list or dict
+    opens with one `[` or `{`, so a text with at most MAX_DEPTH of them nests no container
+    MAX_DEPTH deep; with `finite` a NaN or infinity makes the encoder raise. A string may hold
+    those characters too (a literal backslash and `u0000`, code with brackets): a text that
+    does not pass is walked (`json_fits`), and its text kept when the walk passes."""
+    kind = type(value)
+    if kind is int:  # most parameters: an int or a string, whose text needs no looking at
+        return _int_text(value)
+    if kind is str:
+        return _ascii_text(value) if len(value) <= MAX_TEXT and "\x00" not in value else NOT_PLAIN
+    text = json_text(value, finite=finite)
+    if text is None:
+        return NOT_PLAIN  # json.dumps would raise: `json_value` first, as before
+    if (
+        len(text) > _PLAIN_TEXT or "\\u0000" in text or text.count("[") + text.count("{") > MAX_DEPTH
+    ) and not json_fits(value, finite=finite):
+        return NOT_PLAIN
+    return text
+
+
+def _int_text(value: int) -> Any:
+    try:
+        return int.__repr__(value)  # what json.dumps writes for an int
+    except ValueError:  # past Python's digits for a text: json.dumps refuses it too
+        return NOT_PLAIN
+
+
+_ascii_text = json.encoder.encode_basestring_ascii  # json.dumps of a str
 
 
 def json_fits(value: Any, *, finite: bool = False) -> bool:

@@ -35,7 +35,7 @@ class HeldStart:
 def hold(record: TaskRecord, values: dict[str, Param], dialect: str) -> HeldStart:
     """`record` and `values` as the rows `create_task` and `set_parameters` would write; a
     ValidationError names what either would refuse."""
-    row = tasks.COLUMNS.encode(tasks.checked(record, dialect))
+    row = tasks.checked_row(record, dialect)[1]
     return HeldStart(record.id, row, params.rows_of(record.id, values))
 
 

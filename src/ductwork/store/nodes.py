@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from typing import Any
 
 from ductwork.core.errors import NotFound, ValidationError
 from ductwork.core.records import NodeState
 from ductwork.core.states import NodeStatus
 from ductwork.store import bounds
 from ductwork.store.common import now, require_task
-from ductwork.store.sql import Columns, Conn, IntegrityError
+from ductwork.store.sql import Columns, Conn, Fields, IntegrityError
 
 FIELDS = tuple(f.name for f in dataclasses.fields(NodeState))
 _STATUSES = frozenset(s.value for s in NodeStatus)
@@ -22,15 +23,7 @@ def put(conn: Conn, states: Sequence[NodeState]) -> None:
     if not states:
         return
     stamp = now()
-    rows = []
-    for state in states:
-        if state.status not in _STATUSES:
-            raise ValidationError(f"run {state.run_id} node {state.name!r}: unknown status {state.status!r}")
-        row = {name: getattr(state, name) for name in FIELDS}
-        if not bounds.fits("nodes", row):  # the message is built only when needed
-            bounds.check("nodes", row, f"run {bounds.short(state.run_id)} node {bounds.short(state.name)}")
-        row["updated"] = stamp
-        rows.append(row)
+    rows = [_row(state, stamp) for state in states]
     try:
         conn.many(_UPSERT, rows)
     except IntegrityError as error:
@@ -38,6 +31,21 @@ def put(conn: Conn, states: Sequence[NodeState]) -> None:
             runs = sorted({state.run_id for state in states})
             raise NotFound(f"run (controller task) {', '.join(runs)} not found") from error
         raise
+
+
+def _row(state: NodeState, stamp: float) -> dict[str, Any]:
+    """The node's columns, checked: a ValidationError names the run, node and field."""
+    if state.status not in _STATUSES:
+        raise ValidationError(f"run {state.run_id} node {state.name!r}: unknown status {state.status!r}")
+    values = _FIELDS_OF(state)
+    row = bounds.encoded(
+        "nodes", values, lambda: f"run {bounds.short(state.run_id)} node {bounds.short(state.name)}"
+    )
+    row["updated"] = stamp
+    return row
+
+
+_FIELDS_OF = Fields(NodeState, FIELDS)
 
 
 def get(conn: Conn, run_id: str) -> list[NodeState]:

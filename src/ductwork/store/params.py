@@ -82,13 +82,15 @@ def rows_of(task_id: str, values: dict[str, Param]) -> list[dict[str, Any]]:
                 f"task {task_id}: parameter {key!r} must be a Param, got {type(param).__name__}"
             )
         section, name = split_key(key)
-        if not bounds.json_fits(param.value):  # the message is built only for a bad value
+        text = bounds.json_plain(param.value)  # checked and encoded at once, in C
+        if text is bounds.NOT_PLAIN:  # the message is built only for a value that may be bad
             bounds.json_value(param.value, f"task {task_id}: parameter {bounds.short(key)}")
+            text = encode_value(task_id, key, param.value)
         row = {
             "task_id": task_id,
             "section": section,
             "name": name,
-            "value": encode_value(task_id, key, param.value),
+            "value": text,
             "type": param.type,
             "description": param.description,
         }

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import json
+import json.encoder
 import sqlite3
 import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -216,6 +217,26 @@ class Columns:
         return f"{self.insert()} ON CONFLICT ({', '.join(map(quote, keys))}) DO UPDATE SET {sets}"
 
 
+class Fields:
+    """The fields `names` of a record (a dataclass `kind`) as a dict, as `getattr` reads them.
+
+    A record of that very class holds them in its `__dict__`: when it holds those and no
+    others (none deleted, none added), a copy of it is the answer, in C; else (a subclass,
+    which might compute one) each is read with `getattr`."""
+
+    def __init__(self, kind: type, names: Sequence[str]) -> None:
+        self.kind = kind
+        self.names = tuple(names)
+        self._own = frozenset(self.names)
+
+    def __call__(self, record: object) -> dict[str, Any]:
+        if type(record) is self.kind:
+            own = record.__dict__
+            if own.keys() == self._own:
+                return own.copy()
+        return {name: getattr(record, name) for name in self.names}
+
+
 def encode(table: str, values: dict[str, Any]) -> dict[str, Any]:
     """`values` (column -> value) as parameters: JSON columns as JSON text, None stays NULL."""
     out = dict(values)
@@ -227,8 +248,49 @@ def encode(table: str, values: dict[str, Any]) -> dict[str, Any]:
         if not value and (kind is dict or kind is list):  # most of a task's JSON columns
             out[name] = "{}" if kind is dict else "[]"
         else:
-            out[name] = json.dumps(value)
+            text = json_text(value)
+            out[name] = json.dumps(value) if text is None else text  # json.dumps says what is wrong
     return out
+
+
+def json_text(value: Any, *, finite: bool = False) -> str | None:
+    """`json.dumps(value)` (with `finite`, `allow_nan=False`), or None where json.dumps would
+    raise (and where a value holds itself: without json.dumps' circular check it fails on depth).
+
+    The same C encoder `json.dumps` runs, made once here: json.dumps makes one at each call,
+    and for the small values a step writes (a parameter, a task's runtime) that is most of its
+    cost. Python without the C encoder has json.dumps do it all."""
+    encoder = _ENCODERS.get(finite, _UNMADE)
+    if encoder is _UNMADE:
+        encoder = _ENCODERS[finite] = _c_encoder(allow_nan=not finite)
+    try:
+        return "".join(encoder(value, 0)) if encoder is not None else json.dumps(value, allow_nan=not finite)
+    except Exception:  # anything json.dumps would raise: the caller's full path decides
+        return None
+
+
+def _refuse(value: Any) -> Any:
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def _c_encoder(allow_nan: bool) -> Any:
+    """json's C encoder with json.dumps' defaults but no circular check (ensure_ascii, ", " and
+    ": "), or None when this Python has none or it encodes a sample unlike json.dumps."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return None
+    ascii_text = json.encoder.encode_basestring_ascii
+    encoder = make(None, _refuse, ascii_text, None, ": ", ", ", False, False, allow_nan)
+    sample = {"a": [1, 2.5, None, True, "\x00é"], "b": {}, "1": -(2**70)}
+    try:
+        same = "".join(encoder(sample, 0)) == json.dumps(sample)
+    except Exception:  # a C encoder of another shape: json.dumps it is
+        return None
+    return encoder if same else None
+
+
+_ENCODERS: dict[bool, Any] = {}  # by `finite`, made at first use
+_UNMADE = object()
 
 
 @functools.cache

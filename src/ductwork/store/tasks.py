@@ -11,7 +11,7 @@ from ductwork.core.records import TaskRecord, TaskTypes, new_id
 from ductwork.core.states import FINAL, TaskStatus, check_transition
 from ductwork.store import bounds, series
 from ductwork.store.common import PUBLISHED, now
-from ductwork.store.sql import Columns, Conn, IntegrityError, in_list, sets
+from ductwork.store.sql import Columns, Conn, Fields, IntegrityError, in_list, sets
 
 FIELDS = tuple(f.name for f in dataclasses.fields(TaskRecord))
 COLUMNS = Columns("tasks", FIELDS)
@@ -85,10 +85,10 @@ def _check_values(values: dict[str, Any], where: str) -> None:
 
 
 def create(conn: Conn, task: TaskRecord) -> TaskRecord:
-    values = checked(task, conn.dialect)
+    values, row = checked_row(task, conn.dialect)
     created = TaskRecord(**{name: values[name] for name in FIELDS})
     try:
-        conn.count(_INSERT, COLUMNS.encode(values))
+        conn.count(_INSERT, row)
     except IntegrityError as error:
         if error.foreign_key:
             raise NotFound(f"task {task.id}: project {task.project} not found") from error
@@ -110,6 +110,11 @@ def insert_rows(conn: Conn, rows: Sequence[dict[str, Any]]) -> None:
 def checked(task: TaskRecord, dialect: str) -> dict[str, Any]:
     """The column values of a new task, each checked (a ValidationError names the field),
     with its times filled in."""
+    return checked_row(task, dialect)[0]
+
+
+def checked_row(task: TaskRecord, dialect: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """`checked`, and the same values encoded as `COLUMNS.encode` would (the row to insert)."""
     if not isinstance(task.id, str) or not 0 < len(task.id) <= 32:
         raise ValidationError(f"task id must be a string of 1 to 32 characters, got {task.id!r}")
     if task.status not in STATUSES:
@@ -122,12 +127,16 @@ def checked(task: TaskRecord, dialect: str) -> dict[str, Any]:
         started = stamp
     if task.status in FINAL and ended is None:
         ended = stamp
-    values = {name: getattr(task, name) for name in FIELDS}
+    values = _FIELDS_OF(task)
     _check_values(values, f"task {task.id}")
-    if not bounds.fits("tasks", values, dialect=dialect):  # the message is built only when needed
-        bounds.check("tasks", values, f"task {task.id}", dialect=dialect)
-    values.update(started=started, ended=ended, updated=stamp)
-    return values
+    row = bounds.encoded("tasks", values, lambda: f"task {task.id}", dialect=dialect)
+    times = {"started": started, "ended": ended, "updated": stamp}  # floats: encoded as they are
+    values.update(times)
+    row.update(times)
+    return values, row
+
+
+_FIELDS_OF = Fields(TaskRecord, FIELDS)
 
 
 def get(conn: Conn, task_id: str) -> TaskRecord:

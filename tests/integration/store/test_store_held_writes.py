@@ -169,3 +169,51 @@ def test_two_runs_holding_writes_on_one_store_never_wait_for_each_other(store: S
     for pending in runs:
         pending.close()
     assert len(store.query_tasks(TaskQuery(project=project.id, archived=None))) == 300
+
+
+def _deep(depth: int) -> Any:
+    value: Any = "leaf"
+    for _ in range(depth):
+        value = {"d": value}
+    return value
+
+
+# Values at the edges of the checks a held start makes through the JSON text (store.bounds):
+# all plain, so each must be written, and read back, as create_task writes it.
+EDGES: dict[str, Any] = {
+    "deep": _deep(63),  # the runtime dict is the 64th level
+    "escaped": "a \\u0000 that is not a NUL",
+    "brackets": "[{" * 100,
+    "keys": {1: "int", 2.5: "float", None: "none", False: "bool"},
+    "nan": float("nan"),
+    "huge": 2**200,
+    "tuple": ("a", ("b",)),
+}
+
+
+def test_a_held_start_writes_what_create_task_writes_at_the_edges_of_the_checks(store: Store) -> None:
+    runtime = dict(EDGES)
+    if store.dialect == "postgresql":
+        del runtime["nan"]  # jsonb has no NaN: refused below
+    script = {"code": "def f(x):\n    return {'a': [x]}\n" * 40}
+    params = {
+        "Args/deep": Param(_deep(64)),
+        "Args/escaped": Param(EDGES["escaped"]),
+        "Args/nan": Param(EDGES["nan"]),
+    }
+    made = store.create_task(TaskRecord(name="made", runtime=runtime, script=script))
+    store.set_parameters(made.id, params)
+    held = TaskRecord(name="held", runtime=runtime, script=script)
+    store.batch_held([store.hold_start(held, params)], [])
+    for name in ("runtime", "script"):
+        assert getattr(store.get_task(held.id), name) == getattr(store.get_task(made.id), name)
+    assert repr(store.get_parameters(held.id)) == repr(store.get_parameters(made.id))  # NaN != NaN
+    too_deep = {"deep": _deep(64)}
+    for bad, named in ((too_deep, "nests deeper"), ({"k": {"x\x00": 1}}, "NUL")):
+        with pytest.raises(ValidationError, match=named):
+            store.hold_start(TaskRecord(name="bad", runtime=bad), {})
+    if store.dialect == "postgresql":
+        with pytest.raises(ValidationError, match="finite"):
+            store.hold_start(TaskRecord(name="nan", runtime={"x": [float("nan")]}), {})
+    else:
+        store.hold_start(TaskRecord(name="nan", runtime={"x": [float("nan")]}), {})
