@@ -138,7 +138,7 @@ class Run:
         params = self._parameters(node)
         if node.pre_execute_callback is not None:
             # Users see (and may change) the parameters as the step's task will store them.
-            shown = _shown(params)
+            shown = {key: stored(value) for key, value in params.items()}
             if node.pre_execute_callback(self.pipe, node, shown) is False:
                 self.log(f"step {node.name!r} skipped by its pre_execute_callback")
                 return Prepared("skip")
@@ -194,7 +194,8 @@ class Run:
         task_id = str(node.job_id)
         callback = self.settings.created_callback
         params = self._params.pop(node.name, {})
-        if callback is not None and callback(self.pipe, node, _shown(params)) is False:
+        shown = {k: stored(v) for k, v in params.items()} if callback else {}  # as its task has them
+        if callback is not None and callback(self.pipe, node, shown) is False:
             self.backend.delete_task(task_id)
             self.log(f"step {node.name!r} skipped by step_task_created_callback")
             return Prepared("skip", forget_task=True)
@@ -496,8 +497,3 @@ def _match(specs: list[Any], name: str) -> str | None:
 
 def config_object(dag_text: str) -> ConfigObject:
     return ConfigObject(text=dag_text, type="json", description=DAG_DESCRIPTION)
-
-
-def _shown(params: dict[str, Any]) -> dict[str, Any]:
-    """A step's parameters as a callback sees them: as its task stores them."""
-    return {key: stored(value) for key, value in params.items()}
