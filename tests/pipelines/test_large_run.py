@@ -165,3 +165,33 @@ def test_a_steps_entry_is_its_full_entry_without_the_defaults() -> None:
         assert entry(node) == reference(node)
         ((_, encoded),) = json.loads(DagText().texts({node.name: node})[0]).items()
         assert encoded == json.loads(json.dumps(reference(node), default=str))
+
+
+def test_the_runs_last_flush_writes_only_states_that_changed(home, monkeypatch) -> None:
+    """The run's closing flush goes over every step but writes only those whose state changed
+    since the run last wrote it; a write the store refused is made again (its states were
+    not taken as written), and every step ends in the store as it ended."""
+    from ductwork.core.errors import StorageError
+    from ductwork.store.store import Store
+
+    written: list[list[str]] = []
+    refused = [True]
+    put_nodes = Store.put_nodes
+
+    def counted(self: Store, states: list[Any]) -> None:
+        if refused[0] and len(states) > 2:
+            refused[0] = False
+            raise StorageError("the disk said no")
+        put_nodes(self, states)
+        written.append([state.name for state in states])
+
+    monkeypatch.setattr(Store, "put_nodes", counted)
+    PipelineDecorator.debug_pipeline()
+    assert wide(width=300) == sum(range(300))
+    assert not refused[0]  # one write was refused on the way
+    store = backend()
+    run = store.query_tasks(TaskQuery(type=["controller"], order_by="-created"))[0]
+    nodes = store.get_nodes(run.id)
+    assert len(nodes) == 301 and {node.status for node in nodes} == {"completed"}
+    assert all(len(names) < 301 for names in written)  # never the whole run at once
+    assert {name for names in written for name in names} == {node.name for node in nodes}

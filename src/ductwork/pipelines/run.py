@@ -8,30 +8,27 @@ states in one batch per scheduler wake-up, the `Pipeline` configuration a little
 from __future__ import annotations
 
 import dataclasses
-import fnmatch
 import json
 import threading
 import time
 import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any
 
 from ductwork.client.contract import Backend
 from ductwork.core import orphans, refs
 from ductwork.core.arguments import is_json
-from ductwork.core.queries import EventQuery
 from ductwork.core.records import (
     ConfigObject,
     ConsoleLine,
-    MetricEvent,
     NodeState,
-    TaskModel,
     TaskRecord,
 )
 from ductwork.core.runformat import DAG_DESCRIPTION, STEP_ARGS
 from ductwork.core.states import NodeStatus
-from ductwork.pipelines import steps
+from ductwork.pipelines import monitoring, steps
 from ductwork.pipelines.batching import Call
 from ductwork.pipelines.engine import LOOK_EVERY_S, Engine
 from ductwork.pipelines.executors import InlineExecutor
@@ -96,6 +93,9 @@ class Run:
         # so that they are settled if it dies. None when agents run the steps.
         self.step_owner: dict[str, Any] | None = None
         self._params: dict[str, dict[str, Any]] = {}  # a prepared step's parameters, until created
+        # Each step's state as last written, so the run's last flush of every step writes only
+        # what changed since (tuples of plain values: the garbage collector does not walk them).
+        self._stored: dict[str, tuple[Any, ...]] = {}
         self._config_written = 0.0
         self._config_every = 1.0
         self._looked = 0.0  # monotonic time of the last look for an abort from outside
@@ -358,7 +358,7 @@ class Run:
 
     def finished(self, node: Node, outcome: Outcome | None) -> None:
         options = node.spec.options
-        if self.settings.completed_callback or options.post_execute_callback or _monitors(node):
+        if self.settings.completed_callback or options.post_execute_callback or monitoring.monitors(node):
             self.pending.write()  # what they read of the step is in the store
         if (
             outcome is not None
@@ -372,7 +372,7 @@ class Run:
                 self.live[Output(node.job_id, name)] = value
         if node.status in (NodeStatus.completed, NodeStatus.cached) and node.executed:
             try:
-                self._monitor(node)
+                monitoring.copy(self.backend, node, self.task_id)
             except Exception:  # a copy that failed must not stop the run: say so, go on
                 self.log(f"monitoring step {node.name!r} failed:\n{traceback.format_exc()}")
         for callback in (self.settings.completed_callback, node.post_execute_callback):
@@ -392,50 +392,15 @@ class Run:
         except Exception:
             self.log(f"status_change_callback of step {node.name!r} raised:\n{traceback.format_exc()}")
 
-    def _monitor(self, node: Node) -> None:
-        task_id = str(node.executed)
-        if node.monitor_metrics:
-            self._copy_metrics(node, task_id)
-        if node.monitor_artifacts:
-            for record in self.backend.get_artifacts(task_id):
-                target = _match(node.monitor_artifacts, record.name)
-                if target:
-                    record.task_id, record.name = self.task_id, target
-                    self.backend.put_artifact(record)
-        if node.monitor_models:
-            for link in self.backend.get_task_models(task_id):
-                if link.role != "output":
-                    continue
-                # By the name the step's task has it under (ClearML's task.models key; what
-                # OutputModel.connect(task, name=...) sets), else the model's own name.
-                model = self.backend.get_model(link.model_id)
-                target = _match(node.monitor_models, link.name) or _match(node.monitor_models, model.name)
-                if target:  # the pipeline's output model, under the name monitor_models gives it
-                    self.backend.attach_model(TaskModel(self.task_id, link.model_id, "output", target))
-
-    def _copy_metrics(self, node: Node, task_id: str) -> None:
-        events = self.backend.get_events(EventQuery(task_id=task_id, kind="scalar"))
-        last: dict[tuple[str, str], MetricEvent] = {}
-        for item in events:
-            last[(item.title, item.series)] = item
-        copies = []
-        for spec in node.monitor_metrics:
-            (src, dst) = (spec[0], spec[1]) if isinstance(spec[0], (tuple, list)) else (spec, spec)
-            event = last.get((src[0], src[1]))
-            if event is not None:
-                copies.append(
-                    MetricEvent(self.task_id, "scalar", dst[0], dst[1], event.iteration, event.value)
-                )
-        if copies:
-            self.backend.add_events(copies)
-
     # ---- keeping the store current
 
     def flush(self, nodes: list[Node]) -> None:
         if self.stop_mark == "taken":
             self.pending.write()  # its steps' own ends; the run's states are the new owner's
             return
-        self.pending.write([("put_nodes", ([self.state(node) for node in nodes],), {})])
+        states = [state for state in map(self.state, nodes) if self._stored.get(state.name) != _seen(state)]
+        self.pending.write([("put_nodes", (states,), {})] if states else None)
+        self._stored.update((state.name, _seen(state)) for state in states)  # written: no error
         # A batch's steps, encoded now: a write of the configuration then joins entries instead
         # of encoding thousands at once while the run's writes wait behind it.
         self.settings.encode_dag(nodes)
@@ -481,19 +446,9 @@ def _reads_nothing_pending(node: Node) -> bool:
     return spec.component and not spec.options.cache and spec.options.pre_execute_callback is None
 
 
-def _monitors(node: Node) -> bool:
-    options = node.spec.options
-    return bool(options.monitor_metrics or options.monitor_artifacts or options.monitor_models)
-
-
-def _match(specs: list[Any], name: str) -> str | None:
-    """The target name of the first monitor spec matching `name` (wildcards allowed)."""
-    for spec in specs:
-        src, dst = (spec[0], spec[1]) if isinstance(spec, (tuple, list)) else (spec, None)
-        if fnmatch.fnmatchcase(name, str(src)):
-            return str(dst) if dst else name
-    return None
-
-
 def config_object(dag_text: str) -> ConfigObject:
     return ConfigObject(text=dag_text, type="json", description=DAG_DESCRIPTION)
+
+
+# A step's state as `Run._stored` keeps it (all but its run and name, which key it).
+_seen = attrgetter("status", "task_id", "started", "ended", "attempt", "cache_key", "cache_note", "message")
