@@ -123,7 +123,7 @@ class InlineExecutor:
             options = node.spec.options
             began = time.monotonic()
             # The step's Task is made when its body first asks (prints, logs, plots): most
-            # debug steps never do, and making one is a tenth of a step's cost.
+            # debug steps never do, and making one is a good part of a short step's cost.
             task = Task._deferred(record, console=self._console)
             with task, repository.inside(options.repository, options.working_dir):
                 result = function(*job.args, **job.kwargs)
