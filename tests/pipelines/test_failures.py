@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -194,6 +195,40 @@ def test_resume_reruns_only_what_did_not_succeed(home, tmp_path) -> None:
     assert backend().get_task(pipe.id).status == "completed"
     last = Task.get_task(task_id=resumed.get_pipeline_dag()["last"].executed)
     assert last.artifacts["x"].get() == 3
+
+
+def test_resume_reuses_a_step_that_completed_after_its_state_was_last_written(home, tmp_path) -> None:
+    """A run's process that dies between a step recording its end and the run's next write of
+    its states (a window later) leaves that step's state behind; the step's task completed, with
+    its results: resuming reuses it rather than run it again."""
+    from dataclasses import replace
+
+    marker = str(tmp_path / "attempts")
+    pipe = PipelineController(name="late state", project="tests")
+    pipe.add_function_step(name="first", function=ok, function_kwargs={"x": 7}, function_return=["x"])
+    pipe.add_function_step(
+        name="flaky",
+        function=flaky,
+        function_kwargs={"marker": marker},
+        parents=["first"],
+        function_return=["n"],
+    )
+    pipe.start_locally(run_pipeline_steps_locally=True)
+    assert statuses(pipe) == {"first": "completed", "flaky": "failed"}
+    store = backend()
+    first = next(state for state in store.get_nodes(pipe.id) if state.name == "first")
+    # As the dead process left them: its state and its DAG entry from before the step ended.
+    store.put_nodes([replace(first, status="running", ended=None)])
+    config = store.get_configurations(pipe.id)["Pipeline"]
+    dag = json.loads(config.text)
+    dag["first"].update(status="running", executed=None, job_ended=None)
+    store.set_configuration(pipe.id, "Pipeline", replace(config, text=json.dumps(dag)))
+    PipelineController.resume(pipe.id)  # flaky's attempt 2 fails again
+    resumed = PipelineController.resume(pipe.id)  # attempt 3 succeeds
+    assert statuses(resumed) == {"first": "completed", "flaky": "completed"}
+    assert resumed.get_pipeline_dag()["first"].executed == first.task_id  # reused, not rerun
+    states = {state.name: state.status for state in store.get_nodes(pipe.id)}
+    assert states == {"first": "completed", "flaky": "completed"}
 
 
 def cached_step(x: int):

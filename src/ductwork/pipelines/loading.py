@@ -4,14 +4,14 @@ from its failed steps, or replayed as a step of another pipeline."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 from ductwork import client
 from ductwork.core.errors import NotFound, ValidationError
 from ductwork.core.queries import TaskQuery
-from ductwork.core.records import Param, QueueEntry, TaskRecord, TaskTypes
+from ductwork.core.records import NodeState, Param, QueueEntry, TaskRecord, TaskTypes
 from ductwork.core.runformat import (
     CONTROLLER_QUEUE,
     HIDDEN_TAG,
@@ -55,16 +55,38 @@ class StoredRuns(RunOwning):
 
     def _reuse_finished(self) -> None:
         states = {state.name: state for state in self._backend.get_nodes(self._task.id)}
+        ended = self._completed_tasks(states.values())
         for name, node in self._nodes.items():
             state = states.get(name)
             if state is None and node.status in NODE_SUCCESS:
                 node.status = NodeStatus.pending  # a clone: its copied DAG never ran here
-            elif state is not None and state.status in NODE_SUCCESS and state.task_id:
-                node.status, node.executed, node.job_id = state.status, state.task_id, state.task_id
+            elif (
+                state is not None
+                and state.task_id
+                and (state.status in NODE_SUCCESS or state.task_id in ended)
+            ):
+                status = state.status if state.status in NODE_SUCCESS else NodeStatus.completed
+                node.status, node.executed, node.job_id = status, state.task_id, state.task_id
                 node.job_started, node.job_ended = state.started, state.ended
                 node.cache_note = node.cache_note or "reused from the earlier attempt of this run"
             elif node.status in NODE_SUCCESS and not node.executed:
                 node.status = NodeStatus.pending
+
+    def _completed_tasks(self, states: Iterable[NodeState]) -> set[str]:
+        """The tasks of steps whose state was not written as ended, but which did complete: the
+        run's process died after its step recorded its end and before the run's next write of
+        its states (they are written a window late). Their results are stored: reused."""
+        ended: set[str] = set()
+        for state in states:
+            if state.status in NODE_SUCCESS or not state.task_id:
+                continue
+            try:
+                status = self._backend.get_task(state.task_id).status
+            except NotFound:
+                continue
+            if status in (TaskStatus.completed, TaskStatus.published):
+                ended.add(state.task_id)
+        return ended
 
     @classmethod
     def _from_task(cls: type[_Loaded], record: TaskRecord) -> _Loaded:
