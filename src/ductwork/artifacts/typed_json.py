@@ -25,7 +25,11 @@ class NotJsonValue(TypeError):
 
 def dumps(value: Any) -> str:
     """Encode `value` as compact JSON text; raises NotJsonValue for unsupported contents."""
-    return json.dumps(_encode(value), ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return _COMPACT.encode(_encode(value))
+
+
+# json.dumps with these options makes an encoder at each call: one, made once (it keeps no state).
+_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
 def loads(text: str | bytes) -> Any:

@@ -270,7 +270,7 @@ class Engine:
 
     def _on_add(self, node: Node) -> None:
         self.nodes[node.name] = node
-        for parent in node.parents:
+        for parent in node.spec.parents:
             self.children.setdefault(parent, []).append(node.name)
         if node.status in NODE_FINAL:  # reused from an earlier run (resume)
             self._settle(node)
@@ -297,11 +297,11 @@ class Engine:
         self._dirty[node.name] = node
 
     def _parents_verdict(self, node: Node) -> str:
-        for name in node.parents:
+        for name in node.spec.parents:
             parent = self.nodes.get(name)
             if parent is None or parent.status not in NODE_FINAL:
                 return "wait"
-        for name in node.parents:
+        for name in node.spec.parents:
             parent = self.nodes[name]
             if parent.status in NODE_SUCCESS:
                 continue
@@ -415,7 +415,7 @@ class Engine:
         """Sealed and idle: a step still waiting names a parent that was never added (e.g. a
         component's `parents=` with a typo). It fails, naming it, rather than wait for ever."""
         for node in list(self.nodes.values()):
-            missing = [name for name in node.parents if name not in self.nodes]
+            missing = [name for name in node.spec.parents if name not in self.nodes]
             if node.status == NodeStatus.pending and missing:
                 node.error = f"its parent {missing[0]!r} is not a step of this pipeline"
                 self._set_status(node, NodeStatus.failed)

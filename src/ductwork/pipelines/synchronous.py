@@ -44,7 +44,7 @@ class CallerExecutor(InlineExecutor):
         without running (cached, skipped) or cannot start before later calls are made.
         `node` was added with `here=True`: this thread handles its addition (`Engine.pump`),
         which usually starts it at once, and its reports."""
-        if any(not engine.has(parent) for parent in node.parents):
+        if any(not engine.has(parent) for parent in node.spec.parents):
             engine.pump()
             return
         with self._handover:
