@@ -247,7 +247,7 @@ class Engine:
             node, _ = payload
             if node.name in self._running:  # not when an abort already ended it
                 self._set_status(node, NodeStatus.running)
-                node.job_started = node.job_started or time.time()
+                node.state.job_started = node.state.job_started or time.time()
         elif kind == "done":
             node, outcome = payload
             self._on_done(node, outcome)
@@ -293,7 +293,7 @@ class Engine:
             self._skip(node)
             return
         self._ready.append(node)
-        node.status = NodeStatus.queued  # reserved; the host confirms when it is created
+        node.state.status = NodeStatus.queued  # reserved; the host confirms when it is created
         self._dirty[node.name] = node
 
     def _parents_verdict(self, node: Node) -> str:
@@ -315,7 +315,7 @@ class Engine:
     def _launch_ready(self) -> None:
         while self._ready and len(self._running) < self.max_workers and not self._stopping:
             node = self._ready.popleft()
-            node.status = NodeStatus.pending  # so status_changed reports the real move
+            node.state.status = NodeStatus.pending  # so status_changed reports the real move
             decision = self._prepare(node)
             if decision == "skip":
                 self._skip(node)
@@ -380,11 +380,12 @@ class Engine:
             node.error = ""
             self._ready.appendleft(node)
             return
-        node.job_ended = time.time()
-        node.result = outcome.result
+        state = node.state  # (written directly: ClearML's view of it is for users)
+        state.job_ended = time.time()
+        state.result = outcome.result
         # An end that does not say why (an agent's step stopped from outside) keeps the reason
         # the run gave when it aborted it.
-        node.error = outcome.message or ("" if outcome.status == "completed" else node.error)
+        state.error = outcome.message or ("" if outcome.status == "completed" else state.error)
         self._set_status(node, NodeStatus.completed if outcome.status == "completed" else outcome.status)
         self._final(node, outcome)
         if (
@@ -396,7 +397,7 @@ class Engine:
 
     def _final(self, node: Node, outcome: Outcome | None) -> None:
         self._open -= 1
-        node.executed = node.job_id or node.executed
+        node.state.executed = node.state.job_id or node.state.executed
         self._dirty[node.name] = node
         self.host.finished(node, outcome)
         self._settle(node)
@@ -444,10 +445,10 @@ class Engine:
             self.executor.abort(node)
 
     def _set_status(self, node: Node, status: str) -> None:
-        previous = node.status
-        node.status = str(status)
+        state = node.state
+        previous, state.status = state.status, str(status)
         self._dirty[node.name] = node
-        if previous != node.status:
+        if previous != state.status:
             self.host.status_changed(node, previous)
 
     def _all_final(self) -> bool:
