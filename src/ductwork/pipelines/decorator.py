@@ -324,19 +324,18 @@ class PipelineDecorator(PipelineController):
                 kwargs=bound_kwargs,
                 parents=tuple(parents),
             )
-            if step.capture_error and not self._live.inline:
+            live = self._live
+            if step.capture_error and not live.inline:
                 raise ValidationError(step.capture_error + " (only debug mode can run it)")
-            if isinstance(self._live.executor, QueueExecutor) and not (
-                step.options.queue or self._default_queue
-            ):
+            if isinstance(live.executor, QueueExecutor) and not (step.options.queue or self._default_queue):
                 raise ValidationError(
                     f"component {name!r} has no execution queue and the pipeline has no default queue"
                 )
             node = self._nodes[name] = StepNode(spec=step)
-        executor = self._live.executor
-        self._live.engine.add(node, here=isinstance(executor, CallerExecutor))
+        executor = live.executor
+        live.engine.add(node, here=isinstance(executor, CallerExecutor))
         if isinstance(executor, CallerExecutor):  # debug mode: the call runs here, now
-            executor.run_here(self._live.engine, node)
+            executor.run_here(live.engine, node)
         values = [lazy.LazyValue(node, ret, self._values) for ret in node.return_artifacts]
         if not values:
             return lazy.LazyValue(node, None, self._values)
