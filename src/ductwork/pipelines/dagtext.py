@@ -183,4 +183,8 @@ class DagText:
         if known is None or known[0] is not options:
             known = self._options[id(options)] = (options, fields.of_options(options))
         # compact: the C encoder (an indent would use the pure-Python one, ~10x slower on big DAGs)
-        return json.dumps(name) + ":" + json.dumps(fields.entry(node, known[1]), default=str)
+        return json.dumps(name) + ":" + _ENTRY.encode(fields.entry(node, known[1]))
+
+
+# What `json.dumps(..., default=str)` makes at each call, made once (it keeps no state).
+_ENTRY = json.JSONEncoder(default=str)
