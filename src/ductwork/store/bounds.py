@@ -53,6 +53,11 @@ def check(table: str, values: Mapping[str, Any], where: str, *, dialect: str = "
     Keys that are not columns of `table` are left to the caller (they are not stored)."""
     if fits(table, values, dialect=dialect):
         return  # the usual case: no message built for each field
+    _check_each(table, values, where, dialect)
+
+
+def _check_each(table: str, values: Mapping[str, Any], where: str, dialect: str) -> None:
+    """`check` without its quick pass: each value against its column, naming the field."""
     known = columns(table)
     for name, value in values.items():
         column = known.get(name)
@@ -73,8 +78,8 @@ def encoded(
     `"<where()>: <field> ..."`. The usual row, whose values all plainly fit, is checked and
     encoded in one pass (`plain_row`); any other takes `check` and `sql.encode` as they are."""
     row = plain_row(table, values, dialect)
-    if row is None:
-        check(table, values, where(), dialect=dialect)
+    if row is None:  # the quick pass said no: each value is looked at, naming the field
+        _check_each(table, values, where(), dialect)
         row = encode(table, dict(values))
     return row
 
@@ -155,7 +160,6 @@ def _to_json(column: Column, finite: bool) -> Callable[[Any], Any]:
     return to_json
 
 
-_INF = math.inf
 # A JSON text this long or shorter holds no string longer than MAX_TEXT and no more than
 # MAX_ITEMS values (each value takes a character at least).
 _PLAIN_TEXT = min(MAX_TEXT, MAX_ITEMS)
