@@ -90,8 +90,9 @@ class ArtifactStore:
         an existing file or folder, as ClearML's `upload_artifact` does, unless
         `strings_as_paths=False` (step return values: a str stays a str).
         """
-        validate_name(task_id, name)
-        if inline:  # `inline=False`: the caller asked `held_inline` already
+        if not inline:  # not asked here (the caller asked `held_inline`): the name checked here
+            validate_name(task_id, name)
+        else:
             found = held_inline(
                 task_id,
                 name,
