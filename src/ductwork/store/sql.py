@@ -1,7 +1,8 @@
 """Plain SQL over DB-API: the one way the store's queries reach sqlite3 or psycopg 3.
 
 Queries are written once, with `:name` parameters; on PostgreSQL they are rewritten (once
-per text) to psycopg's `%(name)s`. Rows are plain tuples. Values travel as the schema says
+per text) to psycopg's `%(name)s`. A statement made for many rows (`Conn.many`) is rewritten
+to positional parameters instead, its rows to tuples. Rows are plain tuples. Values travel as the schema says
 (`schema.py`, derived from `tables.py`): JSON columns as JSON text on SQLite and jsonb on
 PostgreSQL, booleans as 0/1 on SQLite; `Columns` turns rows back into Python values.
 
@@ -19,7 +20,8 @@ import json
 import json.encoder
 import sqlite3
 import sys
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from operator import itemgetter
 from typing import Any
 
 from ductwork.core.patterns import Pattern
@@ -36,6 +38,36 @@ def pg_text(text: str) -> str:
     if done is None:
         done = _pg_texts[text] = _PARAM.sub(r"%(\1)s", text.replace("%", "%%"))
     return done
+
+
+def positional(text: str, pg: bool) -> tuple[str, Callable[[Params], tuple[Any, ...]]]:
+    """`text` with positional parameters (`?`, psycopg's `%s`), and what makes a row's values
+    in their order; cached per text. Bound by name, sqlite3 makes a string of each name and
+    looks it up, for each value of each row: most of a bulk insert's cost outside SQLite."""
+    done = _positional.get((text, pg))
+    if done is None:
+        names = _PARAM.findall(text)
+        marked = _PARAM.sub("%s", text.replace("%", "%%")) if pg else _PARAM.sub("?", text)
+        values: Callable[[Params], tuple[Any, ...]]
+        if len(names) > 1:
+            values = itemgetter(*names)
+        elif names:
+            values = functools.partial(_one, names[0])
+        else:
+            values = _none
+        done = _positional[(text, pg)] = (marked, values)
+    return done
+
+
+_positional: dict[tuple[str, bool], tuple[str, Callable[[Params], tuple[Any, ...]]]] = {}
+
+
+def _one(name: str, row: Params) -> tuple[Any, ...]:
+    return (row[name],)
+
+
+def _none(row: Params) -> tuple[Any, ...]:
+    return ()
 
 
 class IntegrityError(Exception):
@@ -95,9 +127,14 @@ class Conn:
         """One statement for each of `rows` (executemany)."""
         if not rows:
             return
+        marked, values = positional(text, self.pg)
+        try:
+            bound: Sequence[Any] = list(map(values, rows))
+        except KeyError:  # a row without one of its names: bound by name, the driver says which
+            marked, bound = (pg_text(text) if self.pg else text), rows
         cursor = self.raw.cursor()
         try:
-            cursor.executemany(pg_text(text) if self.pg else text, rows)
+            cursor.executemany(marked, bound)
         except _integrity_errors() as error:
             raise IntegrityError(error) from error
         finally:

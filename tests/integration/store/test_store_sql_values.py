@@ -76,3 +76,24 @@ def test_rows_the_store_writes_read_back_the_same_through_the_tables(store: Stor
         stored = conn.execute(sa.select(*(tables.models.c[f.name] for f in dataclasses.fields(ModelRecord))))
         assert ModelRecord(*stored.one()) == model
         assert conn.execute(sa.select(tables.workers.c.queues)).scalar() == ["q1", "q2"]
+
+
+def test_many_binds_rows_by_position_as_they_would_be_by_name(store: Store) -> None:
+    """`Conn.many` binds each row's values in the order of the statement's names: a name used
+    twice, a literal `%` (doubled for psycopg), one name, none, and a row without one of the
+    names, which the driver refuses naming it (bound by name as before)."""
+    with store.database.write() as conn:
+        conn.execute("CREATE TEMPORARY TABLE many_t (a TEXT, b TEXT, c TEXT)")
+        conn.many(
+            "INSERT INTO many_t (a, b, c) VALUES (:b, :a || '%' || :a, :c)",
+            [{"a": "x", "b": "y", "c": None}, {"c": "3", "b": "2", "a": "1", "extra": 0}],
+        )
+        conn.many("INSERT INTO many_t (a) VALUES (:only)", [{"only": "o"}])
+        conn.many("INSERT INTO many_t (a) VALUES ('n')", [{}, {}])
+        rows = conn.rows("SELECT a, b, c FROM many_t ORDER BY a")
+    blank = ("n", None, None)
+    assert rows == [("2", "1%1", "3"), blank, blank, ("o", None, None), ("y", "x%x", None)]
+    with pytest.raises(Exception) as refused, store.database.write() as conn:
+        conn.execute("CREATE TEMPORARY TABLE many_u (a TEXT, b TEXT)")
+        conn.many("INSERT INTO many_u (a, b) VALUES (:a, :b)", [{"a": "1", "b": "2"}, {"a": "3"}])
+    assert "parameter missing: b" in str(refused.value) or "parameter :b" in str(refused.value)
