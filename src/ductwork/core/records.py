@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -18,10 +19,25 @@ T = TypeVar("T")
 def new_id() -> str:
     """A 32-hex-digit id, the shape ClearML users know: a random (version 4) UUID's hex, made
     as `uuid.uuid4().hex` makes it without importing uuid (which imports platform)."""
-    raw = bytearray(os.urandom(16))
+    try:
+        return _made.popleft()  # one thread takes each: popleft is atomic
+    except IndexError:
+        # The kernel's randomness for a few hundred ids at once: each read lets the other
+        # threads take the interpreter, and a debug run makes an id a step.
+        raw = os.urandom(16 * 256)
+        _made.extend(_version_4(bytearray(raw[i : i + 16])) for i in range(16, len(raw), 16))
+        return _version_4(bytearray(raw[:16]))
+
+
+def _version_4(raw: bytearray) -> str:
     raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
     raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
     return raw.hex()
+
+
+_made: deque[str] = deque()
+# A forked child must not make the ids its parent makes next.
+os.register_at_fork(after_in_child=_made.clear)
 
 
 def now() -> float:

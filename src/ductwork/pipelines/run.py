@@ -432,7 +432,9 @@ class Run:
         self.settings.write_dag()
         took = time.monotonic() - start
         self._config_written = time.monotonic()
-        self._config_every = max(1.0, 20 * took)  # never more than ~5% of the loop's time
+        # Never more than ~2% of the loop's time: a 10,000-step DAG takes tens of milliseconds
+        # to write, and the run page follows its steps' states, which are written every window.
+        self._config_every = max(1.0, 50 * took)
 
     def log(self, text: str) -> None:
         print(f"[ductwork] {text}", flush=True)
