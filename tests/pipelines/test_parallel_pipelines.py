@@ -5,32 +5,37 @@ returns the calls' results in call order."""
 
 from __future__ import annotations
 
-import time
+from pathlib import Path
 
 from ductwork import PipelineDecorator
 
 
-@PipelineDecorator.component(return_values=["span"])
-def slow(seconds: float):
-    import time as clock
+@PipelineDecorator.component(return_values=["met"])
+def meet(folder: str, me: str, other: str):
+    """Say this step is running, then wait for the other run's step to say so: True when it
+    did while this one still ran (the two ran at the same time), False after a minute."""
+    import time
+    from pathlib import Path
 
-    start = clock.time()
-    clock.sleep(seconds)
-    return (start, clock.time())
+    Path(folder, me).touch()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if Path(folder, other).exists():
+            return True
+        time.sleep(0.02)
+    return False
 
 
 @PipelineDecorator.pipeline(name="parallel", project="tests", multi_instance_support="parallel")
-def parallel_pipeline(seconds: float = 0.8, label: str = ""):
-    return (label, tuple(slow(seconds)))
+def parallel_pipeline(folder: str = "", label: str = "", other: str = ""):
+    return (label, bool(meet(folder, label, other)))
 
 
-def test_parallel_pipeline_calls_overlap(mode: str) -> None:
-    began = time.time()
-    assert parallel_pipeline(label="first") is None
-    assert parallel_pipeline(label="second") is None
-    assert time.time() - began < 0.5  # neither call waited for its run
+def test_parallel_pipeline_calls_overlap(mode: str, tmp_path: Path) -> None:
+    # No clock: each run's step waits for the other's. Had the first call waited for its run,
+    # or the runs gone one after the other, the first step would wait for a step not started.
+    assert parallel_pipeline(folder=str(tmp_path), label="first", other="second") is None
+    assert parallel_pipeline(folder=str(tmp_path), label="second", other="first") is None
     results = PipelineDecorator.wait_for_multi_pipelines()
-    assert [label for label, _ in results] == ["first", "second"]
-    (start_1, end_1), (start_2, end_2) = (span for _, span in results)
-    assert max(start_1, start_2) < min(end_1, end_2)  # the two runs' steps ran at the same time
+    assert results == [("first", True), ("second", True)]
     assert PipelineDecorator.wait_for_multi_pipelines() == []
