@@ -16,6 +16,8 @@ import json
 import math
 from typing import Any
 
+from ductwork.core import jsontext
+
 _SCALARS = (str, int, float, bool, type(None))
 
 
@@ -25,11 +27,11 @@ class NotJsonValue(TypeError):
 
 def dumps(value: Any) -> str:
     """Encode `value` as compact JSON text; raises NotJsonValue for unsupported contents."""
-    return _COMPACT.encode(_encode(value))
+    return _COMPACT(_encode(value))
 
 
 # json.dumps with these options makes an encoder at each call: one, made once (it keeps no state).
-_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+_COMPACT = jsontext.encoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
 def loads(text: str | bytes) -> Any:

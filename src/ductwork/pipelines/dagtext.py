@@ -19,6 +19,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from ductwork.core import jsontext
 from ductwork.core.runformat import DAG_CONFIG, DAG_PART, DAG_PART_CHARS, STEP_FIELDS
 from ductwork.core.states import NODE_FINAL
 from ductwork.pipelines.node import Node, source_of
@@ -183,8 +184,8 @@ class DagText:
         if known is None or known[0] is not options:
             known = self._options[id(options)] = (options, fields.of_options(options))
         # compact: the C encoder (an indent would use the pure-Python one, ~10x slower on big DAGs)
-        return json.dumps(name) + ":" + _ENTRY.encode(fields.entry(node, known[1]))
+        return json.dumps(name) + ":" + _ENTRY(fields.entry(node, known[1]))
 
 
 # What `json.dumps(..., default=str)` makes at each call, made once (it keeps no state).
-_ENTRY = json.JSONEncoder(default=str)
+_ENTRY = jsontext.encoder(default=str)

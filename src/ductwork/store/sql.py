@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import functools
 import json
-import json.encoder
 import sqlite3
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from operator import itemgetter
 from typing import Any
 
+from ductwork.core import jsontext
 from ductwork.core.patterns import Pattern
 from ductwork.store.schema import TABLES
 
@@ -293,41 +293,17 @@ def encode(table: str, values: dict[str, Any]) -> dict[str, Any]:
 def json_text(value: Any, *, finite: bool = False) -> str | None:
     """`json.dumps(value)` (with `finite`, `allow_nan=False`), or None where json.dumps would
     raise (and where a value holds itself: without json.dumps' circular check it fails on depth).
-
-    The same C encoder `json.dumps` runs, made once here: json.dumps makes one at each call,
-    and for the small values a step writes (a parameter, a task's runtime) that is most of its
-    cost. Python without the C encoder has json.dumps do it all."""
-    encoder = _ENCODERS.get(finite, _UNMADE)
-    if encoder is _UNMADE:
-        encoder = _ENCODERS[finite] = _c_encoder(allow_nan=not finite)
+    Its encoder is made once (`jsontext`), not at each call as json.dumps makes one."""
+    encode = _ENCODERS.get(finite)
+    if encode is None:
+        encode = _ENCODERS[finite] = jsontext.encoder(allow_nan=not finite)
     try:
-        return "".join(encoder(value, 0)) if encoder is not None else json.dumps(value, allow_nan=not finite)
+        return encode(value)
     except Exception:  # anything json.dumps would raise: the caller's full path decides
         return None
 
 
-def _refuse(value: Any) -> Any:
-    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
-
-
-def _c_encoder(allow_nan: bool) -> Any:
-    """json's C encoder with json.dumps' defaults but no circular check (ensure_ascii, ", " and
-    ": "), or None when this Python has none or it encodes a sample unlike json.dumps."""
-    make = getattr(json.encoder, "c_make_encoder", None)
-    if make is None:
-        return None
-    ascii_text = json.encoder.encode_basestring_ascii
-    encoder = make(None, _refuse, ascii_text, None, ": ", ", ", False, False, allow_nan)
-    sample = {"a": [1, 2.5, None, True, "\x00é"], "b": {}, "1": -(2**70)}
-    try:
-        same = "".join(encoder(sample, 0)) == json.dumps(sample)
-    except Exception:  # a C encoder of another shape: json.dumps it is
-        return None
-    return encoder if same else None
-
-
-_ENCODERS: dict[bool, Any] = {}  # by `finite`, made at first use
-_UNMADE = object()
+_ENCODERS: dict[bool, jsontext.Encode] = {}  # by `finite`, made at first use
 
 
 @functools.cache
