@@ -1,10 +1,11 @@
 """Plain SQL over DB-API: the one way the store's queries reach sqlite3 or psycopg 3.
 
 Queries are written once, with `:name` parameters; on PostgreSQL they are rewritten (once
-per text) to psycopg's `%(name)s`. A statement made for many rows (`Conn.many`) is rewritten
-to positional parameters instead, its rows to tuples. Rows are plain tuples. Values travel as the schema says
-(`schema.py`, derived from `tables.py`): JSON columns as JSON text on SQLite and jsonb on
-PostgreSQL, booleans as 0/1 on SQLite; `Columns` turns rows back into Python values.
+per text) to psycopg's `%(name)s`; a statement made for many rows (`Conn.many`) gets
+positional parameters instead, each row bound as a tuple. Rows read are plain tuples. Values
+travel as the schema says (`schema.py`, derived from `tables.py`): JSON columns as JSON text on
+SQLite and jsonb on PostgreSQL, booleans as 0/1 on SQLite; `Columns` turns rows back into
+Python values.
 
     conn.first("SELECT status FROM tasks WHERE id = :id", {"id": task_id})
 
