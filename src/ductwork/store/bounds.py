@@ -102,28 +102,40 @@ def _plain_rows(table: str, finite: bool) -> Callable[[Mapping[str, Any]], dict[
     the check's cost when it was one) or a look at the column's kind for every value. `finite`:
     JSON for PostgreSQL (jsonb has no NaN). Each test passes only what `value_fits` passes.
 
-        v = get('progress', MISSING)
-        if v is not MISSING and not (type(v) is int and -2147483648 <= v <= 2147483647):
-            return None
+    Two are written: one for a dict that holds every column (a new row, the usual case), which
+    reads each value by subscript, and one for the rest (some columns, or a mapping of another
+    kind), which the first hands over to when a column is missing:
+
+        v = values['progress']                          v = get('progress', MISSING)
+        if not (type(v) is int and ...):                if v is not MISSING and not (...):
+            return None                                     return None
     """
     space: dict[str, Any] = {"MISSING": _MISSING, "NOT_PLAIN": NOT_PLAIN, "INF": math.inf}
-    lines = ["def plain_row(values):", "    row = dict(values)", "    get = values.get"]
+    whole = [
+        "def plain_row(values):",
+        "    if type(values) is not dict:",
+        "        return partial(values)",
+        "    row = dict(values)",
+        "    try:",
+    ]
+    partial = ["def partial(values):", "    row = dict(values)", "    get = values.get"]
     for i, (name, column) in enumerate(columns(table).items()):
-        lines.append(f"    v = get({name!r}, MISSING)")
+        whole.append(f"        v = values[{name!r}]")
+        partial.append(f"    v = get({name!r}, MISSING)")
         if column.codec == "json":
             space[f"json_{i}"] = _to_json(column, finite)
-            lines += [
-                "    if v is not MISSING:",
-                f"        v = json_{i}(v)",
-                "        if v is NOT_PLAIN:",
-                "            return None",
-                f"        row[{name!r}] = v",
-            ]
+            fits = [f"v = json_{i}(v)", "if v is NOT_PLAIN:", "    return None", f"row[{name!r}] = v"]
+            whole += ["        " + line for line in fits]
+            partial += ["    if v is not MISSING:", *("        " + line for line in fits)]
         else:
             test = _plainly(column)
-            lines += [f"    if v is not MISSING and not ({test}):", "        return None"]
-    lines.append("    return row")
-    exec("\n".join(lines), space)  # names and bounds from schema.py: no text from outside
+            whole += [f"        if not ({test}):", "            return None"]
+            partial += [f"    if v is not MISSING and not ({test}):", "        return None"]
+    whole += ["    except KeyError:  # a column it does not hold", "        return partial(values)"]
+    whole.append("    return row")
+    partial.append("    return row")
+    exec("\n".join(partial), space)  # names and bounds from schema.py: no text from outside
+    exec("\n".join(whole), space)
     return space["plain_row"]  # type: ignore[no-any-return]
 
 
