@@ -69,6 +69,7 @@ class Engine:
         # an Event per step was eight objects more per step for the garbage collector to walk).
         self._final_steps: set[str] = set()
         self._settled = threading.Condition(threading.Lock())
+        self._waiting = 0  # threads in `wait_node` (counted under `_settled`)
         self.error: BaseException | None = None
         self._final_hooks: list[Callable[[], None]] = []
         self._thread = threading.Thread(target=self._loop, name="ductwork-scheduler", daemon=True)
@@ -102,7 +103,12 @@ class Engine:
     def wait_node(self, name: str, timeout: float | None = None) -> Node:
         node = self._added[name]  # a step never added: KeyError, not a wait for ever
         with self._settled:
-            self._settled.wait_for(lambda: name in self._final_steps, timeout)
+            if name not in self._final_steps:
+                self._waiting += 1
+                try:
+                    self._settled.wait_for(lambda: name in self._final_steps, timeout)
+                finally:
+                    self._waiting -= 1
         return node
 
     def wait(self, timeout: float | None = None) -> bool:
@@ -410,7 +416,8 @@ class Engine:
         node.state.job = None  # the call's arguments and task record: no longer needed
         with self._settled:
             self._final_steps.add(node.name)
-            self._settled.notify_all()
+            if self._waiting:  # usually none: a debug step's value is read after it ends
+                self._settled.notify_all()
 
     def _fail_unreachable(self) -> None:
         """Sealed and idle: a step still waiting names a parent that was never added (e.g. a

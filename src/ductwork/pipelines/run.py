@@ -357,8 +357,8 @@ class Run:
         return again
 
     def finished(self, node: Node, outcome: Outcome | None) -> None:
-        options = node.spec.options
-        if self.settings.completed_callback or options.post_execute_callback or monitoring.monitors(node):
+        options, monitored = node.spec.options, monitoring.monitors(node)
+        if self.settings.completed_callback or options.post_execute_callback or monitored:
             self.pending.write()  # what they read of the step is in the store
         if (
             outcome is not None
@@ -370,7 +370,7 @@ class Run:
         if self.inline and node.status == NodeStatus.completed and node.job_id:
             for name, value in split_results(node.return_artifacts, node.result, node.name):
                 self.live[Output(node.job_id, name)] = value
-        if node.status in (NodeStatus.completed, NodeStatus.cached) and node.executed:
+        if monitored and node.status in (NodeStatus.completed, NodeStatus.cached) and node.executed:
             try:
                 monitoring.copy(self.backend, node, self.task_id)
             except Exception:  # a copy that failed must not stop the run: say so, go on
