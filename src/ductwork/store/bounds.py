@@ -102,22 +102,16 @@ def _plain_rows(table: str, finite: bool) -> Callable[[Mapping[str, Any]], dict[
     the check's cost when it was one) or a look at the column's kind for every value. `finite`:
     JSON for PostgreSQL (jsonb has no NaN). Each test passes only what `value_fits` passes.
 
-    Two are written: one for a dict that holds every column (a new row, the usual case), which
-    reads each value by subscript, and one for the rest (some columns, or a mapping of another
-    kind), which the first hands over to when a column is missing:
+    Two are written: for a dict that holds every column (a new row, the usual case), reading
+    each value by subscript, and for the rest (some columns, another kind of mapping):
 
         v = values['progress']                          v = get('progress', MISSING)
         if not (type(v) is int and ...):                if v is not MISSING and not (...):
             return None                                     return None
     """
     space: dict[str, Any] = {"MISSING": _MISSING, "NOT_PLAIN": NOT_PLAIN, "INF": math.inf}
-    whole = [
-        "def plain_row(values):",
-        "    if type(values) is not dict:",
-        "        return partial(values)",
-        "    row = dict(values)",
-        "    try:",
-    ]
+    whole = ["def plain_row(values):", "    if type(values) is not dict:", "        return partial(values)"]
+    whole += ["    row = dict(values)", "    try:"]
     partial = ["def partial(values):", "    row = dict(values)", "    get = values.get"]
     for i, (name, column) in enumerate(columns(table).items()):
         whole.append(f"        v = values[{name!r}]")
@@ -131,8 +125,11 @@ def _plain_rows(table: str, finite: bool) -> Callable[[Mapping[str, Any]], dict[
             test = _plainly(column)
             whole += [f"        if not ({test}):", "            return None"]
             partial += [f"    if v is not MISSING and not ({test}):", "        return None"]
-    whole += ["    except KeyError:  # a column it does not hold", "        return partial(values)"]
-    whole.append("    return row")
+    whole += [
+        "    except KeyError:  # a column it does not hold",
+        "        return partial(values)",
+        "    return row",
+    ]
     partial.append("    return row")
     exec("\n".join(partial), space)  # names and bounds from schema.py: no text from outside
     exec("\n".join(whole), space)
