@@ -36,8 +36,8 @@ def _version_4(raw: bytearray) -> str:
 
 
 _made: deque[str] = deque()
-# A forked child must not make the ids its parent makes next.
-os.register_at_fork(after_in_child=_made.clear)
+if hasattr(os, "register_at_fork"):  # Windows has no fork
+    os.register_at_fork(after_in_child=_made.clear)  # a child must not make its parent's next ids
 
 
 def now() -> float:

@@ -7,6 +7,8 @@ import os
 import threading
 import uuid
 
+import pytest
+
 from ductwork.core.records import new_id
 
 
@@ -33,6 +35,7 @@ def test_threads_never_take_the_same_id() -> None:
     assert len(set(every)) == len(every) == 40_000
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
 def test_a_forked_child_does_not_make_its_parents_next_ids() -> None:
     new_id()  # a batch is made: the rest of it waits for the next calls
     read, write = os.pipe()
