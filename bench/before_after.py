@@ -45,6 +45,7 @@ BENCHES: dict[str, list[str]] = {
     "runs-pg": ["bench_server.py", "--runs-only", "--db-url", "{pg}"],
     "bodies": ["bench_bodies.py"],  # a 5,000-event metrics POST through the app
     "checks": ["bench_checks.py"],  # the store's checks and encodings of a debug step's rows
+    "ui": ["bench_ui.py"],  # the run page in headless Chromium, and a pushed status change
 }
 
 # "  label text    12.3 ms ..." : the label, then two or more spaces, then the first number

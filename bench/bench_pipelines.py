@@ -198,9 +198,9 @@ def in_process() -> None:
     row("local  fan-out 32, fully cached", median_time(lambda: cached_fan(FAN)), 0.5, FAN + 1, "< 0.5 s")
     floor = numpy_floor()
     PipelineDecorator.debug_pipeline()
-    row("debug  100 MB hand-off", median_time(lambda: data(ARRAY), runs=1), floor, 2, "<= 2x np.save+load")
+    row("debug  hand-off of 100 MB", median_time(lambda: data(ARRAY), runs=1), floor, 2, "<= 2x np.save+load")
     PipelineDecorator.run_locally()
-    row("local  100 MB hand-off", median_time(lambda: data(ARRAY), runs=1), floor, 2, "<= 2x np.save+load")
+    row("local  hand-off of 100 MB", median_time(lambda: data(ARRAY), runs=1), floor, 2, "<= 2x np.save+load")
 
 
 # (label, script, mode, floor script, floor mode, target ratio)
