@@ -41,7 +41,10 @@ from pathlib import Path
 from bench_agent import tree_of  # this script's folder is on sys.path
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
-PEERS = Path(__file__).resolve().parents[2] / "shared" / "bench-peers"
+# $BENCH_PEERS_DIR first: before_after.py runs a copy of this script from a temporary folder
+PEERS = Path(
+    os.environ.get("BENCH_PEERS_DIR") or Path(__file__).resolve().parents[2] / "shared" / "bench-peers"
+)
 GOALS = {"w1": 2.6, "w2": 2.8, "w3": 1.6}
 PER_STEP_GOAL_MS = 10.0
 WORKLOADS = {
