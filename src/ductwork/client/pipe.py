@@ -15,13 +15,12 @@ import dataclasses
 import json
 import os
 import socket
-import tempfile
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ductwork.client.contract import Backend
-from ductwork.core import errors, queries, records
+from ductwork.core import errors, queries, records, sockets
 
 _RECORDS: dict[str, type[Any]] = {
     cls.__name__: cls
@@ -61,9 +60,8 @@ class PipeServer:
 
     def __init__(self, backend: Backend) -> None:
         self._backend = backend
-        self._dir = tempfile.mkdtemp(prefix="ductwork-pipe-")
-        os.chmod(self._dir, 0o700)
-        self.address = os.path.join(self._dir, "s")
+        self._dir = sockets.folder("ductwork-pipe-")  # mode 0700, as mkdtemp makes it
+        self.address = os.path.join(self._dir, sockets.SOCKET)
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._sock.bind(self.address)
         self._sock.listen(64)

@@ -80,6 +80,17 @@ def serve(address: str, module: str, preload: list[str]) -> None:
             else:
                 os.read(wake_read, 4096)
                 _reap(waiting)
+    _remove_socket(address)
+
+
+def _remove_socket(address: str) -> None:
+    """Whoever started us is gone without closing us (killed: `WarmPool.close` removes the
+    folder itself), so its socket folder goes with us, if nothing else is in it."""
+    try:
+        os.unlink(address)
+        os.rmdir(os.path.dirname(address))
+    except OSError:
+        pass
 
 
 def _answer(conn: socket.socket, module: str, inherited: list[int]) -> int:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import os
 import signal
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -177,3 +178,31 @@ def test_the_server_imports_nothing_of_ductwork_but_the_process_package(tmp_path
 
 if not sys.platform.startswith("linux"):
     pytestmark = pytest.mark.skip("fork servers and /proc are Linux here")
+
+
+def test_a_killed_parents_fork_server_leaves_no_socket_folder(modules: Path) -> None:
+    """kill -9 of the process that started the server: the server ends, and takes its socket
+    folder with it (the parent could not)."""
+    code = (
+        "import time\n"
+        "from ductwork.process import WarmPool\n"
+        "pool = WarmPool('child_main')\n"
+        "print(pool._ready_address(), flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    paths = os.pathsep.join(filter(None, [str(modules), os.environ.get("PYTHONPATH")]))
+    parent = subprocess.Popen(
+        [sys.executable, "-c", code],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": paths},
+    )
+    assert parent.stdout is not None
+    address = Path(parent.stdout.readline().strip())
+    assert address.is_socket()
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 30  # the server looks for its parent every second
+    while address.parent.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not address.parent.exists()
