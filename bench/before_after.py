@@ -49,7 +49,7 @@ BENCHES: dict[str, list[str]] = {
 }
 
 # "  label text    12.3 ms ..." : the label, then two or more spaces, then the first number
-FIGURE = re.compile(r"^\s*(?P<label>\S.*?)\s{2,}(?P<value>-?[\d,]*\.?\d+)\b")
+FIGURE = re.compile(r"^\s*(?P<label>\S.*?)\s{2,}(?P<value>-?[\d,]*\.?\d+)(?![\d.,])")  # "0.37s" reads 0.37
 SAMPLES = re.compile(r"\s*\(n=\d+\)")
 
 
