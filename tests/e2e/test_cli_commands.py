@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -44,13 +43,10 @@ def demo_ids(home: Path) -> dict[str, str]:
     return ids
 
 
-def test_help_is_fast_and_lists_the_commands(home: Path) -> None:
-    started = time.perf_counter()
+def test_help_lists_the_commands_and_loads_no_store(home: Path) -> None:
     done = ductwork(home, "--help")
-    elapsed = time.perf_counter() - started
     for command in ("tasks", "artifacts", "queues", "db", "demo"):
         assert command in done.stdout
-    assert elapsed < 5  # generous: the point is that no store or SQLAlchemy import happens
     probe = subprocess.run(
         [
             sys.executable,

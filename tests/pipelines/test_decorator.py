@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from tests.pipelines.conftest import backend
 
@@ -243,12 +241,10 @@ def report_up(x):
     return x
 
 
-def test_debug_mode_overhead_is_small(home) -> None:
-    """Not a timing assertion: a 200-step debug run completes and records every step."""
+def test_a_200_step_debug_run_records_every_step(home) -> None:
+    """Its speed is bench/bench_pipelines.py's to measure; here, that every step is recorded."""
     PipelineDecorator.debug_pipeline()
-    started = time.perf_counter()
     assert chain(n=200) == 200
-    assert time.perf_counter() - started < 60
     assert len(backend().query_tasks(TaskQuery(type=["training"]))) == 200
     assert Task.current_task() is None
 
