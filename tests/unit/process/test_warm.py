@@ -176,10 +176,6 @@ def test_the_server_imports_nothing_of_ductwork_but_the_process_package(tmp_path
         warm.close()
 
 
-if not sys.platform.startswith("linux"):
-    pytestmark = pytest.mark.skip("fork servers and /proc are Linux here")
-
-
 def test_a_killed_parents_fork_server_leaves_no_socket_folder(modules: Path) -> None:
     """kill -9 of the process that started the server: the server ends, and takes its socket
     folder with it (the parent could not)."""
@@ -206,3 +202,7 @@ def test_a_killed_parents_fork_server_leaves_no_socket_folder(modules: Path) -> 
     while address.parent.exists() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not address.parent.exists()
+
+
+if not sys.platform.startswith("linux"):
+    pytestmark = pytest.mark.skip("fork servers and /proc are Linux here")
