@@ -63,7 +63,7 @@ def row(
     *,
     nan_is_null: bool,
 ) -> dict[str, Any]:
-    """The chunk of one series' points (checked already: `bounds.event_rows`); `payloads` is
+    """The chunk of one series' points (checked already: `eventbounds.event_rows`); `payloads` is
     their JSON list or None. `nan_is_null`: the database keeps a NaN bound to a float column
     as NULL (SQLite), so a NaN is never a chunk's last value there."""
     nulls = None

@@ -11,7 +11,7 @@ from typing import Any
 from ductwork.core.errors import ValidationError
 from ductwork.core.queries import EventQuery
 from ductwork.core.records import ConsoleLine, MetricEvent
-from ductwork.store import bounds, chunks, series
+from ductwork.store import bounds, chunks, eventbounds, series
 from ductwork.store.common import require_task, touch_writable_tasks
 from ductwork.store.sql import Conn, in_list
 
@@ -30,9 +30,9 @@ def add_events(conn: Conn, batch: Sequence[MetricEvent]) -> None:
     if not batch:
         return
     try:
-        rows = list(map(bounds.EVENT_ROW, batch))
+        rows = list(map(eventbounds.EVENT_ROW, batch))
     except AttributeError:
-        bounds.events(batch, conn.dialect)  # names the record that is not an event
+        eventbounds.events(batch, conn.dialect)  # names the record that is not an event
         raise
     add_event_rows(conn, rows)
 
@@ -43,15 +43,15 @@ def add_event_rows(conn: Conn, rows: list[tuple[Any, ...]]) -> None:
     per run) writes a few packed rows, not a row per point."""
     if not rows:
         return
-    columns = bounds.event_rows(rows, conn.dialect)
+    columns = eventbounds.event_rows(rows, conn.dialect)
     # Whole-batch passes in C over the columns (sets, maps) rather than per-event Python.
     task_ids, kinds, titles, names = columns[:4]
-    unknown = bounds.distinct(kinds) - KINDS
+    unknown = eventbounds.distinct(kinds) - KINDS
     if unknown:
         raise ValidationError(f"unknown event kind {sorted(unknown)[0]!r}; one of {sorted(KINDS)}")
-    tasks = bounds.distinct(task_ids)
+    tasks = eventbounds.distinct(task_ids)
     touch_writable_tasks(conn, tasks)
-    if len(tasks) == 1 and all(len(bounds.distinct(column)) == 1 for column in (kinds, titles, names)):
+    if len(tasks) == 1 and all(len(eventbounds.distinct(column)) == 1 for column in (kinds, titles, names)):
         by_series = {(task_ids[0], kinds[0], titles[0], names[0]): columns[4:]}
     else:
         by_series = _by_series(rows, columns)
@@ -193,7 +193,7 @@ def add_console(conn: Conn, lines: Sequence[ConsoleLine]) -> list[ConsoleLine]:
             raise ValidationError(f"task {line.task_id}: unknown console stream {line.stream!r}")
         if not isinstance(line.text, str):
             raise ValidationError(f"task {line.task_id}: console text must be a string")
-    bounds.console(lines)
+    eventbounds.console(lines)
     task_ids = {line.task_id for line in lines}
     # The touch also locks the task rows on PostgreSQL (SQLite: the whole write is serial),
     # so two writers of one task's console cannot pick the same seq.
