@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import threading
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import Any
 
 from ductwork.client.calls import Caller, Retry, bounced, error_from, quote, say
@@ -24,6 +24,8 @@ _ARTIFACT_PATH = Pattern(r"/api/tasks/([^/]*)/artifacts/(.*)/content")
 _MODEL_PATH = Pattern(r"/api/models/([^/]*)/content")
 _ID = Pattern(r"[0-9A-Za-z_-]{1,32}")
 _NAME_LIMIT = 255  # as `artifacts.names`
+
+_Parts = Generator[Reply | bytes, None, None]  # a streamed answer: its head, then its body
 
 # Storage roots this process was told it cannot reach (said once each).
 _told: set[str] = set()
@@ -118,32 +120,61 @@ class ContentTransfer(Caller):
         )
 
     def _download(self, path: str) -> Iterator[bytes]:
+        """The bytes at `path`, streamed. A body that breaks off is asked again from where it
+        broke (`Range`, with `If-Range` naming the first answer's ETag: the same file's bytes or
+        none), for as long as each try brings bytes or the retry window lasts; bytes without an
+        ETag, or that changed meanwhile, cannot be resumed: a StorageError says so."""
+        head, parts = self._answer(path, {})
+        got, retry, stuck_at = 0, Retry(self.url), -1
+        try:
+            if head.status >= 400:
+                raise error_from(head, f"GET {path}")
+            etag, size = head.headers.get("etag"), _int(head.headers.get("content-length"))
+            while True:
+                try:
+                    for chunk in parts:
+                        assert isinstance(chunk, bytes)
+                        got += len(chunk)
+                        yield chunk
+                    return
+                except WireError as exc:
+                    parts.close()
+                    if got == size:  # every byte came; only the end of the answer broke
+                        return
+                    if not etag:
+                        lost = f"cannot reach ductwork server at {self.url}: {exc}"
+                        raise errors.StorageError(lost) from exc
+                    if got != stuck_at:  # bytes came since the last break: a new outage
+                        retry, stuck_at = Retry(self.url), got
+                    retry.wait(exc)
+                head, parts = self._answer(path, {"Range": f"bytes={got}-", "If-Range": etag})
+                if head.status != 206 or _range_start(head.headers.get("content-range")) != got:
+                    why = "it changed meanwhile" if head.status == 200 else f"HTTP {head.status}"
+                    raise errors.StorageError(
+                        f"GET {path}: the download broke off after {got} bytes and cannot go on: {why}"
+                    )
+        finally:
+            parts.close()
+
+    def _answer(self, path: str, headers: dict[str, str]) -> tuple[Reply, _Parts]:
+        """The head of a GET of `path` and the rest of its stream; the request is repeated
+        (within the retry window) until an answer starts."""
         retry = Retry(self.url)
-        while True:  # the request is repeated until an answer starts; a broken body is an error
-            parts = self._wire.stream("GET", path)
+        while True:
+            parts = self._wire.stream("GET", path, headers=headers)
             try:
                 head = next(parts)
             except WireError as exc:
                 parts.close()
                 retry.wait(exc)
                 continue
-            if isinstance(head, Reply) and bounced(head):
+            assert isinstance(head, Reply)
+            if bounced(head):
                 parts.close()
                 retry.wait(f"HTTP {head.status}")
                 continue
             retry.done()
-            break
-        try:
-            assert isinstance(head, Reply)
-            if head.status >= 400:
-                raise error_from(head, f"GET {path}")
-            for chunk in parts:
-                assert isinstance(chunk, bytes)
-                yield chunk
-        except WireError as exc:
-            raise errors.StorageError(f"cannot reach ductwork server at {self.url}: {exc}") from exc
-        finally:
-            parts.close()
+            return head, parts
 
     def storage(self) -> dict[str, Any]:
         """Where the server keeps artifacts: `{"artifacts_root", "remote", "token", "allowed"}`."""
@@ -215,6 +246,17 @@ def _unquoted(url: str, part: str) -> str:
         return urllib.parse.unquote(part, errors="strict")
     except UnicodeDecodeError:
         raise errors.ValidationError(f"{url[:200]!r}: not UTF-8 once unquoted") from None
+
+
+def _int(text: str | None) -> int | None:
+    return int(text) if text is not None and text.isdigit() else None
+
+
+def _range_start(content_range: str | None) -> int | None:
+    """The first byte a 206 answer's `Content-Range: bytes first-last/size` holds."""
+    unit, _, spec = (content_range or "").partition(" ")
+    first = spec.partition("-")[0]
+    return _int(first) if unit == "bytes" else None
 
 
 def _covers(prefix: str, uri: str) -> bool:

@@ -110,7 +110,12 @@ class Wire:
         raise WireError(f"{method} {target}: the connection kept closing")  # pragma: no cover
 
     def stream(
-        self, method: str, path: str, *, params: dict[str, Any] | None = None
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> Generator[Reply | bytes, None, None]:
         """First the reply head (a `Reply` with an empty body), then the body in chunks.
 
@@ -122,17 +127,19 @@ class Wire:
             raise NotSent(f"{method} {target}: cannot connect: {exc}") from exc
         complete = False  # a connection with unread body bytes cannot carry the next request
         try:
-            self._send(connection, method, target, None, {})
+            self._send(connection, method, target, None, headers or {})
             response = connection.getresponse()
-            headers = {k.lower(): v for k, v in response.getheaders()}
+            answered = {k.lower(): v for k, v in response.getheaders()}
             if response.status >= 400:
                 body = response.read()
                 complete = not response.will_close
-                yield Reply(response.status, body, headers)
+                yield Reply(response.status, body, answered)
                 return
-            yield Reply(response.status, b"", headers)
+            yield Reply(response.status, b"", answered)
             while chunk := response.read(1 << 20):
                 yield chunk
+            if response.length:  # read(n) ends quietly when the peer closes early: not a whole body
+                raise http.client.IncompleteRead(b"", response.length)
             complete = not response.will_close
         except (OSError, http.client.HTTPException) as exc:
             raise WireError(f"{method} {target}: {exc}") from exc
