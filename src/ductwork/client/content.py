@@ -125,7 +125,7 @@ class ContentTransfer(Caller):
         none), for as long as each try brings bytes or the retry window lasts; bytes without an
         ETag, or that changed meanwhile, cannot be resumed: a StorageError says so."""
         head, parts = self._answer(path, {})
-        got, retry, stuck_at = 0, Retry(self.url), -1
+        got, retry, stuck_at = 0, Retry(self.url), 0  # `retry` waits out the outage at `stuck_at`
         try:
             if head.status >= 400:
                 raise error_from(head, f"GET {path}")
