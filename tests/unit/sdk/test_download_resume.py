@@ -28,6 +28,7 @@ class Files:
     etag: str | None = '"sha256-abc"'
     breaks: list[int] = field(default_factory=list)
     asked: list[str | None] = field(default_factory=list)  # each request's Range header
+    shift: int = 0  # a resumed answer starts this many bytes past the one asked for
 
 
 @pytest.fixture
@@ -42,7 +43,7 @@ def files() -> Iterator[tuple[Files, str]]:
             served.asked.append(asked)
             start = 0
             if asked and served.etag and self.headers.get("If-Range") == served.etag:
-                start = int(asked.removeprefix("bytes=").partition("-")[0])
+                start = int(asked.removeprefix("bytes=").partition("-")[0]) + served.shift
             body = CONTENT[start:]
             self.send_response(206 if start else 200)
             if served.etag:
@@ -93,6 +94,14 @@ def test_a_file_that_changed_meanwhile_is_not_stitched(files: tuple[Files, str])
             got += chunk
             served.etag = '"sha256-other"'  # replaced while the first answer was on its way
     assert bytes(got) == CONTENT[:300_000]  # what came is the old file's, and no more
+
+
+def test_an_answer_from_another_byte_is_refused(files: tuple[Files, str]) -> None:
+    served, url = files
+    served.breaks, served.shift = [300_000], 1000
+    with pytest.raises(StorageError, match="broke off after 300000 bytes and cannot go on: HTTP 206"):
+        _download(url)
+    assert served.asked == [None, "bytes=300000-"]
 
 
 def test_bytes_without_an_etag_are_not_resumed(files: tuple[Files, str]) -> None:
